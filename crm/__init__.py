@@ -1,0 +1,91 @@
+"""Citizen hotline CRM for housing and utilities. ``create_app()`` builds the Flask application."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from crm import config
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Application factory: configuration, extensions, blueprints, error handlers, commands."""
+    default_instance = Path(__file__).resolve().parent.parent / "instance"
+    instance = config.instance_path_from_env(default_instance)
+    if test_config and test_config.get("INSTANCE_PATH"):
+        instance = Path(test_config["INSTANCE_PATH"])
+    app = Flask(__name__, instance_path=str(instance), instance_relative_config=True)
+    config.load(app, test_config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_security_headers(app)
+    register_template_filters(app)
+    return app
+
+
+def register_template_filters(app: Flask) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    moscow_tz = ZoneInfo("Europe/Moscow")
+
+    @app.template_filter("moscow")
+    def moscow(value, seconds: bool = False):
+        """A UTC datetime (or ISO string) shown in Moscow time, ``dd.mm.yyyy hh:mm``."""
+        if not value:
+            return "—"
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.astimezone(moscow_tz).strftime("%d.%m.%Y %H:%M:%S" if seconds else "%d.%m.%Y %H:%M")
+
+
+def register_extensions(app: Flask) -> None:
+    from crm.extensions import babel, csrf, db, limiter, login_manager, migrate
+    from crm.users.services import load_user
+
+    import crm.models  # noqa: F401
+
+    db.init_app(app)
+    migrate.init_app(app, db, render_as_batch=True, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=lambda: "ru")
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "users.login"
+    login_manager.login_message = "Войдите, чтобы продолжить."
+    login_manager.user_loader(load_user)
+    import crm.security.audit  # noqa: F401  (registers the session hooks that chain the access log)
+
+
+def register_blueprints(app: Flask) -> None:
+    from crm.api import bp as api_bp
+    from crm.appeals.views import bp as appeals_bp
+    from crm.calls.views import bp as calls_bp
+    from crm.health import bp as health_bp
+    from crm.qa.views import bp as qa_bp
+    from crm.security.views import bp as security_bp
+    from crm.users.views import bp as users_bp
+
+    for bp in (users_bp, appeals_bp, calls_bp, qa_bp, security_bp, health_bp, api_bp):
+        app.register_blueprint(bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from crm.errors import register
+
+    register(app)
+
+
+def register_security_headers(app: Flask) -> None:
+    @app.after_request
+    def headers(resp):
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        resp.headers.setdefault("Content-Security-Policy",
+                                "default-src 'self'; media-src 'self' blob:; img-src 'self' data:; "
+                                "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+        if resp.mimetype == "text/html":
+            resp.headers.setdefault("Cache-Control", "no-store")
+        return resp

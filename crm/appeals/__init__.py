@@ -1,0 +1,1 @@
+"""Appeals: categories, topics, lifecycle, SLA clocks, repeats."""

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from crm.appeals.catalog import CATEGORIES, CHANNELS, STATUSES, TOPICS
+
+CONSENT_CHOICES = [("yes", "согласен"), ("no", "не согласен"), ("unknown", "не спрашивали")]
+
+
+class PhoneSearchForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    phone = StringField("Телефон заявителя", validators=[DataRequired(message="Введите номер"), Length(max=40)])
+
+
+class CitizenForm(FlaskForm):
+    full_name = StringField("ФИО", validators=[DataRequired(message="Укажите ФИО"), Length(max=200)])
+    phone = StringField("Телефон", validators=[DataRequired(message="Укажите телефон"), Length(max=40)])
+    email = StringField("Эл. почта", validators=[Optional(), Length(max=200)])
+    address = StringField("Адрес (улица, дом)", validators=[Optional(), Length(max=300)])
+    apartment = StringField("Квартира", validators=[Optional(), Length(max=20)])
+
+
+class AppealForm(FlaskForm):
+    submission_key = HiddenField()
+    category = SelectField("Категория", choices=list(CATEGORIES.items()))
+    topic = SelectField("Тематика", choices=list(TOPICS.items()))
+    channel = SelectField("Канал", choices=list(CHANNELS.items()), default="phone")
+    description = TextAreaField("Суть обращения", validators=[DataRequired(message="Опишите суть обращения"),
+                                                              Length(max=10000)])
+    recording = FileField("Запись звонка (WAV, MP3, OGG, FLAC)")
+    consent_sms = RadioField("Согласие на SMS-уведомления", choices=CONSENT_CHOICES, default="unknown")
+    consent_recording = RadioField("Согласие на запись для контроля качества", choices=CONSENT_CHOICES,
+                                   default="unknown")
+
+
+class TransitionForm(FlaskForm):
+    to_status = SelectField("Новый статус", choices=list(STATUSES.items()))
+    comment = TextAreaField("Комментарий", validators=[Optional(), Length(max=5000)])
+
+
+class RecordingForm(FlaskForm):
+    recording = FileField("Запись звонка", validators=[DataRequired(message="Выберите файл")])

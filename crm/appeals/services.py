@@ -1,0 +1,188 @@
+"""Appeals: registration, lifecycle transitions, SLA clocks, repeat detection, reads with logging."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import or_, update as sql_update
+
+from crm.appeals.calendar import add_working_days
+from crm.appeals.catalog import CATEGORIES, CHANNELS, REOPEN, SLA, STATUSES, TOPICS, TRANSITIONS
+from crm.appeals.models import Appeal, AppealCounter, AppealEvent
+from crm.citizens import services as citizens
+from crm.citizens.models import Citizen
+from crm.db import db, utcnow
+from crm.security import audit
+
+
+class AppealError(ValueError):
+    """Invalid appeal data or transition; ``field`` names the offending field; Russian message."""
+
+    def __init__(self, message: str, field: str | None = None, code: str = "invalid"):
+        super().__init__(message)
+        self.field = field
+        self.code = code
+
+
+def sla_deadlines(category: str, start: datetime) -> tuple[datetime, datetime, datetime]:
+    """``(escalate_by, update_by, resolve_by)`` in UTC for an appeal of ``category`` received at ``start``."""
+    calendar, escalate, update, resolve = SLA[category]
+    if calendar == "working_days":
+        resolve_by = add_working_days(start, resolve)
+    elif calendar == "calendar_days":
+        resolve_by = start + timedelta(days=resolve)
+    else:
+        resolve_by = start + resolve
+    return start + escalate, start + update, resolve_by
+
+
+def _next_number(now: datetime) -> str:
+    year = now.year
+    if db.session.get(AppealCounter, year) is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(AppealCounter(year=year, last=0))
+        except Exception:
+            pass
+    n = db.session.execute(sql_update(AppealCounter).where(AppealCounter.year == year)
+                           .values(last=AppealCounter.last + 1).returning(AppealCounter.last)).scalar_one()
+    return f"{year}-{n:06d}"
+
+
+def find_repeat_of(citizen: Citizen, topic: str, now: datetime) -> Appeal | None:
+    """The latest appeal on the same problem within the repeat window: same building (blind index)
+    and topic, or the same citizen and topic (design.md, "repeat appeal")."""
+    since = now - timedelta(days=current_app.config["CRM_REPEAT_WINDOW_DAYS"])
+    conds = [Appeal.citizen_id == citizen.id]
+    if citizen.building_key:
+        conds.append(Appeal.building_key == citizen.building_key)
+    return db.session.execute(
+        db.select(Appeal).where(Appeal.topic == topic, Appeal.created_at >= since, or_(*conds),
+                                Appeal.status.notin_(("duplicate", "rejected")))
+        .order_by(Appeal.created_at.desc()).limit(1)).scalar_one_or_none()
+
+
+def create(citizen: Citizen, *, category: str, topic: str, description: str, channel: str,
+           operator_id: int | None, submission_key: str | None = None, commit: bool = True) -> Appeal:
+    """Register an appeal for ``citizen``. Raises :class:`AppealError` for unknown codes or an empty
+    description. Sets SLA clocks and ``repeat_of``; writes history and the access log."""
+    if category not in CATEGORIES:
+        raise AppealError(f"неизвестная категория «{category}»", "category")
+    if topic not in TOPICS:
+        raise AppealError(f"неизвестная тематика «{topic}»", "topic")
+    if channel not in CHANNELS:
+        raise AppealError(f"неизвестный канал «{channel}»", "channel")
+    if submission_key:
+        existing = db.session.execute(db.select(Appeal).where(Appeal.submission_key == submission_key)).scalar_one_or_none()
+        if existing is not None:
+            return existing
+    description = (description or "").strip()
+    if len(description) < 3:
+        raise AppealError("опишите суть обращения", "description")
+    if len(description) > 10000:
+        raise AppealError("описание длиннее 10 000 символов", "description")
+    if citizen.erased_at is not None:
+        raise AppealError("данные заявителя уничтожены; зарегистрируйте его заново", "citizen_id", "erased")
+    now = utcnow()
+    escalate_by, update_by, resolve_by = sla_deadlines(category, now)
+    repeat = find_repeat_of(citizen, topic, now)
+    appeal = Appeal(citizen_id=citizen.id, number=_next_number(now), operator_id=operator_id,
+                    category=category, topic=topic, channel=channel, status="received",
+                    building_key=citizen.building_key, created_at=now, escalate_by=escalate_by,
+                    update_by=update_by, resolve_by=resolve_by, repeat_of_id=repeat.id if repeat else None,
+                    submission_key=submission_key)
+    appeal.description = description
+    db.session.add(appeal)
+    db.session.add(AppealEvent(appeal_id=appeal.id, citizen_id=citizen.id, user_id=operator_id, at=now,
+                               from_status=None, to_status="received"))
+    audit.record("appeal.create", citizen_id=citizen.id, appeal_id=appeal.id, fields=["description"],
+                 purpose="appeal_processing")
+    if commit:
+        db.session.commit()
+    return appeal
+
+
+def transition(appeal: Appeal, to_status: str, *, user_id: int | None, comment: str | None = None) -> Appeal:
+    """Move ``appeal`` to ``to_status`` if the lifecycle table allows it. Raises :class:`AppealError`."""
+    if to_status not in STATUSES:
+        raise AppealError(f"неизвестный статус «{to_status}»", "status")
+    if to_status not in TRANSITIONS[appeal.status]:
+        raise AppealError(f"нельзя перевести из «{STATUSES[appeal.status]}» в «{STATUSES[to_status]}»",
+                          "status", "bad_transition")
+    now = utcnow()
+    event = AppealEvent(appeal_id=appeal.id, citizen_id=appeal.citizen_id, user_id=user_id, at=now,
+                        from_status=appeal.status, to_status=to_status)
+    if comment:
+        event.comment = comment.strip()[:5000]
+    if (appeal.status, to_status) in REOPEN:
+        appeal.reopen_count += 1
+    if to_status == "escalated" and appeal.escalated_at is None:
+        appeal.escalated_at = now
+    if to_status in ("resolved", "consulted"):
+        appeal.resolved_at = now
+    if to_status == "closed":
+        appeal.closed_at = now
+    appeal.status = to_status
+    appeal.update_by = now + SLA[appeal.category][2]
+    db.session.add(event)
+    audit.record("appeal.transition", citizen_id=appeal.citizen_id, appeal_id=appeal.id,
+                 fields=["comment"] if comment else [], purpose="appeal_processing", detail=to_status)
+    db.session.commit()
+    return appeal
+
+
+def get(appeal_id: str) -> Appeal | None:
+    return db.session.get(Appeal, appeal_id)
+
+
+def sla_state(appeal: Appeal, now: datetime | None = None) -> dict:
+    """``{escalate_by, update_by, resolve_by, breached}`` as ISO 8601 strings with offset."""
+    now = now or utcnow()
+    done = appeal.resolved_at or appeal.closed_at
+    breached = bool(appeal.resolve_by and (done or now) > appeal.resolve_by)
+    if appeal.category != "consultation" and appeal.escalate_by and appeal.status == "received" and now > appeal.escalate_by:
+        breached = True
+    iso = lambda d: d.isoformat() if d else None  # noqa: E731
+    return {"escalate_by": iso(appeal.escalate_by), "update_by": iso(appeal.update_by),
+            "resolve_by": iso(appeal.resolve_by), "breached": breached}
+
+
+def view(appeal: Appeal, *, reveal: bool = False) -> dict:
+    """Decrypted appeal card with its citizen card and history; logs the access (one commit)."""
+    card = citizens.view(db.session.get(Citizen, appeal.citizen_id), purpose="appeal_processing",
+                         reveal=reveal, appeal_id=appeal.id, commit=False)
+    erased = card["erased"]
+    data = as_dict(appeal, decrypt=not erased)
+    data["citizen"] = card
+    data["history"] = [{"at": e.at.isoformat(), "from": e.from_status, "to": e.to_status, "user_id": e.user_id,
+                        "comment": (None if erased else e.comment)} for e in appeal.events]
+    if not erased:
+        audit.record("appeal.view", citizen_id=appeal.citizen_id, appeal_id=appeal.id,
+                     fields=["description", "comment"], purpose="appeal_processing")
+    db.session.commit()
+    return data
+
+
+def as_dict(appeal: Appeal, decrypt: bool = False) -> dict:
+    """The API shape of an appeal; the description only when ``decrypt`` (caller logs it)."""
+    return {"id": appeal.id, "number": appeal.number, "status": appeal.status, "citizen_id": appeal.citizen_id,
+            "category": appeal.category, "topic": appeal.topic, "channel": appeal.channel,
+            "description": appeal.description if decrypt else None,
+            "created_at": appeal.created_at.isoformat(), "sla": sla_state(appeal),
+            "repeat_of": appeal.repeat_of_id, "reopen_count": appeal.reopen_count,
+            "operator_id": appeal.operator_id}
+
+
+def recent(limit: int = 50, operator_id: int | None = None, status: str | None = None) -> list[Appeal]:
+    """Latest appeals (no decryption)."""
+    q = db.select(Appeal).order_by(Appeal.created_at.desc()).limit(limit)
+    if operator_id:
+        q = q.where(Appeal.operator_id == operator_id)
+    if status:
+        q = q.where(Appeal.status == status)
+    return list(db.session.execute(q).scalars())
+
+
+def for_citizen(citizen_id: str) -> list[Appeal]:
+    return list(db.session.execute(db.select(Appeal).where(Appeal.citizen_id == citizen_id)
+                                   .order_by(Appeal.created_at.desc())).scalars())

@@ -1,0 +1,173 @@
+"""Operator pages: find or register a citizen, log an appeal with its recording and consents."""
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from crm.appeals import services
+from crm.appeals.catalog import CATEGORIES, CHANNELS, STATUSES, TOPICS, TRANSITIONS
+from crm.appeals.forms import AppealForm, CitizenForm, PhoneSearchForm, RecordingForm, TransitionForm
+from crm.calls import services as calls
+from crm.calls.models import STATUS_RU
+from crm.citizens import services as citizens
+from crm.consent import services as consent
+from crm.db import db
+from crm.security.permissions import roles_required
+
+bp = Blueprint("appeals", __name__)
+OPERATORS = ("operator", "admin")
+
+
+@bp.app_context_processor
+def catalog():
+    from crm.security.permissions import ROLE_NAMES_RU
+
+    return {"CATEGORIES": CATEGORIES, "TOPICS": TOPICS, "STATUSES": STATUSES, "CHANNELS": CHANNELS,
+            "CALL_STATUS_RU": STATUS_RU, "role_ru": lambda r: ROLE_NAMES_RU.get(r, r)}
+
+
+@bp.get("/operator")
+@roles_required(*OPERATORS)
+def operator_home():
+    form = PhoneSearchForm(request.args)
+    found, error, searched = [], None, False
+    if request.args.get("phone"):
+        searched = True
+        try:
+            found = [citizens.view(c, purpose="appeal_processing") for c in citizens.find_by_phone(request.args["phone"])]
+        except citizens.CitizenError as exc:
+            error = str(exc)
+    new_form = CitizenForm(phone=request.args.get("phone", ""))
+    return render_template("appeals/operator.html", form=form, found=found, error=error, searched=searched,
+                           new_form=new_form, recent=services.recent(limit=15, operator_id=current_user.id))
+
+
+@bp.post("/citizens")
+@roles_required(*OPERATORS)
+def citizen_create():
+    form = CitizenForm()
+    if form.validate_on_submit():
+        try:
+            c = citizens.register(citizens.CitizenData(form.full_name.data, form.phone.data, form.email.data,
+                                                       form.address.data, form.apartment.data))
+        except citizens.CitizenError as exc:
+            getattr(form, exc.field or "full_name").errors.append(str(exc))
+        else:
+            flash("Заявитель зарегистрирован.", "success")
+            return redirect(url_for("appeals.appeal_new", citizen_id=c.id))
+    return render_template("appeals/operator.html", form=PhoneSearchForm(), found=[], error=None, searched=False,
+                           new_form=form, recent=services.recent(limit=15, operator_id=current_user.id)), 422
+
+
+@bp.route("/citizens/<citizen_id>/appeals/new", methods=["GET", "POST"])
+@roles_required(*OPERATORS)
+def appeal_new(citizen_id):
+    citizen = citizens.get(citizen_id) or abort(404)
+    form = AppealForm()
+    if request.method == "GET":
+        form.submission_key.data = uuid.uuid4().hex
+    status = 200
+    if form.validate_on_submit():
+        try:
+            appeal = services.create(citizen, category=form.category.data, topic=form.topic.data,
+                                     description=form.description.data, channel=form.channel.data,
+                                     operator_id=current_user.id, submission_key=form.submission_key.data or None)
+        except services.AppealError as exc:
+            getattr(form, exc.field, form.description).errors.append(str(exc))
+            status = 422
+        else:
+            for field, purpose in (("consent_sms", "sms_notifications"), ("consent_recording", "call_recording_qa")):
+                answer = getattr(form, field).data
+                if answer in ("yes", "no"):
+                    consent.record(citizen, purpose, channel="call", given=answer == "yes", operator_id=current_user.id)
+            upload = form.recording.data
+            if upload and getattr(upload, "filename", ""):
+                try:
+                    calls.store_recording(upload.stream, upload.filename, appeal=appeal, operator_id=current_user.id)
+                    flash("Запись звонка принята и поставлена на расшифровку.", "success")
+                except calls.CallError as exc:
+                    flash(f"Обращение зарегистрировано, но запись не принята: {exc}", "error")
+            flash(f"Обращение № {appeal.number} зарегистрировано.", "success")
+            return redirect(url_for("appeals.appeal_detail", appeal_id=appeal.id))
+    elif request.method == "POST":
+        status = 422
+    card = citizens.view(citizen, purpose="appeal_processing")
+    return render_template("appeals/new.html", form=form, citizen=card), status
+
+
+@bp.get("/appeals")
+@roles_required(*OPERATORS, "supervisor")
+def appeal_list():
+    status = request.args.get("status") or None
+    rows = services.recent(limit=100, status=status)
+    return render_template("appeals/list.html", appeals=rows, status=status)
+
+
+def _detail(appeal, reveal=False):
+    data = services.view(appeal, reveal=reveal)
+    allowed = TRANSITIONS.get(appeal.status, ())
+    tform = TransitionForm()
+    tform.to_status.choices = [(s, STATUSES[s]) for s in allowed]
+    return render_template("appeals/detail.html", appeal=data, tform=tform, calls=calls.for_appeal(appeal.id),
+                           rform=RecordingForm(), consents=consent.for_citizen(appeal.citizen_id))
+
+
+@bp.get("/appeals/<appeal_id>")
+@roles_required(*OPERATORS, "supervisor")
+def appeal_detail(appeal_id):
+    return _detail(services.get(appeal_id) or abort(404))
+
+
+@bp.post("/appeals/<appeal_id>/reveal")
+@roles_required(*OPERATORS)
+def appeal_reveal(appeal_id):
+    from flask_wtf.csrf import validate_csrf
+
+    validate_csrf(request.form.get("csrf_token"))
+    return _detail(services.get(appeal_id) or abort(404), reveal=True)
+
+
+@bp.post("/appeals/<appeal_id>/transition")
+@roles_required(*OPERATORS)
+def appeal_transition(appeal_id):
+    appeal = services.get(appeal_id) or abort(404)
+    form = TransitionForm()
+    form.to_status.choices = [(s, STATUSES[s]) for s in STATUSES]
+    if form.validate_on_submit():
+        try:
+            services.transition(appeal, form.to_status.data, user_id=current_user.id, comment=form.comment.data)
+            flash(f"Статус: {STATUSES[form.to_status.data]}.", "success")
+        except services.AppealError as exc:
+            flash(str(exc), "error")
+    return redirect(url_for("appeals.appeal_detail", appeal_id=appeal.id))
+
+
+@bp.post("/appeals/<appeal_id>/calls")
+@roles_required(*OPERATORS)
+def appeal_add_call(appeal_id):
+    appeal = services.get(appeal_id) or abort(404)
+    form = RecordingForm()
+    if form.validate_on_submit():
+        upload = form.recording.data
+        try:
+            calls.store_recording(upload.stream, upload.filename, appeal=appeal, operator_id=current_user.id)
+            flash("Запись звонка принята и поставлена на расшифровку.", "success")
+        except calls.CallError as exc:
+            flash(str(exc), "error")
+    else:
+        flash("Выберите файл записи.", "error")
+    return redirect(url_for("appeals.appeal_detail", appeal_id=appeal.id))
+
+
+@bp.post("/consents/<consent_id>/withdraw")
+@roles_required(*OPERATORS)
+def consent_withdraw(consent_id):
+    from flask_wtf.csrf import validate_csrf
+
+    validate_csrf(request.form.get("csrf_token"))
+    event = consent.get(consent_id) or abort(404)
+    consent.withdraw(event, channel="call", user_id=current_user.id)
+    flash("Согласие отозвано.", "success")
+    return redirect(request.form.get("next") or url_for("appeals.operator_home"))

@@ -1,0 +1,1 @@
+"""Call records, recordings storage, transcription jobs."""

@@ -1,0 +1,93 @@
+"""Background jobs of the calls package. Each takes ids and is safe to run twice."""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from flask import current_app, has_app_context
+
+from crm.db import db, utcnow
+
+_APP = None
+
+
+@contextmanager
+def job_context():
+    """An app context for a job: the worker's app when there is one, else one app per process."""
+    global _APP
+    if has_app_context():
+        app = current_app._get_current_object()
+    else:
+        if _APP is None:
+            from crm import create_app
+
+            _APP = create_app()
+        app = _APP
+    with app.app_context():
+        try:
+            yield app
+        finally:
+            db.session.remove()
+
+
+def model_dir(app) -> Path:
+    """The Whisper model directory: ``CRM_WHISPER_MODEL`` or Whisper base assembled in ``instance/models``."""
+    from crm.calls.whisper_model import ensure_model
+
+    configured = app.config.get("CRM_WHISPER_MODEL")
+    return Path(configured) if configured else ensure_model(Path(app.config["CRM_MODELS_DIR"]))
+
+
+def transcribe_call(call_id: str, force: bool = False) -> str:
+    """Transcribe one call. Undecodable input ends ``failed`` at once (no retry); other errors are
+    raised so RQ retries them, and the last attempt marks the call ``failed``. Returns the status."""
+    from rq import get_current_job
+
+    from crm.calls import services
+    from crm.calls.audio import AudioDecodeError
+    from crm.calls.models import Call
+    from crm.calls.transcriber import transcribe
+
+    with job_context() as app:
+        call = db.session.get(Call, call_id)
+        if call is None:
+            return "missing"
+        if call.status in ("done", "no_speech") and not force:
+            return call.status
+        call.status = "processing"
+        call.started_at = utcnow()
+        call.progress = 0.0
+        call.attempts += 1
+        db.session.commit()
+        last = [0.0]
+
+        def progress(percent: float) -> None:
+            if time.monotonic() - last[0] > 2 or percent >= 100:
+                last[0] = time.monotonic()
+                services.set_progress(call_id, percent)
+
+        try:
+            with services.decrypted_recording(call) as path:
+                result = transcribe(path, model_dir=model_dir(app), language=app.config["CRM_LANGUAGE"],
+                                    channel_roles=tuple(app.config["CRM_CHANNEL_ROLES"]),
+                                    cpu_threads=app.config["CRM_WHISPER_THREADS"], progress=progress)
+        except AudioDecodeError as exc:
+            db.session.rollback()
+            services.fail(db.session.get(Call, call_id), exc.code, exc.message_ru)
+            return "failed"
+        except Exception as exc:
+            db.session.rollback()
+            call = db.session.get(Call, call_id)
+            job = get_current_job()
+            retries_left = bool(job and job.retries_left)
+            if retries_left:
+                call.status = "queued"
+                call.error = f"временная ошибка, повтор: {type(exc).__name__}: {exc}"[:500]
+                db.session.commit()
+            else:
+                services.fail(call, "internal", f"ошибка расшифровки: {type(exc).__name__}: {exc}"[:500])
+            raise
+        call = db.session.get(Call, call_id)
+        services.save_transcript(call, result)
+        return call.status

@@ -1,0 +1,227 @@
+"""Calls: storing a recording (validated, encrypted), transcription state, transcripts with logging."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from flask import current_app
+from sqlalchemy import update as sql_update
+
+from crm import jobs
+from crm.calls.audio import AudioDecodeError, probe
+from crm.calls.models import Call, Segment
+from crm.db import db, utcnow
+from crm.security import audit, crypto
+
+
+class CallError(ValueError):
+    """A recording refused at upload or a bad call request; Russian message, ``code`` for the API."""
+
+    def __init__(self, message: str, code: str = "invalid_recording", status: int = 400):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+def _dir(key: str) -> Path:
+    path = Path(current_app.config[key])
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def recording_path(call: Call) -> Path:
+    return _dir("CRM_RECORDINGS_DIR") / f"{call.storage_key}.rec"
+
+
+def job_timeout_s(duration_s: float | None) -> int:
+    """Job limit in seconds: 5 min plus twice the audio length (RTF 2 is far beyond what we measure),
+    so an hour-long call gets over two hours instead of RQ's default 180 s (pitfalls.md)."""
+    return int(300 + 2 * (duration_s or 600))
+
+
+def store_recording(stream: BinaryIO, original_name: str, *, appeal=None, operator_id: int | None = None) -> Call:
+    """Validate and store an uploaded recording, create the call (``queued``), commit, enqueue the
+    transcription. Raises :class:`CallError` for an empty, non-audio, damaged or over-long file;
+    then nothing is stored."""
+    tmp_dir = _dir("CRM_RECORDINGS_DIR") / "incoming"
+    tmp_dir.mkdir(exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, suffix=".upload")
+    tmp = Path(tmp_name)
+    final: Path | None = None
+    try:
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(stream, out, 1024 * 1024)
+        size = tmp.stat().st_size
+        if size == 0:
+            raise CallError("Файл пуст: загрузите запись звонка.", "empty_recording")
+        try:
+            info = probe(tmp)
+        except AudioDecodeError as exc:
+            raise CallError(f"Файл не принят: {exc.message_ru}", f"recording_{exc.code}") from None
+        if info.duration_s and info.duration_s > current_app.config["CRM_MAX_RECORDING_S"]:
+            raise CallError("Запись длиннее допустимого (4 ч).", "recording_too_long")
+        call = Call(appeal_id=appeal.id if appeal else None, citizen_id=appeal.citizen_id if appeal else None,
+                    operator_id=operator_id, status="queued", storage_key=uuid.uuid4().hex, size_bytes=size,
+                    audio_format=f"{info.container}/{info.codec}"[:40], duration_s=info.duration_s,
+                    channels=info.channels, sample_rate=info.sample_rate)
+        call.original_name = (original_name or "recording")[:255]
+        final = recording_path(call)
+        with open(tmp, "rb") as src, open(final, "wb") as dst:
+            crypto.encrypt_stream(src, dst, file_key=call.storage_key, owner_id=call.crypto_owner_id)
+        db.session.add(call)
+        audit.record("call.create", citizen_id=call.citizen_id, call_id=call.id, appeal_id=call.appeal_id,
+                     fields=["recording"], purpose="appeal_processing")
+        db.session.commit()
+        final = None  # committed: keep the file
+    except Exception:
+        db.session.rollback()
+        if final is not None:
+            final.unlink(missing_ok=True)
+        raise
+    finally:
+        tmp.unlink(missing_ok=True)
+    enqueue_transcription(call)
+    return call
+
+
+def enqueue_transcription(call: Call) -> None:
+    """Queue the transcription job of ``call`` (after its commit). If Redis is down the call stays
+    ``queued`` with a note, and :func:`requeue_orphans` picks it up later."""
+    try:
+        job = jobs.enqueue("crm.calls.jobs.transcribe_call", call.id, queue_name="transcription",
+                           timeout_s=job_timeout_s(call.duration_s), retries=2, result_ttl_s=86400)
+        call.job_id = job.id
+        call.error = None
+    except Exception as exc:  # redis unavailable: keep the call, say why
+        call.error = f"очередь недоступна, задание будет поставлено повторно ({type(exc).__name__})"
+    db.session.commit()
+
+
+def requeue_orphans() -> int:
+    """Re-enqueue calls left ``queued`` without a live job (e.g. Redis was down). Returns how many."""
+    from rq.job import Job
+    from rq.exceptions import NoSuchJobError
+
+    n = 0
+    conn = jobs.redis_connection()
+    for call in db.session.execute(db.select(Call).where(Call.status == "queued")).scalars():
+        alive = False
+        if call.job_id:
+            try:
+                alive = Job.fetch(call.job_id, connection=conn).get_status() in ("queued", "started", "scheduled", "deferred")
+            except NoSuchJobError:
+                alive = False
+        if not alive:
+            enqueue_transcription(call)
+            n += 1
+    return n
+
+
+@contextmanager
+def decrypted_recording(call: Call) -> Iterator[Path]:
+    """A temporary plaintext copy of the recording (mode 0600), deleted on exit."""
+    fd, name = tempfile.mkstemp(dir=_dir("CRM_RECORDINGS_DIR") / "incoming", suffix=".work")
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out, open(recording_path(call), "rb") as src:
+            for chunk in crypto.decrypt_stream(src, file_key=call.storage_key, owner_id=call.crypto_owner_id):
+                out.write(chunk)
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def stream_recording(call: Call, *, purpose: str = "call_recording_qa") -> Iterator[bytes]:
+    """Decrypted recording bytes for the player; logs the access and commits first."""
+    audit.record("call.listen", citizen_id=call.citizen_id, call_id=call.id, appeal_id=call.appeal_id,
+                 fields=["recording"], purpose=purpose)
+    db.session.commit()
+    src = open(recording_path(call), "rb")
+
+    def gen():
+        with src:
+            yield from crypto.decrypt_stream(src, file_key=call.storage_key, owner_id=call.crypto_owner_id)
+    return gen()
+
+
+def set_progress(call_id: str, percent: float) -> None:
+    """Store transcription progress (0–100) in its own short transaction."""
+    db.session.execute(sql_update(Call).where(Call.id == call_id).values(progress=round(percent, 1)))
+    db.session.commit()
+
+
+def as_dict(call: Call, *, transcript: list[dict] | None = None) -> dict:
+    """The API shape of a call (``transcript`` given only by :func:`view`, which logs it)."""
+    data = {"id": call.id, "status": call.status, "error": call.error, "error_code": call.error_code,
+            "appeal_id": call.appeal_id, "citizen_id": call.citizen_id, "operator_id": call.operator_id,
+            "duration_s": call.duration_s, "channels": call.channels, "sample_rate": call.sample_rate,
+            "language": call.language, "rtf": call.rtf, "progress": call.progress,
+            "created_at": call.created_at.isoformat(),
+            "finished_at": call.finished_at.isoformat() if call.finished_at else None}
+    if transcript is not None:
+        data["transcript"] = {"segments": transcript}
+    return data
+
+
+def view(call: Call, *, purpose: str = "call_recording_qa", commit: bool = True) -> dict:
+    """Call with its decrypted transcript; logs the access."""
+    segments = [{"start": s.start, "end": s.end, "speaker": s.speaker, "channel": s.channel, "text": s.text}
+                for s in call.segments]
+    if segments:
+        audit.record("transcript.view", citizen_id=call.citizen_id, call_id=call.id, appeal_id=call.appeal_id,
+                     fields=["transcript"], purpose=purpose)
+    if commit:
+        db.session.commit()
+    return as_dict(call, transcript=segments)
+
+
+def get(call_id: str) -> Call | None:
+    return db.session.get(Call, call_id)
+
+
+def transcribed(limit: int = 100) -> list[Call]:
+    return list(db.session.execute(db.select(Call).order_by(Call.created_at.desc()).limit(limit)).scalars())
+
+
+def for_appeal(appeal_id: str) -> list[Call]:
+    return list(db.session.execute(db.select(Call).where(Call.appeal_id == appeal_id)
+                                   .order_by(Call.created_at)).scalars())
+
+
+def save_transcript(call: Call, result) -> None:
+    """Replace the call's segments with ``result`` (a ``TranscriptResult``) and finish the call."""
+    call.segments.clear()
+    db.session.flush()
+    for i, seg in enumerate(result.segments):
+        s = Segment(call_id=call.id, owner_id=call.crypto_owner_id, idx=i, start=seg["start"], end=seg["end"],
+                    speaker=seg["speaker"], channel=seg.get("channel"))
+        s.text = seg["text"]
+        s.words = seg.get("words") or []
+        call.segments.append(s)
+    call.status = result.status
+    call.language = result.language
+    call.rtf = result.rtf
+    call.duration_s = result.duration_s
+    call.progress = 100.0
+    call.error = call.error_code = None
+    call.finished_at = utcnow()
+    audit.record("transcript.create", citizen_id=call.citizen_id, call_id=call.id, appeal_id=call.appeal_id,
+                 fields=["recording", "transcript"], purpose="call_recording_qa",
+                 actor=audit.system_actor("transcribe_call"))
+    db.session.commit()
+
+
+def fail(call: Call, code: str, message: str) -> None:
+    call.status = "failed"
+    call.error_code = code
+    call.error = message
+    call.finished_at = utcnow()
+    audit.record("transcript.fail", citizen_id=call.citizen_id, call_id=call.id, fields=["recording"],
+                 purpose="call_recording_qa", outcome="failed", detail=code,
+                 actor=audit.system_actor("transcribe_call"))
+    db.session.commit()

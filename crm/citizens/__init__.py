@@ -1,0 +1,1 @@
+"""Data subjects: encrypted personal data, search by blind index."""

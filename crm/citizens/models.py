@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crm.db import UTCDateTime, UUIDStr, db, new_id, utcnow
+from crm.security.fields import Encrypted
+
+
+class Citizen(db.Model):
+    """A data subject. Personal fields are ciphertext under the citizen's own data key; ``*_bidx``
+    are blind indexes. ``erased_at`` is set when the data key was shredded."""
+
+    __tablename__ = "citizens"
+    id: Mapped[str] = mapped_column(UUIDStr, primary_key=True, default=new_id)
+    full_name_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    email_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    address_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    apartment_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_bidx: Mapped[str | None] = mapped_column(String(32), index=True)
+    surname_bidx: Mapped[str | None] = mapped_column(String(32), index=True)
+    building_key: Mapped[str | None] = mapped_column(String(32), index=True)  # blind index of the address
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    full_name = Encrypted("full_name_enc")
+    phone = Encrypted("phone_enc")
+    email = Encrypted("email_enc")
+    address = Encrypted("address_enc")
+    apartment = Encrypted("apartment_enc")
+
+    PERSONAL_FIELDS = ("full_name", "phone", "email", "address", "apartment")
+
+    def __init__(self, **kwargs):
+        # the id goes first: the associated data of every ciphertext names the row
+        super().__init__(**{"id": kwargs.pop("id", None) or new_id(), **kwargs})
+
+    @property
+    def crypto_owner_id(self) -> str:
+        return self.id

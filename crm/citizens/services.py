@@ -1,0 +1,167 @@
+"""Citizens (data subjects): registration, lookup by blind index, reads that write the access log.
+
+Every function that returns decrypted personal data records an access-log entry in the same
+transaction and commits it; callers pass the purpose (``appeal_processing`` …) and, where there is
+one, the appeal or call the access serves."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crm.citizens.models import Citizen
+from crm.citizens.phones import InvalidPhone, format_phone, mask_phone, normalise_phone
+from crm.db import db
+from crm.security import audit, blind_index
+
+
+class CitizenError(ValueError):
+    """Invalid citizen data. ``field`` names the offending field; the message is Russian."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass
+class CitizenData:
+    full_name: str
+    phone: str
+    email: str | None = None
+    address: str | None = None
+    apartment: str | None = None
+
+
+def _surname(full_name: str) -> str:
+    parts = blind_index.normalise_name(full_name).split()
+    return parts[0] if parts else ""
+
+
+def _clean(data: CitizenData) -> CitizenData:
+    name = " ".join((data.full_name or "").split())
+    if len(name) < 2:
+        raise CitizenError("укажите ФИО заявителя", "full_name")
+    if len(name) > 200:
+        raise CitizenError("ФИО длиннее 200 символов", "full_name")
+    try:
+        phone = normalise_phone(data.phone)
+    except InvalidPhone as exc:
+        raise CitizenError(str(exc), "phone") from None
+    email = (data.email or "").strip() or None
+    if email and ("@" not in email or len(email) > 200 or " " in email):
+        raise CitizenError("неверный адрес электронной почты", "email")
+    address = " ".join((data.address or "").split()) or None
+    apartment = (data.apartment or "").strip() or None
+    if address and len(address) > 300:
+        raise CitizenError("адрес длиннее 300 символов", "address")
+    if apartment and len(apartment) > 20:
+        raise CitizenError("номер квартиры длиннее 20 символов", "apartment")
+    return CitizenData(name, phone, email, address, apartment)
+
+
+def building_key(address: str | None) -> str | None:
+    """Blind index of a normalised address (building), for repeat-appeal matching without decryption."""
+    if not address:
+        return None
+    return blind_index.compute("building", blind_index.normalise_name(address).replace(",", " ").replace(".", " "))
+
+
+def phone_index(phone: str) -> str:
+    """Blind index of a phone in any spelling; raises :class:`InvalidPhone`."""
+    return blind_index.compute("phone", normalise_phone(phone))
+
+
+def register(data: CitizenData, *, purpose: str = "appeal_processing", commit: bool = True) -> Citizen:
+    """Create a citizen with encrypted fields and blind indexes. Raises :class:`CitizenError`."""
+    clean = _clean(data)
+    citizen = Citizen()
+    citizen.full_name = clean.full_name
+    citizen.phone = clean.phone
+    citizen.email = clean.email
+    citizen.address = clean.address
+    citizen.apartment = clean.apartment
+    citizen.phone_bidx = blind_index.compute("phone", clean.phone)
+    citizen.surname_bidx = blind_index.compute("surname", _surname(clean.full_name))
+    citizen.building_key = building_key(clean.address)
+    db.session.add(citizen)
+    audit.record("citizen.create", citizen_id=citizen.id,
+                 fields=[f for f in Citizen.PERSONAL_FIELDS if getattr(clean, f)], purpose=purpose)
+    if commit:
+        db.session.commit()
+    return citizen
+
+
+def update(citizen: Citizen, data: CitizenData, *, purpose: str = "appeal_processing") -> Citizen:
+    """Replace a citizen's personal fields (and blind indexes). Raises :class:`CitizenError`."""
+    clean = _clean(data)
+    changed = [f for f in Citizen.PERSONAL_FIELDS if getattr(citizen, f) != getattr(clean, f)]
+    for f in changed:
+        setattr(citizen, f, getattr(clean, f))
+    citizen.phone_bidx = blind_index.compute("phone", clean.phone)
+    citizen.surname_bidx = blind_index.compute("surname", _surname(clean.full_name))
+    citizen.building_key = building_key(clean.address)
+    audit.record("citizen.update", citizen_id=citizen.id, fields=changed, purpose=purpose)
+    db.session.commit()
+    return citizen
+
+
+def find_by_phone(phone: str, *, purpose: str = "appeal_processing") -> list[Citizen]:
+    """Citizens whose phone equals ``phone`` (any spelling). Candidates from the blind index are
+    decrypted and filtered; the lookup is logged. Raises :class:`CitizenError` for a bad number."""
+    try:
+        e164 = normalise_phone(phone)
+    except InvalidPhone as exc:
+        raise CitizenError(str(exc), "phone") from None
+    candidates = db.session.execute(
+        db.select(Citizen).where(Citizen.phone_bidx == blind_index.compute("phone", e164),
+                                 Citizen.erased_at.is_(None))).scalars().all()
+    found = [c for c in candidates if c.phone == e164]
+    for c in found:
+        audit.record("citizen.search", citizen_id=c.id, fields=["phone", "full_name"], purpose=purpose)
+    if not found:
+        audit.record("citizen.search", fields=["phone"], purpose=purpose, outcome="not_found")
+    db.session.commit()
+    return found
+
+
+def get(citizen_id: str) -> Citizen | None:
+    """The citizen row (no decryption, no log entry): for relations and permission checks."""
+    return db.session.get(Citizen, citizen_id)
+
+
+def view(citizen: Citizen, *, purpose: str, reveal: bool = False, appeal_id: str | None = None,
+         call_id: str | None = None, commit: bool = True) -> dict:
+    """Decrypted card of a citizen, phone and address masked unless ``reveal``. Logs the fields shown.
+
+    Returns ``{"id", "full_name", "phone", "email", "address", "apartment", "masked", "erased"}``."""
+    if citizen.erased_at is not None:
+        audit.record("citizen.view", citizen_id=citizen.id, purpose=purpose, appeal_id=appeal_id,
+                     call_id=call_id, outcome="erased")
+        if commit:
+            db.session.commit()
+        return {"id": citizen.id, "erased": True, "full_name": "(данные уничтожены)", "phone": None,
+                "email": None, "address": None, "apartment": None, "masked": False}
+    shown = ["full_name", "phone"] + (["email", "address", "apartment"] if reveal else [])
+    card = {"id": citizen.id, "erased": False, "full_name": citizen.full_name, "masked": not reveal,
+            "phone": format_phone(citizen.phone) if reveal else mask_phone(citizen.phone),
+            "email": citizen.email if reveal else None,
+            "address": citizen.address if reveal else ("*** (скрыт)" if citizen.address_enc else None),
+            "apartment": citizen.apartment if reveal else None}
+    audit.record("citizen.reveal" if reveal else "citizen.view", citizen_id=citizen.id, fields=shown,
+                 purpose=purpose, appeal_id=appeal_id, call_id=call_id)
+    if commit:
+        db.session.commit()
+    return card
+
+
+def names_for(citizen_ids: list[str], *, purpose: str) -> dict[str, str]:
+    """Decrypted full names for a list page, each logged. ``{citizen_id: full_name}``."""
+    out = {}
+    for cid in set(citizen_ids):
+        c = db.session.get(Citizen, cid)
+        if c is None:
+            continue
+        if c.erased_at is not None:
+            out[cid] = "(данные уничтожены)"
+            continue
+        out[cid] = c.full_name
+        audit.record("citizen.view", citizen_id=cid, fields=["full_name"], purpose=purpose)
+    return out

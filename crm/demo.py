@@ -1,0 +1,58 @@
+"""Demo data for ``crm demo-data`` / ``make run``: one user per role, citizens, appeals, one real call."""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from flask import current_app
+
+from crm.db import db
+
+DEMO_USERS = [("operator", "operator", "Анна Смирнова"), ("supervisor", "supervisor", "Ольга Кузнецова"),
+              ("dpo", "dpo", "Игорь Лебедев"), ("admin", "admin", "Администратор")]
+DEMO_CALL = Path(__file__).resolve().parent.parent / "tests" / "data" / "audio" / "calls" / "dev_call_01_hot_water.stereo8k.wav"
+
+
+def load_demo(with_call: bool = True) -> list[str]:
+    """Create what is missing; returns lines to print (passwords of users created now, saved to
+    ``instance/demo-logins.txt`` so a second ``make run`` can print them again)."""
+    from crm.appeals import services as appeals
+    from crm.calls import services as calls
+    from crm.citizens import services as citizens
+    from crm.consent import services as consent
+    from crm.qa import services as qa
+    from crm.users import services as users
+
+    consent.ensure_purposes()
+    qa.ensure_default_scorecard()
+    out = []
+    logins_file = Path(current_app.instance_path) / "demo-logins.txt"
+    known = dict(line.split(" ", 1) for line in logins_file.read_text().splitlines() if " " in line) \
+        if logins_file.exists() else {}
+    for username, role, name in DEMO_USERS:
+        if users.get_by_username(username) is None:
+            password = secrets.token_urlsafe(9)
+            users.create_user(username, role, password, full_name=name)
+            known[username] = password
+    logins_file.write_text("".join(f"{u} {p}\n" for u, p in known.items()))
+    logins_file.chmod(0o600)
+    for username, role, _ in DEMO_USERS:
+        out.append(f"  {role:<11} login: {username:<11} password: {known.get(username, '(set earlier)')}")
+    op = users.get_by_username("operator")
+    if not appeals.recent(limit=1):
+        people = [("Петров Иван Сергеевич", "8 912 345-67-89", "ул. Садовая, д. 5", "17", "hot_water", "routine",
+                   "С утра нет горячей воды во всём подъезде."),
+                  ("Соколова Мария Андреевна", "+7 (903) 111-22-33", "ул. Лесная, д. 12", "4", "roof_leak", "emergency",
+                   "Протекает крыша над квартирой на последнем этаже, вода на потолке."),
+                  ("Иванов Пётр Алексеевич", "89161234567", "пр. Мира, д. 3", "56", "billing", "consultation",
+                   "Вопрос о перерасчёте за отопление за прошлый месяц.")]
+        for name, phone, address, apt, topic, category, text in people:
+            c = citizens.register(citizens.CitizenData(name, phone, None, address, apt))
+            a = appeals.create(c, category=category, topic=topic, description=text, channel="phone", operator_id=op.id)
+            consent.record(c, "call_recording_qa", channel="call", operator_id=op.id)
+            if with_call and topic == "hot_water" and DEMO_CALL.exists():
+                with open(DEMO_CALL, "rb") as fh:
+                    calls.store_recording(fh, "Звонок Петров.wav", appeal=a, operator_id=op.id)
+                out.append("  demo call queued for transcription (a real Russian recording)")
+        out.append(f"  demo data: {len(people)} citizens and appeals")
+    return out

@@ -1,0 +1,8 @@
+"""Imports every model module so the metadata (and Alembic) sees all tables."""
+from crm.security.models import AccessLogEntry, AuditHead, DataKey  # noqa: F401
+from crm.users.models import ApiToken, User  # noqa: F401
+from crm.citizens.models import Citizen  # noqa: F401
+from crm.appeals.models import Appeal, AppealCounter, AppealEvent  # noqa: F401
+from crm.calls.models import Call, Segment  # noqa: F401
+from crm.qa.models import Evaluation, Scorecard  # noqa: F401
+from crm.consent.models import ConsentEvent, Purpose  # noqa: F401

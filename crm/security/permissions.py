@@ -1,0 +1,37 @@
+"""Role checks as decorators. Roles: operator, supervisor, dpo, admin, executor (read-only)."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import abort
+from flask_login import current_user
+
+ROLES = ("operator", "supervisor", "dpo", "admin", "executor")
+ROLE_NAMES_RU = {"operator": "оператор", "supervisor": "супервизор", "dpo": "ответственный за ПДн",
+                 "admin": "администратор", "executor": "исполнитель"}
+
+
+class PermissionDenied(Exception):
+    """Raised by services when the actor's role may not do this."""
+
+
+def require_role(user, *roles: str) -> None:
+    """Raise :class:`PermissionDenied` unless ``user`` has one of ``roles``."""
+    if user is None or not getattr(user, "is_authenticated", False) or user.role not in roles:
+        raise PermissionDenied(f"role {getattr(user, 'role', None)!r} may not do this (needs {', '.join(roles)})")
+
+
+def roles_required(*roles: str):
+    """View decorator: 401 → login redirect for anonymous users, 403 for a wrong role."""
+    def deco(fn):
+        @wraps(fn)
+        def wrapper(*args, **kwargs):
+            if not current_user.is_authenticated:
+                from crm.extensions import login_manager
+                return login_manager.unauthorized()
+            if current_user.role not in roles:
+                abort(403)
+            return fn(*args, **kwargs)
+        wrapper.crm_roles = roles
+        return wrapper
+    return deco
