@@ -1,0 +1,38 @@
+# Two commands for a newcomer: `make run` (everything, on 127.0.0.1:5000) and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: install run test test-fast browser-deps clean-instance
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $(STAMP)
+
+# Set up the instance (config, keys, database, demo users and data), start Redis (embedded unless
+# REDIS_URL is set), one RQ worker and the web app. Ctrl-C stops all of them.
+run: install
+	$(BIN)/crm init
+	$(BIN)/crm db upgrade
+	@echo "== demo logins =="
+	@$(BIN)/crm demo-data
+	@bash scripts/run.sh "$(HOST)" "$(PORT)"
+
+# The whole suite. Uses DATABASE_URL / REDIS_URL when set (CI: PostgreSQL and the machine's Redis),
+# else SQLite and an embedded Redis in a temporary folder.
+test: install browser-deps
+	$(BIN)/pytest -q -ra
+
+# Debian's Chromium for the browser tests (Playwright cannot download its own browser here).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+	  else echo "chromium missing: sudo apt-get install chromium (browser tests will skip)"; fi; }

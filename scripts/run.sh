@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Start the embedded Redis (unless REDIS_URL is set), a worker and the web app; stop all on exit.
+set -euo pipefail
+HOST="${1:-127.0.0.1}"; PORT="${2:-5000}"
+BIN=.venv/bin
+if [ -z "${REDIS_URL:-}" ]; then $BIN/crm redis start >/dev/null; fi
+$BIN/crm worker &
+WORKER=$!
+cleanup() {
+  kill "$WORKER" 2>/dev/null || true
+  wait "$WORKER" 2>/dev/null || true
+  if [ -z "${REDIS_URL:-}" ]; then $BIN/crm redis stop >/dev/null || true; fi
+}
+trap cleanup EXIT INT TERM
+echo
+echo "== Горячая линия ЖКХ: open http://$HOST:$PORT/ (logins above; Ctrl-C stops web, worker and Redis) =="
+echo
+$BIN/crm run --host "$HOST" --port "$PORT" --no-reload

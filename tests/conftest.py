@@ -1,0 +1,190 @@
+"""Shared fixtures.
+
+Each test run gets its own database and its own Redis namespace, and removes them at the end:
+- ``DATABASE_URL`` set (CI: PostgreSQL): a fresh database ``crm_test_<random>`` is created on that
+  server, migrated with Alembic, and dropped afterwards; otherwise a SQLite file in a temp instance.
+- ``REDIS_URL`` set (CI: the machine's Redis): queue names get a per-run prefix and every key of
+  that prefix is deleted afterwards; otherwise the embedded redis-server runs in the temp instance.
+Rows are deleted after every test, so tests cannot see each other's data.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+TEST_DATA = ROOT / "tests" / "data"
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, or skip the test with a clear message when it is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent: the shared data set is not next to this checkout")
+    return path
+
+
+def _make_database(url: str) -> tuple[str, callable]:
+    """Create a throwaway database on the server of ``url``; returns its URL and a drop function."""
+    name = f"crm_test_{secrets.token_hex(4)}"
+    base = sa.make_url(url.replace("postgresql://", "postgresql+psycopg://", 1)
+                       if url.startswith("postgresql://") else url)
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+
+    def drop():
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+    return base.set(database=name).render_as_string(hide_password=False), drop
+
+
+@pytest.fixture(scope="session")
+def instance_dir():
+    path = Path(tempfile.mkdtemp(prefix="crm-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def app_config(instance_dir):
+    """Config shared by the test app and the browser tests' live server."""
+    from crm.security.keyring import init_keys
+
+    init_keys(instance_dir / "keys")
+    cfg = {"INSTANCE_PATH": str(instance_dir), "SECRET_KEY": secrets.token_hex(16), "TESTING": True,
+           "CRM_QUEUE_PREFIX": f"test-{secrets.token_hex(4)}-", "CRM_EXPECTED_CITIZENS": 100_000,
+           "RATELIMIT_ENABLED": False}
+    drop = None
+    url = os.environ.get("DATABASE_URL")
+    if url and url.startswith(("postgres://", "postgresql")):
+        url = url.replace("postgres://", "postgresql://", 1)
+        cfg["SQLALCHEMY_DATABASE_URI"], drop = _make_database(url)
+    else:
+        cfg["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance_dir / 'test.sqlite3'}"
+    if os.environ.get("REDIS_URL"):
+        cfg["REDIS_URL"] = os.environ["REDIS_URL"]
+    else:
+        from crm import jobs
+
+        cfg["REDIS_URL"] = None
+        jobs.start_embedded(instance_dir)
+    yield cfg
+    if drop:
+        drop()
+    if not os.environ.get("REDIS_URL"):
+        from crm import jobs
+
+        jobs.stop_embedded(instance_dir)
+
+
+@pytest.fixture(scope="session")
+def app(app_config):
+    from flask_migrate import upgrade
+
+    from crm import create_app
+
+    app = create_app({**app_config, "WTF_CSRF_ENABLED": False})
+    with app.app_context():
+        upgrade()
+    yield app
+    from crm.jobs import redis_connection
+
+    conn = redis_connection(app)
+    prefix = app.config["CRM_QUEUE_PREFIX"]
+    for pattern in (f"rq:queue:{prefix}*", f"rq:*:{prefix}*", f"*{prefix}*"):
+        keys = list(conn.scan_iter(pattern))
+        if keys:
+            conn.delete(*keys)
+    with app.app_context():
+        from crm.db import db
+
+        db.engine.dispose()
+
+
+def _wipe(app) -> None:
+    from crm.db import db
+    from crm.security import crypto
+
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as conn:
+            for table in reversed(db.metadata.sorted_tables):
+                if table.name == "audit_head":
+                    conn.execute(table.update().values(seq=0, hash="0" * 64))
+                else:
+                    conn.execute(table.delete())
+    crypto._DEK_CACHE.clear()
+
+
+@pytest.fixture()
+def ctx(app):
+    """An app context with a clean database afterwards."""
+    with app.app_context():
+        from crm.consent.services import ensure_purposes
+
+        ensure_purposes()
+        yield app
+    _wipe(app)
+
+
+@pytest.fixture()
+def client(ctx):
+    return ctx.test_client()
+
+
+@pytest.fixture()
+def make_user(ctx):
+    from crm.users.services import create_user
+
+    def make(role: str = "operator", username: str | None = None, password: str = "correct-horse-1"):
+        return create_user(username or f"{role}_{secrets.token_hex(3)}", role, password, full_name=f"Тест {role}")
+    return make
+
+
+@pytest.fixture()
+def login(client):
+    def do(user, password: str = "correct-horse-1"):
+        resp = client.post("/login", data={"username": user.username, "password": password})
+        assert resp.status_code == 302, resp.data[:500]
+        return client
+    return do
+
+
+@pytest.fixture()
+def api_token(ctx):
+    from crm.users.services import issue_token
+
+    return lambda user: {"Authorization": f"Bearer {issue_token(user)}"}
+
+
+@pytest.fixture()
+def run_worker(ctx):
+    """Run a real RQ worker in burst mode over this run's queues (same process, like `crm worker`)."""
+    def run() -> None:
+        from rq import SimpleWorker
+
+        from crm import jobs
+
+        worker = SimpleWorker([jobs.queue(q) for q in jobs.QUEUES], connection=jobs.redis_connection())
+        worker.work(burst=True)
+    return run
+
+
+def pytest_collection_modifyitems(config, items):
+    if not os.environ.get("CRM_SKIP_BROWSER"):
+        return
+    skip = pytest.mark.skip(reason="CRM_SKIP_BROWSER is set")
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(skip)
