@@ -95,14 +95,18 @@ def worker_cmd(burst):
     from rq import SimpleWorker
 
     from crm import jobs
-    from crm.calls.services import requeue_orphans
+    from crm.calls.services import reconcile
 
     if not current_app.config.get("REDIS_URL"):
         jobs.start_embedded(Path(current_app.instance_path))
     conn = jobs.redis_connection()
-    n = requeue_orphans()
-    if n:
-        click.echo(f"re-queued {n} call(s) left without a job")
+    counts = reconcile()
+    if any(counts.values()):
+        click.echo(f"reconciled calls left by a crash: {counts}")
+    from crm.calls.jobs import schedule_reconcile
+
+    if not burst:
+        schedule_reconcile()
     worker = SimpleWorker([jobs.queue(q) for q in jobs.QUEUES], connection=conn)
     worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
 

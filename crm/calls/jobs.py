@@ -91,3 +91,28 @@ def transcribe_call(call_id: str, force: bool = False) -> str:
         call = db.session.get(Call, call_id)
         services.save_transcript(call, result)
         return call.status
+
+
+RECONCILE_EVERY_S = 300
+
+
+def reconcile_calls(reschedule: bool = True) -> dict:
+    """Periodic job: mend calls whose transcription job died (see :func:`crm.calls.services.reconcile`),
+    then schedule itself again in :data:`RECONCILE_EVERY_S` seconds (fixed job id: one schedule)."""
+    from crm import jobs
+    from crm.calls import services
+
+    with job_context():
+        counts = services.reconcile()
+        if reschedule:
+            schedule_reconcile()
+        return counts
+
+
+def schedule_reconcile() -> None:
+    from datetime import timedelta
+
+    from crm import jobs
+
+    jobs.queue("default").enqueue_in(timedelta(seconds=RECONCILE_EVERY_S), "crm.calls.jobs.reconcile_calls",
+                                     job_id=jobs.queue("default").name + "-reconcile-calls", result_ttl=600)

@@ -91,7 +91,7 @@ def store_recording(stream: BinaryIO, original_name: str, *, appeal=None, operat
 
 def enqueue_transcription(call: Call) -> None:
     """Queue the transcription job of ``call`` (after its commit). If Redis is down the call stays
-    ``queued`` with a note, and :func:`requeue_orphans` picks it up later."""
+    ``queued`` with a note, and :func:`reconcile` picks it up later."""
     try:
         job = jobs.enqueue("crm.calls.jobs.transcribe_call", call.id, queue_name="transcription",
                            timeout_s=job_timeout_s(call.duration_s), retries=2, result_ttl_s=86400)
@@ -102,24 +102,43 @@ def enqueue_transcription(call: Call) -> None:
     db.session.commit()
 
 
-def requeue_orphans() -> int:
-    """Re-enqueue calls left ``queued`` without a live job (e.g. Redis was down). Returns how many."""
-    from rq.job import Job
-    from rq.exceptions import NoSuchJobError
+MAX_ATTEMPTS = 3
 
-    n = 0
+
+def reconcile() -> dict[str, int]:
+    """Compare ``queued``/``processing`` calls with RQ's job state and mend what a crash left
+    behind: a job missing, failed, stopped or abandoned (its worker killed by SIGKILL or the OOM
+    killer, pitfalls.md) is re-queued while attempts remain, else the call is marked ``failed``.
+    Calls whose job is alive are left alone. Returns ``{"requeued": n, "failed": m}``."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+    from rq.registry import StartedJobRegistry
+
     conn = jobs.redis_connection()
-    for call in db.session.execute(db.select(Call).where(Call.status == "queued")).scalars():
-        alive = False
+    q = jobs.queue("transcription")
+    StartedJobRegistry(queue=q).cleanup()  # moves jobs of dead workers to the failed registry
+    counts = {"requeued": 0, "failed": 0}
+    stale = db.session.execute(db.select(Call).where(Call.status.in_(("queued", "processing")))).scalars().all()
+    for call in stale:
+        status = None
         if call.job_id:
             try:
-                alive = Job.fetch(call.job_id, connection=conn).get_status() in ("queued", "started", "scheduled", "deferred")
+                status = Job.fetch(call.job_id, connection=conn).get_status(refresh=True)
             except NoSuchJobError:
-                alive = False
-        if not alive:
+                status = None
+        if status in ("queued", "started", "scheduled", "deferred"):
+            continue
+        if status == "finished" and call.status == "queued":
+            continue
+        if call.attempts >= MAX_ATTEMPTS:
+            fail(call, "abandoned", "расшифровка прервана несколько раз (сбой обработчика); запустите повторно")
+            counts["failed"] += 1
+        else:
+            call.status = "queued"
+            db.session.commit()
             enqueue_transcription(call)
-            n += 1
-    return n
+            counts["requeued"] += 1
+    return counts
 
 
 @contextmanager
