@@ -47,6 +47,9 @@ def register_extensions(app: Flask) -> None:
     import crm.models  # noqa: F401
 
     db.init_app(app)
+    from crm.db import init_engine_events
+
+    init_engine_events(app)
     migrate.init_app(app, db, render_as_batch=True, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=lambda: "ru")

@@ -65,3 +65,34 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+def _sqlite_setup(engine) -> None:
+    """SQLite: WAL, a 30 s busy timeout, foreign keys, and ``BEGIN IMMEDIATE`` for every transaction.
+
+    A deferred SQLite transaction that reads and then writes can fail at once with "database is
+    locked" when another process wrote meanwhile; taking the write lock at BEGIN makes concurrent
+    web and worker processes queue instead (the access-log chain relies on it). Keep transactions
+    short: never hold one open across slow work such as a transcription."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def init_engine_events(app) -> None:
+    """Install per-dialect engine settings once the engine exists."""
+    with app.app_context():
+        engine = db.engine
+        if engine.dialect.name == "sqlite":
+            _sqlite_setup(engine)

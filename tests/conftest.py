@@ -31,6 +31,21 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+def tamper(sql: str, **params) -> None:
+    """Run ``sql`` against the access log as an attacker with DDL rights would: on PostgreSQL the
+    append-only trigger is disabled around it."""
+    from crm.db import db
+
+    db.session.commit()  # end the session's transaction (on SQLite it holds the write lock)
+    pg = db.engine.dialect.name == "postgresql"
+    with db.engine.begin() as conn:
+        if pg:
+            conn.execute(sa.text("ALTER TABLE access_log DISABLE TRIGGER access_log_append_only"))
+        conn.execute(sa.text(sql), params)
+        if pg:
+            conn.execute(sa.text("ALTER TABLE access_log ENABLE TRIGGER access_log_append_only"))
+
+
 def _make_database(url: str) -> tuple[str, callable]:
     """Create a throwaway database on the server of ``url``; returns its URL and a drop function."""
     name = f"crm_test_{secrets.token_hex(4)}"
@@ -122,6 +137,8 @@ def _wipe(app) -> None:
             for table in reversed(db.metadata.sorted_tables):
                 if table.name == "audit_head":
                     conn.execute(table.update().values(seq=0, hash="0" * 64))
+                elif table.name == "access_log" and conn.dialect.name == "postgresql":
+                    conn.execute(sa.text("TRUNCATE access_log"))  # the append-only trigger refuses DELETE
                 else:
                     conn.execute(table.delete())
     crypto._DEK_CACHE.clear()

@@ -69,6 +69,7 @@ def transcribe_call(call_id: str, force: bool = False) -> str:
 
         try:
             with services.decrypted_recording(call) as path:
+                db.session.commit()  # no transaction (or SQLite write lock) held during the long work
                 result = transcribe(path, model_dir=model_dir(app), language=app.config["CRM_LANGUAGE"],
                                     channel_roles=tuple(app.config["CRM_CHANNEL_ROLES"]),
                                     cpu_threads=app.config["CRM_WHISPER_THREADS"], progress=progress)

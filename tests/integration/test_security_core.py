@@ -9,6 +9,7 @@ from crm.citizens.models import Citizen
 from crm.db import db
 from crm.security import audit, crypto
 from crm.security.models import AccessLogEntry, DataKey
+from tests.conftest import tamper
 
 
 def _citizen(name="Петров Иван Сергеевич", phone="8 912 345-67-89", address="ул. Садовая, д. 5"):
@@ -98,8 +99,7 @@ def test_access_log_chain_verifies_and_detects_tampering(ctx):
     count, bad, _ = audit.verify()
     assert bad is None and count >= 5
     # edit an entry
-    db.session.execute(update(AccessLogEntry).where(AccessLogEntry.seq == 3).values(actor="someone-else"))
-    db.session.commit()
+    tamper("UPDATE access_log SET actor = 'someone-else' WHERE seq = 3")
     count, bad, message = audit.verify()
     assert bad == 3, message
 
@@ -108,8 +108,7 @@ def test_access_log_detects_deleted_newest_entries(ctx):
     for i in range(4):
         _citizen(phone=f"+7 912 345-67-{20 + i}")
     last = db.session.execute(db.select(db.func.max(AccessLogEntry.seq))).scalar()
-    db.session.execute(db.delete(AccessLogEntry).where(AccessLogEntry.seq == last))
-    db.session.commit()
+    tamper("DELETE FROM access_log WHERE seq = :seq", seq=last)
     _, bad, message = audit.verify()
     assert bad is not None and "removed" in message
 
@@ -117,8 +116,7 @@ def test_access_log_detects_deleted_newest_entries(ctx):
 def test_access_log_detects_deleted_middle_entry(ctx):
     for i in range(4):
         _citizen(phone=f"+7 912 345-67-{30 + i}")
-    db.session.execute(db.delete(AccessLogEntry).where(AccessLogEntry.seq == 2))
-    db.session.commit()
+    tamper("DELETE FROM access_log WHERE seq = 2")
     _, bad, _ = audit.verify()
     assert bad == 2
 
@@ -130,3 +128,25 @@ def test_failed_action_writes_no_log_entry(ctx):
     db.session.rollback()
     after = db.session.execute(db.select(db.func.count()).select_from(AccessLogEntry)).scalar()
     assert after == before
+
+
+def test_swapped_entries_are_detected(ctx):
+    for i in range(4):
+        _citizen(phone=f"+7 912 345-67-{40 + i}")
+    tamper("UPDATE access_log SET seq = -1 WHERE seq = 2")
+    tamper("UPDATE access_log SET seq = 2 WHERE seq = 3")
+    tamper("UPDATE access_log SET seq = 3 WHERE seq = -1")
+    _, bad, _ = audit.verify()
+    assert bad == 2
+
+
+def test_postgres_refuses_update_and_delete_of_the_log(ctx):
+    import sqlalchemy as sa
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the append-only trigger exists on PostgreSQL only")
+    _citizen()
+    for sql in ("UPDATE access_log SET actor = 'x'", "DELETE FROM access_log"):
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+            with db.engine.begin() as conn:
+                conn.execute(sa.text(sql))
