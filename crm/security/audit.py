@@ -121,33 +121,37 @@ def _after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)
 
 
-def verify(session: Session | None = None, batch: int = 10000) -> tuple[int, int | None, str]:
+def verify(session: Session | None = None, batch: int = 20000) -> tuple[int, int | None, str]:
     """Walk the whole chain. Returns ``(entries checked, first bad seq or None, message)``.
 
-    Detects edited, deleted, swapped or inserted entries, and a chain cut short of the head."""
+    Detects edited, deleted, swapped or inserted entries, and a chain cut short of the head.
+    Reads plain rows in batches of ``batch`` (no ORM objects) to keep memory flat."""
+    from sqlalchemy import select
+
     session = session or db.session
+    cols = [getattr(AccessLogEntry, k) for k in ENTRY_FIELDS] + [AccessLogEntry.hash]
     prev = GENESIS
     expected_seq = 1
     count = 0
     last = 0
     while True:
-        rows = session.execute(db.select(AccessLogEntry).where(AccessLogEntry.seq > last)
-                               .order_by(AccessLogEntry.seq).limit(batch)).scalars().all()
+        rows = session.execute(select(*cols).where(AccessLogEntry.seq > last)
+                               .order_by(AccessLogEntry.seq).limit(batch)).all()
         if not rows:
             break
         for row in rows:
-            d = entry_dict(row)
-            if row.seq != expected_seq:
-                return count, expected_seq, f"entry {expected_seq} is missing (next is {row.seq})"
-            if row.prev_hash != prev:
-                return count, row.seq, f"entry {row.seq}: previous-hash link broken"
-            if entry_hash(d) != row.hash:
-                return count, row.seq, f"entry {row.seq}: contents do not match its hash"
-            prev = row.hash
+            d = dict(zip(ENTRY_FIELDS, row[:-1]))
+            seq, own = d["seq"], row[-1]
+            if seq != expected_seq:
+                return count, expected_seq, f"entry {expected_seq} is missing (next is {seq})"
+            if d["prev_hash"] != prev:
+                return count, seq, f"entry {seq}: previous-hash link broken"
+            if entry_hash(d) != own:
+                return count, seq, f"entry {seq}: contents do not match its hash"
+            prev = own
             expected_seq += 1
             count += 1
-            last = row.seq
-        session.expunge_all()
+            last = seq
     head = session.get(AuditHead, 1)
     if head is not None and (head.seq != count or head.hash != prev):
         return count, count + 1, f"chain ends at entry {count} but the head says {head.seq}: newest entries removed"
