@@ -16,7 +16,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         instance = Path(test_config["INSTANCE_PATH"])
     app = Flask(__name__, instance_path=str(instance), instance_relative_config=True)
     config.load(app, test_config)
+    proxies = int(app.config.get("CRM_TRUSTED_PROXIES") or 0)
+    if proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     register_extensions(app)
+    register_security(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_security_headers(app)
@@ -59,6 +65,13 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = "Войдите, чтобы продолжить."
     login_manager.user_loader(load_user)
     import crm.security.audit  # noqa: F401  (registers the session hooks that chain the access log)
+
+
+def register_security(app: Flask) -> None:
+    """Start-up checks: blind-index budget, keyring, key store (crm.security.startup)."""
+    from crm.security import startup
+
+    startup.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -27,6 +27,12 @@ class Defaults:
     CRM_MAX_RECORDING_S = 4 * 3600  # seconds
     CRM_REPEAT_WINDOW_DAYS = 30
     CRM_EXPECTED_CITIZENS = 1_000_000  # sizes the blind-index truncation (see crm.security.blind_index)
+    CRM_BLIND_INDEX_BITS = None  # None: from CRM_EXPECTED_CITIZENS; checked at start-up (check_budget)
+    CRM_KEYSTORE_URL = None  # None: SQLite file instance/keystore.sqlite3 (crm.security.keystore)
+    CRM_KEYRING_RELOAD_S = 1.0  # seconds between checks of instance/keys/ for a rotated key
+    CRM_BIDX_STATE_TTL_S = 2.0  # seconds a process caches which blind-index column to read/write
+    CRM_ROTATION_BATCH = 5000  # data keys re-wrapped per committed batch
+    CRM_DEK_POOL = 32  # data keys committed to the key store per batch for new citizens (1: one by one)
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
@@ -35,6 +41,18 @@ class Defaults:
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     CRM_LOGIN_LIMIT = "10 per minute"
+    CRM_TRUSTED_PROXIES = 0  # reverse proxies in front of the app whose X-Forwarded-* headers are trusted
+    # access log (crm.security.audit, .checkpoints, .alerts); paths are set in load()
+    CRM_AUDIT_EARLY_LOCK_RELEASE = True  # PostgreSQL: chain lock released before the WAL flush, then waited for
+    CRM_AUDIT_RETENTION_DAYS = 1096  # days entries are kept at least (3 years); nothing in the app deletes them
+    CRM_AUDIT_CHECKPOINT_EVERY_S = 300  # seconds between signed checkpoints of the chain head
+    CRM_AUDIT_CHECKPOINT_GRACE_S = None  # None: 2 × every + 600 s; older unchecked entries fail verify --checkpoints
+    CRM_AUDIT_ALERT_SCAN_EVERY_S = 3600  # seconds between scans for unusual access
+    CRM_AUDIT_ALERT_LOOKBACK_H = 48  # hours of the log each scan reads
+    CRM_AUDIT_ALERT_MAX_CITIZENS = 40  # distinct citizens one staff member may read in a clock hour
+    CRM_AUDIT_UNTIED_WINDOW_S = 3600  # an untied read is fine if the same person works an appeal/call of that citizen within this
+    CRM_AUDIT_WORKING_HOURS = "08:00-20:00"  # local time (CRM_TIMEZONE), "00:00-00:00" = 24 h; access outside is flagged
+    CRM_AUDIT_WORKING_DAYS = (1, 2, 3, 4, 5, 6, 7)  # ISO weekdays; a hotline works every day by default
 
 
 ENV_KEYS = {
@@ -44,6 +62,11 @@ ENV_KEYS = {
     "CRM_SECRET_KEY": "SECRET_KEY",
     "CRM_QUEUE_PREFIX": "CRM_QUEUE_PREFIX",
     "CRM_WHISPER_THREADS": "CRM_WHISPER_THREADS",
+    "CRM_TRUSTED_PROXIES": "CRM_TRUSTED_PROXIES",
+    "CRM_KEYSTORE_URL": "CRM_KEYSTORE_URL",
+    "CRM_AUDIT_CHECKPOINT_DIR": "CRM_AUDIT_CHECKPOINT_DIR",
+    "CRM_AUDIT_SIGNING_KEY": "CRM_AUDIT_SIGNING_KEY",
+    "CRM_AUDIT_RETENTION_DAYS": "CRM_AUDIT_RETENTION_DAYS",
 }
 
 
@@ -51,6 +74,15 @@ def instance_path_from_env(default: Path) -> Path:
     """The instance folder: ``CRM_INSTANCE_PATH`` if set, else ``default``."""
     value = os.environ.get("CRM_INSTANCE_PATH")
     return Path(value).resolve() if value else default
+
+
+def _driver_url(url: str) -> str:
+    """``postgres://`` and ``postgresql://`` URLs with the psycopg 3 driver named."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
 
 
 def load(app, test_config: dict | None = None) -> None:
@@ -62,16 +94,19 @@ def load(app, test_config: dict | None = None) -> None:
     app.config["CRM_RECORDINGS_DIR"] = str(instance / "recordings")
     app.config["CRM_MODELS_DIR"] = str(instance / "models")
     app.config["CRM_REDIS_SOCKET"] = str(instance / "redis.sock")
+    app.config["CRM_AUDIT_CHECKPOINT_DIR"] = str(instance / "audit-checkpoints")  # should be storage the DPO controls
+    app.config["CRM_AUDIT_SIGNING_KEY"] = str(instance / "audit-signing.key")  # the app's current checkpoint key
     app.config.from_pyfile(str(instance / "config.py"), silent=True)
     for env, key in ENV_KEYS.items():
         if os.environ.get(env):
             app.config[key] = os.environ[env]
     if test_config:
         app.config.update(test_config)
-    url = app.config["SQLALCHEMY_DATABASE_URI"]
-    if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    app.config["SQLALCHEMY_DATABASE_URI"] = _driver_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    # the key store (data keys) is a separate database with its own backup policy (design.md)
+    binds = dict(app.config.get("SQLALCHEMY_BINDS") or {})
+    keystore = app.config.get("CRM_KEYSTORE_URL") or binds.get("keystore") or f"sqlite:///{instance / 'keystore.sqlite3'}"
+    binds["keystore"] = _driver_url(keystore)
+    app.config["SQLALCHEMY_BINDS"] = binds
     app.config["CRM_WHISPER_THREADS"] = int(app.config["CRM_WHISPER_THREADS"])
+    app.config["CRM_AUDIT_RETENTION_DAYS"] = int(app.config["CRM_AUDIT_RETENTION_DAYS"])

@@ -1,5 +1,6 @@
 """Imports every model module so the metadata (and Alembic) sees all tables."""
-from crm.security.models import AccessLogEntry, AuditHead, DataKey  # noqa: F401
+from crm.security.models import AccessAlert, AccessLogEntry, AuditHead, DataKey  # noqa: F401
+from crm.security.models import BlindIndexState, DestructionRecord, ErasedOwner, KekRecord, KeyRotation  # noqa: F401
 from crm.users.models import ApiToken, User  # noqa: F401
 from crm.citizens.models import Citizen  # noqa: F401
 from crm.appeals.models import Appeal, AppealCounter, AppealEvent  # noqa: F401

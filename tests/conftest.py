@@ -80,11 +80,14 @@ def app_config(instance_dir):
     cfg = {"INSTANCE_PATH": str(instance_dir), "SECRET_KEY": secrets.token_hex(16), "TESTING": True,
            "CRM_QUEUE_PREFIX": f"test-{secrets.token_hex(4)}-", "CRM_EXPECTED_CITIZENS": 100_000,
            "RATELIMIT_ENABLED": False}
-    drop = None
+    drop = drop_keystore = None
     url = os.environ.get("DATABASE_URL")
     if url and url.startswith(("postgres://", "postgresql")):
         url = url.replace("postgres://", "postgresql://", 1)
         cfg["SQLALCHEMY_DATABASE_URI"], drop = _make_database(url)
+        # the key store is a database of its own (crm/security/keystore.py); on SQLite it defaults
+        # to instance_dir/keystore.sqlite3
+        cfg["CRM_KEYSTORE_URL"], drop_keystore = _make_database(url)
     else:
         cfg["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance_dir / 'test.sqlite3'}"
     if os.environ.get("REDIS_URL"):
@@ -97,6 +100,8 @@ def app_config(instance_dir):
     yield cfg
     if drop:
         drop()
+    if drop_keystore:
+        drop_keystore()
     if not os.environ.get("REDIS_URL"):
         from crm import jobs
 

@@ -73,3 +73,10 @@ def json_body() -> dict:
 
 
 from crm.api import openapi  # noqa: E402,F401
+from crm.appeals import api as _appeals_api  # noqa: E402,F401
+from crm.calls import api as _calls_api  # noqa: E402,F401
+from crm.citizens import api as _citizens_api  # noqa: E402,F401
+from crm.consent import api as _consent_api  # noqa: E402,F401
+from crm.qa import api as _qa_api  # noqa: E402,F401
+from crm.reports import api as _reports_api  # noqa: E402,F401
+from crm.security import api as _security_api  # noqa: E402,F401

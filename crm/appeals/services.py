@@ -131,6 +131,13 @@ def transition(appeal: Appeal, to_status: str, *, user_id: int | None, comment: 
     return appeal
 
 
+def by_submission_key(key: str | None) -> Appeal | None:
+    """The appeal created from this form submission or idempotency key, if any."""
+    if not key:
+        return None
+    return db.session.execute(db.select(Appeal).where(Appeal.submission_key == key)).scalar_one_or_none()
+
+
 def get(appeal_id: str) -> Appeal | None:
     return db.session.get(Appeal, appeal_id)
 

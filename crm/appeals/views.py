@@ -70,27 +70,39 @@ def appeal_new(citizen_id):
         form.submission_key.data = uuid.uuid4().hex
     status = 200
     if form.validate_on_submit():
-        try:
-            appeal = services.create(citizen, category=form.category.data, topic=form.topic.data,
-                                     description=form.description.data, channel=form.channel.data,
-                                     operator_id=current_user.id, submission_key=form.submission_key.data or None)
-        except services.AppealError as exc:
-            getattr(form, exc.field, form.description).errors.append(str(exc))
+        existing = services.by_submission_key(form.submission_key.data)
+        if existing is not None:  # a double-clicked or re-sent form: no second appeal, call or consent
+            return redirect(url_for("appeals.appeal_detail", appeal_id=existing.id))
+        staged = None
+        upload = form.recording.data
+        if upload and getattr(upload, "filename", ""):
+            try:
+                staged = calls.stage_upload(upload.stream, upload.filename)
+            except calls.CallError as exc:
+                form.recording.errors.append(str(exc))
+        if form.recording.errors:
             status = 422
         else:
-            for field, purpose in (("consent_sms", "sms_notifications"), ("consent_recording", "call_recording_qa")):
-                answer = getattr(form, field).data
-                if answer in ("yes", "no"):
-                    consent.record(citizen, purpose, channel="call", given=answer == "yes", operator_id=current_user.id)
-            upload = form.recording.data
-            if upload and getattr(upload, "filename", ""):
-                try:
-                    calls.store_recording(upload.stream, upload.filename, appeal=appeal, operator_id=current_user.id)
+            try:
+                appeal = services.create(citizen, category=form.category.data, topic=form.topic.data,
+                                         description=form.description.data, channel=form.channel.data,
+                                         operator_id=current_user.id, submission_key=form.submission_key.data or None)
+            except services.AppealError as exc:
+                if staged:
+                    staged.discard()
+                getattr(form, exc.field, form.description).errors.append(str(exc))
+                status = 422
+            else:
+                for field, purpose in (("consent_sms", "sms_notifications"), ("consent_recording", "call_recording_qa")):
+                    answer = getattr(form, field).data
+                    if answer in ("yes", "no"):
+                        consent.record(citizen, purpose, channel="call", given=answer == "yes",
+                                       operator_id=current_user.id)
+                flash(f"Обращение № {appeal.number} зарегистрировано.", "success")
+                if staged:
+                    calls.store_staged(staged, appeal=appeal, operator_id=current_user.id)
                     flash("Запись звонка принята и поставлена на расшифровку.", "success")
-                except calls.CallError as exc:
-                    flash(f"Обращение зарегистрировано, но запись не принята: {exc}", "error")
-            flash(f"Обращение № {appeal.number} зарегистрировано.", "success")
-            return redirect(url_for("appeals.appeal_detail", appeal_id=appeal.id))
+                return redirect(url_for("appeals.appeal_detail", appeal_id=appeal.id))
     elif request.method == "POST":
         status = 422
     card = citizens.view(citizen, purpose="appeal_processing")
@@ -123,9 +135,6 @@ def appeal_detail(appeal_id):
 @bp.post("/appeals/<appeal_id>/reveal")
 @roles_required(*OPERATORS)
 def appeal_reveal(appeal_id):
-    from flask_wtf.csrf import validate_csrf
-
-    validate_csrf(request.form.get("csrf_token"))
     return _detail(services.get(appeal_id) or abort(404), reveal=True)
 
 
@@ -164,10 +173,10 @@ def appeal_add_call(appeal_id):
 @bp.post("/consents/<consent_id>/withdraw")
 @roles_required(*OPERATORS)
 def consent_withdraw(consent_id):
-    from flask_wtf.csrf import validate_csrf
-
-    validate_csrf(request.form.get("csrf_token"))
     event = consent.get(consent_id) or abort(404)
     consent.withdraw(event, channel="call", user_id=current_user.id)
     flash("Согласие отозвано.", "success")
-    return redirect(request.form.get("next") or url_for("appeals.operator_home"))
+    target = request.form.get("next") or ""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        target = url_for("appeals.operator_home")  # only local paths: no open redirect
+    return redirect(target)

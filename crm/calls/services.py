@@ -6,6 +6,7 @@ import shutil
 import tempfile
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -44,15 +45,28 @@ def job_timeout_s(duration_s: float | None) -> int:
     return int(300 + 2 * (duration_s or 600))
 
 
-def store_recording(stream: BinaryIO, original_name: str, *, appeal=None, operator_id: int | None = None) -> Call:
-    """Validate and store an uploaded recording, create the call (``queued``), commit, enqueue the
-    transcription. Raises :class:`CallError` for an empty, non-audio, damaged or over-long file;
-    then nothing is stored."""
+@dataclass
+class StagedRecording:
+    """An upload saved to a private temporary file and validated, not yet stored."""
+
+    path: Path
+    original_name: str
+    size_bytes: int
+    info: object  # crm.calls.audio.AudioInfo
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def stage_upload(stream: BinaryIO, original_name: str) -> StagedRecording:
+    """Save an upload to a temporary file and validate it (content sniffing, header, duration).
+
+    Raises :class:`CallError` for an empty, non-audio, damaged or over-long file, leaving nothing
+    behind. The caller must :func:`store_staged` or ``discard()`` the result."""
     tmp_dir = _dir("CRM_RECORDINGS_DIR") / "incoming"
     tmp_dir.mkdir(exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, suffix=".upload")
     tmp = Path(tmp_name)
-    final: Path | None = None
     try:
         with os.fdopen(fd, "wb") as out:
             shutil.copyfileobj(stream, out, 1024 * 1024)
@@ -65,13 +79,25 @@ def store_recording(stream: BinaryIO, original_name: str, *, appeal=None, operat
             raise CallError(f"Файл не принят: {exc.message_ru}", f"recording_{exc.code}") from None
         if info.duration_s and info.duration_s > current_app.config["CRM_MAX_RECORDING_S"]:
             raise CallError("Запись длиннее допустимого (4 ч).", "recording_too_long")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return StagedRecording(tmp, (original_name or "recording")[:255], size, info)
+
+
+def store_staged(staged: StagedRecording, *, appeal=None, operator_id: int | None = None) -> Call:
+    """Encrypt a staged recording into storage, create the call (``queued``), commit, enqueue the
+    transcription. The temporary file is removed in every case."""
+    final: Path | None = None
+    info = staged.info
+    try:
         call = Call(appeal_id=appeal.id if appeal else None, citizen_id=appeal.citizen_id if appeal else None,
-                    operator_id=operator_id, status="queued", storage_key=uuid.uuid4().hex, size_bytes=size,
-                    audio_format=f"{info.container}/{info.codec}"[:40], duration_s=info.duration_s,
-                    channels=info.channels, sample_rate=info.sample_rate)
-        call.original_name = (original_name or "recording")[:255]
+                    operator_id=operator_id, status="queued", storage_key=uuid.uuid4().hex,
+                    size_bytes=staged.size_bytes, audio_format=f"{info.container}/{info.codec}"[:40],
+                    duration_s=info.duration_s, channels=info.channels, sample_rate=info.sample_rate)
+        call.original_name = staged.original_name
         final = recording_path(call)
-        with open(tmp, "rb") as src, open(final, "wb") as dst:
+        with open(staged.path, "rb") as src, open(final, "wb") as dst:
             crypto.encrypt_stream(src, dst, file_key=call.storage_key, owner_id=call.crypto_owner_id)
         db.session.add(call)
         audit.record("call.create", citizen_id=call.citizen_id, call_id=call.id, appeal_id=call.appeal_id,
@@ -84,9 +110,15 @@ def store_recording(stream: BinaryIO, original_name: str, *, appeal=None, operat
             final.unlink(missing_ok=True)
         raise
     finally:
-        tmp.unlink(missing_ok=True)
+        staged.discard()
     enqueue_transcription(call)
     return call
+
+
+def store_recording(stream: BinaryIO, original_name: str, *, appeal=None, operator_id: int | None = None) -> Call:
+    """Validate and store an uploaded recording (:func:`stage_upload` then :func:`store_staged`).
+    Raises :class:`CallError`; then nothing is stored."""
+    return store_staged(stage_upload(stream, original_name), appeal=appeal, operator_id=operator_id)
 
 
 def enqueue_transcription(call: Call) -> None:
@@ -155,11 +187,44 @@ def decrypted_recording(call: Call) -> Iterator[Path]:
         path.unlink(missing_ok=True)
 
 
-def stream_recording(call: Call, *, purpose: str = "call_recording_qa") -> Iterator[bytes]:
-    """Decrypted recording bytes for the player; logs the access and commits first."""
-    audit.record("call.listen", citizen_id=call.citizen_id, call_id=call.id, appeal_id=call.appeal_id,
-                 fields=["recording"], purpose=purpose)
+LISTEN_LOG_WINDOW_S = 600
+
+
+def _log_listen(call: Call, purpose: str) -> None:
+    """One ``call.listen`` entry per user, call and 10 minutes: a player's many range requests are
+    one listening, not dozens of log entries."""
+    from datetime import timedelta
+
+    from flask_login import current_user
+
+    from crm.security.models import AccessLogEntry
+
+    actor_id = getattr(current_user, "id", None) if getattr(current_user, "is_authenticated", False) else None
+    recent = db.session.execute(db.select(AccessLogEntry.seq).where(
+        AccessLogEntry.action == "call.listen", AccessLogEntry.call_id == call.id,
+        AccessLogEntry.actor_id == actor_id,
+        AccessLogEntry.at >= utcnow() - timedelta(seconds=LISTEN_LOG_WINDOW_S)).limit(1)).first()
+    if recent is None or actor_id is None:
+        audit.record("call.listen", citizen_id=call.citizen_id, call_id=call.id, appeal_id=call.appeal_id,
+                     fields=["recording"], purpose=purpose)
     db.session.commit()
+
+
+def read_recording(call: Call, start: int = 0, end: int | None = None, *,
+                   purpose: str = "call_recording_qa") -> bytes:
+    """Decrypted bytes ``[start, end)`` of the recording (``end`` None: to the end), decrypting only
+    the chunks the range touches. Logs the listening (see :func:`_log_listen`).
+    Raises :class:`crm.security.crypto.DecryptError` on a damaged file."""
+    _log_listen(call, purpose)
+    end = call.size_bytes if end is None else min(end, call.size_bytes)
+    with open(recording_path(call), "rb") as src:
+        return crypto.decrypt_range(src, file_key=call.storage_key, owner_id=call.crypto_owner_id,
+                                    size=call.size_bytes, start=start, end=end)
+
+
+def stream_recording(call: Call, *, purpose: str = "call_recording_qa") -> Iterator[bytes]:
+    """All decrypted recording bytes as chunks (exports, tests); logs the access first."""
+    _log_listen(call, purpose)
     src = open(recording_path(call), "rb")
 
     def gen():

@@ -61,26 +61,43 @@ def building_key(address: str | None) -> str | None:
     """Blind index of a normalised address (building), for repeat-appeal matching without decryption."""
     if not address:
         return None
-    return blind_index.compute("building", blind_index.normalise_name(address).replace(",", " ").replace(".", " "))
+    return blind_index.compute("building", blind_index.normalise_building(address))
+
+
+def _name_building(full_name: str, address: str | None) -> str | None:
+    """``surname|building`` for the compound index: "ул. Садовая, д. 5" and "ул Садовая д 5" agree."""
+    if not address:
+        return None
+    return f"{_surname(full_name)}|{' '.join(blind_index.normalise_building(address).split())}"
 
 
 def phone_index(phone: str) -> str:
-    """Blind index of a phone in any spelling; raises :class:`InvalidPhone`."""
-    return blind_index.compute("phone", normalise_phone(phone))
+    """Blind index of a phone in any spelling, as lookups read it; raises :class:`InvalidPhone`."""
+    return blind_index.lookup("phone", normalise_phone(phone))[1]
+
+
+def _set_indexes(citizen: Citizen, clean: CitizenData) -> None:
+    """Every blind-index column from the cleaned values (both phone slots while its key rotates)."""
+    for col, value in blind_index.write_values("phone", clean.phone).items():
+        setattr(citizen, col, value)
+    citizen.surname_bidx = blind_index.compute("surname", _surname(clean.full_name))
+    nb = _name_building(clean.full_name, clean.address)
+    citizen.name_building_bidx = blind_index.compute("name_building", nb) if nb else None
+    citizen.building_key = building_key(clean.address)
 
 
 def register(data: CitizenData, *, purpose: str = "appeal_processing", commit: bool = True) -> Citizen:
     """Create a citizen with encrypted fields and blind indexes. Raises :class:`CitizenError`."""
     clean = _clean(data)
-    citizen = Citizen()
+    from crm.security.crypto import reserve_owner_id
+
+    citizen = Citizen(id=reserve_owner_id())  # its data key is already in the key store
     citizen.full_name = clean.full_name
     citizen.phone = clean.phone
     citizen.email = clean.email
     citizen.address = clean.address
     citizen.apartment = clean.apartment
-    citizen.phone_bidx = blind_index.compute("phone", clean.phone)
-    citizen.surname_bidx = blind_index.compute("surname", _surname(clean.full_name))
-    citizen.building_key = building_key(clean.address)
+    _set_indexes(citizen, clean)
     db.session.add(citizen)
     audit.record("citizen.create", citizen_id=citizen.id,
                  fields=[f for f in Citizen.PERSONAL_FIELDS if getattr(clean, f)], purpose=purpose)
@@ -95,9 +112,7 @@ def update(citizen: Citizen, data: CitizenData, *, purpose: str = "appeal_proces
     changed = [f for f in Citizen.PERSONAL_FIELDS if getattr(citizen, f) != getattr(clean, f)]
     for f in changed:
         setattr(citizen, f, getattr(clean, f))
-    citizen.phone_bidx = blind_index.compute("phone", clean.phone)
-    citizen.surname_bidx = blind_index.compute("surname", _surname(clean.full_name))
-    citizen.building_key = building_key(clean.address)
+    _set_indexes(citizen, clean)
     audit.record("citizen.update", citizen_id=citizen.id, fields=changed, purpose=purpose)
     db.session.commit()
     return citizen
@@ -110,14 +125,51 @@ def find_by_phone(phone: str, *, purpose: str = "appeal_processing") -> list[Cit
         e164 = normalise_phone(phone)
     except InvalidPhone as exc:
         raise CitizenError(str(exc), "phone") from None
+    column, value = blind_index.lookup("phone", e164)
     candidates = db.session.execute(
-        db.select(Citizen).where(Citizen.phone_bidx == blind_index.compute("phone", e164),
-                                 Citizen.erased_at.is_(None))).scalars().all()
-    found = [c for c in candidates if c.phone == e164]
+        db.select(Citizen).where(getattr(Citizen, column) == value, Citizen.erased_at.is_(None))).scalars().all()
+    found = _filter(candidates, lambda c: c.phone == e164)
     for c in found:
         audit.record("citizen.search", citizen_id=c.id, fields=["phone", "full_name"], purpose=purpose)
     if not found:
         audit.record("citizen.search", fields=["phone"], purpose=purpose, outcome="not_found")
+    db.session.commit()
+    return found
+
+
+def _filter(candidates: list[Citizen], match) -> list[Citizen]:
+    """Decrypt blind-index candidates (their data keys fetched in one key-store query) and keep the
+    true matches. A candidate whose data key was erased (a row restored from a backup taken before
+    its erasure) is no match; the failed read is in the access log as ``security.decrypt_failed``."""
+    from crm.security import crypto
+
+    crypto.prefetch_keys([c.id for c in candidates])
+    found = []
+    for c in candidates:
+        try:
+            if match(c):
+                found.append(c)
+        except crypto.KeyErased:
+            continue
+    return found
+
+
+def find_by_name_and_building(full_name_or_surname: str, address: str, *,
+                              purpose: str = "appeal_processing") -> list[Citizen]:
+    """Citizens with this surname (the first word of ``full_name_or_surname``) registered at this
+    building (``address`` in any usual spelling), through the compound blind index; logged."""
+    surname = _surname(full_name_or_surname or "")
+    nb = _name_building(surname, address) if surname else None
+    if not nb:
+        raise CitizenError("укажите фамилию и адрес", "full_name")
+    candidates = db.session.execute(
+        db.select(Citizen).where(Citizen.name_building_bidx == blind_index.compute("name_building", nb),
+                                 Citizen.erased_at.is_(None))).scalars().all()
+    found = _filter(candidates, lambda c: _name_building(c.full_name, c.address) == nb)
+    for c in found:
+        audit.record("citizen.search", citizen_id=c.id, fields=["full_name", "address"], purpose=purpose)
+    if not found:
+        audit.record("citizen.search", fields=["full_name", "address"], purpose=purpose, outcome="not_found")
     db.session.commit()
     return found
 

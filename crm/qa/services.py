@@ -79,8 +79,16 @@ def evaluate(call: Call, *, evaluator, answers: dict[str, str], comment: str | N
 
 
 def for_call(call_id: str) -> list[Evaluation]:
-    return list(db.session.execute(db.select(Evaluation).where(Evaluation.call_id == call_id)
-                                   .order_by(Evaluation.created_at)).scalars())
+    """The call's evaluations, oldest first. Their comments are encrypted personal data (they may
+    quote the call): when there are any, the read is logged (``evaluation.view``) and committed."""
+    evs = list(db.session.execute(db.select(Evaluation).where(Evaluation.call_id == call_id)
+                                  .order_by(Evaluation.created_at)).scalars())
+    if any(ev.comment_enc for ev in evs):
+        call = db.session.get(Call, call_id)
+        audit.record("evaluation.view", citizen_id=call.citizen_id if call else None, call_id=call_id,
+                     appeal_id=call.appeal_id if call else None, fields=["comment"], purpose="call_recording_qa")
+        db.session.commit()
+    return evs
 
 
 def by_operator() -> list[dict]:

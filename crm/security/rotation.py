@@ -1,26 +1,385 @@
-"""Key rotation: re-wrap every data key under the active KEK, in batches, resumable."""
+"""Key rotation without downtime.
+
+**KEK rotation** (``crm keys rotate``): a new KEK is added to ``instance/keys/`` and promoted
+(:func:`start_rotation`); every running process notices within ``CRM_KEYRING_RELOAD_S`` seconds
+(and at once when it meets a data key wrapped by a KEK it has not loaded) and wraps new data keys
+with it. A background job (RQ, :func:`rewrap_job`) re-wraps the existing data keys in batches of
+``CRM_ROTATION_BATCH``: each batch is one bulk ``UPDATE … WHERE id = ? AND kek_id = ?`` (executemany)
+committed together with the progress in ``key_rotations`` (``done``, ``cursor``), so a killed job
+resumes where it stopped. The bulk update bypasses ORM events (sqlalchemy#9339); nothing is derived
+from wrapped keys, so nothing goes stale. The DEKs themselves do not change: no ciphertext is
+touched, reads and writes go on throughout. When a pass finds nothing left under another KEK the
+rotation is finished; ``crm keys retire ID`` then moves the old KEK out of the keyring, refusing
+while any data key still uses it.
+
+**Blind-index key rotation** (implemented for the phone index; ``crm keys index start|switch|drop``):
+``start`` adds a root key version and gives it the free slot (writers now fill both columns);
+:func:`index_backfill_job` recomputes the new slot for every citizen (decrypting the phone),
+resumable by id; ``switch`` points lookups at the new slot once the backfill is done; ``drop``
+clears the old slot's column and its version. Each step waits out ``CRM_BIDX_STATE_TTL_S`` so no
+process acts on a stale state.
+"""
 from __future__ import annotations
 
-from crm.db import db
-from crm.security import audit
-from crm.security.crypto import keyring, unwrap_dek, wrap_dek
-from crm.security.models import DataKey
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import current_app
+
+from crm.db import db, utcnow
+from crm.security import audit, keystore
+from crm.security.crypto import DecryptError, KeyErased, keyring, reset_keyring, unwrap_dek, wrap_dek
+from crm.security.keyring import KeyError_, add_index_key, add_kek, retire_kek
+from crm.security.models import BlindIndexState, DataKey, KeyRotation
+
+_dk = DataKey.__table__
+_rot = KeyRotation.__table__
+
+
+class RotationError(RuntimeError):
+    """A rotation step refused; the message says why and what to do."""
+
+
+# --- KEK rotation ----------------------------------------------------------------------------------
+
+def start_rotation(*, enqueue: bool = True, new_key: bool = True) -> dict:
+    """Add and promote a new KEK (unless ``new_key`` is False: re-wrap under the current active key,
+    e.g. one injected through the environment), record a rotation and enqueue its job.
+    Returns ``{"rotation_id", "kek_id", "total", "job_id"}``."""
+    keys_dir = Path(current_app.config["CRM_KEYS_DIR"])
+    keystore.ensure()
+    if new_key:
+        if current_app.config.get("CRM_KEK_FROM_ENV") or _env_active():
+            raise RotationError("the active KEK comes from the environment (CRM_KEK_ACTIVE): add CRM_KEK_<ID>, "
+                                "set CRM_KEK_ACTIVE=<ID>, restart, then run `crm keys rotate --no-new-key`")
+        kid = add_kek(keys_dir)
+        reset_keyring()
+    ring = keyring(force_reload=True)
+    kid = ring.active_id
+    keystore.register_keks(ring, [kid])
+    with keystore.writer() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(_dk).where(_dk.c.kek_id != kid)).scalar_one()
+        rid = conn.execute(_rot.insert().values(target_kek_id=kid, started_at=utcnow(), total=total, done=0)
+                           .returning(_rot.c.id)).scalar_one()
+    audit.record("keys.rotate", detail=f"KEK {kid} active; rotation {rid}: {total} data keys to re-wrap",
+                 actor=audit.system_actor("keys_rotate"))
+    db.session.commit()
+    job_id = None
+    if enqueue:
+        from crm import jobs
+
+        job = jobs.enqueue("crm.security.rotation.rewrap_job", rid, queue_name="default",
+                           timeout_s=600 + total // 2000, result_ttl_s=7 * 86400, job_id=f"keys-rotate-{rid}-{kid}")
+        job_id = job.id
+        with keystore.writer() as conn:
+            conn.execute(_rot.update().where(_rot.c.id == rid).values(job_id=job_id))
+    return {"rotation_id": rid, "kek_id": kid, "total": total, "job_id": job_id}
+
+
+def _env_active() -> bool:
+    import os
+
+    return bool(os.environ.get("CRM_KEK_ACTIVE"))
+
+
+def rewrap_job(rotation_id: int) -> dict:
+    """RQ job: run rotation ``rotation_id`` to the end (safe to run twice or after a crash)."""
+    return run_rotation(rotation_id)
+
+
+def run_rotation(rotation_id: int, *, batch: int | None = None, grace_s: float | None = None,
+                 max_batches: int | None = None) -> dict:
+    """Re-wrap every data key not under the rotation's target KEK.
+
+    First pass: in id order from the stored cursor, ``batch`` keys at a time. Then passes over
+    whatever is still under another KEK (data keys made by processes that had not yet noticed the
+    new active key), until one finds none and at least ``grace_s`` seconds (default: twice the
+    keyring reload interval) have passed since the rotation started. ``max_batches`` stops early
+    (tests of resumption). Returns ``{"done", "total", "finished"}``."""
+    batch = batch or int(current_app.config.get("CRM_ROTATION_BATCH", 5000))
+    if grace_s is None:
+        grace_s = 2 * float(current_app.config.get("CRM_KEYRING_RELOAD_S", 1.0)) + 0.5
+    eng = keystore.engine()
+    with eng.connect() as conn:
+        rot = conn.execute(sa.select(_rot).where(_rot.c.id == rotation_id)).first()
+    if rot is None:
+        raise RotationError(f"no key rotation {rotation_id}")
+    if rot.finished_at is not None:
+        return {"done": rot.done, "total": rot.total, "finished": True}
+    target = rot.target_kek_id
+    ring = keyring(force_reload=True)
+    ring.kek(target)  # raises naming the target KEK when this worker does not have it
+    cursor = rot.cursor
+    batches = 0
+    started = time.monotonic()
+    first_pass = True
+    while True:
+        with eng.connect() as conn:
+            q = sa.select(_dk.c.id, _dk.c.owner_id, _dk.c.kek_id, _dk.c.wrapped)
+            if first_pass:
+                q = q.where(_dk.c.kek_id != target)
+                if cursor:
+                    q = q.where(_dk.c.id > cursor)
+            else:  # stragglers: through the kek_id index
+                others = [r.id for r in keystore.kek_records() if r.id != target]
+                q = q.where(_dk.c.kek_id.in_(others) if others else sa.false())
+            rows = conn.execute(q.order_by(_dk.c.id).limit(batch)).all()
+        if not rows:
+            if first_pass:
+                first_pass = False
+                continue
+            if time.monotonic() - started >= grace_s:
+                break
+            time.sleep(min(0.5, grace_s))
+            continue
+        params = []
+        for r in rows:
+            try:
+                dek = unwrap_dek(ring, r.wrapped, r.id, r.owner_id)
+            except KeyError_:
+                ring = keyring(force_reload=True)
+                dek = unwrap_dek(ring, r.wrapped, r.id, r.owner_id)
+            _, wrapped = wrap_dek(ring, dek, r.id, r.owner_id, target)
+            params.append({"b_id": r.id, "b_old": r.kek_id, "b_kek": target, "b_wrapped": wrapped})
+        with keystore.writer() as conn:
+            n = conn.execute(_dk.update().where(_dk.c.id == sa.bindparam("b_id"), _dk.c.kek_id == sa.bindparam("b_old"))
+                             .values(kek_id=sa.bindparam("b_kek"), wrapped=sa.bindparam("b_wrapped")), params).rowcount
+            values = {"done": _rot.c.done + max(n, 0)}
+            if first_pass:
+                values["cursor"] = rows[-1].id
+            conn.execute(_rot.update().where(_rot.c.id == rotation_id).values(**values))
+        if first_pass:
+            cursor = rows[-1].id
+        batches += 1
+        if max_batches is not None and batches >= max_batches:
+            with eng.connect() as conn:
+                rot = conn.execute(sa.select(_rot).where(_rot.c.id == rotation_id)).first()
+            return {"done": rot.done, "total": rot.total, "finished": False}
+    with keystore.writer() as conn:
+        conn.execute(_rot.update().where(_rot.c.id == rotation_id).values(finished_at=utcnow()))
+        rot = conn.execute(sa.select(_rot).where(_rot.c.id == rotation_id)).first()
+    audit.record("keys.rewrap", detail=f"rotation {rotation_id}: {rot.done} data keys re-wrapped under {target}",
+                 actor=audit.system_actor("keys_rotate"))
+    db.session.commit()
+    return {"done": rot.done, "total": rot.total, "finished": True}
 
 
 def rewrap_all(batch: int = 1000) -> int:
-    """Re-wrap data keys not yet under the active KEK; commits per batch so it can be resumed.
+    """Re-wrap, in this process, every data key not yet under the active KEK (no new key).
     Returns how many were re-wrapped."""
-    ring = keyring()
-    done = 0
-    while True:
-        rows = db.session.execute(db.select(DataKey).where(DataKey.kek_id != ring.active_id).limit(batch)).scalars().all()
-        if not rows:
-            break
-        for row in rows:
-            dek = unwrap_dek(ring, row.wrapped, row.id, row.owner_id)
-            row.kek_id, row.wrapped = wrap_dek(ring, dek, row.id, row.owner_id)
-        done += len(rows)
-        audit.record("keys.rewrap", detail=f"{len(rows)} data keys to {ring.active_id}",
-                     actor=audit.system_actor("keys_rotate"))
+    info = start_rotation(enqueue=False, new_key=False)
+    return run_rotation(info["rotation_id"], batch=batch, grace_s=0)["done"]
+
+
+def retire(kid: str) -> Path:
+    """Retire KEK ``kid``: refuse while it is active or any data key uses it; else move its file to
+    ``instance/keys/retired/`` and mark its record. Returns the new path. Raises :class:`RotationError`."""
+    ring = keyring(force_reload=True)
+    if kid == ring.active_id:
+        raise RotationError(f"key-encryption key {kid!r} is the active key: run `crm keys rotate` first")
+    n = keystore.count_for_kek(kid)
+    if n:
+        raise RotationError(f"key-encryption key {kid!r} still wraps {n} data keys: wait for the rotation "
+                            "to finish (`crm keys status`)")
+    try:
+        path = retire_kek(Path(current_app.config["CRM_KEYS_DIR"]), kid)
+    except KeyError_ as exc:
+        raise RotationError(str(exc)) from None
+    keystore.mark_retired(kid)
+    reset_keyring()
+    audit.record("keys.retire", detail=f"KEK {kid} retired", actor=audit.system_actor("keys_retire"))
+    db.session.commit()
+    return path
+
+
+# --- blind-index key rotation ----------------------------------------------------------------------
+
+# index name -> (plain attribute of Citizen, its ciphertext column)
+ROTATABLE = {"phone": ("phone", "phone_enc")}
+
+
+def _state_row(name: str) -> BlindIndexState:
+    row = db.session.get(BlindIndexState, name)
+    if row is None:
+        row = BlindIndexState(name=name, key_a="i1", key_b=None, read_slot="a", changed_at=utcnow())
+        db.session.add(row)
+        db.session.flush()
+    return row
+
+
+def _ttl() -> float:
+    return float(current_app.config.get("CRM_BIDX_STATE_TTL_S", 2.0))
+
+
+def _wait_since(row: BlindIndexState, what: str, wait: bool) -> None:
+    age = (utcnow() - row.changed_at).total_seconds()
+    need = 2 * _ttl() + 0.5
+    if age < need:
+        if not wait:
+            raise RotationError(f"{what}: the previous step was {age:.1f} s ago; wait {need - age:.1f} s so every "
+                                "process has seen it")
         db.session.commit()
-    return done
+        time.sleep(need - age)
+
+
+def index_start(name: str = "phone", *, enqueue: bool = True) -> dict:
+    """Phase 1: a new root key version in the free slot (write both) and a backfill job.
+    Returns ``{"index", "slot", "key", "job_id"}``. Raises :class:`RotationError`."""
+    if name not in ROTATABLE:
+        raise RotationError(f"blind index {name!r} has no second column yet; rotatable: {', '.join(ROTATABLE)}")
+    row = _state_row(name)
+    free = "b" if row.read_slot == "a" else "a"
+    if (row.key_b if free == "b" else row.key_a) is not None:
+        raise RotationError(f"blind index {name}: a rotation is already under way (slot {free} in use); "
+                            "finish it with `crm keys index switch` and `drop`")
+    kid = add_index_key(Path(current_app.config["CRM_KEYS_DIR"]))
+    reset_keyring()
+    setattr(row, f"key_{free}", kid)
+    row.changed_at = utcnow()
+    row.backfill_slot, row.backfill_cursor, row.backfill_done = free, None, 0
+    row.backfill_started_at = row.backfill_finished_at = None
+    row.backfill_total = 0
+    audit.record("keys.index_start", detail=f"blind index {name}: key {kid} in slot {free}",
+                 actor=audit.system_actor("keys_index"))
+    db.session.commit()
+    job_id = None
+    if enqueue:
+        from crm import jobs
+
+        job_id = jobs.enqueue("crm.security.rotation.index_backfill_job", name, queue_name="default",
+                              timeout_s=3600 * 6, result_ttl_s=7 * 86400).id
+    return {"index": name, "slot": free, "key": kid, "job_id": job_id}
+
+
+def index_backfill_job(name: str) -> dict:
+    """RQ job: fill the new slot of index ``name`` for every citizen (resumable)."""
+    return run_index_backfill(name)
+
+
+def run_index_backfill(name: str = "phone", *, batch: int = 500, wait: bool = True,
+                       max_batches: int | None = None) -> dict:
+    """Recompute the backfill slot of index ``name`` for every citizen not erased, in id order from
+    the stored cursor; each batch is committed with the progress. Returns ``{"done", "total", "finished"}``."""
+    from crm.citizens.models import Citizen
+    from crm.security import blind_index, crypto
+
+    row = _state_row(name)
+    slot = row.backfill_slot
+    if slot is None:
+        raise RotationError(f"blind index {name}: no rotation under way (`crm keys index start`)")
+    if row.backfill_finished_at is not None:
+        return {"done": row.backfill_done, "total": row.backfill_total, "finished": True}
+    _wait_since(row, "backfill", wait)  # every writer fills both slots before we scan
+    row = _state_row(name)
+    key = getattr(row, f"key_{slot}")
+    column = blind_index.SLOTS[name][0 if slot == "a" else 1]
+    attr, enc_col = ROTATABLE[name]
+    if row.backfill_started_at is None:
+        row.backfill_started_at = utcnow()
+        row.backfill_total = db.session.execute(sa.select(sa.func.count()).select_from(Citizen)
+                                                .where(Citizen.erased_at.is_(None))).scalar_one()
+    db.session.commit()
+    batches = 0
+    while True:
+        cursor = _state_row(name).backfill_cursor
+        q = sa.select(Citizen).where(Citizen.erased_at.is_(None))
+        if cursor:
+            q = q.where(Citizen.id > cursor)
+        citizens = db.session.execute(q.order_by(Citizen.id).limit(batch)).scalars().all()
+        if not citizens:
+            break
+        crypto.prefetch_keys([c.id for c in citizens])
+        params = []
+        for c in citizens:
+            try:
+                value = getattr(c, attr)
+            except KeyErased:
+                value = None
+            params.append({"b_id": c.id, "b_enc": getattr(c, enc_col),
+                           "b_val": blind_index.compute(name, value, key) if value else None})
+        last = citizens[-1].id
+        db.session.expunge_all()
+        t = Citizen.__table__
+        # "AND <ciphertext> = the one we read": a citizen whose phone changed meanwhile keeps the
+        # value its writer computed (writers fill both slots during the rotation)
+        db.session.execute(sa.update(t).where(t.c.id == sa.bindparam("b_id"), t.c[enc_col] == sa.bindparam("b_enc"))
+                           .values({column: sa.bindparam("b_val")}), params)
+        st = _state_row(name)
+        st.backfill_cursor = last
+        st.backfill_done = (st.backfill_done or 0) + len(params)
+        db.session.commit()
+        batches += 1
+        if max_batches is not None and batches >= max_batches:
+            st = _state_row(name)
+            return {"done": st.backfill_done, "total": st.backfill_total, "finished": False}
+    st = _state_row(name)
+    st.backfill_finished_at = utcnow()
+    audit.record("keys.index_backfill", detail=f"blind index {name}: slot {slot} filled for {st.backfill_done} citizens",
+                 actor=audit.system_actor("keys_index"))
+    db.session.commit()
+    return {"done": st.backfill_done, "total": st.backfill_total, "finished": True}
+
+
+def index_switch(name: str = "phone", *, wait: bool = True) -> str:
+    """Phase 2: lookups read the new slot. Refuses before the backfill has finished. Returns the slot."""
+    row = _state_row(name)
+    if row.backfill_slot is None or row.backfill_finished_at is None:
+        raise RotationError(f"blind index {name}: the backfill has not finished (`crm keys status`)")
+    if row.read_slot == row.backfill_slot:
+        return row.read_slot
+    _wait_since(row, "switch", wait)
+    row = _state_row(name)
+    row.read_slot = row.backfill_slot
+    row.changed_at = utcnow()
+    audit.record("keys.index_switch", detail=f"blind index {name}: lookups read slot {row.read_slot}",
+                 actor=audit.system_actor("keys_index"))
+    db.session.commit()
+    return row.read_slot
+
+
+def index_drop(name: str = "phone", *, wait: bool = True) -> str:
+    """Phase 3: stop writing the old slot, clear its column (bulk UPDATE … SET col = NULL) and forget
+    its key version. Returns the retired root key version (its file may be removed once no other
+    index uses it)."""
+    from crm.citizens.models import Citizen
+    from crm.security import blind_index
+
+    row = _state_row(name)
+    if row.backfill_slot is None or row.read_slot != row.backfill_slot:
+        raise RotationError(f"blind index {name}: switch reads to the new column first (`crm keys index switch`)")
+    _wait_since(row, "drop", wait)
+    row = _state_row(name)
+    old = "a" if row.read_slot == "b" else "b"
+    old_key = getattr(row, f"key_{old}")
+    setattr(row, f"key_{old}", None)
+    row.changed_at = utcnow()
+    row.backfill_slot = None
+    db.session.commit()
+    _wait_since(_state_row(name), "clear", True)  # no process writes the old column any more
+    column = blind_index.SLOTS[name][0 if old == "a" else 1]
+    db.session.execute(sa.update(Citizen.__table__).values({column: None}))
+    audit.record("keys.index_drop", detail=f"blind index {name}: slot {old} (key {old_key}) cleared",
+                 actor=audit.system_actor("keys_index"))
+    db.session.commit()
+    return old_key
+
+
+def index_status() -> list[dict]:
+    """States of the rotatable indexes for ``crm keys status``."""
+    out = []
+    for name in ROTATABLE:
+        row = db.session.get(BlindIndexState, name)
+        if row is None:
+            out.append({"index": name, "key_a": "i1", "key_b": None, "read_slot": "a", "backfill": None})
+            continue
+        out.append({"index": name, "key_a": row.key_a, "key_b": row.key_b, "read_slot": row.read_slot,
+                    "backfill": None if row.backfill_slot is None else
+                    {"slot": row.backfill_slot, "done": row.backfill_done, "total": row.backfill_total,
+                     "started_at": row.backfill_started_at, "finished_at": row.backfill_finished_at}})
+    return out
+
+
+__all__ = ["start_rotation", "run_rotation", "rewrap_job", "rewrap_all", "retire", "RotationError",
+           "index_start", "run_index_backfill", "index_backfill_job", "index_switch", "index_drop", "index_status",
+           "DecryptError"]

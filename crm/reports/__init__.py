@@ -1,0 +1,1 @@
+"""Reports: KPI queries over appeals, calls and evaluations."""

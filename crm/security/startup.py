@@ -1,0 +1,30 @@
+"""Start-up checks of the security design, run by :func:`crm.create_app`.
+
+* the blind-index budget (:func:`crm.security.blind_index.check_config`): an index too wide for
+  the expected number of citizens would make nearly every value unique, so the app refuses to start;
+* the keyring, when one exists: a malformed, missing or unknown active key is named here rather
+  than on the first read (``crm init`` creates the first keys, so an absent keyring is allowed);
+* the key store's engine settings (:func:`crm.security.keystore.init_app`). The key store's schema
+  and its KEK check values are verified on first use in each process (:func:`crm.security.keystore.ensure`),
+  because ``create_app`` also serves ``crm init`` before any database exists.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from crm.security import blind_index, keystore
+from crm.security.keyring import KeyError_, load_keyring
+
+
+def init_app(app) -> None:
+    """Raise ``RuntimeError`` with a message naming the problem (and the key id) when the app
+    must not start."""
+    blind_index.check_config(app.config)
+    keys_dir = Path(app.config["CRM_KEYS_DIR"])
+    if any(keys_dir.glob("kek-*.key")) or os.environ.get("CRM_KEK_ACTIVE"):
+        try:
+            load_keyring(keys_dir)
+        except KeyError_ as exc:
+            raise RuntimeError(f"refusing to start: {exc}") from None
+    keystore.init_app(app)

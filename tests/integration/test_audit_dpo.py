@@ -1,0 +1,290 @@
+"""The DPO's pages (access log filters, per-citizen report as page / CSV / print, lookup by phone),
+alerts about unusual access (rules, idempotent scans, acknowledging is logged) and the periodic jobs."""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from flask import g
+
+from crm.db import db, utcnow
+from crm.security import alerts, audit
+from crm.security.models import AccessAlert, AccessLogEntry
+
+NAME, PHONE = "Лебедева Ольга Николаевна", "+7 916 222-33-44"
+DESCRIPTION = "Протекает потолок в ванной у соседей снизу"
+
+
+@pytest.fixture()
+def dpo(make_user):
+    return make_user("dpo")
+
+
+@pytest.fixture()
+def as_dpo(client, dpo):
+    resp = client.post("/login", data={"username": dpo.username, "password": "correct-horse-1"})
+    assert resp.status_code == 302
+    g.pop("_login_user", None)
+    return client
+
+
+@pytest.fixture()
+def case(ctx, make_user):
+    """A citizen with an appeal, read by an operator."""
+    from crm.appeals import services as appeals
+    from crm.citizens import services as citizens
+
+    op = make_user("operator", "op_petrova")
+    citizen = citizens.register(citizens.CitizenData(NAME, PHONE, address="ул. Гагарина, д. 7"))
+    appeal = appeals.create(citizen, category="routine", topic="roof_leak", description=DESCRIPTION, channel="phone",
+                            operator_id=op.id)
+    audit.record("appeal.view", citizen_id=citizen.id, appeal_id=appeal.id, fields=["description"],
+                 purpose="appeal_processing", actor=audit.Actor(op.id, op.username, op.role))
+    db.session.commit()
+    return citizen, appeal, op
+
+
+def entries(**where) -> list[AccessLogEntry]:
+    db.session.commit()
+    q = db.select(AccessLogEntry).order_by(AccessLogEntry.seq)
+    for k, v in where.items():
+        q = q.where(getattr(AccessLogEntry, k) == v)
+    return list(db.session.execute(q).scalars())
+
+
+def get(client, url, **kw):
+    g.pop("_login_user", None)
+    resp = client.get(url, **kw)
+    g.pop("_login_user", None)
+    return resp
+
+
+def post(client, url, **kw):
+    g.pop("_login_user", None)
+    resp = client.post(url, **kw)
+    g.pop("_login_user", None)
+    return resp
+
+
+# --- who may see the DPO's pages ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("role", ["operator", "supervisor", "admin", "executor"])
+def test_dpo_pages_are_for_the_dpo_only(client, make_user, role, case):
+    citizen, _, _ = case
+    user = make_user(role)
+    client.post("/login", data={"username": user.username, "password": "correct-horse-1"})
+    for url in ("/dpo/access-log", "/dpo/alerts", "/dpo/citizens", f"/dpo/citizens/{citizen.id}/access-report",
+                f"/dpo/citizens/{citizen.id}/access-report/print"):
+        assert get(client, url).status_code == 403, url
+    assert post(client, "/dpo/alerts/scan").status_code == 403
+
+
+def test_anonymous_is_sent_to_login(client, case):
+    assert client.get("/dpo/access-log").status_code == 302
+
+
+# --- the access log page -----------------------------------------------------------------------------
+
+def test_access_log_filters(as_dpo, case, make_user):
+    citizen, appeal, op = case
+    other = make_user("operator", "op_sidorov")
+    audit.record("citizen.reveal", citizen_id="c-other", purpose="sms_notifications",
+                 actor=audit.Actor(other.id, other.username, other.role))
+    db.session.commit()
+    html = get(as_dpo, "/dpo/access-log").get_data(as_text=True)
+    assert "op_petrova" in html and "op_sidorov" in html and "Журнал доступа" in html
+
+    def shown(**query):
+        return get(as_dpo, "/dpo/access-log", query_string=query).get_data(as_text=True)
+
+    page = shown(citizen_id=citizen.id)
+    assert citizen.id[:8] in page and "c-other" not in page
+    page = shown(actor="op_sidorov")
+    assert "c-other" in page and citizen.id[:8] not in page
+    page = shown(action="citizen.reveal")
+    assert "c-other" in page and citizen.id[:8] not in page
+    page = shown(purpose="appeal_processing")
+    assert citizen.id[:8] in page and "c-other" not in page
+    today = utcnow().date()
+    assert "c-other" in shown(**{"from": (today - timedelta(days=1)).isoformat(), "to": (today + timedelta(days=1)).isoformat()})
+    assert "Записей нет" in shown(**{"from": "2001-01-01", "to": "2001-01-02"})
+    assert "ГГГГ-ММ-ДД" in shown(**{"from": "yesterday"})  # a bad date is explained, not a 500
+    assert DESCRIPTION not in page  # the DPO reads logs, not appeal contents
+
+
+def test_access_log_pages_by_seq(as_dpo, ctx):
+    for i in range(130):
+        audit.record("test.append", detail=str(i), actor=audit.system_actor("t"))
+    db.session.commit()
+    first = get(as_dpo, "/dpo/access-log").get_data(as_text=True)
+    assert "старее" in first
+    oldest_shown = min(int(x) for x in __import__("re").findall(r"<tr><td>(\d+)</td>", first))
+    second = get(as_dpo, "/dpo/access-log", query_string={"before": oldest_shown}).get_data(as_text=True)
+    assert f"<tr><td>{oldest_shown - 1}</td>" in second and "<tr><td>1</td>" in second
+
+
+# --- the per-citizen access report -----------------------------------------------------------------
+
+def test_access_report_page_csv_and_print(as_dpo, case, dpo):
+    citizen, appeal, op = case
+    before = len(entries(citizen_id=citizen.id))
+    html = get(as_dpo, f"/dpo/citizens/{citizen.id}/access-report").get_data(as_text=True)
+    assert NAME in html  # the person the report is about
+    assert "Тест operator" in html and "просмотр обращения" in html and "Рассмотрение обращения" in html
+    assert f"№ {appeal.number}" in html
+    assert DESCRIPTION not in html and "Гагарина" not in html  # no appeal contents, no address
+    reports = entries(citizen_id=citizen.id, action="audit.report")
+    assert len(reports) == 1 and reports[0].actor_id == dpo.id and reports[0].purpose == "data_subject_request"
+    assert any(e.action == "citizen.view" and e.actor_id == dpo.id for e in entries(citizen_id=citizen.id))
+
+    resp = get(as_dpo, f"/dpo/citizens/{citizen.id}/access-report", query_string={"format": "csv"})
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    assert "attachment" in resp.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True).lstrip("\ufeff"))))
+    assert rows[0][0] == "№ записи" and "Хеш записи" in rows[0]
+    body = rows[1:]
+    assert len(body) >= before  # every entry about the citizen up to the report
+    actions = [r[5] for r in body]
+    assert {"citizen.create", "appeal.create", "appeal.view"} <= set(actions)
+    assert any(appeal.number in r for r in body)
+    hashes = {e.seq: e.hash for e in entries(citizen_id=citizen.id)}
+    assert all(hashes[int(r[0])] == r[-1] for r in body)
+
+    printed = get(as_dpo, f"/dpo/citizens/{citizen.id}/access-report/print").get_data(as_text=True)
+    assert "@media print" in printed and "152-ФЗ" in printed and NAME in printed
+    assert "<nav>" not in printed and DESCRIPTION not in printed
+    assert len(entries(citizen_id=citizen.id, action="audit.report")) == 3
+
+
+def test_access_report_period(as_dpo, case):
+    citizen, _, _ = case
+    csv_text = get(as_dpo, f"/dpo/citizens/{citizen.id}/access-report",
+                   query_string={"format": "csv", "from": "2001-01-01", "to": "2001-01-31"}).get_data(as_text=True)
+    assert len(list(csv.reader(io.StringIO(csv_text.lstrip("\ufeff"))))) == 1  # header only
+
+
+def test_lookup_by_phone_is_logged_for_the_dsr(as_dpo, case, dpo):
+    citizen, _, _ = case
+    html = get(as_dpo, "/dpo/citizens", query_string={"phone": "8 916 222 33 44"}).get_data(as_text=True)
+    assert citizen.id in html and NAME in html
+    search = entries(action="citizen.search", actor_id=dpo.id)
+    assert [(e.citizen_id, e.purpose) for e in search] == [(citizen.id, "data_subject_request")]
+    resp = get(as_dpo, "/dpo/citizens", query_string={"citizen_id": citizen.id})
+    assert resp.status_code == 302 and resp.headers["Location"].endswith(f"/dpo/citizens/{citizen.id}/access-report")
+
+
+# --- alerts ---------------------------------------------------------------------------------------
+
+def _read(user, citizen_id, action="citizen.view", **kw):
+    audit.record(action, citizen_id=citizen_id, fields=["full_name"], purpose=kw.pop("purpose", "appeal_processing"),
+                 actor=audit.Actor(user.id, user.username, user.role), **kw)
+
+
+def test_bulk_access_alert(ctx, make_user, monkeypatch):
+    monkeypatch.setitem(ctx.config, "CRM_AUDIT_ALERT_MAX_CITIZENS", 3)
+    op, calm = make_user("operator", "op_bulk"), make_user("operator", "op_calm")
+    for i in range(5):
+        _read(op, f"citizen-{i}", appeal_id=f"appeal-{i}")
+    for i in range(3):
+        _read(calm, f"citizen-{i}", appeal_id=f"appeal-{i}")
+    db.session.commit()
+    assert alerts.scan()["new"] == 1
+    alert = db.session.execute(db.select(AccessAlert)).scalar_one()
+    assert (alert.rule, alert.actor_id, alert.count) == ("bulk_access", op.id, 5)
+    assert "5 заявителей" in alert.detail
+    assert alerts.scan() == {"new": 0, "updated": 0}  # idempotent
+    _read(op, "citizen-9", appeal_id="appeal-9")
+    db.session.commit()
+    assert alerts.scan()["updated"] == 1
+    assert db.session.get(AccessAlert, alert.id).count == 6
+    scans = entries(action="audit.alert_scan")
+    assert len(scans) == 2 and scans[0].actor == "job:audit_alert_scan"
+
+
+def test_untied_access_alert_spares_lookups_followed_by_work(ctx, make_user):
+    op = make_user("operator", "op_curious")
+    _read(op, "browsed")                                    # looked at, nothing done
+    _read(op, "caller", action="citizen.search")            # looked up during a call ...
+    _read(op, "caller", action="appeal.create", appeal_id="a1")  # ... and the appeal registered
+    _read(op, "dsr", purpose="data_subject_request")        # exempt purpose
+    db.session.commit()
+    assert alerts.scan()["new"] == 0  # not judged until the window has passed
+    later = utcnow() + timedelta(hours=2)
+    assert alerts.scan(now=later)["new"] == 1
+    alert = db.session.execute(db.select(AccessAlert)).scalar_one()
+    assert (alert.rule, alert.citizen_id, alert.actor_id) == ("untied_access", "browsed", op.id)
+
+
+def test_after_hours_alert(ctx, make_user, monkeypatch):
+    op = make_user("operator", "op_night")
+    _read(op, "c1", appeal_id="a")
+    _read(op, "c2", appeal_id="b")
+    audit.record("test.system", citizen_id="c1", actor=audit.system_actor("nightly"))  # jobs do not count
+    db.session.commit()
+    monkeypatch.setitem(ctx.config, "CRM_AUDIT_WORKING_HOURS", "00:00-00:00")  # around the clock
+    assert alerts.scan()["new"] == 0
+    db.session.execute(db.delete(AccessAlert))
+    db.session.commit()
+    monkeypatch.setitem(ctx.config, "CRM_AUDIT_WORKING_DAYS", ())  # no working days: everything is after hours
+    assert alerts.scan()["new"] == 1
+    alert = db.session.execute(db.select(AccessAlert)).scalar_one()
+    assert (alert.rule, alert.actor_id, alert.count) == ("after_hours", op.id, 2)
+
+
+def test_alerts_page_scan_and_acknowledge(as_dpo, ctx, make_user, monkeypatch, dpo):
+    monkeypatch.setitem(ctx.config, "CRM_AUDIT_WORKING_DAYS", ())
+    op = make_user("operator", "op_late")
+    _read(op, "c1", appeal_id="a")
+    db.session.commit()
+    resp = post(as_dpo, "/dpo/alerts/scan")
+    assert resp.status_code == 302
+    html = get(as_dpo, "/dpo/alerts").get_data(as_text=True)
+    assert "доступ в нерабочее время" in html and "op_late" in html and "не рассмотрено" in html
+    alert = db.session.execute(db.select(AccessAlert)).scalar_one()
+    assert entries(action="audit.alert_scan")[0].actor_id == dpo.id
+    resp = post(as_dpo, f"/dpo/alerts/{alert.id}/acknowledge",
+                data={"comment": "ночная смена АДС", "next": "https://evil.example/"})
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/dpo/alerts")
+    db.session.expire_all()
+    alert = db.session.get(AccessAlert, alert.id)
+    assert alert.ack_by == dpo.id and alert.ack_comment == "ночная смена АДС" and alert.ack_at
+    ack = entries(action="audit.alert_ack")
+    assert len(ack) == 1 and ack[0].actor_id == dpo.id and f"alert={alert.id}" in ack[0].detail
+    assert "Оповещений нет" in get(as_dpo, "/dpo/alerts").get_data(as_text=True)  # open ones only
+    assert "ночная смена АДС" in get(as_dpo, "/dpo/alerts", query_string={"status": "all"}).get_data(as_text=True)
+    assert alerts.scan() == {"new": 0, "updated": 0}  # an acknowledged alert is not reopened by a rescan
+
+
+# --- periodic jobs ---------------------------------------------------------------------------------
+
+def test_checkpoint_and_scan_jobs_run_in_the_worker_and_keep_one_schedule(ctx, run_worker, tmp_path, monkeypatch):
+    from rq.registry import ScheduledJobRegistry
+
+    from crm import jobs
+    from crm.security import checkpoints
+
+    monkeypatch.setitem(ctx.config, "CRM_AUDIT_CHECKPOINT_DIR", str(tmp_path / "cp"))
+    monkeypatch.setitem(ctx.config, "CRM_AUDIT_SIGNING_KEY", str(tmp_path / "key" / "signing.key"))
+    audit.record("test.append", actor=audit.system_actor("t"))
+    db.session.commit()
+    q = jobs.queue("default")
+    try:
+        checkpoints.schedule_checkpoints()
+        checkpoints.schedule_checkpoints()
+        alerts.schedule_scan()
+        scheduled = ScheduledJobRegistry(queue=q).get_job_ids()
+        assert sorted(scheduled) == sorted([q.name + "-audit-checkpoint", q.name + "-audit-alert-scan"])
+        jobs.enqueue("crm.security.checkpoints.checkpoint_job", False)
+        jobs.enqueue("crm.security.alerts.scan_job", False)
+        run_worker()
+        db.session.commit()
+        lines, _ = checkpoints.read_lines(tmp_path / "cp")
+        assert len(lines) == 1 and lines[0].data["seq"] == 1
+        logged = entries(action="audit.checkpoint")
+        assert len(logged) == 1 and logged[0].actor == "job:audit_checkpoint"
+    finally:
+        for job_id in ScheduledJobRegistry(queue=q).get_job_ids():
+            ScheduledJobRegistry(queue=q).remove(job_id, delete_job=True)
+        q.empty()

@@ -1,0 +1,231 @@
+"""KEK rotation without downtime (another process keeps creating and reading citizens), resumable
+progress, retirement, and rotation of the phone blind-index key through its second column.
+
+These tests run on an isolated keyring and key store (their own instance folder), sharing only the
+main database with the rest of the suite, so the session's keys are never rotated under other tests."""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from crm.citizens import services as citizens
+from crm.citizens.models import Citizen
+from crm.db import db
+from crm.security import crypto, keystore, rotation
+from crm.security.keyring import init_keys
+
+
+def _phone(i: int) -> str:
+    return f"+7 912 {400 + i // 10000:03d}-{(i // 100) % 100:02d}-{i % 100:02d}"
+
+
+@pytest.fixture()
+def iso(ctx, app_config, tmp_path):
+    """An app with its own instance folder (keys, key store, recordings) on the suite's main database."""
+    from crm import create_app
+
+    init_keys(tmp_path / "keys")
+    cfg = {**app_config, "INSTANCE_PATH": str(tmp_path), "SQLALCHEMY_DATABASE_URI": ctx.config["SQLALCHEMY_DATABASE_URI"],
+           "CRM_KEYRING_RELOAD_S": 0.2, "CRM_BIDX_STATE_TTL_S": 0.3, "WTF_CSRF_ENABLED": False,
+           "CRM_DEK_POOL": 1, "CRM_ROTATION_BATCH": 20,
+           "CRM_REDIS_SOCKET": ctx.config["CRM_REDIS_SOCKET"]}
+    cfg.pop("CRM_KEYSTORE_URL", None)
+    drop = None
+    if ctx.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        from tests.conftest import _make_database
+
+        cfg["CRM_KEYSTORE_URL"], drop = _make_database(os.environ["DATABASE_URL"])
+    db.session.commit()
+    app2 = create_app(cfg)
+    app2.config["CRM_TEST_CFG"] = cfg
+    with app2.app_context():
+        yield app2
+        db.session.remove()
+        for e in db.engines.values():
+            e.dispose()
+    crypto._DEK_CACHE.clear()
+    crypto._OWNER_CACHE.clear()
+    if drop:
+        drop()
+
+
+def _cli(app, *args):
+    """Run ``crm keys ARGS`` against ``app``."""
+    from crm.cli import keys_group
+
+    return app.test_cli_runner().invoke(keys_group, list(args))
+
+
+def _seed(n: int, offset: int = 0) -> list[str]:
+    ids = []
+    for i in range(n):
+        c = citizens.register(citizens.CitizenData(f"Ротационный{i} Иван", _phone(offset + i), None, f"ул. Тестовая, д. {i}"),
+                              commit=False)
+        ids.append(c.id)
+        if i % 50 == 49:
+            db.session.commit()
+    db.session.commit()
+    return ids
+
+
+def _churn(cfg: dict, seed_ids: list[str], ready, stop, out_path: str) -> None:
+    """Child process: create a citizen and read citizens back (their data keys unwrapped afresh each
+    time) until told to stop; write counts and the first errors to ``out_path``."""
+    from crm import create_app
+    from crm.citizens import services as cs
+    from crm.citizens.models import Citizen as C
+    from crm.db import db as d
+    from crm.security import crypto as cr
+
+    app = create_app(cfg)
+    ok = failed = 0
+    errors: list[str] = []
+    mine: list[tuple[str, str]] = []
+    with app.app_context():
+        i = 0
+        while not stop.is_set() or i < 5:
+            try:
+                phone = _phone(50000 + i)
+                c = cs.register(cs.CitizenData(f"Фоновый{i} Пётр", phone))
+                mine.append((c.id, phone))
+                cr._DEK_CACHE.clear()
+                d.session.expire_all()
+                for cid in (c.id, seed_ids[i % len(seed_ids)], mine[i // 2][0]):
+                    card = cs.view(d.session.get(C, cid), purpose="appeal_processing", reveal=True)
+                    assert card["full_name"] and card["phone"], card
+                found = cs.find_by_phone(phone)
+                assert [x.id for x in found] == [c.id], (found, c.id)
+                ok += 1
+            except Exception as exc:  # noqa: BLE001
+                failed += 1
+                d.session.rollback()
+                if len(errors) < 5:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+            if i == 2:
+                ready.set()
+            i += 1
+        d.session.remove()
+    with open(out_path, "w") as fh:
+        json.dump({"ok": ok, "failed": failed, "errors": errors, "mine": [m[0] for m in mine]}, fh)
+
+
+def test_rotation_while_another_process_creates_and_reads(iso, run_worker, tmp_path):
+    seed = _seed(120)
+    old = crypto.keyring().active_id
+    spawn = mp.get_context("spawn")
+    ready, stop = spawn.Event(), spawn.Event()
+    out = tmp_path / "churn.json"
+    child_cfg = {**iso.config["CRM_TEST_CFG"], "CRM_DEK_POOL": 8}  # the child reserves data keys in batches
+    child = spawn.Process(target=_churn, args=(child_cfg, seed, ready, stop, str(out)))
+    child.start()
+    try:
+        assert ready.wait(90), "the background process did not start"
+        info = rotation.start_rotation()
+        assert info["kek_id"] != old and info["job_id"]
+        run_worker()  # the RQ job re-wraps every data key while the child keeps going
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        child.join(120)
+    assert child.exitcode == 0
+    res = json.loads(out.read_text())
+    assert res["failed"] == 0, res["errors"]
+    print(f"background process: {res['ok']} create+read rounds, {res['failed']} failed")
+    assert res["ok"] >= 5
+    rot = next(r for r in keystore.rotations() if r.id == info["rotation_id"])
+    assert rot.finished_at is not None and rot.done >= len(seed)
+    counts = keystore.counts_by_kek()  # the child's unused reserved keys are there too (orphans, for gc)
+    assert list(counts) == [info["kek_id"]] and counts[info["kek_id"]] >= len(seed) + len(res["mine"])
+    rotation.retire(old)
+    assert old not in crypto.keyring(force_reload=True).keks
+    crypto._DEK_CACHE.clear()
+    db.session.expire_all()
+    for cid in seed[:10] + res["mine"][-10:]:
+        assert db.session.get(Citizen, cid).full_name
+
+
+def test_rotation_is_resumable_shows_progress_and_retires(iso):
+    ids = _seed(50)
+    old = crypto.keyring().active_id
+    with pytest.raises(rotation.RotationError, match="active key"):
+        rotation.retire(old)
+    info = rotation.start_rotation(enqueue=False)
+    with pytest.raises(rotation.RotationError, match=f"still wraps 50 data keys"):
+        rotation.retire(old)
+    part = rotation.run_rotation(info["rotation_id"], batch=10, max_batches=2, grace_s=0)
+    assert part == {"done": 20, "total": 50, "finished": False}
+    out = _cli(iso, "status")
+    assert out.exit_code == 0, out.output
+    assert f"#{info['rotation_id']} to {info['kek_id']}" in out.output and "20/50 done" in out.output
+    assert "running or interrupted" in out.output
+    # a crash here: a new run resumes from the stored cursor
+    done = rotation.run_rotation(info["rotation_id"], batch=10, grace_s=0)
+    assert done == {"done": 50, "total": 50, "finished": True}
+    assert keystore.counts_by_kek() == {info["kek_id"]: 50}
+    out = _cli(iso, "retire", old)
+    assert out.exit_code == 0, out.output
+    assert (iso.config["CRM_TEST_CFG"]["INSTANCE_PATH"] + f"/keys/retired/kek-{old}.key") in out.output
+    crypto._DEK_CACHE.clear()
+    db.session.expire_all()
+    assert all(db.session.get(Citizen, cid).phone for cid in ids)
+    status = _cli(iso, "status").output
+    assert "50/50 done, finished" in status and f"{old}: 0 data keys" in status and "retired" in status
+
+
+def test_cli_rotate_inline(iso):
+    _seed(5)
+    out = _cli(iso, "rotate", "--inline")
+    assert out.exit_code == 0, out.output
+    assert "re-wrapped 5 data keys" in out.output
+    assert "k2 (active): 5 data keys" in _cli(iso, "status").output
+
+
+def test_phone_blind_index_key_rotates_through_the_second_column(iso, run_worker):
+    ids = _seed(30)
+    phone = _phone(7)
+
+    def lookup():
+        return [c.id for c in citizens.find_by_phone(phone)]
+
+    before = dict(db.session.execute(sa.select(Citizen.id, Citizen.phone_bidx)).all())
+    assert lookup() == [ids[7]]
+    with pytest.raises(rotation.RotationError, match="backfill has not finished"):
+        rotation.index_switch("phone")
+    info = rotation.index_start("phone")
+    assert info["slot"] == "b" and info["key"] == "i2"
+    with pytest.raises(rotation.RotationError, match="already under way"):
+        rotation.index_start("phone")
+    time.sleep(0.4)
+    extra = citizens.register(citizens.CitizenData("Новый Житель", _phone(99)))  # writers fill both columns now
+    assert extra.phone_bidx and extra.phone_bidx_b
+    assert lookup() == [ids[7]]
+    run_worker()  # backfill job
+    rows = dict(db.session.execute(sa.select(Citizen.id, Citizen.phone_bidx_b)).all())
+    assert all(rows[i] for i in ids)
+    assert rotation.index_switch("phone") == "b"
+    time.sleep(0.4)
+    assert lookup() == [ids[7]]
+    assert [c.id for c in citizens.find_by_phone(_phone(99))] == [extra.id]
+    old_key = rotation.index_drop("phone")
+    assert old_key == "i1"
+    db.session.expire_all()
+    assert db.session.execute(sa.select(sa.func.count()).select_from(Citizen)
+                              .where(Citizen.phone_bidx.isnot(None))).scalar() == 0
+    assert lookup() == [ids[7]]
+    after = dict(db.session.execute(sa.select(Citizen.id, Citizen.phone_bidx_b)).all())
+    assert sum(before[i] == after[i] for i in ids) < 5  # new key, new values (16-bit index: a few may collide)
+    new = citizens.register(citizens.CitizenData("Ещё Один", _phone(98)))
+    assert new.phone_bidx is None and new.phone_bidx_b
+    # and once more, back into slot a, from the command line
+    time.sleep(0.7)
+    out = _cli(iso, "index", "start", "phone", "--inline")
+    assert out.exit_code == 0, out.output
+    assert "key i3 fills slot a" in out.output
+    status = _cli(iso, "status").output
+    assert "phone: slot a=i3 b=i2, reads slot b; backfill of slot a: 32/32" in status, status
+    assert lookup() == [ids[7]]
