@@ -10,7 +10,7 @@ from crm.db import db
 
 DEMO_USERS = [("operator", "operator", "Анна Смирнова"), ("supervisor", "supervisor", "Ольга Кузнецова"),
               ("dpo", "dpo", "Игорь Лебедев"), ("admin", "admin", "Администратор")]
-DEMO_CALL = Path(__file__).resolve().parent.parent / "tests" / "data" / "audio" / "calls" / "dev_call_01_hot_water.stereo8k.wav"
+DEMO_CALL = Path(__file__).resolve().parent.parent / "tests" / "data" / "audio" / "speech-ru" / "calls" / "dev_call_01_hot_water.stereo8k.wav"
 
 
 def load_demo(with_call: bool = True) -> list[str]:

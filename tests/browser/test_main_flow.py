@@ -28,12 +28,12 @@ CITIZEN_PHONE = "8 912 345-67-89"
 
 def call_recording() -> Path:
     """The two-party hot-water call: the project's copy, else ../shared (skip when neither exists)."""
-    local = ROOT / "tests" / "data" / "audio" / "calls" / RECORDING
+    local = ROOT / "tests" / "data" / "audio" / "speech-ru" / "calls" / RECORDING
     if local.exists():
         return local
     shared = ROOT.parent / "shared" / "data" / "speech-ru" / "calls" / RECORDING
     if not shared.exists():
-        pytest.skip(f"{RECORDING} is neither in tests/data/audio/calls/ nor in ../shared/data/speech-ru/calls/")
+        pytest.skip(f"{RECORDING} is neither in tests/data/audio/speech-ru/calls/ nor in ../shared/data/speech-ru/calls/")
     return shared
 
 

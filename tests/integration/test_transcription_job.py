@@ -24,7 +24,7 @@ pytestmark = pytest.mark.model
 
 
 def _call_file(name: str) -> Path:
-    local = TEST_DATA / "audio" / "calls" / name
+    local = TEST_DATA / "audio" / "speech-ru" / "calls" / name
     return local if local.exists() else shared_path("data", "speech-ru", "calls", name)
 
 
@@ -77,7 +77,7 @@ def test_recorded_call_is_transcribed_by_the_worker(ctx, run_worker, make_user):
 def test_undecodable_recording_ends_failed_with_reason(ctx, run_worker, tmp_path):
     """A file that passes the upload probe but cannot be decoded ends `failed`, never `processing`."""
     appeal = _appeal()
-    wav = _call_file("dev_call_01_hot_water.mono8k.wav")
+    wav = _call_file("dev_call_01_hot_water.stereo8k.wav")
     with open(wav, "rb") as fh:
         call = calls.store_recording(fh, "call.wav", appeal=appeal)
     # damage the stored plaintext: re-encrypt a truncated copy under the same key and place
