@@ -22,6 +22,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 run: install
 	$(BIN)/crm init
 	$(BIN)/crm db upgrade
+	@[ -n "$$REDIS_URL" ] || $(BIN)/crm redis start >/dev/null
 	@echo "== demo logins =="
 	@$(BIN)/crm demo-data
 	@bash scripts/run.sh "$(HOST)" "$(PORT)"
