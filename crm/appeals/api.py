@@ -57,8 +57,8 @@ def _create(body: dict, key: str | None):
                             description=body["description"], channel=body.get("channel") or "api",
                             operator_id=g.api_user.id, submission_key=key)
     if registered and appeal.citizen_id != citizen.id:
-        # The key was known: the service returned the first appeal without committing, so the
-        # citizen registered for this retry is not wanted.
+        # A concurrent twin made the appeal after our look-up; the service returned it without
+        # committing, so the citizen registered here is not wanted.
         db.session.rollback()
     return appeal
 
@@ -66,21 +66,23 @@ def _create(body: dict, key: str | None):
 @bp.post("/appeals")
 @token_required(*OPERATORS)
 def appeal_create():
-    """201 with the appeal summary; a retried POST with the same ``Idempotency-Key`` gets the
-    appeal made the first time (and registers nothing)."""
+    """201 with the appeal summary. A retried POST with the same ``Idempotency-Key`` gets the appeal
+    made the first time, and looks up, registers and decrypts nothing."""
     body = check_body("AppealCreate")
     key = request.headers.get("Idempotency-Key", "").strip() or None
     if key and len(key) > 64:
         raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key длиннее 64 символов")
-    try:
-        appeal = _create(body, key)
-    except IntegrityError:
-        if not key:
-            raise
-        # A concurrent request with the same key committed between the service's look-up and
-        # our insert (the key is unique): roll back and take the appeal it made.
-        db.session.rollback()
-        appeal = _create(body, key)
+    appeal = appeals.by_submission_key(key)
+    if appeal is None:
+        try:
+            appeal = _create(body, key)
+        except IntegrityError:
+            # A concurrent request with the same key committed between the service's look-up and
+            # our insert (the key is unique): take the appeal it made.
+            db.session.rollback()
+            appeal = appeals.by_submission_key(key)
+            if appeal is None:
+                raise
     return _summary(appeal), 201, {"Location": f"{bp.url_prefix}/appeals/{appeal.id}"}
 
 

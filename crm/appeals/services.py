@@ -5,6 +5,8 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import or_, update as sql_update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from crm.appeals.calendar import add_working_days
 from crm.appeals.catalog import CATEGORIES, CHANNELS, REOPEN, SLA, STATUSES, TOPICS, TRANSITIONS
@@ -37,13 +39,16 @@ def sla_deadlines(category: str, start: datetime) -> tuple[datetime, datetime, d
 
 
 def _next_number(now: datetime) -> str:
+    """The next appeal number of ``now``'s year (``2026-000042``); concurrent callers get distinct
+    numbers (the counter row's UPDATE … RETURNING serialises them)."""
     year = now.year
-    if db.session.get(AppealCounter, year) is None:
-        try:
-            with db.session.begin_nested():
-                db.session.add(AppealCounter(year=year, last=0))
-        except Exception:
-            pass
+    dialect = db.session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(AppealCounter)
+        db.session.execute(insert.values(year=year, last=0).on_conflict_do_nothing(index_elements=["year"]))
+    elif db.session.get(AppealCounter, year) is None:
+        db.session.add(AppealCounter(year=year, last=0))
+        db.session.flush()
     n = db.session.execute(sql_update(AppealCounter).where(AppealCounter.year == year)
                            .values(last=AppealCounter.last + 1).returning(AppealCounter.last)).scalar_one()
     return f"{year}-{n:06d}"
@@ -128,6 +133,9 @@ def transition(appeal: Appeal, to_status: str, *, user_id: int | None, comment: 
     audit.record("appeal.transition", citizen_id=appeal.citizen_id, appeal_id=appeal.id,
                  fields=["comment"] if comment else [], purpose="appeal_processing", detail=to_status)
     db.session.commit()
+    from crm.consent import sms
+
+    sms.after_transition(appeal, event.id)  # the status SMS, if the citizen's consent allows it now
     return appeal
 
 

@@ -26,6 +26,8 @@ def normalise_phone(raw: str) -> str:
     digits = re.sub(r"\D", "", text)
     if not re.fullmatch(r"[\d\s()+\-.]+", text):
         raise InvalidPhone(f"«{text[:40]}» — не номер телефона")
+    if len(digits) < 10:
+        raise InvalidPhone(f"«{text[:40]}» — слишком короткий номер: нужен код и 7 цифр номера (10 цифр после +7)")
     if len(digits) == 10 and not text.startswith("+"):
         text = "+7" + digits
     elif len(digits) == 11 and digits[0] == "8" and not text.startswith("+"):

@@ -284,6 +284,8 @@ def test_idempotency_key_makes_one_appeal(client, operator):
     assert again.get_json()["id"] == first.get_json()["id"]
     assert again.get_json()["number"] == first.get_json()["number"]
     assert count(Appeal) == 1 and count(Citizen) == 1
+    searches = log_entries(action="citizen.search")
+    assert len(searches) == 1  # the retry looked nobody up
     other = client.post("/api/v1/appeals", json=appeal_body(), headers={**headers, "Idempotency-Key": "pbx-7f3a-0002"})
     assert other.status_code == 201 and other.get_json()["id"] != first.get_json()["id"]
     assert count(Appeal) == 2
@@ -292,7 +294,7 @@ def test_idempotency_key_makes_one_appeal(client, operator):
 
 
 @pytest.mark.parametrize("new_citizen", [False, True])
-def test_concurrent_retries_with_one_key_make_one_appeal(ctx, operator, api_token, new_citizen):
+def test_concurrent_retries_with_one_key_make_one_appeal(ctx, operator, new_citizen):
     """Eight clients send the same POST at once (each with its own app context and database
     session, as separate web workers would): one appeal, one citizen, every answer 201 with its id.
 
@@ -301,26 +303,24 @@ def test_concurrent_retries_with_one_key_make_one_appeal(ctx, operator, api_toke
     chains at savepoint release too); reported to the lead, not this endpoint's to fix."""
     from crm.appeals.models import Appeal
     from crm.citizens.models import Citizen
+    from crm.db import db
 
-    user, headers = operator
-    tokens = [api_token(user) for _ in range(8)]
+    _, headers = operator
     other = appeal_body(topic="yard", citizen={"full_name": "Иванова Ольга", "phone": "89167770011"})
     assert ctx.test_client().post("/api/v1/appeals", json=other, headers=headers).status_code == 201
     if not new_citizen:
         assert ctx.test_client().post("/api/v1/appeals", json=appeal_body(), headers=headers).status_code == 201
-    from crm.db import db
-
     db.session.commit()  # end this thread's transaction: on SQLite it would hold the write lock
     n, barrier, results = 8, threading.Barrier(8), []
 
-    def post(auth):
+    def post():
         client = ctx.test_client()
         barrier.wait()
         resp = client.post("/api/v1/appeals", json=appeal_body(topic="lift"),
-                           headers={**auth, "Idempotency-Key": "race-0001"})
+                           headers={**headers, "Idempotency-Key": "race-0001"})
         results.append((resp.status_code, (resp.get_json() or {}).get("id")))
 
-    threads = [threading.Thread(target=post, args=(auth,)) for auth in tokens]
+    threads = [threading.Thread(target=post) for _ in range(n)]
     for t in threads:
         t.start()
     for t in threads:

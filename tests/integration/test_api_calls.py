@@ -27,7 +27,7 @@ ALL_YES = {"greeting": "yes", "problem_identified": "yes", "correct_information"
 
 
 def sine_wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
-    """A mono 16-bit PCM WAV of a 440 Hz tone (``tests/data/audio/*.wav`` is used when present)."""
+    """A mono 16-bit PCM WAV of a 440 Hz tone."""
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)
@@ -38,9 +38,13 @@ def sine_wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
     return buf.getvalue()
 
 
-def real_wav() -> bytes:
-    found = sorted((ROOT / "tests" / "data" / "audio").glob("*.wav")) if (ROOT / "tests" / "data" / "audio").is_dir() else []
-    return found[0].read_bytes() if found else sine_wav()
+REAL_CALL = ROOT / "tests" / "data" / "audio" / "speech-ru" / "calls" / "dev_call_01_hot_water.stereo8k.wav"
+
+
+def real_wav() -> tuple[bytes, int]:
+    """``(WAV bytes, channels)``: the simulated stereo hotline call from ``tests/data/audio`` when
+    the checkout has it, else a generated mono tone."""
+    return (REAL_CALL.read_bytes(), 2) if REAL_CALL.is_file() else (sine_wav(), 1)
 
 
 @dataclass
@@ -120,11 +124,13 @@ def test_wav_upload_is_queued(ctx, as_role, upload, recordings_dir):
 
     user, headers = as_role("operator")
     before = set(stored_files(recordings_dir))
-    resp = upload(headers, real_wav(), "Запись звонка №5.wav")
+    audio, channels = real_wav()
+    resp = upload(headers, audio, "Запись звонка №5.wav")
     assert resp.status_code == 202, resp.get_json()
     data = resp.get_json()
     assert data["status"] == "queued" and data["id"] and data["error"] is None
-    assert data["operator_id"] == user.id and data["sample_rate"] == 8000 and data["channels"] == 1
+    assert data["operator_id"] == user.id and data["sample_rate"] == 8000 and data["channels"] == channels
+    assert data["duration_s"] > 0.9
     assert resp.headers["Location"].endswith(f"/api/v1/calls/{data['id']}")
     call = db.session.get(Call, data["id"])
     assert call.original_name == "Запись звонка №5.wav"
