@@ -2,6 +2,7 @@
 decrypt-and-scan baseline, encryption cost per created citizen, DEKs re-wrapped per second.
 
     .venv/bin/python bench/crypto.py [--citizens 1000000] [--sample 10000] [--lookups 1000] [--create 2000]
+                                     [--only sqlite|postgresql] [--parts lookup,scan,create,rotation]
 
 Runs on SQLite (temp files: main database and key store) and, when DATABASE_URL is set, on
 PostgreSQL too (two throwaway databases: main and key store). Prints figures; asserts nothing.
@@ -272,10 +273,14 @@ def run(label: str, url: str, keystore_url: str, instance: str, args) -> None:
         keystore.ensure()
         load_s = bulk_load(args.citizens)
         print(f"  bulk load: {load_s:.0f} s", flush=True)
-        bench_lookup(args.citizens, args.lookups)
-        bench_scan_baseline(args.citizens, args.sample)
-        bench_create(args.create)
-        bench_rotation()
+        if "lookup" in args.parts:
+            bench_lookup(args.citizens, args.lookups)
+        if "scan" in args.parts:
+            bench_scan_baseline(args.citizens, args.sample)
+        if "create" in args.parts:
+            bench_create(args.create)
+        if "rotation" in args.parts:
+            bench_rotation()
         db.session.remove()
         for e in db.engines.values():
             e.dispose()
@@ -291,7 +296,13 @@ def main():
     ap.add_argument("--lookups", type=int, default=1000)
     ap.add_argument("--create", type=int, default=2000)
     ap.add_argument("--only", choices=["sqlite", "postgresql"])
+    ap.add_argument("--parts", default="lookup,scan,create,rotation",
+                    help="comma-separated subset of lookup,scan,create,rotation (default: all)")
     args = ap.parse_args()
+    args.parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    unknown = args.parts - {"lookup", "scan", "create", "rotation"}
+    if unknown:
+        ap.error(f"unknown parts: {', '.join(sorted(unknown))}")
     with tempfile.TemporaryDirectory() as tmp:
         from crm.security.keyring import init_keys
 

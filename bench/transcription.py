@@ -15,6 +15,9 @@ its own worker process (so peak RSS is per method and a crash cannot mix them up
   CPU-RTF: process CPU time (user+sys) / audio duration, which is less sensitive to other
   load on the machine;
 * peak RSS of the worker process (model included);
+* ``longcall`` (only with ``--sets longcall``): one synthetic call of ``--long-minutes``
+  (default 10) made of the three calls separated by 20 s of silence and 30 s of hold music, as
+  a call with pauses and music on hold looks; scored like ``calls``;
 * calls only: for (a) the stereo file is transcribed and the share of speech time with the right
   speaker label is reported (time where a reference turn overlaps one of our segments: the
   fraction whose label matches the turn's channel role; ``cover`` is that overlap / reference
@@ -40,7 +43,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "speech-ru"
-SETS = ("calls", "festvox", "asterisk8k", "codecs")
+SETS = ("calls", "festvox", "asterisk8k", "codecs")  # plus "longcall" on request
 ROLES = {0: "operator", 1: "citizen"}
 
 
@@ -53,9 +56,72 @@ def norm(text: str) -> str:
 # --------------------------------------------------------------------------------------
 # Items of a set: (audio path for ours, audio path for plain, reference text, turns or None)
 # --------------------------------------------------------------------------------------
-def items(data: Path, name: str, limit: int | None) -> list[dict]:
+def _hold_music(seconds: float, rate: int):
+    import numpy as np
+
+    t = np.arange(int(seconds * rate)) / rate
+    out = np.zeros_like(t)
+    notes = [261.63, 329.63, 392.0, 440.0, 349.23, 293.66]
+    for k in range(int(seconds / 0.5)):
+        s = int(k * 0.5 * rate)
+        tt = t[s:] - k * 0.5
+        out[s:] += np.exp(-3 * tt) * np.sin(2 * np.pi * notes[k % 6] * tt)
+    return (0.2 * out / np.abs(out).max()).astype(np.float32)
+
+
+def build_longcall(data: Path, minutes: float, workdir: Path) -> dict:
+    """A long synthetic call: the three calls one after another, separated by 20 s of line
+    silence and 30 s of hold music (on the operator's channel), repeated up to ``minutes``.
+    Writes a stereo WAV (ours) and its mono mixdown (plain); reference turns are shifted."""
+    import wave
+
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT))
+    from crm.calls.audio import decode
+
+    rate = 8000
+    calls = []
+    for js in sorted((data / "calls").glob("*.json")):
+        stem = js.name[: -len(".json")]
+        a = decode(data / "calls" / f"{stem}.stereo8k.wav")
+        x = np.stack([c[::2] for c in a.channels], axis=1)  # 16 kHz -> 8 kHz (speech band)
+        calls.append((x, json.loads(js.read_text(encoding="utf-8"))["turns"]))
+    music = _hold_music(30.0, rate)
+    hold = np.stack([music, np.zeros_like(music)], axis=1)
+    sil = np.zeros((20 * rate, 2), np.float32)
+    parts, turns, pos, i = [], [], 0, 0
+    limit = int(minutes * 60 * rate)
+    while pos < limit:
+        x, tt = calls[i % len(calls)]
+        if pos + len(x) > limit:
+            break
+        parts.append(x)
+        turns += [dict(t, start=t["start"] + pos / rate, end=t["end"] + pos / rate) for t in tt]
+        pos += len(x)
+        for filler in (sil, hold if i % 2 else sil):
+            parts.append(filler)
+            pos += len(filler)
+        i += 1
+    sig = np.concatenate(parts)[:limit]
+    workdir.mkdir(parents=True, exist_ok=True)
+    stereo, mono = workdir / f"longcall_{minutes:g}min.stereo.wav", workdir / f"longcall_{minutes:g}min.mono.wav"
+    for path, y in ((stereo, sig), (mono, sig.mean(axis=1, keepdims=True))):
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(y.shape[1])
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes((np.clip(y, -1, 1) * 32767).astype("<i2").tobytes())
+    ref = norm(" ".join(t["text"] for t in turns))
+    return {"id": stereo.name, "ours": str(stereo), "plain": str(mono), "ref": ref, "turns": turns}
+
+
+def items(data: Path, name: str, limit: int | None, long_minutes: float = 10.0) -> list[dict]:
     d = data / name
     out = []
+    if name == "longcall":
+        work = Path(tempfile.gettempdir()) / "crm-bench-longcall"
+        return [build_longcall(data, long_minutes, work)]
     if name == "calls":
         for js in sorted(d.glob("*.json")):
             ref = json.loads(js.read_text(encoding="utf-8"))
@@ -105,25 +171,27 @@ def worker(args) -> None:
     sys.path.insert(0, str(ROOT))
     from crm.calls.whisper_model import load_model
 
-    its = items(Path(args.data), args.set, args.limit)
+    its = items(Path(args.data), args.set, args.limit, args.long_minutes)
     model = load_model(Path(args.model_dir), args.threads)
     results = []
+    warm = Path(args.data) / "festvox" / "ru_0002.wav"
+    warm = str(warm) if warm.is_file() else its[0]["plain"]
     if args.method == "ours":
         from crm.calls.transcriber import transcribe
 
         # warm-up (first call pays one-off initialisation), not timed
-        transcribe(its[0]["ours"], model_dir=args.model_dir, cpu_threads=args.threads)
+        transcribe(warm, model_dir=args.model_dir, cpu_threads=args.threads)
         for it in its:
             w0, c0 = time.perf_counter(), _cpu()
             r = transcribe(it["ours"], model_dir=args.model_dir, cpu_threads=args.threads)
             wall, cpu = time.perf_counter() - w0, _cpu() - c0
             rec = {"id": it["id"], "hyp": norm(r.text), "ref": it["ref"], "dur": r.duration_s,
                    "wall": wall, "cpu": cpu, "status": r.status}
-            if it["turns"]:
+            if it["turns"] and args.set in ("calls", "longcall"):
                 rec["spk"] = speaker_accuracy(it["turns"], r.segments)
             results.append(rec)
     else:
-        list(model.transcribe(its[0]["plain"], beam_size=5, language="ru")[0])  # warm-up
+        list(model.transcribe(warm, beam_size=5, language="ru")[0])  # warm-up
         for it in its:
             w0, c0 = time.perf_counter(), _cpu()
             segs, info = model.transcribe(it["plain"], beam_size=5, language="ru")
@@ -188,6 +256,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None, help="also write the figures to this file")
     ap.add_argument("--methods", default="ours,plain")
+    ap.add_argument("--long-minutes", type=float, default=10.0,
+                    help="length of the synthetic 'longcall' set (calls + silence + hold music)")
     # internal
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--set", help=argparse.SUPPRESS)
@@ -210,7 +280,7 @@ def main() -> int:
         for method in methods:
             cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--set", name,
                    "--method", method, "--data", str(data), "--model-dir", model_dir,
-                   "--threads", str(args.threads)]
+                   "--threads", str(args.threads), "--long-minutes", str(args.long_minutes)]
             if args.limit:
                 cmd += ["--limit", str(args.limit)]
             t0 = time.perf_counter()
@@ -231,7 +301,7 @@ def main() -> int:
     for name in sets:
         for method in methods:
             s = table[(name, method)]
-            label = method if not (name == "calls" and method == "plain") else "plain*"
+            label = method if not (name in ("calls", "longcall") and method == "plain") else "plain*"
             spk = f"{s['speaker_acc']:.3f}" if "speaker_acc" in s else "-"
             cov = f"{s['speaker_cover']:.3f}" if "speaker_cover" in s else "-"
             print(f"{name:<11} {label:<6} {s['files']:>5} {s['audio_s']:>8.1f} {s['wer']:>6.3f} "
@@ -241,7 +311,7 @@ def main() -> int:
             o, p = table[(name, "ours")], table[(name, "plain")]
             print(f"{'':<11} ours/plain: WER {o['wer'] - p['wer']:+.3f}, "
                   f"RTF x{o['rtf'] / p['rtf']:.2f}, CPU-RTF x{o['cpu_rtf'] / p['cpu_rtf']:.2f}")
-    if "calls" in sets:
+    if "calls" in sets or "longcall" in sets:
         print("* plain on calls = the mono mixdown (*.mono8k.wav); ours = the stereo file")
     if args.json:
         Path(args.json).write_text(json.dumps(

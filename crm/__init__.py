@@ -78,12 +78,14 @@ def register_blueprints(app: Flask) -> None:
     from crm.api import bp as api_bp
     from crm.appeals.views import bp as appeals_bp
     from crm.calls.views import bp as calls_bp
+    from crm.consent.views import bp as consent_bp
+    from crm.consent.views import public_bp as selfservice_bp
     from crm.health import bp as health_bp
     from crm.qa.views import bp as qa_bp
     from crm.security.views import bp as security_bp
     from crm.users.views import bp as users_bp
 
-    for bp in (users_bp, appeals_bp, calls_bp, qa_bp, security_bp, health_bp, api_bp):
+    for bp in (users_bp, appeals_bp, calls_bp, qa_bp, security_bp, consent_bp, selfservice_bp, health_bp, api_bp):
         app.register_blueprint(bp)
 
 

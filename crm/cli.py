@@ -114,6 +114,9 @@ def worker_cmd(burst):
         schedule_reconcile()
         schedule_checkpoints()
         schedule_scan()
+        from crm.consent.jobs import schedule_retention
+
+        schedule_retention()
     worker = SimpleWorker([jobs.queue(q) for q in jobs.QUEUES], connection=conn)
     worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
 
@@ -181,8 +184,10 @@ def _fail(message: str) -> None:
               help="the DPO's public key (crm audit keygen): checkpoints must be attested with it")
 @click.option("--archive", type=click.Path(exists=True, dir_okay=False),
               help="verify an export made by `crm audit export` instead of the database")
+@click.option("--older-copy", is_flag=True,
+              help="the checkpoint directory is a copy taken earlier: entries after it are noted, not failed")
 @with_appcontext
-def audit_verify(checkpoint_dir, public_key, archive):
+def audit_verify(checkpoint_dir, public_key, archive, older_copy):
     """Check the hash chain (and the checkpoints); exit 1 naming the first bad entry."""
     from crm.security import audit, checkpoints
 
@@ -213,7 +218,7 @@ def audit_verify(checkpoint_dir, public_key, archive):
         _fail(f"first bad entry {bad} (after {count} good entries): {message}")
     click.echo(f"ok: {count} entries, chain intact")
     if checkpoint_dir:
-        rep = checkpoints.verify_checkpoints(Path(checkpoint_dir), pub)
+        rep = checkpoints.verify_checkpoints(Path(checkpoint_dir), pub, older_copy=older_copy)
         for note in rep.notes:
             click.echo(f"note: {note}")
         if not rep.ok:

@@ -41,6 +41,14 @@ class Defaults:
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     CRM_LOGIN_LIMIT = "10 per minute"
+    # consent and data-subject rights (crm.consent)
+    CRM_CONTROLLER_NAME = None  # the operator of personal data named in consent texts (152-ФЗ ст. 9 ч. 4)
+    CRM_CONTROLLER_ADDRESS = None
+    CRM_PUBLIC_URL = None  # base URL for self-service links sent to citizens (None: the request's host)
+    CRM_SELFSERVICE_LINK_TTL_S = 72 * 3600  # seconds a signed self-service link stays valid
+    CRM_SELFSERVICE_CODE_TTL_S = 600  # seconds a one-time SMS code stays valid
+    CRM_SELFSERVICE_SESSION_S = 1800  # seconds a citizen's self-service session lasts
+    CRM_RETENTION_EVERY_S = 86400  # seconds between retention runs
     CRM_TRUSTED_PROXIES = 0  # reverse proxies in front of the app whose X-Forwarded-* headers are trusted
     # access log (crm.security.audit, .checkpoints, .alerts); paths are set in load()
     CRM_AUDIT_EARLY_LOCK_RELEASE = True  # PostgreSQL: chain lock released before the WAL flush, then waited for
@@ -53,6 +61,10 @@ class Defaults:
     CRM_AUDIT_UNTIED_WINDOW_S = 3600  # an untied read is fine if the same person works an appeal/call of that citizen within this
     CRM_AUDIT_WORKING_HOURS = "08:00-20:00"  # local time (CRM_TIMEZONE), "00:00-00:00" = 24 h; access outside is flagged
     CRM_AUDIT_WORKING_DAYS = (1, 2, 3, 4, 5, 6, 7)  # ISO weekdays; a hotline works every day by default
+    # quality assurance (crm.qa)
+    CRM_QA_DISPUTE_DAYS = 5  # days an operator has to acknowledge or dispute an evaluation
+    CRM_QA_CHECKS = {}  # per automatic check overrides, e.g. {"silence": {"max_s": 15}} (crm.qa.checks.DEFAULTS)
+    CRM_QA_SAMPLING_SEED = 0  # seed of the random pick of calls for review (deterministic per period)
 
 
 ENV_KEYS = {
@@ -67,6 +79,7 @@ ENV_KEYS = {
     "CRM_AUDIT_CHECKPOINT_DIR": "CRM_AUDIT_CHECKPOINT_DIR",
     "CRM_AUDIT_SIGNING_KEY": "CRM_AUDIT_SIGNING_KEY",
     "CRM_AUDIT_RETENTION_DAYS": "CRM_AUDIT_RETENTION_DAYS",
+    "CRM_QA_DISPUTE_DAYS": "CRM_QA_DISPUTE_DAYS",
 }
 
 
@@ -110,3 +123,4 @@ def load(app, test_config: dict | None = None) -> None:
     app.config["SQLALCHEMY_BINDS"] = binds
     app.config["CRM_WHISPER_THREADS"] = int(app.config["CRM_WHISPER_THREADS"])
     app.config["CRM_AUDIT_RETENTION_DAYS"] = int(app.config["CRM_AUDIT_RETENTION_DAYS"])
+    app.config["CRM_QA_DISPUTE_DAYS"] = int(app.config["CRM_QA_DISPUTE_DAYS"])

@@ -5,5 +5,7 @@ from crm.users.models import ApiToken, User  # noqa: F401
 from crm.citizens.models import Citizen  # noqa: F401
 from crm.appeals.models import Appeal, AppealCounter, AppealEvent  # noqa: F401
 from crm.calls.models import Call, Segment  # noqa: F401
-from crm.qa.models import Evaluation, Scorecard  # noqa: F401
-from crm.consent.models import ConsentEvent, Purpose  # noqa: F401
+from crm.qa.models import CalibrationScore, CalibrationSession, CheckResult, Evaluation  # noqa: F401
+from crm.qa.models import EvaluationRevision, QueueItem, SamplingRule, Scorecard  # noqa: F401
+from crm.consent.models import ConsentEvent, DataSubjectRequest, DestructionAct, Purpose  # noqa: F401
+from crm.consent.models import RetentionRun, SelfServiceGrant, SmsMessage  # noqa: F401

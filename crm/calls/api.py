@@ -15,9 +15,8 @@ from crm.appeals import services as appeals
 from crm.calls import services as calls
 from crm.db import db
 from crm.errors import api_error
-from crm.qa import checks
+from crm.qa import services as qa
 
-TRANSCRIBED = ("done", "no_speech")
 TELEPHONY_MAX_BODY = 64 * 1024  # bytes; a PBX event is a few hundred
 TELEPHONY_REPLAY_TTL_S = 7 * 86400  # default of CRM_TELEPHONY_REPLAY_TTL_S: how long event ids are remembered
 
@@ -58,7 +57,7 @@ def call_get(call_id: str):
         raise ApiError(403, "forbidden", "оператор видит только свои звонки")
     purpose = "appeal_processing" if g.api_user.role == "operator" else "call_recording_qa"
     data = calls.view(call, purpose=purpose)
-    data["qa_checks"] = checks.run(data["transcript"]["segments"]) if data["status"] in TRANSCRIBED else []
+    data["qa_checks"] = qa.checks_for_call(call, data["transcript"]["segments"])  # stored by the transcription job
     return data
 
 

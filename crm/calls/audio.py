@@ -603,7 +603,7 @@ def iter_decode(
         def take(n: int) -> np.ndarray:
             nonlocal pending, pending_n
             buf = np.concatenate(pending, axis=1) if len(pending) > 1 else pending[0]
-            out, rest = buf[:, :n], buf[:, n:]
+            out, rest = buf[:, :n], buf[:, n:].copy()  # small; frees the big buffer
             pending = [rest] if rest.shape[1] else []
             pending_n = rest.shape[1]
             return np.ascontiguousarray(out, dtype=np.float32)

@@ -48,6 +48,7 @@ def transcribe_call(call_id: str, force: bool = False) -> str:
     from crm.calls.audio import AudioDecodeError
     from crm.calls.models import Call
     from crm.calls.transcriber import transcribe
+    from crm.qa.services import after_transcript as qa_after_transcript
 
     with job_context() as app:
         call = db.session.get(Call, call_id)
@@ -91,6 +92,7 @@ def transcribe_call(call_id: str, force: bool = False) -> str:
             raise
         call = db.session.get(Call, call_id)
         services.save_transcript(call, result)
+        qa_after_transcript(call_id, result.segments)  # automatic QA checks, stored for reviewers and sampling
         return call.status
 
 

@@ -1,6 +1,6 @@
 """Speech-to-text for call recordings: who said what, and nothing that was not said.
 
-Pipeline (per window of the recording, default 10 minutes, so memory stays bounded):
+Pipeline (per window of the recording, default 5 minutes, so memory stays bounded):
 
 1. **Decode** with :mod:`crm.calls.audio` (any PBX format, every channel kept, 16 kHz float32).
 2. **Channels**: mono -> one stream, speaker ``unknown``. Two (or more) channels that carry the
@@ -14,12 +14,13 @@ Pipeline (per window of the recording, default 10 minutes, so memory stays bound
    more than ``bleed_db`` quieter than the loudest channel. Cross-talk/echo of the other side is
    20-30 dB down and is thus ignored, while true overlap (both talking) keeps both channels.
    Activity is smoothed and merged across short gaps into turns.
-5. **Packing and batched decoding**: each turn is cut from *its own channel* (mono: from the
-   signal), turns are packed in time order into <= 28 s Whisper windows separated by short
-   silences, and the windows are encoded and decoded in batches (greedy search, language fixed,
-   no conditioning on previous text). Packing skips silence and keeps one encoder pass per
-   ~28 s of speech; batching amortises the decoder. Windows whose result looks like a failure
-   (too repetitive, very low log-probability) are decoded again with beam search.
+5. **Packing and batched decoding**: each turn is cut from the mixdown (or from its own
+   channel where the other side talks over it), turns are packed in time order into <= 28 s
+   Whisper windows separated by 0.5 s of silence, and the windows are encoded and decoded two
+   at a time (beam search 5 as plain faster-whisper, language fixed, no conditioning on previous
+   text, output bounded by the window's length). Packing skips silence and needs one encoder
+   pass per ~28 s of speech. A window whose decoding stops early is continued from its last
+   timestamp; one whose result loops is decoded again with a repetition penalty.
 6. **Words and speakers**: word timestamps come from Whisper's cross-attention alignment on the
    packed window and are mapped back to the recording's timeline and to the turn they fall in,
    so every segment carries its turn's speaker and channel.
@@ -28,8 +29,11 @@ Pipeline (per window of the recording, default 10 minutes, so memory stays bound
    phrases («Продолжение следует…», «Субтитры сделал…», «Редактор субтитров…», «Спасибо за
    просмотр» …) standing alone are removed.
 
-Memory: one 10-minute stereo window is 2 x 600 s x 16 kHz x 4 B = 77 MB of samples plus the
-model (~250 MB resident for Whisper base int8); a one-hour stereo call peaks at about 0.5 GB RSS.
+Memory: one 5-minute stereo window is 2 x 300 s x 16 kHz x 4 B = 38 MB of samples (a few
+copies of it exist while it is analysed), the encoder needs ~75 MB of attention per window in
+a batch, and the model ~200 MB resident (Whisper base int8). Measured on 2 cores: a 60-minute
+stereo call peaks at 777 MB RSS for the whole process (15 minutes: 766 MB), i.e. the peak does
+not grow with the length of the call; freed heap is returned to the OS after every window.
 
 Entry point: ``python -m crm.calls.transcriber FILE`` prints the JSON of
 :meth:`TranscriptResult.to_json` (the object of ``crm transcribe FILE --json``).
@@ -69,6 +73,8 @@ FRAME = 512  # 32 ms at 16 kHz: Silero VAD frame, also our energy frame
 FRAME_S = FRAME / SR
 WHISPER_WINDOW_S = 30.0
 TIME_PRECISION = 0.02
+MIN_RESUME_S = 1.0  # continue a window after an early stop only if >= 1 s was transcribed
+MAX_RESUMES = 8  # and at most this many times
 
 
 # --------------------------------------------------------------------------------------
@@ -79,12 +85,17 @@ class PipelineOptions:
     """Tuning knobs (defaults measured on ../shared/data/speech-ru and bad-audio)."""
 
     # decoding
-    beam_size: int = 1  # greedy; windows that fail the checks are redone with fallback_beam
+    # Beam search as plain faster-whisper (greedy costs ~2-3 WER points on clean read speech);
+    # beam_size=1 is ~20 % faster. Windows that fail the checks are redone with fallback_beam.
+    beam_size: int = 5
     fallback_beam: int = 5
     # a greedy window whose average token log-probability is below this is decoded again with
     # fallback_beam (the better result is kept); Whisper's own threshold is -1.0
     fallback_logprob: float = -1.0
-    batch_size: int = 4  # Whisper windows per encoder/decoder batch
+    fallback_repetition_penalty: float = 1.3
+    # Whisper windows per encoder/decoder batch. The encoder's attention needs ~75 MB per
+    # window (8 heads x 1500^2 floats), so 2 keeps the worker well under 1 GiB.
+    batch_size: int = 2
     max_window_s: float = 28.0  # packed audio per Whisper window
     gap_s: float = 0.5  # silence inserted between packed turns
     # where a turn's audio is cut from: "mix" (mixdown), "channel" (its own channel) or
@@ -116,7 +127,7 @@ class PipelineOptions:
     min_word_prob: float = 0.3
     min_word_prob_short: float = 0.45
     # long recordings
-    decode_window_s: float = 600.0
+    decode_window_s: float = 300.0  # audio decoded and analysed at a time (memory bound)
 
 
 @dataclass
@@ -192,14 +203,14 @@ _PHANTOM_FULL = [
     r"ставьте лайки.*",
     r"смотрите продолжение.*",
     r"аллах акбар",
-    r"(динамичная|спокойная|грустная|веселая|торжественная|тревожная|напряженная) музыка",
-    r"музыка",
-    r"(играет )?музыкальная заставка",
+    r"((играет|звучит|играет|спокойная|тихая|грустная|веселая|динамичная|торжественная"
+    r"|тревожная|напряженная|печальная|легкая|фоновая|музыкальная|лирическая|\w+ая) )?"
+    r"(музыка|заставка|мелодия|музыкальная заставка)",
     r"аплодисменты",
     r"смех",
     r"тишина",
-    r"шум",
-    r"(звучит )?музыка",
+    r"шум( \w+)?",
+    r"гудки?",
     r"и все",
     r"всем пока",
     r"пока пока",
@@ -224,9 +235,16 @@ _PHANTOM_ANY_RE = re.compile(r"(?:" + "|".join(_PHANTOM_ANYWHERE) + r")")
 
 
 def is_phantom(text: str) -> bool:
-    """True when ``text`` is nothing but one of Whisper's stock phantom phrases."""
+    """True when ``text`` is nothing but one of Whisper's stock phantom phrases.
+
+    Also true for a stand-alone sound caption in capitals («ПЕЧАЛЬНАЯ ЗАСТАВКА», «ШУМ ДОЖДЯ»),
+    which Whisper learned from subtitles.
+    """
     norm = normalize_text(text)
     if not norm:
+        return True
+    letters = re.sub(r"[^A-Za-zА-Яа-яЁё]", "", text)
+    if letters.isupper() and (len(norm.split()) >= 2 or len(letters) >= 8):
         return True
     if _PHANTOM_FULL_RE.match(norm):
         return True
@@ -283,25 +301,45 @@ def _speech_probs(x: np.ndarray) -> np.ndarray:
     n = len(x)
     if n == 0:
         return np.zeros(0, np.float32)
-    pad = (-n) % FRAME
-    xp = np.pad(x, (0, pad)) if pad else x
     # Silero is trained on normalised levels; quiet telephone audio scores low. Apply a bounded
-    # gain so the loudest 1 % of frames reach about -12 dBFS (never amplify noise-only input
-    # much: gain limited to +18 dB).
-    peak = np.percentile(np.abs(xp), 99.5) if len(xp) else 0.0
-    gain = 1.0
-    if peak > 1e-4:
-        gain = float(np.clip(0.25 / peak, 1.0, 8.0))
-    probs = _vad()((xp * gain).astype(np.float32, copy=False))
-    return np.asarray(probs, dtype=np.float32).reshape(-1)
+    # gain so the loudest frames reach about -12 dBFS (never amplify noise-only input much:
+    # gain limited to +18 dB). The level is estimated on a subsample to spare memory.
+    sub = np.abs(x[:: max(1, n // 2_000_000)])
+    peak = float(np.percentile(sub, 99.5)) if len(sub) else 0.0
+    del sub
+    gain = float(np.clip(0.25 / peak, 1.0, 8.0)) if peak > 1e-4 else 1.0
+    xp = np.zeros(n + (-n) % FRAME, np.float32)
+    np.multiply(x, gain, out=xp[:n])
+    model = _vad()
+    # Silero keeps its LSTM state across a call; feeding it in pieces of ~4 min bounds the
+    # memory of its ONNX session (the model carries no state between our calls, so pieces
+    # overlap by 2 s of context that is discarded).
+    piece = FRAME * 7500
+    ctx = FRAME * 64
+    out = []
+    for i in range(0, len(xp), piece):
+        a = max(0, i - ctx)
+        pr = np.asarray(model(xp[a : i + piece]), dtype=np.float32).reshape(-1)
+        out.append(pr[(i - a) // FRAME :])
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
 def _frame_db(x: np.ndarray, nframes: int) -> np.ndarray:
-    n = len(x)
-    pad = nframes * FRAME - n
-    xp = np.pad(x, (0, pad)) if pad > 0 else x[: nframes * FRAME]
-    fr = xp.reshape(nframes, FRAME).astype(np.float64)
-    return (10.0 * np.log10(np.mean(fr * fr, axis=1) + 1e-10)).astype(np.float32)
+    """Energy in dBFS of each 512-sample frame (the last one zero-padded)."""
+    out = np.empty(nframes, np.float32)
+    full = min(nframes, len(x) // FRAME)
+    step = 4096  # frames per chunk: bounded temporaries for long buffers
+    for i in range(0, full, step):
+        j = min(full, i + step)
+        fr = x[i * FRAME : j * FRAME].reshape(j - i, FRAME)
+        out[i:j] = np.einsum("ij,ij->i", fr, fr, dtype=np.float64) / FRAME
+    if full < nframes:
+        tail = np.zeros(FRAME * (nframes - full), np.float32)
+        rest = x[full * FRAME :]
+        tail[: len(rest)] = rest
+        fr = tail.reshape(-1, FRAME)
+        out[full:] = np.einsum("ij,ij->i", fr, fr, dtype=np.float64) / FRAME
+    return (10.0 * np.log10(out.astype(np.float64) + 1e-10)).astype(np.float32)
 
 
 def _hysteresis(p: np.ndarray, on: float, off: float) -> np.ndarray:
@@ -355,20 +393,27 @@ class Turn:
     speaker: str
 
 
+def _dot(a: np.ndarray, b: np.ndarray, chunk: int = 1 << 20) -> float:
+    """float64-accurate dot product without float64 copies of whole channels."""
+    acc = 0.0
+    for i in range(0, len(a), chunk):
+        acc += float(np.dot(a[i : i + chunk].astype(np.float64), b[i : i + chunk].astype(np.float64)))
+    return acc
+
+
 def _is_dual_mono(chans: Sequence[np.ndarray], threshold: float) -> bool:
     """All channels carry the same signal (possibly at a different gain)."""
     if len(chans) < 2:
         return False
-    ref = chans[0].astype(np.float64)
-    e0 = float(np.dot(ref, ref))
-    for c in chans[1:]:
-        x = c.astype(np.float64)
-        e1 = float(np.dot(x, x))
+    ref = chans[0]
+    e0 = _dot(ref, ref)
+    for x in chans[1:]:
+        e1 = _dot(x, x)
         if e0 < 1e-6 and e1 < 1e-6:
             continue  # both silent
         if e0 < 1e-6 or e1 < 1e-6:
             return False
-        corr = float(np.dot(ref, x)) / math.sqrt(e0 * e1)
+        corr = _dot(ref, x) / math.sqrt(e0 * e1)
         if corr < threshold:
             return False
     return True
@@ -430,13 +475,15 @@ def _find_turns(
             else:
                 merged.append([s, e])
         role = roles[ci] if ci < len(roles) else "unknown"
-        for s, e in merged:
-            turns.append(Turn(max(0, s * FRAME - pad), min(n, e * FRAME + pad), ci, role))
+        turns.extend(_merge_overlapping([
+            Turn(max(0, s * FRAME - pad), min(n, e * FRAME + pad), ci, role) for s, e in merged
+        ]))
     turns.sort(key=lambda t: (t.start, t.channel or 0))
     return turns, probs
 
 
 def _merge_overlapping(turns: list[Turn]) -> list[Turn]:
+    """Merge overlapping turns of one channel (padding can make neighbours overlap)."""
     out: list[Turn] = []
     for t in sorted(turns, key=lambda t: t.start):
         if out and out[-1].channel == t.channel and t.start <= out[-1].end:
@@ -482,6 +529,7 @@ class Piece:
 class PackedWindow:
     audio: np.ndarray
     pieces: list[Piece]
+    depth: int = 0  # how many times this window was continued after an early stop
 
 
 def _pack(
@@ -580,7 +628,10 @@ class _Decoder:
             ctranslate2.StorageView.from_array(np.ascontiguousarray(feats)), to_cpu=False
         )
 
-    def generate(self, enc, n: int, beam: int, content_s: float = WHISPER_WINDOW_S) -> list[_Decoded]:
+    def generate(
+        self, enc, n: int, beam: int, content_s: float = WHISPER_WINDOW_S,
+        repetition_penalty: float = 1.0,
+    ) -> list[_Decoded]:
         # Bound the output by the audio length: speech rarely exceeds ~8 tokens/s, so a decoder
         # stuck in a repetition loop stops early instead of running to 448 tokens.
         max_new = int(min(440, self.opts.max_tokens_per_s * content_s + 16))
@@ -596,6 +647,7 @@ class _Decoder:
             suppress_blank=True,
             suppress_tokens=self.suppress,
             max_initial_timestamp_index=50,
+            repetition_penalty=repetition_penalty,
         )
         out = []
         for r in results:
@@ -605,13 +657,14 @@ class _Decoder:
         return out
 
     def needs_fallback(self, d: _Decoded) -> bool:
+        """Should this window be decoded again (repetition loop, or low confidence)?"""
         o = self.opts
         if d.no_speech_prob > o.no_speech_threshold and d.avg_logprob < o.log_prob_threshold:
             return False  # silence: nothing to redo
         text = d.text.strip()
         if text and _compression_ratio(text) > o.compression_ratio_threshold:
             return True
-        return d.avg_logprob < o.fallback_logprob
+        return d.avg_logprob < o.fallback_logprob and o.fallback_beam != o.beam_size
 
     def split_segments(
         self, tokens: list[int], content_s: float
@@ -646,8 +699,9 @@ class _Decoder:
         if cur:
             # open segment at the end: resume after the last complete segment
             resume = segs[-1][1] if segs else (start or 0.0)
-            if resume <= 0.0 and not segs:
-                return [(0.0, content_s, cur)], None  # cannot make progress: keep it
+            if resume < MIN_RESUME_S:
+                # cannot make real progress by resuming: keep the open segment as it is
+                return segs + [(start if start is not None else resume, content_s, cur)], None
             return segs, resume
         # Closed, but the decoder may have stopped long before the end of the audio. All packed
         # audio passed the VAD, so resume after the last segment (Whisper would skip it).
@@ -703,11 +757,15 @@ def _transcribe_windows(
         results = dec.generate(enc, len(batch), opts.beam_size, longest)
         enc_np = None
         redo = [i for i, r in enumerate(results) if dec.needs_fallback(r)]
-        if redo and opts.fallback_beam and opts.fallback_beam != opts.beam_size:
+        if redo and opts.fallback_beam:
+            # Deterministic fallback (no temperature sampling, so a call gives the same
+            # transcript on every run): beam search with a repetition penalty.
             enc_np = np.array(enc)
             sub = ctranslate2.StorageView.from_array(np.ascontiguousarray(enc_np[redo]))
             again = dec.generate(
-                sub, len(redo), opts.fallback_beam, max(len(batch[i].audio) for i in redo) / SR
+                sub, len(redo), opts.fallback_beam,
+                max(len(batch[i].audio) for i in redo) / SR,
+                repetition_penalty=opts.fallback_repetition_penalty,
             )
             for i, r in zip(redo, again):
                 if _better(r, results[i], opts):
@@ -725,7 +783,12 @@ def _transcribe_windows(
                 continue  # Whisper's "this window is silence" rule, unless the VAD is sure
             content_s = len(w.audio) / SR
             segs, resume_s = dec.split_segments(r.tokens, content_s)
-            if resume_s is not None and content_s - resume_s > 1.0:
+            if (
+                resume_s is not None
+                and resume_s >= MIN_RESUME_S  # progress guaranteed: no endless re-decoding
+                and content_s - resume_s > 1.0
+                and w.depth < MAX_RESUMES
+            ):
                 rest = _remainder(w, resume_s)
                 if rest is not None:
                     queue.insert(0, rest)
@@ -758,7 +821,7 @@ def _remainder(w: PackedWindow, resume_s: float) -> PackedWindow | None:
         )
     if not pieces or len(audio) < int(0.2 * SR):
         return None
-    return PackedWindow(np.ascontiguousarray(audio), pieces)
+    return PackedWindow(np.ascontiguousarray(audio), pieces, w.depth + 1)
 
 
 def _better(new: _Decoded, old: _Decoded, opts: PipelineOptions) -> bool:
@@ -950,12 +1013,21 @@ def transcribe(
     info = probe(path)  # fast validation before loading the model
     total_s = max(info.duration_s or 0.0, 1e-6)
 
+    last = [-1.0]
+
     def report(done_s: float):
-        if progress is not None:
-            try:
-                progress(round(min(100.0, max(0.0, 100.0 * done_s / total_s)), 1))
-            except Exception:  # a broken progress callback must not kill the job
-                pass
+        if progress is None:
+            return
+        pct = round(min(100.0, max(0.0, 100.0 * done_s / total_s)), 1)
+        if pct < 100.0:
+            pct = min(pct, 99.9)  # 100 only once everything is done
+        if pct <= last[0]:
+            return  # monotonic, no duplicates
+        last[0] = pct
+        try:
+            progress(pct)
+        except Exception:  # a broken progress callback must not kill the job
+            pass
 
     report(0.0)
     model = load_model(Path(model_dir), cpu_threads)
@@ -986,19 +1058,23 @@ def transcribe(
         else:
             cut = _cut_point(data, max(0, data.shape[1] - int(60 * SR)))
         buf = data[:, :cut]
-        carry = data[:, cut:]
+        carry = data[:, cut:].copy()  # a copy: the view would keep all of `data` alive
         carry_start = start_s + cut / SR
         del data
         if buf.shape[1] == 0:
             continue
-        segs, dual, sp = _process_buffer(buf, start_s, channel_roles, dec, opts,
-                                          lambda: report(start_s))
+        buf_s = buf.shape[1] / SR
+        segs, dual, sp = _process_buffer(
+            buf, start_s, channel_roles, dec, opts,
+            lambda frac, a=start_s, b=buf_s: report(a + 0.99 * frac * b),
+        )
         segments.extend(segs)
         speech_s += sp
         if len(buf) > 1:
             dual_mono_votes.append(dual)
         report(start_s + buf.shape[1] / SR)
         del buf
+        _trim_memory()
     if final_info is not None:
         duration_s = float(final_info.duration_s or 0.0)
         channels = final_info.channels
@@ -1019,6 +1095,17 @@ def transcribe(
         processing_s=round(elapsed, 3),
         speech_s=round(speech_s, 3),
     )
+
+
+def _trim_memory() -> None:
+    """Give freed heap memory back to the OS (glibc keeps it per thread arena otherwise, and
+    a worker's RSS would creep up job after job). Best effort, Linux/glibc only."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _cut_point(data: np.ndarray, lo: int) -> int:
@@ -1045,7 +1132,7 @@ def _process_buffer(
     roles: Sequence[str],
     dec: _Decoder,
     opts: PipelineOptions,
-    tick: Callable[[], None],
+    tick: Callable[[float], None],
 ) -> tuple[list[dict], bool, float]:
     chans = [np.ascontiguousarray(buf[c]) for c in range(buf.shape[0])]
     dual = _is_dual_mono(chans, opts.dual_mono_corr)
@@ -1058,7 +1145,13 @@ def _process_buffer(
         return [], dual, 0.0
     windows = _pack(turns, chans, mix, offset_s, opts)
     speech_s = sum(p.pend - p.pstart for w in windows for p in w.pieces)
-    segs = _transcribe_windows(dec, windows, opts, lambda n: tick(), vad_probs, offset_s)
+    done = [0]
+
+    def on_batch(n: int) -> None:
+        done[0] += n
+        tick(min(1.0, done[0] / max(1, len(windows))))
+
+    segs = _transcribe_windows(dec, windows, opts, on_batch, vad_probs, offset_s)
     segs = _filter_segments(segs, opts, vad_probs, offset_s)
     return segs, dual, speech_s
 

@@ -1,15 +1,22 @@
+"""Tables of the consent package: the register of processing purposes, consent events, data subject
+requests with their legal clocks, the self-service grants (signed links and SMS codes), the SMS
+outbox, destruction acts and retention runs. None of them holds a personal value in clear except
+``sms_outbox.body`` (texts without personal data) and ``sms_outbox.to_masked`` (a masked number),
+both cleared by erasure and retention."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.db import UTCDateTime, UUIDStr, db, new_id, utcnow
 
 
 class Purpose(db.Model):
-    """A processing purpose with its legal basis (152-ФЗ ст. 6) and retention period."""
+    """A processing purpose with its legal basis (152-ФЗ ст. 6) and retention period: one row of the
+    organisation's record of processing (ст. 18.1 ч. 1, ст. 22 ч. 3). ``retention_days`` counts from
+    the end of the processing the purpose serves (for appeals: the citizen's last appeal)."""
 
     __tablename__ = "purposes"
     code: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -18,11 +25,25 @@ class Purpose(db.Model):
     requires_consent: Mapped[bool] = mapped_column(Boolean)
     data_categories: Mapped[str] = mapped_column(String(300), default="")
     retention_days: Mapped[int] = mapped_column(Integer, default=1825)
+    subjects: Mapped[str] = mapped_column(String(300), default="")
+    actions: Mapped[str] = mapped_column(Text, default="")
+    processing_method: Mapped[str] = mapped_column(String(300), default="")
+    recipients: Mapped[str] = mapped_column(Text, default="")
+    retention_basis: Mapped[str] = mapped_column(Text, default="")
+    retention_action: Mapped[str] = mapped_column(String(20), default="erase")  # erase | deidentify
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_by: Mapped[int | None] = mapped_column(Integer)
 
 
 class ConsentEvent(db.Model):
-    """A consent given (append-only). Withdrawal is recorded by setting ``withdrawn_at`` /
-    ``withdrawn_by`` once, never by deleting. ``text_hash`` is SHA-256 of the exact consent text."""
+    """A consent given or refused. Append-only: withdrawal sets the ``withdrawn_*`` columns once
+    (a trigger refuses any other change, see migration 0005), nothing is ever deleted by the app.
+
+    ``text_hash`` is SHA-256 of the exact text the citizen agreed to: the version's wording
+    (:mod:`crm.consent.texts`) with the controller's name and address as they were then
+    (``controller_*``), so :func:`crm.consent.services.consent_text` re-renders and checks it.
+    Evidence: ``evidence_call_id`` + ``evidence_offset_s`` (the moment in the call's recording),
+    or ``evidence_ref`` (the registry number of a paper scan, or the self-service grant id)."""
 
     __tablename__ = "consent_events"
     id: Mapped[str] = mapped_column(UUIDStr, primary_key=True, default=new_id)
@@ -40,9 +61,160 @@ class ConsentEvent(db.Model):
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     withdrawn_channel: Mapped[str | None] = mapped_column(String(20))
     withdrawn_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    appeal_id: Mapped[str | None] = mapped_column(UUIDStr, index=True)
+    evidence_kind: Mapped[str | None] = mapped_column(String(20))  # call, scan, web, api
+    evidence_ref: Mapped[str | None] = mapped_column(String(200))
+    controller_name: Mapped[str | None] = mapped_column(String(300))
+    controller_address: Mapped[str | None] = mapped_column(String(300))
+    withdrawn_call_id: Mapped[str | None] = mapped_column(UUIDStr)
+    withdrawn_offset_s: Mapped[float | None] = mapped_column(Float)
+    withdrawn_ref: Mapped[str | None] = mapped_column(String(200))
 
     @property
     def status(self) -> str:
+        """``refused``, ``withdrawn``, ``expired`` or ``active``."""
         if not self.given:
             return "refused"
-        return "withdrawn" if self.withdrawn_at else "active"
+        if self.withdrawn_at:
+            return "withdrawn"
+        if self.expires_at is not None and self.expires_at <= utcnow():
+            return "expired"
+        return "active"
+
+
+class DataSubjectRequest(db.Model):
+    """A data subject request (запрос субъекта ПДн) and its legal clock.
+
+    ``type``: ``withdrawal`` (consent withdrawn: destroy or de-identify within 30 days, ст. 21 ч. 5),
+    ``stop_processing`` (ст. 21 ч. 5.1: 10 working days), ``access`` (ст. 14, ст. 20 ч. 1: 10
+    working days), ``erasure`` (destruction at the subject's request or by the operator's decision,
+    four-eyes). ``due_at`` is the legal deadline; ``extended_due_at`` the deadline after a reasoned
+    notice (+5 working days, ст. 20 ч. 1 and ст. 21 ч. 5.1). For an erasure ``requested_by`` and
+    ``approved_by`` must be two different people (a CHECK constraint as well as the service)."""
+
+    __tablename__ = "data_subject_requests"
+    __table_args__ = (CheckConstraint("approved_by IS NULL OR requested_by IS NULL OR approved_by <> requested_by",
+                                      name="four_eyes"),)
+    id: Mapped[str] = mapped_column(UUIDStr, primary_key=True, default=new_id)
+    citizen_id: Mapped[str] = mapped_column(ForeignKey("citizens.id"), index=True)
+    type: Mapped[str] = mapped_column(String(20), index=True)
+    purpose_code: Mapped[str | None] = mapped_column(String(40))
+    consent_id: Mapped[str | None] = mapped_column(UUIDStr)
+    channel: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)  # what was asked, no personal values
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    extended_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    extension_reason: Mapped[str | None] = mapped_column(Text)
+    extended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    extended_by: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)  # open, awaiting_approval, answered, rejected
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answered_by: Mapped[int | None] = mapped_column(Integer)
+    answer_note: Mapped[str | None] = mapped_column(Text)
+    export_sha256: Mapped[str | None] = mapped_column(String(64))
+    export_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    requested_by: Mapped[int | None] = mapped_column(Integer)
+    approved_by: Mapped[int | None] = mapped_column(Integer)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    destruction_record_id: Mapped[str | None] = mapped_column(UUIDStr)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[int | None] = mapped_column(Integer)
+
+    @property
+    def deadline(self) -> datetime:
+        """The deadline in force: the extended one if the term was extended."""
+        return self.extended_due_at or self.due_at
+
+    @property
+    def closed(self) -> bool:
+        return self.status in ("answered", "rejected")
+
+    def overdue(self, now: datetime | None = None) -> bool:
+        return not self.closed and (now or utcnow()) > self.deadline
+
+
+class SelfServiceGrant(db.Model):
+    """One way into the citizen's self-service page: a signed link (``kind='link'``; the token's
+    id is this row's id) or a one-time SMS code (``kind='code'``; only ``code_hash``, an HMAC of the
+    code, is kept). ``used_at`` set = the link or code was used and is refused from then on.
+    ``scope``: the citizen ids the session may see (all registrations with the verified phone)."""
+
+    __tablename__ = "selfservice_grants"
+    id: Mapped[str] = mapped_column(UUIDStr, primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(10))
+    citizen_id: Mapped[str] = mapped_column(ForeignKey("citizens.id"), index=True)
+    scope: Mapped[list] = mapped_column(JSON, default=list)
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[int | None] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SmsMessage(db.Model):
+    """The SMS outbox: every message handed to the gateway (:mod:`crm.consent.sms`). ``to_masked``
+    is the number as operators see it (``+7 912 ***-**-89``), ``body`` the text; the full number is
+    never stored. ``appeal_event_id`` makes a status notification idempotent."""
+
+    __tablename__ = "sms_outbox"
+    id: Mapped[str] = mapped_column(UUIDStr, primary_key=True, default=new_id)
+    citizen_id: Mapped[str | None] = mapped_column(ForeignKey("citizens.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(40), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # status, code, link, survey
+    appeal_id: Mapped[str | None] = mapped_column(UUIDStr)
+    appeal_event_id: Mapped[str | None] = mapped_column(UUIDStr, unique=True)
+    to_masked: Mapped[str | None] = mapped_column(String(40))
+    body: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="sent")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    deidentified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DestructionAct(db.Model):
+    """The act of destruction of personal data (Приказ Роскомнадзора от 28.10.2022 № 179, п. 3):
+    the companion of :class:`crm.security.models.DestructionRecord` with what the act needs beyond
+    it: number, the controller's name and address, the information system, legal basis, who
+    requested and who approved. The subject is named by "other information relating to the person"
+    (the citizen id and appeal numbers), so the act holds no personal value and outlives the data;
+    it is kept at least 3 years (п. 4). A trigger refuses updates (migration 0005)."""
+
+    __tablename__ = "destruction_acts"
+    id: Mapped[str] = mapped_column(UUIDStr, primary_key=True, default=new_id)
+    number: Mapped[str] = mapped_column(String(30), unique=True)
+    destruction_record_id: Mapped[str] = mapped_column(ForeignKey("destruction_records.id"), unique=True)
+    citizen_id: Mapped[str] = mapped_column(UUIDStr, index=True)
+    request_id: Mapped[str | None] = mapped_column(UUIDStr)
+    subject_ref: Mapped[str] = mapped_column(Text)
+    controller_name: Mapped[str] = mapped_column(String(300))
+    controller_address: Mapped[str] = mapped_column(String(300))
+    information_system: Mapped[str] = mapped_column(String(300))
+    categories: Mapped[str] = mapped_column(Text)  # Russian list of the destroyed categories
+    reason: Mapped[str] = mapped_column(Text)
+    legal_basis: Mapped[str] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(Text)
+    destroyed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    requested_by_id: Mapped[int | None] = mapped_column(Integer)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    approved_by_id: Mapped[int | None] = mapped_column(Integer)
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class RetentionRun(db.Model):
+    """One run of the retention job (:mod:`crm.consent.retention`) and its report for the DPO:
+    ``report`` = ``{"purposes": {code: {"found", "erased", "deidentified", "pending", "note"}},
+    "erased_citizens": [ids], "acts": [numbers], "overdue_requests": [ids], "closed_requests": [ids]}``."""
+
+    __tablename__ = "retention_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(80))
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    erased: Mapped[int] = mapped_column(Integer, default=0)
+    deidentified: Mapped[int] = mapped_column(Integer, default=0)
+    pending: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[dict] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)

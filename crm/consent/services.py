@@ -1,13 +1,31 @@
-"""Consent events: grant, refuse, withdraw; questions other packages ask (``has_consent``)."""
+"""Consent events (grant, refuse, withdraw), the register of purposes, and the questions other
+packages ask before processing on consent: :func:`may_notify` (SMS, surveys) and
+:func:`may_use_for_qa` (QA sampling of calls).
+
+Data subject requests, the access export and erasure are in :mod:`crm.consent.rights`; the
+self-service page's links and codes in :mod:`crm.consent.selfservice`; retention in
+:mod:`crm.consent.retention`."""
 from __future__ import annotations
 
+import hashlib
+from datetime import timedelta
+
+from flask import current_app, has_app_context
+
 from crm.citizens.models import Citizen
-from crm.consent.models import ConsentEvent, Purpose
-from crm.consent.texts import DEFAULT_VERSION, PURPOSES, TEXTS, text_hash
+from crm.consent.models import ConsentEvent, DataSubjectRequest, Purpose
+from crm.consent.texts import DEFAULT_VERSION, ITEM_LABELS, PURPOSE_DETAILS, PURPOSES, TEXTS, render, text_hash
 from crm.db import db, utcnow
 from crm.security import audit
 
 CHANNELS = ("call", "web", "paper", "api")
+CHANNELS_RU = {"call": "звонок", "web": "сайт (самообслуживание)", "paper": "бумажный документ", "api": "интеграция (API)",
+               "email": "эл. почта"}
+STATUS_RU = {"active": "действует", "withdrawn": "отозвано", "refused": "не дано", "expired": "истёк срок"}
+#: The purpose code used in the access log for work on data subject requests (as crm.security.audit).
+DSR_PURPOSE = audit.REPORT_PURPOSE
+EDITABLE = ("name_ru", "legal_basis", "requires_consent", "data_categories", "subjects", "actions", "processing_method",
+            "recipients", "retention_days", "retention_basis", "retention_action")
 
 
 class ConsentError(ValueError):
@@ -17,58 +35,218 @@ class ConsentError(ValueError):
         self.code = code
 
 
-def ensure_purposes() -> None:
-    """Insert the built-in purposes that are missing (idempotent)."""
-    for code, name, basis, needs, cats, days in PURPOSES:
-        if db.session.get(Purpose, code) is None:
-            db.session.add(Purpose(code=code, name_ru=name, legal_basis=basis, requires_consent=needs,
-                                   data_categories=cats, retention_days=days))
-    db.session.commit()
+def controller() -> tuple[str, str]:
+    """``(name, address)`` of the controller (оператор ПДн) from ``CRM_CONTROLLER_NAME`` and
+    ``CRM_CONTROLLER_ADDRESS``; placeholders that say what to configure when they are unset."""
+    cfg = current_app.config if has_app_context() else {}
+    return (cfg.get("CRM_CONTROLLER_NAME") or "(наименование оператора не задано: CRM_CONTROLLER_NAME)",
+            cfg.get("CRM_CONTROLLER_ADDRESS") or "(адрес оператора не задан: CRM_CONTROLLER_ADDRESS)")
 
+
+def controller_configured() -> bool:
+    cfg = current_app.config
+    return bool(cfg.get("CRM_CONTROLLER_NAME") and cfg.get("CRM_CONTROLLER_ADDRESS"))
+
+
+# --- the register of purposes ---------------------------------------------------------------------
+
+def ensure_purposes(commit: bool = True) -> None:
+    """Insert the built-in purposes that are missing and fill their empty register columns
+    (idempotent; what the DPO edited is kept)."""
+    for code, name, basis, needs, cats, days in PURPOSES:
+        purpose = db.session.get(Purpose, code)
+        if purpose is None:
+            purpose = Purpose(code=code, name_ru=name, legal_basis=basis, requires_consent=needs,
+                              data_categories=cats, retention_days=days)
+            db.session.add(purpose)
+        for key, value in PURPOSE_DETAILS.get(code, {}).items():
+            if not getattr(purpose, key, None):
+                setattr(purpose, key, value)
+    if commit:
+        db.session.commit()
+    else:
+        db.session.flush()
+
+
+def purposes() -> list[Purpose]:
+    """The register, in the built-in order, then any others by code (built-ins made on first use)."""
+    order = {code: i for i, (code, *_) in enumerate(PURPOSES)}
+    rows = db.session.execute(db.select(Purpose)).scalars().all()
+    if not set(order) <= {p.code for p in rows}:
+        ensure_purposes(commit=False)
+        rows = db.session.execute(db.select(Purpose)).scalars().all()
+    return sorted(rows, key=lambda p: (order.get(p.code, len(order)), p.code))
+
+
+def get_purpose(code: str) -> Purpose | None:
+    """A register row; a built-in purpose missing from the table is created on first use (no commit)."""
+    purpose = db.session.get(Purpose, code)
+    if purpose is None and code in {p[0] for p in PURPOSES}:
+        ensure_purposes(commit=False)
+        purpose = db.session.get(Purpose, code)
+    return purpose
+
+
+def update_purpose(purpose: Purpose, values: dict, *, user) -> list[str]:
+    """Change the register row ``purpose`` (DPO). ``values``: any of :data:`EDITABLE`. Logs
+    ``purpose.update`` with the changed column names. Returns them. Raises :class:`ConsentError`."""
+    from crm.security.permissions import require_role
+
+    require_role(user, "dpo")
+    changed = []
+    for key, value in values.items():
+        if key not in EDITABLE:
+            raise ConsentError(f"поле «{key}» реестра не изменяется", key)
+        if isinstance(value, str):
+            value = value.strip()
+            if key in ("name_ru", "legal_basis") and not value:
+                raise ConsentError("поле не может быть пустым", key)
+        if key == "retention_days" and (not isinstance(value, int) or not 1 <= value <= 36500):
+            raise ConsentError("срок хранения — целое число дней от 1 до 36 500", key)
+        if key == "retention_action" and value not in ("erase", "deidentify"):
+            raise ConsentError("по истечении срока: уничтожение или обезличивание", key)
+        if getattr(purpose, key) != value:
+            setattr(purpose, key, value)
+            changed.append(key)
+    if changed:
+        purpose.updated_at = utcnow()
+        purpose.updated_by = user.id
+        audit.record("purpose.update", purpose=purpose.code, detail="changed: " + ",".join(changed))
+    db.session.commit()
+    return changed
+
+
+# --- consent events -------------------------------------------------------------------------------
 
 def record(citizen: Citizen, purpose: str, *, text_version: str | None = None, channel: str = "call",
            given: bool = True, operator_id: int | None = None, evidence_call_id: str | None = None,
-           evidence_offset_s: float | None = None, commit: bool = True) -> ConsentEvent:
-    """Record a consent (or a refusal when ``given`` is False). Raises :class:`ConsentError` for an
-    unknown purpose, text version or channel, or an erased citizen."""
+           evidence_offset_s: float | None = None, appeal_id: str | None = None, evidence_ref: str | None = None,
+           actor: audit.Actor | None = None, commit: bool = True) -> ConsentEvent:
+    """Record a consent (or a refusal when ``given`` is False) with the text version shown, the
+    controller's name and address as rendered into it, the channel and the evidence.
+
+    Evidence: ``evidence_call_id`` and ``evidence_offset_s`` (seconds into the recording); on a
+    call with only ``appeal_id``, the appeal's latest call; ``evidence_ref`` (a paper scan's
+    registry number, a self-service grant id). The term (``expires_at``) comes from the text.
+    Raises :class:`ConsentError` for an unknown purpose, text version or channel, a negative
+    offset, or an erased citizen (code ``erased``)."""
+    if db.session.get(Purpose, purpose) is None and purpose in {p[0] for p in PURPOSES}:
+        ensure_purposes(commit=False)  # a fresh install: the built-in register is created on first use
     if db.session.get(Purpose, purpose) is None:
         raise ConsentError(f"неизвестная цель обработки «{purpose}»", "purpose")
     version = text_version or DEFAULT_VERSION.get(purpose)
-    if (purpose, version) not in TEXTS:
+    text = TEXTS.get((purpose, version))
+    if text is None:
         raise ConsentError(f"неизвестная версия текста согласия «{version}»", "text_version")
     if channel not in CHANNELS:
         raise ConsentError(f"неизвестный канал «{channel}»", "channel")
+    if evidence_offset_s is not None and evidence_offset_s < 0:
+        raise ConsentError("момент в записи не может быть отрицательным", "evidence_offset_s")
     if citizen.erased_at is not None:
         raise ConsentError("данные заявителя уничтожены: согласие не может быть получено", "citizen_id", "erased")
+    if channel == "call" and evidence_call_id is None and appeal_id:
+        from crm.calls import services as calls
+
+        appeal_calls = calls.for_appeal(appeal_id)
+        evidence_call_id = appeal_calls[-1].id if appeal_calls else None
+    kind = ("call" if evidence_call_id else "scan" if channel == "paper" and evidence_ref
+            else channel if channel in ("web", "api") else None)
+    name, address = controller()
+    now = utcnow()
     event = ConsentEvent(citizen_id=citizen.id, purpose_code=purpose, text_version=version,
-                         text_hash=text_hash(purpose, version), channel=channel, given=given,
+                         text_hash=text_hash(purpose, version, name, address), channel=channel, given=given,
                          operator_id=operator_id, evidence_call_id=evidence_call_id,
-                         evidence_offset_s=evidence_offset_s, at=utcnow())
+                         evidence_offset_s=evidence_offset_s, appeal_id=appeal_id, evidence_kind=kind,
+                         evidence_ref=(evidence_ref or "")[:200] or None, controller_name=name[:300],
+                         controller_address=address[:300], at=now,
+                         expires_at=now + timedelta(days=text.term_days) if given and text.term_days else None)
     db.session.add(event)
     audit.record("consent.grant" if given else "consent.refuse", citizen_id=citizen.id, purpose=purpose,
-                 call_id=evidence_call_id)
+                 call_id=evidence_call_id, appeal_id=appeal_id, actor=actor)
     if commit:
         db.session.commit()
     return event
 
 
-def withdraw(event: ConsentEvent, *, channel: str = "api", user_id: int | None = None) -> ConsentEvent:
-    """Withdraw a consent. Always accepted; withdrawing twice keeps the first time."""
-    if event.withdrawn_at is None:
-        event.withdrawn_at = utcnow()
-        event.withdrawn_channel = channel
-        event.withdrawn_by = user_id
-    audit.record("consent.withdraw", citizen_id=event.citizen_id, purpose=event.purpose_code)
+def withdraw(event: ConsentEvent, *, channel: str = "api", user_id: int | None = None,
+             evidence_call_id: str | None = None, evidence_offset_s: float | None = None, ref: str | None = None,
+             actor: audit.Actor | None = None) -> ConsentEvent:
+    """Withdraw a consent. Always accepted, even for an erased citizen; withdrawing twice keeps the
+    first time. The effect is immediate: :func:`has_consent`, :func:`may_notify` and
+    :func:`may_use_for_qa` answer False from this commit on, and the first withdrawal of a given
+    consent opens a ``withdrawal`` request whose clock (destroy or de-identify the purpose's data
+    within 30 days, 152-ФЗ ст. 21 ч. 5) the retention job and the DPO work against. The appeal and
+    everything processed on another legal basis stay."""
+    from crm.consent import rights
+
+    first = event.withdrawn_at is None
+    if first:
+        now = utcnow()
+        # every consent still in force for this purpose goes with it: the citizen withdraws a purpose
+        others = [e for e in for_citizen(event.citizen_id) if e.purpose_code == event.purpose_code
+                  and e.id != event.id and e.given and e.withdrawn_at is None]
+        for e in [event, *others]:
+            e.withdrawn_at = now
+            e.withdrawn_channel = channel
+            e.withdrawn_by = user_id
+            e.withdrawn_call_id = evidence_call_id
+            e.withdrawn_offset_s = evidence_offset_s
+            e.withdrawn_ref = (ref or "")[:200] or None
+        if event.given:
+            rights.register(event.citizen_id, "withdrawal", channel=channel, purpose=event.purpose_code,
+                            consent_id=event.id, received_at=event.withdrawn_at, user_id=user_id, actor=actor,
+                            commit=False)
+    audit.record("consent.withdraw", citizen_id=event.citizen_id, purpose=event.purpose_code,
+                 call_id=evidence_call_id, outcome="ok" if first else "repeat", actor=actor)
     db.session.commit()
     return event
 
 
-def has_consent(citizen_id: str, purpose: str) -> bool:
-    """True when the latest event for (citizen, purpose) is a given, unwithdrawn consent."""
-    latest = db.session.execute(db.select(ConsentEvent).where(
+def _latest(citizen_id: str, purpose: str) -> ConsentEvent | None:
+    return db.session.execute(db.select(ConsentEvent).where(
         ConsentEvent.citizen_id == citizen_id, ConsentEvent.purpose_code == purpose)
         .order_by(ConsentEvent.at.desc()).limit(1)).scalar_one_or_none()
-    return bool(latest and latest.given and latest.withdrawn_at is None)
+
+
+def has_consent(citizen_id: str, purpose: str) -> bool:
+    """True when the latest event for (citizen, purpose) is a given consent, not withdrawn, not expired."""
+    latest = _latest(citizen_id, purpose)
+    return bool(latest and latest.status == "active")
+
+
+def _processing_stopped(citizen_id: str, purpose: str) -> bool:
+    """A demand to stop processing (ст. 21 ч. 5.1) for this purpose or for all purposes, not refused."""
+    return db.session.execute(db.select(DataSubjectRequest.id).where(
+        DataSubjectRequest.citizen_id == citizen_id, DataSubjectRequest.type == "stop_processing",
+        DataSubjectRequest.status != "rejected",
+        (DataSubjectRequest.purpose_code == purpose) | DataSubjectRequest.purpose_code.is_(None)).limit(1)).first() is not None
+
+
+def may_process(citizen_id: str | None, purpose: str) -> bool:
+    """May the citizen's data be processed for ``purpose`` right now? False for no or an erased
+    citizen, an unknown purpose, a consent-based purpose without an active consent, or after a demand
+    to stop processing for it."""
+    if not citizen_id:
+        return False
+    citizen = db.session.get(Citizen, citizen_id)
+    row = get_purpose(purpose)
+    if citizen is None or citizen.erased_at is not None or row is None:
+        return False
+    if row.requires_consent and not has_consent(citizen_id, purpose):
+        return False
+    return not _processing_stopped(citizen_id, purpose)
+
+
+def may_notify(citizen_id: str | None, purpose: str) -> bool:
+    """May we send this citizen a message for ``purpose`` (``sms_notifications``, ``csat_survey``)?
+    Ask it right before sending: a withdrawal stops messages from its commit on. See :func:`may_process`."""
+    return may_process(citizen_id, purpose)
+
+
+def may_use_for_qa(citizen_id: str | None) -> bool:
+    """May this citizen's calls be in the QA sample (listened to, scored)? True only with an active
+    ``call_recording_qa`` consent and no demand to stop it; False for a call with no citizen."""
+    return may_process(citizen_id, "call_recording_qa")
 
 
 def for_citizen(citizen_id: str) -> list[ConsentEvent]:
@@ -80,8 +258,63 @@ def get(consent_id: str) -> ConsentEvent | None:
     return db.session.get(ConsentEvent, consent_id)
 
 
+def consent_text(event: ConsentEvent) -> tuple[str | None, bool]:
+    """``(text, verified)``: the exact words of ``event`` re-rendered from its version and controller,
+    and whether their SHA-256 equals the stored ``text_hash``. ``(None, False)`` for an unknown version."""
+    text = TEXTS.get((event.purpose_code, event.text_version))
+    if text is None:
+        return None, False
+    words = render(text, event.controller_name, event.controller_address)
+    verified = hashlib.sha256(words.encode("utf-8")).hexdigest() == event.text_hash
+    if not verified and not text.items:  # events recorded before the controller was stored
+        verified = text_hash(event.purpose_code, event.text_version) == event.text_hash
+    return words, verified
+
+
+def text_items(event: ConsentEvent) -> list[tuple[str, str]]:
+    """The ст. 9 ч. 4 items of the event's text as ``[(label, value)]`` (empty for a legacy version)."""
+    text = TEXTS.get((event.purpose_code, event.text_version))
+    if text is None or not text.items:
+        return []
+    rows = [(ITEM_LABELS["controller"], f"{event.controller_name}, {event.controller_address}")]
+    return rows + [(ITEM_LABELS[k], text.items[k]) for k in ITEM_LABELS if k in text.items]
+
+
 def as_dict(e: ConsentEvent) -> dict:
     return {"id": e.id, "citizen_id": e.citizen_id, "purpose": e.purpose_code, "text_version": e.text_version,
             "text_hash": e.text_hash, "channel": e.channel, "status": e.status, "at": e.at.isoformat(),
             "withdrawn_at": e.withdrawn_at.isoformat() if e.withdrawn_at else None,
-            "evidence_call_id": e.evidence_call_id}
+            "evidence_call_id": e.evidence_call_id, "evidence_offset_s": e.evidence_offset_s,
+            "expires_at": e.expires_at.isoformat() if e.expires_at else None, "appeal_id": e.appeal_id,
+            "withdrawn_channel": e.withdrawn_channel}
+
+
+def history(citizen_id: str, *, user) -> dict:
+    """Everything needed to demonstrate consent for one citizen (the DPO's one-page history):
+    ``{"citizen": masked card, "events": [{event, purpose, text, verified, items, operator,
+    withdrawn_by, status_ru}], "requests": [DataSubjectRequest], "purposes": {code: Purpose}}``.
+    Shows the citizen's name (masked card, logged by :func:`crm.citizens.services.view`) and logs
+    ``consent.history``; commits."""
+    from crm.citizens import services as citizens
+    from crm.consent import rights
+    from crm.security.permissions import require_role
+    from crm.users import services as users
+
+    require_role(user, "dpo", "admin")
+    citizen = citizens.get(citizen_id)
+    card = citizens.view(citizen, purpose=DSR_PURPOSE, commit=False) if citizen is not None else None
+    staff = {u.id: u for u in users.list_users()}
+    regs = {p.code: p for p in purposes()}
+    events = []
+    for e in for_citizen(citizen_id):
+        words, verified = consent_text(e)
+        events.append({"event": e, "purpose": regs.get(e.purpose_code), "text": words, "verified": verified,
+                       "items": text_items(e), "status_ru": STATUS_RU[e.status],
+                       "complete": bool(TEXTS.get((e.purpose_code, e.text_version)) and
+                                        TEXTS[(e.purpose_code, e.text_version)].complete),
+                       "operator": staff.get(e.operator_id), "withdrawn_by": staff.get(e.withdrawn_by)})
+    audit.record("consent.history", citizen_id=citizen_id, fields=["consents"], purpose=DSR_PURPOSE,
+                 detail=f"events={len(events)}")
+    db.session.commit()
+    return {"citizen": card, "citizen_id": citizen_id, "events": events, "purposes": regs,
+            "requests": rights.for_citizen(citizen_id)}

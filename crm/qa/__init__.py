@@ -1,1 +1,1 @@
-"""Quality assurance: scorecards, evaluations."""
+"""Quality assurance: versioned scorecards, evaluations and disputes, automatic checks, sampling into review queues, calibration, dashboards."""

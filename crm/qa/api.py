@@ -22,8 +22,10 @@ def _evaluation_error(exc: qa.EvaluationError):
 @bp.post("/calls/<call_id>/evaluations")
 @token_required("supervisor", "admin")
 def evaluation_create(call_id: str):
-    """``{"answers": {criterion: yes|no|na}, "comment"?}`` → 201 with the evaluation (score 0–100);
-    409 while the call is not transcribed; 400 when an answer is missing or invalid."""
+    """``{"answers": {criterion: "yes"|"no"|"na", or "0".."N" for a scale criterion}, "comment"?}``
+    → 201 with the evaluation on the active scorecard version (score 0–100, ``scorecard_version``,
+    ``revision``, ``operator_status``, ``respond_by``); 409 while the call is not transcribed; 400
+    when an answer is missing or invalid."""
     call = calls.get(call_id)
     if call is None:
         raise ApiError(404, "not_found", "звонок не найден")

@@ -1,16 +1,47 @@
-"""Automatic QA checks on a call transcript: did the operator greet and introduce themselves, and
-did they close the call politely.
+"""Automatic QA checks on a call transcript, shown to the reviewer as hints and used by sampling.
+
+Each check takes the transcript segments (``{start, end, speaker, text}``, seconds) and returns
+``{code, passed, detail, value, at_s}``: ``detail`` is a Russian sentence for the reviewer (it may
+quote the operator, never the citizen), ``value`` the measured figure (seconds, words per minute,
+a share) or None, ``at_s`` where in the call the finding is (seconds) or None.
+
+| code | passes when | configuration (``CRM_QA_CHECKS[code]``) |
+|---|---|---|
+| ``greeting`` | in the first ``window_s`` the operator greets and names the line and themselves | ``window_s``, ``need`` (``both``: line and name, ``either``), phrase lists, ``fuzzy`` |
+| ``closing`` | one of the operator's last segments says goodbye | ``window_s``, ``last_segments``, ``phrases``, ``fuzzy`` |
+| ``address`` | the operator asks for or repeats the address | ``phrases`` |
+| ``callback_number`` | the operator asks for or confirms a callback number | ``phrases`` |
+| ``forbidden_phrases`` | the operator uses none of the phrases | ``phrases`` |
+| ``silence`` | no pause inside the call longer than ``max_s`` | ``max_s`` |
+| ``overtalk`` | both sides talk at once for at most ``max_total_s`` in all | ``max_total_s``, ``min_overlap_s`` |
+| ``talk_ratio`` | the operator's share of talk time is within [``min_share``, ``max_share``] | both |
+| ``speech_rate`` | the operator speaks ``min_wpm``–``max_wpm`` words per minute | both, ``min_talk_s`` |
+
+Every check has ``enabled`` (default True) except ``greeting`` and ``closing``, which always run
+(``GET /api/v1/calls/{id}`` promises them). ``talk_ratio`` and ``overtalk`` need speaker labels
+(both ``operator`` and ``citizen`` segments) and ``speech_rate`` at least ``min_talk_s`` of operator
+speech; otherwise they are left out of the result rather than guessed.
 
 Phrases are matched on lemmas (pymorphy3), so word forms match: «Доброго дня» and «добрый день»,
-«горячей линии» and «горячая линия». Each token is compared through the set of the lemmas of all
-its parses, so an ambiguous form (``всего`` → весь / всего) still matches.
+«горячей линии» and «горячая линия», «сказала» and «сказал». Each token is compared through the set
+of the lemmas of all its parses, so an ambiguous form (``всего`` → весь / всего) still matches.
+The script checks (greeting, closing) also accept a near miss of a long word (``fuzzy``: difflib
+ratio ≥ 0.85 for words of 6+ letters), because the recogniser garbles them: on the simulated
+hot-water call Whisper base hears «операто, рано» for «оператор Анна». The phrase lists of the other
+checks are matched exactly, so that a near miss does not accuse an operator of a forbidden phrase.
 
-Which segments count: segments spoken by the ``operator``; when the speaker is ``unknown`` (mono
-recording, no diarisation) any such segment counts too. Segments labelled ``citizen`` never count:
-the checks judge the operator.
+Which segments count for phrase checks and the speech rate: segments spoken by the ``operator``;
+when the speaker is ``unknown`` (mono recording, no diarisation) any such segment counts too.
+Segments labelled ``citizen`` never count: the checks judge the operator.
+
+Thresholds: pauses over 10 s and an operator share of talk time over 70 % are the usual contact-
+centre warning levels; the speech-rate band 70–180 words per minute is wide on purpose (Russian
+conversational speech runs ~120–160 wpm, and segment times include short pauses, so measured
+rates are lower than articulation rates).
 """
 from __future__ import annotations
 
+import copy
 import re
 from functools import cache, lru_cache
 
@@ -19,14 +50,52 @@ CLOSING_WINDOW_S = 30.0  # the closing is expected in the last ~30 s ...
 CLOSING_LAST_SEGMENTS = 3  # ... or in the last three segments, whichever reaches further back
 
 GREETINGS = ("здравствуйте", "добрый день", "день добрый", "добрый вечер", "доброе утро")
-# Naming the line, or the operator followed by a name («оператор Анна», «меня зовут Анна»).
-LINE_NAMES = ("горячая линия",)
+# Naming the line, and the operator followed by a name («оператор Анна», «меня зовут Анна»).
+LINE_NAMES = ("горячая линия", "линия жкх", "диспетчерская служба", "аварийно-диспетчерская служба")
 OPERATOR_NAMES = ("оператор", "меня зовут")  # must be followed by at least one more word
 CLOSINGS = ("до свидания", "всего доброго", "всего хорошего", "хорошего дня", "спасибо за обращение",
             "спасибо за ваше обращение")
+ADDRESS_PHRASES = ("адрес", "улица", "проспект", "переулок", "шоссе", "бульвар", "квартира", "номер дома")
+CALLBACK_PHRASES = ("телефон", "номер для связи", "контактный номер", "связаться", "перезвонить", "обратный звонок")
+FORBIDDEN_PHRASES = ("не знаю", "не моя проблема", "это не ко мне", "не по адресу", "ничем не могу помочь",
+                     "я же вам сказал", "успокойтесь", "не кричите", "ваши проблемы", "короче")
+
+#: Default configuration of every check; ``CRM_QA_CHECKS`` overrides keys per check.
+DEFAULTS: dict[str, dict] = {
+    "greeting": {"enabled": True, "window_s": GREETING_WINDOW_S, "need": "both", "greetings": GREETINGS,
+                 "line_names": LINE_NAMES, "operator_names": OPERATOR_NAMES, "fuzzy": 0.85},
+    "closing": {"enabled": True, "window_s": CLOSING_WINDOW_S, "last_segments": CLOSING_LAST_SEGMENTS,
+                "phrases": CLOSINGS, "fuzzy": 0.85},
+    "address": {"enabled": True, "phrases": ADDRESS_PHRASES},
+    "callback_number": {"enabled": True, "phrases": CALLBACK_PHRASES},
+    "forbidden_phrases": {"enabled": True, "phrases": FORBIDDEN_PHRASES},
+    "silence": {"enabled": True, "max_s": 10.0},
+    "overtalk": {"enabled": True, "max_total_s": 3.0, "min_overlap_s": 0.3},
+    "talk_ratio": {"enabled": True, "min_share": 0.2, "max_share": 0.7},
+    "speech_rate": {"enabled": True, "min_wpm": 70.0, "max_wpm": 180.0, "min_talk_s": 10.0},
+}
+CODES = tuple(DEFAULTS)
+ALWAYS = ("greeting", "closing")  # other tools read these two from GET /api/v1/calls/{id}: never disabled
+LABELS = {"greeting": "Приветствие с названием линии и именем", "closing": "Завершающая фраза",
+          "address": "Адрес уточнён", "callback_number": "Телефон для связи уточнён",
+          "forbidden_phrases": "Недопустимые фразы", "silence": "Долгие паузы", "overtalk": "Перебивание",
+          "talk_ratio": "Доля речи оператора", "speech_rate": "Темп речи"}
+#: The scorecard criterion each check is a hint for (default scorecard codes).
+HINT_CRITERIA = {"greeting": "greeting", "closing": "closing", "address": "problem_identified",
+                 "callback_number": "problem_identified", "forbidden_phrases": "politeness"}
 
 _WORD = re.compile(r"[а-яёa-z0-9]+(?:-[а-яёa-z0-9]+)*")
 _SPEAKERS = ("operator", "unknown")
+
+
+def config(overrides: dict | None = None) -> dict[str, dict]:
+    """:data:`DEFAULTS` with ``overrides`` (``{code: {key: value}}``, e.g. ``CRM_QA_CHECKS``)
+    applied key by key. Unknown codes are ignored."""
+    cfg = copy.deepcopy(DEFAULTS)
+    for code, values in (overrides or {}).items():
+        if code in cfg and isinstance(values, dict):
+            cfg[code].update(values)
+    return cfg
 
 
 @cache
@@ -39,81 +108,289 @@ def _morph():
 
 @lru_cache(maxsize=100_000)
 def _lemmas(word: str) -> frozenset[str]:
-    """Every normal form pymorphy3 gives ``word`` (lower-case, ё kept as pymorphy expects)."""
+    """Every normal form pymorphy3 gives ``word`` (lower-case, ё → е)."""
     return frozenset(p.normal_form.replace("ё", "е") for p in _morph().parse(word))
 
 
 def _tokens(text: str) -> list[tuple[str, frozenset[str]]]:
     """``[(word, lemmas)]`` of ``text`` in order."""
-    return [(w, _lemmas(w)) for w in _WORD.findall((text or "").lower())]
+    return [(w, _lemmas(w)) for w in _WORD.findall((text or "").lower().replace("ё", "е"))]
 
 
-@cache
-def _pattern(phrase: str) -> tuple[frozenset[str], ...]:
-    return tuple(lemmas for _, lemmas in _tokens(phrase))
+@lru_cache(maxsize=4096)
+def _pattern(phrase: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    return tuple(_tokens(phrase))
 
 
-def _find(tokens: list[tuple[str, frozenset[str]]], phrases: tuple[str, ...],
-          need_following_word: bool = False) -> str | None:
+FUZZY_MIN_LEN = 6  # words shorter than this are matched exactly (by lemma) only
+
+
+@lru_cache(maxsize=100_000)
+def _similar(word: str, target: str, threshold: float) -> bool:
+    """Whether ``word`` is a near miss of ``target`` (difflib ratio ≥ ``threshold``), for words of
+    at least :data:`FUZZY_MIN_LEN` letters: a recogniser often drops or swaps a letter of a long
+    word («операто» for «оператор», «здраствуйте»)."""
+    from difflib import SequenceMatcher
+
+    if len(target) < FUZZY_MIN_LEN or len(word) < FUZZY_MIN_LEN - 1:
+        return False
+    return SequenceMatcher(None, word, target).ratio() >= threshold
+
+
+def _matches(token: tuple[str, frozenset[str]], want: tuple[str, frozenset[str]], fuzzy: float) -> bool:
+    if token[1] & want[1]:
+        return True
+    return bool(fuzzy) and _similar(token[0], want[0], fuzzy)
+
+
+def _find(tokens: list[tuple[str, frozenset[str]]], phrases, need_following_word: bool = False,
+          fuzzy: float = 0.0) -> str | None:
     """The first phrase of ``phrases`` found in ``tokens`` (as the words spoken), or None.
-    With ``need_following_word`` the phrase must be followed by one more word (a name)."""
+    With ``need_following_word`` the phrase must be followed by one more word (a name); with
+    ``fuzzy`` (0–1) a long word also matches a near miss (see :func:`_similar`)."""
     for phrase in phrases:
         pattern = _pattern(phrase)
         n = len(pattern)
+        if not n:
+            continue
         last_start = len(tokens) - n - (1 if need_following_word else 0)
         for i in range(last_start + 1):
-            if all(pattern[k] & tokens[i + k][1] for k in range(n)):
+            if all(_matches(tokens[i + k], pattern[k], fuzzy) for k in range(n)):
                 end = i + n + (1 if need_following_word else 0)
                 return " ".join(w for w, _ in tokens[i:end])
     return None
 
 
+def _start(s: dict) -> float:
+    return float(s.get("start") or 0.0)
+
+
+def _end(s: dict) -> float:
+    return float(s.get("end") or s.get("start") or 0.0)
+
+
 def _counted(segments: list[dict]) -> list[dict]:
-    return [s for s in segments if (s.get("speaker") or "unknown") in _SPEAKERS and (s.get("text") or "").strip()]
+    return sorted((s for s in segments if (s.get("speaker") or "unknown") in _SPEAKERS
+                   and (s.get("text") or "").strip()), key=_start)
 
 
-def greeting(segments: list[dict]) -> dict:
-    """``{code: "greeting", passed, detail}``: in the first :data:`GREETING_WINDOW_S` seconds the
-    operator says a greeting (здравствуйте / добрый день / добрый вечер / доброе утро) and names
-    the line («горячая линия») or themselves («оператор …», «меня зовут …»). The segments of the
-    window are read as one text, since a transcriber may split the two into separate segments."""
-    window = [s for s in _counted(segments) if float(s.get("start") or 0.0) < GREETING_WINDOW_S]
-    tokens = _tokens(" ".join(s["text"] for s in window))
-    hello = _find(tokens, GREETINGS)
-    name = _find(tokens, LINE_NAMES) or _find(tokens, OPERATOR_NAMES, need_following_word=True)
-    if hello and name:
-        detail = f"приветствие «{hello}» и представление «{name}» в первые {GREETING_WINDOW_S:g} с"
-    elif hello:
-        detail = f"приветствие «{hello}» есть, но оператор не назвал линию или своё имя"
-    elif name:
-        detail = f"представление «{name}» есть, но нет приветствия в первые {GREETING_WINDOW_S:g} с"
-    else:
-        detail = f"нет приветствия оператора в первые {GREETING_WINDOW_S:g} с"
-    return {"code": "greeting", "passed": bool(hello and name), "detail": detail}
+def _result(code: str, passed: bool, detail: str, value: float | None = None, at_s: float | None = None) -> dict:
+    return {"code": code, "passed": bool(passed), "detail": detail,
+            "value": None if value is None else round(float(value), 3),
+            "at_s": None if at_s is None else round(float(at_s), 2)}
 
 
-def closing(segments: list[dict]) -> dict:
-    """``{code: "closing", passed, detail}``: one of the operator's last segments (the last
-    :data:`CLOSING_LAST_SEGMENTS` of the call, or any starting in its last
-    :data:`CLOSING_WINDOW_S` seconds) contains до свидания / всего доброго / хорошего дня /
-    спасибо за обращение."""
-    ordered = sorted(segments, key=lambda s: float(s.get("start") or 0.0))
-    if not ordered:
-        return {"code": "closing", "passed": False, "detail": "в записи нет речи"}
-    call_end = max(float(s.get("end") or 0.0) for s in ordered)
-    tail_ids = {id(s) for s in ordered[-CLOSING_LAST_SEGMENTS:]}
-    tail = [s for s in _counted(ordered)
-            if id(s) in tail_ids or float(s.get("start") or 0.0) >= call_end - CLOSING_WINDOW_S]
-    for s in reversed(tail):
-        found = _find(_tokens(s["text"]), CLOSINGS)
+def _first_hit(segments: list[dict], phrases) -> tuple[str, float] | None:
+    """``(words, start)`` of the first of ``segments`` (operator's) containing one of ``phrases``."""
+    for s in _counted(segments):
+        found = _find(_tokens(s["text"]), tuple(phrases))
         if found:
-            return {"code": "closing", "passed": True, "detail": f"прощание «{found}» на {float(s['start']):.1f} с"}
-    return {"code": "closing", "passed": False, "detail": "оператор не попрощался в конце звонка"}
+            return found, _start(s)
+    return None
 
 
-def run(segments: list[dict]) -> list[dict]:
-    """All automatic checks over ``segments`` (``{start, end, speaker, text}``, seconds).
-    Returns ``[{code, passed, detail}]`` with codes ``greeting`` and ``closing``."""
+# --- phrase checks ---------------------------------------------------------------------------------
+
+def greeting(segments: list[dict], cfg: dict | None = None) -> dict:
+    """``greeting``: in the first ``window_s`` seconds the operator says a greeting (здравствуйте /
+    добрый день / добрый вечер / доброе утро) and names the line («горячая линия») and themselves
+    («оператор …», «меня зовут …»); with ``need="either"`` one of the two names is enough. The
+    segments of the window are read as one text, since a transcriber may split them."""
+    cfg = {**DEFAULTS["greeting"], **(cfg or {})}
+    window_s = float(cfg["window_s"])
+    window = [s for s in _counted(segments) if _start(s) < window_s]
+    tokens = _tokens(" ".join(s["text"] for s in window))
+    fuzzy = float(cfg.get("fuzzy") or 0)
+    hello = _find(tokens, tuple(cfg["greetings"]), fuzzy=fuzzy)
+    line = _find(tokens, tuple(cfg["line_names"]), fuzzy=fuzzy)
+    name = _find(tokens, tuple(cfg["operator_names"]), need_following_word=True, fuzzy=fuzzy)
+    named = (line and name) if cfg["need"] == "both" else (line or name)
+    at = _start(window[0]) if window else None
+    intro = ", ".join(f"«{x}»" for x in (line, name) if x)
+    if hello and named:
+        return _result("greeting", True, f"приветствие «{hello}» и представление {intro} в первые {window_s:g} с",
+                       at_s=at)
+    if hello:
+        missing = " и ".join(x for x, got in (("название линии", line), ("своё имя", name)) if not got)
+        return _result("greeting", False, f"приветствие «{hello}» есть, но оператор не назвал {missing}", at_s=at)
+    if line or name:
+        return _result("greeting", False, f"представление {intro} есть, но нет приветствия в первые {window_s:g} с",
+                       at_s=at)
+    return _result("greeting", False, f"нет приветствия оператора в первые {window_s:g} с")
+
+
+def closing(segments: list[dict], cfg: dict | None = None) -> dict:
+    """``closing``: one of the operator's last segments (the last ``last_segments`` of the call, or
+    any starting in its last ``window_s`` seconds) contains до свидания / всего доброго / хорошего
+    дня / спасибо за обращение."""
+    cfg = {**DEFAULTS["closing"], **(cfg or {})}
+    ordered = sorted(segments, key=_start)
+    if not ordered:
+        return _result("closing", False, "в записи нет речи")
+    call_end = max(_end(s) for s in ordered)
+    tail_ids = {id(s) for s in ordered[-int(cfg["last_segments"]):]}
+    tail = [s for s in _counted(ordered) if id(s) in tail_ids or _start(s) >= call_end - float(cfg["window_s"])]
+    for s in reversed(tail):
+        found = _find(_tokens(s["text"]), tuple(cfg["phrases"]), fuzzy=float(cfg.get("fuzzy") or 0))
+        if found:
+            return _result("closing", True, f"прощание «{found}» на {_start(s):.1f} с", at_s=_start(s))
+    return _result("closing", False, "оператор не попрощался в конце звонка")
+
+
+def address(segments: list[dict], cfg: dict | None = None) -> dict:
+    """``address``: the operator asks for or repeats the address (адрес, улица, квартира …)."""
+    cfg = {**DEFAULTS["address"], **(cfg or {})}
+    hit = _first_hit(segments, cfg["phrases"])
+    if hit:
+        return _result("address", True, f"оператор уточнил адрес («{hit[0]}») на {hit[1]:.1f} с", at_s=hit[1])
+    return _result("address", False, "оператор не уточнил и не повторил адрес")
+
+
+def callback_number(segments: list[dict], cfg: dict | None = None) -> dict:
+    """``callback_number``: the operator asks for or confirms a number to call back (телефон,
+    номер для связи, связаться, перезвонить …)."""
+    cfg = {**DEFAULTS["callback_number"], **(cfg or {})}
+    hit = _first_hit(segments, cfg["phrases"])
+    if hit:
+        return _result("callback_number", True, f"оператор уточнил телефон для связи («{hit[0]}») на {hit[1]:.1f} с",
+                       at_s=hit[1])
+    return _result("callback_number", False, "оператор не уточнил телефон для обратной связи")
+
+
+def forbidden_phrases(segments: list[dict], cfg: dict | None = None) -> dict:
+    """``forbidden_phrases``: none of the phrases operators must not use; ``value`` is how many
+    segments contain one, ``at_s`` the first."""
+    cfg = {**DEFAULTS["forbidden_phrases"], **(cfg or {})}
+    hits = []
+    for s in _counted(segments):
+        found = _find(_tokens(s["text"]), tuple(cfg["phrases"]))
+        if found:
+            hits.append((found, _start(s)))
+    if not hits:
+        return _result("forbidden_phrases", True, "недопустимых фраз нет", value=0)
+    shown = "; ".join(f"«{w}» на {t:.1f} с" for w, t in hits[:3]) + (" …" if len(hits) > 3 else "")
+    return _result("forbidden_phrases", False, f"недопустимые фразы: {shown}", value=len(hits), at_s=hits[0][1])
+
+
+# --- timing checks ---------------------------------------------------------------------------------
+
+def _intervals(segments: list[dict]) -> list[tuple[float, float]]:
+    """Merged ``[(start, end)]`` of ``segments`` with text, in order."""
+    spans = sorted((_start(s), max(_start(s), _end(s))) for s in segments if (s.get("text") or "").strip())
+    merged: list[list[float]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return [(a, b) for a, b in merged]
+
+
+def _total(intervals: list[tuple[float, float]]) -> float:
+    return sum(b - a for a, b in intervals)
+
+
+def _by_speaker(segments: list[dict], speaker: str) -> list[dict]:
+    return [s for s in segments if s.get("speaker") == speaker]
+
+
+def silence(segments: list[dict], cfg: dict | None = None) -> dict:
+    """``silence``: the longest pause between speech inside the call (any speaker; before the first
+    and after the last words is not counted) is at most ``max_s`` seconds. ``value``: the longest
+    pause, ``at_s`` where it starts."""
+    cfg = {**DEFAULTS["silence"], **(cfg or {})}
+    spans = _intervals(segments)
+    longest, at = 0.0, None
+    for (_, prev_end), (start, _) in zip(spans, spans[1:]):
+        if start - prev_end > longest:
+            longest, at = start - prev_end, prev_end
+    limit = float(cfg["max_s"])
+    if longest > limit:
+        return _result("silence", False, f"пауза {longest:.1f} с на {at:.1f} с (допустимо до {limit:g} с)",
+                       value=longest, at_s=at)
+    return _result("silence", True, f"пауз длиннее {limit:g} с нет (самая долгая {longest:.1f} с)", value=longest,
+                   at_s=at)
+
+
+def overtalk(segments: list[dict], cfg: dict | None = None) -> dict | None:
+    """``overtalk``: the time both sides speak at once, summed over overlaps of at least
+    ``min_overlap_s``, is at most ``max_total_s`` seconds. None without both speaker labels."""
+    cfg = {**DEFAULTS["overtalk"], **(cfg or {})}
+    ops, cits = _intervals(_by_speaker(segments, "operator")), _intervals(_by_speaker(segments, "citizen"))
+    if not ops or not cits:
+        return None
+    overlaps = []
+    for a1, b1 in ops:
+        for a2, b2 in cits:
+            d = min(b1, b2) - max(a1, a2)
+            if d >= float(cfg["min_overlap_s"]):
+                overlaps.append((max(a1, a2), d))
+    total = sum(d for _, d in overlaps)
+    limit = float(cfg["max_total_s"])
+    first = min(overlaps)[0] if overlaps else None
+    if total > limit:
+        return _result("overtalk", False, f"стороны говорили одновременно {total:.1f} с ({len(overlaps)} раз), "
+                       f"первый раз на {first:.1f} с", value=total, at_s=first)
+    detail = (f"одновременная речь {total:.1f} с — в пределах {limit:g} с" if overlaps
+              else "стороны не перебивали друг друга")
+    return _result("overtalk", True, detail, value=total, at_s=first)
+
+
+def talk_ratio(segments: list[dict], cfg: dict | None = None) -> dict | None:
+    """``talk_ratio``: the operator's share of the talk time of both sides (``value``, 0–1) is
+    within [``min_share``, ``max_share``]. None without both speaker labels."""
+    cfg = {**DEFAULTS["talk_ratio"], **(cfg or {})}
+    op = _total(_intervals(_by_speaker(segments, "operator")))
+    cit = _total(_intervals(_by_speaker(segments, "citizen")))
+    if op <= 0 or cit <= 0:
+        return None
+    share = op / (op + cit)
+    lo, hi = float(cfg["min_share"]), float(cfg["max_share"])
+    detail = f"оператор говорил {share:.0%} времени ({op:.1f} с из {op + cit:.1f} с)"
+    if share > hi:
+        return _result("talk_ratio", False, f"{detail}: больше {hi:.0%}, заявителя мало слушали", value=share)
+    if share < lo:
+        return _result("talk_ratio", False, f"{detail}: меньше {lo:.0%}", value=share)
+    return _result("talk_ratio", True, detail, value=share)
+
+
+def speech_rate(segments: list[dict], cfg: dict | None = None) -> dict | None:
+    """``speech_rate``: the operator's words per minute of their own talk time (``value``) is within
+    [``min_wpm``, ``max_wpm``]. None when the operator spoke less than ``min_talk_s`` seconds."""
+    cfg = {**DEFAULTS["speech_rate"], **(cfg or {})}
+    mine = _counted(segments)
+    talk = _total(_intervals(mine))
+    if talk < float(cfg["min_talk_s"]):
+        return None
+    words = sum(len(_WORD.findall(s["text"].lower())) for s in mine)
+    wpm = 60.0 * words / talk
+    lo, hi = float(cfg["min_wpm"]), float(cfg["max_wpm"])
+    detail = f"{wpm:.0f} сл./мин (слов: {words} за {talk:.1f} с речи)"
+    if wpm > hi:
+        return _result("speech_rate", False, f"{detail}: быстрее {hi:g}", value=wpm)
+    if wpm < lo:
+        return _result("speech_rate", False, f"{detail}: медленнее {lo:g}", value=wpm)
+    return _result("speech_rate", True, detail, value=wpm)
+
+
+CHECKS = {"greeting": greeting, "closing": closing, "address": address, "callback_number": callback_number,
+          "forbidden_phrases": forbidden_phrases, "silence": silence, "overtalk": overtalk,
+          "talk_ratio": talk_ratio, "speech_rate": speech_rate}
+
+
+def run(segments: list[dict], overrides: dict | None = None) -> list[dict]:
+    """All enabled checks over ``segments`` (``{start, end, speaker, text}``, seconds), in
+    :data:`CODES` order. ``overrides``: ``CRM_QA_CHECKS``. Returns ``[{code, passed, detail,
+    value, at_s}]``; a transcript without speech gives just ``greeting`` and ``closing``, both
+    failed (there is nothing else to judge)."""
+    cfg = config(overrides)
     if not any((s.get("text") or "").strip() for s in segments):
-        return [{"code": code, "passed": False, "detail": "в записи нет речи"} for code in ("greeting", "closing")]
-    return [greeting(segments), closing(segments)]
+        return [_result(code, False, "в записи нет речи") for code in ("greeting", "closing")]
+    out = []
+    for code in CODES:
+        if code not in ALWAYS and not cfg[code].get("enabled", True):
+            continue
+        res = CHECKS[code](segments, cfg[code])
+        if res is not None:
+            out.append(res)
+    return out

@@ -1,22 +1,53 @@
-"""Supervisor pages: transcribed calls, scoring a call, evaluations per operator."""
+"""QA pages: the review queue and the review page (player in step with the transcript, pinned
+comments, scorecard, automatic-check hints), evaluations and disputes, the scorecard editor,
+sampling rules, calibration sessions and dashboards. Views parse input, call one service and
+render; the services log and commit."""
 from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from crm.calls import services as calls
 from crm.db import db
-from crm.qa import services
-from crm.qa.forms import EvaluationForm
+from crm.qa import checks, services
+from crm.qa.forms import (CalibrationForm, DisputeForm, EvaluationForm, ResolveForm, SamplingRunForm, ScorecardForm,
+                          answer_label)
 from crm.security.permissions import roles_required
 from crm.users.models import User
 
 bp = Blueprint("qa", __name__)
 
+SUPERVISORS = ("supervisor", "admin")
+
+
+@bp.app_context_processor
+def _qa_template_helpers():
+    return {"QA_STATUS_RU": services.OPERATOR_STATUS_RU, "qa_answer_label": answer_label,
+            "qa_time": _fmt_time, "qa_sections": services.sections_of, "qa_hints": services.check_results}
+
+
+def _fmt_time(seconds) -> str:
+    """Seconds → ``m:ss``."""
+    s = int(float(seconds or 0))
+    return f"{s // 60}:{s % 60:02d}"
+
 
 def _users() -> dict[int, User]:
     return {u.id: u for u in db.session.execute(db.select(User)).scalars()}
 
+
+def _notes_from_form() -> list[dict]:
+    """Pinned comments posted as parallel lists ``note_at`` (m:ss or seconds) and ``note_text``."""
+    out = []
+    for at, text in zip(request.form.getlist("note_at"), request.form.getlist("note_text")):
+        if (text or "").strip():
+            out.append({"at_s": services.parse_time(at or "0"), "text": text})
+    return out
+
+
+# --- calls and the review queue ---------------------------------------------------------------------
 
 @bp.get("/qa/calls")
 @roles_required("supervisor", "admin")
@@ -24,23 +55,96 @@ def calls_list():
     return render_template("qa/calls.html", calls=calls.transcribed(limit=200), users=_users())
 
 
+@bp.get("/qa/queue")
+@roles_required("supervisor", "admin")
+def queue():
+    """The signed-in supervisor's review queue (an admin sees every pending item)."""
+    items = services.queue_for(current_user)
+    return render_template("qa/queue.html", items=items, users=_users(), form=SamplingRunForm(),
+                           calls={it.call_id: calls.get(it.call_id) for it in items}, rule_kinds=services.RULE_KINDS)
+
+
+@bp.post("/qa/queue/sample")
+@roles_required("supervisor", "admin")
+def queue_sample():
+    """Run the sampling rules for the periods containing the given day (default today)."""
+    form = SamplingRunForm()
+    if not form.validate():
+        flash("Проверьте дату.", "error")
+        return redirect(url_for("qa.queue"))
+    added = services.run_sampling(form.day.data)
+    total = sum(added.values())
+    flash(f"В очередь добавлено звонков: {total}." if total else "Новых звонков для проверки нет.", "success")
+    return redirect(url_for("qa.queue"))
+
+
+@bp.get("/qa/review/<call_id>")
+@roles_required("supervisor", "admin")
+def review(call_id):
+    """The review page; ``?session=<id>``: scoring blind in a calibration session (the call's
+    other evaluations are not shown)."""
+    call = calls.get(call_id) or abort(404)
+    session = None
+    if request.args.get("session"):
+        session = services.get_session(request.args.get("session", type=int) or 0) or abort(404)
+        if session.call_id != call.id or current_user.id not in (session.participant_ids or []):
+            abort(403)
+    data = calls.view(call)
+    if session is not None:
+        card = services.get_scorecard(session.scorecard_id)
+        own = services.own_score(session, current_user.id)
+        form = EvaluationForm.for_scorecard(card, data=own.answers if own else None)
+        evaluations = []
+    else:
+        card = services.ensure_default_scorecard()
+        form = EvaluationForm.for_scorecard(card)
+        evaluations = services.for_call(call.id)
+    pending = services.queue_for(current_user)
+    ids = [it.call_id for it in pending]
+    operator = db.session.get(User, call.operator_id) if call.operator_id else None
+    return render_template(
+        "qa/review.html", call=data, call_obj=call, scorecard=card, sections=services.sections_of(card), form=form,
+        evaluations=evaluations, operator=operator, hints=services.check_results(call.id), users=_users(),
+        next_call=services.next_after(ids, call.id), position=(ids.index(call.id) + 1) if call.id in ids else None,
+        queue_size=len(ids), queue_item=services.queue_item_for_call(call.id), rule_kinds=services.RULE_KINDS,
+        qa_allowed=services.qa_allowed(call.citizen_id), session=session,
+        notes=[n for ev in evaluations for n in (ev.notes or [])])
+
+
 @bp.post("/calls/<call_id>/evaluations")
 @roles_required("supervisor", "admin")
 def evaluate(call_id):
+    """Save an evaluation from the call page or the review page (``next=review``: go on to the
+    next call in the queue)."""
     call = calls.get(call_id) or abort(404)
     card = services.ensure_default_scorecard()
     form = EvaluationForm.for_scorecard(card, formdata=request.form)
-    if form.validate():
-        answers = {c["code"]: getattr(form, f"c_{c['code']}").data for c in card.criteria}
-        try:
-            ev = services.evaluate(call, evaluator=current_user, answers=answers, comment=form.comment.data,
-                                   scorecard=card)
-            flash(f"Оценка сохранена: {ev.score:g} из 100.", "success")
-        except services.EvaluationError as exc:
-            flash(str(exc), "error")
-    else:
+    from_review = request.form.get("next") == "review"
+    back = url_for("qa.review", call_id=call.id) if from_review else url_for("calls.call_detail", call_id=call.id)
+    if not form.validate():
         flash("Проверьте форму оценки.", "error")
-    return redirect(url_for("calls.call_detail", call_id=call.id))
+        return redirect(back)
+    try:
+        ev = services.evaluate(call, evaluator=current_user, answers=form.answers(card), comment=form.comment.data,
+                               scorecard=card, notes=_notes_from_form())
+    except services.EvaluationError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(back)
+    flash(f"Оценка сохранена: {ev.score:g} из 100.", "success")
+    if from_review:
+        nxt = services.next_in_queue(current_user, call.id)
+        return redirect(url_for("qa.review", call_id=nxt) if nxt else url_for("qa.queue"))
+    return redirect(back)
+
+
+# --- evaluations, the operator's answer, disputes ----------------------------------------------------
+
+def _evaluation_or_404(evaluation_id):
+    ev = services.get(evaluation_id) or abort(404)
+    if current_user.role == "operator" and ev.operator_id != current_user.id:
+        abort(403)
+    return ev
 
 
 @bp.get("/qa/evaluations")
@@ -49,3 +153,275 @@ def evaluations():
     operator_id = request.args.get("operator_id", type=int)
     return render_template("qa/evaluations.html", evaluations=services.recent(limit=200, operator_id=operator_id),
                            summary=services.by_operator(), users=_users(), operator_id=operator_id)
+
+
+@bp.get("/qa/my")
+@roles_required("operator")
+def my_evaluations():
+    """The operator's own evaluations with what is awaiting their answer."""
+    evs = services.recent(limit=200, operator_id=current_user.id)
+    return render_template("qa/my.html", evaluations=evs, users=_users(), days=services.dispute_days(),
+                           can_respond={ev.id: services.can_respond(ev, current_user) for ev in evs})
+
+
+@bp.get("/qa/evaluations/<evaluation_id>")
+@roles_required("supervisor", "admin", "operator")
+def evaluation_detail(evaluation_id):
+    """One evaluation: answers by section, comments pinned to moments, the dispute and its history."""
+    ev = _evaluation_or_404(evaluation_id)
+    data = services.view(ev)
+    card = data["scorecard"]
+    rform = ResolveForm()
+    change_form = EvaluationForm.for_scorecard(card, data=ev.answers) if ev.operator_status == "disputed" else None
+    return render_template("qa/evaluation.html", ev=ev, data=data, users=_users(), dform=DisputeForm(), rform=rform,
+                           change_form=change_form, can_respond=services.can_respond(ev, current_user),
+                           call=calls.get(ev.call_id))
+
+
+@bp.post("/qa/evaluations/<evaluation_id>/acknowledge")
+@roles_required("operator")
+def evaluation_acknowledge(evaluation_id):
+    ev = _evaluation_or_404(evaluation_id)
+    try:
+        services.acknowledge(ev, current_user)
+        flash("Оценка принята.", "success")
+    except services.EvaluationError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("qa.evaluation_detail", evaluation_id=ev.id))
+
+
+@bp.post("/qa/evaluations/<evaluation_id>/dispute")
+@roles_required("operator")
+def evaluation_dispute(evaluation_id):
+    ev = _evaluation_or_404(evaluation_id)
+    form = DisputeForm()
+    if not form.validate():
+        flash("; ".join(e for errs in form.errors.values() for e in errs) or "Проверьте форму.", "error")
+        return redirect(url_for("qa.evaluation_detail", evaluation_id=ev.id))
+    try:
+        services.dispute(ev, current_user, form.reason.data)
+        flash("Оценка оспорена: супервизор рассмотрит ваш ответ.", "success")
+    except services.EvaluationError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("qa.evaluation_detail", evaluation_id=ev.id))
+
+
+@bp.post("/qa/evaluations/<evaluation_id>/resolve")
+@roles_required("supervisor", "admin")
+def evaluation_resolve(evaluation_id):
+    ev = _evaluation_or_404(evaluation_id)
+    form = ResolveForm()
+    try:
+        if not form.validate():
+            raise services.EvaluationError("проверьте форму решения")
+        answers = None
+        if form.outcome.data == "changed":
+            card = services.get_scorecard(ev.scorecard_id)
+            answers = {c["code"]: request.form.get(f"c_{c['code']}") for c in services.criteria_of(card)}
+        services.resolve(ev, current_user, outcome=form.outcome.data, comment=form.comment.data, answers=answers)
+        flash("Спор разрешён: " + ("оценка изменена." if form.outcome.data == "changed" else "оценка оставлена."),
+              "success")
+    except services.EvaluationError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("qa.evaluation_detail", evaluation_id=ev.id))
+
+
+@bp.get("/qa/disputes")
+@roles_required("supervisor", "admin")
+def disputes():
+    return render_template("qa/disputes.html", evaluations=services.disputes(), users=_users())
+
+
+# --- scorecards and sampling rules ------------------------------------------------------------------
+
+def _scorecard_from_form() -> tuple[list[dict], list[dict]]:
+    """Sections (parallel lists ``section_code``/``section_title``) and criteria (``crit_*`` lists)
+    posted by the editor. A criterion names its section by the row index of the section list;
+    blank rows are dropped and new sections get the next free code ``s<n>``."""
+    posted = list(zip(request.form.getlist("section_code"), request.form.getlist("section_title")))
+    taken = {code for code, _ in posted if code}
+    sections, used, index_to_code = [], set(), {}
+    for i, (code, title) in enumerate(posted):
+        if not (title or "").strip():
+            continue
+        if not code or code in used:
+            n = 1
+            while f"s{n}" in taken or f"s{n}" in used:
+                n += 1
+            code = f"s{n}"
+        used.add(code)
+        index_to_code[str(i)] = code
+        sections.append({"code": code, "title": title.strip()})
+    fields = ("code", "label", "section", "kind", "weight", "scale_max", "pass_min", "critical")
+    cols = {f: request.form.getlist(f"crit_{f}") for f in fields}
+    criteria = []
+    for i in range(max((len(v) for v in cols.values()), default=0)):
+        row = {f: (cols[f][i] if i < len(cols[f]) else "") for f in fields}
+        if not row["code"].strip() and not row["label"].strip():
+            continue
+        section = index_to_code.get(row["section"], sections[0]["code"] if sections else "main")
+        criteria.append({"code": row["code"].strip(), "label": row["label"], "section": section,
+                         "kind": row["kind"] or "binary", "weight": row["weight"] or None,
+                         "scale_max": row["scale_max"] or None, "pass_min": row["pass_min"] or None,
+                         "critical": row["critical"] == "yes"})
+    return sections, criteria
+
+
+@bp.route("/qa/scorecard", methods=["GET", "POST"])
+@roles_required("supervisor", "admin")
+def scorecard_edit():
+    """Edit the scorecard: saving makes a new version; evaluations keep the one they were scored on."""
+    card = services.ensure_default_scorecard()
+    form = ScorecardForm(data={"name": card.name} if request.method == "GET" else None)
+    draft = None
+    if request.method == "POST":
+        sections, criteria = _scorecard_from_form()
+        draft = {"sections": sections, "criteria": criteria}
+        if form.validate():
+            try:
+                new, created = services.save_scorecard(name=form.name.data, sections=sections, criteria=criteria,
+                                                       user=current_user)
+                flash(f"Сохранена версия {new.version} формы." if created else "Изменений нет.", "success")
+                return redirect(url_for("qa.scorecard_edit"))
+            except services.EvaluationError as exc:
+                db.session.rollback()
+                flash(str(exc), "error")
+        else:
+            flash("Проверьте название формы.", "error")
+    sections = draft["sections"] if draft else (card.sections or [{"code": "main", "title": "Критерии"}])
+    criteria = draft["criteria"] if draft else services.criteria_of(card)
+    return render_template("qa/scorecard.html", card=card, form=form, sections=sections, criteria=criteria,
+                           versions=services.versions(card.family), users=_users(),
+                           kinds=services.KINDS), (400 if draft else 200)
+
+
+@bp.route("/qa/sampling", methods=["GET", "POST"])
+@roles_required("supervisor", "admin")
+def sampling_rules():
+    """Sampling rules: period, count per operator, which automatic checks flag a call."""
+    rules = services.ensure_rules()
+    if request.method == "POST":
+        form = SamplingRunForm()  # CSRF only
+        if form.validate():
+            try:
+                services.update_rule(request.form.get("rule_id", type=int) or 0,
+                                     active=request.form.get("active") == "yes", period=request.form.get("period", ""),
+                                     n=request.form.get("n", type=int), codes=request.form.getlist("codes"))
+                flash("Правило сохранено.", "success")
+            except services.EvaluationError as exc:
+                db.session.rollback()
+                flash(str(exc), "error")
+        return redirect(url_for("qa.sampling_rules"))
+    return render_template("qa/sampling.html", rules=rules, form=SamplingRunForm(), periods=services.PERIODS,
+                           rule_kinds=services.RULE_KINDS, check_labels=checks.LABELS, check_codes=checks.CODES)
+
+
+# --- calibration -------------------------------------------------------------------------------------
+
+def _staff() -> list[User]:
+    return list(db.session.execute(db.select(User).where(User.role.in_(SUPERVISORS), User.active.is_(True))
+                                   .order_by(User.id)).scalars())
+
+
+@bp.route("/qa/calibration", methods=["GET", "POST"])
+@roles_required("supervisor", "admin")
+def calibration_list():
+    """Calibration sessions; ``?call_id=`` (from the review page) opens the form for a new one."""
+    form = CalibrationForm()
+    call_id = request.values.get("call_id")
+    if request.method == "POST":
+        call = calls.get(call_id or "") or abort(404)
+        if form.validate():
+            try:
+                session = services.create_session(
+                    call, creator=current_user, title=form.title.data or "",
+                    participant_ids=[int(x) for x in request.form.getlist("participants") if x.isdigit()],
+                    reference_id=request.form.get("reference_id", type=int) or 0)
+                flash("Калибровка начата: участники оценивают звонок, не видя ответов друг друга.", "success")
+                return redirect(url_for("qa.calibration_detail", session_id=session.id))
+            except services.EvaluationError as exc:
+                db.session.rollback()
+                flash(str(exc), "error")
+        return redirect(url_for("qa.calibration_list", call_id=call.id))
+    return render_template("qa/calibration_list.html", sessions=services.sessions(), users=_users(), form=form,
+                           call=calls.get(call_id) if call_id else None, staff=_staff())
+
+
+@bp.get("/qa/calibration/<int:session_id>")
+@roles_required("supervisor", "admin")
+def calibration_detail(session_id):
+    """Who has scored (not what) while open; the spread report once closed."""
+    session = services.get_session(session_id) or abort(404)
+    scores = services.session_scores(session)
+    report = services.calibration_report(session) if session.status == "closed" else None
+    card = services.get_scorecard(session.scorecard_id)
+    return render_template("qa/calibration.html", session=session, scored={s.evaluator_id for s in scores},
+                           report=report, users=_users(), form=CalibrationForm(), card=card,
+                           criteria={c["code"]: c for c in services.criteria_of(card)},
+                           own=services.own_score(session, current_user.id))
+
+
+@bp.post("/qa/calibration/<int:session_id>/score")
+@roles_required("supervisor", "admin")
+def calibration_score(session_id):
+    session = services.get_session(session_id) or abort(404)
+    card = services.get_scorecard(session.scorecard_id)
+    form = EvaluationForm.for_scorecard(card, formdata=request.form)
+    if not form.validate():
+        flash("Проверьте форму оценки.", "error")
+        return redirect(url_for("qa.review", call_id=session.call_id, session=session.id))
+    try:
+        row = services.submit_calibration(session, current_user, form.answers(card))
+        flash(f"Ответы калибровки сохранены: {row.score:g} из 100.", "success")
+    except services.EvaluationError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("qa.calibration_detail", session_id=session.id))
+
+
+@bp.post("/qa/calibration/<int:session_id>/close")
+@roles_required("supervisor", "admin")
+def calibration_close(session_id):
+    session = services.get_session(session_id) or abort(404)
+    form = CalibrationForm()
+    try:
+        if not form.validate():
+            raise services.EvaluationError("форма устарела, обновите страницу")
+        services.close_session(session, current_user)
+        flash("Калибровка завершена.", "success")
+    except services.EvaluationError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("qa.calibration_detail", session_id=session.id))
+
+
+# --- dashboards --------------------------------------------------------------------------------------
+
+def _day_arg(name: str, default: date) -> date:
+    try:
+        return date.fromisoformat(request.args.get(name) or default.isoformat())
+    except ValueError:
+        return default
+
+
+@bp.get("/qa/dashboard")
+@roles_required("supervisor", "admin")
+def dashboard():
+    """Average score by operator, criterion and week, the distribution and the most-failed
+    criteria for a period of days in ``CRM_TIMEZONE`` (default the last 30 days)."""
+    tz = services._tz()
+    today = datetime.now(tz).date()
+    first, last = _day_arg("from", today - timedelta(days=29)), _day_arg("to", today)
+    if first > last:
+        first, last = last, first
+    operator_id = request.args.get("operator_id", type=int)
+    start = datetime.combine(first, time(0), tz)
+    end = datetime.combine(last + timedelta(days=1), time(0), tz)
+    data = services.dashboard(start, end, operator_id=operator_id)
+    users = _users()
+    operators = [u for u in users.values() if u.role == "operator"]
+    return render_template("qa/dashboard.html", d=data, users=users, operators=operators, first=first, last=last,
+                           operator_id=operator_id)

@@ -42,13 +42,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from json.encoder import encode_basestring as _json_str  # the C encoder json.dumps(ensure_ascii=False) uses
 from typing import Iterable, Iterator
 
 from flask import current_app, has_app_context, has_request_context, request
 from flask_login import current_user
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from crm.db import db, utcnow
@@ -63,7 +63,7 @@ _VALUES_CHUNK = 500  # entries per multi-row INSERT (PostgreSQL allows 65,535 bi
 
 #: Reads of decrypted personal data (or of a recording). Alerts count these.
 READ_ACTIONS = ("citizen.view", "citizen.reveal", "citizen.search", "appeal.view", "transcript.view",
-                "call.listen", "evaluation.view", "audit.report")
+                "call.listen", "evaluation.view", "audit.report", "consent.history", "dsr.export")
 #: Changes to citizens, appeals, calls, consents and evaluations.
 CHANGE_ACTIONS = ("citizen.create", "citizen.update", "appeal.create", "appeal.transition", "call.create",
                   "transcript.create", "transcript.fail", "consent.grant", "consent.refuse", "consent.withdraw",
@@ -90,6 +90,17 @@ ACTION_LABELS = {
     "audit.checkpoint": "контрольная точка журнала", "audit.attest": "заверение журнала ответственным за ПДн",
     "audit.export": "выгрузка журнала в архив", "audit.alert_scan": "проверка журнала на подозрительный доступ",
     "audit.alert_ack": "оповещение рассмотрено",
+    # written by crm.consent and crm.qa
+    "consent.history": "просмотр истории согласий", "dsr.register": "регистрация запроса субъекта ПДн",
+    "dsr.extend": "продление срока ответа на запрос", "dsr.answer": "ответ на запрос субъекта ПДн",
+    "dsr.export": "выгрузка всех данных заявителя", "erasure.request": "требование уничтожить данные",
+    "erasure.approve": "утверждение уничтожения данных", "erasure.reject": "отказ в уничтожении данных",
+    "erasure.act": "акт об уничтожении данных", "selfservice.link": "ссылка на личную страницу заявителя",
+    "selfservice.login": "вход заявителя на личную страницу", "selfservice.code": "код для входа заявителя",
+    "selfservice.refused": "отказ во входе на личную страницу", "sms.send": "отправка SMS",
+    "purpose.update": "изменение реестра целей обработки", "retention.run": "уничтожение по истечении сроков",
+    "evaluation.acknowledge": "оператор ознакомлен с оценкой", "evaluation.dispute": "оспаривание оценки",
+    "evaluation.resolve": "решение по спору об оценке",
 }
 FIELD_LABELS = {"full_name": "ФИО", "phone": "телефон", "email": "эл. почта", "address": "адрес",
                 "apartment": "квартира", "description": "суть обращения", "comment": "комментарий",
@@ -196,7 +207,35 @@ def _early_release() -> bool:
     return bool(current_app.config.get("CRM_AUDIT_EARLY_LOCK_RELEASE", True)) if has_app_context() else False
 
 
+_COLUMNS = ENTRY_FIELDS + ("hash",)
+_INSERT_COLS = ", ".join(_COLUMNS)
+
+
+def _sqlite_time(at: datetime) -> str:
+    """``at`` as SQLAlchemy stores a DateTime in SQLite (naive UTC, always microseconds), so ORM
+    reads and the raw statements here agree."""
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _pg_insert_sql(n: int, set_head: bool = True) -> str:
+    """``n`` entries and, with ``set_head``, the new head hash in one statement (one round trip)."""
+    row = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+    insert_sql = f"INSERT INTO access_log ({_INSERT_COLS}) VALUES {', '.join([row] * n)}"
+    return f"WITH new_entries AS ({insert_sql}) UPDATE audit_head SET hash = %s WHERE id = 1" if set_head else insert_sql
+
+
+_PG_LOCK = "UPDATE audit_head SET seq = seq + %s WHERE id = 1 RETURNING seq, hash"
+_PG_LOCK_EARLY = ("UPDATE audit_head SET seq = audit_head.seq + %s "
+                  "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS early_release "
+                  "WHERE audit_head.id = 1 RETURNING audit_head.seq, audit_head.hash")
+_SQLITE_LOCK = "UPDATE audit_head SET seq = seq + ? WHERE id = 1 RETURNING seq, hash"
+_SQLITE_INSERT = f"INSERT INTO access_log ({_INSERT_COLS}) VALUES ({', '.join(['?'] * len(_COLUMNS))})"
+_SQLITE_HEAD = "UPDATE audit_head SET hash = ? WHERE id = 1"
+
+
 def _chain_pending(session: Session) -> None:
+    """Number, hash and insert the queued entries. Plain driver SQL, prepared once: this runs under
+    the chain lock, where every microsecond is paid by every other writer."""
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
@@ -207,45 +246,53 @@ def _chain_pending(session: Session) -> None:
         pending.extend(more)
     conn = session.connection(bind_arguments={"mapper": AccessLogEntry})
     pg = conn.dialect.name == "postgresql"
-    if pg and _early_release():
-        conn.exec_driver_sql("SET LOCAL synchronous_commit TO off")
-        session.info[_BARRIER] = conn.engine
+    early = pg and _early_release()
+    if early:  # synchronous_commit off for this transaction only (set inside the lock statement)
+        session.info[_BARRIER] = conn
     n = len(pending)
     # Lock (PostgreSQL row lock; SQLite already holds the write lock) and read the head in one statement.
-    row = conn.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + n)
-                       .returning(AuditHead.seq, AuditHead.hash)).first()
+    row = conn.exec_driver_sql(_PG_LOCK_EARLY if early else _PG_LOCK if pg else _SQLITE_LOCK, (n,)).first()
     if row is None:
         raise RuntimeError("access log chain head missing (run `crm db upgrade`)")
     seq, prev = row[0] - n, row[1]
+    sha = hashlib.sha256
+    rows = []
     for entry in pending:
         seq += 1
         entry["seq"] = seq
         entry["prev_hash"] = prev
-        prev = hashlib.sha256(canonical(entry)).hexdigest()
+        prev = sha(canonical(entry)).hexdigest()
         entry["hash"] = prev
-    table = AccessLogEntry.__table__
-    set_head = update(AuditHead).where(AuditHead.id == 1).values(hash=prev)
-    if pg:  # one round trip under the lock: the entries and the new head hash together
+        values = [entry[k] for k in _COLUMNS]
+        if not pg:
+            values[1] = _sqlite_time(values[1])
+        rows.append(values)
+    if pg:
         for i in range(0, n - _VALUES_CHUNK, _VALUES_CHUNK):  # a long list page: stay under the bind limit
-            conn.execute(insert(table), pending[i:i + _VALUES_CHUNK])
-        tail = pending[((n - 1) // _VALUES_CHUNK) * _VALUES_CHUNK:]
-        conn.execute(set_head.add_cte(insert(table).values(tail).cte("new_entries")))
+            conn.exec_driver_sql(_pg_insert_sql(_VALUES_CHUNK, set_head=False),
+                                 tuple(v for r in rows[i:i + _VALUES_CHUNK] for v in r))
+        tail = rows[((n - 1) // _VALUES_CHUNK) * _VALUES_CHUNK:]
+        conn.exec_driver_sql(_pg_insert_sql(len(tail)), tuple(v for r in tail for v in r) + (prev,))
     else:
-        conn.execute(insert(table), pending)
-        conn.execute(set_head)
+        conn.exec_driver_sql(_SQLITE_INSERT, [tuple(r) for r in rows])
+        conn.exec_driver_sql(_SQLITE_HEAD, (prev,))
 
 
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
+    # a released savepoint fires before_commit too: chain only at the outermost commit, so the
+    # head-row lock is never taken mid-transaction (it deadlocked with row inserts on PostgreSQL)
+    if session.in_nested_transaction():
+        return
     if session.info.get(_PENDING):
         _chain_pending(session)
 
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
-    engine = session.info.pop(_BARRIER, None)
-    if engine is not None:
-        durability_barrier(engine)
+    conn = session.info.pop(_BARRIER, None)
+    if conn is not None:
+        durability_barrier(conn)
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -259,15 +306,27 @@ def _after_rollback(session: Session, previous_transaction) -> None:
         session.info.pop(_BARRIER, None)
 
 
-def durability_barrier(engine=None) -> None:
-    """Return once everything committed so far by this process is on disk (PostgreSQL).
+def durability_barrier(bind=None) -> None:
+    """Return once everything this process committed so far is on disk (PostgreSQL).
 
     A tiny transaction that gets a transaction id commits with the server's ``synchronous_commit``;
     its commit flushes the WAL up to its own commit record and so every earlier one. Concurrent
-    barriers share a flush. A no-op on SQLite, whose commits are synchronous."""
-    engine = engine or db.engine
-    if engine.dialect.name != "postgresql":
+    barriers share a flush. ``bind``: the just-committed session connection (reused on the DBAPI
+    level: SQLAlchemy calls ``after_commit`` before returning it to the pool), or an engine
+    (default ``db.engine``). A no-op on SQLite, whose commits are synchronous."""
+    bind = bind if bind is not None else db.engine
+    if bind.dialect.name != "postgresql":
         return
+    if hasattr(bind, "connection") and not bind.closed:
+        raw = bind.connection.dbapi_connection
+        if raw is not None and not bind.in_transaction():
+            raw.autocommit = True  # one round trip: the statement is its own transaction
+            try:
+                raw.execute("SELECT txid_current()")
+            finally:
+                raw.autocommit = False
+            return
+    engine = bind.engine if hasattr(bind, "engine") else bind
     with engine.connect() as conn:
         conn.exec_driver_sql("SELECT txid_current()")
         conn.commit()
@@ -283,13 +342,104 @@ def head(session: Session | None = None) -> tuple[int, str]:
 
 
 def _row_hash(row) -> str:
-    """SHA-256 of a row selected in :data:`SORTED_FIELDS` order (verification's hot loop)."""
+    """SHA-256 of a row selected in :data:`SORTED_FIELDS` order, any value types (see :func:`_enc`)."""
     return hashlib.sha256((_TEMPLATE % tuple([_enc(v) for v in row])).encode("utf-8")).hexdigest()
 
 
-def iter_rows(session: Session, first: int = 1, last: int | None = None, batch: int = 50000) -> Iterator[tuple]:
+# The hot loop of verification. Rows come straight from the driver in SORTED_FIELDS order with ``at``
+# already as its ISO 8601 string; one expression per column, no per-row dicts or type dispatch.
+assert SORTED_FIELDS == ("action", "actor", "actor_id", "actor_role", "appeal_id", "at", "call_id", "citizen_id",
+                         "detail", "fields", "ip", "outcome", "prev_hash", "purpose", "seq", "user_agent")
+
+
+def _raw_row_hash(r, s=_json_str, sha=hashlib.sha256) -> str:
+    try:
+        return sha((_TEMPLATE % (
+            s(r[0]), s(r[1]), "null" if r[2] is None else int.__repr__(r[2]), s(r[3]),
+            "null" if r[4] is None else s(r[4]), s(r[5]), "null" if r[6] is None else s(r[6]),
+            "null" if r[7] is None else s(r[7]), "null" if r[8] is None else s(r[8]), s(r[9]),
+            "null" if r[10] is None else s(r[10]), s(r[11]), s(r[12]), "null" if r[13] is None else s(r[13]),
+            int.__repr__(r[14]), "null" if r[15] is None else s(r[15]))).encode("utf-8")).hexdigest()
+    except TypeError:  # a NULL where the app never writes one (a tampered row): the generic path
+        return _row_hash(r[:len(SORTED_FIELDS)])
+
+
+_SEQ = SORTED_FIELDS.index("seq")
+_PREV = SORTED_FIELDS.index("prev_hash")
+_AT = SORTED_FIELDS.index("at")
+_RAW_AT = {  # ``at`` as the exact string hashed: UTC, ISO 8601, microseconds, "+00:00"
+    "postgresql": "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')",
+    "sqlite": "at",  # SQLAlchemy stores "YYYY-MM-DD HH:MM:SS.ffffff" (UTC): converted below
+}
+
+
+def _pg_canonical_sql() -> str:
+    """PostgreSQL expression building :func:`canonical` of a row as text. ``to_json(text)`` escapes
+    exactly as Python's ``json`` does with ``ensure_ascii=False`` (``"``, ``\\``, ``\\b \\f \\n \\r \\t``,
+    other control characters as lower-case ``\\u00xx``; everything else as is). The hash is still
+    computed here, never by the database (tests/integration/test_audit_tamper.py checks both agree)."""
+    parts = []
+    for i, k in enumerate(SORTED_FIELDS):
+        prefix = ("{" if i == 0 else ",") + f'"{k}":'
+        value = (f"'\"' || {_RAW_AT['postgresql']} || '\"'" if k == "at" else f"coalesce(to_json({k})::text, 'null')")
+        parts.append(f"'{prefix}' || {value}")
+    return " || ".join(parts) + " || '}'"
+
+
+def _iter_pg_canonical(conn, first: int, last: int, batch: int) -> Iterator[tuple]:
+    """``(seq, prev_hash, hash, canonical text)`` from PostgreSQL: 4 values a row instead of 17, so
+    the driver's per-value conversion stops dominating verification."""
+    sql = (f"SELECT seq, prev_hash, hash, {_pg_canonical_sql()} FROM access_log "
+           f"WHERE seq > %(after)s AND seq <= %(last)s ORDER BY seq LIMIT %(batch)s")
+    cursor = conn.connection.dbapi_connection.cursor()
+    after = first - 1
+    try:
+        while True:
+            cursor.execute(sql, {"after": after, "last": last, "batch": batch})
+            rows = cursor.fetchall()
+            if not rows:
+                return
+            yield from rows
+            after = rows[-1][0]
+    finally:
+        cursor.close()
+
+
+def _sqlite_at(value: str) -> str:
+    if len(value) == 26 and value[10] == " ":
+        return f"{value[:10]}T{value[11:]}+00:00"
+    return datetime.fromisoformat(value).replace(tzinfo=timezone.utc).isoformat(timespec="microseconds")
+
+
+def iter_rows(session: Session, first: int = 1, last: int | None = None, batch: int = 50000,
+              raw: bool = False) -> Iterator[tuple]:
     """Rows ``(SORTED_FIELDS..., hash)`` with ``first <= seq <= last`` in order, fetched in batches
-    by key range (flat memory, no ORM objects)."""
+    by key range (flat memory, no ORM objects). ``raw``: plain driver tuples with ``at`` as the ISO
+    string that was hashed (PostgreSQL and SQLite; elsewhere ``at`` stays a datetime)."""
+    conn = session.connection(bind_arguments={"mapper": AccessLogEntry})
+    dialect = conn.dialect.name
+    if raw and dialect in _RAW_AT:
+        cols = ", ".join(_RAW_AT[dialect] if k == "at" else k for k in SORTED_FIELDS)
+        fix_at = dialect == "sqlite"
+        ph = (lambda n: f":{n}") if fix_at else (lambda n: f"%({n})s")  # sqlite3 / psycopg named parameters
+        sql = (f"SELECT {cols}, hash FROM access_log WHERE seq > {ph('after')} AND seq <= {ph('last')} "
+               f"ORDER BY seq LIMIT {ph('batch')}")
+        after, last = first - 1, last if last is not None else 2 ** 62
+        cursor = conn.connection.dbapi_connection.cursor()  # plain tuples: no result-row wrapping
+        while True:
+            cursor.execute(sql, {"after": after, "last": last, "batch": batch})
+            rows = cursor.fetchall()
+            if not rows:
+                cursor.close()
+                return
+            if fix_at:
+                for r in rows:
+                    r = list(r)
+                    r[_AT] = _sqlite_at(r[_AT])
+                    yield r
+            else:
+                yield from rows
+            after = rows[-1][_SEQ]
     cols = [getattr(AccessLogEntry, k) for k in SORTED_FIELDS] + [AccessLogEntry.hash]
     after = first - 1
     while True:
@@ -299,12 +449,10 @@ def iter_rows(session: Session, first: int = 1, last: int | None = None, batch: 
         rows = session.execute(q.order_by(AccessLogEntry.seq).limit(batch)).all()
         if not rows:
             return
+        if raw:
+            rows = [(*r[:_AT], r[_AT].isoformat(timespec="microseconds"), *r[_AT + 1:]) for r in rows]
         yield from rows
         after = rows[-1][_SEQ]
-
-
-_SEQ = SORTED_FIELDS.index("seq")
-_PREV = SORTED_FIELDS.index("prev_hash")
 
 
 def verify(session: Session | None = None, batch: int = 50000) -> tuple[int, int | None, str]:
@@ -319,17 +467,35 @@ def verify(session: Session | None = None, batch: int = 50000) -> tuple[int, int
     prev = GENESIS
     expected = 1
     count = 0
-    for row in iter_rows(session, 1, head_seq, batch):
+    conn = session.connection(bind_arguments={"mapper": AccessLogEntry})
+    if conn.dialect.name == "postgresql":
+        sha = hashlib.sha256
+        for seq, prev_hash, own, canon in _iter_pg_canonical(conn, 1, head_seq, batch):
+            if seq != expected:
+                return count, expected, f"entry {expected} is missing (next is {seq})"
+            if prev_hash != prev:
+                return count, seq, f"entry {seq}: previous-hash link broken"
+            if sha(canon.encode("utf-8")).hexdigest() != own:
+                return count, seq, f"entry {seq}: contents do not match its hash"
+            prev = own
+            expected += 1
+            count += 1
+        return _head_check(count, prev, head_seq, head_hash)
+    for row in iter_rows(session, 1, head_seq, batch, raw=True):
         seq, own = row[_SEQ], row[-1]
         if seq != expected:
             return count, expected, f"entry {expected} is missing (next is {seq})"
         if row[_PREV] != prev:
             return count, seq, f"entry {seq}: previous-hash link broken"
-        if _row_hash(row[:-1]) != own:
+        if _raw_row_hash(row) != own:
             return count, seq, f"entry {seq}: contents do not match its hash"
         prev = own
         expected += 1
         count += 1
+    return _head_check(count, prev, head_seq, head_hash)
+
+
+def _head_check(count: int, prev: str, head_seq: int, head_hash: str) -> tuple[int, int | None, str]:
     if count != head_seq:
         return count, count + 1, (f"entries {count + 1}–{head_seq} are missing: the chain ends at entry {count} "
                                   f"but the head says {head_seq} (newest entries removed)")
@@ -350,9 +516,40 @@ def hashes_at(seqs: Iterable[int], session: Session | None = None) -> dict[int, 
     return out
 
 
-# --- the DPO's per-citizen access report -------------------------------------------------------------
+# --- the DPO's pages ---------------------------------------------------------------------------------
 
 REPORT_PURPOSE = "data_subject_request"
+
+
+def purpose_names() -> dict[str, str]:
+    """``{purpose code: Russian name}`` of the register's built-in purposes and the DPO's own."""
+    from crm.consent.texts import PURPOSES
+
+    names = {code: name for code, name, *_ in PURPOSES}
+    names[REPORT_PURPOSE] = "запрос субъекта ПДн / проверка"
+    return names
+
+
+def search(*, citizen_id: str = "", actor: str = "", action: str = "", purpose: str = "",
+           start: datetime | None = None, end: datetime | None = None, before: int | None = None,
+           limit: int = 100) -> tuple[list[AccessLogEntry], bool]:
+    """Entries newest first, filtered by exact citizen id, staff login, action, purpose and UTC
+    period ``[start, end)``; keyset paging with ``before`` (a seq). Returns ``(rows, more)``.
+    Entries hold ids, never personal values: nothing to decrypt, nothing to log."""
+    E = AccessLogEntry
+    q = select(E).order_by(E.seq.desc()).limit(limit + 1)
+    for column, value in ((E.citizen_id, citizen_id), (E.actor, actor), (E.action, action), (E.purpose, purpose)):
+        if value:
+            q = q.where(column == value)
+    if start is not None:
+        q = q.where(E.at >= start)
+    if end is not None:
+        q = q.where(E.at < end)
+    if before:
+        q = q.where(E.seq < before)
+    rows = list(db.session.execute(q).scalars())
+    return rows[:limit], len(rows) > limit
+
 
 
 def access_report(citizen_id: str, *, start: datetime | None = None, end: datetime | None = None,
@@ -368,7 +565,6 @@ def access_report(citizen_id: str, *, start: datetime | None = None, end: dateti
     from crm.appeals import services as appeals
     from crm.citizens import services as citizens
     from crm.consent import services as consent
-    from crm.consent.texts import PURPOSES
     from crm.users import services as users
 
     citizen = citizens.get(citizen_id)
@@ -380,8 +576,7 @@ def access_report(citizen_id: str, *, start: datetime | None = None, end: dateti
         q = q.where(AccessLogEntry.at < end)
     rows = list(db.session.execute(q).scalars())
     staff = {u.id: u for u in users.list_users()}
-    purposes = {code: name for code, name, *_ in PURPOSES}
-    purposes[REPORT_PURPOSE] = "запрос субъекта ПДн / проверка"
+    purposes = purpose_names()
     numbers: dict[str, str] = {}
     for appeal_id in {r.appeal_id for r in rows if r.appeal_id}:
         appeal = appeals.get(appeal_id)
@@ -432,10 +627,8 @@ def export_lines(first: int, last: int, session: Session | None = None) -> Itera
     and links to the one before by ``prev_hash``."""
     session = session or db.session
     keys = SORTED_FIELDS + ("hash",)
-    for row in iter_rows(session, first, last):
-        data = dict(zip(keys, row))
-        data["at"] = data["at"].isoformat(timespec="microseconds")
-        yield json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    for row in iter_rows(session, first, last, raw=True):
+        yield json.dumps(dict(zip(keys, row)), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def verify_lines(lines: Iterable[str]) -> tuple[int, int | None, str, dict]:

@@ -201,6 +201,14 @@ def _tail(path: Path) -> tuple[Line | None, Line | None]:
     return last, last_cp
 
 
+def latest(directory: Path) -> dict | None:
+    """The newest checkpoint line of ``DIR/checkpoints.jsonl`` as a dict, or None (no checks)."""
+    try:
+        return (_tail(Path(directory) / FILE_NAME)[1] or Line(0, "", {})).data or None
+    except OSError:
+        return None
+
+
 @contextmanager
 def _locked(directory: Path):
     directory.mkdir(parents=True, exist_ok=True, mode=0o750)
@@ -504,7 +512,7 @@ def check_file(directory: Path, public_key: Ed25519PublicKey | None) -> tuple[Re
 
 
 def verify_checkpoints(directory: Path, public_key: Ed25519PublicKey | None = None, *,
-                       grace_s: float | None = None, now: datetime | None = None) -> Report:
+                       grace_s: float | None = None, older_copy: bool = False) -> Report:
     """Check the checkpoint file (see :func:`check_file`) and the database against it:
 
     * every checkpoint's ``(seq, hash)`` is in the chain — else newest entries were removed or
@@ -513,7 +521,10 @@ def verify_checkpoints(directory: Path, public_key: Ed25519PublicKey | None = No
       ``seq`` and ``hash`` — else the file was cut short or rewritten;
     * no entry is newer than the last checkpoint by more than ``grace_s`` (default
       ``CRM_AUDIT_CHECKPOINT_GRACE_S``, else 2 × the interval + 10 min) — else checkpoints stopped
-      (worker down?) or the file was cut."""
+      (worker down?) or the file was cut.
+
+    ``older_copy``: the file is a copy taken earlier (the DPO's own), so the last two checks only
+    note what the copy does not cover."""
     rep, lines = check_file(directory, public_key)
     cps = [ln for ln in lines if ln.kind == "checkpoint"]
     chain_len, _ = audit.head()
@@ -549,8 +560,11 @@ def verify_checkpoints(directory: Path, public_key: Ed25519PublicKey | None = No
             n = 0
         line = by_n.get(n)
         if n and line is None and n > max(by_n):
-            rep._bad(f"the chain records checkpoint line n={n}, but the file ends at n={max(by_n)}: "
-                     "checkpoint file cut short", last_good + 1)
+            message = f"the chain records checkpoint line n={n}, but the file ends at n={max(by_n)}"
+            if older_copy:
+                rep.notes.append(message + " (an older copy)")
+            else:
+                rep._bad(message + ": checkpoint file cut short", last_good + 1)
         elif line is not None and (str(line.data.get("seq")) != fields.get("seq") or line.data.get("hash") != fields.get("hash")):
             rep._bad(f"checkpoint n={n} in the file differs from what the chain says the app wrote", last_good + 1)
     # entries left uncovered for too long
@@ -562,7 +576,9 @@ def verify_checkpoints(directory: Path, public_key: Ed25519PublicKey | None = No
     late, first_late = db.session.execute(select(func.count(), func.min(AccessLogEntry.seq))
                                           .where(AccessLogEntry.at > limit,
                                                  AccessLogEntry.seq > cps[-1].data["seq"])).one()
-    if late:
+    if late and older_copy:
+        rep.notes.append(f"{late} entries from entry {first_late} on are newer than this copy's last checkpoint")
+    elif late:
         rep._bad(f"{late} entries from entry {first_late} on are newer than the last checkpoint "
                  f"({cps[-1].data['at']}) by more than {grace_s:.0f} s: checkpoints stopped or the file was cut",
                  first_late)

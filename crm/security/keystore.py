@@ -28,6 +28,20 @@ Erasure goes the other way round (main database first, then the key store; see
 On SQLite the key store runs in WAL mode with ``synchronous=FULL`` (a DEK is only reported
 committed once it is on disk), deferred transactions for reads and ``BEGIN IMMEDIATE`` for writes,
 and a 30 s busy timeout, so web processes, workers and a rotation job queue instead of failing.
+
+Data-key reads (:func:`find`, :func:`find_by_owner`, :func:`find_many_by_owner`) are single
+statements and need no transaction of their own: they run in autocommit (PostgreSQL: no ``BEGIN``
+and ``ROLLBACK`` round trips around the ``SELECT``; SQLite: the statement's own read transaction),
+and are retried once on a fresh connection when the pooled one turns out to be dead (a database
+restart), which is what a pre-ping would do, without its round trip. The key store's engine has no
+``pool_pre_ping``: Flask-SQLAlchemy applies ``SQLALCHEMY_ENGINE_OPTIONS`` to the default engine only.
+
+A KEK rotation reads and updates data keys in batches (:func:`rewrap_scan`, :func:`rewrap_update`):
+on SQLite in ``rowid`` order, the order the table stores its rows in (data key ids are random
+UUIDs, so id order would read and rewrite its pages at random; a rotation's stored cursor stays a
+data key id and is mapped to its ``rowid`` when a run starts, so a ``VACUUM`` between runs, which
+may renumber rowids, is harmless, and keys a first pass misses are found by the straggler passes);
+on PostgreSQL in id order with one ``UPDATE … FROM unnest(…)`` per batch.
 """
 from __future__ import annotations
 
@@ -77,7 +91,10 @@ def _sqlite_setup(engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("crm_write") else "BEGIN")
+        opts = conn.get_execution_options()
+        if opts.get("crm_autocommit"):
+            return  # one-statement reads (_read): the statement's own read transaction
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if opts.get("crm_write") else "BEGIN")
 
 
 def engine(app=None) -> sa.Engine:
@@ -173,28 +190,45 @@ def _row(r) -> DekRow:
     return DekRow(r.id, r.owner_id, r.kek_id, bytes(r.wrapped))
 
 
+def _read(fn):
+    """``fn(conn)`` on a key-store connection without a transaction of its own (see module doc),
+    for reads only: retried once when the connection was found dead (SQLAlchemy then discards the
+    pool's older connections, so the retry connects afresh)."""
+    eng = engine()
+    opts = {"isolation_level": "AUTOCOMMIT"} if eng.dialect.name != "sqlite" else {"crm_autocommit": True}
+    for attempt in (1, 2):
+        try:
+            with eng.connect() as conn:
+                return fn(conn.execution_options(**opts))
+        except sa.exc.DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+
+
+_DK_COLS = (_dk.c.id, _dk.c.owner_id, _dk.c.kek_id, _dk.c.wrapped)
+
+
 def find_by_owner(owner_id: str) -> DekRow | None:
-    with engine().connect() as conn:
-        r = conn.execute(sa.select(_dk.c.id, _dk.c.owner_id, _dk.c.kek_id, _dk.c.wrapped)
-                         .where(_dk.c.owner_id == owner_id)).first()
+    r = _read(lambda conn: conn.execute(sa.select(*_DK_COLS).where(_dk.c.owner_id == owner_id)).first())
     return _row(r) if r else None
 
 
 def find(dek_id: str) -> DekRow | None:
-    with engine().connect() as conn:
-        r = conn.execute(sa.select(_dk.c.id, _dk.c.owner_id, _dk.c.kek_id, _dk.c.wrapped)
-                         .where(_dk.c.id == dek_id)).first()
+    r = _read(lambda conn: conn.execute(sa.select(*_DK_COLS).where(_dk.c.id == dek_id)).first())
     return _row(r) if r else None
 
 
 def find_many_by_owner(owner_ids: list[str]) -> list[DekRow]:
-    out: list[DekRow] = []
-    with engine().connect() as conn:
+    """The data keys of ``owner_ids`` (those that have one), 500 owners per statement."""
+    owner_ids = list(owner_ids)
+
+    def run(conn):
+        out: list[DekRow] = []
         for i in range(0, len(owner_ids), 500):
-            out += [_row(r) for r in conn.execute(
-                sa.select(_dk.c.id, _dk.c.owner_id, _dk.c.kek_id, _dk.c.wrapped)
-                .where(_dk.c.owner_id.in_(owner_ids[i:i + 500])))]
-    return out
+            out += [_row(r) for r in conn.execute(sa.select(*_DK_COLS).where(_dk.c.owner_id.in_(owner_ids[i:i + 500])))]
+        return out
+
+    return _read(run) if owner_ids else []
 
 
 def insert(dek_id: str, owner_id: str, kek_id: str, wrapped: bytes) -> bool:
@@ -229,6 +263,95 @@ def delete_owner(owner_id: str) -> int:
         if not conn.execute(sa.select(_erased.c.owner_id).where(_erased.c.owner_id == owner_id)).first():
             conn.execute(_erased.insert().values(owner_id=owner_id, erased_at=utcnow()))
     return n
+
+
+# --- KEK rotation: batches in physical order ---------------------------------------------------------
+
+class ScanRow(NamedTuple):
+    id: str
+    owner_id: str
+    kek_id: str
+    wrapped: bytes
+    pos: int | str  # SQLite: rowid; otherwise the id
+
+
+def _sqlite() -> bool:
+    return _raw_engine().dialect.name == "sqlite"
+
+
+def scan_start(cursor: str | None) -> int | str:
+    """The scan position after data key ``cursor`` (a rotation's stored progress) for
+    :func:`rewrap_scan`: its ``rowid`` on SQLite (0, i.e. from the start, when that key has been
+    deleted meanwhile: the rows already done are skipped by their KEK), else the id itself."""
+    if not _sqlite():
+        return cursor or ""
+    if not cursor:
+        return 0
+    with engine().connect() as conn:
+        pos = conn.execute(sa.text("SELECT rowid FROM data_keys WHERE id = :id"), {"id": cursor}).scalar()
+    return pos or 0
+
+
+def rewrap_scan(target: str, after: int | str, limit: int) -> list[ScanRow]:
+    """Up to ``limit`` data keys not under KEK ``target``, after position ``after``, in the order
+    their rows are stored: by ``rowid`` on SQLite (the table's own order; id order would read and
+    rewrite its pages at random), by id elsewhere (keyset pagination on the primary key)."""
+    with engine().connect() as conn:
+        if _sqlite():
+            rows = conn.execute(sa.text("SELECT rowid, id, owner_id, kek_id, wrapped FROM data_keys "
+                                        "WHERE rowid > :pos AND kek_id != :target ORDER BY rowid LIMIT :n"),
+                                {"pos": after, "target": target, "n": limit}).all()
+            return [ScanRow(r[1], r[2], r[3], bytes(r[4]), r[0]) for r in rows]
+        rows = conn.execute(sa.select(*_DK_COLS).where(_dk.c.kek_id != target, _dk.c.id > after)
+                            .order_by(_dk.c.id).limit(limit)).all()
+    return [ScanRow(r.id, r.owner_id, r.kek_id, bytes(r.wrapped), r.id) for r in rows]
+
+
+def stragglers(target: str, limit: int) -> list[ScanRow]:
+    """Up to ``limit`` data keys under a KEK other than ``target`` (through the ``kek_id`` index):
+    keys made by processes that had not yet loaded the new active KEK."""
+    others = [r.id for r in kek_records() if r.id != target]
+    if not others:
+        return []
+    with engine().connect() as conn:
+        if _sqlite():
+            rows = conn.execute(sa.select(sa.literal_column("rowid"), *_DK_COLS).where(_dk.c.kek_id.in_(others))
+                                .order_by(sa.literal_column("rowid")).limit(limit)).all()
+            return [ScanRow(r[1], r[2], r[3], bytes(r[4]), r[0]) for r in rows]
+        rows = conn.execute(sa.select(*_DK_COLS).where(_dk.c.kek_id.in_(others)).order_by(_dk.c.id).limit(limit)).all()
+    return [ScanRow(r.id, r.owner_id, r.kek_id, bytes(r.wrapped), r.id) for r in rows]
+
+
+def rewrap_update(conn, target: str, rows: list[ScanRow], wrapped: list[bytes]) -> int:
+    """Store ``wrapped[i]`` (the same DEK, now wrapped by ``target``) for ``rows[i]`` inside the
+    caller's write transaction ``conn``, only where the row still has the id and KEK it was read
+    with (a key deleted or re-wrapped meanwhile is left alone). Returns the number of rows updated.
+
+    ``rows`` come from :func:`rewrap_scan` or :func:`stragglers`, in their order. SQLite: one
+    prepared ``UPDATE … WHERE rowid = ? AND id = ? AND kek_id = ?`` run for every row (rows in
+    ``rowid`` order touch neighbouring pages). PostgreSQL: one ``UPDATE … FROM unnest(…)`` for the
+    whole batch, bounded by the batch's first and last id (the rows are in the database's id order)
+    so the planner joins through the primary key instead of hashing the whole table."""
+    if not rows:
+        return 0
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        cur = conn.exec_driver_sql(
+            "UPDATE data_keys SET kek_id = ?, wrapped = ? WHERE rowid = ? AND id = ? AND kek_id = ?",
+            [(target, w, r.pos, r.id, r.kek_id) for r, w in zip(rows, wrapped)])
+        return max(cur.rowcount, 0)
+    if dialect == "postgresql":
+        ids = [r.id for r in rows]
+        return conn.execute(sa.text(
+            "UPDATE data_keys AS d SET kek_id = :target, wrapped = v.wrapped "
+            "FROM unnest(CAST(:ids AS VARCHAR[]), CAST(:olds AS VARCHAR[]), CAST(:wrapped AS BYTEA[])) "
+            "AS v(id, old_kek, wrapped) "
+            "WHERE d.id = v.id AND d.kek_id = v.old_kek AND d.id BETWEEN :lo AND :hi"),
+            {"target": target, "ids": ids, "olds": [r.kek_id for r in rows], "wrapped": list(wrapped),
+             "lo": ids[0], "hi": ids[-1]}).rowcount
+    return max(conn.execute(_dk.update().where(_dk.c.id == sa.bindparam("b_id"), _dk.c.kek_id == sa.bindparam("b_old"))
+                            .values(kek_id=target, wrapped=sa.bindparam("b_wrapped")),
+                            [{"b_id": r.id, "b_old": r.kek_id, "b_wrapped": w} for r, w in zip(rows, wrapped)]).rowcount, 0)
 
 
 def counts_by_kek() -> dict[str, int]:

@@ -4,9 +4,15 @@
 (:func:`start_rotation`); every running process notices within ``CRM_KEYRING_RELOAD_S`` seconds
 (and at once when it meets a data key wrapped by a KEK it has not loaded) and wraps new data keys
 with it. A background job (RQ, :func:`rewrap_job`) re-wraps the existing data keys in batches of
-``CRM_ROTATION_BATCH``: each batch is one bulk ``UPDATE … WHERE id = ? AND kek_id = ?`` (executemany)
-committed together with the progress in ``key_rotations`` (``done``, ``cursor``), so a killed job
-resumes where it stopped. The bulk update bypasses ORM events (sqlalchemy#9339); nothing is derived
+``CRM_ROTATION_BATCH``, read in ``rowid`` order on SQLite (the order rows are stored in; random
+UUID ids would touch the table's pages at random) and in id order on PostgreSQL (keyset pagination
+on the primary key), and written back in one bulk update that only touches a row still under the KEK
+it was read with (:func:`crm.security.keystore.rewrap_update`: SQLite executemany, PostgreSQL one
+``UPDATE … FROM unnest(…)``), committed together with the progress in ``key_rotations`` (``done``,
+``cursor`` = the last data key id of the first pass), so a killed job resumes where it stopped; on
+PostgreSQL the next batch is read and re-wrapped while one is being written (the server's work
+overlaps the job's own; not on SQLite, whose single write lock must be left free between batches
+for the application's writers). The bulk update bypasses ORM events (sqlalchemy#9339); nothing is derived
 from wrapped keys, so nothing goes stale. The DEKs themselves do not change: no ciphertext is
 touched, reads and writes go on throughout. When a pass finds nothing left under another KEK the
 rotation is finished; ``crm keys retire ID`` then moves the old KEK out of the keyring, refusing
@@ -22,6 +28,7 @@ process acts on a stale state.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -92,11 +99,13 @@ def run_rotation(rotation_id: int, *, batch: int | None = None, grace_s: float |
                  max_batches: int | None = None) -> dict:
     """Re-wrap every data key not under the rotation's target KEK.
 
-    First pass: in id order from the stored cursor, ``batch`` keys at a time. Then passes over
-    whatever is still under another KEK (data keys made by processes that had not yet noticed the
-    new active key), until one finds none and at least ``grace_s`` seconds (default: twice the
-    keyring reload interval) have passed since the rotation started. ``max_batches`` stops early
-    (tests of resumption). Returns ``{"done", "total", "finished"}``."""
+    First pass: in the key store's stored order (:func:`crm.security.keystore.rewrap_scan`) from
+    the stored cursor, ``batch`` keys at a time; on PostgreSQL the next batch is read and re-wrapped
+    while the previous one is being written (one helper thread; batches still commit one after the
+    other, in order). Then passes over whatever is still under another KEK (data keys made by processes that
+    had not yet noticed the new active key), until one finds none and at least ``grace_s`` seconds
+    (default: twice the keyring reload interval) have passed since the rotation started.
+    ``max_batches`` stops early (tests of resumption). Returns ``{"done", "total", "finished"}``."""
     batch = batch or int(current_app.config.get("CRM_ROTATION_BATCH", 5000))
     if grace_s is None:
         grace_s = 2 * float(current_app.config.get("CRM_KEYRING_RELOAD_S", 1.0)) + 0.5
@@ -110,52 +119,69 @@ def run_rotation(rotation_id: int, *, batch: int | None = None, grace_s: float |
     target = rot.target_kek_id
     ring = keyring(force_reload=True)
     ring.kek(target)  # raises naming the target KEK when this worker does not have it
-    cursor = rot.cursor
-    batches = 0
-    started = time.monotonic()
-    first_pass = True
-    while True:
-        with eng.connect() as conn:
-            q = sa.select(_dk.c.id, _dk.c.owner_id, _dk.c.kek_id, _dk.c.wrapped)
-            if first_pass:
-                q = q.where(_dk.c.kek_id != target)
-                if cursor:
-                    q = q.where(_dk.c.id > cursor)
-            else:  # stragglers: through the kek_id index
-                others = [r.id for r in keystore.kek_records() if r.id != target]
-                q = q.where(_dk.c.kek_id.in_(others) if others else sa.false())
-            rows = conn.execute(q.order_by(_dk.c.id).limit(batch)).all()
-        if not rows:
-            if first_pass:
-                first_pass = False
-                continue
-            if time.monotonic() - started >= grace_s:
-                break
-            time.sleep(min(0.5, grace_s))
-            continue
-        params = []
+    writer = eng.execution_options(crm_write=True)  # as keystore.writer(), without the app context (thread)
+
+    def commit(rows: list, wrapped: list[bytes], first: bool) -> None:
+        """Write one batch and its progress in one key-store transaction."""
+        with writer.begin() as conn:
+            n = keystore.rewrap_update(conn, target, rows, wrapped)
+            values = {"done": _rot.c.done + n}
+            if first:
+                values["cursor"] = rows[-1].id
+            conn.execute(_rot.update().where(_rot.c.id == rotation_id).values(**values))
+
+    def rewrap(rows: list) -> list[bytes]:
+        nonlocal ring
+        out = []
         for r in rows:
             try:
                 dek = unwrap_dek(ring, r.wrapped, r.id, r.owner_id)
             except KeyError_:
                 ring = keyring(force_reload=True)
                 dek = unwrap_dek(ring, r.wrapped, r.id, r.owner_id)
-            _, wrapped = wrap_dek(ring, dek, r.id, r.owner_id, target)
-            params.append({"b_id": r.id, "b_old": r.kek_id, "b_kek": target, "b_wrapped": wrapped})
-        with keystore.writer() as conn:
-            n = conn.execute(_dk.update().where(_dk.c.id == sa.bindparam("b_id"), _dk.c.kek_id == sa.bindparam("b_old"))
-                             .values(kek_id=sa.bindparam("b_kek"), wrapped=sa.bindparam("b_wrapped")), params).rowcount
-            values = {"done": _rot.c.done + max(n, 0)}
-            if first_pass:
-                values["cursor"] = rows[-1].id
-            conn.execute(_rot.update().where(_rot.c.id == rotation_id).values(**values))
-        if first_pass:
-            cursor = rows[-1].id
+            out.append(wrap_dek(ring, dek, r.id, r.owner_id, target)[1])
+        return out
+
+    pos = keystore.scan_start(rot.cursor)
+    batches = 0
+    started = time.monotonic()
+    # First pass. On a server database batch k is written and committed by a helper thread while
+    # this thread reads and re-wraps batch k+1 (rows after batch k's last position, so never the
+    # same rows); batch k+1 is handed over only once batch k has committed, so progress stays in
+    # order. Not on SQLite: there a batch holds the database's only write lock, and back-to-back
+    # batches would leave no gap for the application's writers (new data keys) to take it.
+    overlap = eng.dialect.name != "sqlite"
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="keys-rewrap") as pool:
+        pending = None
+        while max_batches is None or batches < max_batches:
+            rows = keystore.rewrap_scan(target, pos, batch)
+            if not rows:
+                break
+            wrapped = rewrap(rows)
+            if pending is not None:
+                pending.result()  # raises the previous batch's error
+            if overlap:
+                pending = pool.submit(commit, rows, wrapped, True)
+            else:
+                commit(rows, wrapped, True)
+            pos = rows[-1].pos
+            batches += 1
+        if pending is not None:
+            pending.result()
+    # Then passes over the stragglers (through the kek_id index), one batch at a time.
+    while max_batches is None or batches < max_batches:
+        rows = keystore.stragglers(target, batch)
+        if not rows:
+            if time.monotonic() - started >= grace_s:
+                break
+            time.sleep(min(0.5, grace_s))
+            continue
+        commit(rows, rewrap(rows), False)
         batches += 1
-        if max_batches is not None and batches >= max_batches:
-            with eng.connect() as conn:
-                rot = conn.execute(sa.select(_rot).where(_rot.c.id == rotation_id)).first()
-            return {"done": rot.done, "total": rot.total, "finished": False}
+    if max_batches is not None and batches >= max_batches:
+        with eng.connect() as conn:
+            rot = conn.execute(sa.select(_rot).where(_rot.c.id == rotation_id)).first()
+        return {"done": rot.done, "total": rot.total, "finished": False}
     with keystore.writer() as conn:
         conn.execute(_rot.update().where(_rot.c.id == rotation_id).values(finished_at=utcnow()))
         rot = conn.execute(sa.select(_rot).where(_rot.c.id == rotation_id)).first()

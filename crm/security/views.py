@@ -12,9 +12,8 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from crm.db import db, utcnow
+from crm.db import utcnow
 from crm.security import alerts, audit
-from crm.security.models import AccessLogEntry
 from crm.security.permissions import ROLE_NAMES_RU, roles_required
 
 bp = Blueprint("security", __name__)
@@ -48,26 +47,11 @@ def _staff() -> dict:
 @roles_required("dpo")
 def access_log():
     """The access log, newest first; filters: citizen, staff member, period, action, purpose; keyset paging."""
-    q = db.select(AccessLogEntry).order_by(AccessLogEntry.seq.desc())
     f = {k: request.args.get(k, "").strip() for k in ("citizen_id", "actor", "action", "purpose")}
-    for name, value in f.items():
-        if value:
-            q = q.where(getattr(AccessLogEntry, name) == value)
     start, end, f["from"], f["to"] = _period()
-    if start is not None:
-        q = q.where(AccessLogEntry.at >= start)
-    if end is not None:
-        q = q.where(AccessLogEntry.at < end)
-    before = request.args.get("before", type=int)
-    if before:
-        q = q.where(AccessLogEntry.seq < before)
-    rows = db.session.execute(q.limit(PAGE + 1)).scalars().all()
-    more = len(rows) > PAGE
-    rows = rows[:PAGE]
-    from crm.consent.texts import PURPOSES
-
-    purposes = {code: name for code, name, *_ in PURPOSES}
-    purposes[audit.REPORT_PURPOSE] = "запрос субъекта ПДн / проверка"
+    rows, more = audit.search(**{k: f[k] for k in ("citizen_id", "actor", "action", "purpose")}, start=start,
+                              end=end, before=request.args.get("before", type=int), limit=PAGE)
+    purposes = audit.purpose_names()
     head_seq, head_hash = audit.head()
     return render_template("security/access_log.html", rows=rows, f=f, more=more,
                            next_before=rows[-1].seq if more else None, staff=_staff(), purposes=purposes,
@@ -79,11 +63,7 @@ def access_log():
 def _last_checkpoint() -> dict | None:
     from crm.security import checkpoints
 
-    try:
-        _, last = checkpoints._tail(Path(current_app.config["CRM_AUDIT_CHECKPOINT_DIR"]) / checkpoints.FILE_NAME)
-    except OSError:
-        return None
-    return last.data if last else None
+    return checkpoints.latest(Path(current_app.config["CRM_AUDIT_CHECKPOINT_DIR"]))
 
 
 @bp.get("/dpo/citizens")

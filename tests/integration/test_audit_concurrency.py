@@ -78,6 +78,12 @@ def test_early_release_commit_is_durable_before_commit_returns(ctx, monkeypatch)
     returns only after the durability barrier (PostgreSQL)."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("early lock release is a PostgreSQL feature")
+    audit.record("test.append", actor=audit.system_actor("t"))
+    audit._chain_pending(db.session())  # what before_commit does
+    assert db.session.execute(sa.text("SHOW synchronous_commit")).scalar() == "off"  # this transaction only
+    db.session.rollback()
+    assert db.session.execute(sa.text("SHOW synchronous_commit")).scalar() != "off"
+    db.session.rollback()
     calls = []
     real = audit.durability_barrier
     monkeypatch.setattr(audit, "durability_barrier", lambda engine=None: (calls.append(engine), real(engine)))
@@ -103,3 +109,17 @@ def test_rolled_back_action_leaves_no_entry_and_savepoints_keep_them(ctx):
     db.session.commit()
     actions = db.session.execute(db.select(AccessLogEntry.action)).scalars().all()
     assert actions == ["test.kept"]
+
+
+def test_a_long_transaction_and_its_times_round_trip(ctx):
+    """A list page can log hundreds of entries in one transaction (several INSERT chunks); the
+    times written by the raw statements read back exactly through the ORM."""
+    for i in range(1203):
+        audit.record("test.bulk", detail=str(i), actor=audit.system_actor("t"))
+    recorded = [e["at"] for e in db.session.info[audit._PENDING]]
+    db.session.commit()
+    assert audit.verify() == (1203, None, "ok")
+    db.session.expire_all()
+    rows = db.session.execute(db.select(AccessLogEntry).order_by(AccessLogEntry.seq)).scalars().all()
+    assert [r.at for r in rows] == recorded
+    assert [r.detail for r in rows] == [str(i) for i in range(1203)]

@@ -11,7 +11,7 @@ from flask.cli import ScriptInfo
 
 from crm.db import db
 from crm.security import audit, checkpoints
-from crm.security.models import AccessLogEntry, AuditHead
+from crm.security.models import AccessLogEntry
 from tests.conftest import tamper
 
 
@@ -296,3 +296,38 @@ def test_nothing_in_the_app_edits_or_deletes_log_entries():
             if re.search(pattern, text, re.IGNORECASE):
                 bad.append(f"{path.relative_to(root)}: {pattern}")
     assert not bad, bad
+
+
+def test_the_dpos_older_copy_of_the_checkpoints(cli, cpdir, tmp_path, monkeypatch, ctx):
+    import shutil
+
+    append(6)
+    cli("audit", "checkpoint")
+    copy = tmp_path / "dpo-copy"
+    shutil.copytree(cpdir, copy)
+    append(4)
+    cli("audit", "checkpoint")
+    monkeypatch.setitem(ctx.config, "CRM_AUDIT_CHECKPOINT_GRACE_S", 0.05)
+    time.sleep(0.1)
+    append(1)
+    assert_fails(cli("audit", "verify", "--checkpoints", str(copy)), "cut short")
+    result = cli("audit", "verify", "--checkpoints", str(copy), "--older-copy")
+    assert result.exit_code == 0 and "older copy" in result.output, result.output
+    # the copy still pins history it covers, whatever happens to the live file
+    tamper("UPDATE access_log SET detail = 'x' WHERE seq = 2")
+    rechain(2)
+    assert_fails(cli("audit", "verify", "--checkpoints", str(copy), "--older-copy"), "history rewritten")
+
+
+def test_awkward_values_hash_the_same_in_the_database_and_in_python(cli):
+    """verify builds the canonical text in SQL on PostgreSQL: it must agree with Python byte for byte."""
+    awkward = ['кавычки " и \\ обратная', "управляющие \x01\x08\x0c\n\r\t\x1f конец", "эмодзи 😀 и \u2028 \u00a0",
+               "проценты %s %(x)s {}", "'; DROP TABLE access_log; --", ""]
+    for i, text in enumerate(awkward):
+        audit.record("test.awkward", citizen_id=None if i % 2 else f"c-{i}", fields=["phone", "full_name"],
+                     purpose=text[:40] or None, detail=text, actor=audit.Actor(i or None, text[:80] or "x", "op"))
+        db.session.commit()
+    assert audit.verify()[1] is None
+    assert cli("audit", "verify").exit_code == 0
+    tamper("UPDATE access_log SET detail = :d WHERE seq = 3", d=awkward[2] + " ")
+    assert_fails(cli("audit", "verify"), "entry 3")

@@ -229,3 +229,90 @@ def test_phone_blind_index_key_rotates_through_the_second_column(iso, run_worker
     status = _cli(iso, "status").output
     assert "phone: slot a=i3 b=i2, reads slot b; backfill of slot a: 32/32" in status, status
     assert lookup() == [ids[7]]
+
+
+def test_rotation_resumes_when_its_cursor_key_was_erased_and_skips_keys_changed_meanwhile(iso):
+    """The first pass walks the key store in stored order (SQLite: rowid) from the stored cursor; a
+    resumed run whose cursor key has gone meanwhile still re-wraps everything, and a batch never
+    writes over a key deleted or re-wrapped between its read and its update."""
+    ids = _seed(40)
+    old_kek = crypto.keyring().active_id
+    info = rotation.start_rotation(enqueue=False)
+    target = info["kek_id"]
+    part = rotation.run_rotation(info["rotation_id"], batch=10, max_batches=1, grace_s=0)
+    assert part["done"] == 10 and not part["finished"]
+    rot = next(r for r in keystore.rotations() if r.id == info["rotation_id"])
+    assert rot.cursor
+    # the cursor's data key is erased before the job resumes
+    owner = keystore.find(rot.cursor).owner_id
+    assert keystore.delete_owner(owner) == 1
+    crypto.forget_cached_key(owner_id=owner)
+    # a batch read, then one of its keys deleted and another re-wrapped by someone else
+    rows = keystore.rewrap_scan(target, keystore.scan_start(None), 5)
+    assert len(rows) == 5 and all(r.kek_id != target for r in rows)
+    gone, taken = rows[0], rows[1]
+    keystore.delete_owner(gone.owner_id)
+    ring = crypto.keyring()
+    dek = crypto.unwrap_dek(ring, taken.wrapped, taken.id, taken.owner_id)
+    theirs = crypto.wrap_dek(ring, dek, taken.id, taken.owner_id, target)[1]
+    with keystore.writer() as conn:
+        conn.execute(sa.text("UPDATE data_keys SET kek_id = :k, wrapped = :w WHERE id = :id"),
+                     {"k": target, "w": theirs, "id": taken.id})
+    ours = [crypto.wrap_dek(ring, crypto.unwrap_dek(ring, r.wrapped, r.id, r.owner_id), r.id, r.owner_id, target)[1]
+            if r.id != taken.id else b"\x01not-this" for r in rows]
+    with keystore.writer() as conn:
+        assert keystore.rewrap_update(conn, target, rows, ours) == 3
+    assert keystore.find(gone.id) is None  # not resurrected
+    assert keystore.find(taken.id).wrapped == theirs  # not overwritten
+    done = rotation.run_rotation(info["rotation_id"], batch=10, grace_s=0)
+    assert done["finished"]
+    assert keystore.counts_by_kek() == {target: 38}
+    # a key still under the old KEK (made by a process that had not reloaded) is a straggler
+    late = keystore.find_by_owner(ids[-1])
+    old_wrapped = crypto.wrap_dek(ring, crypto.unwrap_dek(ring, late.wrapped, late.id, late.owner_id),
+                                  late.id, late.owner_id, old_kek)[1]
+    with keystore.writer() as conn:
+        conn.execute(sa.text("UPDATE data_keys SET kek_id = :k, wrapped = :w WHERE id = :id"),
+                     {"k": old_kek, "w": old_wrapped, "id": late.id})
+    found = keystore.stragglers(target, 10)
+    assert [r.id for r in found] == [late.id]
+    new_wrapped = crypto.wrap_dek(ring, crypto.unwrap_dek(ring, found[0].wrapped, late.id, late.owner_id),
+                                  late.id, late.owner_id, target)[1]
+    with keystore.writer() as conn:
+        assert keystore.rewrap_update(conn, target, found, [new_wrapped]) == 1
+    assert keystore.counts_by_kek() == {target: 38}
+    crypto._DEK_CACHE.clear()
+    crypto._OWNER_CACHE.clear()
+    db.session.expire_all()
+    left = [cid for cid in ids if cid not in (owner, gone.owner_id)]
+    assert all(db.session.get(Citizen, cid).phone for cid in left)
+
+
+def test_rotation_batches_larger_than_a_page_of_the_table(iso):
+    """One batch for all keys, then batches of one: both cover every key exactly once."""
+    _seed(60)
+    info = rotation.start_rotation(enqueue=False)
+    assert rotation.run_rotation(info["rotation_id"], batch=1000, grace_s=0) == {"done": 60, "total": 60,
+                                                                                "finished": True}
+    info = rotation.start_rotation(enqueue=False)
+    assert rotation.run_rotation(info["rotation_id"], batch=1, grace_s=0) == {"done": 60, "total": 60,
+                                                                             "finished": True}
+    assert keystore.counts_by_kek() == {info["kek_id"]: 60}
+
+
+def test_key_store_reads_survive_a_dropped_connection(iso):
+    """Data-key reads run without a pre-ping; a pooled connection the server has closed (a
+    restart) is replaced and the read retried once."""
+    if db.engines["keystore"].dialect.name != "postgresql":
+        pytest.skip("needs a key-store server that can drop a connection")
+    ids = _seed(3)
+    eng = db.engines["keystore"]
+    with eng.connect() as conn:  # the connection the next read will get from the pool
+        pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+    admin = sa.create_engine(eng.url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        assert conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+    admin.dispose()
+    time.sleep(0.2)
+    assert keystore.find_by_owner(ids[0]).owner_id == ids[0]
+    assert {r.owner_id for r in keystore.find_many_by_owner(ids)} == set(ids)

@@ -21,7 +21,7 @@ def test_every_phone_spelling_finds_the_same_citizen(ctx):
         assert [x.id for x in citizens.find_by_phone(spelling)] == [c.id], spelling
 
 
-@pytest.mark.parametrize("bad,message", [("+44 20 7946 0958", "российские"), ("112", "российские"),
+@pytest.mark.parametrize("bad,message", [("+44 20 7946 0958", "российские"), ("112", "короткий"),
                                          ("hello", "не номер"), ("", "укажите")])
 def test_foreign_and_garbage_numbers_are_clear_errors(ctx, bad, message):
     with pytest.raises(citizens.CitizenError, match=message):
@@ -58,3 +58,31 @@ def test_a_lookup_decrypts_only_its_candidates(ctx, monkeypatch):
     assert [c.id for c in found] == [ids[7]]
     bits = blind_index.configured_bits(ctx.config)
     assert len(opened) <= 3 + 40 / 2 ** bits * 10  # the true match and a rare truncation collision
+
+
+def test_a_lookup_reads_its_candidates_keys_in_one_statement_outside_a_transaction(ctx):
+    """Cold data-key cache: the key store sees one SELECT for all candidates, in autocommit (no
+    BEGIN/ROLLBACK round trips of its own)."""
+    import sqlalchemy as sa
+
+    ids = [_citizen(f"Житель{i}", f"+7 912 600-{i // 100:02d}-{i % 100:02d}").id for i in range(30)]
+    db.session.expire_all()
+    crypto._DEK_CACHE.clear()
+    crypto._OWNER_CACHE.clear()
+    seen = []
+
+    def in_transaction(conn) -> bool:
+        dbapi = conn.connection.dbapi_connection
+        return not dbapi.autocommit if conn.dialect.name == "postgresql" else dbapi.in_transaction
+
+    def before(conn, cursor, statement, params, context, executemany):
+        seen.append((statement.split()[0].upper(), in_transaction(conn)))
+
+    eng = db.engines["keystore"]
+    sa.event.listen(eng, "before_cursor_execute", before)
+    try:
+        found = citizens.find_by_phone("+7 912 600-00-11")
+    finally:
+        sa.event.remove(eng, "before_cursor_execute", before)
+    assert [c.id for c in found] == [ids[11]]
+    assert seen == [("SELECT", False)]

@@ -1,4 +1,4 @@
-"""Automatic QA checks (greeting, closing) on transcript segments; no app, no database."""
+"""Automatic QA checks on transcript segments, one by one; no app, no database."""
 from __future__ import annotations
 
 import pytest
@@ -17,40 +17,55 @@ def by_code(results):
 GOOD_CALL = [
     seg(0.4, "Горячая линия ЖКХ, оператор Анна, здравствуйте!"),
     seg(4.0, "Здравствуйте, у нас третий день нет горячей воды.", "citizen"),
-    seg(9.0, "Записала, заявка передана в управляющую компанию."),
-    seg(40.0, "Спасибо.", "citizen"),
-    seg(42.0, "Спасибо за обращение, всего доброго!"),
+    seg(9.0, "Назовите ваш адрес и телефон для связи, пожалуйста."),
+    seg(13.0, "Садовая, пять, квартира семнадцать.", "citizen"),
+    seg(18.0, "Записала, заявка передана в управляющую компанию."),
+    seg(22.0, "Спасибо.", "citizen"),
+    seg(26.0, "Спасибо за обращение, всего доброго!"),
 ]
 
 
-def test_good_call_passes_both():
+def test_good_call_passes_every_check():
     res = by_code(checks.run(GOOD_CALL))
-    assert set(res) == {"greeting", "closing"}
-    assert res["greeting"]["passed"] is True, res
-    assert res["closing"]["passed"] is True, res
+    assert {"greeting", "closing"} <= set(res)
+    assert set(res) == set(checks.CODES)
+    assert all(r["passed"] for r in res.values()), [r for r in res.values() if not r["passed"]]
     assert all(isinstance(r["detail"], str) and r["detail"] for r in res.values())
 
 
+# --- greeting --------------------------------------------------------------------------------------
+
 @pytest.mark.parametrize("text", [
     "Добрый день, горячая линия, меня зовут Ольга.",
+    "ЗДРАВСТВУЙТЕ. Горячей линии ЖКХ оператор Пётр.",  # word forms, case
+    "Горячая линия жилищно-коммунального хозяйства, оператор Анна, здравствуйте.",
+    "Доброе утро, горячая линия, оператор Сергей, слушаю вас.",
+])
+def test_greeting_with_line_and_name_passes(text):
+    assert checks.greeting([seg(1.0, text)])["passed"] is True
+
+
+@pytest.mark.parametrize("text", [
     "Доброе утро! Оператор Сергей, слушаю вас.",
-    "Добрый вечер, вы позвонили на горячую линию жилищно-коммунальных услуг.",  # word forms
-    "ЗДРАВСТВУЙТЕ. Горячей линии ЖКХ оператор Пётр.",
+    "Добрый вечер, вы позвонили на горячую линию жилищно-коммунальных услуг.",
     "День добрый, оператор Мария.",
 ])
-def test_greeting_word_forms_pass(text):
-    assert checks.greeting([seg(1.0, text)])["passed"] is True
+def test_greeting_naming_only_one_needs_the_either_setting(text):
+    assert checks.greeting([seg(1.0, text)])["passed"] is False
+    assert checks.greeting([seg(1.0, text)], {"need": "either"})["passed"] is True
 
 
 @pytest.mark.parametrize("text, why", [
     ("Алло, слушаю.", "no greeting, no name"),
     ("Здравствуйте, слушаю вас.", "greeting without naming the line or operator"),
     ("Горячая линия, оператор Анна.", "naming without greeting"),
-    ("Здравствуйте, я оператор", "«оператор» not followed by a name"),
-    ("Добрый, горячая линия.", "«добрый» alone is no greeting"),
+    ("Здравствуйте, горячая линия, я оператор", "«оператор» not followed by a name"),
+    ("Добрый, горячая линия, оператор Анна.", "«добрый» alone is no greeting"),
 ])
 def test_greeting_fails(text, why):
-    assert checks.greeting([seg(1.0, text)])["passed"] is False, why
+    result = checks.greeting([seg(1.0, text)])
+    assert result["passed"] is False, why
+    assert result["detail"]
 
 
 def test_greeting_split_over_two_segments_in_window():
@@ -58,9 +73,10 @@ def test_greeting_split_over_two_segments_in_window():
     assert checks.greeting(segs)["passed"] is True
 
 
-def test_greeting_too_late_fails():
+def test_greeting_too_late_fails_and_the_window_is_configurable():
     segs = [seg(0.5, "Алло?"), seg(25.0, "Здравствуйте, горячая линия, оператор Анна.")]
     assert checks.greeting(segs)["passed"] is False
+    assert checks.greeting(segs, {"window_s": 30})["passed"] is True
 
 
 def test_greeting_by_citizen_does_not_count_but_unknown_speaker_does():
@@ -69,12 +85,15 @@ def test_greeting_by_citizen_does_not_count_but_unknown_speaker_does():
     assert checks.greeting([seg(1.0, text, "unknown")])["passed"] is True
 
 
+# --- closing ---------------------------------------------------------------------------------------
+
 @pytest.mark.parametrize("text", ["До свидания!", "Всего хорошего.", "Хорошего дня вам!", "До свиданья.",
                                   "Спасибо за ваше обращение.", "Спасибо за обращение, до свидания."])
 def test_closing_passes(text):
     segs = [seg(0.0, "Здравствуйте, горячая линия, оператор Анна."), seg(30.0, "Заявка принята."),
             seg(60.0, text)]
-    assert checks.closing(segs)["passed"] is True
+    res = checks.closing(segs)
+    assert res["passed"] is True and res["at_s"] == 60.0
 
 
 def test_closing_fails_without_phrase_or_when_only_the_citizen_says_it():
@@ -87,11 +106,153 @@ def test_closing_early_in_a_long_call_does_not_count():
     assert checks.closing(segs)["passed"] is False
 
 
-def test_no_speech():
+def test_closing_phrases_are_configurable():
+    segs = [seg(0.0, "Здравствуйте."), seg(20.0, "Удачи!")]
+    assert checks.closing(segs)["passed"] is False
+    assert checks.closing(segs, {"phrases": ["удача"]})["passed"] is True
+
+
+# --- address, callback number, forbidden phrases ---------------------------------------------------
+
+@pytest.mark.parametrize("text", ["Какой у вас адрес?", "Назовите, пожалуйста, ваш адрес.",
+                                  "Улица Садовая, дом пять, верно?", "Номер квартиры подскажите."])
+def test_address_asked(text):
+    res = checks.address([seg(5.0, text)])
+    assert res["passed"] is True and res["at_s"] == 5.0
+
+
+def test_address_said_only_by_the_citizen_does_not_count():
+    segs = [seg(1.0, "Слушаю вас."), seg(4.0, "Улица Садовая, дом пять, квартира семнадцать.", "citizen")]
+    assert checks.address(segs)["passed"] is False
+
+
+@pytest.mark.parametrize("text", ["По какому телефону с вами связаться?", "Оставьте номер для связи.",
+                                  "Мы вам перезвоним по этому номеру, верно? Телефон восемь девятьсот…",
+                                  "Подскажите контактный номер."])
+def test_callback_number_asked(text):
+    assert checks.callback_number([seg(5.0, text)])["passed"] is True
+
+
+def test_callback_number_missing():
+    assert checks.callback_number([seg(1.0, "Заявка принята, ожидайте.")])["passed"] is False
+
+
+@pytest.mark.parametrize("text, phrase", [
+    ("Я не знаю, это не ко мне.", "не знаю"),
+    ("Успокойтесь, пожалуйста.", "успокойтесь"),
+    ("Я же вам сказала, ждите.", "я же вам сказала"),
+    ("Короче, звоните завтра.", "короче"),
+])
+def test_forbidden_phrases_found_by_lemma(text, phrase):
+    res = checks.forbidden_phrases([seg(2.0, "Здравствуйте."), seg(7.0, text)])
+    assert res["passed"] is False
+    assert phrase in res["detail"] and res["at_s"] == 7.0 and res["value"] == 1
+
+
+def test_forbidden_phrases_by_the_citizen_do_not_count_and_the_list_is_configurable():
+    segs = [seg(1.0, "Здравствуйте."), seg(3.0, "Я не знаю, что делать!", "citizen"), seg(6.0, "Сейчас разберёмся.")]
+    assert checks.forbidden_phrases(segs)["passed"] is True
+    assert checks.forbidden_phrases(segs, {"phrases": ["разобраться"]})["passed"] is False
+
+
+# --- timing ----------------------------------------------------------------------------------------
+
+def test_silence_longer_than_the_limit_is_flagged_with_its_place():
+    segs = [seg(0.0, "Здравствуйте.", end=2.0), seg(2.5, "Добрый день.", "citizen", end=4.0),
+            seg(16.5, "Извините за ожидание.", end=18.0)]
+    res = checks.silence(segs)
+    assert res["passed"] is False and res["value"] == pytest.approx(12.5) and res["at_s"] == 4.0
+    assert checks.silence(segs, {"max_s": 15})["passed"] is True
+
+
+def test_silence_ignores_overlapping_segments_and_the_edges():
+    segs = [seg(5.0, "а", end=10.0), seg(8.0, "б", "citizen", end=20.0), seg(21.0, "в", end=22.0)]
+    res = checks.silence(segs)
+    assert res["passed"] is True and res["value"] == pytest.approx(1.0)
+
+
+def test_overtalk_sums_the_overlaps_of_both_sides():
+    segs = [seg(0.0, "Здравствуйте, горячая линия", end=5.0), seg(3.0, "Алло, у меня", "citizen", end=8.0),
+            seg(7.0, "Слушаю вас", end=10.0)]
+    res = checks.overtalk(segs)
+    assert res["value"] == pytest.approx(3.0) and res["passed"] is True  # 2 s + 1 s = the limit
+    res = checks.overtalk(segs, {"max_total_s": 2.5})
+    assert res["passed"] is False and res["at_s"] == 3.0
+
+
+def test_overtalk_and_talk_ratio_need_both_speakers():
+    mono = [seg(0.0, "Здравствуйте", "unknown", end=5.0), seg(6.0, "Добрый день", "unknown", end=9.0)]
+    assert checks.overtalk(mono) is None and checks.talk_ratio(mono) is None
+    assert {r["code"] for r in checks.run(mono)} >= {"greeting", "closing", "silence"}
+    assert not {"overtalk", "talk_ratio"} & {r["code"] for r in checks.run(mono)}
+
+
+def test_talk_ratio_bounds():
+    balanced = [seg(0.0, "а", end=6.0), seg(6.0, "б", "citizen", end=10.0)]
+    res = checks.talk_ratio(balanced)
+    assert res["passed"] is True and res["value"] == pytest.approx(0.6)
+    monologue = [seg(0.0, "а", end=9.0), seg(9.0, "б", "citizen", end=10.0)]
+    assert checks.talk_ratio(monologue)["passed"] is False
+    silent_operator = [seg(0.0, "а", end=1.0), seg(1.0, "б", "citizen", end=10.0)]
+    assert checks.talk_ratio(silent_operator)["passed"] is False
+    assert checks.talk_ratio(monologue, {"max_share": 0.95})["passed"] is True
+
+
+def test_speech_rate_in_words_per_minute():
+    words = " ".join(["слово"] * 30)
+    res = checks.speech_rate([seg(0.0, words, end=15.0)])  # 30 words in 15 s = 120 wpm
+    assert res["passed"] is True and res["value"] == pytest.approx(120.0)
+    fast = checks.speech_rate([seg(0.0, " ".join(["слово"] * 60), end=15.0)])  # 240 wpm
+    assert fast["passed"] is False and "быстрее" in fast["detail"]
+    slow = checks.speech_rate([seg(0.0, "слово " * 10, end=15.0)])  # 40 wpm
+    assert slow["passed"] is False and "медленнее" in slow["detail"]
+    assert checks.speech_rate([seg(0.0, "слово", end=3.0)]) is None  # too little speech to judge
+
+
+# --- run() and configuration -----------------------------------------------------------------------
+
+def test_no_speech_gives_only_greeting_and_closing_failed():
     res = by_code(checks.run([]))
+    assert set(res) == {"greeting", "closing"}
     assert res["greeting"]["passed"] is False and res["closing"]["passed"] is False
     assert "нет речи" in res["greeting"]["detail"]
 
 
+def test_checks_can_be_disabled_except_greeting_and_closing():
+    overrides = {code: {"enabled": False} for code in checks.CODES}
+    assert [r["code"] for r in checks.run(GOOD_CALL, overrides)] == ["greeting", "closing"]
+
+
+def test_overrides_change_one_key_and_keep_the_others():
+    cfg = checks.config({"silence": {"max_s": 3}, "nonsense": {"x": 1}})
+    assert cfg["silence"] == {"enabled": True, "max_s": 3}
+    assert cfg["greeting"] == checks.DEFAULTS["greeting"] and "nonsense" not in cfg
+    assert checks.DEFAULTS["silence"]["max_s"] == 10.0  # defaults untouched
+
+
 def test_analyzer_is_cached():
     assert checks._morph() is checks._morph()
+
+
+# --- recogniser errors -----------------------------------------------------------------------------
+
+#: The opening of the simulated hot-water call as Whisper base heard it (stereo, 2 cores, int8):
+#: «оператор Анна» became «операто, рано».
+ASR_OPENING = [seg(0.66, "Горячая линия жилищинокому.", end=2.6),
+               seg(2.94, "Унального хозяйства, операто, рано, здравствуйте, чем могу помочь.", end=8.7)]
+
+
+def test_greeting_tolerates_a_garbled_long_word():
+    res = checks.greeting(ASR_OPENING)
+    assert res["passed"] is True and "операто рано" in res["detail"]
+    assert checks.greeting(ASR_OPENING, {"fuzzy": 0})["passed"] is False  # exact lemmas only
+    assert checks.greeting([seg(1.0, "Здраствуйте, горячая линия, оператор Анна.")])["passed"] is True
+
+
+def test_near_misses_are_not_everything():
+    assert checks.greeting([seg(1.0, "Здравствуйте, горячая линия, операция Анна.")])["passed"] is False
+    assert checks.closing([seg(0.0, "Алло."), seg(9.0, "Всего.")])["passed"] is False
+    # forbidden phrases never match loosely: «корочке» is a near miss of «короче», not the word
+    assert checks._similar("корочке", "короче", 0.85)
+    assert checks.forbidden_phrases([seg(1.0, "Сыр с корочке сверху.")])["passed"] is True
+    assert "fuzzy" not in checks.DEFAULTS["forbidden_phrases"]

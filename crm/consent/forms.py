@@ -1,0 +1,79 @@
+"""Forms of the DPO's consent pages, the operator's one-click consent and the self-service page."""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, FloatField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from crm.consent.rights import TYPES
+from crm.consent.services import CHANNELS_RU
+
+RETENTION_ACTIONS = [("erase", "уничтожение"), ("deidentify", "обезличивание")]
+DSR_CHANNELS = [(c, CHANNELS_RU[c]) for c in ("paper", "email", "call", "web", "api")]
+
+
+class PurposeForm(FlaskForm):
+    name_ru = StringField("Цель обработки", validators=[DataRequired(message="Укажите цель"), Length(max=200)])
+    legal_basis = TextAreaField("Правовое основание", validators=[DataRequired(message="Укажите основание"),
+                                                                 Length(max=2000)])
+    requires_consent = BooleanField("Обработка только с согласия заявителя")
+    data_categories = StringField("Категории данных", validators=[Length(max=300)])
+    subjects = StringField("Категории субъектов", validators=[Length(max=300)])
+    actions = TextAreaField("Действия с данными", validators=[Length(max=2000)])
+    processing_method = StringField("Способ обработки", validators=[Length(max=300)])
+    recipients = TextAreaField("Кому передаются (поручение, третьи лица)", validators=[Length(max=2000)])
+    retention_days = IntegerField("Срок хранения, дней", validators=[
+        DataRequired(message="Укажите срок"), NumberRange(1, 36500, message="от 1 до 36 500 дней")])
+    retention_basis = TextAreaField("Откуда срок и от какого события считается", validators=[Length(max=2000)])
+    retention_action = SelectField("По истечении срока", choices=RETENTION_ACTIONS)
+
+
+class RequestForm(FlaskForm):
+    citizen_id = StringField("Id заявителя", validators=[DataRequired(message="Укажите id заявителя"), Length(max=36)])
+    type = SelectField("Вид запроса", choices=[(k, TYPES[k]) for k in ("access", "stop_processing")])
+    purpose = SelectField("Цель обработки (для требования прекратить обработку)", choices=[], validate_choice=False)
+    channel = SelectField("Как получен", choices=DSR_CHANNELS)
+    received_on = DateField("Дата получения", validators=[Optional()])
+    note = TextAreaField("Что просит заявитель (без персональных данных)", validators=[Length(max=5000)])
+
+
+class ExtendForm(FlaskForm):
+    reason = TextAreaField("Причины продления (мотивированное уведомление заявителю)",
+                           validators=[DataRequired(message="Укажите причины"), Length(max=5000)])
+
+
+class AnswerForm(FlaskForm):
+    decision = HiddenField(default="answer")  # answer | reject | approve
+    note = TextAreaField("Ответ заявителю / причина отказа", validators=[Length(max=5000)])
+
+
+class ErasureForm(FlaskForm):
+    reason = TextAreaField("Основание уничтожения", validators=[DataRequired(message="Укажите основание"),
+                                                               Length(max=5000)])
+    channel = SelectField("Как получено требование", choices=DSR_CHANNELS)
+
+
+class WithdrawForm(FlaskForm):
+    channel = SelectField("Как получен отзыв", choices=DSR_CHANNELS)
+    ref = StringField("Рег. номер письма / скана", validators=[Length(max=200)])
+
+
+class QuickConsentForm(FlaskForm):
+    """The operator's one click during a call: purpose and answer; the call and moment optional."""
+
+    purpose = HiddenField(validators=[DataRequired()])
+    given = HiddenField(default="yes")
+    call_id = HiddenField()
+    offset_s = FloatField(validators=[Optional(), NumberRange(min=0)])
+
+
+class RetentionForm(FlaskForm):
+    dry_run = BooleanField("Только проверить (ничего не менять)", default=True)
+
+
+class PhoneForm(FlaskForm):
+    phone = StringField("Номер телефона", validators=[DataRequired(message="Введите номер телефона"), Length(max=40)])
+
+
+class CodeForm(FlaskForm):
+    code = StringField("Код из SMS", validators=[DataRequired(message="Введите код из SMS"), Length(max=12)])

@@ -1,0 +1,205 @@
+"""Retention: find data kept past its purpose's retention period (the register's ``retention_days``)
+or past a withdrawal, destroy or de-identify it, and leave a report for the DPO (152-ФЗ ст. 5 ч. 7:
+kept no longer than the purpose needs; ст. 21 ч. 4–5: destroyed within 30 days once the purpose is
+achieved or consent withdrawn).
+
+One run (:func:`run`, the periodic job :func:`crm.consent.jobs.retention_job`, ``crm consent
+retention``):
+
+- ``appeal_processing``: a citizen whose last activity (registration, appeal created, resolved or
+  closed, call, consent event) is older than the period and who has no appeal still being worked
+  on is crypto-shredded with :func:`crm.security.shredding.erase_citizen`; a destruction act is made.
+  De-identified statistics stay (appeal categories, dates, SLA).
+- ``sms_notifications`` / ``csat_survey``: outbox messages older than the period lose their number
+  and text; so do the purpose's messages of a citizen who withdrew consent, which closes that
+  withdrawal request.
+- one-time codes and self-service links in the outbox: cleared after :data:`ACCESS_MESSAGES_DAYS`.
+- ``call_recording_qa``: recordings past the period or under a withdrawn consent are counted and
+  reported as *pending*: destroying a recording alone (keeping the appeal) needs a service in
+  :mod:`crm.calls` that does not exist yet.
+
+Every step is idempotent: a run that dies half-way is finished by the next one.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from crm.consent.models import DataSubjectRequest, RetentionRun, SmsMessage
+from crm.db import db, utcnow
+from crm.security import audit
+
+ACCESS_MESSAGES_DAYS = 30
+ACTIVE_STATUSES = ("received", "escalated", "in_progress")
+MESSAGE_PURPOSES = ("sms_notifications", "csat_survey")
+BATCH = 500
+
+
+def _last_activity():
+    """``SELECT citizen_id, max(activity)`` over the tables that show contact with a citizen."""
+    from crm.appeals.models import Appeal
+    from crm.calls.models import Call
+    from crm.citizens.models import Citizen
+    from crm.consent.models import ConsentEvent
+
+    parts = [sa.select(Citizen.id.label("cid"), Citizen.created_at.label("at")),
+             sa.select(Appeal.citizen_id, Appeal.created_at),
+             sa.select(Appeal.citizen_id, Appeal.resolved_at).where(Appeal.resolved_at.isnot(None)),
+             sa.select(Appeal.citizen_id, Appeal.closed_at).where(Appeal.closed_at.isnot(None)),
+             sa.select(Call.citizen_id, Call.created_at).where(Call.citizen_id.isnot(None)),
+             sa.select(ConsentEvent.citizen_id, ConsentEvent.at)]
+    u = sa.union_all(*parts).subquery()
+    return sa.select(u.c.cid, sa.func.max(u.c.at).label("last")).group_by(u.c.cid).subquery()
+
+
+def expired_citizens(days: int, now: datetime, limit: int = BATCH) -> tuple[list[tuple[str, datetime]], int]:
+    """``([(citizen_id, last activity)], blocked)``: citizens not erased whose last activity is older
+    than ``days``, without an appeal still being worked on; ``blocked`` counts those skipped for such
+    an appeal."""
+    from crm.appeals.models import Appeal
+    from crm.citizens.models import Citizen
+
+    cutoff = now - timedelta(days=days)
+    last = _last_activity()
+    active = sa.select(Appeal.id).where(Appeal.citizen_id == Citizen.id, Appeal.status.in_(ACTIVE_STATUSES)).exists()
+    base = sa.select(Citizen.id, last.c.last).join(last, last.c.cid == Citizen.id).where(
+        Citizen.erased_at.is_(None), last.c.last < cutoff)
+    rows = db.session.execute(base.where(~active).order_by(last.c.last).limit(limit)).all()
+    blocked = db.session.execute(sa.select(sa.func.count()).select_from(base.where(active).subquery())).scalar_one()
+    return [(r[0], r[1]) for r in rows], blocked
+
+
+def _clear(messages: list[SmsMessage], now: datetime) -> int:
+    n = 0
+    for m in messages:
+        if m.to_masked is not None or m.body is not None:
+            m.to_masked = m.body = None
+            m.deidentified_at = now
+            n += 1
+    return n
+
+
+def _old_messages(purposes: tuple[str, ...], before: datetime) -> list[SmsMessage]:
+    return list(db.session.execute(db.select(SmsMessage).where(
+        SmsMessage.purpose.in_(purposes), SmsMessage.created_at < before, SmsMessage.deidentified_at.is_(None))
+        .limit(10 * BATCH)).scalars())
+
+
+def run(*, now: datetime | None = None, dry_run: bool = False, actor: audit.Actor | None = None) -> RetentionRun:
+    """One retention run; returns its :class:`~crm.consent.models.RetentionRun` (committed) with the
+    report. ``dry_run``: find and count, change nothing (the report says what would happen)."""
+    from crm.consent import rights
+    from crm.consent import services as consent
+    from crm.security.shredding import ErasureError, erase_citizen
+
+    now = now or utcnow()
+    actor = actor or audit.system_actor("retention")
+    run_row = RetentionRun(started_at=utcnow(), actor=actor.name[:80], dry_run=dry_run, report={})
+    db.session.add(run_row)
+    db.session.commit()
+    report: dict = {"purposes": {}, "erased_citizens": [], "acts": [], "overdue_requests": [], "closed_requests": [],
+                    "now": now.isoformat()}
+    regs = {p.code: p for p in consent.purposes()}
+
+    # 1. appeals: the citizen as a whole
+    p = regs.get("appeal_processing")
+    if p is not None:
+        found, blocked = expired_citizens(p.retention_days, now)
+        entry = {"found": len(found), "erased": 0, "deidentified": 0, "pending": blocked,
+                 "note": f"срок {p.retention_days} дн. после последнего обращения"
+                         + (f"; {blocked} с незакрытыми обращениями пропущены" if blocked else "")}
+        for citizen_id, last in found:
+            if dry_run:
+                continue
+            reason = (f"истёк срок хранения по цели «{p.name_ru}»: {p.retention_days} дн. после последнего "
+                      f"обращения ({last.date().isoformat()}); 152-ФЗ ст. 5 ч. 7, ст. 21 ч. 4")
+            try:
+                rights._clear_outbox(citizen_id)
+                record = erase_citizen(citizen_id, reason, actor=actor)
+            except ErasureError as exc:
+                db.session.rollback()
+                entry["pending"] += 1
+                entry.setdefault("errors", []).append(f"{citizen_id}: {exc}")
+                continue
+            act = rights.make_act(record, request=None, requested_by=actor, approved_by=None,
+                                  legal_basis="152-ФЗ ст. 5 ч. 7, ст. 21 ч. 4 (истечение срока хранения)")
+            entry["erased"] += 1
+            report["erased_citizens"].append(citizen_id)
+            report["acts"].append(act.number)
+        report["purposes"]["appeal_processing"] = entry
+
+    # 2. messages past their period
+    for code in MESSAGE_PURPOSES:
+        p = regs.get(code)
+        if p is None:
+            continue
+        old = _old_messages((code,), now - timedelta(days=p.retention_days))
+        n = 0 if dry_run else _clear(old, now)
+        report["purposes"][code] = {"found": len(old), "erased": 0, "deidentified": n, "pending": 0,
+                                    "note": f"SMS старше {p.retention_days} дн.: номер и текст удаляются"}
+    old = _old_messages((consent.DSR_PURPOSE,), now - timedelta(days=ACCESS_MESSAGES_DAYS))
+    report["purposes"][consent.DSR_PURPOSE] = {
+        "found": len(old), "erased": 0, "deidentified": 0 if dry_run else _clear(old, now), "pending": 0,
+        "note": f"коды и ссылки самообслуживания старше {ACCESS_MESSAGES_DAYS} дн."}
+
+    # 3. withdrawals: destroy what the purpose holds, close the request when nothing is left
+    withdrawals = db.session.execute(db.select(DataSubjectRequest).where(
+        DataSubjectRequest.type == "withdrawal", DataSubjectRequest.status == "open")).scalars().all()
+    qa_pending = 0
+    for req in withdrawals:
+        if req.purpose_code in MESSAGE_PURPOSES:
+            msgs = list(db.session.execute(db.select(SmsMessage).where(
+                SmsMessage.citizen_id == req.citizen_id, SmsMessage.purpose == req.purpose_code)).scalars())
+            entry = report["purposes"].setdefault(req.purpose_code, {"found": 0, "erased": 0, "deidentified": 0,
+                                                                     "pending": 0, "note": ""})
+            entry["found"] += len(msgs)
+            if dry_run:
+                continue
+            n = _clear(msgs, now)
+            entry["deidentified"] += n
+            rights.close_by_system(req, f"согласие отозвано: обработка прекращена, SMS цели обезличены ({n}); "
+                                        f"исполнено автоматически {now.date().isoformat()}", actor=actor)
+            report["closed_requests"].append(req.id)
+        elif req.purpose_code == "call_recording_qa":
+            qa_pending += 1
+    if not dry_run:
+        db.session.commit()
+
+    # 4. recordings for QA: reported, not destroyed here
+    p = regs.get("call_recording_qa")
+    if p is not None:
+        from crm.calls.models import Call
+        from crm.citizens.models import Citizen
+
+        old_calls = db.session.execute(sa.select(sa.func.count()).select_from(Call).join(
+            Citizen, Citizen.id == Call.citizen_id).where(
+            Call.created_at < now - timedelta(days=p.retention_days), Citizen.erased_at.is_(None))).scalar_one()
+        report["purposes"]["call_recording_qa"] = {
+            "found": old_calls + qa_pending, "erased": 0, "deidentified": 0, "pending": old_calls + qa_pending,
+            "note": (f"записей старше {p.retention_days} дн.: {old_calls}; отзывов согласия на запись: {qa_pending}. "
+                     "Звонки исключены из выборки контроля качества (may_use_for_qa); уничтожение отдельной "
+                     "записи без обращения требует функции в пакете calls — до её появления исполняется "
+                     "вручную или полным уничтожением данных заявителя")}
+
+    report["overdue_requests"] = [r.id for r in rights.listing("overdue")]
+    run_row = db.session.get(RetentionRun, run_row.id)
+    run_row.report = report
+    run_row.erased = sum(e["erased"] for e in report["purposes"].values())
+    run_row.deidentified = sum(e["deidentified"] for e in report["purposes"].values())
+    run_row.pending = sum(e["pending"] for e in report["purposes"].values())
+    run_row.finished_at = utcnow()
+    audit.record("retention.run", purpose=consent.DSR_PURPOSE, actor=actor,
+                 detail=f"run {run_row.id} dry_run={dry_run} erased={run_row.erased} "
+                        f"deidentified={run_row.deidentified} pending={run_row.pending}")
+    db.session.commit()
+    return run_row
+
+
+def runs(limit: int = 50) -> list[RetentionRun]:
+    return list(db.session.execute(db.select(RetentionRun).order_by(RetentionRun.started_at.desc())
+                                   .limit(limit)).scalars())
+
+
+def get_run(run_id: int) -> RetentionRun | None:
+    return db.session.get(RetentionRun, run_id)

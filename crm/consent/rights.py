@@ -1,0 +1,460 @@
+"""Data subject requests (152-ФЗ ст. 14, 20, 21) and their legal clocks; the access export; erasure
+with four-eyes approval and the destruction act.
+
+Clocks (:func:`due_for`), counted from the day the request was received, Moscow time:
+
+- ``withdrawal`` — consent withdrawn: stop at once, destroy or de-identify the purpose's data within
+  30 days (ст. 21 ч. 5), calendar days; the deadline is the end of the 30th day.
+- ``stop_processing`` — a demand to stop processing: within 10 working days (ст. 21 ч. 5.1), +5
+  working days with a reasoned notice to the subject.
+- ``access`` — a request for the information of ст. 14 ч. 7 and the data: within 10 working days
+  (ст. 14 ч. 3, ст. 20 ч. 1), +5 working days with a reasoned notice.
+- ``erasure`` — destruction at the subject's request or by the operator's decision: 30 days
+  (ст. 21 ч. 5 by analogy; ч. 3–4 give 10 and 30 days for unlawful processing and an achieved
+  purpose), executed only when a second person approves.
+
+Working days come from :mod:`crm.appeals.calendar` (holidays and transferred days).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, time, timedelta
+
+from crm.appeals.calendar import MOSCOW, add_working_days
+from crm.consent.models import DataSubjectRequest, DestructionAct, SmsMessage
+from crm.db import db, utcnow
+from crm.security import audit
+
+TYPES = {"withdrawal": "Отзыв согласия", "stop_processing": "Требование прекратить обработку",
+         "access": "Запрос сведений и данных", "erasure": "Уничтожение данных"}
+TYPE_BASIS = {"withdrawal": "152-ФЗ ст. 21 ч. 5 (30 дней)", "stop_processing": "152-ФЗ ст. 21 ч. 5.1 (10 рабочих дней)",
+              "access": "152-ФЗ ст. 14 ч. 3, ст. 20 ч. 1 (10 рабочих дней)", "erasure": "152-ФЗ ст. 21 ч. 5 (30 дней)"}
+STATUSES = {"open": "в работе", "awaiting_approval": "ждёт утверждения", "answered": "исполнен", "rejected": "отказ"}
+CHANNELS = ("call", "web", "paper", "api", "email")
+EXTENDABLE = ("access", "stop_processing")
+WORKING_DAYS = {"access": 10, "stop_processing": 10}
+CALENDAR_DAYS = {"withdrawal": 30, "erasure": 30}
+EXTENSION_WORKING_DAYS = 5
+INFORMATION_SYSTEM = "ИСПДн «CRM горячей линии ЖКХ» (обращения, звонки и их записи, согласия)"
+CATEGORY_RU = {"full_name": "ФИО", "phone": "номер телефона", "email": "адрес эл. почты", "address": "адрес",
+               "apartment": "номер квартиры", "appeal_text": "тексты обращений", "appeal_comments": "комментарии к обращениям",
+               "call_file_names": "имена файлов записей", "transcripts": "расшифровки разговоров",
+               "qa_comments": "комментарии к оценкам звонков", "recordings": "записи разговоров (голос)",
+               "sms": "тексты и номера SMS-сообщений"}
+
+
+class RequestError(ValueError):
+    """A request refused (bad input, wrong state, same person approving); Russian message."""
+
+    def __init__(self, message: str, field: str | None = None, code: str = "invalid"):
+        super().__init__(message)
+        self.field = field
+        self.code = code
+
+
+def _actor_of(user) -> audit.Actor | None:
+    return audit.Actor(user.id, user.username, user.role) if user is not None else None
+
+
+def _end_of_day(day) -> datetime:
+    return datetime.combine(day, time(23, 59, 59), MOSCOW)
+
+
+def due_for(type_: str, received_at: datetime) -> datetime:
+    """The legal deadline (UTC) of a request of ``type_`` received at ``received_at`` (aware).
+
+    Working-day clocks end at 23:59:59 Moscow time of the N-th working day after the day of receipt
+    (:func:`crm.appeals.calendar.add_working_days`); calendar clocks at the end of the N-th day.
+    A calendar deadline that falls on a holiday is not moved (ГК РФ ст. 193 would allow the next
+    working day; we answer earlier, never later). Raises :class:`RequestError` for an unknown type."""
+    if type_ in WORKING_DAYS:
+        return add_working_days(received_at, WORKING_DAYS[type_]).astimezone(received_at.tzinfo)
+    if type_ in CALENDAR_DAYS:
+        day = received_at.astimezone(MOSCOW).date() + timedelta(days=CALENDAR_DAYS[type_])
+        return _end_of_day(day).astimezone(received_at.tzinfo)
+    raise RequestError(f"неизвестный вид запроса «{type_}»", "type")
+
+
+def register(citizen_id: str, type_: str, *, channel: str, purpose: str | None = None, consent_id: str | None = None,
+             note: str | None = None, received_at: datetime | None = None, user_id: int | None = None,
+             actor: audit.Actor | None = None, commit: bool = True) -> DataSubjectRequest:
+    """Register a request and start its clock. ``received_at`` (aware, default now) may be earlier
+    (a letter received yesterday), never in the future. Erasure goes through :func:`request_erasure`.
+    Logs ``dsr.register``. Raises :class:`RequestError`."""
+    from crm.citizens import services as citizens
+    from crm.consent import services as consent
+
+    if type_ not in TYPES:
+        raise RequestError(f"неизвестный вид запроса «{type_}»", "type")
+    if channel not in CHANNELS:
+        raise RequestError(f"неизвестный канал «{channel}»", "channel")
+    if purpose is not None and consent.get_purpose(purpose) is None:
+        raise RequestError(f"неизвестная цель обработки «{purpose}»", "purpose")
+    if citizens.get(citizen_id) is None:
+        raise RequestError("заявитель не найден", "citizen_id", "not_found")
+    now = utcnow()
+    received_at = received_at or now
+    if received_at.tzinfo is None:
+        raise RequestError("время получения без часового пояса", "received_at")
+    if received_at > now + timedelta(minutes=5):
+        raise RequestError("дата получения запроса не может быть в будущем", "received_at")
+    if received_at < now - timedelta(days=366):
+        raise RequestError("дата получения запроса старше года: проверьте дату", "received_at")
+    req = DataSubjectRequest(citizen_id=citizen_id, type=type_, purpose_code=purpose, consent_id=consent_id,
+                             channel=channel, note=(note or "").strip()[:5000] or None, received_at=received_at,
+                             due_at=due_for(type_, received_at), status="open", created_at=now, created_by=user_id)
+    db.session.add(req)
+    audit.record("dsr.register", citizen_id=citizen_id, purpose=purpose or consent.DSR_PURPOSE,
+                 detail=f"request {req.id} type={type_}", actor=actor)
+    if commit:
+        db.session.commit()
+    return req
+
+
+def get(request_id: str) -> DataSubjectRequest | None:
+    return db.session.get(DataSubjectRequest, request_id)
+
+
+def for_citizen(citizen_id: str) -> list[DataSubjectRequest]:
+    return list(db.session.execute(db.select(DataSubjectRequest).where(DataSubjectRequest.citizen_id == citizen_id)
+                                   .order_by(DataSubjectRequest.received_at)).scalars())
+
+
+def listing(status: str = "open", type_: str | None = None, limit: int = 500) -> list[DataSubjectRequest]:
+    """Requests by state: ``open`` (open or awaiting approval, nearest deadline first), ``overdue``,
+    ``closed`` (answered or rejected, newest first) or ``all``."""
+    q = db.select(DataSubjectRequest)
+    if type_:
+        q = q.where(DataSubjectRequest.type == type_)
+    deadline = db.func.coalesce(DataSubjectRequest.extended_due_at, DataSubjectRequest.due_at)
+    if status in ("open", "overdue"):
+        q = q.where(DataSubjectRequest.status.in_(("open", "awaiting_approval"))).order_by(deadline)
+        if status == "overdue":
+            q = q.where(deadline < utcnow())
+    elif status == "closed":
+        q = q.where(DataSubjectRequest.status.in_(("answered", "rejected"))).order_by(DataSubjectRequest.answered_at.desc())
+    else:
+        q = q.order_by(DataSubjectRequest.received_at.desc())
+    return list(db.session.execute(q.limit(limit)).scalars())
+
+
+def extend(req: DataSubjectRequest, reason: str, *, user) -> DataSubjectRequest:
+    """Extend the term by 5 working days after a reasoned notice to the subject (ст. 14 ч. 3,
+    ст. 20 ч. 1, ст. 21 ч. 5.1). Once per request, only for access and stop-processing requests,
+    before the deadline. ``reason``: the notice's reasons (kept). Logs ``dsr.extend``."""
+    from crm.security.permissions import require_role
+
+    require_role(user, "dpo", "admin")
+    reason = (reason or "").strip()
+    if req.type not in EXTENDABLE:
+        raise RequestError("срок этого запроса не продлевается", "type", "not_extendable")
+    if req.closed:
+        raise RequestError("запрос уже закрыт", "status", "closed")
+    if req.extended_due_at is not None:
+        raise RequestError("срок уже продлён: продлить можно один раз", "status", "already_extended")
+    if req.overdue():
+        raise RequestError("срок уже истёк: продление возможно только до его окончания", "status", "overdue")
+    if len(reason) < 10:
+        raise RequestError("укажите причины продления, которые сообщены заявителю (мотивированное уведомление)",
+                           "reason")
+    req.extended_due_at = add_working_days(req.due_at, EXTENSION_WORKING_DAYS).astimezone(req.due_at.tzinfo)
+    req.extension_reason = reason[:5000]
+    req.extended_at = utcnow()
+    req.extended_by = user.id
+    audit.record("dsr.extend", citizen_id=req.citizen_id, purpose=req.purpose_code or audit.REPORT_PURPOSE,
+                 detail=f"request {req.id} until {req.extended_due_at.isoformat()}")
+    db.session.commit()
+    return req
+
+
+def answer(req: DataSubjectRequest, note: str, *, user, rejected: bool = False) -> DataSubjectRequest:
+    """Close a request: answered (what was done) or ``rejected`` (a reasoned refusal). An access
+    request is answered only after its export was produced (:func:`export_citizen`). Erasures are
+    closed by :func:`approve_erasure` / :func:`reject_erasure`. Logs ``dsr.answer``."""
+    from crm.security.permissions import require_role
+
+    require_role(user, "dpo", "admin")
+    note = (note or "").strip()
+    if req.closed:
+        raise RequestError("запрос уже закрыт", "status", "closed")
+    if req.type == "erasure":
+        raise RequestError("уничтожение утверждается вторым сотрудником", "type", "needs_approval")
+    if not note:
+        raise RequestError("опишите ответ заявителю (что сделано или почему отказано)", "note")
+    if req.type == "access" and not rejected and req.export_sha256 is None:
+        raise RequestError("сначала сформируйте выгрузку данных для ответа", "export", "no_export")
+    req.status = "rejected" if rejected else "answered"
+    req.answered_at = utcnow()
+    req.answered_by = user.id
+    req.answer_note = note[:5000]
+    audit.record("dsr.answer", citizen_id=req.citizen_id, purpose=req.purpose_code or audit.REPORT_PURPOSE,
+                 detail=f"request {req.id} {req.status}")
+    db.session.commit()
+    return req
+
+
+def close_by_system(req: DataSubjectRequest, note: str, *, actor: audit.Actor) -> None:
+    """Mark a request done by a job (the retention job destroyed what a withdrawal asked); no commit."""
+    req.status = "answered"
+    req.answered_at = utcnow()
+    req.answer_note = note[:5000]
+    audit.record("dsr.answer", citizen_id=req.citizen_id, purpose=req.purpose_code or audit.REPORT_PURPOSE,
+                 detail=f"request {req.id} answered", actor=actor)
+
+
+# --- the access export ----------------------------------------------------------------------------
+
+def export_citizen(citizen_id: str, *, user, request: DataSubjectRequest | None = None) -> dict:
+    """Everything held on the citizen, for an access request (ст. 14 ч. 7): one dict that the views
+    render as JSON (machine-readable) and as a printable document.
+
+    Reads through the normal paths so each read is in the access log as usual:
+    :func:`crm.citizens.services.view` (card, revealed), :func:`crm.appeals.services.view` (each
+    appeal with history), :func:`crm.calls.services.view` (each call's transcript),
+    :func:`crm.qa.services.for_call` (evaluation comments), the consent history, the requests,
+    the SMS sent, the access log about the citizen (roles, not staff names) and the processing
+    information of the register. Then ``dsr.export`` is logged, and with ``request`` its
+    ``export_sha256`` (SHA-256 of the canonical JSON) and ``export_at`` are set. Commits.
+
+    Returns ``{"generated_at", "request_id", "controller": {name, address}, "citizen": card,
+    "appeals": [appeal dicts + "calls": [call dicts + "evaluations"]], "consents": [...],
+    "requests": [...], "sms": [...], "access_log": [...], "processing": [...], "sha256"}``.
+    Raises :class:`RequestError` (``not_found``) and ``PermissionDenied``."""
+    from crm.appeals import services as appeals
+    from crm.calls import services as calls
+    from crm.citizens import services as citizens
+    from crm.consent import services as consent
+    from crm.qa import services as qa
+    from crm.security.permissions import require_role
+
+    require_role(user, "dpo", "admin")
+    citizen = citizens.get(citizen_id)
+    if citizen is None:
+        raise RequestError("заявитель не найден", "citizen_id", "not_found")
+    name, address = consent.controller()
+    card = citizens.view(citizen, purpose=consent.DSR_PURPOSE, reveal=True)
+    out_appeals = []
+    for appeal in sorted(appeals.for_citizen(citizen_id), key=lambda a: a.created_at):
+        data = appeals.view(appeal, reveal=False)
+        data.pop("citizen", None)
+        data["calls"] = []
+        for call in calls.for_appeal(appeal.id):
+            c = calls.view(call, purpose=consent.DSR_PURPOSE)
+            c["evaluations"] = [{"at": ev.created_at.isoformat(), "score": ev.score,
+                                 "comment": None if card["erased"] else ev.comment}
+                                for ev in qa.for_call(call.id)]
+            data["calls"].append(c)
+        out_appeals.append(data)
+    consents = []
+    for e in consent.for_citizen(citizen_id):
+        words, verified = consent.consent_text(e)
+        consents.append({**consent.as_dict(e), "text": words, "text_verified": verified,
+                         "withdrawn_channel": e.withdrawn_channel})
+    requests = [request_dict(r) for r in for_citizen(citizen_id)]
+    sms = [{"id": m.id, "at": m.created_at.isoformat(), "purpose": m.purpose, "kind": m.kind, "to": m.to_masked,
+            "text": _public_body(m)} for m in messages_for(citizen_id)]
+    log = audit.access_report(citizen_id, fmt="export", actor=_actor_of(user))
+    access_log = [{"at": e["at"].isoformat(), "action": e["action"], "action_label": e["action_label"],
+                   "role": e["actor_role"], "fields": e["fields"], "purpose": e["purpose"], "outcome": e["outcome"]}
+                  for e in log["entries"]]
+    processing = [{"purpose": p.code, "name": p.name_ru, "legal_basis": p.legal_basis,
+                   "requires_consent": p.requires_consent, "data_categories": p.data_categories,
+                   "actions": p.actions, "processing_method": p.processing_method, "recipients": p.recipients,
+                   "retention_days": p.retention_days, "retention_basis": p.retention_basis}
+                  for p in consent.purposes()]
+    now = utcnow()
+    result = {"generated_at": now.isoformat(), "request_id": request.id if request else None,
+              "controller": {"name": name, "address": address}, "citizen": card, "appeals": out_appeals,
+              "consents": consents, "requests": requests, "sms": sms, "access_log": access_log,
+              "processing": processing,
+              "rights": "152-ФЗ ст. 14: вы вправе требовать уточнения, блокирования или уничтожения данных, "
+                        "отозвать согласие, обжаловать действия оператора в Роскомнадзор или в суд."}
+    digest = hashlib.sha256(json.dumps(result, sort_keys=True, ensure_ascii=False, default=str)
+                            .encode("utf-8")).hexdigest()
+    result["sha256"] = digest
+    if request is not None:
+        request.export_sha256 = digest
+        request.export_at = now
+    categories = ["full_name", "phone", "email", "address", "apartment", "description", "comment", "transcript",
+                  "consents"]
+    audit.record("dsr.export", citizen_id=citizen_id, fields=categories, purpose=consent.DSR_PURPOSE,
+                 detail=f"request {request.id if request else '-'} sha256={digest[:16]} appeals={len(out_appeals)}")
+    db.session.commit()
+    return result
+
+
+def _public_body(m: SmsMessage) -> str | None:
+    """A message's text for the export: one-time codes are not repeated."""
+    return "(одноразовый код)" if m.kind == "code" and m.body else m.body
+
+
+def messages_for(citizen_id: str) -> list[SmsMessage]:
+    return list(db.session.execute(db.select(SmsMessage).where(SmsMessage.citizen_id == citizen_id)
+                                   .order_by(SmsMessage.created_at)).scalars())
+
+
+def request_dict(r: DataSubjectRequest) -> dict:
+    iso = lambda d: d.isoformat() if d else None  # noqa: E731
+    return {"id": r.id, "type": r.type, "type_label": TYPES[r.type], "purpose": r.purpose_code, "channel": r.channel,
+            "received_at": iso(r.received_at), "due_at": iso(r.due_at), "extended_due_at": iso(r.extended_due_at),
+            "extension_reason": r.extension_reason, "status": r.status, "answered_at": iso(r.answered_at),
+            "answer": r.answer_note}
+
+
+# --- erasure with four-eyes approval --------------------------------------------------------------
+
+def request_erasure(citizen_id: str, reason: str, *, user, channel: str = "paper",
+                    received_at: datetime | None = None) -> DataSubjectRequest:
+    """Ask for the destruction of all of a citizen's personal data; a second person must approve
+    (:func:`approve_erasure`). ``reason``: why (the subject's demand, the purpose achieved …), goes
+    into the destruction act. Logs ``erasure.request``. Raises :class:`RequestError`."""
+    from crm.citizens import services as citizens
+    from crm.security.permissions import require_role
+
+    require_role(user, "dpo", "admin")
+    reason = (reason or "").strip()
+    if len(reason) < 5:
+        raise RequestError("укажите основание уничтожения", "reason")
+    citizen = citizens.get(citizen_id)
+    if citizen is None:
+        raise RequestError("заявитель не найден", "citizen_id", "not_found")
+    if citizen.erased_at is not None:
+        raise RequestError("данные заявителя уже уничтожены", "citizen_id", "erased")
+    pending = [r for r in for_citizen(citizen_id) if r.type == "erasure" and r.status == "awaiting_approval"]
+    if pending:
+        raise RequestError("уничтожение уже ждёт утверждения", "citizen_id", "pending")
+    req = register(citizen_id, "erasure", channel=channel, note=reason, received_at=received_at, user_id=user.id,
+                   commit=False)
+    req.status = "awaiting_approval"
+    req.requested_by = user.id
+    audit.record("erasure.request", citizen_id=citizen_id, purpose=audit.REPORT_PURPOSE, detail=f"request {req.id}")
+    db.session.commit()
+    return req
+
+
+def approve_erasure(req: DataSubjectRequest, *, user) -> DestructionAct:
+    """The second person approves: the citizen is crypto-shredded by
+    :func:`crm.security.shredding.erase_citizen` (acting as the approver), the SMS outbox rows are
+    cleared, the request is closed and a :class:`DestructionAct` is made. The approval and the
+    erasure commit together. Raises :class:`RequestError` (code ``four_eyes`` when the requester
+    approves their own request)."""
+    from crm.security.permissions import require_role
+    from crm.security.shredding import ErasureError, erase_citizen
+
+    require_role(user, "dpo", "admin")
+    if req.type != "erasure" or req.status != "awaiting_approval":
+        raise RequestError("этот запрос не ждёт утверждения", "status", "not_pending")
+    if req.requested_by == user.id:
+        raise RequestError("утвердить уничтожение должен другой сотрудник (принцип четырёх глаз)", "approved_by",
+                           "four_eyes")
+    req.approved_by = user.id
+    req.approved_at = utcnow()
+    req.status = "answered"
+    req.answered_at = req.approved_at
+    req.answered_by = user.id
+    req.answer_note = "данные уничтожены"
+    audit.record("erasure.approve", citizen_id=req.citizen_id, purpose=audit.REPORT_PURPOSE, detail=f"request {req.id}")
+    _clear_outbox(req.citizen_id)
+    try:
+        record = erase_citizen(req.citizen_id, req.note or "по решению оператора", actor=user)
+    except ErasureError as exc:
+        db.session.rollback()
+        raise RequestError(str(exc), "citizen_id", "erasure_failed") from None
+    from crm.users.models import User
+
+    req = db.session.get(DataSubjectRequest, req.id)
+    req.destruction_record_id = record.id
+    requester = db.session.get(User, req.requested_by) if req.requested_by else None
+    return make_act(record, request=req, requested_by=requester, approved_by=user, legal_basis=TYPE_BASIS["erasure"])
+
+
+def reject_erasure(req: DataSubjectRequest, note: str, *, user) -> DataSubjectRequest:
+    """The second person refuses (a reason is required). Logs ``erasure.reject``."""
+    from crm.security.permissions import require_role
+
+    require_role(user, "dpo", "admin")
+    note = (note or "").strip()
+    if req.type != "erasure" or req.status != "awaiting_approval":
+        raise RequestError("этот запрос не ждёт утверждения", "status", "not_pending")
+    if not note:
+        raise RequestError("укажите причину отказа", "note")
+    req.status = "rejected"
+    req.answered_at = utcnow()
+    req.answered_by = user.id
+    req.answer_note = note[:5000]
+    audit.record("erasure.reject", citizen_id=req.citizen_id, purpose=audit.REPORT_PURPOSE, detail=f"request {req.id}")
+    db.session.commit()
+    return req
+
+
+def _clear_outbox(citizen_id: str) -> int:
+    """De-identify the citizen's SMS outbox rows (number and text); no commit."""
+    rows = messages_for(citizen_id)
+    now = utcnow()
+    for m in rows:
+        if m.to_masked is not None or m.body is not None:
+            m.to_masked = m.body = None
+            m.deidentified_at = now
+    return len(rows)
+
+
+def _person(user) -> str:
+    from crm.security.permissions import ROLE_NAMES_RU
+
+    if user is None:
+        return ""
+    if isinstance(user, audit.Actor):
+        return f"{user.name} ({ROLE_NAMES_RU.get(user.role, user.role)})"
+    return f"{user.display_name} ({ROLE_NAMES_RU.get(user.role, user.role)}, логин {user.username})"
+
+
+def make_act(record, *, request: DataSubjectRequest | None, requested_by, approved_by,
+             legal_basis: str = "") -> DestructionAct:
+    """Write the destruction act for destruction record ``record`` (idempotent: the existing act
+    is returned). ``requested_by`` / ``approved_by``: users or :class:`crm.security.audit.Actor`.
+    Commits."""
+    from crm.appeals import services as appeals
+    from crm.consent import services as consent
+
+    existing = db.session.execute(db.select(DestructionAct).where(
+        DestructionAct.destruction_record_id == record.id)).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    name, address = consent.controller()
+    numbers = [a.number for a in appeals.for_citizen(record.citizen_id)]
+    subject = f"заявитель, идентификатор {record.citizen_id}" + (
+        f"; обращения № {', '.join(sorted(numbers))}" if numbers else "")
+    cats = [c for c in (record.categories or "").split(",") if c]
+    year = record.at.astimezone(MOSCOW).year
+    count = db.session.execute(db.select(db.func.count()).select_from(DestructionAct).where(
+        DestructionAct.number.like(f"{year}-%"))).scalar_one()
+    act = DestructionAct(number=f"{year}-{count + 1:05d}", destruction_record_id=record.id,
+                         citizen_id=record.citizen_id, request_id=request.id if request else None, subject_ref=subject,
+                         controller_name=name[:300], controller_address=address[:300],
+                         information_system=INFORMATION_SYSTEM,
+                         categories=", ".join(CATEGORY_RU.get(c, c) for c in cats) or "—",
+                         reason=record.reason, legal_basis=legal_basis or "152-ФЗ ст. 21",
+                         method=record.method, destroyed_at=record.at,
+                         requested_by_id=getattr(requested_by, "id", None), requested_by=_person(requested_by)[:200] or "—",
+                         approved_by_id=getattr(approved_by, "id", None), approved_by=_person(approved_by)[:200] or None)
+    db.session.add(act)
+    audit.record("erasure.act", citizen_id=record.citizen_id, purpose=audit.REPORT_PURPOSE,
+                 detail=f"act {act.number} record {record.id}", actor=audit.system_actor("destruction_act"))
+    db.session.commit()
+    return act
+
+
+def acts(limit: int = 500) -> list[DestructionAct]:
+    return list(db.session.execute(db.select(DestructionAct).order_by(DestructionAct.created_at.desc())
+                                   .limit(limit)).scalars())
+
+
+def get_act(act_id: str) -> DestructionAct | None:
+    return db.session.get(DestructionAct, act_id)
+
+
+def destruction_record(record_id: str):
+    from crm.security.models import DestructionRecord
+
+    return db.session.get(DestructionRecord, record_id)

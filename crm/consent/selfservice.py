@@ -1,0 +1,229 @@
+"""The citizen's way into the self-service page, without an account: a signed link or an SMS code.
+
+- **Signed link**: staff send it (SMS) from the consent history page. The token is
+  ``itsdangerous.URLSafeTimedSerializer(SECRET_KEY, salt)`` over the id of a
+  :class:`~crm.consent.models.SelfServiceGrant` row; it expires after ``CRM_SELFSERVICE_LINK_TTL_S``
+  (default 72 h) and works once: using it sets ``used_at`` with a conditional UPDATE, so a second
+  use — even a concurrent one — is refused. A forged, expired or used token is refused with a
+  Russian message; the refusal is in the access log.
+- **One-time code**: the citizen types their phone on the page; if a citizen with that number exists
+  a 6-digit code is sent by SMS (the page says the same either way, so it does not tell who is
+  registered). Only an HMAC of the code is kept; it expires after ``CRM_SELFSERVICE_CODE_TTL_S``
+  (default 10 min), allows 5 attempts and works once. At most 3 codes per number an hour.
+
+Either way the result is a *scope*: the citizen ids the session may see (for a code, every
+registration with that phone). The session itself lives in the signed Flask session cookie for
+``CRM_SELFSERVICE_SESSION_S`` (default 30 min). The code is never logged anywhere.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import update
+
+from crm.consent.models import SelfServiceGrant
+from crm.db import db, new_id, utcnow
+from crm.security import audit
+
+SALT = "crm.consent.selfservice.link"
+CITIZEN = audit.Actor(None, "citizen:selfservice", "citizen")
+MAX_ATTEMPTS = 5
+MAX_CODES_PER_HOUR = 3
+
+
+class SelfServiceError(ValueError):
+    """A link or code refused; ``code``: ``forged``, ``expired``, ``used``, ``wrong_code``,
+    ``too_many``, ``erased``; Russian message for the citizen."""
+
+    def __init__(self, message: str, code: str):
+        super().__init__(message)
+        self.code = code
+
+
+def _cfg(key: str, default: int) -> int:
+    return int(current_app.config.get(key) or default)
+
+
+def link_ttl_s() -> int:
+    return _cfg("CRM_SELFSERVICE_LINK_TTL_S", 72 * 3600)
+
+
+def code_ttl_s() -> int:
+    return _cfg("CRM_SELFSERVICE_CODE_TTL_S", 600)
+
+
+def session_s() -> int:
+    return _cfg("CRM_SELFSERVICE_SESSION_S", 1800)
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt=SALT)
+
+
+def issue_link(citizen, *, user, base_url: str, send: bool = True) -> tuple[str, SelfServiceGrant]:
+    """Make a single-use signed link to the self-service page for ``citizen`` and (``send``) text
+    it to the citizen's phone. ``base_url``: scheme and host the citizen can reach
+    (``CRM_PUBLIC_URL`` or the request's). Returns ``(url, grant)``. Logs ``selfservice.link``."""
+    from flask import url_for
+
+    from crm.consent import sms
+    from crm.consent.services import DSR_PURPOSE
+
+    if citizen.erased_at is not None:
+        raise SelfServiceError("данные заявителя уничтожены", "erased")
+    now = utcnow()
+    grant = SelfServiceGrant(id=new_id(), kind="link", citizen_id=citizen.id, scope=[citizen.id], created_at=now,
+                             created_by=getattr(user, "id", None), expires_at=now + timedelta(seconds=link_ttl_s()))
+    db.session.add(grant)
+    token = _serializer().dumps({"g": grant.id})
+    url = base_url.rstrip("/") + url_for("selfservice.link", token=token)
+    audit.record("selfservice.link", citizen_id=citizen.id, purpose=DSR_PURPOSE, detail=f"grant {grant.id}")
+    db.session.commit()
+    if send:
+        until = (grant.expires_at.astimezone(_moscow())).strftime("%d.%m.%Y %H:%M")
+        sms.send(citizen, purpose=DSR_PURPOSE, kind="link",
+                 body=f"Горячая линия ЖКХ: управление согласиями на обработку данных — {url} "
+                      f"(ссылка одноразовая, действует до {until} МСК).")
+    return url, grant
+
+
+def _moscow():
+    from crm.appeals.calendar import MOSCOW
+
+    return MOSCOW
+
+
+def check_link(token: str) -> SelfServiceGrant:
+    """The grant behind a link, still usable; raises :class:`SelfServiceError` (``forged``,
+    ``expired``, ``used``, ``erased``). Does not use it up."""
+    try:
+        data = _serializer().loads(token, max_age=link_ttl_s())
+    except SignatureExpired:
+        raise SelfServiceError("Срок действия ссылки истёк. Запросите новую ссылку или код по SMS.", "expired") from None
+    except BadSignature:
+        raise SelfServiceError("Ссылка недействительна. Проверьте, что она скопирована полностью, или войдите "
+                               "по коду из SMS.", "forged") from None
+    grant = db.session.get(SelfServiceGrant, data.get("g") if isinstance(data, dict) else None)
+    if grant is None or grant.kind != "link":
+        raise SelfServiceError("Ссылка недействительна.", "forged")
+    if grant.used_at is not None:
+        raise SelfServiceError("Эта ссылка уже была использована. Ссылка одноразовая: запросите новую или войдите "
+                               "по коду из SMS.", "used")
+    if grant.expires_at <= utcnow():
+        raise SelfServiceError("Срок действия ссылки истёк. Запросите новую ссылку или код по SMS.", "expired")
+    return grant
+
+
+def _use(grant: SelfServiceGrant, how: str) -> list[str]:
+    """Mark ``grant`` used (only if nobody did first) and return its scope; logs ``selfservice.login``."""
+    from crm.citizens import services as citizens
+    from crm.consent.services import DSR_PURPOSE
+
+    done = db.session.execute(update(SelfServiceGrant).where(SelfServiceGrant.id == grant.id,
+                                                             SelfServiceGrant.used_at.is_(None))
+                              .values(used_at=utcnow())).rowcount
+    if done != 1:
+        db.session.rollback()
+        raise SelfServiceError("Эта ссылка или код уже использованы.", "used")
+    scope = [cid for cid in (grant.scope or [grant.citizen_id])
+             if (c := citizens.get(cid)) is not None and c.erased_at is None]
+    if not scope:
+        db.session.rollback()
+        raise SelfServiceError("Данные заявителя уничтожены: согласий для управления нет.", "erased")
+    for cid in scope:
+        audit.record("selfservice.login", citizen_id=cid, purpose=DSR_PURPOSE, detail=f"{how} grant {grant.id}",
+                     actor=CITIZEN)
+    db.session.commit()
+    return scope
+
+
+def use_link(token: str) -> tuple[list[str], str]:
+    """Check and use up a link. Returns ``(scope, grant id)``; raises :class:`SelfServiceError`
+    (refusals are logged as ``selfservice.refused``)."""
+    try:
+        grant = check_link(token)
+        return _use(grant, "link"), grant.id
+    except SelfServiceError as exc:
+        refused(exc)
+        raise
+
+
+def refused(exc: SelfServiceError) -> None:
+    """Log a refused link or code (no citizen: a forged token names nobody)."""
+    audit.record("selfservice.refused", purpose=audit.REPORT_PURPOSE, outcome="denied", detail=exc.code, actor=CITIZEN)
+    db.session.commit()
+
+
+def _code_hash(grant_id: str, code: str) -> str:
+    key = current_app.secret_key
+    key = key.encode() if isinstance(key, str) else key
+    return hmac.new(key, f"{SALT}:{grant_id}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def request_code(phone: str) -> str:
+    """Send a one-time code to ``phone`` if a citizen has it. Returns an id for :func:`verify_code`
+    either way (a decoy when nobody was found or the hourly limit is reached), so the caller's answer
+    does not depend on who is registered. Raises :class:`crm.citizens.services.CitizenError` for a
+    number that is not a phone number."""
+    from crm.citizens import services as citizens
+    from crm.consent import sms
+    from crm.consent.services import DSR_PURPOSE
+
+    found = citizens.find_by_phone(phone, purpose=DSR_PURPOSE)
+    found = [c for c in found if c.erased_at is None]
+    decoy = "decoy-" + secrets.token_hex(8)
+    if not found:
+        return decoy
+    first = found[0]
+    now = utcnow()
+    recent = db.session.execute(db.select(db.func.count()).select_from(SelfServiceGrant).where(
+        SelfServiceGrant.kind == "code", SelfServiceGrant.citizen_id == first.id,
+        SelfServiceGrant.created_at >= now - timedelta(hours=1))).scalar_one()
+    if recent >= MAX_CODES_PER_HOUR:
+        audit.record("selfservice.code", citizen_id=first.id, purpose=DSR_PURPOSE, outcome="denied",
+                     detail="hourly limit", actor=CITIZEN)
+        db.session.commit()
+        return decoy
+    code = f"{secrets.randbelow(10 ** 6):06d}"
+    grant = SelfServiceGrant(id=new_id(), kind="code", citizen_id=first.id, scope=[c.id for c in found],
+                             created_at=now, expires_at=now + timedelta(seconds=code_ttl_s()))
+    grant.code_hash = _code_hash(grant.id, code)
+    db.session.add(grant)
+    audit.record("selfservice.code", citizen_id=first.id, purpose=DSR_PURPOSE, detail=f"grant {grant.id}",
+                 actor=CITIZEN)
+    db.session.commit()
+    sms.send(first, purpose=DSR_PURPOSE, kind="code",
+             body=f"Код для управления согласиями: {code}. Действует {code_ttl_s() // 60} мин. Никому его не сообщайте.",
+             actor=CITIZEN)
+    return grant.id
+
+
+def verify_code(grant_id: str, code: str) -> list[str]:
+    """Check a code typed by the citizen; returns the scope. Every attempt counts; after
+    :data:`MAX_ATTEMPTS` the code is dead. Raises :class:`SelfServiceError` (logged)."""
+    code = "".join(ch for ch in (code or "") if ch.isdigit())
+    grant = db.session.get(SelfServiceGrant, grant_id) if grant_id and not grant_id.startswith("decoy-") else None
+    try:
+        if grant is None or grant.kind != "code":
+            raise SelfServiceError("Неверный код.", "wrong_code")
+        if grant.used_at is not None:
+            raise SelfServiceError("Этот код уже использован. Запросите новый.", "used")
+        if grant.expires_at <= utcnow():
+            raise SelfServiceError("Срок действия кода истёк. Запросите новый.", "expired")
+        if grant.attempts >= MAX_ATTEMPTS:
+            raise SelfServiceError("Слишком много неверных попыток. Запросите новый код.", "too_many")
+        grant.attempts += 1
+        db.session.commit()
+        if not hmac.compare_digest(grant.code_hash or "", _code_hash(grant.id, code)):
+            left = MAX_ATTEMPTS - grant.attempts
+            raise SelfServiceError(f"Неверный код. Осталось попыток: {left}." if left else
+                                   "Неверный код. Попытки исчерпаны: запросите новый код.", "wrong_code")
+        return _use(grant, "code")
+    except SelfServiceError as exc:
+        refused(exc)
+        raise

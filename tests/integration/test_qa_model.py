@@ -1,0 +1,44 @@
+"""The automatic checks after a real transcription: the worker transcribes the simulated hot-water
+call with the real Whisper model, stores the checks, and the operator who follows the script
+passes the greeting and the closing. (One call only: the model is slow on the test machines.)"""
+from __future__ import annotations
+
+import pytest
+
+from test_qa_world import qa_env, reference_segments  # noqa: F401
+from tests.conftest import TEST_DATA, shared_path
+
+pytestmark = pytest.mark.model
+
+
+def test_worker_transcribes_then_stores_the_checks(ctx, run_worker, make_user, api_token, client):
+    from crm.appeals import services as appeals
+    from crm.calls import services as calls
+    from crm.citizens import services as citizens
+    from crm.db import db
+    from crm.qa import checks
+    from crm.qa import services as qa
+
+    name = "dev_call_01_hot_water.stereo8k.wav"
+    wav = TEST_DATA / "audio" / "speech-ru" / "calls" / name
+    if not wav.exists():
+        wav = shared_path("data", "speech-ru", "calls", name)
+    op = make_user("operator")
+    headers = api_token(op)
+    citizen = citizens.register(citizens.CitizenData("Петров Иван Сергеевич", "89123456789"))
+    appeal = appeals.create(citizen, category="emergency", topic="hot_water", description="Нет горячей воды",
+                            channel="phone", operator_id=op.id)
+    with open(wav, "rb") as fh:
+        call_id = calls.store_recording(fh, name, appeal=appeal, operator_id=op.id).id
+    db.session.remove()  # SQLite: no write lock held while the worker writes
+    run_worker()
+
+    stored = {r["code"]: r for r in qa.check_results(call_id)}
+    assert stored["greeting"]["passed"], stored["greeting"]
+    assert stored["closing"]["passed"], stored["closing"]
+    assert stored["forbidden_phrases"]["passed"] and stored["silence"]["passed"]
+    # the measured figures are close to those of the reference turns
+    ref = {r["code"]: r for r in checks.run(reference_segments())}
+    assert stored["speech_rate"]["value"] == pytest.approx(ref["speech_rate"]["value"], rel=0.35)
+    api = client.get(f"/api/v1/calls/{call_id}", headers=headers).get_json()
+    assert {c["code"]: c["passed"] for c in api["qa_checks"]} == {c: r["passed"] for c, r in stored.items()}
