@@ -117,6 +117,9 @@ def worker_cmd(burst):
         from crm.consent.jobs import schedule_retention
 
         schedule_retention()
+        from crm.qa.jobs import schedule_sampling
+
+        schedule_sampling()
     worker = SimpleWorker([jobs.queue(q) for q in jobs.QUEUES], connection=conn)
     worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
 

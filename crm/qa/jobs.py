@@ -14,3 +14,31 @@ def run_sampling(day: str | None = None, seed: int | None = None) -> dict[str, i
 
     with job_context():
         return services.run_sampling(date.fromisoformat(day) if day else None, seed=seed)
+
+
+SAMPLING_EVERY_S = 3600
+
+
+def sampling_job() -> dict[str, int]:
+    """Periodic job: run the sampling rules for today's periods (idempotent), then schedule itself
+    again in ``CRM_QA_SAMPLING_EVERY_S`` seconds (default hourly; fixed job id: one schedule)."""
+    added = run_sampling()
+    from crm.calls.jobs import job_context
+
+    with job_context():
+        schedule_sampling()
+    return added
+
+
+def schedule_sampling() -> None:
+    """Put the next sampling run on the default queue (called at worker start)."""
+    from datetime import timedelta
+
+    from flask import current_app
+
+    from crm import jobs
+
+    q = jobs.queue("default")
+    every = int(current_app.config.get("CRM_QA_SAMPLING_EVERY_S") or SAMPLING_EVERY_S)
+    q.enqueue_in(timedelta(seconds=every), "crm.qa.jobs.sampling_job", job_id=q.name + "-qa-sampling",
+                 result_ttl=3600, job_timeout=1800)
