@@ -56,7 +56,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from crm.calls.audio import TARGET_RATE, AudioDecodeError, AudioWindow, iter_decode, probe
+from crm.calls.audio import TARGET_RATE, AudioDecodeError, iter_decode, probe
 from crm.calls.whisper_model import load_model
 
 __all__ = [
@@ -448,9 +448,10 @@ def _find_turns(
 
     db = np.stack([_frame_db(c, nframes) for c in chans])  # (C, F)
     loudest = db.max(axis=0)
+    floors = [_noise_floor(d) for d in db]
     turns: list[Turn] = []
     for ci in range(len(chans)):
-        floor = float(np.percentile(db[ci], 10))
+        floor = floors[ci]
         active = (
             speech
             & (db[ci] >= floor + opts.floor_db)
@@ -464,7 +465,7 @@ def _find_turns(
         for cj in range(len(chans)):
             if cj != ci:
                 oj = speech & (db[cj] >= loudest - opts.bleed_db) & (
-                    db[cj] >= float(np.percentile(db[cj], 10)) + opts.floor_db
+                    db[cj] >= floors[cj] + opts.floor_db
                 )
                 others |= oj
         runs = _runs(active)
@@ -480,6 +481,16 @@ def _find_turns(
         ]))
     turns.sort(key=lambda t: (t.start, t.channel or 0))
     return turns, probs
+
+
+def _noise_floor(db: np.ndarray) -> float:
+    """A channel's line-noise level (dBFS): the 10th percentile of its frame energies,
+    ignoring digital silence (a PBX mutes the line between calls or on hold, which would drag
+    a plain percentile down to -100 dB and make hiss look like speech)."""
+    live = db[db > -90.0]
+    if len(live) < max(10, len(db) // 20):
+        return -90.0
+    return float(np.percentile(live, 10))
 
 
 def _merge_overlapping(turns: list[Turn]) -> list[Turn]:
@@ -864,16 +875,31 @@ def _words_to_segments(
         dist = [min(abs(mid - p.pstart), abs(mid - p.pend)) for p in pieces]
         return int(np.argmin(dist)) if dist else int(np.argmin(np.abs(centers - mid)))
 
+    def segment_piece(si: int) -> int | None:
+        """The piece a whole Whisper segment belongs to, if its timestamps say so clearly."""
+        s0, s1, _ = segs[si]
+        if s1 <= s0:
+            return None
+        ov = [max(0.0, min(s1, p.pend) - max(s0, p.pstart)) for p in pieces]
+        k = int(np.argmax(ov))
+        return k if ov[k] >= 0.8 * (s1 - s0) else None
+
+    seg_piece = [segment_piece(si) for si in range(len(segs))]
     out: list[dict] = []
     tok_pos = 0
     cur = None
+    last_k = 0
     for w in words:
         ntok = len(w.get("tokens", []))
         si = seg_of_token[min(tok_pos, len(seg_of_token) - 1)] if seg_of_token else 0
         tok_pos += ntok
         if not w["word"]:
             continue
-        k = piece_for(float(w["start"]), float(w["end"]))
+        k = seg_piece[si] if si < len(seg_piece) and seg_piece[si] is not None else None
+        if k is None:
+            k = piece_for(float(w["start"]), float(w["end"]))
+        k = max(k, last_k)  # words come in packing order: never back to an earlier turn
+        last_k = k
         p = pieces[k]
         ws = p.ostart + min(max(float(w["start"]) - p.pstart, 0.0), p.oend - p.ostart)
         we = p.ostart + min(max(float(w["end"]) - p.pstart, 0.0), p.oend - p.ostart)

@@ -584,6 +584,23 @@ def test_call01_segments_and_words(call01):
 
 
 @pytest.mark.model
+def test_call_after_digital_silence_keeps_bleed_suppressed(call01, run, tmp_path):
+    """Regression: 40 s of digital silence (a muted line) before the call dragged the noise
+    floor estimate to -100 dB, so line hiss and cross-talk on the quiet channel turned into
+    short "citizen" turns inside the operator's speech."""
+    _res, ref, _ = call01
+    audio = decode(CALLS / "dev_call_01_hot_water.stereo8k.wav")
+    x = np.stack([c[: 30 * 16000] for c in audio.channels], axis=1)  # first 30 s, 16 kHz
+    sig = np.concatenate([np.zeros((40 * 16000, 2), np.float32), x])
+    res = run(write_wav(tmp_path / "muted_then_call.wav", sig, 16000))
+    turns = [dict(t, start=t["start"] + 40, end=t["end"] + 40) for t in ref["turns"]
+             if t["end"] <= 30]
+    acc, cover = speaker_time_accuracy(turns, res.segments)
+    assert acc >= 0.95 and cover >= 0.7
+    assert all(s["start"] >= 40.0 for s in res.segments)
+
+
+@pytest.mark.model
 def test_call01_mixdown_is_mono_unknown(run, tmp_path):
     """The same call as mono: every segment 'unknown', channel null."""
     audio = decode(CALLS / "dev_call_01_hot_water.stereo8k.wav")
