@@ -175,7 +175,11 @@ def reconcile() -> dict[str, int]:
 
 @contextmanager
 def decrypted_recording(call: Call) -> Iterator[Path]:
-    """A temporary plaintext copy of the recording (mode 0600), deleted on exit."""
+    """A temporary plaintext copy of the recording (mode 0600), deleted on exit. The decryption is
+    logged (``call.decrypt`` by the transcription job) and committed first: no entry, no plaintext."""
+    audit.record("call.decrypt", citizen_id=call.citizen_id, call_id=call.id, appeal_id=call.appeal_id,
+                 fields=["recording"], purpose="call_recording_qa", actor=audit.system_actor("transcribe_call"))
+    db.session.commit()
     fd, name = tempfile.mkstemp(dir=_dir("CRM_RECORDINGS_DIR") / "incoming", suffix=".work")
     path = Path(name)
     try:

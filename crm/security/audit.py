@@ -13,24 +13,29 @@ inserted together with the new head hash. The next appender waits on the row loc
 transaction ends, so the chain is strictly linear: no gaps, no forks, order = ``seq``.
 
 **Keeping the lock short.** The lock is taken as late as possible: the action's own rows are flushed
-first, outside the lock, so under it there are only three round trips (head update, entries +
-head hash in one statement, COMMIT). On PostgreSQL a lock is released only when the commit record
-is on disk, so by default appenders would queue behind one WAL fsync each (~120 transactions/s
-on the 2-core test machine, whatever the number of writers). With ``CRM_AUDIT_EARLY_LOCK_RELEASE``
-(default on; PostgreSQL only) the chaining transaction commits with ``SET LOCAL synchronous_commit
-= off`` — its locks are released as soon as the commit record is in the WAL buffer — and
-:func:`durability_barrier` then waits, outside any lock, until the WAL is flushed up to that
-commit, *before* ``session.commit()`` returns. This is early lock release (DeWitt et al.,
-"Implementation techniques for main memory database systems", SIGMOD 1984; Johnson et al.,
-"Aether: a scalable approach to logging", VLDB 2010): a transaction that chained onto ours
-commits later in the same WAL, so a crash can only lose a suffix of the chain together with the
-actions it records, never a link in the middle, and no caller is told "done" (no page rendered,
-no job enqueued) before its action and entry are durable. The barrier transactions of many
-writers share one fsync (group commit). The price: for the few milliseconds until the flush,
-another session may *see* rows of a transaction that a crash would still lose; any read of
-personal data is itself logged and passes the barrier after ours, so it cannot be answered
-before the data it read are durable. Set the key to ``False`` to hold the lock through the fsync.
-``synchronous_commit`` itself is a deployment setting and is not changed.
+first, outside the lock, so under it there are only three round trips (head update, entries + head
+hash in one statement, COMMIT), sent as plain driver SQL prepared once. On PostgreSQL a lock is
+released only when the commit record is on disk, so appenders would queue behind one WAL fsync each,
+whatever the number of writers: the chain could never go faster than the disk's fsyncs one after
+another. With ``CRM_AUDIT_EARLY_LOCK_RELEASE`` (default on; PostgreSQL only) the chaining
+transaction alone commits with ``synchronous_commit`` off (``set_config(..., true)`` inside the lock
+statement) — its locks are released as soon as the commit record is in the WAL buffer — and
+:func:`durability_barrier` then waits, outside any lock, until the WAL is flushed past that commit,
+*before* ``session.commit()`` returns. This is early lock release (DeWitt et al., "Implementation
+techniques for main memory database systems", SIGMOD 1984; Johnson et al., "Aether: a scalable
+approach to logging", VLDB 2010): a transaction that chained onto ours commits later in the same
+WAL, so a crash can only lose a suffix of the chain together with the actions it records, never a
+link in the middle, and no caller is told "done" (no page rendered, no job enqueued, no checkpoint
+published) before its action and entry are durable. The barriers of many writers share one fsync
+(group commit). The price: for the milliseconds until the flush, another session may *see* rows of
+a transaction that a crash would still lose; a read of personal data is itself logged and passes a
+barrier after ours, so it cannot be answered before what it read is durable. If the barrier fails
+(the connection drops right after COMMIT) ``commit()`` raises although the transaction may survive,
+as with any lost COMMIT acknowledgement. Set the key to ``False`` to hold the lock through the
+fsync. The server's ``synchronous_commit`` is a deployment setting and is not changed; if a
+deployment turns it off, the barrier waits for nothing and a crash may lose the last fraction of a
+second of actions together with their entries (never one without the other).
+Measured figures, beside plain inserts on the same machine: ``bench/audit.py``.
 
 **Verification.** :func:`verify` walks the chain up to the head; ``crm audit verify`` exits
 non-zero naming the first bad entry. The chain alone cannot show that its newest entries were cut
@@ -63,7 +68,7 @@ _VALUES_CHUNK = 500  # entries per multi-row INSERT (PostgreSQL allows 65,535 bi
 
 #: Reads of decrypted personal data (or of a recording). Alerts count these.
 READ_ACTIONS = ("citizen.view", "citizen.reveal", "citizen.search", "appeal.view", "transcript.view",
-                "call.listen", "evaluation.view", "audit.report", "consent.history", "dsr.export")
+                "call.listen", "call.decrypt", "evaluation.view", "audit.report", "consent.history", "dsr.export")
 #: Changes to citizens, appeals, calls, consents and evaluations.
 CHANGE_ACTIONS = ("citizen.create", "citizen.update", "appeal.create", "appeal.transition", "call.create",
                   "transcript.create", "transcript.fail", "consent.grant", "consent.refuse", "consent.withdraw",
@@ -77,7 +82,7 @@ ACTION_LABELS = {
     "citizen.view": "просмотр карточки заявителя", "citizen.reveal": "раскрытие телефона и адреса",
     "citizen.search": "поиск заявителя по телефону", "appeal.view": "просмотр обращения",
     "transcript.view": "просмотр расшифровки звонка", "call.listen": "прослушивание записи звонка",
-    "evaluation.view": "просмотр оценки звонка", "audit.report": "отчёт о доступе (ответственный за ПДн)",
+    "call.decrypt": "расшифрование записи для распознавания речи", "evaluation.view": "просмотр оценки звонка", "audit.report": "отчёт о доступе (ответственный за ПДн)",
     "citizen.create": "регистрация заявителя", "citizen.update": "изменение данных заявителя",
     "citizen.erase": "уничтожение данных заявителя",
     "appeal.create": "регистрация обращения", "appeal.transition": "изменение статуса обращения",
@@ -295,13 +300,14 @@ def _after_commit(session: Session) -> None:
         durability_barrier(conn)
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _after_rollback(session: Session, previous_transaction) -> None:
-    """A rolled-back action leaves no entry. ``after_soft_rollback`` also fires when no SQL had been
-    sent yet (``after_rollback`` does not; :func:`record` begins the session transaction so there
-    is one to roll back), e.g. a service that recorded and then refused; a savepoint's rollback
-    (the outer transaction goes on) keeps the queued entries."""
-    if not session.in_transaction():
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session: Session, transaction) -> None:
+    """Entries belong to the session's outermost transaction: when it ends without chaining them
+    (rolled back, or the session closed), they are dropped, so a refused or failed action leaves no
+    entry. :func:`record` begins that transaction if none is open, so this holds even when no SQL
+    was sent; a savepoint ending (the outer transaction goes on) keeps them. On commit this runs
+    after ``after_commit``, i.e. after the durability barrier."""
+    if transaction.parent is None:
         session.info.pop(_PENDING, None)
         session.info.pop(_BARRIER, None)
 
@@ -461,7 +467,8 @@ def verify(session: Session | None = None, batch: int = 50000) -> tuple[int, int
 
     Detects edited, deleted, swapped or inserted entries, and a chain cut short of the head row.
     The head is read first, so entries appended while verifying are not mistaken for damage.
-    Throughput: about 1M entries in ~20 s (bench/audit.py)."""
+    On PostgreSQL the database builds each row's canonical text (one value a row instead of 17 for
+    the driver to convert); the hashes are computed here. Figures: ``bench/audit.py``."""
     session = session or db.session
     head_seq, head_hash = head(session)
     prev = GENESIS

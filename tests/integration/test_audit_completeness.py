@@ -411,7 +411,16 @@ def test_changes_by_services_are_logged_with_the_citizen(ctx, make_user):
 
 
 def test_transcription_job_logs_its_reads_as_a_named_system_job(ctx, world):
-    """Background jobs are actors too: the transcription job's read of the recording is logged as job:transcribe_call."""
+    """Background jobs are actors too: the transcription job logs (and commits) the decryption of
+    the recording before it happens, and the transcript it saves, as job:transcribe_call."""
+    from crm.calls import services as calls
+
+    before = last_seq()
+    with calls.decrypted_recording(world.call) as path:
+        assert path.stat().st_size > 0
+        logged = entries_since(before)
+    assert [(e.action, e.actor, e.actor_role, e.citizen_id, e.call_id) for e in logged] == [
+        ("call.decrypt", "job:transcribe_call", "system", world.citizen.id, world.call.id)]
     e = db.session.execute(db.select(AccessLogEntry).where(AccessLogEntry.action == "transcript.create")).scalar_one()
     assert (e.actor, e.actor_role, e.citizen_id, e.call_id) == ("job:transcribe_call", "system", world.citizen.id,
                                                                 world.call.id)
