@@ -32,6 +32,7 @@ class Defaults:
     CRM_KEYRING_RELOAD_S = 1.0  # seconds between checks of instance/keys/ for a rotated key
     CRM_BIDX_STATE_TTL_S = 2.0  # seconds a process caches which blind-index column to read/write
     CRM_ROTATION_BATCH = 5000  # data keys re-wrapped per committed batch
+    CRM_ROTATION_WRITERS = 2  # PostgreSQL: batches being written at once while the next is re-wrapped (SQLite: 1)
     CRM_DEK_POOL = 32  # data keys committed to the key store per batch for new citizens (1: one by one)
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

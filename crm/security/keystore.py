@@ -349,9 +349,10 @@ def rewrap_update(conn, target: str, rows: list[ScanRow], wrapped: list[bytes]) 
             "WHERE d.id = v.id AND d.kek_id = v.old_kek AND d.id BETWEEN :lo AND :hi"),
             {"target": target, "ids": ids, "olds": [r.kek_id for r in rows], "wrapped": list(wrapped),
              "lo": ids[0], "hi": ids[-1]}).rowcount
-    return max(conn.execute(_dk.update().where(_dk.c.id == sa.bindparam("b_id"), _dk.c.kek_id == sa.bindparam("b_old"))
-                            .values(kek_id=target, wrapped=sa.bindparam("b_wrapped")),
-                            [{"b_id": r.id, "b_old": r.kek_id, "b_wrapped": w} for r, w in zip(rows, wrapped)]).rowcount, 0)
+    stmt = (_dk.update().where(_dk.c.id == sa.bindparam("b_id"), _dk.c.kek_id == sa.bindparam("b_old"))
+            .values(kek_id=target, wrapped=sa.bindparam("b_wrapped")))
+    params = [{"b_id": r.id, "b_old": r.kek_id, "b_wrapped": w} for r, w in zip(rows, wrapped)]
+    return max(conn.execute(stmt, params).rowcount, 0)
 
 
 def counts_by_kek() -> dict[str, int]:

@@ -6,14 +6,15 @@
 with it. A background job (RQ, :func:`rewrap_job`) re-wraps the existing data keys in batches of
 ``CRM_ROTATION_BATCH``, read in ``rowid`` order on SQLite (the order rows are stored in; random
 UUID ids would touch the table's pages at random) and in id order on PostgreSQL (keyset pagination
-on the primary key), and written back in one bulk update that only touches a row still under the KEK
-it was read with (:func:`crm.security.keystore.rewrap_update`: SQLite executemany, PostgreSQL one
-``UPDATE … FROM unnest(…)``), committed together with the progress in ``key_rotations`` (``done``,
-``cursor`` = the last data key id of the first pass), so a killed job resumes where it stopped; on
-PostgreSQL the next batch is read and re-wrapped while one is being written (the server's work
-overlaps the job's own; not on SQLite, whose single write lock must be left free between batches
-for the application's writers). The bulk update bypasses ORM events (sqlalchemy#9339); nothing is derived
-from wrapped keys, so nothing goes stale. The DEKs themselves do not change: no ciphertext is
+on the primary key), and written back in one bulk update that only touches a row still under the
+KEK it was read with (:func:`crm.security.keystore.rewrap_update`: SQLite executemany, PostgreSQL
+one ``UPDATE … FROM unnest(…)``), committed together with the progress in ``key_rotations``
+(``done``, ``cursor`` = the last data key id of the first pass), so a killed job resumes where it
+stopped. On PostgreSQL the next batch is read and re-wrapped while earlier ones are being written
+(``CRM_ROTATION_WRITERS``, committed in order; the server's work overlaps the job's own); not on
+SQLite, whose single write lock must be left free between batches for the application's writers.
+The bulk update bypasses ORM events (sqlalchemy#9339); nothing is derived from wrapped keys, so
+nothing goes stale. The DEKs themselves do not change: no ciphertext is
 touched, reads and writes go on throughout. When a pass finds nothing left under another KEK the
 rotation is finished; ``crm keys retire ID`` then moves the old KEK out of the keyring, refusing
 while any data key still uses it.
@@ -28,7 +29,8 @@ process acts on a stale state.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -101,10 +103,11 @@ def run_rotation(rotation_id: int, *, batch: int | None = None, grace_s: float |
 
     First pass: in the key store's stored order (:func:`crm.security.keystore.rewrap_scan`) from
     the stored cursor, ``batch`` keys at a time; on PostgreSQL the next batch is read and re-wrapped
-    while the previous one is being written (one helper thread; batches still commit one after the
-    other, in order). Then passes over whatever is still under another KEK (data keys made by processes that
-    had not yet noticed the new active key), until one finds none and at least ``grace_s`` seconds
-    (default: twice the keyring reload interval) have passed since the rotation started.
+    while up to ``CRM_ROTATION_WRITERS`` earlier ones are being written (helper threads; batches
+    still commit one after the other, in order). Then passes over whatever is still under another
+    KEK (data keys made by processes that had not yet noticed the new active key), until one finds
+    none and at least ``grace_s`` seconds (default: twice the keyring reload interval) have passed
+    since the rotation started.
     ``max_batches`` stops early (tests of resumption). Returns ``{"done", "total", "finished"}``."""
     batch = batch or int(current_app.config.get("CRM_ROTATION_BATCH", 5000))
     if grace_s is None:
@@ -121,10 +124,13 @@ def run_rotation(rotation_id: int, *, batch: int | None = None, grace_s: float |
     ring.kek(target)  # raises naming the target KEK when this worker does not have it
     writer = eng.execution_options(crm_write=True)  # as keystore.writer(), without the app context (thread)
 
-    def commit(rows: list, wrapped: list[bytes], first: bool) -> None:
-        """Write one batch and its progress in one key-store transaction."""
+    def commit(rows: list, wrapped: list[bytes], first: bool, after: Future | None = None) -> None:
+        """Write one batch and its progress in one key-store transaction; with ``after`` (the
+        previous batch's write), record the progress and commit only once that one has committed."""
         with writer.begin() as conn:
             n = keystore.rewrap_update(conn, target, rows, wrapped)
+            if after is not None:
+                after.result()  # its error rolls this batch back too
             values = {"done": _rot.c.done + n}
             if first:
                 values["cursor"] = rows[-1].id
@@ -145,29 +151,31 @@ def run_rotation(rotation_id: int, *, batch: int | None = None, grace_s: float |
     pos = keystore.scan_start(rot.cursor)
     batches = 0
     started = time.monotonic()
-    # First pass. On a server database batch k is written and committed by a helper thread while
-    # this thread reads and re-wraps batch k+1 (rows after batch k's last position, so never the
-    # same rows); batch k+1 is handed over only once batch k has committed, so progress stays in
-    # order. Not on SQLite: there a batch holds the database's only write lock, and back-to-back
-    # batches would leave no gap for the application's writers (new data keys) to take it.
-    overlap = eng.dialect.name != "sqlite"
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="keys-rewrap") as pool:
-        pending = None
+    # First pass. On a server database up to CRM_ROTATION_WRITERS batches are being written by
+    # helper threads while this thread reads and re-wraps the next one (rows after the last batch's
+    # position, so never the same rows). The writes run side by side, but each batch records its
+    # progress and commits only after the one before it has committed, so the stored cursor always
+    # has every earlier batch committed behind it. Not on SQLite: there a batch holds the database's
+    # only write lock, and back-to-back batches would leave no gap for the application's writers
+    # (new data keys) to take it.
+    writers = max(1, int(current_app.config.get("CRM_ROTATION_WRITERS", 2))) if eng.dialect.name != "sqlite" else 0
+    with ThreadPoolExecutor(max_workers=max(writers, 1), thread_name_prefix="keys-rewrap") as pool:
+        inflight: deque[Future] = deque()
         while max_batches is None or batches < max_batches:
             rows = keystore.rewrap_scan(target, pos, batch)
             if not rows:
                 break
             wrapped = rewrap(rows)
-            if pending is not None:
-                pending.result()  # raises the previous batch's error
-            if overlap:
-                pending = pool.submit(commit, rows, wrapped, True)
-            else:
+            if not writers:
                 commit(rows, wrapped, True)
+            else:
+                while len(inflight) >= writers:
+                    inflight.popleft().result()  # raises a failed batch's error
+                inflight.append(pool.submit(commit, rows, wrapped, True, inflight[-1] if inflight else None))
             pos = rows[-1].pos
             batches += 1
-        if pending is not None:
-            pending.result()
+    for fut in inflight:  # leaving the executor waited for them: raise the first failure
+        fut.result()
     # Then passes over the stragglers (through the kek_id index), one batch at a time.
     while max_batches is None or batches < max_batches:
         rows = keystore.stragglers(target, batch)

@@ -316,3 +316,29 @@ def test_key_store_reads_survive_a_dropped_connection(iso):
     time.sleep(0.2)
     assert keystore.find_by_owner(ids[0]).owner_id == ids[0]
     assert {r.owner_id for r in keystore.find_many_by_owner(ids)} == set(ids)
+
+
+def test_a_failed_batch_stops_the_rotation_with_only_whole_batches_committed_before_it(iso, monkeypatch):
+    """Batches may be written side by side (PostgreSQL), but progress is committed in order: when
+    the third batch fails, the first two are recorded, nothing after them is, and a new run
+    finishes the rotation."""
+    _seed(60)
+    info = rotation.start_rotation(enqueue=False)
+    real = keystore.rewrap_update
+    calls = []
+
+    def flaky(conn, target, rows, wrapped):
+        calls.append(len(rows))
+        if len(calls) == 3:
+            raise sa.exc.OperationalError("UPDATE", {}, Exception("key store went away"))
+        return real(conn, target, rows, wrapped)
+
+    monkeypatch.setattr(keystore, "rewrap_update", flaky)
+    with pytest.raises(sa.exc.OperationalError, match="went away"):
+        rotation.run_rotation(info["rotation_id"], batch=10, grace_s=0)
+    rot = next(r for r in keystore.rotations() if r.id == info["rotation_id"])
+    assert rot.done == 20 and rot.finished_at is None
+    assert keystore.counts_by_kek()[info["kek_id"]] == 20
+    monkeypatch.setattr(keystore, "rewrap_update", real)
+    assert rotation.run_rotation(info["rotation_id"], batch=10, grace_s=0) == {"done": 60, "total": 60,
+                                                                              "finished": True}
