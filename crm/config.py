@@ -12,7 +12,8 @@ from pathlib import Path
 class Defaults:
     """Built-in defaults. Secrets have no default: ``crm init`` writes them to the instance config."""
 
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}  # no pool_pre_ping: crm.db.ping_when_idle checks idle connections only
+    CRM_DB_PING_IDLE_S = 10.0  # seconds a pooled connection may sit idle before it is pinged at checkout
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     REDIS_URL = None  # None: use the embedded redis-server started by `crm run` / `crm worker`
     BABEL_DEFAULT_LOCALE = "ru"
@@ -26,6 +27,8 @@ class Defaults:
     MAX_CONTENT_LENGTH = 200 * 1024 * 1024  # bytes; a larger upload is answered 413
     CRM_MAX_RECORDING_S = 4 * 3600  # seconds
     CRM_REPEAT_WINDOW_DAYS = 30
+    CRM_CALL_SEARCH_DAYS = 30  # days back a transcript search looks by default (crm.calls.search)
+    CRM_CALL_SEARCH_MAX_CALLS = 500  # calls whose transcripts one search may decrypt (no index: text is encrypted)
     CRM_EXPECTED_CITIZENS = 1_000_000  # sizes the blind-index truncation (see crm.security.blind_index)
     CRM_BLIND_INDEX_BITS = None  # None: from CRM_EXPECTED_CITIZENS; checked at start-up (check_budget)
     CRM_KEYSTORE_URL = None  # None: SQLite file instance/keystore.sqlite3 (crm.security.keystore)

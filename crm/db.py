@@ -90,9 +90,47 @@ def _sqlite_setup(engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def ping_when_idle(engine, idle_s: float) -> None:
+    """Check a pooled connection with a ``SELECT 1`` at checkout only when it sat idle in the pool
+    for more than ``idle_s`` seconds (a server restart or a firewall's idle timeout shows there);
+    a dead one is replaced before the caller sees it.
+
+    ``pool_pre_ping`` does the same on *every* checkout, and a Flask-SQLAlchemy session checks a
+    connection out per transaction: one extra round trip for each of them, which on PostgreSQL
+    was ~10 % of a short transaction's time (bench/audit.py). A connection that dies while busy,
+    or within ``idle_s`` of its last use, fails that one transaction with a disconnect error and
+    the pool drops it (SQLAlchemy's optimistic disconnect handling). ``idle_s`` 0 pings always.
+    Uses the pool's documented ``checkout`` hook: raising ``DisconnectionError`` makes it retry
+    with a fresh connection (SQLAlchemy, "Dealing with Disconnects")."""
+    import time
+
+    from sqlalchemy import event, exc
+
+    @event.listens_for(engine, "checkin")
+    def on_checkin(_dbapi_conn, record):
+        if record is not None:
+            record.info["crm_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def on_checkout(dbapi_conn, record, _proxy):
+        since = record.info.get("crm_idle_since")
+        if since is None or time.monotonic() - since <= idle_s:
+            return  # fresh from connect, or used a moment ago
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+            if engine.dialect.name == "postgresql":
+                dbapi_conn.rollback()  # the ping began a transaction (psycopg is not in autocommit)
+        except Exception as err:
+            raise exc.DisconnectionError(f"pooled connection is dead: {err}") from err
+        if alive is False:
+            raise exc.DisconnectionError("pooled connection failed its ping")
+
+
 def init_engine_events(app) -> None:
     """Install per-dialect engine settings once the engine exists."""
     with app.app_context():
         engine = db.engine
         if engine.dialect.name == "sqlite":
             _sqlite_setup(engine)
+        else:
+            ping_when_idle(engine, float(app.config.get("CRM_DB_PING_IDLE_S", 10.0)))
