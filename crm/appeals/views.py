@@ -15,6 +15,7 @@ from crm.citizens import services as citizens
 from crm.consent import services as consent
 from crm.db import db
 from crm.security.permissions import roles_required
+from crm.security.redirects import local_target
 
 bp = Blueprint("appeals", __name__)
 OPERATORS = ("operator", "admin")
@@ -176,7 +177,4 @@ def consent_withdraw(consent_id):
     event = consent.get(consent_id) or abort(404)
     consent.withdraw(event, channel="call", user_id=current_user.id)
     flash("Согласие отозвано.", "success")
-    target = request.form.get("next") or ""
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        target = url_for("appeals.operator_home")  # only local paths: no open redirect
-    return redirect(target)
+    return redirect(local_target(request.form.get("next"), url_for("appeals.operator_home")))

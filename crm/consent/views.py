@@ -28,6 +28,7 @@ from crm.consent.forms import (AnswerForm, CodeForm, ErasureForm, ExtendForm, Ph
 from crm.db import utcnow
 from crm.extensions import limiter
 from crm.security.permissions import ROLE_NAMES_RU, PermissionDenied, roles_required
+from crm.security.redirects import local_target
 
 bp = Blueprint("consent", __name__, cli_group="consent")
 public_bp = Blueprint("selfservice", __name__, url_prefix="/my")
@@ -296,11 +297,9 @@ def selfservice_link(citizen_id):
         flash("Ссылка на страницу управления согласиями отправлена по SMS.", "success")
     except selfservice.SelfServiceError as exc:
         flash(str(exc), "error")
-    target = request.form.get("next") or ""
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        target = url_for("consent.history", citizen_id=citizen_id) if current_user.role in DPO \
-            else url_for("appeals.operator_home")
-    return redirect(target)
+    default = url_for("consent.history", citizen_id=citizen_id) if current_user.role in DPO \
+        else url_for("appeals.operator_home")
+    return redirect(local_target(request.form.get("next"), default))
 
 
 @bp.post("/appeals/<appeal_id>/consents")

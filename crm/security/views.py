@@ -15,6 +15,7 @@ from flask_login import current_user
 from crm.db import utcnow
 from crm.security import alerts, audit
 from crm.security.permissions import ROLE_NAMES_RU, roles_required
+from crm.security.redirects import local_target
 
 bp = Blueprint("security", __name__)
 PAGE = 100
@@ -159,7 +160,4 @@ def alert_acknowledge(alert_id):
     alert = alerts.get(alert_id) or abort(404)
     alerts.acknowledge(alert, user=current_user, comment=request.form.get("comment"))
     flash("Оповещение отмечено как рассмотренное.", "success")
-    target = request.form.get("next") or ""
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("security.alert_list")
-    return redirect(target)
+    return redirect(local_target(request.form.get("next"), url_for("security.alert_list")))

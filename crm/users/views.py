@@ -6,6 +6,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from crm.extensions import limiter
 from crm.users import services
 from crm.users.forms import LoginForm
+from crm.security.redirects import local_target
 
 bp = Blueprint("users", __name__)
 
@@ -28,10 +29,7 @@ def login():
         user = services.authenticate(form.username.data.strip(), form.password.data)
         if user is not None:
             login_user(user)
-            target = request.args.get("next")
-            if not target or not target.startswith("/") or target.startswith("//"):
-                target = url_for("users.index")
-            return redirect(target)
+            return redirect(local_target(request.args.get("next"), url_for("users.index")))
         flash("Неверный логин или пароль.", "error")
     return render_template("users/login.html", form=form)
 
