@@ -13,28 +13,36 @@ inserted together with the new head hash. The next appender waits on the row loc
 transaction ends, so the chain is strictly linear: no gaps, no forks, order = ``seq``.
 
 **Keeping the lock short.** The lock is taken as late as possible: the action's own rows are flushed
-first, outside the lock, so under it there are only three round trips (head update, entries + head
-hash in one statement, COMMIT), sent as plain driver SQL prepared once. On PostgreSQL a lock is
-released only when the commit record is on disk, so appenders would queue behind one WAL fsync each,
-whatever the number of writers: the chain could never go faster than the disk's fsyncs one after
-another. With ``CRM_AUDIT_EARLY_LOCK_RELEASE`` (default on; PostgreSQL only) the chaining
-transaction alone commits with ``synchronous_commit`` off (``set_config(..., true)`` inside the lock
-statement) — its locks are released as soon as the commit record is in the WAL buffer — and
-:func:`durability_barrier` then waits, outside any lock, until the WAL is flushed past that commit,
-*before* ``session.commit()`` returns. This is early lock release (DeWitt et al., "Implementation
-techniques for main memory database systems", SIGMOD 1984; Johnson et al., "Aether: a scalable
-approach to logging", VLDB 2010): a transaction that chained onto ours commits later in the same
-WAL, so a crash can only lose a suffix of the chain together with the actions it records, never a
-link in the middle, and no caller is told "done" (no page rendered, no job enqueued, no checkpoint
-published) before its action and entry are durable. The barriers of many writers share one fsync
-(group commit). The price: for the milliseconds until the flush, another session may *see* rows of
-a transaction that a crash would still lose; a read of personal data is itself logged and passes a
-barrier after ours, so it cannot be answered before what it read is durable. If the barrier fails
-(the connection drops right after COMMIT) ``commit()`` raises although the transaction may survive,
-as with any lost COMMIT acknowledgement. Set the key to ``False`` to hold the lock through the
-fsync. The server's ``synchronous_commit`` is a deployment setting and is not changed; if a
-deployment turns it off, the barrier waits for nothing and a crash may lose the last fraction of a
-second of actions together with their entries (never one without the other).
+first, outside the lock. On SQLite the chaining is then two plain driver statements under the
+write lock the transaction already holds. On PostgreSQL everything but ``seq`` and ``prev_hash`` is
+encoded in Python outside the lock (:func:`pg_parts`: the canonical JSON split around those two
+values), and one pipelined message (psycopg pipeline mode) carries the chaining statement —
+``crm_audit_chain`` locks the head row, numbers and hashes the entries *on the server* with the
+very same canonical encoding, moves the head; the INSERT takes its rows — and the COMMIT, so the
+lock is never held while the server waits for the application; verification is unchanged.
+
+**Early lock release.** A PostgreSQL lock is released only when the commit record is on disk, so
+appenders would still queue behind one WAL fsync each. With ``CRM_AUDIT_EARLY_LOCK_RELEASE``
+(default on; PostgreSQL only) the chaining transaction alone commits with ``synchronous_commit``
+off (``set_config(..., true)`` inside ``crm_audit_chain``) — its locks are released as soon as the
+commit record is in the WAL buffer — and a durability barrier (:func:`queue_barrier` in the same
+message, or :func:`durability_barrier` after SQLAlchemy's COMMIT) then waits, outside any lock,
+until the WAL is flushed past that commit, *before* ``session.commit()`` returns. This is early
+lock release (DeWitt et al., "Implementation techniques for main memory database systems", SIGMOD
+1984; Johnson et al., "Aether: a scalable approach to logging", VLDB 2010): a transaction that
+chained onto ours commits later in the same WAL, so a crash can only lose a suffix of the chain
+together with the actions it records, never a link in the middle, and no caller is told "done"
+(no page rendered, no job enqueued, no checkpoint published) before its action and entry are
+durable. The barriers of many writers share one fsync (group commit). The price: for the
+milliseconds until the flush, another session may *see* rows of a transaction that a crash would
+still lose; a read of personal data is itself logged and passes a barrier after ours, so it cannot
+be answered before what it read is durable. If the barrier fails (the connection drops right after
+COMMIT) ``commit()`` raises although the transaction may survive, as with any lost COMMIT
+acknowledgement. Set the key to ``False`` to hold the lock through the fsync (on a disk with fast
+fsyncs that is as fast: compare the columns of ``bench/audit.py``). The server's
+``synchronous_commit`` is a deployment setting and is not changed; if a deployment turns it off,
+the barrier waits for nothing and a crash may lose the last fraction of a second of actions
+together with their entries (never one without the other).
 Measured figures, beside plain inserts on the same machine: ``bench/audit.py``.
 
 **Verification.** :func:`verify` walks the chain up to the head; ``crm audit verify`` exits
@@ -62,17 +70,19 @@ from crm.security.models import AccessLogEntry, AuditHead
 GENESIS = "0" * 64
 _PENDING = "crm_audit_pending"
 _BARRIER = "crm_audit_barrier"
-_VALUES_CHUNK = 500  # entries per multi-row INSERT (PostgreSQL allows 65,535 bind parameters)
+_COMMITTED = "crm_audit_committed"  # PostgreSQL: the chaining message committed the transaction
+_VALUES_CHUNK = 500  # entries per chaining statement on PostgreSQL (a long list page is split)
 
 # --- the catalogue of actions ------------------------------------------------------------------------
 
 #: Reads of decrypted personal data (or of a recording). Alerts count these.
 READ_ACTIONS = ("citizen.view", "citizen.reveal", "citizen.search", "appeal.view", "transcript.view",
+                "transcript.search",
                 "call.listen", "call.decrypt", "evaluation.view", "audit.report", "consent.history", "dsr.export")
 #: Changes to citizens, appeals, calls, consents and evaluations.
 CHANGE_ACTIONS = ("citizen.create", "citizen.update", "appeal.create", "appeal.transition", "call.create",
-                  "transcript.create", "transcript.fail", "consent.grant", "consent.refuse", "consent.withdraw",
-                  "evaluation.create", "citizen.erase")
+                  "call.retranscribe", "transcript.create", "transcript.fail", "consent.grant", "consent.refuse",
+                  "consent.withdraw", "evaluation.create", "citizen.erase")
 AUTH_ACTIONS = ("auth.login", "auth.login_failed", "auth.logout", "user.create", "token.issue")
 SECURITY_ACTIONS = ("keys.rewrap", "security.decrypt_failed", "audit.checkpoint", "audit.attest",
                     "audit.export", "audit.alert_scan", "audit.alert_ack")
@@ -81,12 +91,14 @@ SECURITY_ACTIONS = ("keys.rewrap", "security.decrypt_failed", "audit.checkpoint"
 ACTION_LABELS = {
     "citizen.view": "просмотр карточки заявителя", "citizen.reveal": "раскрытие телефона и адреса",
     "citizen.search": "поиск заявителя по телефону", "appeal.view": "просмотр обращения",
-    "transcript.view": "просмотр расшифровки звонка", "call.listen": "прослушивание записи звонка",
+    "transcript.view": "просмотр расшифровки звонка", "transcript.search": "поиск фразы в расшифровке звонка",
+    "call.listen": "прослушивание записи звонка",
     "call.decrypt": "расшифрование записи для распознавания речи", "evaluation.view": "просмотр оценки звонка", "audit.report": "отчёт о доступе (ответственный за ПДн)",
     "citizen.create": "регистрация заявителя", "citizen.update": "изменение данных заявителя",
     "citizen.erase": "уничтожение данных заявителя",
     "appeal.create": "регистрация обращения", "appeal.transition": "изменение статуса обращения",
-    "call.create": "загрузка записи звонка", "transcript.create": "расшифровка звонка (автоматически)",
+    "call.create": "загрузка записи звонка", "call.retranscribe": "повторная расшифровка звонка",
+    "transcript.create": "расшифровка звонка (автоматически)",
     "transcript.fail": "ошибка расшифровки звонка", "consent.grant": "получение согласия",
     "consent.refuse": "отказ в согласии", "consent.withdraw": "отзыв согласия",
     "evaluation.create": "оценка звонка", "auth.login": "вход в систему", "auth.login_failed": "неудачный вход",
@@ -222,17 +234,45 @@ def _sqlite_time(at: datetime) -> str:
     return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _pg_insert_sql(n: int, set_head: bool = True) -> str:
-    """``n`` entries and, with ``set_head``, the new head hash in one statement (one round trip)."""
-    row = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
-    insert_sql = f"INSERT INTO access_log ({_INSERT_COLS}) VALUES {', '.join([row] * n)}"
-    return f"WITH new_entries AS ({insert_sql}) UPDATE audit_head SET hash = %s WHERE id = 1" if set_head else insert_sql
+_PREV_AT = SORTED_FIELDS.index("prev_hash")
+_SEQ_AT = SORTED_FIELDS.index("seq")
+assert _PREV_AT < _SEQ_AT  # the split below relies on the sorted order: … prev_hash … seq …
+_PG_DATA_COLS = tuple(k for k in _COLUMNS if k not in ("seq", "prev_hash", "hash"))
 
 
-_PG_LOCK = "UPDATE audit_head SET seq = seq + %s WHERE id = 1 RETURNING seq, hash"
-_PG_LOCK_EARLY = ("UPDATE audit_head SET seq = audit_head.seq + %s "
-                  "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS early_release "
-                  "WHERE audit_head.id = 1 RETURNING audit_head.seq, audit_head.hash")
+def pg_parts(entry: dict) -> tuple[str, str, str]:
+    """The canonical encoding of ``entry`` (without ``seq`` and ``prev_hash``, which only the chain
+    knows) as three strings ``pre``, ``mid``, ``suf`` such that
+    ``canonical(entry) == (pre + '"' + prev_hash + '"' + mid + str(seq) + suf).encode()``.
+    PostgreSQL's ``crm_audit_chain`` fills in the two values under the chain lock
+    (migrations/versions/0007_audit_chain_function.py); a hex hash and an integer need no JSON
+    escaping. tests/unit/test_audit_canonical.py checks the identity."""
+    items = [f'"{k}":{_enc(entry[k])}' if k not in ("prev_hash", "seq") else None for k in SORTED_FIELDS]
+    before, between, after = items[:_PREV_AT], items[_PREV_AT + 1:_SEQ_AT], items[_SEQ_AT + 1:]
+    pre = "{" + "".join(f"{x}," for x in before) + '"prev_hash":'
+    mid = "," + "".join(f"{x}," for x in between) + '"seq":'
+    suf = "".join(f",{x}" for x in after) + "}"
+    return pre, mid, suf
+
+
+_PG_TYPES: dict[str, str] = {}
+
+
+def _pg_chain_sql(conn, n: int) -> str:
+    """One statement that chains and inserts ``n`` entries: ``crm_audit_chain`` (lock the head,
+    number and hash on the server, move the head) joined with the entries' values."""
+    if not _PG_TYPES:
+        table = AccessLogEntry.__table__
+        _PG_TYPES.update({c: table.c[c].type.compile(dialect=conn.dialect) for c in _PG_DATA_COLS})
+    row = "(" + ", ".join(["%s::integer"] + [f"%s::{_PG_TYPES[c]}" for c in _PG_DATA_COLS]) + ")"
+    cols = ", ".join(_PG_DATA_COLS)
+    sql = (f"INSERT INTO access_log (seq, prev_hash, hash, {cols}) "
+           f"SELECT c.o_seq, c.o_prev, c.o_hash, {', '.join('v.' + c for c in _PG_DATA_COLS)} "
+           f"FROM crm_audit_chain(%b::text[], %b::text[], %b::text[], %s) WITH ORDINALITY AS c(o_seq, o_prev, o_hash, i) "
+           f"JOIN (VALUES {', '.join([row] * n)}) AS v(i, {cols}) ON v.i = c.i")
+    return sql
+
+
 _SQLITE_LOCK = "UPDATE audit_head SET seq = seq + ? WHERE id = 1 RETURNING seq, hash"
 _SQLITE_INSERT = f"INSERT INTO access_log ({_INSERT_COLS}) VALUES ({', '.join(['?'] * len(_COLUMNS))})"
 _SQLITE_HEAD = "UPDATE audit_head SET hash = ? WHERE id = 1"
@@ -250,13 +290,12 @@ def _chain_pending(session: Session) -> None:
     if more:
         pending.extend(more)
     conn = session.connection(bind_arguments={"mapper": AccessLogEntry})
-    pg = conn.dialect.name == "postgresql"
-    early = pg and _early_release()
-    if early:  # synchronous_commit off for this transaction only (set inside the lock statement)
-        session.info[_BARRIER] = conn
+    if conn.dialect.name == "postgresql":
+        _chain_pg(session, conn, pending)
+        return
     n = len(pending)
-    # Lock (PostgreSQL row lock; SQLite already holds the write lock) and read the head in one statement.
-    row = conn.exec_driver_sql(_PG_LOCK_EARLY if early else _PG_LOCK if pg else _SQLITE_LOCK, (n,)).first()
+    # SQLite: this transaction already holds the database's write lock (BEGIN IMMEDIATE).
+    row = conn.exec_driver_sql(_SQLITE_LOCK, (n,)).first()
     if row is None:
         raise RuntimeError("access log chain head missing (run `crm db upgrade`)")
     seq, prev = row[0] - n, row[1]
@@ -269,18 +308,47 @@ def _chain_pending(session: Session) -> None:
         prev = sha(canonical(entry)).hexdigest()
         entry["hash"] = prev
         values = [entry[k] for k in _COLUMNS]
-        if not pg:
-            values[1] = _sqlite_time(values[1])
+        values[1] = _sqlite_time(values[1])
         rows.append(values)
-    if pg:
-        for i in range(0, n - _VALUES_CHUNK, _VALUES_CHUNK):  # a long list page: stay under the bind limit
-            conn.exec_driver_sql(_pg_insert_sql(_VALUES_CHUNK, set_head=False),
-                                 tuple(v for r in rows[i:i + _VALUES_CHUNK] for v in r))
-        tail = rows[((n - 1) // _VALUES_CHUNK) * _VALUES_CHUNK:]
-        conn.exec_driver_sql(_pg_insert_sql(len(tail)), tuple(v for r in tail for v in r) + (prev,))
-    else:
-        conn.exec_driver_sql(_SQLITE_INSERT, [tuple(r) for r in rows])
-        conn.exec_driver_sql(_SQLITE_HEAD, (prev,))
+    conn.exec_driver_sql(_SQLITE_INSERT, [tuple(r) for r in rows])
+    conn.exec_driver_sql(_SQLITE_HEAD, (prev,))
+
+
+def _chain_pg(session: Session, conn, pending: list[dict]) -> None:
+    """PostgreSQL: everything but the two chain values is encoded here, outside the lock; then
+    one pipelined message (psycopg pipeline mode) locks the head, chains, inserts and — when the
+    session has nothing left to flush — commits, so the head-row lock is never held while the
+    server waits for the application. SQLAlchemy's own COMMIT that follows finds the transaction
+    closed and sends nothing (psycopg skips COMMIT when idle). If anything would still be flushed
+    after us (a ``before_commit`` hook registered later), the COMMIT is left to SQLAlchemy."""
+    import psycopg
+
+    early = _early_release()
+    commit = not (session.new or session.dirty or session.deleted)
+    if early and not commit:  # synchronous_commit off for this transaction only (set by crm_audit_chain)
+        session.info[_BARRIER] = conn  # the barrier runs after SQLAlchemy's COMMIT
+    raw = conn.connection.dbapi_connection
+    for i in range(0, len(pending), _VALUES_CHUNK):
+        chunk = pending[i:i + _VALUES_CHUNK]
+        last = i + _VALUES_CHUNK >= len(pending)
+        parts = [pg_parts(e) for e in chunk]
+        params: list = [[p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts], early]
+        for k, e in enumerate(chunk, 1):
+            params.append(k)
+            params.extend(e[c] for c in _PG_DATA_COLS)
+        try:
+            with raw.pipeline():  # statement (and COMMIT) leave in one message, one reply
+                with raw.cursor() as cur:
+                    cur.execute(_pg_chain_sql(conn, len(chunk)), params)
+                if commit and last:
+                    raw.commit()
+                    session.info[_COMMITTED] = True
+                    if early:
+                        queue_barrier(raw)
+        except psycopg.errors.UndefinedFunction as err:
+            raise RuntimeError("access log chain function missing (run `crm db upgrade`)") from err
+        except psycopg.errors.RaiseException as err:  # e.g. the chain head is missing
+            raise RuntimeError(err.diag.message_primary or str(err)) from err
 
 
 @event.listens_for(Session, "before_commit")
@@ -291,6 +359,16 @@ def _before_commit(session: Session) -> None:
         return
     if session.info.get(_PENDING):
         _chain_pending(session)
+
+
+@event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, _flush_context, _instances) -> None:
+    """Nothing may be written after the chaining message committed the transaction: it would go
+    to a transaction of its own, outside the one the access log vouches for. Only a
+    ``before_commit`` hook registered after ours could do that; fail loudly instead."""
+    if session.info.get(_COMMITTED):
+        raise RuntimeError("the session changed after its access-log entries were committed "
+                           "(a before_commit hook that writes must run before crm.security.audit's)")
 
 
 @event.listens_for(Session, "after_commit")
@@ -310,6 +388,16 @@ def _after_transaction_end(session: Session, transaction) -> None:
     if transaction.parent is None:
         session.info.pop(_PENDING, None)
         session.info.pop(_BARRIER, None)
+        session.info.pop(_COMMITTED, None)
+
+
+def queue_barrier(raw) -> None:
+    """:func:`durability_barrier` inside a psycopg pipeline, right after the COMMIT (which released
+    the chain lock without waiting for the disk): a statement in an implicit transaction of its
+    own, ended by the pipeline's Sync under the server's ``synchronous_commit``, so the reply to
+    the whole message comes once the WAL is flushed past our commit record. No extra round trip."""
+    with raw.cursor() as cur:
+        cur.execute("SELECT txid_current()")
 
 
 def durability_barrier(bind=None) -> None:

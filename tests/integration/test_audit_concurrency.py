@@ -78,15 +78,16 @@ def test_early_release_commit_is_durable_before_commit_returns(ctx, monkeypatch)
     returns only after the durability barrier (PostgreSQL)."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("early lock release is a PostgreSQL feature")
-    audit.record("test.append", actor=audit.system_actor("t"))
-    audit._chain_pending(db.session())  # what before_commit does
-    assert db.session.execute(sa.text("SHOW synchronous_commit")).scalar() == "off"  # this transaction only
+    # crm_audit_chain (what before_commit runs) switches synchronous_commit off for its transaction only
+    db.session.execute(sa.text("SELECT count(*) FROM crm_audit_chain(ARRAY['{'], ARRAY[','], ARRAY['}'], true)"))
+    assert db.session.execute(sa.text("SHOW synchronous_commit")).scalar() == "off"
     db.session.rollback()
     assert db.session.execute(sa.text("SHOW synchronous_commit")).scalar() != "off"
     db.session.rollback()
     calls = []
-    real = audit.durability_barrier
+    real, real_queued = audit.durability_barrier, audit.queue_barrier
     monkeypatch.setattr(audit, "durability_barrier", lambda engine=None: (calls.append(engine), real(engine)))
+    monkeypatch.setattr(audit, "queue_barrier", lambda raw: (calls.append(raw), real_queued(raw)))
     audit.record("test.append", actor=audit.system_actor("t"))
     db.session.commit()
     assert len(calls) == 1
@@ -123,3 +124,30 @@ def test_a_long_transaction_and_its_times_round_trip(ctx):
     rows = db.session.execute(db.select(AccessLogEntry).order_by(AccessLogEntry.seq)).scalars().all()
     assert [r.at for r in rows] == recorded
     assert [r.detail for r in rows] == [str(i) for i in range(1203)]
+
+
+def test_a_write_after_the_chaining_commit_fails_loudly(ctx):
+    """PostgreSQL commits the transaction in the chaining message: a before_commit hook that ran
+    after ours and added rows would write them outside that transaction. It is refused."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the chaining message commits only on PostgreSQL")
+    from datetime import datetime, timezone
+
+    from sqlalchemy import event
+
+    from crm.security.models import AccessAlert
+
+    def late_hook(session):
+        now = datetime.now(timezone.utc)
+        session.add(AccessAlert(rule="test", key="late-hook", actor="t", window_start=now, window_end=now))
+
+    session = db.session()
+    event.listen(session, "before_commit", late_hook)
+    try:
+        audit.record("test.append", actor=audit.system_actor("t"))
+        with pytest.raises(RuntimeError, match="after its access-log entries were committed"):
+            session.commit()
+        db.session.rollback()
+    finally:
+        event.remove(session, "before_commit", late_hook)
+    assert db.session.execute(db.select(db.func.count()).select_from(AccessAlert)).scalar() == 0

@@ -98,3 +98,14 @@ def test_working_hours(app, spec, at, after):
             assert alerts.is_after_hours(datetime.fromisoformat(at)) is after
         finally:
             app.config["CRM_AUDIT_WORKING_HOURS"] = old
+
+
+def test_pg_parts_rebuild_the_canonical_encoding():
+    """PostgreSQL's crm_audit_chain hashes pre + '"' + prev_hash + '"' + mid + seq + suf: it must
+    be the very bytes verify() hashes."""
+    rng = random.Random(7)
+    for _ in range(2000):
+        e = random_entry(rng)
+        e["prev_hash"] = "".join(rng.choice("0123456789abcdef") for _ in range(64))
+        pre, mid, suf = audit.pg_parts({k: v for k, v in e.items() if k not in ("seq", "prev_hash")})
+        assert (pre + '"' + e["prev_hash"] + '"' + mid + str(e["seq"]) + suf).encode("utf-8") == reference(e)
