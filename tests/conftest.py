@@ -197,6 +197,11 @@ def run_worker(ctx):
         from rq import SimpleWorker
 
         from crm import jobs
+        from crm.db import db
+
+        # end the test's own transaction first: on SQLite it holds the write lock (BEGIN IMMEDIATE)
+        # and the job, in an app context and session of its own, would wait for it and fail
+        db.session.commit()
 
         worker = SimpleWorker([jobs.queue(q) for q in jobs.QUEUES], connection=jobs.redis_connection())
         worker.work(burst=True)

@@ -128,6 +128,48 @@ SCHEMAS: dict[str, dict] = {
                           "description": "automatic checks once the status is done or no_speech; [] before"},
         },
     },
+    "CallSearchHit": {
+        "type": "object",
+        "required": ["call_id", "call_at", "speaker", "start", "end", "segment_start", "segment_end", "exact",
+                     "snippet", "highlight"],
+        "properties": {
+            "call_id": {"type": "string"}, "call_at": DATETIME, "appeal_id": _nullable("string"),
+            "operator_id": _nullable("integer"), "operator_name": _nullable("string"),
+            "speaker": {"type": "string", "enum": ["operator", "citizen", "unknown"]},
+            "start": {"type": "number", "description": "seconds into the recording where the matched words start "
+                                                       "(the segment's start when exact is false)"},
+            "end": {"type": "number", "description": "seconds; where the matched words end"},
+            "segment_start": {"type": "number", "description": "seconds"},
+            "segment_end": {"type": "number", "description": "seconds"},
+            "exact": {"type": "boolean", "description": "start/end come from word timestamps"},
+            "snippet": {"type": "string", "description": "the segment's text around the match, «…» where cut"},
+            "highlight": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2,
+                          "description": "[a, b): character offsets of the match in snippet"},
+        },
+    },
+    "CallSearchResult": {
+        "type": "object",
+        "required": ["query", "items", "calls_scanned", "calls_matched", "calls_skipped_no_consent", "max_calls",
+                     "scan_limit_reached", "hit_limit_reached", "scanned_back_to"],
+        "properties": {
+            "query": {"type": "object", "properties": {
+                "q": {"type": "string"}, "start": DATETIME, "end": DATETIME,
+                "speaker": _nullable("string"), "operator_id": _nullable("integer"), "limit": {"type": "integer"}}},
+            "items": {"type": "array", "items": _ref("CallSearchHit"), "description": "newest call first"},
+            "calls_scanned": {"type": "integer", "description": "calls whose transcripts were read (each logged)"},
+            "calls_matched": {"type": "integer"},
+            "calls_skipped_no_consent": {"type": "integer", "description": (
+                "calls in the period not read: the citizen has no active call_recording_qa consent, or none is "
+                "linked")},
+            "calls_unreadable": {"type": "integer", "description": "transcripts that failed to decrypt"},
+            "max_calls": {"type": "integer", "description": "transcripts one search reads at most "
+                                                             "(CRM_CALL_SEARCH_MAX_CALLS)"},
+            "scan_limit_reached": {"type": "boolean", "description": (
+                "max_calls were read and older calls of the period were not: narrow the period")},
+            "hit_limit_reached": {"type": "boolean", "description": "limit hits found; the scan stopped there"},
+            "scanned_back_to": {**DATETIME_OR_NULL, "description": "time of the oldest call read"},
+        },
+    },
     "CallUpload": {
         "type": "object", "required": ["file"],
         "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream",
@@ -326,11 +368,36 @@ PATHS = {
         {202: _json("Call", "queued"), 400: _err("no file, empty, not audio, damaged or too long; nothing stored"),
          404: _err("appeal_id unknown"), 413: _err("larger than MAX_CONTENT_LENGTH (200 MB by default)")},
         multipart="CallUpload")},
+    "/calls/search": {"get": _op(
+        "Search call transcripts for a phrase; every transcript read is logged", ["supervisor", "admin"],
+        {200: _json("CallSearchResult"),
+         400: _err("no phrase or one under 3 letters (q_required, q_too_short, q_too_long), a bad date "
+                   "(invalid_start, invalid_end, invalid_period), speaker, operator_id or limit")},
+        params=[{**_query("q", "the phrase: its words in a row within one segment, any word form, case and ё/е "
+                               "ignored"), "required": True},
+                _query("start", "first day YYYY-MM-DD (Europe/Moscow) or an ISO 8601 date-time; default 30 days "
+                                "before end"),
+                _query("end", "last day YYYY-MM-DD (inclusive) or an ISO 8601 date-time (exclusive); default now"),
+                _query("speaker", "operator, citizen or unknown; default any"),
+                _query("operator_id", "only this operator's calls", "integer"),
+                _query("limit", "hits, 1–500, default 100", "integer")],
+        description="Transcripts are encrypted, so calls of the period are decrypted newest first, at most "
+                    "CRM_CALL_SEARCH_MAX_CALLS (500) per search; scan_limit_reached says the bound was hit. Only "
+                    "calls whose citizen consents to call_recording_qa are read.")},
     "/calls/{call_id}": {"get": _op(
         "A call with its transcript and automatic QA checks; the transcript read is logged",
         ["supervisor", "admin", "operator"],
         {200: _json("Call"), 404: NOT_FOUND}, params=[_path_id("call_id")],
         description="Operators may read only calls they handled (else 403).")},
+    "/calls/{call_id}/transcription": {"post": _op(
+        "Run the call's transcription again; the request is logged", ["supervisor", "admin"],
+        {202: _json("Call", "queued again"), 404: NOT_FOUND,
+         409: _err("a transcription is already queued or running (code already_queued; a repeated POST queues "
+                   "nothing), or the stored recording is gone (code recording_missing)"),
+         503: _err("Redis is down and the call is queued or processing (code queue_unavailable)")},
+        params=[_path_id("call_id")],
+        description="No body. Status, progress and error are reset and the job is queued; the transcript in "
+                    "place stays until the new one replaces it. Poll GET /calls/{id} for the result.")},
     "/calls/{call_id}/evaluations": {"post": _op(
         "Score a transcribed call against the active scorecard", ["supervisor", "admin"],
         {201: _json("Evaluation"), 404: NOT_FOUND, 409: _err("the call is not transcribed yet (code not_transcribed)")},

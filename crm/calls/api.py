@@ -12,6 +12,7 @@ from crm import jobs
 from crm.api import ApiError, bp, token_required
 from crm.api.openapi import check_body
 from crm.appeals import services as appeals
+from crm.calls import search as transcript_search
 from crm.calls import services as calls
 from crm.db import db
 from crm.errors import api_error
@@ -61,6 +62,21 @@ def call_get(call_id: str):
     return data
 
 
+@bp.post("/calls/<call_id>/transcription")
+@token_required("supervisor", "admin")
+def call_retranscribe(call_id: str):
+    """Re-run the call's transcription (supervisor tooling; no body) → 202 with the call,
+    ``queued``; the request is logged (``call.retranscribe``). 404 unknown call; 409
+    ``already_queued`` while a transcription is queued or running (a repeated POST never queues a
+    second job), 409 ``recording_missing`` when the stored recording is gone; 503
+    ``queue_unavailable`` when Redis is down and the call is queued or processing."""
+    call = calls.get(call_id)
+    if call is None:
+        raise ApiError(404, "not_found", "звонок не найден")
+    call = calls.retranscribe(call)
+    return calls.as_dict(call), 202, {"Location": f"{bp.url_prefix}/calls/{call.id}"}
+
+
 def _signature_ok(secret: str | bytes, raw: bytes, header: str) -> bool:
     key = secret.encode() if isinstance(secret, str) else secret
     expected = b"sha256=" + hmac.new(key, raw, hashlib.sha256).hexdigest().encode()
@@ -97,3 +113,19 @@ def telephony_event():
         return {"accepted": True, "duplicate": True, "event_id": event["event_id"]}, 200
     app.logger.info("telephony event %s type=%s call_id=%s", event["event_id"], event["type"], event.get("call_id"))
     return {"accepted": True, "duplicate": False, "event_id": event["event_id"]}, 202
+
+
+# --- transcript search (crm/calls/search.py) ---------------------------------------------------------
+
+@bp.get("/calls/search")
+@token_required("supervisor", "admin")
+def call_search():
+    """``?q=`` (+ ``start``, ``end``, ``speaker``, ``operator_id``, ``limit``) → the calls whose
+    transcript contains the phrase (see :func:`crm.calls.search.search_transcripts`); 400 with
+    ``invalid_*`` / ``q_*`` codes for bad input, before anything is read. Each transcript
+    decrypted is logged."""
+    try:
+        result = transcript_search.search_transcripts(**transcript_search.parse_args(request.args), user=g.api_user)
+    except transcript_search.SearchError as exc:
+        raise ApiError(400, exc.code, str(exc)) from None
+    return result.as_dict()

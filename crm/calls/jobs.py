@@ -40,8 +40,17 @@ def model_dir(app) -> Path:
 
 
 def transcribe_call(call_id: str, force: bool = False) -> str:
-    """Transcribe one call. Undecodable input ends ``failed`` at once (no retry); other errors are
-    raised so RQ retries them, and the last attempt marks the call ``failed``. Returns the status."""
+    """Transcribe one call (``call_id``); returns its status afterwards (``done``, ``no_speech``,
+    ``failed``, or ``missing`` for an unknown id). A call already ``done``/``no_speech`` is left
+    alone unless ``force``, so a duplicate job is harmless.
+
+    Retry policy: undecodable input (:class:`crm.calls.audio.AudioDecodeError`) ends ``failed`` at
+    once with its code and Russian message, and the job *returns* (RQ records it finished: no
+    retry). Any other error is transient (storage, database, model): while RQ retries remain
+    (:data:`crm.calls.services.TRANSCRIBE_RETRIES`, waits of
+    :data:`~crm.calls.services.TRANSCRIBE_RETRY_INTERVALS_S`) the call goes back to ``queued`` with
+    the reason in ``error`` and the exception is re-raised so RQ schedules the retry; on the last
+    attempt the call ends ``failed`` (code ``internal``) and the exception is re-raised."""
     from rq import get_current_job
 
     from crm.calls import services
@@ -75,6 +84,13 @@ def transcribe_call(call_id: str, force: bool = False) -> str:
                                     channel_roles=tuple(app.config["CRM_CHANNEL_ROLES"]),
                                     cpu_threads=app.config["CRM_WHISPER_THREADS"], progress=progress)
         except AudioDecodeError as exc:
+            # Final even when exc.retryable (``truncated``: "the file may still be being written").
+            # That holds for a file straight from the PBX, not for what this job reads: a decrypted
+            # copy of the stored upload, which was complete when it was encrypted (a WAV truncated
+            # at upload is refused there with 400 ``recording_truncated``, so the sender retries
+            # with the finished file) and whose chunked AEAD refuses a cut ciphertext. The bytes
+            # cannot grow, so a retry would decode the same truncated audio again (bad-audio
+            # README: "damaged, or retried later if the file may still be growing").
             db.session.rollback()
             services.fail(db.session.get(Call, call_id), exc.code, exc.message_ru)
             return "failed"

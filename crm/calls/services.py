@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+import redis
 from flask import current_app
 from sqlalchemy import update as sql_update
 
@@ -122,43 +123,121 @@ def store_recording(stream: BinaryIO, original_name: str, *, appeal=None, operat
 
 
 def enqueue_transcription(call: Call) -> None:
-    """Queue the transcription job of ``call`` (after its commit). If Redis is down the call stays
-    ``queued`` with a note, and :func:`reconcile` picks it up later."""
+    """Queue the transcription job of ``call`` (after its commit) with a timeout scaled to the
+    recording (:func:`job_timeout_s`) and two retries 30 s and 120 s later for transient failures
+    (undecodable input fails at once, see :func:`crm.calls.jobs.transcribe_call`). If Redis is down
+    the call stays ``queued`` with a note and no job id, and :func:`reconcile` picks it up later."""
     try:
         job = jobs.enqueue("crm.calls.jobs.transcribe_call", call.id, queue_name="transcription",
-                           timeout_s=job_timeout_s(call.duration_s), retries=2, result_ttl_s=86400)
+                           timeout_s=job_timeout_s(call.duration_s), retries=TRANSCRIBE_RETRIES,
+                           retry_intervals=list(TRANSCRIBE_RETRY_INTERVALS_S), result_ttl_s=86400)
         call.job_id = job.id
         call.error = None
     except Exception as exc:  # redis unavailable: keep the call, say why
+        call.job_id = None
         call.error = f"очередь недоступна, задание будет поставлено повторно ({type(exc).__name__})"
     db.session.commit()
 
 
+#: RQ retries of a transcription job after a transient error, and the waits before them (seconds).
+TRANSCRIBE_RETRIES = 2
+TRANSCRIBE_RETRY_INTERVALS_S = (30, 120)
 MAX_ATTEMPTS = 3
+#: RQ job states in which the job will still run (or is running) by itself.
+_LIVE_JOB_STATES = ("queued", "started", "scheduled", "deferred")
+
+
+def _worker_dead(conn, worker_name: str | None) -> bool:
+    """True when the RQ worker ``worker_name`` is certainly gone: its ``rq:worker:<name>`` key has
+    expired (no heartbeat within its TTL) or records a death, or it ran on this host and its pid
+    no longer exists (SIGKILL, the OOM killer). A live worker on another host, or one whose state
+    cannot be read, counts as alive: a job is never taken away from a worker that may still run it.
+
+    A non-forking worker (``crm worker``) sets its key's TTL to the job timeout plus 60 s when it
+    starts a job, so after a SIGKILL on another host the expiry can take that long; on the same
+    host the pid check answers at once."""
+    import socket
+
+    from rq.worker import Worker
+
+    if not worker_name:
+        return False
+    try:
+        data = conn.hgetall(Worker.redis_worker_namespace_prefix + worker_name)
+    except Exception:
+        return False
+    if not data:
+        return True
+    if b"death" in data:
+        return True
+    host, pid = data.get(b"hostname", b"").decode(), data.get(b"pid", b"").decode()
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except OSError:  # EPERM: the pid exists (another user's process)
+            return False
+    return False
+
+
+def _job_status(conn, call: Call) -> str | None:
+    """RQ's state of the call's job as a string (``queued``, ``started``, ``finished``, ``failed``
+    …), or None when there is no such job. A ``started`` job whose worker is dead
+    (:func:`_worker_dead`) is taken over: removed from the started registry (so RQ's own clean-up
+    does not retry it later beside ours) and marked ``failed``; then ``"failed"`` is returned."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
+    if not call.job_id:
+        return None
+    try:
+        job = Job.fetch(call.job_id, connection=conn)
+        status = job.get_status(refresh=True)
+    except NoSuchJobError:
+        return None
+    status = getattr(status, "value", status)
+    if status == "started" and _worker_dead(conn, job.worker_name):
+        with conn.pipeline() as pipe:
+            job.started_job_registry.remove_executions(job, pipeline=pipe)
+            job.set_status(JobStatus.FAILED, pipeline=pipe)
+            job.failed_job_registry.add(job, ttl=job.failure_ttl, pipeline=pipe,
+                                        exc_string=f"abandoned: worker {job.worker_name} is dead (crm reconcile)")
+            pipe.execute()
+        status = "failed"
+    return status
+
+
+def _busy(conn, call: Call) -> bool:
+    """True while a transcription of ``call`` is under way or will start by itself: the call is
+    ``queued``/``processing`` and its job is alive, or it is ``queued`` with neither a job id nor
+    an error (committed by :func:`retranscribe` or an upload, enqueue about to follow)."""
+    if call.status not in ("queued", "processing"):
+        return False
+    if call.status == "queued" and not call.job_id and not call.error:
+        return True
+    try:
+        return _job_status(conn, call) in _LIVE_JOB_STATES
+    except redis.RedisError:
+        raise CallError("Очередь заданий недоступна: повторите позже.", "queue_unavailable", 503) from None
 
 
 def reconcile() -> dict[str, int]:
     """Compare ``queued``/``processing`` calls with RQ's job state and mend what a crash left
     behind: a job missing, failed, stopped or abandoned (its worker killed by SIGKILL or the OOM
-    killer, pitfalls.md) is re-queued while attempts remain, else the call is marked ``failed``.
-    Calls whose job is alive are left alone. Returns ``{"requeued": n, "failed": m}``."""
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job
+    killer, pitfalls.md; detected at once on this host, see :func:`_worker_dead`) is re-queued
+    while attempts remain, else the call is marked ``failed`` with a Russian reason. Calls whose
+    job is alive are left alone. Returns ``{"requeued": n, "failed": m}``."""
     from rq.registry import StartedJobRegistry
 
     conn = jobs.redis_connection()
     q = jobs.queue("transcription")
-    StartedJobRegistry(queue=q).cleanup()  # moves jobs of dead workers to the failed registry
+    StartedJobRegistry(queue=q).cleanup()  # moves jobs whose heartbeat expired to the failed registry
     counts = {"requeued": 0, "failed": 0}
     stale = db.session.execute(db.select(Call).where(Call.status.in_(("queued", "processing")))).scalars().all()
     for call in stale:
-        status = None
-        if call.job_id:
-            try:
-                status = Job.fetch(call.job_id, connection=conn).get_status(refresh=True)
-            except NoSuchJobError:
-                status = None
-        if status in ("queued", "started", "scheduled", "deferred"):
+        status = _job_status(conn, call)
+        if status in _LIVE_JOB_STATES:
             continue
         if status == "finished" and call.status == "queued":
             continue
@@ -167,10 +246,48 @@ def reconcile() -> dict[str, int]:
             counts["failed"] += 1
         else:
             call.status = "queued"
+            call.progress = 0.0
             db.session.commit()
             enqueue_transcription(call)
             counts["requeued"] += 1
+    db.session.commit()  # end the read transaction: on SQLite it holds the write lock (`crm worker` runs this first)
     return counts
+
+
+def retranscribe(call: Call, *, purpose: str = "call_recording_qa") -> Call:
+    """Queue ``call`` for transcription again (a supervisor's re-run, e.g. after a failure or a
+    model change) on behalf of the signed-in user.
+
+    The call row is locked (PostgreSQL ``FOR UPDATE``; SQLite holds its write lock from ``BEGIN
+    IMMEDIATE``), so two clicks or two supervisors are serialised: the second finds the call busy.
+    In one transaction: status ``queued``, progress 0, error, finish time and attempts cleared, and
+    a ``call.retranscribe`` access-log entry (citizen and call ids, ``purpose``); committed, then
+    the job is enqueued. The transcript in place stays until the new one replaces it.
+
+    Raises :class:`CallError` 409 ``already_queued`` while a transcription is queued or running
+    (:func:`_busy`; a call whose job died may be re-run), 409 ``recording_missing`` when the stored
+    recording file is gone, 503 ``queue_unavailable`` when Redis cannot say whether a queued call's
+    job is alive. Returns the call, ``queued``."""
+    call = db.session.execute(db.select(Call).where(Call.id == call.id).with_for_update()
+                              .execution_options(populate_existing=True)).scalar_one()
+    if _busy(jobs.redis_connection(), call):
+        db.session.rollback()
+        raise CallError("Звонок уже в очереди на расшифровку или расшифровывается.", "already_queued", 409)
+    if not recording_path(call).exists():
+        db.session.rollback()
+        raise CallError("Файл записи не найден в хранилище: расшифровать заново нельзя.", "recording_missing", 409)
+    previous = call.status
+    call.status = "queued"
+    call.progress = 0.0
+    call.error = call.error_code = None
+    call.started_at = call.finished_at = None
+    call.attempts = 0
+    call.job_id = None
+    audit.record("call.retranscribe", citizen_id=call.citizen_id, call_id=call.id, appeal_id=call.appeal_id,
+                 fields=["recording"], purpose=purpose, detail=f"was {previous}")
+    db.session.commit()
+    enqueue_transcription(call)
+    return call
 
 
 @contextmanager

@@ -1,10 +1,10 @@
 """Call page (audio player beside the transcript, scorecard) and the decrypted audio stream."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from crm.calls import services
+from crm.calls import search, services
 from crm.db import db
 from crm.qa import services as qa
 from crm.qa.forms import EvaluationForm
@@ -62,10 +62,44 @@ def call_audio(call_id):
 @bp.post("/calls/<call_id>/retranscribe")
 @roles_required("supervisor", "admin")
 def call_retranscribe(call_id):
+    """Re-run the transcription (:func:`crm.calls.services.retranscribe`: logged, double-click safe)."""
     call = services.get(call_id) or abort(404)
-    call.status = "queued"
-    call.progress = 0.0
-    db.session.commit()
-    services.enqueue_transcription(call)
-    flash("Запись поставлена на повторную расшифровку.", "success")
-    return redirect(url_for("calls.call_detail", call_id=call.id))
+    try:
+        services.retranscribe(call)
+    except services.CallError as exc:
+        db.session.rollback()
+        flash(str(exc), "info" if exc.code == "already_queued" else "error")
+    else:
+        flash("Запись поставлена на повторную расшифровку.", "success")
+    return redirect(url_for("calls.call_detail", call_id=call_id))
+
+
+# --- transcript search (crm/calls/search.py) ---------------------------------------------------------
+
+@bp.get("/calls/search")
+@roles_required(*search.SEARCH_ROLES)
+def call_search():
+    """Search transcripts for a phrase: ``q``, ``start``/``end`` (days, ``CRM_TIMEZONE``),
+    ``speaker``, ``operator_id``. Without ``q`` the empty form; bad input a Russian message and no
+    scan. The service logs every transcript it decrypts."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from crm.users.models import User
+
+    tz = ZoneInfo(current_app.config.get("CRM_TIMEZONE", "Europe/Moscow"))
+    today = datetime.now(tz).date()
+    days = int(current_app.config.get("CRM_CALL_SEARCH_DAYS", search.DEFAULT_DAYS))
+    args = request.args.to_dict()
+    args.setdefault("start", (today - timedelta(days=days - 1)).isoformat())
+    args.setdefault("end", today.isoformat())
+    result = error = None
+    if "q" in request.args:
+        try:
+            result = search.search_transcripts(**search.parse_args(args), user=current_user)
+        except search.SearchError as exc:
+            error = str(exc)
+    operators = db.session.execute(db.select(User).where(User.role == "operator")
+                                   .order_by(User.username)).scalars().all()
+    return render_template("calls/search.html", args=args, result=result, error=error, operators=operators,
+                           speakers=search.SPEAKERS_RU), (400 if error else 200)

@@ -117,6 +117,20 @@ def _tokens(text: str) -> list[tuple[str, frozenset[str]]]:
     return [(w, _lemmas(w)) for w in _WORD.findall((text or "").lower().replace("ё", "е"))]
 
 
+def lemma_tokens(text: str) -> list[tuple[int, int, frozenset[str]]]:
+    """``[(start, end, lemmas)]`` of the words of ``text`` in order: ``start``/``end`` are character
+    offsets into ``text`` itself, ``lemmas`` the normal forms as the phrase checks compare them
+    (lower case, ё → е, every pymorphy3 parse). Used by the transcript search (crm.calls.search)."""
+    # lower-case character by character so that offsets stay those of ``text``
+    norm = "".join(c.lower() if len(c.lower()) == 1 else c for c in text or "").replace("ё", "е")
+    return [(m.start(), m.end(), _lemmas(m.group())) for m in _WORD.finditer(norm)]
+
+
+def phrase_lemmas(phrase: str) -> tuple[frozenset[str], ...]:
+    """The lemma sets of the words of ``phrase``, in order (see :func:`lemma_tokens`)."""
+    return tuple(lemmas for _, lemmas in _pattern(phrase))
+
+
 @lru_cache(maxsize=4096)
 def _pattern(phrase: str) -> tuple[tuple[str, frozenset[str]], ...]:
     return tuple(_tokens(phrase))

@@ -4,7 +4,8 @@
 // - click a transcript line (or press Enter on it), a pinned comment or a check hint with
 //   data-seek: the audio jumps there and plays;
 // - the line being played is highlighted (class "current") and kept in view inside the list;
-// - #t=12.5 in the address seeks to 12.5 s once the audio is loaded (links from an evaluation);
+// - #t=12.5 (or ?t=12.5) in the address seeks to 12.5 s once the audio is loaded (links from an
+//   evaluation, hits of the transcript search);
 // - keyboard (not while typing in a field): Space or K play/pause, ← or J back 5 s, → or L
 //   forward 5 s, N next call in the queue (#next-call), M pin a comment at the current moment.
 (function () {
@@ -114,7 +115,8 @@
     if (handled) e.preventDefault();
   });
 
-  var m = /(?:^#|&)t=(\d+(?:\.\d+)?)/.exec(window.location.hash);
+  var m = /(?:^#|&)t=(\d+(?:\.\d+)?)/.exec(window.location.hash) ||
+    /(?:^\?|&)t=(\d+(?:\.\d+)?)/.exec(window.location.search);
   if (m) {
     var at = parseFloat(m[1]);
     if (player.readyState >= 1) seekTo(at, false);

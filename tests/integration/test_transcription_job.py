@@ -71,7 +71,9 @@ def test_recorded_call_is_transcribed_by_the_worker(ctx, run_worker, make_user):
     # running the job again is a no-op
     from crm.calls.jobs import transcribe_call
 
-    assert transcribe_call(call.id) == "done"
+    call_id = call.id
+    db.session.commit()  # the job has a session of its own; ours must not hold SQLite's write lock
+    assert transcribe_call(call_id) == "done"
 
 
 def test_undecodable_recording_ends_failed_with_reason(ctx, run_worker, tmp_path):

@@ -1,0 +1,396 @@
+"""Phrase search in call transcripts, for QA supervisors.
+
+Transcripts are encrypted segment by segment (``crm.calls.models.Segment``), so there is no SQL
+index to search: every candidate transcript is decrypted and matched in Python. A search is
+therefore bounded by a period of call times (default the last ``CRM_CALL_SEARCH_DAYS`` [30] days,
+UTC) and by ``CRM_CALL_SEARCH_MAX_CALLS`` [500] transcripts decrypted; calls are scanned newest
+first and the result says when the bound cut the scan short and how far back it got.
+
+**Matching** is the one the automatic QA checks use (:func:`crm.qa.checks.lemma_tokens`): words are
+compared through their pymorphy3 lemmas after lower-casing and ё → е, so «горячая вода» finds
+«горячей воды» and «ещё» finds «еще»; the phrase's words must follow one another inside one
+segment (a phrase split over two segments is not found). Punctuation between words is ignored.
+
+**Who and why.** Supervisors and admins search every call; operators, the DPO and executors may
+not (the DPO reads logs and consent records, not transcripts; operators see their own calls on the
+call page). The search is processing for quality control, so it reads only calls whose citizen has
+an active ``call_recording_qa`` consent (152-ФЗ ст. 6 ч. 1 п. 1, ст. 9; the same rule the QA
+sample follows, ``crm.consent.services.may_use_for_qa``); other calls, and calls tied to no
+citizen, are not decrypted and are counted in ``calls_skipped_no_consent``.
+
+**Access log.** Each call whose transcript was decrypted gets one ``transcript.search`` entry (the
+citizen, the call and appeal, field ``transcript``, purpose ``call_recording_qa``; the detail is
+the number of hits, never the phrase), written in the search's own transaction and committed before
+any result is returned.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import select
+
+from crm.calls.models import Call, Segment
+from crm.db import db, utcnow
+from crm.security import audit, crypto
+from crm.security.permissions import require_role
+
+SEARCH_ROLES = ("supervisor", "admin")
+SPEAKERS = ("operator", "citizen", "unknown")
+SPEAKERS_RU = {"operator": "оператор", "citizen": "заявитель", "unknown": "не определён"}
+PURPOSE = "call_recording_qa"
+MIN_PHRASE_LETTERS = 3  # a shorter phrase («в», «да») would match nearly every call
+MAX_PHRASE_CHARS = 200
+MAX_PHRASE_WORDS = 12
+DEFAULT_LIMIT = 100  # hits returned
+MAX_LIMIT = 500
+DEFAULT_DAYS = 30  # used when CRM_CALL_SEARCH_DAYS is not configured
+DEFAULT_MAX_CALLS = 500  # used when CRM_CALL_SEARCH_MAX_CALLS is not configured
+SNIPPET_CONTEXT = 60  # characters of context either side of the match
+_BATCH = 100  # calls whose segments are loaded per query
+
+
+class SearchError(ValueError):
+    """Bad search input: a Russian message for the user, ``code`` for the API (answered 400)."""
+
+    def __init__(self, message: str, code: str):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Hit:
+    """One occurrence of the phrase.
+
+    ``start``/``end``: seconds from the start of the recording of the matched words (from the word
+    timestamps when the segment has them, ``exact`` True) or of the whole segment (``exact`` False);
+    ``segment_start``/``segment_end``: the segment's bounds, seconds. ``snippet``: the segment's
+    text around the match (at most ~``SNIPPET_CONTEXT`` characters either side, «…» where cut);
+    ``highlight``: ``[a, b)`` character offsets of the match inside ``snippet``."""
+
+    call_id: str
+    call_at: datetime  # UTC
+    appeal_id: str | None
+    operator_id: int | None
+    operator_name: str | None
+    speaker: str
+    start: float
+    end: float
+    segment_start: float
+    segment_end: float
+    exact: bool
+    snippet: str
+    highlight: tuple[int, int]
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["call_at"] = self.call_at.isoformat()
+        data["highlight"] = list(self.highlight)
+        return data
+
+
+@dataclass
+class SearchResult:
+    """What a search found and how much it read.
+
+    ``start``/``end``: the period searched (UTC, ``[start, end)``); ``calls_scanned``: calls read
+    (each whose segments were decrypted is logged; with a ``speaker`` filter a call with no segment
+    of that speaker is counted but nothing of it decrypted); ``calls_matched``: those with a hit;
+    ``calls_unreadable``: calls whose transcript failed to decrypt (e.g. the citizen's data key erased);
+    ``calls_skipped_no_consent``: calls in the period left unread for want of QA consent;
+    ``scan_limit_reached``: ``max_calls`` transcripts were read and older calls of the period were
+    left unread, ``scanned_back_to`` then being the time (UTC) of the oldest call read;
+    ``hit_limit_reached``: ``limit`` hits were found and the scan stopped there."""
+
+    phrase: str
+    start: datetime
+    end: datetime
+    speaker: str | None
+    operator_id: int | None
+    hits: list[Hit] = field(default_factory=list)
+    calls_scanned: int = 0
+    calls_matched: int = 0
+    calls_skipped_no_consent: int = 0
+    calls_unreadable: int = 0
+    max_calls: int = DEFAULT_MAX_CALLS
+    limit: int = DEFAULT_LIMIT
+    scan_limit_reached: bool = False
+    hit_limit_reached: bool = False
+    scanned_back_to: datetime | None = None
+
+    def as_dict(self) -> dict:
+        """The API shape (times ISO 8601 with offset)."""
+        iso = lambda d: d.isoformat() if d else None  # noqa: E731
+        return {"query": {"q": self.phrase, "start": iso(self.start), "end": iso(self.end), "speaker": self.speaker,
+                          "operator_id": self.operator_id, "limit": self.limit},
+                "items": [h.as_dict() for h in self.hits],
+                "calls_scanned": self.calls_scanned, "calls_matched": self.calls_matched,
+                "calls_skipped_no_consent": self.calls_skipped_no_consent,
+                "calls_unreadable": self.calls_unreadable, "max_calls": self.max_calls,
+                "scan_limit_reached": self.scan_limit_reached, "hit_limit_reached": self.hit_limit_reached,
+                "scanned_back_to": iso(self.scanned_back_to)}
+
+
+# --- input -----------------------------------------------------------------------------------------
+
+def check_phrase(phrase: str | None) -> tuple[frozenset[str], ...]:
+    """The phrase's lemma sets (see :func:`crm.qa.checks.phrase_lemmas`). Raises
+    :class:`SearchError` when it is empty, shorter than :data:`MIN_PHRASE_LETTERS` letters, longer
+    than :data:`MAX_PHRASE_CHARS` characters or :data:`MAX_PHRASE_WORDS` words."""
+    from crm.qa.checks import lemma_tokens, phrase_lemmas
+
+    phrase = (phrase or "").strip()
+    if not phrase:
+        raise SearchError("Введите фразу для поиска.", "q_required")
+    if len(phrase) > MAX_PHRASE_CHARS:
+        raise SearchError(f"Фраза длиннее {MAX_PHRASE_CHARS} символов.", "q_too_long")
+    words = lemma_tokens(phrase)
+    if sum(b - a for a, b, _ in words) < MIN_PHRASE_LETTERS:
+        raise SearchError(f"Фраза слишком короткая: нужно не меньше {MIN_PHRASE_LETTERS} букв.", "q_too_short")
+    if len(words) > MAX_PHRASE_WORDS:
+        raise SearchError(f"Во фразе больше {MAX_PHRASE_WORDS} слов: сократите её.", "q_too_long")
+    return phrase_lemmas(phrase)
+
+
+def _tz() -> ZoneInfo:
+    return ZoneInfo(current_app.config.get("CRM_TIMEZONE", "Europe/Moscow"))
+
+
+def parse_bound(value: str | None, name: str, *, end: bool = False) -> datetime | None:
+    """A period bound from a query string: ``YYYY-MM-DD`` is a day in ``CRM_TIMEZONE`` (the start of
+    that day, or with ``end`` the start of the next day, so the day is included); an ISO 8601
+    date-time is taken as given (UTC when it has no offset). Empty: None. Returns UTC.
+    Raises :class:`SearchError` (code ``invalid_<name>``)."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            local = datetime.combine(day + timedelta(days=1) if end else day, time(0), _tz())
+            return local.astimezone(timezone.utc)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise SearchError(f"Неверная дата «{value[:40]}»: укажите дату в виде ГГГГ-ММ-ДД.", f"invalid_{name}") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def parse_args(args: Mapping[str, str]) -> dict:
+    """Keyword arguments of :func:`search_transcripts` from a query string: ``q``, ``start``,
+    ``end`` (see :func:`parse_bound`), ``speaker`` (``operator``/``citizen``/``unknown``, empty:
+    any), ``operator_id`` (integer), ``limit`` (1–:data:`MAX_LIMIT`). Checks the phrase too, so
+    nothing is scanned for bad input. Raises :class:`SearchError`."""
+    phrase = (args.get("q") or "").strip()
+    check_phrase(phrase)
+    start = parse_bound(args.get("start"), "start")
+    end = parse_bound(args.get("end"), "end", end=True)
+    speaker = (args.get("speaker") or "").strip() or None
+    if speaker is not None and speaker not in SPEAKERS:
+        raise SearchError("Неизвестная роль говорящего: выберите оператора, заявителя или «не определён».",
+                          "invalid_speaker")
+    operator_id = None
+    if (args.get("operator_id") or "").strip():
+        try:
+            operator_id = int(args["operator_id"])
+        except ValueError:
+            raise SearchError("Неверный оператор.", "invalid_operator_id") from None
+    limit = DEFAULT_LIMIT
+    if (args.get("limit") or "").strip():
+        try:
+            limit = int(args["limit"])
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= MAX_LIMIT:
+            raise SearchError(f"Число результатов — от 1 до {MAX_LIMIT}.", "invalid_limit")
+    return {"phrase": phrase, "start": start, "end": end, "speaker": speaker, "operator_id": operator_id,
+            "limit": limit}
+
+
+# --- matching --------------------------------------------------------------------------------------
+
+def _occurrences(tokens, pattern) -> list[tuple[int, int]]:
+    """``[(first, last)]`` token indexes (inclusive) where ``pattern`` (lemma sets) occurs in
+    ``tokens`` (``(start, end, lemmas)``), without overlaps."""
+    n, out, i = len(pattern), [], 0
+    while i + n <= len(tokens):
+        if all(tokens[i + k][2] & pattern[k] for k in range(n)):
+            out.append((i, i + n - 1))
+            i += n
+        else:
+            i += 1
+    return out
+
+
+def _word_times(words: list[dict] | None, n_tokens: int) -> list[tuple[float, float]] | None:
+    """Start and end (seconds) of each text token, from the segment's word timestamps; None when
+    the words do not tokenise to the same number of tokens as the text (then the segment's bounds
+    are used)."""
+    from crm.qa.checks import lemma_tokens
+
+    if not words:
+        return None
+    times = []
+    for w in words:
+        try:
+            a, b = float(w["start"]), float(w["end"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        times.extend([(a, b)] * len(lemma_tokens(str(w.get("word") or ""))))
+    return times if len(times) == n_tokens else None
+
+
+def _snippet(text: str, a: int, b: int) -> tuple[str, tuple[int, int]]:
+    """``text`` around ``[a, b)``, cut at spaces ~:data:`SNIPPET_CONTEXT` characters either side."""
+    lo, hi = max(0, a - SNIPPET_CONTEXT), min(len(text), b + SNIPPET_CONTEXT)
+    if lo > 0:
+        space = text.find(" ", lo, a)
+        lo = space + 1 if space >= 0 else lo
+    if hi < len(text):
+        space = text.rfind(" ", b, hi)
+        hi = space if space >= 0 else hi
+    head, tail = ("…" if lo > 0 else ""), ("…" if hi < len(text) else "")
+    snippet = head + text[lo:hi].strip() + tail
+    lead = len(text[lo:hi]) - len(text[lo:hi].lstrip())
+    start = len(head) + (a - lo) - lead
+    return snippet, (start, start + (b - a))
+
+
+def _segment_hits(seg: Segment, pattern) -> list[tuple[float, float, bool, str, tuple[int, int]]]:
+    """``[(start, end, exact, snippet, highlight)]`` of the phrase in one segment (decrypts it)."""
+    from crm.qa.checks import lemma_tokens
+
+    text = seg.text or ""
+    tokens = lemma_tokens(text)
+    found = _occurrences(tokens, pattern)
+    if not found:
+        return []
+    times = _word_times(seg.words, len(tokens))
+    out = []
+    for first, last in found:
+        a, b = tokens[first][0], tokens[last][1]
+        snippet, highlight = _snippet(text, a, b)
+        if times:
+            out.append((times[first][0], times[last][1], True, snippet, highlight))
+        else:
+            out.append((seg.start, seg.end, False, snippet, highlight))
+    return out
+
+
+# --- the search ------------------------------------------------------------------------------------
+
+def search_transcripts(phrase: str, *, user, start: datetime | None = None, end: datetime | None = None,
+                       operator_id: int | None = None, speaker: str | None = None, limit: int = DEFAULT_LIMIT,
+                       max_calls: int | None = None) -> SearchResult:
+    """Find transcribed calls whose transcript contains ``phrase`` (word forms, case and ё/е
+    ignored; consecutive words inside one segment).
+
+    ``user``: who searches (supervisor or admin, else :class:`PermissionDenied`); ``start``/``end``:
+    the period of call times, UTC, ``[start, end)`` (default the last ``CRM_CALL_SEARCH_DAYS`` days
+    up to now); ``operator_id``: only this operator's calls; ``speaker``: only segments of
+    ``operator``/``citizen``/``unknown``; ``limit``: hits returned at most (the scan stops there);
+    ``max_calls``: transcripts decrypted at most (default and ceiling ``CRM_CALL_SEARCH_MAX_CALLS``).
+    Calls are read newest first; only calls whose citizen consents to ``call_recording_qa``.
+    Every call decrypted is logged (``transcript.search``) and committed before the result is
+    returned. Raises :class:`SearchError` for bad input, before anything is read."""
+    require_role(user, *SEARCH_ROLES)
+    pattern = check_phrase(phrase)
+    if speaker is not None and speaker not in SPEAKERS:
+        raise SearchError("Неизвестная роль говорящего.", "invalid_speaker")
+    if not 1 <= int(limit) <= MAX_LIMIT:
+        raise SearchError(f"Число результатов — от 1 до {MAX_LIMIT}.", "invalid_limit")
+    cfg = current_app.config
+    ceiling = int(cfg.get("CRM_CALL_SEARCH_MAX_CALLS", DEFAULT_MAX_CALLS))
+    max_calls = min(int(max_calls), ceiling) if max_calls else ceiling
+    end = end or utcnow()
+    start = start or end - timedelta(days=int(cfg.get("CRM_CALL_SEARCH_DAYS", DEFAULT_DAYS)))
+    if start >= end:
+        raise SearchError("Начало периода позже его конца.", "invalid_period")
+
+    from crm.consent.services import may_use_for_qa
+    from crm.users.models import User
+
+    result = SearchResult(phrase=phrase.strip(), start=start, end=end, speaker=speaker, operator_id=operator_id,
+                          max_calls=max_calls, limit=int(limit))
+    q = (select(Call.id, Call.citizen_id, Call.appeal_id, Call.operator_id, Call.created_at)
+         .where(Call.status == "done", Call.created_at >= start, Call.created_at < end)
+         .order_by(Call.created_at.desc(), Call.id.desc()))
+    if operator_id is not None:
+        q = q.where(Call.operator_id == operator_id)
+    actor = audit.Actor(user.id, user.username, user.role)
+    consent: dict[str, bool] = {}
+    names: dict[int, str] = {}
+    offset = 0
+    try:
+        while not (result.scan_limit_reached or result.hit_limit_reached):
+            rows = db.session.execute(q.offset(offset).limit(_BATCH)).all()
+            offset += len(rows)
+            if not rows:
+                break
+            todo = []
+            for row in rows:
+                if row.citizen_id not in consent:
+                    consent[row.citizen_id] = bool(row.citizen_id) and may_use_for_qa(row.citizen_id)
+                if not consent[row.citizen_id]:
+                    result.calls_skipped_no_consent += 1
+                elif len(todo) + result.calls_scanned < max_calls:
+                    todo.append(row)
+                else:
+                    result.scan_limit_reached = True
+                    break
+            _scan(todo, pattern, speaker, result, names, User, actor)
+        result.hits.sort(key=lambda h: (h.call_at, -h.start), reverse=True)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return result
+
+
+def _scan(rows, pattern, speaker, result: SearchResult, names: dict[int, str], User, actor: audit.Actor) -> None:
+    """Decrypt and match the segments of the calls ``rows`` (newest first), logging each call."""
+    if not rows:
+        return
+    sq = select(Segment).where(Segment.call_id.in_([r.id for r in rows])).order_by(Segment.call_id, Segment.idx)
+    if speaker is not None:
+        sq = sq.where(Segment.speaker == speaker)
+    by_call: dict[str, list[Segment]] = {}
+    for seg in db.session.execute(sq).scalars():
+        by_call.setdefault(seg.call_id, []).append(seg)
+    missing = {r.operator_id for r in rows if r.operator_id is not None} - names.keys()
+    if missing:
+        for u in db.session.execute(select(User).where(User.id.in_(missing))).scalars():
+            names[u.id] = u.display_name
+    for row in rows:
+        if result.hit_limit_reached:
+            break
+        segments = by_call.get(row.id, [])
+        result.calls_scanned += 1
+        result.scanned_back_to = row.created_at
+        if not segments:  # nothing of this speaker: nothing decrypted, nothing to log
+            continue
+        found, outcome = 0, "ok"
+        try:
+            for seg in segments:
+                for start, end, exact, snippet, highlight in _segment_hits(seg, pattern):
+                    result.hits.append(Hit(
+                        call_id=row.id, call_at=row.created_at, appeal_id=row.appeal_id, operator_id=row.operator_id,
+                        operator_name=names.get(row.operator_id), speaker=seg.speaker, start=round(start, 3),
+                        end=round(end, 3), segment_start=seg.start, segment_end=seg.end, exact=exact,
+                        snippet=snippet, highlight=highlight))
+                    found += 1
+                    if len(result.hits) >= result.limit:
+                        result.hit_limit_reached = True
+                        break
+                if result.hit_limit_reached:
+                    break
+        except crypto.DecryptError:  # logged as security.decrypt_failed by crm.security.crypto
+            result.calls_unreadable += 1
+            outcome = "failed"
+        if found:
+            result.calls_matched += 1
+        audit.record("transcript.search", citizen_id=row.citizen_id, call_id=row.id, appeal_id=row.appeal_id,
+                     fields=["transcript"], purpose=PURPOSE, outcome=outcome, detail=f"hits={found}", actor=actor)
+
