@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from json.encoder import encode_basestring as _json_str  # the C encoder json.dumps(ensure_ascii=False) uses
@@ -66,6 +67,10 @@ from sqlalchemy.orm import Session
 
 from crm.db import db, utcnow
 from crm.security.models import AccessLogEntry, AuditHead
+
+# The chaining message goes to the driver directly (pipeline mode); it is logged where SQLAlchemy
+# logs its own statements, so an SQL log (echo) still shows every write.
+_sql_log = logging.getLogger("sqlalchemy.engine.Engine")
 
 GENESIS = "0" * 64
 _PENDING = "crm_audit_pending"
@@ -336,6 +341,8 @@ def _chain_pg(session: Session, conn, pending: list[dict]) -> None:
         for k, e in enumerate(chunk, 1):
             params.append(k)
             params.extend(e[c] for c in _PG_DATA_COLS)
+        if _sql_log.isEnabledFor(logging.INFO):
+            _sql_log.info("%s%s %r", _pg_chain_sql(conn, len(chunk)), "; COMMIT" if commit and last else "", params)
         try:
             with raw.pipeline():  # statement (and COMMIT) leave in one message, one reply
                 with raw.cursor() as cur:
