@@ -479,14 +479,25 @@ def keys_retire(kek_id):
                "rotation have expired (30 days)")
 
 
+_INDEX_STEPS = ("start", "backfill", "switch", "drop")
+_INDEX_NAMES = ("phone", "surname", "name_building", "building")  # crm.security.rotation.ROTATABLE
+
+
 @keys_group.command("index")
-@click.argument("step", type=click.Choice(["start", "backfill", "switch", "drop"]))
-@click.argument("name", default="phone")
+@click.argument("first", metavar="NAME|STEP")
+@click.argument("second", metavar="[STEP|NAME]", required=False)
 @click.option("--inline", is_flag=True, help="start: backfill in this process instead of the background job")
 @with_appcontext
-def keys_index(step, name, inline):
-    """Rotate the key of blind index NAME (phone): start (new key, write both columns, backfill job),
-    switch (lookups read the new column), drop (clear the old column)."""
+def keys_index(first, second, inline):
+    """Rotate the key of blind index NAME (phone, surname, name_building or building; default phone),
+    given as `index NAME STEP` or `index STEP [NAME]`. Steps: start (new key, write both columns,
+    backfill job), backfill (run or resume it here), switch (lookups read the new column), drop
+    (clear the old column; for building also re-key appeals)."""
+    step, name = (first, second or "phone") if first in _INDEX_STEPS else (second, first)
+    if step not in _INDEX_STEPS:
+        raise click.UsageError(f"step must be one of {', '.join(_INDEX_STEPS)}")
+    if name not in _INDEX_NAMES:
+        raise click.UsageError(f"unknown blind index {name!r}; one of {', '.join(_INDEX_NAMES)}")
     from crm.security import rotation
 
     try:

@@ -19,7 +19,10 @@ class AppealCounter(db.Model):
 
 class Appeal(db.Model):
     """An appeal (обращение). The description is ciphertext under the citizen's data key; the
-    statistical columns (category, topic, building key, dates, status) survive an erasure."""
+    statistical columns (category, topic, building key, dates, status) survive an erasure.
+    ``building_key``: the citizen's ``building`` blind index in the slot lookups read when the appeal
+    was made; re-keyed when that index's old key is dropped, except for erased citizens (see
+    :func:`crm.security.rotation.index_drop`)."""
 
     __tablename__ = "appeals"
     id: Mapped[str] = mapped_column(UUIDStr, primary_key=True, default=new_id)

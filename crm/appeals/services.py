@@ -14,7 +14,7 @@ from crm.appeals.models import Appeal, AppealCounter, AppealEvent
 from crm.citizens import services as citizens
 from crm.citizens.models import Citizen
 from crm.db import db, utcnow
-from crm.security import audit
+from crm.security import audit, blind_index
 
 
 class AppealError(ValueError):
@@ -56,11 +56,14 @@ def _next_number(now: datetime) -> str:
 
 def find_repeat_of(citizen: Citizen, topic: str, now: datetime) -> Appeal | None:
     """The latest appeal on the same problem within the repeat window: same building (blind index)
-    and topic, or the same citizen and topic (design.md, "repeat appeal")."""
+    and topic, or the same citizen and topic (design.md, "repeat appeal"). The building matches
+    the citizen's ``building`` value in either slot, so appeals made under the other key version
+    still match while that index's key is being rotated."""
     since = now - timedelta(days=current_app.config["CRM_REPEAT_WINDOW_DAYS"])
     conds = [Appeal.citizen_id == citizen.id]
-    if citizen.building_key:
-        conds.append(Appeal.building_key == citizen.building_key)
+    keys = blind_index.row_values("building", citizen)
+    if keys:
+        conds.append(Appeal.building_key.in_(keys))
     return db.session.execute(
         db.select(Appeal).where(Appeal.topic == topic, Appeal.created_at >= since, or_(*conds),
                                 Appeal.status.notin_(("duplicate", "rejected")))
@@ -93,7 +96,7 @@ def create(citizen: Citizen, *, category: str, topic: str, description: str, cha
     repeat = find_repeat_of(citizen, topic, now)
     appeal = Appeal(citizen_id=citizen.id, number=_next_number(now), operator_id=operator_id,
                     category=category, topic=topic, channel=channel, status="received",
-                    building_key=citizen.building_key, created_at=now, escalate_by=escalate_by,
+                    building_key=blind_index.read_value("building", citizen), created_at=now, escalate_by=escalate_by,
                     update_by=update_by, resolve_by=resolve_by, repeat_of_id=repeat.id if repeat else None,
                     submission_key=submission_key)
     appeal.description = description

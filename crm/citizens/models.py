@@ -11,9 +11,11 @@ from crm.security.fields import Encrypted
 
 class Citizen(db.Model):
     """A data subject. Personal fields are ciphertext under the citizen's own data key; ``*_bidx``
-    are blind indexes (``phone_bidx_b`` is the phone index's second slot, used while its key is
-    rotated; ``name_building_bidx`` is surname + building). ``erased_at`` is set when the data key
-    was shredded (:func:`crm.security.shredding.erase_citizen`)."""
+    and ``building_key`` are blind indexes, each with two columns (slot ``a`` and its ``*_b`` slot
+    ``b``, filled while the index's key is rotated, see :data:`crm.security.blind_index.SLOTS`);
+    ``name_building_bidx`` is surname + building. Erasure clears every one of them
+    (:data:`BLIND_INDEX_COLUMNS`). ``erased_at`` is set when the data key was shredded
+    (:func:`crm.security.shredding.erase_citizen`)."""
 
     __tablename__ = "citizens"
     id: Mapped[str] = mapped_column(UUIDStr, primary_key=True, default=new_id)
@@ -25,8 +27,11 @@ class Citizen(db.Model):
     phone_bidx: Mapped[str | None] = mapped_column(String(32), index=True)
     phone_bidx_b: Mapped[str | None] = mapped_column(String(32), index=True)
     surname_bidx: Mapped[str | None] = mapped_column(String(32), index=True)
+    surname_bidx_b: Mapped[str | None] = mapped_column(String(32), index=True)
     name_building_bidx: Mapped[str | None] = mapped_column(String(32), index=True)
+    name_building_bidx_b: Mapped[str | None] = mapped_column(String(32), index=True)
     building_key: Mapped[str | None] = mapped_column(String(32), index=True)  # blind index of the address
+    building_key_b: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -37,7 +42,9 @@ class Citizen(db.Model):
     apartment = Encrypted("apartment_enc")
 
     PERSONAL_FIELDS = ("full_name", "phone", "email", "address", "apartment")
-    BLIND_INDEX_COLUMNS = ("phone_bidx", "phone_bidx_b", "surname_bidx", "name_building_bidx", "building_key")
+    # every slot of every blind index (crm.security.blind_index.SLOTS); erasure sets them all to NULL
+    BLIND_INDEX_COLUMNS = ("phone_bidx", "phone_bidx_b", "surname_bidx", "surname_bidx_b", "name_building_bidx",
+                           "name_building_bidx_b", "building_key", "building_key_b")
 
     def __init__(self, **kwargs):
         # the id goes first: the associated data of every ciphertext names the row

@@ -30,7 +30,9 @@ class CitizenData:
     apartment: str | None = None
 
 
-def _surname(full_name: str) -> str:
+def surname_value(full_name: str) -> str:
+    """The ``surname`` index's normalised value: the first word of :func:`~crm.security.blind_index.normalise_name`
+    of ``full_name`` ("" for a blank name)."""
     parts = blind_index.normalise_name(full_name).split()
     return parts[0] if parts else ""
 
@@ -57,18 +59,35 @@ def _clean(data: CitizenData) -> CitizenData:
     return CitizenData(name, phone, email, address, apartment)
 
 
+def building_value(address: str | None) -> str | None:
+    """The ``building`` index's normalised value: :func:`~crm.security.blind_index.normalise_building`
+    of ``address`` (None without an address)."""
+    if not address:
+        return None
+    return blind_index.normalise_building(address)
+
+
 def building_key(address: str | None) -> str | None:
-    """Blind index of a normalised address (building), for repeat-appeal matching without decryption."""
-    if not address:
-        return None
-    return blind_index.compute("building", blind_index.normalise_building(address))
+    """Blind index of a normalised address (building) as lookups read it now (the read slot's key),
+    for repeat-appeal matching without decryption."""
+    value = building_value(address)
+    return blind_index.lookup("building", value)[1] if value else None
 
 
-def _name_building(full_name: str, address: str | None) -> str | None:
-    """``surname|building`` for the compound index: "ул. Садовая, д. 5" and "ул Садовая д 5" agree."""
+def name_building_value(full_name: str, address: str | None) -> str | None:
+    """``surname|building`` for the compound index: "ул. Садовая, д. 5" and "ул Садовая д 5" agree.
+    None without an address."""
     if not address:
         return None
-    return f"{_surname(full_name)}|{' '.join(blind_index.normalise_building(address).split())}"
+    return f"{surname_value(full_name)}|{' '.join(blind_index.normalise_building(address).split())}"
+
+
+def index_values(full_name: str, phone: str, address: str | None) -> dict[str, str | None]:
+    """``{index name: normalised value}`` for every blind index of a citizen with these (cleaned, or
+    decrypted) values: what :func:`register`/:func:`update` index and what the key-rotation
+    backfill (:data:`crm.security.rotation.ROTATABLE`) recomputes. ``phone`` is E.164 as stored."""
+    return {"phone": phone or None, "surname": surname_value(full_name) or None,
+            "name_building": name_building_value(full_name, address), "building": building_value(address)}
 
 
 def phone_index(phone: str) -> str:
@@ -77,13 +96,11 @@ def phone_index(phone: str) -> str:
 
 
 def _set_indexes(citizen: Citizen, clean: CitizenData) -> None:
-    """Every blind-index column from the cleaned values (both phone slots while its key rotates)."""
-    for col, value in blind_index.write_values("phone", clean.phone).items():
-        setattr(citizen, col, value)
-    citizen.surname_bidx = blind_index.compute("surname", _surname(clean.full_name))
-    nb = _name_building(clean.full_name, clean.address)
-    citizen.name_building_bidx = blind_index.compute("name_building", nb) if nb else None
-    citizen.building_key = building_key(clean.address)
+    """Every slot of every blind index from the cleaned values (both slots of an index whose key
+    rotates, :func:`crm.security.blind_index.write_values`)."""
+    for name, value in index_values(clean.full_name, clean.phone, clean.address).items():
+        for col, bidx in blind_index.write_values(name, value).items():
+            setattr(citizen, col, bidx)
 
 
 def register(data: CitizenData, *, purpose: str = "appeal_processing", commit: bool = True) -> Citizen:
@@ -158,14 +175,14 @@ def find_by_name_and_building(full_name_or_surname: str, address: str, *,
                               purpose: str = "appeal_processing") -> list[Citizen]:
     """Citizens with this surname (the first word of ``full_name_or_surname``) registered at this
     building (``address`` in any usual spelling), through the compound blind index; logged."""
-    surname = _surname(full_name_or_surname or "")
-    nb = _name_building(surname, address) if surname else None
+    surname = surname_value(full_name_or_surname or "")
+    nb = name_building_value(surname, address) if surname else None
     if not nb:
         raise CitizenError("укажите фамилию и адрес", "full_name")
+    column, value = blind_index.lookup("name_building", nb)
     candidates = db.session.execute(
-        db.select(Citizen).where(Citizen.name_building_bidx == blind_index.compute("name_building", nb),
-                                 Citizen.erased_at.is_(None))).scalars().all()
-    found = _filter(candidates, lambda c: _name_building(c.full_name, c.address) == nb)
+        db.select(Citizen).where(getattr(Citizen, column) == value, Citizen.erased_at.is_(None))).scalars().all()
+    found = _filter(candidates, lambda c: name_building_value(c.full_name, c.address) == nb)
     for c in found:
         audit.record("citizen.search", citizen_id=c.id, fields=["full_name", "address"], purpose=purpose)
     if not found:

@@ -11,11 +11,17 @@ start-up (:func:`check_budget`, called by :func:`crm.create_app`).
 Indexes: ``phone`` (E.164), ``surname`` (lower-case, ё→е), ``name_building`` (surname + normalised
 building address) and ``building`` (the address alone, also kept on appeals for statistics).
 
-Rotation of an index key (implemented for ``phone``): each rotatable index has two columns
-(slots ``a`` and ``b``, see :data:`SLOTS`) and a row in ``blind_index_state`` saying which root key
-version fills each slot and which slot lookups read. Writers fill every slot that has a version;
-``crm keys index start|switch|drop`` walk the phases (:mod:`crm.security.rotation`). Processes cache
-the state for ``CRM_BIDX_STATE_TTL_S`` seconds; the phases wait longer than that between steps.
+Rotation of an index key (every index): each index has two columns (slots ``a`` and ``b``, see
+:data:`SLOTS`) and a row in ``blind_index_state`` saying which root key version fills each slot and
+which slot lookups read. Writers fill every slot that has a version (:func:`write_values`); lookups
+read one slot (:func:`lookup`); ``crm keys index start|switch|drop NAME`` walk the phases
+(:mod:`crm.security.rotation`). Processes cache the states for ``CRM_BIDX_STATE_TTL_S`` seconds; the
+phases wait longer than that between steps.
+
+``building`` is also copied onto each appeal (``appeals.building_key``, the read slot's value when
+the appeal is made; kept after the citizen's erasure as a de-identified statistic) and compared
+with the citizen's values of both slots for repeat detection (:func:`row_values`); see
+:func:`crm.security.rotation.index_drop` for how appeals follow a rotation of that key.
 """
 from __future__ import annotations
 
@@ -34,12 +40,12 @@ from crm.security.keyring import INDEX_V1
 
 _KEYS: dict[tuple[bytes, str], bytes] = {}
 
-# index name -> column of slot a, column of slot b (None: not rotatable yet)
+# index name -> (column of slot a, column of slot b) on ``citizens`` (None: no slot b, not rotatable)
 SLOTS: dict[str, tuple[str, str | None]] = {
     "phone": ("phone_bidx", "phone_bidx_b"),
-    "surname": ("surname_bidx", None),
-    "name_building": ("name_building_bidx", None),
-    "building": ("building_key", None),
+    "surname": ("surname_bidx", "surname_bidx_b"),
+    "name_building": ("name_building_bidx", "name_building_bidx_b"),
+    "building": ("building_key", "building_key_b"),
 }
 
 
@@ -141,8 +147,9 @@ DEFAULT = {name: IndexState(name, INDEX_V1, None, "a") for name in SLOTS}
 
 
 def state(name: str, *, fresh: bool = False) -> IndexState:
-    """The index's state, cached per app for ``CRM_BIDX_STATE_TTL_S`` seconds (read through
-    ``db.session``, in the caller's transaction)."""
+    """The state of index ``name``. The states of all indexes are read together (one SELECT through
+    ``db.session``, in the caller's transaction) and cached per app for ``CRM_BIDX_STATE_TTL_S``
+    seconds; ``fresh`` reads them again. No ``blind_index_state`` row: :data:`DEFAULT`."""
     if SLOTS[name][1] is None:
         return DEFAULT[name]
     from crm.db import db
@@ -150,15 +157,20 @@ def state(name: str, *, fresh: bool = False) -> IndexState:
 
     app = current_app
     cache = app.extensions.setdefault("crm_bidx_state", {})
-    hit = cache.get(name)
+    hit = cache.get("*")
     now = time.monotonic()
     if hit is not None and not fresh and now < hit[0]:
-        return hit[1]
-    row = db.session.execute(db.select(BlindIndexState.key_a, BlindIndexState.key_b, BlindIndexState.read_slot)
-                             .where(BlindIndexState.name == name)).first()
-    st = IndexState(name, row.key_a, row.key_b, row.read_slot) if row else DEFAULT[name]
-    cache[name] = (now + float(app.config.get("CRM_BIDX_STATE_TTL_S", 2.0)), st)
-    return st
+        return hit[1].get(name, DEFAULT[name])
+    rows = db.session.execute(db.select(BlindIndexState.name, BlindIndexState.key_a, BlindIndexState.key_b,
+                                        BlindIndexState.read_slot)).all()
+    states = {r.name: IndexState(r.name, r.key_a, r.key_b, r.read_slot) for r in rows if r.name in SLOTS}
+    cache["*"] = (now + float(app.config.get("CRM_BIDX_STATE_TTL_S", 2.0)), states)
+    return states.get(name, DEFAULT[name])
+
+
+def forget_state() -> None:
+    """Drop this process's cached states (after a rotation step; other processes wait out the TTL)."""
+    current_app.extensions.pop("crm_bidx_state", None)
 
 
 def write_values(name: str, normalised: str | None) -> dict[str, str | None]:
@@ -175,6 +187,27 @@ def write_values(name: str, normalised: str | None) -> dict[str, str | None]:
 
 
 def lookup(name: str, normalised: str) -> tuple[str, str]:
-    """``(column, value)`` to search index ``name`` for ``normalised``."""
+    """``(column, value)`` to search index ``name`` for ``normalised``: the column of the slot lookups
+    read now and the value under that slot's key. Raises ``RuntimeError`` if that slot has no key."""
     st = state(name)
     return st.read_column, compute(name, normalised, st.read_key)
+
+
+def read_value(name: str, row) -> str | None:
+    """The value a row (a ``Citizen``) holds in the read slot of index ``name`` (None: none)."""
+    return getattr(row, state(name).read_column)
+
+
+def row_values(name: str, row) -> list[str]:
+    """The distinct non-NULL values a row holds in the slots of index ``name`` (read slot first):
+    during a rotation a row's value under either key version, for matching copies of it made under
+    the other one (``appeals.building_key``)."""
+    st = state(name)
+    first = st.read_column
+    cols = [first] + [c for c in SLOTS[name] if c is not None and c != first]
+    out: list[str] = []
+    for col in cols:
+        v = getattr(row, col)
+        if v is not None and v not in out:
+            out.append(v)
+    return out

@@ -70,7 +70,8 @@ class KeyRotation(db.Model):
 class BlindIndexState(db.Model):
     """Which blind-index key version fills which column of an index, and which column reads use.
 
-    An index has two slots (``a`` = ``<name>_bidx``, ``b`` = ``<name>_bidx_b``). Writes fill every
+    An index has two slots, columns of ``citizens`` (``a`` = ``<name>_bidx``, ``b`` = ``<name>_bidx_b``;
+    ``building``: ``building_key``/``building_key_b``; :data:`crm.security.blind_index.SLOTS`). Writes fill every
     slot that has a key version; lookups read ``read_slot``. Rotation: give the free slot a new
     version (write both), backfill it, switch reads, then clear the old slot (``crm keys index``).
     No row means: slot ``a`` under ``i1``, reads from ``a``."""

@@ -19,19 +19,24 @@ touched, reads and writes go on throughout. When a pass finds nothing left under
 rotation is finished; ``crm keys retire ID`` then moves the old KEK out of the keyring, refusing
 while any data key still uses it.
 
-**Blind-index key rotation** (implemented for the phone index; ``crm keys index start|switch|drop``):
+**Blind-index key rotation** (every index of :data:`crm.security.blind_index.SLOTS`: ``phone``,
+``surname``, ``name_building``, ``building``; ``crm keys index start|switch|drop NAME``):
 ``start`` adds a root key version and gives it the free slot (writers now fill both columns);
-:func:`index_backfill_job` recomputes the new slot for every citizen (decrypting the phone),
-resumable by id; ``switch`` points lookups at the new slot once the backfill is done; ``drop``
-clears the old slot's column and its version. Each step waits out ``CRM_BIDX_STATE_TTL_S`` so no
-process acts on a stale state.
+:func:`index_backfill_job` recomputes the new slot for every citizen not erased (decrypting what
+:data:`ROTATABLE` names, normalised by the writers' own functions), resumable by id; ``switch``
+points lookups at the new slot once the backfill is done; ``drop`` clears the old slot's column and
+its version. Each step waits out ``CRM_BIDX_STATE_TTL_S`` so no process acts on a stale state.
+Erasure clears both slots of every index at every phase (``Citizen.BLIND_INDEX_COLUMNS``).
+``building`` values copied onto appeals are re-keyed by ``drop`` (:func:`index_drop`).
 """
 from __future__ import annotations
 
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import sqlalchemy as sa
 from flask import current_app
@@ -229,8 +234,42 @@ def retire(kid: str) -> Path:
 
 # --- blind-index key rotation ----------------------------------------------------------------------
 
-# index name -> (plain attribute of Citizen, its ciphertext column)
-ROTATABLE = {"phone": ("phone", "phone_enc")}
+@dataclass(frozen=True)
+class IndexSource:
+    """Where the backfill of a blind index gets its value from.
+
+    ``normalised(citizen) -> str | None``: the normalised value the citizen's writer indexes
+    (:func:`crm.citizens.services.index_values` of the decrypted fields; None: no value, the slot
+    stays NULL); may raise :class:`~crm.security.crypto.KeyErased`. ``ciphertext``: the
+    ``citizens`` ciphertext columns it is computed from; the backfill writes a row only while
+    all of them still hold what it read (a writer that changed them meanwhile has already filled
+    both slots itself)."""
+
+    normalised: Callable[[Any], str | None]
+    ciphertext: tuple[str, ...]
+
+
+def _indexed(name: str) -> Callable[[Any], str | None]:
+    def normalised(citizen) -> str | None:
+        from crm.citizens import services
+
+        full_name = citizen.full_name if name in ("surname", "name_building") else ""
+        phone = citizen.phone if name == "phone" else ""
+        address = citizen.address if name in ("name_building", "building") else None
+        return services.index_values(full_name or "", phone or "", address)[name]
+
+    normalised.__name__ = f"normalised_{name}"
+    normalised.__doc__ = f"The ``{name}`` index's normalised value for a citizen, as its writer computes it."
+    return normalised
+
+
+# index name -> how the backfill recomputes it (every index in blind_index.SLOTS with a slot b)
+ROTATABLE: dict[str, IndexSource] = {
+    "phone": IndexSource(_indexed("phone"), ("phone_enc",)),
+    "surname": IndexSource(_indexed("surname"), ("full_name_enc",)),
+    "name_building": IndexSource(_indexed("name_building"), ("full_name_enc", "address_enc")),
+    "building": IndexSource(_indexed("building"), ("address_enc",)),
+}
 
 
 def _state_row(name: str) -> BlindIndexState:
@@ -258,10 +297,14 @@ def _wait_since(row: BlindIndexState, what: str, wait: bool) -> None:
 
 
 def index_start(name: str = "phone", *, enqueue: bool = True) -> dict:
-    """Phase 1: a new root key version in the free slot (write both) and a backfill job.
-    Returns ``{"index", "slot", "key", "job_id"}``. Raises :class:`RotationError`."""
+    """Phase 1 for index ``name`` (a key of :data:`ROTATABLE`): a new root key version in the free
+    slot (write both) and a backfill job (none with ``enqueue=False``: run :func:`run_index_backfill`).
+    Returns ``{"index", "slot", "key", "job_id"}``. Raises :class:`RotationError` for an unknown
+    index or one already being rotated."""
+    from crm.security import blind_index
+
     if name not in ROTATABLE:
-        raise RotationError(f"blind index {name!r} has no second column yet; rotatable: {', '.join(ROTATABLE)}")
+        raise RotationError(f"unknown blind index {name!r}; rotatable: {', '.join(ROTATABLE)}")
     row = _state_row(name)
     free = "b" if row.read_slot == "a" else "a"
     if (row.key_b if free == "b" else row.key_a) is not None:
@@ -277,6 +320,7 @@ def index_start(name: str = "phone", *, enqueue: bool = True) -> dict:
     audit.record("keys.index_start", detail=f"blind index {name}: key {kid} in slot {free}",
                  actor=audit.system_actor("keys_index"))
     db.session.commit()
+    blind_index.forget_state()
     job_id = None
     if enqueue:
         from crm import jobs
@@ -294,7 +338,12 @@ def index_backfill_job(name: str) -> dict:
 def run_index_backfill(name: str = "phone", *, batch: int = 500, wait: bool = True,
                        max_batches: int | None = None) -> dict:
     """Recompute the backfill slot of index ``name`` for every citizen not erased, in id order from
-    the stored cursor; each batch is committed with the progress. Returns ``{"done", "total", "finished"}``."""
+    the stored cursor, ``batch`` citizens at a time; each batch is committed with the progress. The
+    value is ``ROTATABLE[name].normalised`` of the decrypted citizen (NULL for a citizen whose data key
+    is gone), written only where the source ciphertext columns are unchanged since the read.
+    ``wait=False`` raises :class:`RotationError` instead of sleeping when ``start`` was under
+    ``2 × CRM_BIDX_STATE_TTL_S`` ago; ``max_batches`` stops early (tests of resumption).
+    Returns ``{"done", "total", "finished"}``."""
     from crm.citizens.models import Citizen
     from crm.security import blind_index, crypto
 
@@ -308,7 +357,7 @@ def run_index_backfill(name: str = "phone", *, batch: int = 500, wait: bool = Tr
     row = _state_row(name)
     key = getattr(row, f"key_{slot}")
     column = blind_index.SLOTS[name][0 if slot == "a" else 1]
-    attr, enc_col = ROTATABLE[name]
+    source = ROTATABLE[name]
     if row.backfill_started_at is None:
         row.backfill_started_at = utcnow()
         row.backfill_total = db.session.execute(sa.select(sa.func.count()).select_from(Citizen)
@@ -327,17 +376,22 @@ def run_index_backfill(name: str = "phone", *, batch: int = 500, wait: bool = Tr
         params = []
         for c in citizens:
             try:
-                value = getattr(c, attr)
+                value = source.normalised(c)
             except KeyErased:
                 value = None
-            params.append({"b_id": c.id, "b_enc": getattr(c, enc_col),
-                           "b_val": blind_index.compute(name, value, key) if value else None})
+            p = {"b_id": c.id, "b_val": blind_index.compute(name, value, key) if value else None}
+            for i, enc_col in enumerate(source.ciphertext):
+                p[f"b_enc{i}"] = getattr(c, enc_col)
+            params.append(p)
         last = citizens[-1].id
         db.session.expunge_all()
         t = Citizen.__table__
-        # "AND <ciphertext> = the one we read": a citizen whose phone changed meanwhile keeps the
-        # value its writer computed (writers fill both slots during the rotation)
-        db.session.execute(sa.update(t).where(t.c.id == sa.bindparam("b_id"), t.c[enc_col] == sa.bindparam("b_enc"))
+        # "AND <ciphertext> IS NOT DISTINCT FROM the one we read" for every source column: a citizen
+        # whose name/phone/address changed meanwhile keeps the value its writer computed (writers
+        # fill both slots during the rotation); NULL (no address) compares equal to NULL
+        unchanged = [t.c[enc_col].is_not_distinct_from(sa.bindparam(f"b_enc{i}", type_=t.c[enc_col].type))
+                     for i, enc_col in enumerate(source.ciphertext)]
+        db.session.execute(sa.update(t).where(t.c.id == sa.bindparam("b_id"), *unchanged)
                            .values({column: sa.bindparam("b_val")}), params)
         st = _state_row(name)
         st.backfill_cursor = last
@@ -356,7 +410,11 @@ def run_index_backfill(name: str = "phone", *, batch: int = 500, wait: bool = Tr
 
 
 def index_switch(name: str = "phone", *, wait: bool = True) -> str:
-    """Phase 2: lookups read the new slot. Refuses before the backfill has finished. Returns the slot."""
+    """Phase 2: lookups of index ``name`` read the new slot. Raises :class:`RotationError` before the
+    backfill has finished (or, with ``wait=False``, within ``2 × CRM_BIDX_STATE_TTL_S`` of the
+    previous step). Returns the slot now read (``"a"``/``"b"``)."""
+    from crm.security import blind_index
+
     row = _state_row(name)
     if row.backfill_slot is None or row.backfill_finished_at is None:
         raise RotationError(f"blind index {name}: the backfill has not finished (`crm keys status`)")
@@ -369,13 +427,22 @@ def index_switch(name: str = "phone", *, wait: bool = True) -> str:
     audit.record("keys.index_switch", detail=f"blind index {name}: lookups read slot {row.read_slot}",
                  actor=audit.system_actor("keys_index"))
     db.session.commit()
+    blind_index.forget_state()
     return row.read_slot
 
 
-def index_drop(name: str = "phone", *, wait: bool = True) -> str:
-    """Phase 3: stop writing the old slot, clear its column (bulk UPDATE … SET col = NULL) and forget
-    its key version. Returns the retired root key version (its file may be removed once no other
-    index uses it)."""
+def index_drop(name: str = "phone", *, wait: bool = True, batch: int = 2000) -> str:
+    """Phase 3: stop writing the old slot of index ``name``, clear its column (bulk UPDATE … SET
+    col = NULL) and forget its key version. Returns the retired root key version (its file may be
+    removed once no other index uses it). Raises :class:`RotationError` before ``switch`` (or, with
+    ``wait=False``, within ``2 × CRM_BIDX_STATE_TTL_S`` of it).
+
+    ``building`` only: before the old column is cleared, every appeal whose ``building_key`` equals
+    its citizen's old-slot value gets the citizen's new-slot value (``batch`` appeals per
+    transaction), so repeat detection and statistics by building keep matching them. Appeals of
+    erased citizens (both slots already NULL: the address is gone, nothing to recompute from) and
+    appeals made at an earlier address of their citizen keep the value under the retired key: the
+    de-identified statistic survives, but no longer groups with the building's newer appeals."""
     from crm.citizens.models import Citizen
     from crm.security import blind_index
 
@@ -390,17 +457,42 @@ def index_drop(name: str = "phone", *, wait: bool = True) -> str:
     row.changed_at = utcnow()
     row.backfill_slot = None
     db.session.commit()
+    blind_index.forget_state()
     _wait_since(_state_row(name), "clear", True)  # no process writes the old column any more
     column = blind_index.SLOTS[name][0 if old == "a" else 1]
+    detail = f"blind index {name}: slot {old} (key {old_key}) cleared"
+    if name == "building":
+        n = _rekey_appeals(column, blind_index.SLOTS[name][0 if old == "b" else 1], batch)
+        detail += f"; {n} appeals re-keyed"
     db.session.execute(sa.update(Citizen.__table__).values({column: None}))
-    audit.record("keys.index_drop", detail=f"blind index {name}: slot {old} (key {old_key}) cleared",
-                 actor=audit.system_actor("keys_index"))
+    audit.record("keys.index_drop", detail=detail, actor=audit.system_actor("keys_index"))
     db.session.commit()
     return old_key
 
 
+def _rekey_appeals(old_col: str, new_col: str, batch: int) -> int:
+    """Set ``appeals.building_key`` to the citizen's ``new_col`` value where it equals the citizen's
+    ``old_col`` value, ``batch`` appeals per committed transaction. Returns how many were changed."""
+    from crm.appeals.models import Appeal
+    from crm.citizens.models import Citizen
+
+    a, c = Appeal.__table__, Citizen.__table__
+    cond = sa.exists().where(c.c.id == a.c.citizen_id, c.c[old_col] == a.c.building_key,
+                             c.c[new_col].isnot(None), c.c[new_col] != c.c[old_col])
+    new_value = sa.select(c.c[new_col]).where(c.c.id == a.c.citizen_id).scalar_subquery()
+    done = 0
+    while True:
+        ids = db.session.execute(sa.select(a.c.id).where(cond).limit(batch)).scalars().all()
+        if not ids:
+            return done
+        done += db.session.execute(sa.update(a).where(a.c.id.in_(ids), cond).values(building_key=new_value)).rowcount
+        db.session.commit()
+
+
 def index_status() -> list[dict]:
-    """States of the rotatable indexes for ``crm keys status``."""
+    """States of every rotatable index for ``crm keys status``: ``[{"index", "key_a", "key_b",
+    "read_slot", "backfill": None | {"slot", "done", "total", "started_at", "finished_at"}}]``
+    (key versions ``i<N>`` or None; no state row yet: slot a under ``i1``, read from slot a)."""
     out = []
     for name in ROTATABLE:
         row = db.session.get(BlindIndexState, name)

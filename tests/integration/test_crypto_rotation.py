@@ -1,10 +1,12 @@
 """KEK rotation without downtime (another process keeps creating and reading citizens), resumable
-progress, retirement, and rotation of the phone blind-index key through its second column.
+progress, retirement, and rotation of every blind-index key (phone, surname, name + building,
+building) through its second column.
 
 These tests run on an isolated keyring and key store (their own instance folder), sharing only the
 main database with the rest of the suite, so the session's keys are never rotated under other tests."""
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing as mp
 import os
@@ -16,7 +18,7 @@ import sqlalchemy as sa
 from crm.citizens import services as citizens
 from crm.citizens.models import Citizen
 from crm.db import db
-from crm.security import crypto, keystore, rotation
+from crm.security import blind_index, crypto, keystore, rotation
 from crm.security.keyring import init_keys
 
 
@@ -229,6 +231,198 @@ def test_phone_blind_index_key_rotates_through_the_second_column(iso, run_worker
     status = _cli(iso, "status").output
     assert "phone: slot a=i3 b=i2, reads slot b; backfill of slot a: 32/32" in status, status
     assert lookup() == [ids[7]]
+
+
+# --- every blind index rotates the same way ---------------------------------------------------------
+
+# (full name, address) of the citizens of the test below: shared surnames and buildings in several
+# spellings (ё, capitals, commas, double spaces), and one without an address
+_PEOPLE = [("Ёлкин Пётр Иванович", "ул. Садовая, д. 5"), ("ЁЛКИН Олег", "ул Садовая д 5"),
+           ("Елкин Иван", "Ул. Садовая,  д.5"), ("Сидорова Анна", "ул. Садовая, д. 5"),
+           ("Ёлкина Мария", None), ("Петров  Иван", "пр. Мира, 12"), ("петров иван", "пр. Мира, 12")]
+
+
+def _person(i: int) -> citizens.CitizenData:
+    name, address = _PEOPLE[i % len(_PEOPLE)]
+    return citizens.CitizenData(name, _phone(700 + i), None, address)
+
+
+def _index_lookup(name: str, cid: str) -> set[str]:
+    """Ids of the live citizens that index ``name`` finds for citizen ``cid``'s value, through the
+    slot lookups read now (:func:`blind_index.lookup`), candidates decrypted and filtered."""
+    source = rotation.ROTATABLE[name]
+    value = source.normalised(db.session.get(Citizen, cid))
+    column, key = blind_index.lookup(name, value)
+    rows = db.session.execute(sa.select(Citizen).where(getattr(Citizen, column) == key,
+                                                       Citizen.erased_at.is_(None))).scalars().all()
+    return {c.id for c in rows if source.normalised(c) == value}
+
+
+_TWINS = itertools.count()
+
+
+def _service_lookup(name: str, cid: str, topic_appeal: dict[str, str]) -> bool:
+    """Whether the application's own lookup through index ``name`` finds citizen ``cid`` (surname:
+    no service searches by it; building: repeat detection finds the citizen's first appeal)."""
+    from crm.appeals import services as appeals
+    from crm.db import utcnow
+
+    c = db.session.get(Citizen, cid)
+    if name == "phone":
+        return cid in [x.id for x in citizens.find_by_phone(c.phone)]
+    if name == "name_building":
+        return cid in [x.id for x in citizens.find_by_name_and_building(c.full_name.split()[0], c.address)]
+    if name == "building" and cid in topic_appeal:
+        # another citizen at the same building (same spelling), appealing on the same topic: a
+        # repeat of the latest appeal made before the rotation at that building
+        twin = citizens.register(citizens.CitizenData("Соседов Сосед", _phone(900 + next(_TWINS)), None, c.address))
+        same = [topic_appeal[x] for x in topic_appeal
+                if citizens.building_value(db.session.get(Citizen, x).address) == citizens.building_value(c.address)]
+        repeat = appeals.find_repeat_of(twin, "heating", utcnow())
+        db.session.delete(twin)
+        db.session.commit()
+        return repeat is not None and repeat.id in same
+    return True
+
+
+@pytest.mark.parametrize("name", ["phone", "surname", "name_building", "building"])
+def test_every_blind_index_rotates_with_citizens_found_before_during_and_after(iso, name):
+    """Citizens registered before ``start``, between ``start`` and ``switch`` (before and after the
+    backfill) and after ``switch`` and ``drop`` are all found by the index's lookup at every phase;
+    ``drop`` leaves the old column NULL everywhere; erasure clears both slots at any phase; appeals
+    keep matching by building (re-keyed by ``drop``)."""
+    from crm.appeals import services as appeals
+    from crm.security import audit, shredding
+
+    a_col, b_col = blind_index.SLOTS[name]
+    live: list[str] = []
+    first_appeal: dict[str, str] = {}  # citizen id -> id of its appeal made before the rotation
+    n = 0
+
+    def add(k: int = 2) -> None:
+        nonlocal n
+        for _ in range(k):
+            live.append(citizens.register(_person(n)).id)
+            n += 1
+
+    def check(phase: str) -> None:
+        db.session.expire_all()
+        for cid in live:
+            c = db.session.get(Citizen, cid)
+            if rotation.ROTATABLE[name].normalised(c) is None:
+                assert getattr(c, a_col) is None and getattr(c, b_col) is None, (phase, cid)
+                continue
+            assert cid in _index_lookup(name, cid), (phase, cid)
+            assert _service_lookup(name, cid, first_appeal), (phase, cid)
+
+    def erase_one() -> None:
+        cid = live.pop(0)
+        shredding.erase_citizen(cid, "test: consent withdrawn", actor=audit.system_actor("test"))
+        db.session.expire_all()
+        c = db.session.get(Citizen, cid)
+        assert all(getattr(c, col) is None for col in Citizen.BLIND_INDEX_COLUMNS), cid
+
+    add(len(_PEOPLE))  # before
+    for cid in live[:4]:
+        first_appeal[cid] = appeals.create(db.session.get(Citizen, cid), category="routine", topic="heating",
+                                           description="Холодные батареи", channel="phone", operator_id=None).id
+    before = dict(db.session.execute(sa.select(Citizen.id, getattr(Citizen, a_col))).all())
+    check("before")
+    info = rotation.index_start(name, enqueue=False)
+    assert info["slot"] == "b"
+    time.sleep(0.4)  # the state cache's TTL
+    add()  # during, before the backfill
+    assert all(getattr(db.session.get(Citizen, cid), b_col) for cid in live[-2:]
+               if rotation.ROTATABLE[name].normalised(db.session.get(Citizen, cid)))
+    check("started")
+    assert rotation.run_index_backfill(name)["finished"]
+    add()  # during, after the backfill
+    check("backfilled")
+    erase_one()
+    assert rotation.index_switch(name) == "b"
+    check("switched")
+    add()  # after the switch
+    check("switched+")
+    assert rotation.index_drop(name) == "i1"
+    db.session.expire_all()
+    assert db.session.execute(sa.select(sa.func.count()).select_from(Citizen)
+                              .where(getattr(Citizen, a_col).isnot(None))).scalar() == 0
+    add()  # after the drop
+    new = db.session.get(Citizen, live[-1])
+    assert getattr(new, a_col) is None and getattr(new, b_col)
+    check("dropped")
+    after = dict(db.session.execute(sa.select(Citizen.id, getattr(Citizen, b_col))).all())
+    assert sum(1 for cid, v in before.items() if v and v == after.get(cid)) <= 1  # new key, new values
+    erase_one()
+    check("erased")
+    status = _cli(iso, "status").output
+    assert f"  {name}: slot a=None b=i2, reads slot b" in status, status
+
+
+@pytest.mark.parametrize("name", ["phone", "surname", "name_building", "building"])
+def test_the_backfill_computes_exactly_what_the_writers_compute(iso, name):
+    """Slot b filled by the backfill equals what register/update write into it: re-saving every
+    citizen with its own data (the writer filling both slots) changes no value."""
+    ids = [citizens.register(_person(i)).id for i in range(len(_PEOPLE))]
+    rotation.index_start(name, enqueue=False)
+    assert rotation.run_index_backfill(name, batch=3)["finished"]
+    b_col = blind_index.SLOTS[name][1]
+    db.session.expire_all()
+    backfilled = {cid: getattr(db.session.get(Citizen, cid), b_col) for cid in ids}
+    assert sum(v is not None for v in backfilled.values()) >= len(ids) - 1
+    for i, cid in enumerate(ids):
+        c = db.session.get(Citizen, cid)
+        data = _person(i)
+        assert rotation.ROTATABLE[name].normalised(c) == citizens.index_values(
+            " ".join(data.full_name.split()), c.phone, " ".join((data.address or "").split()) or None)[name]
+        citizens.update(c, citizens.CitizenData(c.full_name, c.phone, c.email, c.address, c.apartment))
+    db.session.expire_all()
+    assert {cid: getattr(db.session.get(Citizen, cid), b_col) for cid in ids} == backfilled
+
+
+@pytest.mark.parametrize("changed", ["full_name_enc", "address_enc"])
+def test_the_backfill_leaves_a_citizen_changed_meanwhile_to_its_writer(iso, changed):
+    """The optimistic check compares both ciphertext columns of the compound index: a citizen whose
+    name or address changed between the backfill's read and its update keeps what its writer put
+    in the new slot; the others get the backfilled value."""
+    cid, other = (citizens.register(_person(i)).id for i in range(2))
+    rotation.index_start("name_building", enqueue=False)
+    real = rotation.ROTATABLE["name_building"]
+
+    def writer_meanwhile(c):
+        value = real.normalised(c)
+        if c.id == cid:  # a writer's change lands after the read (the loaded row is not refreshed)
+            db.session.execute(sa.update(Citizen.__table__).where(Citizen.__table__.c.id == cid)
+                               .values({changed: b"new ciphertext", "name_building_bidx_b": "feed"}))
+        return value
+
+    rotation.ROTATABLE["name_building"] = rotation.IndexSource(writer_meanwhile, real.ciphertext)
+    try:
+        assert rotation.run_index_backfill("name_building")["finished"]
+    finally:
+        rotation.ROTATABLE["name_building"] = real
+    row = db.session.execute(sa.select(Citizen.name_building_bidx_b).where(Citizen.id == cid)).scalar_one()
+    assert row == "feed"
+    c = db.session.get(Citizen, other)
+    assert c.name_building_bidx_b == blind_index.compute("name_building", real.normalised(c), "i2")
+
+
+def test_cli_index_takes_every_index_name_in_either_order(iso):
+    from crm.cli import _INDEX_NAMES
+
+    assert set(_INDEX_NAMES) == set(rotation.ROTATABLE) == set(blind_index.SLOTS)
+    citizens.register(_person(0))
+    out = _cli(iso, "index", "surname", "start", "--inline")
+    assert out.exit_code == 0, out.output
+    assert "blind index surname: key i2 fills slot b" in out.output and "backfilled 1 citizens" in out.output
+    status = _cli(iso, "status").output
+    for n in ("phone", "name_building", "building"):
+        assert f"  {n}: slot a=i1 b=None, reads slot a" in status, status
+    assert "  surname: slot a=i1 b=i2, reads slot a; backfill of slot b: 1/1" in status, status
+    out = _cli(iso, "index", "switch", "surname")  # waits out the state cache's TTL
+    assert out.exit_code == 0 and "lookups read slot b" in out.output, out.output
+    out = _cli(iso, "index", "streets", "start")
+    assert out.exit_code != 0 and "unknown blind index" in out.output
 
 
 def test_rotation_resumes_when_its_cursor_key_was_erased_and_skips_keys_changed_meanwhile(iso):
