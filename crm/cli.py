@@ -23,6 +23,20 @@ def main():
     """Citizen hotline CRM (ЖКХ)."""
 
 
+CONTROLLER_TEMPLATE = """
+# The operator of personal data (оператор ПДн, the controller): its full name and address are
+# rendered into every consent text, as a written consent must name them (152-ФЗ ст. 9 ч. 4).
+# Until both are set, no consent or refusal can be recorded (the operator page shows a warning).
+# Uncomment and fill in, e.g.:
+# CRM_CONTROLLER_NAME = "ООО «Управляющая компания „Пример“», ИНН 0000000000"
+# CRM_CONTROLLER_ADDRESS = "000000, г. Город, ул. Улица, д. 1"
+"""
+
+#: ``crm demo-data``: a clearly fictitious controller, appended to instance/config.py only when none is set.
+DEMO_CONTROLLER = ("ООО «Демо-УК» (демонстрационные данные)",
+                   "000000, г. Демонстрационный, ул. Примерная, д. 1 (демонстрационные данные)")
+
+
 @main.command("init")
 @with_appcontext
 def init_cmd():
@@ -37,7 +51,7 @@ def init_cmd():
         fd = os.open(cfg, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write("# Per-deployment settings; environment variables override them.\n"
-                     f"SECRET_KEY = {secrets.token_hex(32)!r}\n")
+                     f"SECRET_KEY = {secrets.token_hex(32)!r}\n" + CONTROLLER_TEMPLATE)
         click.echo(f"created {cfg}")
         current_app.config.from_pyfile(str(cfg))
     if init_keys(Path(current_app.config["CRM_KEYS_DIR"])):
@@ -112,6 +126,12 @@ def worker_cmd(burst):
 
     if not burst:
         schedule_reconcile()
+        from crm.security.checkpoints import write_checkpoint
+
+        try:  # one at start, so a fresh install (or a restart after a crash) is anchored at once
+            write_checkpoint()
+        except Exception as exc:  # noqa: BLE001 - the schedule below retries; the worker must start
+            click.echo(f"checkpoint at start failed: {exc}", err=True)
         schedule_checkpoints()
         schedule_scan()
         from crm.consent.jobs import schedule_retention
@@ -220,6 +240,13 @@ def audit_verify(checkpoint_dir, public_key, archive, older_copy):
     if bad is not None:
         _fail(f"first bad entry {bad} (after {count} good entries): {message}")
     click.echo(f"ok: {count} entries, chain intact")
+    if not checkpoint_dir:
+        default_dir = Path(current_app.config["CRM_AUDIT_CHECKPOINT_DIR"])
+        n = sum(1 for _ in (default_dir / checkpoints.FILE_NAME).open(encoding="utf-8")) \
+            if (default_dir / checkpoints.FILE_NAME).is_file() else 0
+        click.echo(f"note: checkpoints not checked, so a cut-off tail would go unseen: {n} lines in {default_dir} "
+                   f"(the worker writes one at start and every {current_app.config['CRM_AUDIT_CHECKPOINT_EVERY_S']} s); "
+                   f"run `crm audit verify --checkpoints {default_dir}` (and --public-key FILE once the DPO attests)")
     if checkpoint_dir:
         rep = checkpoints.verify_checkpoints(Path(checkpoint_dir), pub, older_copy=older_copy)
         for note in rep.notes:
@@ -548,13 +575,31 @@ def keys_complete_erasures():
     click.echo(f"completed {shredding.complete_pending()} erasures")
 
 
+def _set_demo_controller() -> None:
+    """Append the fictitious demo controller to instance/config.py (a demo instance has no real
+    one; consents must not be recorded without it) and use it in this process."""
+    cfg = Path(current_app.instance_path) / "config.py"
+    name, address = DEMO_CONTROLLER
+    if cfg.exists():
+        with open(cfg, "a", encoding="utf-8") as fh:
+            fh.write("\n# Added by `crm demo-data`: a FICTITIOUS operator of personal data for the demo.\n"
+                     "# Replace both with the real operator's name and address before real use.\n"
+                     f"CRM_CONTROLLER_NAME = {name!r}\nCRM_CONTROLLER_ADDRESS = {address!r}\n")
+        click.echo(f"  demo controller (fictitious) written to {cfg}: {name}")
+    current_app.config["CRM_CONTROLLER_NAME"] = name
+    current_app.config["CRM_CONTROLLER_ADDRESS"] = address
+
+
 @main.command("demo-data")
 @click.option("--no-call", is_flag=True, help="skip uploading the demo call recording")
 @with_appcontext
 def demo_data(no_call):
     """Create demo users (one per role), demo citizens and appeals, and one real call (idempotent)."""
+    from crm.consent.services import controller_configured
     from crm.demo import load_demo
 
+    if not controller_configured():
+        _set_demo_controller()
     for line in load_demo(with_call=not no_call):
         click.echo(line)
 

@@ -86,6 +86,8 @@ def test_intact_chain_passes(cli):
     append(5)
     result = cli("audit", "verify")
     assert result.exit_code == 0 and "ok: 5 entries" in result.output, result.output
+    # the chain alone cannot see a cut-off tail: the output says so and how to check the checkpoints
+    assert "note: checkpoints not checked" in result.output and "--checkpoints" in result.output
 
 
 def test_edited_entry_is_named(cli):
