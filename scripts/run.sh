@@ -3,6 +3,10 @@
 set -euo pipefail
 HOST="${1:-127.0.0.1}"; PORT="${2:-5000}"
 BIN=.venv/bin
+if ! $BIN/python -c 'import socket, sys; socket.create_server((sys.argv[1], int(sys.argv[2]))).close()' "$HOST" "$PORT" 2>/dev/null; then
+  echo "Port $PORT on $HOST is in use: start with another one, e.g. make run PORT=5001" >&2
+  exit 1
+fi
 if [ -z "${REDIS_URL:-}" ]; then $BIN/crm redis start >/dev/null; fi
 $BIN/crm worker &
 WORKER=$!
