@@ -120,8 +120,15 @@
   if (m) {
     var at = parseFloat(m[1]);
     if (player.readyState >= 1) seekTo(at, false);
-    else player.addEventListener('loadedmetadata', function once() {
-      player.removeEventListener('loadedmetadata', once); seekTo(at, false);
-    });
+    else {
+      // nothing loaded yet (browsers may defer even preload="metadata"): setting currentTime now
+      // sets the default playback start position (HTML spec), so the line is marked at once and
+      // playback starts there; seek again once the duration is known, to clamp it
+      player.currentTime = at;
+      highlight();
+      player.addEventListener('loadedmetadata', function once() {
+        player.removeEventListener('loadedmetadata', once); seekTo(at, false);
+      });
+    }
   }
 })();

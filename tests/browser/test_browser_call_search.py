@@ -62,8 +62,8 @@ def test_clicking_a_hit_opens_the_call_at_the_moment(ctx, make_user, new_page, s
         assert page.locator("#search-hits mark").all_inner_texts() == ["горячей воды"]
         page.locator("a.search-hit").first.click()
         page.wait_for_url(re.compile(rf"/calls/{call.id}#t=13\.00$"))
-        page.wait_for_function("Math.abs(document.getElementById('player').currentTime - 13.0) < 0.3")
-        page.wait_for_function("document.querySelector('#transcript li.current')")
+        page.wait_for_function("() => Math.abs(document.getElementById('player').currentTime - 13.0) < 0.3")
+        page.wait_for_function("() => document.querySelector('#transcript li.current') !== null")
         assert "горячей воды" in page.locator("#transcript li.current").inner_text()
         assert page.crm_problems == []
     finally:
