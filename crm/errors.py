@@ -6,7 +6,8 @@ from werkzeug.exceptions import HTTPException
 
 MESSAGES_RU = {400: "Неверный запрос", 401: "Требуется вход", 403: "Доступ запрещён", 404: "Не найдено",
                405: "Метод не разрешён", 413: "Файл слишком большой", 429: "Слишком много попыток, подождите",
-               500: "Внутренняя ошибка"}
+               409: "Конфликт с текущим состоянием данных", 415: "Неподдерживаемый тип содержимого",
+               422: "Данные не прошли проверку", 500: "Внутренняя ошибка", 503: "Сервис временно недоступен"}
 
 
 def wants_json() -> bool:
@@ -25,7 +26,9 @@ def register(app) -> None:
         status = exc.code or 500
         if wants_json():
             code = (exc.name or "error").lower().replace(" ", "_")
-            return api_error(status, code, exc.description or MESSAGES_RU.get(status, ""))
+            # werkzeug's stock (English) descriptions are replaced; a description given to abort() is kept
+            default = exc.description is None or exc.description == type(exc).description
+            return api_error(status, code, MESSAGES_RU.get(status, exc.name) if default else exc.description)
         return render_template("error.html", status=status, message=MESSAGES_RU.get(status, exc.name)), status
 
     @app.errorhandler(Exception)
@@ -35,5 +38,5 @@ def register(app) -> None:
         db.session.rollback()
         app.logger.exception("unhandled error")
         if wants_json():
-            return api_error(500, "internal", "internal error")
+            return api_error(500, "internal", "внутренняя ошибка сервера")
         return render_template("error.html", status=500, message=MESSAGES_RU[500]), 500

@@ -79,7 +79,9 @@ def app_config(instance_dir):
     init_keys(instance_dir / "keys")
     cfg = {"INSTANCE_PATH": str(instance_dir), "SECRET_KEY": secrets.token_hex(16), "TESTING": True,
            "CRM_QUEUE_PREFIX": f"test-{secrets.token_hex(4)}-", "CRM_EXPECTED_CITIZENS": 100_000,
-           "RATELIMIT_ENABLED": False}
+           "RATELIMIT_ENABLED": False,
+           # the operator of personal data named in consent texts: record() refuses without it
+           "CRM_CONTROLLER_NAME": "ООО «УК Тестовая»", "CRM_CONTROLLER_ADDRESS": "г. Тестов, ул. Проверочная, д. 1"}
     drop = drop_keystore = None
     url = os.environ.get("DATABASE_URL")
     if url and url.startswith(("postgres://", "postgresql")):

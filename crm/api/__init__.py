@@ -41,12 +41,15 @@ def token_required(*roles: str):
 
             header = request.headers.get("Authorization", "")
             if not header.startswith("Bearer "):
-                return api_error(401, "unauthorized", "missing bearer token")
+                return api_error(401, "unauthorized", "нужен токен: заголовок «Authorization: Bearer <токен>»")
             user = user_for_token(header[7:].strip())
             if user is None:
-                return api_error(401, "unauthorized", "invalid or revoked token")
+                return api_error(401, "unauthorized", "токен недействителен или отозван")
             if roles and user.role not in roles:
-                return api_error(403, "forbidden", f"role {user.role} may not do this")
+                from crm.security.permissions import ROLE_NAMES_RU
+
+                role = ROLE_NAMES_RU.get(user.role, user.role)
+                return api_error(403, "forbidden", f"роли «{role}» это действие не разрешено")
             g.api_user = user
             login_user(user)  # request-scoped: the API sets no session cookie (see after_request below)
             return fn(*args, **kwargs)
@@ -68,7 +71,7 @@ def json_body() -> dict:
     """The request's JSON object; raises :class:`ApiError` 400 when it is not one."""
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
-        raise ApiError(400, "invalid_json", "request body must be a JSON object")
+        raise ApiError(400, "invalid_json", "тело запроса должно быть JSON-объектом")
     return data
 
 

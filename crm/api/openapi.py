@@ -46,6 +46,11 @@ SCHEMAS: dict[str, dict] = {
             "apartment": _nullable("string", maxLength=20),
         },
     },
+    "PhoneSearch": {
+        "type": "object", "required": ["phone"],
+        "properties": {"phone": {"type": "string", "maxLength": 40,
+                                 "description": "a Russian number in any usual spelling (8 912 345-67-89, +7 (912) …)"}},
+    },
     "AppealCreate": {
         "type": "object", "required": ["category", "topic", "description"],
         "description": "Exactly one of `citizen` and `citizen_id`. With `citizen`, an existing citizen with the "
@@ -339,9 +344,18 @@ PATHS = {
          409: _err("the lifecycle table does not allow this transition (code bad_transition)")},
         body="Transition", params=[_path_id("appeal_id")])},
     "/citizens": {"get": _op(
-        "Find citizens by phone (any spelling); each match is logged", ROLES_OPERATOR,
+        "Find citizens by phone (any spelling); each match is logged. The number is in the URL: prefer "
+        "POST /citizens/search", ROLES_OPERATOR,
         {200: _json("CitizenList"), 400: _err("not a valid Russian phone number (code invalid_phone)")},
         params=[{**_query("phone", "e.g. 8 912 345-67-89"), "required": True}])},
+    "/citizens/search": {"post": _op(
+        "Find citizens by phone, the number in the JSON body; each match is logged", ROLES_OPERATOR,
+        {200: _json("CitizenList"), 400: _err("malformed JSON or not a valid Russian phone number "
+                                              "(code invalid_json, invalid_phone)")},
+        body="PhoneSearch",
+        description="The same search and response as GET /citizens?phone=, but the number travels in the request "
+                    "body, so it stays out of URLs and therefore out of web-server, proxy and gateway access logs "
+                    "and browser history. Prefer this to GET /citizens?phone= (which is kept for compatibility).")},
     "/citizens/{citizen_id}": {"get": _op(
         "A citizen's card; phone and address masked unless reveal=true (logged as a reveal)", ROLES_OPERATOR,
         {200: _json("CitizenCard"), 404: NOT_FOUND},
@@ -350,7 +364,10 @@ PATHS = {
         "get": _op("The citizen's consent events", ["operator", "admin", "dpo"],
                    {200: _json("ConsentList"), 404: NOT_FOUND}, params=[_path_id("citizen_id")]),
         "post": _op("Record a consent (or a refusal)", ROLES_OPERATOR,
-                    {201: _json("Consent"), 404: _err("unknown citizen or evidence call"),
+                    {201: _json("Consent"),
+                     200: _json("Consent", "a consent for the same purpose and text version is already in force: "
+                                           "it is returned and nothing new is recorded (idempotent)"),
+                     404: _err("unknown citizen or evidence call"),
                      409: _err("the citizen's data were erased (code erased)")},
                     body="ConsentCreate", params=[_path_id("citizen_id")]),
     },

@@ -11,8 +11,8 @@ CONSENT_CHOICES = [("yes", "согласен"), ("no", "не согласен"),
 
 
 class PhoneSearchForm(FlaskForm):
-    class Meta:
-        csrf = False
+    """The operator's citizen search: sent by POST (CSRF-protected), so the number never appears in a
+    URL (request logs, browser history, proxies)."""
 
     phone = StringField("Телефон заявителя", validators=[DataRequired(message="Введите номер"), Length(max=40)])
 
@@ -27,8 +27,11 @@ class CitizenForm(FlaskForm):
 
 class AppealForm(FlaskForm):
     submission_key = HiddenField()
-    category = SelectField("Категория", choices=list(CATEGORIES.items()))
-    topic = SelectField("Тематика", choices=list(TOPICS.items()))
+    # no preselected value: a forgotten category would otherwise default to «Аварийная» and its deadlines
+    category = SelectField("Категория", choices=[("", "— выберите категорию —"), *CATEGORIES.items()],
+                           validators=[DataRequired(message="Выберите категорию обращения")])
+    topic = SelectField("Тематика", choices=[("", "— выберите тематику —"), *TOPICS.items()],
+                        validators=[DataRequired(message="Выберите тематику обращения")])
     channel = SelectField("Канал", choices=list(CHANNELS.items()), default="phone")
     description = TextAreaField("Суть обращения", validators=[DataRequired(message="Опишите суть обращения"),
                                                               Length(max=10000)])

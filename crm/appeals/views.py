@@ -29,20 +29,34 @@ def catalog():
             "CALL_STATUS_RU": STATUS_RU, "role_ru": lambda r: ROLE_NAMES_RU.get(r, r)}
 
 
+def _operator_page(form, *, found=(), error=None, searched=False, new_form=None, status=200):
+    return render_template("appeals/operator.html", form=form, found=list(found), error=error, searched=searched,
+                           new_form=new_form or CitizenForm(formdata=None),
+                           recent=services.recent(limit=15, operator_id=current_user.id)), status
+
+
 @bp.get("/operator")
 @roles_required(*OPERATORS)
 def operator_home():
-    form = PhoneSearchForm(request.args)
-    found, error, searched = [], None, False
-    if request.args.get("phone"):
-        searched = True
-        try:
-            found = [citizens.view(c, purpose="appeal_processing") for c in citizens.find_by_phone(request.args["phone"])]
-        except citizens.CitizenError as exc:
-            error = str(exc)
-    new_form = CitizenForm(phone=request.args.get("phone", ""))
-    return render_template("appeals/operator.html", form=form, found=found, error=error, searched=searched,
-                           new_form=new_form, recent=services.recent(limit=15, operator_id=current_user.id))
+    """The search form, the new-citizen form and the operator's recent appeals. The search itself is
+    a POST (:func:`citizen_search`): a phone number in a URL ends up in request logs and history."""
+    return _operator_page(PhoneSearchForm(formdata=None))
+
+
+@bp.post("/operator")
+@roles_required(*OPERATORS)
+def citizen_search():
+    """Find citizens by phone; the results are rendered in this response (no redirect, so the number
+    is never in a URL). Each match shown is logged by :func:`crm.citizens.services.view`."""
+    form = PhoneSearchForm()
+    if not form.validate_on_submit():
+        return _operator_page(form, status=422)
+    phone = form.phone.data.strip()
+    try:
+        found = [citizens.view(c, purpose="appeal_processing") for c in citizens.find_by_phone(phone)]
+    except citizens.CitizenError as exc:
+        return _operator_page(form, error=str(exc), searched=True, status=422)
+    return _operator_page(form, found=found, searched=True, new_form=CitizenForm(formdata=None, phone=phone))
 
 
 @bp.post("/citizens")
@@ -58,8 +72,7 @@ def citizen_create():
         else:
             flash("Заявитель зарегистрирован.", "success")
             return redirect(url_for("appeals.appeal_new", citizen_id=c.id))
-    return render_template("appeals/operator.html", form=PhoneSearchForm(), found=[], error=None, searched=False,
-                           new_form=form, recent=services.recent(limit=15, operator_id=current_user.id)), 422
+    return _operator_page(PhoneSearchForm(formdata=None), new_form=form, status=422)
 
 
 @bp.route("/citizens/<citizen_id>/appeals/new", methods=["GET", "POST"])
@@ -94,12 +107,16 @@ def appeal_new(citizen_id):
                 getattr(form, exc.field, form.description).errors.append(str(exc))
                 status = 422
             else:
+                flash(f"Обращение № {appeal.number} зарегистрировано.", "success")
                 for field, purpose in (("consent_sms", "sms_notifications"), ("consent_recording", "call_recording_qa")):
                     answer = getattr(form, field).data
                     if answer in ("yes", "no"):
-                        consent.record(citizen, purpose, channel="call", given=answer == "yes",
-                                       operator_id=current_user.id)
-                flash(f"Обращение № {appeal.number} зарегистрировано.", "success")
+                        try:
+                            consent.record(citizen, purpose, channel="call", given=answer == "yes",
+                                           operator_id=current_user.id)
+                        except consent.ConsentError as exc:  # the appeal stays registered; the answer is not
+                            flash(f"Ответ о согласии не записан: {exc}.", "error")
+                            break
                 if staged:
                     calls.store_staged(staged, appeal=appeal, operator_id=current_user.id)
                     flash("Запись звонка принята и поставлена на расшифровку.", "success")
@@ -114,6 +131,10 @@ def appeal_new(citizen_id):
 @roles_required(*OPERATORS, "supervisor")
 def appeal_list():
     status = request.args.get("status") or None
+    if status is not None and status not in STATUSES:
+        return render_template("appeals/list.html", appeals=[], status=status,
+                               filter_error=f"Неизвестное значение фильтра «статус»: «{status[:40]}». "
+                                            "Выберите статус из списка."), 400
     rows = services.recent(limit=100, status=status)
     return render_template("appeals/list.html", appeals=rows, status=status)
 
@@ -123,8 +144,11 @@ def _detail(appeal, reveal=False):
     allowed = TRANSITIONS.get(appeal.status, ())
     tform = TransitionForm()
     tform.to_status.choices = [(s, STATUSES[s]) for s in allowed]
+    active = {code for code in ("sms_notifications", "call_recording_qa", "csat_survey")
+              if consent.active_consent(appeal.citizen_id, code, consent.DEFAULT_VERSION.get(code)) is not None}
     return render_template("appeals/detail.html", appeal=data, tform=tform, calls=calls.for_appeal(appeal.id),
-                           rform=RecordingForm(), consents=consent.for_citizen(appeal.citizen_id))
+                           rform=RecordingForm(), consents=consent.for_citizen(appeal.citizen_id),
+                           active_purposes=active)
 
 
 @bp.get("/appeals/<appeal_id>")

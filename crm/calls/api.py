@@ -95,11 +95,11 @@ def telephony_event():
     app = current_app
     secret = app.config.get("CRM_TELEPHONY_SECRET")
     if not secret:
-        return api_error(503, "telephony_not_configured", "telephony webhook secret is not configured")
+        return api_error(503, "telephony_not_configured", "секрет для событий телефонии не настроен (CRM_TELEPHONY_SECRET)")
     request.max_content_length = TELEPHONY_MAX_BODY
     raw = request.get_data(cache=True)
     if not _signature_ok(secret, raw, request.headers.get("X-CRM-Signature", "")):
-        return api_error(401, "invalid_signature", "missing or wrong X-CRM-Signature")
+        return api_error(401, "invalid_signature", "подпись X-CRM-Signature отсутствует или неверна")
     event = check_body("TelephonyEvent")
     if event["type"] not in ("call.started", "call.ended"):
         raise ApiError(400, "invalid_type", f"неизвестный тип события «{event['type'][:40]}»")
@@ -108,7 +108,7 @@ def telephony_event():
     try:
         first = jobs.redis_connection().set(key, "1", nx=True, ex=ttl)
     except redis.RedisError:
-        return api_error(503, "queue_unavailable", "event store unavailable, retry later")
+        return api_error(503, "queue_unavailable", "хранилище событий недоступно, повторите позже")
     if not first:
         return {"accepted": True, "duplicate": True, "event_id": event["event_id"]}, 200
     app.logger.info("telephony event %s type=%s call_id=%s", event["event_id"], event["type"], event.get("call_id"))

@@ -19,14 +19,21 @@ def call_detail(call_id):
     call = services.get(call_id) or abort(404)
     if current_user.role == "operator" and call.operator_id != current_user.id:
         abort(403)
-    data = services.view(call)
-    card = qa.ensure_default_scorecard()
-    form = EvaluationForm.for_scorecard(card)
+    return render_call(call)
+
+
+def render_call(call, form=None, status: int = 200):
+    """The call page; ``form``: a scorecard form sent back with its answers and errors (422)."""
     from crm.users.models import User
 
+    data = services.view(call)
+    card = qa.ensure_default_scorecard()
+    form = form or EvaluationForm.for_scorecard(card)
     operator = db.session.get(User, call.operator_id) if call.operator_id else None
+    saved = request.args.get("saved")
     return render_template("calls/detail.html", call=data, scorecard=card, form=form,
-                           evaluations=qa.for_call(call.id), operator=operator)
+                           evaluations=qa.for_call(call.id), operator=operator, saved=saved,
+                           form_sent=status != 200), status
 
 
 @bp.get("/calls/<call_id>/audio")

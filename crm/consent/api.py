@@ -38,7 +38,8 @@ def consent_list(citizen_id: str):
 @token_required("operator", "admin")
 def consent_create(citizen_id: str):
     """``{"purpose", "text_version"?, "channel"?, "given"?, "evidence_call_id"?, "evidence_offset_s"?}``
-    → 201 with the consent event; 409 when the citizen's data were erased."""
+    → 201 with the consent event (200 with the existing one when a consent for the same purpose and
+    text version is already in force); 409 when the citizen's data were erased."""
     citizen = _citizen(citizen_id)
     body = check_body("ConsentCreate")
     evidence = body.get("evidence_call_id")
@@ -48,7 +49,8 @@ def consent_create(citizen_id: str):
                            channel=body.get("channel") or "call", given=body.get("given", True),
                            operator_id=g.api_user.id, evidence_call_id=evidence,
                            evidence_offset_s=body.get("evidence_offset_s"))
-    return consent.as_dict(event), 201
+    # a consent already in force for this purpose and text: returned as it is, nothing new recorded
+    return consent.as_dict(event), 200 if getattr(event, "repeated", False) else 201
 
 
 @bp.post("/consents/<consent_id>/withdraw")

@@ -228,6 +228,8 @@ def export_citizen(citizen_id: str, *, user, request: DataSubjectRequest | None 
     from crm.qa import services as qa
     from crm.security.permissions import require_role
 
+    from crm.security.permissions import ROLE_NAMES_RU
+
     require_role(user, "dpo", "admin")
     citizen = citizens.get(citizen_id)
     if citizen is None:
@@ -255,8 +257,11 @@ def export_citizen(citizen_id: str, *, user, request: DataSubjectRequest | None 
     sms = [{"id": m.id, "at": m.created_at.isoformat(), "purpose": m.purpose, "kind": m.kind, "to": m.to_masked,
             "text": _public_body(m)} for m in messages_for(citizen_id)]
     log = audit.access_report(citizen_id, fmt="export", actor=_actor_of(user))
+    staff_roles = set(ROLE_NAMES_RU)
     access_log = [{"at": e["at"].isoformat(), "action": e["action"], "action_label": e["action_label"],
-                   "role": e["actor_role"], "fields": e["fields"], "purpose": e["purpose"], "outcome": e["outcome"]}
+                   "role": e["actor_role"], "fields": e["fields"], "purpose": e["purpose"], "outcome": e["outcome"],
+                   # who, in words: the role for staff (no names), «система: …» for jobs
+                   "who": e["role_label"] if e["actor_role"] in staff_roles else e["actor_name"]}
                   for e in log["entries"]]
     processing = [{"purpose": p.code, "name": p.name_ru, "legal_basis": p.legal_basis,
                    "requires_consent": p.requires_consent, "data_categories": p.data_categories,

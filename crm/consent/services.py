@@ -35,17 +35,26 @@ class ConsentError(ValueError):
         self.code = code
 
 
+CONTROLLER_NOT_CONFIGURED = ("наименование и адрес оператора персональных данных не заданы в настройках "
+                             "(CRM_CONTROLLER_NAME, CRM_CONTROLLER_ADDRESS в instance/config.py): согласие "
+                             "не может быть записано, потому что в его тексте должны быть наименование и адрес "
+                             "оператора (ст. 9 ч. 4 152-ФЗ). Обратитесь к администратору системы")
+
+
 def controller() -> tuple[str, str]:
     """``(name, address)`` of the controller (оператор ПДн) from ``CRM_CONTROLLER_NAME`` and
-    ``CRM_CONTROLLER_ADDRESS``; placeholders that say what to configure when they are unset."""
+    ``CRM_CONTROLLER_ADDRESS``; placeholders that say what to configure when they are unset (for
+    display only: :func:`record` refuses to store a consent while they are unset)."""
     cfg = current_app.config if has_app_context() else {}
     return (cfg.get("CRM_CONTROLLER_NAME") or "(наименование оператора не задано: CRM_CONTROLLER_NAME)",
             cfg.get("CRM_CONTROLLER_ADDRESS") or "(адрес оператора не задан: CRM_CONTROLLER_ADDRESS)")
 
 
-def controller_configured() -> bool:
-    cfg = current_app.config
-    return bool(cfg.get("CRM_CONTROLLER_NAME") and cfg.get("CRM_CONTROLLER_ADDRESS"))
+def controller_configured(config=None) -> bool:
+    """Whether both the controller's name and address are set (``config``: default the app's)."""
+    cfg = current_app.config if config is None else config
+    return bool(str(cfg.get("CRM_CONTROLLER_NAME") or "").strip()
+                and str(cfg.get("CRM_CONTROLLER_ADDRESS") or "").strip())
 
 
 # --- the register of purposes ---------------------------------------------------------------------
@@ -128,8 +137,16 @@ def record(citizen: Citizen, purpose: str, *, text_version: str | None = None, c
     Evidence: ``evidence_call_id`` and ``evidence_offset_s`` (seconds into the recording); on a
     call with only ``appeal_id``, the appeal's latest call; ``evidence_ref`` (a paper scan's
     registry number, a self-service grant id). The term (``expires_at``) comes from the text.
+    Idempotent for a consent: when one for the same citizen, purpose and text version is already in
+    force (:func:`active_consent`), that event is returned with ``repeated = True`` and no new event
+    is made (the attempt is logged as ``consent.grant``, outcome ``repeat``); a new event has
+    ``repeated = False``. Refusals are always recorded.
     Raises :class:`ConsentError` for an unknown purpose, text version or channel, a negative
-    offset, or an erased citizen (code ``erased``)."""
+    offset, an erased citizen (code ``erased``), or while the controller's name or address is not
+    configured (code ``controller_not_configured``: a written consent must name them, 152-ФЗ
+    ст. 9 ч. 4, so no placeholder is ever stored)."""
+    if not controller_configured():
+        raise ConsentError(CONTROLLER_NOT_CONFIGURED, None, "controller_not_configured")
     if db.session.get(Purpose, purpose) is None and purpose in {p[0] for p in PURPOSES}:
         ensure_purposes(commit=False)  # a fresh install: the built-in register is created on first use
     if db.session.get(Purpose, purpose) is None:
@@ -144,6 +161,15 @@ def record(citizen: Citizen, purpose: str, *, text_version: str | None = None, c
         raise ConsentError("момент в записи не может быть отрицательным", "evidence_offset_s")
     if citizen.erased_at is not None:
         raise ConsentError("данные заявителя уничтожены: согласие не может быть получено", "citizen_id", "erased")
+    if given:  # idempotent: a consent already in force for this text is returned, no second event
+        existing = active_consent(citizen.id, purpose, version)
+        if existing is not None:
+            existing.repeated = True
+            audit.record("consent.grant", citizen_id=citizen.id, purpose=purpose, appeal_id=appeal_id,
+                         outcome="repeat", detail=f"already active: {existing.id}", actor=actor)
+            if commit:
+                db.session.commit()
+            return existing
     if channel == "call" and evidence_call_id is None and appeal_id:
         from crm.calls import services as calls
 
@@ -160,12 +186,22 @@ def record(citizen: Citizen, purpose: str, *, text_version: str | None = None, c
                          evidence_ref=(evidence_ref or "")[:200] or None, controller_name=name[:300],
                          controller_address=address[:300], at=now,
                          expires_at=now + timedelta(days=text.term_days) if given and text.term_days else None)
+    event.repeated = False
     db.session.add(event)
     audit.record("consent.grant" if given else "consent.refuse", citizen_id=citizen.id, purpose=purpose,
                  call_id=evidence_call_id, appeal_id=appeal_id, actor=actor)
     if commit:
         db.session.commit()
     return event
+
+
+def active_consent(citizen_id: str, purpose: str, text_version: str | None = None) -> ConsentEvent | None:
+    """The consent in force for ``citizen_id`` and ``purpose`` (the latest event, as :func:`has_consent`:
+    given, not withdrawn, not expired), if it is for ``text_version`` (any when None); else None."""
+    latest = _latest(citizen_id, purpose)
+    if latest is None or latest.status != "active":
+        return None
+    return latest if text_version is None or latest.text_version == text_version else None
 
 
 def withdraw(event: ConsentEvent, *, channel: str = "api", user_id: int | None = None,
@@ -287,6 +323,25 @@ def as_dict(e: ConsentEvent) -> dict:
             "evidence_call_id": e.evidence_call_id, "evidence_offset_s": e.evidence_offset_s,
             "expires_at": e.expires_at.isoformat() if e.expires_at else None, "appeal_id": e.appeal_id,
             "withdrawn_channel": e.withdrawn_channel}
+
+
+def purpose_label(code: str | None) -> str:
+    """The purpose's name in the register (as the DPO named it), else the built-in name, else the code."""
+    if not code:
+        return ""
+    purpose = db.session.get(Purpose, code)
+    if purpose is not None and purpose.name_ru:
+        return purpose.name_ru
+    from crm.security.audit import purpose_names
+
+    return purpose_names().get(code, code)
+
+
+def labels(e: ConsentEvent) -> dict:
+    """Russian labels of an event's codes, for documents (the codes stay in :func:`as_dict`)."""
+    return {"purpose_label": purpose_label(e.purpose_code), "status_label": STATUS_RU.get(e.status, e.status),
+            "channel_label": CHANNELS_RU.get(e.channel, e.channel),
+            "withdrawn_channel_label": CHANNELS_RU.get(e.withdrawn_channel, e.withdrawn_channel or "")}
 
 
 def history(citizen_id: str, *, user) -> dict:

@@ -27,6 +27,7 @@ from crm.consent.forms import (AnswerForm, CodeForm, ErasureForm, ExtendForm, Ph
                                QuickConsentForm, RequestForm, RetentionForm, WithdrawForm)
 from crm.db import utcnow
 from crm.extensions import limiter
+from crm.security import audit
 from crm.security.permissions import ROLE_NAMES_RU, PermissionDenied, roles_required
 from crm.security.redirects import local_target
 
@@ -38,7 +39,8 @@ DPO = ("dpo", "admin")
 @bp.app_context_processor
 def consent_labels():
     return {"DSR_TYPES": rights.TYPES, "DSR_STATUSES": rights.STATUSES, "CONSENT_CHANNELS_RU": services.CHANNELS_RU,
-            "CONSENT_STATUS_RU": services.STATUS_RU}
+            "CONSENT_STATUS_RU": services.STATUS_RU, "controller_configured": services.controller_configured,
+            "purpose_ru": services.purpose_label, "role_label": audit.role_label, "outcome_ru": audit.outcome_label}
 
 
 @bp.errorhandler(PermissionDenied)
@@ -314,10 +316,13 @@ def quick_consent(appeal_id):
     form = QuickConsentForm()
     if form.validate_on_submit():
         try:
-            services.record(citizens.get(appeal.citizen_id), form.purpose.data, channel="call",
-                            given=form.given.data != "no", operator_id=current_user.id, appeal_id=appeal.id,
-                            evidence_call_id=form.call_id.data or None, evidence_offset_s=form.offset_s.data)
-            flash("Согласие записано." if form.given.data != "no" else "Отказ записан.", "success")
+            event = services.record(citizens.get(appeal.citizen_id), form.purpose.data, channel="call",
+                                    given=form.given.data != "no", operator_id=current_user.id, appeal_id=appeal.id,
+                                    evidence_call_id=form.call_id.data or None, evidence_offset_s=form.offset_s.data)
+            if getattr(event, "repeated", False):  # a second click: the consent in force is kept, no new event
+                flash("Согласие уже получено.", "info")
+            else:
+                flash("Согласие записано." if form.given.data != "no" else "Отказ записан.", "success")
         except services.ConsentError as exc:
             flash(str(exc), "error")
     else:

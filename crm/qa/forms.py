@@ -30,17 +30,40 @@ class EvaluationForm(FlaskForm):
 
     @classmethod
     def for_scorecard(cls, card, formdata=None, data: dict | None = None):
-        """A form class with one radio field per criterion (``c_<code>``) of ``card``; binary
-        criteria default to «да», scales to their top mark. ``data``: answers to preselect."""
+        """A form class with one radio field per criterion (``c_<code>``) of ``card``. Nothing is
+        preselected (a default «да» would let one click score 100 whatever the call was like):
+        every criterion must be answered. ``data``: answers to preselect (an evaluation being
+        changed, one's own calibration answers)."""
         class F(cls):
             pass
-        for c in criteria_of(card):
-            default = str(c["scale_max"]) if c["kind"] == "scale" else "yes"
-            if data and c["code"] in data:
-                default = str(data[c["code"]])
+        F._criteria = criteria_of(card)
+        for c in F._criteria:
+            default = str(data[c["code"]]) if data and data.get(c["code"]) is not None else None
             setattr(F, f"c_{c['code']}", RadioField(c["label"] + (" (критичный)" if c["critical"] else ""),
-                                                  choices=answer_choices(c), default=default))
+                                                  choices=answer_choices(c), default=default,
+                                                  validate_choice=False))
         return F(formdata=formdata) if formdata is not None else F()
+
+    def validate(self, extra_validators=None) -> bool:
+        ok = super().validate(extra_validators)
+        self.unanswered = []
+        for c in getattr(self, "_criteria", ()):
+            field = getattr(self, f"c_{c['code']}")
+            if field.data not in {value for value, _ in field.choices}:
+                field.errors = list(field.errors) + ["Выберите ответ."]
+                self.unanswered.append(c["label"])
+        return ok and not self.unanswered
+
+    def error_message(self) -> str:
+        """One Russian sentence naming what is wrong (the unanswered criteria first)."""
+        unanswered = getattr(self, "unanswered", [])
+        if unanswered:
+            names = ", ".join(f"«{label}»" for label in unanswered)
+            return (f"Оценка не сохранена: не отмечен ответ по критериям {names}." if len(unanswered) > 1
+                    else f"Оценка не сохранена: не отмечен ответ по критерию {names}.")
+        if self.comment.errors:
+            return "Оценка не сохранена: комментарий длиннее 5000 знаков."
+        return "Оценка не сохранена: проверьте форму."
 
     def answers(self, card) -> dict:
         return {c["code"]: getattr(self, f"c_{c['code']}").data for c in criteria_of(card)}

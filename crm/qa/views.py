@@ -89,15 +89,20 @@ def review(call_id):
         session = services.get_session(request.args.get("session", type=int) or 0) or abort(404)
         if session.call_id != call.id or current_user.id not in (session.participant_ids or []):
             abort(403)
+    return _render_review(call, session)
+
+
+def _render_review(call, session=None, form=None, status: int = 200):
+    """The review page; ``form``: a scorecard form sent back with its answers and errors (422)."""
     data = calls.view(call)
     if session is not None:
         card = services.get_scorecard(session.scorecard_id)
         own = services.own_score(session, current_user.id)
-        form = EvaluationForm.for_scorecard(card, data=own.answers if own else None)
+        form = form or EvaluationForm.for_scorecard(card, data=own.answers if own else None)
         evaluations = []
     else:
         card = services.ensure_default_scorecard()
-        form = EvaluationForm.for_scorecard(card)
+        form = form or EvaluationForm.for_scorecard(card)
         evaluations = services.for_call(call.id)
     pending = services.queue_for(current_user)
     ids = [it.call_id for it in pending]
@@ -108,7 +113,7 @@ def review(call_id):
         next_call=services.next_after(ids, call.id), position=(ids.index(call.id) + 1) if call.id in ids else None,
         queue_size=len(ids), queue_item=services.queue_item_for_call(call.id), rule_kinds=services.RULE_KINDS,
         qa_allowed=services.qa_allowed(call.citizen_id), session=session,
-        notes=[n for ev in evaluations for n in (ev.notes or [])])
+        notes=[n for ev in evaluations for n in (ev.notes or [])]), status
 
 
 @bp.post("/calls/<call_id>/evaluations")
@@ -120,22 +125,29 @@ def evaluate(call_id):
     card = services.ensure_default_scorecard()
     form = EvaluationForm.for_scorecard(card, formdata=request.form)
     from_review = request.form.get("next") == "review"
-    back = url_for("qa.review", call_id=call.id) if from_review else url_for("calls.call_detail", call_id=call.id)
+
+    def again(message: str):
+        """Back to the page the form came from, with the answers given and the errors (422): a
+        half-filled scorecard is not lost."""
+        from crm.calls.views import render_call
+
+        flash(message, "error")
+        return _render_review(call, form=form, status=422) if from_review else render_call(call, form, 422)
+
     if not form.validate():
-        flash("Проверьте форму оценки.", "error")
-        return redirect(back)
+        return again(form.error_message())
     try:
         ev = services.evaluate(call, evaluator=current_user, answers=form.answers(card), comment=form.comment.data,
                                scorecard=card, notes=_notes_from_form())
     except services.EvaluationError as exc:
         db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(back)
+        return again(f"Оценка не сохранена: {exc}.")
     flash(f"Оценка сохранена: {ev.score:g} из 100.", "success")
+    # POST/redirect/GET: a reload does not send the scorecard again
     if from_review:
         nxt = services.next_in_queue(current_user, call.id)
         return redirect(url_for("qa.review", call_id=nxt) if nxt else url_for("qa.queue"))
-    return redirect(back)
+    return redirect(url_for("calls.call_detail", call_id=call.id, saved=ev.id, _anchor=f"evaluation-{ev.id}"))
 
 
 # --- evaluations, the operator's answer, disputes ----------------------------------------------------
@@ -371,7 +383,9 @@ def calibration_score(session_id):
     card = services.get_scorecard(session.scorecard_id)
     form = EvaluationForm.for_scorecard(card, formdata=request.form)
     if not form.validate():
-        flash("Проверьте форму оценки.", "error")
+        flash(form.error_message().replace("Оценка не сохранена", "Ответы не сохранены"), "error")
+        if session.status == "open" and current_user.id in (session.participant_ids or []):
+            return _render_review(calls.get(session.call_id), session, form=form, status=422)
         return redirect(url_for("qa.review", call_id=session.call_id, session=session.id))
     try:
         row = services.submit_calibration(session, current_user, form.answers(card))

@@ -129,6 +129,47 @@ FIELD_LABELS = {"full_name": "ФИО", "phone": "телефон", "email": "эл
                 "recording": "запись звонка", "transcript": "расшифровка", "consents": "согласия"}
 
 
+#: Outcomes of access-log entries, for documents (the log and exports keep the codes).
+OUTCOME_LABELS = {"ok": "выполнено", "denied": "отказано", "failed": "ошибка", "not_found": "не найдено",
+                  "erased": "данные уничтожены", "repeat": "повторно (уже было сделано)",
+                  "restarted": "перезапуск"}
+#: Background jobs and commands that act as ``job:<name>`` (:func:`system_actor`).
+SYSTEM_ACTOR_LABELS = {"transcribe_call": "расшифровка звонка", "retention": "соблюдение сроков хранения",
+                       "send_status_sms": "отправка SMS о статусе обращения", "audit_export": "выгрузка журнала",
+                       "cli": "команда администратора", "destruction_act": "акт об уничтожении данных",
+                       "keys_index": "обновление поисковых индексов", "keys_retire": "вывод ключа из оборота",
+                       "keys_rotate": "смена ключей шифрования", "audit_checkpoint": "контрольная точка журнала",
+                       "audit_alert_scan": "проверка необычного доступа", "attest": "заверение контрольной точки"}
+#: Roles that are not staff roles (crm.security.permissions.ROLE_NAMES_RU has those).
+EXTRA_ROLE_LABELS = {"system": "система", "none": "без входа в систему", "citizen": "заявитель"}
+
+
+def outcome_label(code: str | None) -> str:
+    return OUTCOME_LABELS.get(code or "", code or "")
+
+
+def role_label(role: str | None) -> str:
+    from crm.security.permissions import ROLE_NAMES_RU
+
+    return ROLE_NAMES_RU.get(role or "", EXTRA_ROLE_LABELS.get(role or "", role or ""))
+
+
+def actor_label(actor: str | None, person=None) -> str:
+    """Who acted, for people: a staff member's name, «система: расшифровка звонка» for a job,
+    «заявитель (страница самообслуживания)», «неизвестный пользователь (не вошёл в систему)»."""
+    if person is not None:
+        return person.display_name
+    actor = actor or ""
+    if actor.startswith("job:"):
+        job = actor[4:]
+        return "система: " + SYSTEM_ACTOR_LABELS.get(job, SYSTEM_ACTOR_LABELS.get(job.split(":")[0], job))
+    if actor == "anonymous":
+        return "неизвестный пользователь (не вошёл в систему)"
+    if actor.startswith("citizen:"):
+        return "заявитель (страница самообслуживания)"
+    return actor
+
+
 @dataclass
 class Actor:
     id: int | None
@@ -689,13 +730,13 @@ def access_report(citizen_id: str, *, start: datetime | None = None, end: dateti
         person = staff.get(r.actor_id)
         entries.append({
             "seq": r.seq, "at": r.at, "actor": r.actor, "actor_role": r.actor_role,
-            "actor_name": (person.display_name if person else r.actor), "action": r.action,
+            "actor_name": actor_label(r.actor, person), "role_label": role_label(r.actor_role), "action": r.action,
             "action_label": ACTION_LABELS.get(r.action, r.action), "fields": fields,
             "fields_label": ", ".join(FIELD_LABELS.get(f, f) for f in fields), "purpose": r.purpose,
             "purpose_label": purposes.get(r.purpose, r.purpose or ""), "appeal_id": r.appeal_id,
             "appeal_number": numbers.get(r.appeal_id), "call_id": r.call_id, "ip": r.ip, "outcome": r.outcome,
-            "hash": r.hash})
-    consents = [consent.as_dict(e) for e in consent.for_citizen(citizen_id)]
+            "outcome_label": outcome_label(r.outcome), "hash": r.hash})
+    consents = [consent.as_dict(e) | consent.labels(e) for e in consent.for_citizen(citizen_id)]
     record("audit.report", citizen_id=citizen_id, fields=["consents"], purpose=REPORT_PURPOSE,
            detail=f"format={fmt} entries={len(entries)}", actor=actor)
     result = {"citizen": card, "entries": entries, "consents": consents, "head": head()}

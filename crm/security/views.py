@@ -11,6 +11,9 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length
 
 from crm.db import utcnow
 from crm.security import alerts, audit
@@ -21,8 +24,30 @@ bp = Blueprint("security", __name__)
 PAGE = 100
 
 
-def _period() -> tuple[datetime | None, datetime | None, str, str]:
-    """``from``/``to`` query values (inclusive local days) as UTC bounds; bad values are flashed and ignored."""
+class DpoPhoneSearchForm(FlaskForm):
+    """The DPO's search by phone: a POST with CSRF, so the number stays out of URLs."""
+
+    phone = StringField("Телефон заявителя", validators=[DataRequired(message="Введите номер телефона"),
+                                                         Length(max=40)])
+
+
+def _known_citizen(citizen_id: str) -> bool:
+    """A citizen with this id exists, or did (the access log still names it)."""
+    from crm.citizens import services as citizens
+
+    return citizens.get(citizen_id) is not None or bool(audit.search(citizen_id=citizen_id, limit=1)[0])
+
+
+def _unknown_citizen(citizen_id: str):
+    """The lookup page with a Russian error instead of a report (and its CSV and print links)."""
+    return _lookup_page(citizen_id=citizen_id, status=404,
+                        id_error=f"Заявитель с id «{citizen_id[:40]}» не найден. Проверьте id или найдите "
+                                 "заявителя по телефону.")
+
+
+def _parse_period() -> tuple[datetime | None, datetime | None, str, str, str | None]:
+    """``from``/``to`` query values (inclusive local days) as UTC bounds, the raw values, and a Russian
+    error (an unparseable date, or a start after the end) or None."""
     from crm.reports.services import ReportError, day_start, parse_day
 
     first, last = request.args.get("from", "").strip(), request.args.get("to", "").strip()
@@ -33,7 +58,18 @@ def _period() -> tuple[datetime | None, datetime | None, str, str]:
         if last:
             end = day_start(parse_day(last, "to") + timedelta(days=1))
     except ReportError as exc:
-        flash(str(exc), "error")
+        return None, None, first, last, str(exc)
+    if start is not None and end is not None and start >= end:
+        return None, None, first, last, (f"Дата начала периода ({first}) позже даты окончания ({last}): "
+                                         "исправьте период.")
+    return start, end, first, last, None
+
+
+def _period() -> tuple[datetime | None, datetime | None, str, str]:
+    """As :func:`_parse_period`, for the access log: a bad period is flashed and ignored."""
+    start, end, first, last, error = _parse_period()
+    if error:
+        flash(error, "error")
         return None, None, "", ""
     return start, end, first, last
 
@@ -70,25 +106,42 @@ def _last_checkpoint() -> dict | None:
 @bp.get("/dpo/citizens")
 @roles_required("dpo")
 def citizen_lookup():
-    """Find a citizen by phone for a data subject request; the lookup is logged like any other."""
-    from crm.citizens import services as citizens
-
+    """The lookup page; ``?citizen_id=`` opens that citizen's access report (an id, never a phone:
+    the search by phone is a POST, :func:`citizen_search`)."""
     citizen_id = request.args.get("citizen_id", "").strip()
     if citizen_id:
+        if not _known_citizen(citizen_id):
+            return _unknown_citizen(citizen_id)
         return redirect(url_for("security.access_report", citizen_id=citizen_id))
-    phone = request.args.get("phone", "").strip()
+    return _lookup_page()
+
+
+@bp.post("/dpo/citizens")
+@roles_required("dpo")
+def citizen_search():
+    """Find a citizen by phone for a data subject request; the lookup is logged like any other. The
+    results are rendered in this response, so the number is never in a URL."""
+    from crm.citizens import services as citizens
+
+    form = DpoPhoneSearchForm()
+    if not form.validate_on_submit():
+        return _lookup_page(form, status=422)
     found, error = [], None
-    if phone:
-        try:
-            found = [{"id": c.id, "full_name": c.full_name, "erased": c.erased_at is not None}
-                     for c in citizens.find_by_phone(phone, purpose=audit.REPORT_PURPOSE)]
-        except citizens.CitizenError as exc:
-            error = str(exc)
-    return render_template("security/citizen_lookup.html", phone=phone, found=found, error=error,
-                           searched=bool(phone))
+    try:
+        found = [{"id": c.id, "full_name": c.full_name, "erased": c.erased_at is not None}
+                 for c in citizens.find_by_phone(form.phone.data.strip(), purpose=audit.REPORT_PURPOSE)]
+    except citizens.CitizenError as exc:
+        error = str(exc)
+    return _lookup_page(form, found=found, error=error, searched=True, status=422 if error else 200)
 
 
-CSV_COLUMNS = [("seq", "№ записи"), ("at", "Время (МСК)"), ("actor_name", "Сотрудник"), ("actor", "Логин"),
+def _lookup_page(form=None, *, found=(), error=None, searched=False, citizen_id="", id_error=None, status=200):
+    return render_template("security/citizen_lookup.html", form=form or DpoPhoneSearchForm(formdata=None),
+                           found=list(found), error=error, searched=searched, citizen_id=citizen_id,
+                           id_error=id_error), status
+
+
+CSV_COLUMNS = [("seq", "№ записи"), ("at", "Время (МСК)"), ("actor_name", "Кто"), ("actor", "Логин"),
                ("actor_role", "Роль"), ("action", "Действие (код)"), ("action_label", "Действие"),
                ("fields_label", "Категории данных"), ("purpose", "Цель (код)"), ("purpose_label", "Цель"),
                ("appeal_number", "Обращение"), ("call_id", "Звонок"), ("ip", "IP"), ("outcome", "Итог"),
@@ -114,7 +167,16 @@ def access_report_print(citizen_id):
 
 
 def _report(citizen_id: str, fmt: str):
-    start, end, first, last = _period()
+    if not _known_citizen(citizen_id):  # an unknown id: no report, no CSV or print links for it
+        if fmt == "html":
+            return _unknown_citizen(citizen_id)
+        abort(404)
+    start, end, first, last, period_error = _parse_period()
+    if period_error:  # not a silently empty (or silently unfiltered) report
+        if fmt != "html":
+            return render_template("error.html", status=400, message=period_error), 400
+        return render_template("security/access_report.html", citizen_id=citizen_id, report=None, first=first,
+                               last=last, period_error=period_error, now=utcnow()), 400
     report = audit.access_report(citizen_id, start=start, end=end, fmt=fmt)
     moscow = current_app.jinja_env.filters["moscow"]
     if fmt == "csv":

@@ -1,7 +1,17 @@
 // Form behaviour that the Content-Security-Policy (script-src 'self') forbids as inline handlers:
 // - <form data-submit-once>: the submit button is disabled once the form is sent (no double submit);
-// - <select data-autosubmit>: changing the value submits its form.
+// - <select data-autosubmit>: changing the value submits its form;
+// - <form data-confirm="question">: the form is sent only after the user confirms the question.
 (function () {
+  // capture phase: runs before data-submit-once, so a cancelled submission leaves the buttons enabled
+  document.addEventListener('submit', function (e) {
+    var form = e.target;
+    if (!form.hasAttribute || !form.hasAttribute('data-confirm')) return;
+    if (!window.confirm(form.getAttribute('data-confirm'))) {
+      e.preventDefault();
+      e.stopImmediatePropagation();
+    }
+  }, true);
   document.addEventListener('submit', function (e) {
     var form = e.target;
     if (!form.hasAttribute || !form.hasAttribute('data-submit-once')) return;

@@ -66,10 +66,13 @@ def test_operator_logs_appeal_worker_transcribes_supervisor_scores(
     assert op.url.endswith("/operator")
     assert op.get_by_role("heading", name="Поиск заявителя").is_visible()
 
+    requests = []  # (method, url) of every request the page makes: the number must be in none of the URLs
+    op.on("request", lambda r: requests.append((r.method, r.url)))
     op.get_by_label("Телефон заявителя").fill(CITIZEN_PHONE)
     op.get_by_role("button", name="Найти").click()
     op.wait_for_load_state()
     assert op.get_by_text("Заявитель с этим номером не найден").is_visible()
+    assert ("POST", op.url) in requests and op.url.endswith("/operator")  # a POST with CSRF, results rendered
 
     assert op.get_by_label("Телефон", exact=True).input_value() == CITIZEN_PHONE
     op.get_by_label("ФИО").fill(CITIZEN_NAME)
@@ -78,6 +81,9 @@ def test_operator_logs_appeal_worker_transcribes_supervisor_scores(
     op.get_by_role("button", name="Зарегистрировать", exact=True).click()
     op.wait_for_url(re.compile(r"/citizens/[^/]+/appeals/new$"))
     assert "Заявитель зарегистрирован." in flash_texts(op)
+    digits = re.sub(r"\D", "", CITIZEN_PHONE)[1:]  # 9123456789
+    leaked = [(m, u) for m, u in requests if digits in re.sub(r"\D", "", u.split("://", 1)[1].split("/", 1)[1])]
+    assert not leaked, leaked  # no URL (request log, history) carries the phone number
     assert op.get_by_text("+7 912 ***-**-89").is_visible()
 
     op.get_by_label("Категория").select_option("emergency")
@@ -123,10 +129,13 @@ def test_operator_logs_appeal_worker_transcribes_supervisor_scores(
     assert "Оператор:" in transcript and "Заявитель:" in transcript, transcript
 
     form = sv.locator("#score-form")
+    assert form.locator("input[type=radio]:checked").count() == 0  # nothing preselected
+    for radio in form.locator("input[type=radio][value=yes]").all():
+        radio.check()
     form.locator("input[name=c_closing][value=no]").check()
     form.get_by_label("Комментарий").fill("Не назван срок исполнения.")
     form.get_by_role("button", name="Сохранить оценку").click()
-    sv.wait_for_url(re.compile(rf"/calls/{call_id}$"))
+    sv.wait_for_url(re.compile(rf"/calls/{call_id}\?saved=[^#]+#evaluation-"))  # POST/redirect/GET
     assert "Оценка сохранена: 85 из 100." in flash_texts(sv), flash_texts(sv)
     saved = sv.locator("p", has_text="Оценка ").filter(has_text="/ 100").inner_text()
     assert re.search(r"\b85\s*/ 100 — Не назван срок исполнения\.", saved), saved

@@ -143,6 +143,9 @@ def test_review_page_player_transcript_and_shortcuts(ctx, make_user, new_page, s
     page.locator("h1").click()
     page.keyboard.press("m")
     page.keyboard.type("Уточнила телефон")
+    assert page.locator("#score-form input[type=radio]:checked").count() == 0  # nothing preselected
+    for radio in page.locator("#score-form input[type=radio][value=yes]").all():
+        radio.check()
     page.locator("#score-form input[name=c_closing][value=no]").check()
     page.get_by_role("button", name=re.compile("Сохранить оценку")).click()
     page.wait_for_url(re.compile(rf"/qa/review/{order[1]}$"))

@@ -72,7 +72,8 @@ def is_iso_with_offset(value: str) -> bool:
 
 # --- authentication, roles, malformed requests ----------------------------------------------------
 
-PROTECTED = [("get", "/api/v1/citizens?phone=89123456789"), ("get", "/api/v1/citizens/x"),
+PROTECTED = [("get", "/api/v1/citizens?phone=89123456789"), ("post", "/api/v1/citizens/search"),
+             ("get", "/api/v1/citizens/x"),
              ("post", "/api/v1/appeals"), ("get", "/api/v1/appeals/x"), ("post", "/api/v1/appeals/x/transitions"),
              ("post", "/api/v1/calls"), ("get", "/api/v1/calls/x"), ("post", "/api/v1/calls/x/evaluations"),
              ("post", "/api/v1/citizens/x/consents"), ("get", "/api/v1/citizens/x/consents"),
@@ -88,6 +89,7 @@ def test_no_token_or_bad_token_is_401(client, method, url):
 
 @pytest.mark.parametrize("role, method, url", [
     ("supervisor", "get", "/api/v1/citizens?phone=89123456789"),
+    ("dpo", "post", "/api/v1/citizens/search"),
     ("dpo", "post", "/api/v1/appeals"),
     ("dpo", "get", "/api/v1/appeals/x"),
     ("supervisor", "post", "/api/v1/appeals/x/transitions"),
@@ -370,6 +372,38 @@ def test_every_phone_spelling_finds_the_same_citizen(client, operator):
         assert [c["id"] for c in items] == [citizen_id], spelling
         assert items[0]["full_name"] == CITIZEN["full_name"]
         assert items[0]["phone"] == "+7 912 ***-**-89" and items[0]["masked"] is True
+
+
+def test_post_search_returns_the_same_as_get_with_the_phone_out_of_the_url(client, operator):
+    user, headers = operator
+    citizen_id = client.post("/api/v1/appeals", json=appeal_body(), headers=headers).get_json()["citizen_id"]
+    for spelling in ("8 912 345-67-89", "+7 (912) 345 67 89", "9123456789"):
+        resp = client.post("/api/v1/citizens/search", json={"phone": spelling}, headers=headers)
+        assert resp.status_code == 200, (spelling, resp.get_json())
+        assert resp.request.full_path.rstrip("?") == "/api/v1/citizens/search"  # no number in the request line
+        got = resp.get_json()
+        assert got == client.get("/api/v1/citizens", query_string={"phone": spelling}, headers=headers).get_json()
+        assert [c["id"] for c in got["items"]] == [citizen_id] and got["items"][0]["masked"] is True
+    actions = [e.action for e in log_entries(citizen_id=citizen_id, actor=user.username)]
+    assert actions[-4:-2] == ["citizen.search", "citizen.view"]  # the POST is logged like the GET
+    assert client.post("/api/v1/citizens/search", json={"phone": "89161112233"},
+                       headers=headers).get_json() == {"items": []}
+    assert "345" not in assert_error(client.post("/api/v1/citizens/search", json={"phone": "garbage"},
+                                                 headers=headers), 400, "invalid_phone")["message"]
+    assert_error(client.post("/api/v1/citizens/search", json={}, headers=headers), 400, "invalid_phone")
+    assert_error(client.post("/api/v1/citizens/search", json={"phone": 89123456789}, headers=headers), 400)
+    assert_error(client.post("/api/v1/citizens/search", data="phone=89123456789",
+                             content_type="application/x-www-form-urlencoded", headers=headers), 400, "invalid_json")
+
+
+def test_post_search_is_documented_as_keeping_the_number_out_of_urls(client):
+    doc = client.get("/api/v1/openapi.json").get_json()
+    op = doc["paths"]["/citizens/search"]["post"]
+    assert op["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/PhoneSearch"}
+    assert op["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/CitizenList"}
+    assert "out of URLs" in op["description"] and set(op["x-roles"]) == {"operator", "admin"}
+    assert doc["components"]["schemas"]["PhoneSearch"]["required"] == ["phone"]
+    assert "get" in doc["paths"]["/citizens"]  # the GET stays: a stable interface
 
 
 def test_unknown_phone_gives_empty_list(client, operator):

@@ -32,6 +32,10 @@ NO_PERSONAL_DATA = {
     "health.healthz": "process status",
     "health.readyz": "dependency status",
     "api.openapi": "the OpenAPI document",
+    "appeals.operator_home": "the search forms and the operator's recent appeals (numbers, categories, deadlines); "
+                             "the search by phone is the logged POST appeals.citizen_search",
+    "security.citizen_lookup": "the lookup forms; ?citizen_id= redirects to the logged access report; the search "
+                               "by phone is the logged POST security.citizen_search",
     "appeals.appeal_list": "appeal numbers, categories, topics, statuses, deadlines: no citizen fields, nothing decrypted",
     "qa.calls_list": "call times, operators, durations, statuses: nothing decrypted",
     "qa.evaluations": "scores per operator: nothing decrypted",
@@ -66,9 +70,7 @@ SELF_SERVICE = {"selfservice.start", "selfservice.code", "selfservice.link", "se
                 "selfservice.withdraw", "selfservice.logout"}
 #: Query strings a GET route needs before it shows anyone.
 QUERIES = {
-    "appeals.operator_home": {"phone": PHONE},
     "api.citizens_by_phone": {"phone": PHONE},
-    "security.citizen_lookup": {"phone": PHONE},
     "api.citizen_card": {"reveal": "true"},
     # the transcript search decrypts (and logs) every transcript it reads, hit or not
     "calls.call_search": {"q": "холодная батарея"},
@@ -307,6 +309,10 @@ def _post_recipes(w):
             "to_status": next_status(), "comment": "бригада выехала"}), cid),
         "appeals.appeal_add_call": ("operator", lambda app: html("operator", f"{detail}/calls", data={
             "recording": (io.BytesIO(tone_wav()), "c2.wav")}, content_type="multipart/form-data"), cid),
+        # searches by phone are POSTs, so the number stays out of URLs; each match shown is logged
+        "appeals.citizen_search": ("operator", lambda app: html("operator", "/operator", data={"phone": PHONE}), cid),
+        "security.citizen_search": ("dpo", lambda app: html("dpo", "/dpo/citizens", data={"phone": PHONE}), cid),
+        "api.citizens_search": ("operator", api("operator", "/api/v1/citizens/search", json={"phone": PHONE}), cid),
         "appeals.citizen_create": ("operator", lambda app: html("operator", "/citizens", data={
             "full_name": "Новикова Анна Игоревна", "phone": "+7 903 555-00-11", "email": "", "address": "",
             "apartment": ""}), None),

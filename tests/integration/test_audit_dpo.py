@@ -167,12 +167,74 @@ def test_access_report_period(as_dpo, case):
 
 def test_lookup_by_phone_is_logged_for_the_dsr(as_dpo, case, dpo):
     citizen, _, _ = case
-    html = get(as_dpo, "/dpo/citizens", query_string={"phone": "8 916 222 33 44"}).get_data(as_text=True)
-    assert citizen.id in html and NAME in html
+    g.pop("_login_user", None)
+    resp = as_dpo.post("/dpo/citizens", data={"phone": "8 916 222 33 44"})
+    g.pop("_login_user", None)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and citizen.id in html and NAME in html
+    assert "Location" not in resp.headers  # rendered in the response: no redirect carrying the number
     search = entries(action="citizen.search", actor_id=dpo.id)
     assert [(e.citizen_id, e.purpose) for e in search] == [(citizen.id, "data_subject_request")]
     resp = get(as_dpo, "/dpo/citizens", query_string={"citizen_id": citizen.id})
     assert resp.status_code == 302 and resp.headers["Location"].endswith(f"/dpo/citizens/{citizen.id}/access-report")
+
+
+def test_dpo_lookup_by_phone_is_a_post_and_keeps_the_number_out_of_urls(as_dpo, case):
+    import re
+
+    citizen, _, _ = case
+    page = get(as_dpo, "/dpo/citizens").get_data(as_text=True)
+    assert re.search(r'<form method="post" action="/dpo/citizens"', page)
+    assert 'name="phone"' not in re.sub(r'<form method="post".*?</form>', "", page, flags=re.S)  # no GET phone field
+    g.pop("_login_user", None)
+    resp = as_dpo.post("/dpo/citizens", data={"phone": PHONE})
+    g.pop("_login_user", None)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and resp.request.method == "POST" and "Location" not in resp.headers
+    assert resp.request.full_path.rstrip("?") == "/dpo/citizens"  # the logged request line: no number
+    assert NAME in html
+    links = re.findall(r'href="([^"]+)"', html)
+    assert f"/dpo/citizens/{citizen.id}/access-report" in links
+    assert not [h for h in links if "phone" in h or "2223344" in re.sub(r"\D", "", h)]
+    # the old GET spelling shows no one
+    assert NAME not in get(as_dpo, "/dpo/citizens", query_string={"phone": PHONE}).get_data(as_text=True)
+    g.pop("_login_user", None)
+    empty = as_dpo.post("/dpo/citizens", data={"phone": ""})
+    assert empty.status_code == 422 and "Введите номер телефона" in empty.get_data(as_text=True)
+    g.pop("_login_user", None)
+
+
+def test_unknown_citizen_id_is_an_error_not_an_empty_report(as_dpo, case):
+    resp = get(as_dpo, "/dpo/citizens", query_string={"citizen_id": "bad"})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 404 and "Заявитель с id «bad» не найден" in html
+    assert "Скачать CSV" not in html and "access-report" not in html
+    direct = get(as_dpo, "/dpo/citizens/bad/access-report")
+    assert direct.status_code == 404 and "Скачать CSV" not in direct.get_data(as_text=True)
+    assert get(as_dpo, "/dpo/citizens/bad/access-report", query_string={"format": "csv"}).status_code == 404
+    assert get(as_dpo, "/dpo/citizens/bad/access-report/print").status_code == 404
+    assert not entries(citizen_id="bad", action="audit.report")
+
+
+def test_access_report_with_start_after_end_says_so(as_dpo, case):
+    citizen, _, _ = case
+    url = f"/dpo/citizens/{citizen.id}/access-report"
+    period = {"from": "2026-05-10", "to": "2026-05-01"}
+    resp = get(as_dpo, url, query_string=period)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    assert "Дата начала периода (2026-05-10) позже даты окончания (2026-05-01)" in html
+    assert "Скачать CSV" not in html and "Обращений к данным за период нет." not in html
+    assert 'value="2026-05-10"' in html and 'value="2026-05-01"' in html  # kept in the form to correct
+    csv_resp = get(as_dpo, url, query_string={**period, "format": "csv"})
+    assert csv_resp.status_code == 400 and "позже даты окончания" in csv_resp.get_data(as_text=True)
+    assert get(as_dpo, url + "/print", query_string=period).status_code == 400
+    bad = get(as_dpo, url, query_string={"from": "10.05.2026"})
+    assert bad.status_code == 400 and "не дата в формате ГГГГ-ММ-ДД" in bad.get_data(as_text=True)
+    same_day = get(as_dpo, url, query_string={"from": "2026-05-01", "to": "2026-05-01"})
+    assert same_day.status_code == 200
+    log = get(as_dpo, "/dpo/access-log", query_string=period)
+    assert log.status_code == 200 and "позже даты окончания" in log.get_data(as_text=True)
 
 
 # --- alerts ---------------------------------------------------------------------------------------

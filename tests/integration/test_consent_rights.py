@@ -191,8 +191,11 @@ def test_withdrawing_one_event_withdraws_the_purpose_and_is_always_accepted(ctx,
 
     op = make_user("operator")
     c = citizens.register(citizens.CitizenData(NAME_A, PHONE_A))
-    first = consent.record(c, "sms_notifications", channel="call")
+    # two consents in force for one purpose: an older text version, then the current one (the same
+    # version again would be the same consent: record is idempotent)
+    first = consent.record(c, "sms_notifications", channel="call", text_version="sms-2026-1")
     second = consent.record(c, "sms_notifications", channel="web")
+    assert second.id != first.id and second.text_version != first.text_version
     consent.withdraw(first, channel="paper")
     assert not consent.has_consent(c.id, "sms_notifications")
     assert second.withdrawn_at == first.withdrawn_at
@@ -666,6 +669,41 @@ def test_operator_one_click_consent_on_the_appeal(ctx, make_user, no_transcripti
                                                                         w.appeals[0].id)
     assert e.evidence_call_id == w.call.id and e.evidence_offset_s == 42.5 and e.evidence_kind == "call"
     assert consent.may_notify(w.citizen.id, "sms_notifications")
+
+
+def test_giving_consent_again_is_idempotent(ctx, make_user, api_token):
+    from crm.citizens import services as citizens
+    from crm.consent import services as consent
+    from crm.consent.models import ConsentEvent
+
+    op = make_user("operator")
+    c = citizens.register(citizens.CitizenData(NAME_A, PHONE_A))
+    first = consent.record(c, "sms_notifications", channel="call", operator_id=op.id)
+    assert first.repeated is False
+    again = consent.record(c, "sms_notifications", channel="web")
+    assert again.id == first.id and again.repeated is True and again.channel == "call"
+    assert [e.id for e in consent.for_citizen(c.id)] == [first.id]
+    assert [e.outcome for e in entries(citizen_id=c.id, action="consent.grant")] == ["ok", "repeat"]
+    # the API answers 200 with the consent in force instead of 201 with a new one
+    headers = api_token(op)
+    resp = ctx.test_client().post(f"/api/v1/citizens/{c.id}/consents", json={"purpose": "sms_notifications"},
+                                  headers=headers)
+    assert resp.status_code == 200 and resp.get_json()["id"] == first.id
+    # another text version, a refusal, or a consent after a withdrawal are new events
+    older = consent.record(c, "sms_notifications", text_version="sms-2026-1")
+    assert older.id != first.id and older.repeated is False
+    other = consent.record(c, "csat_survey")
+    refused = consent.record(c, "csat_survey", given=False)
+    assert refused.id != other.id and not consent.has_consent(c.id, "csat_survey")
+    assert consent.record(c, "csat_survey").id not in (other.id, refused.id)  # refused last: a new consent
+    consent.withdraw(consent.get(first.id), channel="paper")
+    fresh = consent.record(c, "sms_notifications")
+    assert fresh.id != first.id and fresh.repeated is False and consent.has_consent(c.id, "sms_notifications")
+    resp = ctx.test_client().post(f"/api/v1/citizens/{c.id}/consents", json={"purpose": "call_recording_qa"},
+                                  headers=headers)
+    assert resp.status_code == 201
+    assert db.session.execute(sa.select(sa.func.count()).select_from(ConsentEvent).where(
+        ConsentEvent.citizen_id == c.id, ConsentEvent.purpose_code == "sms_notifications")).scalar_one() == 3
 
 
 def test_outbox_page_hides_codes(ctx, make_user):

@@ -227,10 +227,11 @@ def test_consent_withdrawn_on_revealed_page_returns_to_the_appeal(op_client):
     visible = re.sub(r"<[^>]+>", " ", html)  # purpose codes may sit in form fields, never in the text
     assert "SMS-уведомления о статусе заявки — дано" in visible and "sms_notifications" not in visible
     revealed = op_client.post(appeal_path + "/reveal", data={"csrf_token": csrf_from(html)}).get_data(as_text=True)
-    m = re.search(r'<form method="post" class="inline" action="(/consents/[^"]+/withdraw)">\s*'
+    m = re.search(r'<form method="post" class="inline" action="(/consents/[^"]+/withdraw)"\s*'
+                  r'data-confirm="Отозвать согласие[^"]*">\s*'
                   r'<input type="hidden" name="csrf_token" value="([^"]+)"><input type="hidden" name="next" '
                   r'value="([^"]+)">', revealed)
-    assert m, revealed[:3000]
+    assert m, revealed[:3000]  # the withdraw form asks for confirmation first (data-confirm, forms.js)
     resp = op_client.post(m.group(1), data={"csrf_token": m.group(2), "next": m.group(3)})
     assert resp.status_code == 302 and path_of(resp) == appeal_path
     page = op_client.get(path_of(resp))
@@ -374,7 +375,7 @@ def test_planted_name_and_phone_never_stored_in_plaintext(op_client, operator, a
     appeal_path = path_of(resp)
     html = op_client.get(appeal_path).get_data(as_text=True)
     op_client.post(appeal_path + "/reveal", data={"csrf_token": csrf_from(html)})
-    found = op_client.get("/operator", query_string={"phone": PLANTED_PHONE}).get_data(as_text=True)
+    found = op_client.post("/operator", data={"phone": PLANTED_PHONE}).get_data(as_text=True)
     assert PLANTED_NAME in found  # the search by blind index works and decrypts the name
     db.session.commit()
     db.session.remove()
@@ -407,3 +408,130 @@ def test_logout_revokes_the_session_cookie(op_client):
     op_client.set_cookie("session", old)
     replay = op_client.get("/operator")
     assert replay.status_code == 302 and path_of(replay) == "/login"
+
+
+# --- trial fixes: phone numbers out of URLs, no default category, idempotent consent, filters --------
+
+def _digits(phone: str) -> str:
+    return re.sub(r"\D", "", phone)
+
+
+def test_operator_search_is_a_post_and_the_phone_never_reaches_a_url(op_client):
+    from crm.db import db
+    from crm.security.models import AccessLogEntry
+
+    cid = register_citizen(op_client, full_name=PLANTED_NAME, phone=PLANTED_PHONE)
+    page = op_client.get("/operator").get_data(as_text=True)
+    form = re.search(r'<form method="(\w+)" action="([^"]*)"[^>]*>\s*(?:<input[^>]*>\s*)*<label>Телефон заявителя', page)
+    assert form and form.group(1) == "post" and form.group(2) == "/operator", page[:2000]
+    resp = op_client.post("/operator", data={"phone": PLANTED_PHONE})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "Location" not in resp.headers  # rendered here, no redirect
+    assert resp.request.method == "POST"
+    # the request line werkzeug logs ("POST /operator HTTP/1.1") holds no digit of the number
+    assert resp.request.full_path.rstrip("?") == "/operator"
+    assert _digits(PLANTED_PHONE)[1:] not in _digits(resp.request.full_path)
+    assert PLANTED_NAME in html and f"/citizens/{cid}/appeals/new" in html
+    # links on the result page carry the citizen id only
+    for href in re.findall(r'href="([^"]+)"', html):
+        assert "phone" not in href and PLANTED_DIGITS not in _digits(href), href
+    db.session.expire_all()
+    assert db.session.execute(sa.select(AccessLogEntry).where(AccessLogEntry.action == "citizen.search",
+                                                              AccessLogEntry.citizen_id == cid)).first()
+
+    # a GET with the old query string neither searches nor shows anyone
+    old = op_client.get("/operator", query_string={"phone": PLANTED_PHONE}).get_data(as_text=True)
+    assert PLANTED_NAME not in old
+
+    missing = op_client.post("/operator", data={"phone": "8 900 111-22-33"})
+    assert missing.status_code == 200 and "Заявитель с этим номером не найден" in missing.get_data(as_text=True)
+    # the new-citizen form is prefilled with the number searched for
+    assert 'value="8 900 111-22-33"' in missing.get_data(as_text=True)
+    bad = op_client.post("/operator", data={"phone": "12345"})
+    assert bad.status_code == 422 and "Location" not in bad.headers
+    empty = op_client.post("/operator", data={"phone": ""})
+    assert empty.status_code == 422 and "Введите номер" in empty.get_data(as_text=True)
+
+
+def test_new_appeal_has_no_preselected_category_or_topic(op_client):
+    from crm.appeals.models import Appeal
+
+    cid = register_citizen(op_client)
+    html = op_client.get(f"/citizens/{cid}/appeals/new").get_data(as_text=True)
+    for name, placeholder in (("category", "— выберите категорию —"), ("topic", "— выберите тематику —")):
+        select = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', html, re.S)
+        assert select, name
+        first = re.search(r"<option([^>]*)>([^<]*)</option>", select.group(1))
+        assert first.group(2) == placeholder and 'value=""' in first.group(1), select.group(1)[:300]
+        assert "selected" not in select.group(1), f"{name}: an option is preselected"
+    before = count(Appeal)
+    resp = post_appeal(op_client, cid, appeal_form(category="", topic=""))
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert "Выберите категорию обращения" in text and "Выберите тематику обращения" in text
+    assert count(Appeal) == before
+    data = appeal_form()
+    data.pop("category")  # not sent at all: refused too, never defaulted to «Аварийная»
+    assert post_appeal(op_client, cid, data).status_code == 422
+    assert count(Appeal) == before
+    assert post_appeal(op_client, cid, appeal_form(category="routine", topic="lift")).status_code == 302
+    assert count(Appeal) == before + 1
+
+
+def test_appeal_list_with_unknown_status_says_so(op_client):
+    resp = op_client.get("/appeals", query_string={"status": "zzz"})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    assert "Неизвестное значение фильтра «статус»: «zzz»" in html and "Обращений пока нет." not in html
+    ok = op_client.get("/appeals", query_string={"status": "closed"})
+    assert ok.status_code == 200 and "Обращений пока нет." in ok.get_data(as_text=True)
+
+
+def test_one_click_consent_twice_records_one_consent(op_client):
+    from crm.consent.models import ConsentEvent
+    from crm.db import db
+    from crm.security.models import AccessLogEntry
+
+    cid = register_citizen(op_client)
+    appeal_path = path_of(post_appeal(op_client, cid, appeal_form(consent_sms="unknown", consent_recording="unknown")))
+    html = op_client.get(appeal_path).get_data(as_text=True)
+    assert "Согласие: SMS о статусе</button>" in html
+    first = op_client.post(appeal_path + "/consents", data={"purpose": "sms_notifications", "given": "yes"})
+    assert first.status_code == 302
+    page = op_client.get(appeal_path).get_data(as_text=True)
+    assert "Согласие записано." in page
+    # the button is replaced by a note once the consent is in force
+    assert "Согласие: SMS о статусе</button>" not in page and 'data-consent-given="sms_notifications"' in page
+    assert "Согласие: Опрос</button>" in page  # the others stay
+    second = op_client.post(appeal_path + "/consents", data={"purpose": "sms_notifications", "given": "yes"})
+    assert second.status_code == 302
+    assert "Согласие уже получено." in op_client.get(appeal_path).get_data(as_text=True)
+    db.session.expire_all()
+    events = db.session.execute(sa.select(ConsentEvent).where(ConsentEvent.citizen_id == cid,
+                                                              ConsentEvent.purpose_code == "sms_notifications")).scalars().all()
+    assert len(events) == 1 and events[0].status == "active"
+    grants = db.session.execute(sa.select(AccessLogEntry.outcome).where(
+        AccessLogEntry.citizen_id == cid, AccessLogEntry.action == "consent.grant",
+        AccessLogEntry.purpose == "sms_notifications")).scalars().all()
+    assert grants == ["ok", "repeat"]
+
+
+def test_withdrawn_consent_shows_the_withdrawal_date(op_client, monkeypatch):
+    from datetime import datetime, timezone
+
+    from crm.consent import services as consent
+    from crm.consent.models import ConsentEvent
+    from crm.db import db
+
+    cid = register_citizen(op_client)
+    monkeypatch.setattr(consent, "utcnow", lambda: datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
+    appeal_path = path_of(post_appeal(op_client, cid, appeal_form(consent_recording="unknown")))
+    event_id = db.session.execute(sa.select(ConsentEvent.id).where(ConsentEvent.citizen_id == cid)).scalar_one()
+    monkeypatch.setattr(consent, "utcnow", lambda: datetime(2026, 4, 15, 9, 0, tzinfo=timezone.utc))
+    assert op_client.post(f"/consents/{event_id}/withdraw", data={"next": appeal_path}).status_code == 302
+    monkeypatch.undo()
+    visible = re.sub(r"<[^>]+>", " ", op_client.get(appeal_path).get_data(as_text=True))
+    line = re.search(r"SMS-уведомления о статусе заявки —[^\n]*\n?[^\n]*", visible).group(0)
+    assert "отозвано (15.04.2026" in line and "было дано 02.03.2026" in line, line
+    # withdrawn: the one-click button is offered again
+    assert "Согласие: SMS о статусе" in visible

@@ -157,3 +157,58 @@ def test_a_pinned_comment_outside_the_recording_is_refused(ctx, make_user, login
     resp = client.post(f"/calls/{call.id}/evaluations", data=data, follow_redirects=True)
     assert "за пределами записи" in resp.get_data(as_text=True)
     assert db.session.execute(sa.select(sa.func.count()).select_from(Evaluation)).scalar_one() == 0
+
+
+def test_scorecard_starts_unanswered_and_every_criterion_is_required(ctx, make_user, login):
+    """No criterion is preselected on the call page or the review page; a scorecard sent with
+    criteria unanswered is not saved, comes back (422) with the answers given and a Russian
+    error naming the unanswered criteria."""
+    from crm.db import db
+    from crm.qa import services as qa
+    from crm.qa.models import Evaluation
+
+    op, sup = make_user("operator"), make_user("supervisor")
+    card = qa.ensure_default_scorecard()
+    call = make_call(op)
+    client = login(sup)
+    for url in (f"/calls/{call.id}", f"/qa/review/{call.id}"):
+        page = client.get(url).get_data(as_text=True)
+        assert 'id="score-form"' in page
+        assert not re.search(r'<input checked[^>]*name="c_', page), url
+        assert re.search(r'<input[^>]*name="c_greeting"[^>]*required', page), url
+    # a one-click submit scores nothing
+    for extra in ({}, {"next": "review"}):
+        resp = client.post(f"/calls/{call.id}/evaluations", data={"comment": "быстро"} | extra)
+        html = resp.get_data(as_text=True)
+        assert resp.status_code == 422
+        assert "Оценка не сохранена: не отмечен ответ по критериям" in html
+        assert "«Приветствие: линия и имя оператора»" in html and "«Завершение: срок, номер заявки, прощание»" in html
+    # partly answered: only the missing one is named, and the given answers are kept on the form
+    partial = {f"c_{c['code']}": "yes" for c in card.criteria if c["code"] != "politeness"} | {"c_closing": "no"}
+    resp = client.post(f"/calls/{call.id}/evaluations", data=partial)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert "по критерию «Вежливость, без недопустимых фраз»" in html and "«Приветствие" not in html
+    assert re.search(r'<input checked[^>]*name="c_closing"[^>]*value="no"', html)
+    assert db.session.execute(sa.select(sa.func.count()).select_from(Evaluation)).scalar_one() == 0
+
+
+def test_saved_evaluation_redirects_and_is_shown_not_a_fresh_form(ctx, make_user, login):
+    from crm.db import db
+    from crm.qa import services as qa
+    from crm.qa.models import Evaluation
+
+    op, sup = make_user("operator"), make_user("supervisor")
+    card = qa.ensure_default_scorecard()
+    call = make_call(op)
+    client = login(sup)
+    data = {f"c_{c['code']}": "yes" for c in card.criteria} | {"c_closing": "no", "comment": "Без срока"}
+    resp = client.post(f"/calls/{call.id}/evaluations", data=data)
+    assert resp.status_code == 302  # POST/redirect/GET: reloading does not send the scorecard again
+    ev = db.session.execute(sa.select(Evaluation)).scalar_one()
+    assert resp.headers["Location"].endswith(f"/calls/{call.id}?saved={ev.id}#evaluation-{ev.id}")
+    html = client.get(f"/calls/{call.id}?saved={ev.id}").get_data(as_text=True)
+    assert f'id="evaluation-{ev.id}" class="qa-saved"' in html and "Сохранено:" in html and "Без срока" in html
+    # the scorecard for another evaluation is folded away and empty
+    assert '<details class="qa-new-evaluation">' in html
+    assert not re.search(r'<input checked[^>]*name="c_', html)
