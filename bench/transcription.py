@@ -172,18 +172,20 @@ def worker(args) -> None:
     from crm.calls.whisper_model import load_model
 
     its = items(Path(args.data), args.set, args.limit, args.long_minutes)
-    model = load_model(Path(args.model_dir), args.threads)
     results = []
     warm = Path(args.data) / "festvox" / "ru_0002.wav"
     warm = str(warm) if warm.is_file() else its[0]["plain"]
     if args.method == "ours":
-        from crm.calls.transcriber import transcribe
+        from crm.calls.transcriber import PipelineOptions, transcribe
+
+        opts = PipelineOptions(**json.loads(args.options)) if args.options else None
 
         # warm-up (first call pays one-off initialisation), not timed
-        transcribe(warm, model_dir=args.model_dir, cpu_threads=args.threads)
+        transcribe(warm, model_dir=args.model_dir, cpu_threads=args.threads, options=opts)
         for it in its:
             w0, c0 = time.perf_counter(), _cpu()
-            r = transcribe(it["ours"], model_dir=args.model_dir, cpu_threads=args.threads)
+            r = transcribe(it["ours"], model_dir=args.model_dir, cpu_threads=args.threads,
+                           options=opts)
             wall, cpu = time.perf_counter() - w0, _cpu() - c0
             rec = {"id": it["id"], "hyp": norm(r.text), "ref": it["ref"], "dur": r.duration_s,
                    "wall": wall, "cpu": cpu, "status": r.status}
@@ -191,6 +193,9 @@ def worker(args) -> None:
                 rec["spk"] = speaker_accuracy(it["turns"], r.segments)
             results.append(rec)
     else:
+        # plain faster-whisper as configured before the pipeline existed: one CTranslate2
+        # worker with all threads (ours loads its own model inside transcribe())
+        model = load_model(Path(args.model_dir), args.threads)
         list(model.transcribe(warm, beam_size=5, language="ru")[0])  # warm-up
         for it in its:
             w0, c0 = time.perf_counter(), _cpu()
@@ -256,6 +261,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None, help="also write the figures to this file")
     ap.add_argument("--methods", default="ours,plain")
+    ap.add_argument("--options", default=None,
+                    help="ours: PipelineOptions overrides as JSON, e.g. '{\"beam_size\": 1}'")
     ap.add_argument("--long-minutes", type=float, default=10.0,
                     help="length of the synthetic 'longcall' set (calls + silence + hold music)")
     # internal
@@ -283,6 +290,8 @@ def main() -> int:
                    "--threads", str(args.threads), "--long-minutes", str(args.long_minutes)]
             if args.limit:
                 cmd += ["--limit", str(args.limit)]
+            if args.options:
+                cmd += ["--options", args.options]
             t0 = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:

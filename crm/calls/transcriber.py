@@ -16,11 +16,14 @@ Pipeline (per window of the recording, default 5 minutes, so memory stays bounde
    Activity is smoothed and merged across short gaps into turns.
 5. **Packing and batched decoding**: each turn is cut from the mixdown (or from its own
    channel where the other side talks over it), turns are packed in time order into <= 28 s
-   Whisper windows separated by 0.5 s of silence, and the windows are encoded and decoded two
-   at a time (beam search 5 as plain faster-whisper, language fixed, no conditioning on previous
-   text, output bounded by the window's length). Packing skips silence and needs one encoder
-   pass per ~28 s of speech. A window whose decoding stops early is continued from its last
-   timestamp; one whose result loops is decoded again with a repetition penalty.
+   Whisper windows separated by 0.5 s of silence, spread evenly over the fewest windows. The
+   encoder sees each window's own length (+1 s, at least 15 s) instead of a padded 30 s, and
+   two windows are encoded and decoded at the same time, each on its own single-thread
+   CTranslate2 worker (beam search 2, language fixed, no conditioning on previous text, output
+   bounded by the window's length). Packing skips silence and needs one encoder pass per
+   ~28 s of speech. A window with low confidence, a loop, or a decoder that stopped more than
+   3 s before the end is decoded again with beam 5 (loops with a repetition penalty); a window
+   whose decoding still stops early is continued from its last timestamp.
 6. **Words and speakers**: word timestamps come from Whisper's cross-attention alignment on the
    packed window and are mapped back to the recording's timeline and to the turn they fall in,
    so every segment carries its turn's speaker and channel.
@@ -30,10 +33,11 @@ Pipeline (per window of the recording, default 5 minutes, so memory stays bounde
    просмотр» …) standing alone are removed.
 
 Memory: one 5-minute stereo window is 2 x 300 s x 16 kHz x 4 B = 38 MB of samples (a few
-copies of it exist while it is analysed), the encoder needs ~75 MB of attention per window in
-a batch, and the model ~200 MB resident (Whisper base int8). Measured on 2 cores: a 60-minute
-stereo call peaks at 777 MB RSS for the whole process (15 minutes: 766 MB), i.e. the peak does
-not grow with the length of the call; freed heap is returned to the OS after every window.
+copies of it exist while it is analysed), the encoder needs up to ~75 MB of attention per
+window, and the model ~200 MB resident (Whisper base int8; its two workers share the
+weights). Measured on 2 cores: a 60-minute stereo call peaks at 859 MB RSS for the whole
+process (777 MB with one 2-thread worker), and the peak does not grow with the length of the
+call; freed heap is returned to the OS after every window.
 
 Entry point: ``python -m crm.calls.transcriber FILE`` prints the JSON of
 :meth:`TranscriptResult.to_json` (the object of ``crm transcribe FILE --json``).
@@ -85,18 +89,46 @@ class PipelineOptions:
     """Tuning knobs (defaults measured on ../shared/data/speech-ru and bad-audio)."""
 
     # decoding
-    # Beam search as plain faster-whisper (greedy costs ~2-3 WER points on clean read speech);
-    # beam_size=1 is ~20 % faster. Windows that fail the checks are redone with fallback_beam.
-    beam_size: int = 5
+    # Measured on speech-ru, 2 cores (bench/transcription.py, same run as plain faster-whisper
+    # beam 5 on one 2-thread worker; machine shared with other work, so wall RTF varies
+    # +-30 % between runs): calls WER 0.264 vs plain 0.311, speaker 1.000, RTF 0.045 vs 0.095
+    # (x0.47), CPU-RTF 0.079 vs 0.137 (x0.57); before: WER 0.290, RTF x0.73-0.90, CPU x1.07
+    # (beam 5, two 30 s windows per batch on 2 threads). festvox WER 0.144 vs 0.144 (RTF
+    # x0.60), asterisk8k 0.183 vs 0.185 (RTF x0.46). 60-min stereo call: peak RSS 859 MB.
+    # The gain comes from: the encoder seeing only the window's length (not 30 s), balanced
+    # windows, beam 2 with a beam-5 fallback, and one window per worker on two 1-thread workers.
+    # First pass: beam 2 (greedy costs ~4 WER points on clean read speech, festvox 0.184 vs
+    # 0.144; beam 2 +0.004). Windows that fail the checks are redone with fallback_beam.
+    beam_size: int = 2
     fallback_beam: int = 5
-    # a greedy window whose average token log-probability is below this is decoded again with
-    # fallback_beam (the better result is kept); Whisper's own threshold is -1.0
+    # a first-pass window whose average token log-probability is below this is decoded again
+    # with fallback_beam (the better result is kept); Whisper's own threshold is -1.0
     fallback_logprob: float = -1.0
     fallback_repetition_penalty: float = 1.3
+    # a first pass (beam_size != fallback_beam) that leaves more than this many seconds of
+    # the window untranscribed (decoder stopped early) is redone with fallback_beam too
+    fallback_uncovered_s: float = 3.0
     # Whisper windows per encoder/decoder batch. The encoder's attention needs ~75 MB per
-    # window (8 heads x 1500^2 floats), so 2 keeps the worker well under 1 GiB.
-    batch_size: int = 2
-    max_window_s: float = 28.0  # packed audio per Whisper window
+    # 30 s window (8 heads x 1500^2 floats). Batching pads every window of a batch to the
+    # longest, so with a trimmed encoder input one window per batch is both cheaper and (on
+    # calls) more accurate (WER 0.264 vs 0.290).
+    batch_size: int = 1
+    max_window_s: float = 28.0  # packed audio per Whisper window (15-20 s: WER 0.30-0.32)
+    # Batches decoded at the same time, each on its own CTranslate2 worker (the workers share
+    # the weights) with cpu_threads // parallel threads; 1 = one batch at a time on all
+    # threads. Small decoder steps scale poorly over 2 threads, two 1-thread workers don't.
+    parallel: int = 2
+    # Spread a buffer's turns evenly over the fewest windows (e.g. 2 x 22 s rather than
+    # 28 s + 16 s): with a trimmed encoder input the windows are then all short.
+    balance_windows: bool = True
+    # Encoder input: the window's own length plus this much padding (rounded up to whole
+    # seconds) instead of always 30 s; None = always 30 s as plain Whisper. The encoder's cost
+    # grows faster than linearly (30 s ~1.0 s, 20 s ~0.35-0.45 s, 10 s ~0.13 s on one core).
+    encoder_pad_s: float | None = 1.0
+    # but never less than this: with only a few seconds of context Whisper drops words
+    # (asterisk8k first 30, 2-5 s prompts: WER 0.386 with 1 s of padding, 0.333 with a 6 s
+    # minimum, 0.269 with 10 s or a full 30 s, 0.257 with 15 s)
+    encoder_min_s: float = 15.0
     gap_s: float = 0.5  # silence inserted between packed turns
     # where a turn's audio is cut from: "mix" (mixdown), "channel" (its own channel) or
     # "auto" (mixdown, but the own channel where another channel talks over the turn)
@@ -551,19 +583,9 @@ def _pack(
     opts: PipelineOptions,
 ) -> list[PackedWindow]:
     max_len = int(opts.max_window_s * SR)
-    gap = np.zeros(int(opts.gap_s * SR), np.float32)
-    windows: list[PackedWindow] = []
-    cur: list[np.ndarray] = []
-    pieces: list[Piece] = []
-    cur_len = 0
-
-    def flush():
-        nonlocal cur, pieces, cur_len
-        if pieces:
-            windows.append(PackedWindow(np.concatenate(cur).astype(np.float32), pieces))
-        cur, pieces, cur_len = [], [], 0
-
-    for ti, turn in enumerate(turns):
+    gap_n = int(opts.gap_s * SR)
+    parts: list[tuple[np.ndarray, Turn]] = []
+    for turn in turns:
         if turn.channel is None or opts.source == "mix":
             sig = mix
         elif opts.source == "channel":
@@ -576,28 +598,54 @@ def _pack(
             )
             sig = chans[turn.channel] if overlap > 0.3 * SR else mix
         for part in _split_long(turn, sig, max_len):
-            audio = sig[part.start : part.end]
-            if len(audio) == 0:
-                continue
-            need = len(audio) + (len(gap) if pieces else 0)
-            if cur_len + need > max_len:
-                flush()
+            if part.end > part.start:
+                parts.append((sig, part))
+
+    def groups(cap: int) -> list[list[int]]:
+        out: list[list[int]] = []
+        cur_len = 0
+        for k, (_sig, part) in enumerate(parts):
+            n = part.end - part.start
+            need = n + (gap_n if out and out[-1] and cur_len else 0)
+            if not out or cur_len + need > cap:
+                out.append([k])
+                cur_len = n
+            else:
+                out[-1].append(k)
+                cur_len += need
+        return out
+
+    packed = groups(max_len)
+    if opts.balance_windows and len(packed) > 1:
+        # the smallest cap that needs no more windows than the greedy 28 s packing
+        total = sum(p.end - p.start for _s, p in parts) + gap_n * (len(parts) - 1)
+        cap = max(int(total / len(packed)), max(p.end - p.start for _s, p in parts))
+        step = SR // 2
+        while cap < max_len:
+            g = groups(cap)
+            if len(g) <= len(packed):
+                packed = g
+                break
+            cap += step
+
+    gap = np.zeros(gap_n, np.float32)
+    windows: list[PackedWindow] = []
+    for grp in packed:
+        cur: list[np.ndarray] = []
+        pieces: list[Piece] = []
+        cur_len = 0
+        for k in grp:
+            sig, part = parts[k]
             if pieces:
                 cur.append(gap)
-                cur_len += len(gap)
+                cur_len += gap_n
             pstart = cur_len / SR
-            cur.append(audio)
-            cur_len += len(audio)
+            cur.append(sig[part.start : part.end])
+            cur_len += part.end - part.start
             pieces.append(
-                Piece(
-                    pstart,
-                    cur_len / SR,
-                    offset_s + part.start / SR,
-                    offset_s + part.end / SR,
-                    part,
-                )
+                Piece(pstart, cur_len / SR, offset_s + part.start / SR, offset_s + part.end / SR, part)
             )
-    flush()
+        windows.append(PackedWindow(np.concatenate(cur).astype(np.float32), pieces))
     return windows
 
 
@@ -626,11 +674,19 @@ class _Decoder:
         self.ts_begin = self.tok.timestamp_begin
         self.eot = self.tok.eot
 
-    def features(self, audio: np.ndarray) -> np.ndarray:
+    def features(self, audio: np.ndarray, frames: int = 3000) -> np.ndarray:
         from faster_whisper.audio import pad_or_trim
 
         feats = self.model.feature_extractor(audio)[..., :-1]
-        return pad_or_trim(feats, 3000).astype(np.float32)
+        return pad_or_trim(feats, frames).astype(np.float32)
+
+    def encoder_frames(self, samples: int) -> int:
+        """Mel frames given to the encoder for a window of ``samples`` samples."""
+        pad = self.opts.encoder_pad_s
+        if pad is None:
+            return 3000
+        need = max(samples / 160 + pad * 100, self.opts.encoder_min_s * 100)
+        return int(min(3000, max(100, math.ceil(need / 100) * 100)))
 
     def encode(self, feats: np.ndarray):
         import ctranslate2
@@ -667,15 +723,26 @@ class _Decoder:
             out.append(_Decoded(toks, float(avg), float(r.no_speech_prob), self.tok.decode(toks)))
         return out
 
-    def needs_fallback(self, d: _Decoded) -> bool:
-        """Should this window be decoded again (repetition loop, or low confidence)?"""
+    def coverage(self, d: _Decoded, content_s: float) -> float:
+        """Window seconds covered by the complete segments of a result (content_s if none
+        is left open and the last one ends near the end of the audio)."""
+        segs, resume = self.split_segments(d.tokens, content_s)
+        return content_s if resume is None else resume
+
+    def needs_fallback(self, d: _Decoded, content_s: float = WHISPER_WINDOW_S) -> bool:
+        """Should this window be decoded again (repetition loop, low confidence, or a
+        first pass cheaper than the fallback that stopped long before the end)?"""
         o = self.opts
         if d.no_speech_prob > o.no_speech_threshold and d.avg_logprob < o.log_prob_threshold:
             return False  # silence: nothing to redo
         text = d.text.strip()
         if text and _compression_ratio(text) > o.compression_ratio_threshold:
             return True
-        return d.avg_logprob < o.fallback_logprob and o.fallback_beam != o.beam_size
+        if o.fallback_beam == o.beam_size:
+            return False
+        if d.avg_logprob < o.fallback_logprob:
+            return True
+        return content_s - self.coverage(d, content_s) > o.fallback_uncovered_s
 
     def split_segments(
         self, tokens: list[int], content_s: float
@@ -755,67 +822,108 @@ def _transcribe_windows(
     Like Whisper's own long-form loop, a window whose last segment is left open (the decoder
     stopped before the end of the audio) is continued: the audio after the last complete
     timestamp becomes a new window in the queue.
+
+    With a model of several CTranslate2 workers (``PipelineOptions.parallel``), that many
+    batches are decoded at the same time, each on its own worker (CTranslate2 releases the
+    GIL), instead of one batch on all threads.
     """
+    segments: list[dict] = []
+    queue = list(windows)
+    par = max(1, min(opts.parallel, getattr(dec.model.model, "num_workers", 1)))
+    pool = None
+    if par > 1 and len(queue) > opts.batch_size:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(par, thread_name_prefix="whisper")
+    try:
+        while queue:
+            batches = []
+            while queue and len(batches) < par:
+                batches.append(queue[: opts.batch_size])
+                queue = queue[opts.batch_size :]
+            run = lambda b: _decode_batch(dec, b, opts, vad_probs, offset_s)  # noqa: E731
+            if pool is not None and len(batches) > 1:
+                outs = list(pool.map(run, batches))
+            else:
+                outs = [run(b) for b in batches]
+            for batch, (segs, rests) in zip(batches, outs):
+                segments.extend(segs)
+                queue[0:0] = rests
+                if on_batch:
+                    on_batch(len(batch))
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return segments
+
+
+def _decode_batch(
+    dec: _Decoder, batch: list[PackedWindow], opts: PipelineOptions,
+    vad_probs: np.ndarray | None, offset_s: float,
+) -> tuple[list[dict], list[PackedWindow]]:
+    """Encode, decode (with fallback) and align one batch: (segments, windows to resume)."""
     import ctranslate2
 
     segments: list[dict] = []
-    queue = list(windows)
-    while queue:
-        batch, queue = queue[: opts.batch_size], queue[opts.batch_size :]
-        feats = np.stack([dec.features(w.audio) for w in batch])
-        enc = dec.encode(feats)
-        longest = max(len(w.audio) for w in batch) / SR
-        results = dec.generate(enc, len(batch), opts.beam_size, longest)
-        enc_np = None
-        redo = [i for i, r in enumerate(results) if dec.needs_fallback(r)]
-        if redo and opts.fallback_beam:
-            # Deterministic fallback (no temperature sampling, so a call gives the same
-            # transcript on every run): beam search with a repetition penalty.
-            enc_np = np.array(enc)
-            sub = ctranslate2.StorageView.from_array(np.ascontiguousarray(enc_np[redo]))
-            again = dec.generate(
-                sub, len(redo), opts.fallback_beam,
-                max(len(batch[i].audio) for i in redo) / SR,
-                repetition_penalty=opts.fallback_repetition_penalty,
-            )
-            for i, r in zip(redo, again):
-                if _better(r, results[i], opts):
-                    results[i] = r
-        if enc_np is None:
-            enc_np = np.array(enc)
+    rests: list[PackedWindow] = []
+    nfr = dec.encoder_frames(max(len(w.audio) for w in batch))
+    feats = np.stack([dec.features(w.audio, nfr) for w in batch])
+    enc = dec.encode(feats)
+    longest = max(len(w.audio) for w in batch) / SR
+    results = dec.generate(enc, len(batch), opts.beam_size, longest)
+    enc_np = None
+    redo = [i for i, r in enumerate(results)
+            if dec.needs_fallback(r, len(batch[i].audio) / SR)]
+    if redo and opts.fallback_beam:
+        # Deterministic fallback (no temperature sampling, so a call gives the same
+        # transcript on every run): beam search with a repetition penalty.
+        enc_np = np.array(enc)
+        sub = ctranslate2.StorageView.from_array(np.ascontiguousarray(enc_np[redo]))
+        again = dec.generate(
+            sub, len(redo), opts.fallback_beam,
+            max(len(batch[i].audio) for i in redo) / SR,
+            repetition_penalty=opts.fallback_repetition_penalty,
+        )
+        for i, r in zip(redo, again):
+            cs = len(batch[i].audio) / SR
+            cov_new, cov_old = dec.coverage(r, cs), dec.coverage(results[i], cs)
+            if cov_new > cov_old + opts.fallback_uncovered_s or (
+                cov_new >= cov_old - opts.fallback_uncovered_s and _better(r, results[i], opts)
+            ):
+                results[i] = r
+    if enc_np is None:
+        enc_np = np.array(enc)
 
-        todo = []
-        for i, (w, r) in enumerate(zip(batch, results)):
-            if (
-                r.no_speech_prob > opts.no_speech_threshold
-                and r.avg_logprob < opts.log_prob_threshold
-                and _window_support(w, vad_probs, offset_s) < opts.vad_sure
-            ):
-                continue  # Whisper's "this window is silence" rule, unless the VAD is sure
-            content_s = len(w.audio) / SR
-            segs, resume_s = dec.split_segments(r.tokens, content_s)
-            if (
-                resume_s is not None
-                and resume_s >= MIN_RESUME_S  # progress guaranteed: no endless re-decoding
-                and content_s - resume_s > 1.0
-                and w.depth < MAX_RESUMES
-            ):
-                rest = _remainder(w, resume_s)
-                if rest is not None:
-                    queue.insert(0, rest)
-            if segs:
-                todo.append((i, segs))
-        if todo:
-            idx = [i for i, _ in todo]
-            token_lists = [[t for _s, _e, toks in segs for t in toks] for _i, segs in todo]
-            frames = [min(3000, int(math.ceil(len(batch[i].audio) / 160))) for i in idx]
-            aligned = dec.align(enc_np, idx, token_lists, frames)
-            for (i, segs), words in zip(todo, aligned):
-                segments.extend(_words_to_segments(dec, batch[i], segs, words, results[i], opts))
-        del enc, enc_np, feats
-        if on_batch:
-            on_batch(len(batch))
-    return segments
+    todo = []
+    for i, (w, r) in enumerate(zip(batch, results)):
+        if (
+            r.no_speech_prob > opts.no_speech_threshold
+            and r.avg_logprob < opts.log_prob_threshold
+            and _window_support(w, vad_probs, offset_s) < opts.vad_sure
+        ):
+            continue  # Whisper's "this window is silence" rule, unless the VAD is sure
+        content_s = len(w.audio) / SR
+        segs, resume_s = dec.split_segments(r.tokens, content_s)
+        if (
+            resume_s is not None
+            and resume_s >= MIN_RESUME_S  # progress guaranteed: no endless re-decoding
+            and content_s - resume_s > 1.0
+            and w.depth < MAX_RESUMES
+        ):
+            rest = _remainder(w, resume_s)
+            if rest is not None:
+                rests.append(rest)
+        if segs:
+            todo.append((i, segs))
+    if todo:
+        idx = [i for i, _ in todo]
+        token_lists = [[t for _s, _e, toks in segs for t in toks] for _i, segs in todo]
+        frames = [min(nfr, int(math.ceil(len(batch[i].audio) / 160))) for i in idx]
+        aligned = dec.align(enc_np, idx, token_lists, frames)
+        for (i, segs), words in zip(todo, aligned):
+            segments.extend(_words_to_segments(dec, batch[i], segs, words, results[i], opts))
+    del enc, enc_np, feats
+    return segments, rests
 
 
 def _remainder(w: PackedWindow, resume_s: float) -> PackedWindow | None:
@@ -1056,7 +1164,8 @@ def transcribe(
             pass
 
     report(0.0)
-    model = load_model(Path(model_dir), cpu_threads)
+    workers = max(1, min(opts.parallel, cpu_threads))
+    model = load_model(Path(model_dir), cpu_threads, workers=workers)
     dec = _Decoder(model, language, opts)
 
     segments: list[dict] = []

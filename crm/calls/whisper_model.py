@@ -202,7 +202,7 @@ def _fsync_dir(path: Path) -> None:
 # --------------------------------------------------------------------------------------
 # Per-process model cache
 # --------------------------------------------------------------------------------------
-_cache: dict[tuple[str, int], "WhisperModel"] = {}
+_cache: dict[tuple[str, int, int], "WhisperModel"] = {}
 _cache_pid: int | None = None
 # Models inherited from a parent process across fork(). They are kept referenced and never
 # used: destroying a CTranslate2 model in a forked child can itself block on the parent's
@@ -211,11 +211,15 @@ _inherited: list["WhisperModel"] = []
 _lock = threading.Lock()
 
 
-def load_model(model_dir: Path | str, cpu_threads: int = 2) -> "WhisperModel":
+def load_model(model_dir: Path | str, cpu_threads: int = 2, workers: int = 1) -> "WhisperModel":
     """Return a :class:`faster_whisper.WhisperModel` for ``model_dir`` (int8 on CPU).
 
-    Cached per process and per (resolved path, cpu_threads). After a ``fork`` the child does
-    not reuse the parent's instance (CTranslate2 is not fork-safe): it loads its own.
+    ``workers`` > 1: that many CTranslate2 workers (they share the weights, so memory stays
+    that of one model), each with ``cpu_threads // workers`` threads, so that independent
+    windows can be decoded at the same time; ``cpu_threads`` in total either way.
+
+    Cached per process and per (resolved path, cpu_threads, workers). After a ``fork`` the
+    child does not reuse the parent's instance (CTranslate2 is not fork-safe): it loads its own.
     """
     global _cache_pid
     from faster_whisper import WhisperModel
@@ -223,7 +227,8 @@ def load_model(model_dir: Path | str, cpu_threads: int = 2) -> "WhisperModel":
     path = Path(model_dir).resolve()
     if not (path / "model.bin").is_file():
         raise ModelError(f"no CTranslate2 Whisper model in {path} (model.bin missing)")
-    key = (str(path), int(cpu_threads))
+    workers = max(1, min(int(workers), int(cpu_threads)))
+    key = (str(path), int(cpu_threads), workers)
     with _lock:
         pid = os.getpid()
         if _cache_pid != pid:
@@ -238,8 +243,8 @@ def load_model(model_dir: Path | str, cpu_threads: int = 2) -> "WhisperModel":
                     str(path),
                     device="cpu",
                     compute_type="int8",
-                    cpu_threads=int(cpu_threads),
-                    num_workers=1,
+                    cpu_threads=max(1, int(cpu_threads) // workers),
+                    num_workers=workers,
                     local_files_only=True,
                 )
             except Exception as exc:  # ctranslate2 raises RuntimeError/ValueError
