@@ -16,6 +16,9 @@ branch_labels = None
 depends_on = None
 
 
+CHAIN_LOCK_KEY = 7_410_551_771  # pg_advisory_xact_lock key of the access-log chain (arbitrary, fixed)
+
+
 def upgrade():
     if op.get_bind().dialect.name != "postgresql":
         return
@@ -33,8 +36,10 @@ def upgrade():
             IF early THEN
                 PERFORM set_config('synchronous_commit', 'off', true);  -- this transaction only
             END IF;
-            UPDATE audit_head SET seq = audit_head.seq + n WHERE audit_head.id = 1
-                RETURNING audit_head.seq - n, audit_head.hash INTO s, h;
+            -- Appenders queue on one advisory lock (a FIFO that grants to one waiter at a time)
+            -- rather than on the head row's lock, whose release wakes every waiter at once.
+            PERFORM pg_advisory_xact_lock(CHAIN_LOCK_KEY);
+            SELECT audit_head.seq, audit_head.hash INTO s, h FROM audit_head WHERE audit_head.id = 1;
             IF NOT FOUND THEN
                 RAISE EXCEPTION 'access log chain head missing (run crm db upgrade)';
             END IF;
@@ -50,9 +55,9 @@ def upgrade():
                 o_hash := h;
                 RETURN NEXT;
             END LOOP;
-            UPDATE audit_head SET hash = h WHERE audit_head.id = 1;
+            UPDATE audit_head SET seq = s, hash = h WHERE audit_head.id = 1;
         END $$;
-    """)
+    """.replace("CHAIN_LOCK_KEY", str(CHAIN_LOCK_KEY)))
 
 
 def downgrade():
