@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def _app(url: str, instance: str, **extra):
     from crm import create_app
 
-    return create_app({"SQLALCHEMY_DATABASE_URI": url, "INSTANCE_PATH": instance, "SECRET_KEY": "bench",
+    return create_app({"SQLALCHEMY_DATABASE_URI": url, "INSTANCE_PATH": instance, "SECRET_KEY": "bench", "CRM_CONTROLLER_NAME": "bench", "CRM_CONTROLLER_ADDRESS": "bench",
                        "REDIS_URL": "redis://127.0.0.1:1/0", **extra})
 
 

@@ -58,7 +58,7 @@ def _app(url: str, keystore_url: str, instance: str, expected: int):
     from crm import create_app
 
     return create_app({"SQLALCHEMY_DATABASE_URI": url, "CRM_KEYSTORE_URL": keystore_url, "INSTANCE_PATH": instance,
-                       "SECRET_KEY": "bench", "REDIS_URL": "redis://127.0.0.1:1/0", "CRM_EXPECTED_CITIZENS": expected,
+                       "SECRET_KEY": "bench", "CRM_CONTROLLER_NAME": "bench", "CRM_CONTROLLER_ADDRESS": "bench", "REDIS_URL": "redis://127.0.0.1:1/0", "CRM_EXPECTED_CITIZENS": expected,
                        "TESTING": True})
 
 
