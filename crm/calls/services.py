@@ -98,7 +98,9 @@ def store_staged(staged: StagedRecording, *, appeal=None, operator_id: int | Non
                     duration_s=info.duration_s, channels=info.channels, sample_rate=info.sample_rate)
         call.original_name = staged.original_name
         final = recording_path(call)
-        with open(staged.path, "rb") as src, open(final, "wb") as dst:
+        # mode 0600 from the start (ciphertext, but nobody else on the host needs to read it)
+        with open(staged.path, "rb") as src, os.fdopen(os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600),
+                                                        "wb") as dst:
             crypto.encrypt_stream(src, dst, file_key=call.storage_key, owner_id=call.crypto_owner_id)
         db.session.add(call)
         audit.record("call.create", citizen_id=call.citizen_id, call_id=call.id, appeal_id=call.appeal_id,
