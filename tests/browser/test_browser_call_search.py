@@ -4,15 +4,13 @@ the matched words are spoken (from the word timestamps)."""
 from __future__ import annotations
 
 import io
-import math
 import re
 import secrets
-import struct
-import wave
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from tests.wavs import tone_wav
 
 if not Path("/usr/bin/chromium").exists():
     pytest.skip("/usr/bin/chromium is missing: install Debian's chromium to run the browser tests",
@@ -21,15 +19,6 @@ if not Path("/usr/bin/chromium").exists():
 pytestmark = pytest.mark.browser
 
 
-def tone_wav(seconds: float, rate: int = 8000) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(b"".join(struct.pack("<h", int(4000 * math.sin(2 * math.pi * 440 * i / rate)))
-                               for i in range(int(seconds * rate))))
-    return buf.getvalue()
 
 
 def test_clicking_a_hit_opens_the_call_at_the_moment(ctx, make_user, new_page, sign_in):

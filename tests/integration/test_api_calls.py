@@ -9,10 +9,7 @@ import hashlib
 import hmac
 import io
 import json
-import math
-import struct
 import uuid
-import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,22 +17,13 @@ import pytest
 import sqlalchemy as sa
 
 from test_api import as_role, assert_error  # noqa: F401  (as_role is a fixture)
+from tests.wavs import tone_wav as sine_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL_YES = {"greeting": "yes", "problem_identified": "yes", "correct_information": "yes", "politeness": "yes",
            "closing": "no"}
 
 
-def sine_wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
-    """A mono 16-bit PCM WAV of a 440 Hz tone."""
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate)))
-                               for i in range(int(seconds * rate))))
-    return buf.getvalue()
 
 
 REAL_CALL = ROOT / "tests" / "data" / "audio" / "speech-ru" / "calls" / "dev_call_01_hot_water.stereo8k.wav"

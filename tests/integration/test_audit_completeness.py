@@ -11,16 +11,14 @@ below.
 from __future__ import annotations
 
 import io
-import math
 import re
-import struct
-import wave
 from types import SimpleNamespace
 
 import pytest
 
 from crm.db import db
 from crm.security.models import AccessLogEntry
+from tests.wavs import tone_wav
 
 NAME, PHONE = "Громова Ксения Павловна", "+7 912 765-43-21"
 
@@ -100,15 +98,6 @@ UNTRANSCRIBES = ("calls.call_retranscribe", "api.call_retranscribe")
 ROLE_ORDER = ("operator", "supervisor", "admin", "dpo", "executor")
 
 
-def tone_wav(seconds: float = 0.5, rate: int = 8000) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate)))
-                               for i in range(int(seconds * rate))))
-    return buf.getvalue()
 
 
 @pytest.fixture()
@@ -135,7 +124,7 @@ def world(ctx, make_user, api_token, tmp_path, monkeypatch):
     citizen = citizens.register(citizens.CitizenData(NAME, PHONE, "gromova@example.ru", "ул. Ленина, д. 3", "12"))
     appeal = appeals.create(citizen, category="routine", topic="heating", description="Холодные батареи в спальне",
                             channel="phone", operator_id=users["operator"].id)
-    call = calls.store_recording(io.BytesIO(tone_wav()), "call.wav", appeal=appeal, operator_id=users["operator"].id)
+    call = calls.store_recording(io.BytesIO(tone_wav(0.5)), "call.wav", appeal=appeal, operator_id=users["operator"].id)
     calls.save_transcript(call, SimpleNamespace(
         status="done", language="ru", rtf=0.1, duration_s=0.5,
         segments=[{"start": 0.0, "end": 0.5, "speaker": "citizen", "channel": None, "text": "Батареи холодные"}]))
@@ -297,7 +286,7 @@ def _post_recipes(w):
         "api.appeal_transition": ("operator", lambda app: api("operator", f"/api/v1/appeals/{aid}/transitions",
                                                               json={"status": next_status(), "comment": "дальше"})(app), cid),
         "api.call_upload": ("operator", api("operator", "/api/v1/calls", data={
-            "file": (io.BytesIO(tone_wav()), "c.wav"), "appeal_id": aid}, content_type="multipart/form-data"), cid),
+            "file": (io.BytesIO(tone_wav(0.5)), "c.wav"), "appeal_id": aid}, content_type="multipart/form-data"), cid),
         "api.evaluation_create": ("supervisor", api("supervisor", f"/api/v1/calls/{call_id}/evaluations",
                                                     json={"answers": _answers(), "comment": "хорошо"}), cid),
         "api.consent_create": ("operator", api("operator", f"/api/v1/citizens/{cid}/consents",
@@ -308,7 +297,7 @@ def _post_recipes(w):
         "appeals.appeal_transition": ("operator", lambda app: html("operator", f"{detail}/transition", data={
             "to_status": next_status(), "comment": "бригада выехала"}), cid),
         "appeals.appeal_add_call": ("operator", lambda app: html("operator", f"{detail}/calls", data={
-            "recording": (io.BytesIO(tone_wav()), "c2.wav")}, content_type="multipart/form-data"), cid),
+            "recording": (io.BytesIO(tone_wav(0.5)), "c2.wav")}, content_type="multipart/form-data"), cid),
         # searches by phone are POSTs, so the number stays out of URLs; each match shown is logged
         "appeals.citizen_search": ("operator", lambda app: html("operator", "/operator", data={"phone": PHONE}), cid),
         "security.citizen_search": ("dpo", lambda app: html("dpo", "/dpo/citizens", data={"phone": PHONE}), cid),
@@ -415,7 +404,7 @@ def test_changes_by_services_are_logged_with_the_citizen(ctx, make_user):
     appeals.transition(a, "escalated", user_id=op.id)
     ev = consent.record(c, "call_recording_qa", channel="call")
     consent.withdraw(ev)
-    call = calls.store_recording(io.BytesIO(tone_wav()), "x.wav", appeal=a)
+    call = calls.store_recording(io.BytesIO(tone_wav(0.5)), "x.wav", appeal=a)
     calls.fail(call, "test", "тест")
     actions = [(e.action, e.citizen_id) for e in entries_since(before)]
     for action in ("citizen.create", "citizen.update", "appeal.create", "appeal.transition", "consent.grant",

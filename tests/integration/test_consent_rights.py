@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import re
-import struct
-import wave
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
@@ -22,21 +19,13 @@ import pytest
 import sqlalchemy as sa
 
 from crm.db import db
+from tests.wavs import tone_wav
 
 MSK = ZoneInfo("Europe/Moscow")
 NAME_A, PHONE_A, PHRASE_A = "Согласнова Вера Павловна", "+7 912 404-51-62", "в ванной нет напора горячей воды"
 NAME_B, PHONE_B, PHRASE_B = "Посторонний Глеб Ильич", "+7 903 777-12-34", "лифт застрял между этажами"
 
 
-def tone_wav(seconds: float = 0.5, rate: int = 8000) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate)))
-                               for i in range(int(seconds * rate))))
-    return buf.getvalue()
 
 
 def entries(**where):
@@ -122,7 +111,7 @@ def seed_citizen(op, name, phone, phrase, *, sms_consent=True, qa_consent=True, 
     appeals.transition(a1, "escalated", user_id=op.id, comment=f"Передано в АДС: {phrase}")
     call = None
     if with_call:
-        call = calls.store_recording(io.BytesIO(tone_wav()), "call.wav", appeal=a1, operator_id=op.id)
+        call = calls.store_recording(io.BytesIO(tone_wav(0.5)), "call.wav", appeal=a1, operator_id=op.id)
         calls.save_transcript(call, SimpleNamespace(status="done", language="ru", rtf=0.1, duration_s=0.5, segments=[
             {"start": 0.0, "end": 0.5, "speaker": "citizen", "channel": None, "text": f"Скажу так: {phrase}"}]))
     if qa_consent:

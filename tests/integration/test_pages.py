@@ -8,19 +8,17 @@ themselves get it from the rendered page.
 from __future__ import annotations
 
 import io
-import math
 import random
 import re
 import shutil
-import struct
 import subprocess
 import uuid
-import wave
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 import sqlalchemy as sa
+from tests.wavs import tone_wav
 
 PLANTED_NAME = "Зюзиков Планетарий Евграфович"
 PLANTED_PHONE = "+7 912 000-11-22"
@@ -29,17 +27,6 @@ PLANTED_DIGITS = "9120001122"
 
 # --- helpers --------------------------------------------------------------------------------------
 
-def tone_wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
-    """A short mono 16-bit PCM WAV (a 440 Hz tone): valid audio that needs no shared data."""
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        n = int(seconds * rate)
-        w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate)))
-                               for i in range(n)))
-    return buf.getvalue()
 
 
 def random_bytes(n: int = 4096) -> bytes:

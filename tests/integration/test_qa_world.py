@@ -9,14 +9,12 @@ from __future__ import annotations
 import io
 import itertools
 import json
-import math
-import struct
-import wave
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from tests.wavs import tone_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 _phones = itertools.count(1000)
@@ -36,15 +34,6 @@ RUDE_SEGMENTS = [
 ]
 
 
-def tone_wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate)))
-                               for i in range(int(seconds * rate))))
-    return buf.getvalue()
 
 
 def make_citizen(consent: bool | None = True, name: str = "Петров Иван Сергеевич"):

@@ -24,6 +24,7 @@ from crm.calls.models import Call
 from crm.db import db
 from crm.security.models import AccessLogEntry
 from tests.conftest import TEST_DATA
+from tests.wavs import silence_wav as _silence_wav
 
 
 def _wav_bytes(seconds: float = 1.0) -> bytes:
@@ -69,14 +70,6 @@ def test_live_job_is_left_alone(ctx):
     assert db.session.get(Call, call.id).status == "queued"
 
 
-def _silence_wav(seconds: float, rate: int = 8000) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(bytes(2 * int(rate * seconds)))
-    return buf.getvalue()
 
 
 def _call_of_citizen(wav: bytes | None = None, *, operator_id=None) -> Call:
