@@ -382,12 +382,13 @@ def _chain_pg(session: Session, conn, pending: list[dict]) -> None:
         for k, e in enumerate(chunk, 1):
             params.append(k)
             params.extend(e[c] for c in _PG_DATA_COLS)
+        sql = _pg_chain_sql(conn, len(chunk))
         if _sql_log.isEnabledFor(logging.INFO):
-            _sql_log.info("%s%s %r", _pg_chain_sql(conn, len(chunk)), "; COMMIT" if commit and last else "", params)
+            _sql_log.info("%s%s %r", sql, "; COMMIT" if commit and last else "", params)
         try:
             with raw.pipeline():  # statement (and COMMIT) leave in one message, one reply
                 with raw.cursor() as cur:
-                    cur.execute(_pg_chain_sql(conn, len(chunk)), params)
+                    cur.execute(sql, params)
                 if commit and last:
                     raw.commit()
                     session.info[_COMMITTED] = True
