@@ -10,33 +10,12 @@ import pytest
 import sqlalchemy as sa
 
 from crm.db import db
+from tests.clients import SharedContextClient
 
 NAME, PHONE = "Самоделкина Анна Львовна", "+7 912 505-60-70"
 
 
-class Client:
-    """A test client; Flask-Login's user cached on ``g`` (shared app context) is dropped around requests."""
-
-    def __init__(self, ctx):
-        self.client = ctx.test_client()
-
-    def _call(self, method, *args, **kwargs):
-        from flask import g
-
-        g.pop("_login_user", None)
-        try:
-            return getattr(self.client, method)(*args, **kwargs)
-        finally:
-            g.pop("_login_user", None)
-
-    def get(self, *a, **kw):
-        return self._call("get", *a, **kw)
-
-    def post(self, *a, **kw):
-        return self._call("post", *a, **kw)
-
-    def session_transaction(self):
-        return self.client.session_transaction()
+Client = SharedContextClient
 
 
 @pytest.fixture()

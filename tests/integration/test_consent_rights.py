@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from crm.db import db
 from tests.wavs import tone_wav
+from tests.clients import SharedContextClient
 
 MSK = ZoneInfo("Europe/Moscow")
 NAME_A, PHONE_A, PHRASE_A = "Согласнова Вера Павловна", "+7 912 404-51-62", "в ванной нет напора горячей воды"
@@ -45,32 +46,8 @@ def outbox(citizen_id):
     return sms.outbox(citizen_id=citizen_id)
 
 
-class UserClient:
-    """A signed-in test client. Test requests share the test's app context, so Flask-Login's user
-    cached on ``g`` is dropped before each request (else the previous request's user would act)."""
-
-    def __init__(self, ctx, user):
-        self.client = ctx.test_client()
-        assert self.post("/login", data={"username": user.username, "password": "correct-horse-1"}).status_code == 302
-
-    def _call(self, method, *args, **kwargs):
-        from flask import g
-
-        g.pop("_login_user", None)
-        try:
-            return getattr(self.client, method)(*args, **kwargs)
-        finally:
-            g.pop("_login_user", None)
-
-    def get(self, *args, **kwargs):
-        return self._call("get", *args, **kwargs)
-
-    def post(self, *args, **kwargs):
-        return self._call("post", *args, **kwargs)
-
-
-def login_as(ctx, user) -> UserClient:
-    return UserClient(ctx, user)
+def login_as(ctx, user) -> SharedContextClient:
+    return SharedContextClient(ctx, user)
 
 
 @pytest.fixture()
