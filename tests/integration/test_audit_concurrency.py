@@ -78,8 +78,11 @@ def test_early_release_commit_is_durable_before_commit_returns(ctx, monkeypatch)
     returns only after the durability barrier (PostgreSQL)."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("early lock release is a PostgreSQL feature")
-    # crm_audit_chain (what before_commit runs) switches synchronous_commit off for its transaction only
-    db.session.execute(sa.text("SELECT count(*) FROM crm_audit_chain(ARRAY['{'], ARRAY[','], ARRAY['}'], true)"))
+    # crm_audit_append (what before_commit runs) switches synchronous_commit off for its transaction only
+    entry = dict(at=audit.utcnow(), actor_id=None, actor="job:t", actor_role="system", action="test.append",
+                 citizen_id=None, fields="", purpose=None, appeal_id=None, call_id=None, ip=None,
+                 user_agent=None, outcome="ok", detail=None)
+    db.session.execute(sa.text("SELECT crm_audit_append(:p, true)"), {"p": audit.pg_entry(entry)})
     assert db.session.execute(sa.text("SHOW synchronous_commit")).scalar() == "off"
     db.session.rollback()
     assert db.session.execute(sa.text("SHOW synchronous_commit")).scalar() != "off"
@@ -151,3 +154,42 @@ def test_a_write_after_the_chaining_commit_fails_loudly(ctx):
     finally:
         event.remove(session, "before_commit", late_hook)
     assert db.session.execute(db.select(db.func.count()).select_from(AccessAlert)).scalar() == 0
+
+
+def test_server_filled_columns_are_the_values_hashed(ctx):
+    """PostgreSQL fills each row from the canonical JSON it hashed (crm_audit_append): every value —
+    quotes, backslashes, control characters including the U+001E separator, Cyrillic, emoji,
+    NULLs — comes back exactly as recorded, in transactions of 1 to 501 entries (two chunks), and
+    the chain verifies. On SQLite the same test checks the Python chaining."""
+    import random
+
+    from tests.unit.test_audit_canonical import random_entry
+
+    rng = random.Random(11)
+    sent = []
+    for size in (1, 2, 7, 501):
+        for _ in range(size):
+            e = random_entry(rng)
+            cols = AccessLogEntry.__table__.c
+            # PostgreSQL text has no NUL; "%s" in the alphabet can overrun a column's length
+            e = {k: (v.replace("\x00", "0")[:getattr(cols[k].type, "length", None)] if isinstance(v, str) else v)
+                 for k, v in e.items()}
+            actor = audit.Actor(e["actor_id"], e["actor"], e["actor_role"])
+            with ctx.test_request_context("/", environ_base={"REMOTE_ADDR": e["ip"] or "",
+                                                             "HTTP_USER_AGENT": e["user_agent"] or ""}):
+                audit.record(e["action"], citizen_id=e["citizen_id"], fields=[e["fields"]] if e["fields"] else [],
+                             purpose=e["purpose"], appeal_id=e["appeal_id"], call_id=e["call_id"],
+                             outcome=e["outcome"], detail=e["detail"], actor=actor)
+                from flask import request  # what record() took from the request
+
+                e["ip"], e["user_agent"] = request.remote_addr or None, request.user_agent.string or None
+            sent.append(e)
+        db.session.commit()
+    rows = db.session.execute(sa.select(AccessLogEntry).order_by(AccessLogEntry.seq)).scalars().all()
+    assert len(rows) == len(sent)
+    for e, row in zip(sent, rows):
+        for k in ("actor_id", "actor", "actor_role", "action", "citizen_id", "fields", "purpose", "appeal_id",
+                  "call_id", "ip", "user_agent", "outcome", "detail"):
+            assert getattr(row, k) == e[k], (k, row.seq)
+    assert [r.seq for r in rows] == list(range(rows[0].seq, rows[0].seq + len(sent)))
+    assert audit.verify() == (len(sent), None, "ok")

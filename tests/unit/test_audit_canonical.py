@@ -9,7 +9,7 @@ import pytest
 
 from crm.security import audit
 
-ALPHABET = ["a", "Я", "ё", '"', "\\", "\n", "\t", "\x00", "\x1f", "\u2028", "😀", " ", "/", "%s", "%", "{", "}"]
+ALPHABET = ["a", "Я", "ё", '"', "\\", "\n", "\t", "\x00", "\x1e", "\x1f", "\u2028", "😀", " ", "/", "%s", "%", "{", "}"]
 
 
 def reference(entry: dict) -> bytes:
@@ -101,7 +101,7 @@ def test_working_hours(app, spec, at, after):
 
 
 def test_pg_parts_rebuild_the_canonical_encoding():
-    """PostgreSQL's crm_audit_chain hashes pre + '"' + prev_hash + '"' + mid + seq + suf: it must
+    """PostgreSQL's crm_audit_append hashes pre + '"' + prev_hash + '"' + mid + seq + suf: it must
     be the very bytes verify() hashes."""
     rng = random.Random(7)
     for _ in range(2000):
