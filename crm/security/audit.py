@@ -41,8 +41,9 @@ milliseconds until the flush, another session may *see* rows of a transaction th
 still lose; a read of personal data is itself logged and passes a barrier after ours, so it cannot
 be answered before what it read is durable. If the barrier fails (the connection drops right after
 COMMIT) ``commit()`` raises although the transaction may survive, as with any lost COMMIT
-acknowledgement. Set the key to ``False`` to hold the lock through the fsync (on a disk with fast
-fsyncs that is as fast: compare the columns of ``bench/audit.py``). The server's
+acknowledgement. Set the key to ``False`` to hold the lock through the fsync: appenders then
+commit strictly one after another, one fsync each (slower with several writers even on a disk
+with 0.1 ms fsyncs: compare the columns of ``bench/audit.py``). The server's
 ``synchronous_commit`` is a deployment setting and is not changed; if a deployment turns it off,
 the barrier waits for nothing and a crash may lose the last fraction of a second of actions
 together with their entries (never one without the other).
