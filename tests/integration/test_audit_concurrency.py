@@ -73,6 +73,33 @@ def test_no_entry_no_action(ctx):
             conn.execute(sa.text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": audit.GENESIS})
 
 
+def test_a_failed_log_only_transaction_leaves_the_connection_as_it_was(ctx):
+    """A transaction that only logs sends its own BEGIN inside the chaining message (PostgreSQL).
+    When the chaining fails there, commit() raises, nothing is written, and the pooled connection
+    is back in its normal state: not in autocommit, no transaction left open."""
+    from tests.conftest import tamper
+
+    tamper("DELETE FROM audit_head")
+    try:
+        for _ in range(2):  # the same pooled connection, twice
+            audit.record("test.append", actor=audit.system_actor("t"))
+            with pytest.raises(RuntimeError, match="chain head"):
+                db.session.commit()
+            db.session.rollback()
+            conn = db.session.connection()
+            if conn.dialect.name == "postgresql":
+                assert conn.connection.dbapi_connection.autocommit is False
+            assert conn.execute(sa.text("SELECT count(*) FROM access_log")).scalar() == 0
+            db.session.rollback()
+    finally:
+        db.session.rollback()
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": audit.GENESIS})
+    audit.record("test.append", actor=audit.system_actor("t"))
+    db.session.commit()
+    assert audit.verify() == (1, None, "ok")
+
+
 def test_early_release_commit_is_durable_before_commit_returns(ctx, monkeypatch):
     """With early lock release the chaining transaction commits asynchronously, and commit()
     returns only after the durability barrier (PostgreSQL)."""
