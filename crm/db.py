@@ -74,7 +74,24 @@ def _sqlite_setup(engine) -> None:
     locked" when another process wrote meanwhile; taking the write lock at BEGIN makes concurrent
     web and worker processes queue instead (the access-log chain relies on it). Keep transactions
     short: never hold one open across slow work such as a transcription."""
+    import os
+    import stat
+
     from sqlalchemy import event
+
+    path = engine.url.database
+    if path and path != ":memory:" and not path.startswith("file:"):
+        # The database file (SQLite gives its -wal and -shm files the same mode) is created 0600,
+        # and an older one readable by others is tightened: it holds ciphertext, but also the
+        # access log and everything that is not personal data.
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            st = os.stat(path)
+            if st.st_mode & 0o077 and st.st_uid == os.getuid():
+                os.chmod(path, stat.S_IMODE(st.st_mode) & 0o700)
+        except FileNotFoundError:
+            pass  # its folder is missing: SQLite's own error on connect says so
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_conn, _record):

@@ -88,7 +88,7 @@ def start_embedded(instance: Path) -> Path:
     subprocess.run([_server_binary(), "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
                     "--daemonize", "yes", "--pidfile", str(pidfile), "--dir", str(instance),
                     "--dbfilename", "redis.rdb", "--save", "60 1", "--logfile", str(instance / "redis.log")],
-                   check=True)
+                   check=True, umask=0o077)  # its log, snapshot (job payloads) and pid file: mode 0600
     for _ in range(100):
         if embedded_running(sock):
             return sock
