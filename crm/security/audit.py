@@ -93,7 +93,8 @@ CHANGE_ACTIONS = ("citizen.create", "citizen.update", "appeal.create", "appeal.t
                   "call.retranscribe", "transcript.create", "transcript.fail", "consent.grant", "consent.refuse",
                   "consent.withdraw", "evaluation.create", "citizen.erase")
 AUTH_ACTIONS = ("auth.login", "auth.login_failed", "auth.logout", "user.create", "token.issue")
-SECURITY_ACTIONS = ("keys.rewrap", "security.decrypt_failed", "audit.checkpoint", "audit.attest",
+SECURITY_ACTIONS = ("keys.rewrap", "keys.rotate", "keys.retire", "keys.index_start", "keys.index_backfill",
+                    "keys.index_switch", "keys.index_drop", "security.decrypt_failed", "audit.checkpoint", "audit.attest",
                     "audit.export", "audit.alert_scan", "audit.alert_ack")
 
 #: Russian labels for the DPO's pages and reports.
@@ -112,7 +113,12 @@ ACTION_LABELS = {
     "consent.refuse": "отказ в согласии", "consent.withdraw": "отзыв согласия",
     "evaluation.create": "оценка звонка", "auth.login": "вход в систему", "auth.login_failed": "неудачный вход",
     "auth.logout": "выход из системы", "user.create": "создание учётной записи", "token.issue": "выдача API-токена",
-    "keys.rewrap": "перешифрование ключей данных", "security.decrypt_failed": "ошибка расшифрования",
+    "keys.rewrap": "перешифрование ключей данных",
+    "keys.rotate": "смена ключа шифрования ключей (KEK)", "keys.retire": "вывод ключа шифрования из оборота",
+    "keys.index_start": "начало смены ключа поискового индекса",
+    "keys.index_backfill": "заполнение поискового индекса новым ключом",
+    "keys.index_switch": "переход поискового индекса на новый ключ",
+    "keys.index_drop": "удаление поискового индекса со старым ключом", "security.decrypt_failed": "ошибка расшифрования",
     "audit.checkpoint": "контрольная точка журнала", "audit.attest": "заверение журнала ответственным за ПДн",
     "audit.export": "выгрузка журнала в архив", "audit.alert_scan": "проверка журнала на подозрительный доступ",
     "audit.alert_ack": "оповещение рассмотрено",
@@ -819,3 +825,10 @@ def verify_lines(lines: Iterable[str]) -> tuple[int, int | None, str, dict]:
         info["last"], info["last_hash"] = seq, own
         count += 1
     return count, None, "ok", info
+
+
+
+def action_label(code: str | None) -> str:
+    """The Russian label of an action code (:data:`ACTION_LABELS`), else the code itself (an
+    action this version does not know is shown as written)."""
+    return ACTION_LABELS.get(code or "", code or "")

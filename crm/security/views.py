@@ -83,18 +83,75 @@ def _staff() -> dict:
 @bp.get("/dpo/access-log")
 @roles_required("dpo")
 def access_log():
-    """The access log, newest first; filters: citizen, staff member, period, action, purpose; keyset paging."""
+    """The access log, newest first; filters: citizen, staff member, period, action, purpose; keyset paging.
+    Each code is shown by its Russian label with the code beside it (the filters take codes)."""
     f = {k: request.args.get(k, "").strip() for k in ("citizen_id", "actor", "action", "purpose")}
     start, end, f["from"], f["to"] = _period()
     rows, more = audit.search(**{k: f[k] for k in ("citizen_id", "actor", "action", "purpose")}, start=start,
                               end=end, before=request.args.get("before", type=int), limit=PAGE)
     purposes = audit.purpose_names()
+    staff = _staff()
     head_seq, head_hash = audit.head()
-    return render_template("security/access_log.html", rows=rows, f=f, more=more,
-                           next_before=rows[-1].seq if more else None, staff=_staff(), purposes=purposes,
-                           actions=audit.ACTION_LABELS, head_seq=head_seq, head_hash=head_hash,
+    return render_template("security/access_log.html", rows=_log_rows(rows, staff, purposes), f=f, more=more,
+                           next_before=rows[-1].seq if more else None, actor_choices=_actor_choices(staff),
+                           action_choices=_action_choices(), purpose_choices=[("", list(purposes.items()))],
+                           actor_label=audit.actor_label, action_label=audit.action_label,
+                           purpose_label=lambda code: purposes.get(code, code),
+                           head_seq=head_seq, head_hash=head_hash,
                            open_alerts=len(alerts.listing("open", limit=1000)), checkpoint=_last_checkpoint(),
                            retention_days=current_app.config["CRM_AUDIT_RETENTION_DAYS"])
+
+
+#: Groups of the action filter; labelled actions in none of them come under «Прочее».
+ACTION_GROUPS = (("Чтение персональных данных", audit.READ_ACTIONS), ("Изменение данных", audit.CHANGE_ACTIONS),
+                 ("Вход и учётные записи", audit.AUTH_ACTIONS),
+                 ("Безопасность, ключи, журнал", audit.SECURITY_ACTIONS))
+#: Actors that are neither staff nor jobs: the citizens' self-service pages (crm.consent.selfservice)
+#: and requests from no one signed in (audit.current_actor).
+OTHER_ACTORS = ("citizen:selfservice", "anonymous")
+#: Jobs logged as ``job:<name>:<detail>`` (``crm audit attest``): no exact login to filter by.
+_SUFFIXED_JOBS = frozenset({"attest"})
+
+Choices = list[tuple[str, list[tuple[str, str]]]]  # [(group label or "", [(code, label), ...]), ...]
+
+
+def _action_choices() -> Choices:
+    """The action filter's options by group, each labelled action once."""
+    groups, seen = [], set()
+    for title, codes in ACTION_GROUPS:
+        groups.append((title, [(code, audit.action_label(code)) for code in codes]))
+        seen.update(codes)
+    rest = [(code, label) for code, label in audit.ACTION_LABELS.items()
+            if code not in seen]
+    return groups + [("Прочее", rest)]
+
+
+def _actor_choices(staff: dict) -> Choices:
+    """The staff-member filter's options: staff by login (name, login, role), then the system jobs
+    (``job:<name>``) and the other non-staff actors, by their Russian labels."""
+    people = [(u.username, f"{u.display_name}, {audit.role_label(u.role)}") for u in staff.values()]
+    jobs = [(f"job:{job}", audit.actor_label(f"job:{job}")) for job in audit.SYSTEM_ACTOR_LABELS
+            if job not in _SUFFIXED_JOBS]
+    others = [(actor, audit.actor_label(actor)) for actor in OTHER_ACTORS]
+    return [("Сотрудники", people), ("Система", jobs), ("Без учётной записи", others)]
+
+
+def _log_rows(rows, staff: dict, purposes: dict[str, str]) -> list[dict]:
+    """Access-log entries for the viewer: each code (actor, role, action, fields, purpose, outcome)
+    beside its Russian label, worded as in :func:`audit.access_report`; a code with no label is its
+    own label."""
+    shown = []
+    for r in rows:
+        fields = [name for name in (r.fields or "").split(",") if name]
+        shown.append({
+            "seq": r.seq, "at": r.at, "citizen_id": r.citizen_id, "appeal_id": r.appeal_id, "call_id": r.call_id,
+            "ip": r.ip, "actor": r.actor, "actor_label": audit.actor_label(r.actor, staff.get(r.actor_id)),
+            "role": r.actor_role, "role_label": audit.role_label(r.actor_role),
+            "action": r.action, "action_label": audit.action_label(r.action),
+            "fields": ",".join(fields), "fields_label": ", ".join(audit.FIELD_LABELS.get(n, n) for n in fields),
+            "purpose": r.purpose or "", "purpose_label": purposes.get(r.purpose or "", r.purpose or ""),
+            "outcome": r.outcome, "outcome_label": audit.outcome_label(r.outcome)})
+    return shown
 
 
 def _last_checkpoint() -> dict | None:

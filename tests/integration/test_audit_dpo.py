@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import timedelta
+from html.parser import HTMLParser
 
 import pytest
 from flask import g
@@ -124,6 +126,218 @@ def test_access_log_pages_by_seq(as_dpo, ctx):
     second = get(as_dpo, "/dpo/access-log", query_string={"before": oldest_shown}).get_data(as_text=True)
     assert f"<tr><td>{oldest_shown - 1}</td>" in second and "<tr><td>1</td>" in second
 
+
+
+class _LogPage(HTMLParser):
+    """The access-log page as data: ``rows`` ``{seq: [cell, ...]}`` where a cell is ``{"text", "titles",
+    "codes", "badges"}`` (visible text, ``title`` attributes, ``<code>`` texts, badge classes), and
+    ``selects`` ``{name: [{"value", "text", "selected", "group"}, ...]}``."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.rows: dict[int, list[dict]] = {}
+        self.selects: dict[str, list[dict]] = {}
+        self._row = self._cell = self._option = self._select = None
+        self._group = ""
+        self._in_code = False
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "tbody":
+            self._row = None
+        elif tag == "tr":
+            self._row = []
+        elif tag == "td" and self._row is not None:
+            self._cell = {"text": "", "titles": [], "codes": [], "badges": []}
+            self._row.append(self._cell)
+        elif tag == "select":
+            self._select = self.selects.setdefault(a["name"], [])
+        elif tag == "optgroup":
+            self._group = a["label"]
+        elif tag == "option" and self._select is not None:
+            self._option = {"value": a["value"], "text": "", "selected": "selected" in a, "group": self._group}
+            self._select.append(self._option)
+        if self._cell is not None:
+            if tag == "br":
+                self._cell["text"] += " "
+            if "title" in a:
+                self._cell["titles"].append(a["title"])
+            if "badge" in (a.get("class") or "").split():
+                self._cell["badges"].append(a["class"])
+            self._in_code = self._in_code or tag == "code"
+
+    def handle_endtag(self, tag):
+        if tag == "td":
+            self._cell = None
+        elif tag == "tr" and self._row:
+            if self._row[0]["text"].strip().isdigit():
+                self.rows[int(self._row[0]["text"])] = self._row
+            self._row = None
+        elif tag == "option":
+            self._option = None
+        elif tag == "optgroup":
+            self._group = ""
+        elif tag == "select":
+            self._select = None
+        elif tag == "code":
+            self._in_code = False
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell["text"] += data
+            if self._in_code:
+                self._cell["codes"].append(data)
+        if self._option is not None:
+            self._option["text"] += data
+
+
+COLUMNS = {"who": 2, "role": 3, "action": 4, "fields": 6, "purpose": 7, "outcome": 10}
+
+
+def log_page(client, **query) -> _LogPage:
+    resp = get(client, "/dpo/access-log", query_string=query)
+    assert resp.status_code == 200
+    return _LogPage(resp.get_data(as_text=True))
+
+
+def cell(page: _LogPage, seq: int, column: str) -> dict:
+    row = page.rows[seq]
+    assert len(row) == 11, row
+    c = row[COLUMNS[column]]
+    return {**c, "text": " ".join(c["text"].split())}
+
+
+@pytest.fixture()
+def mixed_log(case):
+    """Entries by a staff member, a background job, a citizen's self-service page, a key rotation
+    and an action this version has no label for; ``{name: seq}``."""
+    from crm.consent.selfservice import CITIZEN
+
+    citizen, appeal, op = case
+    seqs = {}
+    for name, action, kw in (
+            ("staff", "citizen.reveal", dict(citizen_id=citizen.id, fields=["phone", "address"],
+                                             purpose="appeal_processing", actor=audit.Actor(op.id, op.username, op.role))),
+            ("job", "call.decrypt", dict(citizen_id=citizen.id, fields=["recording"], purpose="call_recording_qa",
+                                         actor=audit.system_actor("transcribe_call"))),
+            ("citizen", "selfservice.refused", dict(purpose=audit.REPORT_PURPOSE, outcome="denied", actor=CITIZEN)),
+            ("keys", "keys.index_start", dict(actor=audit.system_actor("keys_index"))),
+            ("unknown", "test.unlabelled", dict(fields=["shoe_size"], purpose="astrology", outcome="weird",
+                                                actor=audit.system_actor("t")))):
+        audit.record(action, **kw)
+        db.session.commit()
+        seqs[name] = audit.head()[0]
+    return seqs
+
+
+def test_access_log_shows_russian_labels_beside_codes(as_dpo, case, mixed_log):
+    page = log_page(as_dpo)
+    staff = mixed_log["staff"]
+    who = cell(page, staff, "who")
+    assert who["text"] == "Тест operator op_petrova" and who["codes"] == ["op_petrova"]
+    assert cell(page, staff, "role") == {"text": "оператор", "titles": ["operator"], "codes": [], "badges": []}
+    action = cell(page, staff, "action")
+    assert action["text"] == "раскрытие телефона и адреса citizen.reveal"
+    assert action["titles"] == ["citizen.reveal"] and action["codes"] == ["citizen.reveal"]
+    fields = cell(page, staff, "fields")
+    assert fields["text"] == "адрес, телефон" and fields["titles"] == ["address,phone"]
+    purpose = cell(page, staff, "purpose")
+    assert purpose["text"] == "Рассмотрение обращения" and purpose["titles"] == ["appeal_processing"]
+    outcome = cell(page, staff, "outcome")
+    assert outcome["text"] == "выполнено" and outcome["titles"] == ["ok"] and not outcome["badges"]
+
+    job = mixed_log["job"]
+    assert cell(page, job, "who")["text"] == "система: расшифровка звонка job:transcribe_call"
+    assert cell(page, job, "role")["text"] == "система" and cell(page, job, "role")["titles"] == ["system"]
+    assert cell(page, job, "action")["text"] == "расшифрование записи для распознавания речи call.decrypt"
+    assert cell(page, job, "fields")["text"] == "запись звонка"
+    assert cell(page, job, "purpose")["text"] == "Запись звонка для контроля качества"
+
+    by_citizen = mixed_log["citizen"]
+    assert cell(page, by_citizen, "who")["text"] == "заявитель (страница самообслуживания) citizen:selfservice"
+    assert cell(page, by_citizen, "role")["text"] == "заявитель"
+    assert cell(page, by_citizen, "purpose")["text"] == "запрос субъекта ПДн / проверка"
+    denied = cell(page, by_citizen, "outcome")
+    assert denied["text"] == "отказано" and denied["titles"] == ["denied"] and denied["badges"] == ["badge failed"]
+
+    keys = mixed_log["keys"]
+    assert cell(page, keys, "who")["text"] == "система: обновление поисковых индексов job:keys_index"
+    assert cell(page, keys, "action")["text"] == "начало смены ключа поискового индекса keys.index_start"
+
+    # codes with no label are shown as written, as code, never dropped
+    unknown = mixed_log["unknown"]
+    for column, code in (("who", "job:t"), ("action", "test.unlabelled"), ("fields", "shoe_size"),
+                         ("purpose", "astrology"), ("outcome", "weird")):
+        c = cell(page, unknown, column)
+        assert c["codes"] == [code] and c["text"] == (f"система: t {code}" if column == "who" else code), column
+
+    # the DPO's own sign-in: a staff member by name, the action by its label
+    own = next(seq for seq, row in page.rows.items() if "auth.login" in row[COLUMNS["action"]]["titles"])
+    assert cell(page, own, "who")["text"].startswith("Тест dpo ")
+    assert cell(page, own, "action")["text"] == "вход в систему auth.login"
+    assert cell(page, own, "role")["text"] == "ответственный за ПДн"
+
+
+def test_access_log_filters_offer_labels_and_take_codes(as_dpo, case, mixed_log):
+    page = log_page(as_dpo)
+    actions = {o["value"]: o for o in page.selects["action"]}
+    labelled = audit.ACTION_LABELS
+    assert [o["value"] for o in page.selects["action"]].count("citizen.reveal") == 1
+    assert set(actions) == set(labelled) | {""}  # every labelled action once, and «все»
+    assert actions["citizen.reveal"]["text"] == "раскрытие телефона и адреса (citizen.reveal)"
+    assert actions["citizen.reveal"]["group"] == "Чтение персональных данных"
+    assert actions["keys.index_start"]["group"] == "Безопасность, ключи, журнал"
+    assert actions[""]["text"] == "все" and not any(o["selected"] for o in actions.values())
+    purposes = {o["value"]: o["text"] for o in page.selects["purpose"]}
+    assert purposes == {"": "все"} | {code: f"{name} ({code})" for code, name in audit.purpose_names().items()}
+    actors = {o["value"]: o for o in page.selects["actor"]}
+    assert actors["op_petrova"]["text"] == "Тест operator, оператор (op_petrova)"
+    assert actors["op_petrova"]["group"] == "Сотрудники"
+    assert actors["job:transcribe_call"]["text"] == "система: расшифровка звонка (job:transcribe_call)"
+    assert actors["job:transcribe_call"]["group"] == "Система"
+    assert actors["citizen:selfservice"]["text"] == "заявитель (страница самообслуживания) (citizen:selfservice)"
+
+    # each option's code filters the log: the rows shown carry that code, the option stays selected
+    for name, value, column, seq in (("actor", "job:transcribe_call", "who", mixed_log["job"]),
+                                     ("actor", "citizen:selfservice", "who", mixed_log["citizen"]),
+                                     ("action", "keys.index_start", "action", mixed_log["keys"]),
+                                     ("purpose", "call_recording_qa", "purpose", mixed_log["job"])):
+        filtered = log_page(as_dpo, **{name: value})
+        assert seq in filtered.rows and mixed_log["staff"] not in filtered.rows, value
+        for shown in filtered.rows:
+            c = cell(filtered, shown, column)
+            assert value in c["codes"] + c["titles"], (value, c)
+        chosen = [o["value"] for o in filtered.selects[name] if o["selected"]]
+        assert chosen == [value]
+    both = log_page(as_dpo, actor="op_petrova", action="citizen.reveal", purpose="appeal_processing")
+    assert list(both.rows) == [mixed_log["staff"]]
+
+    # a code from a link that no option has (an alert's login, an older action) still filters, shown selected
+    odd = log_page(as_dpo, action="test.unlabelled", actor="job:t")
+    assert list(odd.rows) == [mixed_log["unknown"]]
+    assert [(o["value"], o["text"]) for o in odd.selects["action"] if o["selected"]] == [("test.unlabelled",) * 2]
+    assert [(o["value"], o["text"]) for o in odd.selects["actor"] if o["selected"]] == [("job:t", "система: t (job:t)")]
+
+
+def test_access_log_paging_keeps_a_filter_chosen_by_label(as_dpo, ctx):
+    for i in range(130):
+        audit.record("call.decrypt" if i % 2 else "keys.rewrap", detail=str(i), purpose="call_recording_qa",
+                     actor=audit.system_actor("transcribe_call" if i % 2 else "keys_rotate"))
+    db.session.commit()
+    html = get(as_dpo, "/dpo/access-log", query_string={"action": "keys.rewrap"}).get_data(as_text=True)
+    first = _LogPage(html)
+    assert len(first.rows) == 65 and "старее" not in html
+    assert {cell(first, s, "who")["text"] for s in first.rows} == {"система: смена ключей шифрования job:keys_rotate"}
+    html = get(as_dpo, "/dpo/access-log", query_string={"purpose": "call_recording_qa"}).get_data(as_text=True)
+    first = _LogPage(html)
+    assert len(first.rows) == 100
+    older = re.search(r'href="([^"]+)">старее', html).group(1).replace("&amp;", "&")
+    assert "purpose=call_recording_qa" in older
+    second = _LogPage(get(as_dpo, older).get_data(as_text=True))
+    assert len(second.rows) == 30 and not set(first.rows) & set(second.rows)
+    assert {cell(second, s, "purpose")["titles"][0] for s in second.rows} == {"call_recording_qa"}
+    assert [o["value"] for o in second.selects["purpose"] if o["selected"]] == ["call_recording_qa"]
 
 # --- the per-citizen access report -----------------------------------------------------------------
 

@@ -137,6 +137,10 @@ def test_dpo_sees_access_log(make_user, login):
     html = resp.get_data(as_text=True)
     assert "Журнал доступа к персональным данным" in html
     assert "auth.login" in html  # the DPO's own sign-in is in the log
+    # by its Russian label, the code kept beside it; the DPO by name, the role in Russian
+    assert '<span title="auth.login">вход в систему</span>' in html and "<code>auth.login</code>" in html
+    assert '<span title="dpo">ответственный за ПДн</span>' in html and '<span title="ok">выполнено</span>' in html
+    assert '<option value="auth.login">вход в систему (auth.login)</option>' in html
 
 
 # --- the operator's flow --------------------------------------------------------------------------
