@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import jsonify
 
 from crm.api import ApiError, bp, json_body
-from crm.appeals.catalog import CATEGORIES, CHANNELS, STATUSES, TOPICS
+from crm.appeals.catalog import CATEGORIES, CHANNELS, DEADLINE_KINDS, STATUSES, TOPICS
 from crm.calls.models import CALL_STATUSES
 from crm.consent.services import CHANNELS as CONSENT_CHANNELS
 from crm.consent.texts import PURPOSES
@@ -69,8 +69,22 @@ SCHEMAS: dict[str, dict] = {
         "properties": {"escalate_by": DATETIME_OR_NULL, "update_by": DATETIME_OR_NULL,
                        "resolve_by": DATETIME_OR_NULL, "breached": {"type": "boolean"}},
     },
+    "NextDeadline": {
+        "type": "object", "required": ["kind", "due", "overdue", "soon"],
+        "description": "The earliest SLA deadline the appeal still has to meet (deadlines already met are "
+                       "skipped; an overdue one still pending comes first). escalate: hand over to an executor "
+                       "(not for consultations); update: change the status (the clock restarts at every "
+                       "transition); resolve: the category's resolution deadline.",
+        "properties": {
+            "kind": {"type": "string", "enum": list(DEADLINE_KINDS)},
+            "due": {"type": "string", "format": "date-time", "description": "ISO 8601 in UTC (+00:00)"},
+            "overdue": {"type": "boolean", "description": "due has passed"},
+            "soon": {"type": "boolean", "description": "not overdue, and CRM_SLA_SOON_FRACTION (0.8 by default) of "
+                                                       "the deadline's clock has run"},
+        },
+    },
     "AppealSummary": {
-        "type": "object", "required": ["id", "number", "status", "citizen_id", "sla", "repeat_of"],
+        "type": "object", "required": ["id", "number", "status", "citizen_id", "sla", "repeat_of", "next_deadline"],
         "properties": {
             "id": {"type": "string"}, "number": {"type": "string", "examples": ["2026-000042"]},
             "status": {"type": "string", "enum": list(STATUSES)}, "citizen_id": {"type": "string"},
@@ -78,7 +92,22 @@ SCHEMAS: dict[str, dict] = {
             "created_at": DATETIME, "sla": _ref("Sla"),
             "repeat_of": _nullable("string", description="id of the earlier appeal on the same problem"),
             "reopen_count": {"type": "integer"}, "operator_id": _nullable("integer"),
+            "next_deadline": {"anyOf": [_ref("NextDeadline"), {"type": "null"}],
+                              "description": "null when nothing is pending (closed, rejected, duplicate)"},
         },
+    },
+    "AppealCreated": {
+        "allOf": [_ref("AppealSummary"), {"type": "object", "properties": {
+            "possible_duplicates": {
+                "type": "array", "items": {"type": "string"},
+                "description": "When this request registered a new citizen (no existing citizen had the same phone "
+                               "and name): the ids of the existing citizens with the same phone number, found "
+                               "through the phone blind index (each look-up is in the access log as "
+                               "citizen.search). Empty when none, or when an existing citizen was used "
+                               "(`citizen_id`, or same phone and name). The citizen is registered all the same; "
+                               "GET /citizens/{citizen_id} shows each one. Absent from the answer to a retried "
+                               "request (same Idempotency-Key), which looks nobody up."},
+        }}],
     },
     "Appeal": {
         "allOf": [_ref("AppealSummary"), {"type": "object", "properties": {
@@ -326,15 +355,18 @@ PATHS = {
                                  security=[])},
     "/appeals": {"post": _op(
         "Register an appeal", ROLES_OPERATOR,
-        {201: _json("AppealSummary", "created (or, with a repeated Idempotency-Key, the appeal made the first "
-                                     "time)"),
+        {201: _json("AppealCreated", "created (or, with a repeated Idempotency-Key, the appeal made the first "
+                                     "time); `possible_duplicates` lists other citizens with the same phone"),
          404: _err("citizen_id unknown"), 409: _err("the citizen's data were erased (code erased)")},
         body="AppealCreate",
         params=[{"name": "Idempotency-Key", "in": "header", "required": False,
                  "schema": {"type": "string", "maxLength": 64},
                  "description": "a retried POST with the same key returns the same appeal"}],
         description="Sets the SLA clocks and `repeat_of` (same citizen or building and topic within the repeat "
-                    "window). The description is not echoed back; GET /appeals/{id} returns it and logs the read.")},
+                    "window). The description is not echoed back; GET /appeals/{id} returns it and logs the read. "
+                    "A `citizen` whose phone already belongs to citizens of other names is registered as a new "
+                    "citizen, and their ids are returned in `possible_duplicates` so the client can warn or "
+                    "offer to use one of them (`citizen_id`) next time.")},
     "/appeals/{appeal_id}": {"get": _op(
         "An appeal with its citizen card (masked) and history; the read is logged", ["operator", "supervisor", "admin"],
         {200: _json("Appeal"), 404: NOT_FOUND}, params=[_path_id("appeal_id")])},

@@ -32,27 +32,31 @@ def _summary(appeal) -> dict:
 
 
 def _citizen_for(body: dict):
-    """``(citizen, registered)``: the citizen of ``citizen_id``, or the one with ``citizen.phone`` and
-    the same name (case, spaces and ё/е ignored), else a new one (``registered``: added to the
-    session, committed with the appeal)."""
+    """``(citizen, registered, duplicates)``: the citizen of ``citizen_id``, or the one with
+    ``citizen.phone`` and the same name (case, spaces and ё/е ignored), else a new one
+    (``registered``: added to the session, committed with the appeal) — then ``duplicates`` are the
+    ids of the existing citizens with that phone (another name), which the look-up logged as
+    ``citizen.search``; empty otherwise."""
     if ("citizen" in body) == ("citizen_id" in body):
         raise ApiError(400, "invalid_citizen", "укажите либо «citizen», либо «citizen_id»")
     if "citizen_id" in body:
         citizen = citizens.get(body["citizen_id"])
         if citizen is None:
             raise ApiError(404, "citizen_not_found", "заявитель не найден")
-        return citizen, False
+        return citizen, False, []
     data = citizens.CitizenData(**{k: body["citizen"].get(k) for k in
                                    ("full_name", "phone", "email", "address", "apartment")})
     name = normalise_name(data.full_name)
-    for found in citizens.find_by_phone(data.phone):
+    same_phone = citizens.find_by_phone(data.phone)
+    for found in same_phone:
         if normalise_name(found.full_name) == name:
-            return found, False
-    return citizens.register(data, commit=False), True
+            return found, False, []
+    return citizens.register(data, commit=False), True, [c.id for c in same_phone]
 
 
 def _create(body: dict, key: str | None):
-    citizen, registered = _citizen_for(body)
+    """``(appeal, possible_duplicates)``: see :func:`_citizen_for` for the second."""
+    citizen, registered, duplicates = _citizen_for(body)
     appeal = appeals.create(citizen, category=body["category"], topic=body["topic"],
                             description=body["description"], channel=body.get("channel") or "api",
                             operator_id=g.api_user.id, submission_key=key)
@@ -60,22 +64,25 @@ def _create(body: dict, key: str | None):
         # A concurrent twin made the appeal after our look-up; the service returned it without
         # committing, so the citizen registered here is not wanted.
         db.session.rollback()
-    return appeal
+    return appeal, [cid for cid in duplicates if cid != appeal.citizen_id]
 
 
 @bp.post("/appeals")
 @token_required(*OPERATORS)
 def appeal_create():
-    """201 with the appeal summary. A retried POST with the same ``Idempotency-Key`` gets the appeal
-    made the first time, and looks up, registers and decrypts nothing."""
+    """201 with the appeal summary and ``possible_duplicates``: when the request registered a new
+    citizen, the ids of the existing citizens with the same phone (the operator's form warns about
+    them instead; clients keep working and may offer a merge). A retried POST with the same
+    ``Idempotency-Key`` gets the appeal made the first time, without ``possible_duplicates``, and
+    looks up, registers and decrypts nothing."""
     body = check_body("AppealCreate")
     key = request.headers.get("Idempotency-Key", "").strip() or None
     if key and len(key) > 64:
         raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key длиннее 64 символов")
-    appeal = appeals.by_submission_key(key)
+    appeal, duplicates = appeals.by_submission_key(key), None
     if appeal is None:
         try:
-            appeal = _create(body, key)
+            appeal, duplicates = _create(body, key)
         except IntegrityError:
             # A concurrent request with the same key committed between the service's look-up and
             # our insert (the key is unique): take the appeal it made.
@@ -83,7 +90,10 @@ def appeal_create():
             appeal = appeals.by_submission_key(key)
             if appeal is None:
                 raise
-    return _summary(appeal), 201, {"Location": f"{bp.url_prefix}/appeals/{appeal.id}"}
+    data = _summary(appeal)
+    if duplicates is not None:
+        data["possible_duplicates"] = duplicates
+    return data, 201, {"Location": f"{bp.url_prefix}/appeals/{appeal.id}"}
 
 
 @bp.get("/appeals/<appeal_id>")

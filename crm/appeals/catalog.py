@@ -66,3 +66,28 @@ SLA = {
     "consultation": ("working_days", timedelta(hours=1), timedelta(hours=24), 1),
     "complaint": ("calendar_days", timedelta(hours=1), timedelta(hours=24), 30),
 }
+
+# SLA deadlines of an appeal (the columns ``escalate_by``, ``update_by``, ``resolve_by``), with the
+# words the UI puts before «до …» (the same as the appeal page's «Сроки»).
+DEADLINE_KINDS = {
+    "escalate": "передать исполнителю",
+    "update": "обновить статус",
+    "resolve": "выполнить",
+}
+
+# status → the deadlines still to be met in it (design.md, "Appeal lifecycle"). Escalation is met
+# by leaving «received» (handed over, answered on the call, rejected); resolution by reaching
+# «resolved» or «consulted» (and due again when the appeal is re-opened); the status-update clock
+# restarts at every transition and runs until the appeal is closed (the citizen told), rejected or
+# marked a duplicate. Consultations are answered on the call: they have no escalation deadline.
+PENDING_DEADLINES: dict[str, tuple[str, ...]] = {
+    "received": ("escalate", "update", "resolve"),
+    "consulted": ("update",),
+    "escalated": ("update", "resolve"),
+    "in_progress": ("update", "resolve"),
+    "resolved": ("update",),
+    "closed": (),
+    "rejected": (),
+    "duplicate": (),
+}
+NO_ESCALATION = {"consultation"}

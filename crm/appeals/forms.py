@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from crm.appeals.catalog import CATEGORIES, CHANNELS, STATUSES, TOPICS
@@ -18,6 +18,13 @@ class PhoneSearchForm(FlaskForm):
 
 
 class CitizenForm(FlaskForm):
+    """The operator's new-citizen form. ``submission_key`` makes a double-clicked form register one
+    citizen; ``confirm_duplicate`` (shown under the warning that the phone already belongs to other
+    citizens) registers anyway, for the number in ``confirmed_phone`` (the one the warning was about)."""
+
+    submission_key = HiddenField()
+    confirmed_phone = HiddenField()
+    confirm_duplicate = BooleanField("Всё равно зарегистрировать нового заявителя")
     full_name = StringField("ФИО", validators=[DataRequired(message="Укажите ФИО"), Length(max=200)])
     phone = StringField("Телефон", validators=[DataRequired(message="Укажите телефон"), Length(max=40)])
     email = StringField("Эл. почта", validators=[Optional(), Length(max=200)])

@@ -1,7 +1,8 @@
 """Appeals: registration, lifecycle transitions, SLA clocks, repeat detection, reads with logging."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from sqlalchemy import or_, update as sql_update
@@ -9,7 +10,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from crm.appeals.calendar import add_working_days
-from crm.appeals.catalog import CATEGORIES, CHANNELS, REOPEN, SLA, STATUSES, TOPICS, TRANSITIONS
+from crm.appeals.catalog import (CATEGORIES, CHANNELS, NO_ESCALATION, PENDING_DEADLINES, REOPEN, SLA, STATUSES,
+                                 TOPICS, TRANSITIONS)
 from crm.appeals.models import Appeal, AppealCounter, AppealEvent
 from crm.citizens import services as citizens
 from crm.citizens.models import Citizen
@@ -165,6 +167,57 @@ def sla_state(appeal: Appeal, now: datetime | None = None) -> dict:
             "resolve_by": iso(appeal.resolve_by), "breached": breached}
 
 
+@dataclass(frozen=True)
+class Deadline:
+    """One SLA deadline of an appeal. ``kind``: ``escalate``, ``update`` or ``resolve`` (labels in
+    :data:`crm.appeals.catalog.DEADLINE_KINDS`); ``due``: aware UTC datetime; ``overdue``: ``due`` has
+    passed; ``soon``: not overdue, and at least ``CRM_SLA_SOON_FRACTION`` of its clock has run."""
+
+    kind: str
+    due: datetime
+    overdue: bool
+    soon: bool
+
+    def as_dict(self) -> dict:
+        """``{kind, due, overdue, soon}``; ``due`` is ISO 8601 in UTC (``…+00:00``)."""
+        return {"kind": self.kind, "due": self.due.astimezone(timezone.utc).isoformat(),
+                "overdue": self.overdue, "soon": self.soon}
+
+
+def next_deadline(appeal: Appeal, now: datetime | None = None, *,
+                  soon_fraction: float | None = None) -> Deadline | None:
+    """The earliest SLA deadline ``appeal`` still has to meet, or ``None`` when none is pending
+    (closed, rejected, duplicate). An overdue deadline that is still pending is the nearest one: it
+    is what the operator must do first.
+
+    Reads only the appeal's own columns (``status``, ``category``, ``escalate_by``, ``update_by``,
+    ``resolve_by``), so a list of loaded appeals costs no further query. Which deadlines are pending
+    in which status is :data:`crm.appeals.catalog.PENDING_DEADLINES` (design.md, "Appeal
+    lifecycle": escalate within 1 h, update the status within 24 h, resolve by the category's
+    deadline; consultations have no escalation, as in :func:`sla_state`). ``now``: aware datetime,
+    default the current UTC time. "Soon" follows design.md's warning at 80 % of a clock:
+    ``soon_fraction`` (default ``CRM_SLA_SOON_FRACTION``, 0.8) of the time from the clock's start
+    (receipt for escalation and resolution; the last transition, i.e. ``update_by`` minus the
+    category's update period, for the status update) to ``due``."""
+    now = now or utcnow()
+    if soon_fraction is None:
+        soon_fraction = float(current_app.config["CRM_SLA_SOON_FRACTION"])
+    candidates = []
+    for kind in PENDING_DEADLINES.get(appeal.status, ()):
+        if kind == "escalate" and appeal.category in NO_ESCALATION:
+            continue
+        due = getattr(appeal, f"{kind}_by")
+        if due is not None:
+            candidates.append((due, kind))
+    if not candidates:
+        return None
+    due, kind = min(candidates)
+    start = due - SLA[appeal.category][2] if kind == "update" else appeal.created_at
+    overdue = now > due
+    soon = not overdue and now >= start + (due - start) * soon_fraction
+    return Deadline(kind, due, overdue, soon)
+
+
 def view(appeal: Appeal, *, reveal: bool = False) -> dict:
     """Decrypted appeal card with its citizen card and history; logs the access (one commit)."""
     card = citizens.view(db.session.get(Citizen, appeal.citizen_id), purpose="appeal_processing",
@@ -182,13 +235,18 @@ def view(appeal: Appeal, *, reveal: bool = False) -> dict:
 
 
 def as_dict(appeal: Appeal, decrypt: bool = False) -> dict:
-    """The API shape of an appeal; the description only when ``decrypt`` (caller logs it)."""
+    """The API shape of an appeal; the description only when ``decrypt`` (caller logs it).
+    ``next_deadline``: :meth:`Deadline.as_dict` of :func:`next_deadline`, or ``None``."""
     return {"id": appeal.id, "number": appeal.number, "status": appeal.status, "citizen_id": appeal.citizen_id,
             "category": appeal.category, "topic": appeal.topic, "channel": appeal.channel,
             "description": appeal.description if decrypt else None,
             "created_at": appeal.created_at.isoformat(), "sla": sla_state(appeal),
             "repeat_of": appeal.repeat_of_id, "reopen_count": appeal.reopen_count,
-            "operator_id": appeal.operator_id}
+            "operator_id": appeal.operator_id, "next_deadline": _deadline_dict(next_deadline(appeal))}
+
+
+def _deadline_dict(deadline: Deadline | None) -> dict | None:
+    return deadline.as_dict() if deadline else None
 
 
 def recent(limit: int = 50, operator_id: int | None = None, status: str | None = None) -> list[Appeal]:

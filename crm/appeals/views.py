@@ -2,18 +2,20 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from crm.appeals import services
-from crm.appeals.catalog import CATEGORIES, CHANNELS, STATUSES, TOPICS, TRANSITIONS
+from crm.appeals.calendar import MOSCOW
+from crm.appeals.catalog import CATEGORIES, CHANNELS, DEADLINE_KINDS, STATUSES, TOPICS, TRANSITIONS
 from crm.appeals.forms import AppealForm, CitizenForm, PhoneSearchForm, RecordingForm, TransitionForm
 from crm.calls import services as calls
 from crm.calls.models import STATUS_RU
 from crm.citizens import services as citizens
 from crm.consent import services as consent
-from crm.db import db
+from crm.db import db, utcnow
 from crm.security.permissions import roles_required
 from crm.security.redirects import local_target
 
@@ -26,12 +28,28 @@ def catalog():
     from crm.security.permissions import ROLE_NAMES_RU
 
     return {"CATEGORIES": CATEGORIES, "TOPICS": TOPICS, "STATUSES": STATUSES, "CHANNELS": CHANNELS,
-            "CALL_STATUS_RU": STATUS_RU, "role_ru": lambda r: ROLE_NAMES_RU.get(r, r)}
+            "CALL_STATUS_RU": STATUS_RU, "role_ru": lambda r: ROLE_NAMES_RU.get(r, r),
+            "DEADLINE_KINDS": DEADLINE_KINDS, "appeal_deadline": services.next_deadline, "deadline_now": utcnow}
 
 
-def _operator_page(form, *, found=(), error=None, searched=False, new_form=None, status=200):
+@bp.app_template_filter("deadline_time")
+def deadline_time(due: datetime, now: datetime) -> str:
+    """``due`` (aware, UTC) as an operator reads it against ``now`` in Moscow time: ``14:30`` today,
+    ``09:00 завтра`` / ``18:00 вчера``, otherwise ``12.03.2026 14:30``."""
+    local, today = due.astimezone(MOSCOW), now.astimezone(MOSCOW).date()
+    clock = local.strftime("%H:%M")
+    words = {today: "", today + timedelta(days=1): " завтра", today - timedelta(days=1): " вчера"}
+    if local.date() in words:
+        return clock + words[local.date()]
+    return local.strftime("%d.%m.%Y %H:%M")
+
+
+def _operator_page(form, *, found=(), error=None, searched=False, new_form=None, duplicates=(), status=200):
+    new_form = new_form or CitizenForm(formdata=None)
+    if not new_form.submission_key.data:
+        new_form.submission_key.data = uuid.uuid4().hex
     return render_template("appeals/operator.html", form=form, found=list(found), error=error, searched=searched,
-                           new_form=new_form or CitizenForm(formdata=None),
+                           new_form=new_form, duplicates=list(duplicates),
                            recent=services.recent(limit=15, operator_id=current_user.id)), status
 
 
@@ -62,16 +80,30 @@ def citizen_search():
 @bp.post("/citizens")
 @roles_required(*OPERATORS)
 def citizen_create():
+    """Register a citizen and go to their new-appeal form. When the phone already belongs to other
+    citizens nothing is registered: the form comes back (409) with them listed, each with a link to
+    take that citizen, and the «Всё равно зарегистрировать» checkbox; the names shown are logged as
+    the phone search logs them. A re-sent form (same ``submission_key``) goes to the citizen its first
+    submission registered."""
     form = CitizenForm()
     if form.validate_on_submit():
+        confirmed = form.confirmed_phone.data if form.confirm_duplicate.data else None
         try:
-            c = citizens.register(citizens.CitizenData(form.full_name.data, form.phone.data, form.email.data,
-                                                       form.address.data, form.apartment.data))
+            result = citizens.register_checked(
+                citizens.CitizenData(form.full_name.data, form.phone.data, form.email.data, form.address.data,
+                                     form.apartment.data),
+                confirmed_phone=confirmed, submission_key=form.submission_key.data)
         except citizens.CitizenError as exc:
             getattr(form, exc.field or "full_name").errors.append(str(exc))
         else:
-            flash("Заявитель зарегистрирован.", "success")
-            return redirect(url_for("appeals.appeal_new", citizen_id=c.id))
+            if result.citizen is not None:
+                if not result.replayed:
+                    flash("Заявитель зарегистрирован.", "success")
+                return redirect(url_for("appeals.appeal_new", citizen_id=result.citizen.id))
+            form.confirmed_phone.data = form.phone.data  # the number the warning is about
+            form.confirm_duplicate.data = False
+            return _operator_page(PhoneSearchForm(formdata=None), new_form=form, duplicates=result.duplicates,
+                                  status=409)
     return _operator_page(PhoneSearchForm(formdata=None), new_form=form, status=422)
 
 

@@ -34,6 +34,9 @@ class Citizen(db.Model):
     building_key_b: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the registration form's idempotency key (random, not personal): a double-clicked or re-sent
+    # form registers one citizen (crm.citizens.services.register_checked)
+    submission_key: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     full_name = Encrypted("full_name_enc")
     phone = Encrypted("phone_enc")

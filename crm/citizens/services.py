@@ -103,12 +103,17 @@ def _set_indexes(citizen: Citizen, clean: CitizenData) -> None:
             setattr(citizen, col, bidx)
 
 
-def register(data: CitizenData, *, purpose: str = "appeal_processing", commit: bool = True) -> Citizen:
-    """Create a citizen with encrypted fields and blind indexes. Raises :class:`CitizenError`."""
+def register(data: CitizenData, *, purpose: str = "appeal_processing", commit: bool = True,
+             submission_key: str | None = None) -> Citizen:
+    """Create a citizen with encrypted fields and blind indexes. Raises :class:`CitizenError`.
+
+    ``submission_key`` is stored in the unique ``citizens.submission_key`` (a second insert with the
+    same key fails at flush with ``IntegrityError``; :func:`register_checked` handles that)."""
     clean = _clean(data)
     from crm.security.crypto import reserve_owner_id
 
     citizen = Citizen(id=reserve_owner_id())  # its data key is already in the key store
+    citizen.submission_key = submission_key
     citizen.full_name = clean.full_name
     citizen.phone = clean.phone
     citizen.email = clean.email
@@ -152,6 +157,87 @@ def find_by_phone(phone: str, *, purpose: str = "appeal_processing") -> list[Cit
         audit.record("citizen.search", fields=["phone"], purpose=purpose, outcome="not_found")
     db.session.commit()
     return found
+
+
+@dataclass
+class Registration:
+    """What :func:`register_checked` did. ``citizen``: the citizen registered (or, for a re-sent
+    form, the one its first submission registered: ``replayed``); None when nothing was registered
+    because the phone already belongs to ``duplicates`` — their cards as :func:`view` returns them
+    (masked: name and masked phone), each read logged."""
+
+    citizen: Citizen | None
+    duplicates: list[dict]
+    replayed: bool = False
+
+
+def by_submission_key(key: str | None) -> Citizen | None:
+    """The citizen a registration form with this key made (no decryption, no log entry), or None."""
+    if not key:
+        return None
+    return db.session.execute(db.select(Citizen).where(Citizen.submission_key == key)).scalar_one_or_none()
+
+
+def _same_person_indexes(citizen: Citizen, clean: CitizenData) -> bool:
+    """Whether ``citizen`` holds the blind indexes of ``clean``'s phone and surname (read slots):
+    tells a re-sent form from a form reused for someone else, without decrypting anything."""
+    for name, value in (("phone", clean.phone), ("surname", surname_value(clean.full_name))):
+        if blind_index.read_value(name, citizen) != blind_index.lookup(name, value)[1]:
+            return False
+    return True
+
+
+def same_phone(a: str | None, b: str | None) -> bool:
+    """Whether ``a`` and ``b`` are the same valid phone number in any spelling (False if either is not)."""
+    try:
+        return normalise_phone(a) == normalise_phone(b)
+    except InvalidPhone:
+        return False
+
+
+def register_checked(data: CitizenData, *, confirmed_phone: str | None = None, submission_key: str | None = None,
+                     purpose: str = "appeal_processing") -> Registration:
+    """Register a citizen from the operator's form, unless the phone already belongs to someone.
+
+    1. ``data`` is checked (raises :class:`CitizenError`).
+    2. A ``submission_key`` that already registered a citizen with this phone and surname (blind
+       indexes compared, nothing decrypted) — a double-clicked or re-sent form: that citizen,
+       ``replayed``; nothing looked up or written. The same key with another person's data (the
+       form reused after the back button) registers without the key.
+    3. Unless ``confirmed_phone`` is this same number (the operator ticked «Всё равно
+       зарегистрировать» under the warning for it), the phone is looked up by its blind index
+       (:func:`find_by_phone`: ``citizen.search`` per match, or one ``not_found``) and every match
+       is shown as a masked card (:func:`view`: ``citizen.view``). Matches → nothing registered;
+       ``Registration(None, cards)``.
+    4. Otherwise the citizen is registered under ``submission_key``; when a concurrent twin with
+       the same key committed first (unique key), the twin's citizen is returned, ``replayed``."""
+    from sqlalchemy.exc import IntegrityError
+
+    clean = _clean(data)
+    key = (submission_key or "").strip()[:64] or None
+    earlier = by_submission_key(key)
+    if earlier is not None:
+        if _same_person_indexes(earlier, clean):
+            return Registration(earlier, [], replayed=True)
+        key = None  # the key's form was reused for another person (back button): a registration of its own
+    if not same_phone(confirmed_phone, clean.phone):
+        found = find_by_phone(clean.phone, purpose=purpose)
+        twin = next((c for c in found if key and c.submission_key == key), None)
+        if twin is not None:  # the first submission committed between our key check and the search
+            return Registration(twin, [], replayed=True)
+        if found:
+            cards = [view(c, purpose=purpose, commit=False) for c in found]
+            db.session.commit()
+            return Registration(None, cards)
+    try:
+        citizen = register(data, purpose=purpose, submission_key=key)
+    except IntegrityError:
+        db.session.rollback()  # discards the citizen and its access-log entry
+        twin = by_submission_key(key)
+        if twin is None:
+            raise
+        return Registration(twin, [], replayed=True)
+    return Registration(citizen, [])
 
 
 def _filter(candidates: list[Citizen], match) -> list[Citizen]:
