@@ -17,7 +17,7 @@ chain of its own) and an Ed25519 signature. ``crm audit verify --checkpoints DIR
 then checks the file and that **every** checkpoint's ``(seq, hash)`` is still in the chain. An
 entry is fixed once a checkpoint after it has been published: removing the newest entries leaves a
 checkpoint naming a ``seq`` that no longer exists; editing and re-hashing changes the hash at every
-later checkpoint. Entries newer than the last checkpoint by more than the grace period, a file the
+later checkpoint. Entries still uncovered a grace period after they were written, a file the
 chain says is longer (each checkpoint is also logged as ``audit.checkpoint``), and unreadable or
 re-ordered lines are reported too.
 
@@ -519,9 +519,11 @@ def verify_checkpoints(directory: Path, public_key: Ed25519PublicKey | None = No
       history was rewritten between the last matching checkpoint and this one;
     * the chain's newest ``audit.checkpoint`` entry names a line the file still has, with the same
       ``seq`` and ``hash`` — else the file was cut short or rewritten;
-    * no entry is newer than the last checkpoint by more than ``grace_s`` (default
-      ``CRM_AUDIT_CHECKPOINT_GRACE_S``, else 2 × the interval + 10 min) — else checkpoints stopped
-      (worker down?) or the file was cut.
+    * no entry written more than ``grace_s`` ago (default ``CRM_AUDIT_CHECKPOINT_GRACE_S``, else
+      2 × the interval + 10 min) is still newer than the last checkpoint — else checkpoints
+      stopped (worker down?) or the file was cut. Measured from the entry's time to now: a
+      checkpoint is written only when something is new, so after a quiet night the last one is
+      old and that alone is no fault.
 
     ``older_copy``: the file is a copy taken earlier (the DPO's own), so the last two checks only
     note what the copy does not cover."""
@@ -571,17 +573,25 @@ def verify_checkpoints(directory: Path, public_key: Ed25519PublicKey | None = No
     if grace_s is None:
         cfg = current_app.config
         grace_s = cfg.get("CRM_AUDIT_CHECKPOINT_GRACE_S") or 2 * cfg["CRM_AUDIT_CHECKPOINT_EVERY_S"] + 600
-    last_at = datetime.fromisoformat(cps[-1].data["at"])
-    limit = last_at + timedelta(seconds=grace_s)
+    # An entry must be covered by a checkpoint within grace_s of being written. Measured from the
+    # entry to now, not from the last checkpoint: after a quiet spell (no checkpoint is written
+    # when nothing is new) the first new entries are recent, not late.
+    limit = utcnow() - timedelta(seconds=grace_s)
     late, first_late = db.session.execute(select(func.count(), func.min(AccessLogEntry.seq))
-                                          .where(AccessLogEntry.at > limit,
-                                                 AccessLogEntry.seq > cps[-1].data["seq"])).one()
-    if late and older_copy:
-        rep.notes.append(f"{late} entries from entry {first_late} on are newer than this copy's last checkpoint")
+                                          .where(AccessLogEntry.at < limit,
+                                                 AccessLogEntry.seq > cps[-1].data["seq"],
+                                                 # a checkpoint's own entry waits for the next
+                                                 # real one (checked above, against the file)
+                                                 AccessLogEntry.action != "audit.checkpoint")).one()
+    if older_copy:
+        newer = db.session.execute(select(func.count(), func.min(AccessLogEntry.seq))
+                                   .where(AccessLogEntry.seq > cps[-1].data["seq"])).one()
+        if newer[0]:
+            rep.notes.append(f"{newer[0]} entries from entry {newer[1]} on are newer than this copy's last checkpoint")
     elif late:
-        rep._bad(f"{late} entries from entry {first_late} on are newer than the last checkpoint "
-                 f"({cps[-1].data['at']}) by more than {grace_s:.0f} s: checkpoints stopped or the file was cut",
-                 first_late)
+        rep._bad(f"{late} entries from entry {first_late} on were written more than {grace_s:.0f} s ago and no "
+                 f"checkpoint covers them yet (the last is {cps[-1].data['at']}): checkpoints stopped or the "
+                 f"file was cut", first_late)
     db.session.commit()
     return rep
 

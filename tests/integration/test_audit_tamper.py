@@ -187,9 +187,24 @@ def test_entries_left_uncovered_too_long_fail(cli, cpdir, monkeypatch, ctx):
     append(3)
     cli("audit", "checkpoint")
     monkeypatch.setitem(ctx.config, "CRM_AUDIT_CHECKPOINT_GRACE_S", 0.05)
-    time.sleep(0.1)
     append(2)
-    assert_fails(cli("audit", "verify", "--checkpoints", str(cpdir)), "newer than the last checkpoint")
+    time.sleep(0.1)
+    assert_fails(cli("audit", "verify", "--checkpoints", str(cpdir)), "no checkpoint covers them",
+                 "checkpoints stopped")
+
+
+def test_fresh_entries_after_a_quiet_spell_are_not_late(cli, cpdir, monkeypatch, ctx):
+    """No checkpoint is written while nothing is new, so after a quiet spell the last one is old;
+    entries written a moment ago are not late (a user saw this fail every morning)."""
+    append(3)
+    cli("audit", "checkpoint")
+    monkeypatch.setitem(ctx.config, "CRM_AUDIT_CHECKPOINT_GRACE_S", 2.0)
+    time.sleep(2.2)  # the last checkpoint is now older than the grace period
+    append(2)
+    result = cli("audit", "verify", "--checkpoints", str(cpdir))
+    assert result.exit_code == 0, (result.output, getattr(result, "stderr", ""))
+    time.sleep(2.1)  # now the two entries themselves have waited too long
+    assert_fails(cli("audit", "verify", "--checkpoints", str(cpdir)), "no checkpoint covers them")
 
 
 def test_checkpoint_skips_when_nothing_new_and_no_checkpoints_is_a_failure(cli, cpdir):
