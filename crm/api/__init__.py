@@ -58,12 +58,24 @@ def token_required(*roles: str):
     return deco
 
 
-@bp.after_request
-def _no_session_cookie(resp):
+@bp.before_request
+def _remember_session():
     from flask import session
 
-    session.modified = False
+    g.crm_session_before = dict(session)
+
+
+@bp.after_request
+def _no_session_cookie(resp):
+    """The API is stateless: the token's request-scoped login must not reach the session cookie.
+    The session is put back as the request found it and not saved, so a call without a cookie
+    gets none, and a staff member's browser that opens an API URL (the OpenAPI document, say)
+    keeps its own sign-in."""
+    from flask import session
+
     session.clear()
+    session.update(g.get("crm_session_before", {}))
+    session.modified = False
     return resp
 
 

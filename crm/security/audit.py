@@ -193,11 +193,22 @@ def system_actor(job: str) -> Actor:
 
 
 def current_actor() -> Actor:
-    """The signed-in user of this request, or an anonymous actor."""
+    """The signed-in user of this request, or an anonymous actor (a request without sign-in).
+    Outside a request: the RQ job being run (``job:<function>``), else an administrator's command
+    (``job:cli``: ``crm demo-data`` and the like) — never "anonymous", which on the DPO's pages
+    reads as someone who did not sign in."""
+    if not has_request_context():
+        try:
+            from rq import get_current_job
+
+            job = get_current_job()
+        except Exception:  # no RQ connection in this context
+            job = None
+        return system_actor(job.func_name.rsplit(".", 1)[-1] if job is not None else "cli")
     try:
         if current_user and current_user.is_authenticated:
             return Actor(current_user.id, current_user.username, current_user.role)
-    except Exception:  # outside a request
+    except Exception:
         pass
     return Actor(None, "anonymous", "none")
 
