@@ -80,6 +80,9 @@ def app_config(instance_dir):
     cfg = {"INSTANCE_PATH": str(instance_dir), "SECRET_KEY": secrets.token_hex(16), "TESTING": True,
            "CRM_QUEUE_PREFIX": f"test-{secrets.token_hex(4)}-", "CRM_EXPECTED_CITIZENS": 100_000,
            "RATELIMIT_ENABLED": False,
+           # around the clock, every day: the alert tests must not depend on when the suite runs
+           # (test_after_hours_alert sets its own hours)
+           "CRM_AUDIT_WORKING_HOURS": "00:00-00:00", "CRM_AUDIT_WORKING_DAYS": (1, 2, 3, 4, 5, 6, 7),
            # the operator of personal data named in consent texts: record() refuses without it
            "CRM_CONTROLLER_NAME": "ООО «УК Тестовая»", "CRM_CONTROLLER_ADDRESS": "г. Тестов, ул. Проверочная, д. 1"}
     drop = drop_keystore = None
