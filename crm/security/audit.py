@@ -758,16 +758,12 @@ def access_report(citizen_id: str, *, start: datetime | None = None, end: dateti
         numbers[appeal_id] = appeal.number if appeal is not None else appeal_id[:8]
     entries = []
     for r in rows:
-        fields = [f for f in (r.fields or "").split(",") if f]
-        person = staff.get(r.actor_id)
+        labels = entry_labels(r, staff.get(r.actor_id), purposes)
         entries.append({
-            "seq": r.seq, "at": r.at, "actor": r.actor, "actor_role": r.actor_role,
-            "actor_name": actor_label(r.actor, person), "role_label": role_label(r.actor_role), "action": r.action,
-            "action_label": ACTION_LABELS.get(r.action, r.action), "fields": fields,
-            "fields_label": ", ".join(FIELD_LABELS.get(f, f) for f in fields), "purpose": r.purpose,
-            "purpose_label": purposes.get(r.purpose, r.purpose or ""), "appeal_id": r.appeal_id,
-            "appeal_number": numbers.get(r.appeal_id), "call_id": r.call_id, "ip": r.ip, "outcome": r.outcome,
-            "outcome_label": outcome_label(r.outcome), "hash": r.hash})
+            **labels, "seq": r.seq, "at": r.at, "actor": r.actor, "actor_role": r.actor_role,
+            "actor_name": labels["actor_label"], "action": r.action, "fields": entry_fields(r),
+            "purpose": r.purpose, "appeal_id": r.appeal_id, "appeal_number": numbers.get(r.appeal_id),
+            "call_id": r.call_id, "ip": r.ip, "outcome": r.outcome, "hash": r.hash})
     consents = [consent.as_dict(e) | consent.labels(e) for e in consent.for_citizen(citizen_id)]
     record("audit.report", citizen_id=citizen_id, fields=["consents"], purpose=REPORT_PURPOSE,
            detail=f"format={fmt} entries={len(entries)}", actor=actor)
@@ -843,3 +839,20 @@ def action_label(code: str | None) -> str:
     """The Russian label of an action code (:data:`ACTION_LABELS`), else the code itself (an
     action this version does not know is shown as written)."""
     return ACTION_LABELS.get(code or "", code or "")
+
+
+def entry_fields(row) -> list[str]:
+    """The field categories of an access-log row, as a list."""
+    return [f for f in (row.fields or "").split(",") if f]
+
+
+def entry_labels(row, person, purposes: dict[str, str]) -> dict[str, str]:
+    """The Russian labels of an access-log row's codes (``actor_label``, ``role_label``,
+    ``action_label``, ``fields_label``, ``purpose_label``, ``outcome_label``), a code with no label
+    standing for itself; ``person``: the staff member of ``actor_id`` (or None), ``purposes``:
+    :func:`purpose_names`. Shared by the per-citizen report and the DPO's log viewer."""
+    return {"actor_label": actor_label(row.actor, person), "role_label": role_label(row.actor_role),
+            "action_label": action_label(row.action),
+            "fields_label": ", ".join(FIELD_LABELS.get(f, f) for f in entry_fields(row)),
+            "purpose_label": purposes.get(row.purpose or "", row.purpose or ""),
+            "outcome_label": outcome_label(row.outcome)}

@@ -142,15 +142,11 @@ def _log_rows(rows, staff: dict, purposes: dict[str, str]) -> list[dict]:
     own label."""
     shown = []
     for r in rows:
-        fields = [name for name in (r.fields or "").split(",") if name]
         shown.append({
+            **audit.entry_labels(r, staff.get(r.actor_id), purposes),
             "seq": r.seq, "at": r.at, "citizen_id": r.citizen_id, "appeal_id": r.appeal_id, "call_id": r.call_id,
-            "ip": r.ip, "actor": r.actor, "actor_label": audit.actor_label(r.actor, staff.get(r.actor_id)),
-            "role": r.actor_role, "role_label": audit.role_label(r.actor_role),
-            "action": r.action, "action_label": audit.action_label(r.action),
-            "fields": ",".join(fields), "fields_label": ", ".join(audit.FIELD_LABELS.get(n, n) for n in fields),
-            "purpose": r.purpose or "", "purpose_label": purposes.get(r.purpose or "", r.purpose or ""),
-            "outcome": r.outcome, "outcome_label": audit.outcome_label(r.outcome)})
+            "ip": r.ip, "actor": r.actor, "role": r.actor_role, "action": r.action,
+            "fields": ",".join(audit.entry_fields(r)), "purpose": r.purpose or "", "outcome": r.outcome})
     return shown
 
 
