@@ -31,19 +31,11 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def register_template_filters(app: Flask) -> None:
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
+    from crm.timeutil import format_local
 
-    moscow_tz = ZoneInfo("Europe/Moscow")
-
-    @app.template_filter("moscow")
-    def moscow(value, seconds: bool = False):
-        """A UTC datetime (or ISO string) shown in Moscow time, ``dd.mm.yyyy hh:mm``."""
-        if not value:
-            return "—"
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        return value.astimezone(moscow_tz).strftime("%d.%m.%Y %H:%M:%S" if seconds else "%d.%m.%Y %H:%M")
+    # "moscow" is the filter's historical name; it shows the time in CRM_TIMEZONE
+    app.add_template_filter(format_local, "moscow")
+    app.add_template_filter(format_local, "localtime")
 
 
 def register_extensions(app: Flask) -> None:

@@ -349,13 +349,14 @@ def audit_export(first, last, file):
     from datetime import timedelta
 
     from crm.db import db, utcnow
-    from crm.reports.services import ReportError, day_start, parse_day
+    from crm.errors import InvalidInput
     from crm.security import audit
+    from crm.timeutil import day_start, parse_day
 
     try:
         start = day_start(parse_day(first, "from")) if first else None
         end = day_start(parse_day(last, "to") + timedelta(days=1)) if last else None
-    except ReportError as exc:
+    except InvalidInput as exc:
         raise click.ClickException(str(exc))
     rng = audit.seq_range(start, end)
     if rng is None:

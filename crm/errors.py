@@ -1,13 +1,95 @@
-"""Error pages: JSON ``{"error": {"code", "message"}}`` under ``/api/``, Russian HTML elsewhere."""
+"""Errors, one hierarchy for the whole application, and their handlers, registered once.
+
+A service raises a :class:`CrmError` subclass with a Russian message the user can act on, a stable
+``code`` and, for bad input, the ``field`` at fault. The handlers registered by :func:`register`
+answer it as ``{"error": {"code", "message", "field"?}}`` with the class's HTTP status under
+``/api/`` (and ``/open311/``), and as the Russian error page elsewhere. The transaction of the
+request is rolled back before either answer, so a view never calls ``db.session.rollback()``.
+
+| class | HTTP status | when |
+|---|---|---|
+| :class:`InvalidInput` | 400 | the request's data is malformed or out of range |
+| :class:`Forbidden` | 403 | the role, scope or a missing consent does not allow it |
+| :class:`NotFound` | 404 | no such object (or not visible to this user) |
+| :class:`Conflict` | 409 | the object's current state does not allow it (a stale transition, a duplicate) |
+| :class:`Gone` | 410 | the object's data was destroyed (erasure) |
+| :class:`Unavailable` | 503 | a dependency (Redis, the key store, the model) is down |
+"""
 from __future__ import annotations
 
 from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from crm.db import db
+
 MESSAGES_RU = {400: "Неверный запрос", 401: "Требуется вход", 403: "Доступ запрещён", 404: "Не найдено",
                405: "Метод не разрешён", 413: "Файл слишком большой", 429: "Слишком много попыток, подождите",
                409: "Конфликт с текущим состоянием данных", 415: "Неподдерживаемый тип содержимого",
                422: "Данные не прошли проверку", 500: "Внутренняя ошибка", 503: "Сервис временно недоступен"}
+
+
+class CrmError(Exception):
+    """Base of every error a service raises for the user to see.
+
+    ``message`` is Russian and actionable; ``code`` is a stable machine-readable word (API clients
+    and tests match on it); ``field`` names the input at fault, if any; ``status`` is the HTTP status
+    (the class's unless given)."""
+
+    status: int = 400
+    code: str = "error"
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None,
+                 status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.field = field
+
+    def to_json(self) -> dict:
+        """``{"error": {"code", "message", "field"?}}``."""
+        body = {"code": self.code, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        return {"error": body}
+
+
+class InvalidInput(CrmError, ValueError):
+    """Malformed or out-of-range input (400)."""
+
+    status, code = 400, "invalid"
+
+
+class Forbidden(CrmError):
+    """Not allowed for this user, scope or consent (403)."""
+
+    status, code = 403, "forbidden"
+
+
+class NotFound(CrmError, LookupError):
+    """No such object, or not visible to this user (404)."""
+
+    status, code = 404, "not_found"
+
+
+class Conflict(CrmError):
+    """The object's current state does not allow the action (409)."""
+
+    status, code = 409, "conflict"
+
+
+class Gone(CrmError):
+    """The object's data was destroyed (410)."""
+
+    status, code = 410, "gone"
+
+
+class Unavailable(CrmError):
+    """A dependency is down (503)."""
+
+    status, code = 503, "unavailable"
 
 
 def wants_json() -> bool:
@@ -21,6 +103,16 @@ def api_error(status: int, code: str, message: str):
 
 
 def register(app) -> None:
+    """Register the error handlers once for the whole app (HTML and JSON chosen by URL prefix)."""
+    @app.errorhandler(CrmError)
+    def crm_error(exc: CrmError):
+        db.session.rollback()
+        if wants_json():
+            resp = jsonify(exc.to_json())
+            resp.status_code = exc.status
+            return resp
+        return render_template("error.html", status=exc.status, message=exc.message), exc.status
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         status = exc.code or 500
@@ -33,8 +125,6 @@ def register(app) -> None:
 
     @app.errorhandler(Exception)
     def internal(exc: Exception):
-        from crm.db import db
-
         db.session.rollback()
         app.logger.exception("unhandled error")
         if wants_json():

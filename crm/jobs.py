@@ -14,13 +14,39 @@ import os
 import signal
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import redis
-from flask import current_app
+from flask import current_app, has_app_context
 from rq import Queue, Retry
 
+from crm.db import db
+
 QUEUES = ("transcription", "default")
+
+_APP = None
+
+
+@contextmanager
+def job_context():
+    """An app context for a job: the worker's app when there is one, else one app per process
+    (made on first use and kept). The session is removed when the job's block ends."""
+    global _APP
+    if has_app_context():
+        app = current_app._get_current_object()
+    else:
+        if _APP is None:
+            # deferred: the factory imports every layer; a job process builds its app on first use
+            from crm import create_app
+
+            _APP = create_app()
+        app = _APP
+    with app.app_context():
+        try:
+            yield app
+        finally:
+            db.session.remove()
 
 
 def redis_connection(app=None) -> redis.Redis:

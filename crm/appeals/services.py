@@ -9,7 +9,6 @@ from sqlalchemy import or_, update as sql_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from crm.appeals.calendar import add_working_days
 from crm.appeals.catalog import (CATEGORIES, CHANNELS, NO_ESCALATION, PENDING_DEADLINES, REOPEN, SLA, STATUSES,
                                  TOPICS, TRANSITIONS)
 from crm.appeals.models import Appeal, AppealCounter, AppealEvent
@@ -17,6 +16,7 @@ from crm.citizens import services as citizens
 from crm.citizens.models import Citizen
 from crm.db import db, utcnow
 from crm.security import audit, blind_index
+from crm.timeutil import add_working_days
 
 
 class AppealError(ValueError):

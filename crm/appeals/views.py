@@ -8,7 +8,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from crm.appeals import services
-from crm.appeals.calendar import MOSCOW
 from crm.appeals.catalog import CATEGORIES, CHANNELS, DEADLINE_KINDS, STATUSES, TOPICS, TRANSITIONS
 from crm.appeals.forms import AppealForm, CitizenForm, PhoneSearchForm, RecordingForm, TransitionForm
 from crm.calls import services as calls
@@ -18,6 +17,7 @@ from crm.consent import services as consent
 from crm.db import db, utcnow
 from crm.security.permissions import roles_required
 from crm.security.redirects import local_target
+from crm.timeutil import local_date, local_tz
 
 bp = Blueprint("appeals", __name__)
 OPERATORS = ("operator", "admin")
@@ -36,7 +36,7 @@ def catalog():
 def deadline_time(due: datetime, now: datetime) -> str:
     """``due`` (aware, UTC) as an operator reads it against ``now`` in Moscow time: ``14:30`` today,
     ``09:00 завтра`` / ``18:00 вчера``, otherwise ``12.03.2026 14:30``."""
-    local, today = due.astimezone(MOSCOW), now.astimezone(MOSCOW).date()
+    local, today = due.astimezone(local_tz()), local_date(now)
     clock = local.strftime("%H:%M")
     words = {today: "", today + timedelta(days=1): " завтра", today - timedelta(days=1): " вчера"}
     if local.date() in words:

@@ -2,33 +2,10 @@
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
-from flask import current_app, has_app_context
-
 from crm.db import db, utcnow
-
-_APP = None
-
-
-@contextmanager
-def job_context():
-    """An app context for a job: the worker's app when there is one, else one app per process."""
-    global _APP
-    if has_app_context():
-        app = current_app._get_current_object()
-    else:
-        if _APP is None:
-            from crm import create_app
-
-            _APP = create_app()
-        app = _APP
-    with app.app_context():
-        try:
-            yield app
-        finally:
-            db.session.remove()
+from crm.jobs import job_context
 
 
 def model_dir(app) -> Path:

@@ -6,7 +6,7 @@ therefore bounded by a period of call times (default the last ``CRM_CALL_SEARCH_
 UTC) and by ``CRM_CALL_SEARCH_MAX_CALLS`` [500] transcripts decrypted; calls are scanned newest
 first and the result says when the bound cut the scan short and how far back it got.
 
-**Matching** is the one the automatic QA checks use (:func:`crm.qa.checks.lemma_tokens`): words are
+**Matching** is the one the automatic QA checks use (:func:`crm.text_ru.lemma_tokens`): words are
 compared through their pymorphy3 lemmas after lower-casing and ё → е, so «горячая вода» finds
 «горячей воды» and «ещё» finds «еще»; the phrase's words must follow one another inside one
 segment (a phrase split over two segments is not found). Punctuation between words is ignored.
@@ -28,13 +28,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import select
 
 from crm.calls.models import Call, Segment
+from crm.text_ru import lemma_tokens, phrase_lemmas
 from crm.db import db, utcnow
+from crm.timeutil import local_tz
 from crm.security import audit, crypto
 from crm.security.permissions import require_role
 
@@ -137,11 +138,9 @@ class SearchResult:
 # --- input -----------------------------------------------------------------------------------------
 
 def check_phrase(phrase: str | None) -> tuple[frozenset[str], ...]:
-    """The phrase's lemma sets (see :func:`crm.qa.checks.phrase_lemmas`). Raises
+    """The phrase's lemma sets (see :func:`crm.text_ru.phrase_lemmas`). Raises
     :class:`SearchError` when it is empty, shorter than :data:`MIN_PHRASE_LETTERS` letters, longer
     than :data:`MAX_PHRASE_CHARS` characters or :data:`MAX_PHRASE_WORDS` words."""
-    from crm.qa.checks import lemma_tokens, phrase_lemmas
-
     phrase = (phrase or "").strip()
     if not phrase:
         raise SearchError("Введите фразу для поиска.", "q_required")
@@ -155,10 +154,6 @@ def check_phrase(phrase: str | None) -> tuple[frozenset[str], ...]:
     return phrase_lemmas(phrase)
 
 
-def _tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config.get("CRM_TIMEZONE", "Europe/Moscow"))
-
-
 def parse_bound(value: str | None, name: str, *, end: bool = False) -> datetime | None:
     """A period bound from a query string: ``YYYY-MM-DD`` is a day in ``CRM_TIMEZONE`` (the start of
     that day, or with ``end`` the start of the next day, so the day is included); an ISO 8601
@@ -170,7 +165,7 @@ def parse_bound(value: str | None, name: str, *, end: bool = False) -> datetime 
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
-            local = datetime.combine(day + timedelta(days=1) if end else day, time(0), _tz())
+            local = datetime.combine(day + timedelta(days=1) if end else day, time(0), local_tz())
             return local.astimezone(timezone.utc)
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -228,8 +223,6 @@ def _word_times(words: list[dict] | None, n_tokens: int) -> list[tuple[float, fl
     """Start and end (seconds) of each text token, from the segment's word timestamps; None when
     the words do not tokenise to the same number of tokens as the text (then the segment's bounds
     are used)."""
-    from crm.qa.checks import lemma_tokens
-
     if not words:
         return None
     times = []
@@ -260,8 +253,6 @@ def _snippet(text: str, a: int, b: int) -> tuple[str, tuple[int, int]]:
 
 def _segment_hits(seg: Segment, pattern) -> list[tuple[float, float, bool, str, tuple[int, int]]]:
     """``[(start, end, exact, snippet, highlight)]`` of the phrase in one segment (decrypts it)."""
-    from crm.qa.checks import lemma_tokens
-
     text = seg.text or ""
     tokens = lemma_tokens(text)
     found = _occurrences(tokens, pattern)

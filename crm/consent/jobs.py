@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from flask import current_app
 
-from crm.calls.jobs import job_context
+from crm.jobs import job_context
 
 RETENTION_EVERY_S = 86400
 

@@ -13,18 +13,18 @@ Clocks (:func:`due_for`), counted from the day the request was received, Moscow 
   (ст. 21 ч. 5 by analogy; ч. 3–4 give 10 and 30 days for unlawful processing and an achieved
   purpose), executed only when a second person approves.
 
-Working days come from :mod:`crm.appeals.calendar` (holidays and transferred days).
+Working days come from :mod:`crm.timeutil` (holidays and transferred days).
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
-from crm.appeals.calendar import MOSCOW, add_working_days
 from crm.consent.models import DataSubjectRequest, DestructionAct, SmsMessage
 from crm.db import db, utcnow
 from crm.security import audit
+from crm.timeutil import add_working_days, day_end, local_date
 
 TYPES = {"withdrawal": "Отзыв согласия", "stop_processing": "Требование прекратить обработку",
          "access": "Запрос сведений и данных", "erasure": "Уничтожение данных"}
@@ -58,20 +58,20 @@ def _actor_of(user) -> audit.Actor | None:
 
 
 def _end_of_day(day) -> datetime:
-    return datetime.combine(day, time(23, 59, 59), MOSCOW)
+    return day_end(day)
 
 
 def due_for(type_: str, received_at: datetime) -> datetime:
     """The legal deadline (UTC) of a request of ``type_`` received at ``received_at`` (aware).
 
     Working-day clocks end at 23:59:59 Moscow time of the N-th working day after the day of receipt
-    (:func:`crm.appeals.calendar.add_working_days`); calendar clocks at the end of the N-th day.
+    (:func:`crm.timeutil.add_working_days`); calendar clocks at the end of the N-th day.
     A calendar deadline that falls on a holiday is not moved (ГК РФ ст. 193 would allow the next
     working day; we answer earlier, never later). Raises :class:`RequestError` for an unknown type."""
     if type_ in WORKING_DAYS:
         return add_working_days(received_at, WORKING_DAYS[type_]).astimezone(received_at.tzinfo)
     if type_ in CALENDAR_DAYS:
-        day = received_at.astimezone(MOSCOW).date() + timedelta(days=CALENDAR_DAYS[type_])
+        day = local_date(received_at) + timedelta(days=CALENDAR_DAYS[type_])
         return _end_of_day(day).astimezone(received_at.tzinfo)
     raise RequestError(f"неизвестный вид запроса «{type_}»", "type")
 
@@ -431,7 +431,7 @@ def make_act(record, *, request: DataSubjectRequest | None, requested_by, approv
     subject = f"заявитель, идентификатор {record.citizen_id}" + (
         f"; обращения № {', '.join(sorted(numbers))}" if numbers else "")
     cats = [c for c in (record.categories or "").split(",") if c]
-    year = record.at.astimezone(MOSCOW).year
+    year = local_date(record.at).year
     count = db.session.execute(db.select(db.func.count()).select_from(DestructionAct).where(
         DestructionAct.number.like(f"{year}-%"))).scalar_one()
     act = DestructionAct(number=f"{year}-{count + 1:05d}", destruction_record_id=record.id,

@@ -29,6 +29,7 @@ from sqlalchemy import update
 from crm.consent.models import SelfServiceGrant
 from crm.db import db, new_id, utcnow
 from crm.security import audit
+from crm.timeutil import local_tz
 
 SALT = "crm.consent.selfservice.link"
 CITIZEN = audit.Actor(None, "citizen:selfservice", "citizen")
@@ -85,17 +86,11 @@ def issue_link(citizen, *, user, base_url: str, send: bool = True) -> tuple[str,
     audit.record("selfservice.link", citizen_id=citizen.id, purpose=DSR_PURPOSE, detail=f"grant {grant.id}")
     db.session.commit()
     if send:
-        until = (grant.expires_at.astimezone(_moscow())).strftime("%d.%m.%Y %H:%M")
+        until = (grant.expires_at.astimezone(local_tz())).strftime("%d.%m.%Y %H:%M")
         sms.send(citizen, purpose=DSR_PURPOSE, kind="link",
                  body=f"Горячая линия ЖКХ: управление согласиями на обработку данных — {url} "
                       f"(ссылка одноразовая, действует до {until} МСК).")
     return url, grant
-
-
-def _moscow():
-    from crm.appeals.calendar import MOSCOW
-
-    return MOSCOW
 
 
 def check_link(token: str) -> SelfServiceGrant:

@@ -21,7 +21,6 @@ from flask import (Blueprint, Response, abort, current_app, flash, redirect, ren
                    url_for)
 from flask_login import current_user
 
-from crm.appeals.calendar import MOSCOW
 from crm.consent import retention, rights, selfservice, services, sms
 from crm.consent.forms import (AnswerForm, CodeForm, ErasureForm, ExtendForm, PhoneForm, PurposeForm,
                                QuickConsentForm, RequestForm, RetentionForm, WithdrawForm)
@@ -30,6 +29,7 @@ from crm.extensions import limiter
 from crm.security import audit
 from crm.security.permissions import ROLE_NAMES_RU, PermissionDenied, roles_required
 from crm.security.redirects import local_target
+from crm.timeutil import local_date, local_tz
 
 bp = Blueprint("consent", __name__, cli_group="consent")
 public_bp = Blueprint("selfservice", __name__, url_prefix="/my")
@@ -124,9 +124,9 @@ def purpose_edit(code):
 
 def _received_at(day) -> datetime | None:
     """A date picked in the form as an aware datetime: now for today, else noon Moscow time."""
-    if day is None or day == utcnow().astimezone(MOSCOW).date():
+    if day is None or day == local_date(utcnow()):
         return None
-    return datetime.combine(day, dtime(12, 0), MOSCOW)
+    return datetime.combine(day, dtime(12, 0), local_tz())
 
 
 @bp.route("/dpo/requests", methods=["GET", "POST"])
@@ -162,7 +162,7 @@ def requests():
 
 
 def _fmt(value: datetime) -> str:
-    return value.astimezone(MOSCOW).strftime("%d.%m.%Y")
+    return value.astimezone(local_tz()).strftime("%d.%m.%Y")
 
 
 @bp.get("/dpo/requests/<request_id>")

@@ -42,8 +42,9 @@ rates are lower than articulation rates).
 from __future__ import annotations
 
 import copy
-import re
-from functools import cache, lru_cache
+from functools import lru_cache
+
+from crm import text_ru
 
 GREETING_WINDOW_S = 20.0  # the greeting is expected in the first ~20 s of the call (seconds)
 CLOSING_WINDOW_S = 30.0  # the closing is expected in the last ~30 s ...
@@ -84,7 +85,6 @@ LABELS = {"greeting": "Приветствие с названием линии �
 HINT_CRITERIA = {"greeting": "greeting", "closing": "closing", "address": "problem_identified",
                  "callback_number": "problem_identified", "forbidden_phrases": "politeness"}
 
-_WORD = re.compile(r"[а-яёa-z0-9]+(?:-[а-яёa-z0-9]+)*")
 _SPEAKERS = ("operator", "unknown")
 
 
@@ -96,44 +96,6 @@ def config(overrides: dict | None = None) -> dict[str, dict]:
         if code in cfg and isinstance(values, dict):
             cfg[code].update(values)
     return cfg
-
-
-@cache
-def _morph():
-    """The process-wide MorphAnalyzer (loading the dictionaries takes ~0.1 s and some MB)."""
-    import pymorphy3
-
-    return pymorphy3.MorphAnalyzer(lang="ru")
-
-
-@lru_cache(maxsize=100_000)
-def _lemmas(word: str) -> frozenset[str]:
-    """Every normal form pymorphy3 gives ``word`` (lower-case, ё → е)."""
-    return frozenset(p.normal_form.replace("ё", "е") for p in _morph().parse(word))
-
-
-def _tokens(text: str) -> list[tuple[str, frozenset[str]]]:
-    """``[(word, lemmas)]`` of ``text`` in order."""
-    return [(w, _lemmas(w)) for w in _WORD.findall((text or "").lower().replace("ё", "е"))]
-
-
-def lemma_tokens(text: str) -> list[tuple[int, int, frozenset[str]]]:
-    """``[(start, end, lemmas)]`` of the words of ``text`` in order: ``start``/``end`` are character
-    offsets into ``text`` itself, ``lemmas`` the normal forms as the phrase checks compare them
-    (lower case, ё → е, every pymorphy3 parse). Used by the transcript search (crm.calls.search)."""
-    # lower-case character by character so that offsets stay those of ``text``
-    norm = "".join(c.lower() if len(c.lower()) == 1 else c for c in text or "").replace("ё", "е")
-    return [(m.start(), m.end(), _lemmas(m.group())) for m in _WORD.finditer(norm)]
-
-
-def phrase_lemmas(phrase: str) -> tuple[frozenset[str], ...]:
-    """The lemma sets of the words of ``phrase``, in order (see :func:`lemma_tokens`)."""
-    return tuple(lemmas for _, lemmas in _pattern(phrase))
-
-
-@lru_cache(maxsize=4096)
-def _pattern(phrase: str) -> tuple[tuple[str, frozenset[str]], ...]:
-    return tuple(_tokens(phrase))
 
 
 FUZZY_MIN_LEN = 6  # words shorter than this are matched exactly (by lemma) only
@@ -163,7 +125,7 @@ def _find(tokens: list[tuple[str, frozenset[str]]], phrases, need_following_word
     With ``need_following_word`` the phrase must be followed by one more word (a name); with
     ``fuzzy`` (0–1) a long word also matches a near miss (see :func:`_similar`)."""
     for phrase in phrases:
-        pattern = _pattern(phrase)
+        pattern = text_ru.pattern(phrase)
         n = len(pattern)
         if not n:
             continue
@@ -197,7 +159,7 @@ def _result(code: str, passed: bool, detail: str, value: float | None = None, at
 def _first_hit(segments: list[dict], phrases) -> tuple[str, float] | None:
     """``(words, start)`` of the first of ``segments`` (operator's) containing one of ``phrases``."""
     for s in _counted(segments):
-        found = _find(_tokens(s["text"]), tuple(phrases))
+        found = _find(text_ru.tokens(s["text"]), tuple(phrases))
         if found:
             return found, _start(s)
     return None
@@ -213,7 +175,7 @@ def greeting(segments: list[dict], cfg: dict | None = None) -> dict:
     cfg = {**DEFAULTS["greeting"], **(cfg or {})}
     window_s = float(cfg["window_s"])
     window = [s for s in _counted(segments) if _start(s) < window_s]
-    tokens = _tokens(" ".join(s["text"] for s in window))
+    tokens = text_ru.tokens(" ".join(s["text"] for s in window))
     fuzzy = float(cfg.get("fuzzy") or 0)
     hello = _find(tokens, tuple(cfg["greetings"]), fuzzy=fuzzy)
     line = _find(tokens, tuple(cfg["line_names"]), fuzzy=fuzzy)
@@ -245,7 +207,7 @@ def closing(segments: list[dict], cfg: dict | None = None) -> dict:
     tail_ids = {id(s) for s in ordered[-int(cfg["last_segments"]):]}
     tail = [s for s in _counted(ordered) if id(s) in tail_ids or _start(s) >= call_end - float(cfg["window_s"])]
     for s in reversed(tail):
-        found = _find(_tokens(s["text"]), tuple(cfg["phrases"]), fuzzy=float(cfg.get("fuzzy") or 0))
+        found = _find(text_ru.tokens(s["text"]), tuple(cfg["phrases"]), fuzzy=float(cfg.get("fuzzy") or 0))
         if found:
             return _result("closing", True, f"прощание «{found}» на {_start(s):.1f} с", at_s=_start(s))
     return _result("closing", False, "оператор не попрощался в конце звонка")
@@ -277,7 +239,7 @@ def forbidden_phrases(segments: list[dict], cfg: dict | None = None) -> dict:
     cfg = {**DEFAULTS["forbidden_phrases"], **(cfg or {})}
     hits = []
     for s in _counted(segments):
-        found = _find(_tokens(s["text"]), tuple(cfg["phrases"]))
+        found = _find(text_ru.tokens(s["text"]), tuple(cfg["phrases"]))
         if found:
             hits.append((found, _start(s)))
     if not hits:
@@ -376,7 +338,7 @@ def speech_rate(segments: list[dict], cfg: dict | None = None) -> dict | None:
     talk = _total(_intervals(mine))
     if talk < float(cfg["min_talk_s"]):
         return None
-    words = sum(len(_WORD.findall(s["text"].lower())) for s in mine)
+    words = sum(text_ru.word_count(s["text"]) for s in mine)
     wpm = 60.0 * words / talk
     lo, hi = float(cfg["min_wpm"]), float(cfg["max_wpm"])
     detail = f"{wpm:.0f} сл./мин (слов: {words} за {talk:.1f} с речи)"

@@ -9,7 +9,7 @@ def run_sampling(day: str | None = None, seed: int | None = None) -> dict[str, i
     ``CRM_TIMEZONE``): :func:`crm.qa.services.run_sampling`. Idempotent for a period, so it can run
     daily (e.g. ``jobs.enqueue("crm.qa.jobs.run_sampling")`` from a scheduler or cron); returns
     ``{rule kind: calls added}``."""
-    from crm.calls.jobs import job_context
+    from crm.jobs import job_context
     from crm.qa import services
 
     with job_context():
@@ -23,7 +23,7 @@ def sampling_job() -> dict[str, int]:
     """Periodic job: run the sampling rules for today's periods (idempotent), then schedule itself
     again in ``CRM_QA_SAMPLING_EVERY_S`` seconds (default hourly; fixed job id: one schedule)."""
     added = run_sampling()
-    from crm.calls.jobs import job_context
+    from crm.jobs import job_context
 
     with job_context():
         schedule_sampling()

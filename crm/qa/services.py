@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from crm.calls.models import Call
 from crm.db import db, utcnow
+from crm.timeutil import local_tz
 from crm.qa import checks
 from crm.qa.models import (CalibrationScore, CalibrationSession, CheckResult, Evaluation, EvaluationRevision,
                            QueueItem, SamplingRule, Scorecard)
@@ -70,10 +71,6 @@ class EvaluationError(ValueError):
         super().__init__(message)
         self.field = field
         self.code = code
-
-
-def _tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config.get("CRM_TIMEZONE", "Europe/Moscow"))
 
 
 # --- scorecards ------------------------------------------------------------------------------------
@@ -661,7 +658,7 @@ def period_of(kind: str, day: date) -> tuple[str, datetime, datetime]:
     """``(key, start, end)`` of the ``day``/``week``/``month`` containing ``day`` in
     ``CRM_TIMEZONE``: key ``2026-03-02``, ``2026-W10`` (ISO week) or ``2026-03``; start and end
     in UTC, end exclusive."""
-    tz = _tz()
+    tz = local_tz()
     if kind == "day":
         first, last, key = day, day + timedelta(days=1), day.isoformat()
     elif kind == "week":
@@ -714,7 +711,7 @@ def run_sampling(day: date | None = None, *, seed: int | str | None = None) -> d
     ``seed`` (default ``CRM_QA_SAMPLING_SEED``), the rule and period key, and the operator. A call
     is queued at most once, so running again for the same period adds nothing. New items go to
     the supervisor with the fewest pending items (lowest id on a tie)."""
-    day = day or datetime.now(_tz()).date()
+    day = day or datetime.now(local_tz()).date()
     seed = seed if seed is not None else current_app.config.get("CRM_QA_SAMPLING_SEED", 0)
     rules = sorted((r for r in ensure_rules() if r.active), key=lambda r: (_RULE_ORDER.get(r.kind, 5), r.id))
     load = {sid: 0 for sid in _supervisors()}
@@ -967,7 +964,7 @@ def dashboard(start: datetime, end: datetime, operator_id: int | None = None) ->
     - ``most_failed``: the five criteria with the highest fail rate (answered at least once);
     - ``checks``: ``[{code, label, total, failed, fail_rate}]`` of automatic checks on the calls
       made in the period."""
-    tz = _tz()
+    tz = local_tz()
     q = db.select(Evaluation).where(Evaluation.created_at >= start, Evaluation.created_at < end)
     if operator_id is not None:
         q = q.where(Evaluation.operator_id == operator_id)

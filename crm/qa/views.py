@@ -11,6 +11,7 @@ from flask_login import current_user
 
 from crm.calls import services as calls
 from crm.db import db
+from crm.timeutil import local_tz
 from crm.qa import checks, services
 from crm.qa.forms import (CalibrationForm, DisputeForm, EvaluationForm, ResolveForm, SamplingRunForm, ScorecardForm,
                           answer_label)
@@ -426,7 +427,7 @@ def _day_arg(name: str, default: date) -> date:
 def dashboard():
     """Average score by operator, criterion and week, the distribution and the most-failed
     criteria for a period of days in ``CRM_TIMEZONE`` (default the last 30 days)."""
-    tz = services._tz()
+    tz = local_tz()
     today = datetime.now(tz).date()
     first, last = _day_arg("from", today - timedelta(days=29)), _day_arg("to", today)
     if first > last:

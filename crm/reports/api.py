@@ -4,13 +4,7 @@ from __future__ import annotations
 from flask import request
 
 from crm.api import bp, token_required
-from crm.errors import api_error
 from crm.reports import services as reports
-
-
-@bp.errorhandler(reports.ReportError)
-def _report_error(exc: reports.ReportError):
-    return api_error(400, f"invalid_{exc.field}", str(exc))
 
 
 @bp.get("/reports/kpi")

@@ -5,31 +5,28 @@ topic, status, dates, scores): nothing is decrypted, so nothing goes into the ac
 statistical columns survive a citizen's erasure, so erased citizens' appeals still count."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import and_, case, func, literal, or_, select
 
 from crm.appeals.catalog import CATEGORIES, TOPICS
 from crm.appeals.models import Appeal
 from crm.calls.models import Call
 from crm.db import UTCDateTime, db, utcnow
+from crm.errors import InvalidInput
+from crm.timeutil import day_start, local_date, local_tz, parse_day
 from crm.qa.models import Evaluation
 
 NOT_COUNTED_FOR_SLA = ("rejected", "duplicate")
 DEFAULT_DAYS = 30
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-class ReportError(ValueError):
-    """A bad report parameter; ``field`` names it; the message is Russian."""
+class ReportError(InvalidInput):
+    """A bad report parameter; ``field`` names it (code ``invalid_<field>``); the message is Russian."""
 
     def __init__(self, message: str, field: str):
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field=field, code=f"invalid_{field}")
 
 
 @dataclass(frozen=True)
@@ -42,29 +39,10 @@ class Period:
     end: datetime
 
 
-def _tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config.get("CRM_TIMEZONE", "Europe/Moscow"))
-
-
-def parse_day(value: str, field: str) -> date:
-    """``YYYY-MM-DD`` → date. Raises :class:`ReportError`."""
-    try:
-        if not _DAY.fullmatch(value):
-            raise ValueError
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ReportError(f"«{value[:40]}» — не дата в формате ГГГГ-ММ-ДД", field) from None
-
-
-def day_start(day: date) -> datetime:
-    """The UTC instant at which ``day`` begins in the report time zone."""
-    return datetime.combine(day, time.min, tzinfo=_tz()).astimezone(timezone.utc)
-
-
 def period(first: str | None, last: str | None) -> Period:
     """The period from the ``from``/``to`` query values; ``to`` defaults to today (report time
-    zone), ``from`` to 29 days before ``to``. Raises :class:`ReportError`."""
-    last_day = parse_day(last, "to") if last else utcnow().astimezone(_tz()).date()
+    zone), ``from`` to 29 days before ``to``. Raises :class:`crm.errors.InvalidInput`."""
+    last_day = parse_day(last, "to") if last else local_date(utcnow())
     first_day = parse_day(first, "from") if first else last_day - timedelta(days=DEFAULT_DAYS - 1)
     if first_day > last_day:
         raise ReportError("начало периода позже его конца", "from")
@@ -110,7 +88,7 @@ def kpi(p: Period, now: datetime | None = None) -> dict:
         select(func.count(), func.avg(Evaluation.score))
         .where(Evaluation.created_at >= p.start, Evaluation.created_at < p.end)).one()
     return {
-        "from": p.first.isoformat(), "to": p.last.isoformat(), "timezone": str(_tz()),
+        "from": p.first.isoformat(), "to": p.last.isoformat(), "timezone": str(local_tz()),
         "appeals_total": total,
         "by_category": _counts(Appeal.category, in_period, CATEGORIES),
         "by_topic": _counts(Appeal.topic, in_period, TOPICS),

@@ -26,13 +26,13 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import defaultdict
 from datetime import datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from crm.db import db, utcnow
+from crm.timeutil import local_tz
 from crm.security import audit
 from crm.security.models import AccessAlert, AccessLogEntry
 
@@ -44,10 +44,6 @@ RULES = {
 }
 EXEMPT_PURPOSES = ("data_subject_request",)
 JOB_NAME = "audit_alert_scan"
-
-
-def _tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config.get("CRM_TIMEZONE", "Europe/Moscow"))
 
 
 def working_hours() -> tuple[time, time, frozenset[int]]:
@@ -63,7 +59,7 @@ def is_after_hours(at: datetime, hours: tuple[time, time, frozenset[int]] | None
     """True when the UTC instant ``at`` falls outside working hours in ``CRM_TIMEZONE``. An end
     before the start means a shift over midnight (``"20:00-08:00"``); equal ends mean around the clock."""
     start, end, days = hours or working_hours()
-    local = at.astimezone(_tz())
+    local = at.astimezone(local_tz())
     t = local.time()
     if start == end:  # "00:00-00:00": around the clock
         inside = True
@@ -107,7 +103,7 @@ def scan(now: datetime | None = None, hours: float | None = None, actor: audit.A
     window = timedelta(seconds=cfg["CRM_AUDIT_UNTIED_WINDOW_S"])
     limit = int(cfg["CRM_AUDIT_ALERT_MAX_CITIZENS"])
     hours_spec = working_hours()
-    tz = _tz()
+    tz = local_tz()
     E = AccessLogEntry
     rows = db.session.execute(
         select(E.seq, E.at, E.actor_id, E.actor, E.action, E.citizen_id, E.appeal_id, E.call_id, E.purpose)
@@ -214,7 +210,7 @@ def acknowledge(alert: AccessAlert, *, user, comment: str | None = None) -> Acce
 def scan_job(reschedule: bool = True) -> dict[str, int]:
     """RQ job: :func:`scan`, then schedule itself again in ``CRM_AUDIT_ALERT_SCAN_EVERY_S`` (fixed
     job id: one schedule). Safe to run twice (alerts are keyed)."""
-    from crm.calls.jobs import job_context
+    from crm.jobs import job_context
 
     with job_context():
         try:

@@ -7,7 +7,7 @@ from flask import request
 
 from crm.api import ApiError, bp, token_required
 from crm.db import db
-from crm.reports.services import day_start, parse_day
+from crm.timeutil import day_start, parse_day
 from crm.security.audit import entry_dict
 from crm.security.models import AccessLogEntry
 

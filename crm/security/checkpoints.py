@@ -602,7 +602,7 @@ def checkpoint_job(reschedule: bool = True) -> int | None:
     """RQ job: write a checkpoint (:func:`write_checkpoint`), then schedule itself again in
     ``CRM_AUDIT_CHECKPOINT_EVERY_S`` seconds (fixed job id: one schedule). Returns the line's
     ``seq`` or None when nothing was new. Safe to run twice."""
-    from crm.calls.jobs import job_context
+    from crm.jobs import job_context
 
     with job_context():
         try:

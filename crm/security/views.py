@@ -16,6 +16,8 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from crm.db import utcnow
+from crm.errors import InvalidInput
+from crm.timeutil import day_start, parse_day
 from crm.security import alerts, audit
 from crm.security.permissions import ROLE_NAMES_RU, roles_required
 from crm.security.redirects import local_target
@@ -48,8 +50,6 @@ def _unknown_citizen(citizen_id: str):
 def _parse_period() -> tuple[datetime | None, datetime | None, str, str, str | None]:
     """``from``/``to`` query values (inclusive local days) as UTC bounds, the raw values, and a Russian
     error (an unparseable date, or a start after the end) or None."""
-    from crm.reports.services import ReportError, day_start, parse_day
-
     first, last = request.args.get("from", "").strip(), request.args.get("to", "").strip()
     start = end = None
     try:
@@ -57,7 +57,7 @@ def _parse_period() -> tuple[datetime | None, datetime | None, str, str, str | N
             start = day_start(parse_day(first, "from"))
         if last:
             end = day_start(parse_day(last, "to") + timedelta(days=1))
-    except ReportError as exc:
+    except InvalidInput as exc:
         return None, None, first, last, str(exc)
     if start is not None and end is not None and start >= end:
         return None, None, first, last, (f"Дата начала периода ({first}) позже даты окончания ({last}): "

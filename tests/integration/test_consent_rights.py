@@ -205,7 +205,7 @@ def test_clocks_cross_the_january_holidays():
     late = datetime(2026, 12, 30, 23, 30, tzinfo=MSK).astimezone(timezone.utc)
     assert rights.due_for("access", late).astimezone(MSK).date().isoformat() == "2027-01-22"
     # the +5 working-day extension counts from the deadline: 25–29.01.2027
-    from crm.appeals.calendar import add_working_days
+    from crm.timeutil import add_working_days
 
     assert add_working_days(rights.due_for("access", received), 5).astimezone(MSK).date().isoformat() == "2027-01-29"
     # May holidays of 2026: received 30.04 → 1.05 holiday, 2–3 weekend, 11.05 holiday
@@ -225,7 +225,7 @@ def test_extension_needs_reasons_happens_once_and_answer_needs_the_export(ctx, m
     with pytest.raises(rights.RequestError):
         rights.extend(req, "нужно", user=dpo)
     rights.extend(req, "запрошены архивные записи звонков из резервного хранилища", user=dpo)
-    from crm.appeals.calendar import add_working_days
+    from crm.timeutil import add_working_days
 
     assert req.extended_due_at == add_working_days(req.due_at, 5) and req.deadline == req.extended_due_at
     with pytest.raises(rights.RequestError) as err:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from crm import text_ru
 from crm.qa import checks
 
 
@@ -231,7 +232,7 @@ def test_overrides_change_one_key_and_keep_the_others():
 
 
 def test_analyzer_is_cached():
-    assert checks._morph() is checks._morph()
+    assert text_ru.morph() is text_ru.morph()
 
 
 # --- recogniser errors -----------------------------------------------------------------------------

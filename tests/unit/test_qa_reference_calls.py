@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from crm import text_ru
 from crm.qa import checks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +77,7 @@ def test_measured_figures_match_the_turn_times(name):
     longest = max(b["start"] - a["end"] for a, b in zip(segs, segs[1:]))
     assert got["silence"]["value"] == pytest.approx(longest, abs=1e-3)
     assert got["overtalk"]["value"] == 0.0  # the simulated turns never overlap
-    words = sum(len(checks._WORD.findall(s["text"].lower())) for s in segs if s["speaker"] == "operator")
+    words = sum(text_ru.word_count(s["text"]) for s in segs if s["speaker"] == "operator")
     assert got["speech_rate"]["value"] == pytest.approx(60 * words / op, abs=0.01)
     assert 70 <= got["speech_rate"]["value"] <= 180
 

@@ -1,0 +1,82 @@
+"""Cross-feature reactions, declared once: a feature *fires* a named hook, others *subscribe* to it.
+
+The layers (pyproject.toml, ``[tool.importlinter]``) let a feature import only what lies below it.
+When a lower feature must make a higher one react — a transcript is ready and QA runs its automatic
+checks; an appeal changed status and the citizen is notified — the lower feature fires a hook and the
+higher one subscribes in its ``init_app``, which the application factory calls. Neither imports the
+other.
+
+Hooks are synchronous and run inside the caller's transaction, in subscription order, so a reaction
+that writes rows commits (or rolls back) with the change that caused it. A reaction that must not
+delay the caller enqueues a job instead, through ``crm.jobs``.
+
+Known hooks (the name, who fires it, the keyword arguments):
+
+- ``call.transcribed`` — ``crm.calls`` after a transcript is stored; ``call_id: int``.
+- ``call.erased`` — ``crm.calls`` after a call's recording and transcript are destroyed; ``call_id``.
+- ``appeal.transitioned`` — ``crm.appeals`` after a status change; ``appeal_id: int``,
+  ``old: str``, ``new: str``, ``event_id: int``.
+- ``appeal.registered`` — ``crm.appeals`` after a new appeal is saved; ``appeal_id: int``.
+- ``consent.changed`` — ``crm.consent`` after a consent is given, refused or withdrawn;
+  ``citizen_id: int``, ``purpose: str``, ``status: str``.
+
+Add a name here when you add a hook: :func:`fire` refuses names that are not declared, so a typo
+fails loudly instead of reaching nobody.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Callable
+
+HOOKS: frozenset[str] = frozenset({
+    "call.transcribed",
+    "call.erased",
+    "appeal.transitioned",
+    "appeal.registered",
+    "consent.changed",
+})
+
+_subscribers: dict[str, list[Callable[..., Any]]] = defaultdict(list)
+
+
+class UnknownHook(KeyError):
+    """A hook name that is not in :data:`HOOKS`."""
+
+
+def _check(name: str) -> None:
+    if name not in HOOKS:
+        raise UnknownHook(f"hook {name!r} is not declared in crm.hooks.HOOKS")
+
+
+def subscribe(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    """Call ``func(**kwargs)`` whenever hook ``name`` fires. Subscribing the same function twice is a
+    no-op (``init_app`` may run once per application, and tests build several). Returns ``func``.
+
+    Raises :class:`UnknownHook` for an undeclared name."""
+    _check(name)
+    if func not in _subscribers[name]:
+        _subscribers[name].append(func)
+    return func
+
+
+def on(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator form of :func:`subscribe`."""
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        return subscribe(name, func)
+    return decorate
+
+
+def fire(name: str, **kwargs: Any) -> list[Any]:
+    """Run every subscriber of ``name`` with ``kwargs``, in subscription order, and return their
+    results. An exception in a subscriber propagates to the caller (whose transaction then rolls
+    back): a reaction that is part of the use case must not fail silently.
+
+    Raises :class:`UnknownHook` for an undeclared name."""
+    _check(name)
+    return [func(**kwargs) for func in list(_subscribers[name])]
+
+
+def subscribers(name: str) -> list[Callable[..., Any]]:
+    """The functions subscribed to ``name`` (a copy), for tests and ``crm status``."""
+    _check(name)
+    return list(_subscribers[name])
