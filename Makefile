@@ -5,10 +5,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard crm/translations/*/LC_MESSAGES/messages.po))
 
-.PHONY: install run test test-fast browser-deps clean-instance
 
-install: $(STAMP)
+.PHONY: install run test test-fast browser-deps clean-instance translations
+
+install: $(STAMP) $(MO_FILES)
+
+# the compiled catalogues (git-ignored), rebuilt when their .po changes
+%.mo: %.po $(STAMP)
+	$(BIN)/pybabel compile -f -i $< -o $@
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -37,3 +43,10 @@ browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
 	  else echo "chromium missing: sudo apt-get install chromium (browser tests will skip)"; fi; }
+
+# Extract the interface's messages (babel.cfg) and update the Russian and English catalogues; edit
+# crm/translations/en/LC_MESSAGES/messages.po, then `make install` compiles them.
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -o crm/translations/messages.pot crm
+	$(BIN)/pybabel update --no-fuzzy-matching -i crm/translations/messages.pot -d crm/translations
+	$(BIN)/pybabel compile -f -d crm/translations

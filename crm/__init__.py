@@ -26,20 +26,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_blueprints(app)
     register_errorhandlers(app)
     register_security_headers(app)
-    register_template_filters(app)
     return app
 
 
-def register_template_filters(app: Flask) -> None:
-    from crm.timeutil import format_local
-
-    # "moscow" is the filter's historical name; it shows the time in CRM_TIMEZONE
-    app.add_template_filter(format_local, "moscow")
-    app.add_template_filter(format_local, "localtime")
-
-
 def register_extensions(app: Flask) -> None:
-    from crm.extensions import babel, csrf, db, limiter, login_manager, migrate
+    from crm import i18n
+    from crm.extensions import csrf, db, limiter, login_manager, migrate
     from crm.users.services import load_user
 
     import crm.models  # noqa: F401
@@ -50,7 +42,7 @@ def register_extensions(app: Flask) -> None:
     init_engine_events(app)
     migrate.init_app(app, db, render_as_batch=True, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=lambda: "ru")
+    i18n.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "users.login"

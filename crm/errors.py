@@ -18,14 +18,16 @@ request is rolled back before either answer, so a view never calls ``db.session.
 from __future__ import annotations
 
 from flask import jsonify, render_template, request
+from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 
 from crm.db import db
+from crm.i18n import N_
 
-MESSAGES_RU = {400: "Неверный запрос", 401: "Требуется вход", 403: "Доступ запрещён", 404: "Не найдено",
-               405: "Метод не разрешён", 413: "Файл слишком большой", 429: "Слишком много попыток, подождите",
-               409: "Конфликт с текущим состоянием данных", 415: "Неподдерживаемый тип содержимого",
-               422: "Данные не прошли проверку", 500: "Внутренняя ошибка", 503: "Сервис временно недоступен"}
+MESSAGES_RU = {400: N_("Неверный запрос"), 401: N_("Требуется вход"), 403: N_("Доступ запрещён"), 404: N_("Не найдено"),
+               405: N_("Метод не разрешён"), 413: N_("Файл слишком большой"), 429: N_("Слишком много попыток, подождите"),
+               409: N_("Конфликт с текущим состоянием данных"), 415: N_("Неподдерживаемый тип содержимого"),
+               422: N_("Данные не прошли проверку"), 500: N_("Внутренняя ошибка"), 503: N_("Сервис временно недоступен")}
 
 
 class CrmError(Exception):
@@ -121,7 +123,8 @@ def register(app) -> None:
             # werkzeug's stock (English) descriptions are replaced; a description given to abort() is kept
             default = exc.description is None or exc.description == type(exc).description
             return api_error(status, code, MESSAGES_RU.get(status, exc.name) if default else exc.description)
-        return render_template("error.html", status=status, message=MESSAGES_RU.get(status, exc.name)), status
+        return render_template("error.html", status=status, message=gettext(MESSAGES_RU[status]) if status in MESSAGES_RU
+                               else exc.name), status
 
     @app.errorhandler(Exception)
     def internal(exc: Exception):
@@ -129,4 +132,4 @@ def register(app) -> None:
         app.logger.exception("unhandled error")
         if wants_json():
             return api_error(500, "internal", "внутренняя ошибка сервера")
-        return render_template("error.html", status=500, message=MESSAGES_RU[500]), 500
+        return render_template("error.html", status=500, message=gettext(MESSAGES_RU[500])), 500

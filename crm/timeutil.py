@@ -59,16 +59,6 @@ def parse_day(value: str, field: str) -> date:
                            code=f"invalid_{field}") from None
 
 
-def format_local(value: datetime | str | None, seconds: bool = False) -> str:
-    """A UTC datetime (or ISO string) as ``dd.mm.yyyy hh:mm[:ss]`` in the hotline's time zone; ``—``
-    for nothing."""
-    if not value:
-        return "—"
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.astimezone(local_tz()).strftime("%d.%m.%Y %H:%M:%S" if seconds else "%d.%m.%Y %H:%M")
-
-
 # --- the Russian working-day calendar --------------------------------------------------------------
 # Трудовой кодекс ст. 112 plus the government's yearly transfer decrees. ``HOLIDAYS`` are
 # non-working weekdays; ``WORKING_WEEKENDS`` are transferred working Saturdays.

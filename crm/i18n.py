@@ -1,0 +1,66 @@
+"""Languages of the interface (Flask-Babel).
+
+The UI is written in Russian: the Russian text is the message id, so the Russian catalogue
+(``crm/translations/ru``) is the default and needs no translations, and the English catalogue
+(``crm/translations/en``) translates each message. Dates and times are formatted by Flask-Babel in
+``CRM_TIMEZONE`` (``BABEL_DEFAULT_TIMEZONE`` follows it).
+
+The language is Russian unless a person chose another one: ``?lang=en`` (or ``?lang=ru``) on any
+page stores the choice in the session. A browser's ``Accept-Language`` is not followed, because a
+hotline's staff work in Russian whatever their browser was installed with.
+
+Catalogues: ``make translations`` extracts the messages (``babel.cfg``) into
+``crm/translations/messages.pot`` and updates both catalogues; ``make install`` compiles them.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Flask, current_app, request, session
+from flask_babel import format_datetime, refresh
+
+from crm.extensions import babel
+
+LOCALES = ("ru", "en")
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for extraction without translating it now (it is translated where shown,
+    with ``gettext(message)``)."""
+    return message
+
+
+def select_locale() -> str:
+    """The locale of this request: a valid ``?lang=`` (remembered in the session), else the one
+    remembered, else ``BABEL_DEFAULT_LOCALE`` (``ru``)."""
+    wanted = request.args.get("lang")
+    if wanted in LOCALES:
+        session["lang"] = wanted
+        return wanted
+    remembered = session.get("lang")
+    if remembered in LOCALES:
+        return remembered
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def format_local(value, seconds: bool = False) -> str:
+    """A UTC datetime (or ISO string) as ``dd.MM.yyyy HH:mm[:ss]`` in ``CRM_TIMEZONE``; ``—`` for
+    nothing. Template filters ``localtime`` and (its old name) ``moscow``."""
+    if not value:
+        return "—"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return format_datetime(value, "dd.MM.yyyy HH:mm:ss" if seconds else "dd.MM.yyyy HH:mm")
+
+
+def init_app(app: Flask) -> None:
+    """Flask-Babel with the locale selector; the Babel time zone follows ``CRM_TIMEZONE``; the
+    ``localtime``/``moscow`` filters."""
+    app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["CRM_TIMEZONE"]
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations")
+    babel.init_app(app, locale_selector=select_locale)
+    # Flask-Babel caches the locale on ``g``; requests that share an application context (the test
+    # client inside a test's app context) would otherwise keep the first request's language
+    app.before_request(refresh)
+    app.add_template_filter(format_local, "localtime")
+    app.add_template_filter(format_local, "moscow")
