@@ -490,8 +490,18 @@ def test_t09_dual_mono_is_one_channel(run, tmp_path):
     # wording may differ by a token; the segmentation may not)
     spans = sorted((s["start"], s["end"]) for s in res.segments)
     assert all(a[1] <= b[0] + 0.01 for a, b in zip(spans, spans[1:]))
-    x, rate = read_wav(BAD / "t09_dual_mono.wav")
-    mono = run(write_wav(tmp_path / "mono.wav", x[:, 0], rate))
+    # The mono reference holds the left channel's samples bit for bit: a float round trip
+    # (x / 32768 * 32767) changes the last bits, and Whisper's segmentation of this clip flips
+    # between one and two segments on differences that small (seen in CI).
+    with wave.open(str(BAD / "t09_dual_mono.wav")) as w:
+        rate = w.getframerate()
+        left = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, w.getnchannels())[:, 0]
+    with wave.open(str(tmp_path / "mono.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(np.ascontiguousarray(left).tobytes())
+    mono = run(tmp_path / "mono.wav")
     assert len(res.segments) == len(mono.segments)
     for a, b in zip(res.segments, mono.segments):
         assert a["start"] == pytest.approx(b["start"], abs=0.3)
