@@ -24,6 +24,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_extensions(app)
     register_security(app)
     register_blueprints(app)
+    register_hooks(app)
     register_errorhandlers(app)
     register_security_headers(app)
     return app
@@ -71,6 +72,15 @@ def register_blueprints(app: Flask) -> None:
 
     for bp in (users_bp, appeals_bp, calls_bp, qa_bp, security_bp, consent_bp, selfservice_bp, health_bp, api_bp):
         app.register_blueprint(bp)
+
+
+def register_hooks(app: Flask) -> None:
+    """Each feature subscribes its reactions to the others' hooks (crm.hooks, crm/<feature>/hooks.py)."""
+    from crm.appeals import hooks as appeals_hooks
+    from crm.qa import hooks as qa_hooks
+
+    for feature in (appeals_hooks, qa_hooks):
+        feature.register()
 
 
 def register_errorhandlers(app: Flask) -> None:

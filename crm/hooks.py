@@ -3,7 +3,8 @@
 The layers (pyproject.toml, ``[tool.importlinter]``) let a feature import only what lies below it.
 When a lower feature must make a higher one react — a transcript is ready and QA runs its automatic
 checks; an appeal changed status and the citizen is notified — the lower feature fires a hook and the
-higher one subscribes in its ``init_app``, which the application factory calls. Neither imports the
+higher one subscribes in its ``hooks.register()`` (``crm/<feature>/hooks.py``), which the application
+factory calls (``crm.register_hooks``). Neither imports the
 other.
 
 Hooks are synchronous and run inside the caller's transaction, in subscription order, so a reaction
@@ -12,10 +13,15 @@ delay the caller enqueues a job instead, through ``crm.jobs``.
 
 Known hooks (the name, who fires it, the keyword arguments):
 
-- ``call.transcribed`` — ``crm.calls`` after a transcript is stored; ``call_id: int``.
+- ``call.transcribed`` — ``crm.calls`` after a transcript is stored; ``call_id: str``,
+  ``segments: list[dict]`` (the transcriber's, plaintext in memory: nothing is decrypted again).
+- ``call.page`` — ``crm.calls.views`` while rendering the call page; ``call`` (the row), ``user``,
+  ``status: int`` (422 when a form is sent back) and the view's extra arguments (e.g. QA's ``form``).
+  A subscriber returns ``{"template": <an included template>, ...}`` (the template reads it as
+  ``panel``) or None.
 - ``call.erased`` — ``crm.calls`` after a call's recording and transcript are destroyed; ``call_id``.
-- ``appeal.transitioned`` — ``crm.appeals`` after a status change; ``appeal_id: int``,
-  ``old: str``, ``new: str``, ``event_id: int``.
+- ``appeal.transitioned`` — ``crm.appeals`` after a status change has been committed;
+  ``appeal_id: str``, ``old: str``, ``new: str``, ``event_id: str``.
 - ``appeal.registered`` — ``crm.appeals`` after a new appeal is saved; ``appeal_id: int``.
 - ``consent.changed`` — ``crm.consent`` after a consent is given, refused or withdrawn;
   ``citizen_id: int``, ``purpose: str``, ``status: str``.
@@ -30,6 +36,7 @@ from typing import Any, Callable
 
 HOOKS: frozenset[str] = frozenset({
     "call.transcribed",
+    "call.page",
     "call.erased",
     "appeal.transitioned",
     "appeal.registered",
@@ -57,6 +64,13 @@ def subscribe(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     if func not in _subscribers[name]:
         _subscribers[name].append(func)
     return func
+
+
+def unsubscribe(name: str, func: Callable[..., Any]) -> None:
+    """Stop calling ``func`` for ``name`` (no-op when it was not subscribed)."""
+    _check(name)
+    if func in _subscribers[name]:
+        _subscribers[name].remove(func)
 
 
 def on(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

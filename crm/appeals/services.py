@@ -9,6 +9,7 @@ from sqlalchemy import or_, update as sql_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from crm import hooks
 from crm.appeals.catalog import (CATEGORIES, CHANNELS, NO_ESCALATION, PENDING_DEADLINES, REOPEN, SLA, STATUSES,
                                  TOPICS, TRANSITIONS)
 from crm.appeals.models import Appeal, AppealCounter, AppealEvent
@@ -138,9 +139,8 @@ def transition(appeal: Appeal, to_status: str, *, user_id: int | None, comment: 
     audit.record("appeal.transition", citizen_id=appeal.citizen_id, appeal_id=appeal.id,
                  fields=["comment"] if comment else [], purpose="appeal_processing", detail=to_status)
     db.session.commit()
-    from crm.consent import sms
-
-    sms.after_transition(appeal, event.id)  # the status SMS, if the citizen's consent allows it now
+    # after the commit: the status SMS (crm.appeals.notifications), if the citizen's consent allows it now
+    hooks.fire("appeal.transitioned", appeal_id=appeal.id, old=event.from_status, new=to_status, event_id=event.id)
     return appeal
 
 

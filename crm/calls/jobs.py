@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from crm import hooks
 from crm.db import db, utcnow
 from crm.jobs import job_context
 
@@ -34,7 +35,6 @@ def transcribe_call(call_id: str, force: bool = False) -> str:
     from crm.calls.audio import AudioDecodeError
     from crm.calls.models import Call
     from crm.calls.transcriber import transcribe
-    from crm.qa.services import after_transcript as qa_after_transcript
 
     with job_context() as app:
         call = db.session.get(Call, call_id)
@@ -85,7 +85,7 @@ def transcribe_call(call_id: str, force: bool = False) -> str:
             raise
         call = db.session.get(Call, call_id)
         services.save_transcript(call, result)
-        qa_after_transcript(call_id, result.segments)  # automatic QA checks, stored for reviewers and sampling
+        hooks.fire("call.transcribed", call_id=call_id, segments=result.segments)  # e.g. QA's automatic checks
         return call.status
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from crm import hooks
 from crm.calls import search, services
 from crm.db import db
-from crm.qa import services as qa
-from crm.qa.forms import EvaluationForm
 from crm.security.permissions import roles_required
+from crm.users import services as users
 
 bp = Blueprint("calls", __name__)
 
@@ -22,18 +22,14 @@ def call_detail(call_id):
     return render_call(call)
 
 
-def render_call(call, form=None, status: int = 200):
-    """The call page; ``form``: a scorecard form sent back with its answers and errors (422)."""
-    from crm.users.models import User
-
+def render_call(call, status: int = 200, **panel_args):
+    """The call page, with the sections higher features add through the ``call.page`` hook (each
+    subscriber returns ``{"template", ...}`` or None); ``panel_args`` go to them (e.g. QA's ``form``:
+    a scorecard form sent back with its answers and errors, with ``status`` 422)."""
     data = services.view(call)
-    card = qa.ensure_default_scorecard()
-    form = form or EvaluationForm.for_scorecard(card)
-    operator = db.session.get(User, call.operator_id) if call.operator_id else None
-    saved = request.args.get("saved")
-    return render_template("calls/detail.html", call=data, scorecard=card, form=form,
-                           evaluations=qa.for_call(call.id), operator=operator, saved=saved,
-                           form_sent=status != 200), status
+    panels = [p for p in hooks.fire("call.page", call=call, user=current_user, status=status, **panel_args) if p]
+    return render_template("calls/detail.html", call=data, operator=users.get(call.operator_id),
+                           panels=panels), status
 
 
 @bp.get("/calls/<call_id>/audio")
@@ -92,8 +88,6 @@ def call_search():
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
 
-    from crm.users.models import User
-
     tz = ZoneInfo(current_app.config.get("CRM_TIMEZONE", "Europe/Moscow"))
     today = datetime.now(tz).date()
     days = int(current_app.config.get("CRM_CALL_SEARCH_DAYS", search.DEFAULT_DAYS))
@@ -106,7 +100,6 @@ def call_search():
             result = search.search_transcripts(**search.parse_args(args), user=current_user)
         except search.SearchError as exc:
             error = str(exc)
-    operators = db.session.execute(db.select(User).where(User.role == "operator")
-                                   .order_by(User.username)).scalars().all()
+    operators = users.list_users("operator")
     return render_template("calls/search.html", args=args, result=result, error=error, operators=operators,
                            speakers=search.SPEAKERS_RU), (400 if error else 200)

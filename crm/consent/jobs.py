@@ -10,15 +10,6 @@ from crm.jobs import job_context
 RETENTION_EVERY_S = 86400
 
 
-def send_status_sms(appeal_id: str, event_id: str) -> str:
-    """Send the status SMS of one appeal transition if consent allows it at this moment
-    (:func:`crm.consent.sms.notify_status`). Returns its outcome."""
-    from crm.consent import sms
-
-    with job_context():
-        return sms.notify_status(appeal_id, event_id)
-
-
 def retention_job(reschedule: bool = True) -> dict:
     """Periodic job: one retention run (:func:`crm.consent.retention.run`), then schedule itself
     again in ``CRM_RETENTION_EVERY_S`` seconds (default daily; fixed job id: one schedule).

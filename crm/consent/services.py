@@ -13,6 +13,7 @@ from datetime import timedelta
 from flask import current_app, has_app_context
 
 from crm.citizens.models import Citizen
+from crm.consent import sms
 from crm.consent.models import ConsentEvent, DataSubjectRequest, Purpose
 from crm.consent.texts import DEFAULT_VERSION, ITEM_LABELS, PURPOSE_DETAILS, PURPOSES, TEXTS, render, text_hash
 from crm.db import db, utcnow
@@ -283,6 +284,21 @@ def may_use_for_qa(citizen_id: str | None) -> bool:
     """May this citizen's calls be in the QA sample (listened to, scored)? True only with an active
     ``call_recording_qa`` consent and no demand to stop it; False for a call with no citizen."""
     return may_process(citizen_id, "call_recording_qa")
+
+
+def send_sms(citizen, *, purpose: str, kind: str, body: str, appeal_id: str | None = None,
+             appeal_event_id: str | None = None, actor: audit.Actor | None = None):
+    """Send ``body`` to the citizen's phone through the outbox and the gateway: see
+    :func:`crm.consent.sms.send` (returns the outbox row, or None without a readable phone). The
+    caller asks :func:`may_notify` first when the message rests on consent."""
+    return sms.send(citizen, purpose=purpose, kind=kind, body=body, appeal_id=appeal_id,
+                    appeal_event_id=appeal_event_id, actor=actor)
+
+
+def sms_sent_for_event(appeal_event_id: str) -> bool:
+    """Has an SMS already been written to the outbox for this appeal event (one message per transition)?"""
+    return db.session.execute(db.select(sms.SmsMessage.id).where(
+        sms.SmsMessage.appeal_event_id == appeal_event_id)).first() is not None
 
 
 def for_citizen(citizen_id: str) -> list[ConsentEvent]:

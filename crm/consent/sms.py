@@ -1,4 +1,4 @@
-"""SMS: the gateway interface, the outbox, and the appeal status notifications.
+"""SMS: the gateway interface and the outbox.
 
 There is no SMS provider yet. Every message goes through :func:`send`, which writes it to the
 outbox table (``sms_outbox``: masked number, text, purpose — the DPO's page and the tests read it)
@@ -6,7 +6,7 @@ and hands it to the configured :class:`SmsGateway`. The default, :class:`OutboxG
 nothing further; a provider adapter implements ``deliver`` and is installed with
 :func:`set_gateway` in ``create_app`` or an instance hook.
 
-Status notifications rest on consent (``sms_notifications``): :func:`notify_status` asks
+Status notifications rest on consent (``sms_notifications``): :mod:`crm.appeals.notifications` asks
 :func:`crm.consent.services.may_notify` right before sending, so a withdrawal stops them from its
 commit on, even for jobs already queued. One-time codes and self-service links are sent because the
 citizen asked for them (to exercise their rights), not on consent. Message texts are never written
@@ -93,53 +93,3 @@ def outbox(limit: int = 200, citizen_id: str | None = None) -> list[SmsMessage]:
     if citizen_id:
         q = q.where(SmsMessage.citizen_id == citizen_id)
     return list(db.session.execute(q).scalars())
-
-
-def status_text(number: str, status: str) -> str:
-    from crm.appeals.catalog import STATUSES
-
-    return f"Горячая линия ЖКХ: заявка № {number} — {STATUSES.get(status, status).lower()}."
-
-
-def notify_status(appeal_id: str, event_id: str) -> str:
-    """Send the status SMS for transition ``event_id`` of appeal ``appeal_id`` if the citizen's
-    consent allows it now. Safe to run twice (one message per transition). Returns ``sent``,
-    ``no_consent``, ``already_sent``, ``missing`` or ``no_phone``."""
-    from crm.appeals import services as appeals
-    from crm.citizens import services as citizens
-    from crm.consent.services import may_notify
-
-    appeal = appeals.get(appeal_id)
-    if appeal is None:
-        return "missing"
-    if db.session.execute(db.select(SmsMessage.id).where(SmsMessage.appeal_event_id == event_id)).first():
-        return "already_sent"
-    if not may_notify(appeal.citizen_id, STATUS_PURPOSE):
-        return "no_consent"
-    event = next((e for e in appeal.events if e.id == event_id), None)
-    status = event.to_status if event is not None else appeal.status
-    msg = send(citizens.get(appeal.citizen_id), purpose=STATUS_PURPOSE, kind="status",
-               body=status_text(appeal.number, status), appeal_id=appeal.id, appeal_event_id=event_id,
-               actor=audit.system_actor("send_status_sms"))
-    return "sent" if msg is not None else "no_phone"
-
-
-def after_transition(appeal, event_id: str) -> None:
-    """Hook called by :func:`crm.appeals.services.transition` after its commit: queue the status SMS
-    when the citizen may be notified now. Never raises (a notification must not undo a transition);
-    without Redis the SMS is sent in-process."""
-    try:
-        from crm.consent.services import may_notify
-
-        if not may_notify(appeal.citizen_id, STATUS_PURPOSE):
-            return
-        from crm import jobs
-
-        try:
-            jobs.enqueue("crm.consent.jobs.send_status_sms", appeal.id, event_id, timeout_s=60, retries=2,
-                         result_ttl_s=3600)
-        except Exception:  # redis unavailable
-            notify_status(appeal.id, event_id)
-    except Exception:
-        db.session.rollback()
-        log.exception("status SMS for appeal %s not queued", appeal.id)

@@ -10,13 +10,15 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from crm.calls import services as calls
+from crm.calls.views import render_call
 from crm.db import db
 from crm.timeutil import local_tz
 from crm.qa import checks, services
 from crm.qa.forms import (CalibrationForm, DisputeForm, EvaluationForm, ResolveForm, SamplingRunForm, ScorecardForm,
                           answer_label)
 from crm.security.permissions import roles_required
-from crm.users.models import User
+from crm.users import services as users
+from crm.users.services import User
 
 bp = Blueprint("qa", __name__)
 
@@ -36,7 +38,7 @@ def _fmt_time(seconds) -> str:
 
 
 def _users() -> dict[int, User]:
-    return {u.id: u for u in db.session.execute(db.select(User)).scalars()}
+    return users.by_id()
 
 
 def _notes_from_form() -> list[dict]:
@@ -107,7 +109,7 @@ def _render_review(call, session=None, form=None, status: int = 200):
         evaluations = services.for_call(call.id)
     pending = services.queue_for(current_user)
     ids = [it.call_id for it in pending]
-    operator = db.session.get(User, call.operator_id) if call.operator_id else None
+    operator = users.get(call.operator_id)
     return render_template(
         "qa/review.html", call=data, call_obj=call, scorecard=card, sections=services.sections_of(card), form=form,
         evaluations=evaluations, operator=operator, hints=services.check_results(call.id), users=_users(),
@@ -130,10 +132,8 @@ def evaluate(call_id):
     def again(message: str):
         """Back to the page the form came from, with the answers given and the errors (422): a
         half-filled scorecard is not lost."""
-        from crm.calls.views import render_call
-
         flash(message, "error")
-        return _render_review(call, form=form, status=422) if from_review else render_call(call, form, 422)
+        return _render_review(call, form=form, status=422) if from_review else render_call(call, 422, form=form)
 
     if not form.validate():
         return again(form.error_message())
@@ -335,8 +335,7 @@ def sampling_rules():
 # --- calibration -------------------------------------------------------------------------------------
 
 def _staff() -> list[User]:
-    return list(db.session.execute(db.select(User).where(User.role.in_(SUPERVISORS), User.active.is_(True))
-                                   .order_by(User.id)).scalars())
+    return users.active_with_roles(*SUPERVISORS)
 
 
 @bp.route("/qa/calibration", methods=["GET", "POST"])

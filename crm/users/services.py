@@ -95,6 +95,22 @@ def get_by_username(username: str) -> User | None:
     return db.session.execute(db.select(User).where(User.username == username)).scalar_one_or_none()
 
 
+def get(user_id: int | None) -> User | None:
+    """The user with this id, or None (also for ``None``)."""
+    return db.session.get(User, user_id) if user_id else None
+
+
+def by_id() -> dict[int, User]:
+    """Every user, keyed by id (for pages that name the staff behind rows)."""
+    return {u.id: u for u in db.session.execute(db.select(User)).scalars()}
+
+
+def active_with_roles(*roles: str) -> list[User]:
+    """Active users having one of ``roles``, by id."""
+    return list(db.session.execute(db.select(User).where(User.role.in_(roles), User.active.is_(True))
+                                   .order_by(User.id)).scalars())
+
+
 def list_users(role: str | None = None) -> list[User]:
     q = db.select(User).order_by(User.username)
     if role:

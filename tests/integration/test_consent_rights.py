@@ -128,7 +128,7 @@ def test_withdrawal_stops_sms_and_qa_and_keeps_the_appeal(ctx, make_user, api_to
     work()
     assert len(outbox(cid)) == 1, "an SMS was sent after the consent was withdrawn"
     # a job queued before the withdrawal sends nothing either
-    from crm.consent import sms
+    from crm.appeals import notifications as sms
 
     assert sms.notify_status(appeal.id, "not-an-event") == "no_consent"
 

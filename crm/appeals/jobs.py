@@ -1,0 +1,12 @@
+"""Background jobs of the appeals package. Each takes ids and is safe to run twice."""
+from __future__ import annotations
+
+from crm.appeals import notifications
+from crm.jobs import job_context
+
+
+def send_status_sms(appeal_id: str, event_id: str) -> str:
+    """Send the status SMS of one appeal transition if consent allows it at this moment
+    (:func:`crm.appeals.notifications.notify_status`). Returns its outcome."""
+    with job_context():
+        return notifications.notify_status(appeal_id, event_id)

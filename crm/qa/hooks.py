@@ -1,0 +1,29 @@
+"""The QA package's reactions to hooks (:mod:`crm.hooks`), subscribed by the factory."""
+from __future__ import annotations
+
+from flask import request
+
+from crm import hooks
+from crm.qa import services
+from crm.qa.forms import EvaluationForm
+
+
+def _after_transcript(call_id: str, segments: list[dict], **_: object) -> None:
+    """``call.transcribed``: store the automatic checks (:func:`crm.qa.services.after_transcript`)."""
+    services.after_transcript(call_id, segments)
+
+
+def _call_page(call, status: int = 200, form=None, **_: object) -> dict:
+    """``call.page``: the scorecard section of the call page (``qa/_call_panel.html``): the default
+    scorecard, ``form`` (a form sent back with its answers and errors, else an empty one), the call's
+    evaluations and the one just saved (``?saved=<id>``)."""
+    card = services.ensure_default_scorecard()
+    return {"template": "qa/_call_panel.html", "scorecard": card,
+            "form": form or EvaluationForm.for_scorecard(card), "evaluations": services.for_call(call.id),
+            "saved": request.args.get("saved"), "form_sent": status != 200}
+
+
+def register() -> None:
+    """Subscribe the QA package's handlers (idempotent)."""
+    hooks.subscribe("call.transcribed", _after_transcript)
+    hooks.subscribe("call.page", _call_page)
