@@ -77,9 +77,10 @@ def register_blueprints(app: Flask) -> None:
 def register_hooks(app: Flask) -> None:
     """Each feature subscribes its reactions to the others' hooks (crm.hooks, crm/<feature>/hooks.py)."""
     from crm.appeals import hooks as appeals_hooks
+    from crm.calls import hooks as calls_hooks
     from crm.qa import hooks as qa_hooks
 
-    for feature in (appeals_hooks, qa_hooks):
+    for feature in (calls_hooks, appeals_hooks, qa_hooks):
         feature.register()
 
 

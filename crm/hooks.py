@@ -23,6 +23,22 @@ Known hooks (the name, who fires it, the keyword arguments):
 - ``appeal.transitioned`` — ``crm.appeals`` after a status change has been committed;
   ``appeal_id: str``, ``old: str``, ``new: str``, ``event_id: str``.
 - ``appeal.registered`` — ``crm.appeals`` after a new appeal is saved; ``appeal_id: int``.
+- ``appeal.latest_call`` — ``crm.consent`` asks for the evidence of a consent given on a call when
+  only the appeal is known; ``appeal_id: str``. A subscriber returns the id of the appeal's latest
+  call, or None.
+- ``citizen.export`` — ``crm.consent.rights`` while building an access export (152-ФЗ ст. 14);
+  ``citizen_id: str``, ``purpose: str`` (for the reads' log entries), ``erased: bool``. A subscriber
+  returns a dict of top-level sections (``{"appeals": [...]}``), merged into the export.
+- ``call.export`` — ``crm.appeals`` for each call in that export; ``call_id: str``, ``erased: bool``.
+  A subscriber returns a dict of keys added to the call's entry (QA: ``evaluations``).
+- ``citizen.appeal_numbers`` — ``crm.consent.rights`` for a destruction act's subject;
+  ``citizen_id: str``. A subscriber returns a list of appeal numbers.
+- ``retention.activity`` — ``crm.consent.retention``, no arguments. A subscriber returns a list of
+  ``SELECT citizen_id, at`` statements (contact with a citizen: an appeal, a call).
+- ``retention.active_work`` — ``crm.consent.retention``, no arguments. A subscriber returns a list of
+  ``SELECT citizen_id`` statements: citizens whose data are kept for work in progress.
+- ``retention.recordings`` — ``crm.consent.retention``; ``before`` (aware UTC). A subscriber returns
+  the number of recordings of citizens not erased made before it.
 - ``consent.changed`` — ``crm.consent`` after a consent is given, refused or withdrawn;
   ``citizen_id: int``, ``purpose: str``, ``status: str``.
 
@@ -40,7 +56,14 @@ HOOKS: frozenset[str] = frozenset({
     "call.erased",
     "appeal.transitioned",
     "appeal.registered",
+    "appeal.latest_call",
     "consent.changed",
+    "citizen.export",
+    "call.export",
+    "citizen.appeal_numbers",
+    "retention.activity",
+    "retention.active_work",
+    "retention.recordings",
 })
 
 _subscribers: dict[str, list[Callable[..., Any]]] = defaultdict(list)

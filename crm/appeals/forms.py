@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import BooleanField, FloatField, HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from crm.appeals.catalog import CATEGORIES, CHANNELS, STATUSES, TOPICS
 
@@ -55,3 +55,12 @@ class TransitionForm(FlaskForm):
 
 class RecordingForm(FlaskForm):
     recording = FileField("Запись звонка", validators=[DataRequired(message="Выберите файл")])
+
+
+class QuickConsentForm(FlaskForm):
+    """The operator's one click during a call: purpose and answer; the call and moment optional."""
+
+    purpose = HiddenField(validators=[DataRequired()])
+    given = HiddenField(default="yes")
+    call_id = HiddenField()
+    offset_s = FloatField(validators=[Optional(), NumberRange(min=0)])

@@ -2,9 +2,33 @@
 from __future__ import annotations
 
 from crm import hooks
-from crm.appeals import notifications
+from crm.appeals import notifications, services
+
+
+def _export(citizen_id: str, purpose: str, erased: bool, **_: object) -> dict:
+    """``citizen.export``: ``{"appeals": [...]}`` (:func:`crm.appeals.services.export_for_citizen`)."""
+    return {"appeals": services.export_for_citizen(citizen_id, purpose=purpose, erased=erased)}
+
+
+def _appeal_numbers(citizen_id: str, **_: object) -> list[str]:
+    """``citizen.appeal_numbers``: the numbers of the citizen's appeals."""
+    return services.numbers_for_citizen(citizen_id)
+
+
+def _active_work(**_: object) -> list:
+    """``retention.active_work``: the citizens with an appeal still being worked on."""
+    return [services.active_citizens_select()]
+
+
+def _activity(**_: object) -> list:
+    """``retention.activity``: appeals created, resolved and closed."""
+    return services.activity_selects()
 
 
 def register() -> None:
     """Subscribe the appeals package's handlers (idempotent)."""
     hooks.subscribe("appeal.transitioned", notifications.after_transition)  # the citizen's status SMS
+    hooks.subscribe("citizen.export", _export)
+    hooks.subscribe("citizen.appeal_numbers", _appeal_numbers)
+    hooks.subscribe("retention.activity", _activity)
+    hooks.subscribe("retention.active_work", _active_work)

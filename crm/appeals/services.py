@@ -13,8 +13,9 @@ from crm import hooks
 from crm.appeals.catalog import (CATEGORIES, CHANNELS, NO_ESCALATION, PENDING_DEADLINES, REOPEN, SLA, STATUSES,
                                  TOPICS, TRANSITIONS)
 from crm.appeals.models import Appeal, AppealCounter, AppealEvent
+from crm.calls import services as calls
 from crm.citizens import services as citizens
-from crm.citizens.models import Citizen
+from crm.citizens.services import Citizen
 from crm.db import db, utcnow
 from crm.security import audit, blind_index
 from crm.timeutil import add_working_days
@@ -220,7 +221,7 @@ def next_deadline(appeal: Appeal, now: datetime | None = None, *,
 
 def view(appeal: Appeal, *, reveal: bool = False) -> dict:
     """Decrypted appeal card with its citizen card and history; logs the access (one commit)."""
-    card = citizens.view(db.session.get(Citizen, appeal.citizen_id), purpose="appeal_processing",
+    card = citizens.view(citizens.get(appeal.citizen_id), purpose="appeal_processing",
                          reveal=reveal, appeal_id=appeal.id, commit=False)
     erased = card["erased"]
     data = as_dict(appeal, decrypt=not erased)
@@ -262,3 +263,43 @@ def recent(limit: int = 50, operator_id: int | None = None, status: str | None =
 def for_citizen(citizen_id: str) -> list[Appeal]:
     return list(db.session.execute(db.select(Appeal).where(Appeal.citizen_id == citizen_id)
                                    .order_by(Appeal.created_at.desc())).scalars())
+
+
+def export_for_citizen(citizen_id: str, *, purpose: str, erased: bool) -> list[dict]:
+    """The citizen's appeals for an access export (crm.consent.rights.export_citizen), oldest first:
+    each :func:`view` (without the citizen card) with ``calls``: each :func:`crm.calls.services.view`
+    (transcript read under ``purpose``, logged) plus what higher features add through the
+    ``call.export`` hook (QA's ``evaluations``). ``erased``: the citizen's data were destroyed."""
+    out = []
+    for appeal in sorted(for_citizen(citizen_id), key=lambda a: a.created_at):
+        data = view(appeal, reveal=False)
+        data.pop("citizen", None)
+        data["calls"] = []
+        for call in calls.for_appeal(appeal.id):
+            c = calls.view(call, purpose=purpose)
+            for part in hooks.fire("call.export", call_id=call.id, erased=erased):
+                c.update(part or {})
+            data["calls"].append(c)
+        out.append(data)
+    return out
+
+
+#: Statuses of an appeal still being worked on (its citizen's data are kept past the retention period).
+ACTIVE_STATUSES = ("received", "escalated", "in_progress")
+
+
+def activity_selects() -> list:
+    """``SELECT citizen_id, at`` of appeals created, resolved and closed (retention's last activity)."""
+    return [db.select(Appeal.citizen_id, Appeal.created_at),
+            db.select(Appeal.citizen_id, Appeal.resolved_at).where(Appeal.resolved_at.isnot(None)),
+            db.select(Appeal.citizen_id, Appeal.closed_at).where(Appeal.closed_at.isnot(None))]
+
+
+def active_citizens_select():
+    """``SELECT citizen_id`` of appeals still being worked on (:data:`ACTIVE_STATUSES`)."""
+    return db.select(Appeal.citizen_id).where(Appeal.status.in_(ACTIVE_STATUSES), Appeal.citizen_id.isnot(None))
+
+
+def numbers_for_citizen(citizen_id: str) -> list[str]:
+    """The numbers of the citizen's appeals (for a destruction act's subject)."""
+    return [a.number for a in for_citizen(citizen_id)]

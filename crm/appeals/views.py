@@ -9,9 +9,9 @@ from flask_login import current_user
 
 from crm.appeals import services
 from crm.appeals.catalog import CATEGORIES, CHANNELS, DEADLINE_KINDS, STATUSES, TOPICS, TRANSITIONS
-from crm.appeals.forms import AppealForm, CitizenForm, PhoneSearchForm, RecordingForm, TransitionForm
+from crm.appeals.forms import (AppealForm, CitizenForm, PhoneSearchForm, QuickConsentForm, RecordingForm,
+                               TransitionForm)
 from crm.calls import services as calls
-from crm.calls.models import STATUS_RU
 from crm.citizens import services as citizens
 from crm.consent import services as consent
 from crm.db import db, utcnow
@@ -28,7 +28,7 @@ def catalog():
     from crm.security.permissions import ROLE_NAMES_RU
 
     return {"CATEGORIES": CATEGORIES, "TOPICS": TOPICS, "STATUSES": STATUSES, "CHANNELS": CHANNELS,
-            "CALL_STATUS_RU": STATUS_RU, "role_ru": lambda r: ROLE_NAMES_RU.get(r, r),
+            "role_ru": lambda r: ROLE_NAMES_RU.get(r, r),
             "DEADLINE_KINDS": DEADLINE_KINDS, "appeal_deadline": services.next_deadline, "deadline_now": utcnow}
 
 
@@ -234,3 +234,26 @@ def consent_withdraw(consent_id):
     consent.withdraw(event, channel="call", user_id=current_user.id)
     flash("Согласие отозвано.", "success")
     return redirect(local_target(request.form.get("next"), url_for("appeals.operator_home")))
+
+
+@bp.post("/appeals/<appeal_id>/consents")
+@roles_required("operator", "admin")
+def quick_consent(appeal_id):
+    """The operator's one click during a call: record the citizen's answer for a purpose, with the
+    appeal's latest call (or the one given, and the moment in it) as evidence. Back to the appeal."""
+    appeal = services.get(appeal_id) or abort(404)
+    form = QuickConsentForm()
+    if form.validate_on_submit():
+        try:
+            event = consent.record(citizens.get(appeal.citizen_id), form.purpose.data, channel="call",
+                                   given=form.given.data != "no", operator_id=current_user.id, appeal_id=appeal.id,
+                                   evidence_call_id=form.call_id.data or None, evidence_offset_s=form.offset_s.data)
+            if getattr(event, "repeated", False):  # a second click: the consent in force is kept, no new event
+                flash("Согласие уже получено.", "info")
+            else:
+                flash("Согласие записано." if form.given.data != "no" else "Отказ записан.", "success")
+        except consent.ConsentError as exc:
+            flash(str(exc), "error")
+    else:
+        flash("Не удалось записать согласие: проверьте форму.", "error")
+    return redirect(url_for("appeals.appeal_detail", appeal_id=appeal.id))

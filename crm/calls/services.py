@@ -6,6 +6,7 @@ import shutil
 import tempfile
 import uuid
 from contextlib import contextmanager
+from datetime import datetime
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -16,7 +17,7 @@ from sqlalchemy import update as sql_update
 
 from crm import jobs
 from crm.calls.audio import AudioDecodeError, probe
-from crm.calls.models import Call, Segment
+from crm.calls.models import STATUS_RU, Call, Segment  # noqa: F401  (STATUS_RU: public, for pages)
 from crm.db import db, utcnow
 from crm.security import audit, crypto
 
@@ -393,6 +394,18 @@ def get(call_id: str) -> Call | None:
 
 def transcribed(limit: int = 100) -> list[Call]:
     return list(db.session.execute(db.select(Call).order_by(Call.created_at.desc()).limit(limit)).scalars())
+
+
+def activity_select():
+    """``SELECT citizen_id, created_at`` of calls with a citizen (retention's last activity)."""
+    return db.select(Call.citizen_id, Call.created_at).where(Call.citizen_id.isnot(None))
+
+
+def count_recordings_before(before: datetime, live_citizens) -> int:
+    """Calls made before ``before`` (aware UTC) whose citizen is in ``live_citizens`` (a ``SELECT
+    id``, e.g. :func:`crm.citizens.services.live_ids_select`): recordings past their retention."""
+    return db.session.execute(db.select(db.func.count()).select_from(Call).where(
+        Call.created_at < before, Call.citizen_id.in_(live_citizens))).scalar_one()
 
 
 def for_appeal(appeal_id: str) -> list[Call]:

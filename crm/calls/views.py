@@ -13,6 +13,11 @@ from crm.users import services as users
 bp = Blueprint("calls", __name__)
 
 
+@bp.app_context_processor
+def _call_labels():
+    return {"CALL_STATUS_RU": services.STATUS_RU}
+
+
 @bp.get("/calls/<call_id>")
 @roles_required("supervisor", "admin", "operator")
 def call_detail(call_id):

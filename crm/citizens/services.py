@@ -277,6 +277,16 @@ def find_by_name_and_building(full_name_or_surname: str, address: str, *,
     return found
 
 
+def registrations_select():
+    """``SELECT id, created_at`` of every citizen (their registration, an activity for retention)."""
+    return db.select(Citizen.id.label("cid"), Citizen.created_at.label("at"))
+
+
+def live_ids_select():
+    """``SELECT id`` of the citizens whose data were not erased."""
+    return db.select(Citizen.id).where(Citizen.erased_at.is_(None))
+
+
 def get(citizen_id: str) -> Citizen | None:
     """The citizen row (no decryption, no log entry): for relations and permission checks."""
     return db.session.get(Citizen, citizen_id)

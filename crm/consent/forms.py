@@ -1,8 +1,8 @@
-"""Forms of the DPO's consent pages, the operator's one-click consent and the self-service page."""
+"""Forms of the DPO's consent pages and the self-service page."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, FloatField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from crm.consent.rights import TYPES
@@ -56,15 +56,6 @@ class ErasureForm(FlaskForm):
 class WithdrawForm(FlaskForm):
     channel = SelectField("Как получен отзыв", choices=DSR_CHANNELS)
     ref = StringField("Рег. номер письма / скана", validators=[Length(max=200)])
-
-
-class QuickConsentForm(FlaskForm):
-    """The operator's one click during a call: purpose and answer; the call and moment optional."""
-
-    purpose = HiddenField(validators=[DataRequired()])
-    given = HiddenField(default="yes")
-    call_id = HiddenField()
-    offset_s = FloatField(validators=[Optional(), NumberRange(min=0)])
 
 
 class RetentionForm(FlaskForm):

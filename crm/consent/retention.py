@@ -18,6 +18,9 @@ retention``):
   reported as *pending*: destroying a recording alone (keeping the appeal) needs a service in
   :mod:`crm.calls` that does not exist yet.
 
+The features' own tables are asked through hooks (:mod:`crm.hooks`: ``retention.activity``,
+``retention.active_work``, ``retention.recordings``), answered in ``crm/<feature>/hooks.py``.
+
 Every step is idempotent: a run that dies half-way is finished by the next one.
 """
 from __future__ import annotations
@@ -26,45 +29,38 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from crm.consent.models import DataSubjectRequest, RetentionRun, SmsMessage
+from crm import hooks
+from crm.citizens import services as citizens
+from crm.consent.models import ConsentEvent, DataSubjectRequest, RetentionRun, SmsMessage
 from crm.db import db, utcnow
 from crm.security import audit
 
 ACCESS_MESSAGES_DAYS = 30
-ACTIVE_STATUSES = ("received", "escalated", "in_progress")
 MESSAGE_PURPOSES = ("sms_notifications", "csat_survey")
 BATCH = 500
 
 
 def _last_activity():
-    """``SELECT citizen_id, max(activity)`` over the tables that show contact with a citizen."""
-    from crm.appeals.models import Appeal
-    from crm.calls.models import Call
-    from crm.citizens.models import Citizen
-    from crm.consent.models import ConsentEvent
-
-    parts = [sa.select(Citizen.id.label("cid"), Citizen.created_at.label("at")),
-             sa.select(Appeal.citizen_id, Appeal.created_at),
-             sa.select(Appeal.citizen_id, Appeal.resolved_at).where(Appeal.resolved_at.isnot(None)),
-             sa.select(Appeal.citizen_id, Appeal.closed_at).where(Appeal.closed_at.isnot(None)),
-             sa.select(Call.citizen_id, Call.created_at).where(Call.citizen_id.isnot(None)),
-             sa.select(ConsentEvent.citizen_id, ConsentEvent.at)]
+    """``SELECT citizen_id, max(activity)`` over what shows contact with a citizen: the registration,
+    the consent events, and what the features answer to the ``retention.activity`` hook (appeals
+    created, resolved, closed; calls)."""
+    parts = [citizens.registrations_select(), sa.select(ConsentEvent.citizen_id, ConsentEvent.at)]
+    parts += [q for found in hooks.fire("retention.activity") for q in found]
     u = sa.union_all(*parts).subquery()
-    return sa.select(u.c.cid, sa.func.max(u.c.at).label("last")).group_by(u.c.cid).subquery()
+    cid, at = u.c[0], u.c[1]
+    return sa.select(cid.label("cid"), sa.func.max(at).label("last")).group_by(cid).subquery()
 
 
 def expired_citizens(days: int, now: datetime, limit: int = BATCH) -> tuple[list[tuple[str, datetime]], int]:
     """``([(citizen_id, last activity)], blocked)``: citizens not erased whose last activity is older
-    than ``days``, without an appeal still being worked on; ``blocked`` counts those skipped for such
-    an appeal."""
-    from crm.appeals.models import Appeal
-    from crm.citizens.models import Citizen
-
+    than ``days``, without work still in progress (an appeal being worked on: the features' answers
+    to the ``retention.active_work`` hook); ``blocked`` counts those skipped for such work."""
     cutoff = now - timedelta(days=days)
     last = _last_activity()
-    active = sa.select(Appeal.id).where(Appeal.citizen_id == Citizen.id, Appeal.status.in_(ACTIVE_STATUSES)).exists()
-    base = sa.select(Citizen.id, last.c.last).join(last, last.c.cid == Citizen.id).where(
-        Citizen.erased_at.is_(None), last.c.last < cutoff)
+    live = citizens.live_ids_select().subquery()
+    busy = [q for found in hooks.fire("retention.active_work") for q in found]
+    active = live.c[0].in_(sa.union_all(*busy)) if busy else sa.false()
+    base = sa.select(live.c[0], last.c.last).join(last, last.c.cid == live.c[0]).where(last.c.last < cutoff)
     rows = db.session.execute(base.where(~active).order_by(last.c.last).limit(limit)).all()
     blocked = db.session.execute(sa.select(sa.func.count()).select_from(base.where(active).subquery())).scalar_one()
     return [(r[0], r[1]) for r in rows], blocked
@@ -169,12 +165,7 @@ def run(*, now: datetime | None = None, dry_run: bool = False, actor: audit.Acto
     # 4. recordings for QA: reported, not destroyed here
     p = regs.get("call_recording_qa")
     if p is not None:
-        from crm.calls.models import Call
-        from crm.citizens.models import Citizen
-
-        old_calls = db.session.execute(sa.select(sa.func.count()).select_from(Call).join(
-            Citizen, Citizen.id == Call.citizen_id).where(
-            Call.created_at < now - timedelta(days=p.retention_days), Citizen.erased_at.is_(None))).scalar_one()
+        old_calls = sum(hooks.fire("retention.recordings", before=now - timedelta(days=p.retention_days)))
         report["purposes"]["call_recording_qa"] = {
             "found": old_calls + qa_pending, "erased": 0, "deidentified": 0, "pending": old_calls + qa_pending,
             "note": (f"записей старше {p.retention_days} дн.: {old_calls}; отзывов согласия на запись: {qa_pending}. "

@@ -21,10 +21,12 @@ import hashlib
 import json
 from datetime import datetime, timedelta
 
+from crm import hooks
 from crm.consent.models import DataSubjectRequest, DestructionAct, SmsMessage
 from crm.db import db, utcnow
 from crm.security import audit
 from crm.timeutil import add_working_days, day_end, local_date
+from crm.users import services as users
 
 TYPES = {"withdrawal": "Отзыв согласия", "stop_processing": "Требование прекратить обработку",
          "access": "Запрос сведений и данных", "erasure": "Уничтожение данных"}
@@ -210,9 +212,9 @@ def export_citizen(citizen_id: str, *, user, request: DataSubjectRequest | None 
     render as JSON (machine-readable) and as a printable document.
 
     Reads through the normal paths so each read is in the access log as usual:
-    :func:`crm.citizens.services.view` (card, revealed), :func:`crm.appeals.services.view` (each
-    appeal with history), :func:`crm.calls.services.view` (each call's transcript),
-    :func:`crm.qa.services.for_call` (evaluation comments), the consent history, the requests,
+    :func:`crm.citizens.services.view` (card, revealed), then the ``citizen.export`` hook, to which
+    the appeals package answers with :func:`crm.appeals.services.export_for_citizen` (each appeal with
+    history, each call's transcript, and through ``call.export`` QA's evaluation comments), the consent history, the requests,
     the SMS sent, the access log about the citizen (roles, not staff names) and the processing
     information of the register. Then ``dsr.export`` is logged, and with ``request`` its
     ``export_sha256`` (SHA-256 of the canonical JSON) and ``export_at`` are set. Commits.
@@ -221,11 +223,8 @@ def export_citizen(citizen_id: str, *, user, request: DataSubjectRequest | None 
     "appeals": [appeal dicts + "calls": [call dicts + "evaluations"]], "consents": [...],
     "requests": [...], "sms": [...], "access_log": [...], "processing": [...], "sha256"}``.
     Raises :class:`RequestError` (``not_found``) and ``PermissionDenied``."""
-    from crm.appeals import services as appeals
-    from crm.calls import services as calls
     from crm.citizens import services as citizens
     from crm.consent import services as consent
-    from crm.qa import services as qa
     from crm.security.permissions import require_role
 
     from crm.security.permissions import ROLE_NAMES_RU
@@ -236,18 +235,11 @@ def export_citizen(citizen_id: str, *, user, request: DataSubjectRequest | None 
         raise RequestError("заявитель не найден", "citizen_id", "not_found")
     name, address = consent.controller()
     card = citizens.view(citizen, purpose=consent.DSR_PURPOSE, reveal=True)
-    out_appeals = []
-    for appeal in sorted(appeals.for_citizen(citizen_id), key=lambda a: a.created_at):
-        data = appeals.view(appeal, reveal=False)
-        data.pop("citizen", None)
-        data["calls"] = []
-        for call in calls.for_appeal(appeal.id):
-            c = calls.view(call, purpose=consent.DSR_PURPOSE)
-            c["evaluations"] = [{"at": ev.created_at.isoformat(), "score": ev.score,
-                                 "comment": None if card["erased"] else ev.comment}
-                                for ev in qa.for_call(call.id)]
-            data["calls"].append(c)
-        out_appeals.append(data)
+    sections: dict = {}  # what the features hold on the citizen (crm.appeals.hooks: appeals, calls, evaluations)
+    for part in hooks.fire("citizen.export", citizen_id=citizen_id, purpose=consent.DSR_PURPOSE,
+                           erased=card["erased"]):
+        sections.update(part or {})
+    out_appeals = sections.get("appeals", [])
     consents = []
     for e in consent.for_citizen(citizen_id):
         words, verified = consent.consent_text(e)
@@ -366,11 +358,9 @@ def approve_erasure(req: DataSubjectRequest, *, user) -> DestructionAct:
     except ErasureError as exc:
         db.session.rollback()
         raise RequestError(str(exc), "citizen_id", "erasure_failed") from None
-    from crm.users.models import User
-
     req = db.session.get(DataSubjectRequest, req.id)
     req.destruction_record_id = record.id
-    requester = db.session.get(User, req.requested_by) if req.requested_by else None
+    requester = users.get(req.requested_by)
     return make_act(record, request=req, requested_by=requester, approved_by=user, legal_basis=TYPE_BASIS["erasure"])
 
 
@@ -419,7 +409,6 @@ def make_act(record, *, request: DataSubjectRequest | None, requested_by, approv
     """Write the destruction act for destruction record ``record`` (idempotent: the existing act
     is returned). ``requested_by`` / ``approved_by``: users or :class:`crm.security.audit.Actor`.
     Commits."""
-    from crm.appeals import services as appeals
     from crm.consent import services as consent
 
     existing = db.session.execute(db.select(DestructionAct).where(
@@ -427,7 +416,7 @@ def make_act(record, *, request: DataSubjectRequest | None, requested_by, approv
     if existing is not None:
         return existing
     name, address = consent.controller()
-    numbers = [a.number for a in appeals.for_citizen(record.citizen_id)]
+    numbers = [n for found in hooks.fire("citizen.appeal_numbers", citizen_id=record.citizen_id) for n in found]
     subject = f"заявитель, идентификатор {record.citizen_id}" + (
         f"; обращения № {', '.join(sorted(numbers))}" if numbers else "")
     cats = [c for c in (record.categories or "").split(",") if c]

@@ -12,12 +12,15 @@ from datetime import timedelta
 
 from flask import current_app, has_app_context
 
-from crm.citizens.models import Citizen
+from crm import hooks
+from crm.citizens import services as citizens
+from crm.citizens.services import Citizen
 from crm.consent import sms
 from crm.consent.models import ConsentEvent, DataSubjectRequest, Purpose
 from crm.consent.texts import DEFAULT_VERSION, ITEM_LABELS, PURPOSE_DETAILS, PURPOSES, TEXTS, render, text_hash
 from crm.db import db, utcnow
 from crm.security import audit
+from crm.users import services as users
 
 CHANNELS = ("call", "web", "paper", "api")
 CHANNELS_RU = {"call": "звонок", "web": "сайт (самообслуживание)", "paper": "бумажный документ", "api": "интеграция (API)",
@@ -172,10 +175,8 @@ def record(citizen: Citizen, purpose: str, *, text_version: str | None = None, c
                 db.session.commit()
             return existing
     if channel == "call" and evidence_call_id is None and appeal_id:
-        from crm.calls import services as calls
-
-        appeal_calls = calls.for_appeal(appeal_id)
-        evidence_call_id = appeal_calls[-1].id if appeal_calls else None
+        # the appeal's latest call, from the package that keeps calls (crm.calls.hooks)
+        evidence_call_id = next((c for c in hooks.fire("appeal.latest_call", appeal_id=appeal_id) if c), None)
     kind = ("call" if evidence_call_id else "scan" if channel == "paper" and evidence_ref
             else channel if channel in ("web", "api") else None)
     name, address = controller()
@@ -265,7 +266,7 @@ def may_process(citizen_id: str | None, purpose: str) -> bool:
     to stop processing for it."""
     if not citizen_id:
         return False
-    citizen = db.session.get(Citizen, citizen_id)
+    citizen = citizens.get(citizen_id)
     row = get_purpose(purpose)
     if citizen is None or citizen.erased_at is not None or row is None:
         return False
@@ -366,11 +367,8 @@ def history(citizen_id: str, *, user) -> dict:
     withdrawn_by, status_ru}], "requests": [DataSubjectRequest], "purposes": {code: Purpose}}``.
     Shows the citizen's name (masked card, logged by :func:`crm.citizens.services.view`) and logs
     ``consent.history``; commits."""
-    from crm.citizens import services as citizens
     from crm.consent import rights
     from crm.security.permissions import require_role
-    from crm.users import services as users
-
     require_role(user, "dpo", "admin")
     citizen = citizens.get(citizen_id)
     card = citizens.view(citizen, purpose=DSR_PURPOSE, commit=False) if citizen is not None else None

@@ -23,7 +23,7 @@ from flask_login import current_user
 
 from crm.consent import retention, rights, selfservice, services, sms
 from crm.consent.forms import (AnswerForm, CodeForm, ErasureForm, ExtendForm, PhoneForm, PurposeForm,
-                               QuickConsentForm, RequestForm, RetentionForm, WithdrawForm)
+                               RequestForm, RetentionForm, WithdrawForm)
 from crm.db import utcnow
 from crm.extensions import limiter
 from crm.security import audit
@@ -302,32 +302,6 @@ def selfservice_link(citizen_id):
     default = url_for("consent.history", citizen_id=citizen_id) if current_user.role in DPO \
         else url_for("appeals.operator_home")
     return redirect(local_target(request.form.get("next"), default))
-
-
-@bp.post("/appeals/<appeal_id>/consents")
-@roles_required("operator", "admin")
-def quick_consent(appeal_id):
-    """The operator's one click during a call: record the citizen's answer for a purpose, with the
-    appeal's latest call (or the one given, and the moment in it) as evidence. Back to the appeal."""
-    from crm.appeals import services as appeals
-    from crm.citizens import services as citizens
-
-    appeal = appeals.get(appeal_id) or abort(404)
-    form = QuickConsentForm()
-    if form.validate_on_submit():
-        try:
-            event = services.record(citizens.get(appeal.citizen_id), form.purpose.data, channel="call",
-                                    given=form.given.data != "no", operator_id=current_user.id, appeal_id=appeal.id,
-                                    evidence_call_id=form.call_id.data or None, evidence_offset_s=form.offset_s.data)
-            if getattr(event, "repeated", False):  # a second click: the consent in force is kept, no new event
-                flash("Согласие уже получено.", "info")
-            else:
-                flash("Согласие записано." if form.given.data != "no" else "Отказ записан.", "success")
-        except services.ConsentError as exc:
-            flash(str(exc), "error")
-    else:
-        flash("Не удалось записать согласие: проверьте форму.", "error")
-    return redirect(url_for("appeals.appeal_detail", appeal_id=appeal.id))
 
 
 # --- destruction acts, retention, outbox ----------------------------------------------------------

@@ -23,7 +23,15 @@ def _call_page(call, status: int = 200, form=None, **_: object) -> dict:
             "saved": request.args.get("saved"), "form_sent": status != 200}
 
 
+def _call_export(call_id: str, erased: bool, **_: object) -> dict:
+    """``call.export``: the call's evaluations for an access export (comments dropped once the
+    citizen's data were erased)."""
+    return {"evaluations": [{"at": ev.created_at.isoformat(), "score": ev.score,
+                             "comment": None if erased else ev.comment} for ev in services.for_call(call_id)]}
+
+
 def register() -> None:
     """Subscribe the QA package's handlers (idempotent)."""
     hooks.subscribe("call.transcribed", _after_transcript)
     hooks.subscribe("call.page", _call_page)
+    hooks.subscribe("call.export", _call_export)

@@ -318,7 +318,7 @@ def _post_recipes(w):
         # the HTML re-run above left the call queued: mark it transcribed again, or this one is a 409
         "api.call_retranscribe": ("supervisor", lambda app: (transcribed_again(), api(
             "supervisor", f"/api/v1/calls/{call_id}/transcription")(app))[1], cid),
-        "consent.quick_consent": ("operator", lambda app: html("operator", f"{detail}/consents", data={
+        "appeals.quick_consent": ("operator", lambda app: html("operator", f"{detail}/consents", data={
             "purpose": "csat_survey", "given": "yes"}), cid),
         "consent.selfservice_link": ("operator", lambda app: html("operator", f"/citizens/{cid}/selfservice-link",
                                                                   data={"next": detail}), cid),
