@@ -14,7 +14,7 @@ from crm.appeals.forms import (AppealForm, CitizenForm, PhoneSearchForm, QuickCo
 from crm.calls import services as calls
 from crm.citizens import services as citizens
 from crm.consent import services as consent
-from crm.db import db, utcnow
+from crm.db import utcnow
 from crm.security.permissions import roles_required
 from crm.security.redirects import local_target
 from crm.timeutil import local_date, local_tz
