@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python bench/transcription.py [--sets calls,festvox,asterisk8k,codecs] [--limit N]
         [--model-dir DIR] [--threads 2] [--data DIR] [--json out.json]
 
-For every set it runs (a) ``crm.calls.transcriber.transcribe`` and (b) plain
+For every set it runs (a) ``crm.calls.transcription.transcribe`` and (b) plain
 ``WhisperModel.transcribe(path, beam_size=5, language="ru")`` on the same files, each method in
 its own worker process (so peak RSS is per method and a crash cannot mix them up), and prints:
 
@@ -78,7 +78,7 @@ def build_longcall(data: Path, minutes: float, workdir: Path) -> dict:
     import numpy as np
 
     sys.path.insert(0, str(ROOT))
-    from crm.calls.audio import decode
+    from crm.calls.transcription import decode
 
     rate = 8000
     calls = []
@@ -169,14 +169,14 @@ def _cpu() -> float:
 
 def worker(args) -> None:
     sys.path.insert(0, str(ROOT))
-    from crm.calls.whisper_model import load_model
+    from crm.calls.transcription import load_model
 
     its = items(Path(args.data), args.set, args.limit, args.long_minutes)
     results = []
     warm = Path(args.data) / "festvox" / "ru_0002.wav"
     warm = str(warm) if warm.is_file() else its[0]["plain"]
     if args.method == "ours":
-        from crm.calls.transcriber import PipelineOptions, transcribe
+        from crm.calls.transcription import PipelineOptions, transcribe
 
         opts = PipelineOptions(**json.loads(args.options)) if args.options else None
 
@@ -243,7 +243,7 @@ def resolve_model_dir(arg: str | None) -> str:
     if os.environ.get("CRM_WHISPER_MODEL"):
         return os.environ["CRM_WHISPER_MODEL"]
     sys.path.insert(0, str(ROOT))
-    from crm.calls.whisper_model import ensure_model
+    from crm.calls.transcription import ensure_model
 
     inst = Path(os.environ.get("CRM_INSTANCE_PATH") or ROOT / "instance")
     try:

@@ -5,14 +5,14 @@ import time
 from pathlib import Path
 
 from crm import hooks
+from crm.calls import transcription
+from crm.calls.transcription import AudioDecodeError, ensure_model
 from crm.db import db, utcnow
 from crm.jobs import job_context
 
 
 def model_dir(app) -> Path:
     """The Whisper model directory: ``CRM_WHISPER_MODEL`` or Whisper base assembled in ``instance/models``."""
-    from crm.calls.whisper_model import ensure_model
-
     configured = app.config.get("CRM_WHISPER_MODEL")
     return Path(configured) if configured else ensure_model(Path(app.config["CRM_MODELS_DIR"]))
 
@@ -22,7 +22,7 @@ def transcribe_call(call_id: str, force: bool = False) -> str:
     ``failed``, or ``missing`` for an unknown id). A call already ``done``/``no_speech`` is left
     alone unless ``force``, so a duplicate job is harmless.
 
-    Retry policy: undecodable input (:class:`crm.calls.audio.AudioDecodeError`) ends ``failed`` at
+    Retry policy: undecodable input (:class:`crm.calls.transcription.AudioDecodeError`) ends ``failed`` at
     once with its code and Russian message, and the job *returns* (RQ records it finished: no
     retry). Any other error is transient (storage, database, model): while RQ retries remain
     (:data:`crm.calls.services.TRANSCRIBE_RETRIES`, waits of
@@ -32,9 +32,7 @@ def transcribe_call(call_id: str, force: bool = False) -> str:
     from rq import get_current_job
 
     from crm.calls import services
-    from crm.calls.audio import AudioDecodeError
     from crm.calls.models import Call
-    from crm.calls.transcriber import transcribe
 
     with job_context() as app:
         call = db.session.get(Call, call_id)
@@ -57,7 +55,7 @@ def transcribe_call(call_id: str, force: bool = False) -> str:
         try:
             with services.decrypted_recording(call) as path:
                 db.session.commit()  # no transaction (or SQLite write lock) held during the long work
-                result = transcribe(path, model_dir=model_dir(app), language=app.config["CRM_LANGUAGE"],
+                result = transcription.transcribe(path, model_dir=model_dir(app), language=app.config["CRM_LANGUAGE"],
                                     channel_roles=tuple(app.config["CRM_CHANNEL_ROLES"]),
                                     cpu_threads=app.config["CRM_WHISPER_THREADS"], progress=progress)
         except AudioDecodeError as exc:

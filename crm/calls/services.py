@@ -16,8 +16,8 @@ from flask import current_app
 from sqlalchemy import update as sql_update
 
 from crm import jobs
-from crm.calls.audio import AudioDecodeError, probe
 from crm.calls.models import STATUS_RU, Call, Segment  # noqa: F401  (STATUS_RU: public, for pages)
+from crm.calls.transcription import AudioDecodeError, AudioInfo, probe
 from crm.db import db, utcnow
 from crm.security import audit, crypto
 
@@ -54,7 +54,7 @@ class StagedRecording:
     path: Path
     original_name: str
     size_bytes: int
-    info: object  # crm.calls.audio.AudioInfo
+    info: AudioInfo
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)

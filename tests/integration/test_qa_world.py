@@ -115,7 +115,7 @@ def qa_env(ctx, monkeypatch, tmp_path):
 def fake_transcriber(monkeypatch):
     """The transcription job with the transcriber replaced: it returns ``segments[0]`` (a list)."""
     import crm.calls.jobs as jobs_module
-    import crm.calls.transcriber as transcriber
+    import crm.calls.transcription as transcription
 
     segments: list[list[dict]] = [GOOD_SEGMENTS]
 
@@ -124,7 +124,7 @@ def fake_transcriber(monkeypatch):
         return SimpleNamespace(segments=segs, status="done" if segs else "no_speech", language="ru", rtf=0.05,
                                duration_s=max((s["end"] for s in segs), default=1.0))
 
-    monkeypatch.setattr(transcriber, "transcribe", transcribe)
+    monkeypatch.setattr(transcription, "transcribe", transcribe)
     monkeypatch.setattr(jobs_module, "model_dir", lambda app: Path("/nonexistent-model"))
     return segments
 

@@ -229,7 +229,7 @@ def _long_speech_wav(dest: Path, repeat: int = 5) -> Path:
     (about 2.3 min of speech)."""
     import numpy as np
 
-    from crm.calls.audio import decode
+    from crm.calls.transcription import decode
 
     src = TEST_DATA / "audio" / "speech-ru" / "calls" / "dev_call_01_hot_water.stereo8k.wav"
     if not src.exists():

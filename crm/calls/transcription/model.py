@@ -222,6 +222,8 @@ def load_model(model_dir: Path | str, cpu_threads: int = 2, workers: int = 1) ->
     child does not reuse the parent's instance (CTranslate2 is not fork-safe): it loads its own.
     """
     global _cache_pid
+    # deferred: importing faster_whisper starts onnxruntime threads, and the web app and the RQ parent,
+    # which fork, import this package (for probe()) without ever loading a model
     from faster_whisper import WhisperModel
 
     path = Path(model_dir).resolve()

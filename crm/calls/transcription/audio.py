@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+import av
 import numpy as np
 
 __all__ = [
@@ -415,8 +416,6 @@ def _sniff(path: Path) -> tuple[str, int, bytes]:
 
 
 def _open(path: Path, fmt: str):
-    import av
-
     try:
         return av.open(str(path), mode="r", format=fmt, metadata_errors="ignore")
     except av.error.InvalidDataError as exc:
@@ -449,8 +448,6 @@ def probe(path: str | os.PathLike) -> AudioInfo:
     Sniffs the content, parses a WAV header (rejecting header-only and truncated files) and
     decodes up to ~2 s of audio to prove the codec works. Raises :class:`AudioDecodeError`.
     """
-    import av
-
     path = Path(path)
     fmt, size, _head = _sniff(path)
     hdr = None
@@ -536,8 +533,6 @@ def iter_decode(
     length is checked against the WAV header (``truncated``). When ``info_out`` is a list the
     final :class:`AudioInfo` (with the decoded duration) is appended to it.
     """
-    import av
-
     path = Path(path)
     fmt, size, _head = _sniff(path)
     hdr = None

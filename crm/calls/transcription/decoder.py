@@ -1,0 +1,168 @@
+"""Whisper decoding of one encoded batch: generation, the fallback rule, timestamp segmentation.
+
+The CTranslate2 model is driven directly (not ``WhisperModel.transcribe``): beam search with the
+language fixed, no conditioning on previous text, output bounded by the window's length.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import ctranslate2
+import numpy as np
+
+from crm.calls.transcription.filters import compression_ratio
+from crm.calls.transcription.options import TIME_PRECISION, WHISPER_WINDOW_S, MIN_RESUME_S, PipelineOptions
+
+
+@dataclass
+class Decoded:
+    tokens: list[int]
+    avg_logprob: float
+    no_speech_prob: float
+    text: str
+
+
+class Decoder:
+    def __init__(self, model, language: str, opts: PipelineOptions):
+        # deferred: importing faster_whisper starts onnxruntime threads, and the web app and the RQ
+        # parent, which fork, import this package (for probe()) without ever transcribing
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        self.model = model
+        self.opts = opts
+        self.tok = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
+                             language=language)
+        self.suppress = list(get_suppressed_tokens(self.tok, [-1]))
+        self.prompt = list(self.tok.sot_sequence)
+        self.ts_begin = self.tok.timestamp_begin
+        self.eot = self.tok.eot
+
+    def features(self, audio: np.ndarray, frames: int = 3000) -> np.ndarray:
+        # deferred: as in __init__ (faster_whisper starts threads at import)
+        from faster_whisper.audio import pad_or_trim
+
+        feats = self.model.feature_extractor(audio)[..., :-1]
+        return pad_or_trim(feats, frames).astype(np.float32)
+
+    def encoder_frames(self, samples: int) -> int:
+        """Mel frames given to the encoder for a window of ``samples`` samples."""
+        pad = self.opts.encoder_pad_s
+        if pad is None:
+            return 3000
+        need = max(samples / 160 + pad * 100, self.opts.encoder_min_s * 100)
+        return int(min(3000, max(100, math.ceil(need / 100) * 100)))
+
+    def encode(self, feats: np.ndarray):
+        return self.model.model.encode(
+            ctranslate2.StorageView.from_array(np.ascontiguousarray(feats)), to_cpu=False
+        )
+
+    def generate(
+        self, enc, n: int, beam: int, content_s: float = WHISPER_WINDOW_S,
+        repetition_penalty: float = 1.0,
+    ) -> list[Decoded]:
+        # Bound the output by the audio length: speech rarely exceeds ~8 tokens/s, so a decoder
+        # stuck in a repetition loop stops early instead of running to 448 tokens.
+        max_new = int(min(440, self.opts.max_tokens_per_s * content_s + 16))
+        results = self.model.model.generate(
+            enc,
+            [self.prompt] * n,
+            beam_size=beam,
+            patience=1.0,
+            length_penalty=1.0,
+            max_length=len(self.prompt) + max_new,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=self.suppress,
+            max_initial_timestamp_index=50,
+            repetition_penalty=repetition_penalty,
+        )
+        out = []
+        for r in results:
+            toks = list(r.sequences_ids[0])
+            avg = r.scores[0] * len(toks) / (len(toks) + 1) if toks else -10.0
+            out.append(Decoded(toks, float(avg), float(r.no_speech_prob), self.tok.decode(toks)))
+        return out
+
+    def coverage(self, d: Decoded, content_s: float) -> float:
+        """Window seconds covered by the complete segments of a result (content_s if none
+        is left open and the last one ends near the end of the audio)."""
+        segs, resume = self.split_segments(d.tokens, content_s)
+        return content_s if resume is None else resume
+
+    def needs_fallback(self, d: Decoded, content_s: float = WHISPER_WINDOW_S) -> bool:
+        """Should this window be decoded again (repetition loop, low confidence, or a
+        first pass cheaper than the fallback that stopped long before the end)?"""
+        o = self.opts
+        if d.no_speech_prob > o.no_speech_threshold and d.avg_logprob < o.log_prob_threshold:
+            return False  # silence: nothing to redo
+        text = d.text.strip()
+        if text and compression_ratio(text) > o.compression_ratio_threshold:
+            return True
+        if o.fallback_beam == o.beam_size:
+            return False
+        if d.avg_logprob < o.fallback_logprob:
+            return True
+        return content_s - self.coverage(d, content_s) > o.fallback_uncovered_s
+
+    def split_segments(
+        self, tokens: list[int], content_s: float
+    ) -> tuple[list[tuple[float, float, list[int]]], float | None]:
+        """Timestamp-token segmentation of one window.
+
+        Returns ``([(start, end, text_tokens)], resume_s)`` in window seconds. ``resume_s`` is
+        None when the window was fully transcribed, else the time after the last complete
+        segment: the decoder stopped with an open segment (that segment is dropped, as in
+        Whisper's sequential decoding, and the audio from ``resume_s`` is decoded again).
+        """
+        segs: list[tuple[float, float, list[int]]] = []
+        cur: list[int] = []
+        start: float | None = None
+        last_ts: float | None = None
+        for t in tokens:
+            if t >= self.ts_begin:
+                ts = (t - self.ts_begin) * TIME_PRECISION
+                last_ts = ts
+                if start is not None and cur:
+                    segs.append((start, ts, cur))
+                    cur, start = [], None
+                else:
+                    start = ts
+            elif t < self.eot:
+                cur.append(t)
+                if start is None:
+                    start = segs[-1][1] if segs else 0.0
+        if not segs and cur and last_ts is None:
+            # no timestamps at all (rare): keep the text for the whole window
+            return [(0.0, content_s, cur)], None
+        if cur:
+            # open segment at the end: resume after the last complete segment
+            resume = segs[-1][1] if segs else (start or 0.0)
+            if resume < MIN_RESUME_S:
+                # cannot make real progress by resuming: keep the open segment as it is
+                return segs + [(start if start is not None else resume, content_s, cur)], None
+            return segs, resume
+        # Closed, but the decoder may have stopped long before the end of the audio. All packed
+        # audio passed the VAD, so resume after the last segment (Whisper would skip it).
+        if segs and content_s - segs[-1][1] > 1.0:
+            return segs, segs[-1][1]
+        return segs, None
+
+    def align(self, enc_np: np.ndarray, idx: list[int], token_lists: list[list[int]],
+              num_frames: list[int]):
+        sub = ctranslate2.StorageView.from_array(np.ascontiguousarray(enc_np[idx]))
+        return self.model.find_alignment(self.tok, token_lists, sub, num_frames)
+
+
+def better(new: Decoded, old: Decoded, opts: PipelineOptions) -> bool:
+    def bad(d):
+        cr = compression_ratio(d.text.strip()) if d.text.strip() else 0.0
+        return cr > opts.compression_ratio_threshold
+
+    if bad(old) != bad(new):
+        return bad(old)
+    return new.avg_logprob > old.avg_logprob

@@ -1,0 +1,98 @@
+"""Tuning knobs of the transcription pipeline and the constants its stages share.
+
+Sample positions are at :data:`SR` (16 kHz); speech activity and energy are measured per frame of
+:data:`FRAME` samples (32 ms, :data:`FRAME_S` seconds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crm.calls.transcription.audio import TARGET_RATE
+
+
+SR = TARGET_RATE
+FRAME = 512  # 32 ms at 16 kHz: Silero VAD frame, also our energy frame
+FRAME_S = FRAME / SR
+WHISPER_WINDOW_S = 30.0
+TIME_PRECISION = 0.02
+MIN_RESUME_S = 1.0  # continue a window after an early stop only if >= 1 s was transcribed
+MAX_RESUMES = 8  # and at most this many times
+
+
+@dataclass
+class PipelineOptions:
+    """Tuning knobs (defaults measured on ../shared/data/speech-ru and bad-audio)."""
+
+    # decoding
+    # Measured on speech-ru, 2 cores (bench/transcription.py, same run as plain faster-whisper
+    # beam 5 on one 2-thread worker; machine shared with other work, so wall RTF varies
+    # +-30 % between runs): calls WER 0.264 vs plain 0.311, speaker 1.000, RTF 0.045 vs 0.095
+    # (x0.47), CPU-RTF 0.079 vs 0.137 (x0.57); before: WER 0.290, RTF x0.73-0.90, CPU x1.07
+    # (beam 5, two 30 s windows per batch on 2 threads). festvox WER 0.144 vs 0.144 (RTF
+    # x0.60), asterisk8k 0.183 vs 0.185 (RTF x0.46). 60-min stereo call: peak RSS 859 MB.
+    # The gain comes from: the encoder seeing only the window's length (not 30 s), balanced
+    # windows, beam 2 with a beam-5 fallback, and one window per worker on two 1-thread workers.
+    # First pass: beam 2 (greedy costs ~4 WER points on clean read speech, festvox 0.184 vs
+    # 0.144; beam 2 +0.004). Windows that fail the checks are redone with fallback_beam.
+    beam_size: int = 2
+    fallback_beam: int = 5
+    # a first-pass window whose average token log-probability is below this is decoded again
+    # with fallback_beam (the better result is kept); Whisper's own threshold is -1.0
+    fallback_logprob: float = -1.0
+    fallback_repetition_penalty: float = 1.3
+    # a first pass (beam_size != fallback_beam) that leaves more than this many seconds of
+    # the window untranscribed (decoder stopped early) is redone with fallback_beam too
+    fallback_uncovered_s: float = 3.0
+    # Whisper windows per encoder/decoder batch. The encoder's attention needs ~75 MB per
+    # 30 s window (8 heads x 1500^2 floats). Batching pads every window of a batch to the
+    # longest, so with a trimmed encoder input one window per batch is both cheaper and (on
+    # calls) more accurate (WER 0.264 vs 0.290).
+    batch_size: int = 1
+    max_window_s: float = 28.0  # packed audio per Whisper window (15-20 s: WER 0.30-0.32)
+    # Batches decoded at the same time, each on its own CTranslate2 worker (the workers share
+    # the weights) with cpu_threads // parallel threads; 1 = one batch at a time on all
+    # threads. Small decoder steps scale poorly over 2 threads, two 1-thread workers don't.
+    parallel: int = 2
+    # Spread a buffer's turns evenly over the fewest windows (e.g. 2 x 22 s rather than
+    # 28 s + 16 s): with a trimmed encoder input the windows are then all short.
+    balance_windows: bool = True
+    # Encoder input: the window's own length plus this much padding (rounded up to whole
+    # seconds) instead of always 30 s; None = always 30 s as plain Whisper. The encoder's cost
+    # grows faster than linearly (30 s ~1.0 s, 20 s ~0.35-0.45 s, 10 s ~0.13 s on one core).
+    encoder_pad_s: float | None = 1.0
+    # but never less than this: with only a few seconds of context Whisper drops words
+    # (asterisk8k first 30, 2-5 s prompts: WER 0.386 with 1 s of padding, 0.333 with a 6 s
+    # minimum, 0.269 with 10 s or a full 30 s, 0.257 with 15 s)
+    encoder_min_s: float = 15.0
+    gap_s: float = 0.5  # silence inserted between packed turns
+    # where a turn's audio is cut from: "mix" (mixdown), "channel" (its own channel) or
+    # "auto" (mixdown, but the own channel where another channel talks over the turn)
+    source: str = "auto"
+    # speech activity (Silero on the mixdown; telephone speech often scores 0.3-0.6)
+    vad_on: float = 0.25
+    vad_off: float = 0.12
+    min_speech_s: float = 0.2
+    merge_gap_s: float = 0.6  # same-speaker activity separated by less is one turn
+    mono_merge_gap_s: float = 1.0  # mono: speech separated by less is one region
+    pad_s: float = 0.2
+    # bleed suppression (multi-channel)
+    bleed_db: float = 10.0  # a channel this much quieter than the loudest one is bleed
+    floor_db: float = 10.0  # and it must be this much above its own noise floor
+    abs_floor_db: float = -65.0
+    dual_mono_corr: float = 0.98
+    # hallucination filters
+    no_speech_threshold: float = 0.6
+    log_prob_threshold: float = -1.0
+    compression_ratio_threshold: float = 2.4
+    max_tokens_per_s: float = 12.0  # decoding budget per second of window audio
+    # Confidence: where the VAD is sure there is speech (mean probability >= vad_sure) only
+    # near-zero word confidence drops a segment; where the VAD is unsure, low-confidence
+    # segments (mean word probability below min_word_prob, or min_word_prob_short for
+    # segments of <= 3 words) are treated as noise read as words.
+    vad_sure: float = 0.5
+    min_word_prob_sure: float = 0.05
+    min_word_prob: float = 0.3
+    min_word_prob_short: float = 0.45
+    # long recordings
+    decode_window_s: float = 300.0  # audio decoded and analysed at a time (memory bound)
