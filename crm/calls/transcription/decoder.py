@@ -18,6 +18,9 @@ from crm.calls.transcription.options import TIME_PRECISION, WHISPER_WINDOW_S, MI
 
 @dataclass
 class Decoded:
+    """One decoded window: text tokens with timestamp tokens, average log-probability per token,
+    Whisper's no-speech probability and the decoded text."""
+
     tokens: list[int]
     avg_logprob: float
     no_speech_prob: float
@@ -25,6 +28,9 @@ class Decoded:
 
 
 class Decoder:
+    """Drives the CTranslate2 Whisper model of ``model`` (a :class:`faster_whisper.WhisperModel`) for one
+    language: features, encoder, beam-search generation, fallback rule, timestamp segments, alignment."""
+
     def __init__(self, model, language: str, opts: PipelineOptions):
         # deferred: importing faster_whisper starts onnxruntime threads, and the web app and the RQ
         # parent, which fork, import this package (for probe()) without ever transcribing
@@ -159,6 +165,8 @@ class Decoder:
 
 
 def better(new: Decoded, old: Decoded, opts: PipelineOptions) -> bool:
+    """True when ``new`` (a fallback decoding) should replace ``old``: it is not a repetition loop
+    where ``old`` is, else it has the higher average log-probability."""
     def bad(d):
         cr = compression_ratio(d.text.strip()) if d.text.strip() else 0.0
         return cr > opts.compression_ratio_threshold

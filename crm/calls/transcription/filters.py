@@ -86,6 +86,7 @@ def is_phantom(text: str) -> bool:
 
 
 def compression_ratio(text: str) -> float:
+    """UTF-8 bytes / zlib-compressed bytes of ``text`` (Whisper's loop measure; > 2.4 is a loop)."""
     b = text.encode("utf-8")
     return len(b) / max(1, len(zlib.compress(b)))
 
@@ -124,6 +125,10 @@ def filter_segments(
     segments: list[dict], opts: PipelineOptions, vad_probs: np.ndarray | None = None,
     offset_s: float = 0.0,
 ) -> list[dict]:
+    """Remove invented text from decoded segments (``{start, end, speaker, channel, text, words}``):
+    decoder loops are collapsed, phantom phrases and low-confidence segments dropped (the bar depends
+    on the VAD's support, ``vad_probs`` per frame from ``offset_s`` s), stand-alone phantom sentences
+    cut out of kept segments. Returns the kept segments, in order."""
     out = []
     for s in segments:
         words = s["words"]

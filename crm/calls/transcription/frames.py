@@ -30,6 +30,7 @@ def frame_db(x: np.ndarray, nframes: int) -> np.ndarray:
 
 
 def hysteresis(p: np.ndarray, on: float, off: float) -> np.ndarray:
+    """Speech mask from per-frame probabilities ``p``: on at ``>= on``, stays on while ``>= off``."""
     out = np.zeros(len(p), dtype=bool)
     active = False
     for i, v in enumerate(p):
@@ -53,6 +54,7 @@ def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def close_gaps(mask: np.ndarray, max_gap: int) -> np.ndarray:
+    """``mask`` with gaps of at most ``max_gap`` frames between runs filled."""
     out = mask.copy()
     runs = true_runs(mask)
     for (s0, e0), (s1, _e1) in zip(runs, runs[1:]):
@@ -62,6 +64,7 @@ def close_gaps(mask: np.ndarray, max_gap: int) -> np.ndarray:
 
 
 def drop_short(mask: np.ndarray, min_len: int) -> np.ndarray:
+    """``mask`` without its runs shorter than ``min_len`` frames."""
     out = mask.copy()
     for s, e in true_runs(mask):
         if e - s < min_len:

@@ -19,6 +19,9 @@ from crm.calls.transcription.turns import Turn, split_long
 
 @dataclass
 class Piece:
+    """A turn's audio inside a packed window: ``pstart``-``pend`` there, ``ostart``-``oend`` in the
+    recording (seconds)."""
+
     pstart: float  # seconds in the packed window
     pend: float
     ostart: float  # seconds in the recording
@@ -28,6 +31,8 @@ class Piece:
 
 @dataclass
 class PackedWindow:
+    """Audio for one Whisper decoding (float32, 16 kHz) and the turns packed into it."""
+
     audio: np.ndarray
     pieces: list[Piece]
     depth: int = 0  # how many times this window was continued after an early stop
@@ -40,6 +45,8 @@ def pack(
     offset_s: float,
     opts: PipelineOptions,
 ) -> list[PackedWindow]:
+    """Pack ``turns`` (sample positions in a buffer starting ``offset_s`` s into the recording) into
+    Whisper windows of at most ``opts.max_window_s`` s, in time order, ``opts.gap_s`` s apart."""
     max_len = int(opts.max_window_s * SR)
     gap_n = int(opts.gap_s * SR)
     parts: list[tuple[np.ndarray, Turn]] = []

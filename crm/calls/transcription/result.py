@@ -51,6 +51,7 @@ class TranscriptResult:
 
 
 def round_segment(s: dict) -> dict:
+    """A segment as :class:`TranscriptResult` holds it: times rounded to ms, empty words dropped."""
     r = lambda x: round(float(x), 3)  # noqa: E731
     return {
         "start": r(s["start"]),

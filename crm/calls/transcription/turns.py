@@ -21,6 +21,8 @@ from crm.calls.transcription.vad import speech_probs
 
 @dataclass
 class Turn:
+    """A span of speech in a buffer: samples ``start``-``end`` at 16 kHz, its channel and speaker role."""
+
     start: int  # sample index in the buffer (16 kHz)
     end: int
     channel: int | None  # None: mono / mixdown

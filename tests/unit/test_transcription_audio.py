@@ -1,4 +1,4 @@
-"""Decoding of call recordings (crm.calls.audio): formats, sniffing, damage detection.
+"""Decoding of call recordings (crm.calls.transcription.audio): formats, sniffing, damage detection.
 
 No Whisper model needed. Data: tests/data/audio (copies of ../shared/data/bad-audio and
 speech-ru/codecs, see the README there).
