@@ -47,6 +47,6 @@ browser-deps:
 # Extract the interface's messages (babel.cfg) and update the Russian and English catalogues; edit
 # crm/translations/en/LC_MESSAGES/messages.po, then `make install` compiles them.
 translations: install
-	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -o crm/translations/messages.pot crm
+	$(BIN)/pybabel extract -F babel.cfg -k _l --no-location --sort-output -o crm/translations/messages.pot crm
 	$(BIN)/pybabel update --no-fuzzy-matching -i crm/translations/messages.pot -d crm/translations
 	$(BIN)/pybabel compile -f -d crm/translations

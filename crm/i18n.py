@@ -14,10 +14,11 @@ Catalogues: ``make translations`` extracts the messages (``babel.cfg``) into
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from flask import Flask, current_app, request, session
-from flask_babel import format_datetime, refresh
+from flask_babel import format_datetime, gettext, refresh
 
 from crm.extensions import babel
 
@@ -28,6 +29,24 @@ def N_(message: str) -> str:
     """Mark ``message`` for extraction without translating it now (it is translated where shown,
     with ``gettext(message)``)."""
     return message
+
+
+class Labels(Mapping):
+    """A read-only view of a ``{code: Russian label}`` dict (labels marked with ``N_``) whose values
+    are translated into the request's language when read; templates get these, while the API and
+    the services keep the plain dict. ``Labels(STATUSES)["closed"]`` -> ``"Закрыто"`` / ``"Closed"``."""
+
+    def __init__(self, labels: Mapping[str, str]):
+        self._labels = labels
+
+    def __getitem__(self, code: str) -> str:
+        return gettext(self._labels[code])
+
+    def __iter__(self):
+        return iter(self._labels)
+
+    def __len__(self) -> int:
+        return len(self._labels)
 
 
 def select_locale() -> str:

@@ -3,44 +3,46 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from crm.i18n import N_
+
 CATEGORIES = {
-    "emergency": "Аварийная",
-    "routine": "Плановая",
-    "consultation": "Консультация",
-    "complaint": "Жалоба",
+    "emergency": N_("Аварийная"),
+    "routine": N_("Плановая"),
+    "consultation": N_("Консультация"),
+    "complaint": N_("Жалоба"),
 }
 
 TOPICS = {
-    "cold_water": "Холодное водоснабжение (ХВС)",
-    "hot_water": "Горячее водоснабжение (ГВС)",
-    "heating": "Отопление",
-    "sewerage": "Водоотведение, канализация",
-    "electricity": "Электроснабжение",
-    "gas": "Газоснабжение",
-    "lift": "Лифт",
-    "roof_leak": "Кровля, протечки",
-    "common_areas": "Места общего пользования, уборка",
-    "yard": "Придомовая территория",
-    "waste": "Вывоз мусора, мусоропровод",
-    "intercom": "Домофон",
-    "billing": "Начисления и перерасчёт",
-    "meters": "Приборы учёта",
-    "noise": "Шум",
-    "management": "Работа управляющей компании",
+    "cold_water": N_("Холодное водоснабжение (ХВС)"),
+    "hot_water": N_("Горячее водоснабжение (ГВС)"),
+    "heating": N_("Отопление"),
+    "sewerage": N_("Водоотведение, канализация"),
+    "electricity": N_("Электроснабжение"),
+    "gas": N_("Газоснабжение"),
+    "lift": N_("Лифт"),
+    "roof_leak": N_("Кровля, протечки"),
+    "common_areas": N_("Места общего пользования, уборка"),
+    "yard": N_("Придомовая территория"),
+    "waste": N_("Вывоз мусора, мусоропровод"),
+    "intercom": N_("Домофон"),
+    "billing": N_("Начисления и перерасчёт"),
+    "meters": N_("Приборы учёта"),
+    "noise": N_("Шум"),
+    "management": N_("Работа управляющей компании"),
 }
 
-CHANNELS = {"phone": "Телефон", "web": "Сайт", "email": "Эл. почта", "letter": "Письмо", "visit": "Личный приём",
-            "api": "Интеграция"}
+CHANNELS = {"phone": N_("Телефон"), "web": N_("Сайт"), "email": N_("Эл. почта"), "letter": N_("Письмо"), "visit": N_("Личный приём"),
+            "api": N_("Интеграция")}
 
 STATUSES = {
-    "received": "Принято",
-    "consulted": "Консультация дана",
-    "escalated": "Передано исполнителю",
-    "in_progress": "В работе",
-    "resolved": "Выполнено",
-    "closed": "Закрыто",
-    "rejected": "Отклонено",
-    "duplicate": "Дубликат",
+    "received": N_("Принято"),
+    "consulted": N_("Консультация дана"),
+    "escalated": N_("Передано исполнителю"),
+    "in_progress": N_("В работе"),
+    "resolved": N_("Выполнено"),
+    "closed": N_("Закрыто"),
+    "rejected": N_("Отклонено"),
+    "duplicate": N_("Дубликат"),
 }
 
 # from-status → allowed to-statuses (design.md, "Appeal lifecycle"); closed → in_progress is a re-opening.
@@ -70,9 +72,9 @@ SLA = {
 # SLA deadlines of an appeal (the columns ``escalate_by``, ``update_by``, ``resolve_by``), with the
 # words the UI puts before «до …» (the same as the appeal page's «Сроки»).
 DEADLINE_KINDS = {
-    "escalate": "передать исполнителю",
-    "update": "обновить статус",
-    "resolve": "выполнить",
+    "escalate": N_("передать исполнителю"),
+    "update": N_("обновить статус"),
+    "resolve": N_("выполнить"),
 }
 
 # status → the deadlines still to be met in it (design.md, "Appeal lifecycle"). Escalation is met

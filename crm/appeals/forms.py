@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, FloatField, HiddenField, RadioField, SelectField, StringField, TextAreaField
@@ -7,14 +8,20 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from crm.appeals.catalog import CATEGORIES, CHANNELS, STATUSES, TOPICS
 
-CONSENT_CHOICES = [("yes", "согласен"), ("no", "не согласен"), ("unknown", "не спрашивали")]
+
+def _choices(labels: dict[str, str]) -> list[tuple[str, str]]:
+    """``(code, label)`` pairs of a catalogue dict, the labels translated when shown."""
+    return [(code, _l(label)) for code, label in labels.items()]
+
+
+CONSENT_CHOICES = [("yes", _l("согласен")), ("no", _l("не согласен")), ("unknown", _l("не спрашивали"))]
 
 
 class PhoneSearchForm(FlaskForm):
     """The operator's citizen search: sent by POST (CSRF-protected), so the number never appears in a
     URL (request logs, browser history, proxies)."""
 
-    phone = StringField("Телефон заявителя", validators=[DataRequired(message="Введите номер"), Length(max=40)])
+    phone = StringField(_l("Телефон заявителя"), validators=[DataRequired(message=_l("Введите номер")), Length(max=40)])
 
 
 class CitizenForm(FlaskForm):
@@ -24,37 +31,37 @@ class CitizenForm(FlaskForm):
 
     submission_key = HiddenField()
     confirmed_phone = HiddenField()
-    confirm_duplicate = BooleanField("Всё равно зарегистрировать нового заявителя")
-    full_name = StringField("ФИО", validators=[DataRequired(message="Укажите ФИО"), Length(max=200)])
-    phone = StringField("Телефон", validators=[DataRequired(message="Укажите телефон"), Length(max=40)])
-    email = StringField("Эл. почта", validators=[Optional(), Length(max=200)])
-    address = StringField("Адрес (улица, дом)", validators=[Optional(), Length(max=300)])
-    apartment = StringField("Квартира", validators=[Optional(), Length(max=20)])
+    confirm_duplicate = BooleanField(_l("Всё равно зарегистрировать нового заявителя"))
+    full_name = StringField(_l("ФИО"), validators=[DataRequired(message=_l("Укажите ФИО")), Length(max=200)])
+    phone = StringField(_l("Телефон"), validators=[DataRequired(message=_l("Укажите телефон")), Length(max=40)])
+    email = StringField(_l("Эл. почта"), validators=[Optional(), Length(max=200)])
+    address = StringField(_l("Адрес (улица, дом)"), validators=[Optional(), Length(max=300)])
+    apartment = StringField(_l("Квартира"), validators=[Optional(), Length(max=20)])
 
 
 class AppealForm(FlaskForm):
     submission_key = HiddenField()
     # no preselected value: a forgotten category would otherwise default to «Аварийная» and its deadlines
-    category = SelectField("Категория", choices=[("", "— выберите категорию —"), *CATEGORIES.items()],
-                           validators=[DataRequired(message="Выберите категорию обращения")])
-    topic = SelectField("Тематика", choices=[("", "— выберите тематику —"), *TOPICS.items()],
-                        validators=[DataRequired(message="Выберите тематику обращения")])
-    channel = SelectField("Канал", choices=list(CHANNELS.items()), default="phone")
-    description = TextAreaField("Суть обращения", validators=[DataRequired(message="Опишите суть обращения"),
+    category = SelectField(_l("Категория"), choices=[("", _l("— выберите категорию —")), *_choices(CATEGORIES)],
+                           validators=[DataRequired(message=_l("Выберите категорию обращения"))])
+    topic = SelectField(_l("Тематика"), choices=[("", _l("— выберите тематику —")), *_choices(TOPICS)],
+                        validators=[DataRequired(message=_l("Выберите тематику обращения"))])
+    channel = SelectField(_l("Канал"), choices=_choices(CHANNELS), default="phone")
+    description = TextAreaField(_l("Суть обращения"), validators=[DataRequired(message=_l("Опишите суть обращения")),
                                                               Length(max=10000)])
-    recording = FileField("Запись звонка (WAV, MP3, OGG, FLAC)")
-    consent_sms = RadioField("Согласие на SMS-уведомления", choices=CONSENT_CHOICES, default="unknown")
-    consent_recording = RadioField("Согласие на запись для контроля качества", choices=CONSENT_CHOICES,
+    recording = FileField(_l("Запись звонка (WAV, MP3, OGG, FLAC)"))
+    consent_sms = RadioField(_l("Согласие на SMS-уведомления"), choices=CONSENT_CHOICES, default="unknown")
+    consent_recording = RadioField(_l("Согласие на запись для контроля качества"), choices=CONSENT_CHOICES,
                                    default="unknown")
 
 
 class TransitionForm(FlaskForm):
-    to_status = SelectField("Новый статус", choices=list(STATUSES.items()))
-    comment = TextAreaField("Комментарий", validators=[Optional(), Length(max=5000)])
+    to_status = SelectField(_l("Новый статус"), choices=_choices(STATUSES))
+    comment = TextAreaField(_l("Комментарий"), validators=[Optional(), Length(max=5000)])
 
 
 class RecordingForm(FlaskForm):
-    recording = FileField("Запись звонка", validators=[DataRequired(message="Выберите файл")])
+    recording = FileField(_l("Запись звонка"), validators=[DataRequired(message=_l("Выберите файл"))])
 
 
 class QuickConsentForm(FlaskForm):

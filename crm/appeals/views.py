@@ -5,6 +5,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from crm.appeals import services
@@ -15,6 +16,7 @@ from crm.calls import services as calls
 from crm.citizens import services as citizens
 from crm.consent import services as consent
 from crm.db import utcnow
+from crm.i18n import Labels
 from crm.security.permissions import roles_required
 from crm.security.redirects import local_target
 from crm.timeutil import local_date, local_tz
@@ -27,9 +29,9 @@ OPERATORS = ("operator", "admin")
 def catalog():
     from crm.security.permissions import ROLE_NAMES_RU
 
-    return {"CATEGORIES": CATEGORIES, "TOPICS": TOPICS, "STATUSES": STATUSES, "CHANNELS": CHANNELS,
-            "role_ru": lambda r: ROLE_NAMES_RU.get(r, r),
-            "DEADLINE_KINDS": DEADLINE_KINDS, "appeal_deadline": services.next_deadline, "deadline_now": utcnow}
+    return {"CATEGORIES": Labels(CATEGORIES), "TOPICS": Labels(TOPICS), "STATUSES": Labels(STATUSES),
+            "CHANNELS": Labels(CHANNELS), "role_ru": lambda r: _(ROLE_NAMES_RU[r]) if r in ROLE_NAMES_RU else r,
+            "DEADLINE_KINDS": Labels(DEADLINE_KINDS), "appeal_deadline": services.next_deadline, "deadline_now": utcnow}
 
 
 @bp.app_template_filter("deadline_time")
@@ -98,7 +100,7 @@ def citizen_create():
         else:
             if result.citizen is not None:
                 if not result.replayed:
-                    flash("Заявитель зарегистрирован.", "success")
+                    flash(_("Заявитель зарегистрирован."), "success")
                 return redirect(url_for("appeals.appeal_new", citizen_id=result.citizen.id))
             form.confirmed_phone.data = form.phone.data  # the number the warning is about
             form.confirm_duplicate.data = False
@@ -139,7 +141,7 @@ def appeal_new(citizen_id):
                 getattr(form, exc.field, form.description).errors.append(str(exc))
                 status = 422
             else:
-                flash(f"Обращение № {appeal.number} зарегистрировано.", "success")
+                flash(_("Обращение № %(number)s зарегистрировано.", number=appeal.number), "success")
                 for field, purpose in (("consent_sms", "sms_notifications"), ("consent_recording", "call_recording_qa")):
                     answer = getattr(form, field).data
                     if answer in ("yes", "no"):
@@ -147,11 +149,11 @@ def appeal_new(citizen_id):
                             consent.record(citizen, purpose, channel="call", given=answer == "yes",
                                            operator_id=current_user.id)
                         except consent.ConsentError as exc:  # the appeal stays registered; the answer is not
-                            flash(f"Ответ о согласии не записан: {exc}.", "error")
+                            flash(_("Ответ о согласии не записан: %(error)s.", error=exc), "error")
                             break
                 if staged:
                     calls.store_staged(staged, appeal=appeal, operator_id=current_user.id)
-                    flash("Запись звонка принята и поставлена на расшифровку.", "success")
+                    flash(_("Запись звонка принята и поставлена на расшифровку."), "success")
                 return redirect(url_for("appeals.appeal_detail", appeal_id=appeal.id))
     elif request.method == "POST":
         status = 422
@@ -175,7 +177,7 @@ def _detail(appeal, reveal=False):
     data = services.view(appeal, reveal=reveal)
     allowed = TRANSITIONS.get(appeal.status, ())
     tform = TransitionForm()
-    tform.to_status.choices = [(s, STATUSES[s]) for s in allowed]
+    tform.to_status.choices = [(s, _(STATUSES[s])) for s in allowed]
     active = {code for code in ("sms_notifications", "call_recording_qa", "csat_survey")
               if consent.active_consent(appeal.citizen_id, code, consent.DEFAULT_VERSION.get(code)) is not None}
     return render_template("appeals/detail.html", appeal=data, tform=tform, calls=calls.for_appeal(appeal.id),
@@ -200,11 +202,11 @@ def appeal_reveal(appeal_id):
 def appeal_transition(appeal_id):
     appeal = services.get(appeal_id) or abort(404)
     form = TransitionForm()
-    form.to_status.choices = [(s, STATUSES[s]) for s in STATUSES]
+    form.to_status.choices = [(s, _(STATUSES[s])) for s in STATUSES]
     if form.validate_on_submit():
         try:
             services.transition(appeal, form.to_status.data, user_id=current_user.id, comment=form.comment.data)
-            flash(f"Статус: {STATUSES[form.to_status.data]}.", "success")
+            flash(_("Статус: %(status)s.", status=_(STATUSES[form.to_status.data])), "success")
         except services.AppealError as exc:
             flash(str(exc), "error")
     return redirect(url_for("appeals.appeal_detail", appeal_id=appeal.id))
@@ -219,11 +221,11 @@ def appeal_add_call(appeal_id):
         upload = form.recording.data
         try:
             calls.store_recording(upload.stream, upload.filename, appeal=appeal, operator_id=current_user.id)
-            flash("Запись звонка принята и поставлена на расшифровку.", "success")
+            flash(_("Запись звонка принята и поставлена на расшифровку."), "success")
         except calls.CallError as exc:
             flash(str(exc), "error")
     else:
-        flash("Выберите файл записи.", "error")
+        flash(_("Выберите файл записи."), "error")
     return redirect(url_for("appeals.appeal_detail", appeal_id=appeal.id))
 
 
@@ -232,7 +234,7 @@ def appeal_add_call(appeal_id):
 def consent_withdraw(consent_id):
     event = consent.get(consent_id) or abort(404)
     consent.withdraw(event, channel="call", user_id=current_user.id)
-    flash("Согласие отозвано.", "success")
+    flash(_("Согласие отозвано."), "success")
     return redirect(local_target(request.form.get("next"), url_for("appeals.operator_home")))
 
 
@@ -249,11 +251,11 @@ def quick_consent(appeal_id):
                                    given=form.given.data != "no", operator_id=current_user.id, appeal_id=appeal.id,
                                    evidence_call_id=form.call_id.data or None, evidence_offset_s=form.offset_s.data)
             if getattr(event, "repeated", False):  # a second click: the consent in force is kept, no new event
-                flash("Согласие уже получено.", "info")
+                flash(_("Согласие уже получено."), "info")
             else:
-                flash("Согласие записано." if form.given.data != "no" else "Отказ записан.", "success")
+                flash(_("Согласие записано.") if form.given.data != "no" else _("Отказ записан."), "success")
         except consent.ConsentError as exc:
             flash(str(exc), "error")
     else:
-        flash("Не удалось записать согласие: проверьте форму.", "error")
+        flash(_("Не удалось записать согласие: проверьте форму."), "error")
     return redirect(url_for("appeals.appeal_detail", appeal_id=appeal.id))

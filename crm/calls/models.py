@@ -6,11 +6,12 @@ from sqlalchemy import Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.db import UTCDateTime, UUIDStr, db, new_id, utcnow
+from crm.i18n import N_
 from crm.security.fields import Encrypted
 
 CALL_STATUSES = ("queued", "processing", "done", "no_speech", "failed")
-STATUS_RU = {"queued": "в очереди", "processing": "расшифровывается", "done": "расшифрован",
-             "no_speech": "речи нет", "failed": "ошибка"}
+STATUS_RU = {"queued": N_("в очереди"), "processing": N_("расшифровывается"), "done": N_("расшифрован"),
+             "no_speech": N_("речи нет"), "failed": N_("ошибка")}
 
 
 class Call(db.Model):

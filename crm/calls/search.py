@@ -33,6 +33,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from crm.calls.models import Call, Segment
+from crm.i18n import N_
 from crm.text_ru import lemma_tokens, phrase_lemmas
 from crm.db import db, utcnow
 from crm.timeutil import local_tz
@@ -41,7 +42,7 @@ from crm.security.permissions import require_role
 
 SEARCH_ROLES = ("supervisor", "admin")
 SPEAKERS = ("operator", "citizen", "unknown")
-SPEAKERS_RU = {"operator": "оператор", "citizen": "заявитель", "unknown": "не определён"}
+SPEAKERS_RU = {"operator": N_("оператор"), "citizen": N_("заявитель"), "unknown": N_("не определён")}
 PURPOSE = "call_recording_qa"
 MIN_PHRASE_LETTERS = 3  # a shorter phrase («в», «да») would match nearly every call
 MAX_PHRASE_CHARS = 200

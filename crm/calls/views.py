@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from crm import hooks
 from crm.calls import search, services
 from crm.db import db
+from crm.i18n import Labels
 from crm.security.permissions import roles_required
 from crm.users import services as users
 
@@ -15,7 +17,7 @@ bp = Blueprint("calls", __name__)
 
 @bp.app_context_processor
 def _call_labels():
-    return {"CALL_STATUS_RU": services.STATUS_RU}
+    return {"CALL_STATUS_RU": Labels(services.STATUS_RU)}
 
 
 @bp.get("/calls/<call_id>")
@@ -78,7 +80,7 @@ def call_retranscribe(call_id):
         db.session.rollback()
         flash(str(exc), "info" if exc.code == "already_queued" else "error")
     else:
-        flash("Запись поставлена на повторную расшифровку.", "success")
+        flash(_("Запись поставлена на повторную расшифровку."), "success")
     return redirect(url_for("calls.call_detail", call_id=call_id))
 
 
@@ -107,4 +109,4 @@ def call_search():
             error = str(exc)
     operators = users.list_users("operator")
     return render_template("calls/search.html", args=args, result=result, error=error, operators=operators,
-                           speakers=search.SPEAKERS_RU), (400 if error else 200)
+                           speakers=Labels(search.SPEAKERS_RU)), (400 if error else 200)

@@ -1,6 +1,7 @@
 """Forms of the DPO's consent pages and the self-service page."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
@@ -63,8 +64,9 @@ class RetentionForm(FlaskForm):
 
 
 class PhoneForm(FlaskForm):
-    phone = StringField("Номер телефона", validators=[DataRequired(message="Введите номер телефона"), Length(max=40)])
+    phone = StringField(_l("Номер телефона"),
+                        validators=[DataRequired(message=_l("Введите номер телефона")), Length(max=40)])
 
 
 class CodeForm(FlaskForm):
-    code = StringField("Код из SMS", validators=[DataRequired(message="Введите код из SMS"), Length(max=12)])
+    code = StringField(_l("Код из SMS"), validators=[DataRequired(message=_l("Введите код из SMS")), Length(max=12)])

@@ -19,13 +19,14 @@ from crm.consent import sms
 from crm.consent.models import ConsentEvent, DataSubjectRequest, Purpose
 from crm.consent.texts import DEFAULT_VERSION, ITEM_LABELS, PURPOSE_DETAILS, PURPOSES, TEXTS, render, text_hash
 from crm.db import db, utcnow
+from crm.i18n import N_
 from crm.security import audit
 from crm.users import services as users
 
 CHANNELS = ("call", "web", "paper", "api")
 CHANNELS_RU = {"call": "звонок", "web": "сайт (самообслуживание)", "paper": "бумажный документ", "api": "интеграция (API)",
                "email": "эл. почта"}
-STATUS_RU = {"active": "действует", "withdrawn": "отозвано", "refused": "не дано", "expired": "истёк срок"}
+STATUS_RU = {"active": N_("действует"), "withdrawn": N_("отозвано"), "refused": N_("не дано"), "expired": N_("истёк срок")}
 #: The purpose code used in the access log for work on data subject requests (as crm.security.audit).
 DSR_PURPOSE = audit.REPORT_PURPOSE
 EDITABLE = ("name_ru", "legal_basis", "requires_consent", "data_categories", "subjects", "actions", "processing_method",

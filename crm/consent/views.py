@@ -19,6 +19,7 @@ from datetime import datetime, time as dtime
 
 from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session,
                    url_for)
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from crm.consent import retention, rights, selfservice, services, sms
@@ -26,6 +27,7 @@ from crm.consent.forms import (AnswerForm, CodeForm, ErasureForm, ExtendForm, Ph
                                RequestForm, RetentionForm, WithdrawForm)
 from crm.db import utcnow
 from crm.extensions import limiter
+from crm.i18n import Labels
 from crm.security import audit
 from crm.security.permissions import ROLE_NAMES_RU, PermissionDenied, roles_required
 from crm.security.redirects import local_target
@@ -39,7 +41,7 @@ DPO = ("dpo", "admin")
 @bp.app_context_processor
 def consent_labels():
     return {"DSR_TYPES": rights.TYPES, "DSR_STATUSES": rights.STATUSES, "CONSENT_CHANNELS_RU": services.CHANNELS_RU,
-            "CONSENT_STATUS_RU": services.STATUS_RU, "controller_configured": services.controller_configured,
+            "CONSENT_STATUS_RU": Labels(services.STATUS_RU), "controller_configured": services.controller_configured,
             "purpose_ru": services.purpose_label, "role_label": audit.role_label, "outcome_ru": audit.outcome_label}
 
 
@@ -448,7 +450,7 @@ def consents():
     """The citizen's consents with a withdraw button each; no personal values are shown."""
     scope = _scope()
     if not scope:
-        flash("Войдите по ссылке или коду из SMS.", "error")
+        flash(_("Войдите по ссылке или коду из SMS."), "error")
         return redirect(url_for("selfservice.start"))
     regs = {p.code: p for p in services.purposes()}
     events = [e for cid in scope for e in services.for_citizen(cid) if e.given]
@@ -465,15 +467,15 @@ def withdraw(consent_id):
     scope = _scope()
     event = services.get(consent_id)
     if not scope:
-        flash("Сеанс истёк: войдите снова по ссылке или коду из SMS.", "error")
+        flash(_("Сеанс истёк: войдите снова по ссылке или коду из SMS."), "error")
         return redirect(url_for("selfservice.start"))
     if event is None or event.citizen_id not in scope:
         abort(404)
     services.withdraw(event, channel="web", ref=f"selfservice grant {session.get('ss_grant')}",
                       actor=selfservice.CITIZEN)
     name = services.get_purpose(event.purpose_code)
-    flash(f"Согласие «{name.name_ru if name else event.purpose_code}» отозвано. Обработка по этой цели прекращена.",
-          "success")
+    flash(_("Согласие «%(purpose)s» отозвано. Обработка по этой цели прекращена.",
+            purpose=name.name_ru if name else event.purpose_code), "success")
     return redirect(url_for("selfservice.consents"))
 
 
@@ -481,5 +483,5 @@ def withdraw(consent_id):
 def logout():
     for k in SESSION_KEYS:
         session.pop(k, None)
-    flash("Вы вышли. Чтобы вернуться, запросите новый код.", "success")
+    flash(_("Вы вышли. Чтобы вернуться, запросите новый код."), "success")
     return redirect(url_for("selfservice.start"))

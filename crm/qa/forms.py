@@ -2,6 +2,7 @@
 ``request.form.getlist`` by the views; these classes carry the CSRF token and the fixed fields."""
 from __future__ import annotations
 
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
@@ -12,8 +13,8 @@ from crm.qa.services import ANSWERS_RU, criteria_of
 def answer_choices(criterion: dict) -> list[tuple[str, str]]:
     """Radio choices of one criterion: да / нет / н/п, or 0..scale_max and н/п."""
     if criterion.get("kind") == "scale":
-        return [(str(i), str(i)) for i in range(int(criterion["scale_max"]) + 1)] + [("na", ANSWERS_RU["na"])]
-    return list(ANSWERS_RU.items())
+        return [(str(i), str(i)) for i in range(int(criterion["scale_max"]) + 1)] + [("na", _(ANSWERS_RU["na"]))]
+    return [(code, _(label)) for code, label in ANSWERS_RU.items()]
 
 
 def answer_label(criterion: dict, answer) -> str:
@@ -21,12 +22,12 @@ def answer_label(criterion: dict, answer) -> str:
     if answer is None:
         return "—"
     if answer == "na" or criterion.get("kind") != "scale":
-        return ANSWERS_RU.get(answer, str(answer))
-    return f"{answer} из {criterion['scale_max']}"
+        return _(ANSWERS_RU[answer]) if answer in ANSWERS_RU else str(answer)
+    return _("%(answer)s из %(scale_max)s", answer=answer, scale_max=criterion["scale_max"])
 
 
 class EvaluationForm(FlaskForm):
-    comment = TextAreaField("Комментарий", validators=[Optional(), Length(max=5000)])
+    comment = TextAreaField(_l("Комментарий"), validators=[Optional(), Length(max=5000)])
 
     @classmethod
     def for_scorecard(cls, card, formdata=None, data: dict | None = None):
@@ -39,7 +40,7 @@ class EvaluationForm(FlaskForm):
         F._criteria = criteria_of(card)
         for c in F._criteria:
             default = str(data[c["code"]]) if data and data.get(c["code"]) is not None else None
-            setattr(F, f"c_{c['code']}", RadioField(c["label"] + (" (критичный)" if c["critical"] else ""),
+            setattr(F, f"c_{c['code']}", RadioField((_("%(label)s (критичный)", label=c["label"]) if c["critical"] else c["label"]),
                                                   choices=answer_choices(c), default=default,
                                                   validate_choice=False))
         return F(formdata=formdata) if formdata is not None else F()
@@ -50,42 +51,45 @@ class EvaluationForm(FlaskForm):
         for c in getattr(self, "_criteria", ()):
             field = getattr(self, f"c_{c['code']}")
             if field.data not in {value for value, _ in field.choices}:
-                field.errors = list(field.errors) + ["Выберите ответ."]
+                field.errors = list(field.errors) + [_("Выберите ответ.")]
                 self.unanswered.append(c["label"])
         return ok and not self.unanswered
 
-    def error_message(self) -> str:
-        """One Russian sentence naming what is wrong (the unanswered criteria first)."""
+    def error_message(self, failed: str | None = None) -> str:
+        """One sentence naming what is wrong (the unanswered criteria first), starting with ``failed``
+        (default «Оценка не сохранена»)."""
+        failed = failed or _("Оценка не сохранена")
         unanswered = getattr(self, "unanswered", [])
         if unanswered:
             names = ", ".join(f"«{label}»" for label in unanswered)
-            return (f"Оценка не сохранена: не отмечен ответ по критериям {names}." if len(unanswered) > 1
-                    else f"Оценка не сохранена: не отмечен ответ по критерию {names}.")
+            return (_("%(failed)s: не отмечен ответ по критериям %(names)s.", failed=failed, names=names)
+                    if len(unanswered) > 1
+                    else _("%(failed)s: не отмечен ответ по критерию %(names)s.", failed=failed, names=names))
         if self.comment.errors:
-            return "Оценка не сохранена: комментарий длиннее 5000 знаков."
-        return "Оценка не сохранена: проверьте форму."
+            return _("%(failed)s: комментарий длиннее 5000 знаков.", failed=failed)
+        return _("%(failed)s: проверьте форму.", failed=failed)
 
     def answers(self, card) -> dict:
         return {c["code"]: getattr(self, f"c_{c['code']}").data for c in criteria_of(card)}
 
 
 class DisputeForm(FlaskForm):
-    reason = TextAreaField("С чем вы не согласны", validators=[DataRequired("Объясните, с чем вы не согласны."),
+    reason = TextAreaField(_l("С чем вы не согласны"), validators=[DataRequired(_l("Объясните, с чем вы не согласны.")),
                                                               Length(max=2000)])
 
 
 class ResolveForm(FlaskForm):
-    outcome = SelectField("Решение", choices=[("upheld", "Оставить оценку"), ("changed", "Изменить оценку")])
-    comment = TextAreaField("Ответ оператору", validators=[Optional(), Length(max=2000)])
+    outcome = SelectField(_l("Решение"), choices=[("upheld", _l("Оставить оценку")), ("changed", _l("Изменить оценку"))])
+    comment = TextAreaField(_l("Ответ оператору"), validators=[Optional(), Length(max=2000)])
 
 
 class ScorecardForm(FlaskForm):
-    name = StringField("Название формы", validators=[DataRequired("Укажите название."), Length(max=120)])
+    name = StringField(_l("Название формы"), validators=[DataRequired(_l("Укажите название.")), Length(max=120)])
 
 
 class SamplingRunForm(FlaskForm):
-    day = DateField("День периода", validators=[Optional()])
+    day = DateField(_l("День периода"), validators=[Optional()])
 
 
 class CalibrationForm(FlaskForm):
-    title = StringField("Название", validators=[Optional(), Length(max=200)])
+    title = StringField(_l("Название"), validators=[Optional(), Length(max=200)])

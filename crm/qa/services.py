@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from crm.calls.models import Call
 from crm.db import db, utcnow
+from crm.i18n import N_
 from crm.timeutil import local_tz
 from crm.qa import checks
 from crm.qa.models import (CalibrationScore, CalibrationSession, CheckResult, Evaluation, EvaluationRevision,
@@ -42,16 +43,16 @@ DEFAULT_CRITERIA = [
      "section": "closing", "kind": "binary"},
 ]
 ANSWERS = ("yes", "no", "na")
-ANSWERS_RU = {"yes": "да", "no": "нет", "na": "н/п"}
-KINDS = {"binary": "да / нет / н/п", "scale": "шкала"}
+ANSWERS_RU = {"yes": N_("да"), "no": N_("нет"), "na": N_("н/п")}
+KINDS = {"binary": N_("да / нет / н/п"), "scale": N_("шкала")}
 MAX_SCALE = 10
 MAX_NOTES = 50
-OPERATOR_STATUS_RU = {"new": "ожидает ответа", "acknowledged": "принята", "disputed": "оспорена",
-                      "upheld": "оставлена без изменений", "changed": "изменена после спора"}
-RULE_KINDS = {"random_per_operator": "Случайные звонки на оператора", "complaint": "Звонки по жалобам",
-              "breached_appeal": "Звонки по обращениям с нарушенным сроком",
-              "checks_failed": "Звонки, отмеченные автоматическими проверками"}
-PERIODS = {"day": "день", "week": "неделя", "month": "месяц"}
+OPERATOR_STATUS_RU = {"new": N_("ожидает ответа"), "acknowledged": N_("принята"), "disputed": N_("оспорена"),
+                      "upheld": N_("оставлена без изменений"), "changed": N_("изменена после спора")}
+RULE_KINDS = {"random_per_operator": N_("Случайные звонки на оператора"), "complaint": N_("Звонки по жалобам"),
+              "breached_appeal": N_("Звонки по обращениям с нарушенным сроком"),
+              "checks_failed": N_("Звонки, отмеченные автоматическими проверками")}
+PERIODS = {"day": N_("день"), "week": N_("неделя"), "month": N_("месяц")}
 DEFAULT_RULES = [
     ("complaint", "Все звонки по жалобам", "week", {}),
     ("breached_appeal", "Все звонки по обращениям с нарушенным сроком", "week", {}),

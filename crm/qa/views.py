@@ -7,11 +7,13 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from crm.calls import services as calls
 from crm.calls.views import render_call
 from crm.db import db
+from crm.i18n import Labels
 from crm.timeutil import local_tz
 from crm.qa import checks, services
 from crm.qa.forms import (CalibrationForm, DisputeForm, EvaluationForm, ResolveForm, SamplingRunForm, ScorecardForm,
@@ -27,7 +29,7 @@ SUPERVISORS = ("supervisor", "admin")
 
 @bp.app_context_processor
 def _qa_template_helpers():
-    return {"QA_STATUS_RU": services.OPERATOR_STATUS_RU, "qa_answer_label": answer_label,
+    return {"QA_STATUS_RU": Labels(services.OPERATOR_STATUS_RU), "qa_answer_label": answer_label,
             "qa_time": _fmt_time, "qa_sections": services.sections_of, "qa_hints": services.check_results}
 
 
@@ -64,7 +66,7 @@ def queue():
     """The signed-in supervisor's review queue (an admin sees every pending item)."""
     items = services.queue_for(current_user)
     return render_template("qa/queue.html", items=items, users=_users(), form=SamplingRunForm(),
-                           calls={it.call_id: calls.get(it.call_id) for it in items}, rule_kinds=services.RULE_KINDS)
+                           calls={it.call_id: calls.get(it.call_id) for it in items}, rule_kinds=Labels(services.RULE_KINDS))
 
 
 @bp.post("/qa/queue/sample")
@@ -73,11 +75,12 @@ def queue_sample():
     """Run the sampling rules for the periods containing the given day (default today)."""
     form = SamplingRunForm()
     if not form.validate():
-        flash("Проверьте дату.", "error")
+        flash(_("Проверьте дату."), "error")
         return redirect(url_for("qa.queue"))
     added = services.run_sampling(form.day.data)
     total = sum(added.values())
-    flash(f"В очередь добавлено звонков: {total}." if total else "Новых звонков для проверки нет.", "success")
+    flash(_("В очередь добавлено звонков: %(total)s.", total=total) if total else _("Новых звонков для проверки нет."),
+          "success")
     return redirect(url_for("qa.queue"))
 
 
@@ -114,7 +117,7 @@ def _render_review(call, session=None, form=None, status: int = 200):
         "qa/review.html", call=data, call_obj=call, scorecard=card, sections=services.sections_of(card), form=form,
         evaluations=evaluations, operator=operator, hints=services.check_results(call.id), users=_users(),
         next_call=services.next_after(ids, call.id), position=(ids.index(call.id) + 1) if call.id in ids else None,
-        queue_size=len(ids), queue_item=services.queue_item_for_call(call.id), rule_kinds=services.RULE_KINDS,
+        queue_size=len(ids), queue_item=services.queue_item_for_call(call.id), rule_kinds=Labels(services.RULE_KINDS),
         qa_allowed=services.qa_allowed(call.citizen_id), session=session,
         notes=[n for ev in evaluations for n in (ev.notes or [])]), status
 
@@ -142,8 +145,8 @@ def evaluate(call_id):
                                scorecard=card, notes=_notes_from_form())
     except services.EvaluationError as exc:
         db.session.rollback()
-        return again(f"Оценка не сохранена: {exc}.")
-    flash(f"Оценка сохранена: {ev.score:g} из 100.", "success")
+        return again(_("Оценка не сохранена: %(error)s.", error=exc))
+    flash(_("Оценка сохранена: %(score)s из 100.", score=f"{ev.score:g}"), "success")
     # POST/redirect/GET: a reload does not send the scorecard again
     if from_review:
         nxt = services.next_in_queue(current_user, call.id)
@@ -197,7 +200,7 @@ def evaluation_acknowledge(evaluation_id):
     ev = _evaluation_or_404(evaluation_id)
     try:
         services.acknowledge(ev, current_user)
-        flash("Оценка принята.", "success")
+        flash(_("Оценка принята."), "success")
     except services.EvaluationError as exc:
         db.session.rollback()
         flash(str(exc), "error")
@@ -210,11 +213,11 @@ def evaluation_dispute(evaluation_id):
     ev = _evaluation_or_404(evaluation_id)
     form = DisputeForm()
     if not form.validate():
-        flash("; ".join(e for errs in form.errors.values() for e in errs) or "Проверьте форму.", "error")
+        flash("; ".join(str(e) for errs in form.errors.values() for e in errs) or _("Проверьте форму."), "error")
         return redirect(url_for("qa.evaluation_detail", evaluation_id=ev.id))
     try:
         services.dispute(ev, current_user, form.reason.data)
-        flash("Оценка оспорена: супервизор рассмотрит ваш ответ.", "success")
+        flash(_("Оценка оспорена: супервизор рассмотрит ваш ответ."), "success")
     except services.EvaluationError as exc:
         db.session.rollback()
         flash(str(exc), "error")
@@ -234,8 +237,8 @@ def evaluation_resolve(evaluation_id):
             card = services.get_scorecard(ev.scorecard_id)
             answers = {c["code"]: request.form.get(f"c_{c['code']}") for c in services.criteria_of(card)}
         services.resolve(ev, current_user, outcome=form.outcome.data, comment=form.comment.data, answers=answers)
-        flash("Спор разрешён: " + ("оценка изменена." if form.outcome.data == "changed" else "оценка оставлена."),
-              "success")
+        flash(_("Спор разрешён: оценка изменена.") if form.outcome.data == "changed"
+              else _("Спор разрешён: оценка оставлена."), "success")
     except services.EvaluationError as exc:
         db.session.rollback()
         flash(str(exc), "error")
@@ -297,18 +300,19 @@ def scorecard_edit():
             try:
                 new, created = services.save_scorecard(name=form.name.data, sections=sections, criteria=criteria,
                                                        user=current_user)
-                flash(f"Сохранена версия {new.version} формы." if created else "Изменений нет.", "success")
+                flash(_("Сохранена версия %(version)s формы.", version=new.version) if created else _("Изменений нет."),
+                      "success")
                 return redirect(url_for("qa.scorecard_edit"))
             except services.EvaluationError as exc:
                 db.session.rollback()
                 flash(str(exc), "error")
         else:
-            flash("Проверьте название формы.", "error")
+            flash(_("Проверьте название формы."), "error")
     sections = draft["sections"] if draft else (card.sections or [{"code": "main", "title": "Критерии"}])
     criteria = draft["criteria"] if draft else services.criteria_of(card)
     return render_template("qa/scorecard.html", card=card, form=form, sections=sections, criteria=criteria,
                            versions=services.versions(card.family), users=_users(),
-                           kinds=services.KINDS), (400 if draft else 200)
+                           kinds=Labels(services.KINDS)), (400 if draft else 200)
 
 
 @bp.route("/qa/sampling", methods=["GET", "POST"])
@@ -323,13 +327,13 @@ def sampling_rules():
                 services.update_rule(request.form.get("rule_id", type=int) or 0,
                                      active=request.form.get("active") == "yes", period=request.form.get("period", ""),
                                      n=request.form.get("n", type=int), codes=request.form.getlist("codes"))
-                flash("Правило сохранено.", "success")
+                flash(_("Правило сохранено."), "success")
             except services.EvaluationError as exc:
                 db.session.rollback()
                 flash(str(exc), "error")
         return redirect(url_for("qa.sampling_rules"))
-    return render_template("qa/sampling.html", rules=rules, form=SamplingRunForm(), periods=services.PERIODS,
-                           rule_kinds=services.RULE_KINDS, check_labels=checks.LABELS, check_codes=checks.CODES)
+    return render_template("qa/sampling.html", rules=rules, form=SamplingRunForm(), periods=Labels(services.PERIODS),
+                           rule_kinds=Labels(services.RULE_KINDS), check_labels=checks.LABELS, check_codes=checks.CODES)
 
 
 # --- calibration -------------------------------------------------------------------------------------
@@ -352,7 +356,7 @@ def calibration_list():
                     call, creator=current_user, title=form.title.data or "",
                     participant_ids=[int(x) for x in request.form.getlist("participants") if x.isdigit()],
                     reference_id=request.form.get("reference_id", type=int) or 0)
-                flash("Калибровка начата: участники оценивают звонок, не видя ответов друг друга.", "success")
+                flash(_("Калибровка начата: участники оценивают звонок, не видя ответов друг друга."), "success")
                 return redirect(url_for("qa.calibration_detail", session_id=session.id))
             except services.EvaluationError as exc:
                 db.session.rollback()
@@ -383,13 +387,13 @@ def calibration_score(session_id):
     card = services.get_scorecard(session.scorecard_id)
     form = EvaluationForm.for_scorecard(card, formdata=request.form)
     if not form.validate():
-        flash(form.error_message().replace("Оценка не сохранена", "Ответы не сохранены"), "error")
+        flash(form.error_message(_("Ответы не сохранены")), "error")
         if session.status == "open" and current_user.id in (session.participant_ids or []):
             return _render_review(calls.get(session.call_id), session, form=form, status=422)
         return redirect(url_for("qa.review", call_id=session.call_id, session=session.id))
     try:
         row = services.submit_calibration(session, current_user, form.answers(card))
-        flash(f"Ответы калибровки сохранены: {row.score:g} из 100.", "success")
+        flash(_("Ответы калибровки сохранены: %(score)s из 100.", score=f"{row.score:g}"), "success")
     except services.EvaluationError as exc:
         db.session.rollback()
         flash(str(exc), "error")
@@ -405,7 +409,7 @@ def calibration_close(session_id):
         if not form.validate():
             raise services.EvaluationError("форма устарела, обновите страницу")
         services.close_session(session, current_user)
-        flash("Калибровка завершена.", "success")
+        flash(_("Калибровка завершена."), "success")
     except services.EvaluationError as exc:
         db.session.rollback()
         flash(str(exc), "error")

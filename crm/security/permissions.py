@@ -6,9 +6,11 @@ from functools import wraps
 from flask import abort
 from flask_login import current_user
 
+from crm.i18n import N_
+
 ROLES = ("operator", "supervisor", "dpo", "admin", "executor")
-ROLE_NAMES_RU = {"operator": "оператор", "supervisor": "супервизор", "dpo": "ответственный за ПДн",
-                 "admin": "администратор", "executor": "исполнитель"}
+ROLE_NAMES_RU = {"operator": N_("оператор"), "supervisor": N_("супервизор"), "dpo": N_("ответственный за ПДн"),
+                 "admin": N_("администратор"), "executor": N_("исполнитель")}
 
 
 class PermissionDenied(Exception):

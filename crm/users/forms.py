@@ -1,8 +1,9 @@
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 
 class LoginForm(FlaskForm):
-    username = StringField("Логин", validators=[DataRequired(message="Введите логин"), Length(max=80)])
-    password = PasswordField("Пароль", validators=[DataRequired(message="Введите пароль"), Length(max=200)])
+    username = StringField(_l("Логин"), validators=[DataRequired(message=_l("Введите логин")), Length(max=80)])
+    password = PasswordField(_l("Пароль"), validators=[DataRequired(message=_l("Введите пароль")), Length(max=200)])

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from crm.extensions import limiter
@@ -30,7 +31,7 @@ def login():
         if user is not None:
             login_user(user)
             return redirect(local_target(request.args.get("next"), url_for("users.index")))
-        flash("Неверный логин или пароль.", "error")
+        flash(_("Неверный логин или пароль."), "error")
     return render_template("users/login.html", form=form)
 
 
@@ -39,5 +40,5 @@ def login():
 def logout():
     services.logout(current_user._get_current_object())
     logout_user()
-    flash("Вы вышли из системы.", "info")
+    flash(_("Вы вышли из системы."), "info")
     return redirect(url_for("users.login"))

@@ -2,10 +2,11 @@
 dates in CRM_TIMEZONE through Flask-Babel's formatter."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po
 
 from crm import create_app, i18n
@@ -15,10 +16,13 @@ TRANSLATIONS = ROOT / "crm" / "translations"
 
 
 def _source_messages() -> set[str]:
-    """The message ids marked in the code and templates, extracted as `make translations` does."""
+    """The message ids marked in the code and templates, extracted as `make translations` does
+    (``-k _l``: lazy_gettext in form classes)."""
     method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
+    keywords = {**DEFAULT_KEYWORDS, "_l": None}
     ids = set()
-    for _file, _line, message, _comments, _context in extract_from_dir(str(ROOT / "crm"), method_map):
+    for _file, _line, message, _comments, _context in extract_from_dir(str(ROOT / "crm"), method_map,
+                                                                       keywords=keywords):
         ids.update([message] if isinstance(message, str) else [m for m in message if m])
     return ids
 
@@ -63,3 +67,91 @@ def test_dates_are_formatted_in_the_configured_time_zone(app_config):
             assert i18n.format_local(moment) == shown
             assert i18n.format_local(moment.isoformat(), seconds=True) == shown + ":00"
             assert i18n.format_local(None) == "—"
+
+
+# Templates whose Russian text is not (yet) marked for translation, each with its reason. Every other
+# template's visible text goes through ``_()``.
+NOT_TRANSLATED = {
+    # the DPO's pages: being moved out of consent/ and security/ into crm/dpo/ (issue 12); translated
+    # once they have landed there
+    **{f"consent/{name}": "DPO page, moving to crm/dpo/" for name in (
+        "acts.html", "act_print.html", "export_print.html", "history.html", "outbox.html", "purpose_edit.html",
+        "purposes.html", "purposes_print.html", "request_detail.html", "requests.html", "retention.html")},
+    **{f"security/{name}": "DPO page, moving to crm/dpo/" for name in (
+        "_consents.html", "_report_table.html", "access_log.html", "access_report.html",
+        "access_report_print.html", "alerts.html", "citizen_lookup.html")},
+}
+CYRILLIC = re.compile(r"[А-Яа-яЁё]")
+# a translated literal inside an expression: _("...") / _('...')
+MARKED = re.compile(r"""_\(\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')""", re.S)
+COMMENT = re.compile(r"\{#.*?#\}", re.S)
+
+
+def _bare_russian(source: str) -> list[tuple[int, str]]:
+    """(line, text) of the Russian text in a template that is neither in a comment nor in ``_()``."""
+    blanked = COMMENT.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), source)
+    blanked = MARKED.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), blanked)
+    return [(n, line.strip()) for n, line in enumerate(blanked.splitlines(), 1) if CYRILLIC.search(line)]
+
+
+def test_template_text_goes_through_gettext():
+    templates = ROOT / "crm" / "templates"
+    found = {}
+    for path in sorted(templates.rglob("*.html")):
+        name = path.relative_to(templates).as_posix()
+        if name in NOT_TRANSLATED:
+            continue
+        bare = _bare_russian(path.read_text(encoding="utf-8"))
+        if bare:
+            found[name] = bare[:3]
+    assert not found, f"Russian text outside _() (wrap it, then `make translations`): {found}"
+    stale = sorted(n for n in NOT_TRANSLATED if not (templates / n).exists())
+    assert not stale, f"NOT_TRANSLATED names templates that no longer exist: {stale}"
+
+
+def test_the_scanner_sees_bare_text_and_accepts_marked_text():
+    assert _bare_russian('<p>{{ _("Готово %(n)s", n=1) }}</p>{# Комментарий #}') == []
+    assert _bare_russian("{{ {'a': _('да')}['a'] }}") == []
+    assert _bare_russian("<p>\n<b>Готово</b></p>") == [(2, "<b>Готово</b></p>")]
+    assert _bare_russian("{{ 'да' if x else 'нет' }}") == [(1, "{{ 'да' if x else 'нет' }}")]
+
+
+def test_english_pages_have_no_russian_chrome(client, make_user, login):
+    """Pages in English (?lang=en): their own text translated; only the people's names (data) stay."""
+    page = client.get("/login?lang=en").get_data(as_text=True)
+    assert "Staff sign-in" in page and "Sign in" in page and not CYRILLIC.search(page)
+
+    for role, urls in (("operator", ("/operator", "/appeals", "/qa/my")),
+                       ("supervisor", ("/qa/queue", "/qa/calls", "/qa/evaluations", "/qa/dashboard",
+                                       "/qa/calibration", "/qa/disputes"))):
+        user = make_user(role)
+        login(user)
+        for url in urls:
+            resp = client.get(url + "?lang=en")
+            assert resp.status_code == 200, url
+            text = re.sub(r"Тест \w+", "", resp.get_data(as_text=True))  # make_user's people (data)
+            assert "Housing Services Hotline" in text and "Sign out" in text, url
+            bare = sorted(set(CYRILLIC.findall(text)))
+            assert not bare, (url, [line for line in text.splitlines() if CYRILLIC.search(line)][:5])
+        client.post("/logout", data={})
+
+    # the same page stays Russian by default
+    user = make_user("operator")
+    login(user)
+    page = client.get("/operator?lang=ru").get_data(as_text=True)
+    assert "Приём обращений" in page and "Поиск заявителя" in page and "Выйти" in page
+
+
+def test_citizen_self_service_page_in_english(client):
+    page = client.get("/my?lang=en").get_data(as_text=True)
+    assert "My consents to data processing" in page and "Get a code" in page and not CYRILLIC.search(page)
+
+
+def test_form_labels_and_catalogue_labels_follow_the_language(client, make_user, login):
+    login(make_user("operator"))
+    page = client.get("/appeals?lang=en").get_data(as_text=True)
+    assert "Closed" in page and "Handed over to the contractor" in page  # the status filter (STATUSES)
+    page = client.get("/operator?lang=en").get_data(as_text=True)
+    assert "Full name" in page and "Citizen's phone" in page  # lazy form labels
+    page = client.get("/appeals?lang=ru").get_data(as_text=True)
+    assert "Закрыто" in page and "Передано исполнителю" in page
