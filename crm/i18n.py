@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from flask import Flask, current_app, request, session
-from flask_babel import format_datetime, gettext, refresh
+from flask_babel import format_datetime, format_decimal, gettext, refresh
 
 from crm.extensions import babel
 
@@ -72,9 +72,19 @@ def format_local(value, seconds: bool = False) -> str:
     return format_datetime(value, "dd.MM.yyyy HH:mm:ss" if seconds else "dd.MM.yyyy HH:mm")
 
 
+def format_number(value, digits: int | None = None, signed: bool = False) -> str:
+    """A number as the request's language writes it (``87,5`` in Russian, ``87.5`` in English):
+    ``digits`` fixes the decimals (``None``: up to three, no trailing zeros), ``signed`` adds ``+``
+    to positive values. Template filter ``number`` (``{{ score|number }}``, ``{{ x|number(1) }}``)."""
+    pattern = "#,##0" + ("." + "0" * digits if digits else "" if digits == 0 else ".###")
+    if signed:
+        pattern = f"+{pattern};-{pattern}"
+    return format_decimal(value, format=pattern)
+
+
 def init_app(app: Flask) -> None:
     """Flask-Babel with the locale selector; the Babel time zone follows ``CRM_TIMEZONE``; the
-    ``localtime``/``moscow`` filters."""
+    ``localtime``/``moscow`` and ``number`` filters."""
     app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["CRM_TIMEZONE"]
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations")
     babel.init_app(app, locale_selector=select_locale)
@@ -83,3 +93,4 @@ def init_app(app: Flask) -> None:
     app.before_request(refresh)
     app.add_template_filter(format_local, "localtime")
     app.add_template_filter(format_local, "moscow")
+    app.add_template_filter(format_number, "number")

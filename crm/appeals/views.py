@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
+from flask_babel import format_datetime, gettext as _
 from flask_login import current_user
 
 from crm.appeals import services
@@ -36,14 +36,18 @@ def catalog():
 
 @bp.app_template_filter("deadline_time")
 def deadline_time(due: datetime, now: datetime) -> str:
-    """``due`` (aware, UTC) as an operator reads it against ``now`` in Moscow time: ``14:30`` today,
-    ``09:00 завтра`` / ``18:00 вчера``, otherwise ``12.03.2026 14:30``."""
-    local, today = due.astimezone(local_tz()), local_date(now)
-    clock = local.strftime("%H:%M")
-    words = {today: "", today + timedelta(days=1): " завтра", today - timedelta(days=1): " вчера"}
-    if local.date() in words:
-        return clock + words[local.date()]
-    return local.strftime("%d.%m.%Y %H:%M")
+    """``due`` (aware, UTC) as an operator reads it against ``now`` in ``CRM_TIMEZONE`` (Flask-Babel's
+    formatter, words in the request's language): ``14:30`` today, ``09:00 завтра`` / ``18:00 вчера``,
+    otherwise ``12.03.2026 14:30``."""
+    day, today = due.astimezone(local_tz()).date(), local_date(now)
+    clock = format_datetime(due, "HH:mm")
+    if day == today:
+        return clock
+    if day == today + timedelta(days=1):
+        return _("%(time)s завтра", time=clock)
+    if day == today - timedelta(days=1):
+        return _("%(time)s вчера", time=clock)
+    return format_datetime(due, "dd.MM.yyyy HH:mm")
 
 
 def _operator_page(form, *, found=(), error=None, searched=False, new_form=None, duplicates=(), status=200):

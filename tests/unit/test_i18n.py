@@ -3,7 +3,7 @@ dates in CRM_TIMEZONE through Flask-Babel's formatter."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
@@ -155,3 +155,28 @@ def test_form_labels_and_catalogue_labels_follow_the_language(client, make_user,
     assert "Full name" in page and "Citizen's phone" in page  # lazy form labels
     page = client.get("/appeals?lang=ru").get_data(as_text=True)
     assert "Закрыто" in page and "Передано исполнителю" in page
+
+
+def test_numbers_follow_the_language(app_config):
+    app = create_app(app_config)
+    for lang, shown in (("ru", ("87,5", "84", "+2,5", "-3", "12,0", "50")),
+                        ("en", ("87.5", "84", "+2.5", "-3", "12.0", "50"))):
+        with app.test_request_context(f"/?lang={lang}"):
+            assert i18n.format_number(87.5) == shown[0]
+            assert i18n.format_number(84.0) == shown[1]
+            assert i18n.format_number(2.5, signed=True) == shown[2]
+            assert i18n.format_number(-3, signed=True) == shown[3]
+            assert i18n.format_number(12, 1) == shown[4]
+            assert i18n.format_number(49.6, 0) == shown[5]
+
+
+def test_deadline_words_follow_the_language(app_config):
+    moment = datetime(2026, 12, 31, 20, 30, tzinfo=timezone.utc)  # 23:30 in Moscow
+    app = create_app({**app_config, "CRM_TIMEZONE": "Europe/Moscow"})
+    deadline_time = app.jinja_env.filters["deadline_time"]
+    for lang, tomorrow, other in (("ru", "23:30 завтра", "31.12.2026 23:30"),
+                                  ("en", "23:30 tomorrow", "31.12.2026 23:30")):
+        with app.test_request_context(f"/?lang={lang}"):
+            assert deadline_time(moment, moment) == "23:30"
+            assert deadline_time(moment, moment - timedelta(days=1)) == tomorrow
+            assert deadline_time(moment, moment - timedelta(days=5)) == other
