@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import format_datetime, format_decimal, gettext, refresh
 
 from crm.extensions import babel
@@ -51,7 +51,9 @@ class Labels(Mapping):
 
 def select_locale() -> str:
     """The locale of this request: a valid ``?lang=`` (remembered in the session), else the one
-    remembered, else ``BABEL_DEFAULT_LOCALE`` (``ru``)."""
+    remembered, else ``BABEL_DEFAULT_LOCALE`` (``ru``); outside a request (commands, jobs) the default."""
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     wanted = request.args.get("lang")
     if wanted in LOCALES:
         session["lang"] = wanted

@@ -23,6 +23,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import update
 
@@ -76,7 +77,7 @@ def issue_link(citizen, *, user, base_url: str, send: bool = True) -> tuple[str,
     from crm.consent.services import DSR_PURPOSE
 
     if citizen.erased_at is not None:
-        raise SelfServiceError("данные заявителя уничтожены", "erased")
+        raise SelfServiceError(_("данные заявителя уничтожены"), "erased")
     now = utcnow()
     grant = SelfServiceGrant(id=new_id(), kind="link", citizen_id=citizen.id, scope=[citizen.id], created_at=now,
                              created_by=getattr(user, "id", None), expires_at=now + timedelta(seconds=link_ttl_s()))
@@ -99,18 +100,18 @@ def check_link(token: str) -> SelfServiceGrant:
     try:
         data = _serializer().loads(token, max_age=link_ttl_s())
     except SignatureExpired:
-        raise SelfServiceError("Срок действия ссылки истёк. Запросите новую ссылку или код по SMS.", "expired") from None
+        raise SelfServiceError(_("Срок действия ссылки истёк. Запросите новую ссылку или код по SMS."), "expired") from None
     except BadSignature:
-        raise SelfServiceError("Ссылка недействительна. Проверьте, что она скопирована полностью, или войдите "
-                               "по коду из SMS.", "forged") from None
+        raise SelfServiceError(_("Ссылка недействительна. Проверьте, что она скопирована полностью, или войдите "
+                                 "по коду из SMS."), "forged") from None
     grant = db.session.get(SelfServiceGrant, data.get("g") if isinstance(data, dict) else None)
     if grant is None or grant.kind != "link":
-        raise SelfServiceError("Ссылка недействительна.", "forged")
+        raise SelfServiceError(_("Ссылка недействительна."), "forged")
     if grant.used_at is not None:
-        raise SelfServiceError("Эта ссылка уже была использована. Ссылка одноразовая: запросите новую или войдите "
-                               "по коду из SMS.", "used")
+        raise SelfServiceError(_("Эта ссылка уже была использована. Ссылка одноразовая: запросите новую или войдите "
+                                 "по коду из SMS."), "used")
     if grant.expires_at <= utcnow():
-        raise SelfServiceError("Срок действия ссылки истёк. Запросите новую ссылку или код по SMS.", "expired")
+        raise SelfServiceError(_("Срок действия ссылки истёк. Запросите новую ссылку или код по SMS."), "expired")
     return grant
 
 
@@ -124,12 +125,12 @@ def _use(grant: SelfServiceGrant, how: str) -> list[str]:
                               .values(used_at=utcnow())).rowcount
     if done != 1:
         db.session.rollback()
-        raise SelfServiceError("Эта ссылка или код уже использованы.", "used")
+        raise SelfServiceError(_("Эта ссылка или код уже использованы."), "used")
     scope = [cid for cid in (grant.scope or [grant.citizen_id])
              if (c := citizens.get(cid)) is not None and c.erased_at is None]
     if not scope:
         db.session.rollback()
-        raise SelfServiceError("Данные заявителя уничтожены: согласий для управления нет.", "erased")
+        raise SelfServiceError(_("Данные заявителя уничтожены: согласий для управления нет."), "erased")
     for cid in scope:
         audit.record("selfservice.login", citizen_id=cid, purpose=DSR_PURPOSE, detail=f"{how} grant {grant.id}",
                      actor=CITIZEN)
@@ -205,19 +206,19 @@ def verify_code(grant_id: str, code: str) -> list[str]:
     grant = db.session.get(SelfServiceGrant, grant_id) if grant_id and not grant_id.startswith("decoy-") else None
     try:
         if grant is None or grant.kind != "code":
-            raise SelfServiceError("Неверный код.", "wrong_code")
+            raise SelfServiceError(_("Неверный код."), "wrong_code")
         if grant.used_at is not None:
-            raise SelfServiceError("Этот код уже использован. Запросите новый.", "used")
+            raise SelfServiceError(_("Этот код уже использован. Запросите новый."), "used")
         if grant.expires_at <= utcnow():
-            raise SelfServiceError("Срок действия кода истёк. Запросите новый.", "expired")
+            raise SelfServiceError(_("Срок действия кода истёк. Запросите новый."), "expired")
         if grant.attempts >= MAX_ATTEMPTS:
-            raise SelfServiceError("Слишком много неверных попыток. Запросите новый код.", "too_many")
+            raise SelfServiceError(_("Слишком много неверных попыток. Запросите новый код."), "too_many")
         grant.attempts += 1
         db.session.commit()
         if not hmac.compare_digest(grant.code_hash or "", _code_hash(grant.id, code)):
             left = MAX_ATTEMPTS - grant.attempts
-            raise SelfServiceError(f"Неверный код. Осталось попыток: {left}." if left else
-                                   "Неверный код. Попытки исчерпаны: запросите новый код.", "wrong_code")
+            raise SelfServiceError(_("Неверный код. Осталось попыток: %(left)s.", left=left) if left else
+                                   _("Неверный код. Попытки исчерпаны: запросите новый код."), "wrong_code")
         return _use(grant, "code")
     except SelfServiceError as exc:
         refused(exc)

@@ -45,6 +45,7 @@ import copy
 from functools import lru_cache
 
 from crm import text_ru
+from crm.i18n import N_
 
 GREETING_WINDOW_S = 20.0  # the greeting is expected in the first ~20 s of the call (seconds)
 CLOSING_WINDOW_S = 30.0  # the closing is expected in the last ~30 s ...
@@ -77,10 +78,10 @@ DEFAULTS: dict[str, dict] = {
 }
 CODES = tuple(DEFAULTS)
 ALWAYS = ("greeting", "closing")  # other tools read these two from GET /api/v1/calls/{id}: never disabled
-LABELS = {"greeting": "Приветствие с названием линии и именем", "closing": "Завершающая фраза",
-          "address": "Адрес уточнён", "callback_number": "Телефон для связи уточнён",
-          "forbidden_phrases": "Недопустимые фразы", "silence": "Долгие паузы", "overtalk": "Перебивание",
-          "talk_ratio": "Доля речи оператора", "speech_rate": "Темп речи"}
+LABELS = {"greeting": N_("Приветствие с названием линии и именем"), "closing": N_("Завершающая фраза"),
+          "address": N_("Адрес уточнён"), "callback_number": N_("Телефон для связи уточнён"),
+          "forbidden_phrases": N_("Недопустимые фразы"), "silence": N_("Долгие паузы"), "overtalk": N_("Перебивание"),
+          "talk_ratio": N_("Доля речи оператора"), "speech_rate": N_("Темп речи")}
 #: The scorecard criterion each check is a hint for (default scorecard codes).
 HINT_CRITERIA = {"greeting": "greeting", "closing": "closing", "address": "problem_identified",
                  "callback_number": "problem_identified", "forbidden_phrases": "politeness"}

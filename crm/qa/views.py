@@ -333,7 +333,7 @@ def sampling_rules():
                 flash(str(exc), "error")
         return redirect(url_for("qa.sampling_rules"))
     return render_template("qa/sampling.html", rules=rules, form=SamplingRunForm(), periods=Labels(services.PERIODS),
-                           rule_kinds=Labels(services.RULE_KINDS), check_labels=checks.LABELS, check_codes=checks.CODES)
+                           rule_kinds=Labels(services.RULE_KINDS), check_labels=Labels(checks.LABELS), check_codes=checks.CODES)
 
 
 # --- calibration -------------------------------------------------------------------------------------

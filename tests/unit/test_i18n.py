@@ -180,3 +180,11 @@ def test_deadline_words_follow_the_language(app_config):
             assert deadline_time(moment, moment) == "23:30"
             assert deadline_time(moment, moment - timedelta(days=1)) == tomorrow
             assert deadline_time(moment, moment - timedelta(days=5)) == other
+
+
+def test_citizen_sees_a_refused_link_explained_in_english(client):
+    page = client.get("/my/link/not-a-token?lang=en").get_data(as_text=True)
+    assert "The link was not accepted" in page and "The link is not valid" in page
+    assert not CYRILLIC.search(page)
+    page = client.get("/my/link/not-a-token?lang=ru").get_data(as_text=True)
+    assert "Ссылка не принята" in page and "Ссылка недействительна" in page
