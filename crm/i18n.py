@@ -9,8 +9,18 @@ The language is Russian unless a person chose another one: ``?lang=en`` (or ``?l
 page stores the choice in the session. A browser's ``Accept-Language`` is not followed, because a
 hotline's staff work in Russian whatever their browser was installed with.
 
-Catalogues: ``make translations`` extracts the messages (``babel.cfg``) into
+Catalogues: ``make translations`` extracts the messages (``babel.cfg``, plus ``_l``) into
 ``crm/translations/messages.pot`` and updates both catalogues; ``make install`` compiles them.
+
+Marking text (the Russian stays the message id; the Russian output does not change):
+
+- templates: ``{{ _("Заявки") }}``, with values ``{{ _("Звонок %(at)s", at=call.created_at|localtime) }}``
+  (a literal ``%`` is written ``%%``); tests/unit/test_i18n.py fails on Russian text outside ``_()``;
+- views: ``flash(_("Согласие отозвано."))`` (``from flask_babel import gettext as _``);
+- form classes (built at import): ``StringField(_l("ФИО"))`` (``lazy_gettext as _l``);
+- ``{code: label}`` catalogues: values marked ``N_("...")``, handed to templates as ``Labels(dict)``
+  (translated when read), while the API and the services keep the plain dict;
+- numbers: ``{{ score|number }}`` (``87,5`` / ``87.5``), dates: ``{{ at|localtime }}``.
 """
 from __future__ import annotations
 
@@ -18,7 +28,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from flask import Flask, current_app, has_request_context, request, session
-from flask_babel import format_datetime, format_decimal, gettext, refresh
+from flask_babel import format_datetime, format_decimal, get_locale, gettext, refresh
 
 from crm.extensions import babel
 
@@ -96,3 +106,4 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(format_local, "localtime")
     app.add_template_filter(format_local, "moscow")
     app.add_template_filter(format_number, "number")
+    app.add_template_global(lambda: str(get_locale() or app.config["BABEL_DEFAULT_LOCALE"]), "locale_code")

@@ -118,6 +118,7 @@ def test_english_pages_have_no_russian_chrome(client, make_user, login):
     """Pages in English (?lang=en): their own text translated; only the people's names (data) stay."""
     page = client.get("/login?lang=en").get_data(as_text=True)
     assert "Staff sign-in" in page and "Sign in" in page and not CYRILLIC.search(page)
+    assert '<html lang="en">' in page and '<html lang="ru">' in client.get("/login?lang=ru").get_data(as_text=True)
 
     for role, urls in (("operator", ("/operator", "/appeals", "/qa/my")),
                        ("supervisor", ("/qa/queue", "/qa/calls", "/qa/evaluations", "/qa/dashboard",
