@@ -172,11 +172,25 @@ def client(ctx):
 
 @pytest.fixture()
 def make_user(ctx):
-    from crm.users.services import create_user
+    """``make_user(role="operator", username=None, password=...)``: a staff account (tests.factories.UserFactory)."""
+    from tests.factories import PASSWORD, UserFactory
 
-    def make(role: str = "operator", username: str | None = None, password: str = "correct-horse-1"):
-        return create_user(username or f"{role}_{secrets.token_hex(3)}", role, password, full_name=f"Тест {role}")
+    def make(role: str = "operator", username: str | None = None, password: str = PASSWORD):
+        return UserFactory(role=role, password=password, **({"username": username} if username else {}))
     return make
+
+
+@pytest.fixture()
+def recordings(ctx, monkeypatch, tmp_path):
+    """Recordings stored in the test's own folder (``CRM_RECORDINGS_DIR``); the jobs queued by
+    uploads (tests.factories.CallFactory) removed afterwards. Yields the folder."""
+    from crm import jobs
+
+    folder = tmp_path / "recordings"
+    monkeypatch.setitem(ctx.config, "CRM_RECORDINGS_DIR", str(folder))
+    yield folder
+    for q in jobs.QUEUES:
+        jobs.queue(q).empty()
 
 
 @pytest.fixture()

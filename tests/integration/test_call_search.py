@@ -12,7 +12,8 @@ import pytest
 
 from crm.db import db, utcnow
 from crm.security.models import AccessLogEntry
-from test_qa_world import GOOD_SEGMENTS, make_call, make_citizen, qa_env  # noqa: F401
+from test_qa_world import qa_env  # noqa: F401
+from tests.factories import GOOD_SEGMENTS, CallFactory, CitizenFactory
 
 
 def _words(start: float, spec: list[tuple[str, float]]) -> list[dict]:
@@ -41,12 +42,12 @@ def w(ctx, make_user, api_token):
     users = {role: make_user(role) for role in ("supervisor", "admin", "operator", "dpo")}
     op2 = make_user("operator")
     now = utcnow()
-    c1 = make_call(users["operator"], citizen=make_citizen(), segments=[
+    c1 = CallFactory(operator=users["operator"], citizen=CitizenFactory(qa_consent=True), segments=[
         {"start": 0.3, "end": 2.8, "speaker": "operator", "channel": 0, "text": "Горячая линия ЖКХ, оператор Анна."},
         CITIZEN_SEG, OPERATOR_SEG], created_at=now - timedelta(hours=1))
-    c2 = make_call(op2, citizen=make_citizen(), segments=GOOD_SEGMENTS, created_at=now - timedelta(hours=2))
-    old = make_call(op2, citizen=make_citizen(), segments=OLD_SEGMENTS, created_at=now - timedelta(days=40))
-    no_consent = make_call(op2, citizen=make_citizen(consent=None), segments=OLD_SEGMENTS,
+    c2 = CallFactory(operator=op2, citizen=CitizenFactory(qa_consent=True), segments=GOOD_SEGMENTS, created_at=now - timedelta(hours=2))
+    old = CallFactory(operator=op2, citizen=CitizenFactory(qa_consent=True), segments=OLD_SEGMENTS, created_at=now - timedelta(days=40))
+    no_consent = CallFactory(operator=op2, citizen=CitizenFactory(), segments=OLD_SEGMENTS,
                            created_at=now - timedelta(hours=3))
     headers = {role: api_token(u) for role, u in users.items()}
     return {"users": users, "op2": op2, "c1": c1, "c2": c2, "old": old, "no_consent": no_consent,

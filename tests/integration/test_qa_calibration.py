@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from test_qa_world import make_call, make_citizen, qa_env  # noqa: F401
+from test_qa_world import qa_env  # noqa: F401
+from tests.factories import CallFactory, CitizenFactory
 
 CRITERIA = [
     {"code": "greeting", "label": "Приветствие", "weight": 20, "section": "s"},
@@ -24,7 +25,7 @@ def session(ctx, make_user):
     ref, b, c = make_user("supervisor"), make_user("supervisor"), make_user("supervisor")
     qa.ensure_default_scorecard()
     qa.save_scorecard(name="Калибровочная", sections=[{"code": "s", "title": "Всё"}], criteria=CRITERIA, user=ref)
-    call = make_call(op, citizen=make_citizen())
+    call = CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True))
     s = qa.create_session(call, creator=ref, participant_ids=[ref.id, b.id, c.id], reference_id=ref.id,
                           title="Март")
     return s, ref, b, c, call
@@ -113,7 +114,7 @@ def test_no_calibration_on_a_call_without_qa_consent(ctx, make_user):
     from crm.qa import services as qa
 
     a, b = make_user("supervisor"), make_user("supervisor")
-    call = make_call(make_user("operator"), citizen=make_citizen(consent=None))
+    call = CallFactory(operator=make_user("operator"), citizen=CitizenFactory())
     with pytest.raises(qa.EvaluationError) as e:
         qa.create_session(call, creator=a, participant_ids=[a.id, b.id], reference_id=a.id)
     assert e.value.code == "no_consent"
@@ -123,7 +124,7 @@ def test_create_through_the_page(ctx, make_user, login):
     from crm.qa import services as qa
 
     a, b = make_user("supervisor"), make_user("supervisor")
-    call = make_call(make_user("operator"), citizen=make_citizen())
+    call = CallFactory(operator=make_user("operator"), citizen=CitizenFactory(qa_consent=True))
     client = login(a)
     form = client.get(f"/qa/calibration?call_id={call.id}").get_data(as_text=True)
     assert 'id="calibration-form"' in form and b.display_name in form

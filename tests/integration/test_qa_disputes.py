@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from test_qa_world import make_call, make_citizen, qa_env  # noqa: F401
+from test_qa_world import qa_env  # noqa: F401
+from tests.factories import CallFactory, CitizenFactory
 
 
 @pytest.fixture()
@@ -18,7 +19,7 @@ def scored(ctx, make_user):
 
     op, sup = make_user("operator"), make_user("supervisor")
     card = qa.ensure_default_scorecard()
-    call = make_call(op, citizen=make_citizen())
+    call = CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True))
     ev = qa.evaluate(call, evaluator=sup, answers={c["code"]: "yes" for c in card.criteria} | {"closing": "no"},
                      comment="Не назвала срок", notes=[{"at_s": 26.5, "text": "Нет срока исполнения"}])
     return op, sup, call, ev
@@ -30,7 +31,7 @@ def test_the_window_comes_from_the_configuration(ctx, make_user, monkeypatch):
     monkeypatch.setitem(ctx.config, "CRM_QA_DISPUTE_DAYS", 2)
     op, sup = make_user("operator"), make_user("supervisor")
     card = qa.ensure_default_scorecard()
-    ev = qa.evaluate(make_call(op), evaluator=sup, answers={c["code"]: "yes" for c in card.criteria})
+    ev = qa.evaluate(CallFactory(operator=op), evaluator=sup, answers={c["code"]: "yes" for c in card.criteria})
     assert ev.respond_by - ev.created_at == timedelta(days=2) and qa.dispute_days() == 2
 
 

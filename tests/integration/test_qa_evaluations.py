@@ -7,7 +7,8 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from test_qa_world import make_call, make_citizen, qa_env  # noqa: F401
+from test_qa_world import qa_env  # noqa: F401
+from tests.factories import CallFactory, CitizenFactory
 
 V2_SECTIONS = [{"code": "opening", "title": "Начало"}, {"code": "talk", "title": "Разговор"}]
 V2_CRITERIA = [
@@ -26,7 +27,7 @@ def test_editing_makes_a_new_version_and_evaluations_keep_theirs(ctx, make_user)
 
     op, sup = make_user("operator"), make_user("supervisor")
     v1 = qa.ensure_default_scorecard()
-    ev1 = qa.evaluate(make_call(op), evaluator=sup, answers=yes_to_all(v1) | {"closing": "no"})
+    ev1 = qa.evaluate(CallFactory(operator=op), evaluator=sup, answers=yes_to_all(v1) | {"closing": "no"})
     assert (ev1.scorecard_id, ev1.score) == (v1.id, 85.0)
 
     v2, created = qa.save_scorecard(name="Форма 2026", sections=V2_SECTIONS, criteria=V2_CRITERIA, user=sup)
@@ -35,13 +36,13 @@ def test_editing_makes_a_new_version_and_evaluations_keep_theirs(ctx, make_user)
     same, created = qa.save_scorecard(name="Форма 2026", sections=V2_SECTIONS, criteria=V2_CRITERIA, user=sup)
     assert not created and same.id == v2.id  # nothing changed: no version
 
-    ev2 = qa.evaluate(make_call(op), evaluator=sup, answers={"greeting": "yes", "tone": 3, "correct_information": "yes"})
+    ev2 = qa.evaluate(CallFactory(operator=op), evaluator=sup, answers={"greeting": "yes", "tone": 3, "correct_information": "yes"})
     assert ev2.scorecard_id == v2.id and ev2.score == 84.0  # (10 + 40·3/5 + 50) / 100
     assert qa.get(ev1.id).scorecard_id == v1.id and qa.get(ev1.id).score == 85.0
     assert [v.version for v in qa.versions()] == [2, 1]
 
     with pytest.raises(qa.EvaluationError):  # v1's answers do not fit v2
-        qa.evaluate(make_call(op), evaluator=sup, answers=yes_to_all(v1))
+        qa.evaluate(CallFactory(operator=op), evaluator=sup, answers=yes_to_all(v1))
 
 
 def test_evaluation_pages_show_the_version_they_were_scored_on(ctx, make_user, login):
@@ -49,7 +50,7 @@ def test_evaluation_pages_show_the_version_they_were_scored_on(ctx, make_user, l
 
     op, sup = make_user("operator"), make_user("supervisor")
     v1 = qa.ensure_default_scorecard()
-    ev1 = qa.evaluate(make_call(op), evaluator=sup, answers=yes_to_all(v1))
+    ev1 = qa.evaluate(CallFactory(operator=op), evaluator=sup, answers=yes_to_all(v1))
     qa.save_scorecard(name="Форма 2026", sections=V2_SECTIONS, criteria=V2_CRITERIA, user=sup)
     client = login(sup)
     html = client.get(f"/qa/evaluations/{ev1.id}").get_data(as_text=True)
@@ -63,7 +64,7 @@ def test_api_scores_on_the_active_version_with_scale_answers(ctx, make_user, api
     headers = api_token(sup)
     qa.ensure_default_scorecard()
     qa.save_scorecard(name="Форма 2026", sections=V2_SECTIONS, criteria=V2_CRITERIA, user=sup)
-    call = make_call(op)
+    call = CallFactory(operator=op)
     url = f"/api/v1/calls/{call.id}/evaluations"
     resp = client.post(url, json={"answers": {"greeting": "no", "tone": "5", "correct_information": "yes"}},
                        headers=headers)
@@ -121,7 +122,7 @@ def test_review_form_saves_pinned_comments_encrypted_and_goes_to_the_next_call(c
     for r in qa.ensure_rules():
         qa.update_rule(r.id, active=r.kind == "random_per_operator", period="week",
                        n=5 if r.kind == "random_per_operator" else None, codes=(r.params or {}).get("codes"))
-    calls = [make_call(op, citizen=make_citizen()) for _ in range(2)]
+    calls = [CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True)) for _ in range(2)]
     qa.run_sampling()
     first, second = [it.call_id for it in qa.queue_for(sup)]
     client = login(sup)
@@ -151,7 +152,7 @@ def test_a_pinned_comment_outside_the_recording_is_refused(ctx, make_user, login
 
     op, sup = make_user("operator"), make_user("supervisor")
     card = qa.ensure_default_scorecard()
-    call = make_call(op)  # 29 s of speech
+    call = CallFactory(operator=op)  # 29 s of speech
     client = login(sup)
     data = {f"c_{c['code']}": "yes" for c in card.criteria} | {"note_at": ["5:00"], "note_text": ["Поздно"]}
     resp = client.post(f"/calls/{call.id}/evaluations", data=data, follow_redirects=True)
@@ -169,7 +170,7 @@ def test_scorecard_starts_unanswered_and_every_criterion_is_required(ctx, make_u
 
     op, sup = make_user("operator"), make_user("supervisor")
     card = qa.ensure_default_scorecard()
-    call = make_call(op)
+    call = CallFactory(operator=op)
     client = login(sup)
     for url in (f"/calls/{call.id}", f"/qa/review/{call.id}"):
         page = client.get(url).get_data(as_text=True)
@@ -200,7 +201,7 @@ def test_saved_evaluation_redirects_and_is_shown_not_a_fresh_form(ctx, make_user
 
     op, sup = make_user("operator"), make_user("supervisor")
     card = qa.ensure_default_scorecard()
-    call = make_call(op)
+    call = CallFactory(operator=op)
     client = login(sup)
     data = {f"c_{c['code']}": "yes" for c in card.criteria} | {"c_closing": "no", "comment": "Без срока"}
     resp = client.post(f"/calls/{call.id}/evaluations", data=data)

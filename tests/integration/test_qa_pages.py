@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from test_qa_world import RUDE_SEGMENTS, make_call, make_citizen, qa_env  # noqa: F401
+from test_qa_world import qa_env  # noqa: F401
+from tests.factories import RUDE_SEGMENTS, CallFactory, CitizenFactory
 
 INLINE_HANDLER = re.compile(r"<[^>]+\son[a-z]+\s*=", re.I)
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\ssrc=)[^>]*>", re.I)
@@ -20,12 +21,12 @@ def world(ctx, make_user):
 
     op, sup, admin = make_user("operator"), make_user("supervisor"), make_user("admin")
     card = qa.ensure_default_scorecard()
-    call = make_call(op, citizen=make_citizen())
+    call = CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True))
     ev = qa.evaluate(call, evaluator=sup, answers={c["code"]: "yes" for c in card.criteria},
                      comment="Хорошо", notes=[{"at_s": 1.0, "text": "Приветствие"}])
     qa.dispute(ev, op, "Не согласна")
     session = qa.create_session(call, creator=sup, participant_ids=[sup.id, admin.id], reference_id=sup.id)
-    make_call(op, citizen=make_citizen())
+    CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True))
     qa.run_sampling()
     return {"op": op, "sup": sup, "admin": admin, "call": call, "ev": ev, "session": session}
 
@@ -73,7 +74,7 @@ def test_review_page_has_the_player_transcript_hints_and_shortcuts(ctx, world, l
 
 
 def test_review_warns_when_the_citizen_has_no_qa_consent(ctx, make_user, login):
-    call = make_call(make_user("operator"), citizen=make_citizen(consent=None))
+    call = CallFactory(operator=make_user("operator"), citizen=CitizenFactory())
     html = login(make_user("supervisor")).get(f"/qa/review/{call.id}").get_data(as_text=True)
     assert "не давал согласия на контроль качества" in html
 
@@ -102,7 +103,7 @@ def test_sampling_pages(ctx, make_user, login):
     assert "период" in bad.get_data(as_text=True)
 
     op = make_user("operator")
-    make_call(op, citizen=make_citizen())
+    CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True))
     resp = client.post("/qa/queue/sample", data={}, follow_redirects=True)
     assert "В очередь добавлено звонков: 1." in resp.get_data(as_text=True)
     again = client.post("/qa/queue/sample", data={}, follow_redirects=True)
@@ -125,9 +126,9 @@ def test_dashboard_figures(ctx, make_user, login):
             (b, yes | {"correct_information": "no"}, mon + timedelta(days=1)),                 # 0
             (b, yes | {"closing": "na"}, mon + timedelta(days=8))]                             # 100
     for op, answers, when in plan:
-        ev = qa.evaluate(make_call(op), evaluator=sup, answers=answers)
+        ev = qa.evaluate(CallFactory(operator=op), evaluator=sup, answers=answers)
         ev.created_at = when
-    outside = qa.evaluate(make_call(a), evaluator=sup, answers=yes | {"politeness": "no"})
+    outside = qa.evaluate(CallFactory(operator=a), evaluator=sup, answers=yes | {"politeness": "no"})
     outside.created_at = mon - timedelta(days=30)
     db.session.commit()
 
@@ -157,8 +158,8 @@ def test_dashboard_shows_how_often_the_automatic_checks_flag_calls(ctx, make_use
     from crm.qa import services as qa
 
     op = make_user("operator")
-    make_call(op)
-    make_call(op, segments=RUDE_SEGMENTS)
+    CallFactory(operator=op)
+    CallFactory(operator=op, segments=RUDE_SEGMENTS)
     now = datetime.now(timezone.utc)
     d = qa.dashboard(now - timedelta(days=1), now + timedelta(days=1))
     checks = {r["code"]: r for r in d["checks"]}

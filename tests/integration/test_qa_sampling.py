@@ -6,7 +6,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from test_qa_world import RUDE_SEGMENTS, make_appeal, make_call, make_citizen, qa_env  # noqa: F401
+from test_qa_world import qa_env  # noqa: F401
+from tests.factories import RUDE_SEGMENTS, AppealFactory, CallFactory, CitizenFactory
 
 WEEK_DAY = date(2026, 3, 4)  # a Wednesday; ISO week 2026-W10 runs Mon 2 – Sun 8 March (Moscow)
 IN_WEEK = datetime(2026, 3, 3, 9, 0, tzinfo=timezone.utc)
@@ -47,9 +48,9 @@ def test_random_rule_takes_n_per_operator_deterministically_and_only_once(ctx, p
 
     (a, b), _ = people
     only_rules("random_per_operator", n=2)
-    calls_a = [make_call(a, citizen=make_citizen(), created_at=at(i)).id for i in range(5)]
-    calls_b = [make_call(b, citizen=make_citizen(), created_at=at(i)).id for i in range(3)]
-    last_week = make_call(a, citizen=make_citizen(), created_at=IN_WEEK - timedelta(days=7)).id
+    calls_a = [CallFactory(operator=a, citizen=CitizenFactory(qa_consent=True), created_at=at(i)).id for i in range(5)]
+    calls_b = [CallFactory(operator=b, citizen=CitizenFactory(qa_consent=True), created_at=at(i)).id for i in range(3)]
+    last_week = CallFactory(operator=a, citizen=CitizenFactory(qa_consent=True), created_at=IN_WEEK - timedelta(days=7)).id
 
     assert qa.run_sampling(WEEK_DAY, seed=7) == {"random_per_operator": 4}
     first = queued()
@@ -80,10 +81,10 @@ def test_new_calls_top_the_period_up_to_n(ctx, people):
 
     (a, _), _ = people
     only_rules("random_per_operator", n=3)
-    make_call(a, citizen=make_citizen(), created_at=at(1))
+    CallFactory(operator=a, citizen=CitizenFactory(qa_consent=True), created_at=at(1))
     assert qa.run_sampling(WEEK_DAY) == {"random_per_operator": 1}
     for i in range(4):
-        make_call(a, citizen=make_citizen(), created_at=at(2 + i))
+        CallFactory(operator=a, citizen=CitizenFactory(qa_consent=True), created_at=at(2 + i))
     assert qa.run_sampling(WEEK_DAY) == {"random_per_operator": 2}  # 3 in all
     assert qa.run_sampling(WEEK_DAY) == {}
 
@@ -94,19 +95,19 @@ def test_calls_without_the_citizens_qa_consent_never_enter_the_queue(ctx, people
 
     (a, _), _ = people
     only_rules("random_per_operator", "complaint", "breached_appeal", "checks_failed", n=10)
-    never_asked = make_citizen(consent=None)
-    refused = make_citizen(consent=False)
-    withdrawn = make_citizen(consent=True)
+    never_asked = CitizenFactory()
+    refused = CitizenFactory(qa_consent=False)
+    withdrawn = CitizenFactory(qa_consent=True)
     for ev in consent.for_citizen(withdrawn.id):
         consent.withdraw(ev)
     excluded = []
     for citizen in (never_asked, refused, withdrawn):
         # a complaint, a rude call (flagged by the checks) and a plain call: every rule would take them
-        excluded.append(make_call(a, appeal=make_appeal(citizen, a, category="complaint"), created_at=at(1)).id)
-        excluded.append(make_call(a, citizen=citizen, segments=RUDE_SEGMENTS, created_at=at(2)).id)
-        excluded.append(make_call(a, citizen=citizen, created_at=at(3)).id)
-    excluded.append(make_call(a, created_at=at(4)).id)  # no citizen at all: no consent either
-    allowed = make_call(a, citizen=make_citizen(), created_at=at(5)).id
+        excluded.append(CallFactory(operator=a, appeal=AppealFactory(citizen=citizen, operator=a, category="complaint"), created_at=at(1)).id)
+        excluded.append(CallFactory(operator=a, citizen=citizen, segments=RUDE_SEGMENTS, created_at=at(2)).id)
+        excluded.append(CallFactory(operator=a, citizen=citizen, created_at=at(3)).id)
+    excluded.append(CallFactory(operator=a, created_at=at(4)).id)  # no citizen at all: no consent either
+    allowed = CallFactory(operator=a, citizen=CitizenFactory(qa_consent=True), created_at=at(5)).id
 
     qa.run_sampling(WEEK_DAY)
     assert set(queued()) == {allowed}
@@ -119,14 +120,14 @@ def test_complaints_breaches_and_flagged_calls_are_all_taken_then_random_tops_up
 
     (a, b), _ = people
     only_rules("random_per_operator", "complaint", "breached_appeal", "checks_failed", n=1)
-    complaint = make_call(a, appeal=make_appeal(make_citizen(), a, category="complaint"), created_at=at(1)).id
-    late = make_appeal(make_citizen(), a, category="routine")
+    complaint = CallFactory(operator=a, appeal=AppealFactory(citizen=CitizenFactory(qa_consent=True), operator=a, category="complaint"), created_at=at(1)).id
+    late = AppealFactory(citizen=CitizenFactory(qa_consent=True), operator=a, category="routine")
     late.resolve_by = datetime.now(timezone.utc) - timedelta(hours=1)
     db.session.commit()
-    breached = make_call(a, appeal=late, created_at=at(2)).id
-    rude = make_call(b, citizen=make_citizen(), segments=RUDE_SEGMENTS, created_at=at(3)).id
-    plain_a = [make_call(a, citizen=make_citizen(), created_at=at(4 + i)).id for i in range(3)]
-    plain_b = [make_call(b, citizen=make_citizen(), created_at=at(4 + i)).id for i in range(3)]
+    breached = CallFactory(operator=a, appeal=late, created_at=at(2)).id
+    rude = CallFactory(operator=b, citizen=CitizenFactory(qa_consent=True), segments=RUDE_SEGMENTS, created_at=at(3)).id
+    plain_a = [CallFactory(operator=a, citizen=CitizenFactory(qa_consent=True), created_at=at(4 + i)).id for i in range(3)]
+    plain_b = [CallFactory(operator=b, citizen=CitizenFactory(qa_consent=True), created_at=at(4 + i)).id for i in range(3)]
 
     added = qa.run_sampling(WEEK_DAY)
     assert added == {"complaint": 1, "breached_appeal": 1, "checks_failed": 1, "random_per_operator": 2}
@@ -141,7 +142,7 @@ def test_flagging_checks_are_configurable(ctx, people):
     from crm.qa import services as qa
 
     (a, _), _ = people
-    rude = make_call(a, citizen=make_citizen(), segments=RUDE_SEGMENTS, created_at=at(1)).id
+    rude = CallFactory(operator=a, citizen=CitizenFactory(qa_consent=True), segments=RUDE_SEGMENTS, created_at=at(1)).id
     rule = next(r for r in qa.ensure_rules() if r.kind == "checks_failed")
     only_rules("checks_failed")
     qa.update_rule(rule.id, active=True, period="week", codes=["speech_rate"])  # the rude call is not judged on it
@@ -159,7 +160,7 @@ def test_each_supervisor_gets_a_queue_of_their_own(ctx, people, make_user):
     only_rules("random_per_operator", n=3)
     for op in (a, b):
         for i in range(3):
-            make_call(op, citizen=make_citizen(), created_at=at(i))
+            CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True), created_at=at(i))
     qa.run_sampling(WEEK_DAY)
     q1, q2 = qa.queue_for(s1), qa.queue_for(s2)
     assert len(q1) == 3 and len(q2) == 3  # by load, lowest id first on a tie
@@ -182,7 +183,7 @@ def test_evaluating_a_queued_call_takes_it_off_the_queue(ctx, people):
     (a, _), (s1, _) = people
     only_rules("random_per_operator", n=4)
     for i in range(4):
-        make_call(a, citizen=make_citizen(), created_at=at(i))
+        CallFactory(operator=a, citizen=CitizenFactory(qa_consent=True), created_at=at(i))
     qa.run_sampling(WEEK_DAY)
     first, second = [i.call_id for i in qa.queue_for(s1)]  # two each for the two supervisors
     card = qa.ensure_default_scorecard()
@@ -198,8 +199,8 @@ def test_a_withdrawal_takes_a_queued_call_out_at_once(ctx, people):
 
     (a, _), (s1, s2) = people
     only_rules("random_per_operator", n=5)
-    citizen = make_citizen()
-    call_id = make_call(a, citizen=citizen, created_at=at(1)).id
+    citizen = CitizenFactory(qa_consent=True)
+    call_id = CallFactory(operator=a, citizen=citizen, created_at=at(1)).id
     qa.run_sampling(WEEK_DAY)
     owner = s1 if qa.queue_for(s1) else s2
     assert [i.call_id for i in qa.queue_for(owner)] == [call_id]
@@ -233,7 +234,7 @@ def test_the_sampling_job_is_safe_to_run_twice(ctx, people):
     (a, _), _ = people
     only_rules("random_per_operator", n=2)
     for i in range(3):
-        make_call(a, citizen=make_citizen(), created_at=at(i))
+        CallFactory(operator=a, citizen=CitizenFactory(qa_consent=True), created_at=at(i))
     db.session.remove()  # SQLite: the job's session needs the write lock
     assert qa_jobs.run_sampling(WEEK_DAY.isoformat(), seed=3) == {"random_per_operator": 2}
     assert qa_jobs.run_sampling(WEEK_DAY.isoformat(), seed=3) == {}

@@ -1,82 +1,21 @@
-"""Helpers the QA integration tests share (citizens with or without the QA consent, appeals, calls
-with a transcript stored as the transcription job stores it), and the test of the job's hook:
-the automatic checks are stored after the transcript and ``GET /api/v1/calls/{id}`` returns them.
+"""What the QA integration tests share besides tests/factories.py (the reference turns of a
+simulated call, the ``qa_env`` fixture), and the test of the transcription job's hook: the automatic
+checks are stored after the transcript and ``GET /api/v1/calls/{id}`` returns them.
 
 The Whisper model is not run here: a transcript is saved with ``calls.services.save_transcript``
 (what the job ends with) or the job runs with the transcriber replaced by the reference turns."""
 from __future__ import annotations
 
 import io
-import itertools
 import json
-from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from tests.factories import GOOD_SEGMENTS, RUDE_SEGMENTS, CallFactory
 from tests.wavs import tone_wav
 
 ROOT = Path(__file__).resolve().parents[2]
-_phones = itertools.count(1000)
-
-GOOD_SEGMENTS = [
-    {"start": 0.3, "end": 4.0, "speaker": "operator", "channel": 0, "text": "Горячая линия ЖКХ, оператор Анна, здравствуйте!"},
-    {"start": 4.5, "end": 9.0, "speaker": "citizen", "channel": 1, "text": "Здравствуйте, у нас нет горячей воды."},
-    {"start": 9.5, "end": 14.0, "speaker": "operator", "channel": 0, "text": "Назовите адрес и телефон для связи."},
-    {"start": 14.5, "end": 20.0, "speaker": "citizen", "channel": 1, "text": "Садовая, пять, восемь девятьсот двенадцать."},
-    {"start": 20.5, "end": 26.0, "speaker": "operator", "channel": 0, "text": "Записала, заявка передана в аварийную службу."},
-    {"start": 26.5, "end": 29.0, "speaker": "operator", "channel": 0, "text": "Спасибо за обращение, всего доброго."},
-]
-RUDE_SEGMENTS = [
-    {"start": 0.5, "end": 3.0, "speaker": "operator", "channel": 0, "text": "Алло, что у вас?"},
-    {"start": 3.0, "end": 9.0, "speaker": "citizen", "channel": 1, "text": "Добрый день, нет света в подъезде."},
-    {"start": 9.0, "end": 12.0, "speaker": "operator", "channel": 0, "text": "Не знаю, это не ко мне."},
-]
-
-
-
-
-def make_citizen(consent: bool | None = True, name: str = "Петров Иван Сергеевич"):
-    """A citizen; ``consent`` True: consents to ``call_recording_qa``; False: refused; None: never asked."""
-    from crm.citizens import services as citizens
-    from crm.consent import services as consent_services
-
-    n = next(_phones)
-    c = citizens.register(citizens.CitizenData(name, f"+7 912 {n // 100:03d}-{n % 100:02d}-11"))
-    if consent is not None:
-        consent_services.record(c, "call_recording_qa", channel="call", given=consent)
-    return c
-
-
-def make_appeal(citizen, operator, category: str = "routine", topic: str = "heating"):
-    from crm.appeals import services as appeals
-
-    return appeals.create(citizen, category=category, topic=topic, description="Холодные батареи", channel="phone",
-                          operator_id=operator.id)
-
-
-def make_call(operator=None, *, citizen=None, appeal=None, segments=GOOD_SEGMENTS, created_at: datetime | None = None,
-              status: str = "done", checks: bool = True, audio: bytes | None = None):
-    """A call of ``operator`` with a stored transcript (``status`` done). With ``citizen`` and no
-    ``appeal`` a routine appeal is made for it. ``checks``: store the automatic checks as the
-    transcription job does. ``created_at``: back-date the call (UTC)."""
-    from crm.calls import services as calls
-    from crm.db import db
-    from crm.qa import services as qa
-
-    if citizen is not None and appeal is None:
-        appeal = make_appeal(citizen, operator)
-    call = calls.store_recording(io.BytesIO(audio or tone_wav()), "call.wav", appeal=appeal,
-                                 operator_id=operator.id if operator else None)
-    if created_at is not None:
-        call.created_at = created_at
-        db.session.commit()
-    duration = max((s["end"] for s in segments), default=1.0)
-    calls.save_transcript(call, SimpleNamespace(status=status if segments else "no_speech", language="ru", rtf=0.1,
-                                                duration_s=duration, segments=[dict(s) for s in segments]))
-    if checks:
-        qa.after_transcript(call.id, segments)
-    return call
 
 
 def reference_segments(name: str = "dev_call_01_hot_water") -> list[dict]:
@@ -93,20 +32,11 @@ def reference_segments(name: str = "dev_call_01_hot_water") -> list[dict]:
              "channel": t["channel"], "text": t["text"]} for t in data["turns"]]
 
 
-def empty_queues() -> None:
-    from crm import jobs
-
-    for q in jobs.QUEUES:
-        jobs.queue(q).empty()
-
-
 @pytest.fixture(autouse=True)
-def qa_env(ctx, monkeypatch, tmp_path):
-    """Recordings in the test's own folder; the transcription jobs queued by ``make_call`` removed
-    afterwards. Autouse here and in every module that imports it."""
-    monkeypatch.setitem(ctx.config, "CRM_RECORDINGS_DIR", str(tmp_path / "recordings"))
-    yield
-    empty_queues()
+def qa_env(recordings):
+    """Recordings in the test's own folder; the transcription jobs queued by ``CallFactory`` removed
+    afterwards (the ``recordings`` fixture). Autouse here and in every module that imports it."""
+    return recordings
 
 
 # --- the transcription job's hook --------------------------------------------------------------------
@@ -196,7 +126,7 @@ def test_checks_of_a_call_transcribed_before_they_existed_are_made_on_first_read
     from crm.qa.models import CheckResult
 
     op = make_user("operator")
-    call = make_call(op, checks=False)
+    call = CallFactory(operator=op, checks=False)
     assert db.session.execute(db.select(db.func.count()).select_from(CheckResult)).scalar_one() == 0
     data = client.get(f"/api/v1/calls/{call.id}", headers=api_token(op)).get_json()
     assert {"greeting", "closing"} <= {c["code"] for c in data["qa_checks"]}
@@ -215,6 +145,6 @@ def test_a_failing_check_does_not_fail_the_transcription(ctx, make_user, monkeyp
         raise RuntimeError("dictionary missing")
 
     monkeypatch.setattr(qa_checks, "run", broken)
-    call = make_call(make_user("operator"))
+    call = CallFactory(operator=make_user("operator"))
     assert db.session.get(Call, call.id).status == "done"
     assert db.session.execute(db.select(db.func.count()).select_from(CheckResult)).scalar_one() == 0

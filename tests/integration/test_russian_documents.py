@@ -11,7 +11,7 @@ from flask import g
 
 from crm.db import db
 from crm.security import audit
-from test_qa_world import make_call
+from tests.factories import CallFactory
 
 NAME, PHONE = "Документова Инна Петровна", "+7 916 333-44-55"
 RAW = ("sms_notifications", "call_recording_qa", ">active<", ">withdrawn<", ">call<", "anonymous", ">none<",
@@ -41,7 +41,7 @@ def case(ctx, make_user, client):
     consent.record(citizen, "sms_notifications", channel="call", operator_id=op.id)
     qa_consent = consent.record(citizen, "call_recording_qa", channel="call", operator_id=op.id)
     consent.withdraw(qa_consent, channel="call", user_id=op.id)
-    call = make_call(op, appeal=appeal, segments=MONO)
+    call = CallFactory(operator=op, appeal=appeal, segments=MONO)
     audit.record("transcript.view", citizen_id=citizen.id, call_id=call.id, fields=["transcript"],
                  purpose="appeal_processing", actor=audit.system_actor("transcribe_call"))
     audit.record("citizen.view", citizen_id=citizen.id, fields=["full_name"], purpose="appeal_processing",
