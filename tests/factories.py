@@ -31,6 +31,7 @@ from crm.users import services as users
 from tests.wavs import tone_wav
 
 PASSWORD = "correct-horse-1"  # the password the ``login`` fixture and SharedContextClient use
+SADOVAYA = "ул. Садовая, д. 5"
 
 # A call transcript in the shape the transcriber stores: an operator who greets, asks for the
 # address and phone, says what happens next and closes (every automatic check passes).
@@ -78,10 +79,15 @@ class CitizenFactory(factory.Factory):
 
     Parameters besides the fields: ``qa_consent`` True records a consent to ``call_recording_qa``
     (channel call), False a refusal, None (default) asks nothing; ``commit``, ``purpose`` and
-    ``submission_key`` go to ``register``."""
+    ``submission_key`` go to ``register``; the trait ``sadovaya=True`` gives the address
+    :data:`SADOVAYA`, apartment 17."""
 
     class Meta:
         model = citizens.CitizenData
+
+    class Params:
+        # the address many tests use: ул. Садовая, д. 5, кв. 17
+        sadovaya = factory.Trait(address=SADOVAYA, apartment="17")
 
     full_name = "Петров Иван Сергеевич"
     phone = factory.Sequence(factory_phone)

@@ -8,7 +8,6 @@ with ``DATABASE_URL``); deadlines are moved into the past by writing the appeal'
 from __future__ import annotations
 
 import html as html_lib
-import itertools
 import re
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -17,9 +16,9 @@ import pytest
 import sqlalchemy as sa
 
 from tests.clients import SharedContextClient
+from tests.factories import AppealFactory
 
 MOSCOW = ZoneInfo("Europe/Moscow")
-_PHONES = itertools.count(10)
 
 
 @pytest.fixture()
@@ -50,15 +49,6 @@ def api(ctx, api_token, operator):
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def make_appeal(operator, category: str = "routine", topic: str = "hot_water"):
-    from crm.appeals import services as appeals
-    from crm.citizens import services as citizens
-
-    citizen = citizens.register(citizens.CitizenData("Сроков Иван Петрович", f"+7 912 345-{next(_PHONES):02d}-00"))
-    return appeals.create(citizen, category=category, topic=topic, description="Нет горячей воды в квартире",
-                          channel="phone", operator_id=operator.id)
 
 
 def move(appeal, **columns):
@@ -135,7 +125,7 @@ def test_new_appeal_shows_its_escalation_deadline_in_list_and_api(page, api):
 
 def test_the_earliest_pending_deadline_wins(page, api, operator):
     # routine work: the status update (24 h) comes before resolution (10 working days)
-    routine = go(make_appeal(operator, "routine"), "escalated", operator=operator)
+    routine = go(AppealFactory(operator=operator, category="routine"), "escalated", operator=operator)
     assert routine.update_by < routine.resolve_by
     cell = deadline_cell(page, routine.number)
     assert (cell["kind"], cell["state"]) == ("update", "pending")
@@ -143,7 +133,7 @@ def test_the_earliest_pending_deadline_wins(page, api, operator):
     assert api_deadline(api, routine.id)["kind"] == "update"
 
     # an emergency is resolved within 24 h of receipt, before the update clock restarted at hand-over
-    emergency = go(make_appeal(operator, "emergency"), "escalated", operator=operator)
+    emergency = go(AppealFactory(operator=operator, category="emergency"), "escalated", operator=operator)
     assert emergency.resolve_by < emergency.update_by
     cell = deadline_cell(page, emergency.number)
     assert cell["kind"] == "resolve" and cell["text"].startswith("выполнить до")
@@ -151,14 +141,15 @@ def test_the_earliest_pending_deadline_wins(page, api, operator):
     assert got["kind"] == "resolve" and datetime.fromisoformat(got["due"]) == emergency.resolve_by
 
     # a deadline days away is shown with its date
-    far = move(make_appeal(operator, "routine"), status="in_progress", update_by=now() + timedelta(days=20))
+    far = move(AppealFactory(operator=operator, category="routine"), status="in_progress",
+               update_by=now() + timedelta(days=20))
     cell = deadline_cell(page, far.number)
     assert cell["kind"] == "resolve"
     assert cell["text"] == f"выполнить до {local(far.resolve_by):%d.%m.%Y %H:%M}"
 
 
 def test_met_deadlines_are_skipped(page, api, operator):
-    appeal = make_appeal(operator, "routine")
+    appeal = AppealFactory(operator=operator, category="routine")
     move(appeal, created_at=now() - timedelta(hours=3), escalate_by=now() - timedelta(hours=2))
     assert api_deadline(api, appeal.id)["kind"] == "escalate"  # late, not handed over yet
 
@@ -179,7 +170,8 @@ def test_met_deadlines_are_skipped(page, api, operator):
 
 
 def test_consultations_have_no_escalation_deadline(page, api, operator):
-    appeal = move(make_appeal(operator, "consultation", "billing"), escalate_by=now() - timedelta(minutes=10))
+    appeal = move(AppealFactory(operator=operator, category="consultation", topic="billing"),
+                  escalate_by=now() - timedelta(minutes=10))
     got = api_deadline(api, appeal.id)
     assert got["kind"] in ("update", "resolve") and got["overdue"] is False
     assert datetime.fromisoformat(got["due"]) == min(appeal.update_by, appeal.resolve_by)
@@ -189,7 +181,7 @@ def test_consultations_have_no_escalation_deadline(page, api, operator):
 # --- overdue and soon -------------------------------------------------------------------------------
 
 def test_overdue_deadline_is_marked(page, api, operator):
-    appeal = go(make_appeal(operator, "emergency"), "escalated", operator=operator)
+    appeal = go(AppealFactory(operator=operator, category="emergency"), "escalated", operator=operator)
     move(appeal, created_at=now() - timedelta(hours=25), resolve_by=now() - timedelta(minutes=30))
     cell = deadline_cell(page, appeal.number)
     assert (cell["kind"], cell["state"]) == ("resolve", "overdue")
@@ -200,14 +192,14 @@ def test_overdue_deadline_is_marked(page, api, operator):
     assert got == {"kind": "resolve", "due": appeal.resolve_by.astimezone(timezone.utc).isoformat(),
                    "overdue": True, "soon": False}
 
-    fresh = make_appeal(operator, "emergency")
+    fresh = AppealFactory(operator=operator, category="emergency")
     assert deadline_cell(page, fresh.number)["state"] == "pending"
 
 
 def test_deadline_due_soon_is_marked_from_the_configured_share_of_its_clock(page, api, operator, ctx,
                                                                             monkeypatch):
     # 55 of the 60 minutes to hand over have gone: past the default 80 %
-    appeal = move(make_appeal(operator, "routine"), created_at=now() - timedelta(minutes=55),
+    appeal = move(AppealFactory(operator=operator, category="routine"), created_at=now() - timedelta(minutes=55),
                   escalate_by=now() + timedelta(minutes=5))
     cell = deadline_cell(page, appeal.number)
     assert (cell["kind"], cell["state"]) == ("escalate", "soon")
@@ -224,9 +216,10 @@ def test_deadline_due_soon_is_marked_from_the_configured_share_of_its_clock(page
 
 def test_closed_rejected_and_duplicate_appeals_have_no_deadline(page, api, operator):
     past = now() - timedelta(days=3)
-    closed = go(make_appeal(operator, "consultation", "billing"), "consulted", "closed", operator=operator)
-    rejected = go(make_appeal(operator, "routine"), "rejected", operator=operator)
-    duplicate = go(make_appeal(operator, "routine", "lift"), "duplicate", operator=operator)
+    closed = go(AppealFactory(operator=operator, category="consultation", topic="billing"), "consulted", "closed",
+                operator=operator)
+    rejected = go(AppealFactory(operator=operator, category="routine"), "rejected", operator=operator)
+    duplicate = go(AppealFactory(operator=operator, category="routine", topic="lift"), "duplicate", operator=operator)
     for appeal in (closed, rejected, duplicate):
         move(appeal, escalate_by=past, update_by=past, resolve_by=past)  # long passed, but nothing is pending
         cell = deadline_cell(page, appeal.number)
@@ -241,7 +234,7 @@ def test_closed_rejected_and_duplicate_appeals_have_no_deadline(page, api, opera
 
 
 def test_operator_home_shows_the_same_deadline(page, operator):
-    appeal = move(make_appeal(operator, "routine"), escalate_by=now() - timedelta(minutes=1))
+    appeal = move(AppealFactory(operator=operator, category="routine"), escalate_by=now() - timedelta(minutes=1))
     body = page.get("/operator").get_data(as_text=True)
     assert 'data-deadline="escalate" data-deadline-state="overdue"' in body
     assert f"передать исполнителю до {local(appeal.escalate_by):%H:%M}" in body
@@ -263,13 +256,13 @@ def test_list_costs_no_query_per_row(ctx, page, operator):
             sa.event.remove(db.engine, "before_cursor_execute", listen)
         return len(statements)
 
-    make_appeal(operator, "routine")
+    AppealFactory(operator=operator, category="routine")
     queries_for_list()  # warm-up
     few = queries_for_list()
     for category, statuses in [("emergency", ("escalated",)), ("routine", ("escalated", "in_progress")),
                                ("consultation", ("consulted", "closed")), ("complaint", ()),
                                ("routine", ("rejected",)), ("emergency", ())]:
-        go(make_appeal(operator, category), *statuses, operator=operator)
+        go(AppealFactory(operator=operator, category=category), *statuses, operator=operator)
     assert queries_for_list() == few
 
 
@@ -287,6 +280,6 @@ def test_openapi_documents_next_deadline(page, api, operator):
     assert spec["properties"]["kind"]["enum"] == list(DEADLINE_KINDS) == ["escalate", "update", "resolve"]
     assert "UTC" in spec["properties"]["due"]["description"]
 
-    appeal = make_appeal(operator)
+    appeal = AppealFactory(operator=operator)
     got = api_deadline(api, appeal.id)
     assert set(got) == set(spec["required"]) == set(spec["properties"])

@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from crm.db import db
+from tests.factories import CitizenFactory
 
 NAME, PHONE = "Безоператорова Анна Ильинична", "+7 912 555-01-02"
 
@@ -28,17 +29,11 @@ def _events():
     return db.session.execute(db.select(ConsentEvent)).scalars().all()
 
 
-def _citizen():
-    from crm.citizens import services as citizens
-
-    return citizens.register(citizens.CitizenData(NAME, PHONE, None, "ул. Садовая, д. 5", "17"))
-
-
 def test_record_refuses_without_controller(unconfigured):
     from crm.consent import services as consent
     import sqlalchemy as sa
 
-    c = _citizen()
+    c = CitizenFactory(full_name=NAME, phone=PHONE, sadovaya=True)
     count = "SELECT count(*) FROM access_log WHERE action LIKE 'consent.%'"
     before = db.session.execute(sa.text(count)).scalar()
     for given in (True, False):
@@ -53,7 +48,7 @@ def test_record_refuses_without_controller(unconfigured):
 
 
 def test_api_refuses_with_stable_code(unconfigured, client, make_user, api_token):
-    c = _citizen()
+    c = CitizenFactory(full_name=NAME, phone=PHONE, sadovaya=True)
     resp = client.post(f"/api/v1/citizens/{c.id}/consents", json={"purpose": "sms_notifications", "channel": "call"},
                        headers=api_token(make_user("operator")))
     assert resp.status_code == 409, resp.get_data(as_text=True)
@@ -70,7 +65,7 @@ def test_operator_pages_warn_and_refuse(unconfigured, client, make_user, login):
     login(op)
     page = client.get("/operator").get_data(as_text=True)
     assert 'id="controller-not-configured"' in page and "CRM_CONTROLLER_NAME" in page
-    c = _citizen()
+    c = CitizenFactory(full_name=NAME, phone=PHONE, sadovaya=True)
     assert 'id="controller-not-configured"' in client.get(f"/citizens/{c.id}/appeals/new").get_data(as_text=True)
     # the appeal is registered; the consent answers are not, and the operator is told why
     resp = client.post(f"/citizens/{c.id}/appeals/new", content_type="multipart/form-data", follow_redirects=True,

@@ -13,7 +13,6 @@ import time
 import wave
 from datetime import datetime, timezone
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from rq.job import Job
@@ -24,6 +23,7 @@ from crm.calls.models import Call
 from crm.db import db
 from crm.security.models import AccessLogEntry
 from tests.conftest import TEST_DATA
+from tests.factories import CallFactory, CitizenFactory
 from tests.wavs import silence_wav as _silence_wav
 
 
@@ -72,19 +72,13 @@ def test_live_job_is_left_alone(ctx):
 
 
 
-def _call_of_citizen(wav: bytes | None = None, *, operator_id=None) -> Call:
-    from crm.appeals import services as appeals
-    from crm.citizens import services as citizens
-
-    c = citizens.register(citizens.CitizenData("Сидорова Анна Павловна", "+7 912 222-33-44"))
-    appeal = appeals.create(c, category="routine", topic="heating", description="Холодные батареи",
-                            channel="phone", operator_id=operator_id)
-    return calls.store_recording(io.BytesIO(wav or _wav_bytes()), "call.wav", appeal=appeal, operator_id=operator_id)
+# the one-turn transcript of a call that is already transcribed
+ONE_TURN = [{"start": 0.0, "end": 1.0, "speaker": "citizen", "channel": None, "text": "Батареи холодные"}]
 
 
-def _transcribed(call: Call) -> Call:
-    calls.save_transcript(call, SimpleNamespace(status="done", language="ru", rtf=0.1, duration_s=1.0, segments=[
-        {"start": 0.0, "end": 1.0, "speaker": "citizen", "channel": None, "text": "Батареи холодные"}]))
+def _transcribed(**kwargs) -> Call:
+    """A transcribed call of a new citizen (tests.factories.CallFactory), its upload's job removed."""
+    call = CallFactory(citizen=CitizenFactory(), segments=ONE_TURN, checks=False, **kwargs)
     jobs.queue("transcription").empty()  # the upload's job: done with
     return call
 
@@ -124,7 +118,7 @@ def _make_due(job: Job) -> None:
 def test_transient_failure_is_retried_with_backoff_then_fails(ctx, run_worker):
     """Storage briefly unreadable (the recording file is missing): two retries 30 s and 120 s
     later, the call ``queued`` with the reason meanwhile, then ``failed`` with a Russian reason."""
-    call = _call_of_citizen()
+    call = CallFactory(citizen=CitizenFactory(), transcribed=False)
     calls.recording_path(call).unlink()
     q = jobs.queue("transcription")
     for attempt, wait_s in ((1, 30), (2, 120)):
@@ -151,7 +145,8 @@ def test_undecodable_recording_fails_at_once_without_retry(ctx, run_worker):
     the stored upload, which cannot grow, so retrying would decode the same bytes."""
     from crm.security import crypto
 
-    call = _call_of_citizen(_silence_wav(5))
+    call = CallFactory(citizen=CitizenFactory(), audio=_silence_wav(5),
+                       transcribed=False)
     data = _silence_wav(5)[:8000]
     out = io.BytesIO()
     crypto.encrypt_stream(io.BytesIO(data), out, file_key=call.storage_key, owner_id=call.crypto_owner_id)
@@ -170,7 +165,7 @@ def test_undecodable_recording_fails_at_once_without_retry(ctx, run_worker):
 
 def test_retranscribe_is_logged_and_a_double_click_queues_once(ctx, make_user, login):
     sup = make_user("supervisor")
-    call = _transcribed(_call_of_citizen())
+    call = _transcribed()
     client = login(sup)
     q = jobs.queue("transcription")
     for _ in range(2):
@@ -191,7 +186,7 @@ def test_retranscribe_is_logged_and_a_double_click_queues_once(ctx, make_user, l
 
 def test_retranscribe_api(ctx, make_user, api_token):
     sup, op = make_user("supervisor"), make_user("operator")
-    call = _transcribed(_call_of_citizen(operator_id=op.id))
+    call = _transcribed(operator=op)
     client = ctx.test_client()
     url = f"/api/v1/calls/{call.id}/transcription"
     assert client.post(url, headers=api_token(op)).status_code == 403
@@ -284,7 +279,8 @@ def test_worker_killed_mid_transcription_is_requeued_by_reconcile(ctx, tmp_path)
         pytest.skip(f"{crm_bin} is absent: install the project (make install)")
     model_dir(ctx)  # assemble the model here, so the kill cannot land in the middle of that
     with open(_long_speech_wav(tmp_path / "long.wav"), "rb") as fh:
-        call = _call_of_citizen(fh.read())
+        call = CallFactory(citizen=CitizenFactory(), audio=fh.read(),
+                           transcribed=False)
     call_id, first_job = call.id, call.job_id
     db.session.commit()
     log = tmp_path / "worker.log"

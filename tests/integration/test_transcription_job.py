@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from crm.appeals import services as appeals
 from crm.calls import services as calls
 from crm.calls.models import Call
-from crm.citizens import services as citizens
 from crm.db import db
 from crm.security.models import AccessLogEntry
 from tests.conftest import TEST_DATA, shared_path
+from tests.factories import AppealFactory
 
 pytestmark = pytest.mark.model
 
@@ -32,17 +31,11 @@ def _norm(text: str) -> list[str]:
     return re.sub(r"[^\w\s]", " ", text.lower().replace("ё", "е")).split()
 
 
-def _appeal(operator_id=None):
-    c = citizens.register(citizens.CitizenData("Петров Иван Сергеевич", "89123456789", None, "ул. Садовая, д. 5", "17"))
-    return appeals.create(c, category="routine", topic="hot_water", description="Нет горячей воды в подъезде",
-                          channel="phone", operator_id=operator_id)
-
-
 def test_recorded_call_is_transcribed_by_the_worker(ctx, run_worker, make_user):
     import jiwer
 
     op = make_user("operator")
-    appeal = _appeal(op.id)
+    appeal = AppealFactory(operator=op, topic="hot_water")
     wav = _call_file("dev_call_01_hot_water.stereo8k.wav")
     with open(wav, "rb") as fh:
         call = calls.store_recording(fh, "Запись звонка №5.wav", appeal=appeal, operator_id=op.id)
@@ -78,7 +71,7 @@ def test_recorded_call_is_transcribed_by_the_worker(ctx, run_worker, make_user):
 
 def test_undecodable_recording_ends_failed_with_reason(ctx, run_worker, tmp_path):
     """A file that passes the upload probe but cannot be decoded ends `failed`, never `processing`."""
-    appeal = _appeal()
+    appeal = AppealFactory(topic="hot_water")
     wav = _call_file("dev_call_01_hot_water.stereo8k.wav")
     with open(wav, "rb") as fh:
         call = calls.store_recording(fh, "call.wav", appeal=appeal)
@@ -100,7 +93,7 @@ def test_undecodable_recording_ends_failed_with_reason(ctx, run_worker, tmp_path
 def test_non_audio_upload_is_refused_and_nothing_is_stored(ctx):
     import io
 
-    appeal = _appeal()
+    appeal = AppealFactory(topic="hot_water")
     rec = Path(ctx.config["CRM_RECORDINGS_DIR"])
     before = {p for p in rec.rglob("*") if p.is_file()}  # other tests' recordings share the folder
     for payload in (b"", b"MZ\x90\x00" + bytes(4000), b"RIFF\x24\x00\x00\x00WAVEfmt "):
