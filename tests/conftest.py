@@ -151,7 +151,7 @@ def _wipe(app) -> None:
                     conn.execute(sa.text("TRUNCATE access_log"))  # the append-only trigger refuses DELETE
                 else:
                     conn.execute(table.delete())
-    crypto._DEK_CACHE.clear()
+    crypto.clear_caches()
 
 
 @pytest.fixture()

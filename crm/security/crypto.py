@@ -247,6 +247,14 @@ def forget_cached_key(dek_id: str | None = None, owner_id: str | None = None) ->
         _DEK_CACHE.pop(dek_id, None)
 
 
+def clear_caches() -> None:
+    """Drop every data key this process has cached (and which owner uses which key), so the next
+    read unwraps keys from the key store again: as a fresh process would (tests; after restoring
+    the key store from a backup)."""
+    _DEK_CACHE.clear()
+    _OWNER_CACHE.clear()
+
+
 def _unwrap_row(dek_id: str, owner_id: str, wrapped: bytes) -> bytes:
     """Unwrap with the current keyring; when the row names a KEK this process has not loaded yet
     (rotation in another process), reload the keyring once."""
@@ -466,7 +474,7 @@ def _after_transaction_end(session: Session, transaction) -> None:
 
 
 __all__ = ["DecryptError", "KeyErased", "KeyError_", "encrypt_field", "decrypt_field",
-           "encrypt_stream", "decrypt_stream", "dek_for_owner", "forget_cached_key", "keyring",
+           "encrypt_stream", "decrypt_stream", "dek_for_owner", "forget_cached_key", "clear_caches", "keyring",
            "wrap_dek", "unwrap_dek", "seal_field", "open_field", "seal_stream", "open_stream",
            "prefetch_keys", "reset_keyring", "reserve_owner_id"]
 

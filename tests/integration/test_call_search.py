@@ -45,8 +45,10 @@ def w(ctx, make_user, api_token):
     c1 = CallFactory(operator=users["operator"], citizen=CitizenFactory(qa_consent=True), segments=[
         {"start": 0.3, "end": 2.8, "speaker": "operator", "channel": 0, "text": "Горячая линия ЖКХ, оператор Анна."},
         CITIZEN_SEG, OPERATOR_SEG], created_at=now - timedelta(hours=1))
-    c2 = CallFactory(operator=op2, citizen=CitizenFactory(qa_consent=True), segments=GOOD_SEGMENTS, created_at=now - timedelta(hours=2))
-    old = CallFactory(operator=op2, citizen=CitizenFactory(qa_consent=True), segments=OLD_SEGMENTS, created_at=now - timedelta(days=40))
+    c2 = CallFactory(operator=op2, citizen=CitizenFactory(qa_consent=True), segments=GOOD_SEGMENTS,
+                     created_at=now - timedelta(hours=2))
+    old = CallFactory(operator=op2, citizen=CitizenFactory(qa_consent=True), segments=OLD_SEGMENTS,
+                      created_at=now - timedelta(days=40))
     no_consent = CallFactory(operator=op2, citizen=CitizenFactory(), segments=OLD_SEGMENTS,
                            created_at=now - timedelta(hours=3))
     headers = {role: api_token(u) for role, u in users.items()}

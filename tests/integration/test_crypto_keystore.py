@@ -13,10 +13,9 @@ from crm.db import db
 from crm.security import crypto, keystore
 from crm.security.keyring import KeyError_, init_keys
 from crm.security.models import AccessLogEntry, DataKey
+from tests.factories import CitizenFactory
 
-
-def _citizen(name="Петров Иван Сергеевич", phone="8 912 345-67-89", **kw):
-    return citizens.register(citizens.CitizenData(name, phone, None, kw.get("address", "ул. Садовая, д. 5"), "17"))
+PHONE = "8 912 345-67-89"
 
 
 def _events(action="security.decrypt_failed"):
@@ -25,7 +24,7 @@ def _events(action="security.decrypt_failed"):
 
 
 def test_data_keys_live_in_the_key_store_not_in_the_main_database(ctx):
-    c = _citizen()
+    c = CitizenFactory(phone=PHONE, sadovaya=True)
     main, ks = db.engines[None], db.engines["keystore"]
     assert main.url != ks.url
     assert "data_keys" not in sa.inspect(main).get_table_names()
@@ -47,7 +46,7 @@ def test_key_store_commits_first_a_failed_main_commit_leaves_a_harmless_orphan(c
     assert keystore.find_by_owner(cid) is not None  # its DEK was committed first
     orphans = keystore.orphans(shredding.known_owners, timedelta(0))
     assert cid in {o.owner_id for o in orphans}
-    kept = _citizen()
+    kept = CitizenFactory(phone=PHONE, sadovaya=True)
     assert kept.id not in {o.owner_id for o in keystore.orphans(shredding.known_owners, timedelta(0))}
     assert keystore.delete_orphans([o for o in orphans if o.owner_id == cid]) == 1
     assert keystore.find_by_owner(cid) is None and keystore.find_by_owner(kept.id) is not None
@@ -62,7 +61,7 @@ def test_key_store_failure_leaves_no_citizen(ctx, monkeypatch):
     monkeypatch.setattr(keystore, "insert_many", broken)
     ctx.extensions.pop("crm_dek_pool", None)
     with pytest.raises(sa.exc.OperationalError):
-        _citizen()
+        CitizenFactory(phone=PHONE, sadovaya=True)
     db.session.rollback()
     assert db.session.execute(db.select(sa.func.count()).select_from(Citizen)).scalar() == before
 
@@ -76,7 +75,7 @@ def _second_app(app_config, instance, **extra):
 
 
 def test_a_wrong_key_file_is_named_when_the_key_store_starts(ctx, app_config, tmp_path):
-    _citizen()
+    CitizenFactory(phone=PHONE, sadovaya=True)
     active = crypto.keyring().active_id
     init_keys(tmp_path / "keys")  # fresh, different keys with the same ids
     if active != "k1":
@@ -92,7 +91,7 @@ def test_a_wrong_key_file_is_named_when_the_key_store_starts(ctx, app_config, tm
 
 
 def test_a_missing_key_is_named_when_the_key_store_starts(ctx, app_config, tmp_path):
-    _citizen()
+    CitizenFactory(phone=PHONE, sadovaya=True)
     ring = crypto.keyring()
     keys = tmp_path / "keys"
     keys.mkdir(mode=0o700)
@@ -115,7 +114,7 @@ def test_a_missing_key_is_named_when_the_key_store_starts(ctx, app_config, tmp_p
 
 
 def test_reading_with_a_missing_kek_names_it_and_is_logged(ctx, tmp_path):
-    c = _citizen()
+    c = CitizenFactory(phone=PHONE, sadovaya=True)
     cid = c.id
     active = crypto.keyring().active_id
     keys = tmp_path / "keys"
@@ -129,7 +128,7 @@ def test_reading_with_a_missing_kek_names_it_and_is_logged(ctx, tmp_path):
     old = ctx.config["CRM_KEYS_DIR"]
     ctx.config["CRM_KEYS_DIR"] = str(keys)
     crypto.reset_keyring()
-    crypto._DEK_CACHE.clear()
+    crypto.clear_caches()
     try:
         db.session.expire_all()
         with pytest.raises(KeyError_, match=f"'{active}' is not in the keyring"):
@@ -145,12 +144,12 @@ def test_reading_with_a_missing_kek_names_it_and_is_logged(ctx, tmp_path):
 def test_failed_decrypt_is_logged_even_though_the_request_fails(ctx, make_user, api_token):
     op = make_user("operator")
     headers = api_token(op)
-    a = _citizen()
-    b = _citizen("Сидорова Анна Павловна", "+7 903 111-22-33")
+    a = CitizenFactory(phone=PHONE, sadovaya=True)
+    b = CitizenFactory(full_name="Сидорова Анна Павловна", phone="+7 903 111-22-33", sadovaya=True)
     bid, username = b.id, op.username
     db.session.execute(sa.update(Citizen).where(Citizen.id == bid).values(full_name_enc=a.full_name_enc))
     db.session.commit()
-    crypto._DEK_CACHE.clear()
+    crypto.clear_caches()
     client = ctx.test_client()
     resp = client.get(f"/api/v1/citizens/{bid}", headers=headers)
     assert resp.status_code == 500
@@ -170,7 +169,7 @@ def test_failed_decrypt_is_logged_even_though_the_request_fails(ctx, make_user, 
 
 
 def test_failed_decrypt_outside_a_request_is_logged_after_rollback(ctx):
-    a = _citizen()
+    a = CitizenFactory(phone=PHONE, sadovaya=True)
     db.session.execute(sa.update(Citizen).where(Citizen.id == a.id).values(address_enc=a.full_name_enc))
     db.session.commit()
     db.session.expire_all()
@@ -182,10 +181,10 @@ def test_failed_decrypt_outside_a_request_is_logged_after_rollback(ctx):
 
 
 def test_an_erased_key_is_a_clear_error_never_an_empty_value(ctx):
-    c = _citizen()
+    c = CitizenFactory(phone=PHONE, sadovaya=True)
     db.session.execute(db.delete(DataKey).where(DataKey.owner_id == c.id))
     db.session.commit()
-    crypto._DEK_CACHE.clear()
+    crypto.clear_caches()
     db.session.expire_all()
     with pytest.raises(crypto.KeyErased, match="erased"):
         _ = db.session.get(Citizen, c.id).phone

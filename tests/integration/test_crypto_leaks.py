@@ -109,7 +109,7 @@ def _plant(ctx, make_user, api_token, monkeypatch) -> dict:
     db.session.execute(sa.update(Citizen).where(Citizen.id == citizen_id).values(email_enc=c.full_name_enc))
     db.session.commit()
     db.session.expire_all()
-    crypto._DEK_CACHE.clear()
+    crypto.clear_caches()
     with pytest.raises(crypto.DecryptError):
         _ = db.session.get(Citizen, citizen_id).email
     db.session.rollback()

@@ -50,8 +50,7 @@ def iso(ctx, app_config, tmp_path):
         db.session.remove()
         for e in db.engines.values():
             e.dispose()
-    crypto._DEK_CACHE.clear()
-    crypto._OWNER_CACHE.clear()
+    crypto.clear_caches()
     if drop:
         drop()
 
@@ -95,7 +94,7 @@ def _churn(cfg: dict, seed_ids: list[str], ready, stop, out_path: str) -> None:
                 phone = _phone(50000 + i)
                 c = cs.register(cs.CitizenData(f"Фоновый{i} Пётр", phone))
                 mine.append((c.id, phone))
-                cr._DEK_CACHE.clear()
+                cr.clear_caches()
                 d.session.expire_all()
                 for cid in (c.id, seed_ids[i % len(seed_ids)], mine[i // 2][0]):
                     card = cs.view(d.session.get(C, cid), purpose="appeal_processing", reveal=True)
@@ -145,7 +144,7 @@ def test_rotation_while_another_process_creates_and_reads(iso, run_worker, tmp_p
     assert list(counts) == [info["kek_id"]] and counts[info["kek_id"]] >= len(seed) + len(res["mine"])
     rotation.retire(old)
     assert old not in crypto.keyring(force_reload=True).keks
-    crypto._DEK_CACHE.clear()
+    crypto.clear_caches()
     db.session.expire_all()
     for cid in seed[:10] + res["mine"][-10:]:
         assert db.session.get(Citizen, cid).full_name
@@ -172,7 +171,7 @@ def test_rotation_is_resumable_shows_progress_and_retires(iso):
     out = _cli(iso, "retire", old)
     assert out.exit_code == 0, out.output
     assert (iso.config["CRM_TEST_CFG"]["INSTANCE_PATH"] + f"/keys/retired/kek-{old}.key") in out.output
-    crypto._DEK_CACHE.clear()
+    crypto.clear_caches()
     db.session.expire_all()
     assert all(db.session.get(Citizen, cid).phone for cid in ids)
     status = _cli(iso, "status").output
@@ -476,8 +475,7 @@ def test_rotation_resumes_when_its_cursor_key_was_erased_and_skips_keys_changed_
     with keystore.writer() as conn:
         assert keystore.rewrap_update(conn, target, found, [new_wrapped]) == 1
     assert keystore.counts_by_kek() == {target: 38}
-    crypto._DEK_CACHE.clear()
-    crypto._OWNER_CACHE.clear()
+    crypto.clear_caches()
     db.session.expire_all()
     left = [cid for cid in ids if cid not in (owner, gone.owner_id)]
     assert all(db.session.get(Citizen, cid).phone for cid in left)

@@ -20,8 +20,7 @@ from crm.security import crypto
 def _fresh():
     db.session.commit()
     db.session.expire_all()
-    crypto._DEK_CACHE.clear()
-    crypto._OWNER_CACHE.clear()
+    crypto.clear_caches()
 
 
 def _wav(seed: bytes) -> bytes:

@@ -7,15 +7,14 @@ import pytest
 from crm.citizens import services as citizens
 from crm.db import db
 from crm.security import blind_index, crypto
+from tests.factories import CitizenFactory
 
-
-def _citizen(name="Петров Иван Сергеевич", phone="8 912 345-67-89", address="ул. Садовая, д. 5"):
-    return citizens.register(citizens.CitizenData(name, phone, None, address, "17"))
+PHONE = "8 912 345-67-89"
 
 
 def test_every_phone_spelling_finds_the_same_citizen(ctx):
-    c = _citizen()
-    _citizen("Другой Человек", "+7 903 111-22-33")
+    c = CitizenFactory(phone=PHONE, sadovaya=True)
+    CitizenFactory(full_name="Другой Человек", phone="+7 903 111-22-33", sadovaya=True)
     for spelling in ("8 912 345-67-89", "+7 (912) 345 67 89", "89123456789", "9123456789", "+79123456789",
                      "8-912-345-67-89", " +7 912 345 6789 "):
         assert [x.id for x in citizens.find_by_phone(spelling)] == [c.id], spelling
@@ -35,9 +34,9 @@ def test_api_answers_400_for_a_bad_phone(ctx, make_user, api_token):
 
 
 def test_surname_and_building_index(ctx):
-    c = _citizen()
-    _citizen("Петров Олег", "+7 903 111-22-34", "ул. Лесная, д. 2")
-    _citizen("Сидоров Иван", "+7 903 111-22-35", "ул. Садовая, д. 5")
+    c = CitizenFactory(phone=PHONE, sadovaya=True)
+    CitizenFactory(full_name="Петров Олег", phone="+7 903 111-22-34", address="ул. Лесная, д. 2", apartment="17")
+    CitizenFactory(full_name="Сидоров Иван", phone="+7 903 111-22-35", sadovaya=True)
     assert c.name_building_bidx and c.name_building_bidx != c.surname_bidx
     for name, address in (("Петров", "ул. Садовая, д. 5"), ("ПЕТРОВ И.С.", "ул Садовая д 5"),
                           ("петров", "Ул. Садовая,  д.5")):
@@ -47,10 +46,10 @@ def test_surname_and_building_index(ctx):
 
 
 def test_a_lookup_decrypts_only_its_candidates(ctx, monkeypatch):
-    ids = [_citizen(f"Житель{i}", f"+7 912 500-{i // 100:02d}-{i % 100:02d}").id for i in range(40)]
+    ids = [CitizenFactory(full_name=f"Житель{i}", phone=f"+7 912 500-{i // 100:02d}-{i % 100:02d}", sadovaya=True).id
+           for i in range(40)]
     db.session.expire_all()
-    crypto._DEK_CACHE.clear()
-    crypto._OWNER_CACHE.clear()
+    crypto.clear_caches()
     opened = []
     real = crypto.open_field
     monkeypatch.setattr(crypto, "open_field", lambda *a, **k: opened.append(1) or real(*a, **k))
@@ -65,10 +64,10 @@ def test_a_lookup_reads_its_candidates_keys_in_one_statement_outside_a_transacti
     BEGIN/ROLLBACK round trips of its own)."""
     import sqlalchemy as sa
 
-    ids = [_citizen(f"Житель{i}", f"+7 912 600-{i // 100:02d}-{i % 100:02d}").id for i in range(30)]
+    ids = [CitizenFactory(full_name=f"Житель{i}", phone=f"+7 912 600-{i // 100:02d}-{i % 100:02d}", sadovaya=True).id
+           for i in range(30)]
     db.session.expire_all()
-    crypto._DEK_CACHE.clear()
-    crypto._OWNER_CACHE.clear()
+    crypto.clear_caches()
     seen = []
 
     def in_transaction(conn) -> bool:

@@ -217,8 +217,7 @@ def test_a_backup_from_before_the_erasure_restored_after_it_reveals_nothing(ctx,
     for needle in (NAME, "Шредерова", "9162047358", "Кленовый", PHRASE):
         assert needle.encode() not in blob
     shredding.erase_citizen(cid, "отзыв согласия", w["dpo"])
-    crypto._DEK_CACHE.clear()
-    crypto._OWNER_CACHE.clear()
+    crypto.clear_caches()
     restored_url = restore()
     try:
         old = create_app({**app_config, "SQLALCHEMY_DATABASE_URI": restored_url,

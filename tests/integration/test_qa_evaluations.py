@@ -36,7 +36,8 @@ def test_editing_makes_a_new_version_and_evaluations_keep_theirs(ctx, make_user)
     same, created = qa.save_scorecard(name="Форма 2026", sections=V2_SECTIONS, criteria=V2_CRITERIA, user=sup)
     assert not created and same.id == v2.id  # nothing changed: no version
 
-    ev2 = qa.evaluate(CallFactory(operator=op), evaluator=sup, answers={"greeting": "yes", "tone": 3, "correct_information": "yes"})
+    ev2 = qa.evaluate(CallFactory(operator=op), evaluator=sup,
+                      answers={"greeting": "yes", "tone": 3, "correct_information": "yes"})
     assert ev2.scorecard_id == v2.id and ev2.score == 84.0  # (10 + 40·3/5 + 50) / 100
     assert qa.get(ev1.id).scorecard_id == v1.id and qa.get(ev1.id).score == 85.0
     assert [v.version for v in qa.versions()] == [2, 1]

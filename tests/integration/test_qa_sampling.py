@@ -103,7 +103,8 @@ def test_calls_without_the_citizens_qa_consent_never_enter_the_queue(ctx, people
     excluded = []
     for citizen in (never_asked, refused, withdrawn):
         # a complaint, a rude call (flagged by the checks) and a plain call: every rule would take them
-        excluded.append(CallFactory(operator=a, appeal=AppealFactory(citizen=citizen, operator=a, category="complaint"), created_at=at(1)).id)
+        complaint = AppealFactory(citizen=citizen, operator=a, category="complaint")
+        excluded.append(CallFactory(operator=a, appeal=complaint, created_at=at(1)).id)
         excluded.append(CallFactory(operator=a, citizen=citizen, segments=RUDE_SEGMENTS, created_at=at(2)).id)
         excluded.append(CallFactory(operator=a, citizen=citizen, created_at=at(3)).id)
     excluded.append(CallFactory(operator=a, created_at=at(4)).id)  # no citizen at all: no consent either
@@ -120,7 +121,8 @@ def test_complaints_breaches_and_flagged_calls_are_all_taken_then_random_tops_up
 
     (a, b), _ = people
     only_rules("random_per_operator", "complaint", "breached_appeal", "checks_failed", n=1)
-    complaint = CallFactory(operator=a, appeal=AppealFactory(citizen=CitizenFactory(qa_consent=True), operator=a, category="complaint"), created_at=at(1)).id
+    complaint = CallFactory(operator=a, appeal=AppealFactory(citizen=CitizenFactory(qa_consent=True), operator=a,
+                                                            category="complaint"), created_at=at(1)).id
     late = AppealFactory(citizen=CitizenFactory(qa_consent=True), operator=a, category="routine")
     late.resolve_by = datetime.now(timezone.utc) - timedelta(hours=1)
     db.session.commit()

@@ -10,14 +10,13 @@ from crm.db import db
 from crm.security import audit, crypto
 from crm.security.models import AccessLogEntry, DataKey
 from tests.conftest import tamper
+from tests.factories import CitizenFactory
 
-
-def _citizen(name="Петров Иван Сергеевич", phone="8 912 345-67-89", address="ул. Садовая, д. 5"):
-    return citizens.register(citizens.CitizenData(name, phone, None, address, "17"))
+PHONE = "8 912 345-67-89"
 
 
 def test_fields_round_trip_and_are_ciphertext(ctx):
-    c = _citizen()
+    c = CitizenFactory(phone=PHONE, sadovaya=True)
     db.session.expire_all()
     again = db.session.get(Citizen, c.id)
     assert again.full_name == "Петров Иван Сергеевич"
@@ -28,18 +27,18 @@ def test_fields_round_trip_and_are_ciphertext(ctx):
 
 
 def test_ciphertext_copied_to_another_row_does_not_decrypt(ctx):
-    a = _citizen()
-    b = _citizen("Сидорова Анна Павловна", "+7 903 111-22-33")
+    a = CitizenFactory(phone=PHONE, sadovaya=True)
+    b = CitizenFactory(full_name="Сидорова Анна Павловна", phone="+7 903 111-22-33", sadovaya=True)
     db.session.execute(update(Citizen).where(Citizen.id == b.id).values(full_name_enc=a.full_name_enc))
     db.session.commit()
     db.session.expire_all()
-    crypto._DEK_CACHE.clear()
+    crypto.clear_caches()
     with pytest.raises(crypto.DecryptError):
         _ = db.session.get(Citizen, b.id).full_name
 
 
 def test_ciphertext_moved_to_another_column_does_not_decrypt(ctx):
-    a = _citizen()
+    a = CitizenFactory(phone=PHONE, sadovaya=True)
     db.session.execute(update(Citizen).where(Citizen.id == a.id).values(address_enc=a.full_name_enc))
     db.session.commit()
     db.session.expire_all()
@@ -53,8 +52,8 @@ def test_encrypted_attribute_refuses_sql_comparison(ctx):
 
 
 def test_blind_index_finds_every_spelling_and_filters_false_positives(ctx):
-    c = _citizen()
-    _citizen("Другой Человек", "+7 903 111-22-33")
+    c = CitizenFactory(phone=PHONE, sadovaya=True)
+    CitizenFactory(full_name="Другой Человек", phone="+7 903 111-22-33", sadovaya=True)
     for spelling in ("8 912 345-67-89", "+7 (912) 345 67 89", "89123456789", "9123456789"):
         assert [x.id for x in citizens.find_by_phone(spelling)] == [c.id]
     with pytest.raises(citizens.CitizenError):
@@ -62,11 +61,11 @@ def test_blind_index_finds_every_spelling_and_filters_false_positives(ctx):
 
 
 def test_shredding_the_data_key_makes_data_unreadable(ctx):
-    c = _citizen()
+    c = CitizenFactory(phone=PHONE, sadovaya=True)
     db.session.execute(db.delete(DataKey).where(DataKey.owner_id == c.id))
     db.session.commit()
     db.session.expire_all()
-    crypto._DEK_CACHE.clear()
+    crypto.clear_caches()
     with pytest.raises(crypto.KeyErased):
         _ = db.session.get(Citizen, c.id).full_name
 
@@ -74,7 +73,7 @@ def test_shredding_the_data_key_makes_data_unreadable(ctx):
 def test_recording_chunks_detect_truncation_and_reordering(ctx, tmp_path):
     import io
 
-    c = _citizen()
+    c = CitizenFactory(phone=PHONE, sadovaya=True)
     data = bytes(range(256)) * 1000  # 256,000 bytes → 4 chunks of 64 KiB
     out = io.BytesIO()
     crypto.encrypt_stream(io.BytesIO(data), out, file_key="k1", owner_id=c.id)
@@ -95,7 +94,7 @@ def test_recording_chunks_detect_truncation_and_reordering(ctx, tmp_path):
 
 def test_access_log_chain_verifies_and_detects_tampering(ctx):
     for i in range(5):
-        _citizen(phone=f"+7 912 345-67-{10 + i}")
+        CitizenFactory(phone=f"+7 912 345-67-{10 + i}", sadovaya=True)
     count, bad, _ = audit.verify()
     assert bad is None and count >= 5
     # edit an entry
@@ -106,7 +105,7 @@ def test_access_log_chain_verifies_and_detects_tampering(ctx):
 
 def test_access_log_detects_deleted_newest_entries(ctx):
     for i in range(4):
-        _citizen(phone=f"+7 912 345-67-{20 + i}")
+        CitizenFactory(phone=f"+7 912 345-67-{20 + i}", sadovaya=True)
     last = db.session.execute(db.select(db.func.max(AccessLogEntry.seq))).scalar()
     tamper("DELETE FROM access_log WHERE seq = :seq", seq=last)
     _, bad, message = audit.verify()
@@ -115,7 +114,7 @@ def test_access_log_detects_deleted_newest_entries(ctx):
 
 def test_access_log_detects_deleted_middle_entry(ctx):
     for i in range(4):
-        _citizen(phone=f"+7 912 345-67-{30 + i}")
+        CitizenFactory(phone=f"+7 912 345-67-{30 + i}", sadovaya=True)
     tamper("DELETE FROM access_log WHERE seq = 2")
     _, bad, _ = audit.verify()
     assert bad == 2
@@ -132,7 +131,7 @@ def test_failed_action_writes_no_log_entry(ctx):
 
 def test_swapped_entries_are_detected(ctx):
     for i in range(4):
-        _citizen(phone=f"+7 912 345-67-{40 + i}")
+        CitizenFactory(phone=f"+7 912 345-67-{40 + i}", sadovaya=True)
     tamper("UPDATE access_log SET seq = -1 WHERE seq = 2")
     tamper("UPDATE access_log SET seq = 2 WHERE seq = 3")
     tamper("UPDATE access_log SET seq = 3 WHERE seq = -1")
@@ -145,7 +144,7 @@ def test_postgres_refuses_update_and_delete_of_the_log(ctx):
 
     if db.engine.dialect.name != "postgresql":
         pytest.skip("the append-only trigger exists on PostgreSQL only")
-    _citizen()
+    CitizenFactory(phone=PHONE, sadovaya=True)
     for sql in ("UPDATE access_log SET actor = 'x'", "DELETE FROM access_log"):
         with pytest.raises(sa.exc.DBAPIError, match="append-only"):
             with db.engine.begin() as conn:
