@@ -21,6 +21,7 @@ from types import SimpleNamespace
 
 import factory
 
+from crm import hooks
 from crm.appeals import services as appeals
 from crm.calls import services as calls
 from crm.citizens import services as citizens
@@ -157,14 +158,14 @@ class AppealFactory(factory.Factory):
 class CallFactory(factory.Factory):
     """A call as the product makes one: the recording stored (encrypted) by
     :func:`crm.calls.services.store_recording`, then the transcript saved by
-    :func:`crm.calls.services.save_transcript` as the transcription job ends, and the automatic QA
-    checks stored as the job's hook does.
+    :func:`crm.calls.services.save_transcript` as the transcription job ends, and the job's
+    ``call.transcribed`` hook fired (QA stores its automatic checks).
 
     Parameters: ``operator`` (a User or None); ``citizen``: without ``appeal``, a routine appeal of
     this citizen by ``operator`` is made for the call; ``appeal``; ``segments`` (transcript turns,
     :data:`GOOD_SEGMENTS`; an empty list gives a ``no_speech`` call); ``status`` of the transcript
     (``done``); ``transcribed`` False leaves the call as uploaded (queued, no transcript);
-    ``checks`` False skips the automatic checks; ``created_at`` back-dates the call (UTC);
+    ``checks`` False fires no hook (no automatic checks stored); ``created_at`` back-dates the call (UTC);
     ``audio`` the WAV bytes (a tone by default)."""
 
     class Meta:
@@ -195,8 +196,8 @@ class CallFactory(factory.Factory):
         calls.save_transcript(call, SimpleNamespace(status=status if segments else "no_speech", language="ru",
                                                     rtf=0.1, duration_s=duration,
                                                     segments=[dict(s) for s in segments]))
-        if checks:
-            qa.after_transcript(call.id, segments)
+        if checks:  # as the transcription job ends: QA stores its automatic checks
+            hooks.fire("call.transcribed", call_id=call.id, segments=segments)
         return call
 
 
