@@ -166,7 +166,7 @@ class CallFactory(factory.Factory):
     :data:`GOOD_SEGMENTS`; an empty list gives a ``no_speech`` call); ``status`` of the transcript
     (``done``); ``transcribed`` False leaves the call as uploaded (queued, no transcript);
     ``checks`` False fires no hook (no automatic checks stored); ``created_at`` back-dates the call (UTC);
-    ``audio`` the WAV bytes (a tone by default)."""
+    ``audio`` the WAV bytes (a tone by default) uploaded as ``original_name``."""
 
     class Meta:
         model = SimpleNamespace
@@ -181,11 +181,12 @@ class CallFactory(factory.Factory):
     checks = True
     created_at: datetime | None = None
     audio: bytes | None = None
+    original_name = "call.wav"
 
     @classmethod
     def _create(cls, model_class, *, operator, citizen, appeal, segments, status, transcribed, checks,
-                created_at, audio):
-        call = calls.store_recording(io.BytesIO(audio or tone_wav()), "call.wav", appeal=appeal,
+                created_at, audio, original_name):
+        call = calls.store_recording(io.BytesIO(audio or tone_wav()), original_name, appeal=appeal,
                                      operator_id=operator.id if operator is not None else None)
         if created_at is not None:
             call.created_at = created_at

@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from test_api import as_role, assert_error  # noqa: F401  (as_role is a fixture)
+from tests.factories import AppealFactory, CitizenFactory
 from tests.wavs import tone_wav as sine_wav
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,14 +130,10 @@ def test_wav_upload_is_queued(ctx, as_role, upload, recordings_dir):
 
 
 def test_upload_with_appeal_links_the_citizen(ctx, as_role, upload):
-    from crm.appeals import services as appeals
-    from crm.citizens import services as citizens
-
     op, _ = as_role("operator")
     _, sup = as_role("supervisor")
-    citizen = citizens.register(citizens.CitizenData("Сидоров Иван", "89161234567"))
-    appeal = appeals.create(citizen, category="emergency", topic="heating", description="Холодные батареи",
-                            channel="phone", operator_id=op.id)
+    citizen = CitizenFactory(full_name="Сидоров Иван", phone="89161234567")
+    appeal = AppealFactory(citizen=citizen, category="emergency", operator_id=op.id)
     data = upload(sup, sine_wav(), appeal_id=appeal.id).get_json()
     assert data["appeal_id"] == appeal.id and data["citizen_id"] == citizen.id
     assert data["operator_id"] == op.id  # the appeal's operator, not the supervisor who uploaded

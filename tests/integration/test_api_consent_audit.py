@@ -7,15 +7,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from test_api import as_role, assert_error  # noqa: F401  (as_role is a fixture)
+from tests.factories import CitizenFactory
 
 NAME, PHONE = "Кузнецова Мария Андреевна", "+7 916 555-44-33"
 
 
 @pytest.fixture()
 def citizen(ctx):
-    from crm.citizens import services as citizens
-
-    return citizens.register(citizens.CitizenData(NAME, PHONE, address="г. Казань, ул. Баумана, д. 1"))
+    return CitizenFactory(full_name=NAME, phone=PHONE, address="г. Казань, ул. Баумана, д. 1")
 
 
 # --- consent --------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from test_api import as_role  # noqa: F401  (as_role is a fixture)
+from tests.factories import AppealFactory, CitizenFactory
 
 UTC = timezone.utc
 FAR = datetime(2100, 1, 1, tzinfo=UTC)
@@ -23,19 +24,17 @@ def utc(*args) -> datetime:
 def march(ctx, make_user):
     """Appeals, calls and evaluations around Moscow day 2026-03-02 (UTC+3): the day runs from
     2026-03-01 21:00 to 2026-03-02 21:00 UTC."""
-    from crm.appeals import services as appeals
     from crm.calls.models import Call
-    from crm.citizens import services as citizens
     from crm.db import db
     from crm.qa import services as qa
 
     op = make_user("operator")
     sup = make_user("supervisor")
-    citizen = citizens.register(citizens.CitizenData("Орлов Олег", "89031112233", address="г. Тула, ул. Мира, 3"))
+    citizen = CitizenFactory(full_name="Орлов Олег", phone="89031112233", address="г. Тула, ул. Мира, 3")
 
     def appeal(category, topic, created, *, status="received", resolve_by=FAR, resolved=None, repeat_of=None):
-        a = appeals.create(citizen, category=category, topic=topic, description="Описание обращения",
-                           channel="phone", operator_id=op.id)
+        a = AppealFactory(citizen=citizen, category=category, topic=topic, description="Описание обращения",
+                          operator_id=op.id)
         a.created_at, a.status, a.resolve_by, a.resolved_at = created, status, resolve_by, resolved
         a.repeat_of_id = repeat_of.id if repeat_of else None
         db.session.commit()

@@ -1,6 +1,8 @@
 """The API is stateless, and opening an API URL in a signed-in browser does not sign it out."""
 from __future__ import annotations
 
+from tests.factories import CitizenFactory
+
 
 def test_browser_keeps_its_sign_in_after_opening_api_urls(client, make_user, login, api_token):
     op, admin = make_user("operator"), make_user("admin")
@@ -27,10 +29,9 @@ def test_token_calls_set_no_cookie(ctx, make_user, api_token):
 def test_entries_written_outside_a_request_name_the_command(ctx):
     """`crm demo-data` and other commands log as «команда администратора», not as an anonymous
     visitor (a DPO reading the log took demo registrations for access without sign-in)."""
-    from crm.citizens import services as citizens
     from crm.db import db
     from crm.security.models import AccessLogEntry
 
-    citizens.register(citizens.CitizenData("Орлова Вера Петровна", "+7 912 000-12-34"))
+    CitizenFactory(full_name="Орлова Вера Петровна", phone="+7 912 000-12-34")
     row = db.session.execute(db.select(AccessLogEntry).where(AccessLogEntry.action == "citizen.create")).scalar_one()
     assert (row.actor, row.actor_role) == ("job:cli", "system")

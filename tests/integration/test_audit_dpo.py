@@ -14,6 +14,7 @@ from flask import g
 from crm.db import db, utcnow
 from crm.security import alerts, audit
 from crm.security.models import AccessAlert, AccessLogEntry
+from tests.factories import AppealFactory, CitizenFactory
 
 NAME, PHONE = "Лебедева Ольга Николаевна", "+7 916 222-33-44"
 DESCRIPTION = "Протекает потолок в ванной у соседей снизу"
@@ -35,13 +36,10 @@ def as_dpo(client, dpo):
 @pytest.fixture()
 def case(ctx, make_user):
     """A citizen with an appeal, read by an operator."""
-    from crm.appeals import services as appeals
-    from crm.citizens import services as citizens
 
     op = make_user("operator", "op_petrova")
-    citizen = citizens.register(citizens.CitizenData(NAME, PHONE, address="ул. Гагарина, д. 7"))
-    appeal = appeals.create(citizen, category="routine", topic="roof_leak", description=DESCRIPTION, channel="phone",
-                            operator_id=op.id)
+    citizen = CitizenFactory(full_name=NAME, phone=PHONE, address="ул. Гагарина, д. 7")
+    appeal = AppealFactory(citizen=citizen, topic="roof_leak", description=DESCRIPTION, operator_id=op.id)
     audit.record("appeal.view", citizen_id=citizen.id, appeal_id=appeal.id, fields=["description"],
                  purpose="appeal_processing", actor=audit.Actor(op.id, op.username, op.role))
     db.session.commit()

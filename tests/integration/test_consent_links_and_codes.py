@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from crm.db import db
 from tests.clients import SharedContextClient
+from tests.factories import CitizenFactory
 
 NAME, PHONE = "Самоделкина Анна Львовна", "+7 912 505-60-70"
 
@@ -20,10 +21,9 @@ Client = SharedContextClient
 
 @pytest.fixture()
 def citizen(ctx):
-    from crm.citizens import services as citizens
     from crm.consent import services as consent
 
-    c = citizens.register(citizens.CitizenData(NAME, PHONE))
+    c = CitizenFactory(full_name=NAME, phone=PHONE)
     consent.record(c, "sms_notifications", channel="call")
     consent.record(c, "call_recording_qa", channel="call")
     return c
@@ -182,10 +182,9 @@ def test_code_attempts_run_out_and_unknown_numbers_look_the_same(ctx, citizen):
 def test_session_sees_only_its_citizen_and_expires(ctx, make_user, citizen):
     import time
 
-    from crm.citizens import services as citizens
     from crm.consent import services as consent
 
-    other = citizens.register(citizens.CitizenData("Чужой Иван", "+7 903 111-22-33"))
+    other = CitizenFactory(full_name="Чужой Иван", phone="+7 903 111-22-33")
     theirs = consent.record(other, "sms_notifications")
     path = send_link(ctx, make_user, citizen)
     visitor = Client(ctx)

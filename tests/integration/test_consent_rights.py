@@ -8,7 +8,6 @@ Runs on SQLite + embedded Redis by default and on PostgreSQL + Redis with ``DATA
 """
 from __future__ import annotations
 
-import io
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -19,8 +18,9 @@ import pytest
 import sqlalchemy as sa
 
 from crm.db import db
-from tests.wavs import tone_wav
 from tests.clients import SharedContextClient
+from tests.factories import AppealFactory, CallFactory, CitizenFactory
+from tests.wavs import tone_wav
 
 MSK = ZoneInfo("Europe/Moscow")
 NAME_A, PHONE_A, PHRASE_A = "Согласнова Вера Павловна", "+7 912 404-51-62", "в ванной нет напора горячей воды"
@@ -72,25 +72,21 @@ def seed_citizen(op, name, phone, phrase, *, sms_consent=True, qa_consent=True, 
     """A citizen with two appeals (one transition with a comment), a transcribed call with a QA comment,
     consents. Returns a namespace of what was made."""
     from crm.appeals import services as appeals
-    from crm.calls import services as calls
-    from crm.citizens import services as citizens
     from crm.consent import services as consent
-    from crm.qa import services as qa
 
-    c = citizens.register(citizens.CitizenData(name, phone, f"{phone[-2:]}@example.ru", "ул. Гоголя, д. 8", "3"))
+    c = CitizenFactory(full_name=name, phone=phone, email=f"{phone[-2:]}@example.ru", address="ул. Гоголя, д. 8",
+                       apartment="3")
     events = []
     if sms_consent:
         events.append(consent.record(c, "sms_notifications", channel="call", operator_id=op.id))
-    a1 = appeals.create(c, category="routine", topic="hot_water", description=f"Жалоба: {phrase}", channel="phone",
-                        operator_id=op.id)
-    a2 = appeals.create(c, category="consultation", topic="billing", description=f"Вопрос по счёту ({phrase[:10]})",
-                        channel="phone", operator_id=op.id)
+    a1 = AppealFactory(citizen=c, operator=op, topic="hot_water", description=f"Жалоба: {phrase}")
+    a2 = AppealFactory(citizen=c, operator=op, category="consultation", topic="billing",
+                       description=f"Вопрос по счёту ({phrase[:10]})")
     appeals.transition(a1, "escalated", user_id=op.id, comment=f"Передано в АДС: {phrase}")
     call = None
     if with_call:
-        call = calls.store_recording(io.BytesIO(tone_wav(0.5)), "call.wav", appeal=a1, operator_id=op.id)
-        calls.save_transcript(call, SimpleNamespace(status="done", language="ru", rtf=0.1, duration_s=0.5, segments=[
-            {"start": 0.0, "end": 0.5, "speaker": "citizen", "channel": None, "text": f"Скажу так: {phrase}"}]))
+        call = CallFactory(appeal=a1, operator=op, audio=tone_wav(0.5), checks=False, segments=[
+            {"start": 0.0, "end": 0.5, "speaker": "citizen", "channel": None, "text": f"Скажу так: {phrase}"}])
     if qa_consent:
         events.append(consent.record(c, "call_recording_qa", channel="call", operator_id=op.id, appeal_id=a1.id))
     return SimpleNamespace(citizen=c, appeals=[a1, a2], call=call, consents=events, phrase=phrase)
@@ -151,12 +147,11 @@ def test_withdrawal_stops_sms_and_qa_and_keeps_the_appeal(ctx, make_user, api_to
 
 
 def test_withdrawing_one_event_withdraws_the_purpose_and_is_always_accepted(ctx, make_user, api_token):
-    from crm.citizens import services as citizens
     from crm.consent import services as consent
     from crm.db import utcnow
 
     op = make_user("operator")
-    c = citizens.register(citizens.CitizenData(NAME_A, PHONE_A))
+    c = CitizenFactory(full_name=NAME_A, phone=PHONE_A)
     # two consents in force for one purpose: an older text version, then the current one (the same
     # version again would be the same consent: record is idempotent)
     first = consent.record(c, "sms_notifications", channel="call", text_version="sms-2026-1")
@@ -176,10 +171,9 @@ def test_withdrawing_one_event_withdraws_the_purpose_and_is_always_accepted(ctx,
 
 
 def test_demand_to_stop_processing_stops_notifications(ctx, make_user):
-    from crm.citizens import services as citizens
     from crm.consent import rights, services as consent
 
-    c = citizens.register(citizens.CitizenData(NAME_A, PHONE_A))
+    c = CitizenFactory(full_name=NAME_A, phone=PHONE_A)
     consent.record(c, "sms_notifications")
     consent.record(c, "call_recording_qa")
     assert consent.may_notify(c.id, "sms_notifications")
@@ -216,11 +210,10 @@ def test_clocks_cross_the_january_holidays():
 
 
 def test_extension_needs_reasons_happens_once_and_answer_needs_the_export(ctx, make_user):
-    from crm.citizens import services as citizens
     from crm.consent import rights
 
     dpo = make_user("dpo")
-    c = citizens.register(citizens.CitizenData(NAME_A, PHONE_A))
+    c = CitizenFactory(full_name=NAME_A, phone=PHONE_A)
     req = rights.register(c.id, "access", channel="email", user_id=dpo.id)
     with pytest.raises(rights.RequestError):
         rights.extend(req, "нужно", user=dpo)
@@ -317,12 +310,11 @@ def test_access_export_has_every_record_of_the_citizen_and_nothing_of_another(ct
 
 
 def test_export_is_for_the_dpo_only(ctx, make_user):
-    from crm.citizens import services as citizens
     from crm.consent import rights
     from crm.security.permissions import PermissionDenied
 
     op = make_user("operator")
-    c = citizens.register(citizens.CitizenData(NAME_A, PHONE_A))
+    c = CitizenFactory(full_name=NAME_A, phone=PHONE_A)
     req = rights.register(c.id, "access", channel="paper")
     with pytest.raises(PermissionDenied):
         rights.export_citizen(c.id, user=op, request=req)
@@ -560,7 +552,6 @@ def test_register_of_purposes_page_edit_csv_and_print(ctx, make_user):
 
 
 def test_consent_texts_carry_the_article_9_items_and_verify(ctx, monkeypatch):
-    from crm.citizens import services as citizens
     from crm.consent import services as consent
     from crm.consent.texts import DEFAULT_VERSION, TEXTS, text_hash
 
@@ -568,7 +559,7 @@ def test_consent_texts_carry_the_article_9_items_and_verify(ctx, monkeypatch):
         assert TEXTS[(purpose, DEFAULT_VERSION[purpose])].complete, purpose
     monkeypatch.setitem(ctx.config, "CRM_CONTROLLER_NAME", "ООО «УК Северная»")
     monkeypatch.setitem(ctx.config, "CRM_CONTROLLER_ADDRESS", "г. Казань, ул. Баумана, д. 1")
-    c = citizens.register(citizens.CitizenData(NAME_A, PHONE_A))
+    c = CitizenFactory(full_name=NAME_A, phone=PHONE_A)
     e = consent.record(c, "sms_notifications", channel="call")
     words, verified = consent.consent_text(e)
     assert verified and "ООО «УК Северная»" in words and "ул. Баумана" in words and "отозвать" in words
@@ -583,11 +574,10 @@ def test_consent_texts_carry_the_article_9_items_and_verify(ctx, monkeypatch):
 
 
 def test_consent_events_are_append_only(ctx):
-    from crm.citizens import services as citizens
     from crm.consent import services as consent
     from crm.consent.models import ConsentEvent
 
-    c = citizens.register(citizens.CitizenData(NAME_A, PHONE_A))
+    c = CitizenFactory(full_name=NAME_A, phone=PHONE_A)
     e = consent.record(c, "sms_notifications")
     for values in ({"purpose_code": "csat_survey"}, {"given": False}, {"text_hash": "0" * 64}):
         with pytest.raises(sa.exc.DatabaseError):
@@ -638,12 +628,11 @@ def test_operator_one_click_consent_on_the_appeal(ctx, make_user, no_transcripti
 
 
 def test_giving_consent_again_is_idempotent(ctx, make_user, api_token):
-    from crm.citizens import services as citizens
     from crm.consent import services as consent
     from crm.consent.models import ConsentEvent
 
     op = make_user("operator")
-    c = citizens.register(citizens.CitizenData(NAME_A, PHONE_A))
+    c = CitizenFactory(full_name=NAME_A, phone=PHONE_A)
     first = consent.record(c, "sms_notifications", channel="call", operator_id=op.id)
     assert first.repeated is False
     again = consent.record(c, "sms_notifications", channel="web")
@@ -673,11 +662,10 @@ def test_giving_consent_again_is_idempotent(ctx, make_user, api_token):
 
 
 def test_outbox_page_hides_codes(ctx, make_user):
-    from crm.citizens import services as citizens
     from crm.consent import selfservice
 
     dpo = make_user("dpo")
-    c = citizens.register(citizens.CitizenData(NAME_A, PHONE_A))
+    c = CitizenFactory(full_name=NAME_A, phone=PHONE_A)
     selfservice.request_code(PHONE_A)
     body = outbox(c.id)[0].body
     code = re.search(r"\d{6}", body).group(0)

@@ -12,9 +12,9 @@ from crm.appeals import services as appeals
 from crm.appeals.models import Appeal, AppealEvent
 from crm.calls import services as calls
 from crm.calls.models import Call, Segment
-from crm.citizens import services as citizens
 from crm.db import db
 from crm.security import crypto
+from tests.factories import AppealFactory, CallFactory, CitizenFactory
 
 
 def _fresh():
@@ -35,29 +35,29 @@ def _wav(seed: bytes) -> bytes:
     return buf.getvalue()
 
 
+def _turns(texts: list[str]) -> list[dict]:
+    """Half-second citizen turns with one timed word each, as the transcriber stores them."""
+    return [{"start": i * 0.5, "end": i * 0.5 + 0.5, "speaker": "citizen", "channel": None, "text": t,
+             "words": [{"start": 0.0, "end": 0.1, "word": t.split()[0], "probability": 0.9}]}
+            for i, t in enumerate(texts)]
+
+
 @pytest.fixture()
 def world(ctx, make_user, monkeypatch):
     monkeypatch.setattr(calls, "enqueue_transcription", lambda call: None)
     op = make_user("operator")
-    a = citizens.register(citizens.CitizenData("Петров Иван", "+7 912 345-67-89", None, "ул. Садовая, д. 5"))
-    b = citizens.register(citizens.CitizenData("Сидорова Анна", "+7 903 111-22-33", None, "ул. Лесная, д. 1"))
-    a1 = appeals.create(a, category="routine", topic="heating", description="Холодные батареи", channel="phone",
-                        operator_id=op.id)
-    a2 = appeals.create(a, category="routine", topic="lift", description="Не работает лифт", channel="phone",
-                        operator_id=op.id)
-    b1 = appeals.create(b, category="routine", topic="yard", description="Яма во дворе", channel="phone",
-                        operator_id=op.id)
+    a = CitizenFactory(full_name="Петров Иван", phone="+7 912 345-67-89", address="ул. Садовая, д. 5")
+    b = CitizenFactory(full_name="Сидорова Анна", phone="+7 903 111-22-33", address="ул. Лесная, д. 1")
+    a1 = AppealFactory(citizen=a, operator_id=op.id)
+    a2 = AppealFactory(citizen=a, topic="lift", description="Не работает лифт", operator_id=op.id)
+    b1 = AppealFactory(citizen=b, topic="yard", description="Яма во дворе", operator_id=op.id)
     appeals.transition(a1, "escalated", user_id=op.id, comment="Передано в УК")
     appeals.transition(a2, "escalated", user_id=op.id, comment="Передано в РСО")
-    ca = calls.store_recording(io.BytesIO(_wav(b"A1")), "a.wav", appeal=a1, operator_id=op.id)
-    ca2 = calls.store_recording(io.BytesIO(_wav(b"A2")), "a2.wav", appeal=a2, operator_id=op.id)
-    cb = calls.store_recording(io.BytesIO(_wav(b"B1")), "b.wav", appeal=b1, operator_id=op.id)
-    for call, texts in ((ca, ["Здравствуйте", "Нет отопления"]), (cb, ["Добрый день", "Яма у подъезда"])):
-        calls.save_transcript(db.session.get(Call, call.id), SimpleNamespace(
-            status="done", language="ru", rtf=0.1, duration_s=1.0,
-            segments=[{"start": i * 0.5, "end": i * 0.5 + 0.5, "speaker": "citizen", "channel": None, "text": t,
-                       "words": [{"start": 0.0, "end": 0.1, "word": t.split()[0], "probability": 0.9}]}
-                      for i, t in enumerate(texts)]))
+    ca = CallFactory(appeal=a1, operator=op, audio=_wav(b"A1"), original_name="a.wav", checks=False,
+                     segments=_turns(["Здравствуйте", "Нет отопления"]))
+    ca2 = CallFactory(appeal=a2, operator=op, audio=_wav(b"A2"), original_name="a2.wav", transcribed=False)
+    cb = CallFactory(appeal=b1, operator=op, audio=_wav(b"B1"), original_name="b.wav", checks=False,
+                     segments=_turns(["Добрый день", "Яма у подъезда"]))
     return SimpleNamespace(a=a.id, b=b.id, a1=a1.id, a2=a2.id, b1=b1.id, ca=ca.id, ca2=ca2.id, cb=cb.id)
 
 

@@ -9,7 +9,6 @@ import os
 import sqlite3
 import subprocess
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -21,9 +20,10 @@ from crm.calls.models import Call, Segment
 from crm.citizens import services as citizens
 from crm.citizens.models import Citizen
 from crm.db import db
-from crm.qa.models import Evaluation, Scorecard
+from crm.qa.models import Evaluation
 from crm.security import audit, crypto, keystore, shredding
 from crm.security.models import AccessLogEntry, DestructionRecord
+from tests.factories import AppealFactory, CallFactory, CitizenFactory, EvaluationFactory
 
 NAME = "Шредерова Аглая Пантелеевна"
 PHONE = "+7 916 204-73-58"
@@ -37,29 +37,18 @@ def _world(make_user, monkeypatch) -> dict:
     monkeypatch.setattr(calls, "enqueue_transcription", lambda call: None)
     op = make_user("operator")
     sup = make_user("supervisor")
-    c = citizens.register(citizens.CitizenData(NAME, PHONE, "aglaya@example.ru", ADDRESS, "12"))
-    other = citizens.register(citizens.CitizenData("Посторонний Пётр", "+7 903 000-11-22", None, ADDRESS, "13"))
-    a1 = appeals.create(c, category="routine", topic="heating", description=f"Холодно: {PHRASE}", channel="phone",
-                        operator_id=op.id)
-    a2 = appeals.create(c, category="emergency", topic="roof_leak", description="Течёт крыша", channel="phone",
-                        operator_id=op.id)
+    c = CitizenFactory(full_name=NAME, phone=PHONE, email="aglaya@example.ru", address=ADDRESS, apartment="12")
+    other = CitizenFactory(full_name="Посторонний Пётр", phone="+7 903 000-11-22", address=ADDRESS, apartment="13")
+    a1 = AppealFactory(citizen=c, description=f"Холодно: {PHRASE}", operator_id=op.id)
+    a2 = AppealFactory(citizen=c, category="emergency", topic="roof_leak", description="Течёт крыша",
+                       operator_id=op.id)
     appeals.transition(a1, "escalated", user_id=op.id, comment=f"Передано: {PHRASE}")
-    a3 = appeals.create(other, category="routine", topic="heating", description="Тоже холодно", channel="phone",
-                        operator_id=op.id)
+    a3 = AppealFactory(citizen=other, description="Тоже холодно", operator_id=op.id)
     wav = _wav()
-    call = calls.store_recording(io.BytesIO(wav), "Звонок Шредеровой.wav", appeal=a1, operator_id=op.id)
-    calls.save_transcript(db.session.get(Call, call.id), SimpleNamespace(
-        status="done", language="ru", rtf=0.1, duration_s=1.0,
-        segments=[{"start": 0.0, "end": 1.0, "speaker": "citizen", "channel": None, "text": PHRASE,
-                   "words": [{"start": 0.0, "end": 1.0, "word": "батарея", "probability": 0.9}]}]))
-    card = Scorecard(name="t", version=1, criteria=[{"code": "greeting", "label": "x", "weight": 1, "critical": False}])
-    db.session.add(card)
-    db.session.flush()
-    ev = Evaluation(call_id=call.id, scorecard_id=card.id, evaluator_id=sup.id, operator_id=op.id,
-                    owner_id=call.crypto_owner_id, answers={"greeting": "yes"}, score=100.0)
-    ev.comment = f"Цитата: {PHRASE}"
-    db.session.add(ev)
-    db.session.commit()
+    call = CallFactory(appeal=a1, operator=op, audio=wav, original_name="Звонок Шредеровой.wav", checks=False,
+                       segments=[{"start": 0.0, "end": 1.0, "speaker": "citizen", "channel": None, "text": PHRASE,
+                                  "words": [{"start": 0.0, "end": 1.0, "word": "батарея", "probability": 0.9}]}])
+    ev = EvaluationFactory(call=call, evaluator=sup, comment=f"Цитата: {PHRASE}")
     return {"citizen": c.id, "other": other.id, "appeals": [a1.id, a2.id], "other_appeal": a3.id, "call": call.id,
             "storage_key": call.storage_key, "evaluation": ev.id, "dpo": make_user("dpo"), "wav": wav}
 
@@ -167,7 +156,7 @@ def test_every_model_with_encrypted_fields_is_covered_by_erasure(ctx):
 
 
 def test_the_erase_requires_a_reason(ctx):
-    c = citizens.register(citizens.CitizenData(NAME, PHONE))
+    c = CitizenFactory(full_name=NAME, phone=PHONE)
     with pytest.raises(shredding.ErasureError):
         shredding.erase_citizen(c.id, "  ", None)
     with pytest.raises(shredding.ErasureError):

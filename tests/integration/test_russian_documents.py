@@ -11,7 +11,7 @@ from flask import g
 
 from crm.db import db
 from crm.security import audit
-from tests.factories import CallFactory
+from tests.factories import AppealFactory, CallFactory, CitizenFactory
 
 NAME, PHONE = "Документова Инна Петровна", "+7 916 333-44-55"
 RAW = ("sms_notifications", "call_recording_qa", ">active<", ">withdrawn<", ">call<", "anonymous", ">none<",
@@ -30,14 +30,11 @@ def _get(client, url, **kw):
 @pytest.fixture()
 def case(ctx, make_user, client):
     """A citizen with consents (one withdrawn), a mono call, entries by a job and an anonymous actor."""
-    from crm.appeals import services as appeals
-    from crm.citizens import services as citizens
     from crm.consent import services as consent
 
     op, dpo = make_user("operator"), make_user("dpo")
-    citizen = citizens.register(citizens.CitizenData(NAME, PHONE, address="ул. Садовая, д. 5"))
-    appeal = appeals.create(citizen, category="routine", topic="hot_water", description="Нет горячей воды",
-                            channel="phone", operator_id=op.id)
+    citizen = CitizenFactory(full_name=NAME, phone=PHONE, address="ул. Садовая, д. 5")
+    appeal = AppealFactory(citizen=citizen, topic="hot_water", description="Нет горячей воды", operator_id=op.id)
     consent.record(citizen, "sms_notifications", channel="call", operator_id=op.id)
     qa_consent = consent.record(citizen, "call_recording_qa", channel="call", operator_id=op.id)
     consent.withdraw(qa_consent, channel="call", user_id=op.id)
