@@ -18,6 +18,7 @@ import pytest
 
 from crm.db import db
 from crm.security.models import AccessLogEntry
+from tests.factories import AppealFactory, CitizenFactory
 from tests.wavs import tone_wav
 
 NAME, PHONE = "Громова Ксения Павловна", "+7 912 765-43-21"
@@ -105,9 +106,7 @@ def world(ctx, make_user, api_token, tmp_path, monkeypatch):
     """One user and logged-in client per role, and a citizen with an appeal, a transcribed call with an
     evaluation comment, and a consent."""
     from crm import jobs
-    from crm.appeals import services as appeals
     from crm.calls import services as calls
-    from crm.citizens import services as citizens
     from crm.consent import services as consent
     from crm.qa import services as qa
     from crm.security.models import AccessAlert
@@ -121,9 +120,9 @@ def world(ctx, make_user, api_token, tmp_path, monkeypatch):
         assert resp.status_code == 302
         clients[role], headers[role] = c, api_token(user)
         fresh_user()
-    citizen = citizens.register(citizens.CitizenData(NAME, PHONE, "gromova@example.ru", "ул. Ленина, д. 3", "12"))
-    appeal = appeals.create(citizen, category="routine", topic="heating", description="Холодные батареи в спальне",
-                            channel="phone", operator_id=users["operator"].id)
+    citizen = CitizenFactory(full_name=NAME, phone=PHONE, email="gromova@example.ru", address="ул. Ленина, д. 3",
+                             apartment="12")
+    appeal = AppealFactory(citizen=citizen, description="Холодные батареи в спальне", operator_id=users["operator"].id)
     call = calls.store_recording(io.BytesIO(tone_wav(0.5)), "call.wav", appeal=appeal, operator_id=users["operator"].id)
     calls.save_transcript(call, SimpleNamespace(
         status="done", language="ru", rtf=0.1, duration_s=0.5,
@@ -397,10 +396,9 @@ def test_changes_by_services_are_logged_with_the_citizen(ctx, make_user):
 
     op = make_user("operator")
     before = last_seq()
-    c = citizens.register(citizens.CitizenData("Орлов Пётр Ильич", "+7 912 111-22-33"))
+    c = CitizenFactory(full_name="Орлов Пётр Ильич", phone="+7 912 111-22-33")
     citizens.update(c, citizens.CitizenData("Орлов Пётр Ильич", "+7 912 111-22-34", address="ул. Мира, 1"))
-    a = appeals.create(c, category="emergency", topic="sewerage", description="Засор", channel="phone",
-                       operator_id=op.id)
+    a = AppealFactory(citizen=c, category="emergency", topic="sewerage", description="Засор", operator_id=op.id)
     appeals.transition(a, "escalated", user_id=op.id)
     ev = consent.record(c, "call_recording_qa", channel="call")
     consent.withdraw(ev)

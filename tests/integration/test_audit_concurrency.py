@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from crm.db import db
 from crm.security import audit
 from crm.security.models import AccessLogEntry
+from tests.factories import CitizenFactory
 
 
 def _writer(config: dict, n: int, per_tx: int, tag: str) -> None:
@@ -57,14 +58,13 @@ def test_concurrent_writers_leave_a_valid_chain(ctx, app_config, early_release, 
 def test_no_entry_no_action(ctx):
     """If the entry cannot be written, the action does not happen: with the chain head gone the
     commit fails and the citizen is not stored."""
-    from crm.citizens import services as citizens
     from crm.citizens.models import Citizen
     from tests.conftest import tamper
 
     tamper("DELETE FROM audit_head")
     try:
         with pytest.raises(RuntimeError, match="chain head"):
-            citizens.register(citizens.CitizenData("Белов Антон Ильич", "+7 912 000-99-88"))
+            CitizenFactory(full_name="Белов Антон Ильич", phone="+7 912 000-99-88")
         db.session.rollback()
         assert db.session.execute(db.select(db.func.count()).select_from(Citizen)).scalar() == 0
     finally:

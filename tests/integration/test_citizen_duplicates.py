@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.clients import SharedContextClient
+from tests.factories import CitizenFactory
 
 PHONE = "8 916 404-12-34"          # as the operator types it
 SAME_PHONE = "+7 (916) 404 12 34"  # another spelling of the same number
@@ -75,11 +76,10 @@ def new_appeal_path(resp) -> str:
 @pytest.fixture()
 def existing(ctx):
     """Two citizens already registered with the number (a mother and a son sharing a landline)."""
-    from crm.citizens import services as citizens
     from crm.db import db
 
-    first = citizens.register(citizens.CitizenData(FIRST, PHONE, address="ул. Садовая, д. 5", apartment="17"))
-    second = citizens.register(citizens.CitizenData(SECOND, "89164041234"))
+    first = CitizenFactory(full_name=FIRST, phone=PHONE, address="ул. Садовая, д. 5", apartment="17")
+    second = CitizenFactory(full_name=SECOND, phone="89164041234")
     ids = (first.id, second.id)
     db.session.commit()
     return ids
@@ -124,9 +124,7 @@ def test_known_phone_shows_the_warning_and_registers_nobody(op, existing, operat
 
 
 def test_one_match_is_named_in_the_singular(op, ctx):
-    from crm.citizens import services as citizens
-
-    only = citizens.register(citizens.CitizenData(FIRST, PHONE))
+    only = CitizenFactory(full_name=FIRST, phone=PHONE)
     resp = op.post("/citizens", data=citizen_form())
     html = resp.get_data(as_text=True)
     assert resp.status_code == 409
@@ -163,9 +161,7 @@ def test_ticked_checkbox_registers_a_new_citizen(op, existing):
 
 
 def test_checkbox_counts_only_for_the_number_warned_about(op, existing, ctx):
-    from crm.citizens import services as citizens
-
-    citizens.register(citizens.CitizenData("Сидоров Павел", "8 916 555-00-11"))
+    CitizenFactory(full_name="Сидоров Павел", phone="8 916 555-00-11")
     # ticked under the warning for one number, then the number was changed to another known one
     resp = op.post("/citizens", data=citizen_form(phone="8 916 555-00-11", confirm_duplicate="y",
                                                   confirmed_phone=SAME_PHONE))

@@ -7,7 +7,6 @@ import shutil
 import pytest
 import sqlalchemy as sa
 
-from crm.citizens import services as citizens
 from crm.citizens.models import Citizen
 from crm.db import db
 from crm.security import crypto, keystore
@@ -39,7 +38,7 @@ def test_key_store_commits_first_a_failed_main_commit_leaves_a_harmless_orphan(c
 
     from crm.security import shredding
 
-    c = citizens.register(citizens.CitizenData("Орфанов Олег", "+7 903 555-01-02"), commit=False)
+    c = CitizenFactory(full_name="Орфанов Олег", phone="+7 903 555-01-02", commit=False)
     cid = c.id
     db.session.rollback()  # the main database never gets the citizen
     assert db.session.get(Citizen, cid) is None

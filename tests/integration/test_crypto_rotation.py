@@ -20,6 +20,7 @@ from crm.citizens.models import Citizen
 from crm.db import db
 from crm.security import blind_index, crypto, keystore, rotation
 from crm.security.keyring import init_keys
+from tests.factories import AppealFactory, CitizenFactory
 
 
 def _phone(i: int) -> str:
@@ -65,8 +66,8 @@ def _cli(app, *args):
 def _seed(n: int, offset: int = 0) -> list[str]:
     ids = []
     for i in range(n):
-        c = citizens.register(citizens.CitizenData(f"Ротационный{i} Иван", _phone(offset + i), None, f"ул. Тестовая, д. {i}"),
-                              commit=False)
+        c = CitizenFactory(full_name=f"Ротационный{i} Иван", phone=_phone(offset + i), address=f"ул. Тестовая, д. {i}",
+                           commit=False)
         ids.append(c.id)
         if i % 50 == 49:
             db.session.commit()
@@ -92,7 +93,7 @@ def _churn(cfg: dict, seed_ids: list[str], ready, stop, out_path: str) -> None:
         while not stop.is_set() or i < 5:
             try:
                 phone = _phone(50000 + i)
-                c = cs.register(cs.CitizenData(f"Фоновый{i} Пётр", phone))
+                c = CitizenFactory(full_name=f"Фоновый{i} Пётр", phone=phone)
                 mine.append((c.id, phone))
                 cr.clear_caches()
                 d.session.expire_all()
@@ -202,7 +203,7 @@ def test_phone_blind_index_key_rotates_through_the_second_column(iso, run_worker
     with pytest.raises(rotation.RotationError, match="already under way"):
         rotation.index_start("phone")
     time.sleep(0.4)
-    extra = citizens.register(citizens.CitizenData("Новый Житель", _phone(99)))  # writers fill both columns now
+    extra = CitizenFactory(full_name="Новый Житель", phone=_phone(99))  # writers fill both columns now
     assert extra.phone_bidx and extra.phone_bidx_b
     assert lookup() == [ids[7]]
     run_worker()  # backfill job
@@ -220,7 +221,7 @@ def test_phone_blind_index_key_rotates_through_the_second_column(iso, run_worker
     assert lookup() == [ids[7]]
     after = dict(db.session.execute(sa.select(Citizen.id, Citizen.phone_bidx_b)).all())
     assert sum(before[i] == after[i] for i in ids) < 5  # new key, new values (16-bit index: a few may collide)
-    new = citizens.register(citizens.CitizenData("Ещё Один", _phone(98)))
+    new = CitizenFactory(full_name="Ещё Один", phone=_phone(98))
     assert new.phone_bidx is None and new.phone_bidx_b
     # and once more, back into slot a, from the command line
     time.sleep(0.7)
@@ -241,9 +242,10 @@ _PEOPLE = [("Ёлкин Пётр Иванович", "ул. Садовая, д. 5
            ("Ёлкина Мария", None), ("Петров  Иван", "пр. Мира, 12"), ("петров иван", "пр. Мира, 12")]
 
 
-def _person(i: int) -> citizens.CitizenData:
+def _person(i: int) -> dict:
+    """The ``i``-th of :data:`_PEOPLE` as CitizenFactory fields (a phone of its own)."""
     name, address = _PEOPLE[i % len(_PEOPLE)]
-    return citizens.CitizenData(name, _phone(700 + i), None, address)
+    return {"full_name": name, "phone": _phone(700 + i), "address": address}
 
 
 def _index_lookup(name: str, cid: str) -> set[str]:
@@ -274,7 +276,7 @@ def _service_lookup(name: str, cid: str, topic_appeal: dict[str, str]) -> bool:
     if name == "building" and cid in topic_appeal:
         # another citizen at the same building (same spelling), appealing on the same topic: a
         # repeat of the latest appeal made before the rotation at that building
-        twin = citizens.register(citizens.CitizenData("Соседов Сосед", _phone(900 + next(_TWINS)), None, c.address))
+        twin = CitizenFactory(full_name="Соседов Сосед", phone=_phone(900 + next(_TWINS)), address=c.address)
         same = [topic_appeal[x] for x in topic_appeal
                 if citizens.building_value(db.session.get(Citizen, x).address) == citizens.building_value(c.address)]
         repeat = appeals.find_repeat_of(twin, "heating", utcnow())
@@ -290,7 +292,6 @@ def test_every_blind_index_rotates_with_citizens_found_before_during_and_after(i
     backfill) and after ``switch`` and ``drop`` are all found by the index's lookup at every phase;
     ``drop`` leaves the old column NULL everywhere; erasure clears both slots at any phase; appeals
     keep matching by building (re-keyed by ``drop``)."""
-    from crm.appeals import services as appeals
     from crm.security import audit, shredding
 
     a_col, b_col = blind_index.SLOTS[name]
@@ -301,7 +302,7 @@ def test_every_blind_index_rotates_with_citizens_found_before_during_and_after(i
     def add(k: int = 2) -> None:
         nonlocal n
         for _ in range(k):
-            live.append(citizens.register(_person(n)).id)
+            live.append(CitizenFactory(**_person(n)).id)
             n += 1
 
     def check(phase: str) -> None:
@@ -323,8 +324,7 @@ def test_every_blind_index_rotates_with_citizens_found_before_during_and_after(i
 
     add(len(_PEOPLE))  # before
     for cid in live[:4]:
-        first_appeal[cid] = appeals.create(db.session.get(Citizen, cid), category="routine", topic="heating",
-                                           description="Холодные батареи", channel="phone", operator_id=None).id
+        first_appeal[cid] = AppealFactory(citizen=db.session.get(Citizen, cid)).id
     before = dict(db.session.execute(sa.select(Citizen.id, getattr(Citizen, a_col))).all())
     check("before")
     info = rotation.index_start(name, enqueue=False)
@@ -362,7 +362,7 @@ def test_every_blind_index_rotates_with_citizens_found_before_during_and_after(i
 def test_the_backfill_computes_exactly_what_the_writers_compute(iso, name):
     """Slot b filled by the backfill equals what register/update write into it: re-saving every
     citizen with its own data (the writer filling both slots) changes no value."""
-    ids = [citizens.register(_person(i)).id for i in range(len(_PEOPLE))]
+    ids = [CitizenFactory(**_person(i)).id for i in range(len(_PEOPLE))]
     rotation.index_start(name, enqueue=False)
     assert rotation.run_index_backfill(name, batch=3)["finished"]
     b_col = blind_index.SLOTS[name][1]
@@ -371,7 +371,7 @@ def test_the_backfill_computes_exactly_what_the_writers_compute(iso, name):
     assert sum(v is not None for v in backfilled.values()) >= len(ids) - 1
     for i, cid in enumerate(ids):
         c = db.session.get(Citizen, cid)
-        data = _person(i)
+        data = CitizenFactory.build(**_person(i))
         assert rotation.ROTATABLE[name].normalised(c) == citizens.index_values(
             " ".join(data.full_name.split()), c.phone, " ".join((data.address or "").split()) or None)[name]
         citizens.update(c, citizens.CitizenData(c.full_name, c.phone, c.email, c.address, c.apartment))
@@ -384,7 +384,7 @@ def test_the_backfill_leaves_a_citizen_changed_meanwhile_to_its_writer(iso, chan
     """The optimistic check compares both ciphertext columns of the compound index: a citizen whose
     name or address changed between the backfill's read and its update keeps what its writer put
     in the new slot; the others get the backfilled value."""
-    cid, other = (citizens.register(_person(i)).id for i in range(2))
+    cid, other = (CitizenFactory(**_person(i)).id for i in range(2))
     rotation.index_start("name_building", enqueue=False)
     real = rotation.ROTATABLE["name_building"]
 
@@ -410,7 +410,7 @@ def test_cli_index_takes_every_index_name_in_either_order(iso):
     from crm.cli import _INDEX_NAMES
 
     assert set(_INDEX_NAMES) == set(rotation.ROTATABLE) == set(blind_index.SLOTS)
-    citizens.register(_person(0))
+    CitizenFactory(**_person(0))
     out = _cli(iso, "index", "surname", "start", "--inline")
     assert out.exit_code == 0, out.output
     assert "blind index surname: key i2 fills slot b" in out.output and "backfilled 1 citizens" in out.output

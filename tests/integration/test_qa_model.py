@@ -7,14 +7,13 @@ import pytest
 
 from test_qa_world import qa_env, reference_segments  # noqa: F401
 from tests.conftest import TEST_DATA, shared_path
+from tests.factories import AppealFactory, CitizenFactory
 
 pytestmark = pytest.mark.model
 
 
 def test_worker_transcribes_then_stores_the_checks(ctx, run_worker, make_user, api_token, client):
-    from crm.appeals import services as appeals
     from crm.calls import services as calls
-    from crm.citizens import services as citizens
     from crm.db import db
     from crm.qa import checks
     from crm.qa import services as qa
@@ -25,9 +24,9 @@ def test_worker_transcribes_then_stores_the_checks(ctx, run_worker, make_user, a
         wav = shared_path("data", "speech-ru", "calls", name)
     op = make_user("operator")
     headers = api_token(op)
-    citizen = citizens.register(citizens.CitizenData("Петров Иван Сергеевич", "89123456789"))
-    appeal = appeals.create(citizen, category="emergency", topic="hot_water", description="Нет горячей воды",
-                            channel="phone", operator_id=op.id)
+    citizen = CitizenFactory(full_name="Петров Иван Сергеевич", phone="89123456789")
+    appeal = AppealFactory(citizen=citizen, category="emergency", topic="hot_water", description="Нет горячей воды",
+                           operator_id=op.id)
     with open(wav, "rb") as fh:
         call_id = calls.store_recording(fh, name, appeal=appeal, operator_id=op.id).id
     db.session.remove()  # SQLite: no write lock held while the worker writes
