@@ -166,7 +166,8 @@ class CallFactory(factory.Factory):
     :data:`GOOD_SEGMENTS`; an empty list gives a ``no_speech`` call); ``status`` of the transcript
     (``done``); ``transcribed`` False leaves the call as uploaded (queued, no transcript);
     ``checks`` False fires no hook (no automatic checks stored); ``created_at`` back-dates the call (UTC);
-    ``audio`` the WAV bytes (a tone by default) uploaded as ``original_name``."""
+    ``audio`` the WAV bytes (a tone by default) uploaded as ``original_name``; ``duration_s`` the
+    transcript's duration (default: the end of the last segment)."""
 
     class Meta:
         model = SimpleNamespace
@@ -182,10 +183,11 @@ class CallFactory(factory.Factory):
     created_at: datetime | None = None
     audio: bytes | None = None
     original_name = "call.wav"
+    duration_s: float | None = None
 
     @classmethod
     def _create(cls, model_class, *, operator, citizen, appeal, segments, status, transcribed, checks,
-                created_at, audio, original_name):
+                created_at, audio, original_name, duration_s):
         call = calls.store_recording(io.BytesIO(audio or tone_wav()), original_name, appeal=appeal,
                                      operator_id=operator.id if operator is not None else None)
         if created_at is not None:
@@ -193,7 +195,7 @@ class CallFactory(factory.Factory):
             db.session.commit()
         if not transcribed:
             return call
-        duration = max((s["end"] for s in segments), default=1.0)
+        duration = duration_s if duration_s is not None else max((s["end"] for s in segments), default=1.0)
         calls.save_transcript(call, SimpleNamespace(status=status if segments else "no_speech", language="ru",
                                                     rtf=0.1, duration_s=duration,
                                                     segments=[dict(s) for s in segments]))

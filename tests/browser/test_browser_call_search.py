@@ -3,13 +3,12 @@ form, the hit is highlighted, and clicking it opens the call page with the playe
 the matched words are spoken (from the word timestamps)."""
 from __future__ import annotations
 
-import io
 import re
 import secrets
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
+from tests.factories import AppealFactory, CallFactory, CitizenFactory
 from tests.wavs import tone_wav
 
 if not Path("/usr/bin/chromium").exists():
@@ -19,29 +18,23 @@ if not Path("/usr/bin/chromium").exists():
 pytestmark = pytest.mark.browser
 
 
-
-
 def test_clicking_a_hit_opens_the_call_at_the_moment(ctx, make_user, new_page, sign_in):
     from crm import jobs
-    from crm.appeals import services as appeals
-    from crm.calls import services as calls
-    from crm.citizens import services as citizens
-    from crm.consent import services as consent
 
     op = make_user("operator")
     username = f"sv_{secrets.token_hex(3)}"
     make_user("supervisor", username=username)
-    citizen = citizens.register(citizens.CitizenData("Сидорова Анна Петровна", "+7 912 345-12-34"))
-    consent.record(citizen, "call_recording_qa", channel="call")
-    appeal = appeals.create(citizen, category="emergency", topic="hot_water", description="Нет горячей воды",
-                            channel="phone", operator_id=op.id)
-    call = calls.store_recording(io.BytesIO(tone_wav(20.0)), "search.wav", appeal=appeal, operator_id=op.id)
+    citizen = CitizenFactory(full_name="Сидорова Анна Петровна", phone="+7 912 345-12-34", qa_consent=True)
+    appeal = AppealFactory(citizen=citizen, operator=op, category="emergency", topic="hot_water",
+                           description="Нет горячей воды")
     words = [{"start": 12.0 + 0.5 * i, "end": 12.5 + 0.5 * i, "word": w, "probability": 0.9}
              for i, w in enumerate(["Опять", "нет", "горячей", "воды."])]
-    calls.save_transcript(call, SimpleNamespace(status="done", language="ru", rtf=0.1, duration_s=20.0, segments=[
+    segments = [
         {"start": 1.0, "end": 4.0, "speaker": "operator", "channel": None, "text": "Горячая линия ЖКХ, здравствуйте."},
         {"start": 12.0, "end": 14.0, "speaker": "citizen", "channel": None, "text": "Опять нет горячей воды.",
-         "words": words}]))
+         "words": words}]
+    call = CallFactory(appeal=appeal, operator=op, audio=tone_wav(20.0), original_name="search.wav", duration_s=20.0,
+                       checks=False, segments=segments)
     try:
         page = sign_in(new_page(), username)
         page.get_by_role("link", name="Поиск по звонкам").click()

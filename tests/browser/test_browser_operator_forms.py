@@ -9,6 +9,7 @@ import secrets
 from pathlib import Path
 
 import pytest
+from tests.factories import CitizenFactory
 
 if not Path("/usr/bin/chromium").exists():
     pytest.skip("/usr/bin/chromium is missing: install Debian's chromium to run the browser tests",
@@ -40,7 +41,6 @@ def flashes(page) -> list[str]:
 
 @pytest.mark.browser
 def test_operator_search_appeal_form_consent_and_withdraw(ctx, make_user, new_page, sign_in, caplog):
-    from crm.citizens import services as citizens
     from crm.consent.models import ConsentEvent
     from crm.db import db
 
@@ -48,7 +48,7 @@ def test_operator_search_appeal_form_consent_and_withdraw(ctx, make_user, new_pa
 
     username = f"op_{secrets.token_hex(3)}"
     make_user("operator", username=username)
-    citizen = citizens.register(citizens.CitizenData(NAME, PHONE, address="ул. Садовая, д. 5"))
+    citizen = CitizenFactory(full_name=NAME, phone=PHONE, address="ул. Садовая, д. 5")
     cid = citizen.id
     db.session.remove()  # hold no transaction while the live server works
 
@@ -123,14 +123,13 @@ def test_operator_search_appeal_form_consent_and_withdraw(ctx, make_user, new_pa
 
 @pytest.mark.browser
 def test_dpo_lookup_by_phone_keeps_the_number_out_of_urls(ctx, make_user, new_page, sign_in, caplog):
-    from crm.citizens import services as citizens
     from crm.db import db
 
     caplog.set_level(logging.INFO, logger="werkzeug")  # the live server's request lines
 
     username = f"dpo_{secrets.token_hex(3)}"
     make_user("dpo", username=username)
-    cid = citizens.register(citizens.CitizenData(NAME, PHONE)).id
+    cid = CitizenFactory(full_name=NAME, phone=PHONE).id
     db.session.remove()
 
     page = sign_in(new_page(), username)

@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from tests.factories import CitizenFactory
 
 if not Path("/usr/bin/chromium").exists():
     pytest.skip("/usr/bin/chromium is missing: install Debian's chromium to run the browser tests",
@@ -28,10 +29,9 @@ def fits(page, what: str) -> None:
 
 
 def seed(ctx):
-    from crm.citizens import services as citizens
     from crm.consent import services as consent
 
-    c = citizens.register(citizens.CitizenData(NAME, PHONE))
+    c = CitizenFactory(full_name=NAME, phone=PHONE)
     consent.record(c, "sms_notifications", channel="call")
     consent.record(c, "call_recording_qa", channel="call")
     return c

@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 
 import pytest
+from tests.factories import AppealFactory, CitizenFactory
 
 if not Path("/usr/bin/chromium").exists():
     pytest.skip("/usr/bin/chromium is missing: install Debian's chromium to run the browser tests",
@@ -167,17 +168,15 @@ def test_operator_logs_appeal_worker_transcribes_supervisor_scores(
 def test_login_and_operator_pages_fit_a_phone(ctx, make_user, new_page, sign_in, shots_dir):
     """No horizontal scrolling at 390×844. (Not ``is_mobile``: a mobile layout viewport widens to
     the content, so ``innerWidth`` would grow with the overflow and hide it.)"""
-    from crm.appeals import services as appeals
-    from crm.citizens import services as citizens
     from crm.db import db
     from crm.users.models import User
 
     username = f"op_{secrets.token_hex(3)}"
     make_user("operator", username=username)
     user_id = db.session.execute(db.select(User.id).where(User.username == username)).scalar_one()
-    citizen = citizens.register(citizens.CitizenData(CITIZEN_NAME, CITIZEN_PHONE, address="ул. Садовая, д. 5"))
-    appeals.create(citizen, category="emergency", topic="hot_water", description="Нет горячей воды в подъезде.",
-                   channel="phone", operator_id=user_id)
+    citizen = CitizenFactory(full_name=CITIZEN_NAME, phone=CITIZEN_PHONE, address="ул. Садовая, д. 5")
+    AppealFactory(citizen=citizen, category="emergency", topic="hot_water", description="Нет горячей воды в подъезде.",
+                  operator_id=user_id)
     db.session.remove()  # hold no transaction while the live server works
 
     page = new_page(viewport=PHONE)

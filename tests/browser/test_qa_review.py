@@ -6,14 +6,13 @@ The recording is the simulated two-party hot-water call; its transcript is store
 reference turns (no Whisper here), as the transcription job would store it."""
 from __future__ import annotations
 
-import io
 import json
 import re
 import secrets
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
+from tests.factories import AppealFactory, CallFactory, CitizenFactory
 
 if not Path("/usr/bin/chromium").exists():
     pytest.skip("/usr/bin/chromium is missing: install Debian's chromium to run the browser tests",
@@ -37,23 +36,13 @@ def call_files() -> tuple[bytes, dict]:
 
 def stored_call(operator, wav: bytes, ref: dict, citizen_n: int) -> str:
     """A consented citizen's call with the recording, the reference transcript and the checks stored."""
-    from crm.calls import services as calls
-    from crm.citizens import services as citizens
-    from crm.consent import services as consent
-    from crm.qa import services as qa
-
-    citizen = citizens.register(citizens.CitizenData("Петров Иван Сергеевич", f"+7 912 345-67-{citizen_n:02d}"))
-    consent.record(citizen, "call_recording_qa", channel="call")
-    from crm.appeals import services as appeals
-
-    appeal = appeals.create(citizen, category="emergency", topic="hot_water", description="Нет горячей воды",
-                            channel="phone", operator_id=operator.id)
-    call = calls.store_recording(io.BytesIO(wav), f"{NAME}.wav", appeal=appeal, operator_id=operator.id)
+    citizen = CitizenFactory(phone=f"+7 912 345-67-{citizen_n:02d}", qa_consent=True)
+    appeal = AppealFactory(citizen=citizen, operator=operator, category="emergency", topic="hot_water",
+                           description="Нет горячей воды")
     segments = [{"start": t["start"], "end": t["end"], "speaker": ref["channels"][str(t["channel"])],
                  "channel": t["channel"], "text": t["text"]} for t in ref["turns"]]
-    calls.save_transcript(call, SimpleNamespace(status="done", language="ru", rtf=0.1, duration_s=ref["duration_s"],
-                                                segments=segments))
-    qa.after_transcript(call.id, segments)
+    call = CallFactory(appeal=appeal, operator=operator, audio=wav, original_name=f"{NAME}.wav", segments=segments,
+                       duration_s=ref["duration_s"])
     return call.id
 
 
@@ -157,7 +146,6 @@ def test_review_page_player_transcript_and_shortcuts(ctx, make_user, new_page, s
     db.session.remove()
     for q in jobs.QUEUES:
         jobs.queue(q).empty()
-
 
 
 @pytest.mark.browser

@@ -25,8 +25,6 @@ ALL_YES = {"greeting": "yes", "problem_identified": "yes", "correct_information"
            "closing": "no"}
 
 
-
-
 REAL_CALL = ROOT / "tests" / "data" / "audio" / "speech-ru" / "calls" / "dev_call_01_hot_water.stereo8k.wav"
 
 

@@ -99,8 +99,6 @@ UNTRANSCRIBES = ("calls.call_retranscribe", "api.call_retranscribe")
 ROLE_ORDER = ("operator", "supervisor", "admin", "dpo", "executor")
 
 
-
-
 @pytest.fixture()
 def world(ctx, make_user, api_token, tmp_path, monkeypatch):
     """One user and logged-in client per role, and a citizen with an appeal, a transcribed call with an

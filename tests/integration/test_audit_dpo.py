@@ -125,7 +125,6 @@ def test_access_log_pages_by_seq(as_dpo, ctx):
     assert f"<tr><td>{oldest_shown - 1}</td>" in second and "<tr><td>1</td>" in second
 
 
-
 class _LogPage(HTMLParser):
     """The access-log page as data: ``rows`` ``{seq: [cell, ...]}`` where a cell is ``{"text", "titles",
     "codes", "badges"}`` (visible text, ``title`` attributes, ``<code>`` texts, badge classes), and

@@ -27,8 +27,6 @@ NAME_A, PHONE_A, PHRASE_A = "Согласнова Вера Павловна", "+
 NAME_B, PHONE_B, PHRASE_B = "Посторонний Глеб Ильич", "+7 903 777-12-34", "лифт застрял между этажами"
 
 
-
-
 def entries(**where):
     from crm.security.models import AccessLogEntry
 

@@ -70,8 +70,6 @@ def test_live_job_is_left_alone(ctx):
     assert db.session.get(Call, call.id).status == "queued"
 
 
-
-
 # the one-turn transcript of a call that is already transcribed
 ONE_TURN = [{"start": 0.0, "end": 1.0, "speaker": "citizen", "channel": None, "text": "Батареи холодные"}]
 
