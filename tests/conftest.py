@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
+from flask.cli import ScriptInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -178,6 +180,24 @@ def make_user(ctx):
     def make(role: str = "operator", username: str | None = None, password: str = PASSWORD):
         return UserFactory(role=role, password=password, **({"username": username} if username else {}))
     return make
+
+
+@pytest.fixture()
+def runner(ctx):
+    """``runner(*args, input=None, app=None)``: run ``crm ARGS`` in-process against the test app (or
+    ``app``) and return click's ``Result`` (``exit_code``, ``output``). The test's transaction is
+    committed first (on SQLite it holds the write lock) and the session expired afterwards, so the
+    command and the test see each other's writes."""
+    from crm.cli import main
+    from crm.db import db
+
+    def run(*args: str, input: str | None = None, app=None):
+        target = app or ctx
+        db.session.commit()
+        result = CliRunner().invoke(main, list(args), obj=ScriptInfo(create_app=lambda: target), input=input)
+        db.session.expire_all()
+        return result
+    return run
 
 
 @pytest.fixture()

@@ -100,12 +100,10 @@ def test_startup_check_logs_warning(unconfigured, caplog):
     assert "CRM_CONTROLLER_NAME" in caplog.text
 
 
-def test_init_writes_commented_controller_settings(ctx, tmp_path, monkeypatch):
-    from crm.cli import main
-
+def test_init_writes_commented_controller_settings(ctx, tmp_path, monkeypatch, runner):
     monkeypatch.setattr(ctx, "instance_path", str(tmp_path / "instance"))
     monkeypatch.setitem(ctx.config, "SECRET_KEY", ctx.config["SECRET_KEY"])  # init loads the new file
-    result = ctx.test_cli_runner().invoke(main, ["init"])
+    result = runner("init")
     assert result.exit_code == 0, result.output
     text = (tmp_path / "instance" / "config.py").read_text()
     assert "# CRM_CONTROLLER_NAME = " in text and "# CRM_CONTROLLER_ADDRESS = " in text and "152-ФЗ" in text
@@ -115,14 +113,14 @@ def test_init_writes_commented_controller_settings(ctx, tmp_path, monkeypatch):
     assert ns["CRM_CONTROLLER_NAME"] and ns["CRM_CONTROLLER_ADDRESS"]
 
 
-def test_demo_data_sets_a_fictitious_controller(unconfigured, tmp_path, monkeypatch):
-    from crm.cli import DEMO_CONTROLLER, main
+def test_demo_data_sets_a_fictitious_controller(unconfigured, tmp_path, monkeypatch, runner):
+    from crm.cli import DEMO_CONTROLLER
 
     instance = tmp_path / "instance"
     instance.mkdir()
     (instance / "config.py").write_text("SECRET_KEY = 'x'\n# CRM_CONTROLLER_NAME = \"...\"\n")
     monkeypatch.setattr(unconfigured, "instance_path", str(instance))
-    result = unconfigured.test_cli_runner().invoke(main, ["demo-data", "--no-call"])
+    result = runner("demo-data", "--no-call")
     assert result.exit_code == 0, result.output
     ns: dict = {}
     exec((instance / "config.py").read_text(), ns)
@@ -133,5 +131,5 @@ def test_demo_data_sets_a_fictitious_controller(unconfigured, tmp_path, monkeypa
     assert all("не задан" not in e.controller_address for e in events)
     # a second run leaves the file alone (the controller is now configured)
     before = (instance / "config.py").read_text()
-    assert unconfigured.test_cli_runner().invoke(main, ["demo-data", "--no-call"]).exit_code == 0
+    assert runner("demo-data", "--no-call").exit_code == 0
     assert (instance / "config.py").read_text() == before

@@ -56,13 +56,6 @@ def iso(ctx, app_config, tmp_path):
         drop()
 
 
-def _cli(app, *args):
-    """Run ``crm keys ARGS`` against ``app``."""
-    from crm.cli import keys_group
-
-    return app.test_cli_runner().invoke(keys_group, list(args))
-
-
 def _seed(n: int, offset: int = 0) -> list[str]:
     ids = []
     for i in range(n):
@@ -151,7 +144,7 @@ def test_rotation_while_another_process_creates_and_reads(iso, run_worker, tmp_p
         assert db.session.get(Citizen, cid).full_name
 
 
-def test_rotation_is_resumable_shows_progress_and_retires(iso):
+def test_rotation_is_resumable_shows_progress_and_retires(iso, runner):
     ids = _seed(50)
     old = crypto.keyring().active_id
     with pytest.raises(rotation.RotationError, match="active key"):
@@ -161,7 +154,7 @@ def test_rotation_is_resumable_shows_progress_and_retires(iso):
         rotation.retire(old)
     part = rotation.run_rotation(info["rotation_id"], batch=10, max_batches=2, grace_s=0)
     assert part == {"done": 20, "total": 50, "finished": False}
-    out = _cli(iso, "status")
+    out = runner("keys", "status", app=iso)
     assert out.exit_code == 0, out.output
     assert f"#{info['rotation_id']} to {info['kek_id']}" in out.output and "20/50 done" in out.output
     assert "running or interrupted" in out.output
@@ -169,25 +162,25 @@ def test_rotation_is_resumable_shows_progress_and_retires(iso):
     done = rotation.run_rotation(info["rotation_id"], batch=10, grace_s=0)
     assert done == {"done": 50, "total": 50, "finished": True}
     assert keystore.counts_by_kek() == {info["kek_id"]: 50}
-    out = _cli(iso, "retire", old)
+    out = runner("keys", "retire", old, app=iso)
     assert out.exit_code == 0, out.output
     assert (iso.config["CRM_TEST_CFG"]["INSTANCE_PATH"] + f"/keys/retired/kek-{old}.key") in out.output
     crypto.clear_caches()
     db.session.expire_all()
     assert all(db.session.get(Citizen, cid).phone for cid in ids)
-    status = _cli(iso, "status").output
+    status = runner("keys", "status", app=iso).output
     assert "50/50 done, finished" in status and f"{old}: 0 data keys" in status and "retired" in status
 
 
-def test_cli_rotate_inline(iso):
+def test_cli_rotate_inline(iso, runner):
     _seed(5)
-    out = _cli(iso, "rotate", "--inline")
+    out = runner("keys", "rotate", "--inline", app=iso)
     assert out.exit_code == 0, out.output
     assert "re-wrapped 5 data keys" in out.output
-    assert "k2 (active): 5 data keys" in _cli(iso, "status").output
+    assert "k2 (active): 5 data keys" in runner("keys", "status", app=iso).output
 
 
-def test_phone_blind_index_key_rotates_through_the_second_column(iso, run_worker):
+def test_phone_blind_index_key_rotates_through_the_second_column(iso, run_worker, runner):
     ids = _seed(30)
     phone = _phone(7)
 
@@ -225,10 +218,10 @@ def test_phone_blind_index_key_rotates_through_the_second_column(iso, run_worker
     assert new.phone_bidx is None and new.phone_bidx_b
     # and once more, back into slot a, from the command line
     time.sleep(0.7)
-    out = _cli(iso, "index", "start", "phone", "--inline")
+    out = runner("keys", "index", "start", "phone", "--inline", app=iso)
     assert out.exit_code == 0, out.output
     assert "key i3 fills slot a" in out.output
-    status = _cli(iso, "status").output
+    status = runner("keys", "status", app=iso).output
     assert "phone: slot a=i3 b=i2, reads slot b; backfill of slot a: 32/32" in status, status
     assert lookup() == [ids[7]]
 
@@ -287,7 +280,7 @@ def _service_lookup(name: str, cid: str, topic_appeal: dict[str, str]) -> bool:
 
 
 @pytest.mark.parametrize("name", ["phone", "surname", "name_building", "building"])
-def test_every_blind_index_rotates_with_citizens_found_before_during_and_after(iso, name):
+def test_every_blind_index_rotates_with_citizens_found_before_during_and_after(iso, name, runner):
     """Citizens registered before ``start``, between ``start`` and ``switch`` (before and after the
     backfill) and after ``switch`` and ``drop`` are all found by the index's lookup at every phase;
     ``drop`` leaves the old column NULL everywhere; erasure clears both slots at any phase; appeals
@@ -354,7 +347,7 @@ def test_every_blind_index_rotates_with_citizens_found_before_during_and_after(i
     assert sum(1 for cid, v in before.items() if v and v == after.get(cid)) <= 1  # new key, new values
     erase_one()
     check("erased")
-    status = _cli(iso, "status").output
+    status = runner("keys", "status", app=iso).output
     assert f"  {name}: slot a=None b=i2, reads slot b" in status, status
 
 
@@ -406,21 +399,21 @@ def test_the_backfill_leaves_a_citizen_changed_meanwhile_to_its_writer(iso, chan
     assert c.name_building_bidx_b == blind_index.compute("name_building", real.normalised(c), "i2")
 
 
-def test_cli_index_takes_every_index_name_in_either_order(iso):
+def test_cli_index_takes_every_index_name_in_either_order(iso, runner):
     from crm.cli import _INDEX_NAMES
 
     assert set(_INDEX_NAMES) == set(rotation.ROTATABLE) == set(blind_index.SLOTS)
     CitizenFactory(**_person(0))
-    out = _cli(iso, "index", "surname", "start", "--inline")
+    out = runner("keys", "index", "surname", "start", "--inline", app=iso)
     assert out.exit_code == 0, out.output
     assert "blind index surname: key i2 fills slot b" in out.output and "backfilled 1 citizens" in out.output
-    status = _cli(iso, "status").output
+    status = runner("keys", "status", app=iso).output
     for n in ("phone", "name_building", "building"):
         assert f"  {n}: slot a=i1 b=None, reads slot a" in status, status
     assert "  surname: slot a=i1 b=i2, reads slot a; backfill of slot b: 1/1" in status, status
-    out = _cli(iso, "index", "switch", "surname")  # waits out the state cache's TTL
+    out = runner("keys", "index", "switch", "surname", app=iso)  # waits out the state cache's TTL
     assert out.exit_code == 0 and "lookups read slot b" in out.output, out.output
-    out = _cli(iso, "index", "streets", "start")
+    out = runner("keys", "index", "streets", "start", app=iso)
     assert out.exit_code != 0 and "unknown blind index" in out.output
 
 
