@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import logging
 import subprocess
-import wave
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,10 +17,10 @@ import sqlalchemy as sa
 
 from crm.appeals import services as appeals
 from crm.calls import services as calls
-from crm.citizens import services as citizens
 from crm.citizens.models import Citizen
 from crm.db import db
 from crm.security import crypto
+from tests.wavs import pcm_wav
 
 NAME = "Зюзюкина Евлампия Феоктистовна"
 PHONE = "+7 915 372-84-19"
@@ -44,14 +43,7 @@ def _needles_bytes() -> list[bytes]:
 
 def _wav_with(text: str, seconds: int = 1) -> bytes:
     """A valid 8 kHz mono WAV whose samples are the UTF-8 bytes of ``text`` (a planted recording)."""
-    frames = (text.encode("utf-8") * 4000)[:8000 * 2 * seconds]
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(frames)
-    return buf.getvalue()
+    return pcm_wav((text.encode("utf-8") * 4000)[:8000 * 2 * seconds])
 
 
 @pytest.fixture()

@@ -2,7 +2,6 @@
 comments, transcript segments, call file names and recordings (citizens: test_security_core.py)."""
 from __future__ import annotations
 
-import io
 from types import SimpleNamespace
 
 import pytest
@@ -15,6 +14,7 @@ from crm.calls.models import Call, Segment
 from crm.db import db
 from crm.security import crypto
 from tests.factories import AppealFactory, CallFactory, CitizenFactory
+from tests.wavs import pcm_wav
 
 
 def _fresh():
@@ -24,15 +24,7 @@ def _fresh():
 
 
 def _wav(seed: bytes) -> bytes:
-    import wave
-
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes((seed * 20000)[:16000])
-    return buf.getvalue()
+    return pcm_wav((seed * 20000)[:16000])
 
 
 def _turns(texts: list[str]) -> list[dict]:

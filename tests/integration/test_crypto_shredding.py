@@ -3,12 +3,10 @@ keeps de-identified statistics, writes a destruction record and an access-log en
 main database taken before the erasure and restored afterwards still reveals nothing."""
 from __future__ import annotations
 
-import io
 import json
 import os
 import sqlite3
 import subprocess
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -24,6 +22,7 @@ from crm.qa.models import Evaluation
 from crm.security import audit, crypto, keystore, shredding
 from crm.security.models import AccessLogEntry, DestructionRecord
 from tests.factories import AppealFactory, CallFactory, CitizenFactory, EvaluationFactory
+from tests.wavs import pcm_wav
 
 NAME = "Шредерова Аглая Пантелеевна"
 PHONE = "+7 916 204-73-58"
@@ -54,15 +53,7 @@ def _world(make_user, monkeypatch) -> dict:
 
 
 def _wav() -> bytes:
-    import wave
-
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes((PHRASE.encode() * 1000)[:16000])
-    return buf.getvalue()
+    return pcm_wav((PHRASE.encode() * 1000)[:16000])
 
 
 def _stats() -> list[tuple]:

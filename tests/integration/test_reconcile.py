@@ -24,25 +24,11 @@ from crm.db import db
 from crm.security.models import AccessLogEntry
 from tests.conftest import TEST_DATA
 from tests.factories import CallFactory, CitizenFactory
-from tests.wavs import silence_wav as _silence_wav
-
-
-def _wav_bytes(seconds: float = 1.0) -> bytes:
-    import math
-    import struct
-
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(i / 8000 * 2 * math.pi * 440)))
-                               for i in range(int(8000 * seconds))))
-    return buf.getvalue()
+from tests.wavs import silence_wav as _silence_wav, tone_wav
 
 
 def test_processing_call_with_lost_job_is_requeued_then_failed(ctx):
-    call = calls.store_recording(io.BytesIO(_wav_bytes()), "a.wav")
+    call = calls.store_recording(io.BytesIO(tone_wav()), "a.wav")
     from crm import jobs
 
     jobs.queue("transcription").empty()  # the job is lost, as if Redis had been flushed
@@ -64,7 +50,7 @@ def test_processing_call_with_lost_job_is_requeued_then_failed(ctx):
 
 
 def test_live_job_is_left_alone(ctx):
-    call = calls.store_recording(io.BytesIO(_wav_bytes()), "a.wav")
+    call = calls.store_recording(io.BytesIO(tone_wav()), "a.wav")
     assert calls.reconcile() == {"requeued": 0, "failed": 0}
     db.session.expire_all()
     assert db.session.get(Call, call.id).status == "queued"
@@ -329,7 +315,7 @@ def test_worker_killed_mid_transcription_is_requeued_by_reconcile(ctx, tmp_path)
 
 def test_killed_job_of_a_call_out_of_attempts_fails_with_a_russian_reason(ctx):
     """The same take-over on the last attempt ends ``failed`` (a worker record whose pid is gone)."""
-    call = calls.store_recording(io.BytesIO(_wav_bytes()), "a.wav")
+    call = calls.store_recording(io.BytesIO(tone_wav()), "a.wav")
     conn = jobs.redis_connection()
     q = jobs.queue("transcription")
     job = q.dequeue_any([q], None, connection=conn)[0]  # taken by a "worker" ...
