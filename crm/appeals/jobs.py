@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from crm.appeals import notifications
-from crm.jobs import job_context
+from crm.jobs import job, job_context
 
 
+@job(timeout_s=60, retries=2, retry_intervals_s=(30, 120), result_ttl_s=3600)
 def send_status_sms(appeal_id: str, event_id: str) -> str:
     """Send the status SMS of one appeal transition if consent allows it at this moment
     (:func:`crm.appeals.notifications.notify_status`). Returns its outcome."""

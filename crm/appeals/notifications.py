@@ -54,8 +54,7 @@ def after_transition(appeal_id: str, event_id: str, **_: object) -> None:
         if appeal is None or not consent.may_notify(appeal.citizen_id, STATUS_PURPOSE):
             return
         try:
-            jobs.enqueue("crm.appeals.jobs.send_status_sms", appeal.id, event_id, timeout_s=60, retries=2,
-                         result_ttl_s=3600)
+            jobs.enqueue("crm.appeals.jobs.send_status_sms", appeal.id, event_id)
         except Exception:  # redis unavailable
             notify_status(appeal.id, event_id)
     except Exception:

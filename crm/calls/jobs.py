@@ -7,8 +7,9 @@ from pathlib import Path
 from crm import hooks
 from crm.calls import transcription
 from crm.calls.transcription import AudioDecodeError, ensure_model
+from crm.calls.services import TRANSCRIBE_RETRIES, TRANSCRIBE_RETRY_INTERVALS_S, job_timeout_s
 from crm.db import db, utcnow
-from crm.jobs import job_context
+from crm.jobs import job, job_context
 
 
 def model_dir(app) -> Path:
@@ -17,6 +18,8 @@ def model_dir(app) -> Path:
     return Path(configured) if configured else ensure_model(Path(app.config["CRM_MODELS_DIR"]))
 
 
+@job(queue="transcription", timeout_s=job_timeout_s(None), retries=TRANSCRIBE_RETRIES,
+     retry_intervals_s=TRANSCRIBE_RETRY_INTERVALS_S, result_ttl_s=86400)
 def transcribe_call(call_id: str, force: bool = False) -> str:
     """Transcribe one call (``call_id``); returns its status afterwards (``done``, ``no_speech``,
     ``failed``, or ``missing`` for an unknown id). A call already ``done``/``no_speech`` is left
@@ -87,26 +90,11 @@ def transcribe_call(call_id: str, force: bool = False) -> str:
         return call.status
 
 
-RECONCILE_EVERY_S = 300
-
-
-def reconcile_calls(reschedule: bool = True) -> dict:
-    """Periodic job: mend calls whose transcription job died (see :func:`crm.calls.services.reconcile`),
-    then schedule itself again in :data:`RECONCILE_EVERY_S` seconds (fixed job id: one schedule)."""
-    from crm import jobs
+@job(result_ttl_s=600)
+def reconcile_calls() -> dict:
+    """Periodic job (crm.schedule): mend calls whose transcription job died
+    (:func:`crm.calls.services.reconcile`). Returns its counts."""
     from crm.calls import services
 
     with job_context():
-        counts = services.reconcile()
-        if reschedule:
-            schedule_reconcile()
-        return counts
-
-
-def schedule_reconcile() -> None:
-    from datetime import timedelta
-
-    from crm import jobs
-
-    jobs.queue("default").enqueue_in(timedelta(seconds=RECONCILE_EVERY_S), "crm.calls.jobs.reconcile_calls",
-                                     job_id=jobs.queue("default").name + "-reconcile-calls", result_ttl=600)
+        return services.reconcile()

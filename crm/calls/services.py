@@ -131,9 +131,7 @@ def enqueue_transcription(call: Call) -> None:
     (undecodable input fails at once, see :func:`crm.calls.jobs.transcribe_call`). If Redis is down
     the call stays ``queued`` with a note and no job id, and :func:`reconcile` picks it up later."""
     try:
-        job = jobs.enqueue("crm.calls.jobs.transcribe_call", call.id, queue_name="transcription",
-                           timeout_s=job_timeout_s(call.duration_s), retries=TRANSCRIBE_RETRIES,
-                           retry_intervals=list(TRANSCRIBE_RETRY_INTERVALS_S), result_ttl_s=86400)
+        job = jobs.enqueue("crm.calls.jobs.transcribe_call", call.id, timeout_s=job_timeout_s(call.duration_s))
         call.job_id = job.id
         call.error = None
     except Exception as exc:  # redis unavailable: keep the call, say why

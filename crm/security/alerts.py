@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from crm.db import db, utcnow
+from crm.jobs import job, job_context
 from crm.timeutil import local_tz
 from crm.security import audit
 from crm.security.models import AccessAlert, AccessLogEntry
@@ -207,23 +208,9 @@ def acknowledge(alert: AccessAlert, *, user, comment: str | None = None) -> Acce
 
 # --- the periodic job --------------------------------------------------------------------------------
 
-def scan_job(reschedule: bool = True) -> dict[str, int]:
-    """RQ job: :func:`scan`, then schedule itself again in ``CRM_AUDIT_ALERT_SCAN_EVERY_S`` (fixed
-    job id: one schedule). Safe to run twice (alerts are keyed)."""
-    from crm.jobs import job_context
-
+@job(result_ttl_s=600)
+def scan_job() -> dict[str, int]:
+    """Periodic job (crm.schedule, every ``CRM_AUDIT_ALERT_SCAN_EVERY_S``): :func:`scan`. Safe to
+    run twice (alerts are keyed)."""
     with job_context():
-        try:
-            return scan()
-        finally:
-            if reschedule:
-                schedule_scan()
-
-
-def schedule_scan() -> None:
-    """Enqueue :func:`scan_job` to run in ``CRM_AUDIT_ALERT_SCAN_EVERY_S`` seconds."""
-    from crm import jobs
-
-    q = jobs.queue("default")
-    q.enqueue_in(timedelta(seconds=int(current_app.config["CRM_AUDIT_ALERT_SCAN_EVERY_S"])),
-                 "crm.security.alerts.scan_job", job_id=q.name + "-audit-alert-scan", result_ttl=600)
+        return scan()

@@ -87,6 +87,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from crm.db import db, utcnow
+from crm.jobs import job, job_context
 from crm.security import audit
 from crm.security.models import AccessLogEntry
 
@@ -598,25 +599,11 @@ def verify_checkpoints(directory: Path, public_key: Ed25519PublicKey | None = No
 
 # --- the periodic job --------------------------------------------------------------------------------
 
-def checkpoint_job(reschedule: bool = True) -> int | None:
-    """RQ job: write a checkpoint (:func:`write_checkpoint`), then schedule itself again in
-    ``CRM_AUDIT_CHECKPOINT_EVERY_S`` seconds (fixed job id: one schedule). Returns the line's
-    ``seq`` or None when nothing was new. Safe to run twice."""
-    from crm.jobs import job_context
-
+@job(result_ttl_s=600)
+def checkpoint_job() -> int | None:
+    """Periodic job (crm.schedule, every ``CRM_AUDIT_CHECKPOINT_EVERY_S``): write a checkpoint
+    (:func:`write_checkpoint`). Returns the line's ``seq`` or None when nothing was new. Safe to
+    run twice."""
     with job_context():
-        try:
-            data = write_checkpoint()
-        finally:
-            if reschedule:
-                schedule_checkpoints()
+        data = write_checkpoint()
         return data["seq"] if data else None
-
-
-def schedule_checkpoints() -> None:
-    """Enqueue :func:`checkpoint_job` to run in ``CRM_AUDIT_CHECKPOINT_EVERY_S`` seconds."""
-    from crm import jobs
-
-    q = jobs.queue("default")
-    q.enqueue_in(timedelta(seconds=int(current_app.config["CRM_AUDIT_CHECKPOINT_EVERY_S"])),
-                 "crm.security.checkpoints.checkpoint_job", job_id=q.name + "-audit-checkpoint", result_ttl=600)

@@ -41,7 +41,9 @@ from typing import Any, Callable
 import sqlalchemy as sa
 from flask import current_app
 
+from crm import jobs
 from crm.db import db, utcnow
+from crm.jobs import job
 from crm.security import audit, keystore
 from crm.security.crypto import DecryptError, KeyErased, keyring, reset_keyring, unwrap_dek, wrap_dek
 from crm.security.keyring import KeyError_, add_index_key, add_kek, retire_kek
@@ -81,11 +83,7 @@ def start_rotation(*, enqueue: bool = True, new_key: bool = True) -> dict:
     db.session.commit()
     job_id = None
     if enqueue:
-        from crm import jobs
-
-        job = jobs.enqueue("crm.security.rotation.rewrap_job", rid, queue_name="default",
-                           timeout_s=600 + total // 2000, result_ttl_s=7 * 86400, job_id=f"keys-rotate-{rid}-{kid}")
-        job_id = job.id
+        job_id = jobs.enqueue(rewrap_job, rid, timeout_s=600 + total // 2000, job_id=f"keys-rotate-{rid}-{kid}").id
         with keystore.writer() as conn:
             conn.execute(_rot.update().where(_rot.c.id == rid).values(job_id=job_id))
     return {"rotation_id": rid, "kek_id": kid, "total": total, "job_id": job_id}
@@ -97,6 +95,7 @@ def _env_active() -> bool:
     return bool(os.environ.get("CRM_KEK_ACTIVE"))
 
 
+@job(timeout_s=3600 * 6, result_ttl_s=7 * 86400)
 def rewrap_job(rotation_id: int) -> dict:
     """RQ job: run rotation ``rotation_id`` to the end (safe to run twice or after a crash)."""
     return run_rotation(rotation_id)
@@ -323,13 +322,11 @@ def index_start(name: str = "phone", *, enqueue: bool = True) -> dict:
     blind_index.forget_state()
     job_id = None
     if enqueue:
-        from crm import jobs
-
-        job_id = jobs.enqueue("crm.security.rotation.index_backfill_job", name, queue_name="default",
-                              timeout_s=3600 * 6, result_ttl_s=7 * 86400).id
+        job_id = jobs.enqueue(index_backfill_job, name).id
     return {"index": name, "slot": free, "key": kid, "job_id": job_id}
 
 
+@job(timeout_s=3600 * 6, result_ttl_s=7 * 86400)
 def index_backfill_job(name: str) -> dict:
     """RQ job: fill the new slot of index ``name`` for every citizen (resumable)."""
     return run_index_backfill(name)

@@ -535,7 +535,7 @@ def test_alerts_page_scan_and_acknowledge(as_dpo, ctx, make_user, monkeypatch, d
 def test_checkpoint_and_scan_jobs_run_in_the_worker_and_keep_one_schedule(ctx, run_worker, tmp_path, monkeypatch):
     from rq.registry import ScheduledJobRegistry
 
-    from crm import jobs
+    from crm import jobs, schedule
     from crm.security import checkpoints
 
     monkeypatch.setitem(ctx.config, "CRM_AUDIT_CHECKPOINT_DIR", str(tmp_path / "cp"))
@@ -544,13 +544,13 @@ def test_checkpoint_and_scan_jobs_run_in_the_worker_and_keep_one_schedule(ctx, r
     db.session.commit()
     q = jobs.queue("default")
     try:
-        checkpoints.schedule_checkpoints()
-        checkpoints.schedule_checkpoints()
-        alerts.schedule_scan()
+        schedule.plant(only=["audit-checkpoint"])
+        schedule.plant(only=["audit-checkpoint"])
+        schedule.plant(only=["audit-alert-scan"])
         scheduled = ScheduledJobRegistry(queue=q).get_job_ids()
         assert sorted(scheduled) == sorted([q.name + "-audit-checkpoint", q.name + "-audit-alert-scan"])
-        jobs.enqueue("crm.security.checkpoints.checkpoint_job", False)
-        jobs.enqueue("crm.security.alerts.scan_job", False)
+        jobs.enqueue("crm.security.checkpoints.checkpoint_job")
+        jobs.enqueue("crm.security.alerts.scan_job")
         run_worker()
         db.session.commit()
         lines, _ = checkpoints.read_lines(tmp_path / "cp")

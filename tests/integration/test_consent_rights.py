@@ -452,7 +452,7 @@ def test_retention_job_erases_and_deidentifies_old_data(ctx, make_user, work, no
     assert [cid for cid, _ in found] == [old.citizen.id] and blocked == 1
     consent.withdraw(fresh.consents[0], channel="web")
 
-    jobs.enqueue("crm.consent.jobs.retention_job", False)
+    jobs.enqueue("crm.consent.jobs.retention_job")
     work()
     db.session.expire_all()
     run = db.session.execute(sa.select(RetentionRun)).scalar_one()
@@ -674,13 +674,12 @@ def test_outbox_page_hides_codes(ctx, make_user):
 def test_retention_keeps_one_schedule(ctx):
     from rq.registry import ScheduledJobRegistry
 
-    from crm import jobs
-    from crm.consent.jobs import schedule_retention
+    from crm import jobs, schedule
 
     q = jobs.queue("default")
     try:
-        schedule_retention()
-        schedule_retention()
+        schedule.plant(only=["consent-retention"])
+        schedule.plant(only=["consent-retention"])
         assert ScheduledJobRegistry(queue=q).get_job_ids() == [q.name + "-consent-retention"]
     finally:
         for job_id in ScheduledJobRegistry(queue=q).get_job_ids():

@@ -1,0 +1,101 @@
+"""The RQ worker process (top layer: it builds the app and plants the schedule).
+
+``crm worker`` starts the embedded Redis when ``REDIS_URL`` is unset, mends calls left by a crash,
+writes a checkpoint of the access log, plants the periodic jobs (:mod:`crm.schedule`) and runs
+:class:`Worker` on every queue with RQ's scheduler (which runs scheduled, retried and repeated
+jobs). ``rq worker -w crm.worker.Worker`` works too: the worker makes its app on the first job.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+from flask import Flask, current_app, has_app_context
+from flask.cli import with_appcontext
+from rq import SimpleWorker
+
+from crm import create_app, jobs, schedule
+from crm.calls.services import reconcile
+from crm.security.checkpoints import write_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+def remember_failure(job, exc_type, exc_value, tb) -> bool:
+    """RQ exception handler: keep the latest failure in ``job.meta["last_failure"]`` (``{"at": ISO
+    UTC, "error": "Type: message"}``). A job that RQ retries (the periodic ones, a transcription)
+    gets no failed result of its own, so this is where the monitor finds why it failed. Returns
+    True: the next handler (RQ's default) runs too."""
+    job.meta["last_failure"] = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                "error": f"{exc_type.__name__}: {exc_value}"[:500]}
+    job.save_meta()
+    return True
+
+
+class Worker(SimpleWorker):
+    """A non-forking RQ worker whose jobs run in its Flask app's context.
+
+    Non-forking: the Whisper model is loaded in this process on the first job and reused
+    (CTranslate2 is not fork-safe, pitfalls.md). ``app``: the app whose context jobs run in (default:
+    the current app, else one made with :func:`crm.create_app` on the first job). ``plant_schedule``:
+    also reconcile the periodic jobs in RQ's maintenance tasks (every ``maintenance_interval`` s)."""
+
+    def __init__(self, *args, app: Flask | None = None, plant_schedule: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.push_exc_handler(remember_failure)
+        self.app = app
+        self.plant_schedule = plant_schedule
+
+    def _app(self) -> Flask:
+        if self.app is None:
+            self.app = current_app._get_current_object() if has_app_context() else create_app()
+        return self.app
+
+    def execute_job(self, job, queue):
+        with self._app().app_context():
+            return super().execute_job(job, queue)
+
+    def run_maintenance_tasks(self):
+        super().run_maintenance_tasks()
+        if self.plant_schedule:
+            with self._app().app_context():
+                try:
+                    schedule.plant()
+                except Exception:  # noqa: BLE001 - the worker keeps working; the next round tries again
+                    log.exception("planting the periodic jobs failed")
+
+
+def make_worker(app: Flask, *, plant_schedule: bool = False) -> Worker:
+    """A :class:`Worker` over every queue of ``app`` (:data:`crm.jobs.QUEUES`)."""
+    return Worker([jobs.queue(q, app) for q in jobs.QUEUES], connection=jobs.redis_connection(app), app=app,
+                  plant_schedule=plant_schedule)
+
+
+def run(burst: bool = False, echo=click.echo) -> None:
+    """Start a worker for the current app (see the module docstring). ``burst``: exit when the
+    queues are empty, without writing a checkpoint or planting the schedule."""
+    app = current_app._get_current_object()
+    if not app.config.get("REDIS_URL"):
+        jobs.start_embedded(Path(app.instance_path))
+    counts = reconcile()
+    if any(counts.values()):
+        echo(f"reconciled calls left by a crash: {counts}")
+    if not burst:
+        try:  # one at start, so a fresh install (or a restart after a crash) is anchored at once
+            write_checkpoint()
+        except Exception as exc:  # noqa: BLE001 - the schedule retries; the worker must start
+            echo(f"checkpoint at start failed: {exc}", err=True)
+        planted = schedule.plant()
+        echo("periodic jobs: " + ", ".join(f"{name} {state}" for name, state in planted.items()))
+    make_worker(app, plant_schedule=not burst).work(burst=burst, with_scheduler=True, logging_level="INFO")
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="exit when the queues are empty")
+@with_appcontext
+def worker_cmd(burst):
+    """Run an RQ worker for the transcription and default queues, with RQ's scheduler (retries,
+    the periodic jobs of crm.schedule, which it plants at start)."""
+    run(burst=burst)
