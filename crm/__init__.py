@@ -60,6 +60,7 @@ def register_security(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from crm.admin.views import bp as admin_bp
     from crm.api import bp as api_bp
     from crm.appeals.views import bp as appeals_bp
     from crm.calls.views import bp as calls_bp
@@ -70,7 +71,8 @@ def register_blueprints(app: Flask) -> None:
     from crm.security.views import bp as security_bp
     from crm.users.views import bp as users_bp
 
-    for bp in (users_bp, appeals_bp, calls_bp, qa_bp, security_bp, consent_bp, selfservice_bp, health_bp, api_bp):
+    for bp in (users_bp, appeals_bp, calls_bp, qa_bp, security_bp, consent_bp, selfservice_bp, health_bp, api_bp,
+               admin_bp):
         app.register_blueprint(bp)
 
 

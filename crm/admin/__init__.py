@@ -1,0 +1,1 @@
+"""Administrators' pages (top layer): the background-job monitor at ``/admin/jobs``."""

@@ -1,0 +1,83 @@
+"""The job monitor: /admin/jobs (administrators only) and `crm status`, with retry of failed jobs."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture()
+def failed_job(ctx, run_worker):
+    """A job that fails in a real worker (its function cannot be imported)."""
+    from crm import jobs
+
+    job = jobs.queue("default").enqueue("crm.no_such_module.job", 1, job_id="test-monitor-broken")
+    run_worker()
+    assert job.get_status(refresh=True) == "failed"
+    yield job
+    job.delete()
+
+
+def test_only_admins_see_the_monitor(ctx, client, make_user, login):
+    assert client.get("/admin/jobs").status_code == 302  # to the login page
+    login(make_user("operator"))
+    assert client.get("/admin/jobs").status_code == 403
+    client.post("/logout")
+    login(make_user("dpo"))
+    assert client.get("/admin/jobs").status_code == 403
+
+
+def test_the_monitor_shows_queues_workers_periodic_and_failed_jobs(ctx, client, make_user, login, failed_job):
+    from crm import schedule
+    from crm.worker import make_worker
+
+    worker = make_worker(ctx)
+    worker.register_birth()
+    worker.heartbeat()
+    schedule.plant(only=["audit-checkpoint"])
+    try:
+        login(make_user("admin"))
+        page = client.get("/admin/jobs")
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200
+        assert "Фоновые задания" in html and "расшифровка" in html and "Обработчики заданий" in html
+        assert worker.name in html and "нет сигнала" not in html
+        assert "audit-checkpoint" in html and "запланировано" in html and "qa-sampling" in html
+        assert "test-monitor-broken" in html and "crm.no_such_module.job" in html and "Повторить все" in html
+        assert "ValueError: Invalid attribute name: job" in html  # RQ could not import the function
+    finally:
+        worker.register_death()
+        schedule.unplant()
+
+
+def test_a_failed_job_is_retried_from_the_page(ctx, client, make_user, login, failed_job):
+    login(make_user("admin"))
+    resp = client.post(f"/admin/jobs/{failed_job.id}/retry")
+    assert resp.status_code == 302
+    assert failed_job.get_status(refresh=True) == "queued"
+    assert "снова поставлено в очередь" in client.get("/admin/jobs").get_data(as_text=True)
+    resp = client.post("/admin/jobs/no-such-job/retry", follow_redirects=True)
+    assert "нет среди заданий с ошибкой" in resp.get_data(as_text=True)
+
+
+def test_crm_status_lists_and_retries(ctx, failed_job):
+    from crm.worker import status_cmd
+
+    runner = ctx.test_cli_runner()
+    out = runner.invoke(status_cmd, [])
+    assert out.exit_code == 0, out.output
+    assert "queues:" in out.output and "transcription:" in out.output and "workers:" in out.output
+    assert "periodic jobs:" in out.output and "reconcile-calls every 300 s" in out.output
+    assert "test-monitor-broken crm.no_such_module.job on default" in out.output
+    out = runner.invoke(status_cmd, ["--retry", "no-such-job"])
+    assert out.exit_code == 1 and "no failed job no-such-job" in out.output
+    out = runner.invoke(status_cmd, ["--retry", failed_job.id])
+    assert out.exit_code == 0 and f"requeued {failed_job.id}" in out.output
+    assert failed_job.get_status(refresh=True) == "queued"
+    assert "failed: none" in out.output
+
+
+def test_crm_status_retry_all(ctx, failed_job):
+    from crm.worker import status_cmd
+
+    out = ctx.test_cli_runner().invoke(status_cmd, ["--retry-all"])
+    assert out.exit_code == 0 and "requeued 1 failed jobs" in out.output
+    assert failed_job.get_status(refresh=True) == "queued"
