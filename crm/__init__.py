@@ -27,7 +27,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_hooks(app)
     register_errorhandlers(app)
     register_security_headers(app)
+    register_commands(app)
     return app
+
+
+def register_commands(app: Flask) -> None:
+    """Each feature's CLI commands on ``app.cli`` (crm.cli.register_commands)."""
+    # deferred: the CLI modules import the factory (crm.cli's FlaskGroup, crm.worker's app for jobs)
+    from crm.cli import register_commands as register
+
+    register(app)
 
 
 def register_extensions(app: Flask) -> None:

@@ -6,6 +6,7 @@ Only this module and ``crm/cli.py`` touch the instance folder. Configuration is 
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 
@@ -88,6 +89,56 @@ ENV_KEYS = {
     "CRM_AUDIT_RETENTION_DAYS": "CRM_AUDIT_RETENTION_DAYS",
     "CRM_QA_DISPUTE_DAYS": "CRM_QA_DISPUTE_DAYS",
 }
+
+
+CONTROLLER_TEMPLATE = """
+# The operator of personal data (оператор ПДн, the controller): its full name and address are
+# rendered into every consent text, as a written consent must name them (152-ФЗ ст. 9 ч. 4).
+# Until both are set, no consent or refusal can be recorded (the operator page shows a warning).
+# Uncomment and fill in, e.g.:
+# CRM_CONTROLLER_NAME = "ООО «Управляющая компания „Пример“», ИНН 0000000000"
+# CRM_CONTROLLER_ADDRESS = "000000, г. Город, ул. Улица, д. 1"
+"""
+
+#: ``crm demo-data``: a clearly fictitious controller, appended to instance/config.py only when none is set.
+DEMO_CONTROLLER = ("ООО «Демо-УК» (демонстрационные данные)",
+                   "000000, г. Демонстрационный, ул. Примерная, д. 1 (демонстрационные данные)")
+
+
+def create_instance(instance: Path) -> Path | None:
+    """Create the instance folder (mode 0700) with ``recordings/`` and ``models/``, and its
+    ``config.py`` (mode 0600: a generated ``SECRET_KEY`` and the commented controller settings)
+    unless one exists. Never overwrites. Returns the config's path when it was created, else None."""
+    instance = Path(instance)
+    instance.mkdir(parents=True, exist_ok=True)
+    os.chmod(instance, 0o700)
+    for sub in ("recordings", "models"):
+        (instance / sub).mkdir(exist_ok=True)
+    cfg = instance / "config.py"
+    if cfg.exists():
+        return None
+    fd = os.open(cfg, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("# Per-deployment settings; environment variables override them.\n"
+                 f"SECRET_KEY = {secrets.token_hex(32)!r}\n" + CONTROLLER_TEMPLATE)
+    return cfg
+
+
+def add_demo_controller(app) -> Path | None:
+    """Append the fictitious :data:`DEMO_CONTROLLER` to ``instance/config.py`` (when that file
+    exists) and use it in ``app``. Returns the file written, or None."""
+    cfg = Path(app.instance_path) / "config.py"
+    name, address = DEMO_CONTROLLER
+    written = None
+    if cfg.exists():
+        with open(cfg, "a", encoding="utf-8") as fh:
+            fh.write("\n# Added by `crm demo-data`: a FICTITIOUS operator of personal data for the demo.\n"
+                     "# Replace both with the real operator's name and address before real use.\n"
+                     f"CRM_CONTROLLER_NAME = {name!r}\nCRM_CONTROLLER_ADDRESS = {address!r}\n")
+        written = cfg
+    app.config["CRM_CONTROLLER_NAME"] = name
+    app.config["CRM_CONTROLLER_ADDRESS"] = address
+    return written
 
 
 def instance_path_from_env(default: Path) -> Path:

@@ -33,7 +33,7 @@ from crm.security.permissions import ROLE_NAMES_RU, PermissionDenied, roles_requ
 from crm.security.redirects import local_target
 from crm.timeutil import local_date, local_tz
 
-bp = Blueprint("consent", __name__, cli_group="consent")
+bp = Blueprint("consent", __name__)
 public_bp = Blueprint("selfservice", __name__, url_prefix="/my")
 DPO = ("dpo", "admin")
 
@@ -346,15 +346,6 @@ def retention_page():
 def outbox():
     """Every SMS handed to the gateway: masked number, purpose, text (codes hidden)."""
     return render_template("consent/outbox.html", rows=sms.outbox(limit=300))
-
-
-@bp.cli.command("retention")
-def retention_cmd():
-    """Run retention now (as the periodic job does) and print the counts."""
-    import click
-
-    row = retention.run()
-    click.echo(f"retention run {row.id}: erased {row.erased}, de-identified {row.deidentified}, pending {row.pending}")
 
 
 # --- the citizen's self-service page --------------------------------------------------------------

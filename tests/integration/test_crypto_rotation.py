@@ -400,7 +400,7 @@ def test_the_backfill_leaves_a_citizen_changed_meanwhile_to_its_writer(iso, chan
 
 
 def test_cli_index_takes_every_index_name_in_either_order(iso, runner):
-    from crm.cli import _INDEX_NAMES
+    from crm.security.cli import _INDEX_NAMES
 
     assert set(_INDEX_NAMES) == set(rotation.ROTATABLE) == set(blind_index.SLOTS)
     CitizenFactory(**_person(0))

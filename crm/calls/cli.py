@@ -1,0 +1,56 @@
+"""``crm transcribe FILE``: the worker's transcription pipeline on one file, no database needed
+(crm.calls.transcription does the work)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from crm.calls.jobs import model_dir as default_model_dir
+from crm.calls.transcription import AudioDecodeError, transcribe
+
+
+@click.command("transcribe")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="print the JSON object of design.md")
+@click.option("--words", is_flag=True, help="include word timestamps in the JSON segments (implies --json)")
+@click.option("--model-dir", type=click.Path(exists=True, file_okay=False),
+              help="CTranslate2 Whisper model directory (default: CRM_WHISPER_MODEL, else Whisper base "
+                   "assembled from its PyPI packages in the instance's models/)")
+@click.option("--language", help="language of the call (default: CRM_LANGUAGE)")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: CRM_WHISPER_THREADS)")
+@click.option("--channel-roles", help="speaker role of each channel, comma separated "
+                                      "(default: CRM_CHANNEL_ROLES, operator,citizen)")
+@with_appcontext
+def transcribe_cmd(file, as_json, words, model_dir, language, threads, channel_roles):
+    """Transcribe FILE synchronously with the same pipeline as the worker.
+
+    Undecodable input exits with status 2; with --json (or --words) its error is printed on stderr as
+    ``{"error": {"code", "message", "message_ru"}}``.
+    """
+    cfg = current_app.config
+    roles = (tuple(r.strip() for r in channel_roles.split(",")) if channel_roles
+             else tuple(cfg["CRM_CHANNEL_ROLES"]))
+    as_json = as_json or words
+    try:
+        result = transcribe(Path(file), model_dir=Path(model_dir) if model_dir else default_model_dir(current_app),
+                            language=language or cfg["CRM_LANGUAGE"], channel_roles=roles,
+                            cpu_threads=threads or cfg["CRM_WHISPER_THREADS"])
+    except AudioDecodeError as exc:
+        if as_json:
+            click.echo(json.dumps({"error": exc.to_dict()}, ensure_ascii=False), err=True)
+        else:
+            click.echo(f"Error: {exc.code}: {exc}", err=True)
+        sys.exit(2)
+    if as_json:
+        out = result.to_json()
+        if words:
+            out["segments"] = result.segments
+        click.echo(json.dumps(out, ensure_ascii=False))
+    else:
+        for s in result.segments:
+            click.echo(f"[{s['start']:7.2f}–{s['end']:7.2f}] {s['speaker']:>8}: {s['text']}")

@@ -1,0 +1,42 @@
+"""``crm users …``: staff accounts (crm.users.services does the work)."""
+from __future__ import annotations
+
+import sys
+
+import click
+from flask.cli import with_appcontext
+
+from crm.users.services import UserError, create_user, get_by_username, issue_token
+
+
+@click.group("users")
+def users_group():
+    """Staff accounts."""
+
+
+@users_group.command("create")
+@click.argument("username")
+@click.option("--role", required=True)
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.option("--full-name", default="")
+@with_appcontext
+def users_create(username, role, password_stdin, full_name):
+    """Create a staff account."""
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else click.prompt("Password", hide_input=True,
+                                                                                      confirmation_prompt=True)
+    try:
+        user = create_user(username, role, password, full_name)
+    except UserError as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"created {user.username} ({user.role})")
+
+
+@users_group.command("token")
+@click.argument("username")
+@with_appcontext
+def users_token(username):
+    """Print a new API token for USERNAME."""
+    user = get_by_username(username)
+    if user is None:
+        raise click.ClickException(f"no user {username}")
+    click.echo(issue_token(user))
