@@ -16,7 +16,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         instance = Path(test_config["INSTANCE_PATH"])
     app = Flask(__name__, instance_path=str(instance), instance_relative_config=True)
     config.load(app, test_config)
-    proxies = int(app.config.get("CRM_TRUSTED_PROXIES") or 0)
+    proxies = int(app.config["CRM_TRUSTED_PROXIES"])
     if proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

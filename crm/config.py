@@ -1,12 +1,23 @@
 """Configuration: defaults, then ``instance/config.py``, then the environment.
 
+Every ``CRM_*`` setting read anywhere is declared in :class:`Defaults` with its default and type
+(the annotation, or the default's type) and can be set from the environment under its own name:
+``CRM_AUDIT_CHECKPOINT_EVERY_S=600`` is read as an int, ``CRM_AUDIT_WORKING_DAYS=1,2,3,4,5`` (or a
+JSON list) as a tuple, ``CRM_QA_CHECKS='{"silence": {"max_s": 15}}'`` as JSON, booleans as
+1/0/true/false/yes/no/on/off; a value of the wrong type stops the app with the key named. Code reads
+``current_app.config["CRM_X"]``, never a default of its own. Settings that are not config keys but
+environment only (key material, the instance folder) are listed in :data:`ENV_ONLY`.
+
 Only this module and ``crm/cli.py`` touch the instance folder. Configuration is read once, in
 :func:`crm.create_app`; no module reads the environment at import time.
 """
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import types
+import typing
 from pathlib import Path
 
 
@@ -16,11 +27,11 @@ class Defaults:
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}  # no pool_pre_ping: crm.db.ping_when_idle checks idle connections only
     CRM_DB_PING_IDLE_S = 10.0  # seconds a pooled connection may sit idle before it is pinged at checkout
     SQLALCHEMY_TRACK_MODIFICATIONS = False
-    REDIS_URL = None  # None: use the embedded redis-server started by `crm run` / `crm worker`
+    REDIS_URL: str | None = None  # None: use the embedded redis-server started by `crm run` / `crm worker`
     BABEL_DEFAULT_LOCALE = "ru"
     BABEL_DEFAULT_TIMEZONE = "Europe/Moscow"
     CRM_TIMEZONE = "Europe/Moscow"
-    CRM_WHISPER_MODEL = None  # None: assemble Whisper base from the PyPI parts into instance/models/
+    CRM_WHISPER_MODEL: str | None = None  # None: assemble Whisper base from the PyPI parts into instance/models/
     CRM_WHISPER_THREADS = 2
     CRM_LANGUAGE = "ru"
     CRM_CHANNEL_ROLES = ("operator", "citizen")
@@ -32,8 +43,8 @@ class Defaults:
     CRM_CALL_SEARCH_DAYS = 30  # days back a transcript search looks by default (crm.calls.search)
     CRM_CALL_SEARCH_MAX_CALLS = 500  # calls whose transcripts one search may decrypt (no index: text is encrypted)
     CRM_EXPECTED_CITIZENS = 1_000_000  # sizes the blind-index truncation (see crm.security.blind_index)
-    CRM_BLIND_INDEX_BITS = None  # None: from CRM_EXPECTED_CITIZENS; checked at start-up (check_budget)
-    CRM_KEYSTORE_URL = None  # None: SQLite file instance/keystore.sqlite3 (crm.security.keystore)
+    CRM_BLIND_INDEX_BITS: int | None = None  # None: from CRM_EXPECTED_CITIZENS; checked at start-up (check_budget)
+    CRM_KEYSTORE_URL: str | None = None  # None: SQLite file instance/keystore.sqlite3 (crm.security.keystore)
     CRM_KEYRING_RELOAD_S = 1.0  # seconds between checks of instance/keys/ for a rotated key
     CRM_BIDX_STATE_TTL_S = 2.0  # seconds a process caches which blind-index column to read/write
     CRM_ROTATION_BATCH = 5000  # data keys re-wrapped per committed batch
@@ -48,20 +59,32 @@ class Defaults:
     RATELIMIT_HEADERS_ENABLED = True
     CRM_LOGIN_LIMIT = "10 per minute"
     # consent and data-subject rights (crm.consent)
-    CRM_CONTROLLER_NAME = None  # the operator of personal data named in consent texts (152-ФЗ ст. 9 ч. 4)
-    CRM_CONTROLLER_ADDRESS = None
-    CRM_PUBLIC_URL = None  # base URL for self-service links sent to citizens (None: the request's host)
+    CRM_CONTROLLER_NAME: str | None = None  # the operator of personal data named in consent texts (152-ФЗ ст. 9 ч. 4)
+    CRM_CONTROLLER_ADDRESS: str | None = None
+    CRM_PUBLIC_URL: str | None = None  # base URL for self-service links sent to citizens (None: the request's host)
     CRM_SELFSERVICE_LINK_TTL_S = 72 * 3600  # seconds a signed self-service link stays valid
     CRM_SELFSERVICE_CODE_TTL_S = 600  # seconds a one-time SMS code stays valid
     CRM_SELFSERVICE_SESSION_S = 1800  # seconds a citizen's self-service session lasts
     CRM_RETENTION_EVERY_S = 86400  # seconds between retention runs
     CRM_RECONCILE_EVERY_S = 300  # seconds between runs of the reconciler of dead transcription jobs
     CRM_TRUSTED_PROXIES = 0  # reverse proxies in front of the app whose X-Forwarded-* headers are trusted
+    # telephony events (crm.calls.api)
+    CRM_TELEPHONY_SECRET: str | None = None  # shared secret of the PBX's event webhook (None: webhook answers 503)
+    CRM_TELEPHONY_REPLAY_TTL_S = 7 * 86400  # seconds event ids are remembered (a replay is answered «duplicate»)
+    # key management (crm.security.rotation)
+    CRM_KEK_FROM_ENV = False  # the active KEK comes from the environment: `crm keys rotate` refuses to add one
+    # files under the instance folder: None here, set by load() unless instance/config.py or the environment does
+    CRM_KEYS_DIR: str | None = None  # instance/keys
+    CRM_RECORDINGS_DIR: str | None = None  # instance/recordings
+    CRM_MODELS_DIR: str | None = None  # instance/models
+    CRM_REDIS_SOCKET: str | None = None  # instance/redis.sock
+    CRM_AUDIT_CHECKPOINT_DIR: str | None = None  # instance/audit-checkpoints: should be storage the DPO controls
+    CRM_AUDIT_SIGNING_KEY: str | None = None  # instance/audit-signing.key: the app's current checkpoint key
     # access log (crm.security.audit, .checkpoints, .alerts); paths are set in load()
     CRM_AUDIT_EARLY_LOCK_RELEASE = True  # PostgreSQL: chain lock released before the WAL flush, then waited for
     CRM_AUDIT_RETENTION_DAYS = 1096  # days entries are kept at least (3 years); nothing in the app deletes them
     CRM_AUDIT_CHECKPOINT_EVERY_S = 300  # seconds between signed checkpoints of the chain head
-    CRM_AUDIT_CHECKPOINT_GRACE_S = None  # None: 2 × every + 600 s; older unchecked entries fail verify --checkpoints
+    CRM_AUDIT_CHECKPOINT_GRACE_S: float | None = None  # None: 2 × every + 600 s; older unchecked entries fail verify --checkpoints
     CRM_AUDIT_ALERT_SCAN_EVERY_S = 3600  # seconds between scans for unusual access
     CRM_AUDIT_ALERT_LOOKBACK_H = 48  # hours of the log each scan reads
     CRM_AUDIT_ALERT_MAX_CITIZENS = 40  # distinct citizens one staff member may read in a clock hour
@@ -70,25 +93,77 @@ class Defaults:
     CRM_AUDIT_WORKING_DAYS = (1, 2, 3, 4, 5, 6, 7)  # ISO weekdays; a hotline works every day by default
     # quality assurance (crm.qa)
     CRM_QA_DISPUTE_DAYS = 5  # days an operator has to acknowledge or dispute an evaluation
-    CRM_QA_CHECKS = {}  # per automatic check overrides, e.g. {"silence": {"max_s": 15}} (crm.qa.checks.DEFAULTS)
+    CRM_QA_CHECKS: dict = {}  # per automatic check overrides, e.g. {"silence": {"max_s": 15}} (crm.qa.checks.DEFAULTS)
     CRM_QA_SAMPLING_SEED = 0  # seed of the random pick of calls for review (deterministic per period)
     CRM_QA_SAMPLING_EVERY_S = 3600  # seconds between runs of the sampling rules (crm.schedule)
 
 
+#: Environment variables read into a config key of another name (besides every ``CRM_*`` key of
+#: :class:`Defaults`, read under its own name).
 ENV_KEYS = {
     "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
     "REDIS_URL": "REDIS_URL",
-    "CRM_WHISPER_MODEL": "CRM_WHISPER_MODEL",
     "CRM_SECRET_KEY": "SECRET_KEY",
-    "CRM_QUEUE_PREFIX": "CRM_QUEUE_PREFIX",
-    "CRM_WHISPER_THREADS": "CRM_WHISPER_THREADS",
-    "CRM_TRUSTED_PROXIES": "CRM_TRUSTED_PROXIES",
-    "CRM_KEYSTORE_URL": "CRM_KEYSTORE_URL",
-    "CRM_AUDIT_CHECKPOINT_DIR": "CRM_AUDIT_CHECKPOINT_DIR",
-    "CRM_AUDIT_SIGNING_KEY": "CRM_AUDIT_SIGNING_KEY",
-    "CRM_AUDIT_RETENTION_DAYS": "CRM_AUDIT_RETENTION_DAYS",
-    "CRM_QA_DISPUTE_DAYS": "CRM_QA_DISPUTE_DAYS",
 }
+
+#: ``CRM_*`` environment variables that are not config keys: the instance folder, and key material
+#: read by crm.security.keyring (``CRM_KEK_<ID>``, ``CRM_INDEX_KEY_<V>`` by prefix).
+ENV_ONLY = ("CRM_INSTANCE_PATH", "CRM_SECRET_KEY", "CRM_KEK_ACTIVE", "CRM_KEK_", "CRM_INDEX_KEY", "CRM_INDEX_KEY_")
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def declared() -> dict[str, type]:
+    """Every setting of :class:`Defaults` with its type (``int | None`` gives ``int``)."""
+    hints = typing.get_type_hints(Defaults)
+    out = {}
+    for key in dir(Defaults):
+        if not key.isupper():
+            continue
+        hint = hints.get(key, type(getattr(Defaults, key)))
+        if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+            hint = next(a for a in typing.get_args(hint) if a is not type(None))
+        out[key] = typing.get_origin(hint) or hint
+    return out
+
+
+def parse(key: str, raw: str, kind: type):
+    """The environment's text ``raw`` for ``key`` as a ``kind`` value. Raises ValueError naming the key."""
+    try:
+        if kind is bool:
+            if raw.strip().lower() in _TRUE | _FALSE:
+                return raw.strip().lower() in _TRUE
+            raise ValueError("not a boolean")
+        if kind in (int, float, str):
+            return kind(raw)
+        if kind in (tuple, list):
+            text = raw.strip()
+            items = json.loads(text) if text.startswith("[") else [i.strip() for i in text.split(",") if i.strip()]
+            items = [int(i) if isinstance(i, str) and i.lstrip("-").isdigit() else i for i in items]
+            return kind(items)
+        if kind is dict:
+            value = json.loads(raw)
+            if not isinstance(value, dict):
+                raise ValueError("not a JSON object")
+            return value
+    except ValueError as exc:
+        raise ValueError(f"{key}={raw!r} from the environment is not a valid {kind.__name__}: {exc}") from None
+    raise ValueError(f"{key}: settings of type {kind.__name__} cannot come from the environment")
+
+
+def from_environment(environ=None) -> dict:
+    """The settings the environment gives: each declared ``CRM_*`` key under its own name, typed
+    (:func:`parse`), and :data:`ENV_KEYS`. Empty values are ignored. Raises ValueError for a value
+    of the wrong type."""
+    environ = os.environ if environ is None else environ
+    out = {}
+    for key, kind in declared().items():
+        if key.startswith("CRM_") and environ.get(key):
+            out[key] = parse(key, environ[key], kind)
+    for env, key in ENV_KEYS.items():
+        if environ.get(env):
+            out[key] = environ[env]
+    return out
 
 
 CONTROLLER_TEMPLATE = """
@@ -168,17 +243,12 @@ def load(app, test_config: dict | None = None) -> None:
     app.config["CRM_AUDIT_CHECKPOINT_DIR"] = str(instance / "audit-checkpoints")  # should be storage the DPO controls
     app.config["CRM_AUDIT_SIGNING_KEY"] = str(instance / "audit-signing.key")  # the app's current checkpoint key
     app.config.from_pyfile(str(instance / "config.py"), silent=True)
-    for env, key in ENV_KEYS.items():
-        if os.environ.get(env):
-            app.config[key] = os.environ[env]
+    app.config.update(from_environment())
     if test_config:
         app.config.update(test_config)
     app.config["SQLALCHEMY_DATABASE_URI"] = _driver_url(app.config["SQLALCHEMY_DATABASE_URI"])
     # the key store (data keys) is a separate database with its own backup policy (design.md)
     binds = dict(app.config.get("SQLALCHEMY_BINDS") or {})
-    keystore = app.config.get("CRM_KEYSTORE_URL") or binds.get("keystore") or f"sqlite:///{instance / 'keystore.sqlite3'}"
+    keystore = app.config["CRM_KEYSTORE_URL"] or binds.get("keystore") or f"sqlite:///{instance / 'keystore.sqlite3'}"
     binds["keystore"] = _driver_url(keystore)
     app.config["SQLALCHEMY_BINDS"] = binds
-    app.config["CRM_WHISPER_THREADS"] = int(app.config["CRM_WHISPER_THREADS"])
-    app.config["CRM_AUDIT_RETENTION_DAYS"] = int(app.config["CRM_AUDIT_RETENTION_DAYS"])
-    app.config["CRM_QA_DISPUTE_DAYS"] = int(app.config["CRM_QA_DISPUTE_DAYS"])

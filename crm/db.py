@@ -150,4 +150,4 @@ def init_engine_events(app) -> None:
         if engine.dialect.name == "sqlite":
             _sqlite_setup(engine)
         else:
-            ping_when_idle(engine, float(app.config.get("CRM_DB_PING_IDLE_S", 10.0)))
+            ping_when_idle(engine, float(app.config["CRM_DB_PING_IDLE_S"]))

@@ -38,7 +38,7 @@ def readyz():
         checks["keys"] = "ok"
     except Exception as exc:  # noqa: BLE001
         checks["keys"] = f"error: {exc}"
-    configured = current_app.config.get("CRM_WHISPER_MODEL")
+    configured = current_app.config["CRM_WHISPER_MODEL"]
     model = Path(configured) if configured else Path(current_app.config["CRM_MODELS_DIR"]) / "whisper-base"
     checks["model"] = "ok" if (model / "model.bin").exists() else "not assembled yet (built on first transcription)"
     ok = all(v == "ok" for k, v in checks.items() if k != "model")

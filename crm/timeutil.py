@@ -28,7 +28,7 @@ def _zone(name: str) -> ZoneInfo:
 
 def local_tz() -> ZoneInfo:
     """The hotline's time zone: ``CRM_TIMEZONE`` of the current app (``Europe/Moscow`` outside one)."""
-    name = current_app.config.get("CRM_TIMEZONE") if has_app_context() else None
+    name = current_app.config["CRM_TIMEZONE"] if has_app_context() else None
     return _zone(name or DEFAULT_TIMEZONE)
 
 

@@ -19,7 +19,6 @@ from crm.errors import api_error
 from crm.qa import services as qa
 
 TELEPHONY_MAX_BODY = 64 * 1024  # bytes; a PBX event is a few hundred
-TELEPHONY_REPLAY_TTL_S = 7 * 86400  # default of CRM_TELEPHONY_REPLAY_TTL_S: how long event ids are remembered
 
 
 @bp.errorhandler(calls.CallError)
@@ -93,7 +92,7 @@ def telephony_event():
     The event is checked, de-duplicated and logged (type and ids only, never the caller's number);
     linking it to calls is not done yet."""
     app = current_app
-    secret = app.config.get("CRM_TELEPHONY_SECRET")
+    secret = app.config["CRM_TELEPHONY_SECRET"]
     if not secret:
         return api_error(503, "telephony_not_configured", "секрет для событий телефонии не настроен (CRM_TELEPHONY_SECRET)")
     request.max_content_length = TELEPHONY_MAX_BODY
@@ -104,7 +103,7 @@ def telephony_event():
     if event["type"] not in ("call.started", "call.ended"):
         raise ApiError(400, "invalid_type", f"неизвестный тип события «{event['type'][:40]}»")
     key = f"{app.config['CRM_QUEUE_PREFIX']}crm:telephony:event:{event['event_id']}"
-    ttl = int(app.config.get("CRM_TELEPHONY_REPLAY_TTL_S", TELEPHONY_REPLAY_TTL_S))
+    ttl = int(app.config["CRM_TELEPHONY_REPLAY_TTL_S"])
     try:
         first = jobs.redis_connection().set(key, "1", nx=True, ex=ttl)
     except redis.RedisError:

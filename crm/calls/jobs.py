@@ -14,7 +14,7 @@ from crm.jobs import job, job_context
 
 def model_dir(app) -> Path:
     """The Whisper model directory: ``CRM_WHISPER_MODEL`` or Whisper base assembled in ``instance/models``."""
-    configured = app.config.get("CRM_WHISPER_MODEL")
+    configured = app.config["CRM_WHISPER_MODEL"]
     return Path(configured) if configured else ensure_model(Path(app.config["CRM_MODELS_DIR"]))
 
 

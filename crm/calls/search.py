@@ -49,8 +49,7 @@ MAX_PHRASE_CHARS = 200
 MAX_PHRASE_WORDS = 12
 DEFAULT_LIMIT = 100  # hits returned
 MAX_LIMIT = 500
-DEFAULT_DAYS = 30  # used when CRM_CALL_SEARCH_DAYS is not configured
-DEFAULT_MAX_CALLS = 500  # used when CRM_CALL_SEARCH_MAX_CALLS is not configured
+DEFAULT_MAX_CALLS = 500  # a query built without the app (the app passes CRM_CALL_SEARCH_MAX_CALLS)
 SNIPPET_CONTEXT = 60  # characters of context either side of the match
 _BATCH = 100  # calls whose segments are loaded per query
 
@@ -294,10 +293,10 @@ def search_transcripts(phrase: str, *, user, start: datetime | None = None, end:
     if not 1 <= int(limit) <= MAX_LIMIT:
         raise SearchError(f"Число результатов — от 1 до {MAX_LIMIT}.", "invalid_limit")
     cfg = current_app.config
-    ceiling = int(cfg.get("CRM_CALL_SEARCH_MAX_CALLS", DEFAULT_MAX_CALLS))
+    ceiling = int(cfg["CRM_CALL_SEARCH_MAX_CALLS"])
     max_calls = min(int(max_calls), ceiling) if max_calls else ceiling
     end = end or utcnow()
-    start = start or end - timedelta(days=int(cfg.get("CRM_CALL_SEARCH_DAYS", DEFAULT_DAYS)))
+    start = start or end - timedelta(days=int(cfg["CRM_CALL_SEARCH_DAYS"]))
     if start >= end:
         raise SearchError("Начало периода позже его конца.", "invalid_period")
 

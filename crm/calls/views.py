@@ -95,9 +95,9 @@ def call_search():
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
 
-    tz = ZoneInfo(current_app.config.get("CRM_TIMEZONE", "Europe/Moscow"))
+    tz = ZoneInfo(current_app.config["CRM_TIMEZONE"])
     today = datetime.now(tz).date()
-    days = int(current_app.config.get("CRM_CALL_SEARCH_DAYS", search.DEFAULT_DAYS))
+    days = int(current_app.config["CRM_CALL_SEARCH_DAYS"])
     args = request.args.to_dict()
     args.setdefault("start", (today - timedelta(days=days - 1)).isoformat())
     args.setdefault("end", today.isoformat())

@@ -47,20 +47,20 @@ class SelfServiceError(ValueError):
         self.code = code
 
 
-def _cfg(key: str, default: int) -> int:
-    return int(current_app.config.get(key) or default)
+def _cfg(key: str) -> int:
+    return int(current_app.config[key])
 
 
 def link_ttl_s() -> int:
-    return _cfg("CRM_SELFSERVICE_LINK_TTL_S", 72 * 3600)
+    return _cfg("CRM_SELFSERVICE_LINK_TTL_S")
 
 
 def code_ttl_s() -> int:
-    return _cfg("CRM_SELFSERVICE_CODE_TTL_S", 600)
+    return _cfg("CRM_SELFSERVICE_CODE_TTL_S")
 
 
 def session_s() -> int:
-    return _cfg("CRM_SELFSERVICE_SESSION_S", 1800)
+    return _cfg("CRM_SELFSERVICE_SESSION_S")
 
 
 def _serializer() -> URLSafeTimedSerializer:

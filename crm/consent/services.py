@@ -50,16 +50,16 @@ def controller() -> tuple[str, str]:
     """``(name, address)`` of the controller (оператор ПДн) from ``CRM_CONTROLLER_NAME`` and
     ``CRM_CONTROLLER_ADDRESS``; placeholders that say what to configure when they are unset (for
     display only: :func:`record` refuses to store a consent while they are unset)."""
-    cfg = current_app.config if has_app_context() else {}
-    return (cfg.get("CRM_CONTROLLER_NAME") or "(наименование оператора не задано: CRM_CONTROLLER_NAME)",
-            cfg.get("CRM_CONTROLLER_ADDRESS") or "(адрес оператора не задан: CRM_CONTROLLER_ADDRESS)")
+    name, address = ((current_app.config["CRM_CONTROLLER_NAME"], current_app.config["CRM_CONTROLLER_ADDRESS"])
+                     if has_app_context() else (None, None))
+    return (name or "(наименование оператора не задано: CRM_CONTROLLER_NAME)",
+            address or "(адрес оператора не задан: CRM_CONTROLLER_ADDRESS)")
 
 
 def controller_configured(config=None) -> bool:
     """Whether both the controller's name and address are set (``config``: default the app's)."""
     cfg = current_app.config if config is None else config
-    return bool(str(cfg.get("CRM_CONTROLLER_NAME") or "").strip()
-                and str(cfg.get("CRM_CONTROLLER_ADDRESS") or "").strip())
+    return bool(str(cfg["CRM_CONTROLLER_NAME"] or "").strip() and str(cfg["CRM_CONTROLLER_ADDRESS"] or "").strip())
 
 
 # --- the register of purposes ---------------------------------------------------------------------

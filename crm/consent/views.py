@@ -295,7 +295,7 @@ def selfservice_link(citizen_id):
     from crm.citizens import services as citizens
 
     citizen = citizens.get(citizen_id) or abort(404)
-    base = current_app.config.get("CRM_PUBLIC_URL") or request.url_root
+    base = current_app.config["CRM_PUBLIC_URL"] or request.url_root
     try:
         selfservice.issue_link(citizen, user=current_user, base_url=base)
         flash("Ссылка на страницу управления согласиями отправлена по SMS.", "success")

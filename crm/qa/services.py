@@ -369,7 +369,7 @@ def evaluate(call: Call, *, evaluator, answers: dict, comment: str | None = None
 
 def dispute_days() -> int:
     """Days the operator has to acknowledge or dispute an evaluation (``CRM_QA_DISPUTE_DAYS``, 5)."""
-    return int(current_app.config.get("CRM_QA_DISPUTE_DAYS", 5))
+    return int(current_app.config["CRM_QA_DISPUTE_DAYS"])
 
 
 def get(evaluation_id: str) -> Evaluation | None:
@@ -549,7 +549,7 @@ def as_dict(ev: Evaluation) -> dict:
 # --- automatic checks ------------------------------------------------------------------------------
 
 def _check_overrides() -> dict:
-    return current_app.config.get("CRM_QA_CHECKS") or {}
+    return current_app.config["CRM_QA_CHECKS"]
 
 
 def store_checks(call_id: str, segments: list[dict]) -> list[dict]:
@@ -713,7 +713,7 @@ def run_sampling(day: date | None = None, *, seed: int | str | None = None) -> d
     is queued at most once, so running again for the same period adds nothing. New items go to
     the supervisor with the fewest pending items (lowest id on a tie)."""
     day = day or datetime.now(local_tz()).date()
-    seed = seed if seed is not None else current_app.config.get("CRM_QA_SAMPLING_SEED", 0)
+    seed = seed if seed is not None else current_app.config["CRM_QA_SAMPLING_SEED"]
     rules = sorted((r for r in ensure_rules() if r.active), key=lambda r: (_RULE_ORDER.get(r.kind, 5), r.id))
     load = {sid: 0 for sid in _supervisors()}
     for sid, n in db.session.execute(db.select(QueueItem.assignee_id, db.func.count()).where(

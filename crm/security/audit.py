@@ -288,7 +288,7 @@ def entry_dict(row: AccessLogEntry) -> dict:
 # --- chaining at commit ------------------------------------------------------------------------------
 
 def _early_release() -> bool:
-    return bool(current_app.config.get("CRM_AUDIT_EARLY_LOCK_RELEASE", True)) if has_app_context() else False
+    return bool(current_app.config["CRM_AUDIT_EARLY_LOCK_RELEASE"]) if has_app_context() else False
 
 
 _COLUMNS = ENTRY_FIELDS + ("hash",)

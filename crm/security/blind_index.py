@@ -63,13 +63,13 @@ def check_budget(bits: int, expected: int) -> None:
 
 def configured_bits(config) -> int:
     """The index width configured for an app (``CRM_BLIND_INDEX_BITS`` or from the expected size)."""
-    return int(config.get("CRM_BLIND_INDEX_BITS") or bits_for(int(config["CRM_EXPECTED_CITIZENS"])))
+    return int(config["CRM_BLIND_INDEX_BITS"] or bits_for(int(config["CRM_EXPECTED_CITIZENS"])))
 
 
 def check_config(config) -> None:
     """Start-up check of the blind-index budget; raises ``RuntimeError`` with a clear message."""
-    expected = int(config.get("CRM_EXPECTED_CITIZENS") or 0)
-    if expected < 1:
+    expected = config["CRM_EXPECTED_CITIZENS"]
+    if not expected or int(expected) < 1:
         raise RuntimeError("CRM_EXPECTED_CITIZENS must be a positive number of citizens")
     bits = configured_bits(config)
     if not 8 <= bits <= 64:
@@ -164,7 +164,7 @@ def state(name: str, *, fresh: bool = False) -> IndexState:
     rows = db.session.execute(db.select(BlindIndexState.name, BlindIndexState.key_a, BlindIndexState.key_b,
                                         BlindIndexState.read_slot)).all()
     states = {r.name: IndexState(r.name, r.key_a, r.key_b, r.read_slot) for r in rows if r.name in SLOTS}
-    cache["*"] = (now + float(app.config.get("CRM_BIDX_STATE_TTL_S", 2.0)), states)
+    cache["*"] = (now + float(app.config["CRM_BIDX_STATE_TTL_S"]), states)
     return states.get(name, DEFAULT[name])
 
 

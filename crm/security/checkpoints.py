@@ -573,7 +573,7 @@ def verify_checkpoints(directory: Path, public_key: Ed25519PublicKey | None = No
     # entries left uncovered for too long
     if grace_s is None:
         cfg = current_app.config
-        grace_s = cfg.get("CRM_AUDIT_CHECKPOINT_GRACE_S") or 2 * cfg["CRM_AUDIT_CHECKPOINT_EVERY_S"] + 600
+        grace_s = cfg["CRM_AUDIT_CHECKPOINT_GRACE_S"] or 2 * cfg["CRM_AUDIT_CHECKPOINT_EVERY_S"] + 600
     # An entry must be covered by a checkpoint within grace_s of being written. Measured from the
     # entry to now, not from the last checkpoint: after a quiet spell (no checkpoint is written
     # when nothing is new) the first new entries are recent, not late.

@@ -86,7 +86,7 @@ def keyring(force_reload: bool = False) -> Keyring:
             ring = load_keyring(keys_dir)
         app.extensions["crm_keyring"] = ring
         app.extensions["crm_keyring_state"] = {"ring": ring, "fp": fp,
-                                               "check_at": now + float(app.config.get("CRM_KEYRING_RELOAD_S", 1.0))}
+                                               "check_at": now + float(app.config["CRM_KEYRING_RELOAD_S"])}
         return ring
 
 
@@ -311,7 +311,7 @@ def reserve_owner_id() -> str:
     unused when the process ends are orphan DEKs, harmless and removed by ``crm keys gc``. A forked
     child never reuses its parent's pool (the pid is checked)."""
     app = current_app
-    size = int(app.config.get("CRM_DEK_POOL", 32))
+    size = int(app.config["CRM_DEK_POOL"])
     if size <= 1:
         return str(uuid.uuid4())
     with _POOL_LOCK:

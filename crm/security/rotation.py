@@ -66,7 +66,7 @@ def start_rotation(*, enqueue: bool = True, new_key: bool = True) -> dict:
     keys_dir = Path(current_app.config["CRM_KEYS_DIR"])
     keystore.ensure()
     if new_key:
-        if current_app.config.get("CRM_KEK_FROM_ENV") or _env_active():
+        if current_app.config["CRM_KEK_FROM_ENV"] or _env_active():
             raise RotationError("the active KEK comes from the environment (CRM_KEK_ACTIVE): add CRM_KEK_<ID>, "
                                 "set CRM_KEK_ACTIVE=<ID>, restart, then run `crm keys rotate --no-new-key`")
         kid = add_kek(keys_dir)
@@ -113,9 +113,9 @@ def run_rotation(rotation_id: int, *, batch: int | None = None, grace_s: float |
     none and at least ``grace_s`` seconds (default: twice the keyring reload interval) have passed
     since the rotation started.
     ``max_batches`` stops early (tests of resumption). Returns ``{"done", "total", "finished"}``."""
-    batch = batch or int(current_app.config.get("CRM_ROTATION_BATCH", 5000))
+    batch = batch or int(current_app.config["CRM_ROTATION_BATCH"])
     if grace_s is None:
-        grace_s = 2 * float(current_app.config.get("CRM_KEYRING_RELOAD_S", 1.0)) + 0.5
+        grace_s = 2 * float(current_app.config["CRM_KEYRING_RELOAD_S"]) + 0.5
     eng = keystore.engine()
     with eng.connect() as conn:
         rot = conn.execute(sa.select(_rot).where(_rot.c.id == rotation_id)).first()
@@ -162,7 +162,7 @@ def run_rotation(rotation_id: int, *, batch: int | None = None, grace_s: float |
     # has every earlier batch committed behind it. Not on SQLite: there a batch holds the database's
     # only write lock, and back-to-back batches would leave no gap for the application's writers
     # (new data keys) to take it.
-    writers = max(1, int(current_app.config.get("CRM_ROTATION_WRITERS", 2))) if eng.dialect.name != "sqlite" else 0
+    writers = max(1, int(current_app.config["CRM_ROTATION_WRITERS"])) if eng.dialect.name != "sqlite" else 0
     with ThreadPoolExecutor(max_workers=max(writers, 1), thread_name_prefix="keys-rewrap") as pool:
         inflight: deque[Future] = deque()
         while max_batches is None or batches < max_batches:
@@ -281,7 +281,7 @@ def _state_row(name: str) -> BlindIndexState:
 
 
 def _ttl() -> float:
-    return float(current_app.config.get("CRM_BIDX_STATE_TTL_S", 2.0))
+    return float(current_app.config["CRM_BIDX_STATE_TTL_S"])
 
 
 def _wait_since(row: BlindIndexState, what: str, wait: bool) -> None:
