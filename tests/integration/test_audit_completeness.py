@@ -31,6 +31,8 @@ NO_PERSONAL_DATA = {
     "health.healthz": "process status",
     "health.readyz": "dependency status",
     "api.openapi": "the OpenAPI document",
+    "admin.job_monitor": "queues, workers, job ids, function names and error lines; job arguments are ids only "
+                         "and are not shown",
     "appeals.operator_home": "the search forms and the operator's recent appeals (numbers, categories, deadlines); "
                              "the search by phone is the logged POST appeals.citizen_search",
     "security.citizen_lookup": "the lookup forms; ?citizen_id= redirects to the logged access report; the search "
@@ -80,6 +82,8 @@ POST_NO_PERSONAL_DATA = {
     "users.login": "sign-in: logged as auth.login / auth.login_failed (test below)",
     "users.logout": "sign-out: logged as auth.logout (test below)",
     "api.telephony_event": "PBX events carry ids and types only; not linked to citizens yet",
+    "admin.job_retry": "requeues a failed job by its id",
+    "admin.job_retry_all": "requeues every failed job",
     "security.alert_scan": "scans the log; logs audit.alert_scan",
     "security.alert_acknowledge": "marks an alert; logs audit.alert_ack (tests/integration/test_audit_dpo.py)",
     "consent.purpose_edit": "the register of processing purposes; logs purpose.update",
