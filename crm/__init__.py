@@ -70,7 +70,6 @@ def register_security(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from crm.admin.views import bp as admin_bp
-    from crm.api import bp as api_bp
     from crm.appeals.views import bp as appeals_bp
     from crm.calls.views import bp as calls_bp
     from crm.consent.views import bp as consent_bp
@@ -80,9 +79,23 @@ def register_blueprints(app: Flask) -> None:
     from crm.security.views import bp as security_bp
     from crm.users.views import bp as users_bp
 
-    for bp in (users_bp, appeals_bp, calls_bp, qa_bp, security_bp, consent_bp, selfservice_bp, health_bp, api_bp,
-               admin_bp):
+    for bp in (users_bp, appeals_bp, calls_bp, qa_bp, security_bp, consent_bp, selfservice_bp, health_bp, admin_bp):
         app.register_blueprint(bp)
+    register_api(app)
+
+
+def register_api(app: Flask) -> None:
+    """``/api/v1``: each feature's API blueprint, documented by one OpenAPI document (crm.api)."""
+    from crm import api
+    from crm.appeals.api import bp as appeals_api
+    from crm.calls.api import bp as calls_api
+    from crm.citizens.api import bp as citizens_api
+    from crm.consent.api import bp as consent_api
+    from crm.dpo.api import bp as audit_api
+    from crm.qa.api import bp as qa_api
+    from crm.reports.api import bp as reports_api
+
+    api.init_app(app, [appeals_api, citizens_api, consent_api, calls_api, qa_api, reports_api, audit_api])
 
 
 def register_hooks(app: Flask) -> None:

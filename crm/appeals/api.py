@@ -5,23 +5,23 @@ from __future__ import annotations
 from flask import g, request
 from sqlalchemy.exc import IntegrityError
 
-from crm.api import ApiError, bp, token_required
-from crm.api.openapi import check_body
+from crm.api import ApiError, Blueprint, translates, token_required
 from crm.appeals import services as appeals
+from crm.appeals.schemas import AppealCreatedSchema, AppealCreateSchema, AppealSchema, AppealSummarySchema, TransitionSchema
 from crm.citizens import services as citizens
 from crm.db import db
-from crm.errors import api_error
 from crm.security.blind_index import normalise_name
 
 OPERATORS = ("operator", "admin")
 
+bp = Blueprint("api_appeals", __name__, description="Appeals: register, read, move along the lifecycle")
 
-@bp.errorhandler(appeals.AppealError)
-def _appeal_error(exc: appeals.AppealError):
-    db.session.rollback()
+
+@translates(appeals.AppealError)
+def _appeal_error(exc: appeals.AppealError) -> ApiError:
     if exc.code == "invalid":
-        return api_error(400, f"invalid_{exc.field or 'appeal'}", str(exc))
-    return api_error(409, exc.code, str(exc))  # erased, bad_transition
+        return ApiError(400, f"invalid_{exc.field or 'appeal'}", str(exc))
+    return ApiError(409, exc.code, str(exc))  # erased, bad_transition
 
 
 def _summary(appeal) -> dict:
@@ -67,15 +67,25 @@ def _create(body: dict, key: str | None):
     return appeal, [cid for cid in duplicates if cid != appeal.citizen_id]
 
 
-@bp.post("/appeals")
+@bp.route("/appeals", methods=["POST"])
 @token_required(*OPERATORS)
-def appeal_create():
-    """201 with the appeal summary and ``possible_duplicates``: when the request registered a new
-    citizen, the ids of the existing citizens with the same phone (the operator's form warns about
-    them instead; clients keep working and may offer a merge). A retried POST with the same
-    ``Idempotency-Key`` gets the appeal made the first time, without ``possible_duplicates``, and
-    looks up, registers and decrypts nothing."""
-    body = check_body("AppealCreate")
+@bp.body(AppealCreateSchema)
+@bp.response(201, AppealCreatedSchema, description=(
+    "created (or, with a repeated Idempotency-Key, the appeal made the first time); `possible_duplicates` "
+    "lists other citizens with the same phone"))
+@bp.errors({404: "citizen_id unknown", 409: "the citizen's data were erased (code erased)"})
+@bp.doc(parameters=[{
+    "name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 64},
+    "description": "a retried POST with the same key returns the same appeal"}])
+def appeal_create(body: dict):
+    """Register an appeal
+
+    Sets the SLA clocks and `repeat_of` (same citizen or building and topic within the repeat window).
+    The description is not echoed back; GET /appeals/{id} returns it and logs the read. A `citizen` whose
+    phone already belongs to citizens of other names is registered as a new citizen, and their ids are
+    returned in `possible_duplicates` so the client can warn or offer to use one of them (`citizen_id`)
+    next time. A retried POST with the same `Idempotency-Key` gets the appeal made the first time,
+    without `possible_duplicates`, and looks up, registers and decrypts nothing."""
     key = request.headers.get("Idempotency-Key", "").strip() or None
     if key and len(key) > 64:
         raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key длиннее 64 символов")
@@ -96,23 +106,27 @@ def appeal_create():
     return data, 201, {"Location": f"{bp.url_prefix}/appeals/{appeal.id}"}
 
 
-@bp.get("/appeals/<appeal_id>")
+@bp.route("/appeals/<appeal_id>", methods=["GET"])
 @token_required(*OPERATORS, "supervisor")
+@bp.response(200, AppealSchema)
+@bp.errors({404: "unknown id"})
 def appeal_get(appeal_id: str):
-    """The appeal with description, citizen card (masked) and history; the read is logged."""
+    """An appeal with its citizen card (masked) and history; the read is logged"""
     appeal = appeals.get(appeal_id)
     if appeal is None:
         raise ApiError(404, "not_found", "обращение не найдено")
     return appeals.view(appeal)
 
 
-@bp.post("/appeals/<appeal_id>/transitions")
+@bp.route("/appeals/<appeal_id>/transitions", methods=["POST"])
 @token_required(*OPERATORS)
-def appeal_transition(appeal_id: str):
-    """``{"status", "comment"?}`` → 200 with the appeal summary; 409 when the lifecycle forbids it."""
+@bp.body(TransitionSchema)
+@bp.response(200, AppealSummarySchema)
+@bp.errors({404: "unknown id", 409: "the lifecycle table does not allow this transition (code bad_transition)"})
+def appeal_transition(body: dict, appeal_id: str):
+    """Move an appeal along its lifecycle"""
     appeal = appeals.get(appeal_id)
     if appeal is None:
         raise ApiError(404, "not_found", "обращение не найдено")
-    body = check_body("Transition")
     appeal = appeals.transition(appeal, body["status"], user_id=g.api_user.id, comment=body.get("comment"))
     return _summary(appeal)

@@ -9,29 +9,42 @@ import redis
 from flask import current_app, g, request
 
 from crm import jobs
-from crm.api import ApiError, bp, token_required
-from crm.api.openapi import check_body
+from crm.api import ApiError, Blueprint, load_body, token_required, translates
 from crm.appeals import services as appeals
 from crm.calls import search as transcript_search
 from crm.calls import services as calls
-from crm.db import db
+from crm.calls.schemas import (CallDetailSchema, CallSchema, CallSearchQuerySchema, CallSearchResultSchema,
+                               CallUploadSchema, TelephonyAckSchema, TelephonyEventSchema)
 from crm.errors import api_error
 from crm.qa import services as qa
 
 TELEPHONY_MAX_BODY = 64 * 1024  # bytes; a PBX event is a few hundred
 
 
-@bp.errorhandler(calls.CallError)
-def _call_error(exc: calls.CallError):
-    db.session.rollback()
-    return api_error(exc.status, exc.code, str(exc))
+bp = Blueprint("api_calls", __name__, description="Calls: recordings, transcripts, search; the PBX webhook")
 
 
-@bp.post("/calls")
+@translates(calls.CallError)
+def _call_error(exc: calls.CallError) -> ApiError:
+    return ApiError(exc.status, exc.code, str(exc))
+
+
+@translates(transcript_search.SearchError)
+def _search_error(exc: transcript_search.SearchError) -> ApiError:
+    return ApiError(400, exc.code, str(exc))
+
+
+@bp.route("/calls", methods=["POST"])
 @token_required("operator", "supervisor", "admin")
+@bp.document_body(CallUploadSchema, "multipart/form-data")
+@bp.response(202, CallSchema, description="queued")
+@bp.errors({400: "no file, empty, not audio, damaged or too long; nothing stored", 404: "appeal_id unknown",
+            413: "larger than MAX_CONTENT_LENGTH (200 MB by default)"})
 def call_upload():
-    """Multipart ``file`` (+ ``appeal_id``) → 202 with the call, ``queued``. A file that is empty,
-    not audio, damaged or too long is refused (400) and nothing is stored."""
+    """Upload a call recording; it is validated, encrypted, stored and queued for transcription
+
+    Multipart ``file`` (+ ``appeal_id``) → 202 with the call, ``queued``. A file that is empty, not audio,
+    damaged or too long is refused (400) and nothing is stored."""
     upload = request.files.get("file")
     if upload is None:
         raise ApiError(400, "file_required", "приложите файл записи в поле «file» (multipart/form-data)")
@@ -46,10 +59,14 @@ def call_upload():
     return calls.as_dict(call), 202, {"Location": f"{bp.url_prefix}/calls/{call.id}"}
 
 
-@bp.get("/calls/<call_id>")
+@bp.route("/calls/<call_id>", methods=["GET"])
 @token_required("supervisor", "admin", "operator")
+@bp.response(200, CallDetailSchema)
+@bp.errors({404: "unknown id"})
 def call_get(call_id: str):
-    """The call, its transcript (the read is logged) and ``qa_checks`` once transcribed."""
+    """A call with its transcript and automatic QA checks; the transcript read is logged
+
+    Operators may read only calls they handled (else 403)."""
     call = calls.get(call_id)
     if call is None:
         raise ApiError(404, "not_found", "звонок не найден")
@@ -61,14 +78,19 @@ def call_get(call_id: str):
     return data
 
 
-@bp.post("/calls/<call_id>/transcription")
+@bp.route("/calls/<call_id>/transcription", methods=["POST"])
 @token_required("supervisor", "admin")
+@bp.response(202, CallSchema, description="queued again")
+@bp.errors({404: "unknown id",
+            409: "a transcription is already queued or running (code already_queued; a repeated POST queues "
+                 "nothing), or the stored recording is gone (code recording_missing)",
+            503: "Redis is down and the call is queued or processing (code queue_unavailable)"})
 def call_retranscribe(call_id: str):
-    """Re-run the call's transcription (supervisor tooling; no body) → 202 with the call,
-    ``queued``; the request is logged (``call.retranscribe``). 404 unknown call; 409
-    ``already_queued`` while a transcription is queued or running (a repeated POST never queues a
-    second job), 409 ``recording_missing`` when the stored recording is gone; 503
-    ``queue_unavailable`` when Redis is down and the call is queued or processing."""
+    """Run the call's transcription again; the request is logged
+
+    No body. Status, progress and error are reset and the job is queued; the transcript in place stays
+    until the new one replaces it. Poll GET /calls/{id} for the result. The request is logged
+    (``call.retranscribe``)."""
     call = calls.get(call_id)
     if call is None:
         raise ApiError(404, "not_found", "звонок не найден")
@@ -82,15 +104,20 @@ def _signature_ok(secret: str | bytes, raw: bytes, header: str) -> bool:
     return hmac.compare_digest(expected, header.strip().lower().encode("utf-8", "surrogateescape"))
 
 
-@bp.post("/telephony/events")
+@bp.route("/telephony/events", methods=["POST"])
+@bp.document_body(TelephonyEventSchema)  # loaded after the signature is checked
+@bp.response(202, TelephonyAckSchema, description="accepted")
+@bp.alt_response(200, schema=TelephonyAckSchema, description="a replayed event_id (duplicate: true)")
+@bp.errors({400: "malformed JSON or an invalid field", 401: "missing or wrong signature", 413: "body over 64 KiB",
+            503: "CRM_TELEPHONY_SECRET is not set (telephony_not_configured) or Redis is down"})
+@bp.doc(security=[{"telephonySignature": []}])
 def telephony_event():
-    """A PBX event, signed ``X-CRM-Signature: sha256=<hex HMAC-SHA256 of the raw body>`` under
-    ``CRM_TELEPHONY_SECRET``. 202 ``{accepted, duplicate: false}``; a replayed ``event_id`` (kept
-    in Redis for ``CRM_TELEPHONY_REPLAY_TTL_S``) 200 ``{accepted, duplicate: true}``; 401 for a
-    missing or wrong signature; 503 when no secret is configured or Redis is down.
+    """PBX webhook: call.started / call.ended
 
-    The event is checked, de-duplicated and logged (type and ids only, never the caller's number);
-    linking it to calls is not done yet."""
+    Authenticated by `X-CRM-Signature: sha256=<hex>`, the HMAC-SHA256 of the raw body under
+    CRM_TELEPHONY_SECRET. Event ids are remembered in Redis for CRM_TELEPHONY_REPLAY_TTL_S (7 days by
+    default); a replay within that window is answered 200 with duplicate: true. The event is validated,
+    de-duplicated and logged (type and ids only, never the caller's number); nothing else is stored yet."""
     app = current_app
     secret = app.config["CRM_TELEPHONY_SECRET"]
     if not secret:
@@ -99,7 +126,7 @@ def telephony_event():
     raw = request.get_data(cache=True)
     if not _signature_ok(secret, raw, request.headers.get("X-CRM-Signature", "")):
         return api_error(401, "invalid_signature", "подпись X-CRM-Signature отсутствует или неверна")
-    event = check_body("TelephonyEvent")
+    event = load_body(TelephonyEventSchema)
     if event["type"] not in ("call.started", "call.ended"):
         raise ApiError(400, "invalid_type", f"неизвестный тип события «{event['type'][:40]}»")
     key = f"{app.config['CRM_QUEUE_PREFIX']}crm:telephony:event:{event['event_id']}"
@@ -116,15 +143,18 @@ def telephony_event():
 
 # --- transcript search (crm/calls/search.py) ---------------------------------------------------------
 
-@bp.get("/calls/search")
+@bp.route("/calls/search", methods=["GET"])
 @token_required("supervisor", "admin")
-def call_search():
-    """``?q=`` (+ ``start``, ``end``, ``speaker``, ``operator_id``, ``limit``) → the calls whose
-    transcript contains the phrase (see :func:`crm.calls.search.search_transcripts`); 400 with
-    ``invalid_*`` / ``q_*`` codes for bad input, before anything is read. Each transcript
-    decrypted is logged."""
-    try:
-        result = transcript_search.search_transcripts(**transcript_search.parse_args(request.args), user=g.api_user)
-    except transcript_search.SearchError as exc:
-        raise ApiError(400, exc.code, str(exc)) from None
+@bp.query(CallSearchQuerySchema)
+@bp.response(200, CallSearchResultSchema)
+@bp.errors({400: "no phrase or one under 3 letters (q_required, q_too_short, q_too_long), a bad date "
+                 "(invalid_start, invalid_end, invalid_period), speaker, operator_id or limit"})
+def call_search(args: dict):
+    """Search call transcripts for a phrase; every transcript read is logged
+
+    Transcripts are encrypted, so calls of the period are decrypted newest first, at most
+    CRM_CALL_SEARCH_MAX_CALLS (500) per search; scan_limit_reached says the bound was hit. Only calls whose
+    citizen consents to call_recording_qa are read. Bad input is refused (400, ``invalid_*`` / ``q_*``)
+    before anything is read (:func:`crm.calls.search.parse_args`)."""
+    result = transcript_search.search_transcripts(**transcript_search.parse_args(request.args), user=g.api_user)
     return result.as_dict()

@@ -2,47 +2,57 @@
 :mod:`crm.citizens.services`, which writes the access-log entry."""
 from __future__ import annotations
 
-from flask import request
-
-from crm.api import ApiError, bp, token_required
-from crm.api.openapi import check_body
+from crm.api import ApiError, Blueprint, token_required, translates
 from crm.citizens import services as citizens
-from crm.db import db
-from crm.errors import api_error
+from crm.citizens.schemas import CitizenCardSchema, CitizenListSchema, PhoneQuerySchema, PhoneSearchSchema, RevealQuerySchema
 
 PURPOSE = "appeal_processing"
 
-
-@bp.errorhandler(citizens.CitizenError)
-def _citizen_error(exc: citizens.CitizenError):
-    db.session.rollback()
-    return api_error(400, f"invalid_{exc.field or 'citizen'}", str(exc))
+bp = Blueprint("api_citizens", __name__, description="Citizens: look-up by phone, the card")
 
 
-@bp.get("/citizens")
+@translates(citizens.CitizenError)
+def _citizen_error(exc: citizens.CitizenError) -> ApiError:
+    return ApiError(400, f"invalid_{exc.field or 'citizen'}", str(exc))
+
+
+@bp.route("/citizens", methods=["GET"])
 @token_required("operator", "admin")
-def citizens_by_phone():
-    """``?phone=`` in any spelling → ``{"items": [card]}`` (masked cards; an empty list when none)."""
-    found = citizens.find_by_phone(request.args.get("phone", ""), purpose=PURPOSE)
+@bp.query(PhoneQuerySchema)
+@bp.response(200, CitizenListSchema)
+@bp.errors({400: "not a valid Russian phone number (code invalid_phone)"})
+def citizens_by_phone(args: dict):
+    """Find citizens by phone (any spelling); each match is logged. The number is in the URL: prefer POST /citizens/search
+
+    ``{"items": [card]}`` (masked cards; an empty list when none)."""
+    found = citizens.find_by_phone(args["phone"], purpose=PURPOSE)
     return {"items": [citizens.view(c, purpose=PURPOSE) for c in found]}
 
 
-@bp.post("/citizens/search")
+@bp.route("/citizens/search", methods=["POST"])
 @token_required("operator", "admin")
-def citizens_search():
-    """``{"phone": "..."}`` → the same ``{"items": [card]}`` as ``GET /citizens?phone=``, with the
-    number in the body, so it stays out of URLs (server, proxy and gateway logs)."""
-    body = check_body("PhoneSearch")
+@bp.body(PhoneSearchSchema)
+@bp.response(200, CitizenListSchema)
+@bp.errors({400: "malformed JSON or not a valid Russian phone number (code invalid_json, invalid_phone)"})
+def citizens_search(body: dict):
+    """Find citizens by phone, the number in the JSON body; each match is logged
+
+    The same search and response as GET /citizens?phone=, but the number travels in the request body, so it
+    stays out of URLs and therefore out of web-server, proxy and gateway access logs and browser history.
+    Prefer this to GET /citizens?phone= (which is kept for compatibility)."""
     found = citizens.find_by_phone(body["phone"], purpose=PURPOSE)
     return {"items": [citizens.view(c, purpose=PURPOSE) for c in found]}
 
 
-@bp.get("/citizens/<citizen_id>")
+@bp.route("/citizens/<citizen_id>", methods=["GET"])
 @token_required("operator", "admin")
-def citizen_card(citizen_id: str):
-    """The citizen's card; ``?reveal=true`` shows phone, e-mail and address (logged as a reveal)."""
+@bp.query(RevealQuerySchema)
+@bp.response(200, CitizenCardSchema)
+@bp.errors({404: "unknown id"})
+def citizen_card(args: dict, citizen_id: str):
+    """A citizen's card; phone and address masked unless reveal=true (logged as a reveal)"""
     citizen = citizens.get(citizen_id)
     if citizen is None:
         raise ApiError(404, "not_found", "заявитель не найден")
-    reveal = request.args.get("reveal", "").lower() in ("1", "true", "yes")
+    reveal = args.get("reveal", "").lower() in ("1", "true", "yes")
     return citizens.view(citizen, purpose=PURPOSE, reveal=reveal)

@@ -1,23 +1,22 @@
 """``/api/v1``: recording and withdrawing a citizen's consents (152-ФЗ ст. 9)."""
 from __future__ import annotations
 
-from flask import g, request
+from flask import g
 
-from crm.api import ApiError, bp, token_required
-from crm.api.openapi import check_body
+from crm.api import ApiError, Blueprint, token_required, translates
 from crm.calls import services as calls
 from crm.citizens import services as citizens
 from crm.consent import services as consent
-from crm.db import db
-from crm.errors import api_error
+from crm.consent.schemas import ConsentCreateSchema, ConsentListSchema, ConsentSchema, ConsentWithdrawSchema
+
+bp = Blueprint("api_consent", __name__, description="Consents of citizens (152-ФЗ ст. 9)")
 
 
-@bp.errorhandler(consent.ConsentError)
-def _consent_error(exc: consent.ConsentError):
-    db.session.rollback()
+@translates(consent.ConsentError)
+def _consent_error(exc: consent.ConsentError) -> ApiError:
     if exc.code == "invalid":
-        return api_error(400, f"invalid_{exc.field or 'consent'}", str(exc))
-    return api_error(409, exc.code, str(exc))  # erased
+        return ApiError(400, f"invalid_{exc.field or 'consent'}", str(exc))
+    return ApiError(409, exc.code, str(exc))  # erased
 
 
 def _citizen(citizen_id: str):
@@ -27,21 +26,32 @@ def _citizen(citizen_id: str):
     return citizen
 
 
-@bp.get("/citizens/<citizen_id>/consents")
+@bp.route("/citizens/<citizen_id>/consents", methods=["GET"])
 @token_required("operator", "admin", "dpo")
+@bp.response(200, ConsentListSchema)
+@bp.errors({404: "unknown id"})
 def consent_list(citizen_id: str):
-    """``{"items": [consent]}``, oldest first (ids, purposes, times: no personal values)."""
+    """The citizen's consent events
+
+    ``{"items": [consent]}``, oldest first (ids, purposes, times: no personal values)."""
     return {"items": [consent.as_dict(e) for e in consent.for_citizen(_citizen(citizen_id).id)]}
 
 
-@bp.post("/citizens/<citizen_id>/consents")
+@bp.route("/citizens/<citizen_id>/consents", methods=["POST"])
 @token_required("operator", "admin")
-def consent_create(citizen_id: str):
-    """``{"purpose", "text_version"?, "channel"?, "given"?, "evidence_call_id"?, "evidence_offset_s"?}``
-    → 201 with the consent event (200 with the existing one when a consent for the same purpose and
-    text version is already in force); 409 when the citizen's data were erased."""
+@bp.body(ConsentCreateSchema)
+@bp.response(201, ConsentSchema)
+@bp.alt_response(200, schema=ConsentSchema, description=(
+    "a consent for the same purpose and text version is already in force: it is returned and nothing new is "
+    "recorded (idempotent)"))
+@bp.errors({404: "unknown citizen or evidence call", 409: "the citizen's data were erased (code erased)"})
+def consent_create(body: dict, citizen_id: str):
+    """Record a consent (or a refusal)
+
+    ``{"purpose", "text_version"?, "channel"?, "given"?, "evidence_call_id"?, "evidence_offset_s"?}`` → 201
+    with the consent event (200 with the existing one when a consent for the same purpose and text version
+    is already in force); 409 when the citizen's data were erased."""
     citizen = _citizen(citizen_id)
-    body = check_body("ConsentCreate")
     evidence = body.get("evidence_call_id")
     if evidence and calls.get(evidence) is None:
         raise ApiError(404, "call_not_found", "звонок-подтверждение не найден")
@@ -53,14 +63,19 @@ def consent_create(citizen_id: str):
     return consent.as_dict(event), 200 if getattr(event, "repeated", False) else 201
 
 
-@bp.post("/consents/<consent_id>/withdraw")
+@bp.route("/consents/<consent_id>/withdraw", methods=["POST"])
 @token_required("operator", "admin", "dpo")
-def consent_withdraw(consent_id: str):
-    """Optional ``{"channel"}`` (default ``api``) → 200 with the event, ``status: "withdrawn"``."""
+@bp.body(ConsentWithdrawSchema, required=False)
+@bp.response(200, ConsentSchema, description="status is withdrawn")
+@bp.errors({404: "unknown id", 400: "malformed JSON or an unknown channel"})
+def consent_withdraw(body: dict, consent_id: str):
+    """Withdraw a consent (idempotent: a second withdrawal keeps the first time)
+
+    The body is optional: `{"channel": "call"}` when the citizen withdrew on the phone (default `api`)."""
     event = consent.get(consent_id)
     if event is None:
         raise ApiError(404, "not_found", "согласие не найдено")
-    channel = check_body("ConsentWithdraw").get("channel", "api") if request.get_data() else "api"
+    channel = body.get("channel", "api")
     if channel not in consent.CHANNELS:
         raise ApiError(400, "invalid_channel", f"неизвестный канал «{channel[:40]}»")
     return consent.as_dict(consent.withdraw(event, channel=channel, user_id=g.api_user.id))

@@ -3,32 +3,35 @@ from __future__ import annotations
 
 from flask import g
 
-from crm.api import ApiError, bp, token_required
-from crm.api.openapi import check_body
+from crm.api import ApiError, Blueprint, token_required, translates
 from crm.calls import services as calls
-from crm.db import db
-from crm.errors import api_error
 from crm.qa import services as qa
+from crm.qa.schemas import EvaluationCreateSchema, EvaluationSchema
+
+bp = Blueprint("api_qa", __name__, description="Quality control: evaluations of calls")
 
 
-@bp.errorhandler(qa.EvaluationError)
-def _evaluation_error(exc: qa.EvaluationError):
-    db.session.rollback()
+@translates(qa.EvaluationError)
+def _evaluation_error(exc: qa.EvaluationError) -> ApiError:
     if exc.code == "not_transcribed":
-        return api_error(409, exc.code, str(exc))
-    return api_error(400, "invalid_answers", str(exc))
+        return ApiError(409, exc.code, str(exc))
+    return ApiError(400, "invalid_answers", str(exc))
 
 
-@bp.post("/calls/<call_id>/evaluations")
+@bp.route("/calls/<call_id>/evaluations", methods=["POST"])
 @token_required("supervisor", "admin")
-def evaluation_create(call_id: str):
-    """``{"answers": {criterion: "yes"|"no"|"na", or "0".."N" for a scale criterion}, "comment"?}``
-    → 201 with the evaluation on the active scorecard version (score 0–100, ``scorecard_version``,
-    ``revision``, ``operator_status``, ``respond_by``); 409 while the call is not transcribed; 400
-    when an answer is missing or invalid."""
+@bp.body(EvaluationCreateSchema)
+@bp.response(201, EvaluationSchema)
+@bp.errors({404: "unknown id", 409: "the call is not transcribed yet (code not_transcribed)"})
+def evaluation_create(body: dict, call_id: str):
+    """Score a transcribed call against the active scorecard
+
+    ``{"answers": {criterion: "yes"|"no"|"na", or "0".."N" for a scale criterion}, "comment"?}`` → 201 with
+    the evaluation on the active scorecard version (score 0–100, ``scorecard_version``, ``revision``,
+    ``operator_status``, ``respond_by``); 409 while the call is not transcribed; 400 when an answer is
+    missing or invalid."""
     call = calls.get(call_id)
     if call is None:
         raise ApiError(404, "not_found", "звонок не найден")
-    body = check_body("EvaluationCreate")
     ev = qa.evaluate(call, evaluator=g.api_user, answers=body["answers"], comment=body.get("comment"))
     return qa.as_dict(ev), 201

@@ -40,9 +40,9 @@ NO_PERSONAL_DATA = {
     "appeals.appeal_list": "appeal numbers, categories, topics, statuses, deadlines: no citizen fields, nothing decrypted",
     "qa.calls_list": "call times, operators, durations, statuses: nothing decrypted",
     "qa.evaluations": "scores per operator: nothing decrypted",
-    "api.kpi": "aggregate counts and ratios",
-    "api.audit_log": "access-log entries: ids and field names, never values",
-    "api.consent_list": "consent events: ids, purpose codes, channels, times; nothing decrypted",
+    "api_reports.kpi": "aggregate counts and ratios",
+    "api_dpo.audit_log": "access-log entries: ids and field names, never values",
+    "api_consent.consent_list": "consent events: ids, purpose codes, channels, times; nothing decrypted",
     "security.access_log": "access-log entries: ids and field names, never values",
     "security.alert_list": "alerts: ids and counts",
     # quality control (crm/qa): lists and configuration; the call and evaluation pages log
@@ -71,17 +71,17 @@ SELF_SERVICE = {"selfservice.start", "selfservice.code", "selfservice.link", "se
                 "selfservice.withdraw", "selfservice.logout"}
 #: Query strings a GET route needs before it shows anyone.
 QUERIES = {
-    "api.citizens_by_phone": {"phone": PHONE},
-    "api.citizen_card": {"reveal": "true"},
+    "api_citizens.citizens_by_phone": {"phone": PHONE},
+    "api_citizens.citizen_card": {"reveal": "true"},
     # the transcript search decrypts (and logs) every transcript it reads, hit or not
     "calls.call_search": {"q": "холодная батарея"},
-    "api.call_search": {"q": "батарея холодная"},
+    "api_calls.call_search": {"q": "батарея холодная"},
 }
 #: POST endpoints that neither read nor change personal data (their own logging is tested elsewhere).
 POST_NO_PERSONAL_DATA = {
     "users.login": "sign-in: logged as auth.login / auth.login_failed (test below)",
     "users.logout": "sign-out: logged as auth.logout (test below)",
-    "api.telephony_event": "PBX events carry ids and types only; not linked to citizens yet",
+    "api_calls.telephony_event": "PBX events carry ids and types only; not linked to citizens yet",
     "admin.job_retry": "requeues a failed job by its id",
     "admin.job_retry_all": "requeues every failed job",
     "security.alert_scan": "scans the log; logs audit.alert_scan",
@@ -99,7 +99,7 @@ POST_NO_PERSONAL_DATA = {
 KNOWN_GAPS: dict[str, str] = {}
 #: POST endpoints that un-transcribe the seeded call (re-run its transcription): called last, since
 #: other recipes (evaluations) need it transcribed.
-UNTRANSCRIBES = ("calls.call_retranscribe", "api.call_retranscribe")
+UNTRANSCRIBES = ("calls.call_retranscribe", "api_calls.call_retranscribe")
 ROLE_ORDER = ("operator", "supervisor", "admin", "dpo", "executor")
 
 
@@ -282,17 +282,17 @@ def _post_recipes(w):
         return lambda app: (lambda token: html(role, path, data={"csrf_token": token, **data}))(_csrf(w.clients[role], page))
 
     return {
-        "api.appeal_create": ("operator", api("operator", "/api/v1/appeals", json={
+        "api_appeals.appeal_create": ("operator", api("operator", "/api/v1/appeals", json={
             "citizen_id": cid, "category": "routine", "topic": "lift", "description": "Лифт стоит", "channel": "phone"}), cid),
-        "api.appeal_transition": ("operator", lambda app: api("operator", f"/api/v1/appeals/{aid}/transitions",
+        "api_appeals.appeal_transition": ("operator", lambda app: api("operator", f"/api/v1/appeals/{aid}/transitions",
                                                               json={"status": next_status(), "comment": "дальше"})(app), cid),
-        "api.call_upload": ("operator", api("operator", "/api/v1/calls", data={
+        "api_calls.call_upload": ("operator", api("operator", "/api/v1/calls", data={
             "file": (io.BytesIO(tone_wav(0.5)), "c.wav"), "appeal_id": aid}, content_type="multipart/form-data"), cid),
-        "api.evaluation_create": ("supervisor", api("supervisor", f"/api/v1/calls/{call_id}/evaluations",
+        "api_qa.evaluation_create": ("supervisor", api("supervisor", f"/api/v1/calls/{call_id}/evaluations",
                                                     json={"answers": _answers(), "comment": "хорошо"}), cid),
-        "api.consent_create": ("operator", api("operator", f"/api/v1/citizens/{cid}/consents",
+        "api_consent.consent_create": ("operator", api("operator", f"/api/v1/citizens/{cid}/consents",
                                                json={"purpose": "csat_survey", "channel": "call"}), cid),
-        "api.consent_withdraw": ("operator", lambda app: api("operator", f"/api/v1/consents/{new_consent()}/withdraw")(app),
+        "api_consent.consent_withdraw": ("operator", lambda app: api("operator", f"/api/v1/consents/{new_consent()}/withdraw")(app),
                                  cid),
         "appeals.appeal_reveal": ("operator", with_csrf("operator", detail, f"{detail}/reveal"), cid),
         "appeals.appeal_transition": ("operator", lambda app: html("operator", f"{detail}/transition", data={
@@ -302,7 +302,7 @@ def _post_recipes(w):
         # searches by phone are POSTs, so the number stays out of URLs; each match shown is logged
         "appeals.citizen_search": ("operator", lambda app: html("operator", "/operator", data={"phone": PHONE}), cid),
         "security.citizen_search": ("dpo", lambda app: html("dpo", "/dpo/citizens", data={"phone": PHONE}), cid),
-        "api.citizens_search": ("operator", api("operator", "/api/v1/citizens/search", json={"phone": PHONE}), cid),
+        "api_citizens.citizens_search": ("operator", api("operator", "/api/v1/citizens/search", json={"phone": PHONE}), cid),
         "appeals.citizen_create": ("operator", lambda app: html("operator", "/citizens", data={
             "full_name": "Новикова Анна Игоревна", "phone": "+7 903 555-00-11", "email": "", "address": "",
             "apartment": ""}), None),
@@ -317,7 +317,7 @@ def _post_recipes(w):
         "calls.call_retranscribe": ("supervisor", with_csrf("supervisor", f"/calls/{call_id}",
                                                             f"/calls/{call_id}/retranscribe"), cid),
         # the HTML re-run above left the call queued: mark it transcribed again, or this one is a 409
-        "api.call_retranscribe": ("supervisor", lambda app: (transcribed_again(), api(
+        "api_calls.call_retranscribe": ("supervisor", lambda app: (transcribed_again(), api(
             "supervisor", f"/api/v1/calls/{call_id}/transcription")(app))[1], cid),
         "appeals.quick_consent": ("operator", lambda app: html("operator", f"{detail}/consents", data={
             "purpose": "csat_survey", "given": "yes"}), cid),

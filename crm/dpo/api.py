@@ -5,13 +5,16 @@ from datetime import timedelta
 
 from flask import request
 
-from crm.api import ApiError, bp, token_required
+from crm.api import ApiError, Blueprint, token_required
 from crm.db import db
-from crm.timeutil import day_start, parse_day
 from crm.security.audit import entry_dict
 from crm.security.models import AccessLogEntry
+from crm.dpo.schemas import AuditPageSchema, AuditQuerySchema
+from crm.timeutil import day_start, parse_day
 
 MAX_LIMIT = 500
+
+bp = Blueprint("api_dpo", __name__, description="The access log (for the data-protection officer)")
 
 
 def _int_arg(name: str, default: int | None, low: int, high: int | None = None) -> int | None:
@@ -32,10 +35,15 @@ def _render(row: AccessLogEntry) -> dict:
     return data
 
 
-@bp.get("/audit")
+@bp.route("/audit", methods=["GET"])
 @token_required("dpo")
-def audit_log():
-    """Access-log entries, newest first. Filters ``citizen_id``, ``actor``, ``action``, ``from``/``to``
+@bp.query(AuditQuerySchema)
+@bp.response(200, AuditPageSchema)
+@bp.errors({400: "a bad date, limit or before_seq"})
+def audit_log(args: dict):
+    """The access log, newest first
+
+    Access-log entries, newest first. Filters ``citizen_id``, ``actor``, ``action``, ``from``/``to``
     (inclusive Europe/Moscow days); paging ``limit`` (1–500, default 100) and ``before_seq``.
     Entries hold ids and field names, never personal values, so reading them decrypts nothing."""
     limit = _int_arg("limit", 100, 1, MAX_LIMIT)

@@ -1,0 +1,97 @@
+"""The appeal resource of ``/api/v1``: what a client sends to register or move an appeal and what it
+gets back (validation, serialisation and the OpenAPI document come from these schemas)."""
+from __future__ import annotations
+
+from marshmallow import validate
+
+from crm.api.schemas import IsoDateTime, Schema, fields, nullable
+from crm.appeals.catalog import CATEGORIES, CHANNELS, DEADLINE_KINDS, STATUSES, TOPICS
+from crm.citizens.schemas import CitizenCardSchema, CitizenInputSchema
+
+
+class AppealCreateSchema(Schema):
+    """Exactly one of `citizen` and `citizen_id`. With `citizen`, an existing citizen with the same phone
+    and the same name (case and ё/е ignored) is reused, else one is registered."""
+
+    citizen = fields.Nested(CitizenInputSchema)
+    citizen_id = fields.String(validate=validate.Length(max=36))
+    # value sets are checked by the service, whose messages say what is wrong; the document lists them
+    category = fields.String(required=True, metadata={"enum": list(CATEGORIES)})
+    topic = fields.String(required=True, metadata={"enum": list(TOPICS), "description": "more codes may be added"})
+    description = fields.String(required=True, validate=validate.Length(max=10000))
+    channel = fields.String(metadata={"enum": list(CHANNELS), "default": "api"})
+
+
+class SlaSchema(Schema):
+    escalate_by = nullable(IsoDateTime, required=True)
+    update_by = nullable(IsoDateTime, required=True)
+    resolve_by = nullable(IsoDateTime, required=True)
+    breached = fields.Boolean(required=True)
+
+
+class NextDeadlineSchema(Schema):
+    """The earliest SLA deadline the appeal still has to meet (deadlines already met are skipped; an overdue
+    one still pending comes first). escalate: hand over to an executor (not for consultations); update: change
+    the status (the clock restarts at every transition); resolve: the category's resolution deadline."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(DEADLINE_KINDS))
+    due = IsoDateTime(required=True, metadata={"description": "ISO 8601 in UTC (+00:00)"})
+    overdue = fields.Boolean(required=True, metadata={"description": "due has passed"})
+    soon = fields.Boolean(required=True, metadata={
+        "description": "not overdue, and CRM_SLA_SOON_FRACTION (0.8 by default) of the deadline's clock has run"})
+
+
+class AppealSummarySchema(Schema):
+    """An appeal without its description (nothing decrypted)."""
+
+    id = fields.String(required=True)
+    number = fields.String(required=True, metadata={"examples": ["2026-000042"]})
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    citizen_id = fields.String(required=True)
+    category = fields.String()
+    topic = fields.String()
+    channel = fields.String()
+    created_at = IsoDateTime()
+    sla = fields.Nested(SlaSchema, required=True)
+    repeat_of = nullable(fields.String, required=True,
+                         metadata={"description": "id of the earlier appeal on the same problem"})
+    reopen_count = fields.Integer()
+    operator_id = nullable(fields.Integer)
+    next_deadline = nullable(fields.Nested, NextDeadlineSchema, required=True, metadata={
+        "description": "null when nothing is pending (closed, rejected, duplicate)"})
+
+
+class AppealCreatedSchema(AppealSummarySchema):
+    class Meta(AppealSummarySchema.Meta):
+        extends = AppealSummarySchema
+
+    possible_duplicates = fields.List(fields.String(), metadata={
+        "description": "When this request registered a new citizen (no existing citizen had the same phone "
+                       "and name): the ids of the existing citizens with the same phone number, found through "
+                       "the phone blind index (each look-up is in the access log as citizen.search). Empty when "
+                       "none, or when an existing citizen was used (`citizen_id`, or same phone and name). GET /citizens/{citizen_id} shows each one. Absent "
+                       "from the answer to a retried request (same Idempotency-Key), which looks nobody up."})
+
+
+class HistoryEntrySchema(Schema):
+    at = IsoDateTime()
+    from_ = nullable(fields.String, attribute="from", data_key="from")
+    to = fields.String()
+    user_id = nullable(fields.Integer)
+    comment = nullable(fields.String)
+
+
+class AppealSchema(AppealSummarySchema):
+    """An appeal with its description, citizen card (masked unless revealed) and history."""
+
+    class Meta(AppealSummarySchema.Meta):
+        extends = AppealSummarySchema
+
+    description = nullable(fields.String, metadata={"description": "null when the citizen's data were erased"})
+    citizen = fields.Nested(CitizenCardSchema)
+    history = fields.List(fields.Nested(HistoryEntrySchema))
+
+
+class TransitionSchema(Schema):
+    status = fields.String(required=True, metadata={"enum": list(STATUSES)})
+    comment = nullable(fields.String, validate=validate.Length(max=5000))
