@@ -1,5 +1,8 @@
-"""Test clients for tests that keep one app context open across requests."""
+"""Test clients: one for tests that keep one app context open across requests, and the client
+class of the test apps, which checks every ``/api/v1`` JSON answer against the OpenAPI document."""
 from __future__ import annotations
+
+from flask.testing import FlaskClient
 
 
 class SharedContextClient:
@@ -31,3 +34,79 @@ class SharedContextClient:
 
     def session_transaction(self):
         return self.client.session_transaction()
+
+
+# --- every /api/v1 JSON answer checked against the OpenAPI document ---------------------------------
+
+class UndocumentedResponse(AssertionError):
+    """A JSON answer of ``/api/v1`` that the generated OpenAPI document does not describe."""
+
+
+_DOCS: dict[int, tuple[dict, list]] = {}
+
+
+def _document(app) -> tuple[dict, list]:
+    """The app's OpenAPI document (generated once per app) and its paths as ``(regex, path)``,
+    literal paths before templated ones (``/calls/search`` before ``/calls/{call_id}``)."""
+    import re
+
+    if id(app) not in _DOCS:
+        doc = app.extensions["crm_api"].spec.to_dict()
+        paths = sorted(doc["paths"], key=lambda p: (p.count("{"), p))
+        patterns = [(re.compile("^" + re.sub(r"\\{\w+\\}", "[^/]+", re.escape(p)) + "$"), p) for p in paths]
+        _DOCS[id(app)] = (doc, patterns)
+    return _DOCS[id(app)]
+
+
+def response_schema(app, method: str, path: str, status: int) -> dict | None:
+    """The JSON schema the document gives for ``method path`` answering ``status`` (``path``
+    without ``/api/v1``); an unknown path or method is answered with the ``Error`` object. Raises
+    :class:`UndocumentedResponse` for a status the operation does not document; None when the
+    answer has no schema (the document itself)."""
+    doc, patterns = _document(app)
+    template = next((p for rx, p in patterns if rx.match(path)), None)
+    op = doc["paths"].get(template, {}).get(method.lower()) if template else None
+    if op is None:
+        return {"$ref": "#/components/schemas/Error"}
+    responses = op["responses"]
+    answer = responses.get(str(status)) or responses.get("default")
+    if answer is None:
+        raise UndocumentedResponse(f"{method} {template}: status {status} is not documented "
+                                   f"(documented: {sorted(responses)})")
+    if "$ref" in answer:  # a shared response of components.responses
+        answer = doc["components"]["responses"][answer["$ref"].rsplit("/", 1)[1]]
+    return answer.get("content", {}).get("application/json", {}).get("schema")
+
+
+def check_response(app, method: str, path: str, resp) -> None:
+    """Validate a JSON answer of ``/api/v1`` against the document (jsonschema, draft 2020-12, with
+    formats checked). Other answers are left alone."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+
+    if not path.startswith("/api/v1/") or resp.mimetype != "application/json":
+        return
+    schema = response_schema(app, method, path[len("/api/v1"):], resp.status_code)
+    if schema is None:
+        return
+    doc, _ = _document(app)
+    root = {"$schema": "https://json-schema.org/draft/2020-12/schema", "allOf": [schema],
+            "components": doc["components"]}
+    validator = Draft202012Validator(root, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    try:
+        validator.validate(resp.get_json())
+    except ValidationError as exc:
+        raise UndocumentedResponse(f"{method} {path} → {resp.status_code}: the answer does not match the "
+                                   f"OpenAPI document: {exc.message} at {list(exc.absolute_path)}") from None
+
+
+class OpenApiCheckingClient(FlaskClient):
+    """The test client of the ``app`` fixture: every JSON answer of ``/api/v1`` is validated against
+    the generated OpenAPI document for its path, method and status, so the document cannot drift
+    from what the API really sends."""
+
+    def open(self, *args, **kwargs):
+        resp = super().open(*args, **kwargs)
+        req = resp.request
+        check_response(self.application, req.method, req.path, resp)
+        return resp

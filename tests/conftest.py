@@ -20,6 +20,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from flask.cli import ScriptInfo
 
+from tests.clients import OpenApiCheckingClient
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 TEST_DATA = ROOT / "tests" / "data"
@@ -122,6 +124,7 @@ def app(app_config):
     from crm import create_app
 
     app = create_app({**app_config, "WTF_CSRF_ENABLED": False})
+    app.test_client_class = OpenApiCheckingClient  # every /api/v1 answer validated against the document
     with app.app_context():
         upgrade()
     yield app
