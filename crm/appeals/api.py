@@ -7,10 +7,10 @@ from sqlalchemy.exc import IntegrityError
 
 from crm.api import ApiError, Blueprint, translates, token_required
 from crm.appeals import services as appeals
-from crm.appeals.schemas import AppealCreatedSchema, AppealCreateSchema, AppealSchema, AppealSummarySchema, TransitionSchema
+from crm.appeals.schemas import (AppealCreatedSchema, AppealCreateSchema, AppealSchema, AppealSummarySchema,
+                                 PhoneInUseSchema, TransitionSchema)
 from crm.citizens import services as citizens
 from crm.db import db
-from crm.security.blind_index import normalise_name
 
 OPERATORS = ("operator", "admin")
 
@@ -31,49 +31,66 @@ def _summary(appeal) -> dict:
     return data
 
 
-def _citizen_for(body: dict):
-    """``(citizen, registered, duplicates)``: the citizen of ``citizen_id``, or the one with
-    ``citizen.phone`` and the same name (case, spaces and ё/е ignored), else a new one
-    (``registered``: added to the session, committed with the appeal) — then ``duplicates`` are the
-    ids of the existing citizens with that phone (another name), which the look-up logged as
-    ``citizen.search``; empty otherwise."""
+class PhoneInUse(ApiError):
+    """409: the phone belongs to citizens of other names; nothing was registered. Carries their
+    ``citizen_ids`` and masked ``duplicates`` cards, as the operator's form lists them."""
+
+    def __init__(self, cards: list[dict]):
+        one = len(cards) == 1
+        super().__init__(409, "phone_in_use", (
+            "этот номер уже есть у заявителя" if one else f"этот номер уже есть у заявителей ({len(cards)})")
+            + ": укажите «citizen_id» одного из них или «confirm_duplicate»: true, чтобы зарегистрировать нового")
+        self.cards = cards
+
+    def to_json(self) -> dict:
+        return {**super().to_json(), "citizen_ids": [c["id"] for c in self.cards], "duplicates": self.cards}
+
+
+def _citizen_for(body: dict) -> citizens.Registration:
+    """The citizen of ``citizen_id``, or of ``citizen`` through
+    :func:`crm.citizens.services.register_checked`, the service the operator's form uses: the one
+    with that phone and the same name (case, spaces and ё/е ignored), else a new one (added to the
+    session, committed with the appeal). Raises :class:`PhoneInUse` when the phone belongs to
+    citizens of other names, unless ``confirm_duplicate`` (the form's «Всё равно зарегистрировать»)."""
     if ("citizen" in body) == ("citizen_id" in body):
         raise ApiError(400, "invalid_citizen", "укажите либо «citizen», либо «citizen_id»")
     if "citizen_id" in body:
         citizen = citizens.get(body["citizen_id"])
         if citizen is None:
             raise ApiError(404, "citizen_not_found", "заявитель не найден")
-        return citizen, False, []
+        return citizens.Registration(citizen, [], existing=True)
     data = citizens.CitizenData(**{k: body["citizen"].get(k) for k in
                                    ("full_name", "phone", "email", "address", "apartment")})
-    name = normalise_name(data.full_name)
-    same_phone = citizens.find_by_phone(data.phone)
-    for found in same_phone:
-        if normalise_name(found.full_name) == name:
-            return found, False, []
-    return citizens.register(data, commit=False), True, [c.id for c in same_phone]
+    result = citizens.register_checked(data, confirmed_phone=data.phone if body.get("confirm_duplicate") else None,
+                                       same_name_is_same_person=True, commit=False)
+    if result.citizen is None:
+        raise PhoneInUse(result.duplicates)
+    return result
 
 
 def _create(body: dict, key: str | None):
-    """``(appeal, possible_duplicates)``: see :func:`_citizen_for` for the second."""
-    citizen, registered, duplicates = _citizen_for(body)
-    appeal = appeals.create(citizen, category=body["category"], topic=body["topic"],
+    """``(appeal, possible_duplicates)``: see :func:`_citizen_for`."""
+    result = _citizen_for(body)
+    appeal = appeals.create(result.citizen, category=body["category"], topic=body["topic"],
                             description=body["description"], channel=body.get("channel") or "api",
                             operator_id=g.api_user.id, submission_key=key)
-    if registered and appeal.citizen_id != citizen.id:
+    if result.registered and appeal.citizen_id != result.citizen.id:
         # A concurrent twin made the appeal after our look-up; the service returned it without
         # committing, so the citizen registered here is not wanted.
         db.session.rollback()
-    return appeal, [cid for cid in duplicates if cid != appeal.citizen_id]
+    return appeal, []
 
 
 @bp.route("/appeals", methods=["POST"])
 @token_required(*OPERATORS)
 @bp.body(AppealCreateSchema)
 @bp.response(201, AppealCreatedSchema, description=(
-    "created (or, with a repeated Idempotency-Key, the appeal made the first time); `possible_duplicates` "
-    "lists other citizens with the same phone"))
-@bp.errors({404: "citizen_id unknown", 409: "the citizen's data were erased (code erased)"})
+    "created (or, with a repeated Idempotency-Key, the appeal made the first time)"))
+@bp.errors({404: "citizen_id unknown"})
+@bp.alt_response(409, schema=PhoneInUseSchema, description=(
+    "the phone belongs to citizens of other names and `confirm_duplicate` is not true (code phone_in_use; "
+    "nothing registered; `citizen_ids` and their masked cards in `duplicates`), or the citizen's data were "
+    "erased (code erased)"))
 @bp.doc(parameters=[{
     "name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 64},
     "description": "a retried POST with the same key returns the same appeal"}])
@@ -81,11 +98,14 @@ def appeal_create(body: dict):
     """Register an appeal
 
     Sets the SLA clocks and `repeat_of` (same citizen or building and topic within the repeat window).
-    The description is not echoed back; GET /appeals/{id} returns it and logs the read. A `citizen` whose
-    phone already belongs to citizens of other names is registered as a new citizen, and their ids are
-    returned in `possible_duplicates` so the client can warn or offer to use one of them (`citizen_id`)
-    next time. A retried POST with the same `Idempotency-Key` gets the appeal made the first time,
-    without `possible_duplicates`, and looks up, registers and decrypts nothing."""
+    The description is not echoed back; GET /appeals/{id} returns it and logs the read. The citizen is
+    found or registered as the operator's form does it (the same service): a `citizen` with the phone and
+    name of an existing citizen is that citizen; a phone that belongs to citizens of other names is
+    answered 409 `phone_in_use` with their `citizen_ids` (and masked cards, each read logged), and nothing
+    is registered: send `citizen_id` to use one of them, or `confirm_duplicate: true` to register a new
+    citizen all the same. `possible_duplicates` is therefore always empty now (kept for clients that read
+    it). A retried POST with the same `Idempotency-Key` gets the appeal made the first time, without
+    `possible_duplicates`, and looks up, registers and decrypts nothing."""
     key = request.headers.get("Idempotency-Key", "").strip() or None
     if key and len(key) > 64:
         raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key длиннее 64 символов")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from marshmallow import validate
 
-from crm.api.schemas import IsoDateTime, Schema, fields, nullable
+from crm.api.schemas import ErrorBodySchema, IsoDateTime, Schema, StrictBoolean, fields, nullable
 from crm.appeals.catalog import CATEGORIES, CHANNELS, DEADLINE_KINDS, STATUSES, TOPICS
 from crm.citizens.schemas import CitizenCardSchema, CitizenInputSchema
 
 
 class AppealCreateSchema(Schema):
     """Exactly one of `citizen` and `citizen_id`. With `citizen`, an existing citizen with the same phone
-    and the same name (case and ё/е ignored) is reused, else one is registered."""
+    and the same name (case and ё/е ignored) is reused; a phone that belongs to citizens of other names is
+    answered 409 (phone_in_use) unless `confirm_duplicate` is true; else the citizen is registered."""
 
     citizen = fields.Nested(CitizenInputSchema)
     citizen_id = fields.String(validate=validate.Length(max=36))
@@ -20,6 +21,10 @@ class AppealCreateSchema(Schema):
     topic = fields.String(required=True, metadata={"enum": list(TOPICS), "description": "more codes may be added"})
     description = fields.String(required=True, validate=validate.Length(max=10000))
     channel = fields.String(metadata={"enum": list(CHANNELS), "default": "api"})
+    confirm_duplicate = StrictBoolean(metadata={
+        "default": False,
+        "description": "register `citizen` although citizens of other names have this phone (the operator form's "
+                       "«Всё равно зарегистрировать»); without it such a request is answered 409 phone_in_use"})
 
 
 class SlaSchema(Schema):
@@ -66,10 +71,9 @@ class AppealCreatedSchema(AppealSummarySchema):
         extends = AppealSummarySchema
 
     possible_duplicates = fields.List(fields.String(), metadata={
-        "description": "When this request registered a new citizen (no existing citizen had the same phone "
-                       "and name): the ids of the existing citizens with the same phone number, found through "
-                       "the phone blind index (each look-up is in the access log as citizen.search). Empty when "
-                       "none, or when an existing citizen was used (`citizen_id`, or same phone and name). GET /citizens/{citizen_id} shows each one. Absent "
+        "description": "Always empty now: a citizen with the same phone and another name is no longer registered "
+                       "silently (409 phone_in_use lists them; `confirm_duplicate` registers after the client "
+                       "has seen them). Kept for clients that read it. Absent "
                        "from the answer to a retried request (same Idempotency-Key), which looks nobody up."})
 
 
@@ -95,3 +99,14 @@ class AppealSchema(AppealSummarySchema):
 class TransitionSchema(Schema):
     status = fields.String(required=True, metadata={"enum": list(STATUSES)})
     comment = nullable(fields.String, validate=validate.Length(max=5000))
+
+
+class PhoneInUseSchema(Schema):
+    """A 409 of POST /appeals: ``error`` and, for code phone_in_use, the citizens who have the phone."""
+
+    error = fields.Nested(ErrorBodySchema, required=True)
+    citizen_ids = fields.List(fields.String(), metadata={
+        "description": "the citizens with this phone (the look-up logged as citizen.search); send `citizen_id` to "
+                       "use one, or `confirm_duplicate: true` to register the new citizen anyway"})
+    duplicates = fields.List(fields.Nested(CitizenCardSchema), metadata={
+        "description": "their masked cards, as the operator's form shows them (each logged as citizen.view)"})

@@ -169,6 +169,13 @@ class Registration:
     citizen: Citizen | None
     duplicates: list[dict]
     replayed: bool = False
+    #: ``citizen`` already existed with this phone and name (``same_name_is_same_person``)
+    existing: bool = False
+
+    @property
+    def registered(self) -> bool:
+        """Whether this call registered ``citizen`` (not a replay, not an existing citizen)."""
+        return self.citizen is not None and not self.replayed and not self.existing
 
 
 def by_submission_key(key: str | None) -> Citizen | None:
@@ -196,8 +203,10 @@ def same_phone(a: str | None, b: str | None) -> bool:
 
 
 def register_checked(data: CitizenData, *, confirmed_phone: str | None = None, submission_key: str | None = None,
-                     purpose: str = "appeal_processing") -> Registration:
-    """Register a citizen from the operator's form, unless the phone already belongs to someone.
+                     purpose: str = "appeal_processing", same_name_is_same_person: bool = False,
+                     commit: bool = True) -> Registration:
+    """Register a citizen from the operator's form or the API, unless the phone already belongs to
+    someone.
 
     1. ``data`` is checked (raises :class:`CitizenError`).
     2. A ``submission_key`` that already registered a citizen with this phone and surname (blind
@@ -208,9 +217,13 @@ def register_checked(data: CitizenData, *, confirmed_phone: str | None = None, s
        зарегистрировать» under the warning for it), the phone is looked up by its blind index
        (:func:`find_by_phone`: ``citizen.search`` per match, or one ``not_found``) and every match
        is shown as a masked card (:func:`view`: ``citizen.view``). Matches → nothing registered;
-       ``Registration(None, cards)``.
+       ``Registration(None, cards)``. With ``same_name_is_same_person`` (the API), a match with the
+       same name (case, spaces and ё/е ignored) is that citizen: ``Registration(it, [], existing=True)``,
+       nothing shown.
     4. Otherwise the citizen is registered under ``submission_key``; when a concurrent twin with
-       the same key committed first (unique key), the twin's citizen is returned, ``replayed``."""
+       the same key committed first (unique key), the twin's citizen is returned, ``replayed``.
+       ``commit=False`` leaves the new citizen in the session, to commit with what the caller adds
+       (the API's appeal), so that a refused appeal registers nobody."""
     from sqlalchemy.exc import IntegrityError
 
     clean = _clean(data)
@@ -225,12 +238,17 @@ def register_checked(data: CitizenData, *, confirmed_phone: str | None = None, s
         twin = next((c for c in found if key and c.submission_key == key), None)
         if twin is not None:  # the first submission committed between our key check and the search
             return Registration(twin, [], replayed=True)
+        if same_name_is_same_person:
+            name = blind_index.normalise_name(clean.full_name)
+            same = next((c for c in found if blind_index.normalise_name(c.full_name) == name), None)
+            if same is not None:
+                return Registration(same, [], existing=True)
         if found:
             cards = [view(c, purpose=purpose, commit=False) for c in found]
             db.session.commit()
             return Registration(None, cards)
     try:
-        citizen = register(data, purpose=purpose, submission_key=key)
+        citizen = register(data, purpose=purpose, submission_key=key, commit=commit)
     except IntegrityError:
         db.session.rollback()  # discards the citizen and its access-log entry
         twin = by_submission_key(key)

@@ -252,7 +252,10 @@ def test_citizen_reused_when_phone_and_name_match(client, operator):
     second = client.post("/api/v1/appeals", json=same, headers=headers).get_json()
     assert second["citizen_id"] == first["citizen_id"]
     other = appeal_body(citizen={"full_name": "Петрова Анна Ивановна", "phone": "89123456789"})
-    third = client.post("/api/v1/appeals", json=other, headers=headers).get_json()
+    # same phone, another person: the API stops as the operator's form does ...
+    assert_error(client.post("/api/v1/appeals", json=other, headers=headers), 409, "phone_in_use")
+    # ... and registers once that is confirmed
+    third = client.post("/api/v1/appeals", json=other | {"confirm_duplicate": True}, headers=headers).get_json()
     assert third["citizen_id"] != first["citizen_id"]  # same phone, another person: registered
     assert count(Citizen) == 2
 

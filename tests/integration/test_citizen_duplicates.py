@@ -1,6 +1,7 @@
 """A new citizen whose phone already belongs to other citizens: the operator's form warns and lists
 them (logged reads), takes one of them or registers anyway once confirmed; a double-clicked form
-registers one citizen; the API keeps registering and names the others in ``possible_duplicates``.
+registers one citizen; the API goes through the same service: 409 with the others, registers once
+``confirm_duplicate`` is sent.
 
 Runs on SQLite + embedded Redis by default and on PostgreSQL + Redis with ``DATABASE_URL`` /
 ``REDIS_URL`` set (CSRF is off in the ``app`` fixture).
@@ -294,16 +295,26 @@ def appeal_body(full_name: str, phone: str = SAME_PHONE, **over) -> dict:
     return body
 
 
-def test_api_registers_and_names_the_citizens_with_the_same_phone(client, existing, make_user, api_token):
+def test_api_stops_like_the_form_and_registers_once_confirmed(client, existing, make_user, api_token):
+    """The API registers citizens through the form's service: a known phone of other names is
+    answered 409 with the citizens who have it and registers nobody; confirmed, it registers."""
     headers = api_token(make_user("operator"))
     resp = client.post("/api/v1/appeals", json=appeal_body(NEWCOMER), headers=headers)
+    assert resp.status_code == 409, resp.get_json()
+    data = resp.get_json()
+    assert data["error"]["code"] == "phone_in_use"
+    assert sorted(data["citizen_ids"]) == sorted(existing)
+    assert {c["id"] for c in data["duplicates"]} == set(existing) and all(c["masked"] for c in data["duplicates"])
+    assert count_citizens() == 2
+    for cid in existing:  # the look-up that found them is logged, then the cards shown (as the form logs them)
+        assert [e.action for e in log(citizen_id=cid)][-2:] == ["citizen.search", "citizen.view"]
+
+    resp = client.post("/api/v1/appeals", json=appeal_body(NEWCOMER, confirm_duplicate=True), headers=headers)
     assert resp.status_code == 201, resp.get_json()
     data = resp.get_json()
     assert data["citizen_id"] not in existing
-    assert sorted(data["possible_duplicates"]) == sorted(existing)
+    assert data["possible_duplicates"] == []
     assert count_citizens() == 3
-    for cid in existing:  # the look-up that found them is logged
-        assert [e.action for e in log(citizen_id=cid)][-1] == "citizen.search"
 
     # same phone and name: the existing citizen is used, nothing to report
     same = client.post("/api/v1/appeals", json=appeal_body(FIRST.upper(), topic="lift"), headers=headers).get_json()
@@ -319,10 +330,12 @@ def test_api_registers_and_names_the_citizens_with_the_same_phone(client, existi
 
 def test_api_retry_with_the_same_key_looks_nobody_up(client, existing, make_user, api_token):
     headers = {**api_token(make_user("operator")), "Idempotency-Key": "dup-check-0001"}
-    first = client.post("/api/v1/appeals", json=appeal_body(NEWCOMER), headers=headers)
-    assert sorted(first.get_json()["possible_duplicates"]) == sorted(existing)
+    refused = client.post("/api/v1/appeals", json=appeal_body(NEWCOMER), headers=headers)
+    assert refused.status_code == 409 and sorted(refused.get_json()["citizen_ids"]) == sorted(existing)
+    first = client.post("/api/v1/appeals", json=appeal_body(NEWCOMER, confirm_duplicate=True), headers=headers)
+    assert first.status_code == 201 and first.get_json()["possible_duplicates"] == []
     searches = len(log(action="citizen.search"))
-    again = client.post("/api/v1/appeals", json=appeal_body(NEWCOMER), headers=headers)
+    again = client.post("/api/v1/appeals", json=appeal_body(NEWCOMER, confirm_duplicate=True), headers=headers)
     assert again.status_code == 201 and again.get_json()["id"] == first.get_json()["id"]
     assert "possible_duplicates" not in again.get_json()
     assert len(log(action="citizen.search")) == searches
@@ -339,3 +352,21 @@ def test_openapi_documents_possible_duplicates(client):
     assert prop["type"] == "array" and prop["items"] == {"type": "string"}
     assert "same phone" in prop["description"]
     assert "possible_duplicates" in doc["paths"]["/appeals"]["post"]["description"]
+
+
+def test_form_and_api_register_citizens_through_one_service(op, ctx, make_user, api_token, monkeypatch):
+    from crm.citizens import services as citizens
+
+    used = []
+    real = citizens.register_checked
+
+    def spy(*args, **kwargs):
+        used.append(kwargs.get("confirmed_phone"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(citizens, "register_checked", spy)
+    new_appeal_path(op.post("/citizens", data=citizen_form(phone="8 916 404-55-70")))
+    resp = op.post("/api/v1/appeals", json=appeal_body("Лебедев Олег", "8 916 404-55-71"),
+                   headers=api_token(make_user("operator")))
+    assert resp.status_code == 201, resp.get_json()
+    assert used == [None, None] and count_citizens() == 2
