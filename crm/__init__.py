@@ -23,6 +23,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     register_extensions(app)
     register_security(app)
+    register_personal_data(app)
     register_blueprints(app)
     register_hooks(app)
     register_errorhandlers(app)
@@ -62,10 +63,31 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_security(app: Flask) -> None:
-    """Start-up checks: blind-index budget, keyring, key store (crm.security.startup)."""
+    """Start-up checks: blind-index budget, keyring, key store (crm.security.startup); the
+    controller's name and address (crm.consent.startup)."""
+    # deferred: importing crm must not import the features (crm.config is imported on its own)
+    from crm.consent import startup as consent_startup
     from crm.security import startup
 
     startup.init_app(app)
+    consent_startup.check_controller(app)
+
+
+def register_personal_data(app: Flask) -> None:
+    """Each feature declares its tables' personal data to crm.security.registry (what erasure,
+    rotation and the access-request export work through); raises ``RuntimeError`` when a model has
+    an encrypted column no feature declares."""
+    # deferred: importing crm must not import the features (crm.config is imported on its own)
+    from crm.appeals import personal_data as appeals_data
+    from crm.calls import personal_data as calls_data
+    from crm.citizens import personal_data as citizens_data
+    from crm.consent import personal_data as consent_data
+    from crm.qa import personal_data as qa_data
+    from crm.security import startup
+
+    for feature in (citizens_data, appeals_data, calls_data, qa_data, consent_data):
+        feature.register()
+    startup.check_personal_data()
 
 
 def register_blueprints(app: Flask) -> None:

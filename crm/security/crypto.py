@@ -42,7 +42,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from crm.db import db
-from crm.security import keystore
+from crm.security import audit, keystore, registry
 from crm.security.keyring import Keyring, KeyError_, keys_fingerprint, load_keyring
 
 FORMAT_V1 = 1
@@ -426,8 +426,6 @@ def _security_event(owner_id: str, detail: str) -> None:
     if not has_app_context():
         log.error("decrypt failed outside an application context: %s", detail)
         return
-    from crm.security import audit
-
     entry = {"owner_id": owner_id, "detail": detail[:1000], "actor": audit.current_actor(), "ip": None, "ua": None}
     if has_request_context():
         entry["ip"] = request.headers.get("X-Forwarded-For", request.remote_addr or "")[:64].split(",")[0].strip() or None
@@ -445,14 +443,11 @@ def _security_event(owner_id: str, detail: str) -> None:
 
 
 def _write_security_events(entries: list[dict]) -> None:
-    from crm.citizens.models import Citizen
-    from crm.security import audit
-
     try:
         with Session(bind=db.engine) as s:
             for e in entries:
                 owner = e["owner_id"]
-                is_citizen = owner is not None and s.get(Citizen, owner) is not None
+                is_citizen = registry.is_subject(owner, session=s)
                 audit.record("security.decrypt_failed", citizen_id=owner if is_citizen else None,
                              outcome="failed", detail=e["detail"] if is_citizen else f"owner {owner}: {e['detail']}",
                              actor=e["actor"], session=s)

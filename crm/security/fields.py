@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from crm.db import db
 from crm.security import crypto
 
 
@@ -71,3 +72,18 @@ class Encrypted:
         self._refuse()
 
     ilike = in_ = like
+
+
+def encrypted_columns(model) -> list[str]:
+    """The ciphertext columns of ``model`` (those behind :class:`Encrypted`), sorted."""
+    return sorted({v.column for cls in model.__mro__ for v in vars(cls).values() if isinstance(v, Encrypted)})
+
+
+def models_with_encrypted_fields() -> list[type]:
+    """Every mapped class that has an encrypted attribute."""
+    return [m.class_ for m in db.Model.registry.mappers if encrypted_columns(m.class_)]
+
+
+def encrypted_tables() -> dict[str, list[str]]:
+    """``{table name: [ciphertext column]}`` of every mapped class with encrypted attributes."""
+    return {m.__tablename__: encrypted_columns(m) for m in models_with_encrypted_fields()}

@@ -26,17 +26,17 @@ while any data key still uses it.
 :data:`ROTATABLE` names, normalised by the writers' own functions), resumable by id; ``switch``
 points lookups at the new slot once the backfill is done; ``drop`` clears the old slot's column and
 its version. Each step waits out ``CRM_BIDX_STATE_TTL_S`` so no process acts on a stale state.
-Erasure clears both slots of every index at every phase (``Citizen.BLIND_INDEX_COLUMNS``).
-``building`` values copied onto appeals are re-keyed by ``drop`` (:func:`index_drop`).
+Erasure clears both slots of every index at every phase (the blind indexes the citizens' table
+declares to :mod:`crm.security.registry`). Copies of an index's values elsewhere (``building`` on
+appeals, :func:`crm.security.registry.register_index_copy`) are re-keyed by ``drop`` (:func:`index_drop`).
 """
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
 
 import sqlalchemy as sa
 from flask import current_app
@@ -44,10 +44,11 @@ from flask import current_app
 from crm import jobs
 from crm.db import db, utcnow
 from crm.jobs import job
-from crm.security import audit, keystore
+from crm.security import audit, blind_index, crypto, keystore, registry
 from crm.security.crypto import DecryptError, KeyErased, keyring, reset_keyring, unwrap_dek, wrap_dek
 from crm.security.keyring import KeyError_, add_index_key, add_kek, retire_kek
 from crm.security.models import BlindIndexState, DataKey, KeyRotation
+from crm.security.registry import IndexCopy, IndexSource
 
 _dk = DataKey.__table__
 _rot = KeyRotation.__table__
@@ -90,8 +91,6 @@ def start_rotation(*, enqueue: bool = True, new_key: bool = True) -> dict:
 
 
 def _env_active() -> bool:
-    import os
-
     return bool(os.environ.get("CRM_KEK_ACTIVE"))
 
 
@@ -233,42 +232,10 @@ def retire(kid: str) -> Path:
 
 # --- blind-index key rotation ----------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class IndexSource:
-    """Where the backfill of a blind index gets its value from.
-
-    ``normalised(citizen) -> str | None``: the normalised value the citizen's writer indexes
-    (:func:`crm.citizens.services.index_values` of the decrypted fields; None: no value, the slot
-    stays NULL); may raise :class:`~crm.security.crypto.KeyErased`. ``ciphertext``: the
-    ``citizens`` ciphertext columns it is computed from; the backfill writes a row only while
-    all of them still hold what it read (a writer that changed them meanwhile has already filled
-    both slots itself)."""
-
-    normalised: Callable[[Any], str | None]
-    ciphertext: tuple[str, ...]
-
-
-def _indexed(name: str) -> Callable[[Any], str | None]:
-    def normalised(citizen) -> str | None:
-        from crm.citizens import services
-
-        full_name = citizen.full_name if name in ("surname", "name_building") else ""
-        phone = citizen.phone if name == "phone" else ""
-        address = citizen.address if name in ("name_building", "building") else None
-        return services.index_values(full_name or "", phone or "", address)[name]
-
-    normalised.__name__ = f"normalised_{name}"
-    normalised.__doc__ = f"The ``{name}`` index's normalised value for a citizen, as its writer computes it."
-    return normalised
-
-
-# index name -> how the backfill recomputes it (every index in blind_index.SLOTS with a slot b)
-ROTATABLE: dict[str, IndexSource] = {
-    "phone": IndexSource(_indexed("phone"), ("phone_enc",)),
-    "surname": IndexSource(_indexed("surname"), ("full_name_enc",)),
-    "name_building": IndexSource(_indexed("name_building"), ("full_name_enc", "address_enc")),
-    "building": IndexSource(_indexed("building"), ("address_enc",)),
-}
+#: index name -> how the backfill recomputes it (every index in blind_index.SLOTS with a slot b); filled
+#: at start-up by the feature that owns the indexed table (crm.citizens.personal_data), through
+#: :func:`crm.security.registry.register_blind_index`: this is the registry's own dict
+ROTATABLE: dict[str, IndexSource] = registry.BLIND_INDEXES
 
 
 def _state_row(name: str) -> BlindIndexState:
@@ -300,8 +267,6 @@ def index_start(name: str = "phone", *, enqueue: bool = True) -> dict:
     slot (write both) and a backfill job (none with ``enqueue=False``: run :func:`run_index_backfill`).
     Returns ``{"index", "slot", "key", "job_id"}``. Raises :class:`RotationError` for an unknown
     index or one already being rotated."""
-    from crm.security import blind_index
-
     if name not in ROTATABLE:
         raise RotationError(f"unknown blind index {name!r}; rotatable: {', '.join(ROTATABLE)}")
     row = _state_row(name)
@@ -341,9 +306,6 @@ def run_index_backfill(name: str = "phone", *, batch: int = 500, wait: bool = Tr
     ``wait=False`` raises :class:`RotationError` instead of sleeping when ``start`` was under
     ``2 × CRM_BIDX_STATE_TTL_S`` ago; ``max_batches`` stops early (tests of resumption).
     Returns ``{"done", "total", "finished"}``."""
-    from crm.citizens.models import Citizen
-    from crm.security import blind_index, crypto
-
     row = _state_row(name)
     slot = row.backfill_slot
     if slot is None:
@@ -355,23 +317,24 @@ def run_index_backfill(name: str = "phone", *, batch: int = 500, wait: bool = Tr
     key = getattr(row, f"key_{slot}")
     column = blind_index.SLOTS[name][0 if slot == "a" else 1]
     source = ROTATABLE[name]
+    model = source.model or registry.subject_table().model
     if row.backfill_started_at is None:
         row.backfill_started_at = utcnow()
-        row.backfill_total = db.session.execute(sa.select(sa.func.count()).select_from(Citizen)
-                                                .where(Citizen.erased_at.is_(None))).scalar_one()
+        row.backfill_total = db.session.execute(sa.select(sa.func.count()).select_from(model)
+                                                .where(model.erased_at.is_(None))).scalar_one()
     db.session.commit()
     batches = 0
     while True:
         cursor = _state_row(name).backfill_cursor
-        q = sa.select(Citizen).where(Citizen.erased_at.is_(None))
+        q = sa.select(model).where(model.erased_at.is_(None))
         if cursor:
-            q = q.where(Citizen.id > cursor)
-        citizens = db.session.execute(q.order_by(Citizen.id).limit(batch)).scalars().all()
-        if not citizens:
+            q = q.where(model.id > cursor)
+        rows = db.session.execute(q.order_by(model.id).limit(batch)).scalars().all()
+        if not rows:
             break
-        crypto.prefetch_keys([c.id for c in citizens])
+        crypto.prefetch_keys([c.id for c in rows])
         params = []
-        for c in citizens:
+        for c in rows:
             try:
                 value = source.normalised(c)
             except KeyErased:
@@ -380,9 +343,9 @@ def run_index_backfill(name: str = "phone", *, batch: int = 500, wait: bool = Tr
             for i, enc_col in enumerate(source.ciphertext):
                 p[f"b_enc{i}"] = getattr(c, enc_col)
             params.append(p)
-        last = citizens[-1].id
+        last = rows[-1].id
         db.session.expunge_all()
-        t = Citizen.__table__
+        t = model.__table__
         # "AND <ciphertext> IS NOT DISTINCT FROM the one we read" for every source column: a citizen
         # whose name/phone/address changed meanwhile keeps the value its writer computed (writers
         # fill both slots during the rotation); NULL (no address) compares equal to NULL
@@ -410,8 +373,6 @@ def index_switch(name: str = "phone", *, wait: bool = True) -> str:
     """Phase 2: lookups of index ``name`` read the new slot. Raises :class:`RotationError` before the
     backfill has finished (or, with ``wait=False``, within ``2 × CRM_BIDX_STATE_TTL_S`` of the
     previous step). Returns the slot now read (``"a"``/``"b"``)."""
-    from crm.security import blind_index
-
     row = _state_row(name)
     if row.backfill_slot is None or row.backfill_finished_at is None:
         raise RotationError(f"blind index {name}: the backfill has not finished (`crm keys status`)")
@@ -439,10 +400,10 @@ def index_drop(name: str = "phone", *, wait: bool = True, batch: int = 2000) -> 
     transaction), so repeat detection and statistics by building keep matching them. Appeals of
     erased citizens (both slots already NULL: the address is gone, nothing to recompute from) and
     appeals made at an earlier address of their citizen keep the value under the retired key: the
-    de-identified statistic survives, but no longer groups with the building's newer appeals."""
-    from crm.citizens.models import Citizen
-    from crm.security import blind_index
-
+    de-identified statistic survives, but no longer groups with the building's newer appeals.
+    The copies are those declared with :func:`crm.security.registry.register_index_copy`."""
+    source = ROTATABLE.get(name)
+    indexed = (source.model if source is not None else None) or registry.subject_table().model
     row = _state_row(name)
     if row.backfill_slot is None or row.read_slot != row.backfill_slot:
         raise RotationError(f"blind index {name}: switch reads to the new column first (`crm keys index switch`)")
@@ -458,31 +419,30 @@ def index_drop(name: str = "phone", *, wait: bool = True, batch: int = 2000) -> 
     _wait_since(_state_row(name), "clear", True)  # no process writes the old column any more
     column = blind_index.SLOTS[name][0 if old == "a" else 1]
     detail = f"blind index {name}: slot {old} (key {old_key}) cleared"
-    if name == "building":
-        n = _rekey_appeals(column, blind_index.SLOTS[name][0 if old == "b" else 1], batch)
-        detail += f"; {n} appeals re-keyed"
-    db.session.execute(sa.update(Citizen.__table__).values({column: None}))
+    for copy in [c for c in registry.INDEX_COPIES.values() if c.index == name]:
+        n = _rekey_copies(copy, indexed, column, blind_index.SLOTS[name][0 if old == "b" else 1], batch)
+        detail += f"; {n} {copy.model.__tablename__} re-keyed"
+    db.session.execute(sa.update(indexed.__table__).values({column: None}))
     audit.record("keys.index_drop", detail=detail, actor=audit.system_actor("keys_index"))
     db.session.commit()
     return old_key
 
 
-def _rekey_appeals(old_col: str, new_col: str, batch: int) -> int:
-    """Set ``appeals.building_key`` to the citizen's ``new_col`` value where it equals the citizen's
-    ``old_col`` value, ``batch`` appeals per committed transaction. Returns how many were changed."""
-    from crm.appeals.models import Appeal
-    from crm.citizens.models import Citizen
-
-    a, c = Appeal.__table__, Citizen.__table__
-    cond = sa.exists().where(c.c.id == a.c.citizen_id, c.c[old_col] == a.c.building_key,
+def _rekey_copies(copy: IndexCopy, indexed: type, old_col: str, new_col: str, batch: int) -> int:
+    """Set ``copy.column`` (e.g. ``appeals.building_key``) to its citizen's ``new_col`` value where it
+    equals the citizen's ``old_col`` value, ``batch`` rows per committed transaction. Returns how many
+    were changed."""
+    a, c = copy.model.__table__, indexed.__table__
+    target, fk = a.c[copy.column], a.c[copy.citizen_column]
+    cond = sa.exists().where(c.c.id == fk, c.c[old_col] == target,
                              c.c[new_col].isnot(None), c.c[new_col] != c.c[old_col])
-    new_value = sa.select(c.c[new_col]).where(c.c.id == a.c.citizen_id).scalar_subquery()
+    new_value = sa.select(c.c[new_col]).where(c.c.id == fk).scalar_subquery()
     done = 0
     while True:
         ids = db.session.execute(sa.select(a.c.id).where(cond).limit(batch)).scalars().all()
         if not ids:
             return done
-        done += db.session.execute(sa.update(a).where(a.c.id.in_(ids), cond).values(building_key=new_value)).rowcount
+        done += db.session.execute(sa.update(a).where(a.c.id.in_(ids), cond).values({copy.column: new_value})).rowcount
         db.session.commit()
 
 
@@ -505,4 +465,4 @@ def index_status() -> list[dict]:
 
 __all__ = ["start_rotation", "run_rotation", "rewrap_job", "rewrap_all", "retire", "RotationError",
            "index_start", "run_index_backfill", "index_backfill_job", "index_switch", "index_drop", "index_status",
-           "DecryptError"]
+           "DecryptError", "IndexSource", "ROTATABLE"]

@@ -9,7 +9,7 @@
    categories, reason, method, when, by whom) and the access log gets ``citizen.erase``.
    De-identified statistical columns stay, so KPIs still add up: appeal category, topic, channel,
    building key, dates, statuses, SLA clocks, re-opens; call durations and statuses; QA scores.
-2. **recording files** of the citizen's calls are deleted from disk.
+2. **files** of the citizen (the recordings of the citizen's calls) are deleted from disk.
 3. **key store**: the citizen's data key is deleted (with a tombstone so none is ever made again).
    From then on every copy of the ciphertext — the main database's backups, dumps, replicas — is
    unreadable. The key store's own backups are kept at most 30 days (152-ФЗ ст. 21 ч. 5), so the
@@ -21,18 +21,19 @@ but be unreadable. Should step 3 fail after step 1, the citizen is already erase
 and :func:`complete_pending` (or erasing again) finishes the job; ``crm keys status`` lists such
 records. Running :func:`erase_citizen` twice is safe.
 
-Every model with encrypted attributes must be listed in :data:`OWNED`; a test checks it.
+What belongs to a citizen comes from the personal-data registry (:mod:`crm.security.registry`), which
+each feature fills for its own tables; the application refuses to start when a model has an encrypted
+column the registry does not declare.
 """
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import sqlalchemy as sa
-from flask import current_app
 
 from crm.db import db, new_id, utcnow
-from crm.security import audit, crypto, keystore
+from crm.security import audit, crypto, keystore, registry
+from crm.security.fields import encrypted_columns, models_with_encrypted_fields
 from crm.security.models import DestructionRecord
 
 METHOD = ("crypto-shredding: AES-256-GCM data key deleted from the key store (its backups expire within "
@@ -44,52 +45,16 @@ class ErasureError(ValueError):
     """Erasure refused (unknown citizen, no reason); Russian message."""
 
 
-CATEGORY_OF = {"appeals": "appeal_text", "appeal_events": "appeal_comments", "calls": "call_file_names",
-               "segments": "transcripts", "evaluations": "qa_comments"}
-
-
 def _owned():
-    """``[(model, where)]``: rows whose ciphertext belongs to the citizen; ``where(citizen_id, owners)``
-    is the WHERE clause (``owners``: the citizen id and the ids of the citizen's calls, whose data
-    keys encrypt a call's transcript when it was made before the call was linked to the citizen)."""
-    from crm.appeals.models import Appeal, AppealEvent
-    from crm.calls.models import Call, Segment
-    from crm.citizens.models import Citizen
-    from crm.qa.models import Evaluation
-
-    return [
-        (Citizen, lambda cid, owners: Citizen.id == cid),
-        (Appeal, lambda cid, owners: Appeal.citizen_id == cid),
-        (AppealEvent, lambda cid, owners: AppealEvent.citizen_id == cid),
-        (Call, lambda cid, owners: Call.citizen_id == cid),
-        (Segment, lambda cid, owners: Segment.owner_id.in_(owners)),
-        (Evaluation, lambda cid, owners: Evaluation.owner_id.in_(owners)),
-    ]
+    """``[(model, where)]``: rows whose ciphertext belongs to the citizen, from the personal-data
+    registry (:mod:`crm.security.registry`); ``where(citizen_id, owners)`` is the WHERE clause
+    (``owners``: the citizen id and the ids of the citizen's other key owners, such as calls whose
+    data keys encrypt a transcript made before the call was linked to the citizen)."""
+    return [(t.model, t.rows_of) for t in registry.tables()]
 
 
 def _owners(citizen_id: str) -> list[str]:
-    from crm.calls.models import Call
-
-    return [citizen_id] + list(db.session.execute(db.select(Call.id).where(Call.citizen_id == citizen_id)).scalars())
-
-
-def encrypted_columns(model) -> list[str]:
-    """The ciphertext columns of ``model`` (those behind :class:`~crm.security.fields.Encrypted`)."""
-    from crm.security.fields import Encrypted
-
-    return sorted({v.column for k, v in vars(model).items() if isinstance(v, Encrypted)})
-
-
-def models_with_encrypted_fields() -> list[type]:
-    """Every mapped class that has an encrypted attribute."""
-    from crm.security.fields import Encrypted
-
-    out = []
-    for mapper in db.Model.registry.mappers:
-        cls = mapper.class_
-        if any(isinstance(v, Encrypted) for v in vars(cls).values()):
-            out.append(cls)
-    return out
+    return registry.key_owners(citizen_id)
 
 
 def _actor(actor) -> audit.Actor:
@@ -107,13 +72,11 @@ def erase_citizen(citizen_id: str, reason: str, actor=None) -> DestructionRecord
     ``reason``: why (e.g. "consent withdrawn, 152-ФЗ ст. 9 ч. 2; request of 2026-05-01"), stored
     in the record, never in the access log. ``actor``: a user (``id``, ``username``, ``role``) or
     :class:`crm.security.audit.Actor`; default the signed-in user. Raises :class:`ErasureError`."""
-    from crm.calls.models import Call
-    from crm.citizens.models import Citizen
-
     reason = (reason or "").strip()
     if not reason:
         raise ErasureError("укажите основание уничтожения данных")
-    citizen = db.session.get(Citizen, citizen_id)
+    subject = registry.subject_table()
+    citizen = db.session.get(subject.model, citizen_id)
     if citizen is None:
         raise ErasureError(f"заявитель {citizen_id} не найден")
     who = _actor(actor)
@@ -126,29 +89,31 @@ def erase_citizen(citizen_id: str, reason: str, actor=None) -> DestructionRecord
     # 1. main database, one transaction
     categories: set[str] = set()
     counts: dict[str, int] = {}
-    for f in Citizen.PERSONAL_FIELDS:
-        if getattr(citizen, f"{f}_enc") is not None:
-            categories.add(f)
-    calls = db.session.execute(db.select(Call.id, Call.storage_key).where(Call.citizen_id == citizen_id)).all()
+    for col in subject.encrypted:
+        if getattr(citizen, col) is not None:
+            categories.add(col.removesuffix("_enc"))
+    files = {category: entry.paths(citizen_id) for category, entry in registry.FILES.items()}
     db.session.expunge(citizen)
     owners = _owners(citizen_id)
-    for model, where in _owned():
-        cols = encrypted_columns(model)
-        cond = where(citizen_id, owners)
-        if model is not Citizen and cols:
-            n = db.session.execute(sa.select(sa.func.count()).select_from(model.__table__).where(
-                cond, sa.or_(*[model.__table__.c[c].isnot(None) for c in cols]))).scalar_one()
+    for entry in registry.tables():
+        table, cols = entry.model.__table__, entry.encrypted
+        cond = entry.rows_of(citizen_id, owners)
+        if not entry.subject and cols:
+            n = db.session.execute(sa.select(sa.func.count()).select_from(table).where(
+                cond, sa.or_(*[table.c[c].isnot(None) for c in cols]))).scalar_one()
             if n:
-                counts[model.__tablename__] = n
-                categories.add(CATEGORY_OF.get(model.__tablename__, model.__tablename__))
+                counts[table.name] = n
+                categories.add(entry.category)
         values = {c: None for c in cols}
-        if model is Citizen:
-            values.update({c: None for c in Citizen.BLIND_INDEX_COLUMNS})
+        if entry.subject:
+            values.update({c: None for c in entry.blind_indexes})
             values["erased_at"] = utcnow()
-        db.session.execute(sa.update(model.__table__).where(cond).values(values))
-    if calls:
-        categories.add("recordings")
-        counts["recordings"] = len(calls)
+        if values:
+            db.session.execute(sa.update(table).where(cond).values(values))
+    for category, paths in files.items():
+        if paths:
+            categories.add(category)
+            counts[category] = len(paths)
     record = DestructionRecord(id=new_id(), citizen_id=citizen_id, categories=",".join(sorted(categories)), reason=reason[:5000],
                                method=METHOD, detail=json.dumps(counts, sort_keys=True), at=utcnow(),
                                actor_id=who.id, actor=who.name[:80], actor_role=who.role[:20])
@@ -158,10 +123,10 @@ def erase_citizen(citizen_id: str, reason: str, actor=None) -> DestructionRecord
     db.session.commit()
     db.session.expire_all()
 
-    # 2. recording files
-    rec_dir = Path(current_app.config["CRM_RECORDINGS_DIR"])
-    for _call_id, storage_key in calls:
-        (rec_dir / f"{storage_key}.rec").unlink(missing_ok=True)
+    # 2. files (call recordings)
+    for paths in files.values():
+        for path in paths:
+            path.unlink(missing_ok=True)
 
     # 3.–4. key store, then the record
     complete_pending(record)
@@ -194,9 +159,8 @@ def pending() -> list[DestructionRecord]:
 
 def known_owners(owner_ids: list[str]) -> set[str]:
     """Which of ``owner_ids`` exist in the main database (citizens, or calls that own their key)."""
-    from crm.calls.models import Call
-    from crm.citizens.models import Citizen
+    return registry.known_owners(owner_ids)
 
-    found = set(db.session.execute(db.select(Citizen.id).where(Citizen.id.in_(owner_ids))).scalars())
-    found |= set(db.session.execute(db.select(Call.id).where(Call.id.in_(owner_ids))).scalars())
-    return found
+
+__all__ = ["ErasureError", "METHOD", "erase_citizen", "complete_pending", "pending", "known_owners",
+           "encrypted_columns", "models_with_encrypted_fields"]

@@ -7,16 +7,17 @@
 * the key store's engine settings (:func:`crm.security.keystore.init_app`). The key store's schema
   and its KEK check values are verified on first use in each process (:func:`crm.security.keystore.ensure`),
   because ``create_app`` also serves ``crm init`` before any database exists;
-* the controller's name and address (``CRM_CONTROLLER_NAME``, ``CRM_CONTROLLER_ADDRESS``): without
-  them no consent can be recorded (:func:`crm.consent.services.record` refuses), so a warning is
-  logged rather than the app refusing to start (appeals are still taken).
+* the personal-data registry (:func:`check_personal_data`, run by the factory once every feature
+  has registered its tables): an encrypted column no feature declares would survive an erasure, so
+  the app refuses to start.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from crm.security import blind_index, keystore
+from crm.security import blind_index, keystore, registry
+from crm.security.fields import encrypted_tables
 from crm.security.keyring import KeyError_, load_keyring
 
 
@@ -31,16 +32,12 @@ def init_app(app) -> None:
         except KeyError_ as exc:
             raise RuntimeError(f"refusing to start: {exc}") from None
     keystore.init_app(app)
-    check_controller(app)
 
 
-def check_controller(app) -> bool:
-    """Log a warning when the controller's name or address is not configured; True when both are."""
-    from crm.consent.services import controller_configured
-
-    if controller_configured(app.config):
-        return True
-    app.logger.warning("CRM_CONTROLLER_NAME / CRM_CONTROLLER_ADDRESS are not set in instance/config.py: "
-                       "consents cannot be recorded until the operator of personal data (152-FZ art. 9 "
-                       "part 4) is configured")
-    return False
+def check_personal_data() -> None:
+    """Raise ``RuntimeError`` when a model has an encrypted column that no entry of the personal-data
+    registry (:mod:`crm.security.registry`) declares, or no feature declared the citizens' table."""
+    try:
+        registry.check_complete(encrypted_tables())
+    except registry.RegistryError as exc:
+        raise RuntimeError(f"refusing to start: {exc}") from None

@@ -85,7 +85,7 @@ def test_operator_pages_warn_and_refuse(unconfigured, client, make_user, login):
 
 
 def test_no_banner_when_configured(ctx, client, make_user, login):
-    from crm.security.startup import check_controller
+    from crm.consent.startup import check_controller
 
     login(make_user("operator"))
     assert 'id="controller-not-configured"' not in client.get("/operator").get_data(as_text=True)
@@ -93,7 +93,7 @@ def test_no_banner_when_configured(ctx, client, make_user, login):
 
 
 def test_startup_check_logs_warning(unconfigured, caplog):
-    from crm.security.startup import check_controller
+    from crm.consent.startup import check_controller
 
     with caplog.at_level(logging.WARNING):
         assert check_controller(unconfigured) is False
