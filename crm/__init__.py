@@ -96,12 +96,12 @@ def register_blueprints(app: Flask) -> None:
     from crm.calls.views import bp as calls_bp
     from crm.consent.views import bp as consent_bp
     from crm.consent.views import public_bp as selfservice_bp
+    from crm.dpo.views import bp as dpo_bp
     from crm.health import bp as health_bp
     from crm.qa.views import bp as qa_bp
-    from crm.security.views import bp as security_bp
     from crm.users.views import bp as users_bp
 
-    for bp in (users_bp, appeals_bp, calls_bp, qa_bp, security_bp, consent_bp, selfservice_bp, health_bp, admin_bp):
+    for bp in (users_bp, appeals_bp, calls_bp, qa_bp, dpo_bp, consent_bp, selfservice_bp, health_bp, admin_bp):
         app.register_blueprint(bp)
     register_api(app)
 

@@ -17,8 +17,6 @@ Working days come from :mod:`crm.timeutil` (holidays and transferred days).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import datetime, timedelta
 
 from crm import hooks
@@ -172,8 +170,8 @@ def extend(req: DataSubjectRequest, reason: str, *, user) -> DataSubjectRequest:
 
 def answer(req: DataSubjectRequest, note: str, *, user, rejected: bool = False) -> DataSubjectRequest:
     """Close a request: answered (what was done) or ``rejected`` (a reasoned refusal). An access
-    request is answered only after its export was produced (:func:`export_citizen`). Erasures are
-    closed by :func:`approve_erasure` / :func:`reject_erasure`. Logs ``dsr.answer``."""
+    request is answered only after its export was produced (:func:`crm.dpo.services.export_citizen`).
+    Erasures are closed by :func:`approve_erasure` / :func:`reject_erasure`. Logs ``dsr.answer``."""
     from crm.security.permissions import require_role
 
     require_role(user, "dpo", "admin")
@@ -203,87 +201,6 @@ def close_by_system(req: DataSubjectRequest, note: str, *, actor: audit.Actor) -
     req.answer_note = note[:5000]
     audit.record("dsr.answer", citizen_id=req.citizen_id, purpose=req.purpose_code or audit.REPORT_PURPOSE,
                  detail=f"request {req.id} answered", actor=actor)
-
-
-# --- the access export ----------------------------------------------------------------------------
-
-def export_citizen(citizen_id: str, *, user, request: DataSubjectRequest | None = None) -> dict:
-    """Everything held on the citizen, for an access request (ст. 14 ч. 7): one dict that the views
-    render as JSON (machine-readable) and as a printable document.
-
-    Reads through the normal paths so each read is in the access log as usual:
-    :func:`crm.citizens.services.view` (card, revealed), then the ``citizen.export`` hook, to which
-    the appeals package answers with :func:`crm.appeals.services.export_for_citizen` (each appeal with
-    history, each call's transcript, and through ``call.export`` QA's evaluation comments), the consent history, the requests,
-    the SMS sent, the access log about the citizen (roles, not staff names) and the processing
-    information of the register. Then ``dsr.export`` is logged, and with ``request`` its
-    ``export_sha256`` (SHA-256 of the canonical JSON) and ``export_at`` are set. Commits.
-
-    Returns ``{"generated_at", "request_id", "controller": {name, address}, "citizen": card,
-    "appeals": [appeal dicts + "calls": [call dicts + "evaluations"]], "consents": [...],
-    "requests": [...], "sms": [...], "access_log": [...], "processing": [...], "sha256"}``.
-    Raises :class:`RequestError` (``not_found``) and ``PermissionDenied``."""
-    from crm.citizens import services as citizens
-    from crm.consent import services as consent
-    from crm.security.permissions import require_role
-
-    from crm.security.permissions import ROLE_NAMES_RU
-
-    require_role(user, "dpo", "admin")
-    citizen = citizens.get(citizen_id)
-    if citizen is None:
-        raise RequestError("заявитель не найден", "citizen_id", "not_found")
-    name, address = consent.controller()
-    card = citizens.view(citizen, purpose=consent.DSR_PURPOSE, reveal=True)
-    sections: dict = {}  # what the features hold on the citizen (crm.appeals.hooks: appeals, calls, evaluations)
-    for part in hooks.fire("citizen.export", citizen_id=citizen_id, purpose=consent.DSR_PURPOSE,
-                           erased=card["erased"]):
-        sections.update(part or {})
-    out_appeals = sections.get("appeals", [])
-    consents = []
-    for e in consent.for_citizen(citizen_id):
-        words, verified = consent.consent_text(e)
-        consents.append({**consent.as_dict(e), "text": words, "text_verified": verified,
-                         "withdrawn_channel": e.withdrawn_channel})
-    requests = [request_dict(r) for r in for_citizen(citizen_id)]
-    sms = [{"id": m.id, "at": m.created_at.isoformat(), "purpose": m.purpose, "kind": m.kind, "to": m.to_masked,
-            "text": _public_body(m)} for m in messages_for(citizen_id)]
-    log = audit.access_report(citizen_id, fmt="export", actor=_actor_of(user))
-    staff_roles = set(ROLE_NAMES_RU)
-    access_log = [{"at": e["at"].isoformat(), "action": e["action"], "action_label": e["action_label"],
-                   "role": e["actor_role"], "fields": e["fields"], "purpose": e["purpose"], "outcome": e["outcome"],
-                   # who, in words: the role for staff (no names), «система: …» for jobs
-                   "who": e["role_label"] if e["actor_role"] in staff_roles else e["actor_name"]}
-                  for e in log["entries"]]
-    processing = [{"purpose": p.code, "name": p.name_ru, "legal_basis": p.legal_basis,
-                   "requires_consent": p.requires_consent, "data_categories": p.data_categories,
-                   "actions": p.actions, "processing_method": p.processing_method, "recipients": p.recipients,
-                   "retention_days": p.retention_days, "retention_basis": p.retention_basis}
-                  for p in consent.purposes()]
-    now = utcnow()
-    result = {"generated_at": now.isoformat(), "request_id": request.id if request else None,
-              "controller": {"name": name, "address": address}, "citizen": card, "appeals": out_appeals,
-              "consents": consents, "requests": requests, "sms": sms, "access_log": access_log,
-              "processing": processing,
-              "rights": "152-ФЗ ст. 14: вы вправе требовать уточнения, блокирования или уничтожения данных, "
-                        "отозвать согласие, обжаловать действия оператора в Роскомнадзор или в суд."}
-    digest = hashlib.sha256(json.dumps(result, sort_keys=True, ensure_ascii=False, default=str)
-                            .encode("utf-8")).hexdigest()
-    result["sha256"] = digest
-    if request is not None:
-        request.export_sha256 = digest
-        request.export_at = now
-    categories = ["full_name", "phone", "email", "address", "apartment", "description", "comment", "transcript",
-                  "consents"]
-    audit.record("dsr.export", citizen_id=citizen_id, fields=categories, purpose=consent.DSR_PURPOSE,
-                 detail=f"request {request.id if request else '-'} sha256={digest[:16]} appeals={len(out_appeals)}")
-    db.session.commit()
-    return result
-
-
-def _public_body(m: SmsMessage) -> str | None:
-    """A message's text for the export: one-time codes are not repeated."""
-    return "(одноразовый код)" if m.kind == "code" and m.body else m.body
 
 
 def messages_for(citizen_id: str) -> list[SmsMessage]:

@@ -350,9 +350,15 @@ def purpose_label(code: str | None) -> str:
     purpose = db.session.get(Purpose, code)
     if purpose is not None and purpose.name_ru:
         return purpose.name_ru
-    from crm.security.audit import purpose_names
-
     return purpose_names().get(code, code)
+
+
+def purpose_names() -> dict[str, str]:
+    """``{purpose code: Russian name}`` of the register's built-in purposes and the DPO's own
+    (``data_subject_request``)."""
+    names = {code: name for code, name, *_ in PURPOSES}
+    names[DSR_PURPOSE] = "запрос субъекта ПДн / проверка"
+    return names
 
 
 def labels(e: ConsentEvent) -> dict:

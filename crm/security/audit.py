@@ -691,85 +691,10 @@ def hashes_at(seqs: Iterable[int], session: Session | None = None) -> dict[int, 
     return out
 
 
-# --- the DPO's pages ---------------------------------------------------------------------------------
+# --- the purpose of the DPO's own reads ------------------------------------------------------------
 
+#: the purpose logged by the DPO's reports and data-subject requests (crm.dpo, crm.consent.rights)
 REPORT_PURPOSE = "data_subject_request"
-
-
-def purpose_names() -> dict[str, str]:
-    """``{purpose code: Russian name}`` of the register's built-in purposes and the DPO's own."""
-    from crm.consent.texts import PURPOSES
-
-    names = {code: name for code, name, *_ in PURPOSES}
-    names[REPORT_PURPOSE] = "запрос субъекта ПДн / проверка"
-    return names
-
-
-def search(*, citizen_id: str = "", actor: str = "", action: str = "", purpose: str = "",
-           start: datetime | None = None, end: datetime | None = None, before: int | None = None,
-           limit: int = 100) -> tuple[list[AccessLogEntry], bool]:
-    """Entries newest first, filtered by exact citizen id, staff login, action, purpose and UTC
-    period ``[start, end)``; keyset paging with ``before`` (a seq). Returns ``(rows, more)``.
-    Entries hold ids, never personal values: nothing to decrypt, nothing to log."""
-    E = AccessLogEntry
-    q = select(E).order_by(E.seq.desc()).limit(limit + 1)
-    for column, value in ((E.citizen_id, citizen_id), (E.actor, actor), (E.action, action), (E.purpose, purpose)):
-        if value:
-            q = q.where(column == value)
-    if start is not None:
-        q = q.where(E.at >= start)
-    if end is not None:
-        q = q.where(E.at < end)
-    if before:
-        q = q.where(E.seq < before)
-    rows = list(db.session.execute(q).scalars())
-    return rows[:limit], len(rows) > limit
-
-
-
-def access_report(citizen_id: str, *, start: datetime | None = None, end: datetime | None = None,
-                  fmt: str = "html", actor: Actor | None = None) -> dict:
-    """Who read or changed this citizen's data, when and why (152-ФЗ ст. 14: the data subject's right
-    to know how their data are processed), for a page, CSV or printable document.
-
-    ``start``/``end``: UTC bounds (None = open). Returns ``{"citizen": masked card or None,
-    "entries": [{seq, at, actor, actor_name, actor_role, action, action_label, fields, fields_label,
-    purpose, purpose_label, appeal_id, appeal_number, call_id, ip, outcome, hash}], "consents":
-    [consent dicts], "head": (seq, hash)}``. Decrypts only the citizen's name (masked card) and logs
-    it, plus an ``audit.report`` entry, purpose ``data_subject_request``; commits."""
-    from crm.appeals import services as appeals
-    from crm.citizens import services as citizens
-    from crm.consent import services as consent
-    from crm.users import services as users
-
-    citizen = citizens.get(citizen_id)
-    card = citizens.view(citizen, purpose=REPORT_PURPOSE, commit=False) if citizen is not None else None
-    q = select(AccessLogEntry).where(AccessLogEntry.citizen_id == citizen_id).order_by(AccessLogEntry.seq)
-    if start is not None:
-        q = q.where(AccessLogEntry.at >= start)
-    if end is not None:
-        q = q.where(AccessLogEntry.at < end)
-    rows = list(db.session.execute(q).scalars())
-    staff = {u.id: u for u in users.list_users()}
-    purposes = purpose_names()
-    numbers: dict[str, str] = {}
-    for appeal_id in {r.appeal_id for r in rows if r.appeal_id}:
-        appeal = appeals.get(appeal_id)
-        numbers[appeal_id] = appeal.number if appeal is not None else appeal_id[:8]
-    entries = []
-    for r in rows:
-        labels = entry_labels(r, staff.get(r.actor_id), purposes)
-        entries.append({
-            **labels, "seq": r.seq, "at": r.at, "actor": r.actor, "actor_role": r.actor_role,
-            "actor_name": labels["actor_label"], "action": r.action, "fields": entry_fields(r),
-            "purpose": r.purpose, "appeal_id": r.appeal_id, "appeal_number": numbers.get(r.appeal_id),
-            "call_id": r.call_id, "ip": r.ip, "outcome": r.outcome, "hash": r.hash})
-    consents = [consent.as_dict(e) | consent.labels(e) for e in consent.for_citizen(citizen_id)]
-    record("audit.report", citizen_id=citizen_id, fields=["consents"], purpose=REPORT_PURPOSE,
-           detail=f"format={fmt} entries={len(entries)}", actor=actor)
-    result = {"citizen": card, "entries": entries, "consents": consents, "head": head()}
-    db.session.commit()
-    return result
 
 
 # --- export for archiving ----------------------------------------------------------------------------
@@ -850,7 +775,7 @@ def entry_labels(row, person, purposes: dict[str, str]) -> dict[str, str]:
     """The Russian labels of an access-log row's codes (``actor_label``, ``role_label``,
     ``action_label``, ``fields_label``, ``purpose_label``, ``outcome_label``), a code with no label
     standing for itself; ``person``: the staff member of ``actor_id`` (or None), ``purposes``:
-    :func:`purpose_names`. Shared by the per-citizen report and the DPO's log viewer."""
+    :func:`crm.consent.services.purpose_names`. Shared by the per-citizen report and the DPO's log viewer."""
     return {"actor_label": actor_label(row.actor, person), "role_label": role_label(row.actor_role),
             "action_label": action_label(row.action),
             "fields_label": ", ".join(FIELD_LABELS.get(f, f) for f in entry_fields(row)),

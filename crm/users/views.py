@@ -11,7 +11,7 @@ from crm.security.redirects import local_target
 
 bp = Blueprint("users", __name__)
 
-HOME_BY_ROLE = {"operator": "appeals.operator_home", "supervisor": "qa.calls_list", "dpo": "security.access_log",
+HOME_BY_ROLE = {"operator": "appeals.operator_home", "supervisor": "qa.calls_list", "dpo": "dpo.access_log",
                 "admin": "appeals.operator_home", "executor": "appeals.operator_home"}
 
 

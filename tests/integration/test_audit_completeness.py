@@ -35,16 +35,16 @@ NO_PERSONAL_DATA = {
                          "and are not shown",
     "appeals.operator_home": "the search forms and the operator's recent appeals (numbers, categories, deadlines); "
                              "the search by phone is the logged POST appeals.citizen_search",
-    "security.citizen_lookup": "the lookup forms; ?citizen_id= redirects to the logged access report; the search "
-                               "by phone is the logged POST security.citizen_search",
+    "dpo.citizen_lookup": "the lookup forms; ?citizen_id= redirects to the logged access report; the search "
+                               "by phone is the logged POST dpo.citizen_search",
     "appeals.appeal_list": "appeal numbers, categories, topics, statuses, deadlines: no citizen fields, nothing decrypted",
     "qa.calls_list": "call times, operators, durations, statuses: nothing decrypted",
     "qa.evaluations": "scores per operator: nothing decrypted",
     "api_reports.kpi": "aggregate counts and ratios",
     "api_dpo.audit_log": "access-log entries: ids and field names, never values",
     "api_consent.consent_list": "consent events: ids, purpose codes, channels, times; nothing decrypted",
-    "security.access_log": "access-log entries: ids and field names, never values",
-    "security.alert_list": "alerts: ids and counts",
+    "dpo.access_log": "access-log entries: ids and field names, never values",
+    "dpo.alert_list": "alerts: ids and counts",
     # quality control (crm/qa): lists and configuration; the call and evaluation pages log
     "qa.queue": "the review queue: call times, operators, durations, sampling reasons; nothing decrypted",
     "qa.my_evaluations": "the operator's own evaluations: dates, scores, statuses; nothing decrypted",
@@ -55,14 +55,14 @@ NO_PERSONAL_DATA = {
     "qa.calibration_list": "calibration sessions: titles, dates, participants",
     "qa.calibration_detail": "calibration scores; the call itself is reviewed on the logged /qa/review page",
     # consent and data subject requests (crm/consent)
-    "consent.purposes": "the register of processing purposes",
-    "consent.purpose_edit": "the register of processing purposes",
-    "consent.requests": "data subject requests: citizen ids, types, dates, statuses; nothing decrypted",
-    "consent.request_detail": "one request: ids, dates, staff notes written without personal data; the export logs",
-    "consent.acts": "destruction acts: citizen ids, categories, reasons, dates; the data are already destroyed",
-    "consent.act": "one destruction act, printable: as above",
-    "consent.retention_page": "retention runs: counts per purpose",
-    "consent.outbox": "SMS outbox: numbers stored masked, status texts; nothing decrypted",
+    "dpo.purposes": "the register of processing purposes",
+    "dpo.purpose_edit": "the register of processing purposes",
+    "dpo.requests": "data subject requests: citizen ids, types, dates, statuses; nothing decrypted",
+    "dpo.request_detail": "one request: ids, dates, staff notes written without personal data; the export logs",
+    "dpo.acts": "destruction acts: citizen ids, categories, reasons, dates; the data are already destroyed",
+    "dpo.act": "one destruction act, printable: as above",
+    "dpo.retention_page": "retention runs: counts per purpose",
+    "dpo.outbox": "SMS outbox: numbers stored masked, status texts; nothing decrypted",
 }
 #: The data subject's own pages (no staff role): the citizen signs in with a one-time link or an
 #: SMS code, which crm.consent.selfservice logs (selfservice.login / selfservice.code) under the
@@ -84,10 +84,10 @@ POST_NO_PERSONAL_DATA = {
     "api_calls.telephony_event": "PBX events carry ids and types only; not linked to citizens yet",
     "admin.job_retry": "requeues a failed job by its id",
     "admin.job_retry_all": "requeues every failed job",
-    "security.alert_scan": "scans the log; logs audit.alert_scan",
-    "security.alert_acknowledge": "marks an alert; logs audit.alert_ack (tests/integration/test_audit_dpo.py)",
-    "consent.purpose_edit": "the register of processing purposes; logs purpose.update",
-    "consent.retention_page": "starts a retention run; each erasure it makes is logged by crm.consent.retention",
+    "dpo.alert_scan": "scans the log; logs audit.alert_scan",
+    "dpo.alert_acknowledge": "marks an alert; logs audit.alert_ack (tests/integration/test_audit_dpo.py)",
+    "dpo.purpose_edit": "the register of processing purposes; logs purpose.update",
+    "dpo.retention_page": "starts a retention run; each erasure it makes is logged by crm.consent.retention",
     "qa.queue_sample": "fills the review queue with call ids",
     "qa.sampling_rules": "sampling-rule configuration",
     "qa.scorecard_edit": "scorecard configuration",
@@ -301,7 +301,7 @@ def _post_recipes(w):
             "recording": (io.BytesIO(tone_wav(0.5)), "c2.wav")}, content_type="multipart/form-data"), cid),
         # searches by phone are POSTs, so the number stays out of URLs; each match shown is logged
         "appeals.citizen_search": ("operator", lambda app: html("operator", "/operator", data={"phone": PHONE}), cid),
-        "security.citizen_search": ("dpo", lambda app: html("dpo", "/dpo/citizens", data={"phone": PHONE}), cid),
+        "dpo.citizen_search": ("dpo", lambda app: html("dpo", "/dpo/citizens", data={"phone": PHONE}), cid),
         "api_citizens.citizens_search": ("operator", api("operator", "/api/v1/citizens/search", json={"phone": PHONE}), cid),
         "appeals.citizen_create": ("operator", lambda app: html("operator", "/citizens", data={
             "full_name": "Новикова Анна Игоревна", "phone": "+7 903 555-00-11", "email": "", "address": "",
@@ -323,15 +323,15 @@ def _post_recipes(w):
             "purpose": "csat_survey", "given": "yes"}), cid),
         "consent.selfservice_link": ("operator", lambda app: html("operator", f"/citizens/{cid}/selfservice-link",
                                                                   data={"next": detail}), cid),
-        "consent.dpo_withdraw": ("dpo", lambda app: html("dpo", f"/dpo/consents/{new_consent()}/withdraw",
+        "dpo.dpo_withdraw": ("dpo", lambda app: html("dpo", f"/dpo/consents/{new_consent()}/withdraw",
                                                          data={"channel": "paper", "ref": "вх. 12"}), cid),
-        "consent.erasure_request": ("dpo", lambda app: html("dpo", f"/dpo/citizens/{cid}/erasure", data={
+        "dpo.erasure_request": ("dpo", lambda app: html("dpo", f"/dpo/citizens/{cid}/erasure", data={
             "reason": "заявление заявителя", "channel": "paper"}), cid),
-        "consent.requests": ("dpo", lambda app: html("dpo", "/dpo/requests", data={
+        "dpo.requests": ("dpo", lambda app: html("dpo", "/dpo/requests", data={
             "citizen_id": cid, "type": "access", "channel": "paper", "note": "запрос сведений"}), cid),
-        "consent.request_extend": ("dpo", lambda app: html("dpo", f"/dpo/requests/{new_request()}/extend", data={
+        "dpo.request_extend": ("dpo", lambda app: html("dpo", f"/dpo/requests/{new_request()}/extend", data={
             "reason": "нужны сведения от подрядчика"}), cid),
-        "consent.request_answer": ("dpo", lambda app: html("dpo", f"/dpo/requests/{new_request()}/answer", data={
+        "dpo.request_answer": ("dpo", lambda app: html("dpo", f"/dpo/requests/{new_request()}/answer", data={
             "decision": "reject", "note": "заявитель не подтвердил личность"}), cid),
         "qa.evaluation_acknowledge": ("operator", lambda app: html(
             "operator", f"/qa/evaluations/{new_evaluation()}/acknowledge"), cid),

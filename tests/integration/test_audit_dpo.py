@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 import pytest
 from flask import g
 
+from crm.consent import services as consent
 from crm.db import db, utcnow
 from crm.security import alerts, audit
 from crm.security.models import AccessAlert, AccessLogEntry
@@ -287,7 +288,7 @@ def test_access_log_filters_offer_labels_and_take_codes(as_dpo, case, mixed_log)
     assert actions["keys.index_start"]["group"] == "Безопасность, ключи, журнал"
     assert actions[""]["text"] == "все" and not any(o["selected"] for o in actions.values())
     purposes = {o["value"]: o["text"] for o in page.selects["purpose"]}
-    assert purposes == {"": "все"} | {code: f"{name} ({code})" for code, name in audit.purpose_names().items()}
+    assert purposes == {"": "все"} | {code: f"{name} ({code})" for code, name in consent.purpose_names().items()}
     actors = {o["value"]: o for o in page.selects["actor"]}
     assert actors["op_petrova"]["text"] == "Тест operator, оператор (op_petrova)"
     assert actors["op_petrova"]["group"] == "Сотрудники"

@@ -309,13 +309,14 @@ def test_access_export_has_every_record_of_the_citizen_and_nothing_of_another(ct
 
 def test_export_is_for_the_dpo_only(ctx, make_user):
     from crm.consent import rights
+    from crm.dpo import services as dpo
     from crm.security.permissions import PermissionDenied
 
     op = make_user("operator")
     c = CitizenFactory(full_name=NAME_A, phone=PHONE_A)
     req = rights.register(c.id, "access", channel="paper")
     with pytest.raises(PermissionDenied):
-        rights.export_citizen(c.id, user=op, request=req)
+        dpo.export_citizen(c.id, user=op, request=req)
     assert login_as(ctx, op).get(f"/dpo/requests/{req.id}/export").status_code == 403
 
 

@@ -1,0 +1,552 @@
+"""The data-protection officer's pages (blueprint ``dpo``): the access log, the per-citizen access
+report (page, CSV, printable document), alerts about unusual access; the register of processing
+purposes (page, CSV, printable record of processing), data subject requests with their clocks, the
+access export (JSON and a printable document), a citizen's consent history, erasure with four-eyes
+approval, destruction acts, retention runs, the SMS outbox.
+
+The DPO reads logs and consent records, never appeal contents; the only personal values shown are a
+citizen's name and masked phone (and, in an access export, what the citizen may see), and showing
+them is logged. Views parse input, call one service and render; services check roles again and
+write the log."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime, time as dtime, timedelta
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length
+
+from crm.citizens import services as citizens
+from crm.consent import retention, rights, sms
+from crm.consent import services as consent
+from crm.consent.forms import (AnswerForm, ErasureForm, ExtendForm, PurposeForm, RequestForm, RetentionForm,
+                               WithdrawForm)
+from crm.db import utcnow
+from crm.dpo import services
+from crm.errors import InvalidInput
+from crm.security import alerts, audit, checkpoints
+from crm.security.permissions import ROLE_NAMES_RU, PermissionDenied, roles_required
+from crm.security.redirects import local_target
+from crm.timeutil import day_start, local_date, local_tz, parse_day
+
+bp = Blueprint("dpo", __name__)
+PAGE = 100
+DPO = ("dpo", "admin")
+
+
+@bp.errorhandler(PermissionDenied)
+def _denied(_exc):
+    abort(403)
+
+
+class DpoPhoneSearchForm(FlaskForm):
+    """The DPO's search by phone: a POST with CSRF, so the number stays out of URLs."""
+
+    phone = StringField("Телефон заявителя", validators=[DataRequired(message="Введите номер телефона"),
+                                                         Length(max=40)])
+
+
+def _unknown_citizen(citizen_id: str):
+    """The lookup page with a Russian error instead of a report (and its CSV and print links)."""
+    return _lookup_page(citizen_id=citizen_id, status=404,
+                        id_error=f"Заявитель с id «{citizen_id[:40]}» не найден. Проверьте id или найдите "
+                                 "заявителя по телефону.")
+
+
+def _parse_period() -> tuple[datetime | None, datetime | None, str, str, str | None]:
+    """``from``/``to`` query values (inclusive local days) as UTC bounds, the raw values, and a Russian
+    error (an unparseable date, or a start after the end) or None."""
+    first, last = request.args.get("from", "").strip(), request.args.get("to", "").strip()
+    start = end = None
+    try:
+        if first:
+            start = day_start(parse_day(first, "from"))
+        if last:
+            end = day_start(parse_day(last, "to") + timedelta(days=1))
+    except InvalidInput as exc:
+        return None, None, first, last, str(exc)
+    if start is not None and end is not None and start >= end:
+        return None, None, first, last, (f"Дата начала периода ({first}) позже даты окончания ({last}): "
+                                         "исправьте период.")
+    return start, end, first, last, None
+
+
+def _period() -> tuple[datetime | None, datetime | None, str, str]:
+    """As :func:`_parse_period`, for the access log: a bad period is flashed and ignored."""
+    start, end, first, last, error = _parse_period()
+    if error:
+        flash(error, "error")
+        return None, None, "", ""
+    return start, end, first, last
+
+
+@bp.get("/dpo/access-log")
+@roles_required("dpo")
+def access_log():
+    """The access log, newest first; filters: citizen, staff member, period, action, purpose; keyset paging.
+    Each code is shown by its Russian label with the code beside it (the filters take codes)."""
+    f = {k: request.args.get(k, "").strip() for k in ("citizen_id", "actor", "action", "purpose")}
+    start, end, f["from"], f["to"] = _period()
+    rows, more = services.search(**{k: f[k] for k in ("citizen_id", "actor", "action", "purpose")}, start=start,
+                              end=end, before=request.args.get("before", type=int), limit=PAGE)
+    purposes = consent.purpose_names()
+    staff = services.staff()
+    head_seq, head_hash = audit.head()
+    return render_template("dpo/access_log.html", rows=_log_rows(rows, staff, purposes), f=f, more=more,
+                           next_before=rows[-1].seq if more else None, actor_choices=_actor_choices(staff),
+                           action_choices=_action_choices(), purpose_choices=[("", list(purposes.items()))],
+                           actor_label=audit.actor_label, action_label=audit.action_label,
+                           purpose_label=lambda code: purposes.get(code, code),
+                           head_seq=head_seq, head_hash=head_hash,
+                           open_alerts=len(alerts.listing("open", limit=1000)), checkpoint=_last_checkpoint(),
+                           retention_days=current_app.config["CRM_AUDIT_RETENTION_DAYS"])
+
+
+#: Groups of the action filter; labelled actions in none of them come under «Прочее».
+ACTION_GROUPS = (("Чтение персональных данных", audit.READ_ACTIONS), ("Изменение данных", audit.CHANGE_ACTIONS),
+                 ("Вход и учётные записи", audit.AUTH_ACTIONS),
+                 ("Безопасность, ключи, журнал", audit.SECURITY_ACTIONS))
+#: Actors that are neither staff nor jobs: the citizens' self-service pages (crm.consent.selfservice)
+#: and requests from no one signed in (audit.current_actor).
+OTHER_ACTORS = ("citizen:selfservice", "anonymous")
+#: Jobs logged as ``job:<name>:<detail>`` (``crm audit attest``): no exact login to filter by.
+_SUFFIXED_JOBS = frozenset({"attest"})
+
+Choices = list[tuple[str, list[tuple[str, str]]]]  # [(group label or "", [(code, label), ...]), ...]
+
+
+def _action_choices() -> Choices:
+    """The action filter's options by group, each labelled action once."""
+    groups, seen = [], set()
+    for title, codes in ACTION_GROUPS:
+        groups.append((title, [(code, audit.action_label(code)) for code in codes]))
+        seen.update(codes)
+    rest = [(code, label) for code, label in audit.ACTION_LABELS.items()
+            if code not in seen]
+    return groups + [("Прочее", rest)]
+
+
+def _actor_choices(staff: dict) -> Choices:
+    """The staff-member filter's options: staff by login (name, login, role), then the system jobs
+    (``job:<name>``) and the other non-staff actors, by their Russian labels."""
+    people = [(u.username, f"{u.display_name}, {audit.role_label(u.role)}") for u in staff.values()]
+    jobs = [(f"job:{job}", audit.actor_label(f"job:{job}")) for job in audit.SYSTEM_ACTOR_LABELS
+            if job not in _SUFFIXED_JOBS]
+    others = [(actor, audit.actor_label(actor)) for actor in OTHER_ACTORS]
+    return [("Сотрудники", people), ("Система", jobs), ("Без учётной записи", others)]
+
+
+def _log_rows(rows, staff: dict, purposes: dict[str, str]) -> list[dict]:
+    """Access-log entries for the viewer: each code (actor, role, action, fields, purpose, outcome)
+    beside its Russian label, worded as in :func:`crm.dpo.services.access_report`; a code with no
+    label is its own label."""
+    shown = []
+    for r in rows:
+        shown.append({
+            **audit.entry_labels(r, staff.get(r.actor_id), purposes),
+            "seq": r.seq, "at": r.at, "citizen_id": r.citizen_id, "appeal_id": r.appeal_id, "call_id": r.call_id,
+            "ip": r.ip, "actor": r.actor, "role": r.actor_role, "action": r.action,
+            "fields": ",".join(audit.entry_fields(r)), "purpose": r.purpose or "", "outcome": r.outcome})
+    return shown
+
+
+def _last_checkpoint() -> dict | None:
+    return checkpoints.latest(Path(current_app.config["CRM_AUDIT_CHECKPOINT_DIR"]))
+
+
+@bp.get("/dpo/citizens")
+@roles_required("dpo")
+def citizen_lookup():
+    """The lookup page; ``?citizen_id=`` opens that citizen's access report (an id, never a phone:
+    the search by phone is a POST, :func:`citizen_search`)."""
+    citizen_id = request.args.get("citizen_id", "").strip()
+    if citizen_id:
+        if not services.known_citizen(citizen_id):
+            return _unknown_citizen(citizen_id)
+        return redirect(url_for("dpo.access_report", citizen_id=citizen_id))
+    return _lookup_page()
+
+
+@bp.post("/dpo/citizens")
+@roles_required("dpo")
+def citizen_search():
+    """Find a citizen by phone for a data subject request; the lookup is logged like any other. The
+    results are rendered in this response, so the number is never in a URL."""
+    form = DpoPhoneSearchForm()
+    if not form.validate_on_submit():
+        return _lookup_page(form, status=422)
+    found, error = [], None
+    try:
+        found = [{"id": c.id, "full_name": c.full_name, "erased": c.erased_at is not None}
+                 for c in citizens.find_by_phone(form.phone.data.strip(), purpose=audit.REPORT_PURPOSE)]
+    except citizens.CitizenError as exc:
+        error = str(exc)
+    return _lookup_page(form, found=found, error=error, searched=True, status=422 if error else 200)
+
+
+def _lookup_page(form=None, *, found=(), error=None, searched=False, citizen_id="", id_error=None, status=200):
+    return render_template("dpo/citizen_lookup.html", form=form or DpoPhoneSearchForm(formdata=None),
+                           found=list(found), error=error, searched=searched, citizen_id=citizen_id,
+                           id_error=id_error), status
+
+
+CSV_COLUMNS = [("seq", "№ записи"), ("at", "Время (МСК)"), ("actor_name", "Кто"), ("actor", "Логин"),
+               ("actor_role", "Роль"), ("action", "Действие (код)"), ("action_label", "Действие"),
+               ("fields_label", "Категории данных"), ("purpose", "Цель (код)"), ("purpose_label", "Цель"),
+               ("appeal_number", "Обращение"), ("call_id", "Звонок"), ("ip", "IP"), ("outcome", "Итог"),
+               ("hash", "Хеш записи")]
+
+
+@bp.get("/dpo/citizens/<citizen_id>/access-report")
+@roles_required("dpo")
+def access_report(citizen_id):
+    """Who saw this person's data and why: a page, ``?format=csv``, or the printable document
+    (``/print``). Each report is logged (``audit.report``)."""
+    fmt = request.args.get("format", "html")
+    if fmt not in ("html", "csv"):
+        abort(400)
+    return _report(citizen_id, fmt)
+
+
+@bp.get("/dpo/citizens/<citizen_id>/access-report/print")
+@roles_required("dpo")
+def access_report_print(citizen_id):
+    """The access report as a printable document (print stylesheet; the browser prints or saves PDF)."""
+    return _report(citizen_id, "print")
+
+
+def _report(citizen_id: str, fmt: str):
+    if not services.known_citizen(citizen_id):  # an unknown id: no report, no CSV or print links for it
+        if fmt == "html":
+            return _unknown_citizen(citizen_id)
+        abort(404)
+    start, end, first, last, period_error = _parse_period()
+    if period_error:  # not a silently empty (or silently unfiltered) report
+        if fmt != "html":
+            return render_template("error.html", status=400, message=period_error), 400
+        return render_template("dpo/access_report.html", citizen_id=citizen_id, report=None, first=first,
+                               last=last, period_error=period_error, now=utcnow()), 400
+    report = services.access_report(citizen_id, start=start, end=end, fmt=fmt)
+    moscow = current_app.jinja_env.filters["moscow"]
+    if fmt == "csv":
+        buf = io.StringIO()
+        buf.write("\ufeff")  # BOM: spreadsheet programs then read UTF-8 Cyrillic correctly
+        writer = csv.writer(buf)
+        writer.writerow([title for _, title in CSV_COLUMNS])
+        for e in report["entries"]:
+            row = dict(e, at=moscow(e["at"], seconds=True), actor_role=ROLE_NAMES_RU.get(e["actor_role"], e["actor_role"]))
+            writer.writerow(["" if row.get(k) is None else row[k] for k, _ in CSV_COLUMNS])
+        name = f"access-report-{citizen_id[:8]}.csv"
+        return Response(buf.getvalue(), mimetype="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+    template = "dpo/access_report_print.html" if fmt == "print" else "dpo/access_report.html"
+    return render_template(template, citizen_id=citizen_id, report=report, first=first, last=last, now=utcnow())
+
+
+@bp.get("/dpo/alerts")
+@roles_required("dpo")
+def alert_list():
+    """Alerts about unusual access; ``?status=open|acknowledged|all``, ``?rule=``."""
+    status = request.args.get("status", "open")
+    if status not in ("open", "acknowledged", "all"):
+        status = "open"
+    rule = request.args.get("rule") or None
+    return render_template("dpo/alerts.html", alerts=alerts.listing(status, rule if rule in alerts.RULES else None),
+                           status=status, rule=rule, rules=alerts.RULES, staff=services.staff())
+
+
+@bp.post("/dpo/alerts/scan")
+@roles_required("dpo")
+def alert_scan():
+    """Run the rules over the log now (also done hourly by the worker)."""
+    counts = alerts.scan(actor=audit.current_actor())
+    flash(f"Проверка выполнена: новых оповещений {counts['new']}, обновлено {counts['updated']}.", "success")
+    return redirect(url_for("dpo.alert_list"))
+
+
+@bp.post("/dpo/alerts/<int:alert_id>/acknowledge")
+@roles_required("dpo")
+def alert_acknowledge(alert_id):
+    """Mark an alert reviewed, with a comment; logged as ``audit.alert_ack``."""
+    alert = alerts.get(alert_id) or abort(404)
+    alerts.acknowledge(alert, user=current_user, comment=request.form.get("comment"))
+    flash("Оповещение отмечено как рассмотренное.", "success")
+    return redirect(local_target(request.form.get("next"), url_for("dpo.alert_list")))
+
+
+# --- the register of purposes ---------------------------------------------------------------------
+
+REGISTER_COLUMNS = [("code", "Код"), ("name_ru", "Цель обработки"), ("legal_basis", "Правовое основание"),
+                    ("requires_consent", "Нужно согласие"), ("subjects", "Категории субъектов"),
+                    ("data_categories", "Категории данных"), ("actions", "Действия"),
+                    ("processing_method", "Способ обработки"), ("recipients", "Передача"),
+                    ("retention_days", "Срок хранения, дн."), ("retention_basis", "Основание срока"),
+                    ("retention_action", "По истечении срока")]
+
+
+def _register_value(p, key):
+    value = getattr(p, key)
+    if key == "requires_consent":
+        return "да" if value else "нет"
+    if key == "retention_action":
+        return {"erase": "уничтожение", "deidentify": "обезличивание"}.get(value, value)
+    return value
+
+
+@bp.get("/dpo/purposes")
+@roles_required(*DPO)
+def purposes():
+    """The register of processing purposes; ``?format=csv`` or ``?format=print`` (the organisation's
+    record of processing, ст. 18.1 and ст. 22 ч. 3 152-ФЗ)."""
+    fmt = request.args.get("format", "html")
+    rows = consent.purposes()
+    name, address = consent.controller()
+    if fmt == "csv":
+        buf = io.StringIO()
+        buf.write("\ufeff")  # spreadsheet programs then read UTF-8 Cyrillic correctly
+        writer = csv.writer(buf)
+        writer.writerow([title for _, title in REGISTER_COLUMNS])
+        for p in rows:
+            writer.writerow([_register_value(p, k) for k, _ in REGISTER_COLUMNS])
+        return Response(buf.getvalue(), mimetype="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="processing-register.csv"',
+                                 "Cache-Control": "no-store"})
+    if fmt not in ("html", "print"):
+        abort(400)
+    template = "dpo/purposes_print.html" if fmt == "print" else "dpo/purposes.html"
+    return render_template(template, purposes=rows, columns=REGISTER_COLUMNS, value=_register_value,
+                           controller=(name, address), configured=consent.controller_configured(),
+                           staff=services.staff(), now=utcnow())
+
+
+@bp.route("/dpo/purposes/<code>/edit", methods=["GET", "POST"])
+@roles_required("dpo")
+def purpose_edit(code):
+    purpose = consent.get_purpose(code) or abort(404)
+    form = PurposeForm(obj=purpose)
+    status = 200
+    if form.validate_on_submit():
+        values = {k: getattr(form, k).data for k in consent.EDITABLE}
+        try:
+            changed = consent.update_purpose(purpose, values, user=current_user)
+        except consent.ConsentError as exc:
+            getattr(form, exc.field, form.name_ru).errors.append(str(exc))
+            status = 422
+        else:
+            flash("Реестр изменён." if changed else "Изменений нет.", "success")
+            return redirect(url_for("dpo.purposes"))
+    elif request.method == "POST":
+        status = 422
+    return render_template("dpo/purpose_edit.html", form=form, purpose=purpose), status
+
+
+# --- data subject requests ------------------------------------------------------------------------
+
+def _received_at(day) -> datetime | None:
+    """A date picked in the form as an aware datetime: now for today, else noon Moscow time."""
+    if day is None or day == local_date(utcnow()):
+        return None
+    return datetime.combine(day, dtime(12, 0), local_tz())
+
+
+@bp.route("/dpo/requests", methods=["GET", "POST"])
+@roles_required(*DPO)
+def requests():
+    """Requests by state (``?status=open|overdue|closed|all``) with their deadlines; the form
+    registers a new access or stop-processing request."""
+    form = RequestForm()
+    form.purpose.choices = [("", "все цели")] + [(p.code, p.name_ru) for p in consent.purposes()]
+    status_code = 200
+    if form.validate_on_submit():
+        try:
+            purpose = (form.purpose.data or None) if form.type.data == "stop_processing" else None
+            req = rights.register(form.citizen_id.data.strip(), form.type.data, channel=form.channel.data,
+                                  purpose=purpose, note=form.note.data,
+                                  received_at=_received_at(form.received_on.data), user_id=current_user.id)
+        except rights.RequestError as exc:
+            field = getattr(form, exc.field, None) if exc.field else None
+            (field if field is not None and hasattr(field, "errors") else form.citizen_id).errors.append(str(exc))
+            status_code = 422
+        else:
+            flash(f"Запрос зарегистрирован, срок ответа — {_fmt(req.due_at)}.", "success")
+            return redirect(url_for("dpo.request_detail", request_id=req.id))
+    elif request.method == "POST":
+        status_code = 422
+    state = request.args.get("status", "open")
+    if state not in ("open", "overdue", "closed", "all"):
+        state = "open"
+    if request.method == "GET" and request.args.get("citizen_id"):
+        form.citizen_id.data = request.args["citizen_id"]
+    return render_template("dpo/requests.html", rows=rights.listing(state), state=state, form=form,
+                           now=utcnow()), status_code
+
+
+def _fmt(value: datetime) -> str:
+    return value.astimezone(local_tz()).strftime("%d.%m.%Y")
+
+
+@bp.get("/dpo/requests/<request_id>")
+@roles_required(*DPO)
+def request_detail(request_id):
+    req = rights.get(request_id) or abort(404)
+    return render_template("dpo/request_detail.html", req=req, staff=services.staff(), now=utcnow(),
+                           extend_form=ExtendForm(), answer_form=AnswerForm(), basis=rights.TYPE_BASIS[req.type],
+                           record=rights.destruction_record(req.destruction_record_id)
+                           if req.destruction_record_id else None)
+
+
+@bp.post("/dpo/requests/<request_id>/extend")
+@roles_required(*DPO)
+def request_extend(request_id):
+    req = rights.get(request_id) or abort(404)
+    form = ExtendForm()
+    if form.validate_on_submit():
+        try:
+            rights.extend(req, form.reason.data, user=current_user)
+            flash(f"Срок продлён до {_fmt(req.extended_due_at)}.", "success")
+        except rights.RequestError as exc:
+            flash(str(exc), "error")
+    else:
+        flash("Укажите причины продления.", "error")
+    return redirect(url_for("dpo.request_detail", request_id=req.id))
+
+
+@bp.post("/dpo/requests/<request_id>/answer")
+@roles_required(*DPO)
+def request_answer(request_id):
+    """Close a request: ``decision`` = ``answer`` or ``reject``; for an erasure ``approve`` (runs
+    the erasure, a second person) or ``reject``."""
+    req = rights.get(request_id) or abort(404)
+    form = AnswerForm()
+    if not form.validate_on_submit():
+        flash("Проверьте форму.", "error")
+        return redirect(url_for("dpo.request_detail", request_id=req.id))
+    decision = form.decision.data
+    try:
+        if req.type == "erasure":
+            if decision == "approve":
+                act = rights.approve_erasure(req, user=current_user)
+                flash(f"Данные уничтожены. Акт № {act.number}.", "success")
+            else:
+                rights.reject_erasure(req, form.note.data, user=current_user)
+                flash("В уничтожении отказано.", "success")
+        else:
+            rights.answer(req, form.note.data, user=current_user, rejected=decision == "reject")
+            flash("Запрос закрыт.", "success")
+    except rights.RequestError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("dpo.request_detail", request_id=req.id))
+
+
+@bp.get("/dpo/requests/<request_id>/export")
+@roles_required(*DPO)
+def request_export(request_id):
+    """The answer to an access request: everything held on the citizen, ``?format=json`` (file) or
+    the printable document (default). Each export is logged (``dsr.export`` and every read)."""
+    req = rights.get(request_id) or abort(404)
+    fmt = request.args.get("format", "html")
+    if fmt not in ("html", "json"):
+        abort(400)
+    if req.type != "access":
+        abort(404)
+    data = services.export_citizen(req.citizen_id, user=current_user, request=req)
+    if fmt == "json":
+        body = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+        return Response(body, mimetype="application/json; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="personal-data-{req.citizen_id[:8]}.json"',
+                                 "Cache-Control": "no-store"})
+    return render_template("dpo/export_print.html", data=data, req=req, roles_ru=ROLE_NAMES_RU)
+
+
+# --- a citizen: consent history, withdrawal on paper, erasure --------------------------------------
+
+@bp.get("/dpo/citizens/<citizen_id>/consents")
+@roles_required(*DPO)
+def history(citizen_id):
+    """One page that demonstrates consent: every consent given, refused and withdrawn, with the exact
+    text, its hash check, the ст. 9 ч. 4 items, the evidence and the requests it started. Printable."""
+    if citizens.get(citizen_id) is None:
+        abort(404)
+    data = consent.history(citizen_id, user=current_user)
+    return render_template("dpo/history.html", h=data, now=utcnow(), erasure_form=ErasureForm(),
+                           withdraw_form=WithdrawForm(), staff=services.staff())
+
+
+@bp.post("/dpo/consents/<consent_id>/withdraw")
+@roles_required(*DPO)
+def dpo_withdraw(consent_id):
+    """A withdrawal received on paper, by e-mail or by phone, entered by the DPO."""
+    event = consent.get(consent_id) or abort(404)
+    form = WithdrawForm()
+    if form.validate_on_submit():
+        consent.withdraw(event, channel=form.channel.data if form.channel.data in consent.CHANNELS else "paper",
+                          user_id=current_user.id, ref=form.ref.data)
+        flash("Отзыв согласия зарегистрирован.", "success")
+    else:
+        flash("Проверьте форму.", "error")
+    return redirect(url_for("dpo.history", citizen_id=event.citizen_id))
+
+
+@bp.post("/dpo/citizens/<citizen_id>/erasure")
+@roles_required(*DPO)
+def erasure_request(citizen_id):
+    form = ErasureForm()
+    if form.validate_on_submit():
+        try:
+            req = rights.request_erasure(citizen_id, form.reason.data, user=current_user, channel=form.channel.data)
+        except rights.RequestError as exc:
+            flash(str(exc), "error")
+        else:
+            flash("Уничтожение запрошено. Его должен утвердить другой сотрудник.", "success")
+            return redirect(url_for("dpo.request_detail", request_id=req.id))
+    else:
+        flash("Укажите основание уничтожения.", "error")
+    return redirect(url_for("dpo.history", citizen_id=citizen_id))
+
+
+# --- destruction acts, retention, outbox ----------------------------------------------------------
+
+@bp.get("/dpo/destruction-acts")
+@roles_required(*DPO)
+def acts():
+    return render_template("dpo/acts.html", acts=rights.acts())
+
+
+@bp.get("/dpo/destruction-acts/<act_id>")
+@roles_required(*DPO)
+def act(act_id):
+    """The printable act of destruction (Приказ Роскомнадзора № 179)."""
+    a = rights.get_act(act_id) or abort(404)
+    return render_template("dpo/act_print.html", act=a, record=rights.destruction_record(a.destruction_record_id))
+
+
+@bp.route("/dpo/retention", methods=["GET", "POST"])
+@roles_required(*DPO)
+def retention_page():
+    """Retention runs and the latest report; the form runs one now (a dry run by default)."""
+    form = RetentionForm()
+    if form.validate_on_submit():
+        if current_user.role != "dpo" and not form.dry_run.data:
+            abort(403)
+        row = retention.run(dry_run=bool(form.dry_run.data),
+                            actor=services.actor_of(current_user))
+        flash(("Проверка" if row.dry_run else "Обработка") + f" выполнена: уничтожено {row.erased}, обезличено "
+              f"{row.deidentified}, требует действий {row.pending}.", "success")
+        return redirect(url_for("dpo.retention_page", run=row.id))
+    runs = retention.runs()
+    chosen = retention.get_run(request.args.get("run", type=int)) if request.args.get("run") else None
+    return render_template("dpo/retention.html", runs=runs, run=chosen or (runs[0] if runs else None), form=form,
+                           purposes={p.code: p for p in consent.purposes()})
+
+
+@bp.get("/dpo/sms-outbox")
+@roles_required("dpo")
+def outbox():
+    """Every SMS handed to the gateway: masked number, purpose, text (codes hidden)."""
+    return render_template("dpo/outbox.html", rows=sms.outbox(limit=300))
