@@ -15,7 +15,7 @@ from flask.cli import with_appcontext
 from crm import jobs
 from crm.db import utcnow
 from crm.errors import InvalidInput
-from crm.security import alerts, archive as archive_, audit, checkpoints, keystore, rotation, shredding
+from crm.security import alerts, archive as archive_, audit, blind_index, checkpoints, keystore, rotation, shredding
 from crm.security.crypto import keyring
 from crm.timeutil import day_start, parse_day
 
@@ -271,7 +271,8 @@ def keys_retire(kek_id):
 
 
 _INDEX_STEPS = ("start", "backfill", "switch", "drop")
-_INDEX_NAMES = tuple(rotation.ROTATABLE)  # phone, surname, name_building, building
+# every rotatable index (rotation.ROTATABLE is filled at start-up by crm.citizens.personal_data)
+_INDEX_NAMES = tuple(blind_index.SLOTS)  # phone, surname, name_building, building
 
 
 @keys_group.command("index")
