@@ -15,7 +15,7 @@ segment (a phrase split over two segments is not found). Punctuation between wor
 not (the DPO reads logs and consent records, not transcripts; operators see their own calls on the
 call page). The search is processing for quality control, so it reads only calls whose citizen has
 an active ``call_recording_qa`` consent (152-ФЗ ст. 6 ч. 1 п. 1, ст. 9; the same rule the QA
-sample follows, ``crm.consent.services.may_use_for_qa``); other calls, and calls tied to no
+sample follows, ``crm.consent.services.qa_allowed``); other calls, and calls tied to no
 citizen, are not decrypted and are counted in ``calls_skipped_no_consent``.
 
 **Access log.** Each call whose transcript was decrypted gets one ``transcript.search`` entry (the
@@ -33,12 +33,14 @@ from flask import current_app
 from sqlalchemy import select
 
 from crm.calls.models import Call, Segment
+from crm.consent import services as consent_services
 from crm.i18n import N_
 from crm.text_ru import lemma_tokens, phrase_lemmas
 from crm.db import db, utcnow
 from crm.timeutil import local_tz
 from crm.security import audit, crypto
 from crm.security.permissions import require_role
+from crm.users import services as users
 
 SEARCH_ROLES = ("supervisor", "admin")
 SPEAKERS = ("operator", "citizen", "unknown")
@@ -300,9 +302,6 @@ def search_transcripts(phrase: str, *, user, start: datetime | None = None, end:
     if start >= end:
         raise SearchError("Начало периода позже его конца.", "invalid_period")
 
-    from crm.consent.services import may_use_for_qa
-    from crm.users.models import User
-
     result = SearchResult(phrase=phrase.strip(), start=start, end=end, speaker=speaker, operator_id=operator_id,
                           max_calls=max_calls, limit=int(limit))
     q = (select(Call.id, Call.citizen_id, Call.appeal_id, Call.operator_id, Call.created_at)
@@ -323,7 +322,7 @@ def search_transcripts(phrase: str, *, user, start: datetime | None = None, end:
             todo = []
             for row in rows:
                 if row.citizen_id not in consent:
-                    consent[row.citizen_id] = bool(row.citizen_id) and may_use_for_qa(row.citizen_id)
+                    consent[row.citizen_id] = bool(row.citizen_id) and consent_services.qa_allowed(row.citizen_id)
                 if not consent[row.citizen_id]:
                     result.calls_skipped_no_consent += 1
                 elif len(todo) + result.calls_scanned < max_calls:
@@ -331,7 +330,7 @@ def search_transcripts(phrase: str, *, user, start: datetime | None = None, end:
                 else:
                     result.scan_limit_reached = True
                     break
-            _scan(todo, pattern, speaker, result, names, User, actor)
+            _scan(todo, pattern, speaker, result, names, actor)
         result.hits.sort(key=lambda h: (h.call_at, -h.start), reverse=True)
         db.session.commit()
     except Exception:
@@ -340,7 +339,7 @@ def search_transcripts(phrase: str, *, user, start: datetime | None = None, end:
     return result
 
 
-def _scan(rows, pattern, speaker, result: SearchResult, names: dict[int, str], User, actor: audit.Actor) -> None:
+def _scan(rows, pattern, speaker, result: SearchResult, names: dict[int, str], actor: audit.Actor) -> None:
     """Decrypt and match the segments of the calls ``rows`` (newest first), logging each call."""
     if not rows:
         return
@@ -352,7 +351,7 @@ def _scan(rows, pattern, speaker, result: SearchResult, names: dict[int, str], U
         by_call.setdefault(seg.call_id, []).append(seg)
     missing = {r.operator_id for r in rows if r.operator_id is not None} - names.keys()
     if missing:
-        for u in db.session.execute(select(User).where(User.id.in_(missing))).scalars():
+        for u in users.by_ids(missing):
             names[u.id] = u.display_name
     for row in rows:
         if result.hit_limit_reached:

@@ -406,6 +406,23 @@ def count_recordings_before(before: datetime, live_citizens) -> int:
         Call.created_at < before, Call.citizen_id.in_(live_citizens))).scalar_one()
 
 
+def in_period(start: datetime, end: datetime, *, status: str | None = None) -> list[Call]:
+    """Calls made in ``[start, end)`` (aware UTC), with ``status`` when given, ordered by id."""
+    q = db.select(Call).where(Call.created_at >= start, Call.created_at < end)
+    if status is not None:
+        q = q.where(Call.status == status)
+    return list(db.session.execute(q.order_by(Call.id)).scalars())
+
+
+def ids_in_period_select(start: datetime, end: datetime, *, operator_id: int | None = None):
+    """``SELECT id`` of the calls made in ``[start, end)`` (aware UTC), of ``operator_id`` when given:
+    a statement to filter other tables by (e.g. QA's check results)."""
+    q = db.select(Call.id).where(Call.created_at >= start, Call.created_at < end)
+    if operator_id is not None:
+        q = q.where(Call.operator_id == operator_id)
+    return q
+
+
 def for_appeal(appeal_id: str) -> list[Call]:
     return list(db.session.execute(db.select(Call).where(Call.appeal_id == appeal_id)
                                    .order_by(Call.created_at)).scalars())

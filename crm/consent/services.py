@@ -282,10 +282,16 @@ def may_notify(citizen_id: str | None, purpose: str) -> bool:
     return may_process(citizen_id, purpose)
 
 
-def may_use_for_qa(citizen_id: str | None) -> bool:
-    """May this citizen's calls be in the QA sample (listened to, scored)? True only with an active
-    ``call_recording_qa`` consent and no demand to stop it; False for a call with no citizen."""
+def qa_allowed(citizen_id: str | None) -> bool:
+    """May this citizen's calls be used for quality control (the QA sample, scoring, calibration,
+    transcript search)? True only with an active ``call_recording_qa`` consent and no demand to stop
+    it (152-ФЗ ст. 9; a withdrawal stops it from its commit on); False for a call with no citizen,
+    an erased or unknown one. The one place this rule lives: QA and the call search ask it."""
     return may_process(citizen_id, "call_recording_qa")
+
+
+#: The same question under its older name (:func:`qa_allowed`).
+may_use_for_qa = qa_allowed
 
 
 def send_sms(citizen, *, purpose: str, kind: str, body: str, appeal_id: str | None = None,

@@ -105,6 +105,12 @@ def by_id() -> dict[int, User]:
     return {u.id: u for u in db.session.execute(db.select(User)).scalars()}
 
 
+def by_ids(ids) -> list[User]:
+    """The users with these ids that exist (any order)."""
+    ids = list(ids)
+    return list(db.session.execute(db.select(User).where(User.id.in_(ids))).scalars()) if ids else []
+
+
 def active_with_roles(*roles: str) -> list[User]:
     """Active users having one of ``roles``, by id."""
     return list(db.session.execute(db.select(User).where(User.role.in_(roles), User.active.is_(True))

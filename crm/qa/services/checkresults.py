@@ -1,0 +1,67 @@
+"""Automatic check results (:mod:`crm.qa.checks`) stored per call: computed once the transcript
+is saved (the ``call.transcribed`` hook), read by reviewers, sampling and the API."""
+from __future__ import annotations
+
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from crm.calls import services as calls
+from crm.db import db
+from crm.qa import checks
+from crm.qa.models import CheckResult
+from crm.qa.services.common import TRANSCRIBED
+
+
+# --- automatic checks ------------------------------------------------------------------------------
+
+def _check_overrides() -> dict:
+    return current_app.config["CRM_QA_CHECKS"]
+
+
+def store_checks(call_id: str, segments: list[dict]) -> list[dict]:
+    """Run the automatic checks over ``segments`` (``{start, end, speaker, text}``) and replace the
+    call's stored results; returns them (``[{code, passed, detail, value, at_s}]``). Commits."""
+    results = checks.run(segments, _check_overrides())
+    db.session.execute(db.delete(CheckResult).where(CheckResult.call_id == call_id))
+    for r in results:
+        db.session.add(CheckResult(call_id=call_id, code=r["code"], passed=r["passed"], detail=r["detail"],
+                                   value=r["value"], at_s=r["at_s"]))
+    db.session.commit()
+    return results
+
+
+def after_transcript(call_id: str, segments: list[dict]) -> None:
+    """Hook for the transcription job once the transcript is saved: store the automatic checks.
+    ``segments`` are the transcriber's (plaintext in the job's memory; nothing is decrypted again).
+    A failure is logged and leaves the call as it is (the API computes the checks on first read)."""
+    try:
+        store_checks(call_id, [dict(s) for s in segments])
+    except Exception:  # the transcript is saved; the checks are a hint
+        db.session.rollback()
+        current_app.logger.exception("automatic QA checks failed for call %s", call_id)
+
+
+def check_results(call_id: str) -> list[dict]:
+    """Stored results of the call, in :data:`crm.qa.checks.CODES` order."""
+    rows = db.session.execute(db.select(CheckResult).where(CheckResult.call_id == call_id)).scalars().all()
+    order = {c: i for i, c in enumerate(checks.CODES)}
+    return [{"code": r.code, "passed": r.passed, "detail": r.detail, "value": r.value, "at_s": r.at_s,
+             "label": checks.LABELS.get(r.code, r.code), "criterion": checks.HINT_CRITERIA.get(r.code)}
+            for r in sorted(rows, key=lambda r: order.get(r.code, 99))]
+
+
+def checks_for_call(call: calls.Call, segments: list[dict]) -> list[dict]:
+    """``qa_checks`` of ``GET /api/v1/calls/{id}``: ``[{code, passed, detail}]`` once the call is
+    transcribed (``[]`` before), codes ``greeting`` and ``closing`` among them. Stored results
+    are used; a call transcribed before they existed gets them computed from ``segments`` (already
+    decrypted and logged by the caller) and stored."""
+    if call.status not in TRANSCRIBED:
+        return []
+    stored = check_results(call.id)
+    if not stored:
+        try:
+            stored = store_checks(call.id, segments)
+        except IntegrityError:  # a concurrent reader stored them first
+            db.session.rollback()
+            stored = check_results(call.id)
+    return [{"code": r["code"], "passed": r["passed"], "detail": r["detail"]} for r in stored]

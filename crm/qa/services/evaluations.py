@@ -1,0 +1,231 @@
+"""Evaluations of calls: saving one, reading it (logged), the operator's acknowledgement or dispute
+and the supervisor's resolution, lists for pages and the API."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app
+
+from crm.calls import services as calls
+from crm.db import db, utcnow
+from crm.qa.models import Evaluation, EvaluationRevision, QueueItem, Scorecard
+from crm.qa.services.common import OPERATOR_STATUS_RU, TRANSCRIBED, EvaluationError
+from crm.qa.services.scorecards import criteria_of, ensure_default_scorecard, sections_of
+from crm.qa.services.scoring import _parse_answers, _parse_notes, compute_score
+from crm.security import audit
+
+
+# --- evaluations -----------------------------------------------------------------------------------
+
+def evaluate(call: calls.Call, *, evaluator, answers: dict, comment: str | None = None,
+             scorecard: Scorecard | None = None, notes: list[dict] | None = None) -> Evaluation:
+    """Save an evaluation of ``call`` by ``evaluator`` (a supervisor) on ``scorecard`` (default: the
+    active version). ``notes``: comments pinned to moments, ``[{at_s, text}]``. The operator may
+    answer until ``CRM_QA_DISPUTE_DAYS`` days from now. The call's pending review-queue item is
+    marked done. Raises :class:`EvaluationError` when the call has no transcript yet or an answer
+    is missing or invalid (then nothing is saved)."""
+    if call.status not in TRANSCRIBED:
+        raise EvaluationError("звонок ещё не расшифрован", "call_id", "not_transcribed")
+    card = scorecard or ensure_default_scorecard()
+    criteria = criteria_of(card)
+    parsed = _parse_answers(criteria, answers)
+    pinned = _parse_notes(notes, call.duration_s)
+    score = compute_score(criteria, parsed)
+    now = utcnow()
+    ev = Evaluation(call_id=call.id, scorecard_id=card.id, evaluator_id=evaluator.id, operator_id=call.operator_id,
+                    owner_id=call.crypto_owner_id, answers=parsed, score=score, created_at=now, revision=1,
+                    operator_status="new", respond_by=now + timedelta(days=dispute_days()))
+    if comment and comment.strip():
+        ev.comment = comment.strip()[:5000]
+    if pinned:
+        ev.notes = [{**n, "author_id": evaluator.id} for n in pinned]
+    db.session.add(ev)
+    db.session.flush()
+    item = db.session.execute(db.select(QueueItem).where(QueueItem.call_id == call.id,
+                                                         QueueItem.status == "pending")).scalar_one_or_none()
+    if item is not None:
+        item.status, item.done_at, item.evaluation_id = "done", now, ev.id
+    audit.record("evaluation.create", citizen_id=call.citizen_id, call_id=call.id, appeal_id=call.appeal_id,
+                 fields=["comment"] if (ev.comment_enc or ev.notes_enc) else [], purpose="call_recording_qa",
+                 detail=f"score={score} scorecard={card.family}/v{card.version}")
+    db.session.commit()
+    return ev
+
+
+def dispute_days() -> int:
+    """Days the operator has to acknowledge or dispute an evaluation (``CRM_QA_DISPUTE_DAYS``, 5)."""
+    return int(current_app.config["CRM_QA_DISPUTE_DAYS"])
+
+
+def get(evaluation_id: str) -> Evaluation | None:
+    return db.session.get(Evaluation, evaluation_id)
+
+
+def _call_of(ev: Evaluation) -> calls.Call | None:
+    return calls.get(ev.call_id)
+
+
+def _log_read(ev: Evaluation, purpose: str = "call_recording_qa") -> None:
+    call = _call_of(ev)
+    audit.record("evaluation.view", citizen_id=call.citizen_id if call else None, call_id=ev.call_id,
+                 appeal_id=call.appeal_id if call else None, fields=["comment"], purpose=purpose)
+
+
+def _has_text(ev: Evaluation) -> bool:
+    return bool(ev.comment_enc or ev.notes_enc or ev.dispute_reason_enc or ev.resolution_enc)
+
+
+def view(ev: Evaluation) -> dict:
+    """The evaluation with its decrypted comment, pinned notes, dispute and resolution, its
+    scorecard version, answers per section and revision history. The read is logged
+    (``evaluation.view``) and committed when there is any text."""
+    card = db.session.get(Scorecard, ev.scorecard_id)
+    if _has_text(ev):
+        _log_read(ev)
+    data = as_dict(ev)
+    data.update({"comment": ev.comment, "notes": ev.notes or [], "dispute_reason": ev.dispute_reason,
+                 "resolution": ev.resolution, "scorecard": card, "sections": sections_of(card),
+                 "history": history(ev)})
+    db.session.commit()
+    return data
+
+
+def for_call(call_id: str) -> list[Evaluation]:
+    """The call's evaluations, oldest first. Their comments are encrypted personal data (they may
+    quote the call): when there are any, the read is logged (``evaluation.view``) and committed."""
+    evs = list(db.session.execute(db.select(Evaluation).where(Evaluation.call_id == call_id)
+                                  .order_by(Evaluation.created_at)).scalars())
+    if any(_has_text(ev) for ev in evs):
+        call = calls.get(call_id)
+        audit.record("evaluation.view", citizen_id=call.citizen_id if call else None, call_id=call_id,
+                     appeal_id=call.appeal_id if call else None, fields=["comment"], purpose="call_recording_qa")
+        db.session.commit()
+    return evs
+
+
+def history(ev: Evaluation) -> list[dict]:
+    """Earlier revisions of ``ev``, oldest first: ``[{revision, score, answers, evaluator_id,
+    made_at, replaced_at, replaced_by}]``."""
+    rows = db.session.execute(db.select(EvaluationRevision).where(EvaluationRevision.evaluation_id == ev.id)
+                              .order_by(EvaluationRevision.revision)).scalars()
+    return [{"revision": r.revision, "score": r.score, "answers": r.answers, "evaluator_id": r.evaluator_id,
+             "scorecard_id": r.scorecard_id, "made_at": r.made_at, "replaced_at": r.replaced_at,
+             "replaced_by": r.replaced_by} for r in rows]
+
+
+def can_respond(ev: Evaluation, user, now: datetime | None = None) -> bool:
+    """Whether ``user`` (the evaluated operator) may still acknowledge or dispute ``ev``: it is
+    theirs, unanswered, and ``respond_by`` has not passed (evaluations made before 0006_qa have
+    none and cannot be answered)."""
+    now = now or utcnow()
+    return (user is not None and ev.operator_id == getattr(user, "id", None) and ev.operator_status == "new"
+            and ev.respond_by is not None and now <= ev.respond_by)
+
+
+def _check_respond(ev: Evaluation, user) -> None:
+    if ev.operator_id is None or ev.operator_id != getattr(user, "id", None):
+        raise EvaluationError("ответить на оценку может только оценённый оператор", None, "forbidden")
+    if ev.operator_status != "new":
+        raise EvaluationError(f"оценка уже {OPERATOR_STATUS_RU.get(ev.operator_status, ev.operator_status)}",
+                              None, "bad_state")
+    if ev.respond_by is None or utcnow() > ev.respond_by:  # None: made before disputes existed
+        raise EvaluationError("срок ответа на оценку истёк", None, "too_late")
+
+
+def acknowledge(ev: Evaluation, user) -> Evaluation:
+    """The operator accepts the evaluation (within the dispute window). Raises :class:`EvaluationError`."""
+    _check_respond(ev, user)
+    ev.operator_status, ev.acknowledged_at = "acknowledged", utcnow()
+    call = _call_of(ev)
+    audit.record("evaluation.acknowledge", citizen_id=call.citizen_id if call else None, call_id=ev.call_id,
+                 purpose="call_recording_qa")
+    db.session.commit()
+    return ev
+
+
+def dispute(ev: Evaluation, user, reason: str) -> Evaluation:
+    """The operator disputes the evaluation with ``reason`` (required, up to 2000 characters),
+    within the dispute window. Raises :class:`EvaluationError`."""
+    _check_respond(ev, user)
+    reason = (reason or "").strip()
+    if not reason:
+        raise EvaluationError("объясните, с чем вы не согласны", "reason")
+    ev.operator_status, ev.disputed_at = "disputed", utcnow()
+    ev.dispute_reason = reason[:2000]
+    call = _call_of(ev)
+    audit.record("evaluation.dispute", citizen_id=call.citizen_id if call else None, call_id=ev.call_id,
+                 fields=["comment"], purpose="call_recording_qa")
+    db.session.commit()
+    return ev
+
+
+def resolve(ev: Evaluation, user, *, outcome: str, comment: str | None = None, answers: dict | None = None) -> Evaluation:
+    """A supervisor resolves a dispute. ``outcome`` ``upheld``: the score stands (``comment``
+    required); ``changed``: ``answers`` on the evaluation's own scorecard version make a new
+    revision (the replaced one goes to the history, ``revision`` + 1, the resolver becomes the
+    evaluator). Raises :class:`EvaluationError`."""
+    if getattr(user, "role", None) not in ("supervisor", "admin"):
+        raise EvaluationError("спор разрешает супервизор", None, "forbidden")
+    if ev.operator_status != "disputed":
+        raise EvaluationError("оценка не оспорена", None, "bad_state")
+    comment = (comment or "").strip()
+    now = utcnow()
+    call = _call_of(ev)
+    if outcome == "upheld":
+        if not comment:
+            raise EvaluationError("объясните оператору, почему оценка остаётся", "comment")
+        detail = "upheld"
+    elif outcome == "changed":
+        card = db.session.get(Scorecard, ev.scorecard_id)
+        criteria = criteria_of(card)
+        parsed = _parse_answers(criteria, answers)
+        if parsed == ev.answers:
+            raise EvaluationError("ответы не изменились: выберите «оставить оценку»", "answers")
+        db.session.add(EvaluationRevision(evaluation_id=ev.id, revision=ev.revision, scorecard_id=ev.scorecard_id,
+                                          evaluator_id=ev.evaluator_id, answers=ev.answers, score=ev.score,
+                                          made_at=ev.revised_at or ev.created_at, replaced_at=now,
+                                          replaced_by=user.id))
+        old = ev.score
+        ev.answers, ev.score = parsed, compute_score(criteria, parsed)
+        ev.revision, ev.revised_at, ev.evaluator_id = ev.revision + 1, now, user.id
+        detail = f"changed {old}->{ev.score} revision={ev.revision}"
+    else:
+        raise EvaluationError("решение: оставить оценку или изменить её", "outcome")
+    ev.operator_status, ev.resolved_at, ev.resolved_by = outcome, now, user.id
+    if comment:
+        ev.resolution = comment[:2000]
+    audit.record("evaluation.resolve", citizen_id=call.citizen_id if call else None, call_id=ev.call_id,
+                 fields=["comment"] if comment else [], purpose="call_recording_qa", detail=detail)
+    db.session.commit()
+    return ev
+
+
+def recent(limit: int = 100, operator_id: int | None = None) -> list[Evaluation]:
+    q = db.select(Evaluation).order_by(Evaluation.created_at.desc()).limit(limit)
+    if operator_id is not None:
+        q = q.where(Evaluation.operator_id == operator_id)
+    return list(db.session.execute(q).scalars())
+
+
+def disputes(status: str = "disputed", limit: int = 200) -> list[Evaluation]:
+    """Evaluations whose operator status is ``status`` (open disputes by default), oldest first."""
+    return list(db.session.execute(db.select(Evaluation).where(Evaluation.operator_status == status)
+                                   .order_by(Evaluation.disputed_at, Evaluation.created_at).limit(limit)).scalars())
+
+
+def by_operator() -> list[dict]:
+    """``[{operator_id, count, avg_score}]`` over all evaluations."""
+    rows = db.session.execute(db.select(Evaluation.operator_id, db.func.count(), db.func.avg(Evaluation.score))
+                              .group_by(Evaluation.operator_id)).all()
+    return [{"operator_id": r[0], "count": r[1], "avg_score": round(float(r[2]), 1)} for r in rows]
+
+
+def as_dict(ev: Evaluation) -> dict:
+    """The API shape of an evaluation (no free text)."""
+    card = db.session.get(Scorecard, ev.scorecard_id)
+    return {"id": ev.id, "call_id": ev.call_id, "scorecard_id": ev.scorecard_id,
+            "scorecard_version": card.version if card else None, "evaluator_id": ev.evaluator_id,
+            "operator_id": ev.operator_id, "answers": ev.answers, "score": ev.score, "revision": ev.revision,
+            "operator_status": ev.operator_status,
+            "respond_by": ev.respond_by.isoformat() if ev.respond_by else None,
+            "created_at": ev.created_at.isoformat()}
