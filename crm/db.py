@@ -5,6 +5,7 @@ the zone on read, so every datetime the application sees is aware (pitfalls.md).
 """
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime, timezone
 
@@ -24,6 +25,20 @@ NAMING_CONVENTION = {
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(timezone.utc)
+
+
+def atomic(func):
+    """Decorator for a service function that commits its own transaction: when it raises, the session
+    is rolled back before the exception goes on, so a caller that catches the error (a view sending a
+    form back with a message) finds nothing half-written and never calls ``rollback()`` itself."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except Exception:
+            db.session.rollback()
+            raise
+    return wrapper
 
 
 def new_id() -> str:

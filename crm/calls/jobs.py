@@ -8,7 +8,7 @@ from crm import hooks
 from crm.calls import transcription
 from crm.calls.transcription import AudioDecodeError, ensure_model
 from crm.calls.services import TRANSCRIBE_RETRIES, TRANSCRIBE_RETRY_INTERVALS_S, job_timeout_s
-from crm.db import db, utcnow
+from crm.db import db
 from crm.jobs import job, job_context
 
 
@@ -43,11 +43,7 @@ def transcribe_call(call_id: str, force: bool = False) -> str:
             return "missing"
         if call.status in ("done", "no_speech") and not force:
             return call.status
-        call.status = "processing"
-        call.started_at = utcnow()
-        call.progress = 0.0
-        call.attempts += 1
-        db.session.commit()
+        services.start_transcription(call)
         last = [0.0]
 
         def progress(percent: float) -> None:
@@ -78,9 +74,7 @@ def transcribe_call(call_id: str, force: bool = False) -> str:
             job = get_current_job()
             retries_left = bool(job and job.retries_left)
             if retries_left:
-                call.status = "queued"
-                call.error = f"временная ошибка, повтор: {type(exc).__name__}: {exc}"[:500]
-                db.session.commit()
+                services.requeue_after_error(call, f"временная ошибка, повтор: {type(exc).__name__}: {exc}")
             else:
                 services.fail(call, "internal", f"ошибка расшифровки: {type(exc).__name__}: {exc}"[:500])
             raise

@@ -18,17 +18,76 @@ from sqlalchemy import update as sql_update
 from crm import jobs
 from crm.calls.models import STATUS_RU, Call, Segment  # noqa: F401  (STATUS_RU: public, for pages)
 from crm.calls.transcription import AudioDecodeError, AudioInfo, probe
-from crm.db import db, utcnow
+from crm.db import atomic, db, utcnow
+from crm.errors import Conflict, CrmError, Forbidden, NotFound
 from crm.security import audit, crypto
 
 
-class CallError(ValueError):
-    """A recording refused at upload or a bad call request; Russian message, ``code`` for the API."""
+class CallError(CrmError, ValueError):
+    """A recording refused at upload or a bad call request; Russian message, ``code`` for the API,
+    ``status`` the HTTP status (400 unless given)."""
 
     def __init__(self, message: str, code: str = "invalid_recording", status: int = 400):
-        super().__init__(message)
-        self.code = code
-        self.status = status
+        super().__init__(message, code=code, status=status)
+
+
+#: The transcription lifecycle: status → the statuses a call may move to from it (self-moves are a
+#: re-queue by the reconciler or a retried job). ``queued`` → ``processing`` when a job starts;
+#: ``processing`` (or straight from ``queued``, a transcript saved by a tool) → ``done``/``no_speech``
+#: with the transcript, ``failed``, or back to ``queued`` for a retry; any finished call may be queued
+#: again (:func:`retranscribe`) or re-run by a forced job.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "queued": ("queued", "processing", "done", "no_speech", "failed"),
+    "processing": ("queued", "processing", "done", "no_speech", "failed"),
+    "done": ("queued", "processing"),
+    "no_speech": ("queued", "processing"),
+    "failed": ("queued", "processing", "failed"),
+}
+TRANSCRIBED = ("done", "no_speech")
+
+
+def set_status(call: Call, to_status: str) -> None:
+    """Move ``call`` to ``to_status`` if :data:`TRANSITIONS` allows it (no commit). Raises
+    :class:`crm.errors.Conflict` (``bad_transition``) otherwise."""
+    if to_status not in TRANSITIONS.get(call.status, ()):
+        raise Conflict(f"звонок нельзя перевести из «{STATUS_RU.get(call.status, call.status)}» "
+                       f"в «{STATUS_RU.get(to_status, to_status)}»", code="bad_transition")
+    call.status = to_status
+
+
+def start_transcription(call: Call) -> None:
+    """A transcription job takes ``call``: ``processing``, progress 0, one more attempt. Commits."""
+    set_status(call, "processing")
+    call.started_at = utcnow()
+    call.progress = 0.0
+    call.attempts += 1
+    db.session.commit()
+
+
+def requeue_after_error(call: Call, reason: str) -> None:
+    """A transient error with retries left: back to ``queued`` with ``reason`` (Russian, cut to 500
+    characters) in ``error``. Commits."""
+    set_status(call, "queued")
+    call.error = reason[:500]
+    db.session.commit()
+
+
+def get_for(user, call_id: str) -> Call:
+    """The call ``call_id`` as ``user`` may see it: an operator only their own calls (supervisors and
+    admins every call). Raises :class:`crm.errors.NotFound` for an unknown id and
+    :class:`crm.errors.Forbidden` for another operator's call."""
+    call = get(call_id) if call_id else None
+    if call is None:
+        raise NotFound("звонок не найден")
+    if getattr(user, "role", None) == "operator" and call.operator_id != user.id:
+        raise Forbidden("оператор видит только свои звонки")
+    return call
+
+
+def read_purpose(user) -> str:
+    """The purpose a read of a call is logged under: an operator works on the appeal
+    (``appeal_processing``), everyone else does quality control (``call_recording_qa``)."""
+    return "appeal_processing" if getattr(user, "role", None) == "operator" else "call_recording_qa"
 
 
 def _dir(key: str) -> Path:
@@ -246,7 +305,7 @@ def reconcile() -> dict[str, int]:
             fail(call, "abandoned", "расшифровка прервана несколько раз (сбой обработчика); запустите повторно")
             counts["failed"] += 1
         else:
-            call.status = "queued"
+            set_status(call, "queued")
             call.progress = 0.0
             db.session.commit()
             enqueue_transcription(call)
@@ -255,6 +314,7 @@ def reconcile() -> dict[str, int]:
     return counts
 
 
+@atomic
 def retranscribe(call: Call, *, purpose: str = "call_recording_qa") -> Call:
     """Queue ``call`` for transcription again (a supervisor's re-run, e.g. after a failure or a
     model change) on behalf of the signed-in user.
@@ -278,7 +338,7 @@ def retranscribe(call: Call, *, purpose: str = "call_recording_qa") -> Call:
         db.session.rollback()
         raise CallError("Файл записи не найден в хранилище: расшифровать заново нельзя.", "recording_missing", 409)
     previous = call.status
-    call.status = "queued"
+    set_status(call, "queued")
     call.progress = 0.0
     call.error = call.error_code = None
     call.started_at = call.finished_at = None
@@ -438,7 +498,7 @@ def save_transcript(call: Call, result) -> None:
         s.text = seg["text"]
         s.words = seg.get("words") or []
         call.segments.append(s)
-    call.status = result.status
+    set_status(call, result.status)
     call.language = result.language
     call.rtf = result.rtf
     call.duration_s = result.duration_s
@@ -452,7 +512,8 @@ def save_transcript(call: Call, result) -> None:
 
 
 def fail(call: Call, code: str, message: str) -> None:
-    call.status = "failed"
+    """End the call's transcription ``failed`` with ``code`` and a Russian ``message``; logged, committed."""
+    set_status(call, "failed")
     call.error_code = code
     call.error = message
     call.finished_at = utcnow()

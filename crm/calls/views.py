@@ -7,7 +7,6 @@ from flask_login import current_user
 
 from crm import hooks
 from crm.calls import search, services
-from crm.db import db
 from crm.i18n import Labels
 from crm.security.permissions import roles_required
 from crm.users import services as users
@@ -23,10 +22,7 @@ def _call_labels():
 @bp.get("/calls/<call_id>")
 @roles_required("supervisor", "admin", "operator")
 def call_detail(call_id):
-    call = services.get(call_id) or abort(404)
-    if current_user.role == "operator" and call.operator_id != current_user.id:
-        abort(403)
-    return render_call(call)
+    return render_call(services.get_for(current_user, call_id))
 
 
 def render_call(call, status: int = 200, **panel_args):
@@ -42,9 +38,7 @@ def render_call(call, status: int = 200, **panel_args):
 @bp.get("/calls/<call_id>/audio")
 @roles_required("supervisor", "admin", "operator")
 def call_audio(call_id):
-    call = services.get(call_id) or abort(404)
-    if current_user.role == "operator" and call.operator_id != current_user.id:
-        abort(403)
+    call = services.get_for(current_user, call_id)
     mimetype = {"wav": "audio/wav", "mp3": "audio/mpeg", "ogg": "audio/ogg", "flac": "audio/flac"}.get(
         (call.audio_format or "").split("/")[0], "application/octet-stream")
     size = call.size_bytes
@@ -75,9 +69,8 @@ def call_retranscribe(call_id):
     """Re-run the transcription (:func:`crm.calls.services.retranscribe`: logged, double-click safe)."""
     call = services.get(call_id) or abort(404)
     try:
-        services.retranscribe(call)
+        services.retranscribe(call)  # leaves nothing half-written when it refuses
     except services.CallError as exc:
-        db.session.rollback()
         flash(str(exc), "info" if exc.code == "already_queued" else "error")
     else:
         flash(_("Запись поставлена на повторную расшифровку."), "success")

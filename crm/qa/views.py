@@ -12,7 +12,6 @@ from flask_login import current_user
 
 from crm.calls import services as calls
 from crm.calls.views import render_call
-from crm.db import db
 from crm.i18n import Labels
 from crm.timeutil import local_tz
 from crm.qa import checks, services
@@ -144,7 +143,6 @@ def evaluate(call_id):
         ev = services.evaluate(call, evaluator=current_user, answers=form.answers(card), comment=form.comment.data,
                                scorecard=card, notes=_notes_from_form())
     except services.EvaluationError as exc:
-        db.session.rollback()
         return again(_("Оценка не сохранена: %(error)s.", error=exc))
     flash(_("Оценка сохранена: %(score)s из 100.", score=f"{ev.score:g}"), "success")
     # POST/redirect/GET: a reload does not send the scorecard again
@@ -157,10 +155,7 @@ def evaluate(call_id):
 # --- evaluations, the operator's answer, disputes ----------------------------------------------------
 
 def _evaluation_or_404(evaluation_id):
-    ev = services.get(evaluation_id) or abort(404)
-    if current_user.role == "operator" and ev.operator_id != current_user.id:
-        abort(403)
-    return ev
+    return services.get_for(current_user, evaluation_id)
 
 
 @bp.get("/qa/evaluations")
@@ -202,7 +197,6 @@ def evaluation_acknowledge(evaluation_id):
         services.acknowledge(ev, current_user)
         flash(_("Оценка принята."), "success")
     except services.EvaluationError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
     return redirect(url_for("qa.evaluation_detail", evaluation_id=ev.id))
 
@@ -219,7 +213,6 @@ def evaluation_dispute(evaluation_id):
         services.dispute(ev, current_user, form.reason.data)
         flash(_("Оценка оспорена: супервизор рассмотрит ваш ответ."), "success")
     except services.EvaluationError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
     return redirect(url_for("qa.evaluation_detail", evaluation_id=ev.id))
 
@@ -240,7 +233,6 @@ def evaluation_resolve(evaluation_id):
         flash(_("Спор разрешён: оценка изменена.") if form.outcome.data == "changed"
               else _("Спор разрешён: оценка оставлена."), "success")
     except services.EvaluationError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
     return redirect(url_for("qa.evaluation_detail", evaluation_id=ev.id))
 
@@ -304,7 +296,6 @@ def scorecard_edit():
                       "success")
                 return redirect(url_for("qa.scorecard_edit"))
             except services.EvaluationError as exc:
-                db.session.rollback()
                 flash(str(exc), "error")
         else:
             flash(_("Проверьте название формы."), "error")
@@ -329,7 +320,6 @@ def sampling_rules():
                                      n=request.form.get("n", type=int), codes=request.form.getlist("codes"))
                 flash(_("Правило сохранено."), "success")
             except services.EvaluationError as exc:
-                db.session.rollback()
                 flash(str(exc), "error")
         return redirect(url_for("qa.sampling_rules"))
     return render_template("qa/sampling.html", rules=rules, form=SamplingRunForm(), periods=Labels(services.PERIODS),
@@ -359,7 +349,6 @@ def calibration_list():
                 flash(_("Калибровка начата: участники оценивают звонок, не видя ответов друг друга."), "success")
                 return redirect(url_for("qa.calibration_detail", session_id=session.id))
             except services.EvaluationError as exc:
-                db.session.rollback()
                 flash(str(exc), "error")
         return redirect(url_for("qa.calibration_list", call_id=call.id))
     return render_template("qa/calibration_list.html", sessions=services.sessions(), users=_users(), form=form,
@@ -395,7 +384,6 @@ def calibration_score(session_id):
         row = services.submit_calibration(session, current_user, form.answers(card))
         flash(_("Ответы калибровки сохранены: %(score)s из 100.", score=f"{row.score:g}"), "success")
     except services.EvaluationError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
     return redirect(url_for("qa.calibration_detail", session_id=session.id))
 
@@ -411,7 +399,6 @@ def calibration_close(session_id):
         services.close_session(session, current_user)
         flash(_("Калибровка завершена."), "success")
     except services.EvaluationError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
     return redirect(url_for("qa.calibration_detail", session_id=session.id))
 

@@ -16,14 +16,14 @@ features are reached through their services (calls, appeals, users, consent), ne
 """
 from __future__ import annotations
 
-from crm.qa.services.common import (OPERATOR_STATUS_RU, TRANSCRIBED, EvaluationError, qa_allowed)
+from crm.qa.services.common import OPERATOR_STATUS_RU, STATUS_OF_CODE, TRANSCRIBED, EvaluationError, qa_allowed
 from crm.qa.services.scorecards import (DEFAULT_FAMILY, DEFAULT_SECTIONS, DEFAULT_CRITERIA, ANSWERS,
                                         ANSWERS_RU, KINDS, MAX_SCALE, criteria_of, sections_of,
                                         ensure_default_scorecard, active_scorecard, get_scorecard,
                                         versions, validate_scorecard, save_scorecard)
 from crm.qa.services.scoring import (MAX_NOTES, parse_answer, answer_value, answer_failed,
                                      compute_score, parse_time)
-from crm.qa.services.evaluations import (evaluate, dispute_days, get, view, for_call, history,
+from crm.qa.services.evaluations import (evaluate, dispute_days, get, get_for, view, for_call, history,
                                          can_respond, acknowledge, dispute, resolve, recent,
                                          disputes, by_operator, as_dict)
 from crm.qa.services.checkresults import (store_checks, after_transcript, check_results,
@@ -38,6 +38,7 @@ from crm.qa.services.dashboards import dashboard
 
 __all__ = [
     "OPERATOR_STATUS_RU",
+    "STATUS_OF_CODE",
     "TRANSCRIBED",
     "EvaluationError",
     "qa_allowed",
@@ -65,6 +66,7 @@ __all__ = [
     "evaluate",
     "dispute_days",
     "get",
+    "get_for",
     "view",
     "for_call",
     "history",

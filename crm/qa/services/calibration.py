@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 
 from crm.calls import services as calls
-from crm.db import db, utcnow
+from crm.db import atomic, db, utcnow
 from crm.qa.models import CalibrationScore, CalibrationSession, Scorecard
 from crm.qa.services.common import TRANSCRIBED, EvaluationError, qa_allowed
 from crm.qa.services.scorecards import criteria_of, ensure_default_scorecard
@@ -16,6 +16,7 @@ from crm.users import services as users
 
 # --- calibration -----------------------------------------------------------------------------------
 
+@atomic
 def create_session(call: calls.Call, *, creator, participant_ids: list[int], reference_id: int,
                    title: str = "") -> CalibrationSession:
     """Open a calibration session on ``call`` with the active scorecard. Needs a transcribed call
@@ -59,6 +60,7 @@ def own_score(session: CalibrationSession, user_id: int) -> CalibrationScore | N
         CalibrationScore.session_id == session.id, CalibrationScore.evaluator_id == user_id)).scalar_one_or_none()
 
 
+@atomic
 def submit_calibration(session: CalibrationSession, user, answers: dict) -> CalibrationScore:
     """``user``'s blind answers in an open session (resubmitting replaces them until the session
     is closed). Raises :class:`EvaluationError`."""
@@ -83,6 +85,7 @@ def submit_calibration(session: CalibrationSession, user, answers: dict) -> Cali
     return row
 
 
+@atomic
 def close_session(session: CalibrationSession, user) -> CalibrationSession:
     """Close the session (its creator or an admin); then the report is shown to the participants."""
     if user.id != session.created_by and user.role != "admin":

@@ -3,6 +3,7 @@ can be scored, the error type, and the consent question (asked of the consent pa
 from __future__ import annotations
 
 from crm.consent import services as consent
+from crm.errors import CrmError
 from crm.i18n import N_
 
 OPERATOR_STATUS_RU = {"new": N_("ожидает ответа"), "acknowledged": N_("принята"), "disputed": N_("оспорена"),
@@ -11,15 +12,17 @@ OPERATOR_STATUS_RU = {"new": N_("ожидает ответа"), "acknowledged": 
 TRANSCRIBED = ("done", "no_speech")
 
 
-class EvaluationError(ValueError):
+class EvaluationError(CrmError, ValueError):
     """A QA action refused: Russian ``message``; ``field`` the form field at fault; ``code`` for
     the API (``invalid``, ``not_transcribed``, ``forbidden``, ``too_late``, ``bad_state``,
-    ``no_consent``)."""
+    ``no_consent``); ``status`` follows the code (:data:`STATUS_OF_CODE`, else 400)."""
 
     def __init__(self, message: str, field: str | None = None, code: str = "invalid"):
-        super().__init__(message)
-        self.field = field
-        self.code = code
+        super().__init__(message, code=code, field=field, status=STATUS_OF_CODE.get(code, 400))
+
+
+#: The HTTP status of an :class:`EvaluationError` by its code (crm.errors hierarchy).
+STATUS_OF_CODE = {"forbidden": 403, "no_consent": 403, "not_transcribed": 409, "too_late": 409, "bad_state": 409}
 
 
 # --- consent ---------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from flask import current_app
 
 from crm.calls import services as calls
-from crm.db import db, utcnow
+from crm.db import atomic, db, utcnow
+from crm.errors import Forbidden, NotFound
 from crm.qa.models import Evaluation, EvaluationRevision, QueueItem, Scorecard
 from crm.qa.services.common import OPERATOR_STATUS_RU, TRANSCRIBED, EvaluationError
 from crm.qa.services.scorecards import criteria_of, ensure_default_scorecard, sections_of
@@ -17,6 +18,7 @@ from crm.security import audit
 
 # --- evaluations -----------------------------------------------------------------------------------
 
+@atomic
 def evaluate(call: calls.Call, *, evaluator, answers: dict, comment: str | None = None,
              scorecard: Scorecard | None = None, notes: list[dict] | None = None) -> Evaluation:
     """Save an evaluation of ``call`` by ``evaluator`` (a supervisor) on ``scorecard`` (default: the
@@ -59,6 +61,17 @@ def dispute_days() -> int:
 
 def get(evaluation_id: str) -> Evaluation | None:
     return db.session.get(Evaluation, evaluation_id)
+
+
+def get_for(user, evaluation_id: str) -> Evaluation:
+    """The evaluation as ``user`` may see it: an operator only evaluations of their own calls.
+    Raises :class:`crm.errors.NotFound` for an unknown id, :class:`crm.errors.Forbidden` otherwise."""
+    ev = get(evaluation_id) if evaluation_id else None
+    if ev is None:
+        raise NotFound("оценка не найдена")
+    if getattr(user, "role", None) == "operator" and ev.operator_id != user.id:
+        raise Forbidden("оператор видит только оценки своих звонков")
+    return ev
 
 
 def _call_of(ev: Evaluation) -> calls.Call | None:
@@ -132,6 +145,7 @@ def _check_respond(ev: Evaluation, user) -> None:
         raise EvaluationError("срок ответа на оценку истёк", None, "too_late")
 
 
+@atomic
 def acknowledge(ev: Evaluation, user) -> Evaluation:
     """The operator accepts the evaluation (within the dispute window). Raises :class:`EvaluationError`."""
     _check_respond(ev, user)
@@ -143,6 +157,7 @@ def acknowledge(ev: Evaluation, user) -> Evaluation:
     return ev
 
 
+@atomic
 def dispute(ev: Evaluation, user, reason: str) -> Evaluation:
     """The operator disputes the evaluation with ``reason`` (required, up to 2000 characters),
     within the dispute window. Raises :class:`EvaluationError`."""
@@ -159,6 +174,7 @@ def dispute(ev: Evaluation, user, reason: str) -> Evaluation:
     return ev
 
 
+@atomic
 def resolve(ev: Evaluation, user, *, outcome: str, comment: str | None = None, answers: dict | None = None) -> Evaluation:
     """A supervisor resolves a dispute. ``outcome`` ``upheld``: the score stands (``comment``
     required); ``changed``: ``answers`` on the evaluation's own scorecard version make a new

@@ -11,7 +11,7 @@ from flask import current_app
 
 from crm.appeals import services as appeals
 from crm.calls import services as calls
-from crm.db import db, utcnow
+from crm.db import atomic, db, utcnow
 from crm.i18n import N_
 from crm.qa import checks
 from crm.qa.models import CheckResult, QueueItem, SamplingRule
@@ -45,6 +45,7 @@ def ensure_rules() -> list[SamplingRule]:
     return rules
 
 
+@atomic
 def update_rule(rule_id: int, *, active: bool, period: str, n: int | None = None,
                 codes: list[str] | None = None) -> SamplingRule:
     """Change a sampling rule. Raises :class:`EvaluationError` for an unknown rule, period, count

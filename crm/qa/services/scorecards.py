@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from crm.db import db
+from crm.db import atomic, db
 from crm.i18n import N_
 from crm.qa.models import Scorecard
 from crm.qa.services.common import EvaluationError
@@ -158,6 +158,7 @@ def validate_scorecard(name: str, sections: list[dict], criteria: list[dict]) ->
     return out_sections, out
 
 
+@atomic
 def save_scorecard(*, name: str, sections: list[dict], criteria: list[dict], user=None,
                    family: str = DEFAULT_FAMILY) -> tuple[Scorecard, bool]:
     """Save an edited scorecard as a new version of ``family`` and make it the active one; older
