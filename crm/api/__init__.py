@@ -57,11 +57,13 @@ def translates(exc_type: type) -> Callable:
 
 
 def _translated(exc: Exception) -> CrmError | None:
-    if isinstance(exc, CrmError):
-        return exc
+    """The API's answer to ``exc``: a translator registered for its class (or a base) first, so a
+    feature keeps its API codes; else the error itself when it is a :class:`CrmError`; else None."""
     for cls in type(exc).__mro__:
         if cls in _TRANSLATORS:
             return _TRANSLATORS[cls](exc)
+    if isinstance(exc, CrmError):
+        return exc
     return None
 
 
