@@ -39,6 +39,13 @@ Known hooks (the name, who fires it, the keyword arguments):
   ``SELECT citizen_id`` statements: citizens whose data are kept for work in progress.
 - ``retention.recordings`` — ``crm.consent.retention``; ``before`` (aware UTC). A subscriber returns
   the number of recordings of citizens not erased made before it.
+- ``call.api_fields`` — ``crm.calls.api`` while answering ``GET /api/v1/calls/{id}``; ``call`` (the row),
+  ``segments`` (the transcript already read for the answer). A subscriber returns a dict of keys
+  added to the answer (QA: ``qa_checks``).
+- ``call.lookup`` — ``crm.consent.api`` checks an evidence call; ``call_id: str``. A subscriber
+  returns the call row or None (:func:`ask`).
+- ``appeal.lookup`` — ``crm.calls.api`` attaches an upload to an appeal; ``appeal_id: str``. A
+  subscriber returns the appeal row or None (:func:`ask`).
 - ``consent.changed`` — ``crm.consent`` after a consent is given, refused or withdrawn;
   ``citizen_id: int``, ``purpose: str``, ``status: str``.
 
@@ -58,6 +65,9 @@ HOOKS: frozenset[str] = frozenset({
     "appeal.registered",
     "appeal.latest_call",
     "consent.changed",
+    "call.api_fields",
+    "call.lookup",
+    "appeal.lookup",
     "citizen.export",
     "call.export",
     "citizen.appeal_numbers",
@@ -111,6 +121,17 @@ def fire(name: str, **kwargs: Any) -> list[Any]:
     Raises :class:`UnknownHook` for an undeclared name."""
     _check(name)
     return [func(**kwargs) for func in list(_subscribers[name])]
+
+
+def ask(name: str, **kwargs: Any) -> Any:
+    """The first result of ``name``'s subscribers that is not None, or None: a lower feature's question
+    to a higher one ("which appeal is this id?"). Raises :class:`UnknownHook` for an undeclared name."""
+    _check(name)
+    for func in list(_subscribers[name]):
+        result = func(**kwargs)
+        if result is not None:
+            return result
+    return None
 
 
 def subscribers(name: str) -> list[Callable[..., Any]]:

@@ -25,6 +25,11 @@ def _activity(**_: object) -> list:
     return services.activity_selects()
 
 
+def _lookup(appeal_id: str, **_: object):
+    """``appeal.lookup``: the appeal row, or None (:func:`crm.appeals.services.get`)."""
+    return services.get(appeal_id)
+
+
 def register() -> None:
     """Subscribe the appeals package's handlers (idempotent)."""
     hooks.subscribe("appeal.transitioned", notifications.after_transition)  # the citizen's status SMS
@@ -32,3 +37,4 @@ def register() -> None:
     hooks.subscribe("citizen.appeal_numbers", _appeal_numbers)
     hooks.subscribe("retention.activity", _activity)
     hooks.subscribe("retention.active_work", _active_work)
+    hooks.subscribe("appeal.lookup", _lookup)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
-from sqlalchemy import or_, update as sql_update
+from sqlalchemy import and_, case, func, literal, or_, select, update as sql_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -16,7 +16,7 @@ from crm.appeals.models import Appeal, AppealCounter, AppealEvent
 from crm.calls import services as calls
 from crm.citizens import services as citizens
 from crm.citizens.services import Citizen
-from crm.db import db, utcnow
+from crm.db import UTCDateTime, db, utcnow
 from crm.security import audit, blind_index
 from crm.timeutil import add_working_days
 
@@ -303,3 +303,48 @@ def active_citizens_select():
 def numbers_for_citizen(citizen_id: str) -> list[str]:
     """The numbers of the citizen's appeals (for a destruction act's subject)."""
     return [a.number for a in for_citizen(citizen_id)]
+
+
+#: Statuses left out of SLA compliance (the appeal was not worked on: refused or a duplicate).
+NOT_COUNTED_FOR_SLA = ("rejected", "duplicate")
+
+
+def kpi_figures(start: datetime, end: datetime, now: datetime) -> dict:
+    """The appeals' KPIs for appeals created in ``[start, end)`` (aware UTC), for crm.reports.
+
+    ``sla_compliance``: of those appeals (rejected and duplicates left out), the share resolved (or
+    closed) by their ``resolve_by``, or still open and not past it at ``now``. ``repeat_rate``: the share
+    linked to an earlier appeal (design.md). Ratios are 0–1, ``None`` when there is nothing to divide;
+    ``avg_time_to_resolve_h`` in hours."""
+    in_period = (Appeal.created_at >= start, Appeal.created_at < end)
+    counted = Appeal.status.not_in(NOT_COUNTED_FOR_SLA)
+    done_or_now = func.coalesce(Appeal.resolved_at, Appeal.closed_at, literal(now, UTCDateTime()))
+    on_time = and_(counted, or_(Appeal.resolve_by.is_(None), done_or_now <= Appeal.resolve_by))
+    total, repeats, sla_total, sla_ok = db.session.execute(select(
+        func.count(),
+        func.coalesce(func.sum(case((Appeal.repeat_of_id.is_not(None), 1), else_=0)), 0),
+        func.coalesce(func.sum(case((counted, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((on_time, 1), else_=0)), 0),
+    ).where(*in_period)).one()
+    resolved = db.session.execute(select(Appeal.created_at, Appeal.resolved_at)
+                                  .where(*in_period, Appeal.resolved_at.is_not(None))).all()
+    hours = [(r.resolved_at - r.created_at).total_seconds() / 3600 for r in resolved]
+
+    def counts(column, codes) -> dict[str, int]:
+        rows = db.session.execute(select(column, func.count()).where(*in_period).group_by(column)).all()
+        out = {code: 0 for code in codes}
+        out.update({code: n for code, n in rows})
+        return out
+
+    def ratio(part: int, whole: int) -> float | None:
+        return round(part / whole, 4) if whole else None
+
+    return {
+        "appeals_total": total,
+        "by_category": counts(Appeal.category, CATEGORIES),
+        "by_topic": counts(Appeal.topic, TOPICS),
+        "repeats": int(repeats),
+        "repeat_rate": ratio(int(repeats), total),
+        "sla_compliance": ratio(int(sla_ok), int(sla_total)),
+        "avg_time_to_resolve_h": round(sum(hours) / len(hours), 2) if hours else None,
+    }

@@ -8,15 +8,13 @@ import hmac
 import redis
 from flask import current_app, g, request
 
-from crm import jobs
+from crm import hooks, jobs
 from crm.api import ApiError, Blueprint, load_body, token_required, translates
-from crm.appeals import services as appeals
 from crm.calls import search as transcript_search
 from crm.calls import services as calls
 from crm.calls.schemas import (CallDetailSchema, CallSchema, CallSearchQuerySchema, CallSearchResultSchema,
                                CallUploadSchema, TelephonyAckSchema, TelephonyEventSchema)
 from crm.errors import api_error
-from crm.qa import services as qa
 
 TELEPHONY_MAX_BODY = 64 * 1024  # bytes; a PBX event is a few hundred
 
@@ -50,7 +48,7 @@ def call_upload():
         raise ApiError(400, "file_required", "приложите файл записи в поле «file» (multipart/form-data)")
     appeal = None
     if request.form.get("appeal_id"):
-        appeal = appeals.get(request.form["appeal_id"])
+        appeal = hooks.ask("appeal.lookup", appeal_id=request.form["appeal_id"])
         if appeal is None:
             raise ApiError(404, "appeal_not_found", "обращение не найдено")
     # the call belongs to the operator who took it: the uploader, or the appeal's operator
@@ -74,7 +72,8 @@ def call_get(call_id: str):
         raise ApiError(403, "forbidden", "оператор видит только свои звонки")
     purpose = "appeal_processing" if g.api_user.role == "operator" else "call_recording_qa"
     data = calls.view(call, purpose=purpose)
-    data["qa_checks"] = qa.checks_for_call(call, data["transcript"]["segments"])  # stored by the transcription job
+    for extra in hooks.fire("call.api_fields", call=call, segments=data["transcript"]["segments"]):
+        data.update(extra or {})  # QA: qa_checks, stored by the transcription job
     return data
 
 

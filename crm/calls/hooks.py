@@ -22,8 +22,14 @@ def _recordings(before, **_: object) -> int:
     return services.count_recordings_before(before, citizens.live_ids_select())
 
 
+def _lookup(call_id: str, **_: object):
+    """``call.lookup``: the call row, or None (:func:`crm.calls.services.get`)."""
+    return services.get(call_id)
+
+
 def register() -> None:
     """Subscribe the calls package's handlers (idempotent)."""
     hooks.subscribe("appeal.latest_call", _latest_call)
     hooks.subscribe("retention.activity", _activity)
     hooks.subscribe("retention.recordings", _recordings)
+    hooks.subscribe("call.lookup", _lookup)

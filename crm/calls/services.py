@@ -13,7 +13,7 @@ from typing import BinaryIO, Iterator
 
 import redis
 from flask import current_app
-from sqlalchemy import update as sql_update
+from sqlalchemy import func, select, update as sql_update
 
 from crm import jobs
 from crm.calls.models import STATUS_RU, Call, Segment  # noqa: F401  (STATUS_RU: public, for pages)
@@ -521,3 +521,11 @@ def fail(call: Call, code: str, message: str) -> None:
                  purpose="call_recording_qa", outcome="failed", detail=code,
                  actor=audit.system_actor("transcribe_call"))
     db.session.commit()
+
+
+def kpi_figures(start: datetime, end: datetime) -> dict:
+    """Calls recorded in ``[start, end)`` (aware UTC), for crm.reports: ``calls_total`` and
+    ``avg_call_duration_s`` (seconds, ``None`` without calls)."""
+    total, avg = db.session.execute(
+        select(func.count(), func.avg(Call.duration_s)).where(Call.created_at >= start, Call.created_at < end)).one()
+    return {"calls_total": total, "avg_call_duration_s": round(float(avg), 1) if avg is not None else None}

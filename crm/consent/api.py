@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from flask import g
 
+from crm import hooks
 from crm.api import ApiError, Blueprint, token_required, translates
-from crm.calls import services as calls
 from crm.citizens import services as citizens
 from crm.consent import services as consent
 from crm.consent.schemas import ConsentCreateSchema, ConsentListSchema, ConsentSchema, ConsentWithdrawSchema
@@ -53,7 +53,7 @@ def consent_create(body: dict, citizen_id: str):
     is already in force); 409 when the citizen's data were erased."""
     citizen = _citizen(citizen_id)
     evidence = body.get("evidence_call_id")
-    if evidence and calls.get(evidence) is None:
+    if evidence and hooks.ask("call.lookup", call_id=evidence) is None:
         raise ApiError(404, "call_not_found", "звонок-подтверждение не найден")
     event = consent.record(citizen, body["purpose"], text_version=body.get("text_version"),
                            channel=body.get("channel") or "call", given=body.get("given", True),

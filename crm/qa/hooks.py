@@ -30,8 +30,14 @@ def _call_export(call_id: str, erased: bool, **_: object) -> dict:
                              "comment": None if erased else ev.comment} for ev in services.for_call(call_id)]}
 
 
+def _api_fields(call, segments: list[dict], **_: object) -> dict:
+    """``call.api_fields``: the call's automatic checks for ``GET /api/v1/calls/{id}`` (``qa_checks``)."""
+    return {"qa_checks": services.checks_for_call(call, segments)}
+
+
 def register() -> None:
     """Subscribe the QA package's handlers (idempotent)."""
     hooks.subscribe("call.transcribed", _after_transcript)
     hooks.subscribe("call.page", _call_page)
     hooks.subscribe("call.export", _call_export)
+    hooks.subscribe("call.api_fields", _api_fields)

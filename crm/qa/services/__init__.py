@@ -34,7 +34,7 @@ from crm.qa.services.sampling import (RULE_KINDS, PERIODS, DEFAULT_RULES, ensure
 from crm.qa.services.calibration import (create_session, get_session, sessions, session_scores,
                                          own_score, submit_calibration, close_session,
                                          calibration_report)
-from crm.qa.services.dashboards import dashboard
+from crm.qa.services.dashboards import dashboard, kpi_figures
 
 __all__ = [
     "OPERATOR_STATUS_RU",
@@ -82,6 +82,7 @@ __all__ = [
     "after_transcript",
     "check_results",
     "checks_for_call",
+    "kpi_figures",
     "RULE_KINDS",
     "PERIODS",
     "DEFAULT_RULES",

@@ -6,6 +6,8 @@ from collections import defaultdict
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func, select
+
 from crm.calls import services as calls
 from crm.db import db
 from crm.qa import checks
@@ -93,3 +95,12 @@ def dashboard(start: datetime, end: datetime, operator_id: int | None = None) ->
             "trend": [{"week": w, "count": len(v), "avg": round(sum(v) / len(v), 1)} for w, v in sorted(weeks.items())],
             "distribution": [{"lo": 10 * i, "hi": 10 * i + 10 if i < 9 else 100, "count": buckets[i]} for i in range(10)],
             "most_failed": most_failed, "checks": check_stats}
+
+
+def kpi_figures(start: datetime, end: datetime) -> dict:
+    """Evaluations made in ``[start, end)`` (aware UTC), for crm.reports: ``evaluations_total`` and
+    ``qa_score_avg`` (0–100, ``None`` without evaluations)."""
+    total, avg = db.session.execute(
+        select(func.count(), func.avg(Evaluation.score))
+        .where(Evaluation.created_at >= start, Evaluation.created_at < end)).one()
+    return {"evaluations_total": total, "qa_score_avg": round(float(avg), 1) if avg is not None else None}
