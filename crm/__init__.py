@@ -1,150 +1,17 @@
 """Citizen hotline CRM for housing and utilities. ``create_app()`` builds the Flask application."""
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from flask import Flask
-
-from crm import config
-
-
-def create_app(test_config: dict | None = None) -> Flask:
-    """Application factory: configuration, extensions, blueprints, error handlers, commands."""
-    default_instance = Path(__file__).resolve().parent.parent / "instance"
-    instance = config.instance_path_from_env(default_instance)
-    if test_config and test_config.get("INSTANCE_PATH"):
-        instance = Path(test_config["INSTANCE_PATH"])
-    app = Flask(__name__, instance_path=str(instance), instance_relative_config=True)
-    config.load(app, test_config)
-    proxies = int(app.config["CRM_TRUSTED_PROXIES"])
-    if proxies:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
-    register_extensions(app)
-    register_security(app)
-    register_personal_data(app)
-    register_blueprints(app)
-    register_hooks(app)
-    register_errorhandlers(app)
-    register_security_headers(app)
-    register_commands(app)
-    return app
+if TYPE_CHECKING:
+    from flask import Flask
 
 
-def register_commands(app: Flask) -> None:
-    """Each feature's CLI commands on ``app.cli`` (crm.cli.register_commands)."""
-    # deferred: the CLI modules import the factory (crm.cli's FlaskGroup, crm.worker's app for jobs)
-    from crm.cli import register_commands as register
+def create_app(test_config: dict | None = None) -> "Flask":
+    """Application factory (:func:`crm.app.create_app`): configuration, extensions, blueprints,
+    hooks, error handlers, commands. ``test_config`` overrides the configuration (tests)."""
+    # deferred: every ``import crm.<module>`` runs this package first; the factory imports every
+    # feature, which a lower module (crm.config, crm.db, the transcription pipeline) must not load
+    from crm.app import create_app as build
 
-    register(app)
-
-
-def register_extensions(app: Flask) -> None:
-    from crm import i18n
-    from crm.extensions import csrf, db, limiter, login_manager, migrate
-    from crm.users.services import load_user
-
-    import crm.models  # noqa: F401
-
-    db.init_app(app)
-    from crm.db import init_engine_events
-
-    init_engine_events(app)
-    migrate.init_app(app, db, render_as_batch=True, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
-    csrf.init_app(app)
-    i18n.init_app(app)
-    limiter.init_app(app)
-    login_manager.init_app(app)
-    login_manager.login_view = "users.login"
-    login_manager.login_message = "Войдите, чтобы продолжить."
-    login_manager.user_loader(load_user)
-    import crm.security.audit  # noqa: F401  (registers the session hooks that chain the access log)
-
-
-def register_security(app: Flask) -> None:
-    """Start-up checks: blind-index budget, keyring, key store (crm.security.startup); the
-    controller's name and address (crm.consent.startup)."""
-    # deferred: importing crm must not import the features (crm.config is imported on its own)
-    from crm.consent import startup as consent_startup
-    from crm.security import startup
-
-    startup.init_app(app)
-    consent_startup.check_controller(app)
-
-
-def register_personal_data(app: Flask) -> None:
-    """Each feature declares its tables' personal data to crm.security.registry (what erasure,
-    rotation and the access-request export work through); raises ``RuntimeError`` when a model has
-    an encrypted column no feature declares."""
-    # deferred: importing crm must not import the features (crm.config is imported on its own)
-    from crm.appeals import personal_data as appeals_data
-    from crm.calls import personal_data as calls_data
-    from crm.citizens import personal_data as citizens_data
-    from crm.consent import personal_data as consent_data
-    from crm.qa import personal_data as qa_data
-    from crm.security import startup
-
-    for feature in (citizens_data, appeals_data, calls_data, qa_data, consent_data):
-        feature.register()
-    startup.check_personal_data()
-
-
-def register_blueprints(app: Flask) -> None:
-    from crm.admin.views import bp as admin_bp
-    from crm.appeals.views import bp as appeals_bp
-    from crm.calls.views import bp as calls_bp
-    from crm.consent.views import bp as consent_bp
-    from crm.consent.views import public_bp as selfservice_bp
-    from crm.dpo.views import bp as dpo_bp
-    from crm.health import bp as health_bp
-    from crm.qa.views import bp as qa_bp
-    from crm.users.views import bp as users_bp
-
-    for bp in (users_bp, appeals_bp, calls_bp, qa_bp, dpo_bp, consent_bp, selfservice_bp, health_bp, admin_bp):
-        app.register_blueprint(bp)
-    register_api(app)
-
-
-def register_api(app: Flask) -> None:
-    """``/api/v1``: each feature's API blueprint, documented by one OpenAPI document (crm.api)."""
-    from crm import api
-    from crm.appeals.api import bp as appeals_api
-    from crm.calls.api import bp as calls_api
-    from crm.citizens.api import bp as citizens_api
-    from crm.consent.api import bp as consent_api
-    from crm.dpo.api import bp as audit_api
-    from crm.qa.api import bp as qa_api
-    from crm.reports.api import bp as reports_api
-
-    api.init_app(app, [appeals_api, citizens_api, consent_api, calls_api, qa_api, reports_api, audit_api])
-
-
-def register_hooks(app: Flask) -> None:
-    """Each feature subscribes its reactions to the others' hooks (crm.hooks, crm/<feature>/hooks.py)."""
-    from crm.appeals import hooks as appeals_hooks
-    from crm.calls import hooks as calls_hooks
-    from crm.qa import hooks as qa_hooks
-
-    for feature in (calls_hooks, appeals_hooks, qa_hooks):
-        feature.register()
-
-
-def register_errorhandlers(app: Flask) -> None:
-    from crm.errors import register
-
-    register(app)
-
-
-def register_security_headers(app: Flask) -> None:
-    @app.after_request
-    def headers(resp):
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("X-Frame-Options", "DENY")
-        resp.headers.setdefault("Referrer-Policy", "same-origin")
-        resp.headers.setdefault("Content-Security-Policy",
-                                "default-src 'self'; media-src 'self' blob:; img-src 'self' data:; "
-                                "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
-        if resp.mimetype == "text/html":
-            resp.headers.setdefault("Cache-Control", "no-store")
-        return resp
+    return build(test_config)

@@ -1,0 +1,138 @@
+"""The application factory: configuration, extensions, blueprints, hooks, error handlers, commands.
+
+``crm.create_app`` (the package) calls :func:`create_app`; this module imports every feature, so it
+sits in the top layer (pyproject.toml, import-linter)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from crm import api, config, i18n
+from crm.admin.views import bp as admin_bp
+from crm.appeals import hooks as appeals_hooks
+from crm.appeals import personal_data as appeals_data
+from crm.appeals.api import bp as appeals_api
+from crm.appeals.views import bp as appeals_bp
+from crm.calls import hooks as calls_hooks
+from crm.calls import personal_data as calls_data
+from crm.calls.api import bp as calls_api
+from crm.calls.views import bp as calls_bp
+from crm.citizens import personal_data as citizens_data
+from crm.citizens.api import bp as citizens_api
+from crm.consent import personal_data as consent_data
+from crm.consent import startup as consent_startup
+from crm.consent.api import bp as consent_api
+from crm.consent.views import bp as consent_bp
+from crm.consent.views import public_bp as selfservice_bp
+from crm.db import init_engine_events
+from crm.dpo.api import bp as audit_api
+from crm.dpo.views import bp as dpo_bp
+from crm.errors import register as register_error_responses
+from crm.extensions import csrf, db, limiter, login_manager, migrate
+from crm.health import bp as health_bp
+from crm.qa import hooks as qa_hooks
+from crm.qa import personal_data as qa_data
+from crm.qa.api import bp as qa_api
+from crm.qa.views import bp as qa_bp
+from crm.reports.api import bp as reports_api
+from crm.security import startup
+from crm.users.services import load_user
+from crm.users.views import bp as users_bp
+import crm.models  # noqa: F401
+import crm.security.audit  # noqa: F401  (registers the session hooks that chain the access log)
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Application factory: configuration, extensions, blueprints, error handlers, commands."""
+    default_instance = Path(__file__).resolve().parent.parent / "instance"
+    instance = config.instance_path_from_env(default_instance)
+    if test_config and test_config.get("INSTANCE_PATH"):
+        instance = Path(test_config["INSTANCE_PATH"])
+    app = Flask("crm", instance_path=str(instance), instance_relative_config=True)
+    config.load(app, test_config)
+    proxies = int(app.config["CRM_TRUSTED_PROXIES"])
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+    register_extensions(app)
+    register_security(app)
+    register_personal_data(app)
+    register_blueprints(app)
+    register_hooks(app)
+    register_errorhandlers(app)
+    register_security_headers(app)
+    register_commands(app)
+    return app
+
+
+def register_commands(app: Flask) -> None:
+    """Each feature's CLI commands on ``app.cli`` (crm.cli.register_commands)."""
+    # deferred: the CLI modules import the factory (crm.cli's FlaskGroup, crm.worker's app for jobs)
+    from crm.cli import register_commands as register
+
+    register(app)
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    init_engine_events(app)
+    migrate.init_app(app, db, render_as_batch=True, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    csrf.init_app(app)
+    i18n.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "users.login"
+    login_manager.login_message = "Войдите, чтобы продолжить."
+    login_manager.user_loader(load_user)
+
+
+def register_security(app: Flask) -> None:
+    """Start-up checks: blind-index budget, keyring, key store (crm.security.startup); the
+    controller's name and address (crm.consent.startup)."""
+    startup.init_app(app)
+    consent_startup.check_controller(app)
+
+
+def register_personal_data(app: Flask) -> None:
+    """Each feature declares its tables' personal data to crm.security.registry (what erasure,
+    rotation and the access-request export work through); raises ``RuntimeError`` when a model has
+    an encrypted column no feature declares."""
+    for feature in (citizens_data, appeals_data, calls_data, qa_data, consent_data):
+        feature.register()
+    startup.check_personal_data()
+
+
+def register_blueprints(app: Flask) -> None:
+    for bp in (users_bp, appeals_bp, calls_bp, qa_bp, dpo_bp, consent_bp, selfservice_bp, health_bp, admin_bp):
+        app.register_blueprint(bp)
+    register_api(app)
+
+
+def register_api(app: Flask) -> None:
+    """``/api/v1``: each feature's API blueprint, documented by one OpenAPI document (crm.api)."""
+    api.init_app(app, [appeals_api, citizens_api, consent_api, calls_api, qa_api, reports_api, audit_api])
+
+
+def register_hooks(app: Flask) -> None:
+    """Each feature subscribes its reactions to the others' hooks (crm.hooks, crm/<feature>/hooks.py)."""
+    for feature in (calls_hooks, appeals_hooks, qa_hooks):
+        feature.register()
+
+
+def register_errorhandlers(app: Flask) -> None:
+    register_error_responses(app)
+
+
+def register_security_headers(app: Flask) -> None:
+    @app.after_request
+    def headers(resp):
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        resp.headers.setdefault("Content-Security-Policy",
+                                "default-src 'self'; media-src 'self' blob:; img-src 'self' data:; "
+                                "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+        if resp.mimetype == "text/html":
+            resp.headers.setdefault("Cache-Control", "no-store")
+        return resp
