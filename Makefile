@@ -33,9 +33,11 @@ run: install
 	@$(BIN)/crm demo-data
 	@bash scripts/run.sh "$(HOST)" "$(PORT)"
 
-# The whole suite. Uses DATABASE_URL / REDIS_URL when set (CI: PostgreSQL and the machine's Redis),
+# The layering contracts (pyproject.toml, import-linter), then the whole suite. Uses DATABASE_URL /
+# REDIS_URL when set (CI: PostgreSQL and the machine's Redis),
 # else SQLite and an embedded Redis in a temporary folder.
 test: install browser-deps
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest -q -ra
 
 # Debian's Chromium for the browser tests (Playwright cannot download its own browser here).

@@ -7,6 +7,12 @@ from pathlib import Path
 from flask import current_app
 
 from crm.db import db
+from crm.appeals import services as appeals
+from crm.calls import services as calls
+from crm.citizens import services as citizens
+from crm.consent import services as consent
+from crm.qa import services as qa
+from crm.users import services as users
 
 DEMO_USERS = [("operator", "operator", "Анна Смирнова"), ("supervisor", "supervisor", "Ольга Кузнецова"),
               ("dpo", "dpo", "Игорь Лебедев"), ("admin", "admin", "Администратор")]
@@ -16,12 +22,6 @@ DEMO_CALL = Path(__file__).resolve().parent.parent / "tests" / "data" / "audio" 
 def load_demo(with_call: bool = True) -> list[str]:
     """Create what is missing; returns lines to print (passwords of users created now, saved to
     ``instance/demo-logins.txt`` so a second ``make run`` can print them again)."""
-    from crm.appeals import services as appeals
-    from crm.calls import services as calls
-    from crm.citizens import services as citizens
-    from crm.consent import services as consent
-    from crm.qa import services as qa
-    from crm.users import services as users
 
     consent.ensure_purposes()
     qa.ensure_default_scorecard()

@@ -7,6 +7,8 @@ from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
 from crm.db import db
+from crm.jobs import redis_connection
+from crm.security.crypto import keyring
 
 bp = Blueprint("health", __name__)
 
@@ -25,14 +27,12 @@ def readyz():
     except Exception as exc:  # noqa: BLE001
         checks["database"] = f"error: {type(exc).__name__}"
     try:
-        from crm.jobs import redis_connection
 
         redis_connection().ping()
         checks["redis"] = "ok"
     except Exception as exc:  # noqa: BLE001
         checks["redis"] = f"error: {type(exc).__name__}"
     try:
-        from crm.security.crypto import keyring
 
         keyring()
         checks["keys"] = "ok"

@@ -20,6 +20,7 @@ from crm.i18n import Labels
 from crm.security.permissions import roles_required
 from crm.security.redirects import local_target
 from crm.timeutil import local_date, local_tz
+from crm.security.permissions import ROLE_NAMES_RU
 
 bp = Blueprint("appeals", __name__)
 OPERATORS = ("operator", "admin")
@@ -27,7 +28,6 @@ OPERATORS = ("operator", "admin")
 
 @bp.app_context_processor
 def catalog():
-    from crm.security.permissions import ROLE_NAMES_RU
 
     return {"CATEGORIES": Labels(CATEGORIES), "TOPICS": Labels(TOPICS), "STATUSES": Labels(STATUSES),
             "CHANNELS": Labels(CHANNELS), "role_ru": lambda r: _(ROLE_NAMES_RU[r]) if r in ROLE_NAMES_RU else r,

@@ -10,6 +10,8 @@ from crm.calls.transcription import AudioDecodeError, ensure_model
 from crm.calls.services import TRANSCRIBE_RETRIES, TRANSCRIBE_RETRY_INTERVALS_S, job_timeout_s
 from crm.db import db
 from crm.jobs import job, job_context
+from crm.calls import services
+from crm.calls.models import Call
 
 
 def model_dir(app) -> Path:
@@ -34,8 +36,6 @@ def transcribe_call(call_id: str, force: bool = False) -> str:
     attempt the call ends ``failed`` (code ``internal``) and the exception is re-raised."""
     from rq import get_current_job
 
-    from crm.calls import services
-    from crm.calls.models import Call
 
     with job_context() as app:
         call = db.session.get(Call, call_id)
@@ -88,7 +88,6 @@ def transcribe_call(call_id: str, force: bool = False) -> str:
 def reconcile_calls() -> dict:
     """Periodic job (crm.schedule): mend calls whose transcription job died
     (:func:`crm.calls.services.reconcile`). Returns its counts."""
-    from crm.calls import services
 
     with job_context():
         return services.reconcile()

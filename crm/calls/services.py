@@ -21,6 +21,7 @@ from crm.calls.transcription import AudioDecodeError, AudioInfo, probe
 from crm.db import atomic, db, utcnow
 from crm.errors import Conflict, CrmError, Forbidden, NotFound
 from crm.security import audit, crypto
+from crm.security.models import AccessLogEntry
 
 
 class CallError(CrmError, ValueError):
@@ -379,7 +380,6 @@ def _log_listen(call: Call, purpose: str) -> None:
 
     from flask_login import current_user
 
-    from crm.security.models import AccessLogEntry
 
     actor_id = getattr(current_user, "id", None) if getattr(current_user, "is_authenticated", False) else None
     recent = db.session.execute(db.select(AccessLogEntry.seq).where(

@@ -11,6 +11,8 @@ from crm.citizens.models import Citizen
 from crm.citizens.phones import InvalidPhone, format_phone, mask_phone, normalise_phone
 from crm.db import db
 from crm.security import audit, blind_index
+from crm.security.crypto import reserve_owner_id
+from crm.security import crypto
 
 
 class CitizenError(ValueError):
@@ -110,7 +112,6 @@ def register(data: CitizenData, *, purpose: str = "appeal_processing", commit: b
     ``submission_key`` is stored in the unique ``citizens.submission_key`` (a second insert with the
     same key fails at flush with ``IntegrityError``; :func:`register_checked` handles that)."""
     clean = _clean(data)
-    from crm.security.crypto import reserve_owner_id
 
     citizen = Citizen(id=reserve_owner_id())  # its data key is already in the key store
     citizen.submission_key = submission_key
@@ -262,7 +263,6 @@ def _filter(candidates: list[Citizen], match) -> list[Citizen]:
     """Decrypt blind-index candidates (their data keys fetched in one key-store query) and keep the
     true matches. A candidate whose data key was erased (a row restored from a backup taken before
     its erasure) is no match; the failed read is in the access log as ``security.decrypt_failed``."""
-    from crm.security import crypto
 
     crypto.prefetch_keys([c.id for c in candidates])
     found = []

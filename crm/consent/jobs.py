@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from crm.jobs import job, job_context
+from crm.consent import retention
 
 
 @job(timeout_s=3600, result_ttl_s=86400)
 def retention_job() -> dict:
     """Periodic job (crm.schedule, every ``CRM_RETENTION_EVERY_S``): one retention run
     (:func:`crm.consent.retention.run`). Returns the run's counts."""
-    from crm.consent import retention
 
     with job_context():
         row = retention.run()

@@ -34,6 +34,9 @@ from crm.citizens import services as citizens
 from crm.consent.models import ConsentEvent, DataSubjectRequest, RetentionRun, SmsMessage
 from crm.db import db, utcnow
 from crm.security import audit
+from crm.consent import rights
+from crm.consent import services as consent
+from crm.security.shredding import ErasureError, erase_citizen
 
 ACCESS_MESSAGES_DAYS = 30
 MESSAGE_PURPOSES = ("sms_notifications", "csat_survey")
@@ -85,9 +88,6 @@ def _old_messages(purposes: tuple[str, ...], before: datetime) -> list[SmsMessag
 def run(*, now: datetime | None = None, dry_run: bool = False, actor: audit.Actor | None = None) -> RetentionRun:
     """One retention run; returns its :class:`~crm.consent.models.RetentionRun` (committed) with the
     report. ``dry_run``: find and count, change nothing (the report says what would happen)."""
-    from crm.consent import rights
-    from crm.consent import services as consent
-    from crm.security.shredding import ErasureError, erase_citizen
 
     now = now or utcnow()
     actor = actor or audit.system_actor("retention")

@@ -25,6 +25,12 @@ from crm.db import db, utcnow
 from crm.security import audit
 from crm.timeutil import add_working_days, day_end, local_date
 from crm.users import services as users
+from crm.citizens import services as citizens
+from crm.consent import services as consent
+from crm.security.permissions import require_role
+from crm.security.shredding import ErasureError, erase_citizen
+from crm.security.permissions import ROLE_NAMES_RU
+from crm.security.models import DestructionRecord
 
 TYPES = {"withdrawal": "Отзыв согласия", "stop_processing": "Требование прекратить обработку",
          "access": "Запрос сведений и данных", "erasure": "Уничтожение данных"}
@@ -82,8 +88,6 @@ def register(citizen_id: str, type_: str, *, channel: str, purpose: str | None =
     """Register a request and start its clock. ``received_at`` (aware, default now) may be earlier
     (a letter received yesterday), never in the future. Erasure goes through :func:`request_erasure`.
     Logs ``dsr.register``. Raises :class:`RequestError`."""
-    from crm.citizens import services as citizens
-    from crm.consent import services as consent
 
     if type_ not in TYPES:
         raise RequestError(f"неизвестный вид запроса «{type_}»", "type")
@@ -143,7 +147,6 @@ def extend(req: DataSubjectRequest, reason: str, *, user) -> DataSubjectRequest:
     """Extend the term by 5 working days after a reasoned notice to the subject (ст. 14 ч. 3,
     ст. 20 ч. 1, ст. 21 ч. 5.1). Once per request, only for access and stop-processing requests,
     before the deadline. ``reason``: the notice's reasons (kept). Logs ``dsr.extend``."""
-    from crm.security.permissions import require_role
 
     require_role(user, "dpo", "admin")
     reason = (reason or "").strip()
@@ -172,7 +175,6 @@ def answer(req: DataSubjectRequest, note: str, *, user, rejected: bool = False) 
     """Close a request: answered (what was done) or ``rejected`` (a reasoned refusal). An access
     request is answered only after its export was produced (:func:`crm.dpo.services.export_citizen`).
     Erasures are closed by :func:`approve_erasure` / :func:`reject_erasure`. Logs ``dsr.answer``."""
-    from crm.security.permissions import require_role
 
     require_role(user, "dpo", "admin")
     note = (note or "").strip()
@@ -223,8 +225,6 @@ def request_erasure(citizen_id: str, reason: str, *, user, channel: str = "paper
     """Ask for the destruction of all of a citizen's personal data; a second person must approve
     (:func:`approve_erasure`). ``reason``: why (the subject's demand, the purpose achieved …), goes
     into the destruction act. Logs ``erasure.request``. Raises :class:`RequestError`."""
-    from crm.citizens import services as citizens
-    from crm.security.permissions import require_role
 
     require_role(user, "dpo", "admin")
     reason = (reason or "").strip()
@@ -253,8 +253,6 @@ def approve_erasure(req: DataSubjectRequest, *, user) -> DestructionAct:
     cleared, the request is closed and a :class:`DestructionAct` is made. The approval and the
     erasure commit together. Raises :class:`RequestError` (code ``four_eyes`` when the requester
     approves their own request)."""
-    from crm.security.permissions import require_role
-    from crm.security.shredding import ErasureError, erase_citizen
 
     require_role(user, "dpo", "admin")
     if req.type != "erasure" or req.status != "awaiting_approval":
@@ -283,7 +281,6 @@ def approve_erasure(req: DataSubjectRequest, *, user) -> DestructionAct:
 
 def reject_erasure(req: DataSubjectRequest, note: str, *, user) -> DataSubjectRequest:
     """The second person refuses (a reason is required). Logs ``erasure.reject``."""
-    from crm.security.permissions import require_role
 
     require_role(user, "dpo", "admin")
     note = (note or "").strip()
@@ -312,7 +309,6 @@ def _clear_outbox(citizen_id: str) -> int:
 
 
 def _person(user) -> str:
-    from crm.security.permissions import ROLE_NAMES_RU
 
     if user is None:
         return ""
@@ -326,7 +322,6 @@ def make_act(record, *, request: DataSubjectRequest | None, requested_by, approv
     """Write the destruction act for destruction record ``record`` (idempotent: the existing act
     is returned). ``requested_by`` / ``approved_by``: users or :class:`crm.security.audit.Actor`.
     Commits."""
-    from crm.consent import services as consent
 
     existing = db.session.execute(db.select(DestructionAct).where(
         DestructionAct.destruction_record_id == record.id)).scalar_one_or_none()
@@ -366,6 +361,5 @@ def get_act(act_id: str) -> DestructionAct | None:
 
 
 def destruction_record(record_id: str):
-    from crm.security.models import DestructionRecord
 
     return db.session.get(DestructionRecord, record_id)

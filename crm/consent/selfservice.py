@@ -31,6 +31,9 @@ from crm.consent.models import SelfServiceGrant
 from crm.db import db, new_id, utcnow
 from crm.security import audit
 from crm.timeutil import local_tz
+from crm.consent import sms
+from crm.consent.services import DSR_PURPOSE
+from crm.citizens import services as citizens
 
 SALT = "crm.consent.selfservice.link"
 CITIZEN = audit.Actor(None, "citizen:selfservice", "citizen")
@@ -73,8 +76,6 @@ def issue_link(citizen, *, user, base_url: str, send: bool = True) -> tuple[str,
     (``CRM_PUBLIC_URL`` or the request's). Returns ``(url, grant)``. Logs ``selfservice.link``."""
     from flask import url_for
 
-    from crm.consent import sms
-    from crm.consent.services import DSR_PURPOSE
 
     if citizen.erased_at is not None:
         raise SelfServiceError(_("данные заявителя уничтожены"), "erased")
@@ -117,8 +118,6 @@ def check_link(token: str) -> SelfServiceGrant:
 
 def _use(grant: SelfServiceGrant, how: str) -> list[str]:
     """Mark ``grant`` used (only if nobody did first) and return its scope; logs ``selfservice.login``."""
-    from crm.citizens import services as citizens
-    from crm.consent.services import DSR_PURPOSE
 
     done = db.session.execute(update(SelfServiceGrant).where(SelfServiceGrant.id == grant.id,
                                                              SelfServiceGrant.used_at.is_(None))
@@ -166,9 +165,6 @@ def request_code(phone: str) -> str:
     either way (a decoy when nobody was found or the hourly limit is reached), so the caller's answer
     does not depend on who is registered. Raises :class:`crm.citizens.services.CitizenError` for a
     number that is not a phone number."""
-    from crm.citizens import services as citizens
-    from crm.consent import sms
-    from crm.consent.services import DSR_PURPOSE
 
     found = citizens.find_by_phone(phone, purpose=DSR_PURPOSE)
     found = [c for c in found if c.erased_at is None]

@@ -22,6 +22,8 @@ from crm.db import db, utcnow
 from crm.i18n import N_
 from crm.security import audit
 from crm.users import services as users
+from crm.security.permissions import require_role
+from crm.consent import rights
 
 CHANNELS = ("call", "web", "paper", "api")
 CHANNELS_RU = {"call": "звонок", "web": "сайт (самообслуживание)", "paper": "бумажный документ", "api": "интеграция (API)",
@@ -104,7 +106,6 @@ def get_purpose(code: str) -> Purpose | None:
 def update_purpose(purpose: Purpose, values: dict, *, user) -> list[str]:
     """Change the register row ``purpose`` (DPO). ``values``: any of :data:`EDITABLE`. Logs
     ``purpose.update`` with the changed column names. Returns them. Raises :class:`ConsentError`."""
-    from crm.security.permissions import require_role
 
     require_role(user, "dpo")
     changed = []
@@ -216,7 +217,6 @@ def withdraw(event: ConsentEvent, *, channel: str = "api", user_id: int | None =
     consent opens a ``withdrawal`` request whose clock (destroy or de-identify the purpose's data
     within 30 days, 152-ФЗ ст. 21 ч. 5) the retention job and the DPO work against. The appeal and
     everything processed on another legal basis stay."""
-    from crm.consent import rights
 
     first = event.withdrawn_at is None
     if first:
@@ -380,8 +380,6 @@ def history(citizen_id: str, *, user) -> dict:
     withdrawn_by, status_ru}], "requests": [DataSubjectRequest], "purposes": {code: Purpose}}``.
     Shows the citizen's name (masked card, logged by :func:`crm.citizens.services.view`) and logs
     ``consent.history``; commits."""
-    from crm.consent import rights
-    from crm.security.permissions import require_role
     require_role(user, "dpo", "admin")
     citizen = citizens.get(citizen_id)
     card = citizens.view(citizen, purpose=DSR_PURPOSE, commit=False) if citizen is not None else None

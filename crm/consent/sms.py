@@ -22,6 +22,7 @@ from flask import current_app
 from crm.consent.models import SmsMessage
 from crm.db import db, utcnow
 from crm.security import audit
+from crm.citizens.phones import mask_phone
 
 log = logging.getLogger(__name__)
 STATUS_PURPOSE = "sms_notifications"
@@ -65,7 +66,6 @@ def send(citizen, *, purpose: str, kind: str, body: str, appeal_id: str | None =
     """Send ``body`` to the citizen's phone: outbox row, gateway, access-log entry ``sms.send``
     (fields ``phone``; never the text). Returns the outbox row, or None when the citizen has no
     readable phone (erased). Commits; a gateway error marks the row ``failed`` and is re-raised."""
-    from crm.citizens.phones import mask_phone
 
     if citizen is None or citizen.erased_at is not None or citizen.phone_enc is None:
         return None

@@ -23,6 +23,8 @@ from crm.i18n import Labels
 from crm.security import audit
 from crm.security.permissions import PermissionDenied, roles_required
 from crm.security.redirects import local_target
+from crm.citizens import services as citizens
+from crm.citizens.services import CitizenError
 
 bp = Blueprint("consent", __name__)
 public_bp = Blueprint("selfservice", __name__, url_prefix="/my")
@@ -47,7 +49,6 @@ def _denied(_exc):
 @roles_required("operator", "admin", "dpo")
 def selfservice_link(citizen_id):
     """Text the citizen a single-use link to their self-service page."""
-    from crm.citizens import services as citizens
 
     citizen = citizens.get(citizen_id) or abort(404)
     base = current_app.config["CRM_PUBLIC_URL"] or request.url_root
@@ -98,7 +99,6 @@ def start():
         return redirect(url_for("selfservice.consents"))
     form = PhoneForm()
     if form.validate_on_submit():
-        from crm.citizens.services import CitizenError
 
         try:
             session["ss_pending"] = selfservice.request_code(form.phone.data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import date
 
 from crm.jobs import job, job_context
+from crm.qa import services
 
 
 @job(timeout_s=1800, result_ttl_s=3600)
@@ -12,7 +13,6 @@ def run_sampling(day: str | None = None, seed: int | None = None) -> dict[str, i
     ``CRM_TIMEZONE``): :func:`crm.qa.services.run_sampling`. Idempotent for a period, so it can run
     daily (e.g. ``jobs.enqueue("crm.qa.jobs.run_sampling")`` from a scheduler or cron); returns
     ``{rule kind: calls added}``."""
-    from crm.qa import services
 
     with job_context():
         return services.run_sampling(date.fromisoformat(day) if day else None, seed=seed)

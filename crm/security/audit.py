@@ -71,6 +71,7 @@ from sqlalchemy.orm import Session
 
 from crm.db import db, utcnow
 from crm.security.models import AccessLogEntry, AuditHead
+from crm.security.permissions import ROLE_NAMES_RU
 
 # The chaining message goes to the driver directly (pipeline mode); it is logged where SQLAlchemy
 # logs its own statements, so an SQL log (echo) still shows every write.
@@ -159,7 +160,6 @@ def outcome_label(code: str | None) -> str:
 
 
 def role_label(role: str | None) -> str:
-    from crm.security.permissions import ROLE_NAMES_RU
 
     return ROLE_NAMES_RU.get(role or "", EXTRA_ROLE_LABELS.get(role or "", role or ""))
 

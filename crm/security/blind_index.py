@@ -37,6 +37,8 @@ from flask import current_app
 
 from crm.security.crypto import keyring
 from crm.security.keyring import INDEX_V1
+from crm.db import db
+from crm.security.models import BlindIndexState
 
 _KEYS: dict[tuple[bytes, str], bytes] = {}
 
@@ -152,8 +154,6 @@ def state(name: str, *, fresh: bool = False) -> IndexState:
     seconds; ``fresh`` reads them again. No ``blind_index_state`` row: :data:`DEFAULT`."""
     if SLOTS[name][1] is None:
         return DEFAULT[name]
-    from crm.db import db
-    from crm.security.models import BlindIndexState
 
     app = current_app
     cache = app.extensions.setdefault("crm_bidx_state", {})

@@ -90,6 +90,7 @@ from crm.db import db, utcnow
 from crm.jobs import job, job_context
 from crm.security import audit
 from crm.security.models import AccessLogEntry
+from crm.security import alerts
 
 FILE_NAME = "checkpoints.jsonl"
 LOCK_NAME = ".lock"
@@ -370,7 +371,6 @@ def write_checkpoint(now: datetime | None = None, force: bool = False) -> dict |
                  outcome="restarted" if restart and last_cp is not None else "ok",
                  actor=audit.system_actor(JOB_NAME))
     if restart and last_cp is not None:
-        from crm.security import alerts
 
         alerts.raise_checkpoint_alert(data["n"], restart)
     db.session.commit()

@@ -144,6 +144,7 @@ def ensure(app=None) -> None:
         if app.extensions.get("crm_keystore_ready"):
             return
         create_schema(app)
+        # deferred: crm.security.crypto imports this module (the keyring reads the key store)
         from crm.security.crypto import keyring
 
         check_keks(keyring())
@@ -234,6 +235,7 @@ def find_many_by_owner(owner_ids: list[str]) -> list[DekRow]:
 def insert(dek_id: str, owner_id: str, kek_id: str, wrapped: bytes) -> bool:
     """Store a new wrapped DEK and commit. Returns False when the owner already has one (another
     process was first). Raises :class:`~crm.security.crypto.KeyErased` for an erased owner."""
+    # deferred: crm.security.crypto imports this module (the keyring reads the key store)
     from crm.security.crypto import KeyErased
 
     try:

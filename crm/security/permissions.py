@@ -7,6 +7,7 @@ from flask import abort
 from flask_login import current_user
 
 from crm.i18n import N_
+from crm.extensions import login_manager
 
 ROLES = ("operator", "supervisor", "dpo", "admin", "executor")
 ROLE_NAMES_RU = {"operator": N_("оператор"), "supervisor": N_("супервизор"), "dpo": N_("ответственный за ПДн"),
@@ -29,7 +30,6 @@ def roles_required(*roles: str):
         @wraps(fn)
         def wrapper(*args, **kwargs):
             if not current_user.is_authenticated:
-                from crm.extensions import login_manager
                 return login_manager.unauthorized()
             if current_user.role not in roles:
                 abort(403)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-MAX_DEFERRED = 40
+MAX_DEFERRED = 6
 
 
 def _inner_imports() -> list[tuple[Path, int, str]]:
