@@ -442,6 +442,33 @@ def _audio_stream(container, fmt: str):
     return stream
 
 
+def _validated(path: Path) -> tuple[str, int, _WavHeader | None]:
+    """``(format, size in bytes, parsed WAV header or None)`` after sniffing the content and, for a
+    WAV, checking its header against the file size. Raises :class:`AudioDecodeError`."""
+    fmt, size, _head = _sniff(path)
+    hdr = None
+    if fmt == "wav":
+        hdr = _parse_wav(path, size)
+        _check_wav_bytes(hdr, size)
+    return fmt, size, hdr
+
+
+def _stream_params(stream) -> tuple[object, int, int]:
+    """``(codec context, sample rate in Hz, channels)`` of an audio stream; raises
+    :class:`AudioDecodeError` ``unsupported_codec`` outside MIN_RATE..MAX_RATE or 1..MAX_CHANNELS."""
+    ctx = stream.codec_context
+    rate = int(ctx.sample_rate or stream.rate or 0)
+    chans = int(ctx.channels or 0)
+    if not (MIN_RATE <= rate <= MAX_RATE) or not (1 <= chans <= MAX_CHANNELS):
+        raise AudioDecodeError(
+            "unsupported_codec",
+            f"unsupported audio parameters: {rate} Hz, {chans} channels",
+            message_ru="Неподдерживаемые параметры звука "
+            f"({rate} Гц, каналов: {chans}).",
+        )
+    return ctx, rate, chans
+
+
 def probe(path: str | os.PathLike) -> AudioInfo:
     """Validate a recording quickly (for uploads) and describe it.
 
@@ -449,23 +476,10 @@ def probe(path: str | os.PathLike) -> AudioInfo:
     decodes up to ~2 s of audio to prove the codec works. Raises :class:`AudioDecodeError`.
     """
     path = Path(path)
-    fmt, size, _head = _sniff(path)
-    hdr = None
-    if fmt == "wav":
-        hdr = _parse_wav(path, size)
-        _check_wav_bytes(hdr, size)
+    fmt, size, hdr = _validated(path)
     with _open(path, fmt) as container:
         stream = _audio_stream(container, fmt)
-        ctx = stream.codec_context
-        rate = int(ctx.sample_rate or stream.rate or 0)
-        chans = int(ctx.channels or 0)
-        if not (MIN_RATE <= rate <= MAX_RATE) or not (1 <= chans <= MAX_CHANNELS):
-            raise AudioDecodeError(
-                "unsupported_codec",
-                f"unsupported audio parameters: {rate} Hz, {chans} channels",
-                message_ru="Неподдерживаемые параметры звука "
-                f"({rate} Гц, каналов: {chans}).",
-            )
+        ctx, rate, chans = _stream_params(stream)
         decoded = 0
         errors = 0
         packets = 0
@@ -534,25 +548,12 @@ def iter_decode(
     final :class:`AudioInfo` (with the decoded duration) is appended to it.
     """
     path = Path(path)
-    fmt, size, _head = _sniff(path)
-    hdr = None
-    if fmt == "wav":
-        hdr = _parse_wav(path, size)
-        _check_wav_bytes(hdr, size)
+    fmt, size, hdr = _validated(path)
     window_n = max(int(window_s * TARGET_RATE), TARGET_RATE)
 
     with _open(path, fmt) as container:
         stream = _audio_stream(container, fmt)
-        ctx = stream.codec_context
-        rate = int(ctx.sample_rate or stream.rate or 0)
-        chans = int(ctx.channels or 0)
-        if not (MIN_RATE <= rate <= MAX_RATE) or not (1 <= chans <= MAX_CHANNELS):
-            raise AudioDecodeError(
-                "unsupported_codec",
-                f"unsupported audio parameters: {rate} Hz, {chans} channels",
-                message_ru="Неподдерживаемые параметры звука "
-                f"({rate} Гц, каналов: {chans}).",
-            )
+        ctx, rate, chans = _stream_params(stream)
         expected = hdr.expected_frames() if hdr else None
         info = AudioInfo(
             container=fmt,
