@@ -46,8 +46,9 @@ Known hooks (the name, who fires it, the keyword arguments):
   returns the call row or None (:func:`ask`).
 - ``appeal.lookup`` — ``crm.calls.api`` attaches an upload to an appeal; ``appeal_id: str``. A
   subscriber returns the appeal row or None (:func:`ask`).
-- ``consent.changed`` — ``crm.consent`` after a consent is given, refused or withdrawn;
-  ``citizen_id: int``, ``purpose: str``, ``status: str``.
+- ``consent.changed`` — ``crm.consent`` after a consent is given, refused or withdrawn (after the
+  commit when the service commits); ``citizen_id: str``, ``purpose: str``, ``status: str``
+  (``active``, ``refused``, or ``withdrawn`` — also for a refusal that withdrew a consent in force).
 
 Add a name here when you add a hook: :func:`fire` refuses names that are not declared, so a typo
 fails loudly instead of reaching nobody.

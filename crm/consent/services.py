@@ -194,9 +194,24 @@ def record(citizen: Citizen, purpose: str, *, text_version: str | None = None, c
     db.session.add(event)
     audit.record("consent.grant" if given else "consent.refuse", citizen_id=citizen.id, purpose=purpose,
                  call_id=evidence_call_id, appeal_id=appeal_id, actor=actor)
+    withdrew = False
+    if not given:  # the latest answer wins: a refusal withdraws the consents still in force for the purpose
+        in_force = [e for e in for_citizen(citizen.id) if e.purpose_code == purpose and e.id != event.id
+                    and e.given and e.withdrawn_at is None]
+        if in_force:
+            withdrew = True
+            _withdraw_events(in_force, channel=channel, user_id=operator_id, evidence_call_id=evidence_call_id,
+                             evidence_offset_s=evidence_offset_s, ref=f"refusal {event.id}", actor=actor, at=now)
     if commit:
         db.session.commit()
+    _changed(citizen.id, purpose, "active" if given else "withdrawn" if withdrew else "refused")
     return event
+
+
+def _changed(citizen_id: str, purpose: str, status: str) -> None:
+    """Fire ``consent.changed`` (after the commit when the caller commits: its subscribers enqueue
+    jobs, which must see the change)."""
+    hooks.fire("consent.changed", citizen_id=citizen_id, purpose=purpose, status=status)
 
 
 def active_consent(citizen_id: str, purpose: str, text_version: str | None = None) -> ConsentEvent | None:
@@ -216,39 +231,60 @@ def withdraw(event: ConsentEvent, *, channel: str = "api", user_id: int | None =
     :func:`may_use_for_qa` answer False from this commit on, and the first withdrawal of a given
     consent opens a ``withdrawal`` request whose clock (destroy or de-identify the purpose's data
     within 30 days, 152-ФЗ ст. 21 ч. 5) the retention job and the DPO work against. The appeal and
-    everything processed on another legal basis stay."""
+    everything processed on another legal basis stay. A refusal recorded after a consent
+    (:func:`record` with ``given=False``) withdraws it the same way. Fires ``consent.changed``
+    (status ``withdrawn``) after the commit."""
 
     first = event.withdrawn_at is None
     if first:
-        now = utcnow()
         # every consent still in force for this purpose goes with it: the citizen withdraws a purpose
         others = [e for e in for_citizen(event.citizen_id) if e.purpose_code == event.purpose_code
                   and e.id != event.id and e.given and e.withdrawn_at is None]
-        for e in [event, *others]:
-            e.withdrawn_at = now
-            e.withdrawn_channel = channel
-            e.withdrawn_by = user_id
-            e.withdrawn_call_id = evidence_call_id
-            e.withdrawn_offset_s = evidence_offset_s
-            e.withdrawn_ref = (ref or "")[:200] or None
-        if event.given:
-            rights.register(event.citizen_id, "withdrawal", channel=channel, purpose=event.purpose_code,
-                            consent_id=event.id, received_at=event.withdrawn_at, user_id=user_id, actor=actor,
-                            commit=False)
+        _withdraw_events([event, *others], channel=channel, user_id=user_id, evidence_call_id=evidence_call_id,
+                         evidence_offset_s=evidence_offset_s, ref=ref, actor=actor, request=event.given)
     audit.record("consent.withdraw", citizen_id=event.citizen_id, purpose=event.purpose_code,
                  call_id=evidence_call_id, outcome="ok" if first else "repeat", actor=actor)
     db.session.commit()
+    if first:
+        _changed(event.citizen_id, event.purpose_code, "withdrawn")
     return event
 
 
+def _withdraw_events(events: list[ConsentEvent], *, channel: str, user_id: int | None, evidence_call_id: str | None,
+                     evidence_offset_s: float | None, ref: str | None, actor: audit.Actor | None,
+                     at=None, request: bool = True) -> None:
+    """Set the withdrawal columns of ``events`` (one purpose of one citizen; written once, the table
+    is append-only) and, when ``request``, open the ``withdrawal`` request with its 30-day clock for
+    the first of them. No commit."""
+    now = at or utcnow()
+    for e in events:
+        e.withdrawn_at = now
+        e.withdrawn_channel = channel
+        e.withdrawn_by = user_id
+        e.withdrawn_call_id = evidence_call_id
+        e.withdrawn_offset_s = evidence_offset_s
+        e.withdrawn_ref = (ref or "")[:200] or None
+    if request and events:
+        rights.register(events[0].citizen_id, "withdrawal", channel=channel, purpose=events[0].purpose_code,
+                        consent_id=events[0].id, received_at=now, user_id=user_id, actor=actor, commit=False)
+
+
+#: The order of a citizen's answers for one purpose, newest first. Two answers recorded at the same
+#: instant cannot be told apart by time: the refusal counts as the later one (consent must be
+#: demonstrable, 152-ФЗ ст. 9 ч. 3, so a doubt is read as no consent), then the event id decides.
+LATEST_FIRST = (ConsentEvent.at.desc(), ConsentEvent.given.asc(), ConsentEvent.id.desc())
+
+
 def _latest(citizen_id: str, purpose: str) -> ConsentEvent | None:
+    """The newest event (given or refused) of ``citizen_id`` for ``purpose`` (:data:`LATEST_FIRST`)."""
     return db.session.execute(db.select(ConsentEvent).where(
         ConsentEvent.citizen_id == citizen_id, ConsentEvent.purpose_code == purpose)
-        .order_by(ConsentEvent.at.desc()).limit(1)).scalar_one_or_none()
+        .order_by(*LATEST_FIRST).limit(1)).scalar_one_or_none()
 
 
 def has_consent(citizen_id: str, purpose: str) -> bool:
-    """True when the latest event for (citizen, purpose) is a given consent, not withdrawn, not expired."""
+    """True when the latest event for (citizen, purpose) is a given consent, not withdrawn, not
+    expired: the latest answer wins (a refusal after a consent withdraws it; ties as :data:`LATEST_FIRST`)."""
     latest = _latest(citizen_id, purpose)
     return bool(latest and latest.status == "active")
 
