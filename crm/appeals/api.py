@@ -1,16 +1,15 @@
-"""``/api/v1/appeals``: register an appeal (finding or registering its citizen), read it, move it
-along its lifecycle. The services write the history and the access log."""
+"""``/api/v1/appeals``: register an appeal (finding or registering its citizen, with the consent
+answers; :func:`crm.appeals.services.register_appeal`, the operator form's service), read it, move it
+along its lifecycle. The services own the transactions and write the history and the access log."""
 from __future__ import annotations
 
 from flask import g, request
-from sqlalchemy.exc import IntegrityError
 
 from crm.api import ApiError, Blueprint, translates, token_required
 from crm.appeals import services as appeals
 from crm.appeals.schemas import (AppealCreatedSchema, AppealCreateSchema, AppealSchema, AppealSummarySchema,
                                  PhoneInUseSchema, TransitionSchema)
 from crm.citizens import services as citizens
-from crm.db import db
 
 OPERATORS = ("operator", "admin")
 
@@ -46,39 +45,9 @@ class PhoneInUse(ApiError):
         return {**super().to_json(), "citizen_ids": [c["id"] for c in self.cards], "duplicates": self.cards}
 
 
-def _citizen_for(body: dict) -> citizens.Registration:
-    """The citizen of ``citizen_id``, or of ``citizen`` through
-    :func:`crm.citizens.services.register_checked`, the service the operator's form uses: the one
-    with that phone and the same name (case, spaces and ё/е ignored), else a new one (added to the
-    session, committed with the appeal). Raises :class:`PhoneInUse` when the phone belongs to
-    citizens of other names, unless ``confirm_duplicate`` (the form's «Всё равно зарегистрировать»)."""
-    if ("citizen" in body) == ("citizen_id" in body):
-        raise ApiError(400, "invalid_citizen", "укажите либо «citizen», либо «citizen_id»")
-    if "citizen_id" in body:
-        citizen = citizens.get(body["citizen_id"])
-        if citizen is None:
-            raise ApiError(404, "citizen_not_found", "заявитель не найден")
-        return citizens.Registration(citizen, [], existing=True)
-    data = citizens.CitizenData(**{k: body["citizen"].get(k) for k in
-                                   ("full_name", "phone", "email", "address", "apartment")})
-    result = citizens.register_checked(data, confirmed_phone=data.phone if body.get("confirm_duplicate") else None,
-                                       same_name_is_same_person=True, commit=False)
-    if result.citizen is None:
-        raise PhoneInUse(result.duplicates)
-    return result
-
-
-def _create(body: dict, key: str | None):
-    """``(appeal, possible_duplicates)``: see :func:`_citizen_for`."""
-    result = _citizen_for(body)
-    appeal = appeals.create(result.citizen, category=body["category"], topic=body["topic"],
-                            description=body["description"], channel=body.get("channel") or "api",
-                            operator_id=g.api_user.id, submission_key=key)
-    if result.registered and appeal.citizen_id != result.citizen.id:
-        # A concurrent twin made the appeal after our look-up; the service returned it without
-        # committing, so the citizen registered here is not wanted.
-        db.session.rollback()
-    return appeal, []
+@translates(appeals.PhoneInUse)
+def _phone_in_use(exc: appeals.PhoneInUse) -> ApiError:
+    return PhoneInUse(exc.duplicates)
 
 
 @bp.route("/appeals", methods=["POST"])
@@ -105,25 +74,28 @@ def appeal_create(body: dict):
     is registered: send `citizen_id` to use one of them, or `confirm_duplicate: true` to register a new
     citizen all the same. `possible_duplicates` is therefore always empty now (kept for clients that read
     it). A retried POST with the same `Idempotency-Key` gets the appeal made the first time, without
-    `possible_duplicates`, and looks up, registers and decrypts nothing."""
+    `possible_duplicates`, and looks up, registers and decrypts nothing. `consents` records the answers
+    to the consent questions asked on the call, as the form's radio buttons do. The citizen, the appeal and
+    the consents are one transaction (crm.appeals.services.register_appeal, the operator form's service):
+    any error registers nothing."""
     key = request.headers.get("Idempotency-Key", "").strip() or None
     if key and len(key) > 64:
         raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key длиннее 64 символов")
-    appeal, duplicates = appeals.by_submission_key(key), None
-    if appeal is None:
-        try:
-            appeal, duplicates = _create(body, key)
-        except IntegrityError:
-            # A concurrent request with the same key committed between the service's look-up and
-            # our insert (the key is unique): take the appeal it made.
-            db.session.rollback()
-            appeal = appeals.by_submission_key(key)
-            if appeal is None:
-                raise
-    data = _summary(appeal)
-    if duplicates is not None:
-        data["possible_duplicates"] = duplicates
-    return data, 201, {"Location": f"{bp.url_prefix}/appeals/{appeal.id}"}
+    person = body.get("citizen")
+    intake = appeals.register_appeal(
+        g.api_user, citizen_id=body.get("citizen_id"),
+        citizen=citizens.CitizenData(**{k: person.get(k) for k in ("full_name", "phone", "email", "address",
+                                                                     "apartment")}) if person is not None else None,
+        category=body["category"], topic=body["topic"], description=body["description"],
+        channel=body.get("channel") or "api", consents=body.get("consents"),
+        confirm_duplicate=bool(body.get("confirm_duplicate")), submission_key=key)
+    data = _summary(intake.appeal)
+    if not intake.replayed:
+        data["possible_duplicates"] = []
+        if "consents" in body:
+            data["consents"] = [{"id": e.id, "purpose": e.purpose_code, "status": e.status} for e in intake.consents]
+            data["consent_error"] = intake.consent_error
+    return data, 201, {"Location": f"{bp.url_prefix}/appeals/{intake.appeal.id}"}
 
 
 @bp.route("/appeals/<appeal_id>", methods=["GET"])

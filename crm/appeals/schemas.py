@@ -25,6 +25,12 @@ class AppealCreateSchema(Schema):
         "default": False,
         "description": "register `citizen` although citizens of other names have this phone (the operator form's "
                        "«Всё равно зарегистрировать»); without it such a request is answered 409 phone_in_use"})
+    consents = fields.Dict(keys=fields.String(validate=validate.Length(max=64)), values=StrictBoolean(), metadata={
+        "description": "the citizen's answers to the consent questions asked on the call, `{purpose code: given}` "
+                       "(e.g. `{\"sms_notifications\": true, \"call_recording_qa\": false}`; purposes not asked are "
+                       "left out), recorded with the appeal as the operator's form records them: an unknown purpose "
+                       "refuses the whole request (400, nothing registered)",
+        "examples": [{"sms_notifications": True, "call_recording_qa": False}]})
 
 
 class SlaSchema(Schema):
@@ -66,6 +72,12 @@ class AppealSummarySchema(Schema):
         "description": "null when nothing is pending (closed, rejected, duplicate)"})
 
 
+class RecordedConsentSchema(Schema):
+    id = fields.String(required=True)
+    purpose = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": ["active", "refused", "withdrawn", "expired"]})
+
+
 class AppealCreatedSchema(AppealSummarySchema):
     class Meta(AppealSummarySchema.Meta):
         extends = AppealSummarySchema
@@ -75,6 +87,13 @@ class AppealCreatedSchema(AppealSummarySchema):
                        "silently (409 phone_in_use lists them; `confirm_duplicate` registers after the client "
                        "has seen them). Kept for clients that read it. Absent "
                        "from the answer to a retried request (same Idempotency-Key), which looks nobody up."})
+    consents = fields.List(fields.Nested(RecordedConsentSchema), metadata={
+        "description": "when `consents` were sent: the consent events of the answers (a consent already in force "
+                       "is that event); empty when they could not be recorded (see `consent_error`)"})
+    consent_error = nullable(fields.String, metadata={
+        "description": "when `consents` were sent: why the answers were not recorded (the controller's name and "
+                       "address are not configured: no consent may be stored; the appeal is registered all the "
+                       "same), else null"})
 
 
 class HistoryEntrySchema(Schema):

@@ -1,13 +1,16 @@
 """Appeals: registration, lifecycle transitions, SLA clocks, repeat detection, reads with logging."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import BinaryIO, Mapping
 
 from flask import current_app
 from sqlalchemy import and_, case, func, literal, or_, select, update as sql_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
 from crm import hooks
 from crm.appeals.catalog import (CATEGORIES, CHANNELS, NO_ESCALATION, PENDING_DEADLINES, REOPEN, SLA, STATUSES,
@@ -16,7 +19,9 @@ from crm.appeals.models import Appeal, AppealCounter, AppealEvent
 from crm.calls import services as calls
 from crm.citizens import services as citizens
 from crm.citizens.services import Citizen
-from crm.db import UTCDateTime, db, utcnow
+from crm.consent import services as consent
+from crm.db import UTCDateTime, atomic, db, utcnow
+from crm.errors import NotFound
 from crm.security import audit, blind_index
 from crm.timeutil import add_working_days
 
@@ -28,6 +33,15 @@ class AppealError(ValueError):
         super().__init__(message)
         self.field = field
         self.code = code
+
+
+class PhoneInUse(AppealError):
+    """Nothing registered: the phone of the new citizen belongs to citizens of other names.
+    ``duplicates``: their masked cards (:func:`crm.citizens.services.view`, each read logged)."""
+
+    def __init__(self, duplicates: list[dict]):
+        super().__init__("этот номер уже есть у другого заявителя", "citizen", "phone_in_use")
+        self.duplicates = duplicates
 
 
 def sla_deadlines(category: str, start: datetime) -> tuple[datetime, datetime, datetime]:
@@ -150,6 +164,153 @@ def by_submission_key(key: str | None) -> Appeal | None:
     if not key:
         return None
     return db.session.execute(db.select(Appeal).where(Appeal.submission_key == key)).scalar_one_or_none()
+
+
+# --- the intake: one use case, one service, one transaction ---------------------------------------
+
+@dataclass
+class Intake:
+    """What :func:`register_appeal` did.
+
+    ``appeal`` and its ``citizen``; ``call``: the stored recording (``None`` without one);
+    ``consents``: the consent events of the answers, by purpose code (a consent already in force
+    is that event, ``repeated``); ``consent_error``: why the answers were not recorded, when they
+    could not be (the controller is not configured), else ``None``; ``replayed``: the same
+    ``submission_key`` already made ``appeal`` (a re-sent form, a retried request, a concurrent
+    twin) and this call wrote nothing; ``citizen_registered``: this call registered ``citizen``."""
+
+    appeal: Appeal
+    citizen: Citizen
+    call: object | None = None
+    consents: list = field(default_factory=list)
+    consent_error: str | None = None
+    replayed: bool = False
+    citizen_registered: bool = False
+
+
+def _intake_citizen(citizen_id: str | None, data: citizens.CitizenData | None,
+                    confirm_duplicate: bool) -> tuple[Citizen, bool]:
+    """``(citizen, registered)``: the citizen of ``citizen_id``, or of ``data`` through
+    :func:`crm.citizens.services.register_checked` (the service of the operator's citizen form): the
+    one with that phone and the same name, else a new one, added to the session and not committed.
+    Raises :class:`AppealError` (neither or both given), :class:`crm.errors.NotFound` (unknown id),
+    :class:`crm.citizens.services.CitizenError` (bad data), :class:`PhoneInUse`."""
+    if (citizen_id is None) == (data is None):
+        raise AppealError("укажите либо «citizen», либо «citizen_id»", "citizen")
+    if citizen_id is not None:
+        person = citizens.get(citizen_id)
+        if person is None:
+            raise NotFound("заявитель не найден", code="citizen_not_found", field="citizen_id")
+        return person, False
+    result = citizens.register_checked(data, confirmed_phone=data.phone if confirm_duplicate else None,
+                                       same_name_is_same_person=True, commit=False)
+    if result.citizen is None:
+        raise PhoneInUse(result.duplicates)
+    return result.citizen, result.registered
+
+
+def _record_consents(citizen: Citizen, answers: Mapping[str, bool], *, appeal: Appeal, call,
+                     operator_id: int | None) -> tuple[list, str | None]:
+    """The consent step of the intake: one :func:`crm.consent.services.record` per answer
+    (``{purpose code: given}``), in the intake's transaction (``commit=False``). ``appeal`` and
+    ``call`` (the intake's recording, or None) are what the answers were given in: the evidence.
+
+    Returns ``(events, None)``, or ``([], reason)`` without recording anything while the controller
+    is not configured (no consent may be stored then, 152-ФЗ ст. 9 ч. 4; the appeal itself needs no
+    consent, so it is registered and the operator told why the answers are missing). Raises
+    :class:`crm.consent.services.ConsentError` for an unknown purpose and other bad input, its
+    ``purpose`` set to the answer's: the whole intake is then refused."""
+    if not answers:
+        return [], None
+    if not consent.controller_configured():
+        return [], consent.CONTROLLER_NOT_CONFIGURED
+    events = []
+    for purpose, given in answers.items():
+        try:
+            # the operator asked on the call; the consent records the answer the citizen gave there
+            events.append(consent.record(citizen, purpose, channel="call", given=given, operator_id=operator_id,
+                                         commit=False))
+        except consent.ConsentError as exc:
+            exc.purpose = purpose  # which answer was refused (the form puts the message beside it)
+            raise
+    return events, None
+
+
+@atomic
+def register_appeal(user, *, citizen_id: str | None = None, citizen: citizens.CitizenData | None = None,
+                    category: str, topic: str, description: str, channel: str,
+                    consents: Mapping[str, bool] | None = None,
+                    recording: tuple[BinaryIO, str] | None = None, confirm_duplicate: bool = False,
+                    submission_key: str | None = None) -> Intake:
+    """Register an appeal as the operator's form (``/citizens/<id>/appeals/new``) and ``POST
+    /api/v1/appeals`` both do: its citizen, the appeal, the call recording and the consent answers,
+    all or nothing.
+
+    ``user``: the operator (or admin, or the API token's user) registering it. The citizen is
+    ``citizen_id`` or found or registered from ``citizen`` (:func:`_intake_citizen`: a phone of
+    citizens of other names raises :class:`PhoneInUse` and registers nobody, unless
+    ``confirm_duplicate``). ``consents``: ``{purpose code: given}`` of the answers asked on the call
+    (purposes not asked are left out). ``recording``: ``(stream, original file name)`` of the
+    call's recording. ``submission_key``: the form's key or the API's ``Idempotency-Key``; a key
+    that already made an appeal returns that appeal (``replayed``), looking up and writing nothing.
+
+    Order and transaction: the recording is validated first (:func:`crm.calls.services.stage_upload`,
+    a private temporary file; nothing in the database yet). Then one transaction: the citizen
+    (the phone look-up's access-log entries are committed by the look-up itself, as every read of
+    personal data is), the appeal (:func:`create`), the call with its recording written encrypted to
+    its final file (:func:`crm.calls.services.add_staged`), the consents
+    (:func:`_record_consents`), one commit. The recording file is written before the commit so that a
+    committed call always has its file; when anything fails, the transaction is rolled back, the
+    file removed, and the error raised: no citizen, appeal, call, consent or file is left. After the
+    commit the transcription is queued.
+
+    Races: a concurrent request with the same ``submission_key`` that commits first makes our commit
+    fail on the unique key (or :func:`create` find its appeal): ours is rolled back (its new citizen
+    with it) and that appeal returned, ``replayed``.
+
+    Raises :class:`AppealError` (:class:`PhoneInUse` among them), :class:`crm.errors.NotFound`,
+    :class:`crm.citizens.services.CitizenError`, :class:`crm.calls.services.CallError`,
+    :class:`crm.consent.services.ConsentError`; each after the rollback (:func:`crm.db.atomic`)."""
+    key = (submission_key or "").strip()[:64] or None
+    # one order whatever the input's (a form's fields, a JSON object's keys): by purpose code
+    answers = {str(purpose): bool(given) for purpose, given in sorted((consents or {}).items())}
+    staged = calls.stage_upload(*recording) if recording is not None else None
+    call = None
+    try:
+        earlier = by_submission_key(key)
+        if earlier is not None:  # a re-sent form or a retried request: nothing looked up or written
+            return Intake(earlier, citizens.get(earlier.citizen_id), replayed=True)
+        person, registered = _intake_citizen(citizen_id, citizen, confirm_duplicate)
+        appeal = create(person, category=category, topic=topic, description=description, channel=channel,
+                        operator_id=user.id, submission_key=key, commit=False)
+        if sa_inspect(appeal).persistent:
+            # a concurrent twin committed the appeal after our look-up: ours (and its new citizen) goes
+            db.session.rollback()
+            return Intake(appeal, citizens.get(appeal.citizen_id), replayed=True)
+        if staged is not None:
+            call = calls.add_staged(staged, appeal=appeal, operator_id=user.id)
+        events, consent_error = _record_consents(person, answers, appeal=appeal, call=call, operator_id=user.id)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        if call is not None:
+            calls.remove_stored(call)
+        twin = by_submission_key(key)  # the twin with our key committed first (the key is unique)
+        if twin is None:
+            raise
+        return Intake(twin, citizens.get(twin.citizen_id), replayed=True)
+    except BaseException:
+        db.session.rollback()
+        if call is not None:
+            calls.remove_stored(call)
+        raise
+    finally:
+        if staged is not None:
+            staged.discard()
+    if call is not None:
+        calls.enqueue_transcription(call)
+    return Intake(appeal, person, call=call, consents=events, consent_error=consent_error,
+                  citizen_registered=registered)
 
 
 def get(appeal_id: str) -> Appeal | None:

@@ -113,52 +113,48 @@ def citizen_create():
     return _operator_page(PhoneSearchForm(formdata=None), new_form=form, status=422)
 
 
+#: The intake form's consent questions: form field → purpose code.
+CONSENT_FIELDS = {"consent_sms": "sms_notifications", "consent_recording": "call_recording_qa"}
+
+
 @bp.route("/citizens/<citizen_id>/appeals/new", methods=["GET", "POST"])
 @roles_required(*OPERATORS)
 def appeal_new(citizen_id):
+    """The new-appeal form of a citizen. Registered by :func:`crm.appeals.services.register_appeal`,
+    the service of ``POST /api/v1/appeals``: the appeal, the recording and the consent answers in one
+    transaction, or nothing (the form comes back, 422, with the reason on its field). A re-sent form
+    (same ``submission_key``) goes to the appeal its first submission made."""
     citizen = citizens.get(citizen_id) or abort(404)
     form = AppealForm()
     if request.method == "GET":
         form.submission_key.data = uuid.uuid4().hex
     status = 200
     if form.validate_on_submit():
-        existing = services.by_submission_key(form.submission_key.data)
-        if existing is not None:  # a double-clicked or re-sent form: no second appeal, call or consent
-            return redirect(url_for("appeals.appeal_detail", appeal_id=existing.id))
-        staged = None
         upload = form.recording.data
-        if upload and getattr(upload, "filename", ""):
-            try:
-                staged = calls.stage_upload(upload.stream, upload.filename)
-            except calls.CallError as exc:
-                form.recording.errors.append(str(exc))
-        if form.recording.errors:
-            status = 422
+        answers = {purpose: getattr(form, name).data == "yes" for name, purpose in CONSENT_FIELDS.items()
+                   if getattr(form, name).data in ("yes", "no")}
+        try:
+            intake = services.register_appeal(
+                current_user, citizen_id=citizen.id, category=form.category.data, topic=form.topic.data,
+                description=form.description.data, channel=form.channel.data, consents=answers,
+                recording=(upload.stream, upload.filename) if upload and getattr(upload, "filename", "") else None,
+                submission_key=form.submission_key.data or None)
+        except services.AppealError as exc:
+            getattr(form, exc.field or "description", form.description).errors.append(str(exc))
+        except calls.CallError as exc:
+            form.recording.errors.append(str(exc))
+        except consent.ConsentError as exc:
+            name = next((n for n, p in CONSENT_FIELDS.items() if p == getattr(exc, "purpose", None)), "consent_sms")
+            getattr(form, name).errors.append(_("Ответ о согласии не записан: %(error)s.", error=exc))
         else:
-            try:
-                appeal = services.create(citizen, category=form.category.data, topic=form.topic.data,
-                                         description=form.description.data, channel=form.channel.data,
-                                         operator_id=current_user.id, submission_key=form.submission_key.data or None)
-            except services.AppealError as exc:
-                if staged:
-                    staged.discard()
-                getattr(form, exc.field, form.description).errors.append(str(exc))
-                status = 422
-            else:
-                flash(_("Обращение № %(number)s зарегистрировано.", number=appeal.number), "success")
-                for field, purpose in (("consent_sms", "sms_notifications"), ("consent_recording", "call_recording_qa")):
-                    answer = getattr(form, field).data
-                    if answer in ("yes", "no"):
-                        try:
-                            consent.record(citizen, purpose, channel="call", given=answer == "yes",
-                                           operator_id=current_user.id)
-                        except consent.ConsentError as exc:  # the appeal stays registered; the answer is not
-                            flash(_("Ответ о согласии не записан: %(error)s.", error=exc), "error")
-                            break
-                if staged:
-                    calls.store_staged(staged, appeal=appeal, operator_id=current_user.id)
+            if not intake.replayed:
+                flash(_("Обращение № %(number)s зарегистрировано.", number=intake.appeal.number), "success")
+                if intake.consent_error:
+                    flash(_("Ответ о согласии не записан: %(error)s.", error=intake.consent_error), "error")
+                if intake.call is not None:
                     flash(_("Запись звонка принята и поставлена на расшифровку."), "success")
-                return redirect(url_for("appeals.appeal_detail", appeal_id=appeal.id))
+            return redirect(url_for("appeals.appeal_detail", appeal_id=intake.appeal.id))
+        status = 422
     elif request.method == "POST":
         status = 422
     card = citizens.view(citizen, purpose="appeal_processing")

@@ -147,31 +147,52 @@ def stage_upload(stream: BinaryIO, original_name: str) -> StagedRecording:
     return StagedRecording(tmp, (original_name or "recording")[:255], size, info)
 
 
-def store_staged(staged: StagedRecording, *, appeal=None, operator_id: int | None = None) -> Call:
-    """Encrypt a staged recording into storage, create the call (``queued``), commit, enqueue the
-    transcription. The temporary file is removed in every case."""
-    final: Path | None = None
+def add_staged(staged: StagedRecording, *, appeal=None, operator_id: int | None = None) -> Call:
+    """Encrypt a staged recording into storage and add its call (``queued``) and the ``call.create``
+    access-log entry to the session, without committing: the caller's transaction decides.
+
+    The encrypted file exists once this returns; when that transaction does not commit, the caller
+    removes it with :func:`remove_stored` (a process killed in between leaves a ciphertext file no
+    call names, unreadable without a row and harmless). The staged file is left to the caller
+    (``staged.discard()``). Raises ``OSError`` when the file cannot be written (nothing added then)."""
     info = staged.info
+    call = Call(appeal_id=appeal.id if appeal else None, citizen_id=appeal.citizen_id if appeal else None,
+                operator_id=operator_id, status="queued", storage_key=uuid.uuid4().hex,
+                size_bytes=staged.size_bytes, audio_format=f"{info.container}/{info.codec}"[:40],
+                duration_s=info.duration_s, channels=info.channels, sample_rate=info.sample_rate)
+    call.original_name = staged.original_name
+    final = recording_path(call)
     try:
-        call = Call(appeal_id=appeal.id if appeal else None, citizen_id=appeal.citizen_id if appeal else None,
-                    operator_id=operator_id, status="queued", storage_key=uuid.uuid4().hex,
-                    size_bytes=staged.size_bytes, audio_format=f"{info.container}/{info.codec}"[:40],
-                    duration_s=info.duration_s, channels=info.channels, sample_rate=info.sample_rate)
-        call.original_name = staged.original_name
-        final = recording_path(call)
         # mode 0600 from the start (ciphertext, but nobody else on the host needs to read it)
         with open(staged.path, "rb") as src, os.fdopen(os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600),
                                                         "wb") as dst:
             crypto.encrypt_stream(src, dst, file_key=call.storage_key, owner_id=call.crypto_owner_id)
-        db.session.add(call)
-        audit.record("call.create", citizen_id=call.citizen_id, call_id=call.id, appeal_id=call.appeal_id,
-                     fields=["recording"], purpose="appeal_processing")
+    except BaseException:
+        final.unlink(missing_ok=True)
+        raise
+    db.session.add(call)
+    audit.record("call.create", citizen_id=call.citizen_id, call_id=call.id, appeal_id=call.appeal_id,
+                 fields=["recording"], purpose="appeal_processing")
+    return call
+
+
+def remove_stored(call: Call) -> None:
+    """Delete the encrypted file :func:`add_staged` wrote for ``call`` (its transaction did not commit)."""
+    recording_path(call).unlink(missing_ok=True)
+
+
+def store_staged(staged: StagedRecording, *, appeal=None, operator_id: int | None = None) -> Call:
+    """Encrypt a staged recording into storage, create the call (``queued``), commit, enqueue the
+    transcription (:func:`add_staged` in a transaction of its own). The temporary file is removed in
+    every case, and the encrypted one too when the commit fails."""
+    call = None
+    try:
+        call = add_staged(staged, appeal=appeal, operator_id=operator_id)
         db.session.commit()
-        final = None  # committed: keep the file
     except Exception:
         db.session.rollback()
-        if final is not None:
-            final.unlink(missing_ok=True)
+        if call is not None:
+            remove_stored(call)
         raise
     finally:
         staged.discard()
