@@ -52,9 +52,9 @@ def transcribe_call(call_id: str, force: bool = False) -> str:
                 services.set_progress(call_id, percent)
 
         try:
-            with services.decrypted_recording(call) as path:
+            with services.decrypted_recording(call) as audio:  # decrypted in memory, never on disk
                 db.session.commit()  # no transaction (or SQLite write lock) held during the long work
-                result = transcription.transcribe(path, model_dir=model_dir(app), language=app.config["CRM_LANGUAGE"],
+                result = transcription.transcribe(audio, model_dir=model_dir(app), language=app.config["CRM_LANGUAGE"],
                                     channel_roles=tuple(app.config["CRM_CHANNEL_ROLES"]),
                                     cpu_threads=app.config["CRM_WHISPER_THREADS"], progress=progress)
         except AudioDecodeError as exc:

@@ -9,6 +9,7 @@ from pathlib import Path
 from flask import current_app
 
 from crm.calls.models import Call, Segment
+from crm.calls.services import sweep_plaintext_leftovers
 from crm.db import db
 from crm.security import registry
 
@@ -27,4 +28,5 @@ def register() -> None:
     registry.register_table(Segment, lambda cid, owners: Segment.owner_id.in_(owners),
                             encrypted=("text_enc", "words_enc"), category="transcripts")
     registry.register_files("recordings", recordings)
+    registry.register_sweeper("recording_plaintext_leftovers", sweep_plaintext_leftovers)
     registry.register_key_owner(Call.id, Call.citizen_id)

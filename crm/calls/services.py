@@ -109,30 +109,38 @@ def job_timeout_s(duration_s: float | None) -> int:
 
 @dataclass
 class StagedRecording:
-    """An upload saved to a private temporary file and validated, not yet stored."""
+    """An upload copied to a private, already unlinked temporary file (``file``, open ``w+b``) and
+    validated, not yet stored. The file has no name, so nothing of it outlives the process, even
+    one killed before :meth:`discard`."""
 
-    path: Path
+    file: BinaryIO
     original_name: str
     size_bytes: int
     info: AudioInfo
 
     def discard(self) -> None:
-        self.path.unlink(missing_ok=True)
+        self.file.close()
+
+
+def _unnamed_tempfile() -> BinaryIO:
+    """A ``w+b`` temporary file in ``recordings/incoming`` that is unlinked from the start (Linux
+    ``O_TMPFILE``, else unlinked right after creation): the plaintext of an upload never has a name
+    on disk and its blocks are freed when the file is closed or the process dies, however it dies."""
+    tmp_dir = _dir("CRM_RECORDINGS_DIR") / "incoming"
+    tmp_dir.mkdir(exist_ok=True)
+    return tempfile.TemporaryFile(dir=tmp_dir)
 
 
 def stage_upload(stream: BinaryIO, original_name: str) -> StagedRecording:
-    """Save an upload to a temporary file and validate it (content sniffing, header, duration).
+    """Copy an upload to an unnamed temporary file (:func:`_unnamed_tempfile`) and validate it
+    (content sniffing, header, duration).
 
     Raises :class:`CallError` for an empty, non-audio, damaged or over-long file, leaving nothing
     behind. The caller must :func:`store_staged` or ``discard()`` the result."""
-    tmp_dir = _dir("CRM_RECORDINGS_DIR") / "incoming"
-    tmp_dir.mkdir(exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, suffix=".upload")
-    tmp = Path(tmp_name)
+    tmp = _unnamed_tempfile()
     try:
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(stream, out, 1024 * 1024)
-        size = tmp.stat().st_size
+        shutil.copyfileobj(stream, tmp, 1024 * 1024)
+        size = tmp.tell()
         if size == 0:
             raise CallError("Файл пуст: загрузите запись звонка.", "empty_recording")
         try:
@@ -142,7 +150,7 @@ def stage_upload(stream: BinaryIO, original_name: str) -> StagedRecording:
         if info.duration_s and info.duration_s > current_app.config["CRM_MAX_RECORDING_S"]:
             raise CallError("Запись длиннее допустимого (4 ч).", "recording_too_long")
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        tmp.close()
         raise
     return StagedRecording(tmp, (original_name or "recording")[:255], size, info)
 
@@ -164,9 +172,9 @@ def add_staged(staged: StagedRecording, *, appeal=None, operator_id: int | None 
     final = recording_path(call)
     try:
         # mode 0600 from the start (ciphertext, but nobody else on the host needs to read it)
-        with open(staged.path, "rb") as src, os.fdopen(os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600),
-                                                        "wb") as dst:
-            crypto.encrypt_stream(src, dst, file_key=call.storage_key, owner_id=call.crypto_owner_id)
+        staged.file.seek(0)
+        with os.fdopen(os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as dst:
+            crypto.encrypt_stream(staged.file, dst, file_key=call.storage_key, owner_id=call.crypto_owner_id)
     except BaseException:
         final.unlink(missing_ok=True)
         raise
@@ -309,9 +317,11 @@ def reconcile() -> dict[str, int]:
     behind: a job missing, failed, stopped or abandoned (its worker killed by SIGKILL or the OOM
     killer, pitfalls.md; detected at once on this host, see :func:`_worker_dead`) is re-queued
     while attempts remain, else the call is marked ``failed`` with a Russian reason. Calls whose
-    job is alive are left alone. Returns ``{"requeued": n, "failed": m}``."""
+    job is alive are left alone. Plaintext an earlier version left on disk is deleted first
+    (:func:`sweep_plaintext_leftovers`). Returns ``{"requeued": n, "failed": m}``."""
     from rq.registry import StartedJobRegistry
 
+    sweep_plaintext_leftovers()
     conn = jobs.redis_connection()
     q = jobs.queue("transcription")
     StartedJobRegistry(queue=q).cleanup()  # moves jobs whose heartbeat expired to the failed registry
@@ -374,21 +384,42 @@ def retranscribe(call: Call, *, purpose: str = "call_recording_qa") -> Call:
 
 
 @contextmanager
-def decrypted_recording(call: Call) -> Iterator[Path]:
-    """A temporary plaintext copy of the recording (mode 0600), deleted on exit. The decryption is
-    logged (``call.decrypt`` by the transcription job) and committed first: no entry, no plaintext."""
+def decrypted_recording(call: Call) -> Iterator[BinaryIO]:
+    """The recording's plaintext as a seekable binary file object for the decoder
+    (:func:`crm.security.crypto.open_recording`): decrypted chunk by chunk in memory, never
+    written to disk, so a worker killed mid-transcription leaves no plaintext behind. The
+    decryption is logged (``call.decrypt`` by the transcription job) and committed first: no
+    entry, no plaintext. Raises :class:`FileNotFoundError` when the stored file is gone and
+    :class:`crm.security.crypto.DecryptError` when it does not decrypt."""
     audit.record("call.decrypt", citizen_id=call.citizen_id, call_id=call.id, appeal_id=call.appeal_id,
                  fields=["recording"], purpose="call_recording_qa", actor=audit.system_actor("transcribe_call"))
     db.session.commit()
-    fd, name = tempfile.mkstemp(dir=_dir("CRM_RECORDINGS_DIR") / "incoming", suffix=".work")
-    path = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as out, open(recording_path(call), "rb") as src:
-            for chunk in crypto.decrypt_stream(src, file_key=call.storage_key, owner_id=call.crypto_owner_id):
-                out.write(chunk)
-        yield path
-    finally:
-        path.unlink(missing_ok=True)
+    with open(recording_path(call), "rb") as src, \
+            crypto.open_recording(src, file_key=call.storage_key, owner_id=call.crypto_owner_id) as plain:
+        yield plain
+
+
+#: Names of plaintext left in ``recordings/incoming`` by earlier versions, which wrote the decrypted
+#: recording of a running job (``*.work``) and each upload before its encryption (``*.upload``) to
+#: named files that a killed process left behind.
+LEFTOVER_PATTERNS = ("*.work", "*.upload")
+
+
+def sweep_plaintext_leftovers() -> int:
+    """Delete every plaintext file an earlier version left in ``recordings/incoming``
+    (:data:`LEFTOVER_PATTERNS`; this version names none: uploads are staged in unnamed files and
+    recordings decrypted in memory). Run by :func:`reconcile` and at every erasure. Returns how
+    many files were deleted."""
+    incoming = Path(current_app.config["CRM_RECORDINGS_DIR"]) / "incoming"
+    removed = 0
+    for pattern in LEFTOVER_PATTERNS:
+        for path in incoming.glob(pattern):
+            try:
+                path.unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+    return removed
 
 
 LISTEN_LOG_WINDOW_S = 600

@@ -25,6 +25,7 @@ fails (:func:`_security_event`).
 """
 from __future__ import annotations
 
+import io
 import logging
 import os
 import struct
@@ -411,6 +412,94 @@ def decrypt_stream(src: BinaryIO, *, file_key: str, owner_id: str) -> Iterator[b
         raise
 
 
+class RecordingReader(io.RawIOBase):
+    """A read-only, seekable plaintext view of an encrypted recording (:func:`open_recording`):
+    only the chunk under the read position is decrypted, in memory, and each is authenticated with
+    its index and last-chunk flag. No plaintext is written anywhere, so a process killed while
+    reading leaves nothing behind. Raises :class:`DecryptError` (logged) on a damaged file."""
+
+    def __init__(self, src: BinaryIO, *, file_key: str, owner_id: str):
+        super().__init__()
+        self._src, self._file_key, self._owner_id = src, file_key, owner_id
+        try:
+            src.seek(0)
+            dek_id, self._chunk_size = _stream_header(src, file_key)
+            self._aead = AESGCM(_dek_by_id(dek_id, owner_id))
+            stored = src.seek(0, os.SEEK_END) - 25
+            block = 12 + self._chunk_size + 16
+            self._n_chunks = max(1, -(-stored // block))
+            self._size = stored - 28 * self._n_chunks
+            if self._size < 0 or (self._n_chunks > 1 and self._size <= (self._n_chunks - 1) * self._chunk_size):
+                raise DecryptError(f"recording {file_key}: truncated")
+        except (DecryptError, KeyError_) as exc:
+            _security_event(owner_id, f"recording {file_key}: {exc}")
+            raise
+        self._pos = 0
+        self._cached: tuple[int, bytes] | None = None
+
+    @property
+    def size(self) -> int:
+        """Plaintext length in bytes."""
+        return self._size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def _chunk(self, index: int) -> bytes:
+        if self._cached is not None and self._cached[0] == index:
+            return self._cached[1]
+        block_len = 12 + self._chunk_size + 16
+        self._src.seek(25 + index * block_len)
+        block = self._src.read(block_len)
+        try:
+            if len(block) < 28:
+                raise DecryptError(f"recording {self._file_key}: truncated at chunk {index}")
+            try:
+                plain = self._aead.decrypt(block[:12], block[12:],
+                                           _chunk_aad(self._file_key, index, index == self._n_chunks - 1))
+            except InvalidTag:
+                raise DecryptError(f"recording {self._file_key}: chunk {index} fails authentication") from None
+        except DecryptError as exc:
+            _security_event(self._owner_id, str(exc))
+            raise
+        self._cached = (index, plain)
+        return plain
+
+    def readinto(self, buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._pos >= self._size or not len(view):
+            return 0
+        index, offset = divmod(self._pos, self._chunk_size)
+        piece = self._chunk(index)[offset:offset + len(view)]
+        view[:len(piece)] = piece
+        self._pos += len(piece)
+        return len(piece)
+
+    def close(self) -> None:
+        self._cached = None
+        super().close()
+
+
+def open_recording(src: BinaryIO, *, file_key: str, owner_id: str) -> BinaryIO:
+    """A buffered, seekable plaintext reader of the encrypted recording ``src`` (a file opened
+    ``rb``; the caller closes it after the reader). Decrypts chunk by chunk in memory (see
+    :class:`RecordingReader`): what a decoder reads never touches the disk."""
+    return io.BufferedReader(RecordingReader(src, file_key=file_key, owner_id=owner_id), buffer_size=CHUNK_SIZE)
+
+
 # --- security events -------------------------------------------------------------------------------
 
 _SEC_PENDING = "crm_security_events"
@@ -469,7 +558,7 @@ def _after_transaction_end(session: Session, transaction) -> None:
 
 
 __all__ = ["DecryptError", "KeyErased", "KeyError_", "encrypt_field", "decrypt_field",
-           "encrypt_stream", "decrypt_stream", "dek_for_owner", "forget_cached_key", "clear_caches", "keyring",
+           "encrypt_stream", "decrypt_stream", "open_recording", "RecordingReader", "dek_for_owner", "forget_cached_key", "clear_caches", "keyring",
            "wrap_dek", "unwrap_dek", "seal_field", "open_field", "seal_stream", "open_stream",
            "prefetch_keys", "reset_keyring", "reserve_owner_id"]
 

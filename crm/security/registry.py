@@ -10,6 +10,8 @@ instead: each feature's ``personal_data.register()`` (called by the application 
   rows that belong to citizen X" (a SQL condition); the table of the citizens themselves is declared
   with ``subject=True`` (exactly one);
 * :func:`register_files`: files kept outside the database for a citizen (call recordings);
+* :func:`register_sweeper`: a clean-up run at every erasure for copies of personal data no one
+  citizen can be told from (plaintext left on disk by a process of an earlier version that was killed);
 * :func:`register_key_owner`: rows that own a data key of their own besides the citizen (a call
   made before it was linked to a citizen encrypts its transcript under the call's key);
 * :func:`register_blind_index`: how the backfill of a rotated blind index recomputes its value;
@@ -118,6 +120,8 @@ BLIND_INDEXES: dict[str, IndexSource] = {}
 INDEX_COPIES: dict[tuple[str, str, str], IndexCopy] = {}
 #: section name -> ``export(citizen_id, user) -> Any`` (JSON-serialisable)
 EXPORTS: dict[str, Callable[..., Any]] = {}
+#: name -> ``sweep() -> int`` (files deleted)
+SWEEPERS: dict[str, Callable[[], int]] = {}
 
 
 def register_table(model: type, rows_of: RowsOf, *, encrypted: tuple[str, ...], blind_indexes: tuple[str, ...] = (),
@@ -139,6 +143,13 @@ def register_table(model: type, rows_of: RowsOf, *, encrypted: tuple[str, ...], 
 def register_files(category: str, paths: Callable[[str], list[Path]]) -> None:
     """Declare files of a citizen kept outside the database (see :class:`PersonalFiles`)."""
     FILES[category] = PersonalFiles(category, paths)
+
+
+def register_sweeper(name: str, sweep: Callable[[], int]) -> None:
+    """Declare ``sweep()`` (returns how many files it deleted), run by every erasure after the
+    citizen's own files are deleted: it removes personal data that cannot be attributed to one
+    citizen, such as plaintext a killed process left behind."""
+    SWEEPERS[name] = sweep
 
 
 def register_key_owner(id_column, citizen_column=None) -> None:

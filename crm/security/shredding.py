@@ -9,7 +9,9 @@
    categories, reason, method, when, by whom) and the access log gets ``citizen.erase``.
    De-identified statistical columns stay, so KPIs still add up: appeal category, topic, channel,
    building key, dates, statuses, SLA clocks, re-opens; call durations and statuses; QA scores.
-2. **files** of the citizen (the recordings of the citizen's calls) are deleted from disk.
+2. **files** of the citizen (the recordings of the citizen's calls) are deleted from disk, and
+   the registry's sweepers delete plaintext that no one citizen can be told from (copies a killed
+   process of an earlier version left in ``recordings/incoming``).
 3. **key store**: the citizen's data key is deleted (with a tombstone so none is ever made again).
    From then on every copy of the ciphertext — the main database's backups, dumps, replicas — is
    unreadable. The key store's own backups are kept at most 30 days (152-ФЗ ст. 21 ч. 5), so the
@@ -127,6 +129,8 @@ def erase_citizen(citizen_id: str, reason: str, actor=None) -> DestructionRecord
     for paths in files.values():
         for path in paths:
             path.unlink(missing_ok=True)
+    for sweep in registry.SWEEPERS.values():
+        sweep()
 
     # 3.–4. key store, then the record
     complete_pending(record)

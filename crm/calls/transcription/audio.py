@@ -13,6 +13,11 @@
 
 Long recordings can be decoded window by window with :func:`iter_decode` so that memory stays
 bounded (about ``channels x window_s x 16000 x 4`` bytes per window).
+
+Every entry point takes a path or a readable, seekable binary file object (``Source``): the worker
+decodes a stored recording straight from its decrypting reader
+(:func:`crm.security.crypto.open_recording`), so no plaintext copy is ever written to disk. A file
+object is read from its start and left open.
 """
 
 from __future__ import annotations
@@ -20,9 +25,9 @@ from __future__ import annotations
 import gc
 import os
 import struct
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator, Union
 
 import av
 import numpy as np
@@ -38,6 +43,9 @@ __all__ = [
     "decode",
     "iter_decode",
 ]
+
+#: A recording to decode: a path, or a readable and seekable binary file object (read from its start).
+Source = Union[str, os.PathLike, BinaryIO]
 
 TARGET_RATE = 16000
 MIN_RATE = 4000
@@ -288,57 +296,57 @@ class _WavHeader:
 _WAV_EXT_PCM = {1, 3, 6, 7}
 
 
-def _parse_wav(path: Path, size: int) -> _WavHeader:
-    """Parse the RIFF/RF64 chunks of a WAV file. Raises ``damaged`` on a broken header."""
-    with open(path, "rb") as f:
-        head = f.read(12)
-        big = head[:4] == b"RIFX"
-        rf64 = head[:4] in (b"RF64", b"BW64")
-        e = ">" if big else "<"
-        fmt = None
-        data_offset = data_size = fact_frames = None
-        ds64_data = ds64_frames = None
-        pos = 12
-        while pos + 8 <= size:
-            f.seek(pos)
-            ch = f.read(8)
-            if len(ch) < 8:
-                break
-            cid = ch[:4]
-            (csize,) = struct.unpack(e + "I", ch[4:8])
-            body_pos = pos + 8
-            if cid == b"fmt ":
-                body = f.read(min(csize, 64))
-                if len(body) < 16:
-                    raise AudioDecodeError(
-                        "damaged",
-                        "WAV header is damaged: the fmt chunk is incomplete",
-                        message_ru="Запись повреждена: заголовок WAV неполный.",
-                    )
-                tag, chans, rate, _bps, balign, bits = struct.unpack(e + "HHIIHH", body[:16])
-                if tag == 0xFFFE and len(body) >= 26:
-                    (sub,) = struct.unpack(e + "H", body[24:26])
-                    tag_eff = sub if sub in _WAV_EXT_PCM else tag
-                else:
-                    tag_eff = tag
-                fmt = (tag_eff, chans, rate, balign, bits)
-            elif cid == b"ds64" and rf64:
-                body = f.read(min(csize, 28))
-                if len(body) >= 24:
-                    _riff, ds64_data, ds64_frames = struct.unpack("<QQQ", body[:24])
-            elif cid == b"fact":
-                body = f.read(4)
-                if len(body) == 4:
-                    (fact_frames,) = struct.unpack(e + "I", body)
-            elif cid == b"data":
-                data_offset = body_pos
-                data_size = csize
-                if rf64 and csize == 0xFFFFFFFF and ds64_data is not None:
-                    data_size = ds64_data
-                break
-            if csize == 0xFFFFFFFF:
-                break
-            pos = body_pos + csize + (csize & 1)
+def _parse_wav(f: BinaryIO, size: int) -> _WavHeader:
+    """Parse the RIFF/RF64 chunks of a WAV file open for reading. Raises ``damaged`` on a broken header."""
+    f.seek(0)
+    head = f.read(12)
+    big = head[:4] == b"RIFX"
+    rf64 = head[:4] in (b"RF64", b"BW64")
+    e = ">" if big else "<"
+    fmt = None
+    data_offset = data_size = fact_frames = None
+    ds64_data = ds64_frames = None
+    pos = 12
+    while pos + 8 <= size:
+        f.seek(pos)
+        ch = f.read(8)
+        if len(ch) < 8:
+            break
+        cid = ch[:4]
+        (csize,) = struct.unpack(e + "I", ch[4:8])
+        body_pos = pos + 8
+        if cid == b"fmt ":
+            body = f.read(min(csize, 64))
+            if len(body) < 16:
+                raise AudioDecodeError(
+                    "damaged",
+                    "WAV header is damaged: the fmt chunk is incomplete",
+                    message_ru="Запись повреждена: заголовок WAV неполный.",
+                )
+            tag, chans, rate, _bps, balign, bits = struct.unpack(e + "HHIIHH", body[:16])
+            if tag == 0xFFFE and len(body) >= 26:
+                (sub,) = struct.unpack(e + "H", body[24:26])
+                tag_eff = sub if sub in _WAV_EXT_PCM else tag
+            else:
+                tag_eff = tag
+            fmt = (tag_eff, chans, rate, balign, bits)
+        elif cid == b"ds64" and rf64:
+            body = f.read(min(csize, 28))
+            if len(body) >= 24:
+                _riff, ds64_data, ds64_frames = struct.unpack("<QQQ", body[:24])
+        elif cid == b"fact":
+            body = f.read(4)
+            if len(body) == 4:
+                (fact_frames,) = struct.unpack(e + "I", body)
+        elif cid == b"data":
+            data_offset = body_pos
+            data_size = csize
+            if rf64 and csize == 0xFFFFFFFF and ds64_data is not None:
+                data_size = ds64_data
+            break
+        if csize == 0xFFFFFFFF:
+            break
+        pos = body_pos + csize + (csize & 1)
     if fmt is None:
         raise AudioDecodeError(
             "damaged",
@@ -389,23 +397,32 @@ def _check_wav_bytes(hdr: _WavHeader, size: int) -> None:
 # --------------------------------------------------------------------------------------
 # Probe
 # --------------------------------------------------------------------------------------
-def _read_head(path: Path, size: int) -> bytes:
-    with open(path, "rb") as f:
-        return f.read(min(size, 65536))
-
-
-def _sniff(path: Path) -> tuple[str, int, bytes]:
-    path = Path(path)
+@contextmanager
+def _reading(source: Source) -> Iterator[BinaryIO]:
+    """``source`` as a binary file positioned at its start: a file object as it is (left open), a
+    path opened for the block and closed after. Raises :class:`AudioDecodeError` ``not_audio`` when
+    the path cannot be opened."""
+    if hasattr(source, "read"):
+        source.seek(0)
+        yield source  # type: ignore[misc]
+        return
     try:
-        size = os.path.getsize(path)
+        f = open(source, "rb")
     except OSError as exc:
         raise AudioDecodeError(
             "not_audio", f"cannot read the recording: {exc.strerror or exc}",
             message_ru="Не удаётся прочитать файл записи.",
         ) from exc
+    with f:
+        yield f
+
+
+def _sniff(f: BinaryIO) -> tuple[str, int, bytes]:
+    size = f.seek(0, os.SEEK_END)
     if size == 0:
         raise AudioDecodeError("empty", "the recording is empty (0 bytes)")
-    head = _read_head(path, size)
+    f.seek(0)
+    head = f.read(min(size, 65536))
     fmt = sniff_format(head, size)
     if fmt is None:
         raise AudioDecodeError(
@@ -415,9 +432,10 @@ def _sniff(path: Path) -> tuple[str, int, bytes]:
     return fmt, size, head
 
 
-def _open(path: Path, fmt: str):
+def _open(f: BinaryIO, fmt: str):
+    f.seek(0)
     try:
-        return av.open(str(path), mode="r", format=fmt, metadata_errors="ignore")
+        return av.open(f, mode="r", format=fmt, metadata_errors="ignore")
     except av.error.InvalidDataError as exc:
         raise AudioDecodeError(
             "damaged" if fmt in ("wav", "w64", "aiff") else "not_audio",
@@ -442,13 +460,13 @@ def _audio_stream(container, fmt: str):
     return stream
 
 
-def _validated(path: Path) -> tuple[str, int, _WavHeader | None]:
+def _validated(f: BinaryIO) -> tuple[str, int, _WavHeader | None]:
     """``(format, size in bytes, parsed WAV header or None)`` after sniffing the content and, for a
     WAV, checking its header against the file size. Raises :class:`AudioDecodeError`."""
-    fmt, size, _head = _sniff(path)
+    fmt, size, _head = _sniff(f)
     hdr = None
     if fmt == "wav":
-        hdr = _parse_wav(path, size)
+        hdr = _parse_wav(f, size)
         _check_wav_bytes(hdr, size)
     return fmt, size, hdr
 
@@ -469,15 +487,19 @@ def _stream_params(stream) -> tuple[object, int, int]:
     return ctx, rate, chans
 
 
-def probe(path: str | os.PathLike) -> AudioInfo:
-    """Validate a recording quickly (for uploads) and describe it.
+def probe(path: Source) -> AudioInfo:
+    """Validate a recording (a path or a seekable file object) quickly (for uploads) and describe it.
 
     Sniffs the content, parses a WAV header (rejecting header-only and truncated files) and
     decodes up to ~2 s of audio to prove the codec works. Raises :class:`AudioDecodeError`.
     """
-    path = Path(path)
-    fmt, size, hdr = _validated(path)
-    with _open(path, fmt) as container:
+    with _reading(path) as f:
+        return _probe(f)
+
+
+def _probe(f: BinaryIO) -> AudioInfo:
+    fmt, size, hdr = _validated(f)
+    with _open(f, fmt) as container:
         stream = _audio_stream(container, fmt)
         ctx, rate, chans = _stream_params(stream)
         decoded = 0
@@ -535,23 +557,27 @@ def _container_duration(container, stream) -> float | None:
 # Decoding
 # --------------------------------------------------------------------------------------
 def iter_decode(
-    path: str | os.PathLike,
+    path: Source,
     *,
     window_s: float = 600.0,
     info_out: list | None = None,
 ) -> Iterator[AudioWindow]:
-    """Decode a recording window by window (bounded memory).
+    """Decode a recording (a path or a seekable file object) window by window (bounded memory).
 
     Yields :class:`AudioWindow` objects of ``window_s`` seconds (the last may be shorter),
     each a ``(channels, n)`` float32 array at 16 kHz. After the last window the decoded
     length is checked against the WAV header (``truncated``). When ``info_out`` is a list the
     final :class:`AudioInfo` (with the decoded duration) is appended to it.
     """
-    path = Path(path)
-    fmt, size, hdr = _validated(path)
+    with _reading(path) as f:
+        yield from _iter_decode(f, window_s=window_s, info_out=info_out)
+
+
+def _iter_decode(f: BinaryIO, *, window_s: float, info_out: list | None) -> Iterator[AudioWindow]:
+    fmt, size, hdr = _validated(f)
     window_n = max(int(window_s * TARGET_RATE), TARGET_RATE)
 
-    with _open(path, fmt) as container:
+    with _open(f, fmt) as container:
         stream = _audio_stream(container, fmt)
         ctx, rate, chans = _stream_params(stream)
         expected = hdr.expected_frames() if hdr else None
@@ -675,7 +701,7 @@ def _check_decoded_length(info: AudioInfo, hdr: _WavHeader | None, got: int, rat
         )
 
 
-def decode(path: str | os.PathLike) -> DecodedAudio:
+def decode(path: Source) -> DecodedAudio:
     """Decode a whole recording into per-channel float32 arrays at 16 kHz.
 
     Memory: ``channels x duration x 64 KB/s`` (an hour of stereo is ~460 MB); for long calls

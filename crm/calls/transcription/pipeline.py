@@ -13,7 +13,7 @@ import ctypes
 import os
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import BinaryIO, Callable, Sequence
 
 import numpy as np
 
@@ -31,7 +31,7 @@ from crm.calls.transcription.turns import find_turns
 
 
 def transcribe(
-    path: str | os.PathLike,
+    path: str | os.PathLike | BinaryIO,
     *,
     model_dir: str | os.PathLike,
     language: str = "ru",
@@ -40,7 +40,9 @@ def transcribe(
     progress: Callable[[float], None] | None = None,
     options: PipelineOptions | None = None,
 ) -> TranscriptResult:
-    """Transcribe a call recording.
+    """Transcribe a call recording: a path, or a readable and seekable binary file object (the
+    worker passes :func:`crm.security.crypto.open_recording`'s reader, so the plaintext stays in
+    memory).
 
     Raises :class:`~crm.calls.transcription.audio.AudioDecodeError` for unreadable input (before the
     model is loaded) and :class:`~crm.calls.transcription.model.ModelError` when the model cannot be loaded.
