@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from crm import api, config, i18n
+from crm import api, config, i18n, weblog
 from crm.admin.views import bp as admin_bp
 from crm.appeals import hooks as appeals_hooks
 from crm.appeals import personal_data as appeals_data
@@ -52,6 +52,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         instance = Path(test_config["INSTANCE_PATH"])
     app = Flask("crm", instance_path=str(instance), instance_relative_config=True)
     config.load(app, test_config)
+    weblog.install(app)  # request lines without query strings or secret path segments
     proxies = int(app.config["CRM_TRUSTED_PROXIES"])
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)

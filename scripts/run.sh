@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start the embedded Redis (unless REDIS_URL is set), a worker and the web app; stop all on exit.
+# Start the embedded Redis (unless REDIS_URL is set), a worker and the web app (the development server,
+# or gunicorn with gunicorn.conf.py when WEB=gunicorn); stop all on exit.
 set -euo pipefail
 HOST="${1:-127.0.0.1}"; PORT="${2:-5000}"
 BIN=.venv/bin
@@ -19,4 +20,10 @@ trap cleanup EXIT INT TERM
 echo
 echo "== Горячая линия ЖКХ: open http://$HOST:$PORT/ (logins above; Ctrl-C stops web, worker and Redis) =="
 echo
-$BIN/crm run --host "$HOST" --port "$PORT" --no-reload
+if [ "${WEB:-}" = gunicorn ]; then
+  # production's server and its request-log redaction (gunicorn.conf.py)
+  $BIN/gunicorn -c gunicorn.conf.py --bind "$HOST:$PORT" --workers 2 wsgi:app
+else
+  # the development server; its request lines are redacted too (crm/weblog.py)
+  $BIN/crm run --host "$HOST" --port "$PORT" --no-reload
+fi

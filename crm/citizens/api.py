@@ -16,17 +16,29 @@ def _citizen_error(exc: citizens.CitizenError) -> ApiError:
     return ApiError(400, f"invalid_{exc.field or 'citizen'}", str(exc))
 
 
+#: RFC 9745 ``Deprecation`` (the date the GET alias was deprecated, as a structured-field date) and
+#: RFC 8594 ``Link`` to its successor: the phone number in a URL ends up in request logs, proxies
+#: and browser history (crm/weblog.py).
+DEPRECATION_HEADERS = {"Deprecation": "@1796515200",  # 2026-12-06T00:00:00Z
+                       "Link": '</api/v1/citizens/search>; rel="successor-version"'}
+
+
 @bp.route("/citizens", methods=["GET"])
 @token_required("operator", "admin")
 @bp.query(PhoneQuerySchema)
-@bp.response(200, CitizenListSchema)
+@bp.response(200, CitizenListSchema, headers={
+    "Deprecation": {"description": "RFC 9745: this alias is deprecated", "schema": {"type": "string"}},
+    "Link": {"description": "the successor, POST /api/v1/citizens/search", "schema": {"type": "string"}}})
 @bp.errors({400: "not a valid Russian phone number (code invalid_phone)"})
+@bp.doc(deprecated=True)
 def citizens_by_phone(args: dict):
-    """Find citizens by phone (any spelling); each match is logged. The number is in the URL: prefer POST /citizens/search
+    """Deprecated alias of POST /citizens/search: the phone number in the URL leaks into logs
 
-    ``{"items": [card]}`` (masked cards; an empty list when none)."""
+    ``{"items": [card]}`` (masked cards; an empty list when none); each match is logged. Kept for
+    compatibility (design.md lists it); answers carry a ``Deprecation`` header and a ``Link`` to the
+    successor. Request logs drop the query string, but proxies and clients may not."""
     found = citizens.find_by_phone(args["phone"], purpose=PURPOSE)
-    return {"items": [citizens.view(c, purpose=PURPOSE) for c in found]}
+    return {"items": [citizens.view(c, purpose=PURPOSE) for c in found]}, 200, DEPRECATION_HEADERS
 
 
 @bp.route("/citizens/search", methods=["POST"])
