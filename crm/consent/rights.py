@@ -148,7 +148,7 @@ def extend(req: DataSubjectRequest, reason: str, *, user) -> DataSubjectRequest:
     ст. 20 ч. 1, ст. 21 ч. 5.1). Once per request, only for access and stop-processing requests,
     before the deadline. ``reason``: the notice's reasons (kept). Logs ``dsr.extend``."""
 
-    require_role(user, "dpo", "admin")
+    require_role(user, "dpo")
     reason = (reason or "").strip()
     if req.type not in EXTENDABLE:
         raise RequestError("срок этого запроса не продлевается", "type", "not_extendable")
@@ -176,7 +176,7 @@ def answer(req: DataSubjectRequest, note: str, *, user, rejected: bool = False) 
     request is answered only after its export was produced (:func:`crm.dpo.services.export_citizen`).
     Erasures are closed by :func:`approve_erasure` / :func:`reject_erasure`. Logs ``dsr.answer``."""
 
-    require_role(user, "dpo", "admin")
+    require_role(user, "dpo")
     note = (note or "").strip()
     if req.closed:
         raise RequestError("запрос уже закрыт", "status", "closed")
@@ -226,7 +226,7 @@ def request_erasure(citizen_id: str, reason: str, *, user, channel: str = "paper
     (:func:`approve_erasure`). ``reason``: why (the subject's demand, the purpose achieved …), goes
     into the destruction act. Logs ``erasure.request``. Raises :class:`RequestError`."""
 
-    require_role(user, "dpo", "admin")
+    require_role(user, "dpo")
     reason = (reason or "").strip()
     if len(reason) < 5:
         raise RequestError("укажите основание уничтожения", "reason")
@@ -254,7 +254,7 @@ def approve_erasure(req: DataSubjectRequest, *, user) -> DestructionAct:
     erasure commit together. Raises :class:`RequestError` (code ``four_eyes`` when the requester
     approves their own request)."""
 
-    require_role(user, "dpo", "admin")
+    require_role(user, "dpo")
     if req.type != "erasure" or req.status != "awaiting_approval":
         raise RequestError("этот запрос не ждёт утверждения", "status", "not_pending")
     if req.requested_by == user.id:
@@ -282,7 +282,7 @@ def approve_erasure(req: DataSubjectRequest, *, user) -> DestructionAct:
 def reject_erasure(req: DataSubjectRequest, note: str, *, user) -> DataSubjectRequest:
     """The second person refuses (a reason is required). Logs ``erasure.reject``."""
 
-    require_role(user, "dpo", "admin")
+    require_role(user, "dpo")
     note = (note or "").strip()
     if req.type != "erasure" or req.status != "awaiting_approval":
         raise RequestError("этот запрос не ждёт утверждения", "status", "not_pending")

@@ -416,7 +416,7 @@ def history(citizen_id: str, *, user) -> dict:
     withdrawn_by, status_ru}], "requests": [DataSubjectRequest], "purposes": {code: Purpose}}``.
     Shows the citizen's name (masked card, logged by :func:`crm.citizens.services.view`) and logs
     ``consent.history``; commits."""
-    require_role(user, "dpo", "admin")
+    require_role(user, "dpo")
     citizen = citizens.get(citizen_id)
     card = citizens.view(citizen, purpose=DSR_PURPOSE, commit=False) if citizen is not None else None
     staff = {u.id: u for u in users.list_users()}

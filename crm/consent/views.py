@@ -28,7 +28,6 @@ from crm.citizens.services import CitizenError
 
 bp = Blueprint("consent", __name__)
 public_bp = Blueprint("selfservice", __name__, url_prefix="/my")
-DPO = ("dpo", "admin")
 
 
 @bp.app_context_processor
@@ -57,7 +56,7 @@ def selfservice_link(citizen_id):
         flash("Ссылка на страницу управления согласиями отправлена по SMS.", "success")
     except selfservice.SelfServiceError as exc:
         flash(str(exc), "error")
-    default = url_for("dpo.history", citizen_id=citizen_id) if current_user.role in DPO \
+    default = url_for("dpo.history", citizen_id=citizen_id) if current_user.role == "dpo" \
         else url_for("appeals.operator_home")
     return redirect(local_target(request.form.get("next"), default))
 

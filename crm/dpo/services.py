@@ -119,7 +119,7 @@ def export_citizen(citizen_id: str, *, user, request: rights.DataSubjectRequest 
     "appeals": [appeal dicts + "calls": [call dicts + "evaluations"]], "consents": [...],
     "requests": [...], "sms": [...], "access_log": [...], "processing": [...], "sha256"}``.
     Raises :class:`crm.consent.rights.RequestError` (``not_found``) and ``PermissionDenied``."""
-    require_role(user, "dpo", "admin")
+    require_role(user, "dpo")
     citizen = citizens.get(citizen_id)
     if citizen is None:
         raise rights.RequestError("заявитель не найден", "citizen_id", "not_found")

@@ -320,6 +320,58 @@ def test_export_is_for_the_dpo_only(ctx, make_user):
     assert login_as(ctx, op).get(f"/dpo/requests/{req.id}/export").status_code == 403
 
 
+def test_admins_have_no_dpo_pages_and_two_admins_cannot_erase(ctx, make_user, api_token):
+    """The DPO audits the administrators too (design.md): no DPO page, DPO API or DPO service lets an
+    administrator in, so two administrators cannot erase a citizen or export their data."""
+    from crm.consent import rights, services as consent
+    from crm.dpo import services as dpo_services
+    from crm.security.permissions import PermissionDenied
+
+    dpo, admin, admin2 = make_user("dpo"), make_user("admin"), make_user("admin")
+    c = CitizenFactory(full_name=NAME_A, phone=PHONE_A)
+    access = rights.register(c.id, "access", channel="paper")
+    pending = rights.request_erasure(c.id, "требование заявителя", user=dpo)
+
+    # every page of the DPO's blueprint (generated from the URL map), GET and POST
+    args = {"citizen_id": c.id, "request_id": access.id, "consent_id": "x", "alert_id": 1, "act_id": "x",
+            "code": "csat_survey"}
+    client = login_as(ctx, admin)
+    checked = 0
+    for rule in ctx.url_map.iter_rules():
+        if not rule.endpoint.startswith("dpo."):
+            continue
+        with ctx.test_request_context():
+            from flask import url_for
+
+            url = url_for(rule.endpoint, **{a: args[a] for a in rule.arguments})
+        for method in sorted(rule.methods & {"GET", "POST"}):
+            resp = getattr(client, method.lower())(url)
+            assert resp.status_code == 403, (method, url, resp.status_code)
+            checked += 1
+    assert checked >= 20
+    assert client.post(f"/dpo/requests/{pending.id}/answer", data={"decision": "approve"}).status_code == 403
+    assert client.get("/api/v1/audit", headers=api_token(admin)).status_code == 403
+
+    # the services refuse as well (two administrators: one requests, the other approves)
+    with pytest.raises(PermissionDenied):
+        rights.request_erasure(c.id, "требование заявителя", user=admin2)
+    with pytest.raises(PermissionDenied):
+        rights.approve_erasure(pending, user=admin)
+    with pytest.raises(PermissionDenied):
+        rights.reject_erasure(pending, "нет оснований", user=admin)
+    with pytest.raises(PermissionDenied):
+        dpo_services.export_citizen(c.id, user=admin, request=access)
+    with pytest.raises(PermissionDenied):
+        rights.answer(access, "ответ", user=admin)
+    with pytest.raises(PermissionDenied):
+        rights.extend(access, "нужно больше времени на ответ", user=admin)
+    with pytest.raises(PermissionDenied):
+        consent.history(c.id, user=admin)
+    db.session.rollback()
+    db.session.expire_all()
+    assert rights.get(pending.id).status == "awaiting_approval" and c.erased_at is None
+
+
 # --- erasure: four eyes, destruction act ----------------------------------------------------------
 
 def test_erasure_needs_two_different_people_and_leaves_an_act(ctx, make_user, api_token, work,
