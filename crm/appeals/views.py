@@ -14,6 +14,7 @@ from crm.appeals.forms import (AppealForm, CitizenForm, PhoneSearchForm, QuickCo
                                TransitionForm)
 from crm.calls import services as calls
 from crm.citizens import services as citizens
+from crm.citizens.forms import RectifyForm
 from crm.consent import services as consent
 from crm.db import utcnow
 from crm.i18n import Labels
@@ -173,7 +174,7 @@ def appeal_list():
     return render_template("appeals/list.html", appeals=rows, status=status)
 
 
-def _detail(appeal, reveal=False):
+def _detail(appeal, reveal=False, *, fform=None, status=200):
     data = services.view(appeal, reveal=reveal)
     allowed = TRANSITIONS.get(appeal.status, ())
     tform = TransitionForm()
@@ -182,7 +183,7 @@ def _detail(appeal, reveal=False):
               if consent.active_consent(appeal.citizen_id, code, consent.DEFAULT_VERSION.get(code)) is not None}
     return render_template("appeals/detail.html", appeal=data, tform=tform, calls=calls.for_appeal(appeal.id),
                            rform=RecordingForm(), consents=consent.for_citizen(appeal.citizen_id),
-                           active_purposes=active)
+                           active_purposes=active, fform=fform or RectifyForm(formdata=None)), status
 
 
 @bp.get("/appeals/<appeal_id>")
@@ -195,6 +196,27 @@ def appeal_detail(appeal_id):
 @roles_required(*OPERATORS)
 def appeal_reveal(appeal_id):
     return _detail(services.get(appeal_id) or abort(404), reveal=True)
+
+
+@bp.post("/appeals/<appeal_id>/citizen")
+@roles_required("operator")
+def citizen_rectify(appeal_id):
+    """The citizen asks on the call to correct their name, phone, e-mail or address (152-ФЗ ст. 21 ч. 2):
+    the fields filled in replace the old values (:func:`crm.citizens.services.rectify`, logged without the
+    values). A bad value brings the page back (422) with the error under its field."""
+    appeal = services.get(appeal_id) or abort(404)
+    form = RectifyForm()
+    if form.validate_on_submit():
+        try:
+            changed = citizens.rectify(citizens.get(appeal.citizen_id), form.changes(), user=current_user,
+                                       purpose="appeal_processing", appeal_id=appeal.id)
+        except citizens.CitizenError as exc:
+            getattr(form, exc.field or "", form.full_name).errors.append(str(exc))
+        else:
+            flash(_("Данные заявителя исправлены.") if changed else _("Изменений нет."),
+                  "success" if changed else "info")
+            return redirect(url_for("appeals.appeal_detail", appeal_id=appeal.id))
+    return _detail(appeal, fform=form, status=422)
 
 
 @bp.post("/appeals/<appeal_id>/transition")

@@ -2,9 +2,12 @@
 :mod:`crm.citizens.services`, which writes the access-log entry."""
 from __future__ import annotations
 
+from flask import g
+
 from crm.api import ApiError, Blueprint, token_required, translates
 from crm.citizens import services as citizens
-from crm.citizens.schemas import CitizenCardSchema, CitizenListSchema, PhoneQuerySchema, PhoneSearchSchema, RevealQuerySchema
+from crm.citizens.schemas import (CitizenCardSchema, CitizenListSchema, CitizenRectifiedSchema, CitizenRectifySchema,
+                                  PhoneQuerySchema, PhoneSearchSchema, RevealQuerySchema)
 
 PURPOSE = "appeal_processing"
 
@@ -68,3 +71,22 @@ def citizen_card(args: dict, citizen_id: str):
         raise ApiError(404, "not_found", "заявитель не найден")
     reveal = args.get("reveal", "").lower() in ("1", "true", "yes")
     return citizens.view(citizen, purpose=PURPOSE, reveal=reveal)
+
+
+@bp.route("/citizens/<citizen_id>", methods=["PATCH"])
+@token_required(*citizens.RECTIFIERS)
+@bp.body(CitizenRectifySchema)
+@bp.response(200, CitizenRectifiedSchema)
+@bp.errors({400: "a bad value (code invalid_<field>)", 404: "unknown id", 409: "the citizen's data were erased"})
+def citizen_rectify(body: dict, citizen_id: str):
+    """Correct a citizen's name, phone, e-mail or address (152-ФЗ ст. 21 ч. 2); operator or DPO
+
+    Blind indexes follow the new values (the citizen is found by the new phone, no longer by the old). The
+    access log names the fields changed, never the old or new values. Answers the names of the fields changed."""
+    citizen = citizens.get(citizen_id)
+    if citizen is None:
+        raise ApiError(404, "not_found", "заявитель не найден")
+    if citizen.erased_at is not None:
+        raise ApiError(409, "erased", "данные заявителя уничтожены")
+    purpose = "data_subject_request" if g.api_user.role == "dpo" else PURPOSE
+    return {"id": citizen.id, "changed": citizens.rectify(citizen, body, user=g.api_user, purpose=purpose)}

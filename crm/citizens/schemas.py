@@ -17,6 +17,25 @@ class CitizenInputSchema(Schema):
     apartment = nullable(fields.String, validate=validate.Length(max=20))
 
 
+class CitizenRectifySchema(Schema):
+    """The fields to correct (152-ФЗ ст. 21 ч. 2); a field left out keeps its value, null or "" clears
+    e-mail, address or apartment."""
+
+    full_name = fields.String(validate=validate.Length(min=2, max=200))
+    phone = fields.String(validate=validate.Length(max=40), metadata={"description": PHONE_HELP})
+    email = nullable(fields.String, validate=validate.Length(max=200))
+    address = nullable(fields.String, validate=validate.Length(max=300))
+    apartment = nullable(fields.String, validate=validate.Length(max=20))
+
+
+class CitizenRectifiedSchema(Schema):
+    """What a rectification changed: field names only, never values."""
+
+    id = fields.String(required=True)
+    changed = fields.List(fields.String(), required=True,
+                          metadata={"description": "names of the fields changed; [] when nothing changed"})
+
+
 class PhoneSearchSchema(Schema):
     phone = fields.String(required=True, validate=validate.Length(max=40), metadata={"description": PHONE_HELP})
 

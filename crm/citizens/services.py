@@ -12,6 +12,7 @@ from crm.citizens.phones import InvalidPhone, format_phone, mask_phone, normalis
 from crm.db import db
 from crm.security import audit, blind_index
 from crm.security.crypto import reserve_owner_id
+from crm.security.permissions import require_role
 from crm.security import crypto
 
 
@@ -139,6 +140,47 @@ def update(citizen: Citizen, data: CitizenData, *, purpose: str = "appeal_proces
     audit.record("citizen.update", citizen_id=citizen.id, fields=changed, purpose=purpose)
     db.session.commit()
     return citizen
+
+
+#: The fields a rectification may correct, in the order the log names them.
+RECTIFIABLE = ("full_name", "phone", "email", "address", "apartment")
+#: Who may rectify: the operator who talks to the citizen, the DPO answering a request (152-ФЗ ст. 21 ч. 2).
+RECTIFIERS = ("operator", "dpo")
+
+
+def rectify(citizen: Citizen, changes: dict[str, str | None], *, user, purpose: str = "appeal_processing",
+            appeal_id: str | None = None) -> list[str]:
+    """Correct a citizen's personal data at their request (152-ФЗ ст. 14 ч. 1, ст. 21 ч. 2).
+
+    ``changes``: ``{field: new value}`` for any of :data:`RECTIFIABLE` (a field not given keeps its
+    value; ``""`` or None clears e-mail, address or apartment; name and phone cannot be cleared).
+    ``user``: an operator or the DPO (:data:`RECTIFIERS`). The new values are checked as at
+    registration, encrypted, and every blind index is recomputed from them, so lookups find the
+    citizen by the new phone or name and no longer by the old. Logs ``citizen.rectify`` naming the
+    fields changed — never the old or the new values — with ``purpose`` and ``appeal_id``; commits.
+    Returns the names of the fields changed (``[]``: nothing changed, nothing logged).
+    Raises :class:`CitizenError` (bad value, unknown field, erased citizen) and
+    :class:`crm.security.permissions.PermissionDenied`."""
+    require_role(user, *RECTIFIERS)
+    unknown = sorted(set(changes) - set(RECTIFIABLE))
+    if unknown:
+        raise CitizenError(f"эти данные не исправляются здесь: {', '.join(unknown)}", unknown[0])
+    if citizen.erased_at is not None:
+        raise CitizenError("данные заявителя уничтожены: исправлять нечего", "citizen_id")
+    current = CitizenData(citizen.full_name, citizen.phone, citizen.email, citizen.address, citizen.apartment)
+    wanted = CitizenData(**{f: (changes[f] if f in changes else getattr(current, f)) for f in RECTIFIABLE})
+    clean = _clean(wanted)
+    changed = [f for f in RECTIFIABLE if getattr(current, f) != getattr(clean, f)]
+    if not changed:
+        return []
+    for f in changed:
+        setattr(citizen, f, getattr(clean, f))
+    _set_indexes(citizen, clean)
+    audit.record("citizen.rectify", citizen_id=citizen.id, fields=changed, purpose=purpose, appeal_id=appeal_id,
+                 detail="152-ФЗ ст. 21 ч. 2: " + ",".join(changed),
+                 actor=audit.Actor(user.id, user.username, user.role))
+    db.session.commit()
+    return changed
 
 
 def find_by_phone(phone: str, *, purpose: str = "appeal_processing") -> list[Citizen]:

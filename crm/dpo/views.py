@@ -23,6 +23,7 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from crm.citizens import services as citizens
+from crm.citizens.forms import RectifyForm
 from crm.consent import retention, rights, sms
 from crm.consent import services as consent
 from crm.consent.forms import (AnswerForm, ErasureForm, ExtendForm, PurposeForm, RequestForm, RetentionForm,
@@ -474,9 +475,32 @@ def history(citizen_id):
     text, its hash check, the ст. 9 ч. 4 items, the evidence and the requests it started. Printable."""
     if citizens.get(citizen_id) is None:
         abort(404)
+    return _history_page(citizen_id)
+
+
+def _history_page(citizen_id: str, *, rectify_form=None, status: int = 200):
     data = consent.history(citizen_id, user=current_user)
     return render_template("dpo/history.html", h=data, now=utcnow(), erasure_form=ErasureForm(),
-                           withdraw_form=WithdrawForm(), staff=services.staff())
+                           withdraw_form=WithdrawForm(), staff=services.staff(),
+                           rectify_form=rectify_form or RectifyForm(formdata=None)), status
+
+
+@bp.post("/dpo/citizens/<citizen_id>/rectify")
+@roles_required(*DPO)
+def citizen_rectify(citizen_id):
+    """A demand to correct personal data (152-ФЗ ст. 21 ч. 2) received by the DPO: the fields filled
+    in replace the old values (:func:`crm.citizens.services.rectify`, logged without the values)."""
+    citizen = citizens.get(citizen_id) or abort(404)
+    form = RectifyForm()
+    if form.validate_on_submit():
+        try:
+            changed = citizens.rectify(citizen, form.changes(), user=current_user, purpose=audit.REPORT_PURPOSE)
+        except citizens.CitizenError as exc:
+            getattr(form, exc.field or "", form.full_name).errors.append(str(exc))
+        else:
+            flash("Данные заявителя исправлены." if changed else "Изменений нет.", "success" if changed else "info")
+            return redirect(url_for("dpo.history", citizen_id=citizen_id))
+    return _history_page(citizen_id, rectify_form=form, status=422)
 
 
 @bp.post("/dpo/consents/<consent_id>/withdraw")

@@ -92,7 +92,7 @@ READ_ACTIONS = ("citizen.view", "citizen.reveal", "citizen.search", "appeal.view
 #: Changes to citizens, appeals, calls, consents and evaluations.
 CHANGE_ACTIONS = ("citizen.create", "citizen.update", "appeal.create", "appeal.transition", "call.create",
                   "call.retranscribe", "transcript.create", "transcript.fail", "consent.grant", "consent.refuse",
-                  "consent.withdraw", "evaluation.create", "citizen.erase")
+                  "consent.withdraw", "evaluation.create", "citizen.erase", "citizen.rectify")
 AUTH_ACTIONS = ("auth.login", "auth.login_failed", "auth.logout", "user.create", "token.issue")
 SECURITY_ACTIONS = ("keys.rewrap", "keys.rotate", "keys.retire", "keys.index_start", "keys.index_backfill",
                     "keys.index_switch", "keys.index_drop", "security.decrypt_failed", "audit.checkpoint", "audit.attest",
@@ -106,6 +106,7 @@ ACTION_LABELS = {
     "call.listen": "прослушивание записи звонка",
     "call.decrypt": "расшифрование записи для распознавания речи", "evaluation.view": "просмотр оценки звонка", "audit.report": "отчёт о доступе (ответственный за ПДн)",
     "citizen.create": "регистрация заявителя", "citizen.update": "изменение данных заявителя",
+    "citizen.rectify": "уточнение данных заявителя (152-ФЗ ст. 21 ч. 2)",
     "citizen.erase": "уничтожение данных заявителя",
     "appeal.create": "регистрация обращения", "appeal.transition": "изменение статуса обращения",
     "call.create": "загрузка записи звонка", "call.retranscribe": "повторная расшифровка звонка",

@@ -295,6 +295,10 @@ def _post_recipes(w):
         "api_consent.consent_withdraw": ("operator", lambda app: api("operator", f"/api/v1/consents/{new_consent()}/withdraw")(app),
                                  cid),
         "appeals.appeal_reveal": ("operator", with_csrf("operator", detail, f"{detail}/reveal"), cid),
+        "appeals.citizen_rectify": ("operator", lambda app: html("operator", f"{detail}/citizen",
+                                                                 data={"apartment": "99"}), cid),
+        "dpo.citizen_rectify": ("dpo", lambda app: html("dpo", f"/dpo/citizens/{cid}/rectify",
+                                                        data={"apartment": "100"}), cid),
         "appeals.appeal_transition": ("operator", lambda app: html("operator", f"{detail}/transition", data={
             "to_status": next_status(), "comment": "бригада выехала"}), cid),
         "appeals.appeal_add_call": ("operator", lambda app: html("operator", f"{detail}/calls", data={

@@ -1,0 +1,189 @@
+"""Rectification (152-ФЗ ст. 14, 21 ч. 2): an operator (on the appeal page) or the DPO (on the
+citizen's consent history, or through the API) corrects a citizen's name, phone, e-mail or address;
+the blind indexes follow the new values, and the access log names the fields changed without the old
+or the new values.
+
+Runs on SQLite + embedded Redis by default and on PostgreSQL + Redis with ``DATABASE_URL`` /
+``REDIS_URL`` set (CSRF is off in the ``app`` fixture).
+"""
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from crm.db import db
+from tests.clients import SharedContextClient
+from tests.factories import AppealFactory, CitizenFactory
+
+OLD_NAME, NEW_NAME = "Исправляева Анна Сергеевна", "Поправкина Анна Сергеевна"
+OLD_PHONE, NEW_PHONE = "+7 912 111-22-33", "8 (915) 444-55-66"
+OLD_E164, NEW_E164 = "+79121112233", "+79154445566"
+OLD_ADDRESS, NEW_ADDRESS = "ул. Садовая, д. 5", "ул. Лесная, д. 12"
+
+
+def log_rows(since: int = 0) -> list:
+    from crm.security.models import AccessLogEntry
+
+    db.session.commit()
+    return list(db.session.execute(sa.select(AccessLogEntry).where(AccessLogEntry.seq > since)
+                                   .order_by(AccessLogEntry.seq)).scalars())
+
+
+def last_seq() -> int:
+    rows = log_rows()
+    return rows[-1].seq if rows else 0
+
+
+def row_text(row) -> str:
+    """Every column of an access-log row as text, to grep for values."""
+    return " | ".join(str(getattr(row, c.key)) for c in row.__table__.columns)
+
+
+def values_of(*spellings: str) -> list[str]:
+    """A phone or a name in the spellings a leak could take (digits only, lower case too)."""
+    out = []
+    for s in spellings:
+        out += [s, s.lower(), "".join(ch for ch in s if ch.isdigit()) or s]
+    return [v for v in out if len(v) >= 6]
+
+
+def assert_no_values(rows, *values):
+    for r in rows:
+        text = row_text(r)
+        for v in values_of(*values):
+            assert v not in text, (r.action, v)
+
+
+@pytest.fixture()
+def citizen(ctx):
+    return CitizenFactory(full_name=OLD_NAME, phone=OLD_PHONE, address=OLD_ADDRESS, apartment="7")
+
+
+def found_ids(phone: str) -> set[str]:
+    from crm.citizens import services as citizens
+
+    return {c.id for c in citizens.find_by_phone(phone)}
+
+
+def test_rectify_moves_the_blind_indexes_and_logs_fields_not_values(ctx, make_user, citizen):
+    from crm.citizens import services as citizens
+
+    op = make_user("operator")
+    assert found_ids(OLD_PHONE) == {citizen.id}
+    seq = last_seq()
+    changed = citizens.rectify(citizen, {"phone": NEW_PHONE, "full_name": NEW_NAME, "address": NEW_ADDRESS},
+                               user=op, purpose="appeal_processing")
+    assert changed == ["full_name", "phone", "address"]
+    db.session.expire_all()
+    c = citizens.get(citizen.id)
+    assert (c.full_name, c.phone, c.address, c.apartment) == (NEW_NAME, NEW_E164, NEW_ADDRESS, "7")
+
+    rows = log_rows(seq)
+    rect = [r for r in rows if r.action == "citizen.rectify"]
+    assert len(rect) == 1 and rect[0].citizen_id == citizen.id and rect[0].actor_id == op.id
+    assert set(rect[0].fields.split(",")) == {"full_name", "phone", "address"}
+    assert_no_values(rows, OLD_NAME, NEW_NAME, OLD_PHONE, NEW_PHONE, OLD_E164, NEW_E164, OLD_ADDRESS, NEW_ADDRESS)
+
+    # found by the new phone (any spelling), by the new surname and building; not by the old ones
+    assert found_ids(NEW_PHONE) == {citizen.id} and found_ids(NEW_E164) == {citizen.id}
+    assert found_ids(OLD_PHONE) == set()
+    assert [x.id for x in citizens.find_by_name_and_building("Поправкина", "ул Лесная д 12")] == [citizen.id]
+    assert citizens.find_by_name_and_building("Исправляева", OLD_ADDRESS) == []
+    # nothing to change: nothing written
+    seq = last_seq()
+    assert citizens.rectify(c, {"phone": NEW_E164}, user=op) == []
+    assert log_rows(seq) == []
+
+
+def test_rectify_refuses_bad_values_other_roles_and_erased_citizens(ctx, make_user, citizen):
+    from crm.citizens import services as citizens
+    from crm.security.permissions import PermissionDenied
+    from crm.db import utcnow
+
+    op = make_user("operator")
+    for changes, field in (({"phone": "112"}, "phone"), ({"full_name": " "}, "full_name"),
+                           ({"email": "нет почты"}, "email"), ({"created_at": "x"}, "created_at")):
+        with pytest.raises(citizens.CitizenError) as err:
+            citizens.rectify(citizen, changes, user=op)
+        assert err.value.field == field
+    for role in ("supervisor", "admin", "executor"):
+        with pytest.raises(PermissionDenied):
+            citizens.rectify(citizen, {"phone": NEW_PHONE}, user=make_user(role))
+    db.session.expire_all()
+    assert citizens.get(citizen.id).phone == OLD_E164 and found_ids(OLD_PHONE) == {citizen.id}
+    citizen.erased_at = utcnow()
+    db.session.commit()
+    with pytest.raises(citizens.CitizenError):
+        citizens.rectify(citizen, {"phone": NEW_PHONE}, user=op)
+
+
+def test_operator_corrects_the_phone_on_the_appeal_page(ctx, make_user, citizen):
+    from crm.citizens import services as citizens
+
+    op = make_user("operator")
+    appeal = AppealFactory(citizen=citizen, operator=op)
+    client = SharedContextClient(ctx, op)
+    page = client.get(f"/appeals/{appeal.id}").get_data(as_text=True)
+    assert "data-rectify" in page and f"/appeals/{appeal.id}/citizen" in page
+    bad = client.post(f"/appeals/{appeal.id}/citizen", data={"phone": "12345"})
+    assert bad.status_code == 422 and "data-rectify" in bad.get_data(as_text=True)
+    seq = last_seq()
+    resp = client.post(f"/appeals/{appeal.id}/citizen", data={"phone": NEW_PHONE, "full_name": ""})
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:1000]
+    db.session.expire_all()
+    assert citizens.get(citizen.id).phone == NEW_E164 and citizens.get(citizen.id).full_name == OLD_NAME
+    rows = log_rows(seq)
+    rect = [r for r in rows if r.action == "citizen.rectify"]
+    assert len(rect) == 1 and rect[0].fields == "phone" and rect[0].appeal_id == appeal.id
+    assert_no_values(rows, OLD_PHONE, NEW_PHONE, OLD_E164, NEW_E164)
+    assert found_ids(NEW_PHONE) == {citizen.id} and found_ids(OLD_PHONE) == set()
+    sup = SharedContextClient(ctx, make_user("supervisor"))
+    assert sup.post(f"/appeals/{appeal.id}/citizen", data={"phone": OLD_PHONE}).status_code == 403
+
+
+def test_dpo_corrects_the_name_on_the_consent_history(ctx, make_user, citizen):
+    from crm.citizens import services as citizens
+
+    client = SharedContextClient(ctx, make_user("dpo"))
+    page = client.get(f"/dpo/citizens/{citizen.id}/consents").get_data(as_text=True)
+    assert "data-rectify" in page
+    seq = last_seq()
+    resp = client.post(f"/dpo/citizens/{citizen.id}/rectify", data={"full_name": NEW_NAME})
+    assert resp.status_code == 302
+    db.session.expire_all()
+    assert citizens.get(citizen.id).full_name == NEW_NAME
+    rows = log_rows(seq)
+    rect = [r for r in rows if r.action == "citizen.rectify"]
+    assert len(rect) == 1 and rect[0].fields == "full_name" and rect[0].purpose == "data_subject_request"
+    assert_no_values(rows, OLD_NAME, NEW_NAME)
+
+
+def test_api_patch_citizen(ctx, client, make_user, api_token, citizen):
+    from crm.citizens import services as citizens
+    from crm.db import utcnow
+
+    op = api_token(make_user("operator"))
+    seq = last_seq()
+    resp = client.patch(f"/api/v1/citizens/{citizen.id}", json={"phone": NEW_PHONE, "address": NEW_ADDRESS},
+                        headers=op)
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json() == {"id": citizen.id, "changed": ["phone", "address"]}
+    rows = log_rows(seq)
+    assert [set(r.fields.split(",")) for r in rows if r.action == "citizen.rectify"] == [{"phone", "address"}]
+    assert_no_values(rows, OLD_PHONE, NEW_PHONE, OLD_E164, NEW_E164, OLD_ADDRESS, NEW_ADDRESS)
+    assert found_ids(NEW_PHONE) == {citizen.id} and found_ids(OLD_PHONE) == set()
+
+    bad = client.patch(f"/api/v1/citizens/{citizen.id}", json={"phone": "112"}, headers=op)
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_phone"
+    assert client.patch(f"/api/v1/citizens/{citizen.id}", json={"phone": NEW_PHONE},
+                        headers=api_token(make_user("supervisor"))).status_code == 403
+    assert client.patch("/api/v1/citizens/nope", json={"phone": NEW_PHONE}, headers=op).status_code == 404
+    dpo = api_token(make_user("dpo"))
+    resp = client.patch(f"/api/v1/citizens/{citizen.id}", json={"apartment": None}, headers=dpo)
+    assert resp.status_code == 200 and resp.get_json()["changed"] == ["apartment"]
+    db.session.expire_all()
+    assert citizens.get(citizen.id).apartment is None
+    c = citizens.get(citizen.id)
+    c.erased_at = utcnow()
+    db.session.commit()
+    assert client.patch(f"/api/v1/citizens/{citizen.id}", json={"phone": OLD_PHONE}, headers=op).status_code == 409
