@@ -28,7 +28,7 @@ from crm.consent.views import bp as consent_bp
 from crm.consent.views import public_bp as selfservice_bp
 from crm.db import init_engine_events
 from crm.dpo.api import bp as audit_api
-from crm.dpo.views import bp as dpo_bp
+from crm.dpo.views import bp as dpo_bp, selfservice_bp as dpo_selfservice_bp
 from crm.errors import register as register_error_responses
 from crm.extensions import csrf, db, limiter, login_manager, migrate
 from crm.health import bp as health_bp
@@ -105,7 +105,8 @@ def register_personal_data(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    for bp in (users_bp, appeals_bp, calls_bp, qa_bp, dpo_bp, consent_bp, selfservice_bp, health_bp, admin_bp):
+    for bp in (users_bp, appeals_bp, calls_bp, qa_bp, dpo_bp, consent_bp, selfservice_bp, dpo_selfservice_bp, health_bp,
+               admin_bp):
         app.register_blueprint(bp)
     register_api(app)
 

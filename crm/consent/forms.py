@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from crm.consent.rights import TYPES
+from crm.consent.rights import DOCUMENT_TYPES, TYPES, VERIFICATION_METHODS
 from crm.consent.services import CHANNELS_RU
 
 RETENTION_ACTIONS = [("erase", "уничтожение"), ("deidentify", "обезличивание")]
@@ -46,6 +46,15 @@ class ExtendForm(FlaskForm):
 class AnswerForm(FlaskForm):
     decision = HiddenField(default="answer")  # answer | reject | approve
     note = TextAreaField("Ответ заявителю / причина отказа", validators=[Length(max=5000)])
+
+
+class VerificationForm(FlaskForm):
+    """How the subject of an access request proves their identity (crm.consent.rights.verify_identity)."""
+
+    method = SelectField("Как установлена личность", choices=list(VERIFICATION_METHODS.items()))
+    document = SelectField("Предъявленный документ", choices=[("", "—"), *DOCUMENT_TYPES.items()],
+                           validate_choice=False)
+    note = TextAreaField("Примечание (без номера документа)", validators=[Length(max=2000)])
 
 
 class ErasureForm(FlaskForm):

@@ -94,7 +94,9 @@ class DataSubjectRequest(db.Model):
 
     __tablename__ = "data_subject_requests"
     __table_args__ = (CheckConstraint("approved_by IS NULL OR requested_by IS NULL OR approved_by <> requested_by",
-                                      name="four_eyes"),)
+                                      name="four_eyes"),
+                      CheckConstraint("export_approved_by IS NULL OR verification_by IS NULL OR "
+                                      "export_approved_by <> verification_by", name="export_four_eyes"))
     id: Mapped[str] = mapped_column(UUIDStr, primary_key=True, default=new_id)
     citizen_id: Mapped[str] = mapped_column(ForeignKey("citizens.id"), index=True)
     type: Mapped[str] = mapped_column(String(20), index=True)
@@ -120,6 +122,19 @@ class DataSubjectRequest(db.Model):
     destruction_record_id: Mapped[str | None] = mapped_column(UUIDStr)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[int | None] = mapped_column(Integer)
+    # an access request (crm.consent.rights.verify_identity, approve_export, mark_delivered): how the
+    # subject's identity was established (never a document number), the second DPO's approval, delivery
+    verification_method: Mapped[str | None] = mapped_column(String(20))  # self_service_code | document
+    verification_document: Mapped[str | None] = mapped_column(String(40))  # the kind of document seen
+    verification_note: Mapped[str | None] = mapped_column(Text)
+    verification_by: Mapped[int | None] = mapped_column(Integer)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    verification_grant_id: Mapped[str | None] = mapped_column(UUIDStr)
+    export_approved_by: Mapped[int | None] = mapped_column(Integer)
+    export_approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivery_method: Mapped[str | None] = mapped_column(String(20))  # self_service | print
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_by: Mapped[int | None] = mapped_column(Integer)
 
     @property
     def deadline(self) -> datetime:

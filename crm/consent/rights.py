@@ -17,6 +17,7 @@ Working days come from :mod:`crm.timeutil` (holidays and transferred days).
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from crm import hooks
@@ -171,6 +172,138 @@ def extend(req: DataSubjectRequest, reason: str, *, user) -> DataSubjectRequest:
     return req
 
 
+# --- an access request: identity, a second DPO's approval, delivery ----------------------------------
+
+#: How the subject's identity was established before their data are exported (152-ФЗ ст. 14 ч. 3: the
+#: request must let the operator identify the subject).
+VERIFICATION_METHODS = {"self_service_code": "код из SMS на странице самообслуживания (номер телефона заявителя)",
+                        "document": "документ, удостоверяющий личность, предъявлен лично"}
+#: The kinds of document the DPO may record as seen (the number is never recorded).
+DOCUMENT_TYPES = {"passport_rf": "паспорт гражданина РФ", "passport_foreign": "заграничный паспорт",
+                  "id_other": "иной документ, удостоверяющий личность",
+                  "notarized_request": "нотариально заверенный запрос",
+                  "representative": "доверенность представителя и его паспорт"}
+#: How the answer reaches the citizen: a self-service download after the SMS code, or handed over printed.
+DELIVERY_METHODS = {"self_service": "скачивание на странице самообслуживания после кода из SMS",
+                    "print": "печатный документ (или файл), выданный лично"}
+#: Four digits in a row (spaces and dashes allowed between them): a document number, refused in notes.
+_DOCUMENT_NUMBER = re.compile(r"(?:\d[\s\-№]*){4,}")
+
+
+def verify_identity(req: DataSubjectRequest, method: str, *, user, document_type: str | None = None,
+                    note: str | None = None) -> DataSubjectRequest:
+    """Record how the subject of access request ``req`` proves their identity, before anything is
+    exported. ``method``: ``document`` (the DPO saw ``document_type``, one of :data:`DOCUMENT_TYPES`;
+    ``note`` may say more, but a run of four or more digits — a document number — is refused: the
+    number is never kept) or ``self_service_code`` (the citizen will sign in to the self-service page
+    with an SMS code sent to their registered phone; the identity counts as established at that
+    moment, :func:`mark_delivered`). The answer then goes out as printed (``document``) or as a
+    self-service download (``self_service_code``). Allowed until a second DPO approved the answer.
+    Logs ``dsr.verify`` (method and kind of document, not the note). Raises :class:`RequestError`."""
+    require_role(user, "dpo")
+    if req.type != "access":
+        raise RequestError("личность устанавливается для запроса сведений и данных", "type", "not_access")
+    if req.closed:
+        raise RequestError("запрос уже закрыт", "status", "closed")
+    if req.export_approved_by is not None:
+        raise RequestError("ответ уже утверждён: способ установления личности не меняется", "verification_method",
+                           "already_approved")
+    if method not in VERIFICATION_METHODS:
+        raise RequestError("выберите, как установлена личность заявителя", "verification_method")
+    note = (note or "").strip() or None
+    if method == "document":
+        if document_type not in DOCUMENT_TYPES:
+            raise RequestError("укажите, какой документ предъявлен", "verification_document")
+        if note and _DOCUMENT_NUMBER.search(note):
+            raise RequestError("не записывайте номер документа: достаточно вида документа и того, что он "
+                               "предъявлен", "verification_note", "document_number")
+    else:
+        document_type = note = None
+    now = utcnow()
+    req.verification_method = method
+    req.verification_document = document_type
+    req.verification_note = note[:2000] if note else None
+    req.verification_by = user.id
+    req.verified_at = now if method == "document" else None
+    req.delivery_method = "print" if method == "document" else "self_service"
+    audit.record("dsr.verify", citizen_id=req.citizen_id, purpose=consent.DSR_PURPOSE,
+                 detail=f"request {req.id} method={method} document={document_type or '-'}", actor=_actor_of(user))
+    db.session.commit()
+    return req
+
+
+def approve_export(req: DataSubjectRequest, *, user) -> DataSubjectRequest:
+    """A second DPO approves answering access request ``req`` with an export: only after the way the
+    identity is established was recorded, and never by the DPO who recorded it (code ``four_eyes``).
+    Logs ``dsr.export_approve``. Raises :class:`RequestError`."""
+    require_role(user, "dpo")
+    if req.type != "access":
+        raise RequestError("утверждается только ответ на запрос сведений и данных", "type", "not_access")
+    if req.closed:
+        raise RequestError("запрос уже закрыт", "status", "closed")
+    if req.verification_method is None:
+        raise RequestError("сначала запишите, как установлена личность заявителя", "verification_method",
+                           "not_verified")
+    if req.export_approved_by is not None:
+        raise RequestError("ответ уже утверждён", "export_approved_by", "already_approved")
+    if req.verification_by == user.id:
+        raise RequestError("утвердить выгрузку должен другой ответственный за ПДн (принцип четырёх глаз)",
+                           "export_approved_by", "four_eyes")
+    req.export_approved_by = user.id
+    req.export_approved_at = utcnow()
+    audit.record("dsr.export_approve", citizen_id=req.citizen_id, purpose=consent.DSR_PURPOSE,
+                 detail=f"request {req.id} delivery={req.delivery_method}", actor=_actor_of(user))
+    db.session.commit()
+    return req
+
+
+def check_deliverable(req: DataSubjectRequest, method: str) -> None:
+    """Raise :class:`RequestError` unless access request ``req`` may now be exported by ``method``
+    (``print`` or ``self_service``): the identity step recorded for that way of delivery and a second
+    DPO's approval. Nothing is read or written."""
+    if req.type != "access":
+        raise RequestError("выгрузка — ответ на запрос сведений и данных", "type", "not_access")
+    if req.status == "rejected":
+        raise RequestError("в запросе отказано", "status", "closed")
+    if req.verification_method is None:
+        raise RequestError("сначала запишите, как установлена личность заявителя", "verification_method",
+                           "not_verified")
+    if req.export_approved_by is None:
+        raise RequestError("выгрузку должен утвердить второй ответственный за ПДн", "export_approved_by",
+                           "not_approved")
+    if req.delivery_method != method:
+        raise RequestError("ответ на этот запрос выдаётся другим способом: "
+                           + DELIVERY_METHODS.get(req.delivery_method or "", "—"), "delivery_method", "wrong_delivery")
+    if method == "print" and req.verified_at is None:
+        raise RequestError("личность заявителя не установлена", "verification_method", "not_verified")
+
+
+def mark_delivered(req: DataSubjectRequest, method: str, *, actor: audit.Actor, user_id: int | None = None,
+                   grant_id: str | None = None) -> None:
+    """Note that the export went to the citizen (``method``: ``print`` or ``self_service``; for a
+    self-service download ``grant_id`` is the SMS code's grant, and the identity counts as established
+    now). Logs ``dsr.deliver``; no commit (the export commits it)."""
+    now = utcnow()
+    if method == "self_service" and req.verified_at is None:
+        req.verified_at = now
+        req.verification_grant_id = grant_id
+    if req.delivered_at is None:
+        req.delivered_at = now
+        req.delivered_by = user_id
+    audit.record("dsr.deliver", citizen_id=req.citizen_id, purpose=consent.DSR_PURPOSE,
+                 detail=f"request {req.id} via {method}" + (f" grant {grant_id}" if grant_id else ""), actor=actor)
+
+
+def awaiting_self_service(citizen_ids: list[str]) -> list[DataSubjectRequest]:
+    """Approved access requests of these citizens whose answer is a self-service download."""
+    if not citizen_ids:
+        return []
+    return list(db.session.execute(db.select(DataSubjectRequest).where(
+        DataSubjectRequest.citizen_id.in_(citizen_ids), DataSubjectRequest.type == "access",
+        DataSubjectRequest.delivery_method == "self_service", DataSubjectRequest.export_approved_by.isnot(None),
+        DataSubjectRequest.status != "rejected").order_by(DataSubjectRequest.received_at)).scalars())
+
+
 def answer(req: DataSubjectRequest, note: str, *, user, rejected: bool = False) -> DataSubjectRequest:
     """Close a request: answered (what was done) or ``rejected`` (a reasoned refusal). An access
     request is answered only after its export was produced (:func:`crm.dpo.services.export_citizen`).
@@ -186,6 +319,8 @@ def answer(req: DataSubjectRequest, note: str, *, user, rejected: bool = False) 
         raise RequestError("опишите ответ заявителю (что сделано или почему отказано)", "note")
     if req.type == "access" and not rejected and req.export_sha256 is None:
         raise RequestError("сначала сформируйте выгрузку данных для ответа", "export", "no_export")
+    if req.type == "access" and not rejected and req.delivered_at is None:
+        raise RequestError("выгрузка ещё не выдана заявителю", "export", "not_delivered")
     req.status = "rejected" if rejected else "answered"
     req.answered_at = utcnow()
     req.answered_by = user.id

@@ -22,7 +22,9 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from flask import current_app
+import time
+
+from flask import current_app, session
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import update
@@ -193,6 +195,24 @@ def request_code(phone: str) -> str:
              body=f"Код для управления согласиями: {code}. Действует {code_ttl_s() // 60} мин. Никому его не сообщайте.",
              actor=CITIZEN)
     return grant.id
+
+
+def session_scope() -> tuple[list[str], str | None]:
+    """The citizen ids of this request's self-service session and the grant it began with, or
+    ``([], None)`` when there is none or it expired (the keys are then dropped)."""
+    scope, until = session.get("ss_scope"), session.get("ss_until", 0)
+    if not scope or until < time.time():
+        for k in ("ss_scope", "ss_until", "ss_grant"):
+            session.pop(k, None)
+        return [], None
+    return list(scope), session.get("ss_grant")
+
+
+def signed_in_by_code(grant_id: str | None) -> bool:
+    """Whether a self-service session began with grant ``grant_id`` as a one-time SMS code that was
+    used (the citizen proved they hold the registered phone just now), not a link sent earlier."""
+    grant = db.session.get(SelfServiceGrant, grant_id) if grant_id and not grant_id.startswith("decoy-") else None
+    return grant is not None and grant.kind == "code" and grant.used_at is not None
 
 
 def verify_code(grant_id: str, code: str) -> list[str]:

@@ -70,12 +70,7 @@ SESSION_KEYS = ("ss_scope", "ss_until", "ss_grant", "ss_pending")
 
 def _scope() -> list[str]:
     """The citizen ids of this self-service session, or [] when there is none or it expired."""
-    scope, until = session.get("ss_scope"), session.get("ss_until", 0)
-    if not scope or until < time.time():
-        for k in ("ss_scope", "ss_until", "ss_grant"):
-            session.pop(k, None)
-        return []
-    return list(scope)
+    return selfservice.session_scope()[0]
 
 
 def _start_session(scope: list[str], grant_id: str) -> None:
@@ -163,6 +158,8 @@ def consents():
     past = [e for e in events if e.status != "active"]
     return render_template("consent/self_consents.html", active=active, past=past, purposes=regs,
                            texts={e.id: services.consent_text(e)[0] for e in events},
+                           answers=rights.awaiting_self_service(scope),
+                           by_code=selfservice.signed_in_by_code(session.get("ss_grant")),
                            until=session.get("ss_until"))
 
 

@@ -12,8 +12,9 @@ from sqlalchemy import select
 
 from crm import hooks
 from crm.appeals import services as appeals
+from crm.calls import services as calls
 from crm.citizens import services as citizens
-from crm.consent import rights
+from crm.consent import rights, selfservice
 from crm.consent import services as consent
 from crm.db import db, utcnow
 from crm.security import audit
@@ -102,7 +103,40 @@ def access_report(citizen_id: str, *, start: datetime | None = None, end: dateti
 
 # --- the access export (152-ФЗ ст. 14 ч. 7) ----------------------------------------------------------
 
-def export_citizen(citizen_id: str, *, user, request: rights.DataSubjectRequest | None = None) -> dict:
+def export_citizen(citizen_id: str, *, user, request: rights.DataSubjectRequest) -> dict:
+    """The answer to access request ``request`` handed over in person (printed, or the JSON file):
+    everything held on the citizen (:func:`_export`). Only once the DPO recorded the identity document
+    seen and a second DPO approved (:func:`crm.consent.rights.check_deliverable` with ``print``); logs
+    ``dsr.deliver`` and ``dsr.export`` and every read. Raises
+    :class:`crm.consent.rights.RequestError` (``not_found``, ``not_verified``, ``not_approved``,
+    ``wrong_delivery``) and ``PermissionDenied``."""
+    require_role(user, "dpo")
+    if request.citizen_id != citizen_id:
+        raise rights.RequestError("запрос другого заявителя", "citizen_id", "not_found")
+    rights.check_deliverable(request, "print")
+    return _export(citizen_id, actor=actor_of(user), request=request, delivery="print", user_id=user.id)
+
+
+def export_for_self_service(request: rights.DataSubjectRequest, *, scope: list[str], grant_id: str | None) -> dict:
+    """The answer to access request ``request`` downloaded by the citizen on the self-service page.
+    ``scope``/``grant_id``: the self-service session (its citizens, the grant it began with); only a
+    session begun with an SMS code sent to the registered phone counts as identification
+    (:func:`crm.consent.selfservice.signed_in_by_code`), and only for the request's own citizen.
+    The reads the export makes are logged as the citizen's (``citizen:selfservice``). Raises
+    :class:`crm.consent.rights.RequestError` (``not_found``, ``needs_code``, and as
+    :func:`crm.consent.rights.check_deliverable` with ``self_service``)."""
+    if request.citizen_id not in scope:
+        raise rights.RequestError("запрос не найден", "request_id", "not_found")
+    if not selfservice.signed_in_by_code(grant_id):
+        raise rights.RequestError("чтобы скачать свои данные, войдите по коду из SMS", "code", "needs_code")
+    rights.check_deliverable(request, "self_service")
+    with audit.acting_as(selfservice.CITIZEN):
+        return _export(request.citizen_id, actor=selfservice.CITIZEN, request=request, delivery="self_service",
+                       grant_id=grant_id)
+
+
+def _export(citizen_id: str, *, actor: audit.Actor, request: rights.DataSubjectRequest, delivery: str,
+            user_id: int | None = None, grant_id: str | None = None) -> dict:
     """Everything held on the citizen, for an access request (ст. 14 ч. 7): one dict that the views
     render as JSON (machine-readable) and as a printable document.
 
@@ -111,15 +145,13 @@ def export_citizen(citizen_id: str, *, user, request: rights.DataSubjectRequest 
     the appeals package answers with :func:`crm.appeals.services.export_for_citizen` (each appeal
     with history, each call's transcript, and through ``call.export`` QA's evaluation comments), the
     consent history, the requests, the SMS sent, the access log about the citizen (roles, not staff
-    names) and the processing information of the register. Then ``dsr.export`` is logged, and with
-    ``request`` its ``export_sha256`` (SHA-256 of the canonical JSON) and ``export_at`` are set.
-    Commits.
+    names) and the processing information of the register. Then ``dsr.deliver`` and ``dsr.export``
+    are logged, and the request's ``export_sha256`` (SHA-256 of the canonical JSON) and ``export_at``
+    are set. Commits.
 
     Returns ``{"generated_at", "request_id", "controller": {name, address}, "citizen": card,
     "appeals": [appeal dicts + "calls": [call dicts + "evaluations"]], "consents": [...],
-    "requests": [...], "sms": [...], "access_log": [...], "processing": [...], "sha256"}``.
-    Raises :class:`crm.consent.rights.RequestError` (``not_found``) and ``PermissionDenied``."""
-    require_role(user, "dpo")
+    "requests": [...], "sms": [...], "access_log": [...], "processing": [...], "sha256"}``."""
     citizen = citizens.get(citizen_id)
     if citizen is None:
         raise rights.RequestError("заявитель не найден", "citizen_id", "not_found")
@@ -138,7 +170,7 @@ def export_citizen(citizen_id: str, *, user, request: rights.DataSubjectRequest 
     requests = [rights.request_dict(r) for r in rights.for_citizen(citizen_id)]
     sms = [{"id": m.id, "at": m.created_at.isoformat(), "purpose": m.purpose, "kind": m.kind, "to": m.to_masked,
             "text": _public_body(m)} for m in rights.messages_for(citizen_id)]
-    log = access_report(citizen_id, fmt="export", actor=actor_of(user))
+    log = access_report(citizen_id, fmt="export", actor=actor)
     staff_roles = set(ROLE_NAMES_RU)
     access_log = [{"at": e["at"].isoformat(), "action": e["action"], "action_label": e["action_label"],
                    "role": e["actor_role"], "fields": e["fields"], "purpose": e["purpose"], "outcome": e["outcome"],
@@ -151,7 +183,7 @@ def export_citizen(citizen_id: str, *, user, request: rights.DataSubjectRequest 
                    "retention_days": p.retention_days, "retention_basis": p.retention_basis}
                   for p in consent.purposes()]
     now = utcnow()
-    result = {"generated_at": now.isoformat(), "request_id": request.id if request else None,
+    result = {"generated_at": now.isoformat(), "request_id": request.id,
               "controller": {"name": name, "address": address}, "citizen": card, "appeals": out_appeals,
               "consents": consents, "requests": requests, "sms": sms, "access_log": access_log,
               "processing": processing,
@@ -160,15 +192,32 @@ def export_citizen(citizen_id: str, *, user, request: rights.DataSubjectRequest 
     digest = hashlib.sha256(json.dumps(result, sort_keys=True, ensure_ascii=False, default=str)
                             .encode("utf-8")).hexdigest()
     result["sha256"] = digest
-    if request is not None:
-        request.export_sha256 = digest
-        request.export_at = now
+    request.export_sha256 = digest
+    request.export_at = now
+    rights.mark_delivered(request, delivery, actor=actor, user_id=user_id, grant_id=grant_id)
     categories = ["full_name", "phone", "email", "address", "apartment", "description", "comment", "transcript",
                   "consents"]
     audit.record("dsr.export", citizen_id=citizen_id, fields=categories, purpose=consent.DSR_PURPOSE,
-                 detail=f"request {request.id if request else '-'} sha256={digest[:16]} appeals={len(out_appeals)}")
+                 detail=f"request {request.id} sha256={digest[:16]} appeals={len(out_appeals)} via {delivery}",
+                 actor=actor)
     db.session.commit()
     return result
+
+
+def export_summary(citizen_id: str) -> list[tuple[str, int]]:
+    """What an access export of this citizen would hold, as categories and counts, for the DPO's view
+    of the request (the DPO sees how much, not the texts): ``[(Russian label, count), ...]``.
+    Counts rows only; nothing is decrypted, so nothing is logged."""
+    own_appeals = appeals.for_citizen(citizen_id)
+    own_calls = [c for a in own_appeals for c in calls.for_appeal(a.id)]
+    entries = db.session.execute(select(db.func.count()).select_from(AccessLogEntry)
+                                 .where(AccessLogEntry.citizen_id == citizen_id)).scalar_one()
+    return [("обращения", len(own_appeals)), ("звонки", len(own_calls)),
+            ("записи", sum(1 for c in own_calls if c.storage_key)),
+            ("расшифровки", sum(1 for c in own_calls if c.status == "done")),
+            ("согласия", len(consent.for_citizen(citizen_id))),
+            ("запросы", len(rights.for_citizen(citizen_id))),
+            ("SMS", len(rights.messages_for(citizen_id))), ("записи журнала доступа", entries)]
 
 
 def _public_body(m) -> str | None:

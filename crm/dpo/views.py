@@ -17,6 +17,7 @@ from datetime import datetime, time as dtime, timedelta
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import StringField
@@ -24,10 +25,10 @@ from wtforms.validators import DataRequired, Length
 
 from crm.citizens import services as citizens
 from crm.citizens.forms import RectifyForm
-from crm.consent import retention, rights, sms
+from crm.consent import retention, rights, selfservice, sms
 from crm.consent import services as consent
 from crm.consent.forms import (AnswerForm, ErasureForm, ExtendForm, PurposeForm, RequestForm, RetentionForm,
-                               WithdrawForm)
+                               VerificationForm, WithdrawForm)
 from crm.db import utcnow
 from crm.dpo import services
 from crm.errors import InvalidInput
@@ -37,6 +38,9 @@ from crm.security.redirects import local_target
 from crm.timeutil import day_start, local_date, local_tz, parse_day
 
 bp = Blueprint("dpo", __name__)
+#: The citizen's side of an access request: the self-service download (no staff account; the session
+#: of crm.consent.views.public_bp, begun with an SMS code).
+selfservice_bp = Blueprint("dpo_selfservice", __name__, url_prefix="/my")
 PAGE = 100
 #: Every DPO page is for the DPO alone: the DPO audits the administrators too (design.md).
 DPO = ("dpo",)
@@ -399,6 +403,10 @@ def request_detail(request_id):
     req = rights.get(request_id) or abort(404)
     return render_template("dpo/request_detail.html", req=req, staff=services.staff(), now=utcnow(),
                            extend_form=ExtendForm(), answer_form=AnswerForm(), basis=rights.TYPE_BASIS[req.type],
+                           verify_form=VerificationForm(formdata=None),
+                           summary=services.export_summary(req.citizen_id) if req.type == "access" else None,
+                           methods=rights.VERIFICATION_METHODS, documents=rights.DOCUMENT_TYPES,
+                           deliveries=rights.DELIVERY_METHODS,
                            record=rights.destruction_record(req.destruction_record_id)
                            if req.destruction_record_id else None)
 
@@ -416,6 +424,38 @@ def request_extend(request_id):
             flash(str(exc), "error")
     else:
         flash("Укажите причины продления.", "error")
+    return redirect(url_for("dpo.request_detail", request_id=req.id))
+
+
+@bp.post("/dpo/requests/<request_id>/verify")
+@roles_required(*DPO)
+def request_verify(request_id):
+    """Record how the subject of an access request proves their identity (before any export)."""
+    req = rights.get(request_id) or abort(404)
+    form = VerificationForm()
+    if form.validate_on_submit():
+        try:
+            rights.verify_identity(req, form.method.data, document_type=form.document.data or None,
+                                   note=form.note.data, user=current_user)
+            flash("Способ установления личности записан. Выгрузку должен утвердить второй ответственный за ПДн.",
+                  "success")
+        except rights.RequestError as exc:
+            flash(str(exc), "error")
+    else:
+        flash("Проверьте форму.", "error")
+    return redirect(url_for("dpo.request_detail", request_id=req.id))
+
+
+@bp.post("/dpo/requests/<request_id>/approve-export")
+@roles_required(*DPO)
+def request_approve_export(request_id):
+    """A second DPO approves answering an access request with the export."""
+    req = rights.get(request_id) or abort(404)
+    try:
+        rights.approve_export(req, user=current_user)
+        flash("Выгрузка утверждена.", "success")
+    except rights.RequestError as exc:
+        flash(str(exc), "error")
     return redirect(url_for("dpo.request_detail", request_id=req.id))
 
 
@@ -449,15 +489,20 @@ def request_answer(request_id):
 @bp.get("/dpo/requests/<request_id>/export")
 @roles_required(*DPO)
 def request_export(request_id):
-    """The answer to an access request: everything held on the citizen, ``?format=json`` (file) or
-    the printable document (default). Each export is logged (``dsr.export`` and every read)."""
+    """The answer to an access request handed over in person: everything held on the citizen,
+    ``?format=json`` (file) or the printable document (default); only after the identity document was
+    recorded and a second DPO approved (409 otherwise). Each export is logged (``dsr.deliver``,
+    ``dsr.export`` and every read)."""
     req = rights.get(request_id) or abort(404)
     fmt = request.args.get("format", "html")
     if fmt not in ("html", "json"):
         abort(400)
     if req.type != "access":
         abort(404)
-    data = services.export_citizen(req.citizen_id, user=current_user, request=req)
+    try:
+        data = services.export_citizen(req.citizen_id, user=current_user, request=req)
+    except rights.RequestError as exc:
+        return render_template("error.html", status=409, message=str(exc)), 409
     if fmt == "json":
         body = json.dumps(data, ensure_ascii=False, indent=2, default=str)
         return Response(body, mimetype="application/json; charset=utf-8",
@@ -573,3 +618,30 @@ def retention_page():
 def outbox():
     """Every SMS handed to the gateway: masked number, purpose, text (codes hidden)."""
     return render_template("dpo/outbox.html", rows=sms.outbox(limit=300))
+
+
+# --- the citizen's self-service download of an access request's answer -------------------------------
+
+@selfservice_bp.get("/requests/<request_id>/export")
+def selfservice_export(request_id):
+    """The citizen downloads the answer to their access request (JSON) on the self-service page,
+    signed in with an SMS code; only once a second DPO approved it. Logged as the citizen's reads,
+    ``dsr.deliver`` and ``dsr.export``."""
+    scope, grant_id = selfservice.session_scope()
+    if not scope:
+        flash(_("Войдите по коду из SMS."), "error")
+        return redirect(url_for("selfservice.start"))
+    req = rights.get(request_id)
+    if req is None or req.citizen_id not in scope:
+        abort(404)
+    try:
+        data = services.export_for_self_service(req, scope=scope, grant_id=grant_id)
+    except rights.RequestError as exc:
+        if exc.code == "not_found":
+            abort(404)
+        flash(str(exc), "error")
+        return redirect(url_for("selfservice.consents"))
+    body = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    return Response(body, mimetype="application/json; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="personal-data-{req.citizen_id[:8]}.json"',
+                             "Cache-Control": "no-store"})

@@ -64,7 +64,9 @@ from datetime import datetime, timezone
 from json.encoder import encode_basestring as _json_str  # the C encoder json.dumps(ensure_ascii=False) uses
 from typing import Iterable, Iterator
 
-from flask import current_app, has_app_context, has_request_context, request
+from contextlib import contextmanager
+
+from flask import current_app, g, has_app_context, has_request_context, request
 from flask_login import current_user
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
@@ -127,7 +129,10 @@ ACTION_LABELS = {
     # written by crm.consent and crm.qa
     "consent.history": "просмотр истории согласий", "dsr.register": "регистрация запроса субъекта ПДн",
     "dsr.extend": "продление срока ответа на запрос", "dsr.answer": "ответ на запрос субъекта ПДн",
-    "dsr.export": "выгрузка всех данных заявителя", "erasure.request": "требование уничтожить данные",
+    "dsr.export": "выгрузка всех данных заявителя",
+    "dsr.verify": "установление личности заявителя по запросу",
+    "dsr.export_approve": "утверждение выгрузки вторым ответственным за ПДн",
+    "dsr.deliver": "выдача выгрузки заявителю", "erasure.request": "требование уничтожить данные",
     "erasure.approve": "утверждение уничтожения данных", "erasure.reject": "отказ в уничтожении данных",
     "erasure.act": "акт об уничтожении данных", "selfservice.link": "ссылка на личную страницу заявителя",
     "selfservice.login": "вход заявителя на личную страницу", "selfservice.code": "код для входа заявителя",
@@ -193,6 +198,19 @@ def system_actor(job: str) -> Actor:
     return Actor(None, f"job:{job}", "system")
 
 
+@contextmanager
+def acting_as(actor: Actor) -> Iterator[None]:
+    """Within this block of a request, entries that name no actor name ``actor`` (a citizen on the
+    self-service pages downloading their data: the reads the export makes are theirs, not
+    "anonymous")."""
+    previous = g.get("_crm_audit_actor")
+    g._crm_audit_actor = actor
+    try:
+        yield
+    finally:
+        g._crm_audit_actor = previous
+
+
 def current_actor() -> Actor:
     """The signed-in user of this request, or an anonymous actor (a request without sign-in).
     Outside a request: the RQ job being run (``job:<function>``), else an administrator's command
@@ -206,6 +224,8 @@ def current_actor() -> Actor:
         except Exception:  # no RQ connection in this context
             job = None
         return system_actor(job.func_name.rsplit(".", 1)[-1] if job is not None else "cli")
+    if g.get("_crm_audit_actor") is not None:
+        return g._crm_audit_actor
     try:
         if current_user and current_user.is_authenticated:
             return Actor(current_user.id, current_user.username, current_user.role)

@@ -68,7 +68,10 @@ NO_PERSONAL_DATA = {
 #: SMS code, which crm.consent.selfservice logs (selfservice.login / selfservice.code) under the
 #: citizen's id; what they see afterwards is their own consents.
 SELF_SERVICE = {"selfservice.start", "selfservice.code", "selfservice.link", "selfservice.consents",
-                "selfservice.withdraw", "selfservice.logout"}
+                "selfservice.withdraw", "selfservice.logout",
+                # the citizen's download of their access export: every read is logged as theirs
+                # (tests/integration/test_access_request_workflow.py)
+                "dpo_selfservice.selfservice_export"}
 #: Query strings a GET route needs before it shows anyone.
 QUERIES = {
     "api_citizens.citizens_by_phone": {"phone": PHONE},
@@ -141,6 +144,10 @@ def world(ctx, make_user, api_token, tmp_path, monkeypatch):
     from crm.consent import rights
 
     dsr = rights.register(citizen.id, "access", channel="paper")
+    # the export needs the identity document recorded and a second DPO's approval first
+    second_dpo = make_user("dpo")
+    rights.verify_identity(dsr, "document", document_type="passport_rf", user=second_dpo)
+    rights.approve_export(dsr, user=users["dpo"])
     session = qa.create_session(call, creator=users["supervisor"], participant_ids=[users["supervisor"].id, users["admin"].id],
                                 reference_id=users["supervisor"].id)
     db.session.commit()
@@ -148,7 +155,7 @@ def world(ctx, make_user, api_token, tmp_path, monkeypatch):
             "alert_id": alert.id, "filename": "app.css", "evaluation_id": evaluation.id, "request_id": dsr.id,
             "session_id": session.id, "code": "sms_notifications"}
     yield SimpleNamespace(users=users, clients=clients, headers=headers, citizen=citizen, appeal=appeal, call=call,
-                          evaluation=evaluation, consent=given, args=args)
+                          evaluation=evaluation, consent=given, args=args, second_dpo=second_dpo)
     for q in jobs.QUEUES:
         jobs.queue(q).empty()
 
@@ -265,6 +272,13 @@ def _post_recipes(w):
 
         return rights.register(cid, "access", channel="paper").id
 
+    def verified_request():
+        """An access request whose identity step another DPO recorded (the world's DPO approves it)."""
+        from crm.consent import rights
+
+        req = rights.get(new_request())
+        return rights.verify_identity(req, "document", document_type="passport_rf", user=w.second_dpo).id
+
     def new_evaluation(disputed=False):
         from crm.qa import services as qa
 
@@ -335,6 +349,10 @@ def _post_recipes(w):
             "citizen_id": cid, "type": "access", "channel": "paper", "note": "запрос сведений"}), cid),
         "dpo.request_extend": ("dpo", lambda app: html("dpo", f"/dpo/requests/{new_request()}/extend", data={
             "reason": "нужны сведения от подрядчика"}), cid),
+        "dpo.request_verify": ("dpo", lambda app: html("dpo", f"/dpo/requests/{new_request()}/verify", data={
+            "method": "document", "document": "passport_rf", "note": "предъявлен лично"}), cid),
+        "dpo.request_approve_export": ("dpo", lambda app: html(
+            "dpo", f"/dpo/requests/{verified_request()}/approve-export"), cid),
         "dpo.request_answer": ("dpo", lambda app: html("dpo", f"/dpo/requests/{new_request()}/answer", data={
             "decision": "reject", "note": "заявитель не подтвердил личность"}), cid),
         "qa.evaluation_acknowledge": ("operator", lambda app: html(

@@ -255,6 +255,9 @@ def test_access_export_has_every_record_of_the_citizen_and_nothing_of_another(ct
                                               "purpose": "", "note": "просит сведения о своих данных"})
     assert resp.status_code == 302, resp.get_data(as_text=True)[:2000]
     req = db.session.execute(sa.select(DataSubjectRequest).where(DataSubjectRequest.type == "access")).scalar_one()
+    # the identity document seen, and a second DPO's approval, come before any export
+    rights.verify_identity(req, "document", document_type="passport_rf", user=dpo)
+    rights.approve_export(req, user=make_user("dpo"))
     before = max([e.seq for e in entries()] or [0])
     resp = client.get(f"/dpo/requests/{req.id}/export", query_string={"format": "json"})
     assert resp.status_code == 200 and resp.mimetype == "application/json"

@@ -74,13 +74,16 @@ def test_access_report_page_and_print_show_words_not_codes(case, client):
     assert "Действие (код)" in csv and "job:transcribe_call" in csv and "appeal_processing" in csv
 
 
-def test_subject_request_printout_shows_words_and_json_keeps_codes(case, client):
+def test_subject_request_printout_shows_words_and_json_keeps_codes(case, client, make_user):
     from crm.consent import rights
     from crm.users.models import User
 
     citizen, _ = case
     dpo = db.session.execute(db.select(User).where(User.role == "dpo")).scalars().first()
     req = rights.register(citizen.id, "access", channel="paper", user_id=dpo.id)
+    # before any export: the identity document seen, then a second DPO's approval
+    rights.verify_identity(req, "document", document_type="passport_rf", user=dpo)
+    rights.approve_export(req, user=make_user("dpo"))
     resp = _get(client, f"/dpo/requests/{req.id}/export")
     assert resp.status_code == 200
     text = _visible(resp.get_data(as_text=True)).replace("<>", "><")
