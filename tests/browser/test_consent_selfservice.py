@@ -173,6 +173,21 @@ def test_dpo_sees_the_history_and_answers_an_access_request(ctx, make_user, new_
     page.get_by_role("button", name="Зарегистрировать").click()
     page.wait_for_url(re.compile(r"/dpo/requests/[^/]+$"))
     assert "срок ответа" in page.locator(".flash").inner_text()
+    assert page.locator("[data-export-summary]").get_by_text("согласия: 2").is_visible()
+    # before any export: the DPO records the identity document seen, a second DPO approves
+    page.get_by_label("Как установлена личность").select_option("document")
+    page.get_by_label("Предъявленный документ").select_option("passport_rf")
+    page.get_by_role("button", name="Записать").click()
+    assert "второй ответственный" in page.locator(".flash").inner_text()
+    assert page.get_by_role("link", name="Документ для печати").count() == 0
+    second = f"dpo_{secrets.token_hex(3)}"
+    make_user("dpo", username=second)
+    db.session.remove()
+    other = sign_in(new_page(viewport={"width": 1280, "height": 900}), second)
+    other.goto(page.url)
+    other.get_by_role("button", name="Утвердить выгрузку").click()
+    assert "Выгрузка утверждена" in other.locator(".flash").inner_text()
+    page.reload()
     with page.expect_popup() as popup:
         page.get_by_role("link", name="Документ для печати").click()
     doc = popup.value
