@@ -220,14 +220,14 @@ def test_reconciliation_deletes_plaintext_left_by_an_earlier_version(ctx):
 
 
 def test_erasure_deletes_plaintext_left_by_an_earlier_version(ctx, make_user, monkeypatch):
-    """Approving an erasure (the four-eyes path) deletes the leftovers too: an old worker's ``.work``
+    """Approving an erasure (the four-eyes path: two DPOs) deletes the leftovers too: an old worker's ``.work``
     file cannot be told to belong to one citizen, so every erasure sweeps them all."""
     monkeypatch.setattr(calls, "enqueue_transcription", lambda call: None)
     citizen = CitizenFactory()
     AppealFactory(citizen=citizen)
     leftovers = _plant_leftovers()
     req = rights.request_erasure(citizen.id, "отзыв согласия, заявление", user=make_user("dpo"))
-    rights.approve_erasure(req, user=make_user("admin"))
+    rights.approve_erasure(req, user=make_user("dpo"))
     assert [p for p in leftovers if p.exists()] == []
 
 
