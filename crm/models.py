@@ -3,6 +3,7 @@ from crm.security.models import AccessAlert, AccessLogEntry, AuditHead, DataKey 
 from crm.security.models import BlindIndexState, DestructionRecord, ErasedOwner, KekRecord, KeyRotation  # noqa: F401
 from crm.users.models import ApiToken, User  # noqa: F401
 from crm.citizens.models import Citizen  # noqa: F401
+from crm.clocks.models import CalendarOverride  # noqa: F401
 from crm.appeals.models import Appeal, AppealCounter, AppealEvent  # noqa: F401
 from crm.calls.models import Call, Segment  # noqa: F401
 from crm.qa.models import CalibrationScore, CalibrationSession, CheckResult, Evaluation  # noqa: F401
