@@ -9,7 +9,7 @@ Columns, all in entries per second:
 
 * ``early release`` — the chain as configured by default (``CRM_AUDIT_EARLY_LOCK_RELEASE``): the
   head-row lock is released at commit before the WAL flush, and commit() returns after a
-  durability barrier (crm/security/audit.py). PostgreSQL only.
+  durability barrier (crm/security/audit/chain.py). PostgreSQL only.
 * ``lock thru fsync`` — the chain with the lock held until the commit is on disk (the setting
   off; how appends worked before: one fsync per transaction, strictly one after another).
 * ``plain (baseline)`` — the same number of rows INSERTed into an unchained table of the same

@@ -27,6 +27,7 @@ from crm.consent.api import bp as consent_api
 from crm.consent.views import bp as consent_bp
 from crm.consent.views import public_bp as selfservice_bp
 from crm.db import init_engine_events
+from crm.dpo import hooks as dpo_hooks
 from crm.dpo.api import bp as audit_api
 from crm.dpo.views import bp as dpo_bp, selfservice_bp as dpo_selfservice_bp
 from crm.errors import register as register_error_responses
@@ -41,7 +42,7 @@ from crm.security import startup
 from crm.users.services import load_user
 from crm.users.views import bp as users_bp
 import crm.models  # noqa: F401
-import crm.security.audit  # noqa: F401  (registers the session hooks that chain the access log)
+import crm.security.audit.chain  # noqa: F401  (registers the session hooks that chain the access log)
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -118,7 +119,7 @@ def register_api(app: Flask) -> None:
 
 def register_hooks(app: Flask) -> None:
     """Each feature subscribes its reactions to the others' hooks (crm.hooks, crm/<feature>/hooks.py)."""
-    for feature in (calls_hooks, appeals_hooks, qa_hooks):
+    for feature in (calls_hooks, appeals_hooks, qa_hooks, dpo_hooks):
         feature.register()
 
 

@@ -21,6 +21,7 @@ from crm.config import DEMO_CONTROLLER  # noqa: F401  (re-exported: tests and do
 from crm.consent.cli import consent_group
 from crm.consent.services import controller_configured
 from crm.demo import load_demo
+from crm.dpo.cli import audit_scan
 from crm.security import keystore
 from crm.security.cli import audit_group, keys_group
 from crm.security.keyring import init_keys
@@ -77,6 +78,8 @@ def demo_data(no_call):
     for line in load_demo(with_call=not no_call):
         click.echo(line)
 
+
+audit_group.add_command(audit_scan)  # `crm audit scan`: the DPO's alerts (crm.dpo), beside the log's own commands
 
 #: Every command of the app, by feature.
 COMMANDS = (init_cmd, redis_group, demo_data, users_group, consent_group, audit_group, keys_group, transcribe_cmd,

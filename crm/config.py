@@ -83,7 +83,7 @@ class Defaults:
     CRM_REDIS_SOCKET: str | None = None  # instance/redis.sock
     CRM_AUDIT_CHECKPOINT_DIR: str | None = None  # instance/audit-checkpoints: should be storage the DPO controls
     CRM_AUDIT_SIGNING_KEY: str | None = None  # instance/audit-signing.key: the app's current checkpoint key
-    # access log (crm.security.audit, .checkpoints, .alerts); paths are set in load()
+    # access log (crm.security.audit, .checkpoints; crm.dpo.alerts); paths are set in load()
     CRM_AUDIT_EARLY_LOCK_RELEASE = True  # PostgreSQL: chain lock released before the WAL flush, then waited for
     CRM_AUDIT_RETENTION_DAYS = 1096  # days entries are kept at least (3 years); nothing in the app deletes them
     CRM_AUDIT_CHECKPOINT_EVERY_S = 300  # seconds between signed checkpoints of the chain head

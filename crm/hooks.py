@@ -49,6 +49,9 @@ Known hooks (the name, who fires it, the keyword arguments):
 - ``consent.changed`` — ``crm.consent`` after a consent is given, refused or withdrawn (after the
   commit when the service commits); ``citizen_id: str``, ``purpose: str``, ``status: str``
   (``active``, ``refused``, or ``withdrawn`` — also for a refusal that withdrew a consent in force).
+- ``audit.checkpoint_restarted`` — ``crm.security.checkpoints`` after a checkpoint started a new app
+  key chain (the signing key was lost or replaced); ``line: int`` (the checkpoint's line number),
+  ``reason: str``. Runs before the checkpoint's log entry is committed (the DPO's alert commits with it).
 
 Add a name here when you add a hook: :func:`fire` refuses names that are not declared, so a typo
 fails loudly instead of reaching nobody.
@@ -75,6 +78,7 @@ HOOKS: frozenset[str] = frozenset({
     "retention.activity",
     "retention.active_work",
     "retention.recordings",
+    "audit.checkpoint_restarted",
 })
 
 _subscribers: dict[str, list[Callable[..., Any]]] = defaultdict(list)

@@ -1,5 +1,5 @@
 """Imports every model module so the metadata (and Alembic) sees all tables."""
-from crm.security.models import AccessAlert, AccessLogEntry, AuditHead, DataKey  # noqa: F401
+from crm.security.models import AccessLogEntry, AuditHead, DataKey  # noqa: F401
 from crm.security.models import BlindIndexState, DestructionRecord, ErasedOwner, KekRecord, KeyRotation  # noqa: F401
 from crm.users.models import ApiToken, User  # noqa: F401
 from crm.citizens.models import Citizen  # noqa: F401
@@ -10,3 +10,4 @@ from crm.qa.models import CalibrationScore, CalibrationSession, CheckResult, Eva
 from crm.qa.models import EvaluationRevision, QueueItem, SamplingRule, Scorecard  # noqa: F401
 from crm.consent.models import ConsentEvent, DataSubjectRequest, DestructionAct, Purpose  # noqa: F401
 from crm.consent.models import RetentionRun, SelfServiceGrant, SmsMessage  # noqa: F401
+from crm.dpo.models import AccessAlert  # noqa: F401

@@ -27,8 +27,8 @@ from rq.registry import ScheduledJobRegistry
 from crm import jobs
 from crm.calls.jobs import reconcile_calls
 from crm.consent.jobs import retention_job
+from crm.dpo.alerts import scan_job
 from crm.qa.jobs import sampling_job
-from crm.security.alerts import scan_job
 from crm.security.checkpoints import checkpoint_job
 
 #: Runs (and retries) one planting allows; at one per 5 min, about nine years.

@@ -8,7 +8,7 @@ from flask import request
 from crm.api import ApiError, Blueprint, token_required
 from crm.db import db
 from crm.dpo.schemas import AuditPageSchema, AuditQuerySchema
-from crm.security.audit import entry_dict
+from crm.security.audit.chain import entry_dict
 from crm.security.models import AccessLogEntry
 from crm.timeutil import day_start, parse_day
 

@@ -30,9 +30,9 @@ from crm.consent import services as consent
 from crm.consent.forms import (AnswerForm, ErasureForm, ExtendForm, PurposeForm, RequestForm, RetentionForm,
                                VerificationForm, WithdrawForm)
 from crm.db import utcnow
-from crm.dpo import services
+from crm.dpo import alerts, services
 from crm.errors import InvalidInput
-from crm.security import alerts, audit, checkpoints
+from crm.security import audit, checkpoints
 from crm.security.permissions import ROLE_NAMES_RU, PermissionDenied, roles_required
 from crm.security.redirects import local_target
 from crm.timeutil import day_start, local_date, local_tz, parse_day

@@ -86,11 +86,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from flask import current_app
 from sqlalchemy import func, select
 
+from crm import hooks
 from crm.db import db, utcnow
 from crm.jobs import job, job_context
 from crm.security import audit
 from crm.security.models import AccessLogEntry
-from crm.security import alerts
 
 FILE_NAME = "checkpoints.jsonl"
 LOCK_NAME = ".lock"
@@ -370,9 +370,8 @@ def write_checkpoint(now: datetime | None = None, force: bool = False) -> dict |
                  + (f" genesis: {restart}" if restart else ""),
                  outcome="restarted" if restart and last_cp is not None else "ok",
                  actor=audit.system_actor(JOB_NAME))
-    if restart and last_cp is not None:
-
-        alerts.raise_checkpoint_alert(data["n"], restart)
+    if restart and last_cp is not None:  # the DPO's package raises an alert (crm.dpo.hooks)
+        hooks.fire("audit.checkpoint_restarted", line=data["n"], reason=restart)
     db.session.commit()
     return data
 

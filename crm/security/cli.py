@@ -1,4 +1,5 @@
-"""``crm audit …`` (the access log: verify, checkpoints, the DPO's keys, export, alerts) and
+"""``crm audit …`` (the access log: verify, checkpoints, the DPO's keys, export; ``scan`` for alerts is
+added by :mod:`crm.dpo.cli`) and
 ``crm keys …`` (KEK and blind-index key rotation, the key store). The work is done by
 crm.security's services; commands parse options and print."""
 from __future__ import annotations
@@ -15,7 +16,7 @@ from flask.cli import with_appcontext
 from crm import jobs
 from crm.db import utcnow
 from crm.errors import InvalidInput
-from crm.security import alerts, archive as archive_, audit, blind_index, checkpoints, keystore, rotation, shredding
+from crm.security import archive as archive_, audit, blind_index, checkpoints, keystore, rotation, shredding
 from crm.security.crypto import keyring
 from crm.timeutil import day_start, parse_day
 
@@ -160,14 +161,6 @@ def audit_export(first, last, file):
     click.echo(f"exported entries {out['first']}–{out['last']} ({out['count']}) to {file}, sha256 {out['sha256']}\n"
                f"retention: entries are kept at least {keep} days (before {(utcnow() - timedelta(days=keep)).date()} "
                f"they may be archived); nothing in the app deletes them")
-
-
-@audit_group.command("scan")
-@with_appcontext
-def audit_scan():
-    """Look for unusual access now (the worker does it every hour); alerts appear on the DPO's page."""
-    counts = alerts.scan()
-    click.echo(f"alerts: {counts['new']} new, {counts['updated']} updated")
 
 
 @click.group("keys")

@@ -114,7 +114,7 @@ def world(ctx, make_user, api_token, tmp_path, monkeypatch):
     from crm.calls import services as calls
     from crm.consent import services as consent
     from crm.qa import services as qa
-    from crm.security.models import AccessAlert
+    from crm.dpo.models import AccessAlert
 
     monkeypatch.setitem(ctx.config, "CRM_RECORDINGS_DIR", str(tmp_path / "recordings"))
     users = {role: make_user(role) for role in ROLE_ORDER}

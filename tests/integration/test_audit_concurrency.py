@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from crm.db import db
 from crm.security import audit
+from crm.security.audit import chain  # where the chaining code looks the barriers up
 from crm.security.models import AccessLogEntry
 from tests.factories import CitizenFactory
 
@@ -116,8 +117,8 @@ def test_early_release_commit_is_durable_before_commit_returns(ctx, monkeypatch)
     db.session.rollback()
     calls = []
     real, real_queued = audit.durability_barrier, audit.queue_barrier
-    monkeypatch.setattr(audit, "durability_barrier", lambda engine=None: (calls.append(engine), real(engine)))
-    monkeypatch.setattr(audit, "queue_barrier", lambda raw: (calls.append(raw), real_queued(raw)))
+    monkeypatch.setattr(chain, "durability_barrier", lambda engine=None: (calls.append(engine), real(engine)))
+    monkeypatch.setattr(chain, "queue_barrier", lambda raw: (calls.append(raw), real_queued(raw)))
     audit.record("test.append", actor=audit.system_actor("t"))
     db.session.commit()
     assert len(calls) == 1
@@ -165,7 +166,7 @@ def test_a_write_after_the_chaining_commit_fails_loudly(ctx):
 
     from sqlalchemy import event
 
-    from crm.security.models import AccessAlert
+    from crm.dpo.models import AccessAlert
 
     def late_hook(session):
         now = datetime.now(timezone.utc)

@@ -13,8 +13,10 @@ from flask import g
 
 from crm.consent import services as consent
 from crm.db import db, utcnow
-from crm.security import alerts, audit
-from crm.security.models import AccessAlert, AccessLogEntry
+from crm.dpo import alerts
+from crm.dpo.models import AccessAlert
+from crm.security import audit
+from crm.security.models import AccessLogEntry
 from tests.factories import AppealFactory, CitizenFactory
 
 NAME, PHONE = "Лебедева Ольга Николаевна", "+7 916 222-33-44"
@@ -551,7 +553,7 @@ def test_checkpoint_and_scan_jobs_run_in_the_worker_and_keep_one_schedule(ctx, r
         scheduled = ScheduledJobRegistry(queue=q).get_job_ids()
         assert sorted(scheduled) == sorted([q.name + "-audit-checkpoint", q.name + "-audit-alert-scan"])
         jobs.enqueue("crm.security.checkpoints.checkpoint_job")
-        jobs.enqueue("crm.security.alerts.scan_job")
+        jobs.enqueue("crm.dpo.alerts.scan_job")
         run_worker()
         db.session.commit()
         lines, _ = checkpoints.read_lines(tmp_path / "cp")

@@ -219,7 +219,7 @@ def test_dpo_keygen_attest_and_verify_with_the_public_key(runner, cpdir, dpo_key
 def test_lost_app_key_starts_a_new_chain_that_needs_the_dpo(runner, cpdir, dpo_keys, ctx):
     from pathlib import Path
 
-    from crm.security.models import AccessAlert
+    from crm.dpo.models import AccessAlert
 
     priv, pub = dpo_keys
     append(3)

@@ -89,7 +89,7 @@ def test_archive_verifies_and_names_the_first_bad_entry():
     ("00:00-00:00", "2026-03-02T01:00:00+00:00", False),  # around the clock
 ])
 def test_working_hours(app, spec, at, after):
-    from crm.security import alerts
+    from crm.dpo import alerts
 
     with app.app_context():
         old = app.config["CRM_AUDIT_WORKING_HOURS"]

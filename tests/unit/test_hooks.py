@@ -11,6 +11,9 @@ def test_factory_subscribes_the_cross_feature_reactions(app):
     assert notifications.after_transition in hooks.subscribers("appeal.transitioned")
     assert qa_hooks._after_transcript in hooks.subscribers("call.transcribed")
     assert qa_hooks._call_page in hooks.subscribers("call.page")
+    from crm.dpo import hooks as dpo_hooks
+
+    assert dpo_hooks._checkpoint_restarted in hooks.subscribers("audit.checkpoint_restarted")
 
 
 def test_fire_runs_subscribers_in_order_and_refuses_unknown_names():

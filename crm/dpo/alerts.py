@@ -1,5 +1,8 @@
 """Unusual access found in the access log, listed for the DPO to review and acknowledge.
 
+The DPO's own work, so it lives in the DPO's package: it reads the access log through
+:mod:`crm.security` (the layer below) and writes only its own table (:class:`crm.dpo.models.AccessAlert`).
+
 Rules (defaults in brackets, all in ``crm/config.py``). Only entries of signed-in staff that name a
 citizen count; system jobs do not.
 
@@ -14,7 +17,8 @@ citizen count; system jobs do not.
 * ``after_hours`` — any access to a citizen's data outside ``CRM_AUDIT_WORKING_HOURS``
   ["08:00-20:00"] on ``CRM_AUDIT_WORKING_DAYS`` [every day] in ``CRM_TIMEZONE`` (Europe/Moscow);
   one alert per staff member and local day.
-* ``checkpoint`` — the app had to start a new checkpoint key chain (:mod:`crm.security.checkpoints`).
+* ``checkpoint`` — the app had to start a new checkpoint key chain (:mod:`crm.security.checkpoints`
+  fires the ``audit.checkpoint_restarted`` hook; :mod:`crm.dpo.hooks` raises the alert).
 
 :func:`scan` reads the last ``CRM_AUDIT_ALERT_LOOKBACK_H`` [48] hours; it runs every
 ``CRM_AUDIT_ALERT_SCAN_EVERY_S`` [1 h] as an RQ job and on demand from the DPO's page. An alert's
@@ -34,8 +38,9 @@ from sqlalchemy.exc import IntegrityError
 from crm.db import db, utcnow
 from crm.jobs import job, job_context
 from crm.timeutil import local_tz
+from crm.dpo.models import AccessAlert
 from crm.security import audit
-from crm.security.models import AccessAlert, AccessLogEntry
+from crm.security.models import AccessLogEntry
 
 RULES = {
     "bulk_access": "много заявителей за час",
