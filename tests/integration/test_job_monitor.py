@@ -58,6 +58,23 @@ def test_a_failed_job_is_retried_from_the_page(ctx, client, make_user, login, fa
     assert "нет среди заданий с ошибкой" in resp.get_data(as_text=True)
 
 
+def test_the_monitor_follows_the_language(ctx, client, make_user, login, failed_job):
+    """The job monitor's own text goes through gettext: in English no Russian is left (job ids,
+    function names and errors are data and have none), commands keep their markup; Russian by default."""
+    import re
+
+    login(make_user("admin"))
+    html = client.get("/admin/jobs?lang=en").get_data(as_text=True)
+    assert "Background jobs" in html and "Periodic jobs" in html and "Retry all" in html and "general" in html
+    assert "<code>crm status</code>" in html and "&lt;code&gt;" not in html
+    assert not re.search(r"[А-Яа-яЁё]", re.sub(r"Тест \w+", "", html)), \
+        [line for line in html.splitlines() if re.search(r"[А-Яа-яЁё]", line)][:5]
+    resp = client.post(f"/admin/jobs/{failed_job.id}/retry", follow_redirects=True)
+    assert f"Job {failed_job.id} is queued again." in resp.get_data(as_text=True)
+    html = client.get("/admin/jobs?lang=ru").get_data(as_text=True)
+    assert "Периодические задания" in html and "<code>crm worker</code>" in html
+
+
 def test_crm_status_lists_and_retries(ctx, failed_job):
     from crm.worker import status_cmd
 

@@ -77,7 +77,6 @@ NOT_TRANSLATED = {
     # translated once they have landed there
     "dpo/*": "DPO pages",
     "security/*": "DPO pages, moving to dpo/",
-    "admin/*": "the administrators' job monitor (crm.admin), not marked for translation yet",
     **{f"consent/{name}": "DPO page, moving to dpo/" for name in (
         "acts.html", "act_print.html", "export_print.html", "history.html", "outbox.html", "purpose_edit.html",
         "purposes.html", "purposes_print.html", "request_detail.html", "requests.html", "retention.html")},
