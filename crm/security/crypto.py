@@ -38,7 +38,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from flask import current_app, has_app_context, has_request_context, request
+from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -515,10 +515,9 @@ def _security_event(owner_id: str, detail: str) -> None:
     if not has_app_context():
         log.error("decrypt failed outside an application context: %s", detail)
         return
-    entry = {"owner_id": owner_id, "detail": detail[:1000], "actor": audit.current_actor(), "ip": None, "ua": None}
-    if has_request_context():
-        entry["ip"] = request.headers.get("X-Forwarded-For", request.remote_addr or "")[:64].split(",")[0].strip() or None
-        entry["ua"] = (request.user_agent.string or "")[:200] or None
+    # the client's address the same trusted way as every other entry (never X-Forwarded-For itself)
+    ip, ua = audit.request_origin()
+    entry = {"owner_id": owner_id, "detail": detail[:1000], "actor": audit.current_actor(), "ip": ip, "ua": ua}
     log.warning("security.decrypt_failed: %s", entry["detail"])
     try:
         session = db.session()

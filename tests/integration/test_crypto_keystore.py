@@ -187,3 +187,26 @@ def test_an_erased_key_is_a_clear_error_never_an_empty_value(ctx):
     db.session.expire_all()
     with pytest.raises(crypto.KeyErased, match="erased"):
         _ = db.session.get(Citizen, c.id).phone
+
+
+def test_failed_decrypt_records_the_trusted_client_address_not_a_forged_header(ctx, make_user, api_token):
+    """``security.decrypt_failed`` takes the client's address as every entry does (remote_addr, set
+    from X-Forwarded-For only by ProxyFix when CRM_TRUSTED_PROXIES says a proxy is in front): a
+    client cannot write an address of its choice into the log with the header."""
+    op = make_user("operator")
+    headers = api_token(op)
+    a = CitizenFactory(phone=PHONE, sadovaya=True)
+    b = CitizenFactory(full_name="Сидорова Анна Павловна", phone="+7 903 111-22-33", sadovaya=True)
+    bid = b.id
+    db.session.execute(sa.update(Citizen).where(Citizen.id == bid).values(full_name_enc=a.full_name_enc))
+    db.session.commit()
+    crypto.clear_caches()
+    client = ctx.test_client()
+    resp = client.get(f"/api/v1/citizens/{bid}", headers={**headers, "X-Forwarded-For": "203.0.113.66, 10.0.0.1"},
+                      environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    assert resp.status_code == 500
+    db.session.remove()
+    events = _events()
+    assert [e.citizen_id for e in events] == [bid]
+    assert events[0].ip == "198.51.100.7"
+    assert not db.session.execute(db.select(AccessLogEntry).where(AccessLogEntry.ip.like("203.0.113.%"))).first()

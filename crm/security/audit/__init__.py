@@ -71,7 +71,8 @@ from crm.security.audit.catalogue import (  # noqa: F401
 from crm.security.audit.chain import (  # noqa: F401
     ENTRY_FIELDS, GENESIS, SORTED_FIELDS, _PENDING, canonical, durability_barrier, entry_dict, entry_hash, head,
     pg_entry, pg_parts, queue_barrier)
-from crm.security.audit.recorder import Actor, acting_as, current_actor, record, system_actor  # noqa: F401
+from crm.security.audit.recorder import (  # noqa: F401
+    Actor, acting_as, current_actor, record, request_origin, system_actor)
 from crm.security.audit.verification import (  # noqa: F401
     _iter_pg_canonical, _row_hash, export_lines, hashes_at, iter_rows, seq_range, verify, verify_lines)
 
@@ -81,6 +82,6 @@ __all__ = [
     "entry_fields", "entry_labels", "outcome_label", "role_label",
     "ENTRY_FIELDS", "GENESIS", "SORTED_FIELDS", "canonical", "durability_barrier", "entry_dict", "entry_hash", "head",
     "pg_entry", "pg_parts", "queue_barrier",
-    "Actor", "acting_as", "current_actor", "record", "system_actor",
+    "Actor", "acting_as", "current_actor", "record", "request_origin", "system_actor",
     "export_lines", "hashes_at", "iter_rows", "seq_range", "verify", "verify_lines",
 ]

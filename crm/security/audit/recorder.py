@@ -62,6 +62,20 @@ def current_actor() -> Actor:
     return Actor(None, "anonymous", "none")
 
 
+def request_origin() -> tuple[str | None, str | None]:
+    """``(ip, user_agent)`` of the current request for an access-log entry, ``(None, None)`` outside
+    a request; at most 64 and 200 characters.
+
+    The address is ``request.remote_addr`` only: behind a proxy, ProxyFix (``CRM_TRUSTED_PROXIES``)
+    sets it from ``X-Forwarded-For``; the header itself is client-supplied and would let anyone write
+    any address into the log. Every entry takes its address from here."""
+    if not has_request_context():
+        return None, None
+    ip = (request.remote_addr or "")[:64] or None
+    ua = (request.user_agent.string or "")[:200] or None
+    return ip, ua
+
+
 def record(action: str, *, citizen_id: str | None = None, fields: Iterable[str] = (), purpose: str | None = None,
            appeal_id: str | None = None, call_id: str | None = None, outcome: str = "ok",
            detail: str | None = None, actor: Actor | None = None, session: Session | None = None) -> None:
@@ -72,12 +86,7 @@ def record(action: str, *, citizen_id: str | None = None, fields: Iterable[str] 
     serves. IP and user agent are taken from the request, if any."""
     session = session if session is not None else db.session()
     actor = actor or current_actor()
-    ip = ua = None
-    if has_request_context():
-        # remote_addr only: behind a proxy, ProxyFix (CRM_TRUSTED_PROXIES) sets it from X-Forwarded-For;
-        # the header itself is client-supplied and would let anyone write any IP into the log
-        ip = (request.remote_addr or "")[:64] or None
-        ua = (request.user_agent.string or "")[:200] or None
+    ip, ua = request_origin()
     entry = dict(at=utcnow(), actor_id=actor.id, actor=actor.name, actor_role=actor.role, action=action,
                  citizen_id=citizen_id, fields=",".join(sorted(set(fields))), purpose=purpose,
                  appeal_id=appeal_id, call_id=call_id, ip=ip, user_agent=ua, outcome=outcome, detail=detail)
