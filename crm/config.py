@@ -88,6 +88,9 @@ class Defaults:
     CRM_AUDIT_RETENTION_DAYS = 1096  # days entries are kept at least (3 years); nothing in the app deletes them
     CRM_AUDIT_CHECKPOINT_EVERY_S = 300  # seconds between signed checkpoints of the chain head
     CRM_AUDIT_CHECKPOINT_GRACE_S: float | None = None  # None: 2 × every + 600 s; older unchecked entries fail verify --checkpoints
+    # verify --checkpoints fails when the newest checkpoint the DPO attested is older than this (None: no limit):
+    # lines after it rest on the app's own key alone, which whoever rewrote history may hold
+    CRM_AUDIT_CHECKPOINT_MAX_AGE_DAYS: float | None = 35.0
     CRM_AUDIT_ALERT_SCAN_EVERY_S = 3600  # seconds between scans for unusual access
     CRM_AUDIT_ALERT_LOOKBACK_H = 48  # hours of the log each scan reads
     CRM_AUDIT_ALERT_MAX_CITIZENS = 40  # distinct citizens one staff member may read in a clock hour

@@ -440,6 +440,10 @@ class Report:
     attestations: int = 0
     anchored_through: int = 0  # line number up to which the DPO's key vouches
     last: dict | None = None
+    #: the checkpoint line the newest attestation vouches for (checked with the DPO's key when one
+    #: was given, else taken as written), and whether its signature was checked
+    attested: dict | None = None
+    attested_checked: bool = False
 
     @property
     def ok(self) -> bool:
@@ -471,6 +475,7 @@ def check_file(directory: Path, public_key: Ed25519PublicKey | None) -> tuple[Re
     prev_hash, prev_n = audit.GENESIS, 0
     last_cp: Line | None = None
     genesis_after_anchor: Line | None = None
+    cp_by_n: dict = {}
     for line in lines:
         d = line.data
         if d.get("prev") != prev_hash or d.get("n") != prev_n + 1:
@@ -488,9 +493,11 @@ def check_file(directory: Path, public_key: Ed25519PublicKey | None) -> tuple[Re
             if not _sig_ok(d.get("key", ""), d):
                 rep._bad(f"line {line.number}: bad signature (edited or forged)", d.get("seq"))
             last_cp = line
+            cp_by_n[d.get("n")] = d
         else:
             rep.attestations += 1
             if dpo_hex is None:
+                rep.attested = cp_by_n.get(d.get("checkpoint"), rep.attested)
                 continue
             if d.get("dpo_key") != dpo_hex:
                 rep.notes.append(f"line {line.number}: attestation by another key ({fingerprint(d.get('dpo_key', '00'))}), ignored")
@@ -499,6 +506,7 @@ def check_file(directory: Path, public_key: Ed25519PublicKey | None) -> tuple[Re
                 rep._bad(f"line {line.number}: attestation signature does not verify with the DPO's key")
                 continue
             rep.anchored_through = line.number
+            rep.attested, rep.attested_checked = cp_by_n.get(d.get("checkpoint"), rep.attested), True
             genesis_after_anchor = None
     if last_cp is not None:
         rep.last = last_cp.data
@@ -511,8 +519,50 @@ def check_file(directory: Path, public_key: Ed25519PublicKey | None) -> tuple[Re
     return rep, lines
 
 
+def _check_attestation_age(rep: Report, cps: list[Line], max_age_days: float | None, now: datetime,
+                           older_copy: bool) -> None:
+    """Fail when the newest checkpoint the DPO attested is older than ``max_age_days`` (None: no
+    limit); with no attestation at all, when the first checkpoint is. Every line after the newest
+    attestation rests on the app's own key chain alone, and whoever took that key (an administrator
+    of the app server) can rewrite the history it covers and re-sign it; a DPO who attests at least
+    every ``max_age_days`` bounds how far back that reaches. ``older_copy``: only noted."""
+    if max_age_days is None or not cps:
+        return
+    limit = timedelta(days=float(max_age_days))
+    problem = None
+    if rep.attested is not None:
+        at = _parse_at(rep.attested.get("at"))
+        if at is None or now - at > limit:
+            age = f"{(now - at).total_seconds() / 86400:.1f} days old" if at is not None else "of unknown age"
+            problem = (f"the newest checkpoint attested by the DPO (line {rep.attested.get('n')}, "
+                       f"{rep.attested.get('at')}) is {age}, more than CRM_AUDIT_CHECKPOINT_MAX_AGE_DAYS="
+                       f"{max_age_days:g}: everything after it rests on the app's own key, with which rewritten "
+                       f"history can be re-signed; the DPO must check and attest (`crm audit attest`)")
+    else:
+        first_at = _parse_at(cps[0].data.get("at"))
+        if first_at is None or now - first_at > limit:
+            problem = (f"no checkpoint has been attested by the DPO in the {max_age_days:g} days "
+                       f"(CRM_AUDIT_CHECKPOINT_MAX_AGE_DAYS) since line {cps[0].number} ({cps[0].data.get('at')}): "
+                       f"the whole file rests on the app's own key; the DPO must check and attest (`crm audit attest`)")
+    if problem is None:
+        return
+    if older_copy:
+        rep.notes.append(problem + " (an older copy)")
+    else:
+        rep._bad(problem)
+
+
+def _parse_at(value) -> datetime | None:
+    try:
+        at = datetime.fromisoformat(str(value))
+    except (TypeError, ValueError):
+        return None
+    return at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
+
+
 def verify_checkpoints(directory: Path, public_key: Ed25519PublicKey | None = None, *,
-                       grace_s: float | None = None, older_copy: bool = False) -> Report:
+                       grace_s: float | None = None, older_copy: bool = False,
+                       max_age_days: float | None | bool = True) -> Report:
     """Check the checkpoint file (see :func:`check_file`) and the database against it:
 
     * every checkpoint's ``(seq, hash)`` is in the chain — else newest entries were removed or
@@ -525,10 +575,18 @@ def verify_checkpoints(directory: Path, public_key: Ed25519PublicKey | None = No
       checkpoint is written only when something is new, so after a quiet night the last one is
       old and that alone is no fault.
 
-    ``older_copy``: the file is a copy taken earlier (the DPO's own), so the last two checks only
+    * the newest checkpoint the DPO attested is at most ``max_age_days`` old (default
+      ``CRM_AUDIT_CHECKPOINT_MAX_AGE_DAYS``; False or None: not checked, as ``crm audit attest``
+      does before it attests) — see :func:`_check_attestation_age`. Without the DPO's public key the
+      attestation lines are taken as written (the output then says nothing was checked against it).
+
+    ``older_copy``: the file is a copy taken earlier (the DPO's own), so the last three checks only
     note what the copy does not cover."""
     rep, lines = check_file(directory, public_key)
     cps = [ln for ln in lines if ln.kind == "checkpoint"]
+    if max_age_days is True:
+        max_age_days = current_app.config["CRM_AUDIT_CHECKPOINT_MAX_AGE_DAYS"]
+    _check_attestation_age(rep, cps, max_age_days or None, utcnow(), older_copy)
     chain_len, _ = audit.head()
     if not cps:
         if chain_len:

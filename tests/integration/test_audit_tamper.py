@@ -236,6 +236,54 @@ def test_lost_app_key_starts_a_new_chain_that_needs_the_dpo(runner, cpdir, dpo_k
     assert runner("audit", "verify", "--checkpoints", str(cpdir), "--public-key", str(pub)).exit_code == 0
 
 
+def test_a_stale_dpo_attestation_fails_verification(runner, cpdir, dpo_keys, ctx, monkeypatch):
+    """Issue 13: lines after the DPO's newest attestation rest on the app's own key, so whoever holds
+    it (an administrator who rewrote history) can re-sign them. The DPO's attestation must be
+    recent: older than CRM_AUDIT_CHECKPOINT_MAX_AGE_DAYS, verify --checkpoints fails; attesting
+    again (allowed, whatever the age) makes it pass."""
+    from datetime import timedelta
+
+    priv, pub = dpo_keys
+    append(3)
+    runner("audit", "checkpoint")
+    assert runner("audit", "attest", "--private-key", str(priv), "--checkpoints", str(cpdir)).exit_code == 0
+    append(3)
+    runner("audit", "checkpoint")
+    for args in ((), ("--public-key", str(pub))):
+        assert runner("audit", "verify", "--checkpoints", str(cpdir), *args).exit_code == 0
+    # forty days later (the limit is 35): the same file, the clock moved on
+    later = checkpoints.utcnow() + timedelta(days=40)
+    monkeypatch.setattr(checkpoints, "utcnow", lambda: later)
+    monkeypatch.setitem(ctx.config, "CRM_AUDIT_CHECKPOINT_GRACE_S", 3600 * 24 * 365)  # only the age is at issue
+    for args in ((), ("--public-key", str(pub))):
+        assert_fails(runner("audit", "verify", "--checkpoints", str(cpdir), *args),
+                     "newest checkpoint attested by the DPO", "CRM_AUDIT_CHECKPOINT_MAX_AGE_DAYS=35", "crm audit attest")
+    older = runner("audit", "verify", "--checkpoints", str(cpdir), "--public-key", str(pub), "--older-copy")
+    assert older.exit_code == 0 and "CRM_AUDIT_CHECKPOINT_MAX_AGE_DAYS" in older.output, older.output
+    monkeypatch.setitem(ctx.config, "CRM_AUDIT_CHECKPOINT_MAX_AGE_DAYS", 60)
+    assert runner("audit", "verify", "--checkpoints", str(cpdir), "--public-key", str(pub)).exit_code == 0
+    monkeypatch.setitem(ctx.config, "CRM_AUDIT_CHECKPOINT_MAX_AGE_DAYS", 35)
+    assert runner("audit", "attest", "--private-key", str(priv), "--checkpoints", str(cpdir)).exit_code == 0
+    runner("audit", "checkpoint", "--force")  # a checkpoint of "now" (forty days on) ...
+    assert runner("audit", "attest", "--private-key", str(priv), "--checkpoints", str(cpdir)).exit_code == 0
+    result = runner("audit", "verify", "--checkpoints", str(cpdir), "--public-key", str(pub))
+    assert result.exit_code == 0, result.output  # ... attested: recent again
+
+
+def test_a_file_never_attested_fails_once_older_than_the_limit(runner, cpdir, ctx, monkeypatch):
+    from datetime import timedelta
+
+    append(2)
+    runner("audit", "checkpoint")
+    assert runner("audit", "verify", "--checkpoints", str(cpdir)).exit_code == 0
+    later = checkpoints.utcnow() + timedelta(days=36)
+    monkeypatch.setattr(checkpoints, "utcnow", lambda: later)
+    monkeypatch.setitem(ctx.config, "CRM_AUDIT_CHECKPOINT_GRACE_S", 3600 * 24 * 365)
+    assert_fails(runner("audit", "verify", "--checkpoints", str(cpdir)), "no checkpoint has been attested by the DPO")
+    monkeypatch.setitem(ctx.config, "CRM_AUDIT_CHECKPOINT_MAX_AGE_DAYS", None)
+    assert runner("audit", "verify", "--checkpoints", str(cpdir)).exit_code == 0
+
+
 def test_attest_refuses_a_damaged_chain(runner, cpdir, dpo_keys):
     priv, _ = dpo_keys
     append(4)
