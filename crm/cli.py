@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import flask_migrate.cli as migrate_cli
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
@@ -20,6 +21,7 @@ from crm.calls.cli import transcribe_cmd
 from crm.config import DEMO_CONTROLLER  # noqa: F401  (re-exported: tests and docs name it here)
 from crm.consent.cli import consent_group
 from crm.consent.services import controller_configured
+from crm.db import grant_app_role_as_owner
 from crm.demo import load_demo
 from crm.dpo.cli import audit_scan
 from crm.security import keystore
@@ -79,6 +81,26 @@ def demo_data(no_call):
         click.echo(line)
 
 
+@click.command("grant-app-role")
+@click.argument("name")
+@click.option("--no-create", is_flag=True, help="refuse instead of creating the role when it does not exist")
+@with_appcontext
+def grant_app_role_cmd(name, no_create):
+    """PostgreSQL: let role NAME do what the application needs and nothing more (data access, no
+    ownership, no DDL; only INSERT and SELECT on the access log), now and on tables later migrations
+    add. Runs as the tables' owner (CRM_MIGRATIONS_DATABASE_URL, else DATABASE_URL); then run the
+    application with DATABASE_URL connecting as NAME, so it cannot switch the log's trigger off."""
+    try:
+        statements = grant_app_role_as_owner(current_app, name, create=not no_create)
+    except ValueError as exc:
+        raise click.ClickException(str(exc))
+    for statement in statements:
+        click.echo(statement + ";")
+    click.echo(f"role {name} may read and write the data but owns nothing: connect the application as {name} "
+               f"(DATABASE_URL) and run `crm db upgrade` as the owner (CRM_MIGRATIONS_DATABASE_URL)")
+
+
+migrate_cli.db.add_command(grant_app_role_cmd)  # `crm db grant-app-role`, beside Flask-Migrate's own commands
 audit_group.add_command(audit_scan)  # `crm audit scan`: the DPO's alerts (crm.dpo), beside the log's own commands
 
 #: Every command of the app, by feature.

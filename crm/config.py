@@ -48,6 +48,9 @@ class Defaults:
     CRM_EXPECTED_CITIZENS = 1_000_000  # sizes the blind-index truncation (see crm.security.blind_index)
     CRM_BLIND_INDEX_BITS: int | None = None  # None: from CRM_EXPECTED_CITIZENS; checked at start-up (check_budget)
     CRM_KEYSTORE_URL: str | None = None  # None: SQLite file instance/keystore.sqlite3 (crm.security.keystore)
+    # PostgreSQL: migrations (`crm db upgrade`, `crm db grant-app-role`) connect as the tables' owner through this
+    # URL, the application through DATABASE_URL as a role that owns nothing (crm.db.grant_app_role); None: DATABASE_URL
+    CRM_MIGRATIONS_DATABASE_URL: str | None = None
     CRM_KEYRING_RELOAD_S = 1.0  # seconds between checks of instance/keys/ for a rotated key
     CRM_BIDX_STATE_TTL_S = 2.0  # seconds a process caches which blind-index column to read/write
     CRM_ROTATION_BATCH = 5000  # data keys re-wrapped per committed batch
@@ -253,6 +256,8 @@ def load(app, test_config: dict | None = None) -> None:
     if test_config:
         app.config.update(test_config)
     app.config["SQLALCHEMY_DATABASE_URI"] = _driver_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if app.config["CRM_MIGRATIONS_DATABASE_URL"]:
+        app.config["CRM_MIGRATIONS_DATABASE_URL"] = _driver_url(app.config["CRM_MIGRATIONS_DATABASE_URL"])
     # the key store (data keys) is a separate database with its own backup policy (design.md)
     binds = dict(app.config.get("SQLALCHEMY_BINDS") or {})
     keystore = app.config["CRM_KEYSTORE_URL"] or binds.get("keystore") or f"sqlite:///{instance / 'keystore.sqlite3'}"

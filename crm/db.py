@@ -6,9 +6,11 @@ the zone on read, so every datetime the application sees is aware (pitfalls.md).
 from __future__ import annotations
 
 import functools
+import re
 import uuid
 from datetime import datetime, timezone
 
+import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, MetaData, String, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase
@@ -166,3 +168,88 @@ def init_engine_events(app) -> None:
             _sqlite_setup(engine)
         else:
             ping_when_idle(engine, float(app.config["CRM_DB_PING_IDLE_S"]))
+
+
+# --- the application's database role (PostgreSQL) ------------------------------------------------------
+
+def migrations_url(app) -> str:
+    """The URL migrations run with: ``CRM_MIGRATIONS_DATABASE_URL`` (the role that owns the tables),
+    else the application's own ``SQLALCHEMY_DATABASE_URI`` (one role for both, as on SQLite)."""
+    return app.config["CRM_MIGRATIONS_DATABASE_URL"] or app.config["SQLALCHEMY_DATABASE_URI"]
+
+
+def migrations_engine(app):
+    """An engine connected as the tables' owner (:func:`migrations_url`), without a pool, for
+    migrations and :func:`grant_app_role`; the caller disposes of it."""
+    return sa.create_engine(migrations_url(app), poolclass=sa.pool.NullPool)
+
+
+_ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+#: Tables the application role may read and add to but never change: the access log (its trigger
+#: refuses changes too; a role without the privilege cannot even try, nor switch the trigger off,
+#: which only the owner can) and Alembic's version row.
+APPEND_ONLY_TABLES = ("access_log",)
+READ_ONLY_TABLES = ("alembic_version",)
+
+
+def grant_app_role(conn, role: str, *, create: bool = True) -> list[str]:
+    """Give PostgreSQL role ``role`` what the application needs and nothing more, on the database and
+    schema of ``conn`` (a connection as the tables' owner, :func:`migrations_engine`): data access
+    (SELECT, INSERT, UPDATE, DELETE) on every table, INSERT and SELECT only on the access log,
+    SELECT only on ``alembic_version``, the sequences and functions, and the same on tables later
+    migrations create (default privileges of the owner). No ownership, no DDL: such a role cannot
+    ``ALTER TABLE … DISABLE TRIGGER`` or drop the append-only trigger of the access log. The role is
+    created (``LOGIN``, no password: set one with ``ALTER ROLE … PASSWORD``) when missing and
+    ``create``. Returns the statements run. Raises ValueError for a bad name, a superuser, the
+    owner itself, a role owning tables here, or a database other than PostgreSQL."""
+    if conn.dialect.name != "postgresql":
+        raise ValueError("database roles exist on PostgreSQL only (SQLite has none: there the hash chain and the "
+                         "signed checkpoints are the log's protection)")
+    if not _ROLE_NAME.fullmatch(role):
+        raise ValueError(f"role name {role!r}: lower-case letters, digits and _ only, at most 63 characters")
+    me, database, schema = conn.execute(sa.text("SELECT current_user, current_database(), current_schema()")).one()
+    if role == me:
+        raise ValueError(f"{role!r} is the role this command is connected as (the tables' owner): the application "
+                         "needs a role of its own; set CRM_MIGRATIONS_DATABASE_URL to the owner's URL")
+    row = conn.execute(sa.text("SELECT rolsuper FROM pg_roles WHERE rolname = :r"), {"r": role}).first()
+    done = []
+    if row is None:
+        if not create:
+            raise ValueError(f"role {role!r} does not exist")
+        done.append(f'CREATE ROLE "{role}" LOGIN')
+    elif row[0]:
+        raise ValueError(f"role {role!r} is a superuser: it could switch the access log's trigger off")
+    owned = conn.execute(sa.text("SELECT count(*) FROM pg_tables WHERE schemaname = :s AND tableowner = :r"),
+                         {"s": schema, "r": role}).scalar()
+    if owned:
+        raise ValueError(f"role {role!r} owns {owned} tables in schema {schema}: an owner can switch triggers off; "
+                         "let the migrations role own them")
+    r, s = f'"{role}"', f'"{schema}"'
+    done += [f'GRANT CONNECT ON DATABASE "{database}" TO {r}',
+             f"GRANT USAGE ON SCHEMA {s} TO {r}",
+             f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {r}",
+             f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {s} TO {r}",
+             f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {s} TO {r}",
+             f"ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {r}",
+             f"ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {r}",
+             f"ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT EXECUTE ON FUNCTIONS TO {r}"]
+    tables = set(conn.execute(sa.text("SELECT tablename FROM pg_tables WHERE schemaname = :s"), {"s": schema}).scalars())
+    done += [f"REVOKE UPDATE, DELETE, TRUNCATE ON {s}.{t} FROM {r}" for t in APPEND_ONLY_TABLES if t in tables]
+    done += [f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {s}.{t} FROM {r}" for t in READ_ONLY_TABLES if t in tables]
+    for statement in done:
+        conn.execute(sa.text(statement))
+    return done
+
+
+def grant_app_role_as_owner(app, role: str, *, create: bool = True) -> list[str]:
+    """:func:`grant_app_role` in a transaction of its own, connected as the tables' owner
+    (:func:`migrations_engine`). Returns the statements run; raises ValueError with the reason
+    (also when the database refuses, e.g. the URL's role may not grant)."""
+    engine = migrations_engine(app)
+    try:
+        with engine.begin() as conn:
+            return grant_app_role(conn, role, create=create)
+    except sa.exc.DBAPIError as exc:
+        raise ValueError(f"the database refused: {exc.orig}") from None
+    finally:
+        engine.dispose()

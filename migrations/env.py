@@ -5,6 +5,8 @@ from flask import current_app
 
 from alembic import context
 
+from crm.db import migrations_engine
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -17,12 +19,23 @@ logger = logging.getLogger('alembic.env')
 
 
 def get_engine():
+    # PostgreSQL deployments run migrations as the tables' owner (CRM_MIGRATIONS_DATABASE_URL) and the
+    # application as a role that owns nothing (crm.db.grant_app_role); unset, the application's own URL
+    url = current_app.config.get('CRM_MIGRATIONS_DATABASE_URL')
+    if url:
+        global _migrations_engine
+        if _migrations_engine is None:
+            _migrations_engine = migrations_engine(current_app)
+        return _migrations_engine
     try:
         # this works with Flask-SQLAlchemy<3 and Alchemical
         return current_app.extensions['migrate'].db.get_engine()
     except (TypeError, AttributeError):
         # this works with Flask-SQLAlchemy>=3
         return current_app.extensions['migrate'].db.engine
+
+
+_migrations_engine = None
 
 
 def get_engine_url():
