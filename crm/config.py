@@ -34,6 +34,9 @@ class Defaults:
     # working hours of the calendar deadlines count in (crm.clocks.workcalendar.WorkingHours.parse): days
     # mon … sun or ranges, windows HH:MM-HH:MM separated by commas; Mon–Thu 9 h, Fri 7 h 45 min (40 h a week)
     CRM_WORKING_HOURS: dict = {"mon-thu": "08:00-17:00", "fri": "08:00-15:45"}
+    # which legal clocks run (crm.clocks.deadlines.DEFAULT_CLOCKS): "housing" — a management company's
+    # hotline (ПП РФ № 416), "authority" — a public body's (59-ФЗ)
+    CRM_CLOCK_REGIME = "housing"
     CRM_WHISPER_MODEL: str | None = None  # None: assemble Whisper base from the PyPI parts into instance/models/
     CRM_WHISPER_THREADS = 2
     CRM_LANGUAGE = "ru"

@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+import holidays
 from flask import current_app, has_app_context
 
 from crm.errors import InvalidInput
@@ -60,34 +61,24 @@ def parse_day(value: str, field: str) -> date:
 
 
 # --- the Russian working-day calendar --------------------------------------------------------------
-# Трудовой кодекс ст. 112 plus the government's yearly transfer decrees. ``HOLIDAYS`` are
-# non-working weekdays; ``WORKING_WEEKENDS`` are transferred working Saturdays.
+# From the ``holidays`` package: the holidays of ТК РФ ст. 112 and each year's transfer decree
+# (days off moved, working Saturdays), no year table kept here. The administrators' overrides live a
+# layer up: crm.clocks (crm.clocks.services.calendar) is the calendar deadlines should be computed on.
 
-HOLIDAYS = {
-    # 2025 (Постановление Правительства РФ от 04.10.2024 № 1335)
-    *[date(2025, 1, d) for d in range(1, 9)], date(2025, 5, 1), date(2025, 5, 2), date(2025, 5, 8),
-    date(2025, 5, 9), date(2025, 6, 12), date(2025, 6, 13), date(2025, 11, 3), date(2025, 11, 4),
-    date(2025, 12, 31),
-    # 2026 (Постановление Правительства РФ от 24.09.2025 № 1466)
-    *[date(2026, 1, d) for d in range(1, 10)], date(2026, 2, 23), date(2026, 3, 9), date(2026, 5, 1),
-    date(2026, 5, 11), date(2026, 6, 12), date(2026, 11, 4), date(2026, 12, 31),
-    # 2027 (fixed holidays only until the decree is published)
-    *[date(2027, 1, d) for d in range(1, 9)], date(2027, 2, 23), date(2027, 3, 8), date(2027, 5, 3),
-    date(2027, 5, 10), date(2027, 6, 14), date(2027, 11, 4),
-}
-WORKING_WEEKENDS = {date(2025, 11, 1)}
+@lru_cache(maxsize=1)
+def _russian_days():
+    return holidays.country_holidays("RU")
 
 
 def is_working_day(day: date) -> bool:
-    """True for a Russian working day."""
-    if day in WORKING_WEEKENDS:
-        return True
-    return day.weekday() < 5 and day not in HOLIDAYS
+    """True for a Russian working day (the ``holidays`` package's calendar, without overrides)."""
+    return _russian_days().is_working_day(day)
 
 
 def add_working_days(start: datetime, days: int) -> datetime:
     """The end (23:59:59 local time, returned in ``start``'s zone) of the ``days``-th working day
-    after ``start``'s local day."""
+    after ``start``'s local day (the package's calendar; :func:`crm.clocks.deadlines.add_working_days`
+    adds the administrators' overrides)."""
     local = start.astimezone(local_tz()).date()
     n = 0
     while n < days:

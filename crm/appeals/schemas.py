@@ -7,6 +7,7 @@ from marshmallow import validate
 from crm.api.schemas import ErrorBodySchema, IsoDateTime, Schema, StrictBoolean, fields, nullable
 from crm.appeals.catalog import CATEGORIES, CHANNELS, DEADLINE_KINDS, STATUSES, TOPICS
 from crm.citizens.schemas import CitizenCardSchema, CitizenInputSchema
+from crm.clocks.deadlines import STATES
 
 
 class AppealCreateSchema(Schema):
@@ -104,6 +105,16 @@ class HistoryEntrySchema(Schema):
     comment = nullable(fields.String)
 
 
+class ClockSchema(Schema):
+    """Where one SLA clock of the appeal stands (crm.clocks): its latest cycle, so a re-opened appeal is
+    judged on the new cycle's deadline."""
+
+    code = fields.String(required=True, metadata={"examples": ["handover", "status_update", "written_answer"]})
+    due = nullable(IsoDateTime, required=True, metadata={
+        "description": "ISO 8601 in UTC; null while the clock is paused with time left"})
+    state = fields.String(required=True, validate=validate.OneOf(STATES))
+
+
 class AppealSchema(AppealSummarySchema):
     """An appeal with its description, citizen card (masked unless revealed) and history."""
 
@@ -113,6 +124,8 @@ class AppealSchema(AppealSummarySchema):
     description = nullable(fields.String, metadata={"description": "null when the citizen's data were erased"})
     citizen = fields.Nested(CitizenCardSchema)
     history = fields.List(fields.Nested(HistoryEntrySchema))
+    clocks = fields.List(fields.Nested(ClockSchema), metadata={
+        "description": "the SLA clocks that apply to the appeal (category, topic, channel, CRM_CLOCK_REGIME)"})
 
 
 class TransitionSchema(Schema):

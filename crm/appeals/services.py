@@ -19,11 +19,12 @@ from crm.appeals.models import Appeal, AppealCounter, AppealEvent
 from crm.calls import services as calls
 from crm.citizens import services as citizens
 from crm.citizens.services import Citizen
+from crm.clocks import deadlines as clockwork
+from crm.clocks import services as clock_calendar
 from crm.consent import services as consent
 from crm.db import UTCDateTime, atomic, db, utcnow
 from crm.errors import NotFound
 from crm.security import audit, blind_index
-from crm.timeutil import add_working_days
 
 
 class AppealError(ValueError):
@@ -47,8 +48,8 @@ class PhoneInUse(AppealError):
 def sla_deadlines(category: str, start: datetime) -> tuple[datetime, datetime, datetime]:
     """``(escalate_by, update_by, resolve_by)`` in UTC for an appeal of ``category`` received at ``start``."""
     calendar, escalate, update, resolve = SLA[category]
-    if calendar == "working_days":
-        resolve_by = add_working_days(start, resolve)
+    if calendar == "working_days":  # the calendar with the administrators' overrides
+        resolve_by = clockwork.add_working_days(start, resolve, calendar=clock_calendar.calendar())
     elif calendar == "calendar_days":
         resolve_by = start + timedelta(days=resolve)
     else:
@@ -389,11 +390,43 @@ def view(appeal: Appeal, *, reveal: bool = False) -> dict:
     data["citizen"] = card
     data["history"] = [{"at": e.at.isoformat(), "from": e.from_status, "to": e.to_status, "user_id": e.user_id,
                         "comment": (None if erased else e.comment)} for e in appeal.events]
+    data["clocks"] = [c.as_dict() for c in clocks(appeal)]
     if not erased:
         audit.record("appeal.view", citizen_id=appeal.citizen_id, appeal_id=appeal.id,
                      fields=["description", "comment"], purpose="appeal_processing")
     db.session.commit()
     return data
+
+
+def clock_events(appeal: Appeal) -> list[tuple[datetime, str]]:
+    """The appeal's history as the events its clocks run on (:func:`crm.clocks.deadlines.cycles`),
+    in time order: ``received`` and ``registered`` at its creation (the hotline registers an appeal
+    as it receives it), then the status entered at each transition, ``reopened`` just before
+    ``in_progress`` when a resolved or closed appeal is re-opened (:data:`~crm.appeals.catalog.REOPEN`)."""
+    events: list[tuple[datetime, str]] = []
+    for e in sorted(appeal.events, key=lambda e: e.at):
+        if e.from_status is None:
+            events += [(e.at, "received"), (e.at, "registered")]
+            continue
+        if (e.from_status, e.to_status) in REOPEN:
+            events.append((e.at, "reopened"))
+        events.append((e.at, e.to_status))
+    return events
+
+
+def clocks(appeal: Appeal, now: datetime | None = None) -> list[clockwork.ClockStatus]:
+    """Where each clock of ``appeal`` stands at ``now`` (default: the current UTC time): the clocks of
+    :data:`crm.clocks.deadlines.DEFAULT_CLOCKS` that apply to its category, topic and channel under
+    ``CRM_CLOCK_REGIME``, each judged on its latest cycle over :func:`clock_events` (a re-opened
+    appeal's new cycle on its own deadline) on the calendar with the administrators' overrides
+    (:func:`crm.clocks.services.calendar`). Reads only the appeal and its history; no decryption."""
+    now = now or utcnow()
+    events = clock_events(appeal)
+    calendar = clock_calendar.calendar()
+    found = (clockwork.status(clock, events, now, calendar=calendar) for clock in clockwork.clocks_for(
+        category=appeal.category, topic=appeal.topic, channel=appeal.channel,
+        regime=current_app.config["CRM_CLOCK_REGIME"]))
+    return [s for s in found if s is not None]
 
 
 def as_dict(appeal: Appeal, decrypt: bool = False) -> dict:

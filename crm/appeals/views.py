@@ -15,6 +15,7 @@ from crm.appeals.forms import (AppealForm, CitizenForm, PhoneSearchForm, QuickCo
 from crm.calls import services as calls
 from crm.citizens import services as citizens
 from crm.citizens.forms import RectifyForm
+from crm.clocks import deadlines as clockwork
 from crm.consent import services as consent
 from crm.db import utcnow
 from crm.i18n import Labels
@@ -32,7 +33,9 @@ def catalog():
 
     return {"CATEGORIES": Labels(CATEGORIES), "TOPICS": Labels(TOPICS), "STATUSES": Labels(STATUSES),
             "CHANNELS": Labels(CHANNELS), "role_ru": lambda r: _(ROLE_NAMES_RU[r]) if r in ROLE_NAMES_RU else r,
-            "DEADLINE_KINDS": Labels(DEADLINE_KINDS), "appeal_deadline": services.next_deadline, "deadline_now": utcnow}
+            "DEADLINE_KINDS": Labels(DEADLINE_KINDS), "appeal_deadline": services.next_deadline, "deadline_now": utcnow,
+            "CLOCK_TITLES": Labels({c.code: c.title for c in clockwork.DEFAULT_CLOCKS}),
+            "CLOCK_STATES": Labels(clockwork.STATE_LABELS)}
 
 
 @bp.app_template_filter("deadline_time")

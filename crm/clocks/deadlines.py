@@ -38,6 +38,8 @@ from crm.timeutil import local_tz
 
 CALENDAR_KINDS = ("24x7", "working_hours", "working_days", "calendar_days")
 STATES = ("running", "met", "overdue", "paused")
+#: The states' words on the pages.
+STATE_LABELS = {"running": N_("идёт"), "met": N_("соблюдён"), "overdue": N_("просрочен"), "paused": N_("приостановлен")}
 #: The statuses in which an appeal's work is over (its clocks that are still running stop, met).
 FINISHED = ("resolved", "consulted", "closed", "rejected", "duplicate")
 
