@@ -1,7 +1,8 @@
 """The appeals' personal data, declared to :mod:`crm.security.registry` at start-up: appeal
 descriptions and history comments (under the citizen's key), and the building key each appeal copies
-from its citizen's ``building`` blind index (kept through erasure as a de-identified statistic,
-re-keyed when the index's old key is dropped)."""
+from its citizen's ``building`` blind index (cleared by erasure with the citizen's own blind indexes:
+it tells the citizen's building to anyone holding the index key; re-keyed when the index's old key
+is dropped)."""
 from __future__ import annotations
 
 from crm.appeals.models import Appeal, AppealEvent

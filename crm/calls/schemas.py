@@ -42,6 +42,8 @@ class CallSchema(Schema):
     created_at = IsoDateTime()
     finished_at = nullable(IsoDateTime)
     transcript = fields.Nested(TranscriptSchema, metadata={"description": "only in GET /calls/{id}"})
+    erased = fields.Boolean(metadata={"description": "only in GET /calls/{id}: the citizen's data were destroyed "
+                                                     "(erasure); the recording and transcript are gone"})
 
 
 class CallDetailSchema(CallSchema):

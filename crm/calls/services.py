@@ -18,8 +18,9 @@ from sqlalchemy import func, select, update as sql_update
 from crm import jobs
 from crm.calls.models import STATUS_RU, Call, Segment  # noqa: F401  (STATUS_RU: public, for pages)
 from crm.calls.transcription import AudioDecodeError, AudioInfo, probe
+from crm.citizens import services as citizens
 from crm.db import atomic, db, utcnow
-from crm.errors import Conflict, CrmError, Forbidden, NotFound
+from crm.errors import Conflict, CrmError, Forbidden, Gone, NotFound
 from crm.security import audit, crypto
 from crm.security.models import AccessLogEntry
 
@@ -83,6 +84,21 @@ def get_for(user, call_id: str) -> Call:
     if getattr(user, "role", None) == "operator" and call.operator_id != user.id:
         raise Forbidden("оператор видит только свои звонки")
     return call
+
+
+def is_erased(call: Call) -> bool:
+    """True when the citizen of ``call`` was erased (crypto-shredded, :mod:`crm.security.shredding`):
+    its recording, file name and transcript are destroyed, so there is nothing to play, show or score."""
+    if call.citizen_id is None:
+        return False
+    citizen = citizens.get(call.citizen_id)
+    return citizen is not None and citizen.erased_at is not None
+
+
+def _require_recording(call: Call) -> None:
+    """Raise :class:`crm.errors.Gone` (410 ``erased``) when the call's data were destroyed."""
+    if is_erased(call):
+        raise Gone("Данные звонка уничтожены по запросу заявителя: запись удалена.", code="erased")
 
 
 def read_purpose(user) -> str:
@@ -448,7 +464,9 @@ def read_recording(call: Call, start: int = 0, end: int | None = None, *,
                    purpose: str = "call_recording_qa") -> bytes:
     """Decrypted bytes ``[start, end)`` of the recording (``end`` None: to the end), decrypting only
     the chunks the range touches. Logs the listening (see :func:`_log_listen`).
-    Raises :class:`crm.security.crypto.DecryptError` on a damaged file."""
+    Raises :class:`crm.errors.Gone` once the call's data were erased and
+    :class:`crm.security.crypto.DecryptError` on a damaged file."""
+    _require_recording(call)
     _log_listen(call, purpose)
     end = call.size_bytes if end is None else min(end, call.size_bytes)
     with open(recording_path(call), "rb") as src:
@@ -457,7 +475,9 @@ def read_recording(call: Call, start: int = 0, end: int | None = None, *,
 
 
 def stream_recording(call: Call, *, purpose: str = "call_recording_qa") -> Iterator[bytes]:
-    """All decrypted recording bytes as chunks (exports, tests); logs the access first."""
+    """All decrypted recording bytes as chunks (exports, tests); logs the access first. Raises
+    :class:`crm.errors.Gone` once the call's data were erased."""
+    _require_recording(call)
     _log_listen(call, purpose)
     src = open(recording_path(call), "rb")
 
@@ -487,15 +507,19 @@ def as_dict(call: Call, *, transcript: list[dict] | None = None) -> dict:
 
 
 def view(call: Call, *, purpose: str = "call_recording_qa", commit: bool = True) -> dict:
-    """Call with its decrypted transcript; logs the access."""
-    segments = [{"start": s.start, "end": s.end, "speaker": s.speaker, "channel": s.channel, "text": s.text}
-                for s in call.segments]
+    """Call with its decrypted transcript; logs the access. ``erased`` is True once the citizen's
+    data were destroyed (:func:`is_erased`): then the transcript is empty (its text is gone) and
+    nothing is logged as read."""
+    erased = is_erased(call)
+    segments = [] if erased else [
+        {"start": s.start, "end": s.end, "speaker": s.speaker, "channel": s.channel, "text": s.text}
+        for s in call.segments]
     if segments:
         audit.record("transcript.view", citizen_id=call.citizen_id, call_id=call.id, appeal_id=call.appeal_id,
                      fields=["transcript"], purpose=purpose)
     if commit:
         db.session.commit()
-    return as_dict(call, transcript=segments)
+    return {**as_dict(call, transcript=segments), "erased": erased}
 
 
 def get(call_id: str) -> Call | None:

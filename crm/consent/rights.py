@@ -48,7 +48,7 @@ CATEGORY_RU = {"full_name": "ФИО", "phone": "номер телефона", "e
                "apartment": "номер квартиры", "appeal_text": "тексты обращений", "appeal_comments": "комментарии к обращениям",
                "call_file_names": "имена файлов записей", "transcripts": "расшифровки разговоров",
                "qa_comments": "комментарии к оценкам звонков", "recordings": "записи разговоров (голос)",
-               "sms": "тексты и номера SMS-сообщений"}
+               "sms": "тексты и номера SMS-сообщений", "qa_check_details": "пояснения автоматических проверок звонков"}
 
 
 class RequestError(ValueError):

@@ -15,6 +15,8 @@ bp = Blueprint("api_qa", __name__, description="Quality control: evaluations of 
 def _evaluation_error(exc: qa.EvaluationError) -> ApiError:
     if exc.code == "not_transcribed":
         return ApiError(409, exc.code, str(exc))
+    if exc.code == "erased":
+        return ApiError(410, exc.code, str(exc))
     return ApiError(400, "invalid_answers", str(exc))
 
 
@@ -22,14 +24,15 @@ def _evaluation_error(exc: qa.EvaluationError) -> ApiError:
 @token_required("supervisor", "admin")
 @bp.body(EvaluationCreateSchema)
 @bp.response(201, EvaluationSchema)
-@bp.errors({404: "unknown id", 409: "the call is not transcribed yet (code not_transcribed)"})
+@bp.errors({404: "unknown id", 409: "the call is not transcribed yet (code not_transcribed)",
+            410: "the citizen's data were erased: the call cannot be scored (code erased)"})
 def evaluation_create(body: dict, call_id: str):
     """Score a transcribed call against the active scorecard
 
     ``{"answers": {criterion: "yes"|"no"|"na", or "0".."N" for a scale criterion}, "comment"?}`` → 201 with
     the evaluation on the active scorecard version (score 0–100, ``scorecard_version``, ``revision``,
-    ``operator_status``, ``respond_by``); 409 while the call is not transcribed; 400 when an answer is
-    missing or invalid."""
+    ``operator_status``, ``respond_by``); 409 while the call is not transcribed; 410 once the citizen's
+    data were erased; 400 when an answer is missing or invalid."""
     call = calls.get(call_id)
     if call is None:
         raise ApiError(404, "not_found", "звонок не найден")

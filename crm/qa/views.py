@@ -131,11 +131,12 @@ def evaluate(call_id):
     form = EvaluationForm.for_scorecard(card, formdata=request.form)
     from_review = request.form.get("next") == "review"
 
-    def again(message: str):
+    def again(message: str, status: int = 422):
         """Back to the page the form came from, with the answers given and the errors (422): a
         half-filled scorecard is not lost."""
         flash(message, "error")
-        return _render_review(call, form=form, status=422) if from_review else render_call(call, 422, form=form)
+        return (_render_review(call, form=form, status=status) if from_review
+                else render_call(call, status, form=form))
 
     if not form.validate():
         return again(form.error_message())
@@ -143,7 +144,7 @@ def evaluate(call_id):
         ev = services.evaluate(call, evaluator=current_user, answers=form.answers(card), comment=form.comment.data,
                                scorecard=card, notes=_notes_from_form())
     except services.EvaluationError as exc:
-        return again(_("Оценка не сохранена: %(error)s.", error=exc))
+        return again(_("Оценка не сохранена: %(error)s.", error=exc), 410 if exc.code == "erased" else 422)
     flash(_("Оценка сохранена: %(score)s из 100.", score=f"{ev.score:g}"), "success")
     # POST/redirect/GET: a reload does not send the scorecard again
     if from_review:

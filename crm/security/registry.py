@@ -49,6 +49,8 @@ class PersonalTable:
 
     ``model``: the mapped class; ``rows_of``: :data:`RowsOf`; ``encrypted``: its ciphertext columns
     (``*_enc``; cleared by erasure); ``blind_indexes``: its blind-index columns cleared by erasure;
+    ``cleared``: plaintext columns derived from the citizen's data (e.g. an automatic check's
+    sentence about the transcript) that erasure empties (NULL, or ``""`` when NOT NULL);
     ``category``: the data category a destruction record names (the subject table uses the field
     names of its non-empty ciphertext columns instead); ``subject``: the citizens' own table (its
     ``erased_at`` is set by erasure, its ids are data-key owners)."""
@@ -59,6 +61,7 @@ class PersonalTable:
     blind_indexes: tuple[str, ...] = ()
     category: str = ""
     subject: bool = False
+    cleared: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -125,17 +128,18 @@ SWEEPERS: dict[str, Callable[[], int]] = {}
 
 
 def register_table(model: type, rows_of: RowsOf, *, encrypted: tuple[str, ...], blind_indexes: tuple[str, ...] = (),
-                   category: str = "", subject: bool = False) -> PersonalTable:
+                   category: str = "", subject: bool = False, cleared: tuple[str, ...] = ()) -> PersonalTable:
     """Declare ``model``'s personal data (see :class:`PersonalTable`). Raises :class:`RegistryError`
     for a column the model does not have, or a second subject table."""
     cols = tuple(encrypted)
     table = model.__table__
-    for col in cols + tuple(blind_indexes):
+    for col in cols + tuple(blind_indexes) + tuple(cleared):
         if col not in table.c:
             raise RegistryError(f"{table.name}.{col}: declared in the personal-data registry but not a column")
     if subject and any(t.subject and t.name != table.name for t in TABLES.values()):
         raise RegistryError(f"{table.name}: a second subject table (already {subject_table().name})")
-    entry = PersonalTable(model, rows_of, cols, tuple(blind_indexes), category or table.name, subject)
+    entry = PersonalTable(model, rows_of, cols, tuple(blind_indexes), category or table.name, subject,
+                          tuple(cleared))
     TABLES[table.name] = entry
     return entry
 

@@ -4,11 +4,13 @@
 
 1. **main database, one transaction**: every ciphertext column of the citizen's rows is set to
    NULL (citizen card, appeal descriptions, history comments, call file names, transcripts and
-   word timings, QA comments), every blind index of the citizen is cleared, ``citizens.erased_at``
+   word timings, QA comments), plaintext derived from them is emptied (the automatic QA checks'
+   sentences about the transcript), every blind index of the citizen and every copy of one (the
+   building key of the citizen's appeals) is cleared, ``citizens.erased_at``
    is set, a :class:`~crm.security.models.DestructionRecord` is written (whose data, which
    categories, reason, method, when, by whom) and the access log gets ``citizen.erase``.
    De-identified statistical columns stay, so KPIs still add up: appeal category, topic, channel,
-   building key, dates, statuses, SLA clocks, re-opens; call durations and statuses; QA scores.
+   dates, statuses, SLA clocks, re-opens; call durations and statuses; QA scores and check outcomes.
 2. **files** of the citizen (the recordings of the citizen's calls) are deleted from disk, and
    the registry's sweepers delete plaintext that no one citizen can be told from (copies a killed
    process of an earlier version left in ``recordings/incoming``).
@@ -39,8 +41,8 @@ from crm.security.fields import encrypted_columns, models_with_encrypted_fields
 from crm.security.models import DestructionRecord
 
 METHOD = ("crypto-shredding: AES-256-GCM data key deleted from the key store (its backups expire within "
-          "30 days); ciphertext columns and blind indexes set to NULL in the main database; recording files "
-          "deleted; de-identified statistics kept")
+          "30 days); ciphertext columns, blind indexes and their copies set to NULL and derived texts emptied in "
+          "the main database; recording files deleted; de-identified statistics kept")
 
 
 class ErasureError(ValueError):
@@ -107,11 +109,23 @@ def erase_citizen(citizen_id: str, reason: str, actor=None) -> DestructionRecord
                 counts[table.name] = n
                 categories.add(entry.category)
         values = {c: None for c in cols}
+        for c in entry.cleared:
+            values[c] = None if table.c[c].nullable else ""
+        if entry.cleared:
+            n = db.session.execute(sa.select(sa.func.count()).select_from(table).where(
+                cond, sa.or_(*[sa.and_(table.c[c].isnot(None), table.c[c] != "") for c in entry.cleared]))).scalar_one()
+            if n:
+                counts[table.name] = counts.get(table.name, 0) + n
+                categories.add(entry.category)
         if entry.subject:
             values.update({c: None for c in entry.blind_indexes})
             values["erased_at"] = utcnow()
         if values:
             db.session.execute(sa.update(table).where(cond).values(values))
+    for copy in registry.INDEX_COPIES.values():  # e.g. appeals.building_key: the citizen's building, keyed
+        table = copy.model.__table__
+        db.session.execute(sa.update(table).where(table.c[copy.citizen_column] == citizen_id)
+                           .values({copy.column: None}))
     for category, paths in files.items():
         if paths:
             categories.add(category)

@@ -54,11 +54,12 @@ def checks_for_call(call: calls.Call, segments: list[dict]) -> list[dict]:
     """``qa_checks`` of ``GET /api/v1/calls/{id}``: ``[{code, passed, detail}]`` once the call is
     transcribed (``[]`` before), codes ``greeting`` and ``closing`` among them. Stored results
     are used; a call transcribed before they existed gets them computed from ``segments`` (already
-    decrypted and logged by the caller) and stored."""
+    decrypted and logged by the caller) and stored; never for a call whose data were erased
+    (:func:`crm.calls.services.is_erased`: no transcript to compute them from)."""
     if call.status not in TRANSCRIBED:
         return []
     stored = check_results(call.id)
-    if not stored:
+    if not stored and not calls.is_erased(call):
         try:
             stored = store_checks(call.id, segments)
         except IntegrityError:  # a concurrent reader stored them first

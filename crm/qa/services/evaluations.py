@@ -24,8 +24,11 @@ def evaluate(call: calls.Call, *, evaluator, answers: dict, comment: str | None 
     """Save an evaluation of ``call`` by ``evaluator`` (a supervisor) on ``scorecard`` (default: the
     active version). ``notes``: comments pinned to moments, ``[{at_s, text}]``. The operator may
     answer until ``CRM_QA_DISPUTE_DAYS`` days from now. The call's pending review-queue item is
-    marked done. Raises :class:`EvaluationError` when the call has no transcript yet or an answer
-    is missing or invalid (then nothing is saved)."""
+    marked done. Raises :class:`EvaluationError` when the call's data were erased (``erased``,
+    410), the call has no transcript yet or an answer is missing or invalid (then nothing is saved)."""
+    if calls.is_erased(call):
+        raise EvaluationError("данные звонка уничтожены по запросу заявителя, оценить его нельзя", "call_id",
+                              "erased")
     if call.status not in TRANSCRIBED:
         raise EvaluationError("звонок ещё не расшифрован", "call_id", "not_transcribed")
     card = scorecard or ensure_default_scorecard()
