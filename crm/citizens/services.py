@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from crm.citizens.models import Citizen
 from crm.citizens.phones import InvalidPhone, format_phone, mask_phone, normalise_phone
+from crm import text_ru
 from crm.db import db
 from crm.security import audit, blind_index
 from crm.security.crypto import reserve_owner_id
@@ -340,6 +341,20 @@ def find_by_name_and_building(full_name_or_surname: str, address: str, *,
 def registrations_select():
     """``SELECT id, created_at`` of every citizen (their registration, an activity for retention)."""
     return db.select(Citizen.id.label("cid"), Citizen.created_at.label("at"))
+
+
+def named_in(citizen_id: str, text: str | None) -> bool:
+    """Whether ``text`` names the citizen: one of its capitalised words, in any grammatical case
+    (:func:`crm.text_ru.capitalised_forms`), has the citizen's ``surname`` blind index. Nothing is
+    decrypted (so nothing is logged); the index's truncation makes a rare false positive."""
+    citizen = get(citizen_id)
+    if citizen is None or citizen.erased_at is not None or not text:
+        return False
+    for form in text_ru.capitalised_forms(text):
+        column, value = blind_index.lookup("surname", surname_value(form))
+        if value and getattr(citizen, column) == value:
+            return True
+    return False
 
 
 def live_ids_select():

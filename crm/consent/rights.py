@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from crm import hooks
+from crm import hooks, text_ru
 from crm.consent.models import DataSubjectRequest, DestructionAct, SmsMessage
 from crm.db import db, utcnow
 from crm.security import audit
@@ -58,6 +58,20 @@ class RequestError(ValueError):
         super().__init__(message)
         self.field = field
         self.code = code
+
+
+def _no_personal_values(text: str | None, field: str, citizen_id: str | None) -> None:
+    """The DPO's free-text notes (what was asked, an extension's reasons, the answer, an erasure's
+    reason) are kept in clear and outlive the citizen's data (the reason goes into the destruction
+    act): they must hold no personal value. Raises :class:`RequestError` (code ``personal_data``)
+    naming what :func:`crm.text_ru.personal_values` found, or the citizen's surname
+    (:func:`crm.citizens.services.named_in`)."""
+    found = text_ru.personal_values(text)
+    if citizen_id and "ФИО" not in found and citizens.named_in(citizen_id, text):
+        found.append("фамилия заявителя")
+    if found:
+        raise RequestError(f"в тексте не должно быть персональных данных (найдено: {', '.join(found)}); "
+                           "заявитель уже указан в запросе — опишите суть без его данных", field, "personal_data")
 
 
 def _actor_of(user) -> audit.Actor | None:
@@ -98,6 +112,7 @@ def register(citizen_id: str, type_: str, *, channel: str, purpose: str | None =
         raise RequestError(f"неизвестная цель обработки «{purpose}»", "purpose")
     if citizens.get(citizen_id) is None:
         raise RequestError("заявитель не найден", "citizen_id", "not_found")
+    _no_personal_values(note, "note", citizen_id)
     now = utcnow()
     received_at = received_at or now
     if received_at.tzinfo is None:
@@ -162,6 +177,7 @@ def extend(req: DataSubjectRequest, reason: str, *, user) -> DataSubjectRequest:
     if len(reason) < 10:
         raise RequestError("укажите причины продления, которые сообщены заявителю (мотивированное уведомление)",
                            "reason")
+    _no_personal_values(reason, "reason", req.citizen_id)
     req.extended_due_at = add_working_days(req.due_at, EXTENSION_WORKING_DAYS).astimezone(req.due_at.tzinfo)
     req.extension_reason = reason[:5000]
     req.extended_at = utcnow()
@@ -217,6 +233,7 @@ def verify_identity(req: DataSubjectRequest, method: str, *, user, document_type
         if note and _DOCUMENT_NUMBER.search(note):
             raise RequestError("не записывайте номер документа: достаточно вида документа и того, что он "
                                "предъявлен", "verification_note", "document_number")
+        _no_personal_values(note, "verification_note", req.citizen_id)
     else:
         document_type = note = None
     now = utcnow()
@@ -321,6 +338,7 @@ def answer(req: DataSubjectRequest, note: str, *, user, rejected: bool = False) 
         raise RequestError("сначала сформируйте выгрузку данных для ответа", "export", "no_export")
     if req.type == "access" and not rejected and req.delivered_at is None:
         raise RequestError("выгрузка ещё не выдана заявителю", "export", "not_delivered")
+    _no_personal_values(note, "note", req.citizen_id)
     req.status = "rejected" if rejected else "answered"
     req.answered_at = utcnow()
     req.answered_by = user.id
@@ -370,6 +388,7 @@ def request_erasure(citizen_id: str, reason: str, *, user, channel: str = "paper
         raise RequestError("заявитель не найден", "citizen_id", "not_found")
     if citizen.erased_at is not None:
         raise RequestError("данные заявителя уже уничтожены", "citizen_id", "erased")
+    _no_personal_values(reason, "reason", citizen_id)
     pending = [r for r in for_citizen(citizen_id) if r.type == "erasure" and r.status == "awaiting_approval"]
     if pending:
         raise RequestError("уничтожение уже ждёт утверждения", "citizen_id", "pending")
@@ -423,6 +442,7 @@ def reject_erasure(req: DataSubjectRequest, note: str, *, user) -> DataSubjectRe
         raise RequestError("этот запрос не ждёт утверждения", "status", "not_pending")
     if not note:
         raise RequestError("укажите причину отказа", "note")
+    _no_personal_values(note, "note", req.citizen_id)
     req.status = "rejected"
     req.answered_at = utcnow()
     req.answered_by = user.id

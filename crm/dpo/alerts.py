@@ -35,7 +35,9 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from crm import text_ru
 from crm.db import db, utcnow
+from crm.errors import InvalidInput
 from crm.jobs import job, job_context
 from crm.timeutil import local_tz
 from crm.dpo.models import AccessAlert
@@ -200,7 +202,13 @@ def listing(status: str = "open", rule: str | None = None, limit: int = 200) -> 
 
 def acknowledge(alert: AccessAlert, *, user, comment: str | None = None) -> AccessAlert:
     """Mark ``alert`` reviewed by ``user`` (the DPO) with an optional comment; logged as
-    ``audit.alert_ack``. Acknowledging twice keeps the first time."""
+    ``audit.alert_ack``. Acknowledging twice keeps the first time. The comment is kept in clear and
+    outlives the citizens' data, so one holding a personal value (:func:`crm.text_ru.personal_values`)
+    is refused with :class:`crm.errors.InvalidInput` (code ``personal_data``) and nothing is saved."""
+    found = text_ru.personal_values(comment)
+    if found:
+        raise InvalidInput(f"в комментарии не должно быть персональных данных (найдено: {', '.join(found)})",
+                           code="personal_data", field="comment")
     if alert.ack_at is None:
         alert.ack_at = utcnow()
         alert.ack_by = user.id

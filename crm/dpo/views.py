@@ -281,8 +281,12 @@ def alert_scan():
 def alert_acknowledge(alert_id):
     """Mark an alert reviewed, with a comment; logged as ``audit.alert_ack``."""
     alert = alerts.get(alert_id) or abort(404)
-    alerts.acknowledge(alert, user=current_user, comment=request.form.get("comment"))
-    flash("Оповещение отмечено как рассмотренное.", "success")
+    try:
+        alerts.acknowledge(alert, user=current_user, comment=request.form.get("comment"))
+    except InvalidInput as exc:
+        flash(str(exc), "error")
+    else:
+        flash("Оповещение отмечено как рассмотренное.", "success")
     return redirect(local_target(request.form.get("next"), url_for("dpo.alert_list")))
 
 
