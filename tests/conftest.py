@@ -176,6 +176,24 @@ def client(ctx):
 
 
 @pytest.fixture()
+def sms_inbox(monkeypatch):
+    """The SMS the gateway delivered during the test, in order (``crm.consent.sms.OutgoingSms``: ``to``,
+    ``body`` with its one-time code or link, ``message_id``): every app of this process (the test app,
+    the browser tests' live server) sends through a recording gateway. The outbox keeps secrets masked,
+    so this is where a test reads the code or the link the citizen got."""
+    from crm.consent import sms
+
+    sent: list = []
+
+    class Recording(sms.SmsGateway):
+        def deliver(self, message) -> None:
+            sent.append(message)
+
+    monkeypatch.setattr(sms, "gateway", lambda app=None: Recording())
+    return sent
+
+
+@pytest.fixture()
 def make_user(ctx):
     """``make_user(role="operator", username=None, password=...)``: a staff account (tests.factories.UserFactory)."""
     from tests.factories import PASSWORD, UserFactory

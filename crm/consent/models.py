@@ -150,9 +150,9 @@ class DataSubjectRequest(db.Model):
 
 
 class SelfServiceGrant(db.Model):
-    """One way into the citizen's self-service page: a signed link (``kind='link'``; the token's
-    id is this row's id) or a one-time SMS code (``kind='code'``; only ``code_hash``, an HMAC of the
-    code, is kept). ``used_at`` set = the link or code was used and is refused from then on.
+    """One way into the citizen's self-service page: a signed link (``kind='link'``; the token names
+    this row's id and carries a random nonce of which only ``token_hash``, an HMAC, is kept) or a
+    one-time SMS code (``kind='code'``; only ``code_hash``, an HMAC of the code, is kept). ``used_at`` set = the link or code was used and is refused from then on.
     ``scope``: the citizen ids the session may see (all registrations with the verified phone)."""
 
     __tablename__ = "selfservice_grants"
@@ -161,6 +161,7 @@ class SelfServiceGrant(db.Model):
     citizen_id: Mapped[str] = mapped_column(ForeignKey("citizens.id"), index=True)
     scope: Mapped[list] = mapped_column(JSON, default=list)
     code_hash: Mapped[str | None] = mapped_column(String(64))
+    token_hash: Mapped[str | None] = mapped_column(String(64))  # HMAC of the link token's nonce
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[int | None] = mapped_column(Integer)

@@ -2,7 +2,9 @@
 
 - **Signed link**: staff send it (SMS) from the consent history page. The token is
   ``itsdangerous.URLSafeTimedSerializer(SECRET_KEY, salt)`` over the id of a
-  :class:`~crm.consent.models.SelfServiceGrant` row; it expires after ``CRM_SELFSERVICE_LINK_TTL_S``
+  :class:`~crm.consent.models.SelfServiceGrant` row and a random nonce; the row keeps only an HMAC
+  of the nonce (``token_hash``), so the link cannot be rebuilt from the database even with the
+  secret key. It expires after ``CRM_SELFSERVICE_LINK_TTL_S``
   (default 72 h) and works once: using it sets ``used_at`` with a conditional UPDATE, so a second
   use — even a concurrent one — is refused. A forged, expired or used token is refused with a
   Russian message; the refusal is in the access log.
@@ -10,6 +12,9 @@
   a 6-digit code is sent by SMS (the page says the same either way, so it does not tell who is
   registered). Only an HMAC of the code is kept; it expires after ``CRM_SELFSERVICE_CODE_TTL_S``
   (default 10 min), allows 5 attempts and works once. At most 3 codes per number an hour.
+
+Neither the code nor the link is stored in clear anywhere: the SMS goes to the gateway once, with
+the secret, and the outbox keeps the text with the secret masked (:func:`crm.consent.sms.send`).
 
 Either way the result is a *scope*: the citizen ids the session may see (for a code, every
 registration with that phone). The session itself lives in the signed Flask session cookie for
@@ -84,8 +89,10 @@ def issue_link(citizen, *, user, base_url: str, send: bool = True) -> tuple[str,
     now = utcnow()
     grant = SelfServiceGrant(id=new_id(), kind="link", citizen_id=citizen.id, scope=[citizen.id], created_at=now,
                              created_by=getattr(user, "id", None), expires_at=now + timedelta(seconds=link_ttl_s()))
+    nonce = secrets.token_urlsafe(16)
+    grant.token_hash = _secret_hash(grant.id, f"link:{nonce}")
     db.session.add(grant)
-    token = _serializer().dumps({"g": grant.id})
+    token = _serializer().dumps({"g": grant.id, "n": nonce})
     url = base_url.rstrip("/") + url_for("selfservice.link", token=token)
     audit.record("selfservice.link", citizen_id=citizen.id, purpose=DSR_PURPOSE, detail=f"grant {grant.id}")
     db.session.commit()
@@ -93,7 +100,7 @@ def issue_link(citizen, *, user, base_url: str, send: bool = True) -> tuple[str,
         until = (grant.expires_at.astimezone(local_tz())).strftime("%d.%m.%Y %H:%M")
         sms.send(citizen, purpose=DSR_PURPOSE, kind="link",
                  body=f"Горячая линия ЖКХ: управление согласиями на обработку данных — {url} "
-                      f"(ссылка одноразовая, действует до {until} МСК).")
+                      f"(ссылка одноразовая, действует до {until} МСК).", secret=token)
     return url, grant
 
 
@@ -109,6 +116,11 @@ def check_link(token: str) -> SelfServiceGrant:
                                  "по коду из SMS."), "forged") from None
     grant = db.session.get(SelfServiceGrant, data.get("g") if isinstance(data, dict) else None)
     if grant is None or grant.kind != "link":
+        raise SelfServiceError(_("Ссылка недействительна."), "forged")
+    nonce = data.get("n")
+    # grants issued before token_hash existed (migration 0013) have none: their links stay valid until they expire
+    if grant.token_hash is not None and not (
+            isinstance(nonce, str) and hmac.compare_digest(grant.token_hash, _secret_hash(grant.id, f"link:{nonce}"))):
         raise SelfServiceError(_("Ссылка недействительна."), "forged")
     if grant.used_at is not None:
         raise SelfServiceError(_("Эта ссылка уже была использована. Ссылка одноразовая: запросите новую или войдите "
@@ -156,10 +168,15 @@ def refused(exc: SelfServiceError) -> None:
     db.session.commit()
 
 
-def _code_hash(grant_id: str, code: str) -> str:
+def _secret_hash(grant_id: str, secret: str) -> str:
+    """HMAC-SHA256 (hex) of a grant's secret (a code, ``link:<nonce>``) under the app's secret key."""
     key = current_app.secret_key
     key = key.encode() if isinstance(key, str) else key
-    return hmac.new(key, f"{SALT}:{grant_id}:{code}".encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key, f"{SALT}:{grant_id}:{secret}".encode(), hashlib.sha256).hexdigest()
+
+
+def _code_hash(grant_id: str, code: str) -> str:
+    return _secret_hash(grant_id, code)
 
 
 def request_code(phone: str) -> str:
@@ -193,7 +210,7 @@ def request_code(phone: str) -> str:
     db.session.commit()
     sms.send(first, purpose=DSR_PURPOSE, kind="code",
              body=f"Код для управления согласиями: {code}. Действует {code_ttl_s() // 60} мин. Никому его не сообщайте.",
-             actor=CITIZEN)
+             actor=CITIZEN, secret=code)
     return grant.id
 
 

@@ -620,8 +620,9 @@ def retention_page():
 @bp.get("/dpo/sms-outbox")
 @roles_required("dpo")
 def outbox():
-    """Every SMS handed to the gateway: masked number, purpose, text (codes hidden)."""
-    return render_template("dpo/outbox.html", rows=sms.outbox(limit=300))
+    """Every SMS handed to the gateway: masked number, purpose, text (one-time codes and link tokens
+    are stored masked, so no usable link is shown). Viewing it is logged (``sms.outbox_view``)."""
+    return render_template("dpo/outbox.html", rows=sms.outbox_view(user=current_user, limit=300))
 
 
 # --- the citizen's self-service download of an access request's answer -------------------------------

@@ -36,23 +36,30 @@ def messages(citizen_id, kind):
     return [m for m in sms.outbox(citizen_id=citizen_id) if m.kind == kind]
 
 
-def send_link(ctx, make_user, citizen) -> str:
-    """Staff send the link; returns its path (from the SMS text in the outbox)."""
+def delivered(inbox, kind):
+    """The texts the SMS gateway got (with their secrets; the outbox keeps them masked)."""
+    marker = {"link": "/my/link/", "code": "Код для управления согласиями"}[kind]
+    return [m.body for m in inbox if marker in m.body]
+
+
+def send_link(ctx, make_user, citizen, inbox) -> str:
+    """Staff send the link; returns its path (from the SMS text the gateway delivered)."""
     dpo = make_user("dpo")
     staff = Client(ctx)
     assert staff.post("/login", data={"username": dpo.username, "password": "correct-horse-1"}).status_code == 302
     assert staff.post(f"/citizens/{citizen.id}/selfservice-link").status_code == 302
-    body = messages(citizen.id, "link")[-1].body
+    assert messages(citizen.id, "link")
+    body = delivered(inbox, "link")[-1]
     url = re.search(r"https?://\S+/my/link/\S+", body).group(0)
     return urlparse(url).path
 
 
-def test_signed_link_opens_once_and_withdrawal_works(ctx, make_user, citizen):
+def test_signed_link_opens_once_and_withdrawal_works(ctx, make_user, citizen, sms_inbox):
     from crm.consent import services as consent
     from crm.consent.models import DataSubjectRequest, SelfServiceGrant
     from crm.security.models import AccessLogEntry
 
-    path = send_link(ctx, make_user, citizen)
+    path = send_link(ctx, make_user, citizen, sms_inbox)
     assert messages(citizen.id, "link")[0].to_masked == "+7 912 ***-**-70"
     visitor = Client(ctx)
     page = visitor.get(path)
@@ -91,13 +98,13 @@ def test_signed_link_opens_once_and_withdrawal_works(ctx, make_user, citizen):
     assert visitor.get("/my/consents").status_code == 302
 
 
-def test_forged_and_expired_links_are_refused(ctx, make_user, citizen, monkeypatch):
+def test_forged_and_expired_links_are_refused(ctx, make_user, citizen, sms_inbox, monkeypatch):
     import time
 
     from crm.consent import selfservice
     from crm.security.models import AccessLogEntry
 
-    path = send_link(ctx, make_user, citizen)
+    path = send_link(ctx, make_user, citizen, sms_inbox)
     token = path.rsplit("/", 1)[1]
     forged = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
     resp = Client(ctx).get(f"/my/link/{forged}")
@@ -123,7 +130,7 @@ def test_forged_and_expired_links_are_refused(ctx, make_user, citizen, monkeypat
     assert {"forged", "expired"} <= set(refusals)
 
 
-def test_sms_code_flow_limits_attempts_and_never_logs_the_code(ctx, citizen, caplog):
+def test_sms_code_flow_limits_attempts_and_never_logs_the_code(ctx, citizen, sms_inbox, caplog):
     from crm.consent import selfservice
     from crm.consent.models import SelfServiceGrant
     from crm.security.models import AccessLogEntry
@@ -135,7 +142,8 @@ def test_sms_code_flow_limits_attempts_and_never_logs_the_code(ctx, citizen, cap
     assert visitor.post("/my", data={"phone": "12"}).status_code == 422
     resp = visitor.post("/my", data={"phone": "8 (912) 505 60 70"})
     assert resp.status_code == 302 and resp.headers["Location"].endswith("/my/code")
-    body = messages(citizen.id, "code")[0].body
+    assert messages(citizen.id, "code")
+    body = delivered(sms_inbox, "code")[0]
     code = re.search(r"\b(\d{6})\b", body).group(1)
     wrong = "000000" if code != "000000" else "111111"
     resp = visitor.post("/my/code", data={"code": wrong})
@@ -157,7 +165,7 @@ def test_sms_code_flow_limits_attempts_and_never_logs_the_code(ctx, citizen, cap
     assert code not in caplog.text
 
 
-def test_code_attempts_run_out_and_unknown_numbers_look_the_same(ctx, citizen):
+def test_code_attempts_run_out_and_unknown_numbers_look_the_same(ctx, citizen, sms_inbox):
     from crm.consent import selfservice
 
     visitor = Client(ctx)
@@ -169,7 +177,7 @@ def test_code_attempts_run_out_and_unknown_numbers_look_the_same(ctx, citizen):
     for _ in range(selfservice.MAX_ATTEMPTS):
         with pytest.raises(selfservice.SelfServiceError):
             selfservice.verify_code(grant_id, "999999x")
-    code = re.search(r"\b(\d{6})\b", messages(citizen.id, "code")[-1].body).group(1)
+    code = re.search(r"\b(\d{6})\b", delivered(sms_inbox, "code")[-1]).group(1)
     with pytest.raises(selfservice.SelfServiceError) as err:
         selfservice.verify_code(grant_id, code)  # even the right code, after five wrong ones
     assert err.value.code == "too_many"
@@ -179,14 +187,14 @@ def test_code_attempts_run_out_and_unknown_numbers_look_the_same(ctx, citizen):
     assert len(messages(citizen.id, "code")) == selfservice.MAX_CODES_PER_HOUR
 
 
-def test_session_sees_only_its_citizen_and_expires(ctx, make_user, citizen):
+def test_session_sees_only_its_citizen_and_expires(ctx, make_user, citizen, sms_inbox):
     import time
 
     from crm.consent import services as consent
 
     other = CitizenFactory(full_name="Чужой Иван", phone="+7 903 111-22-33")
     theirs = consent.record(other, "sms_notifications")
-    path = send_link(ctx, make_user, citizen)
+    path = send_link(ctx, make_user, citizen, sms_inbox)
     visitor = Client(ctx)
     visitor.post(path)
     assert visitor.post(f"/my/consents/{theirs.id}/withdraw").status_code == 404
@@ -199,10 +207,10 @@ def test_session_sees_only_its_citizen_and_expires(ctx, make_user, citizen):
     assert consent.has_consent(citizen.id, mine.purpose_code)  # nothing happened without a session
 
 
-def test_link_for_an_erased_citizen_is_refused(ctx, make_user, citizen):
+def test_link_for_an_erased_citizen_is_refused(ctx, make_user, citizen, sms_inbox):
     from crm.security.shredding import erase_citizen
 
-    path = send_link(ctx, make_user, citizen)
+    path = send_link(ctx, make_user, citizen, sms_inbox)
     from crm.security import audit
 
     erase_citizen(citizen.id, "тест", actor=audit.system_actor("test"))

@@ -59,6 +59,7 @@ ACTION_LABELS = {
     "erasure.act": "акт об уничтожении данных", "selfservice.link": "ссылка на личную страницу заявителя",
     "selfservice.login": "вход заявителя на личную страницу", "selfservice.code": "код для входа заявителя",
     "selfservice.refused": "отказ во входе на личную страницу", "sms.send": "отправка SMS",
+    "sms.outbox_view": "просмотр исходящих SMS",
     "purpose.update": "изменение реестра целей обработки", "retention.run": "уничтожение по истечении сроков",
     "evaluation.acknowledge": "оператор ознакомлен с оценкой", "evaluation.dispute": "оспаривание оценки",
     "evaluation.resolve": "решение по спору об оценке",
