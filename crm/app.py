@@ -15,6 +15,7 @@ from crm.appeals import hooks as appeals_hooks
 from crm.appeals import personal_data as appeals_data
 from crm.appeals.api import bp as appeals_api
 from crm.appeals.views import bp as appeals_bp
+from crm.buildings.api import bp as buildings_api
 from crm.calls import hooks as calls_hooks
 from crm.calls import personal_data as calls_data
 from crm.calls.api import bp as calls_api
@@ -114,7 +115,7 @@ def register_blueprints(app: Flask) -> None:
 
 def register_api(app: Flask) -> None:
     """``/api/v1``: each feature's API blueprint, documented by one OpenAPI document (crm.api)."""
-    api.init_app(app, [appeals_api, citizens_api, consent_api, calls_api, qa_api, reports_api, audit_api])
+    api.init_app(app, [appeals_api, buildings_api, citizens_api, consent_api, calls_api, qa_api, reports_api, audit_api])
 
 
 def register_hooks(app: Flask) -> None:

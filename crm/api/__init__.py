@@ -16,7 +16,7 @@ from typing import Callable
 
 import marshmallow as ma
 from flask import current_app, g, jsonify, request, session
-from flask_login import login_user
+from flask_login import current_user, login_user
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.spec.plugins import FlaskPlugin
@@ -208,14 +208,23 @@ class Blueprint(SmorestBlueprint):
         return SmorestBlueprint.doc(responses={str(k): _error_doc(v) for k, v in responses.items()})
 
 
-def token_required(*roles: str):
+def token_required(*roles: str, session_ok: bool = False):
     """Authenticate ``Authorization: Bearer <token>`` and check the role; sets ``g.api_user`` and
     logs the user in for this request (so the access log names them). Documents ``x-roles`` and the
-    401/403 answers on the operation."""
+    401/403 answers on the operation. ``session_ok``: a request without the header may instead come
+    from a signed-in staff browser (the session cookie), for read-only endpoints the pages' scripts
+    call (GET only: the API is CSRF-exempt)."""
     def deco(fn):
         @wraps(fn)
         def wrapper(*args, **kwargs):
             header = request.headers.get("Authorization", "")
+            if (session_ok and not header and request.method == "GET" and session.get("_user_id")
+                    and current_user.is_authenticated and current_user.get_id() == session["_user_id"]):
+                if roles and current_user.role not in roles:
+                    role = ROLE_NAMES_RU.get(current_user.role, current_user.role)
+                    return api_error(403, "forbidden", f"роли «{role}» это действие не разрешено")
+                g.api_user = current_user._get_current_object()
+                return fn(*args, **kwargs)
             if not header.startswith("Bearer "):
                 return api_error(401, "unauthorized", "нужен токен: заголовок «Authorization: Bearer <токен>»")
             user = user_for_token(header[7:].strip())
