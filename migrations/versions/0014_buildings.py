@@ -4,15 +4,15 @@
 ``crm buildings import`` idempotent), ``fias_id`` (ФИАС/ГАР GUID, unique when given),
 ``entrances``, ``apartments``, ``created_at``, ``updated_at``. No personal data.
 
-Revision ID: 0013_buildings
-Revises: 0012_calendar_overrides
+Revision ID: 0014_buildings
+Revises: 0013_selfservice_secrets_hashed
 """
 import sqlalchemy as sa
 from alembic import op
 
 
-revision = "0013_buildings"
-down_revision = "0012_calendar_overrides"
+revision = "0014_buildings"
+down_revision = "0013_selfservice_secrets_hashed"
 branch_labels = None
 depends_on = None
 
