@@ -17,6 +17,7 @@ from crm.citizens import services as citizens
 from crm.consent import rights, selfservice
 from crm.consent import services as consent
 from crm.db import db, utcnow
+from crm.i18n import N_
 from crm.security import audit
 from crm.security.models import AccessLogEntry
 from crm.security.permissions import ROLE_NAMES_RU, require_role
@@ -206,18 +207,19 @@ def _export(citizen_id: str, *, actor: audit.Actor, request: rights.DataSubjectR
 
 def export_summary(citizen_id: str) -> list[tuple[str, int]]:
     """What an access export of this citizen would hold, as categories and counts, for the DPO's view
-    of the request (the DPO sees how much, not the texts): ``[(Russian label, count), ...]``.
+    of the request (the DPO sees how much, not the texts): ``[(Russian label, marked for translation,
+    count), ...]``.
     Counts rows only; nothing is decrypted, so nothing is logged."""
     own_appeals = appeals.for_citizen(citizen_id)
     own_calls = [c for a in own_appeals for c in calls.for_appeal(a.id)]
     entries = db.session.execute(select(db.func.count()).select_from(AccessLogEntry)
                                  .where(AccessLogEntry.citizen_id == citizen_id)).scalar_one()
-    return [("обращения", len(own_appeals)), ("звонки", len(own_calls)),
-            ("записи", sum(1 for c in own_calls if c.storage_key)),
-            ("расшифровки", sum(1 for c in own_calls if c.status == "done")),
-            ("согласия", len(consent.for_citizen(citizen_id))),
-            ("запросы", len(rights.for_citizen(citizen_id))),
-            ("SMS", len(rights.messages_for(citizen_id))), ("записи журнала доступа", entries)]
+    return [(N_("обращения"), len(own_appeals)), (N_("звонки"), len(own_calls)),
+            (N_("записи"), sum(1 for c in own_calls if c.storage_key)),
+            (N_("расшифровки"), sum(1 for c in own_calls if c.status == "done")),
+            (N_("согласия"), len(consent.for_citizen(citizen_id))),
+            (N_("запросы"), len(rights.for_citizen(citizen_id))),
+            ("SMS", len(rights.messages_for(citizen_id))), (N_("записи журнала доступа"), entries)]
 
 
 def _public_body(m) -> str | None:

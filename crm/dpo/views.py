@@ -17,7 +17,7 @@ from datetime import datetime, time as dtime, timedelta
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import StringField
@@ -54,8 +54,8 @@ def _denied(_exc):
 class DpoPhoneSearchForm(FlaskForm):
     """The DPO's search by phone: a POST with CSRF, so the number stays out of URLs."""
 
-    phone = StringField("Телефон заявителя", validators=[DataRequired(message="Введите номер телефона"),
-                                                         Length(max=40)])
+    phone = StringField(_l("Телефон заявителя"), validators=[DataRequired(message=_l("Введите номер телефона")),
+                                                             Length(max=40)])
 
 
 def _unknown_citizen(citizen_id: str):
@@ -78,8 +78,8 @@ def _parse_period() -> tuple[datetime | None, datetime | None, str, str, str | N
     except InvalidInput as exc:
         return None, None, first, last, str(exc)
     if start is not None and end is not None and start >= end:
-        return None, None, first, last, (f"Дата начала периода ({first}) позже даты окончания ({last}): "
-                                         "исправьте период.")
+        return None, None, first, last, _("Дата начала периода (%(first)s) позже даты окончания (%(last)s): "
+                                           "исправьте период.", first=first, last=last)
     return start, end, first, last, None
 
 
@@ -272,7 +272,8 @@ def alert_list():
 def alert_scan():
     """Run the rules over the log now (also done hourly by the worker)."""
     counts = alerts.scan(actor=audit.current_actor())
-    flash(f"Проверка выполнена: новых оповещений {counts['new']}, обновлено {counts['updated']}.", "success")
+    flash(_("Проверка выполнена: новых оповещений %(new)s, обновлено %(updated)s.", new=counts["new"],
+            updated=counts["updated"]), "success")
     return redirect(url_for("dpo.alert_list"))
 
 
@@ -286,7 +287,7 @@ def alert_acknowledge(alert_id):
     except InvalidInput as exc:
         flash(str(exc), "error")
     else:
-        flash("Оповещение отмечено как рассмотренное.", "success")
+        flash(_("Оповещение отмечено как рассмотренное."), "success")
     return redirect(local_target(request.form.get("next"), url_for("dpo.alert_list")))
 
 
@@ -349,7 +350,7 @@ def purpose_edit(code):
             getattr(form, exc.field, form.name_ru).errors.append(str(exc))
             status = 422
         else:
-            flash("Реестр изменён." if changed else "Изменений нет.", "success")
+            flash(_("Реестр изменён.") if changed else _("Изменений нет."), "success")
             return redirect(url_for("dpo.purposes"))
     elif request.method == "POST":
         status = 422
@@ -384,7 +385,7 @@ def requests():
             (field if field is not None and hasattr(field, "errors") else form.citizen_id).errors.append(str(exc))
             status_code = 422
         else:
-            flash(f"Запрос зарегистрирован, срок ответа — {_fmt(req.due_at)}.", "success")
+            flash(_("Запрос зарегистрирован, срок ответа — %(due)s.", due=_fmt(req.due_at)), "success")
             return redirect(url_for("dpo.request_detail", request_id=req.id))
     elif request.method == "POST":
         status_code = 422
@@ -423,11 +424,11 @@ def request_extend(request_id):
     if form.validate_on_submit():
         try:
             rights.extend(req, form.reason.data, user=current_user)
-            flash(f"Срок продлён до {_fmt(req.extended_due_at)}.", "success")
+            flash(_("Срок продлён до %(due)s.", due=_fmt(req.extended_due_at)), "success")
         except rights.RequestError as exc:
             flash(str(exc), "error")
     else:
-        flash("Укажите причины продления.", "error")
+        flash(_("Укажите причины продления."), "error")
     return redirect(url_for("dpo.request_detail", request_id=req.id))
 
 
@@ -441,12 +442,12 @@ def request_verify(request_id):
         try:
             rights.verify_identity(req, form.method.data, document_type=form.document.data or None,
                                    note=form.note.data, user=current_user)
-            flash("Способ установления личности записан. Выгрузку должен утвердить второй ответственный за ПДн.",
-                  "success")
+            flash(_("Способ установления личности записан. Выгрузку должен утвердить второй ответственный за "
+                    "ПДн."), "success")
         except rights.RequestError as exc:
             flash(str(exc), "error")
     else:
-        flash("Проверьте форму.", "error")
+        flash(_("Проверьте форму."), "error")
     return redirect(url_for("dpo.request_detail", request_id=req.id))
 
 
@@ -457,7 +458,7 @@ def request_approve_export(request_id):
     req = rights.get(request_id) or abort(404)
     try:
         rights.approve_export(req, user=current_user)
-        flash("Выгрузка утверждена.", "success")
+        flash(_("Выгрузка утверждена."), "success")
     except rights.RequestError as exc:
         flash(str(exc), "error")
     return redirect(url_for("dpo.request_detail", request_id=req.id))
@@ -471,20 +472,20 @@ def request_answer(request_id):
     req = rights.get(request_id) or abort(404)
     form = AnswerForm()
     if not form.validate_on_submit():
-        flash("Проверьте форму.", "error")
+        flash(_("Проверьте форму."), "error")
         return redirect(url_for("dpo.request_detail", request_id=req.id))
     decision = form.decision.data
     try:
         if req.type == "erasure":
             if decision == "approve":
                 act = rights.approve_erasure(req, user=current_user)
-                flash(f"Данные уничтожены. Акт № {act.number}.", "success")
+                flash(_("Данные уничтожены. Акт № %(number)s.", number=act.number), "success")
             else:
                 rights.reject_erasure(req, form.note.data, user=current_user)
-                flash("В уничтожении отказано.", "success")
+                flash(_("В уничтожении отказано."), "success")
         else:
             rights.answer(req, form.note.data, user=current_user, rejected=decision == "reject")
-            flash("Запрос закрыт.", "success")
+            flash(_("Запрос закрыт."), "success")
     except rights.RequestError as exc:
         flash(str(exc), "error")
     return redirect(url_for("dpo.request_detail", request_id=req.id))
@@ -547,7 +548,7 @@ def citizen_rectify(citizen_id):
         except citizens.CitizenError as exc:
             getattr(form, exc.field or "", form.full_name).errors.append(str(exc))
         else:
-            flash("Данные заявителя исправлены." if changed else "Изменений нет.", "success" if changed else "info")
+            flash(_("Данные заявителя исправлены.") if changed else _("Изменений нет."), "success" if changed else "info")
             return redirect(url_for("dpo.history", citizen_id=citizen_id))
     return _history_page(citizen_id, rectify_form=form, status=422)
 
@@ -561,9 +562,9 @@ def dpo_withdraw(consent_id):
     if form.validate_on_submit():
         consent.withdraw(event, channel=form.channel.data if form.channel.data in consent.CHANNELS else "paper",
                           user_id=current_user.id, ref=form.ref.data)
-        flash("Отзыв согласия зарегистрирован.", "success")
+        flash(_("Отзыв согласия зарегистрирован."), "success")
     else:
-        flash("Проверьте форму.", "error")
+        flash(_("Проверьте форму."), "error")
     return redirect(url_for("dpo.history", citizen_id=event.citizen_id))
 
 
@@ -577,10 +578,10 @@ def erasure_request(citizen_id):
         except rights.RequestError as exc:
             flash(str(exc), "error")
         else:
-            flash("Уничтожение запрошено. Его должен утвердить другой сотрудник.", "success")
+            flash(_("Уничтожение запрошено. Его должен утвердить другой сотрудник."), "success")
             return redirect(url_for("dpo.request_detail", request_id=req.id))
     else:
-        flash("Укажите основание уничтожения.", "error")
+        flash(_("Укажите основание уничтожения."), "error")
     return redirect(url_for("dpo.history", citizen_id=citizen_id))
 
 
@@ -608,8 +609,11 @@ def retention_page():
     if form.validate_on_submit():
         row = retention.run(dry_run=bool(form.dry_run.data),
                             actor=services.actor_of(current_user))
-        flash(("Проверка" if row.dry_run else "Обработка") + f" выполнена: уничтожено {row.erased}, обезличено "
-              f"{row.deidentified}, требует действий {row.pending}.", "success")
+        counts = {"erased": row.erased, "deidentified": row.deidentified, "pending": row.pending}
+        flash(_("Проверка выполнена: уничтожено %(erased)s, обезличено %(deidentified)s, требует действий "
+                "%(pending)s.", **counts) if row.dry_run else
+              _("Обработка выполнена: уничтожено %(erased)s, обезличено %(deidentified)s, требует действий "
+                "%(pending)s.", **counts), "success")
         return redirect(url_for("dpo.retention_page", run=row.id))
     runs = retention.runs()
     chosen = retention.get_run(request.args.get("run", type=int)) if request.args.get("run") else None
