@@ -47,6 +47,10 @@ class AppealForm(FlaskForm):
     topic = SelectField(_l("Тематика"), choices=[("", _l("— выберите тематику —")), *_choices(TOPICS)],
                         validators=[DataRequired(message=_l("Выберите тематику обращения"))])
     channel = SelectField(_l("Канал"), choices=_choices(CHANNELS), default="phone")
+    # the buildings register: the script (static/buildings.js) fills building_id from the suggestions;
+    # without it the typed address is matched on the server (crm.buildings.services.find)
+    building = StringField(_l("Дом (из реестра домов)"), validators=[Optional(), Length(max=300)])
+    building_id = HiddenField()
     description = TextAreaField(_l("Суть обращения"), validators=[DataRequired(message=_l("Опишите суть обращения")),
                                                               Length(max=10000)])
     recording = FileField(_l("Запись звонка (WAV, MP3, OGG, FLAC)"))

@@ -35,6 +35,8 @@ class Appeal(db.Model):
     status: Mapped[str] = mapped_column(String(20), index=True, default="received")
     description_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     building_key: Mapped[str | None] = mapped_column(String(32), index=True)
+    #: the house in the buildings register (crm.buildings) the operator picked at intake, if any
+    building_id: Mapped[int | None] = mapped_column(ForeignKey("buildings.id"), index=True)
     repeat_of_id: Mapped[str | None] = mapped_column(ForeignKey("appeals.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     escalate_by: Mapped[datetime | None] = mapped_column(UTCDateTime)

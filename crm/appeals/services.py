@@ -16,6 +16,7 @@ from crm import hooks
 from crm.appeals.catalog import (CATEGORIES, CHANNELS, NO_ESCALATION, PENDING_DEADLINES, REOPEN, SLA, STATUSES,
                                  TOPICS, TRANSITIONS)
 from crm.appeals.models import Appeal, AppealCounter, AppealEvent
+from crm.buildings import services as buildings
 from crm.calls import services as calls
 from crm.citizens import services as citizens
 from crm.citizens.services import Citizen
@@ -90,9 +91,11 @@ def find_repeat_of(citizen: Citizen, topic: str, now: datetime) -> Appeal | None
 
 
 def create(citizen: Citizen, *, category: str, topic: str, description: str, channel: str,
-           operator_id: int | None, submission_key: str | None = None, commit: bool = True) -> Appeal:
-    """Register an appeal for ``citizen``. Raises :class:`AppealError` for unknown codes or an empty
-    description. Sets SLA clocks and ``repeat_of``; writes history and the access log."""
+           operator_id: int | None, submission_key: str | None = None, commit: bool = True,
+           building_id: int | None = None) -> Appeal:
+    """Register an appeal for ``citizen``. Raises :class:`AppealError` for unknown codes, an unknown
+    ``building_id`` (the buildings register) or an empty description. Sets SLA clocks and
+    ``repeat_of``; writes history and the access log."""
     if category not in CATEGORIES:
         raise AppealError(f"неизвестная категория «{category}»", "category")
     if topic not in TOPICS:
@@ -110,6 +113,8 @@ def create(citizen: Citizen, *, category: str, topic: str, description: str, cha
         raise AppealError("описание длиннее 10 000 символов", "description")
     if citizen.erased_at is not None:
         raise AppealError("данные заявителя уничтожены; зарегистрируйте его заново", "citizen_id", "erased")
+    if building_id is not None and buildings.get(building_id) is None:
+        raise AppealError("дом не найден в реестре домов", "building_id")
     now = utcnow()
     escalate_by, update_by, resolve_by = sla_deadlines(category, now)
     repeat = find_repeat_of(citizen, topic, now)
@@ -117,7 +122,7 @@ def create(citizen: Citizen, *, category: str, topic: str, description: str, cha
                     category=category, topic=topic, channel=channel, status="received",
                     building_key=blind_index.read_value("building", citizen), created_at=now, escalate_by=escalate_by,
                     update_by=update_by, resolve_by=resolve_by, repeat_of_id=repeat.id if repeat else None,
-                    submission_key=submission_key)
+                    submission_key=submission_key, building_id=building_id)
     appeal.description = description
     db.session.add(appeal)
     db.session.add(AppealEvent(appeal_id=appeal.id, citizen_id=citizen.id, user_id=operator_id, at=now,
@@ -242,7 +247,7 @@ def register_appeal(user, *, citizen_id: str | None = None, citizen: citizens.Ci
                     category: str, topic: str, description: str, channel: str,
                     consents: Mapping[str, bool] | None = None,
                     recording: tuple[BinaryIO, str] | None = None, confirm_duplicate: bool = False,
-                    submission_key: str | None = None) -> Intake:
+                    submission_key: str | None = None, building_id: int | None = None) -> Intake:
     """Register an appeal as the operator's form (``/citizens/<id>/appeals/new``) and ``POST
     /api/v1/appeals`` both do: its citizen, the appeal, the call recording and the consent answers,
     all or nothing.
@@ -252,7 +257,8 @@ def register_appeal(user, *, citizen_id: str | None = None, citizen: citizens.Ci
     citizens of other names raises :class:`PhoneInUse` and registers nobody, unless
     ``confirm_duplicate``). ``consents``: ``{purpose code: given}`` of the answers asked on the call
     (purposes not asked are left out). ``recording``: ``(stream, original file name)`` of the
-    call's recording. ``submission_key``: the form's key or the API's ``Idempotency-Key``; a key
+    call's recording. ``building_id``: the house picked from the buildings register (optional).
+    ``submission_key``: the form's key or the API's ``Idempotency-Key``; a key
     that already made an appeal returns that appeal (``replayed``), looking up and writing nothing.
 
     Order and transaction: the recording is validated first (:func:`crm.calls.services.stage_upload`,
@@ -283,7 +289,7 @@ def register_appeal(user, *, citizen_id: str | None = None, citizen: citizens.Ci
             return Intake(earlier, citizens.get(earlier.citizen_id), replayed=True)
         person, registered = _intake_citizen(citizen_id, citizen, confirm_duplicate)
         appeal = create(person, category=category, topic=topic, description=description, channel=channel,
-                        operator_id=user.id, submission_key=key, commit=False)
+                        operator_id=user.id, submission_key=key, commit=False, building_id=building_id)
         if sa_inspect(appeal).persistent:
             # a concurrent twin committed the appeal after our look-up: ours (and its new citizen) goes
             db.session.rollback()

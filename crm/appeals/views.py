@@ -12,6 +12,7 @@ from crm.appeals import services
 from crm.appeals.catalog import CATEGORIES, CHANNELS, DEADLINE_KINDS, STATUSES, TOPICS, TRANSITIONS
 from crm.appeals.forms import (AppealForm, CitizenForm, PhoneSearchForm, QuickConsentForm, RecordingForm,
                                TransitionForm)
+from crm.buildings import services as buildings
 from crm.calls import services as calls
 from crm.citizens import services as citizens
 from crm.citizens.forms import RectifyForm
@@ -133,7 +134,7 @@ def appeal_new(citizen_id):
     if request.method == "GET":
         form.submission_key.data = uuid.uuid4().hex
     status = 200
-    if form.validate_on_submit():
+    if form.validate_on_submit() and _building_picked(form):
         upload = form.recording.data
         answers = {purpose: getattr(form, name).data == "yes" for name, purpose in CONSENT_FIELDS.items()
                    if getattr(form, name).data in ("yes", "no")}
@@ -142,7 +143,7 @@ def appeal_new(citizen_id):
                 current_user, citizen_id=citizen.id, category=form.category.data, topic=form.topic.data,
                 description=form.description.data, channel=form.channel.data, consents=answers,
                 recording=(upload.stream, upload.filename) if upload and getattr(upload, "filename", "") else None,
-                submission_key=form.submission_key.data or None)
+                submission_key=form.submission_key.data or None, building_id=form.building_id.data or None)
         except services.AppealError as exc:
             getattr(form, exc.field or "description", form.description).errors.append(str(exc))
         except calls.CallError as exc:
@@ -163,6 +164,25 @@ def appeal_new(citizen_id):
         status = 422
     card = citizens.view(citizen, purpose="appeal_processing")
     return render_template("appeals/new.html", form=form, citizen=card), status
+
+
+def _building_picked(form) -> bool:
+    """Resolve the form's house: the id the suggestions' script set (``building_id``), else the
+    typed address when it is one building of the register (the form without the script). False
+    (and an error on the field) when the typed address is not in the register."""
+    raw, text = (form.building_id.data or "").strip(), (form.building.data or "").strip()
+    if raw.isdigit() and buildings.get(int(raw)) is not None:
+        form.building_id.data = int(raw)
+        return True
+    form.building_id.data = None
+    if not text:
+        return True
+    found = buildings.find(text)
+    if found is None:
+        form.building.errors.append(_("Дома нет в реестре: выберите его из подсказок или оставьте поле пустым."))
+        return False
+    form.building_id.data = found.id
+    return True
 
 
 @bp.get("/appeals")
