@@ -16,6 +16,7 @@ from crm.appeals import personal_data as appeals_data
 from crm.appeals.api import bp as appeals_api
 from crm.appeals.views import bp as appeals_bp
 from crm.buildings.api import bp as buildings_api
+from crm.buildings.views import bp as buildings_bp
 from crm.calls import hooks as calls_hooks
 from crm.calls import personal_data as calls_data
 from crm.calls.api import bp as calls_api
@@ -107,7 +108,7 @@ def register_personal_data(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    for bp in (users_bp, appeals_bp, calls_bp, qa_bp, dpo_bp, consent_bp, selfservice_bp, dpo_selfservice_bp, health_bp,
+    for bp in (users_bp, appeals_bp, buildings_bp, calls_bp, qa_bp, dpo_bp, consent_bp, selfservice_bp, dpo_selfservice_bp, health_bp,
                admin_bp):
         app.register_blueprint(bp)
     register_api(app)

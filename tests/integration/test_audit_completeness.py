@@ -41,6 +41,7 @@ NO_PERSONAL_DATA = {
     "qa.calls_list": "call times, operators, durations, statuses: nothing decrypted",
     "qa.evaluations": "scores per operator: nothing decrypted",
     "api_reports.kpi": "aggregate counts and ratios",
+    "buildings.building_list": "the buildings register: addresses of houses, ФИАС codes, counts; no citizen",
     "api_buildings.buildings_search": "the buildings register: addresses of houses, ФИАС codes, counts; no citizen",
     "api_dpo.audit_log": "access-log entries: ids and field names, never values",
     "api_consent.consent_list": "consent events: ids, purpose codes, channels, times; nothing decrypted",

@@ -125,3 +125,16 @@ def test_the_session_does_not_open_writes(ctx, client, make_user, login, method)
     login(make_user("operator"))
     resp = client.post("/api/v1/citizens/search", json={"phone": "+7 912 000-12-34"})
     assert resp.status_code == 401
+
+
+def test_the_register_page_for_supervisors_and_admins(ctx, client, runner, tmp_path, make_user, login):
+    runner("buildings", "import", _write(tmp_path, CSV))
+    login(make_user("operator"))
+    assert client.get("/buildings").status_code == 403
+    client.post("/logout")
+    login(make_user("supervisor"))
+    page = client.get("/buildings").get_data(as_text=True)
+    assert "Реестр домов" in page and "пр-т Мира, 3 стр 1" in page and FIAS in page
+    found = client.get("/buildings", query_string={"q": "ленина 5а"}).get_data(as_text=True)
+    assert "г. Москва, ул. Ленина, д. 5а" in found and "пр-т Мира" not in found
+    assert "Ничего не найдено" in client.get("/buildings", query_string={"q": "Тверская"}).get_data(as_text=True)
