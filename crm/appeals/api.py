@@ -88,7 +88,8 @@ def appeal_create(body: dict):
                                                                      "apartment")}) if person is not None else None,
         category=body["category"], topic=body["topic"], description=body["description"],
         channel=body.get("channel") or "api", consents=body.get("consents"),
-        confirm_duplicate=bool(body.get("confirm_duplicate")), submission_key=key)
+        confirm_duplicate=bool(body.get("confirm_duplicate")), submission_key=key,
+        building_id=body.get("building_id"))
     data = _summary(intake.appeal)
     if not intake.replayed:
         data["possible_duplicates"] = []

@@ -6,6 +6,7 @@ from marshmallow import validate
 
 from crm.api.schemas import ErrorBodySchema, IsoDateTime, Schema, StrictBoolean, fields, nullable
 from crm.appeals.catalog import CATEGORIES, CHANNELS, DEADLINE_KINDS, STATUSES, TOPICS
+from crm.buildings.schemas import BuildingSchema
 from crm.citizens.schemas import CitizenCardSchema, CitizenInputSchema
 from crm.clocks.deadlines import STATES
 
@@ -22,6 +23,9 @@ class AppealCreateSchema(Schema):
     topic = fields.String(required=True, metadata={"enum": list(TOPICS), "description": "more codes may be added"})
     description = fields.String(required=True, validate=validate.Length(max=10000))
     channel = fields.String(metadata={"enum": list(CHANNELS), "default": "api"})
+    building_id = nullable(fields.Integer, metadata={
+        "description": "the house in the buildings register (GET /buildings?q=); an unknown id is answered 400 "
+                       "invalid_building_id"})
     confirm_duplicate = StrictBoolean(metadata={
         "default": False,
         "description": "register `citizen` although citizens of other names have this phone (the operator form's "
@@ -123,6 +127,8 @@ class AppealSchema(AppealSummarySchema):
 
     description = nullable(fields.String, metadata={"description": "null when the citizen's data were erased"})
     citizen = fields.Nested(CitizenCardSchema)
+    building = nullable(fields.Nested, BuildingSchema, metadata={
+        "description": "the house of the buildings register picked at intake; null when none was"})
     history = fields.List(fields.Nested(HistoryEntrySchema))
     clocks = fields.List(fields.Nested(ClockSchema), metadata={
         "description": "the SLA clocks that apply to the appeal (category, topic, channel, CRM_CLOCK_REGIME)"})

@@ -397,6 +397,8 @@ def view(appeal: Appeal, *, reveal: bool = False) -> dict:
     data["history"] = [{"at": e.at.isoformat(), "from": e.from_status, "to": e.to_status, "user_id": e.user_id,
                         "comment": (None if erased else e.comment)} for e in appeal.events]
     data["clocks"] = [c.as_dict() for c in clocks(appeal)]
+    house = buildings.get(appeal.building_id)
+    data["building"] = buildings.view(house) if house is not None else None
     if not erased:
         audit.record("appeal.view", citizen_id=appeal.citizen_id, appeal_id=appeal.id,
                      fields=["description", "comment"], purpose="appeal_processing")

@@ -69,3 +69,22 @@ def test_the_service_refuses_an_unknown_building(ctx, make_user, register):
                                       topic="heating", description="Нет горячей воды", channel="phone",
                                       building_id=register[0].id)
     assert intake.appeal.building_id == register[0].id
+
+
+def test_the_api_takes_the_building_and_the_card_shows_it(ctx, client, make_user, api_token, register):
+    five, _ = register
+    op = make_user("operator")
+    citizen = CitizenFactory()
+    body = {"citizen_id": citizen.id, "category": "routine", "topic": "heating", "description": "Нет отопления"}
+    resp = client.post("/api/v1/appeals", json={**body, "building_id": 999999}, headers=api_token(op))
+    assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "invalid_building_id"
+    resp = client.post("/api/v1/appeals", json={**body, "building_id": five.id}, headers=api_token(op))
+    assert resp.status_code == 201, resp.get_json()
+    appeal_id = resp.get_json()["id"]
+    card = client.get(f"/api/v1/appeals/{appeal_id}", headers=api_token(op)).get_json()
+    assert card["building"] == {"id": five.id, "address": "г. Москва, ул. Ленина, д. 5", "fias_id": None,
+                                "entrances": 4, "apartments": 120}
+    resp = client.post("/api/v1/appeals", json=body, headers=api_token(op))
+    assert client.get(f"/api/v1/appeals/{resp.get_json()['id']}", headers=api_token(op)).get_json()["building"] is None
+    page = SharedContextClient(ctx, make_user("operator")).get(f"/appeals/{appeal_id}").get_data(as_text=True)
+    assert 'id="appeal-building"' in page and "г. Москва, ул. Ленина, д. 5" in page
