@@ -74,13 +74,17 @@ def _next_number(now: datetime) -> str:
     return f"{year}-{n:06d}"
 
 
-def find_repeat_of(citizen: Citizen, topic: str, now: datetime) -> Appeal | None:
+def find_repeat_of(citizen: Citizen, topic: str, now: datetime, building_id: int | None = None) -> Appeal | None:
     """The latest appeal on the same problem within the repeat window: same building (blind index)
     and topic, or the same citizen and topic (design.md, "repeat appeal"). The building matches
     the citizen's ``building`` value in either slot, so appeals made under the other key version
-    still match while that index's key is being rotated."""
+    still match while that index's key is being rotated; and, when the operator picked the house
+    from the buildings register (``building_id``), any appeal made on that house, whatever the
+    citizens wrote as their addresses."""
     since = now - timedelta(days=current_app.config["CRM_REPEAT_WINDOW_DAYS"])
     conds = [Appeal.citizen_id == citizen.id]
+    if building_id is not None:
+        conds.append(Appeal.building_id == building_id)
     keys = blind_index.row_values("building", citizen)
     if keys:
         conds.append(Appeal.building_key.in_(keys))
@@ -117,7 +121,7 @@ def create(citizen: Citizen, *, category: str, topic: str, description: str, cha
         raise AppealError("дом не найден в реестре домов", "building_id")
     now = utcnow()
     escalate_by, update_by, resolve_by = sla_deadlines(category, now)
-    repeat = find_repeat_of(citizen, topic, now)
+    repeat = find_repeat_of(citizen, topic, now, building_id)
     appeal = Appeal(citizen_id=citizen.id, number=_next_number(now), operator_id=operator_id,
                     category=category, topic=topic, channel=channel, status="received",
                     building_key=blind_index.read_value("building", citizen), created_at=now, escalate_by=escalate_by,

@@ -88,3 +88,20 @@ def test_the_api_takes_the_building_and_the_card_shows_it(ctx, client, make_user
     assert client.get(f"/api/v1/appeals/{resp.get_json()['id']}", headers=api_token(op)).get_json()["building"] is None
     page = SharedContextClient(ctx, make_user("operator")).get(f"/appeals/{appeal_id}").get_data(as_text=True)
     assert 'id="appeal-building"' in page and "г. Москва, ул. Ленина, д. 5" in page
+
+
+def test_a_repeat_is_found_on_the_building_id(ctx, make_user, register):
+    """Two neighbours who gave no address (or wrote it differently) on the same house and topic: the
+    second appeal is a repeat of the first through the register's building id; another house is not."""
+    from crm.appeals import services
+
+    five, fifteen = register
+    op = make_user("operator")
+    first_neighbour, second_neighbour, third = CitizenFactory(address=None), CitizenFactory(address="Ленина 5"), \
+        CitizenFactory(address=None)
+    args = dict(category="routine", topic="heating", description="Нет отопления в подъезде", channel="phone")
+    first = services.register_appeal(op, citizen_id=first_neighbour.id, building_id=five.id, **args).appeal
+    second = services.register_appeal(op, citizen_id=second_neighbour.id, building_id=five.id, **args).appeal
+    other = services.register_appeal(op, citizen_id=third.id, building_id=fifteen.id, **args).appeal
+    assert second.repeat_of_id == first.id
+    assert other.repeat_of_id is None
