@@ -158,7 +158,8 @@ class SelfServiceGrant(db.Model):
     __tablename__ = "selfservice_grants"
     id: Mapped[str] = mapped_column(UUIDStr, primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(String(10))
-    citizen_id: Mapped[str] = mapped_column(ForeignKey("citizens.id"), index=True)
+    # NULL for a decoy: a code "sent" to a number nobody has (crm.consent.selfservice.request_code)
+    citizen_id: Mapped[str | None] = mapped_column(ForeignKey("citizens.id"), index=True)
     scope: Mapped[list] = mapped_column(JSON, default=list)
     code_hash: Mapped[str | None] = mapped_column(String(64))
     token_hash: Mapped[str | None] = mapped_column(String(64))  # HMAC of the link token's nonce

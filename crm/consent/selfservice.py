@@ -9,8 +9,9 @@
   use — even a concurrent one — is refused. A forged, expired or used token is refused with a
   Russian message; the refusal is in the access log.
 - **One-time code**: the citizen types their phone on the page; if a citizen with that number exists
-  a 6-digit code is sent by SMS (the page says the same either way, so it does not tell who is
-  registered). Only an HMAC of the code is kept; it expires after ``CRM_SELFSERVICE_CODE_TTL_S``
+  a 6-digit code is sent by SMS (the page, the session and the messages are the same either way, and
+  so is the work done: an unknown number gets a decoy grant, see :func:`request_code`). Only an
+  HMAC of the code is kept; it expires after ``CRM_SELFSERVICE_CODE_TTL_S``
   (default 10 min), allows 5 attempts and works once. At most 3 codes per number an hour.
 
 Neither the code nor the link is stored in clear anywhere: the SMS goes to the gateway once, with
@@ -180,37 +181,45 @@ def _code_hash(grant_id: str, code: str) -> str:
 
 
 def request_code(phone: str) -> str:
-    """Send a one-time code to ``phone`` if a citizen has it. Returns an id for :func:`verify_code`
-    either way (a decoy when nobody was found or the hourly limit is reached), so the caller's answer
-    does not depend on who is registered. Raises :class:`crm.citizens.services.CitizenError` for a
-    number that is not a phone number."""
+    """Send a one-time code to ``phone`` if a citizen has it. Returns the id of a grant for
+    :func:`verify_code` either way, so the answer does not tell who is registered (issue: no
+    enumeration through self-service). Raises :class:`crm.citizens.services.CitizenError` for a
+    number that is not a phone number.
+
+    A known and an unknown number (or one over :data:`MAX_CODES_PER_HOUR`) take the same steps: the
+    hourly count, a random code and its HMAC, a grant row (for nobody, ``citizen_id`` NULL: a *decoy*
+    whose code is never sent, so it can never be used), an access-log entry, one commit. The id is a
+    UUID either way, the code page counts the attempts on the row either way and answers the same
+    messages. Only the SMS itself (outbox row and gateway) is left out for nobody: an SMS provider
+    adapter should queue rather than deliver inside the request (:mod:`crm.consent.sms`)."""
 
     found = citizens.find_by_phone(phone, purpose=DSR_PURPOSE)
     found = [c for c in found if c.erased_at is None]
-    decoy = "decoy-" + secrets.token_hex(8)
-    if not found:
-        return decoy
-    first = found[0]
+    first = found[0] if found else None
     now = utcnow()
     recent = db.session.execute(db.select(db.func.count()).select_from(SelfServiceGrant).where(
-        SelfServiceGrant.kind == "code", SelfServiceGrant.citizen_id == first.id,
+        SelfServiceGrant.kind == "code", SelfServiceGrant.citizen_id == (first.id if first else None),
         SelfServiceGrant.created_at >= now - timedelta(hours=1))).scalar_one()
-    if recent >= MAX_CODES_PER_HOUR:
-        audit.record("selfservice.code", citizen_id=first.id, purpose=DSR_PURPOSE, outcome="denied",
-                     detail="hourly limit", actor=CITIZEN)
-        db.session.commit()
-        return decoy
+    limited = first is not None and recent >= MAX_CODES_PER_HOUR
+    real = first is not None and not limited
     code = f"{secrets.randbelow(10 ** 6):06d}"
-    grant = SelfServiceGrant(id=new_id(), kind="code", citizen_id=first.id, scope=[c.id for c in found],
+    grant = SelfServiceGrant(id=new_id(), kind="code", citizen_id=first.id if real else None,
+                             scope=[c.id for c in found] if real else [],
                              created_at=now, expires_at=now + timedelta(seconds=code_ttl_s()))
     grant.code_hash = _code_hash(grant.id, code)
     db.session.add(grant)
-    audit.record("selfservice.code", citizen_id=first.id, purpose=DSR_PURPOSE, detail=f"grant {grant.id}",
-                 actor=CITIZEN)
+    if real:
+        audit.record("selfservice.code", citizen_id=first.id, purpose=DSR_PURPOSE, detail=f"grant {grant.id}",
+                     actor=CITIZEN)
+    else:
+        audit.record("selfservice.code", citizen_id=first.id if first else None, purpose=DSR_PURPOSE,
+                     outcome="denied", detail=f"{'hourly limit' if limited else 'no citizen'}: decoy {grant.id}",
+                     actor=CITIZEN)
     db.session.commit()
-    sms.send(first, purpose=DSR_PURPOSE, kind="code",
-             body=f"Код для управления согласиями: {code}. Действует {code_ttl_s() // 60} мин. Никому его не сообщайте.",
-             actor=CITIZEN, secret=code)
+    if real:
+        sms.send(first, purpose=DSR_PURPOSE, kind="code",
+                 body=f"Код для управления согласиями: {code}. Действует {code_ttl_s() // 60} мин. "
+                      f"Никому его не сообщайте.", actor=CITIZEN, secret=code)
     return grant.id
 
 
@@ -236,7 +245,7 @@ def verify_code(grant_id: str, code: str) -> list[str]:
     """Check a code typed by the citizen; returns the scope. Every attempt counts; after
     :data:`MAX_ATTEMPTS` the code is dead. Raises :class:`SelfServiceError` (logged)."""
     code = "".join(ch for ch in (code or "") if ch.isdigit())
-    grant = db.session.get(SelfServiceGrant, grant_id) if grant_id and not grant_id.startswith("decoy-") else None
+    grant = db.session.get(SelfServiceGrant, grant_id) if grant_id else None
     try:
         if grant is None or grant.kind != "code":
             raise SelfServiceError(_("Неверный код."), "wrong_code")
@@ -248,7 +257,8 @@ def verify_code(grant_id: str, code: str) -> list[str]:
             raise SelfServiceError(_("Слишком много неверных попыток. Запросите новый код."), "too_many")
         grant.attempts += 1
         db.session.commit()
-        if not hmac.compare_digest(grant.code_hash or "", _code_hash(grant.id, code)):
+        matches = hmac.compare_digest(grant.code_hash or "", _code_hash(grant.id, code))
+        if not matches or grant.citizen_id is None:  # a decoy's code was never sent: it never signs in
             left = MAX_ATTEMPTS - grant.attempts
             raise SelfServiceError(_("Неверный код. Осталось попыток: %(left)s.", left=left) if left else
                                    _("Неверный код. Попытки исчерпаны: запросите новый код."), "wrong_code")
