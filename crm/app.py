@@ -17,6 +17,8 @@ from crm.appeals.api import bp as appeals_api
 from crm.appeals.views import bp as appeals_bp
 from crm.buildings.api import bp as buildings_api
 from crm.buildings.views import bp as buildings_bp
+from crm.executors.api import bp as executors_api
+from crm.executors import hooks as executors_hooks
 from crm.calls import hooks as calls_hooks
 from crm.calls import personal_data as calls_data
 from crm.calls.api import bp as calls_api
@@ -116,12 +118,12 @@ def register_blueprints(app: Flask) -> None:
 
 def register_api(app: Flask) -> None:
     """``/api/v1``: each feature's API blueprint, documented by one OpenAPI document (crm.api)."""
-    api.init_app(app, [appeals_api, buildings_api, citizens_api, consent_api, calls_api, qa_api, reports_api, audit_api])
+    api.init_app(app, [appeals_api, buildings_api, executors_api, citizens_api, consent_api, calls_api, qa_api, reports_api, audit_api])
 
 
 def register_hooks(app: Flask) -> None:
     """Each feature subscribes its reactions to the others' hooks (crm.hooks, crm/<feature>/hooks.py)."""
-    for feature in (calls_hooks, appeals_hooks, qa_hooks, dpo_hooks):
+    for feature in (executors_hooks, calls_hooks, appeals_hooks, qa_hooks, dpo_hooks):
         feature.register()
 
 

@@ -46,6 +46,8 @@ Known hooks (the name, who fires it, the keyword arguments):
   returns the call row or None (:func:`ask`).
 - ``appeal.lookup`` — ``crm.calls.api`` attaches an upload to an appeal; ``appeal_id: str``. A
   subscriber returns the appeal row or None (:func:`ask`).
+- ``executor.lookup`` — ``crm.users`` checks the service of an executor-role account;
+  ``executor_id: int``. A subscriber returns the executor row or None (:func:`ask`).
 - ``consent.changed`` — ``crm.consent`` after a consent is given, refused or withdrawn (after the
   commit when the service commits); ``citizen_id: str``, ``purpose: str``, ``status: str``
   (``active``, ``refused``, or ``withdrawn`` — also for a refusal that withdrew a consent in force).
@@ -72,6 +74,7 @@ HOOKS: frozenset[str] = frozenset({
     "call.api_fields",
     "call.lookup",
     "appeal.lookup",
+    "executor.lookup",
     "citizen.export",
     "call.export",
     "citizen.appeal_numbers",

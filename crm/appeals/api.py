@@ -8,10 +8,12 @@ from flask import g, request
 from crm.api import ApiError, Blueprint, translates, token_required
 from crm.appeals import services as appeals
 from crm.appeals.schemas import (AppealCreatedSchema, AppealCreateSchema, AppealSchema, AppealSummarySchema,
-                                 PhoneInUseSchema, TransitionSchema)
+                                 AssignSchema, PhoneInUseSchema, TransitionSchema)
 from crm.citizens import services as citizens
 
 OPERATORS = ("operator", "admin")
+#: who hands appeals over to executors
+DISPATCHERS = ("operator", "supervisor", "admin")
 
 bp = Blueprint("api_appeals", __name__, description="Appeals: register, read, move along the lifecycle")
 
@@ -100,12 +102,14 @@ def appeal_create(body: dict):
 
 
 @bp.route("/appeals/<appeal_id>", methods=["GET"])
-@token_required(*OPERATORS, "supervisor")
+@token_required(*OPERATORS, "supervisor", "executor")
 @bp.response(200, AppealSchema)
-@bp.errors({404: "unknown id"})
+@bp.errors({404: "unknown id, or (an executor's account) an appeal not handed over to its executor"})
 def appeal_get(appeal_id: str):
-    """An appeal with its citizen card (masked) and history; the read is logged"""
-    appeal = appeals.get(appeal_id)
+    """An appeal with its citizen card (masked) and history; the read is logged
+
+    An executor's account sees only the appeals handed over to its executor (404 for others)."""
+    appeal = appeals.get_for(g.api_user, appeal_id)
     if appeal is None:
         raise ApiError(404, "not_found", "обращение не найдено")
     return appeals.view(appeal)
@@ -123,3 +127,20 @@ def appeal_transition(body: dict, appeal_id: str):
         raise ApiError(404, "not_found", "обращение не найдено")
     appeal = appeals.transition(appeal, body["status"], user_id=g.api_user.id, comment=body.get("comment"))
     return _summary(appeal)
+
+
+@bp.route("/appeals/<appeal_id>/assign", methods=["POST"])
+@token_required(*DISPATCHERS)
+@bp.body(AssignSchema)
+@bp.response(200, AppealSummarySchema)
+@bp.errors({400: "unknown or inactive executor (code invalid_executor_id)", 404: "unknown id",
+            409: "the appeal can no longer be handed over: resolved, closed, rejected, duplicate (code bad_transition)"})
+def appeal_assign(body: dict, appeal_id: str):
+    """Hand an appeal over to an executor
+
+    The appeal moves to «Передано исполнителю» (`escalated`) when its lifecycle allows it; an appeal
+    already there changes executor. Logged (`appeal.assign`, and the transition in the history)."""
+    appeal = appeals.get(appeal_id)
+    if appeal is None:
+        raise ApiError(404, "not_found", "обращение не найдено")
+    return _summary(appeals.assign(appeal, body["executor_id"], user_id=g.api_user.id))

@@ -37,6 +37,8 @@ class Appeal(db.Model):
     building_key: Mapped[str | None] = mapped_column(String(32), index=True)
     #: the house in the buildings register (crm.buildings) the operator picked at intake, if any
     building_id: Mapped[int | None] = mapped_column(ForeignKey("buildings.id"), index=True)
+    #: the executor (crm.executors) the appeal is handed over to, if any
+    executor_id: Mapped[int | None] = mapped_column(ForeignKey("executors.id"), index=True)
     repeat_of_id: Mapped[str | None] = mapped_column(ForeignKey("appeals.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     escalate_by: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -73,6 +73,8 @@ class AppealSummarySchema(Schema):
                          metadata={"description": "id of the earlier appeal on the same problem"})
     reopen_count = fields.Integer()
     operator_id = nullable(fields.Integer)
+    executor_id = nullable(fields.Integer, required=True, metadata={
+        "description": "the executor (GET /executors) the appeal is handed over to; null: none"})
     next_deadline = nullable(fields.Nested, NextDeadlineSchema, required=True, metadata={
         "description": "null when nothing is pending (closed, rejected, duplicate)"})
 
@@ -137,6 +139,10 @@ class AppealSchema(AppealSummarySchema):
 class TransitionSchema(Schema):
     status = fields.String(required=True, metadata={"enum": list(STATUSES)})
     comment = nullable(fields.String, validate=validate.Length(max=5000))
+
+
+class AssignSchema(Schema):
+    executor_id = fields.Integer(required=True, metadata={"description": "an id of GET /executors"})
 
 
 class PhoneInUseSchema(Schema):

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from typing import BinaryIO, Mapping
 
 from flask import current_app
-from sqlalchemy import and_, case, func, literal, or_, select, update as sql_update
+from sqlalchemy import and_, case, false, func, literal, or_, select, update as sql_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -24,6 +24,7 @@ from crm.clocks import deadlines as clockwork
 from crm.clocks import services as clock_calendar
 from crm.consent import services as consent
 from crm.db import UTCDateTime, atomic, db, utcnow
+from crm.executors import services as executors
 from crm.errors import NotFound
 from crm.security import audit, blind_index
 
@@ -328,6 +329,59 @@ def get(appeal_id: str) -> Appeal | None:
     return db.session.get(Appeal, appeal_id)
 
 
+# --- who sees which appeal ------------------------------------------------------------------------
+
+def visibility(user):
+    """The condition on :class:`Appeal` limiting what ``user`` may list or open, or None (no limit).
+    An executor-role account sees only the appeals handed over to its executor (``users.executor_id``);
+    one without an executor sees none. Every other role allowed on an appeal page or endpoint sees all."""
+    if user is not None and getattr(user, "role", None) == "executor":
+        executor_id = getattr(user, "executor_id", None)
+        return Appeal.executor_id == executor_id if executor_id is not None else false()
+    return None
+
+
+def visible_to(user, appeal: Appeal) -> bool:
+    """May ``user`` open ``appeal`` (the rule of :func:`visibility`)."""
+    if user is not None and getattr(user, "role", None) == "executor":
+        return getattr(user, "executor_id", None) is not None and appeal.executor_id == user.executor_id
+    return True
+
+
+def get_for(user, appeal_id: str) -> Appeal | None:
+    """The appeal of ``appeal_id`` if ``user`` may see it (:func:`visible_to`), else None: callers
+    answer 404 either way, so an executor learns nothing of other services' appeals."""
+    appeal = get(appeal_id)
+    return appeal if appeal is not None and visible_to(user, appeal) else None
+
+
+# --- hand-over to an executor ---------------------------------------------------------------------
+
+def assign(appeal: Appeal, executor_id: int, *, user_id: int | None) -> Appeal:
+    """Hand ``appeal`` over to the executor ``executor_id`` (crm.executors) and commit.
+
+    An appeal whose lifecycle allows «Передано исполнителю» (``escalated``) moves there through
+    :func:`transition` (history row, ``appeal.transition`` log entry, the status hook); an appeal
+    already ``escalated`` changes executor only. Either way an ``appeal.assign`` entry
+    (``executor=<id>``) goes to the access log. Raises :class:`AppealError`: an unknown or inactive
+    executor (field ``executor_id``); an appeal that can no longer be handed over — resolved, closed,
+    rejected, a duplicate (code ``bad_transition``)."""
+    executor = executors.get(executor_id)
+    if executor is None or not executor.active:
+        raise AppealError("исполнитель не найден в справочнике", "executor_id")
+    can_move = "escalated" in TRANSITIONS[appeal.status]
+    if not can_move and appeal.status != "escalated":
+        raise AppealError(f"обращение в статусе «{STATUSES[appeal.status]}» нельзя передать исполнителю",
+                          "executor_id", "bad_transition")
+    appeal.executor_id = executor.id
+    audit.record("appeal.assign", citizen_id=appeal.citizen_id, appeal_id=appeal.id, purpose="appeal_processing",
+                 detail=f"executor={executor.id}")
+    if can_move:
+        return transition(appeal, "escalated", user_id=user_id)  # commits the assignment with the transition
+    db.session.commit()
+    return appeal
+
+
 def sla_state(appeal: Appeal, now: datetime | None = None) -> dict:
     """``{escalate_by, update_by, resolve_by, breached}`` as ISO 8601 strings with offset."""
     now = now or utcnow()
@@ -449,16 +503,24 @@ def as_dict(appeal: Appeal, decrypt: bool = False) -> dict:
             "description": appeal.description if decrypt else None,
             "created_at": appeal.created_at.isoformat(), "sla": sla_state(appeal),
             "repeat_of": appeal.repeat_of_id, "reopen_count": appeal.reopen_count,
-            "operator_id": appeal.operator_id, "next_deadline": _deadline_dict(next_deadline(appeal))}
+            "operator_id": appeal.operator_id, "executor_id": appeal.executor_id,
+            "next_deadline": _deadline_dict(next_deadline(appeal))}
 
 
 def _deadline_dict(deadline: Deadline | None) -> dict | None:
     return deadline.as_dict() if deadline else None
 
 
-def recent(limit: int = 50, operator_id: int | None = None, status: str | None = None) -> list[Appeal]:
-    """Latest appeals (no decryption)."""
+def recent(limit: int = 50, operator_id: int | None = None, status: str | None = None, *,
+           user=None, executor_id: int | None = None) -> list[Appeal]:
+    """Latest appeals (no decryption); only those ``user`` may see (:func:`visibility`) when given;
+    ``executor_id``: those handed over to that executor."""
     q = db.select(Appeal).order_by(Appeal.created_at.desc()).limit(limit)
+    rule = visibility(user)
+    if rule is not None:
+        q = q.where(rule)
+    if executor_id is not None:
+        q = q.where(Appeal.executor_id == executor_id)
     if operator_id:
         q = q.where(Appeal.operator_id == operator_id)
     if status:

@@ -186,14 +186,14 @@ def _building_picked(form) -> bool:
 
 
 @bp.get("/appeals")
-@roles_required(*OPERATORS, "supervisor")
+@roles_required(*OPERATORS, "supervisor", "executor")
 def appeal_list():
     status = request.args.get("status") or None
     if status is not None and status not in STATUSES:
         return render_template("appeals/list.html", appeals=[], status=status,
                                filter_error=f"Неизвестное значение фильтра «статус»: «{status[:40]}». "
                                             "Выберите статус из списка."), 400
-    rows = services.recent(limit=100, status=status)
+    rows = services.recent(limit=100, status=status, user=current_user)  # an executor: its own appeals
     return render_template("appeals/list.html", appeals=rows, status=status)
 
 
@@ -210,9 +210,9 @@ def _detail(appeal, reveal=False, *, fform=None, status=200):
 
 
 @bp.get("/appeals/<appeal_id>")
-@roles_required(*OPERATORS, "supervisor")
+@roles_required(*OPERATORS, "supervisor", "executor")
 def appeal_detail(appeal_id):
-    return _detail(services.get(appeal_id) or abort(404))
+    return _detail(services.get_for(current_user, appeal_id) or abort(404))
 
 
 @bp.post("/appeals/<appeal_id>/reveal")

@@ -19,13 +19,17 @@ def users_group():
 @click.option("--role", required=True)
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
 @click.option("--full-name", default="")
+@click.option("--executor-id", type=int, default=None,
+              help="for --role executor: the executor (crm executors directory) whose appeals the account sees")
 @with_appcontext
-def users_create(username, role, password_stdin, full_name):
-    """Create a staff account."""
+def users_create(username, role, password_stdin, full_name, executor_id):
+    """Create a staff account (an executor's: with --executor-id)."""
+    if role == "executor" and executor_id is None:
+        raise click.ClickException("для роли executor укажите исполнителя: --executor-id ID (crm: GET /api/v1/executors)")
     password = sys.stdin.readline().rstrip("\n") if password_stdin else click.prompt("Password", hide_input=True,
                                                                                       confirmation_prompt=True)
     try:
-        user = create_user(username, role, password, full_name)
+        user = create_user(username, role, password, full_name, executor_id=executor_id)
     except UserError as exc:
         raise click.ClickException(str(exc))
     click.echo(f"created {user.username} ({user.role})")

@@ -24,6 +24,8 @@ class User(UserMixin, db.Model):
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     session_nonce: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_hex(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: for the role ``executor``: the service (crm.executors) whose appeals the account sees
+    executor_id: Mapped[int | None] = mapped_column(ForeignKey("executors.id"), index=True)
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_nonce}"

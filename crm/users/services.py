@@ -7,6 +7,7 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from crm import hooks
 from crm.db import db, utcnow
 from crm.security import audit
 from crm.security.permissions import ROLES
@@ -20,18 +21,29 @@ class UserError(ValueError):
     """Invalid user data; the message is Russian, for the UI and the CLI."""
 
 
-def create_user(username: str, role: str, password: str, full_name: str = "") -> User:
-    """Create a staff account. Raises :class:`UserError` for a bad role, a short password or a taken name."""
+def create_user(username: str, role: str, password: str, full_name: str = "",
+                executor_id: int | None = None) -> User:
+    """Create a staff account. Raises :class:`UserError` for a bad role, a short password or a taken
+    name, for an ``executor_id`` not of a known executor (crm.executors, asked through the
+    ``executor.lookup`` hook) or given for a role other than ``executor``. An executor-role account
+    without an executor sees no appeal (``crm users create`` requires ``--executor-id`` for it)."""
     if role not in ROLES:
         raise UserError(f"неизвестная роль {role!r}; допустимы: {', '.join(ROLES)}")
+    if executor_id is not None:
+        if role != "executor":
+            raise UserError("исполнитель (--executor-id) указывается только для роли executor")
+        if hooks.ask("executor.lookup", executor_id=executor_id) is None:
+            raise UserError(f"исполнитель {executor_id} не найден в справочнике")
     if len(password) < 8:
         raise UserError("пароль должен быть не короче 8 символов")
     if db.session.execute(db.select(User).where(User.username == username)).scalar_one_or_none():
         raise UserError(f"пользователь {username} уже существует")
-    user = User(username=username, role=role, password_hash=_hasher.hash(password), full_name=full_name)
+    user = User(username=username, role=role, password_hash=_hasher.hash(password), full_name=full_name,
+                executor_id=executor_id)
     db.session.add(user)
     db.session.flush()
-    audit.record("user.create", detail=f"user={user.id} role={role}", actor=audit.system_actor("cli"))
+    audit.record("user.create", detail=f"user={user.id} role={role}"
+                 + (f" executor={executor_id}" if executor_id is not None else ""), actor=audit.system_actor("cli"))
     db.session.commit()
     return user
 

@@ -12,7 +12,7 @@ from crm.security.redirects import local_target
 bp = Blueprint("users", __name__)
 
 HOME_BY_ROLE = {"operator": "appeals.operator_home", "supervisor": "qa.calls_list", "dpo": "dpo.access_log",
-                "admin": "appeals.operator_home", "executor": "appeals.operator_home"}
+                "admin": "appeals.operator_home", "executor": "appeals.appeal_list"}
 
 
 @bp.get("/")
