@@ -6,15 +6,15 @@ utility_supplier, contractor), ``phone``, ``email``, ``address`` (the organisati
 ``appeals.executor_id``: the executor the appeal is handed over to; ``users.executor_id``: the
 service an executor-role account belongs to.
 
-Revision ID: 0016_executors
-Revises: 0015_appeal_building
+Revision ID: 0017_executors
+Revises: 0016_selfservice_decoy_grants
 """
 import sqlalchemy as sa
 from alembic import op
 
 
-revision = "0016_executors"
-down_revision = "0015_appeal_building"
+revision = "0017_executors"
+down_revision = "0016_selfservice_decoy_grants"
 branch_labels = None
 depends_on = None
 
