@@ -42,6 +42,9 @@ Known hooks (the name, who fires it, the keyword arguments):
 - ``call.api_fields`` — ``crm.calls.api`` while answering ``GET /api/v1/calls/{id}``; ``call`` (the row),
   ``segments`` (the transcript already read for the answer). A subscriber returns a dict of keys
   added to the answer (QA: ``qa_checks``).
+- ``call.qa_allowed`` — ``crm.calls`` before it shows a transcript or recording for quality control
+  or searches transcripts; ``call`` (a row with ``citizen_id``). QA answers with its one consent
+  gate (:func:`crm.qa.services.common.qa_permitted`); no answer counts as "not allowed" (:func:`ask`).
 - ``call.lookup`` — ``crm.consent.api`` checks an evidence call; ``call_id: str``. A subscriber
   returns the call row or None (:func:`ask`).
 - ``appeal.lookup`` — ``crm.calls.api`` attaches an upload to an appeal; ``appeal_id: str``. A
@@ -73,6 +76,7 @@ HOOKS: frozenset[str] = frozenset({
     "consent.changed",
     "call.api_fields",
     "call.lookup",
+    "call.qa_allowed",
     "appeal.lookup",
     "executor.lookup",
     "citizen.export",

@@ -211,7 +211,8 @@ def yes_to_all(card) -> dict:
 
 class EvaluationFactory(factory.Factory):
     """A QA evaluation through :func:`crm.qa.services.evaluate` (score computed, queue item done,
-    ``evaluation.create`` logged): a supervisor scores a transcribed call of a new operator,
+    ``evaluation.create`` logged): a supervisor scores a transcribed call of a new operator (with
+    a citizen who consents to ``call_recording_qa``: QA refuses other calls),
     "yes" to every criterion of the active scorecard unless ``answers`` are given. Other keywords
     (``comment``, ``notes``, ``scorecard``) go to ``evaluate``."""
 
@@ -221,7 +222,9 @@ class EvaluationFactory(factory.Factory):
     class Params:
         operator = None
 
-    call = factory.LazyAttribute(lambda o: CallFactory(operator=o.operator or UserFactory()))
+    # QA scores only calls whose citizen consents to quality control (the QA-consent gate)
+    call = factory.LazyAttribute(lambda o: CallFactory(operator=o.operator or UserFactory(),
+                                                       citizen=CitizenFactory(qa_consent=True)))
     evaluator = factory.SubFactory(UserFactory, role="supervisor")
     answers = None
 

@@ -64,14 +64,15 @@ def call_upload():
 def call_get(call_id: str):
     """A call with its transcript and automatic QA checks; the transcript read is logged
 
-    Operators may read only calls they handled (else 403)."""
+    Operators may read only calls they handled (else 403). Supervisors and admins read for quality
+    control: without the citizen's consent to call_recording_qa (or for a call tied to no citizen) the
+    transcript is withheld (``transcript`` = ``{"segments": [], "withheld": "no_consent"}``)."""
     call = calls.get(call_id)
     if call is None:
         raise ApiError(404, "not_found", "звонок не найден")
     if g.api_user.role == "operator" and call.operator_id != g.api_user.id:
         raise ApiError(403, "forbidden", "оператор видит только свои звонки")
-    purpose = "appeal_processing" if g.api_user.role == "operator" else "call_recording_qa"
-    data = calls.view(call, purpose=purpose)
+    data = calls.view(call, purpose=calls.read_purpose(g.api_user))
     for extra in hooks.fire("call.api_fields", call=call, segments=data["transcript"]["segments"]):
         data.update(extra or {})  # QA: qa_checks, stored by the transcription job
     return data

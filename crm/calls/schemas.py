@@ -20,6 +20,9 @@ class SegmentSchema(Schema):
 
 class TranscriptSchema(Schema):
     segments = fields.List(fields.Nested(SegmentSchema))
+    withheld = fields.String(validate=validate.OneOf(("no_consent",)), metadata={
+        "description": "present when the transcript is not shown: no_consent — read for quality control "
+                       "without the citizen's consent to call_recording_qa (segments is then empty)"})
 
 
 class CallSchema(Schema):

@@ -14,9 +14,11 @@ segment (a phrase split over two segments is not found). Punctuation between wor
 **Who and why.** Supervisors and admins search every call; operators, the DPO and executors may
 not (the DPO reads logs and consent records, not transcripts; operators see their own calls on the
 call page). The search is processing for quality control, so it reads only calls whose citizen has
-an active ``call_recording_qa`` consent (152-ФЗ ст. 6 ч. 1 п. 1, ст. 9; the same rule the QA
-sample follows, ``crm.consent.services.qa_allowed``); other calls, and calls tied to no
-citizen, are not decrypted and are counted in ``calls_skipped_no_consent``.
+an active ``call_recording_qa`` consent (152-ФЗ ст. 6 ч. 1 п. 1, ст. 9): each call passes QA's
+consent gate, asked through the ``call.qa_allowed`` hook (:func:`crm.calls.services.qa_allowed`,
+answered by :func:`crm.qa.services.common.qa_permitted`, the gate the sample, the review queue,
+evaluations and calibration use); other calls, and calls tied to no citizen, are not decrypted
+and are counted in ``calls_skipped_no_consent``.
 
 **Access log.** Each call whose transcript was decrypted gets one ``transcript.search`` entry (the
 citizen, the call and appeal, field ``transcript``, purpose ``call_recording_qa``; the detail is
@@ -32,8 +34,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from flask import current_app
 from sqlalchemy import select
 
+from crm.calls import services as calls
 from crm.calls.models import Call, Segment
-from crm.consent import services as consent_services
 from crm.i18n import N_
 from crm.text_ru import lemma_tokens, phrase_lemmas
 from crm.db import db, utcnow
@@ -285,7 +287,8 @@ def search_transcripts(phrase: str, *, user, start: datetime | None = None, end:
     up to now); ``operator_id``: only this operator's calls; ``speaker``: only segments of
     ``operator``/``citizen``/``unknown``; ``limit``: hits returned at most (the scan stops there);
     ``max_calls``: transcripts decrypted at most (default and ceiling ``CRM_CALL_SEARCH_MAX_CALLS``).
-    Calls are read newest first; only calls whose citizen consents to ``call_recording_qa``.
+    Calls are read newest first; only calls that pass the QA-consent gate (the citizen consents to
+    ``call_recording_qa``).
     Every call decrypted is logged (``transcript.search``) and committed before the result is
     returned. Raises :class:`SearchError` for bad input, before anything is read."""
     require_role(user, *SEARCH_ROLES)
@@ -321,8 +324,8 @@ def search_transcripts(phrase: str, *, user, start: datetime | None = None, end:
                 break
             todo = []
             for row in rows:
-                if row.citizen_id not in consent:
-                    consent[row.citizen_id] = bool(row.citizen_id) and consent_services.qa_allowed(row.citizen_id)
+                if row.citizen_id not in consent:  # the QA-consent gate, once per citizen
+                    consent[row.citizen_id] = bool(row.citizen_id) and calls.qa_allowed(row)
                 if not consent[row.citizen_id]:
                     result.calls_skipped_no_consent += 1
                 elif len(todo) + result.calls_scanned < max_calls:

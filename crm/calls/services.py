@@ -15,7 +15,7 @@ import redis
 from flask import current_app
 from sqlalchemy import func, select, update as sql_update
 
-from crm import jobs
+from crm import hooks, jobs
 from crm.calls.models import STATUS_RU, Call, Segment  # noqa: F401  (STATUS_RU: public, for pages)
 from crm.calls.transcription import AudioDecodeError, AudioInfo, probe
 from crm.citizens import services as citizens
@@ -105,6 +105,22 @@ def read_purpose(user) -> str:
     """The purpose a read of a call is logged under: an operator works on the appeal
     (``appeal_processing``), everyone else does quality control (``call_recording_qa``)."""
     return "appeal_processing" if getattr(user, "role", None) == "operator" else "call_recording_qa"
+
+
+QA_PURPOSE = "call_recording_qa"
+
+
+def qa_allowed(call) -> bool:
+    """May ``call`` (a row with ``citizen_id``) be used for quality control: its transcript or
+    recording shown to a QA reader, its transcript searched? QA's consent gate answers through the
+    ``call.qa_allowed`` hook (:func:`crm.qa.services.common.qa_permitted`); without an answer, no."""
+    return hooks.ask("call.qa_allowed", call=call) is True
+
+
+def may_read(call, purpose: str) -> bool:
+    """May ``call``'s transcript and recording be read for ``purpose`` (:func:`read_purpose`)? For
+    quality control only through the QA-consent gate (:func:`qa_allowed`); for the appeal, yes."""
+    return purpose != QA_PURPOSE or qa_allowed(call)
 
 
 def _dir(key: str) -> Path:
@@ -493,8 +509,9 @@ def set_progress(call_id: str, percent: float) -> None:
     db.session.commit()
 
 
-def as_dict(call: Call, *, transcript: list[dict] | None = None) -> dict:
-    """The API shape of a call (``transcript`` given only by :func:`view`, which logs it)."""
+def as_dict(call: Call, *, transcript: list[dict] | None = None, withheld: str | None = None) -> dict:
+    """The API shape of a call (``transcript`` given only by :func:`view`, which logs it;
+    ``withheld``: why the transcript is not shown, e.g. ``no_consent``)."""
     data = {"id": call.id, "status": call.status, "error": call.error, "error_code": call.error_code,
             "appeal_id": call.appeal_id, "citizen_id": call.citizen_id, "operator_id": call.operator_id,
             "duration_s": call.duration_s, "channels": call.channels, "sample_rate": call.sample_rate,
@@ -503,14 +520,22 @@ def as_dict(call: Call, *, transcript: list[dict] | None = None) -> dict:
             "finished_at": call.finished_at.isoformat() if call.finished_at else None}
     if transcript is not None:
         data["transcript"] = {"segments": transcript}
+        if withheld:
+            data["transcript"]["withheld"] = withheld
     return data
 
 
 def view(call: Call, *, purpose: str = "call_recording_qa", commit: bool = True) -> dict:
     """Call with its decrypted transcript; logs the access. ``erased`` is True once the citizen's
     data were destroyed (:func:`is_erased`): then the transcript is empty (its text is gone) and
-    nothing is logged as read."""
+    nothing is logged as read. For quality control (``purpose`` ``call_recording_qa``) a call that
+    does not pass the QA-consent gate (:func:`may_read`) is given without its transcript:
+    ``transcript`` = ``{"segments": [], "withheld": "no_consent"}``, nothing decrypted or logged."""
     erased = is_erased(call)
+    if not erased and not may_read(call, purpose):
+        if commit:
+            db.session.commit()
+        return {**as_dict(call, transcript=[], withheld="no_consent"), "erased": erased}
     segments = [] if erased else [
         {"start": s.start, "end": s.end, "speaker": s.speaker, "channel": s.channel, "text": s.text}
         for s in call.segments]

@@ -29,7 +29,7 @@ def render_call(call, status: int = 200, **panel_args):
     """The call page, with the sections higher features add through the ``call.page`` hook (each
     subscriber returns ``{"template", ...}`` or None); ``panel_args`` go to them (e.g. QA's ``form``:
     a scorecard form sent back with its answers and errors, with ``status`` 422)."""
-    data = services.view(call)
+    data = services.view(call, purpose=services.read_purpose(current_user))
     panels = [p for p in hooks.fire("call.page", call=call, user=current_user, status=status, **panel_args) if p]
     return render_template("calls/detail.html", call=data, operator=users.get(call.operator_id),
                            panels=panels), status
@@ -39,6 +39,9 @@ def render_call(call, status: int = 200, **panel_args):
 @roles_required("supervisor", "admin", "operator")
 def call_audio(call_id):
     call = services.get_for(current_user, call_id)
+    purpose = services.read_purpose(current_user)
+    if not services.may_read(call, purpose):  # for quality control only with the citizen's consent
+        abort(403)
     mimetype = {"wav": "audio/wav", "mp3": "audio/mpeg", "ogg": "audio/ogg", "flac": "audio/flac"}.get(
         (call.audio_format or "").split("/")[0], "application/octet-stream")
     size = call.size_bytes
@@ -52,10 +55,10 @@ def call_audio(call_id):
             return resp
         start, end = bounds
     if rng is None:  # whole file: stream it chunk by chunk
-        resp = Response(services.stream_recording(call), mimetype=mimetype)
+        resp = Response(services.stream_recording(call, purpose=purpose), mimetype=mimetype)
         resp.headers["Content-Length"] = str(size)
     else:
-        resp = Response(services.read_recording(call, start, end), status=206, mimetype=mimetype)
+        resp = Response(services.read_recording(call, start, end, purpose=purpose), status=206, mimetype=mimetype)
     if rng is not None:
         resp.headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
     resp.headers["Accept-Ranges"] = "bytes"

@@ -17,6 +17,8 @@ def _evaluation_error(exc: qa.EvaluationError) -> ApiError:
         return ApiError(409, exc.code, str(exc))
     if exc.code == "erased":
         return ApiError(410, exc.code, str(exc))
+    if exc.code == "no_consent":
+        return ApiError(403, exc.code, str(exc))
     return ApiError(400, "invalid_answers", str(exc))
 
 
@@ -31,8 +33,10 @@ def evaluation_create(body: dict, call_id: str):
 
     ``{"answers": {criterion: "yes"|"no"|"na", or "0".."N" for a scale criterion}, "comment"?}`` → 201 with
     the evaluation on the active scorecard version (score 0–100, ``scorecard_version``, ``revision``,
-    ``operator_status``, ``respond_by``); 409 while the call is not transcribed; 410 once the citizen's
-    data were erased; 400 when an answer is missing or invalid."""
+    ``operator_status``, ``respond_by``); 403 ``no_consent`` when the citizen has not consented to quality
+    control by recording (or withdrew or refused it since; a call tied to no citizen likewise); 409 while the
+    call is not transcribed; 410 once the citizen's data were erased; 400 when an answer is missing or
+    invalid."""
     call = calls.get(call_id)
     if call is None:
         raise ApiError(404, "not_found", "звонок не найден")

@@ -14,11 +14,11 @@ def _after_transcript(call_id: str, segments: list[dict], **_: object) -> None:
 
 
 def _call_page(call, status: int = 200, form=None, **_: object) -> dict:
-    """``call.page``: the scorecard section of the call page (``qa/_call_panel.html``): the default
-    scorecard, ``form`` (a form sent back with its answers and errors, else an empty one), the call's
+    """``call.page``: the scorecard section of the call page (``qa/_call_panel.html``): whether the
+    call passes the QA-consent gate (``qa_allowed``; else no scorecard form), the default scorecard, ``form`` (a form sent back with its answers and errors, else an empty one), the call's
     evaluations and the one just saved (``?saved=<id>``)."""
     card = services.ensure_default_scorecard()
-    return {"template": "qa/_call_panel.html", "scorecard": card,
+    return {"template": "qa/_call_panel.html", "scorecard": card, "qa_allowed": services.qa_permitted(call),
             "form": form or EvaluationForm.for_scorecard(card), "evaluations": services.for_call(call.id),
             "saved": request.args.get("saved"), "form_sent": status != 200}
 
@@ -41,3 +41,4 @@ def register() -> None:
     hooks.subscribe("call.page", _call_page)
     hooks.subscribe("call.export", _call_export)
     hooks.subscribe("call.api_fields", _api_fields)
+    hooks.subscribe("call.qa_allowed", services.qa_permitted)

@@ -98,7 +98,11 @@ def review(call_id):
 
 
 def _render_review(call, session=None, form=None, status: int = 200):
-    """The review page; ``form``: a scorecard form sent back with its answers and errors (422)."""
+    """The review page; ``form``: a scorecard form sent back with its answers and errors (422).
+    A call that does not pass the QA-consent gate is refused (403, nothing decrypted); an erased
+    citizen's call shows that its data were destroyed."""
+    if not calls.is_erased(call):
+        services.require_qa_consent(call)
     data = calls.view(call)
     if session is not None:
         card = services.get_scorecard(session.scorecard_id)
@@ -117,7 +121,7 @@ def _render_review(call, session=None, form=None, status: int = 200):
         evaluations=evaluations, operator=operator, hints=services.check_results(call.id), users=_users(),
         next_call=services.next_after(ids, call.id), position=(ids.index(call.id) + 1) if call.id in ids else None,
         queue_size=len(ids), queue_item=services.queue_item_for_call(call.id), rule_kinds=Labels(services.RULE_KINDS),
-        qa_allowed=services.qa_allowed(call.citizen_id), session=session,
+        session=session,
         notes=[n for ev in evaluations for n in (ev.notes or [])]), status
 
 
@@ -127,6 +131,8 @@ def evaluate(call_id):
     """Save an evaluation from the call page or the review page (``next=review``: go on to the
     next call in the queue)."""
     call = calls.get(call_id) or abort(404)
+    if not calls.is_erased(call):  # (an erased call is refused by the service: 410)
+        services.require_qa_consent(call)  # 403 before any form is shown again with the call
     card = services.ensure_default_scorecard()
     form = EvaluationForm.for_scorecard(card, formdata=request.form)
     from_review = request.form.get("next") == "review"

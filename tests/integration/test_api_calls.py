@@ -180,9 +180,11 @@ def test_call_gets_qa_checks_once_transcribed(ctx, as_role, upload, client):
     from crm.security.models import AccessLogEntry
     from crm.db import db
 
-    _, op = as_role("operator")
+    op_user, op = as_role("operator")
     user, sup = as_role("supervisor")
-    call_id = upload(op, sine_wav()).get_json()["id"]
+    # read for quality control: the citizen consents to call_recording_qa
+    appeal = AppealFactory(citizen=CitizenFactory(qa_consent=True), operator_id=op_user.id)
+    call_id = upload(op, sine_wav(), appeal_id=appeal.id).get_json()["id"]
     queued = client.get(f"/api/v1/calls/{call_id}", headers=sup).get_json()
     assert queued["status"] == "queued" and queued["qa_checks"] == [] and queued["transcript"] == {"segments": []}
 
@@ -239,7 +241,8 @@ def test_evaluation_needs_a_transcript_then_scores(ctx, as_role, upload, client)
 
     op_user, op = as_role("operator")
     sup_user, sup = as_role("supervisor")
-    call_id = upload(op, sine_wav()).get_json()["id"]
+    appeal = AppealFactory(citizen=CitizenFactory(qa_consent=True), operator_id=op_user.id)
+    call_id = upload(op, sine_wav(), appeal_id=appeal.id).get_json()["id"]
     url = f"/api/v1/calls/{call_id}/evaluations"
     assert_error(client.post(url, json={"answers": ALL_YES}, headers=sup), 409, "not_transcribed")
 

@@ -50,9 +50,12 @@ def march(ctx, make_user):
     appeal("routine", "lift", utc(2026, 3, 2, 21))  # 00:00 on 03-03 in Moscow: next day
     appeal("routine", "gas", utc(2026, 3, 1, 20, 59))  # 23:59 on 03-01 in Moscow: day before
 
+    qa_citizen = CitizenFactory(full_name="Зайцева Анна", phone="89031112244", qa_consent=True)
+
     def call(created, duration, score_answers=None, evaluated=None):
+        # the citizen consents to quality control: QA scores only such calls
         c = Call(status="done", storage_key="k", size_bytes=1, duration_s=duration, created_at=created,
-                 operator_id=op.id)
+                 operator_id=op.id, citizen_id=qa_citizen.id)
         db.session.add(c)
         db.session.commit()
         if score_answers:

@@ -92,7 +92,7 @@ def _plant(ctx, make_user, api_token, monkeypatch) -> dict:
          "words": [{"start": 0.0, "end": 0.2, "word": w, "probability": 0.9} for w in PHRASE.split()]},
         {"start": 0.5, "end": 1.0, "speaker": "operator", "channel": None, "text": f"{NAME}, записала: {ADDRESS}"}])
     calls.save_transcript(db.session.get(type(call), call.id), result)
-    data = calls.view(db.session.get(type(call), call.id))
+    data = calls.view(db.session.get(type(call), call.id), purpose="appeal_processing")  # the operator reads it
     assert data["transcript"]["segments"][0]["text"] == PHRASE
     assert b"".join(calls.stream_recording(db.session.get(type(call), call.id))) == _wav_with(PHRASE)
     assert appeals.view(appeals.get(appeal_id), reveal=True)["description"] == DESCRIPTION

@@ -36,7 +36,9 @@ def _world(make_user, monkeypatch) -> dict:
     monkeypatch.setattr(calls, "enqueue_transcription", lambda call: None)
     op = make_user("operator")
     sup = make_user("supervisor")
-    c = CitizenFactory(full_name=NAME, phone=PHONE, email="aglaya@example.ru", address=ADDRESS, apartment="12")
+    # she consents to quality control, so QA may score her call
+    c = CitizenFactory(full_name=NAME, phone=PHONE, email="aglaya@example.ru", address=ADDRESS, apartment="12",
+                       qa_consent=True)
     other = CitizenFactory(full_name="Посторонний Пётр", phone="+7 903 000-11-22", address=ADDRESS, apartment="13")
     a1 = AppealFactory(citizen=c, description=f"Холодно: {PHRASE}", operator_id=op.id)
     a2 = AppealFactory(citizen=c, category="emergency", topic="roof_leak", description="Течёт крыша",

@@ -31,7 +31,7 @@ def test_the_window_comes_from_the_configuration(ctx, make_user, monkeypatch):
     monkeypatch.setitem(ctx.config, "CRM_QA_DISPUTE_DAYS", 2)
     op, sup = make_user("operator"), make_user("supervisor")
     card = qa.ensure_default_scorecard()
-    ev = qa.evaluate(CallFactory(operator=op), evaluator=sup, answers={c["code"]: "yes" for c in card.criteria})
+    ev = qa.evaluate(CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True)), evaluator=sup, answers={c["code"]: "yes" for c in card.criteria})
     assert ev.respond_by - ev.created_at == timedelta(days=2) and qa.dispute_days() == 2
 
 

@@ -27,7 +27,7 @@ def test_editing_makes_a_new_version_and_evaluations_keep_theirs(ctx, make_user)
 
     op, sup = make_user("operator"), make_user("supervisor")
     v1 = qa.ensure_default_scorecard()
-    ev1 = qa.evaluate(CallFactory(operator=op), evaluator=sup, answers=yes_to_all(v1) | {"closing": "no"})
+    ev1 = qa.evaluate(CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True)), evaluator=sup, answers=yes_to_all(v1) | {"closing": "no"})
     assert (ev1.scorecard_id, ev1.score) == (v1.id, 85.0)
 
     v2, created = qa.save_scorecard(name="Форма 2026", sections=V2_SECTIONS, criteria=V2_CRITERIA, user=sup)
@@ -36,14 +36,14 @@ def test_editing_makes_a_new_version_and_evaluations_keep_theirs(ctx, make_user)
     same, created = qa.save_scorecard(name="Форма 2026", sections=V2_SECTIONS, criteria=V2_CRITERIA, user=sup)
     assert not created and same.id == v2.id  # nothing changed: no version
 
-    ev2 = qa.evaluate(CallFactory(operator=op), evaluator=sup,
+    ev2 = qa.evaluate(CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True)), evaluator=sup,
                       answers={"greeting": "yes", "tone": 3, "correct_information": "yes"})
     assert ev2.scorecard_id == v2.id and ev2.score == 84.0  # (10 + 40·3/5 + 50) / 100
     assert qa.get(ev1.id).scorecard_id == v1.id and qa.get(ev1.id).score == 85.0
     assert [v.version for v in qa.versions()] == [2, 1]
 
     with pytest.raises(qa.EvaluationError):  # v1's answers do not fit v2
-        qa.evaluate(CallFactory(operator=op), evaluator=sup, answers=yes_to_all(v1))
+        qa.evaluate(CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True)), evaluator=sup, answers=yes_to_all(v1))
 
 
 def test_evaluation_pages_show_the_version_they_were_scored_on(ctx, make_user, login):
@@ -51,7 +51,7 @@ def test_evaluation_pages_show_the_version_they_were_scored_on(ctx, make_user, l
 
     op, sup = make_user("operator"), make_user("supervisor")
     v1 = qa.ensure_default_scorecard()
-    ev1 = qa.evaluate(CallFactory(operator=op), evaluator=sup, answers=yes_to_all(v1))
+    ev1 = qa.evaluate(CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True)), evaluator=sup, answers=yes_to_all(v1))
     qa.save_scorecard(name="Форма 2026", sections=V2_SECTIONS, criteria=V2_CRITERIA, user=sup)
     client = login(sup)
     html = client.get(f"/qa/evaluations/{ev1.id}").get_data(as_text=True)
@@ -65,7 +65,7 @@ def test_api_scores_on_the_active_version_with_scale_answers(ctx, make_user, api
     headers = api_token(sup)
     qa.ensure_default_scorecard()
     qa.save_scorecard(name="Форма 2026", sections=V2_SECTIONS, criteria=V2_CRITERIA, user=sup)
-    call = CallFactory(operator=op)
+    call = CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True))
     url = f"/api/v1/calls/{call.id}/evaluations"
     resp = client.post(url, json={"answers": {"greeting": "no", "tone": "5", "correct_information": "yes"}},
                        headers=headers)
@@ -153,7 +153,7 @@ def test_a_pinned_comment_outside_the_recording_is_refused(ctx, make_user, login
 
     op, sup = make_user("operator"), make_user("supervisor")
     card = qa.ensure_default_scorecard()
-    call = CallFactory(operator=op)  # 29 s of speech
+    call = CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True))  # 29 s of speech
     client = login(sup)
     data = {f"c_{c['code']}": "yes" for c in card.criteria} | {"note_at": ["5:00"], "note_text": ["Поздно"]}
     resp = client.post(f"/calls/{call.id}/evaluations", data=data, follow_redirects=True)
@@ -171,7 +171,7 @@ def test_scorecard_starts_unanswered_and_every_criterion_is_required(ctx, make_u
 
     op, sup = make_user("operator"), make_user("supervisor")
     card = qa.ensure_default_scorecard()
-    call = CallFactory(operator=op)
+    call = CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True))
     client = login(sup)
     for url in (f"/calls/{call.id}", f"/qa/review/{call.id}"):
         page = client.get(url).get_data(as_text=True)
@@ -202,7 +202,7 @@ def test_saved_evaluation_redirects_and_is_shown_not_a_fresh_form(ctx, make_user
 
     op, sup = make_user("operator"), make_user("supervisor")
     card = qa.ensure_default_scorecard()
-    call = CallFactory(operator=op)
+    call = CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True))
     client = login(sup)
     data = {f"c_{c['code']}": "yes" for c in card.criteria} | {"c_closing": "no", "comment": "Без срока"}
     resp = client.post(f"/calls/{call.id}/evaluations", data=data)

@@ -126,9 +126,9 @@ def test_dashboard_figures(ctx, make_user, login):
             (b, yes | {"correct_information": "no"}, mon + timedelta(days=1)),                 # 0
             (b, yes | {"closing": "na"}, mon + timedelta(days=8))]                             # 100
     for op, answers, when in plan:
-        ev = qa.evaluate(CallFactory(operator=op), evaluator=sup, answers=answers)
+        ev = qa.evaluate(CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True)), evaluator=sup, answers=answers)
         ev.created_at = when
-    outside = qa.evaluate(CallFactory(operator=a), evaluator=sup, answers=yes | {"politeness": "no"})
+    outside = qa.evaluate(CallFactory(operator=a, citizen=CitizenFactory(qa_consent=True)), evaluator=sup, answers=yes | {"politeness": "no"})
     outside.created_at = mon - timedelta(days=30)
     db.session.commit()
 

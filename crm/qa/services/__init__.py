@@ -1,7 +1,8 @@
 """Quality assurance services, one module per responsibility; this package re-exports their public
 names, so callers keep writing ``from crm.qa import services as qa; qa.evaluate(...)``.
 
-- :mod:`~crm.qa.services.common`: the error type, the operator's answer states, the consent question;
+- :mod:`~crm.qa.services.common`: the error type, the operator's answer states, the QA-consent gate
+  (every use of a call for quality control passes it);
 - :mod:`~crm.qa.services.scorecards`: versioned scorecards (sections, weighted criteria);
 - :mod:`~crm.qa.services.scoring`: answers, pinned notes and the score arithmetic;
 - :mod:`~crm.qa.services.evaluations`: evaluations, the operator's acknowledgement or dispute, resolution;
@@ -16,7 +17,8 @@ features are reached through their services (calls, appeals, users, consent), ne
 """
 from __future__ import annotations
 
-from crm.qa.services.common import OPERATOR_STATUS_RU, STATUS_OF_CODE, TRANSCRIBED, EvaluationError, qa_allowed
+from crm.qa.services.common import (OPERATOR_STATUS_RU, STATUS_OF_CODE, TRANSCRIBED, EvaluationError, qa_allowed,
+                                    qa_permitted, require_qa_consent, permitted_calls)
 from crm.qa.services.scorecards import (DEFAULT_FAMILY, DEFAULT_SECTIONS, DEFAULT_CRITERIA, ANSWERS,
                                         ANSWERS_RU, KINDS, MAX_SCALE, criteria_of, sections_of,
                                         ensure_default_scorecard, active_scorecard, get_scorecard,
@@ -42,6 +44,9 @@ __all__ = [
     "TRANSCRIBED",
     "EvaluationError",
     "qa_allowed",
+    "qa_permitted",
+    "require_qa_consent",
+    "permitted_calls",
     "DEFAULT_FAMILY",
     "DEFAULT_SECTIONS",
     "DEFAULT_CRITERIA",

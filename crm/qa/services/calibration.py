@@ -7,7 +7,7 @@ import statistics
 from crm.calls import services as calls
 from crm.db import atomic, db, utcnow
 from crm.qa.models import CalibrationScore, CalibrationSession, Scorecard
-from crm.qa.services.common import TRANSCRIBED, EvaluationError, qa_allowed
+from crm.qa.services.common import TRANSCRIBED, EvaluationError, require_qa_consent
 from crm.qa.services.scorecards import criteria_of, ensure_default_scorecard
 from crm.qa.services.scoring import _parse_answers, answer_value, compute_score
 from crm.security import audit
@@ -22,11 +22,9 @@ def create_session(call: calls.Call, *, creator, participant_ids: list[int], ref
     """Open a calibration session on ``call`` with the active scorecard. Needs a transcribed call
     whose citizen consents to QA, at least two participants (supervisors or admins), the reference
     evaluator among them. Raises :class:`EvaluationError`."""
+    require_qa_consent(call)
     if call.status not in TRANSCRIBED:
         raise EvaluationError("звонок ещё не расшифрован", "call_id", "not_transcribed")
-    if not qa_allowed(call.citizen_id):
-        raise EvaluationError("заявитель не давал согласия на контроль качества по записи (или отозвал его)",
-                              "call_id", "no_consent")
     ids = sorted({int(i) for i in participant_ids})
     staff = users.by_ids(ids)
     if len(ids) < 2 or len(staff) != len(ids) or any(u.role not in ("supervisor", "admin") for u in staff):
@@ -63,11 +61,13 @@ def own_score(session: CalibrationSession, user_id: int) -> CalibrationScore | N
 @atomic
 def submit_calibration(session: CalibrationSession, user, answers: dict) -> CalibrationScore:
     """``user``'s blind answers in an open session (resubmitting replaces them until the session
-    is closed). Raises :class:`EvaluationError`."""
+    is closed) while the call passes the QA-consent gate. Raises :class:`EvaluationError`."""
     if user.id not in (session.participant_ids or []):
         raise EvaluationError("вы не участник этой калибровки", None, "forbidden")
     if session.status != "open":
         raise EvaluationError("калибровка завершена", None, "bad_state")
+    call = calls.get(session.call_id)
+    require_qa_consent(call)  # withdrawn since the session was opened: no more scoring
     card = db.session.get(Scorecard, session.scorecard_id)
     criteria = criteria_of(card)
     parsed = _parse_answers(criteria, answers)
@@ -78,7 +78,6 @@ def submit_calibration(session: CalibrationSession, user, answers: dict) -> Cali
         db.session.add(row)
     else:
         row.answers, row.score, row.created_at = parsed, score, utcnow()
-    call = calls.get(session.call_id)
     audit.record("evaluation.create", citizen_id=call.citizen_id if call else None, call_id=session.call_id,
                  purpose="call_recording_qa", detail=f"calibration session={session.id} score={score}")
     db.session.commit()

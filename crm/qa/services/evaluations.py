@@ -10,7 +10,7 @@ from crm.calls import services as calls
 from crm.db import atomic, db, utcnow
 from crm.errors import Forbidden, NotFound
 from crm.qa.models import Evaluation, EvaluationRevision, QueueItem, Scorecard
-from crm.qa.services.common import OPERATOR_STATUS_RU, TRANSCRIBED, EvaluationError
+from crm.qa.services.common import OPERATOR_STATUS_RU, TRANSCRIBED, EvaluationError, require_qa_consent
 from crm.qa.services.scorecards import criteria_of, ensure_default_scorecard, sections_of
 from crm.qa.services.scoring import _parse_answers, _parse_notes, compute_score
 from crm.security import audit
@@ -25,10 +25,12 @@ def evaluate(call: calls.Call, *, evaluator, answers: dict, comment: str | None 
     active version). ``notes``: comments pinned to moments, ``[{at_s, text}]``. The operator may
     answer until ``CRM_QA_DISPUTE_DAYS`` days from now. The call's pending review-queue item is
     marked done. Raises :class:`EvaluationError` when the call's data were erased (``erased``,
-    410), the call has no transcript yet or an answer is missing or invalid (then nothing is saved)."""
+    410), the call does not pass the QA-consent gate (``no_consent``, 403), has no transcript yet or
+    an answer is missing or invalid (then nothing is saved)."""
     if calls.is_erased(call):
         raise EvaluationError("данные звонка уничтожены по запросу заявителя, оценить его нельзя", "call_id",
                               "erased")
+    require_qa_consent(call)
     if call.status not in TRANSCRIBED:
         raise EvaluationError("звонок ещё не расшифрован", "call_id", "not_transcribed")
     card = scorecard or ensure_default_scorecard()

@@ -15,7 +15,7 @@ from crm.db import atomic, db, utcnow
 from crm.i18n import N_
 from crm.qa import checks
 from crm.qa.models import CheckResult, QueueItem, SamplingRule
-from crm.qa.services.common import EvaluationError, qa_allowed
+from crm.qa.services.common import EvaluationError, permitted_calls, qa_permitted
 from crm.timeutil import local_tz
 from crm.users import services as users
 
@@ -115,7 +115,8 @@ def run_sampling(day: date | None = None, *, seed: int | str | None = None) -> d
     (default today in ``CRM_TIMEZONE``). Returns ``{rule kind: calls added}``.
 
     Candidates are transcribed calls (status ``done``) made in the period whose citizen consents to
-    ``call_recording_qa`` (:func:`qa_allowed`) and that are not queued yet. The rules for
+    ``call_recording_qa`` (the QA-consent gate, :func:`~crm.qa.services.common.permitted_calls`) and
+    that are not queued yet. The rules for
     complaints, breached appeals and failed automatic checks take every such call; then the random
     rule tops each operator up to ``n`` calls picked by that rule in the period. The random pick
     is deterministic: candidates sorted by id are shuffled by ``random.Random`` seeded with
@@ -131,12 +132,6 @@ def run_sampling(day: date | None = None, *, seed: int | str | None = None) -> d
         if sid in load:
             load[sid] = n
     added: dict[str, int] = defaultdict(int)
-    consent_cache: dict[str | None, bool] = {}
-
-    def allowed(citizen_id):
-        if citizen_id not in consent_cache:
-            consent_cache[citizen_id] = qa_allowed(citizen_id)
-        return consent_cache[citizen_id]
 
     def enqueue(call: calls.Call, rule: SamplingRule, key: str) -> None:
         assignee = min(load, key=lambda sid: (load[sid], sid)) if load else None
@@ -151,7 +146,7 @@ def run_sampling(day: date | None = None, *, seed: int | str | None = None) -> d
         in_period = calls.in_period(start, end, status="done")
         queued = set(db.session.execute(db.select(QueueItem.call_id).where(
             QueueItem.call_id.in_([c.id for c in in_period]))).scalars()) if in_period else set()
-        candidates = [c for c in in_period if c.id not in queued and allowed(c.citizen_id)]
+        candidates = permitted_calls(c for c in in_period if c.id not in queued)  # the QA-consent gate
         if rule.kind in ("complaint", "breached_appeal"):
             flags = _appeal_flags({c.appeal_id for c in candidates if c.appeal_id})
             idx = 0 if rule.kind == "complaint" else 1
@@ -199,7 +194,7 @@ def queue_for(user, include_all: bool = False) -> list[QueueItem]:
     keep, changed = [], False
     for it in items:
         call = calls.get(it.call_id)
-        if call is None or not qa_allowed(call.citizen_id):
+        if not qa_permitted(call):  # the QA-consent gate
             it.status, it.done_at, changed = "excluded", utcnow(), True
         else:
             keep.append(it)
