@@ -37,6 +37,9 @@ Known hooks (the name, who fires it, the keyword arguments):
   ``SELECT citizen_id, at`` statements (contact with a citizen: an appeal, a call).
 - ``retention.active_work`` — ``crm.consent.retention``, no arguments. A subscriber returns a list of
   ``SELECT citizen_id`` statements: citizens whose data are kept for work in progress.
+- ``retention.destroy_recordings`` — ``crm.consent.retention`` for each open withdrawal of the
+  ``call_recording_qa`` consent; ``citizen_id: str``, ``actor``. A subscriber destroys the recordings
+  kept only for QA (``crm.calls``) and returns its destruction record or None.
 - ``retention.recordings`` — ``crm.consent.retention``; ``before`` (aware UTC). A subscriber returns
   the number of recordings of citizens not erased made before it.
 - ``call.api_fields`` — ``crm.calls.api`` while answering ``GET /api/v1/calls/{id}``; ``call`` (the row),
@@ -86,6 +89,7 @@ HOOKS: frozenset[str] = frozenset({
     "retention.active_work",
     "retention.recordings",
     "audit.checkpoint_restarted",
+    "retention.destroy_recordings",
 })
 
 _subscribers: dict[str, list[Callable[..., Any]]] = defaultdict(list)

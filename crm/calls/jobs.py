@@ -1,6 +1,7 @@
 """Background jobs of the calls package. Each takes ids and is safe to run twice."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -91,3 +92,17 @@ def reconcile_calls() -> dict:
 
     with job_context():
         return services.reconcile()
+
+
+@job(timeout_s=600, retries=3, retry_intervals_s=(60, 600, 3600))
+def destroy_qa_recordings_job(citizen_id: str) -> dict:
+    """Destroy the recordings the citizen ``citizen_id`` kept only for quality control, after a
+    withdrawal of the ``call_recording_qa`` consent (:func:`crm.calls.services.destroy_qa_recordings`).
+    Enqueued on the ``consent.changed`` hook (:mod:`crm.calls.hooks`); the retention run
+    (:mod:`crm.consent.retention`, daily) does the same for any withdrawal still open, so the 30 days of
+    152-ФЗ ст. 21 ч. 5 hold even when Redis was down. Safe to run twice. Returns ``{"record": id or
+    None, "recordings": n}``."""
+    with job_context():
+        record = services.destroy_qa_recordings(citizen_id)
+        return {"record": record.id if record else None,
+                "recordings": len(json.loads(record.detail)["calls"]) if record else 0}

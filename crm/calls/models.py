@@ -16,7 +16,12 @@ STATUS_RU = {"queued": N_("в очереди"), "processing": N_("расшифр
 
 class Call(db.Model):
     """A call recording and its transcription state. The recording lives encrypted on disk under
-    ``instance/recordings/<storage_key>``; the original file name is kept as data (pitfalls.md)."""
+    ``instance/recordings/<storage_key>``; the original file name is kept as data (pitfalls.md).
+
+    ``recording_owner_id``: the data-key owner the recording is encrypted under — the call itself
+    for recordings stored since migration 0018, so one recording can be crypto-shredded alone
+    (:func:`crm.calls.services.destroy_qa_recordings`); NULL for older ones (the citizen's key).
+    ``recording_destroyed_at``: when the recording and transcript were destroyed."""
 
     __tablename__ = "calls"
     id: Mapped[str] = mapped_column(UUIDStr, primary_key=True, default=new_id)
@@ -41,6 +46,8 @@ class Call(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    recording_owner_id: Mapped[str | None] = mapped_column(UUIDStr)
+    recording_destroyed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     original_name = Encrypted("original_name_enc")
     segments: Mapped[list["Segment"]] = relationship(order_by="Segment.idx", cascade="all, delete-orphan")
@@ -51,6 +58,11 @@ class Call(db.Model):
     @property
     def crypto_owner_id(self) -> str:
         return self.citizen_id or self.id
+
+    @property
+    def recording_owner(self) -> str:
+        """The data-key owner of the recording file (see ``recording_owner_id``)."""
+        return self.recording_owner_id or self.crypto_owner_id
 
 
 class Segment(db.Model):

@@ -44,6 +44,9 @@ class CallSchema(Schema):
     progress = fields.Float(metadata={"description": "0–100"})
     created_at = IsoDateTime()
     finished_at = nullable(IsoDateTime)
+    recording_destroyed_at = IsoDateTime(metadata={
+        "description": "present once the recording and transcript were destroyed (the citizen withdrew the "
+                       "call_recording_qa consent; 152-ФЗ ст. 21 ч. 5)"})
     transcript = fields.Nested(TranscriptSchema, metadata={"description": "only in GET /calls/{id}"})
     erased = fields.Boolean(metadata={"description": "only in GET /calls/{id}: the citizen's data were destroyed "
                                                      "(erasure); the recording and transcript are gone"})

@@ -1,6 +1,7 @@
 """Calls: storing a recording (validated, encrypted), transcription state, transcripts with logging."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -19,10 +20,11 @@ from crm import hooks, jobs
 from crm.calls.models import STATUS_RU, Call, Segment  # noqa: F401  (STATUS_RU: public, for pages)
 from crm.calls.transcription import AudioDecodeError, AudioInfo, probe
 from crm.citizens import services as citizens
-from crm.db import atomic, db, utcnow
+from crm.consent import services as consent
+from crm.db import atomic, db, new_id, utcnow
 from crm.errors import Conflict, CrmError, Forbidden, Gone, NotFound
-from crm.security import audit, crypto
-from crm.security.models import AccessLogEntry
+from crm.security import audit, crypto, keystore
+from crm.security.models import AccessLogEntry, DestructionRecord
 
 
 class CallError(CrmError, ValueError):
@@ -96,9 +98,13 @@ def is_erased(call: Call) -> bool:
 
 
 def _require_recording(call: Call) -> None:
-    """Raise :class:`crm.errors.Gone` (410 ``erased``) when the call's data were destroyed."""
+    """Raise :class:`crm.errors.Gone` (410 ``erased``) when the call's data were destroyed, or
+    (410 ``recording_destroyed``) when its recording was destroyed after a QA-consent withdrawal."""
     if is_erased(call):
         raise Gone("Данные звонка уничтожены по запросу заявителя: запись удалена.", code="erased")
+    if call.recording_destroyed_at is not None:
+        raise Gone("Запись звонка уничтожена: заявитель отозвал согласие на запись для контроля качества.",
+                   code="recording_destroyed")
 
 
 def read_purpose(user) -> str:
@@ -200,13 +206,14 @@ def add_staged(staged: StagedRecording, *, appeal=None, operator_id: int | None 
                 operator_id=operator_id, status="queued", storage_key=uuid.uuid4().hex,
                 size_bytes=staged.size_bytes, audio_format=f"{info.container}/{info.codec}"[:40],
                 duration_s=info.duration_s, channels=info.channels, sample_rate=info.sample_rate)
+    call.recording_owner_id = call.id  # a key of its own: the recording can be crypto-shredded alone
     call.original_name = staged.original_name
     final = recording_path(call)
     try:
         # mode 0600 from the start (ciphertext, but nobody else on the host needs to read it)
         staged.file.seek(0)
         with os.fdopen(os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as dst:
-            crypto.encrypt_stream(staged.file, dst, file_key=call.storage_key, owner_id=call.crypto_owner_id)
+            crypto.encrypt_stream(staged.file, dst, file_key=call.storage_key, owner_id=call.recording_owner)
     except BaseException:
         final.unlink(missing_ok=True)
         raise
@@ -427,7 +434,7 @@ def decrypted_recording(call: Call) -> Iterator[BinaryIO]:
                  fields=["recording"], purpose="call_recording_qa", actor=audit.system_actor("transcribe_call"))
     db.session.commit()
     with open(recording_path(call), "rb") as src, \
-            crypto.open_recording(src, file_key=call.storage_key, owner_id=call.crypto_owner_id) as plain:
+            crypto.open_recording(src, file_key=call.storage_key, owner_id=call.recording_owner) as plain:
         yield plain
 
 
@@ -486,7 +493,7 @@ def read_recording(call: Call, start: int = 0, end: int | None = None, *,
     _log_listen(call, purpose)
     end = call.size_bytes if end is None else min(end, call.size_bytes)
     with open(recording_path(call), "rb") as src:
-        return crypto.decrypt_range(src, file_key=call.storage_key, owner_id=call.crypto_owner_id,
+        return crypto.decrypt_range(src, file_key=call.storage_key, owner_id=call.recording_owner,
                                     size=call.size_bytes, start=start, end=end)
 
 
@@ -499,7 +506,7 @@ def stream_recording(call: Call, *, purpose: str = "call_recording_qa") -> Itera
 
     def gen():
         with src:
-            yield from crypto.decrypt_stream(src, file_key=call.storage_key, owner_id=call.crypto_owner_id)
+            yield from crypto.decrypt_stream(src, file_key=call.storage_key, owner_id=call.recording_owner)
     return gen()
 
 
@@ -518,6 +525,8 @@ def as_dict(call: Call, *, transcript: list[dict] | None = None, withheld: str |
             "language": call.language, "rtf": call.rtf, "progress": call.progress,
             "created_at": call.created_at.isoformat(),
             "finished_at": call.finished_at.isoformat() if call.finished_at else None}
+    if call.recording_destroyed_at is not None:
+        data["recording_destroyed_at"] = call.recording_destroyed_at.isoformat()
     if transcript is not None:
         data["transcript"] = {"segments": transcript}
         if withheld:
@@ -630,3 +639,96 @@ def kpi_figures(start: datetime, end: datetime) -> dict:
     total, avg = db.session.execute(
         select(func.count(), func.avg(Call.duration_s)).where(Call.created_at >= start, Call.created_at < end)).one()
     return {"calls_total": total, "avg_call_duration_s": round(float(avg), 1) if avg is not None else None}
+
+
+# --- destroying the recordings kept for quality control ---------------------------------------------
+
+DESTRUCTION_METHOD = ("crypto-shredding of each recording: the recording's own AES-256-GCM data key deleted from the "
+                      "key store (its backups expire within 30 days), the encrypted file deleted; transcript rows "
+                      "deleted from the main database; the appeal, the call's statistics (duration, status) and "
+                      "QA scores kept")
+
+
+def destroy_qa_recordings(citizen_id: str, *, actor: audit.Actor | None = None) -> DestructionRecord | None:
+    """Destroy the recordings and transcripts of ``citizen_id``'s calls that were kept only for
+    quality control, once the citizen withdrew the ``call_recording_qa`` consent (a withdrawal, or a
+    refusal after a consent: an open withdrawal request of that purpose) and it is not in force
+    again. 152-ФЗ ст. 21 ч. 5: destroyed within 30 days of the withdrawal.
+
+    Kept: a recording that is the evidence of a consent, refusal or withdrawal
+    (:func:`crm.consent.services.evidence_call_ids`; the controller must demonstrate consent, ст. 9
+    ч. 3) — another legal basis than QA; the appeal and everything processed for it.
+
+    In one transaction: the transcripts' rows are deleted, ``recording_destroyed_at`` is set, a
+    ``recording.destroy`` access-log entry per call and one :class:`DestructionRecord` (``scope``
+    ``recordings``; whose, which categories, why, how, when, by whom; ``detail`` the call ids: no
+    personal value) are written; committed. Then each file is deleted and the recording's own data
+    key removed from the key store (recordings stored before migration 0018 share the citizen's
+    key, which stays: for them the file alone goes), the record gets ``key_destroyed_at``, the
+    withdrawal requests are closed with a destruction act (:func:`crm.consent.services.complete_withdrawal`)
+    and ``call.erased`` is fired per call. Safe to run twice (a second run finds nothing and only
+    finishes deleting files and keys of an interrupted one). Returns the record, or None when
+    nothing was destroyed."""
+    actor = actor or audit.system_actor("destroy_qa_recordings")
+    finish_destroyed(citizen_id)
+    if consent.qa_allowed(citizen_id) or not consent.open_withdrawals(citizen_id, QA_PURPOSE):
+        return None
+    rows = list(db.session.execute(db.select(Call).where(Call.citizen_id == citizen_id,
+                                                         Call.recording_destroyed_at.is_(None))
+                                   .order_by(Call.created_at, Call.id)).scalars())
+    kept = consent.evidence_call_ids([c.id for c in rows])
+    doomed = [c for c in rows if c.id not in kept]
+    record = None
+    if doomed:
+        now = utcnow()
+        for call in doomed:
+            call.segments.clear()
+            call.recording_destroyed_at = now
+            audit.record("recording.destroy", citizen_id=citizen_id, call_id=call.id, appeal_id=call.appeal_id,
+                         fields=["recording", "transcript"], purpose=QA_PURPOSE, actor=actor,
+                         detail="consent to call_recording_qa withdrawn")
+        record = DestructionRecord(
+            id=new_id(), citizen_id=citizen_id, scope="recordings", categories="recordings,transcripts",
+            reason="согласие на запись звонков для контроля качества отозвано; записи, хранившиеся только для "
+                   "контроля качества, уничтожены (152-ФЗ ст. 9 ч. 2, ст. 21 ч. 5)",
+            method=DESTRUCTION_METHOD, at=now, actor_id=actor.id, actor=actor.name[:80], actor_role=actor.role[:20],
+            detail=json.dumps({"calls": [c.id for c in doomed], "recordings": len(doomed),
+                               "kept_as_consent_evidence": sorted(kept)}, sort_keys=True))
+        db.session.add(record)
+        db.session.commit()
+        finish_destroyed(citizen_id)
+        record = db.session.get(DestructionRecord, record.id)
+    note = (f"согласие на запись для контроля качества отозвано: уничтожено записей и расшифровок — {len(doomed)}"
+            + (f", сохранено как подтверждение согласия — {len(kept)}" if kept else "")
+            + f"; исполнено автоматически {utcnow().date().isoformat()}")
+    consent.complete_withdrawal(citizen_id, QA_PURPOSE, record, note=note, actor=actor)
+    for call in doomed:
+        hooks.fire("call.erased", call_id=call.id)
+    return record
+
+
+def finish_destroyed(citizen_id: str) -> int:
+    """Delete the files and own data keys of the citizen's destroyed recordings still present
+    (after :func:`destroy_qa_recordings` committed), stamp their destruction records. Returns how
+    many files or keys were removed."""
+    n = 0
+    for call in db.session.execute(db.select(Call).where(Call.citizen_id == citizen_id,
+                                                         Call.recording_destroyed_at.isnot(None))).scalars():
+        path = recording_path(call)
+        if path.exists():
+            path.unlink()
+            n += 1
+        if call.recording_owner_id and call.recording_owner_id != call.crypto_owner_id:
+            n += keystore.delete_owner(call.recording_owner_id)
+            crypto.forget_cached_key(owner_id=call.recording_owner_id)
+    for rec in db.session.execute(db.select(DestructionRecord).where(
+            DestructionRecord.citizen_id == citizen_id, DestructionRecord.scope == "recordings",
+            DestructionRecord.key_destroyed_at.is_(None))).scalars():
+        rec.key_destroyed_at = utcnow()
+    db.session.commit()
+    return n
+
+
+def recording_destroyed(call: Call) -> bool:
+    """Whether the call's recording (and transcript) were destroyed."""
+    return call.recording_destroyed_at is not None

@@ -40,7 +40,8 @@ def render_call(call, status: int = 200, **panel_args):
 def call_audio(call_id):
     call = services.get_for(current_user, call_id)
     purpose = services.read_purpose(current_user)
-    if not services.may_read(call, purpose):  # for quality control only with the citizen's consent
+    # for quality control only with the citizen's consent; a destroyed recording is answered 410 below
+    if not (services.is_erased(call) or services.recording_destroyed(call)) and not services.may_read(call, purpose):
         abort(403)
     mimetype = {"wav": "audio/wav", "mp3": "audio/mpeg", "ogg": "audio/ogg", "flac": "audio/flac"}.get(
         (call.audio_format or "").split("/")[0], "application/octet-stream")

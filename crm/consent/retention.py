@@ -14,17 +14,21 @@ retention``):
   and text; so do the purpose's messages of a citizen who withdrew consent, which closes that
   withdrawal request.
 - one-time codes and self-service links in the outbox: cleared after :data:`ACCESS_MESSAGES_DAYS`.
-- ``call_recording_qa``: recordings past the period or under a withdrawn consent are counted and
-  reported as *pending*: destroying a recording alone (keeping the appeal) needs a service in
-  :mod:`crm.calls` that does not exist yet.
+- ``call_recording_qa``: a withdrawn consent destroys the citizen's recordings and transcripts kept
+  only for QA (the ``retention.destroy_recordings`` hook, :func:`crm.calls.services.destroy_qa_recordings`:
+  a destruction record and act each; a job does it at once on the withdrawal, this run is the safety
+  net); recordings past the period are counted and reported as *pending*.
 
 The features' own tables are asked through hooks (:mod:`crm.hooks`: ``retention.activity``,
-``retention.active_work``, ``retention.recordings``), answered in ``crm/<feature>/hooks.py``.
+``retention.active_work``, ``retention.recordings``, ``retention.destroy_recordings``), answered in
+``crm/<feature>/hooks.py``. :func:`recording_destructions` lists the destruction records of
+recordings for the DPO's retention page.
 
 Every step is idempotent: a run that dies half-way is finished by the next one.
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -36,6 +40,7 @@ from crm.db import db, utcnow
 from crm.security import audit
 from crm.consent import rights
 from crm.consent import services as consent
+from crm.security.models import DestructionRecord
 from crm.security.shredding import ErasureError, erase_citizen
 
 ACCESS_MESSAGES_DAYS = 30
@@ -142,7 +147,7 @@ def run(*, now: datetime | None = None, dry_run: bool = False, actor: audit.Acto
     # 3. withdrawals: destroy what the purpose holds, close the request when nothing is left
     withdrawals = db.session.execute(db.select(DataSubjectRequest).where(
         DataSubjectRequest.type == "withdrawal", DataSubjectRequest.status == "open")).scalars().all()
-    qa_pending = 0
+    qa_withdrawals: list[str] = []
     for req in withdrawals:
         if req.purpose_code in MESSAGE_PURPOSES:
             msgs = list(db.session.execute(db.select(SmsMessage).where(
@@ -157,21 +162,40 @@ def run(*, now: datetime | None = None, dry_run: bool = False, actor: audit.Acto
             rights.close_by_system(req, f"согласие отозвано: обработка прекращена, SMS цели обезличены ({n}); "
                                         f"исполнено автоматически {now.date().isoformat()}", actor=actor)
             report["closed_requests"].append(req.id)
-        elif req.purpose_code == "call_recording_qa":
-            qa_pending += 1
+        elif req.purpose_code == "call_recording_qa" and req.citizen_id not in qa_withdrawals:
+            qa_withdrawals.append(req.citizen_id)
     if not dry_run:
         db.session.commit()
 
-    # 4. recordings for QA: reported, not destroyed here
+    # 4. recordings for QA: destroyed after a withdrawal; past the period, reported
     p = regs.get("call_recording_qa")
     if p is not None:
         old_calls = sum(hooks.fire("retention.recordings", before=now - timedelta(days=p.retention_days)))
-        report["purposes"]["call_recording_qa"] = {
-            "found": old_calls + qa_pending, "erased": 0, "deidentified": 0, "pending": old_calls + qa_pending,
-            "note": (f"записей старше {p.retention_days} дн.: {old_calls}; отзывов согласия на запись: {qa_pending}. "
-                     "Звонки исключены из выборки контроля качества (may_use_for_qa); уничтожение отдельной "
-                     "записи без обращения требует функции в пакете calls — до её появления исполняется "
-                     "вручную или полным уничтожением данных заявителя")}
+        destroyed, errors = 0, []
+        for citizen_id in ([] if dry_run else qa_withdrawals):
+            try:
+                records = [r for r in hooks.fire("retention.destroy_recordings", citizen_id=citizen_id, actor=actor)
+                           if r is not None]
+            except Exception as exc:  # one citizen's failure must not stop the run; the next run retries
+                db.session.rollback()
+                errors.append(f"{citizen_id}: {type(exc).__name__}")
+                continue
+            for record in records:
+                destroyed += json.loads(record.detail or "{}").get("recordings", 0)
+                act = rights.act_for_record(record.id)
+                if act is not None:
+                    report["acts"].append(act.number)
+        left = len(qa_withdrawals) if dry_run else len(errors)
+        entry = {
+            "found": old_calls + len(qa_withdrawals), "erased": destroyed, "deidentified": 0,
+            "pending": old_calls + left,
+            "note": (f"отзывов согласия на запись: {len(qa_withdrawals)}, уничтожено записей и расшифровок: "
+                     f"{destroyed} (хранившихся только для контроля качества; записи-подтверждения согласия "
+                     f"сохраняются); записей старше {p.retention_days} дн.: {old_calls} — исполняется вручную "
+                     "или полным уничтожением данных заявителя")}
+        if errors:
+            entry["errors"] = errors
+        report["purposes"]["call_recording_qa"] = entry
 
     report["overdue_requests"] = [r.id for r in rights.listing("overdue")]
     run_row = db.session.get(RetentionRun, run_row.id)
@@ -194,3 +218,17 @@ def runs(limit: int = 50) -> list[RetentionRun]:
 
 def get_run(run_id: int) -> RetentionRun | None:
     return db.session.get(RetentionRun, run_id)
+
+
+def recording_destructions(limit: int = 100) -> list[dict]:
+    """The latest destructions of recordings kept for QA (destruction records of ``scope``
+    ``recordings``), newest first, for the DPO's retention page: ``{"record", "act" (or None),
+    "recordings": n, "kept": n}`` (ids and counts, no personal value)."""
+    rows = db.session.execute(db.select(DestructionRecord).where(DestructionRecord.scope == "recordings")
+                              .order_by(DestructionRecord.at.desc()).limit(limit)).scalars()
+    out = []
+    for r in rows:
+        detail = json.loads(r.detail or "{}")
+        out.append({"record": r, "act": rights.act_for_record(r.id), "recordings": detail.get("recordings", 0),
+                    "kept": len(detail.get("kept_as_consent_evidence") or [])})
+    return out

@@ -515,6 +515,12 @@ def get_act(act_id: str) -> DestructionAct | None:
     return db.session.get(DestructionAct, act_id)
 
 
+def act_for_record(record_id: str) -> DestructionAct | None:
+    """The destruction act of destruction record ``record_id``, if one was written."""
+    return db.session.execute(db.select(DestructionAct).where(
+        DestructionAct.destruction_record_id == record_id)).scalar_one_or_none()
+
+
 def destruction_record(record_id: str):
 
     return db.session.get(DestructionRecord, record_id)

@@ -275,6 +275,43 @@ def _withdraw_events(events: list[ConsentEvent], *, channel: str, user_id: int |
 LATEST_FIRST = (ConsentEvent.at.desc(), ConsentEvent.given.asc(), ConsentEvent.id.desc())
 
 
+def evidence_call_ids(call_ids: list[str]) -> set[str]:
+    """Which of ``call_ids`` are the evidence of a consent, refusal or withdrawal of anyone
+    (``evidence_call_id``, ``withdrawn_call_id``): those recordings are kept to demonstrate the
+    consent (152-ФЗ ст. 9 ч. 3 — the burden of proof lies on the controller), not for QA."""
+    if not call_ids:
+        return set()
+    rows = db.session.execute(db.select(ConsentEvent.evidence_call_id, ConsentEvent.withdrawn_call_id).where(
+        ConsentEvent.evidence_call_id.in_(call_ids) | ConsentEvent.withdrawn_call_id.in_(call_ids))).all()
+    return {c for row in rows for c in row if c in set(call_ids)}
+
+
+def open_withdrawals(citizen_id: str, purpose: str) -> list[DataSubjectRequest]:
+    """The citizen's withdrawal requests for ``purpose`` still open (their 30-day clock running)."""
+    return list(db.session.execute(db.select(DataSubjectRequest).where(
+        DataSubjectRequest.citizen_id == citizen_id, DataSubjectRequest.type == "withdrawal",
+        DataSubjectRequest.purpose_code == purpose, DataSubjectRequest.status == "open")
+        .order_by(DataSubjectRequest.received_at)).scalars())
+
+
+def complete_withdrawal(citizen_id: str, purpose: str, record=None, *, note: str, actor: audit.Actor,
+                        legal_basis: str = "152-ФЗ ст. 21 ч. 5 (отзыв согласия)"):
+    """The data a withdrawal of ``purpose`` asked to destroy are destroyed: close the citizen's open
+    withdrawal requests for it (answered by the system with ``note``, no personal values), linking
+    the destruction record ``record`` when there is one, and write its destruction act. Commits.
+    Returns the act, or None without a record."""
+    reqs = open_withdrawals(citizen_id, purpose)
+    for req in reqs:
+        if record is not None:
+            req.destruction_record_id = record.id
+        rights.close_by_system(req, note, actor=actor)
+    db.session.commit()
+    if record is None:
+        return None
+    return rights.make_act(record, request=reqs[0] if reqs else None, requested_by=actor, approved_by=None,
+                           legal_basis=legal_basis)
+
+
 def _latest(citizen_id: str, purpose: str) -> ConsentEvent | None:
     """The newest event (given or refused) of ``citizen_id`` for ``purpose`` (:data:`LATEST_FIRST`)."""
     return db.session.execute(db.select(ConsentEvent).where(

@@ -618,7 +618,8 @@ def retention_page():
     runs = retention.runs()
     chosen = retention.get_run(request.args.get("run", type=int)) if request.args.get("run") else None
     return render_template("dpo/retention.html", runs=runs, run=chosen or (runs[0] if runs else None), form=form,
-                           purposes={p.code: p for p in consent.purposes()})
+                           purposes={p.code: p for p in consent.purposes()},
+                           recording_destructions=retention.recording_destructions())
 
 
 @bp.get("/dpo/sms-outbox")

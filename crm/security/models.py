@@ -93,7 +93,8 @@ class BlindIndexState(db.Model):
 class DestructionRecord(db.Model):
     """Proof that a citizen's personal data were destroyed (152-ФЗ ст. 21): whose (citizen id),
     which categories, why, how, when and by whom. Holds no personal values and outlives the data.
-    ``key_destroyed_at`` is set once the data key is gone from the key store."""
+    ``key_destroyed_at`` is set once the data key is gone from the key store (for ``scope``
+    ``recordings``: the recordings' own keys)."""
 
     __tablename__ = "destruction_records"
     id: Mapped[str] = mapped_column(UUIDStr, primary_key=True, default=new_id)
@@ -107,6 +108,9 @@ class DestructionRecord(db.Model):
     actor: Mapped[str] = mapped_column(String(80))
     actor_role: Mapped[str] = mapped_column(String(20))
     key_destroyed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: ``citizen``: everything of the citizen (the data key goes); ``recordings``: the recordings and
+    #: transcripts of some of the citizen's calls (their own keys go; ``detail`` names the calls).
+    scope: Mapped[str] = mapped_column(String(20), default="citizen", server_default="citizen")
 
 
 class AuditHead(db.Model):

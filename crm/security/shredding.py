@@ -84,8 +84,9 @@ def erase_citizen(citizen_id: str, reason: str, actor=None) -> DestructionRecord
     if citizen is None:
         raise ErasureError(f"заявитель {citizen_id} не найден")
     who = _actor(actor)
-    existing = db.session.execute(db.select(DestructionRecord).where(DestructionRecord.citizen_id == citizen_id)
-                                  .order_by(DestructionRecord.at.desc()).limit(1)).scalar_one_or_none()
+    existing = db.session.execute(db.select(DestructionRecord).where(
+        DestructionRecord.citizen_id == citizen_id, DestructionRecord.scope == "citizen")
+        .order_by(DestructionRecord.at.desc()).limit(1)).scalar_one_or_none()
     if citizen.erased_at is not None and existing is not None:
         complete_pending(existing)
         return existing
@@ -130,7 +131,8 @@ def erase_citizen(citizen_id: str, reason: str, actor=None) -> DestructionRecord
         if paths:
             categories.add(category)
             counts[category] = len(paths)
-    record = DestructionRecord(id=new_id(), citizen_id=citizen_id, categories=",".join(sorted(categories)), reason=reason[:5000],
+    record = DestructionRecord(id=new_id(), citizen_id=citizen_id, scope="citizen",
+                               categories=",".join(sorted(categories)), reason=reason[:5000],
                                method=METHOD, detail=json.dumps(counts, sort_keys=True), at=utcnow(),
                                actor_id=who.id, actor=who.name[:80], actor_role=who.role[:20])
     db.session.add(record)
@@ -152,13 +154,16 @@ def erase_citizen(citizen_id: str, reason: str, actor=None) -> DestructionRecord
 
 
 def complete_pending(record: DestructionRecord | None = None) -> int:
-    """Delete the data key of ``record`` (or of every record still without ``key_destroyed_at``)
-    and stamp the record. Returns how many were completed."""
+    """Delete the data key of ``record`` (or of every record of a whole citizen, ``scope``
+    ``citizen``, still without ``key_destroyed_at``) and stamp the record. Returns how many were
+    completed. A record of some recordings only (``scope`` ``recordings``) never deletes the
+    citizen's key."""
     records = [record] if record is not None else list(db.session.execute(
-        db.select(DestructionRecord).where(DestructionRecord.key_destroyed_at.is_(None))).scalars())
+        db.select(DestructionRecord).where(DestructionRecord.key_destroyed_at.is_(None),
+                                           DestructionRecord.scope == "citizen")).scalars())
     done = 0
     for rec in records:
-        if rec.key_destroyed_at is not None:
+        if rec.key_destroyed_at is not None or rec.scope != "citizen":
             continue
         for owner in _owners(rec.citizen_id):
             keystore.delete_owner(owner)
@@ -171,8 +176,8 @@ def complete_pending(record: DestructionRecord | None = None) -> int:
 
 def pending() -> list[DestructionRecord]:
     """Destruction records whose data key is not yet deleted (step 3 failed)."""
-    return list(db.session.execute(db.select(DestructionRecord)
-                                   .where(DestructionRecord.key_destroyed_at.is_(None))).scalars())
+    return list(db.session.execute(db.select(DestructionRecord).where(
+        DestructionRecord.key_destroyed_at.is_(None), DestructionRecord.scope == "citizen")).scalars())
 
 
 def known_owners(owner_ids: list[str]) -> set[str]:

@@ -133,7 +133,7 @@ def test_undecodable_recording_fails_at_once_without_retry(ctx, run_worker):
                        transcribed=False)
     data = _silence_wav(5)[:8000]
     out = io.BytesIO()
-    crypto.encrypt_stream(io.BytesIO(data), out, file_key=call.storage_key, owner_id=call.crypto_owner_id)
+    crypto.encrypt_stream(io.BytesIO(data), out, file_key=call.storage_key, owner_id=call.recording_owner)
     calls.recording_path(call).write_bytes(out.getvalue())
     run_worker()
     call = _fresh(call.id)

@@ -81,7 +81,7 @@ def test_undecodable_recording_ends_failed_with_reason(ctx, run_worker, tmp_path
 
     data = wav.read_bytes()[:2000]
     out = io.BytesIO()
-    crypto.encrypt_stream(io.BytesIO(data), out, file_key=call.storage_key, owner_id=call.crypto_owner_id)
+    crypto.encrypt_stream(io.BytesIO(data), out, file_key=call.storage_key, owner_id=call.recording_owner)
     calls.recording_path(call).write_bytes(out.getvalue())
     run_worker()
     db.session.expire_all()
