@@ -4,7 +4,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, FloatField, HiddenField, RadioField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from crm.appeals.catalog import CATEGORIES, CHANNELS, STATUSES, TOPICS
 
@@ -15,6 +15,34 @@ def _choices(labels: dict[str, str]) -> list[tuple[str, str]]:
 
 
 CONSENT_CHOICES = [("yes", _l("согласен")), ("no", _l("не согласен")), ("unknown", _l("не спрашивали"))]
+
+
+def parse_moment(value: str | None) -> float | None:
+    """Seconds from ``м:сс`` (``1:05``), ``ч:мм:сс`` or plain seconds (``65``, ``65,5``); None for
+    empty. Raises ValueError for anything else or a negative moment."""
+    value = (value or "").strip().replace(",", ".")
+    if not value:
+        return None
+    parts = value.split(":")
+    if len(parts) > 3 or any(not p.strip() for p in parts):
+        raise ValueError(value)
+    seconds = 0.0
+    for p in parts[:-1]:
+        if not p.strip().isdigit():
+            raise ValueError(value)
+        seconds = seconds * 60 + int(p)
+    last = float(parts[-1])
+    if last < 0 or (len(parts) > 1 and last >= 60):
+        raise ValueError(value)
+    return seconds * 60 + last if len(parts) > 1 else last
+
+
+def _moment(form, field) -> None:
+    try:
+        field.seconds = parse_moment(field.data)
+    except ValueError:
+        field.seconds = None
+        raise ValidationError(_l("Укажите момент в записи как мм:сс, например 1:05")) from None
 
 
 class PhoneSearchForm(FlaskForm):
@@ -57,6 +85,9 @@ class AppealForm(FlaskForm):
     consent_sms = RadioField(_l("Согласие на SMS-уведомления"), choices=CONSENT_CHOICES, default="unknown")
     consent_recording = RadioField(_l("Согласие на запись для контроля качества"), choices=CONSENT_CHOICES,
                                    default="unknown")
+    # the evidence of the answers: the moment in the attached recording where the citizen gave them
+    consent_at = StringField(_l("Момент ответов о согласии в записи (мм:сс)"),
+                             validators=[Optional(), Length(max=12), _moment])
 
 
 class TransitionForm(FlaskForm):

@@ -221,10 +221,13 @@ def _intake_citizen(citizen_id: str | None, data: citizens.CitizenData | None,
 
 
 def _record_consents(citizen: Citizen, answers: Mapping[str, bool], *, appeal: Appeal, call,
-                     operator_id: int | None) -> tuple[list, str | None]:
+                     operator_id: int | None, offset_s: float | None = None) -> tuple[list, str | None]:
     """The consent step of the intake: one :func:`crm.consent.services.record` per answer
     (``{purpose code: given}``), in the intake's transaction (``commit=False``). ``appeal`` and
-    ``call`` (the intake's recording, or None) are what the answers were given in: the evidence.
+    ``call`` (the intake's recording, or None) are what the answers were given in: the evidence each
+    event carries (``appeal_id``; ``evidence_call_id`` and ``evidence_offset_s``, ``offset_s``
+    seconds into that recording, when a recording is attached; 152-ФЗ ст. 9 ч. 3: the controller
+    demonstrates the consent).
 
     Returns ``(events, None)``, or ``([], reason)`` without recording anything while the controller
     is not configured (no consent may be stored then, 152-ФЗ ст. 9 ч. 4; the appeal itself needs no
@@ -240,7 +243,8 @@ def _record_consents(citizen: Citizen, answers: Mapping[str, bool], *, appeal: A
         try:
             # the operator asked on the call; the consent records the answer the citizen gave there
             events.append(consent.record(citizen, purpose, channel="call", given=given, operator_id=operator_id,
-                                         commit=False))
+                                         appeal_id=appeal.id, evidence_call_id=call.id if call is not None else None,
+                                         evidence_offset_s=offset_s if call is not None else None, commit=False))
         except consent.ConsentError as exc:
             exc.purpose = purpose  # which answer was refused (the form puts the message beside it)
             raise
@@ -250,7 +254,7 @@ def _record_consents(citizen: Citizen, answers: Mapping[str, bool], *, appeal: A
 @atomic
 def register_appeal(user, *, citizen_id: str | None = None, citizen: citizens.CitizenData | None = None,
                     category: str, topic: str, description: str, channel: str,
-                    consents: Mapping[str, bool] | None = None,
+                    consents: Mapping[str, bool] | None = None, consent_offset_s: float | None = None,
                     recording: tuple[BinaryIO, str] | None = None, confirm_duplicate: bool = False,
                     submission_key: str | None = None, building_id: int | None = None) -> Intake:
     """Register an appeal as the operator's form (``/citizens/<id>/appeals/new``) and ``POST
@@ -261,7 +265,9 @@ def register_appeal(user, *, citizen_id: str | None = None, citizen: citizens.Ci
     ``citizen_id`` or found or registered from ``citizen`` (:func:`_intake_citizen`: a phone of
     citizens of other names raises :class:`PhoneInUse` and registers nobody, unless
     ``confirm_duplicate``). ``consents``: ``{purpose code: given}`` of the answers asked on the call
-    (purposes not asked are left out). ``recording``: ``(stream, original file name)`` of the
+    (purposes not asked are left out), each recorded with the appeal and, when ``recording`` is
+    given, that call and ``consent_offset_s`` (seconds into the recording where the citizen answered,
+    or None when not noted) as its evidence. ``recording``: ``(stream, original file name)`` of the
     call's recording. ``building_id``: the house picked from the buildings register (optional).
     ``submission_key``: the form's key or the API's ``Idempotency-Key``; a key
     that already made an appeal returns that appeal (``replayed``), looking up and writing nothing.
@@ -301,7 +307,8 @@ def register_appeal(user, *, citizen_id: str | None = None, citizen: citizens.Ci
             return Intake(appeal, citizens.get(appeal.citizen_id), replayed=True)
         if staged is not None:
             call = calls.add_staged(staged, appeal=appeal, operator_id=user.id)
-        events, consent_error = _record_consents(person, answers, appeal=appeal, call=call, operator_id=user.id)
+        events, consent_error = _record_consents(person, answers, appeal=appeal, call=call, operator_id=user.id,
+                                                 offset_s=consent_offset_s)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()

@@ -142,6 +142,7 @@ def appeal_new(citizen_id):
             intake = services.register_appeal(
                 current_user, citizen_id=citizen.id, category=form.category.data, topic=form.topic.data,
                 description=form.description.data, channel=form.channel.data, consents=answers,
+                consent_offset_s=getattr(form.consent_at, "seconds", None),
                 recording=(upload.stream, upload.filename) if upload and getattr(upload, "filename", "") else None,
                 submission_key=form.submission_key.data or None, building_id=form.building_id.data or None)
         except services.AppealError as exc:

@@ -11,6 +11,8 @@ import hashlib
 from datetime import timedelta
 
 from flask import current_app, has_app_context
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from crm import hooks
 from crm.citizens import services as citizens
@@ -147,6 +149,9 @@ def record(citizen: Citizen, purpose: str, *, text_version: str | None = None, c
     force (:func:`active_consent`), that event is returned with ``repeated = True`` and no new event
     is made (the attempt is logged as ``consent.grant``, outcome ``repeat``); a new event has
     ``repeated = False``. Refusals are always recorded.
+    A refusal after a consent withdraws the consents in force for the purpose (the latest answer
+    wins; :func:`withdraw`'s effects, the refusal's evidence as the withdrawal's). ``consent.changed``
+    is fired after the commit (with ``commit=False``: when the caller's transaction commits).
     Raises :class:`ConsentError` for an unknown purpose, text version or channel, a negative
     offset, an erased citizen (code ``erased``), or while the controller's name or address is not
     configured (code ``controller_not_configured``: a written consent must name them, 152-ФЗ
@@ -202,16 +207,35 @@ def record(citizen: Citizen, purpose: str, *, text_version: str | None = None, c
             withdrew = True
             _withdraw_events(in_force, channel=channel, user_id=operator_id, evidence_call_id=evidence_call_id,
                              evidence_offset_s=evidence_offset_s, ref=f"refusal {event.id}", actor=actor, at=now)
+    status = "active" if given else "withdrawn" if withdrew else "refused"
     if commit:
         db.session.commit()
-    _changed(citizen.id, purpose, "active" if given else "withdrawn" if withdrew else "refused")
+        _changed(citizen.id, purpose, status)
+    else:  # the caller's transaction decides: fired when it commits, dropped when it rolls back
+        db.session().info.setdefault(_CHANGES, []).append((citizen.id, purpose, status))
     return event
 
 
+_CHANGES = "crm_consent_changes"
+
+
 def _changed(citizen_id: str, purpose: str, status: str) -> None:
-    """Fire ``consent.changed`` (after the commit when the caller commits: its subscribers enqueue
-    jobs, which must see the change)."""
+    """Fire ``consent.changed`` after the commit (its subscribers enqueue jobs, which must see the change)."""
     hooks.fire("consent.changed", citizen_id=citizen_id, purpose=purpose, status=status)
+
+
+@event.listens_for(Session, "after_commit")
+def _changes_after_commit(session: Session) -> None:
+    """``consent.changed`` for the events :func:`record` added with ``commit=False``, once the
+    caller's transaction committed (a subscriber enqueues jobs; it sends no SQL here)."""
+    for citizen_id, purpose, status in session.info.pop(_CHANGES, []):
+        _changed(citizen_id, purpose, status)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _changes_dropped(session: Session, transaction) -> None:
+    if transaction.parent is None:  # rolled back (after a commit the list is already empty)
+        session.info.pop(_CHANGES, None)
 
 
 def active_consent(citizen_id: str, purpose: str, text_version: str | None = None) -> ConsentEvent | None:
