@@ -54,6 +54,9 @@ Known hooks (the name, who fires it, the keyword arguments):
   subscriber returns the appeal row or None (:func:`ask`).
 - ``executor.lookup`` — ``crm.users`` checks the service of an executor-role account;
   ``executor_id: int``. A subscriber returns the executor row or None (:func:`ask`).
+- ``appeal.clock_breached`` — ``crm.appeals.services.warn_clocks`` after it committed the first 100 %
+  warning of a clock's cycle (a breach, to escalate to the supervisor); ``appeal_id: str``,
+  ``code: str`` (the clock), ``cycle: int``.
 - ``consent.changed`` — ``crm.consent`` after a consent is given, refused or withdrawn (after the
   commit when the service commits); ``citizen_id: str``, ``purpose: str``, ``status: str``
   (``active``, ``refused``, or ``withdrawn`` — also for a refusal that withdrew a consent in force).
@@ -74,6 +77,7 @@ HOOKS: frozenset[str] = frozenset({
     "call.page",
     "call.erased",
     "appeal.transitioned",
+    "appeal.clock_breached",
     "appeal.registered",
     "appeal.latest_call",
     "consent.changed",

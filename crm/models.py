@@ -6,7 +6,7 @@ from crm.citizens.models import Citizen  # noqa: F401
 from crm.clocks.models import CalendarOverride  # noqa: F401
 from crm.buildings.models import Building  # noqa: F401
 from crm.executors.models import Executor  # noqa: F401
-from crm.appeals.models import Appeal, AppealCounter, AppealEvent  # noqa: F401
+from crm.appeals.models import Appeal, AppealClockWarning, AppealCounter, AppealEvent  # noqa: F401
 from crm.calls.models import Call, Segment  # noqa: F401
 from crm.qa.models import CalibrationScore, CalibrationSession, CheckResult, Evaluation  # noqa: F401
 from crm.qa.models import EvaluationRevision, QueueItem, SamplingRule, Scorecard  # noqa: F401

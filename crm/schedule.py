@@ -25,6 +25,7 @@ from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
 
 from crm import jobs
+from crm.appeals.jobs import warn_clocks_job
 from crm.calls.jobs import reconcile_calls
 from crm.consent.jobs import retention_job
 from crm.dpo.alerts import scan_job
@@ -59,6 +60,7 @@ SCHEDULE: tuple[Periodic, ...] = (
     Periodic("audit-alert-scan", scan_job, "CRM_AUDIT_ALERT_SCAN_EVERY_S"),
     Periodic("consent-retention", retention_job, "CRM_RETENTION_EVERY_S"),
     Periodic("qa-sampling", sampling_job, "CRM_QA_SAMPLING_EVERY_S"),
+    Periodic("appeal-clock-warnings", warn_clocks_job, "CRM_CLOCK_WARN_EVERY_S"),
 )
 
 

@@ -1,7 +1,7 @@
 """Background jobs of the appeals package. Each takes ids and is safe to run twice."""
 from __future__ import annotations
 
-from crm.appeals import notifications
+from crm.appeals import notifications, services
 from crm.jobs import job, job_context
 
 
@@ -11,3 +11,11 @@ def send_status_sms(appeal_id: str, event_id: str) -> str:
     (:func:`crm.appeals.notifications.notify_status`). Returns its outcome."""
     with job_context():
         return notifications.notify_status(appeal_id, event_id)
+
+
+@job(timeout_s=600, result_ttl_s=3600)
+def warn_clocks_job() -> dict:
+    """Periodic job (crm.schedule, every ``CRM_CLOCK_WARN_EVERY_S``): record the 50/80/100 % warnings of
+    the appeals' clocks (:func:`crm.appeals.services.warn_clocks`). Returns its counts."""
+    with job_context():
+        return services.warn_clocks()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.db import UTCDateTime, UUIDStr, db, new_id, utcnow
@@ -84,3 +84,18 @@ class AppealEvent(db.Model):
     @property
     def crypto_owner_id(self) -> str:
         return self.citizen_id
+
+
+class AppealClockWarning(db.Model):
+    """A warning given once per appeal, clock, cycle and level: 50, 80 or 100 per cent of the clock's
+    time used (design.md, "Appeal lifecycle"); written by the periodic scan
+    (:func:`crm.appeals.services.warn_clocks`), which announces each only once. No personal data."""
+
+    __tablename__ = "appeal_clock_warnings"
+    __table_args__ = (UniqueConstraint("appeal_id", "code", "cycle", "level"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    appeal_id: Mapped[str] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(40))
+    cycle: Mapped[int] = mapped_column(Integer)
+    level: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -8,7 +8,7 @@ from crm.api.schemas import ErrorBodySchema, IsoDateTime, Schema, StrictBoolean,
 from crm.appeals.catalog import CATEGORIES, CHANNELS, DEADLINE_KINDS, STATUSES, TOPICS
 from crm.buildings.schemas import BuildingSchema
 from crm.citizens.schemas import CitizenCardSchema, CitizenInputSchema
-from crm.clocks.deadlines import STATES
+from crm.clocks.deadlines import STATES, WARNING_LEVELS
 
 
 class AppealCreateSchema(Schema):
@@ -119,6 +119,9 @@ class ClockSchema(Schema):
     due = nullable(IsoDateTime, required=True, metadata={
         "description": "ISO 8601 in UTC; null while the clock is paused with time left"})
     state = fields.String(required=True, validate=validate.OneOf(STATES))
+    warning = nullable(fields.Integer, validate=validate.OneOf(WARNING_LEVELS), metadata={
+        "description": "the warning reached: 50, 80 or 100 per cent of the cycle's time used (null below 50 % "
+                       "and for a clock met)"})
 
 
 class AppealSchema(AppealSummarySchema):

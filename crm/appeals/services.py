@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from crm import hooks
 from crm.appeals.catalog import (CATEGORIES, CHANNELS, NO_ESCALATION, PENDING_DEADLINES, REOPEN, SLA, STATUSES,
                                  TOPICS, TRANSITIONS)
-from crm.appeals.models import Appeal, AppealCounter, AppealEvent
+from crm.appeals.models import Appeal, AppealClockWarning, AppealCounter, AppealEvent
 from crm.buildings import services as buildings
 from crm.calls import services as calls
 from crm.citizens import services as citizens
@@ -500,6 +500,45 @@ def clocks(appeal: Appeal, now: datetime | None = None) -> list[clockwork.ClockS
         category=appeal.category, topic=appeal.topic, channel=appeal.channel,
         regime=current_app.config["CRM_CLOCK_REGIME"]))
     return [s for s in found if s is not None]
+
+
+#: Statuses in which a clock of an appeal may still run (the status update runs until it is closed).
+WATCHED_STATUSES = ("received", "consulted", "escalated", "in_progress", "resolved")
+
+
+@atomic
+def warn_clocks(now: datetime | None = None) -> dict[str, int]:
+    """The periodic scan (crm.appeals.jobs.warn_clocks_job): record the warnings the clocks of appeals
+    in :data:`WATCHED_STATUSES` have reached at ``now`` — 50, 80 and 100 per cent of a cycle's time
+    (:data:`crm.clocks.deadlines.WARNING_LEVELS`, design.md) — one :class:`AppealClockWarning` per
+    appeal, clock, cycle and level, each written once (a level skipped between two scans is written
+    too). Commits, then fires ``appeal.clock_breached`` for each new 100 % (a breach escalates to the
+    supervisor: the subscribers act on it). Returns ``{"appeals", "warnings", "breaches"}`` counts.
+    Reads no personal data."""
+    now = now or utcnow()
+    watched = list(db.session.execute(select(Appeal).where(Appeal.status.in_(WATCHED_STATUSES))).scalars())
+    ids = [a.id for a in watched]
+    given = set()
+    for i in range(0, len(ids), 500):
+        given.update(db.session.execute(select(AppealClockWarning.appeal_id, AppealClockWarning.code,
+                                               AppealClockWarning.cycle, AppealClockWarning.level)
+                                        .where(AppealClockWarning.appeal_id.in_(ids[i:i + 500]))).all())
+    added, breaches = 0, []
+    for appeal in watched:
+        for clock in clocks(appeal, now):
+            reached = clock.warning
+            for level in clockwork.WARNING_LEVELS:
+                if reached is None or level > reached or (appeal.id, clock.code, clock.cycle, level) in given:
+                    continue
+                db.session.add(AppealClockWarning(appeal_id=appeal.id, code=clock.code, cycle=clock.cycle,
+                                                  level=level, at=now))
+                added += 1
+                if level == 100:
+                    breaches.append((appeal.id, clock.code, clock.cycle))
+    db.session.commit()
+    for appeal_id, code, cycle in breaches:
+        hooks.fire("appeal.clock_breached", appeal_id=appeal_id, code=code, cycle=cycle)
+    return {"appeals": len(watched), "warnings": added, "breaches": len(breaches)}
 
 
 def as_dict(appeal: Appeal, decrypt: bool = False) -> dict:

@@ -38,6 +38,8 @@ from crm.timeutil import local_tz
 
 CALENDAR_KINDS = ("24x7", "working_hours", "working_days", "calendar_days")
 STATES = ("running", "met", "overdue", "paused")
+#: Warnings at 50 / 80 / 100 % of a clock (design.md, "Appeal lifecycle"), in per cent.
+WARNING_LEVELS = (50, 80, 100)
 #: The states' words on the pages.
 STATE_LABELS = {"running": N_("идёт"), "met": N_("соблюдён"), "overdue": N_("просрочен"), "paused": N_("приостановлен")}
 #: The statuses in which an appeal's work is over (its clocks that are still running stop, met).
@@ -318,6 +320,55 @@ def due(clock: Clock, started_at: datetime, pauses: Iterable[Pause] = (), tz=Non
     return _day_end(day, zone)
 
 
+def elapsed_fraction(clock: Clock, started_at: datetime, pauses: Iterable[Pause] = (), now: datetime | None = None,
+                     tz=None, *, calendar: Calendar | None = None, stopped_at: datetime | None = None,
+                     extended: bool = False) -> float | None:
+    """How much of the cycle's time is used at ``now`` (or at ``stopped_at``, if earlier): the time
+    counted since ``started_at`` with ``pauses`` left out — working time for ``working_hours``, elapsed
+    time otherwise — over the clock's duration (``24x7``, ``working_hours``) or over the same count up
+    to the deadline (the day kinds, whose deadline is the end of a day). 1.0 at the deadline, more
+    after it; None while the deadline of a day kind is unknown (paused with days left)."""
+    zone, cal = _zone(tz), calendar or default_calendar()
+    start = _aware(started_at, "started_at")
+    end = _aware(now, "now") if now is not None else datetime.now(timezone.utc)
+    if stopped_at is not None:
+        end = min(end, _aware(stopped_at, "stopped_at"))
+    merged = _merged(pauses, start)
+    if clock.calendar == "working_hours":
+        def measure(a, b):
+            return working_seconds_between(a, b, zone, calendar=cal)
+    else:
+        def measure(a, b):
+            return max((b - a).total_seconds(), 0.0)
+
+    def counted(until: datetime) -> float:
+        if until <= start:
+            return 0.0
+        total = measure(start, until)
+        for p0, p1 in merged:
+            if p0 >= until:
+                break
+            total -= measure(p0, until if p1 is None else min(p1, until))
+        return max(total, 0.0)
+
+    if clock.calendar in ("24x7", "working_hours"):
+        length = clock.duration + (clock.extension if extended and clock.extension else timedelta(0))
+        return counted(end) / length.total_seconds()
+    due_at = due(clock, start, merged, zone, calendar=cal, extended=extended)
+    if due_at is None:
+        return None
+    whole = counted(due_at)
+    return counted(end) / whole if whole > 0 else 1.0
+
+
+def warning_level(fraction: float | None) -> int | None:
+    """The highest of :data:`WARNING_LEVELS` (per cent) that ``fraction`` of a clock has reached, or None."""
+    if fraction is None:
+        return None
+    reached = [level for level in WARNING_LEVELS if fraction * 100 >= level - 1e-9]
+    return reached[-1] if reached else None
+
+
 def _opt_utc(moment: datetime | None) -> datetime | None:
     return None if moment is None else _utc(moment)
 
@@ -392,17 +443,26 @@ def cycles(clock: Clock, events: Iterable[tuple[datetime, str]]) -> list[Cycle]:
 @dataclass(frozen=True)
 class ClockStatus:
     """Where one clock stands: ``code``, ``due`` (UTC, None while paused with time left), ``state``
-    (:data:`STATES`), ``started_at`` of its latest cycle and ``cycle`` (1 for the first)."""
+    (:data:`STATES`), ``started_at`` of its latest cycle, ``cycle`` (1 for the first) and ``fraction``
+    of its time used (:func:`elapsed_fraction`)."""
 
     code: str
     due: datetime | None
     state: str
     started_at: datetime
     cycle: int
+    fraction: float | None = None
+
+    @property
+    def warning(self) -> int | None:
+        """The warning level (50, 80, 100 per cent, :func:`warning_level`) the cycle has reached;
+        None for a clock met, or below 50 %."""
+        return None if self.state == "met" else warning_level(self.fraction)
 
     def as_dict(self) -> dict:
-        """``{code, due, state}``, ``due`` ISO 8601 in UTC or None."""
-        return {"code": self.code, "due": self.due.isoformat() if self.due else None, "state": self.state}
+        """``{code, due, state, warning}``, ``due`` ISO 8601 in UTC or None."""
+        return {"code": self.code, "due": self.due.isoformat() if self.due else None, "state": self.state,
+                "warning": self.warning}
 
 
 def status(clock: Clock, events: Iterable[tuple[datetime, str]], now: datetime, tz=None, *,
@@ -415,5 +475,7 @@ def status(clock: Clock, events: Iterable[tuple[datetime, str]], now: datetime, 
         return None
     last = runs[-1]
     due_at = due(clock, last.started_at, last.pauses, tz, calendar=calendar, extended=extended)
+    fraction = elapsed_fraction(clock, last.started_at, last.pauses, now, tz, calendar=calendar,
+                                stopped_at=last.stopped_at, extended=extended)
     return ClockStatus(clock.code, due_at, state(clock, due_at, now, last.stopped_at, paused=last.paused),
-                       _utc(last.started_at), len(runs))
+                       _utc(last.started_at), len(runs), fraction)

@@ -123,3 +123,47 @@ def test_overrides_move_the_resolution_deadline(ctx, make_user):
     calendar.set_override(admin, day, "holiday", note="региональный праздник")
     after = appeals.sla_deadlines("routine", now)[2]
     assert after > before and after == deadlines.add_working_days(before, 1, calendar=calendar.calendar())
+
+
+def test_the_periodic_scan_warns_once_per_level_and_escalates_breaches(ctx, make_user):
+    """design.md: warnings at 50 / 80 / 100 % of a clock; a breach escalates to the supervisor (the
+    ``appeal.clock_breached`` hook fires once per breached cycle, after the commit)."""
+    from crm import hooks, schedule
+    from crm.appeals import services as appeals
+    from crm.appeals.models import AppealClockWarning
+    from crm.db import db
+    from tests.factories import CitizenFactory
+
+    op = make_user("operator")
+    citizen = CitizenFactory(full_name="Часов Засор", phone="8 916 800-10-04")
+    appeal = appeals.create(citizen, category="emergency", topic="sewerage", description="Засор в подвале",
+                            channel="phone", operator_id=op.id)
+    received = msk(2026, 3, 2, 9)
+    backdate(appeal.id, [received])
+    breached = []
+
+    def on_breach(**kwargs):
+        breached.append(kwargs)
+
+    hooks.subscribe("appeal.clock_breached", on_breach)
+    try:
+        # 70 min: hand-over (1 h) and localisation (30 min) breached, the blockage (2 h) at 58 %
+        assert appeals.warn_clocks(received + timedelta(minutes=70)) == {"appeals": 1, "warnings": 7, "breaches": 2}
+        assert appeals.warn_clocks(received + timedelta(minutes=75)) == {"appeals": 1, "warnings": 0, "breaches": 0}
+        # 100 min: the blockage at 83 %
+        assert appeals.warn_clocks(received + timedelta(minutes=100))["warnings"] == 1
+    finally:
+        hooks.unsubscribe("appeal.clock_breached", on_breach)
+    rows = db.session.execute(sa.select(AppealClockWarning.code, AppealClockWarning.level)
+                              .order_by(AppealClockWarning.code, AppealClockWarning.level)).all()
+    assert [tuple(r) for r in rows] == [("blockage_cleared", 50), ("blockage_cleared", 80),
+                                        ("emergency_localisation", 50), ("emergency_localisation", 80),
+                                        ("emergency_localisation", 100), ("handover", 50), ("handover", 80),
+                                        ("handover", 100)]
+    assert sorted(b["code"] for b in breached) == ["emergency_localisation", "handover"]
+    assert all(b["appeal_id"] == appeal.id and b["cycle"] == 1 for b in breached)
+    # a closed appeal is not watched
+    for status in ("escalated", "in_progress", "resolved", "closed"):
+        appeals.transition(appeals.get(appeal.id), status, user_id=op.id)
+    assert appeals.warn_clocks(received + timedelta(days=3))["appeals"] == 0
+    assert "appeal-clock-warnings" in {e.name for e in schedule.SCHEDULE}

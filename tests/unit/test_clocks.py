@@ -271,7 +271,8 @@ def test_reopening_starts_a_new_cycle_judged_on_its_own_deadline():
     now = msk(2026, 4, 2, 12)
     st = status(clock, events, now)
     assert (st.cycle, st.state, st.due) == (2, "running", end_of(2026, 4, 15))
-    assert st.as_dict() == {"code": "written_answer", "due": end_of(2026, 4, 15).isoformat(), "state": "running"}
+    assert st.as_dict() == {"code": "written_answer", "due": end_of(2026, 4, 15).isoformat(), "state": "running",
+                            "warning": None}
     # resolved in time this round: met, whatever the first round was
     assert status(clock, events + [(msk(2026, 4, 10, 9), "resolved")], now).state == "met"
 
@@ -301,3 +302,43 @@ def test_status_update_restarts_at_every_transition():
     assert [r.started_at for r in cycles(clock, reopened)][-1] == msk(2026, 3, 9, 10)
     assert len(cycles(clock, reopened)) == 4
     assert status(clock, reopened, msk(2026, 3, 9, 12)).state == "running"
+
+
+# --- how much of a clock is used: the 50/80/100 % warnings -----------------------------------------------
+
+def test_elapsed_fraction_and_warning_levels():
+    from crm.clocks.deadlines import elapsed_fraction, warning_level
+
+    clock = CLOCK["blockage_cleared"]  # 2 h around the clock
+    start = msk(2026, 1, 1, 3)
+    assert elapsed_fraction(clock, start, now=msk(2026, 1, 1, 3, 59)) == pytest.approx(59 / 120)
+    assert warning_level(elapsed_fraction(clock, start, now=msk(2026, 1, 1, 3, 59))) is None
+    assert warning_level(elapsed_fraction(clock, start, now=msk(2026, 1, 1, 4))) == 50
+    assert warning_level(elapsed_fraction(clock, start, now=msk(2026, 1, 1, 4, 36))) == 80
+    assert warning_level(elapsed_fraction(clock, start, now=msk(2026, 1, 1, 5))) == 100
+    # a pause does not count: 1 h paused of 2 h elapsed leaves 50 %
+    paused = [(msk(2026, 1, 1, 3, 30), msk(2026, 1, 1, 4, 30))]
+    assert elapsed_fraction(clock, start, paused, msk(2026, 1, 1, 5)) == pytest.approx(0.5)
+    # stopped at 04:00: what was used then
+    assert elapsed_fraction(clock, start, now=msk(2026, 1, 1, 9), stopped_at=msk(2026, 1, 1, 4)) == pytest.approx(0.5)
+    # working hours: Friday 15:00 + 4 h runs to Monday; by Saturday noon only the 45 min of Friday count
+    callback = Clock("callback", "перезвонить", timedelta(hours=4), calendar="working_hours")
+    assert elapsed_fraction(callback, msk(2026, 3, 6, 15), now=msk(2026, 3, 7, 12)) == pytest.approx(45 / 240)
+    # working days: 10 working days from Monday 2.03 end on 17.03; by 10.03 00:00 (9.03 a holiday) ...
+    answer = CLOCK["written_answer"]
+    start = msk(2026, 3, 2, 11)
+    whole = (end_of(2026, 3, 17) - start).total_seconds()
+    assert elapsed_fraction(answer, start, now=msk(2026, 3, 10)) == pytest.approx(
+        (msk(2026, 3, 10) - start).total_seconds() / whole)
+    assert elapsed_fraction(answer, start, [(msk(2026, 3, 3, 10), None)], msk(2026, 3, 10)) is None
+    assert warning_level(1.7) == 100 and warning_level(None) is None
+
+
+def test_status_carries_the_warning_reached():
+    clock = CLOCK["handover"]
+    events = [(msk(2026, 3, 2, 9), "received")]
+    assert status(clock, events, msk(2026, 3, 2, 9, 40)).warning == 50
+    assert status(clock, events, msk(2026, 3, 2, 9, 50)).as_dict()["warning"] == 80
+    assert status(clock, events, msk(2026, 3, 2, 11)).warning == 100
+    met = events + [(msk(2026, 3, 2, 9, 55), "escalated")]
+    assert status(clock, met, msk(2026, 3, 2, 11)).warning is None  # met: nothing to warn about
