@@ -7,8 +7,8 @@ from flask import g, request
 
 from crm.api import ApiError, Blueprint, translates, token_required
 from crm.appeals import services as appeals
-from crm.appeals.schemas import (AppealCreatedSchema, AppealCreateSchema, AppealSchema, AppealSummarySchema,
-                                 AssignSchema, PhoneInUseSchema, TransitionSchema)
+from crm.appeals.schemas import (AppealCreatedSchema, AppealCreateSchema, AppealListQuerySchema, AppealListSchema,
+                                 AppealSchema, AppealSummarySchema, AssignSchema, PhoneInUseSchema, TransitionSchema)
 from crm.citizens import services as citizens
 
 OPERATORS = ("operator", "admin")
@@ -144,3 +144,43 @@ def appeal_assign(body: dict, appeal_id: str):
     if appeal is None:
         raise ApiError(404, "not_found", "обращение не найдено")
     return _summary(appeals.assign(appeal, body["executor_id"], user_id=g.api_user.id))
+
+
+@translates(appeals.SearchError)
+def _search_error(exc: appeals.SearchError) -> ApiError:
+    code = f"invalid_{exc.field or 'filter'}" if exc.code == "invalid" else exc.code
+    return ApiError(400, code, str(exc))
+
+
+def _list(args: dict) -> dict:
+    page = appeals.search(appeals.filters_from(args), sort=args.get("sort") or "deadline",
+                          limit=args.get("limit") or 50, cursor=args.get("cursor") or None)
+    return {"items": [_summary(a) for a in page.items], "next_cursor": page.next_cursor, "total": page.total}
+
+
+@bp.route("/appeals", methods=["GET"])
+@token_required(*OPERATORS, "supervisor")
+@bp.query(AppealListQuerySchema)
+@bp.response(200, AppealListSchema)
+@bp.errors({400: "unknown filter value, sort, bad cursor (invalid_cursor), a `q` that is none of a number, a "
+                 "phone, a name or an address (invalid_q), or executor_id (unsupported_filter)"})
+def appeal_list(args: dict):
+    """List and search appeals
+
+    Nearest pending deadline first by default (`sort=created`: oldest first). Keyset paging: follow
+    `next_cursor` until null to reach every appeal once, even while appeals are being added. `total`
+    counts all matches. The search is logged (`appeal.search`: the kind of query and the filters' names,
+    never their values); nothing is decrypted."""
+    return _list(args)
+
+
+@bp.route("/appeals/search", methods=["POST"])
+@token_required(*OPERATORS, "supervisor")
+@bp.body(AppealListQuerySchema)
+@bp.response(200, AppealListSchema)
+@bp.errors({400: "as GET /appeals"})
+def appeal_search(body: dict):
+    """List and search appeals, the filters in the body
+
+    GET /appeals with the parameters in a JSON body, so that a phone, name or address is not in a URL."""
+    return _list(body)

@@ -157,3 +157,47 @@ class PhoneInUseSchema(Schema):
                        "use one, or `confirm_duplicate: true` to register the new citizen anyway"})
     duplicates = fields.List(fields.Nested(CitizenCardSchema), metadata={
         "description": "their masked cards, as the operator's form shows them (each logged as citizen.view)"})
+
+
+def _flag(description: str):
+    """A boolean of the query string (``true``/``false``) or of a JSON body (true/false)."""
+    return fields.Boolean(truthy={True, "true"}, falsy={False, "false"}, metadata={"description": description})
+
+
+class AppealListQuerySchema(Schema):
+    """Filters of GET /appeals (and the body of POST /appeals/search). Repeat `status`, `category`, `topic`
+    for several values."""
+
+    q = fields.String(validate=validate.Length(max=200), metadata={
+        "description": "an appeal number (2026-000042 or 2026-42), a phone in any spelling, or a surname / full "
+                       "name and/or an address (the citizen's building); matched through blind indexes, nothing "
+                       "decrypted. Prefer POST /appeals/search for a phone, name or address: a URL ends up in "
+                       "proxies' and clients' logs"})
+    status = fields.List(fields.String(), metadata={"items": {"enum": list(STATUSES)}})
+    category = fields.List(fields.String(), metadata={"items": {"enum": list(CATEGORIES)}})
+    topic = fields.List(fields.String())
+    operator_id = fields.Integer()
+    executor_id = fields.Integer(metadata={
+        "description": "appeals assigned to this executor; answered 400 unsupported_filter while appeals have no "
+                       "executor (no executor column yet)"})
+    citizen_id = fields.String(validate=validate.Length(max=36))
+    created_from = IsoDateTime(metadata={"description": "created at or after (ISO 8601 with offset)"})
+    created_to = IsoDateTime(metadata={"description": "created before (ISO 8601 with offset)"})
+    overdue = _flag("true: the nearest pending deadline has passed")
+    due_soon = _flag("true: the nearest pending deadline is not past and falls within CRM_SEARCH_SOON_HOURS (24)")
+    repeat = _flag("true: repeat appeals only; false: first appeals only")
+    sort = fields.String(metadata={"enum": ["deadline", "created", "-created"], "default": "deadline",
+                                   "description": "deadline: nearest pending deadline first (none pending: last); "
+                                                  "created: oldest first; -created: newest first"})
+    limit = fields.Integer(validate=validate.Range(1, 200), metadata={"default": 50})
+    cursor = fields.String(validate=validate.Length(max=400), metadata={
+        "description": "next_cursor of the previous page (opaque); keep the other parameters unchanged"})
+
+
+class AppealListSchema(Schema):
+    """A page of appeals (no descriptions: nothing decrypted)."""
+
+    items = fields.List(fields.Nested(AppealSummarySchema), required=True)
+    next_cursor = nullable(fields.String, required=True, metadata={
+        "description": "pass as `cursor` for the next page; null on the last page"})
+    total = fields.Integer(required=True, metadata={"description": "how many appeals the filters match"})

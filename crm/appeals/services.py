@@ -1,6 +1,10 @@
 """Appeals: registration, lifecycle transitions, SLA clocks, repeat detection, reads with logging."""
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import BinaryIO, Mapping
@@ -662,3 +666,245 @@ def kpi_figures(start: datetime, end: datetime, now: datetime) -> dict:
         "sla_compliance": ratio(int(sla_ok), int(sla_total)),
         "avg_time_to_resolve_h": round(sum(hours) / len(hours), 2) if hours else None,
     }
+
+
+# --- lists and search: keyset paging, blind-index look-ups, one access-log entry per search ---------
+
+#: Sort orders of :func:`search`: ``deadline`` (nearest pending deadline first, appeals with none
+#: last), ``created`` (oldest first), ``-created`` (newest first).
+SORTS = ("deadline", "created", "-created")
+MAX_LIMIT = 200
+#: Where an appeal with no pending deadline sorts (after every real one).
+NO_DEADLINE = datetime(9999, 1, 1, tzinfo=timezone.utc)
+_NUMBER_RE = re.compile(r"^\s*(\d{4})\s*-\s*(\d{1,6})\s*$")
+
+
+class SearchError(AppealError):
+    """A bad filter, sort or cursor (``field`` names it)."""
+
+
+@dataclass
+class Filters:
+    """What to list. ``q``: an appeal number (``2026-000042`` or ``2026-42``), a phone in any spelling,
+    or a surname (or full name) and/or an address (the citizen's building); matched through the blind
+    indexes, nothing decrypted. ``statuses`` etc.: exact codes; ``created_from``/``created_to``: aware
+    datetimes, ``[from, to)``; ``overdue``: the nearest pending deadline has passed; ``due_soon``: it
+    falls within ``CRM_SEARCH_SOON_HOURS`` (not overdue); ``repeat``: linked to an earlier appeal (True) or
+    not (False)."""
+
+    q: str | None = None
+    statuses: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    operator_id: int | None = None
+    citizen_id: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    overdue: bool = False
+    due_soon: bool = False
+    repeat: bool | None = None
+    executor_id: int | None = None
+
+    def used(self) -> list[str]:
+        """The names of the filters set (for the access log: never their values)."""
+        names = ("statuses", "categories", "topics", "operator_id", "executor_id", "citizen_id", "created_from", "created_to",
+                 "overdue", "due_soon")
+        out = [n for n in names if getattr(self, n)]
+        if self.repeat is not None:
+            out.append("repeat")
+        return out
+
+
+@dataclass
+class Page:
+    """One page of :func:`search`: ``items`` (appeals, nothing decrypted), ``next_cursor`` (None on the
+    last page), ``total`` (all the appeals the filters match), ``kind`` of ``q`` (``number``, ``phone``,
+    ``name_or_address``, or None), ``offset``: how many came before this page."""
+
+    items: list[Appeal]
+    next_cursor: str | None
+    total: int
+    kind: str | None
+    offset: int = 0
+
+
+def _least(*exprs):
+    out = exprs[0]
+    for e in exprs[1:]:
+        out = case((out <= e, out), else_=e)
+    return out
+
+
+def deadline_expr():
+    """SQL of the nearest pending deadline (:func:`next_deadline`'s ``due``) computed from the appeal's
+    own columns, :data:`NO_DEADLINE` when nothing is pending: the default sort and the overdue filter."""
+    far = literal(NO_DEADLINE, UTCDateTime())
+
+    def col(kind):
+        return func.coalesce(getattr(Appeal, f"{kind}_by"), far)
+
+    whens = []
+    for status, kinds in PENDING_DEADLINES.items():
+        if not kinds:
+            continue
+        expr = _least(*[col(k) for k in kinds])
+        if "escalate" in kinds:
+            rest = [col(k) for k in kinds if k != "escalate"]
+            expr = case((Appeal.category.in_(tuple(NO_ESCALATION)), _least(*rest) if rest else far), else_=expr)
+        whens.append((Appeal.status == status, expr))
+    return case(*whens, else_=far)
+
+
+def _q_conditions(q: str) -> tuple[str, list]:
+    """``(kind, [conditions OR-ed])`` of a free-text query. Raises :class:`SearchError` when it is
+    none of a number, a phone, a name or an address."""
+    q = " ".join(q.split())
+    m = _NUMBER_RE.match(q)
+    if m:
+        return "number", [Appeal.number == f"{m.group(1)}-{int(m.group(2)):06d}"]
+    if not re.search(r"[^\W\d_]", q):  # no letters: a phone, or nothing
+        try:
+            ids = citizens.ids_by_phone_select(q)
+        except citizens.CitizenError:
+            raise SearchError("введите номер обращения (2026-000042), телефон, фамилию или адрес", "q") from None
+        return "phone", [Appeal.citizen_id.in_(ids)]
+    conds = []
+    names = citizens.ids_by_surname_select(q)
+    if names is not None:
+        conds.append(Appeal.citizen_id.in_(names))
+    if re.search(r"\d", q):  # a house number: an address
+        keys = citizens.building_search_keys(q)
+        if keys:
+            conds.append(Appeal.building_key.in_(keys))
+    return "name_or_address", conds
+
+
+def _conditions(f: Filters, now: datetime) -> tuple[str | None, list]:
+    conds = []
+    kind = None
+    if f.q and f.q.strip():
+        kind, qc = _q_conditions(f.q)
+        conds.append(or_(*qc) if qc else literal(False))
+    for values, column, known, name in ((f.statuses, Appeal.status, STATUSES, "status"),
+                                        (f.categories, Appeal.category, CATEGORIES, "category"),
+                                        (f.topics, Appeal.topic, TOPICS, "topic")):
+        bad = [v for v in values if v not in known]
+        if bad:
+            raise SearchError(f"неизвестное значение фильтра «{name}»: «{str(bad[0])[:40]}»", name)
+        if values:
+            conds.append(column.in_(tuple(values)))
+    if f.operator_id is not None:
+        conds.append(Appeal.operator_id == f.operator_id)
+    if f.citizen_id:
+        conds.append(Appeal.citizen_id == f.citizen_id)
+    if f.executor_id is not None:
+        if not has_executors():
+            raise SearchError("фильтр «исполнитель» пока не поддерживается: у обращений нет исполнителей",
+                              "executor_id", "unsupported_filter")
+        conds.append(Appeal.__table__.c.executor_id == f.executor_id)
+    if f.created_from is not None:
+        conds.append(Appeal.created_at >= f.created_from)
+    if f.created_to is not None:
+        conds.append(Appeal.created_at < f.created_to)
+    if f.repeat is not None:
+        conds.append(Appeal.repeat_of_id.is_not(None) if f.repeat else Appeal.repeat_of_id.is_(None))
+    nearest = deadline_expr()
+    now_sql = literal(now, UTCDateTime())
+    if f.overdue:
+        conds.append(nearest < now_sql)
+    if f.due_soon:
+        soon = now + timedelta(hours=float(current_app.config.get("CRM_SEARCH_SOON_HOURS", 24)))
+        conds.append(and_(nearest >= now_sql, nearest <= literal(soon, UTCDateTime())))
+    return kind, conds
+
+
+def _sort_key(sort: str):
+    return deadline_expr() if sort == "deadline" else Appeal.created_at
+
+
+def encode_cursor(sort: str, value: datetime, appeal_id: str, offset: int) -> str:
+    raw = json.dumps([sort, value.astimezone(timezone.utc).isoformat(), appeal_id, offset], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str) -> tuple[datetime, str, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        got_sort, value, appeal_id, offset = json.loads(raw)
+        when = datetime.fromisoformat(value)
+        if got_sort != sort or when.tzinfo is None or not isinstance(appeal_id, str) or not isinstance(offset, int):
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise SearchError("неверный курсор: начните список сначала", "cursor") from None
+    return when, appeal_id, max(offset, 0)
+
+
+def search(f: Filters, *, sort: str = "deadline", limit: int = 50, cursor: str | None = None,
+           purpose: str = "appeal_processing", now: datetime | None = None) -> Page:
+    """A page of the appeals ``f`` matches, ``sort``-ed, by keyset paging: the ``cursor`` carries the
+    last row's sort key and id, so rows inserted meanwhile neither repeat nor shift a page; following
+    ``next_cursor`` reaches every appeal once. ``limit`` 1…:data:`MAX_LIMIT`. Nothing is decrypted: a
+    phone, a name or an address is matched through its blind index (:func:`_q_conditions`).
+
+    One access-log entry ``appeal.search`` per call (committed): the kind of the query (``detail``:
+    ``q=phone``…, the filters' names and the sort; never their values), ``fields`` the personal-data
+    categories searched by, outcome ``not_found`` when nothing matched. Raises :class:`SearchError`."""
+    if sort not in SORTS:
+        raise SearchError(f"неизвестный порядок «{str(sort)[:20]}»", "sort")
+    if not 1 <= int(limit) <= MAX_LIMIT:
+        raise SearchError(f"limit: от 1 до {MAX_LIMIT}", "limit")
+    now = now or utcnow()
+    kind, conds = _conditions(f, now)
+    total = db.session.execute(select(func.count()).select_from(Appeal).where(*conds)).scalar_one()
+    key = _sort_key(sort)
+    desc = sort.startswith("-")
+    q = select(Appeal, key.label("sort_key")).where(*conds)
+    offset = 0
+    if cursor:
+        value, last_id, offset = decode_cursor(cursor, sort)
+        v = literal(value, UTCDateTime())
+        if desc:
+            q = q.where(or_(key < v, and_(key == v, Appeal.id < last_id)))
+        else:
+            q = q.where(or_(key > v, and_(key == v, Appeal.id > last_id)))
+    q = q.order_by(key.desc() if desc else key, Appeal.id.desc() if desc else Appeal.id).limit(int(limit) + 1)
+    rows = db.session.execute(q).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [r[0] for r in rows]
+    next_cursor = None
+    if more and rows:
+        last_key = rows[-1][1]
+        if isinstance(last_key, str):  # SQLite may hand back the CASE's text
+            last_key = datetime.fromisoformat(last_key)
+        if last_key.tzinfo is None:
+            last_key = last_key.replace(tzinfo=timezone.utc)
+        next_cursor = encode_cursor(sort, last_key, items[-1].id, offset + len(items))
+    searched_by = {"phone": ["phone"], "name_or_address": ["full_name", "address"]}.get(kind or "", [])
+    detail = ";".join(filter(None, [f"q={kind}" if kind else None,
+                                    ("filters=" + ",".join(f.used())) if f.used() else None,
+                                    f"sort={sort}", "page=next" if cursor else None]))
+    audit.record("appeal.search", citizen_id=f.citizen_id, fields=searched_by, purpose=purpose, detail=detail,
+                 outcome="ok" if total else "not_found")
+    db.session.commit()
+    return Page(items, next_cursor, total, kind, offset)
+
+
+def has_executors() -> bool:
+    """Whether appeals have an ``executor_id`` column to filter on (not yet)."""
+    return "executor_id" in Appeal.__table__.c
+
+
+def filters_from(args: Mapping) -> Filters:
+    """:class:`Filters` from the API's or the list page's parsed parameters (missing ones unset)."""
+    def many(name):
+        v = args.get(name)
+        if v is None:
+            return ()
+        return tuple(x for x in ([v] if isinstance(v, str) else v) if x)
+    f = Filters(q=args.get("q") or None, statuses=many("status"), categories=many("category"), topics=many("topic"),
+                operator_id=args.get("operator_id"), citizen_id=args.get("citizen_id") or None,
+                created_from=args.get("created_from"), created_to=args.get("created_to"),
+                overdue=bool(args.get("overdue")), due_soon=bool(args.get("due_soon")), repeat=args.get("repeat"))
+    f.executor_id = args.get("executor_id")
+    return f

@@ -405,3 +405,33 @@ def names_for(citizen_ids: list[str], *, purpose: str) -> dict[str, str]:
         out[cid] = c.full_name
         audit.record("citizen.view", citizen_id=cid, fields=["full_name"], purpose=purpose)
     return out
+
+
+def ids_by_phone_select(phone: str):
+    """``SELECT id`` of the (not erased) citizens whose phone blind index matches ``phone`` (any
+    spelling): a sub-query for list filters; nothing is decrypted. Raises :class:`CitizenError` for
+    a bad number."""
+    try:
+        e164 = normalise_phone(phone)
+    except InvalidPhone as exc:
+        raise CitizenError(str(exc), "phone") from None
+    column, value = blind_index.lookup("phone", e164)
+    return db.select(Citizen.id).where(getattr(Citizen, column) == value, Citizen.erased_at.is_(None))
+
+
+def ids_by_surname_select(full_name_or_surname: str):
+    """``SELECT id`` of the (not erased) citizens whose ``surname`` blind index matches the first word
+    of ``full_name_or_surname``; nothing decrypted (the index's truncation makes a rare false positive).
+    None for a blank name."""
+    surname = surname_value(full_name_or_surname or "")
+    if not surname:
+        return None
+    column, value = blind_index.lookup("surname", surname)
+    return db.select(Citizen.id).where(getattr(Citizen, column) == value, Citizen.erased_at.is_(None))
+
+
+def building_search_keys(address: str) -> list[str]:
+    """The ``building`` blind-index values of ``address`` under each key version in use: what
+    ``appeals.building_key`` may hold for that building."""
+    value = building_value(" ".join((address or "").split()))
+    return blind_index.search_values("building", value) if value and value.strip() else []

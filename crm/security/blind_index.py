@@ -211,3 +211,16 @@ def row_values(name: str, row) -> list[str]:
         if v is not None and v not in out:
             out.append(v)
     return out
+
+
+def search_values(name: str, normalised: str) -> list[str]:
+    """The values of ``normalised`` under every key version index ``name`` has now (read slot first):
+    for matching copies of the index made under either key while it rotates (``appeals.building_key``)."""
+    st = state(name)
+    out: list[str] = []
+    for key in (st.read_key, st.key_a, st.key_b):
+        if key:
+            v = compute(name, normalised, key)
+            if v not in out:
+                out.append(v)
+    return out

@@ -1,0 +1,184 @@
+"""Finding appeals (issue 14, point 1): ``GET /api/v1/appeals`` / ``POST /api/v1/appeals/search`` and the
+appeal list page: filters, the free-text ``q`` (number, phone, surname, address through blind indexes),
+keyset paging that reaches every appeal once, the nearest-deadline order, and the access log of a search
+(its kind, never the values). Answers are validated against the OpenAPI document by the test client."""
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.clients import SharedContextClient
+from tests.factories import AppealFactory, CitizenFactory
+
+
+@pytest.fixture()
+def operator(make_user):
+    return make_user("operator")
+
+
+@pytest.fixture()
+def api(ctx, api_token, operator):
+    client, headers = SharedContextClient(ctx), api_token(operator)
+
+    class Api:
+        def get(self, url, **params):
+            return client.get(url, query_string=params, headers=headers)
+
+        def post(self, url, json):
+            return client.post(url, json=json, headers=headers)
+    return Api()
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def move(appeal, **columns):
+    from crm.db import db
+
+    for name, value in columns.items():
+        setattr(appeal, name, value)
+    db.session.commit()
+
+
+def follow(api, **params) -> tuple[list[dict], list[int]]:
+    """Every item of every page (following next_cursor), and each page's total."""
+    items, totals, cursor = [], [], None
+    while True:
+        resp = api.get("/api/v1/appeals", **params, **({"cursor": cursor} if cursor else {}))
+        assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
+        body = resp.get_json()
+        items += body["items"]
+        totals.append(body["total"])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return items, totals
+
+
+def search_log():
+    from tests.integration.test_api import log_entries
+
+    return log_entries(action="appeal.search")
+
+
+def test_every_appeal_reached_once_across_pages(ctx, api, operator):
+    citizen = CitizenFactory()
+    made = [AppealFactory(citizen=citizen, operator=operator) for _ in range(250)]
+    items, totals = follow(api, limit=100, sort="created")
+    assert len(items) == 250 and totals == [250, 250, 250]
+    assert [i["id"] for i in items] == [a.id for a in sorted(made, key=lambda a: (a.created_at, a.id))]
+    # the default order too: nearest deadline first, every appeal once
+    items, totals = follow(api, limit=60)
+    assert sorted(i["id"] for i in items) == sorted(a.id for a in made) and set(totals) == {250}
+    dues = [i["next_deadline"]["due"] for i in items]
+    assert dues == sorted(dues)
+
+
+def test_paging_is_stable_while_appeals_are_added(ctx, api, operator):
+    citizen = CitizenFactory()
+    first = [AppealFactory(citizen=citizen, operator=operator) for _ in range(5)]
+    page1 = api.get("/api/v1/appeals", limit=3, sort="created").get_json()
+    added = AppealFactory(citizen=citizen, operator=operator)
+    page2 = api.get("/api/v1/appeals", limit=3, sort="created", cursor=page1["next_cursor"]).get_json()
+    seen = [i["id"] for i in page1["items"] + page2["items"]]
+    assert seen == [a.id for a in first] + [added.id]
+
+
+def test_default_order_is_the_nearest_pending_deadline(ctx, api, operator):
+    a, b, c = (AppealFactory(operator=operator) for _ in range(3))
+    move(a, escalate_by=now() + timedelta(hours=5), update_by=now() + timedelta(hours=6))
+    move(b, escalate_by=now() - timedelta(hours=1))  # overdue: first
+    move(c, status="closed")  # nothing pending: last
+    ids = [i["id"] for i in api.get("/api/v1/appeals").get_json()["items"]]
+    assert ids[0] == b.id and ids[-1] == c.id and ids.index(a.id) == 1
+
+
+def test_filters(ctx, api, operator, make_user):
+    other = make_user("operator")
+    a = AppealFactory(operator=operator, category="emergency", topic="electricity")
+    b = AppealFactory(operator=other, topic="hot_water")
+    c = AppealFactory(operator=other, topic="cold_water")
+    move(b, status="in_progress", resolve_by=now() - timedelta(minutes=5), update_by=now() + timedelta(hours=3))
+    move(c, created_at=now() - timedelta(days=40), repeat_of_id=a.id)
+
+    def ids(**params):
+        return {i["id"] for i in follow(api, **params)[0]}
+    assert ids(status="in_progress") == {b.id}
+    assert ids(status=["in_progress", "received"]) == {a.id, b.id, c.id}
+    assert ids(category="emergency") == {a.id}
+    assert ids(topic="cold_water") == {c.id}
+    assert ids(operator_id=other.id) == {b.id, c.id}
+    assert ids(overdue="true") == {b.id}
+    assert ids(repeat="true") == {c.id} and ids(repeat="false") == {a.id, b.id}
+    assert ids(created_to=(now() - timedelta(days=1)).isoformat()) == {c.id}
+    assert ids(created_from=(now() - timedelta(days=1)).isoformat()) == {a.id, b.id}
+    assert ids(citizen_id=a.citizen_id) == {a.id}
+    resp = api.get("/api/v1/appeals", status="nonsense")
+    assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "invalid_status"
+
+
+def test_executor_filter_is_refused_while_appeals_have_no_executors(ctx, api, operator):
+    from crm.appeals import services
+
+    AppealFactory(operator=operator)
+    resp = api.get("/api/v1/appeals", executor_id=1)
+    if services.has_executors():
+        assert resp.status_code == 200
+    else:
+        assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "unsupported_filter"
+
+
+def test_q_by_number_phone_surname_and_address(ctx, api, operator):
+    petrov = CitizenFactory(full_name="Петров Иван Сергеевич", phone="+7 915 111-22-33",
+                            address="г. Тверь, ул. Садовая, д. 5")
+    sidorova = CitizenFactory(full_name="Сидорова Анна", phone="+7 915 444-55-66", address="г. Тверь, ул. Ленина, д. 1")
+    a = AppealFactory(citizen=petrov, operator=operator)
+    b = AppealFactory(citizen=sidorova, operator=operator)
+
+    def ids(q):
+        return {i["id"] for i in follow(api, q=q)[0]}
+    assert ids(a.number) == {a.id}
+    year, n = b.number.split("-")
+    assert ids(f"{year}-{int(n)}") == {b.id}
+    assert ids("8 (915) 111 22 33") == {a.id}
+    assert ids("+79154445566") == {b.id}
+    assert ids("петров") == {a.id}
+    assert ids("Сидорова А.") == {b.id}
+    assert ids("Г. ТВЕРЬ, УЛ. САДОВАЯ, Д. 5") == {a.id}  # the building index: case and ё ignored
+    assert ids("Кузнецов") == set()
+    # the same through POST (no phone in the URL)
+    resp = api.post("/api/v1/appeals/search", json={"q": "8 915 111-22-33", "limit": 10})
+    assert resp.status_code == 200 and [i["id"] for i in resp.get_json()["items"]] == [a.id]
+    resp = api.get("/api/v1/appeals", q="12")
+    assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "invalid_q"
+
+
+def test_search_is_logged_without_the_values(ctx, api, operator):
+    citizen = CitizenFactory(full_name="Петров Иван", phone="+7 915 111-22-33")
+    AppealFactory(citizen=citizen, operator=operator)
+    before = len(search_log())
+    api.get("/api/v1/appeals", q="+7 915 111-22-33", status="received")
+    api.post("/api/v1/appeals/search", json={"q": "Петров"})
+    api.get("/api/v1/appeals", q="+7 915 999-99-99")
+    entries = search_log()[before:]
+    assert [e.detail for e in entries] == ["q=phone;filters=statuses;sort=deadline",
+                                           "q=name_or_address;sort=deadline", "q=phone;sort=deadline"]
+    assert [e.outcome for e in entries] == ["ok", "ok", "not_found"]
+    assert entries[0].fields == "phone" and entries[0].actor_id == operator.id
+    for e in entries:
+        text = " ".join(str(getattr(e, c.name)) for c in e.__table__.columns)
+        assert "111" not in text and "Петров" not in text and "петров" not in text
+
+
+def test_bad_cursor_and_limit(ctx, api, operator):
+    AppealFactory(operator=operator)
+    resp = api.get("/api/v1/appeals", cursor="garbage!")
+    assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "invalid_cursor"
+    other_sort = api.get("/api/v1/appeals", limit=1, sort="created")
+    assert other_sort.get_json()["next_cursor"] is None
+    cur = base64.urlsafe_b64encode(b'["created","2026-01-01T00:00:00+00:00","x",0]').decode()
+    resp = api.get("/api/v1/appeals", cursor=cur)  # a cursor of another sort
+    assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "invalid_cursor"
+    assert api.get("/api/v1/appeals", limit=201).status_code == 400
