@@ -154,28 +154,29 @@ def _search_error(exc: appeals.SearchError) -> ApiError:
 
 def _list(args: dict) -> dict:
     page = appeals.search(appeals.filters_from(args), sort=args.get("sort") or "deadline",
-                          limit=args.get("limit") or 50, cursor=args.get("cursor") or None)
+                          limit=args.get("limit") or 50, cursor=args.get("cursor") or None, user=g.api_user)
     return {"items": [_summary(a) for a in page.items], "next_cursor": page.next_cursor, "total": page.total}
 
 
 @bp.route("/appeals", methods=["GET"])
-@token_required(*OPERATORS, "supervisor")
+@token_required(*OPERATORS, "supervisor", "executor")
 @bp.query(AppealListQuerySchema)
 @bp.response(200, AppealListSchema)
 @bp.errors({400: "unknown filter value, sort, bad cursor (invalid_cursor), a `q` that is none of a number, a "
-                 "phone, a name or an address (invalid_q), or executor_id (unsupported_filter)"})
+                 "phone, a name or an address (invalid_q)"})
 def appeal_list(args: dict):
     """List and search appeals
 
     Nearest pending deadline first by default (`sort=created`: oldest first). Keyset paging: follow
     `next_cursor` until null to reach every appeal once, even while appeals are being added. `total`
-    counts all matches. The search is logged (`appeal.search`: the kind of query and the filters' names,
+    counts all matches. An executor's account sees only the appeals handed over to its executor.
+    `executor_id` filters on the executor an appeal is handed over to. The search is logged (`appeal.search`: the kind of query and the filters' names,
     never their values); nothing is decrypted."""
     return _list(args)
 
 
 @bp.route("/appeals/search", methods=["POST"])
-@token_required(*OPERATORS, "supervisor")
+@token_required(*OPERATORS, "supervisor", "executor")
 @bp.body(AppealListQuerySchema)
 @bp.response(200, AppealListSchema)
 @bp.errors({400: "as GET /appeals"})

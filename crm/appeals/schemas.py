@@ -177,9 +177,7 @@ class AppealListQuerySchema(Schema):
     category = fields.List(fields.String(), metadata={"items": {"enum": list(CATEGORIES)}})
     topic = fields.List(fields.String())
     operator_id = fields.Integer()
-    executor_id = fields.Integer(metadata={
-        "description": "appeals assigned to this executor; answered 400 unsupported_filter while appeals have no "
-                       "executor (no executor column yet)"})
+    executor_id = fields.Integer(metadata={"description": "appeals handed over to this executor"})
     citizen_id = fields.String(validate=validate.Length(max=36))
     created_from = IsoDateTime(metadata={"description": "created at or after (ISO 8601 with offset)"})
     created_to = IsoDateTime(metadata={"description": "created before (ISO 8601 with offset)"})

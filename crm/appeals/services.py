@@ -840,21 +840,27 @@ def decode_cursor(cursor: str, sort: str) -> tuple[datetime, str, int]:
 
 
 def search(f: Filters, *, sort: str = "deadline", limit: int = 50, cursor: str | None = None,
-           purpose: str = "appeal_processing", now: datetime | None = None) -> Page:
+           purpose: str = "appeal_processing", now: datetime | None = None, user=None) -> Page:
     """A page of the appeals ``f`` matches, ``sort``-ed, by keyset paging: the ``cursor`` carries the
     last row's sort key and id, so rows inserted meanwhile neither repeat nor shift a page; following
-    ``next_cursor`` reaches every appeal once. ``limit`` 1…:data:`MAX_LIMIT`. Nothing is decrypted: a
+    ``next_cursor`` reaches every appeal once; ``user``: only the appeals it may see
+    (:func:`visibility`). ``limit`` 1…:data:`MAX_LIMIT`. Nothing is decrypted: a
     phone, a name or an address is matched through its blind index (:func:`_q_conditions`).
 
-    One access-log entry ``appeal.search`` per call (committed): the kind of the query (``detail``:
-    ``q=phone``…, the filters' names and the sort; never their values), ``fields`` the personal-data
-    categories searched by, outcome ``not_found`` when nothing matched. Raises :class:`SearchError`."""
+    Logged as ``appeal.search`` (committed): ``detail`` the kind of the query (``q=phone``…), the
+    filters' names and the sort, never their values; ``fields`` the personal-data categories searched
+    by. A search by phone, name or address writes one entry per citizen whose appeals the page shows
+    (naming the citizen); any other search, or one that found nothing, one entry (outcome
+    ``not_found`` when nothing matched). Raises :class:`SearchError`."""
     if sort not in SORTS:
         raise SearchError(f"неизвестный порядок «{str(sort)[:20]}»", "sort")
     if not 1 <= int(limit) <= MAX_LIMIT:
         raise SearchError(f"limit: от 1 до {MAX_LIMIT}", "limit")
     now = now or utcnow()
     kind, conds = _conditions(f, now)
+    rule = visibility(user)  # an executor: only the appeals handed over to it
+    if rule is not None:
+        conds.append(rule)
     total = db.session.execute(select(func.count()).select_from(Appeal).where(*conds)).scalar_one()
     key = _sort_key(sort)
     desc = sort.startswith("-")
@@ -884,9 +890,18 @@ def search(f: Filters, *, sort: str = "deadline", limit: int = 50, cursor: str |
     detail = ";".join(filter(None, [f"q={kind}" if kind else None,
                                     ("filters=" + ",".join(f.used())) if f.used() else None,
                                     f"sort={sort}", "page=next" if cursor else None]))
-    audit.record("appeal.search", citizen_id=f.citizen_id, fields=searched_by, purpose=purpose, detail=detail,
-                 outcome="ok" if total else "not_found")
+    # a search by phone, name or address processed the found citizens' data: one entry naming each
+    # citizen whose appeals are shown, as the phone look-up logs each citizen it finds
+    ids = [a.id for a in items]
+    shown = list(dict.fromkeys(a.citizen_id for a in items)) if searched_by else []
+    for cid in shown:
+        audit.record("appeal.search", citizen_id=cid, fields=searched_by, purpose=purpose, detail=detail)
+    if not shown:
+        audit.record("appeal.search", citizen_id=f.citizen_id, fields=searched_by, purpose=purpose, detail=detail,
+                     outcome="ok" if total else "not_found")
     db.session.commit()
+    if ids:  # the commit expired them: one query loads them all again (not one per row)
+        db.session.execute(select(Appeal).where(Appeal.id.in_(ids))).scalars().all()
     return Page(items, next_cursor, total, kind, offset)
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import format_datetime, gettext as _
@@ -22,7 +22,7 @@ from crm.db import utcnow
 from crm.i18n import Labels
 from crm.security.permissions import roles_required
 from crm.security.redirects import local_target
-from crm.timeutil import local_date, local_tz
+from crm.timeutil import day_start, local_date, local_tz
 from crm.security.permissions import ROLE_NAMES_RU
 
 bp = Blueprint("appeals", __name__)
@@ -185,17 +185,98 @@ def _building_picked(form) -> bool:
     form.building_id.data = found.id
     return True
 
+#: The list page's filters that may be in its URL (no personal data): everything but ``q``.
+LIST_PARAMS = ("status", "category", "topic", "overdue", "due_soon", "repeat", "date_from", "date_to", "sort")
+
+
+def _list_params(src) -> dict:
+    """The list page's filters as sent (``request.args`` or ``request.form``), without ``q`` and ``cursor``:
+    what the paging links and the form carry back."""
+    out = {}
+    for name in LIST_PARAMS:
+        values = [v for v in src.getlist(name) if v] if name in ("status", "category", "topic") else src.get(name)
+        if values:
+            out[name] = values
+    return out
+
+
+def _list_filters(params: dict, q: str | None) -> services.Filters:
+    """:class:`crm.appeals.services.Filters` of the page's parameters. Raises
+    :class:`crm.appeals.services.SearchError` with a message for the page."""
+    for code in params.get("status", ()):
+        if code not in STATUSES:
+            raise services.SearchError(_("Неизвестное значение фильтра «статус»: «%(value)s». Выберите статус из списка.",
+                                         value=code[:40]), "status")
+    days = {}
+    for name in ("date_from", "date_to"):
+        if params.get(name):
+            try:
+                days[name] = date.fromisoformat(params[name])
+            except ValueError:
+                raise services.SearchError(_("«%(value)s» — не дата в формате ГГГГ-ММ-ДД", value=params[name][:40]),
+                                           name) from None
+    repeat = {"yes": True, "no": False}.get(params.get("repeat") or "")
+    return services.Filters(
+        q=q or None, statuses=tuple(params.get("status", ())), categories=tuple(params.get("category", ())),
+        topics=tuple(params.get("topic", ())), overdue=params.get("overdue") == "1",
+        due_soon=params.get("due_soon") == "1", repeat=repeat,
+        created_from=day_start(days["date_from"]) if "date_from" in days else None,
+        created_to=day_start(days["date_to"] + timedelta(days=1)) if "date_to" in days else None)
+
+
+def _appeal_list_page(params: dict, q: str | None, cursor: str | None):
+    """The list page: the filters, one page of appeals nearest deadline first, «N–M из T» and the next
+    page. ``q`` (a number, phone, name or address) comes only in a POST: the page's paging forms post it
+    back, so it never enters a URL. A phone search lists the citizens with that phone, each a link to
+    their card (their look-up and the names shown are logged)."""
+    sort = params.get("sort") if params.get("sort") in services.SORTS else "deadline"
+    found = []
+    try:
+        # an executor sees only the appeals handed over to it (services.visibility)
+        page = services.search(_list_filters(params, q), sort=sort, limit=PAGE_SIZE, cursor=cursor, user=current_user)
+        if page.kind == "phone" and current_user.role != "executor":
+            found = [citizens.view(c, purpose="appeal_processing") for c in citizens.find_by_phone(q)]
+    except services.SearchError as exc:
+        return render_template("appeals/list.html", appeals=[], page=None, params=params, q=q, found=[],
+                               status=(params.get("status") or [None])[0], filter_error=str(exc)), 400
+    return render_template("appeals/list.html", appeals=page.items, page=page, params=params, q=q, found=found,
+                           status=(params.get("status") or [None])[0], page_size=PAGE_SIZE)
+
+
+PAGE_SIZE = 50
+
 
 @bp.get("/appeals")
 @roles_required(*OPERATORS, "supervisor", "executor")
 def appeal_list():
-    status = request.args.get("status") or None
-    if status is not None and status not in STATUSES:
-        return render_template("appeals/list.html", appeals=[], status=status,
-                               filter_error=f"Неизвестное значение фильтра «статус»: «{status[:40]}». "
-                                            "Выберите статус из списка."), 400
-    rows = services.recent(limit=100, status=status, user=current_user)  # an executor: its own appeals
-    return render_template("appeals/list.html", appeals=rows, status=status)
+    """Appeals by the filters in the URL (none personal); a ``q`` in a URL is ignored (searches post it)."""
+    return _appeal_list_page(_list_params(request.args), None, request.args.get("cursor") or None)
+
+
+@bp.post("/appeals")
+@roles_required(*OPERATORS, "supervisor", "executor")
+def appeal_search():
+    """The list page's search form and its paging forms: the filters with ``q`` in the POST body."""
+    q = " ".join((request.form.get("q") or "").split())[:200]
+    return _appeal_list_page(_list_params(request.form), q or None, request.form.get("cursor") or None)
+
+
+def _open_first(appeal) -> tuple:
+    nearest = services.next_deadline(appeal)
+    return (appeal.status not in services.ACTIVE_STATUSES,
+            nearest.due if nearest else services.NO_DEADLINE, -appeal.created_at.timestamp())
+
+
+@bp.get("/citizens/<citizen_id>")
+@roles_required(*OPERATORS, "supervisor")
+def citizen_card(citizen_id):
+    """The citizen's card (masked; the read logged): their appeals, open ones first (nearest deadline
+    first), their calls and consents, and «Новое обращение» (access key N) for operators."""
+    citizen = citizens.get(citizen_id) or abort(404)
+    card = citizens.view(citizen, purpose="appeal_processing")
+    rows = sorted(services.for_citizen(citizen.id), key=_open_first)
+    return render_template("appeals/citizen.html", citizen=card, appeals=rows, calls=calls.for_citizen(citizen.id),
+                           consents=consent.for_citizen(citizen.id), active_statuses=services.ACTIVE_STATUSES)
 
 
 def _detail(appeal, reveal=False, *, fform=None, status=200):

@@ -732,3 +732,9 @@ def finish_destroyed(citizen_id: str) -> int:
 def recording_destroyed(call: Call) -> bool:
     """Whether the call's recording (and transcript) were destroyed."""
     return call.recording_destroyed_at is not None
+
+
+def for_citizen(citizen_id: str) -> list[Call]:
+    """The citizen's calls, newest first (nothing decrypted)."""
+    return list(db.session.execute(db.select(Call).where(Call.citizen_id == citizen_id)
+                                   .order_by(Call.created_at.desc())).scalars())

@@ -157,19 +157,26 @@ def test_q_by_number_phone_surname_and_address(ctx, api, operator):
 
 def test_search_is_logged_without_the_values(ctx, api, operator):
     citizen = CitizenFactory(full_name="Петров Иван", phone="+7 915 111-22-33")
+    other = CitizenFactory(full_name="Петров Олег", phone="+7 915 111-22-44")
     AppealFactory(citizen=citizen, operator=operator)
+    AppealFactory(citizen=other, operator=operator, topic="lift")
     before = len(search_log())
     api.get("/api/v1/appeals", q="+7 915 111-22-33", status="received")
     api.post("/api/v1/appeals/search", json={"q": "Петров"})
     api.get("/api/v1/appeals", q="+7 915 999-99-99")
+    api.get("/api/v1/appeals", overdue="true")
     entries = search_log()[before:]
-    assert [e.detail for e in entries] == ["q=phone;filters=statuses;sort=deadline",
-                                           "q=name_or_address;sort=deadline", "q=phone;sort=deadline"]
-    assert [e.outcome for e in entries] == ["ok", "ok", "not_found"]
-    assert entries[0].fields == "phone" and entries[0].actor_id == operator.id
+    assert [(e.detail, e.citizen_id, e.outcome) for e in entries] == [
+        ("q=phone;filters=statuses;sort=deadline", citizen.id, "ok"),
+        *sorted([("q=name_or_address;sort=deadline", c.id, "ok") for c in (citizen, other)],
+                key=lambda t: [x.citizen_id for x in entries[1:3]].index(t[1])),
+        ("q=phone;sort=deadline", None, "not_found"),
+        ("filters=overdue;sort=deadline", None, "not_found")]
+    assert entries[0].fields == "phone" and entries[1].fields == "address,full_name"
+    assert {e.actor_id for e in entries} == {operator.id}
     for e in entries:
         text = " ".join(str(getattr(e, c.name)) for c in e.__table__.columns)
-        assert "111" not in text and "Петров" not in text and "петров" not in text
+        assert not any(v in text for v in ("111-22", "1112233", "9999999", "Петров", "петров"))
 
 
 def test_bad_cursor_and_limit(ctx, api, operator):
@@ -182,3 +189,69 @@ def test_bad_cursor_and_limit(ctx, api, operator):
     resp = api.get("/api/v1/appeals", cursor=cur)  # a cursor of another sort
     assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "invalid_cursor"
     assert api.get("/api/v1/appeals", limit=201).status_code == 400
+
+
+# --- the list page and the citizen card -------------------------------------------------------------
+
+@pytest.fixture()
+def page(ctx, operator):
+    return SharedContextClient(ctx, operator)
+
+
+def test_list_page_pages_through_every_appeal_with_n_of_m(ctx, page, operator):
+    import re
+
+    citizen = CitizenFactory()
+    made = {AppealFactory(citizen=citizen, operator=operator).number for _ in range(120)}
+    seen, url, positions = [], "/appeals", []
+    while url:
+        html = page.get(url).get_data(as_text=True)
+        positions.append(re.search(r'id="page-position">([^<]+)<', html).group(1))
+        seen += re.findall(r">(\d{4}-\d{6})</a>", html)
+        nxt = re.search(r'id="next-page" href="([^"]+)"', html)
+        url = nxt.group(1).replace("&amp;", "&") if nxt else None
+    assert sorted(seen) == sorted(made) and len(seen) == 120
+    assert positions == ["1–50 из 120", "51–100 из 120", "101–120 из 120"]
+
+
+def test_phone_search_is_posted_and_opens_the_citizen_card(ctx, page, operator):
+    import re
+
+    from crm.consent import services as consent
+
+    citizen = CitizenFactory(full_name="Орлова Мария", phone="+7 915 123-45-67")
+    old = AppealFactory(citizen=citizen, operator=operator, topic="lift")
+    new = AppealFactory(citizen=citizen, operator=operator)
+    move(old, status="in_progress")
+    move(new, status="closed")
+    consent.record(citizen, "sms_notifications", channel="call", operator_id=operator.id)
+    resp = page.post("/appeals", data={"q": "8 915 123 45 67"})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "1–2 из 2" in html and "915" not in resp.request.url
+    card_url = re.search(r'href="(/citizens/[^"]+)">Орлова Мария</a>', html).group(1)
+    card = page.get(card_url).get_data(as_text=True)
+    assert "Орлова Мария" in card and "SMS-уведомления о статусе заявки" in card
+    assert card.index(old.number) < card.index(new.number)  # open first
+    assert re.search(r'id="new-appeal" accesskey="n" href="/citizens/%s/appeals/new"' % citizen.id, card)
+
+
+def test_list_filters_on_the_page_and_a_bad_status(ctx, page, operator):
+    a = AppealFactory(operator=operator)
+    b = AppealFactory(operator=operator, topic="lift")
+    move(b, escalate_by=now() - timedelta(minutes=1))
+    html = page.get("/appeals", query_string={"overdue": "1"}).get_data(as_text=True)
+    assert b.number in html and a.number not in html and "1–1 из 1" in html
+    html = page.get("/appeals", query_string={"topic": "heating"}).get_data(as_text=True)
+    assert a.number in html and b.number not in html
+    resp = page.get("/appeals", query_string={"date_from": "junk"})
+    assert resp.status_code == 400 and "не дата" in resp.get_data(as_text=True)
+
+
+def test_supervisor_has_the_list_and_the_card(ctx, make_user):
+    supervisor = make_user("supervisor")
+    client = SharedContextClient(ctx, supervisor)
+    appeal = AppealFactory()
+    home = client.get("/appeals").get_data(as_text=True)
+    assert 'href="/appeals">Заявки</a>' in home and appeal.number in home
+    card = client.get(f"/citizens/{appeal.citizen_id}").get_data(as_text=True)
+    assert appeal.number in card and 'id="new-appeal"' not in card  # supervisors do not register appeals

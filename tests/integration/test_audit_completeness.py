@@ -82,6 +82,8 @@ QUERIES = {
     # the transcript search decrypts (and logs) every transcript it reads, hit or not
     "calls.call_search": {"q": "холодная батарея"},
     "api_calls.call_search": {"q": "батарея холодная"},
+    # a search by phone processes the citizen's phone (blind index): logged as appeal.search naming them
+    "api_appeals.appeal_list": {"q": PHONE},
 }
 #: POST endpoints that neither read nor change personal data (their own logging is tested elsewhere).
 POST_NO_PERSONAL_DATA = {
@@ -335,6 +337,8 @@ def _post_recipes(w):
         "appeals.citizen_search": ("operator", lambda app: html("operator", "/operator", data={"phone": PHONE}), cid),
         "dpo.citizen_search": ("dpo", lambda app: html("dpo", "/dpo/citizens", data={"phone": PHONE}), cid),
         "api_citizens.citizens_search": ("operator", api("operator", "/api/v1/citizens/search", json={"phone": PHONE}), cid),
+        "api_appeals.appeal_search": ("operator", api("operator", "/api/v1/appeals/search", json={"q": PHONE}), cid),
+        "appeals.appeal_search": ("supervisor", with_csrf("supervisor", "/appeals", "/appeals", q=PHONE), cid),
         "appeals.citizen_create": ("operator", lambda app: html("operator", "/citizens", data={
             "full_name": "Новикова Анна Игоревна", "phone": "+7 903 555-00-11", "email": "", "address": "",
             "apartment": ""}), None),
