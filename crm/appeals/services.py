@@ -676,7 +676,7 @@ SORTS = ("deadline", "created", "-created")
 MAX_LIMIT = 200
 #: Where an appeal with no pending deadline sorts (after every real one).
 NO_DEADLINE = datetime(9999, 1, 1, tzinfo=timezone.utc)
-_NUMBER_RE = re.compile(r"^\s*(\d{4})\s*-\s*(\d{1,6})\s*$")
+_NUMBER_RE = re.compile(r"^\s*(\d{4})\s*-\s*(\d{1,9})\s*$")
 
 
 class SearchError(AppealError):

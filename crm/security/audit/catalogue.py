@@ -10,7 +10,7 @@ from crm.security.permissions import ROLE_NAMES_RU
 # --- the catalogue of actions ------------------------------------------------------------------------
 
 #: Reads of decrypted personal data (or of a recording). Alerts count these.
-READ_ACTIONS = ("citizen.view", "citizen.reveal", "citizen.search", "appeal.view", "transcript.view",
+READ_ACTIONS = ("citizen.view", "citizen.reveal", "citizen.search", "appeal.view", "appeal.search", "transcript.view",
                 "transcript.search",
                 "call.listen", "call.decrypt", "evaluation.view", "audit.report", "consent.history", "dsr.export")
 #: Changes to citizens, appeals, calls, consents and evaluations.
@@ -27,6 +27,7 @@ SECURITY_ACTIONS = ("keys.rewrap", "keys.rotate", "keys.retire", "keys.index_sta
 ACTION_LABELS = {
     "citizen.view": "просмотр карточки заявителя", "citizen.reveal": "раскрытие телефона и адреса",
     "citizen.search": "поиск заявителя по телефону", "appeal.view": "просмотр обращения",
+    "appeal.search": "поиск обращений по номеру, телефону, фамилии или адресу",
     "transcript.view": "просмотр расшифровки звонка", "transcript.search": "поиск фразы в расшифровке звонка",
     "call.listen": "прослушивание записи звонка",
     "call.decrypt": "расшифрование записи для распознавания речи", "evaluation.view": "просмотр оценки звонка", "audit.report": "отчёт о доступе (ответственный за ПДн)",
