@@ -255,3 +255,15 @@ def test_supervisor_has_the_list_and_the_card(ctx, make_user):
     assert 'href="/appeals">Заявки</a>' in home and appeal.number in home
     card = client.get(f"/citizens/{appeal.citizen_id}").get_data(as_text=True)
     assert appeal.number in card and 'id="new-appeal"' not in card  # supervisors do not register appeals
+
+
+def test_due_soon_and_newest_first(ctx, api, operator):
+    a, b, c = (AppealFactory(operator=operator) for _ in range(3))
+    for appeal in (a, b, c):  # only the escalation clock differs: 2 h, 2 days, overdue
+        move(appeal, update_by=now() + timedelta(days=5), resolve_by=now() + timedelta(days=9))
+    move(a, escalate_by=now() + timedelta(hours=2))
+    move(b, escalate_by=now() + timedelta(days=2))
+    move(c, escalate_by=now() - timedelta(hours=1))
+    assert {i["id"] for i in follow(api, due_soon="true")[0]} == {a.id}
+    newest = [i["id"] for i in follow(api, sort="-created", limit=1)[0]]
+    assert newest == [c.id, b.id, a.id]
