@@ -808,7 +808,7 @@ def _conditions(f: Filters, now: datetime) -> tuple[str | None, list]:
         conds.append(Appeal.created_at < f.created_to)
     if f.repeat is not None:
         conds.append(Appeal.repeat_of_id.is_not(None) if f.repeat else Appeal.repeat_of_id.is_(None))
-    nearest = deadline_expr()
+    nearest = Appeal.nearest_deadline
     now_sql = literal(now, UTCDateTime())
     if f.overdue:
         conds.append(nearest < now_sql)
@@ -819,7 +819,8 @@ def _conditions(f: Filters, now: datetime) -> tuple[str | None, list]:
 
 
 def _sort_key(sort: str):
-    return deadline_expr() if sort == "deadline" else Appeal.created_at
+    """The sort column: the generated, indexed ``nearest_deadline`` (what :func:`deadline_expr` computes)."""
+    return Appeal.nearest_deadline if sort == "deadline" else Appeal.created_at
 
 
 def encode_cursor(sort: str, value: datetime, appeal_id: str, offset: int) -> str:

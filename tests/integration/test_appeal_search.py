@@ -8,6 +8,7 @@ import base64
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
 
 from tests.clients import SharedContextClient
 from tests.factories import AppealFactory, CitizenFactory
@@ -267,3 +268,27 @@ def test_due_soon_and_newest_first(ctx, api, operator):
     assert {i["id"] for i in follow(api, due_soon="true")[0]} == {a.id}
     newest = [i["id"] for i in follow(api, sort="-created", limit=1)[0]]
     assert newest == [c.id, b.id, a.id]
+
+
+def test_generated_nearest_deadline_agrees_with_next_deadline(ctx, operator):
+    """The database's ``nearest_deadline`` (migration 0015, the lists' sort key) is the ``due`` of
+    :func:`next_deadline` for every status and category, or 9999-01-01 when nothing is pending."""
+    from crm.appeals import services
+    from crm.appeals.catalog import CATEGORIES, STATUSES
+    from crm.appeals.models import Appeal
+    from crm.db import db
+
+    made = []
+    for category in CATEGORIES:
+        for status in STATUSES:
+            a = AppealFactory(operator=operator, category=category)
+            move(a, status=status, update_by=now() + timedelta(minutes=len(made)))
+            made.append(a)
+    db.session.expire_all()
+    sql = services.deadline_expr()
+    for a in made:
+        expected = services.next_deadline(a)
+        want = expected.due if expected else services.NO_DEADLINE
+        assert a.nearest_deadline == want, (a.category, a.status)
+        computed = db.session.execute(sa.select(sql).where(Appeal.id == a.id)).scalar_one()
+        assert computed == want, (a.category, a.status)
