@@ -813,7 +813,7 @@ def _conditions(f: Filters, now: datetime) -> tuple[str | None, list]:
     if f.overdue:
         conds.append(nearest < now_sql)
     if f.due_soon:
-        soon = now + timedelta(hours=float(current_app.config.get("CRM_SEARCH_SOON_HOURS", 24)))
+        soon = now + timedelta(hours=float(current_app.config["CRM_SEARCH_SOON_HOURS"]))
         conds.append(and_(nearest >= now_sql, nearest <= literal(soon, UTCDateTime())))
     return kind, conds
 
