@@ -120,15 +120,22 @@ def test_filters(ctx, api, operator, make_user):
     assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "invalid_status"
 
 
-def test_executor_filter_is_refused_while_appeals_have_no_executors(ctx, api, operator):
+def test_executor_filter_and_an_executors_own_appeals(ctx, api, operator, make_user, api_token):
     from crm.appeals import services
+    from crm.executors import services as executors
+    from tests.clients import SharedContextClient
 
-    AppealFactory(operator=operator)
-    resp = api.get("/api/v1/appeals", executor_id=1)
-    if services.has_executors():
-        assert resp.status_code == 200
-    else:
-        assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "unsupported_filter"
+    mine, other, unassigned = (AppealFactory(operator=operator) for _ in range(3))
+    ads = executors.create(name="АДС Центр", kind="emergency_dispatch")
+    services.assign(mine, ads.id, user_id=operator.id)
+    assert {i["id"] for i in follow(api, executor_id=ads.id)[0]} == {mine.id}
+    worker = make_user("executor")
+    worker.executor_id = ads.id
+    from crm.db import db
+    db.session.commit()
+    client, headers = SharedContextClient(ctx), api_token(worker)
+    body = client.get("/api/v1/appeals", headers=headers).get_json()
+    assert [i["id"] for i in body["items"]] == [mine.id] and body["total"] == 1
 
 
 def test_q_by_number_phone_surname_and_address(ctx, api, operator):
@@ -271,7 +278,7 @@ def test_due_soon_and_newest_first(ctx, api, operator):
 
 
 def test_generated_nearest_deadline_agrees_with_next_deadline(ctx, operator):
-    """The database's ``nearest_deadline`` (migration 0017, the lists' sort key) is the ``due`` of
+    """The database's ``nearest_deadline`` (migration 0018, the lists' sort key) is the ``due`` of
     :func:`next_deadline` for every status and category, or 9999-01-01 when nothing is pending."""
     from crm.appeals import services
     from crm.appeals.catalog import CATEGORIES, STATUSES

@@ -8,14 +8,14 @@ here; a test compares the two): received → escalate (not for consultations), u
 consulted, resolved → update; escalated, in_progress → update, resolve. PostgreSQL: STORED; SQLite:
 VIRTUAL (SQLite cannot add a stored column), both indexed.
 
-Revision ID: 0017_appeal_nearest_deadline
-Revises: 0016_selfservice_decoy_grants
+Revision ID: 0018_appeal_nearest_deadline
+Revises: 0017_executors
 """
 from alembic import op
 
 
-revision = "0017_appeal_nearest_deadline"
-down_revision = "0016_selfservice_decoy_grants"
+revision = "0018_appeal_nearest_deadline"
+down_revision = "0017_executors"
 branch_labels = None
 depends_on = None
 
