@@ -278,7 +278,7 @@ def test_due_soon_and_newest_first(ctx, api, operator):
 
 
 def test_generated_nearest_deadline_agrees_with_next_deadline(ctx, operator):
-    """The database's ``nearest_deadline`` (migration 0018, the lists' sort key) is the ``due`` of
+    """The database's ``nearest_deadline`` (migration 0019, the lists' sort key) is the ``due`` of
     :func:`next_deadline` for every status and category, or 9999-01-01 when nothing is pending."""
     from crm.appeals import services
     from crm.appeals.catalog import CATEGORIES, STATUSES

@@ -8,14 +8,15 @@ here; a test compares the two): received → escalate (not for consultations), u
 consulted, resolved → update; escalated, in_progress → update, resolve. PostgreSQL: STORED; SQLite:
 VIRTUAL (SQLite cannot add a stored column), both indexed.
 
-Revision ID: 0018_appeal_nearest_deadline
-Revises: 0017_executors
+Revision ID: 0019_appeal_nearest_deadline
+Revises: 0018_appeal_clock_warnings, 0018_recording_destruction
 """
 from alembic import op
 
 
-revision = "0018_appeal_nearest_deadline"
-down_revision = "0017_executors"
+revision = "0019_appeal_nearest_deadline"
+# also the merge point of the two revisions made on 0017 in parallel (clock warnings, recording destruction)
+down_revision = ("0018_appeal_clock_warnings", "0018_recording_destruction")
 branch_labels = None
 depends_on = None
 
