@@ -17,7 +17,7 @@ READ_ACTIONS = ("citizen.view", "citizen.reveal", "citizen.search", "appeal.view
 CHANGE_ACTIONS = ("citizen.create", "citizen.update", "appeal.create", "appeal.transition", "call.create",
                   "call.retranscribe", "transcript.create", "transcript.fail", "consent.grant", "consent.refuse",
                   "consent.withdraw", "evaluation.create", "citizen.erase", "citizen.rectify", "appeal.assign",
-                  "executor.create")
+                  "executor.create", "recording.destroy")
 AUTH_ACTIONS = ("auth.login", "auth.login_failed", "auth.logout", "user.create", "token.issue")
 SECURITY_ACTIONS = ("keys.rewrap", "keys.rotate", "keys.retire", "keys.index_start", "keys.index_backfill",
                     "keys.index_switch", "keys.index_drop", "security.decrypt_failed", "audit.checkpoint", "audit.attest",
@@ -34,6 +34,7 @@ ACTION_LABELS = {
     "citizen.create": "регистрация заявителя", "citizen.update": "изменение данных заявителя",
     "citizen.rectify": "уточнение данных заявителя (152-ФЗ ст. 21 ч. 2)",
     "citizen.erase": "уничтожение данных заявителя",
+    "recording.destroy": "уничтожение записи и расшифровки звонка (отзыв согласия)",
     "appeal.create": "регистрация обращения", "appeal.transition": "изменение статуса обращения",
     "appeal.assign": "передача обращения исполнителю", "executor.create": "добавление исполнителя в справочник",
     "call.create": "загрузка записи звонка", "call.retranscribe": "повторная расшифровка звонка",
