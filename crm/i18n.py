@@ -41,6 +41,15 @@ def N_(message: str) -> str:
     return message
 
 
+def translate(message: str, **values) -> str:
+    """``message`` (a Russian msgid, usually marked with :func:`N_`) in the request's language, with
+    ``%(name)s`` values filled in; outside a request (jobs, the CLI, documents built by workers) the
+    Russian text itself, so a label never depends on whichever request ran last."""
+    if has_request_context():
+        return gettext(message, **values)
+    return message % values if values else message
+
+
 class Labels(Mapping):
     """A read-only view of a ``{code: Russian label}`` dict (labels marked with ``N_``) whose values
     are translated into the request's language when read; templates get these, while the API and

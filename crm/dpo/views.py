@@ -32,6 +32,7 @@ from crm.consent.forms import (AnswerForm, ErasureForm, ExtendForm, PurposeForm,
 from crm.db import utcnow
 from crm.dpo import alerts, services
 from crm.errors import InvalidInput
+from crm.i18n import N_
 from crm.security import audit, checkpoints
 from crm.security.permissions import ROLE_NAMES_RU, PermissionDenied, roles_required
 from crm.security.redirects import local_target
@@ -115,9 +116,9 @@ def access_log():
 
 
 #: Groups of the action filter; labelled actions in none of them come under «Прочее».
-ACTION_GROUPS = (("Чтение персональных данных", audit.READ_ACTIONS), ("Изменение данных", audit.CHANGE_ACTIONS),
-                 ("Вход и учётные записи", audit.AUTH_ACTIONS),
-                 ("Безопасность, ключи, журнал", audit.SECURITY_ACTIONS))
+ACTION_GROUPS = ((N_("Чтение персональных данных"), audit.READ_ACTIONS), (N_("Изменение данных"), audit.CHANGE_ACTIONS),
+                 (N_("Вход и учётные записи"), audit.AUTH_ACTIONS),
+                 (N_("Безопасность, ключи, журнал"), audit.SECURITY_ACTIONS))
 #: Actors that are neither staff nor jobs: the citizens' self-service pages (crm.consent.selfservice)
 #: and requests from no one signed in (audit.current_actor).
 OTHER_ACTORS = ("citizen:selfservice", "anonymous")
@@ -131,11 +132,10 @@ def _action_choices() -> Choices:
     """The action filter's options by group, each labelled action once."""
     groups, seen = [], set()
     for title, codes in ACTION_GROUPS:
-        groups.append((title, [(code, audit.action_label(code)) for code in codes]))
+        groups.append((_(title), [(code, audit.action_label(code)) for code in codes]))
         seen.update(codes)
-    rest = [(code, label) for code, label in audit.ACTION_LABELS.items()
-            if code not in seen]
-    return groups + [("Прочее", rest)]
+    rest = [(code, audit.action_label(code)) for code in audit.ACTION_LABELS if code not in seen]
+    return groups + [(_("Прочее"), rest)]
 
 
 def _actor_choices(staff: dict) -> Choices:
@@ -145,7 +145,7 @@ def _actor_choices(staff: dict) -> Choices:
     jobs = [(f"job:{job}", audit.actor_label(f"job:{job}")) for job in audit.SYSTEM_ACTOR_LABELS
             if job not in _SUFFIXED_JOBS]
     others = [(actor, audit.actor_label(actor)) for actor in OTHER_ACTORS]
-    return [("Сотрудники", people), ("Система", jobs), ("Без учётной записи", others)]
+    return [(_("Сотрудники"), people), (_("Система"), jobs), (_("Без учётной записи"), others)]
 
 
 def _log_rows(rows, staff: dict, purposes: dict[str, str]) -> list[dict]:

@@ -151,6 +151,26 @@ def test_dpo_pages_and_flashes_in_english(client, make_user, login):
     assert "Акты уничтожения персональных данных" in page
 
 
+def test_access_log_labels_follow_the_language(client, make_user, login):
+    """The access log's own vocabulary (actions, roles, outcomes, system actors, field categories) is
+    translated where shown: the DPO's log viewer in English has no Russian label of an action, while
+    outside a request (documents built by jobs) the Russian text stays."""
+    from crm.security import audit
+
+    dpo = make_user("dpo")
+    login(dpo)
+    client.get("/dpo/retention")  # writes at least one entry of the DPO's own
+    page = client.get("/dpo/access-log?lang=en").get_data(as_text=True)
+    assert "signed in" in page or "data protection officer" in page
+    for code, english in (("citizen.view", "citizen card viewed"), ("auth.login", "signed in"),
+                          ("consent.withdraw", "consent withdrawn"), ("erasure.approve", "erasure approved")):
+        assert audit.ACTION_LABELS[code] not in page, code  # the Russian label (the action filter, the rows)
+        assert english in page, code
+    assert "system: retention enforcement" in page
+    assert audit.action_label("citizen.view") == "просмотр карточки заявителя"  # no request: Russian
+    assert audit.actor_label("job:retention") == "система: соблюдение сроков хранения"
+
+
 def test_citizen_self_service_page_in_english(client):
     page = client.get("/my?lang=en").get_data(as_text=True)
     assert "My consents to data processing" in page and "Get a code" in page and not CYRILLIC.search(page)

@@ -5,6 +5,7 @@ this version does not know is shown as written. Nothing here touches the databas
 """
 from __future__ import annotations
 
+from crm.i18n import N_, translate
 from crm.security.permissions import ROLE_NAMES_RU
 
 # --- the catalogue of actions ------------------------------------------------------------------------
@@ -25,76 +26,76 @@ SECURITY_ACTIONS = ("keys.rewrap", "keys.rotate", "keys.retire", "keys.index_sta
 
 #: Russian labels for the DPO's pages and reports.
 ACTION_LABELS = {
-    "citizen.view": "просмотр карточки заявителя", "citizen.reveal": "раскрытие телефона и адреса",
-    "citizen.search": "поиск заявителя по телефону", "appeal.view": "просмотр обращения",
-    "appeal.search": "поиск обращений по номеру, телефону, фамилии или адресу",
-    "transcript.view": "просмотр расшифровки звонка", "transcript.search": "поиск фразы в расшифровке звонка",
-    "call.listen": "прослушивание записи звонка",
-    "call.decrypt": "расшифрование записи для распознавания речи", "evaluation.view": "просмотр оценки звонка", "audit.report": "отчёт о доступе (ответственный за ПДн)",
-    "citizen.create": "регистрация заявителя", "citizen.update": "изменение данных заявителя",
-    "citizen.rectify": "уточнение данных заявителя (152-ФЗ ст. 21 ч. 2)",
-    "citizen.erase": "уничтожение данных заявителя",
-    "recording.destroy": "уничтожение записи и расшифровки звонка (отзыв согласия)",
-    "appeal.create": "регистрация обращения", "appeal.transition": "изменение статуса обращения",
-    "appeal.assign": "передача обращения исполнителю", "executor.create": "добавление исполнителя в справочник",
-    "call.create": "загрузка записи звонка", "call.retranscribe": "повторная расшифровка звонка",
-    "transcript.create": "расшифровка звонка (автоматически)",
-    "transcript.fail": "ошибка расшифровки звонка", "consent.grant": "получение согласия",
-    "consent.refuse": "отказ в согласии", "consent.withdraw": "отзыв согласия",
-    "evaluation.create": "оценка звонка", "auth.login": "вход в систему", "auth.login_failed": "неудачный вход",
-    "auth.logout": "выход из системы", "user.create": "создание учётной записи", "token.issue": "выдача API-токена",
-    "keys.rewrap": "перешифрование ключей данных",
-    "keys.rotate": "смена ключа шифрования ключей (KEK)", "keys.retire": "вывод ключа шифрования из оборота",
-    "keys.index_start": "начало смены ключа поискового индекса",
-    "keys.index_backfill": "заполнение поискового индекса новым ключом",
-    "keys.index_switch": "переход поискового индекса на новый ключ",
-    "keys.index_drop": "удаление поискового индекса со старым ключом", "security.decrypt_failed": "ошибка расшифрования",
-    "audit.checkpoint": "контрольная точка журнала", "audit.attest": "заверение журнала ответственным за ПДн",
-    "audit.export": "выгрузка журнала в архив", "audit.alert_scan": "проверка журнала на подозрительный доступ",
-    "audit.alert_ack": "оповещение рассмотрено",
+    "citizen.view": N_("просмотр карточки заявителя"), "citizen.reveal": N_("раскрытие телефона и адреса"),
+    "citizen.search": N_("поиск заявителя по телефону"), "appeal.view": N_("просмотр обращения"),
+    "appeal.search": N_("поиск обращений по номеру, телефону, фамилии или адресу"),
+    "transcript.view": N_("просмотр расшифровки звонка"), "transcript.search": N_("поиск фразы в расшифровке звонка"),
+    "call.listen": N_("прослушивание записи звонка"),
+    "call.decrypt": N_("расшифрование записи для распознавания речи"), "evaluation.view": N_("просмотр оценки звонка"), "audit.report": N_("отчёт о доступе (ответственный за ПДн)"),
+    "citizen.create": N_("регистрация заявителя"), "citizen.update": N_("изменение данных заявителя"),
+    "citizen.rectify": N_("уточнение данных заявителя (152-ФЗ ст. 21 ч. 2)"),
+    "citizen.erase": N_("уничтожение данных заявителя"),
+    "recording.destroy": N_("уничтожение записи и расшифровки звонка (отзыв согласия)"),
+    "appeal.create": N_("регистрация обращения"), "appeal.transition": N_("изменение статуса обращения"),
+    "appeal.assign": N_("передача обращения исполнителю"), "executor.create": N_("добавление исполнителя в справочник"),
+    "call.create": N_("загрузка записи звонка"), "call.retranscribe": N_("повторная расшифровка звонка"),
+    "transcript.create": N_("расшифровка звонка (автоматически)"),
+    "transcript.fail": N_("ошибка расшифровки звонка"), "consent.grant": N_("получение согласия"),
+    "consent.refuse": N_("отказ в согласии"), "consent.withdraw": N_("отзыв согласия"),
+    "evaluation.create": N_("оценка звонка"), "auth.login": N_("вход в систему"), "auth.login_failed": N_("неудачный вход"),
+    "auth.logout": N_("выход из системы"), "user.create": N_("создание учётной записи"), "token.issue": N_("выдача API-токена"),
+    "keys.rewrap": N_("перешифрование ключей данных"),
+    "keys.rotate": N_("смена ключа шифрования ключей (KEK)"), "keys.retire": N_("вывод ключа шифрования из оборота"),
+    "keys.index_start": N_("начало смены ключа поискового индекса"),
+    "keys.index_backfill": N_("заполнение поискового индекса новым ключом"),
+    "keys.index_switch": N_("переход поискового индекса на новый ключ"),
+    "keys.index_drop": N_("удаление поискового индекса со старым ключом"), "security.decrypt_failed": N_("ошибка расшифрования"),
+    "audit.checkpoint": N_("контрольная точка журнала"), "audit.attest": N_("заверение журнала ответственным за ПДн"),
+    "audit.export": N_("выгрузка журнала в архив"), "audit.alert_scan": N_("проверка журнала на подозрительный доступ"),
+    "audit.alert_ack": N_("оповещение рассмотрено"),
     # written by crm.consent and crm.qa
-    "consent.history": "просмотр истории согласий", "dsr.register": "регистрация запроса субъекта ПДн",
-    "dsr.extend": "продление срока ответа на запрос", "dsr.answer": "ответ на запрос субъекта ПДн",
-    "dsr.export": "выгрузка всех данных заявителя",
-    "dsr.verify": "установление личности заявителя по запросу",
-    "dsr.export_approve": "утверждение выгрузки вторым ответственным за ПДн",
-    "dsr.deliver": "выдача выгрузки заявителю", "erasure.request": "требование уничтожить данные",
-    "erasure.approve": "утверждение уничтожения данных", "erasure.reject": "отказ в уничтожении данных",
-    "erasure.act": "акт об уничтожении данных", "selfservice.link": "ссылка на личную страницу заявителя",
-    "selfservice.login": "вход заявителя на личную страницу", "selfservice.code": "код для входа заявителя",
-    "selfservice.refused": "отказ во входе на личную страницу", "sms.send": "отправка SMS",
-    "sms.outbox_view": "просмотр исходящих SMS",
-    "purpose.update": "изменение реестра целей обработки", "retention.run": "уничтожение по истечении сроков",
-    "evaluation.acknowledge": "оператор ознакомлен с оценкой", "evaluation.dispute": "оспаривание оценки",
-    "evaluation.resolve": "решение по спору об оценке",
+    "consent.history": N_("просмотр истории согласий"), "dsr.register": N_("регистрация запроса субъекта ПДн"),
+    "dsr.extend": N_("продление срока ответа на запрос"), "dsr.answer": N_("ответ на запрос субъекта ПДн"),
+    "dsr.export": N_("выгрузка всех данных заявителя"),
+    "dsr.verify": N_("установление личности заявителя по запросу"),
+    "dsr.export_approve": N_("утверждение выгрузки вторым ответственным за ПДн"),
+    "dsr.deliver": N_("выдача выгрузки заявителю"), "erasure.request": N_("требование уничтожить данные"),
+    "erasure.approve": N_("утверждение уничтожения данных"), "erasure.reject": N_("отказ в уничтожении данных"),
+    "erasure.act": N_("акт об уничтожении данных"), "selfservice.link": N_("ссылка на личную страницу заявителя"),
+    "selfservice.login": N_("вход заявителя на личную страницу"), "selfservice.code": N_("код для входа заявителя"),
+    "selfservice.refused": N_("отказ во входе на личную страницу"), "sms.send": N_("отправка SMS"),
+    "sms.outbox_view": N_("просмотр исходящих SMS"),
+    "purpose.update": N_("изменение реестра целей обработки"), "retention.run": N_("уничтожение по истечении сроков"),
+    "evaluation.acknowledge": N_("оператор ознакомлен с оценкой"), "evaluation.dispute": N_("оспаривание оценки"),
+    "evaluation.resolve": N_("решение по спору об оценке"),
 }
-FIELD_LABELS = {"full_name": "ФИО", "phone": "телефон", "email": "эл. почта", "address": "адрес",
-                "apartment": "квартира", "description": "суть обращения", "comment": "комментарий",
-                "recording": "запись звонка", "transcript": "расшифровка", "consents": "согласия"}
+FIELD_LABELS = {"full_name": N_("ФИО"), "phone": N_("телефон"), "email": N_("эл. почта"), "address": N_("адрес"),
+                "apartment": N_("квартира"), "description": N_("суть обращения"), "comment": N_("комментарий"),
+                "recording": N_("запись звонка"), "transcript": N_("расшифровка"), "consents": N_("согласия")}
 
 
 #: Outcomes of access-log entries, for documents (the log and exports keep the codes).
-OUTCOME_LABELS = {"ok": "выполнено", "denied": "отказано", "failed": "ошибка", "not_found": "не найдено",
-                  "erased": "данные уничтожены", "repeat": "повторно (уже было сделано)",
-                  "restarted": "перезапуск"}
+OUTCOME_LABELS = {"ok": N_("выполнено"), "denied": N_("отказано"), "failed": N_("ошибка"), "not_found": N_("не найдено"),
+                  "erased": N_("данные уничтожены"), "repeat": N_("повторно (уже было сделано)"),
+                  "restarted": N_("перезапуск")}
 #: Background jobs and commands that act as ``job:<name>`` (:func:`system_actor`).
-SYSTEM_ACTOR_LABELS = {"transcribe_call": "расшифровка звонка", "retention": "соблюдение сроков хранения",
-                       "send_status_sms": "отправка SMS о статусе обращения", "audit_export": "выгрузка журнала",
-                       "cli": "команда администратора", "destruction_act": "акт об уничтожении данных",
-                       "keys_index": "обновление поисковых индексов", "keys_retire": "вывод ключа из оборота",
-                       "keys_rotate": "смена ключей шифрования", "audit_checkpoint": "контрольная точка журнала",
-                       "audit_alert_scan": "проверка необычного доступа", "attest": "заверение контрольной точки"}
+SYSTEM_ACTOR_LABELS = {"transcribe_call": N_("расшифровка звонка"), "retention": N_("соблюдение сроков хранения"),
+                       "send_status_sms": N_("отправка SMS о статусе обращения"), "audit_export": N_("выгрузка журнала"),
+                       "cli": N_("команда администратора"), "destruction_act": N_("акт об уничтожении данных"),
+                       "keys_index": N_("обновление поисковых индексов"), "keys_retire": N_("вывод ключа из оборота"),
+                       "keys_rotate": N_("смена ключей шифрования"), "audit_checkpoint": N_("контрольная точка журнала"),
+                       "audit_alert_scan": N_("проверка необычного доступа"), "attest": N_("заверение контрольной точки")}
 #: Roles that are not staff roles (crm.security.permissions.ROLE_NAMES_RU has those).
-EXTRA_ROLE_LABELS = {"system": "система", "none": "без входа в систему", "citizen": "заявитель"}
+EXTRA_ROLE_LABELS = {"system": N_("система"), "none": N_("без входа в систему"), "citizen": N_("заявитель")}
 
 
 def outcome_label(code: str | None) -> str:
-    return OUTCOME_LABELS.get(code or "", code or "")
+    return translate(OUTCOME_LABELS.get(code or "", code or ""))
 
 
 def role_label(role: str | None) -> str:
 
-    return ROLE_NAMES_RU.get(role or "", EXTRA_ROLE_LABELS.get(role or "", role or ""))
+    return translate(ROLE_NAMES_RU.get(role or "", EXTRA_ROLE_LABELS.get(role or "", role or "")))
 
 
 def actor_label(actor: str | None, person=None) -> str:
@@ -105,11 +106,12 @@ def actor_label(actor: str | None, person=None) -> str:
     actor = actor or ""
     if actor.startswith("job:"):
         job = actor[4:]
-        return "система: " + SYSTEM_ACTOR_LABELS.get(job, SYSTEM_ACTOR_LABELS.get(job.split(":")[0], job))
+        label = SYSTEM_ACTOR_LABELS.get(job, SYSTEM_ACTOR_LABELS.get(job.split(":")[0], job))
+        return translate(N_("система: %(job)s"), job=translate(label))
     if actor == "anonymous":
-        return "неизвестный пользователь (не вошёл в систему)"
+        return translate(N_("неизвестный пользователь (не вошёл в систему)"))
     if actor.startswith("citizen:"):
-        return "заявитель (страница самообслуживания)"
+        return translate(N_("заявитель (страница самообслуживания)"))
     return actor
 
 
@@ -123,7 +125,7 @@ REPORT_PURPOSE = "data_subject_request"
 def action_label(code: str | None) -> str:
     """The Russian label of an action code (:data:`ACTION_LABELS`), else the code itself (an
     action this version does not know is shown as written)."""
-    return ACTION_LABELS.get(code or "", code or "")
+    return translate(ACTION_LABELS.get(code or "", code or ""))
 
 
 def entry_fields(row) -> list[str]:
@@ -138,6 +140,6 @@ def entry_labels(row, person, purposes: dict[str, str]) -> dict[str, str]:
     :func:`crm.consent.services.purpose_names`. Shared by the per-citizen report and the DPO's log viewer."""
     return {"actor_label": actor_label(row.actor, person), "role_label": role_label(row.actor_role),
             "action_label": action_label(row.action),
-            "fields_label": ", ".join(FIELD_LABELS.get(f, f) for f in entry_fields(row)),
+            "fields_label": ", ".join(translate(FIELD_LABELS.get(f, f)) for f in entry_fields(row)),
             "purpose_label": purposes.get(row.purpose or "", row.purpose or ""),
             "outcome_label": outcome_label(row.outcome)}
