@@ -15,7 +15,7 @@ Catalogues: ``make translations`` extracts the messages (``babel.cfg``, plus ``_
 Marking text (the Russian stays the message id; the Russian output does not change):
 
 - templates: ``{{ _("Заявки") }}``, with values ``{{ _("Звонок %(at)s", at=call.created_at|localtime) }}``
-  (a literal ``%`` is written ``%%``); tests/unit/test_i18n.py fails on Russian text outside ``_()``;
+  (a literal ``%`` is written ``%%``); tests/core/test_i18n.py fails on Russian text outside ``_()``;
 - views: ``flash(_("Согласие отозвано."))`` (``from flask_babel import gettext as _``);
 - form classes (built at import): ``StringField(_l("ФИО"))`` (``lazy_gettext as _l``);
 - ``{code: label}`` catalogues: values marked ``N_("...")``, handed to templates as ``Labels(dict)``

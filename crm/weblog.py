@@ -26,7 +26,7 @@ from gunicorn.glogging import Logger as _GunicornBaseLogger
 SECRET_PATHS: tuple[tuple[re.Pattern, str], ...] = (
     (re.compile(r"(/my/link/)[\w.~%*-]+"), r"\1***"),
 )
-#: URL variable names that mark a secret segment; tests/integration/test_request_log_leaks.py checks every route with
+#: URL variable names that mark a secret segment; tests/security/test_request_log_leaks.py checks every route with
 #: one is covered by :data:`SECRET_PATHS`.
 SECRET_VARIABLES = ("token", "secret", "otp")
 MASK = "***"

@@ -20,6 +20,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from flask.cli import ScriptInfo
 
+from crm.calls.transcription import TranscriptResult, transcribe
+from crm.calls.transcription import model as wm
 from tests.clients import OpenApiCheckingClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -274,3 +276,27 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(skip)
+
+
+# The Whisper model, shared by every test that transcribes (tests marked ``model`` load the
+# bundled base model once per session, or $CRM_WHISPER_MODEL).
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    env = os.environ.get("CRM_WHISPER_MODEL")
+    if env:
+        return Path(env)
+    return wm.ensure_model(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def model(model_dir):
+    """Load once; every transcribe() below reuses this cached instance (same path+threads)."""
+    return wm.load_model(model_dir, 2)
+
+
+@pytest.fixture(scope="session")
+def run(model, model_dir):
+    def _run(path, **kw) -> TranscriptResult:
+        return transcribe(path, model_dir=model_dir, cpu_threads=2, **kw)
+
+    return _run

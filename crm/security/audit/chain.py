@@ -59,7 +59,7 @@ def canonical(entry: dict) -> bytes:
     separators=(",", ":"), ensure_ascii=False)`` in UTF-8, ``at`` as ISO 8601 with microseconds.
 
     The common case (exactly the entry fields) is formatted from a precomputed template, byte for
-    byte the same as ``json.dumps`` (tests/unit/test_audit_canonical.py)."""
+    byte the same as ``json.dumps`` (tests/security/test_audit_canonical.py)."""
     if entry.keys() - {"hash"} == _FIELD_SET:
         return (_TEMPLATE % tuple([_enc(entry[k]) for k in SORTED_FIELDS])).encode("utf-8")
     data = {k: v for k, v in entry.items() if k != "hash"}
@@ -121,7 +121,7 @@ def pg_entry(entry: dict) -> str:
     ``crm_audit_append`` fills in the two values under the chain lock
     (migrations/versions/0009_audit_append_function.py); a hex hash and an integer need no JSON
     escaping, and JSON escapes every control character, so U+001E only ever separates parts.
-    tests/unit/test_audit_canonical.py checks the identity."""
+    tests/security/test_audit_canonical.py checks the identity."""
     return _PG_TEMPLATE % tuple([_enc(entry[k]) for k in _PG_FIELDS])
 
 

@@ -55,7 +55,7 @@ def _pg_canonical_sql() -> str:
     """PostgreSQL expression building :func:`canonical` of a row as text. ``to_json(text)`` escapes
     exactly as Python's ``json`` does with ``ensure_ascii=False`` (``"``, ``\\``, ``\\b \\f \\n \\r \\t``,
     other control characters as lower-case ``\\u00xx``; everything else as is). The hash is still
-    computed here, never by the database (tests/integration/test_audit_tamper.py checks both agree)."""
+    computed here, never by the database (tests/security/test_audit_tamper.py checks both agree)."""
     parts = []
     for i, k in enumerate(SORTED_FIELDS):
         prefix = ("{" if i == 0 else ",") + f'"{k}":'

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from test_qa_world import qa_env  # noqa: F401
+from tests.qa.test_qa_world import qa_env  # noqa: F401
 from tests.factories import RUDE_SEGMENTS, AppealFactory, CallFactory, CitizenFactory
 
 WEEK_DAY = date(2026, 3, 4)  # a Wednesday; ISO week 2026-W10 runs Mon 2 – Sun 8 March (Moscow)

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from test_qa_world import qa_env  # noqa: F401
+from tests.qa.test_qa_world import qa_env  # noqa: F401
 from tests.factories import CallFactory, CitizenFactory
 
 CRITERIA = [

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from test_api import as_role, assert_error  # noqa: F401  (as_role is a fixture)
+from tests.api.test_api import as_role, assert_error  # noqa: F401  (as_role is a fixture)
 from tests.factories import AppealFactory, CitizenFactory
 from tests.wavs import tone_wav as sine_wav
 

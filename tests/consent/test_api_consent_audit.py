@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from test_api import as_role, assert_error  # noqa: F401  (as_role is a fixture)
+from tests.api.test_api import as_role, assert_error  # noqa: F401  (as_role is a fixture)
 from tests.factories import CitizenFactory
 
 NAME, PHONE = "Кузнецова Мария Андреевна", "+7 916 555-44-33"

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from test_qa_world import qa_env  # noqa: F401
+from tests.qa.test_qa_world import qa_env  # noqa: F401
 from tests.factories import RUDE_SEGMENTS, CallFactory, CitizenFactory
 
 INLINE_HANDLER = re.compile(r"<[^>]+\son[a-z]+\s*=", re.I)

@@ -191,7 +191,7 @@ def test_server_filled_columns_are_the_values_hashed(ctx):
     the chain verifies. On SQLite the same test checks the Python chaining."""
     import random
 
-    from tests.unit.test_audit_canonical import random_entry
+    from tests.security.test_audit_canonical import random_entry
 
     rng = random.Random(11)
     sent = []

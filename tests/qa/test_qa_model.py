@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_qa_world import qa_env, reference_segments  # noqa: F401
+from tests.qa.test_qa_world import qa_env, reference_segments  # noqa: F401
 from tests.conftest import TEST_DATA, shared_path
 from tests.factories import AppealFactory, CitizenFactory
 

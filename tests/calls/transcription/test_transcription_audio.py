@@ -24,7 +24,7 @@ from crm.calls.transcription.audio import (
     sniff_format,
 )
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "audio"
+DATA = Path(__file__).resolve().parents[2] / "data" / "audio"
 BAD = DATA / "bad-audio"
 CODECS = DATA / "speech-ru" / "codecs"
 CALLS = DATA / "speech-ru" / "calls"

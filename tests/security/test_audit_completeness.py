@@ -73,7 +73,7 @@ NO_PERSONAL_DATA = {
 SELF_SERVICE = {"selfservice.start", "selfservice.code", "selfservice.link", "selfservice.consents",
                 "selfservice.withdraw", "selfservice.logout",
                 # the citizen's download of their access export: every read is logged as theirs
-                # (tests/integration/test_access_request_workflow.py)
+                # (tests/dpo/test_access_request_workflow.py)
                 "dpo_selfservice.selfservice_export"}
 #: Query strings a GET route needs before it shows anyone.
 QUERIES = {
@@ -93,7 +93,7 @@ POST_NO_PERSONAL_DATA = {
     "admin.job_retry": "requeues a failed job by its id",
     "admin.job_retry_all": "requeues every failed job",
     "dpo.alert_scan": "scans the log; logs audit.alert_scan",
-    "dpo.alert_acknowledge": "marks an alert; logs audit.alert_ack (tests/integration/test_audit_dpo.py)",
+    "dpo.alert_acknowledge": "marks an alert; logs audit.alert_ack (tests/dpo/test_audit_dpo.py)",
     "dpo.purpose_edit": "the register of processing purposes; logs purpose.update",
     "dpo.retention_page": "starts a retention run; each erasure it makes is logged by crm.consent.retention",
     "qa.queue_sample": "fills the review queue with call ids",

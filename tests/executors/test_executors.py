@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.clients import SharedContextClient
-from tests.integration.test_api import appeal_body, as_role, assert_error, log_entries  # noqa: F401
+from tests.api.test_api import appeal_body, as_role, assert_error, log_entries  # noqa: F401
 
 
 @pytest.fixture()

@@ -7,7 +7,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from test_qa_world import qa_env  # noqa: F401
+from tests.qa.test_qa_world import qa_env  # noqa: F401
 from tests.factories import CallFactory, CitizenFactory
 
 V2_SECTIONS = [{"code": "opening", "title": "Начало"}, {"code": "talk", "title": "Разговор"}]

@@ -12,7 +12,7 @@ import pytest
 
 from crm.db import db, utcnow
 from crm.security.models import AccessLogEntry
-from test_qa_world import qa_env  # noqa: F401
+from tests.qa.test_qa_world import qa_env  # noqa: F401
 from tests.factories import GOOD_SEGMENTS, CallFactory, CitizenFactory
 
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from test_api import as_role  # noqa: F401  (as_role is a fixture)
+from tests.api.test_api import as_role  # noqa: F401  (as_role is a fixture)
 from tests.factories import AppealFactory, CitizenFactory
 
 UTC = timezone.utc

@@ -1,6 +1,6 @@
 """Speech-to-text pipeline (crm.calls.transcription.pipeline) on real audio.
 
-* Tests marked ``model`` use the session's Whisper model (tests/integration/conftest.py).
+* Tests marked ``model`` use the session's Whisper model (tests/conftest.py).
 * Each case of tests/data/audio/bad-audio/README.md is a test with its expected behaviour.
 * The larger shared sets are read from ``<repo>/../shared`` when present, else skipped.
 """

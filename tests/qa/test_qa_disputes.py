@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from test_qa_world import qa_env  # noqa: F401
+from tests.qa.test_qa_world import qa_env  # noqa: F401
 from tests.factories import CallFactory, CitizenFactory
 
 

@@ -59,7 +59,7 @@ def follow(api, **params) -> tuple[list[dict], list[int]]:
 
 
 def search_log():
-    from tests.integration.test_api import log_entries
+    from tests.api.test_api import log_entries
 
     return log_entries(action="appeal.search")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from test_appeal_intake import (api_body, clean_side_effects, counts, form_data, op, operator,  # noqa: F401
+from tests.appeals.test_appeal_intake import (api_body, clean_side_effects, counts, form_data, op, operator,  # noqa: F401
                                 path_of, post_form)
 from tests.factories import CitizenFactory
 from tests.wavs import tone_wav

@@ -26,7 +26,7 @@ from crm.calls import services as calls
 from crm.consent import rights
 from crm.db import db
 from tests.factories import AppealFactory, CallFactory, CitizenFactory
-from tests.integration.test_reconcile import _fresh, _long_speech_wav, _poll, _worker_env
+from tests.calls.test_reconcile import _fresh, _long_speech_wav, _poll, _worker_env
 from tests.wavs import pcm_wav
 
 

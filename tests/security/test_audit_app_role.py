@@ -31,7 +31,7 @@ def app_role(ctx):
     """A PostgreSQL role of this test only (unique name), dropped with its privileges afterwards."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("database roles exist on PostgreSQL only; on SQLite the hash chain and the signed "
-                    "checkpoints are the log's protection (tests/integration/test_audit_tamper.py)")
+                    "checkpoints are the log's protection (tests/security/test_audit_tamper.py)")
     name = f"crm_app_test_{secrets.token_hex(4)}"
     yield name
     db.session.remove()
