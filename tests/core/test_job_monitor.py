@@ -6,9 +6,17 @@ import pytest
 
 @pytest.fixture()
 def failed_job(ctx, run_worker):
-    """A job that fails in a real worker (its function cannot be imported)."""
+    """A job that fails in a real worker (its function cannot be imported), alone in this run's
+    queues: earlier tests of the run (a worker killed mid-job, a failed transcription) may have left
+    jobs and registry entries under the run's queue prefix, which `crm status` would rightly list."""
     from crm import jobs
 
+    conn = jobs.redis_connection(ctx)
+    prefix = ctx.config["CRM_QUEUE_PREFIX"]
+    for pattern in (f"rq:queue:{prefix}*", f"rq:*:{prefix}*"):
+        keys = list(conn.scan_iter(pattern))
+        if keys:
+            conn.delete(*keys)
     job = jobs.queue("default").enqueue("crm.no_such_module.job", 1, job_id="test-monitor-broken")
     run_worker()
     assert job.get_status(refresh=True) == "failed"
