@@ -114,7 +114,7 @@ def erase_citizen(citizen_id: str, reason: str, actor=None) -> DestructionRecord
             values[c] = None if table.c[c].nullable else ""
         if entry.cleared:
             n = db.session.execute(sa.select(sa.func.count()).select_from(table).where(
-                cond, sa.or_(*[sa.and_(table.c[c].isnot(None), table.c[c] != "") for c in entry.cleared]))).scalar_one()
+                cond, sa.or_(*[_filled(table.c[c]) for c in entry.cleared]))).scalar_one()
             if n:
                 counts[table.name] = counts.get(table.name, 0) + n
                 categories.add(entry.category)
@@ -187,3 +187,10 @@ def known_owners(owner_ids: list[str]) -> set[str]:
 
 __all__ = ["ErasureError", "METHOD", "erase_citizen", "complete_pending", "pending", "known_owners",
            "encrypted_columns", "models_with_encrypted_fields"]
+
+
+def _filled(column):
+    """``column`` holds something to clear: not NULL, and for text not the empty string."""
+    if isinstance(column.type, sa.String):
+        return sa.and_(column.isnot(None), column != "")
+    return column.isnot(None)

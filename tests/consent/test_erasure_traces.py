@@ -90,3 +90,28 @@ def test_nothing_derived_from_the_citizen_is_left_in_clear(erased):
     rows = db.session.execute(sa.select(CheckResult).where(CheckResult.call_id == erased["call"])).scalars().all()
     assert rows and all(r.detail in ("", None) for r in rows)
     assert all(r.passed is not None for r in rows)  # the outcomes stay as statistics
+
+
+def test_an_erased_citizens_appeal_no_longer_names_the_house(ctx, make_user, api_token):
+    """The house picked from the buildings register is cleared with the citizen (re-audit N1): the
+    appeal's API answer carries no building, and a later appeal from that house is no repeat of it."""
+    from datetime import timedelta
+
+    from crm.appeals import services as appeals
+    from crm.buildings.services import find, import_csv
+    from crm.db import utcnow
+
+    import_csv('address\n"ул. Цветочная, д. 7"\n'.encode())
+    house = find("ул. Цветочная, д. 7")
+    citizen = CitizenFactory()
+    appeal = appeals.create(citizen, category="routine", topic="heating", description="Холодные батареи",
+                            channel="phone", operator_id=None, building_id=house.id)
+    assert appeal.building_id == house.id
+    dpo = make_user("dpo")
+    rights.approve_erasure(rights.request_erasure(citizen.id, "требование заявителя", user=dpo), user=make_user("dpo"))
+    db.session.expire_all()
+    assert db.session.get(Appeal, appeal.id).building_id is None
+    body = ctx.test_client().get(f"/api/v1/appeals/{appeal.id}", headers=api_token(make_user("operator"))).get_json()
+    assert "Цветочная" not in str(body)
+    neighbour = CitizenFactory()
+    assert appeals.find_repeat_of(neighbour, "heating", utcnow() + timedelta(hours=1), house.id) is None
