@@ -277,11 +277,14 @@ def approve_export(req: DataSubjectRequest, *, user) -> DataSubjectRequest:
 def check_deliverable(req: DataSubjectRequest, method: str) -> None:
     """Raise :class:`RequestError` unless access request ``req`` may now be exported by ``method``
     (``print`` or ``self_service``): the identity step recorded for that way of delivery and a second
-    DPO's approval. Nothing is read or written."""
+    DPO's approval, and the request still open (an answered one hands nothing out again: re-audit N4).
+    Nothing is read or written."""
     if req.type != "access":
         raise RequestError("выгрузка — ответ на запрос сведений и данных", "type", "not_access")
     if req.status == "rejected":
         raise RequestError("в запросе отказано", "status", "closed")
+    if req.status == "answered":  # the answer was given: the export is not handed out again
+        raise RequestError("запрос закрыт: ответ уже дан, выгрузка по нему больше не выдаётся", "status", "closed")
     if req.verification_method is None:
         raise RequestError("сначала запишите, как установлена личность заявителя", "verification_method",
                            "not_verified")

@@ -124,6 +124,14 @@ def test_export_needs_the_identity_recorded_and_a_second_dpo(ctx, world):
     assert [e.actor_id for e in entries(seq, action="dsr.export")] == [dpo1.id]
     rights.answer(req, "выгрузка выдана лично", user=dpo1)
     assert rights.get(req.id).status == "answered"
+    # the answer is given: nobody exports the citizen's data on this request again (re-audit N4)
+    for who in (client, second):
+        resp = who.get(f"/dpo/requests/{req.id}/export", query_string={"format": "json"})
+        assert resp.status_code == 409 and NAME not in resp.get_data(as_text=True)
+    with pytest.raises(rights.RequestError) as err:
+        dpo_services.export_citizen(citizen.id, user=dpo2, request=rights.get(req.id))
+    assert err.value.code == "closed"
+    assert [e.actor_id for e in entries(seq, action="dsr.export")] == [dpo1.id]
 
 
 def test_request_page_shows_categories_and_counts_not_texts(ctx, world):
