@@ -153,7 +153,8 @@ def record(citizen: Citizen, purpose: str, *, text_version: str | None = None, c
     wins; :func:`withdraw`'s effects, the refusal's evidence as the withdrawal's). ``consent.changed``
     is fired after the commit (with ``commit=False``: when the caller's transaction commits).
     Raises :class:`ConsentError` for an unknown purpose, text version or channel, a negative
-    offset, an erased citizen (code ``erased``), or while the controller's name or address is not
+    offset, an erased citizen (code ``erased``), an evidence call that does not exist (``not_found``)
+    or is another citizen's (``foreign_call``: it would keep that citizen's recording as evidence), or while the controller's name or address is not
     configured (code ``controller_not_configured``: a written consent must name them, 152-ФЗ
     ст. 9 ч. 4, so no placeholder is ever stored)."""
     if not controller_configured():
@@ -172,6 +173,13 @@ def record(citizen: Citizen, purpose: str, *, text_version: str | None = None, c
         raise ConsentError("момент в записи не может быть отрицательным", "evidence_offset_s")
     if citizen.erased_at is not None:
         raise ConsentError("данные заявителя уничтожены: согласие не может быть получено", "citizen_id", "erased")
+    if evidence_call_id is not None:  # a call given as evidence must be this citizen's (re-audit 6C)
+        call = hooks.ask("call.lookup", call_id=evidence_call_id)
+        if call is None:
+            raise ConsentError("звонок-доказательство не найден", "evidence_call_id", "not_found")
+        if call.citizen_id != citizen.id and not (call.citizen_id is None and appeal_id and call.appeal_id == appeal_id):
+            raise ConsentError("звонок-доказательство — разговор с другим заявителем", "evidence_call_id",
+                               "foreign_call")
     if given:  # idempotent: a consent already in force for this text is returned, no second event
         existing = active_consent(citizen.id, purpose, version)
         if existing is not None:

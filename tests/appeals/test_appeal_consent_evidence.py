@@ -76,3 +76,30 @@ def test_a_refusal_on_the_intake_form_withdraws_and_queues_the_destruction_after
     assert granted.withdrawn_offset_s == 40.0
     queued = [j.func_name for j in jobs.queue("default").jobs if j.args == (c.id,)]
     assert queued == ["crm.calls.jobs.destroy_qa_recordings_job"]
+
+
+
+def test_another_citizens_call_is_no_evidence(ctx, make_user, login):
+    """A consent cannot cite another citizen's call as its evidence (re-audit 6C): the operator's
+    one-click consent on appeal A naming B's call is refused and nothing is recorded, so B's
+    recording is not kept as "consent evidence" when B withdraws. A's own call still is evidence."""
+    from crm.citizens import services as citizens
+    from crm.consent import services as consent
+    from crm.consent.models import ConsentEvent
+    from crm.db import db
+    from tests.factories import CallFactory
+
+    operator = make_user("operator")
+    a_call = CallFactory(operator=operator, citizen=CitizenFactory())
+    b_call = CallFactory(operator=operator, citizen=CitizenFactory())
+    client = login(operator)
+    resp = client.post(f"/appeals/{a_call.appeal_id}/consents",
+                       data={"purpose": "call_recording_qa", "given": "yes", "call_id": b_call.id},
+                       follow_redirects=True)
+    assert "другим заявителем" in resp.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.execute(db.select(ConsentEvent).where(ConsentEvent.evidence_call_id == b_call.id)).first() is None
+    assert consent.evidence_call_ids([b_call.id]) == set()
+    event = consent.record(citizens.get(a_call.citizen_id), "call_recording_qa", channel="call",
+                           evidence_call_id=a_call.id, appeal_id=a_call.appeal_id)
+    assert event.evidence_call_id == a_call.id and consent.evidence_call_ids([a_call.id]) == {a_call.id}
