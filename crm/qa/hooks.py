@@ -31,8 +31,18 @@ def _call_export(call_id: str, erased: bool, **_: object) -> dict:
 
 
 def _api_fields(call, segments: list[dict], **_: object) -> dict:
-    """``call.api_fields``: the call's automatic checks for ``GET /api/v1/calls/{id}`` (``qa_checks``)."""
+    """``call.api_fields``: the call's automatic checks for ``GET /api/v1/calls/{id}`` (``qa_checks``);
+    ``[]`` for a call that does not pass the QA-consent gate (their details can quote the citizen's
+    words: they are QA processing like the transcript, which the gate withholds too)."""
+    if not services.qa_permitted(call):
+        return {"qa_checks": []}
     return {"qa_checks": services.checks_for_call(call, segments)}
+
+
+def _call_erased(call_id: str, **_: object) -> None:
+    """``call.erased`` (a recording destroyed after a QA-consent withdrawal): the automatic checks'
+    details, which can quote what was said, go with it; pass/fail and values stay as statistics."""
+    services.forget_check_details(call_id)
 
 
 def register() -> None:
@@ -41,4 +51,5 @@ def register() -> None:
     hooks.subscribe("call.page", _call_page)
     hooks.subscribe("call.export", _call_export)
     hooks.subscribe("call.api_fields", _api_fields)
+    hooks.subscribe("call.erased", _call_erased)
     hooks.subscribe("call.qa_allowed", services.qa_permitted)

@@ -205,8 +205,10 @@ def test_call_gets_qa_checks_once_transcribed(ctx, as_role, upload, client):
 
 
 def test_qa_checks_fail_on_a_rude_call(ctx, as_role, upload, client):
-    _, op = as_role("operator")
-    call_id = upload(op, sine_wav()).get_json()["id"]
+    op_user, op = as_role("operator")
+    # the checks are QA processing: the citizen consents to call_recording_qa
+    appeal = AppealFactory(citizen=CitizenFactory(qa_consent=True), operator_id=op_user.id)
+    call_id = upload(op, sine_wav(), appeal_id=appeal.id).get_json()["id"]
     transcribe(call_id, [{"start": 0.5, "end": 3.0, "speaker": "operator", "text": "Алло, что у вас?"},
                          {"start": 3.0, "end": 9.0, "speaker": "citizen", "text": "Добрый день, нет света."},
                          {"start": 9.0, "end": 12.0, "speaker": "operator", "text": "Ждите."}])
@@ -215,8 +217,10 @@ def test_qa_checks_fail_on_a_rude_call(ctx, as_role, upload, client):
 
 
 def test_no_speech_call_has_failed_checks(ctx, as_role, upload, client):
-    _, op = as_role("operator")
-    call_id = upload(op, sine_wav()).get_json()["id"]
+    op_user, op = as_role("operator")
+    # the checks are QA processing: the citizen consents to call_recording_qa
+    appeal = AppealFactory(citizen=CitizenFactory(qa_consent=True), operator_id=op_user.id)
+    call_id = upload(op, sine_wav(), appeal_id=appeal.id).get_json()["id"]
     transcribe(call_id, [], status="no_speech")
     data = client.get(f"/api/v1/calls/{call_id}", headers=op).get_json()
     assert data["status"] == "no_speech" and data["transcript"]["segments"] == []

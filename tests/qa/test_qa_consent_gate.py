@@ -157,3 +157,28 @@ def test_the_transcript_and_recording_are_not_shown_for_qa(ctx, world, api_token
     assert len(own["transcript"]["segments"]) == 6 and "withheld" not in own["transcript"]
     # a consenting citizen's call is shown to QA as before
     assert "горячей воды" in sup.get(f"/calls/{world.kept.id}").get_data(as_text=True)
+
+
+def test_the_automatic_checks_are_not_served_without_consent(ctx, world, api_token):
+    """The automatic checks' details quote what was said: ``qa_checks`` of ``GET /api/v1/calls/{id}``
+    is empty for a call that fails the gate (re-audit 6A), and filled for a consenting citizen's."""
+    kept = ctx.test_client().get(f"/api/v1/calls/{world.kept.id}", headers=api_token(world.sup)).get_json()
+    assert kept["qa_checks"] and {c["code"] for c in kept["qa_checks"]} >= {"greeting", "closing"}
+    world.refuse()
+    data = ctx.test_client().get(f"/api/v1/calls/{world.call.id}", headers=api_token(world.sup)).get_json()
+    assert data["qa_checks"] == []
+
+
+def test_destroying_the_recordings_empties_the_check_details(ctx, world, api_token):
+    """A recording destroyed after the withdrawal takes the automatic checks' details with it (they
+    quote what was said); pass/fail stays as a statistic (re-audit 6A)."""
+    from crm.calls import services as calls
+    from crm.qa.models import CheckResult
+
+    ctx.test_client().get(f"/api/v1/calls/{world.call.id}", headers=api_token(world.sup))  # checks stored
+    rows = lambda: db.session.execute(sa.select(CheckResult).where(CheckResult.call_id == world.call.id)).scalars().all()  # noqa: E731
+    assert any(r.detail for r in rows())
+    world.refuse()
+    assert calls.destroy_qa_recordings(world.citizen.id) is not None
+    db.session.expire_all()
+    assert rows() and not any(r.detail for r in rows())

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from tests.factories import GOOD_SEGMENTS, RUDE_SEGMENTS, CallFactory
+from tests.factories import GOOD_SEGMENTS, RUDE_SEGMENTS, AppealFactory, CallFactory, CitizenFactory
 from tests.wavs import tone_wav
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,6 +59,12 @@ def fake_transcriber(monkeypatch):
     return segments
 
 
+def _consenting_appeal(op):
+    """The call's appeal, of a citizen who consented to QA: the checks are QA processing, served only
+    for calls that pass the QA-consent gate."""
+    return AppealFactory(citizen=CitizenFactory(qa_consent=True), operator=op)
+
+
 def test_the_job_stores_the_checks_and_the_api_returns_them(ctx, make_user, api_token, client, run_worker,
                                                             fake_transcriber, monkeypatch, tmp_path):
     from crm.calls import services as calls
@@ -68,7 +74,7 @@ def test_the_job_stores_the_checks_and_the_api_returns_them(ctx, make_user, api_
     op = make_user("operator")
     sup = api_token(make_user("supervisor"))
     fake_transcriber[0] = reference_segments("dev_call_01_hot_water")
-    call_id = calls.store_recording(io.BytesIO(tone_wav()), "c.wav", operator_id=op.id).id
+    call_id = calls.store_recording(io.BytesIO(tone_wav()), "c.wav", operator_id=op.id, appeal=_consenting_appeal(op)).id
     db.session.remove()  # SQLite: hold no write lock while the worker's session writes
     run_worker()
     db.session.remove()
@@ -94,7 +100,7 @@ def test_a_call_that_neither_greets_nor_closes_is_flagged_on_both(ctx, make_user
     op = make_user("operator")
     headers = api_token(op)
     fake_transcriber[0] = RUDE_SEGMENTS
-    call_id = calls.store_recording(io.BytesIO(tone_wav()), "c.wav", operator_id=op.id).id
+    call_id = calls.store_recording(io.BytesIO(tone_wav()), "c.wav", operator_id=op.id, appeal=_consenting_appeal(op)).id
     db.session.remove()  # SQLite: hold no write lock while the worker's session writes
     run_worker()
     checks = {c["code"]: c for c in client.get(f"/api/v1/calls/{call_id}", headers=headers).get_json()["qa_checks"]}
@@ -109,7 +115,7 @@ def test_retranscription_replaces_the_stored_checks(ctx, make_user, run_worker, 
     from crm.qa import services as qa
 
     op = make_user("operator")
-    call_id = calls.store_recording(io.BytesIO(tone_wav()), "c.wav", operator_id=op.id).id
+    call_id = calls.store_recording(io.BytesIO(tone_wav()), "c.wav", operator_id=op.id, appeal=_consenting_appeal(op)).id
     db.session.remove()  # SQLite: hold no write lock while the worker's session writes
     run_worker()
     assert {r["code"]: r["passed"] for r in qa.check_results(call_id)}["greeting"] is True
@@ -126,7 +132,7 @@ def test_checks_of_a_call_transcribed_before_they_existed_are_made_on_first_read
     from crm.qa.models import CheckResult
 
     op = make_user("operator")
-    call = CallFactory(operator=op, checks=False)
+    call = CallFactory(operator=op, checks=False, citizen=CitizenFactory(qa_consent=True))  # QA consent: the gate
     assert db.session.execute(db.select(db.func.count()).select_from(CheckResult)).scalar_one() == 0
     data = client.get(f"/api/v1/calls/{call.id}", headers=api_token(op)).get_json()
     assert {"greeting", "closing"} <= {c["code"] for c in data["qa_checks"]}

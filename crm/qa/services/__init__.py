@@ -28,7 +28,7 @@ from crm.qa.services.scoring import (MAX_NOTES, parse_answer, answer_value, answ
 from crm.qa.services.evaluations import (evaluate, dispute_days, get, get_for, view, for_call, history,
                                          can_respond, acknowledge, dispute, resolve, recent,
                                          disputes, by_operator, as_dict)
-from crm.qa.services.checkresults import (store_checks, after_transcript, check_results,
+from crm.qa.services.checkresults import (store_checks, after_transcript, forget_check_details, check_results,
                                           checks_for_call)
 from crm.qa.services.sampling import (RULE_KINDS, PERIODS, DEFAULT_RULES, ensure_rules, update_rule,
                                       period_of, run_sampling, queue_for, next_in_queue, next_after,

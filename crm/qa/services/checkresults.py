@@ -30,6 +30,16 @@ def store_checks(call_id: str, segments: list[dict]) -> list[dict]:
     return results
 
 
+def forget_check_details(call_id: str, *, commit: bool = True) -> int:
+    """Empty the details of the call's stored check results (they can quote the citizen's words);
+    returns how many rows held one. Commits unless ``commit`` is False."""
+    result = db.session.execute(db.update(CheckResult).where(CheckResult.call_id == call_id, CheckResult.detail != "")
+                                .values(detail=""))
+    if commit:
+        db.session.commit()
+    return result.rowcount or 0
+
+
 def after_transcript(call_id: str, segments: list[dict]) -> None:
     """Hook for the transcription job once the transcript is saved: store the automatic checks.
     ``segments`` are the transcriber's (plaintext in the job's memory; nothing is decrypted again).
