@@ -11,7 +11,7 @@ from crm.citizens.models import Citizen
 from crm.citizens.phones import InvalidPhone, format_phone, mask_phone, normalise_phone
 from crm import text_ru
 from crm.db import db
-from crm.security import audit, blind_index
+from crm.security import audit, blind_index, registry
 from crm.security.crypto import reserve_owner_id
 from crm.security.permissions import require_role
 from crm.security import crypto
@@ -177,11 +177,25 @@ def rectify(citizen: Citizen, changes: dict[str, str | None], *, user, purpose: 
     for f in changed:
         setattr(citizen, f, getattr(clean, f))
     _set_indexes(citizen, clean)
+    if "address" in changed:
+        _refresh_index_copies(citizen, "building")
     audit.record("citizen.rectify", citizen_id=citizen.id, fields=changed, purpose=purpose, appeal_id=appeal_id,
                  detail="152-ФЗ ст. 21 ч. 2: " + ",".join(changed),
                  actor=audit.Actor(user.id, user.username, user.role))
     db.session.commit()
     return changed
+
+
+def _refresh_index_copies(citizen: Citizen, index: str) -> None:
+    """Rows of other features that copy the citizen's blind index ``index`` (e.g. each appeal's
+    ``building_key``, declared in :mod:`crm.security.registry`) take its corrected value, so searches
+    and repeat matching follow a rectified address instead of the old one. No commit."""
+    value = blind_index.read_value(index, citizen)
+    for copy in registry.INDEX_COPIES.values():
+        if copy.index == index:
+            table = copy.model.__table__
+            db.session.execute(table.update().where(table.c[copy.citizen_column] == citizen.id)
+                               .values({copy.column: value}))
 
 
 def find_by_phone(phone: str, *, purpose: str = "appeal_processing") -> list[Citizen]:

@@ -187,3 +187,18 @@ def test_api_patch_citizen(ctx, client, make_user, api_token, citizen):
     c.erased_at = utcnow()
     db.session.commit()
     assert client.patch(f"/api/v1/citizens/{citizen.id}", json={"phone": OLD_PHONE}, headers=op).status_code == 409
+
+
+def test_rectified_address_moves_the_appeals_building_key(ctx, make_user, citizen):
+    """The appeals' copy of the citizen's building index follows a rectified address (re-audit 8):
+    repeats and appeal searches match the corrected house, no longer the old one."""
+    from crm.appeals.models import Appeal
+    from crm.citizens import services as citizens
+
+    appeal = AppealFactory(citizen=citizen)
+    assert db.session.get(Appeal, appeal.id).building_key in citizens.building_search_keys(OLD_ADDRESS)
+    citizens.rectify(citizen, {"address": NEW_ADDRESS}, user=make_user("operator"))
+    db.session.expire_all()
+    key = db.session.get(Appeal, appeal.id).building_key
+    assert key in citizens.building_search_keys(NEW_ADDRESS)
+    assert key not in citizens.building_search_keys(OLD_ADDRESS)
