@@ -5,11 +5,12 @@ keyset paging that reaches every appeal once, the nearest-deadline order, and th
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from tests.appeals.test_appeal_deadlines import move, now
 from tests.clients import SharedContextClient
 from tests.factories import AppealFactory, CitizenFactory
 
@@ -30,18 +31,6 @@ def api(ctx, api_token, operator):
         def post(self, url, json):
             return client.post(url, json=json, headers=headers)
     return Api()
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def move(appeal, **columns):
-    from crm.db import db
-
-    for name, value in columns.items():
-        setattr(appeal, name, value)
-    db.session.commit()
 
 
 def follow(api, **params) -> tuple[list[dict], list[int]]:
