@@ -24,7 +24,7 @@ def test_worker_transcribes_then_stores_the_checks(ctx, run_worker, make_user, a
         wav = shared_path("data", "speech-ru", "calls", name)
     op = make_user("operator")
     headers = api_token(op)
-    citizen = CitizenFactory(full_name="Петров Иван Сергеевич", phone="89123456789")
+    citizen = CitizenFactory(full_name="Петров Иван Сергеевич", phone="89123456789", qa_consent=True)  # QA consent: the gate
     appeal = AppealFactory(citizen=citizen, category="emergency", topic="hot_water", description="Нет горячей воды",
                            operator_id=op.id)
     with open(wav, "rb") as fh:
