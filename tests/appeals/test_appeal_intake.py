@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.clients import SharedContextClient
+from tests.core.test_pages import clean_side_effects, stored_files  # noqa: F401 (a fixture)
 from tests.factories import CitizenFactory
 from tests.wavs import tone_wav
 
@@ -52,11 +53,6 @@ def logged(*actions: str) -> list:
                                    .order_by(AccessLogEntry.seq)).scalars())
 
 
-def stored_files(app) -> set[Path]:
-    root = Path(app.config["CRM_RECORDINGS_DIR"])
-    return {p for p in root.rglob("*") if p.is_file()} if root.exists() else set()
-
-
 def queued_jobs(app) -> int:
     from crm import jobs
 
@@ -65,19 +61,6 @@ def queued_jobs(app) -> int:
 
 def path_of(resp) -> str:
     return urlparse(resp.headers["Location"]).path
-
-
-@pytest.fixture()
-def clean_side_effects(app):
-    before = stored_files(app)
-    yield
-    for p in stored_files(app) - before:
-        p.unlink(missing_ok=True)
-    from crm import jobs
-
-    with app.app_context():
-        for q in jobs.QUEUES:
-            jobs.queue(q).empty()
 
 
 @pytest.fixture()
