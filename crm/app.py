@@ -31,6 +31,9 @@ from crm.consent.api import bp as consent_api
 from crm.consent.views import bp as consent_bp
 from crm.consent.views import public_bp as selfservice_bp
 from crm.db import init_engine_events
+from crm.dispatch import hooks as dispatch_hooks
+from crm.dispatch.api import bp as dispatch_api
+from crm.dispatch.views import bp as dispatch_bp
 from crm.dpo import hooks as dpo_hooks
 from crm.dpo.api import bp as audit_api
 from crm.dpo.views import bp as dpo_bp, selfservice_bp as dpo_selfservice_bp
@@ -110,20 +113,21 @@ def register_personal_data(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    for bp in (users_bp, appeals_bp, buildings_bp, calls_bp, qa_bp, dpo_bp, consent_bp, selfservice_bp, dpo_selfservice_bp, health_bp,
-               admin_bp):
+    for bp in (users_bp, appeals_bp, buildings_bp, calls_bp, qa_bp, dispatch_bp, dpo_bp, consent_bp, selfservice_bp,
+               dpo_selfservice_bp, health_bp, admin_bp):
         app.register_blueprint(bp)
     register_api(app)
 
 
 def register_api(app: Flask) -> None:
     """``/api/v1``: each feature's API blueprint, documented by one OpenAPI document (crm.api)."""
-    api.init_app(app, [appeals_api, buildings_api, executors_api, citizens_api, consent_api, calls_api, qa_api, reports_api, audit_api])
+    api.init_app(app, [appeals_api, buildings_api, executors_api, dispatch_api, citizens_api, consent_api, calls_api, qa_api,
+                       reports_api, audit_api])
 
 
 def register_hooks(app: Flask) -> None:
     """Each feature subscribes its reactions to the others' hooks (crm.hooks, crm/<feature>/hooks.py)."""
-    for feature in (executors_hooks, calls_hooks, appeals_hooks, qa_hooks, dpo_hooks):
+    for feature in (executors_hooks, calls_hooks, appeals_hooks, qa_hooks, dispatch_hooks, dpo_hooks):
         feature.register()
 
 

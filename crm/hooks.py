@@ -57,6 +57,9 @@ Known hooks (the name, who fires it, the keyword arguments):
 - ``appeal.clock_breached`` — ``crm.appeals.services.warn_clocks`` after it committed the first 100 %
   warning of a clock's cycle (a breach, to escalate to the supervisor); ``appeal_id: str``,
   ``code: str`` (the clock), ``cycle: int``.
+- ``appeal.clock_warned`` — ``crm.appeals.services.warn_clocks`` after it committed each new warning
+  (50, 80 and 100 % of a clock's cycle; the 100 % one also fires ``appeal.clock_breached``);
+  ``appeal_id: str``, ``code: str``, ``cycle: int``, ``level: int`` (per cent).
 - ``consent.changed`` — ``crm.consent`` after a consent is given, refused or withdrawn (after the
   commit when the service commits); ``citizen_id: str``, ``purpose: str``, ``status: str``
   (``active``, ``refused``, or ``withdrawn`` — also for a refusal that withdrew a consent in force).
@@ -78,6 +81,7 @@ HOOKS: frozenset[str] = frozenset({
     "call.erased",
     "appeal.transitioned",
     "appeal.clock_breached",
+    "appeal.clock_warned",
     "appeal.registered",
     "appeal.latest_call",
     "consent.changed",

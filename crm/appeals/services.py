@@ -516,9 +516,9 @@ def warn_clocks(now: datetime | None = None) -> dict[str, int]:
     in :data:`WATCHED_STATUSES` have reached at ``now`` — 50, 80 and 100 per cent of a cycle's time
     (:data:`crm.clocks.deadlines.WARNING_LEVELS`, design.md) — one :class:`AppealClockWarning` per
     appeal, clock, cycle and level, each written once (a level skipped between two scans is written
-    too). Commits, then fires ``appeal.clock_breached`` for each new 100 % (a breach escalates to the
-    supervisor: the subscribers act on it). Returns ``{"appeals", "warnings", "breaches"}`` counts.
-    Reads no personal data."""
+    too). Commits, then fires ``appeal.clock_warned`` for each new warning and ``appeal.clock_breached``
+    for each new 100 % (a breach escalates to the supervisor: crm.dispatch puts it on the breach
+    queue). Returns ``{"appeals", "warnings", "breaches"}`` counts. Reads no personal data."""
     now = now or utcnow()
     watched = list(db.session.execute(select(Appeal).where(Appeal.status.in_(WATCHED_STATUSES))).scalars())
     ids = [a.id for a in watched]
@@ -527,7 +527,7 @@ def warn_clocks(now: datetime | None = None) -> dict[str, int]:
         given.update(db.session.execute(select(AppealClockWarning.appeal_id, AppealClockWarning.code,
                                                AppealClockWarning.cycle, AppealClockWarning.level)
                                         .where(AppealClockWarning.appeal_id.in_(ids[i:i + 500]))).all())
-    added, breaches = 0, []
+    added, breaches, warned = 0, [], []
     for appeal in watched:
         for clock in clocks(appeal, now):
             reached = clock.warning
@@ -537,9 +537,12 @@ def warn_clocks(now: datetime | None = None) -> dict[str, int]:
                 db.session.add(AppealClockWarning(appeal_id=appeal.id, code=clock.code, cycle=clock.cycle,
                                                   level=level, at=now))
                 added += 1
+                warned.append((appeal.id, clock.code, clock.cycle, level))
                 if level == 100:
                     breaches.append((appeal.id, clock.code, clock.cycle))
     db.session.commit()
+    for appeal_id, code, cycle, level in warned:
+        hooks.fire("appeal.clock_warned", appeal_id=appeal_id, code=code, cycle=cycle, level=level)
     for appeal_id, code, cycle in breaches:
         hooks.fire("appeal.clock_breached", appeal_id=appeal_id, code=code, cycle=cycle)
     return {"appeals": len(watched), "warnings": added, "breaches": len(breaches)}
