@@ -66,6 +66,11 @@ NO_PERSONAL_DATA = {
     "dpo.act": "one destruction act, printable: as above",
     "dpo.retention_page": "retention runs: counts per purpose",
     "dpo.outbox": "SMS outbox: numbers stored masked, status texts; nothing decrypted",
+    # dispatch (crm/dispatch): the breach queue and notifications hold appeal numbers, clock codes and times
+    "dispatch.breach_list": "the breach queue: appeal numbers, clocks, times, statuses; no citizen field",
+    "api_dispatch.breach_list": "the breach queue: appeal ids and numbers, clocks, times; no citizen field",
+    "dispatch.notification_list": "staff notifications: appeal numbers and clock names; no citizen field",
+    "api_dispatch.notification_list": "staff notifications: appeal numbers and clock names; no citizen field",
 }
 #: The data subject's own pages (no staff role): the citizen signs in with a one-time link or an
 #: SMS code, which crm.consent.selfservice logs (selfservice.login / selfservice.code) under the
@@ -102,6 +107,10 @@ POST_NO_PERSONAL_DATA = {
     "qa.calibration_list": "opens a calibration session (ids); the participants' reviews are logged",
     "qa.calibration_close": "closes a calibration session",
     "api_executors.executor_create": "adds an organisation to the executors directory; logs executor.create",
+    "dispatch.breach_acknowledge": "marks a breach of the queue taken up; logs breach.acknowledge",
+    "api_dispatch.breach_acknowledge": "marks a breach of the queue taken up; logs breach.acknowledge",
+    "dispatch.notification_read": "marks a staff notification read",
+    "api_dispatch.notification_read": "marks a staff notification read",
 }
 #: POST endpoints known to change data without an access-log entry. The test fails when one starts
 #: logging, so the entry is removed here.
