@@ -5,8 +5,10 @@ access and error logs, Flask's "Exception on /path" line, and any proxy in front
 in ``GET /api/v1/citizens?phone=`` or a self-service link token in ``/my/link/<token>`` would land in
 all of them, outside the encrypted database and the access log's rules. So:
 
-- the API takes phone look-ups in a POST body (``POST /api/v1/citizens/search``; the GET is a
-  deprecated alias), and
+- the API takes phone look-ups and searches in a POST body (``POST /api/v1/citizens/search``, whose
+  GET is a deprecated alias; ``POST /api/v1/appeals/search``, whose ``GET /api/v1/appeals?q=`` answers
+  with ``Deprecation``; ``POST /api/v1/calls/search`` and the search page's form, whose GET with a phrase
+  is refused), and
 - every log line the web processes write goes through :func:`redact_text`: the query string of any
   path or URL is dropped and the secret segment of a :data:`SECRET_PATHS` route becomes ``***``.
 

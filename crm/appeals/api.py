@@ -158,10 +158,21 @@ def _list(args: dict) -> dict:
     return {"items": [_summary(a) for a in page.items], "next_cursor": page.next_cursor, "total": page.total}
 
 
+#: Answers to ``GET /appeals`` with a ``q``: RFC 9745 ``Deprecation`` (the date, a structured-field
+#: date) and RFC 8594 ``Link`` to the successor. A phone, name or address in a URL ends up in request
+#: logs, proxies and browser history (crm/weblog.py); design.md keeps the GET (change only by adding).
+Q_IN_URL_HEADERS = {"Deprecation": "@1796601600",  # 2026-12-07T00:00:00Z
+                    "Link": '</api/v1/appeals/search>; rel="successor-version"'}
+
+
 @bp.route("/appeals", methods=["GET"])
 @token_required(*OPERATORS, "supervisor", "executor")
 @bp.query(AppealListQuerySchema)
-@bp.response(200, AppealListSchema)
+@bp.response(200, AppealListSchema, headers={
+    "Deprecation": {"description": "RFC 9745, only when `q` is given: searching by `q` in the URL is deprecated",
+                    "schema": {"type": "string"}},
+    "Link": {"description": "only when `q` is given: the successor, POST /api/v1/appeals/search",
+             "schema": {"type": "string"}}})
 @bp.errors({400: "unknown filter value, sort, bad cursor (invalid_cursor), a `q` that is none of a number, a "
                  "phone, a name or an address (invalid_q)"})
 def appeal_list(args: dict):
@@ -171,7 +182,13 @@ def appeal_list(args: dict):
     `next_cursor` until null to reach every appeal once, even while appeals are being added. `total`
     counts all matches. An executor's account sees only the appeals handed over to its executor.
     `executor_id` filters on the executor an appeal is handed over to. The search is logged (`appeal.search`: the kind of query and the filters' names,
-    never their values); nothing is decrypted."""
+    never their values); nothing is decrypted.
+
+    `q` in the URL is deprecated (a phone, name or address in a URL leaks into proxies' and clients' logs):
+    it still works, and the answer then carries `Deprecation` and `Link` to POST /appeals/search, which
+    takes the same parameters in a JSON body."""
+    if "q" in args:
+        return _list(args), 200, Q_IN_URL_HEADERS
     return _list(args)
 
 

@@ -143,18 +143,40 @@ def telephony_event():
 
 # --- transcript search (crm/calls/search.py) ---------------------------------------------------------
 
-@bp.route("/calls/search", methods=["GET"])
-@token_required("supervisor", "admin")
-@bp.query(CallSearchQuerySchema)
-@bp.response(200, CallSearchResultSchema)
-@bp.errors({400: "no phrase or one under 3 letters (q_required, q_too_short, q_too_long), a bad date "
-                 "(invalid_start, invalid_end, invalid_period), speaker, operator_id or limit"})
-def call_search(args: dict):
-    """Search call transcripts for a phrase; every transcript read is logged
+#: What a ``GET /calls/search`` is answered (400): the phrase, often a name, an address or a phone
+#: spoken on the call, must not travel in a URL (request logs, proxies, gateways, browser history).
+PHRASE_IN_URL = ("фраза поиска не принимается в адресе запроса (он попадает в журналы веб-серверов и прокси): "
+                 "отправьте POST /api/v1/calls/search с JSON-телом {\"q\": \"…\", \"start\"?, \"end\"?, "
+                 "\"speaker\"?, \"operator_id\"?, \"limit\"?}")
 
-    Transcripts are encrypted, so calls of the period are decrypted newest first, at most
+
+@bp.route("/calls/search", methods=["POST"])
+@token_required("supervisor", "admin")
+@bp.body(CallSearchQuerySchema)
+@bp.response(200, CallSearchResultSchema)
+@bp.errors({400: "malformed JSON (invalid_json), no phrase or one under 3 letters (q_required, q_too_short, "
+                 "q_too_long), a bad date (invalid_start, invalid_end, invalid_period), speaker, operator_id or "
+                 "limit"})
+def call_search(body: dict):
+    """Search call transcripts for a phrase, the parameters in a JSON body; every transcript read is logged
+
+    The phrase travels in the body, never in the URL, so it stays out of web-server, proxy and gateway
+    logs. Transcripts are encrypted, so calls of the period are decrypted newest first, at most
     CRM_CALL_SEARCH_MAX_CALLS (500) per search; scan_limit_reached says the bound was hit. Only calls whose
     citizen consents to call_recording_qa are read. Bad input is refused (400, ``invalid_*`` / ``q_*``)
     before anything is read (:func:`crm.calls.search.parse_args`)."""
-    result = transcript_search.search_transcripts(**transcript_search.parse_args(request.args), user=g.api_user)
+    args = {k: str(v) for k, v in body.items() if v is not None}
+    result = transcript_search.search_transcripts(**transcript_search.parse_args(args), user=g.api_user)
     return result.as_dict()
+
+
+@bp.route("/calls/search", methods=["GET"])
+@token_required("supervisor", "admin")
+@bp.errors({400: "always (code phrase_in_url): search with POST /calls/search, the phrase in the JSON body"})
+@bp.doc(deprecated=True)
+def call_search_in_url():
+    """Refused: search with POST /calls/search
+
+    A phrase in the URL (what was said on a call: names, addresses, phone numbers) would end up in
+    request logs, proxies and browser history, so this answers 400 ``phrase_in_url`` and reads nothing."""
+    raise ApiError(400, "phrase_in_url", PHRASE_IN_URL)

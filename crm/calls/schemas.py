@@ -71,7 +71,8 @@ class CallUploadSchema(Schema):
 
 
 class CallSearchQuerySchema(Schema):
-    """Checked further by ``crm.calls.search.parse_args`` (codes q_required, q_too_short, invalid_*)."""
+    """The JSON body of POST /calls/search (never a query string: the phrase is personal data).
+    Checked further by ``crm.calls.search.parse_args`` (codes q_required, q_too_short, invalid_*)."""
 
     q = fields.String(metadata={"description": "the phrase: its words in a row within one segment, any word form, "
                                                "case and ё/е ignored"})

@@ -1,6 +1,8 @@
 """Call page (audio player beside the transcript, scorecard) and the decrypted audio stream."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -9,6 +11,7 @@ from crm import hooks
 from crm.calls import search, services
 from crm.i18n import Labels
 from crm.security.permissions import roles_required
+from crm.timeutil import local_tz
 from crm.users import services as users
 
 bp = Blueprint("calls", __name__)
@@ -83,27 +86,53 @@ def call_retranscribe(call_id):
 
 # --- transcript search (crm/calls/search.py) ---------------------------------------------------------
 
+#: Search fields that may stand in the page's URL (none is personal); the phrase never does.
+_URL_FIELDS = ("start", "end", "speaker", "operator_id")
+
+
+def _with_defaults(args: dict) -> dict:
+    """``args`` with ``start``/``end`` defaulting to the last ``CRM_CALL_SEARCH_DAYS`` days
+    (``YYYY-MM-DD`` in ``CRM_TIMEZONE``)."""
+    today = datetime.now(local_tz()).date()
+    days = int(current_app.config["CRM_CALL_SEARCH_DAYS"])
+    args.setdefault("start", (today - timedelta(days=days - 1)).isoformat())
+    args.setdefault("end", today.isoformat())
+    return args
+
+
+def _search_page(args: dict, *, result=None, error: str | None = None, status: int = 200):
+    """The search page with the form filled from ``args``."""
+    args = _with_defaults(args)
+    return render_template("calls/search.html", args=args, result=result, error=error,
+                           operators=users.list_users("operator"), speakers=Labels(search.SPEAKERS_RU)), status
+
+
 @bp.get("/calls/search")
 @roles_required(*search.SEARCH_ROLES)
 def call_search():
-    """Search transcripts for a phrase: ``q``, ``start``/``end`` (days, ``CRM_TIMEZONE``),
-    ``speaker``, ``operator_id``. Without ``q`` the empty form; bad input a Russian message and no
-    scan. The service logs every transcript it decrypts."""
-    from datetime import datetime, timedelta
-    from zoneinfo import ZoneInfo
+    """The empty search form (``start``, ``end``, ``speaker``, ``operator_id`` from the URL prefill it).
 
-    tz = ZoneInfo(current_app.config["CRM_TIMEZONE"])
-    today = datetime.now(tz).date()
-    days = int(current_app.config["CRM_CALL_SEARCH_DAYS"])
-    args = request.args.to_dict()
-    args.setdefault("start", (today - timedelta(days=days - 1)).isoformat())
-    args.setdefault("end", today.isoformat())
-    result = error = None
+    The phrase is posted (:func:`call_search_submit`): what was said on a call, a name or a phone
+    in a URL would land in request logs, proxies and the browser's history. A ``q`` in the URL is
+    refused (400) with a message saying so, and nothing is searched."""
+    args = {k: v for k, v in request.args.items() if k in _URL_FIELDS}
     if "q" in request.args:
-        try:
-            result = search.search_transcripts(**search.parse_args(args), user=current_user)
-        except search.SearchError as exc:
-            error = str(exc)
-    operators = users.list_users("operator")
-    return render_template("calls/search.html", args=args, result=result, error=error, operators=operators,
-                           speakers=Labels(search.SPEAKERS_RU)), (400 if error else 200)
+        return _search_page(args, error=_("Фраза поиска не передаётся в адресе страницы (он попадает в журналы "
+                                          "и историю браузера): введите её в форму и нажмите «Найти»."),
+                            status=400)
+    return _search_page(args)
+
+
+@bp.post("/calls/search")
+@roles_required(*search.SEARCH_ROLES)
+def call_search_submit():
+    """Search transcripts for a phrase posted by the form (CSRF-checked): ``q``, ``start``/``end``
+    (days, ``CRM_TIMEZONE``), ``speaker``, ``operator_id``. Bad input: a Russian message and no
+    scan (400). The service logs every transcript it decrypts."""
+    args = {k: v for k, v in request.form.items() if k in (*_URL_FIELDS, "q")}
+    args = _with_defaults(args)
+    try:
+        result = search.search_transcripts(**search.parse_args(args), user=current_user)
+    except search.SearchError as exc:
+        return _search_page(args, error=str(exc), status=400)
+    return _search_page(args, result=result)

@@ -288,3 +288,21 @@ def test_generated_nearest_deadline_agrees_with_next_deadline(ctx, operator):
         assert a.nearest_deadline == want, (a.category, a.status)
         computed = db.session.execute(sa.select(sql).where(Appeal.id == a.id)).scalar_one()
         assert computed == want, (a.category, a.status)
+
+
+def test_q_in_the_url_still_works_but_is_deprecated_for_the_post(ctx, api, operator):
+    """design.md keeps ``GET /appeals?q=`` (change only by adding); a phone, name or address in a URL
+    leaks into proxies' and clients' logs, so such answers point to POST /appeals/search (RFC 9745
+    ``Deprecation``, RFC 8594 ``Link``). Filters without ``q`` are not personal: no header."""
+    citizen = CitizenFactory(full_name="Петров Иван", phone="+7 915 111-22-33")
+    a = AppealFactory(citizen=citizen, operator=operator)
+    resp = api.get("/api/v1/appeals", q="8 915 111-22-33")
+    assert resp.status_code == 200 and [i["id"] for i in resp.get_json()["items"]] == [a.id]
+    assert resp.headers["Deprecation"].startswith("@")
+    assert resp.headers["Link"] == '</api/v1/appeals/search>; rel="successor-version"'
+    for resp in (api.get("/api/v1/appeals", status="received"),
+                 api.post("/api/v1/appeals/search", json={"q": "8 915 111-22-33"})):
+        assert resp.status_code == 200 and "Deprecation" not in resp.headers and "Link" not in resp.headers
+    doc = api.get("/api/v1/openapi.json").get_json()
+    headers = doc["paths"]["/appeals"]["get"]["responses"]["200"]["headers"]
+    assert {"Deprecation", "Link"} <= set(headers)

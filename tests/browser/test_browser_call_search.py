@@ -1,5 +1,5 @@
 """The transcript search page in headless Chromium: a supervisor searches a phrase in another word
-form, the hit is highlighted, and clicking it opens the call page with the player at the moment
+form (posted, so the URL holds no phrase), the hit is highlighted, and clicking it opens the call page with the player at the moment
 the matched words are spoken (from the word timestamps)."""
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ def test_clicking_a_hit_opens_the_call_at_the_moment(ctx, make_user, new_page, s
         page.get_by_role("button", name="Найти").click()
         page.wait_for_selector("#search-hits")
         assert page.locator("#search-hits mark").all_inner_texts() == ["горячей воды"]
+        # the form posts the phrase (with its CSRF token): it is not in the URL, so not in logs or history
+        assert page.url.endswith("/calls/search") and "q=" not in page.url
         page.locator("a.search-hit").first.click()
         page.wait_for_url(re.compile(rf"/calls/{call.id}#t=13\.00$"))
         page.wait_for_function("() => Math.abs(document.getElementById('player').currentTime - 13.0) < 0.3")

@@ -6,6 +6,7 @@ Transcripts are stored as the transcription job stores them (``save_transcript``
 timestamps where a test needs them; Whisper is not run."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -155,11 +156,12 @@ def test_roles_operator_dpo_and_executor_are_refused(ctx, w, make_user, login):
     for user in (w["users"]["operator"], w["users"]["dpo"], make_user("executor")):
         client = ctx.test_client()
         client.post("/login", data={"username": user.username, "password": "correct-horse-1"})
-        assert client.get("/calls/search", query_string={"q": PHRASE}).status_code == 403
+        assert client.get("/calls/search").status_code == 403
+        assert client.post("/calls/search", data={"q": PHRASE}).status_code == 403
     for role in ("operator", "dpo"):
-        resp = ctx.test_client().get("/api/v1/calls/search", query_string={"q": PHRASE}, headers=w["headers"][role])
+        resp = ctx.test_client().post("/api/v1/calls/search", json={"q": PHRASE}, headers=w["headers"][role])
         assert resp.status_code == 403 and resp.get_json()["error"]["code"] == "forbidden"
-    assert ctx.test_client().get("/api/v1/calls/search", query_string={"q": PHRASE}).status_code == 401
+    assert ctx.test_client().post("/api/v1/calls/search", json={"q": PHRASE}).status_code == 401
     assert _entries(before) == []
 
 
@@ -168,7 +170,7 @@ def test_the_page_lists_highlighted_hits_linking_to_the_moment(ctx, w, login):
     html = client.get("/calls/search").get_data(as_text=True)
     assert 'name="q"' in html and 'href="/calls/search"' in html  # the form, and the navigation link
     assert 'id="search-result"' not in html
-    resp = client.get("/calls/search", query_string={"q": "ГОРЯЧАЯ  вода", "speaker": "citizen"})
+    resp = client.post("/calls/search", data={"q": "ГОРЯЧАЯ  вода", "speaker": "citizen"})
     html = resp.get_data(as_text=True)
     assert resp.status_code == 200, html[:500]
     assert "<mark>горячей воды</mark>" in html and "<mark>Горячую воду</mark>" not in html
@@ -192,7 +194,7 @@ def test_the_page_lists_highlighted_hits_linking_to_the_moment(ctx, w, login):
 def test_bad_input_gets_a_russian_message_and_no_scan(ctx, w, login, query, message):
     client = login(w["users"]["supervisor"])
     before = _last_seq()
-    resp = client.get("/calls/search", query_string=query)
+    resp = client.post("/calls/search", data=query)
     html = resp.get_data(as_text=True)
     assert resp.status_code == 400 and message in html and 'id="search-result"' not in html
     assert _entries(before) == []
@@ -201,8 +203,8 @@ def test_bad_input_gets_a_russian_message_and_no_scan(ctx, w, login, query, mess
 def test_api_search(ctx, w):
     client = ctx.test_client()
     before = _last_seq()
-    resp = client.get("/api/v1/calls/search", query_string={"q": "горячие воды", "speaker": "citizen"},
-                      headers=w["headers"]["supervisor"])
+    resp = client.post("/api/v1/calls/search", json={"q": "горячие воды", "speaker": "citizen"},
+                       headers=w["headers"]["supervisor"])
     assert resp.status_code == 200, resp.data[:300]
     data = resp.get_json()
     assert [(h["call_id"], h["speaker"], h["start"], h["exact"]) for h in data["items"]] == [
@@ -213,17 +215,21 @@ def test_api_search(ctx, w):
     assert data["calls_scanned"] == 2 and data["calls_skipped_no_consent"] == 1
     assert data["scan_limit_reached"] is False and data["query"]["speaker"] == "citizen"
     assert len(_entries(before)) == 2
-    resp = client.get("/api/v1/calls/search", query_string={"q": PHRASE, "start": "2000-01-01"},
-                      headers=w["headers"]["admin"])
+    resp = client.post("/api/v1/calls/search", json={"q": PHRASE, "start": "2000-01-01"},
+                       headers=w["headers"]["admin"])
     assert w["old"].id in {h["call_id"] for h in resp.get_json()["items"]}
     for query, code in (({}, "q_required"), ({"q": "да"}, "q_too_short"),
                         ({"q": PHRASE, "start": "x"}, "invalid_start"),
-                        ({"q": PHRASE, "limit": "0"}, "invalid_limit"),
+                        ({"q": PHRASE, "limit": "0"}, "invalid_limit"), ({"q": PHRASE, "limit": 0}, "invalid_limit"),
                         ({"q": PHRASE, "operator_id": "abc"}, "invalid_operator_id")):
-        resp = client.get("/api/v1/calls/search", query_string=query, headers=w["headers"]["supervisor"])
+        resp = client.post("/api/v1/calls/search", json=query, headers=w["headers"]["supervisor"])
         assert resp.status_code == 400 and resp.get_json()["error"]["code"] == code, (query, resp.data)
+    resp = client.post("/api/v1/calls/search", json={"q": PHRASE, "operator_id": w["op2"].id, "limit": 5},
+                       headers=w["headers"]["supervisor"])
+    assert {h["call_id"] for h in resp.get_json()["items"]} == {w["c2"].id}
     doc = client.get("/api/v1/openapi.json").get_json()
-    assert doc["paths"]["/calls/search"]["get"]["x-roles"] == ["supervisor", "admin"]
+    assert doc["paths"]["/calls/search"]["post"]["x-roles"] == ["supervisor", "admin"]
+    assert doc["paths"]["/calls/search"]["post"]["requestBody"]["content"]["application/json"]
 
 
 def test_a_withdrawn_qa_consent_takes_the_call_out_of_the_search(ctx, w):
@@ -237,3 +243,43 @@ def test_a_withdrawn_qa_consent_takes_the_call_out_of_the_search(ctx, w):
     res = _search(PHRASE, sup)
     assert {h.call_id for h in res.hits} == {w["c1"].id} and res.calls_skipped_no_consent == 2
     assert [e.call_id for e in _entries(before)] == [w["c1"].id]
+
+
+# --- the phrase stays out of URLs (issue 13, point 2) -----------------------------------------------
+
+def test_the_page_posts_the_phrase_with_csrf_and_refuses_it_in_the_url(ctx, w, login, monkeypatch):
+    """What was said on a call (names, addresses, phones) in a URL lands in request logs, proxies and
+    the browser's history: the form posts it, and ``GET /calls/search?q=`` is refused, unread."""
+    client = login(w["users"]["supervisor"])
+    html = client.get("/calls/search", query_string={"speaker": "citizen"}).get_data(as_text=True)
+    form = re.search(r'<form[^>]*id="call-search-form"[^>]*>.*?</form>', html, re.S).group(0)
+    assert 'method="post"' in form and 'name="csrf_token"' in form and 'name="q"' in form
+    assert '<option value="citizen" selected>' in form  # non-personal fields may still prefill from the URL
+    before = _last_seq()
+    resp = client.get("/calls/search", query_string={"q": "Иванов горячая вода", "speaker": "citizen"})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "не передаётся в адресе" in html and 'id="search-result"' not in html
+    assert "Иванов" not in html  # not echoed into the form either
+    assert _entries(before) == []
+    # with CSRF on (as in production) a post without the page's token is refused, one with it searches
+    monkeypatch.setitem(ctx.config, "WTF_CSRF_ENABLED", True)
+    assert client.post("/calls/search", data={"q": PHRASE}).status_code == 400
+    assert _entries(before) == []
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/calls/search").get_data(as_text=True))
+    resp = client.post("/calls/search", data={"q": PHRASE, "csrf_token": token.group(1)})
+    assert resp.status_code == 200 and 'id="search-hits"' in resp.get_data(as_text=True)
+    assert len(_entries(before)) == 2
+
+
+def test_the_api_refuses_the_phrase_in_the_url(ctx, w):
+    client = ctx.test_client()
+    before = _last_seq()
+    resp = client.get("/api/v1/calls/search", query_string={"q": PHRASE}, headers=w["headers"]["supervisor"])
+    assert resp.status_code == 400
+    error = resp.get_json()["error"]
+    assert error["code"] == "phrase_in_url" and "POST /api/v1/calls/search" in error["message"]
+    assert _entries(before) == []
+    doc = client.get("/api/v1/openapi.json").get_json()
+    assert doc["paths"]["/calls/search"]["get"]["deprecated"] is True
+    assert "parameters" not in doc["paths"]["/calls/search"]["get"] or not any(
+        p["name"] == "q" for p in doc["paths"]["/calls/search"]["get"]["parameters"])

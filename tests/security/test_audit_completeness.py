@@ -71,6 +71,9 @@ NO_PERSONAL_DATA = {
     "api_dispatch.breach_list": "the breach queue: appeal ids and numbers, clocks, times; no citizen field",
     "dispatch.notification_list": "staff notifications: appeal numbers and clock names; no citizen field",
     "api_dispatch.notification_list": "staff notifications: appeal numbers and clock names; no citizen field",
+    # the transcript search takes its phrase in a POST body (calls.call_search_submit, api_calls.call_search)
+    "calls.call_search": "the empty search form; a phrase in the URL is refused (400), nothing read",
+    "api_calls.call_search_in_url": "refuses every request (400 phrase_in_url), nothing read",
 }
 #: The data subject's own pages (no staff role): the citizen signs in with a one-time link or an
 #: SMS code, which crm.consent.selfservice logs (selfservice.login / selfservice.code) under the
@@ -84,9 +87,6 @@ SELF_SERVICE = {"selfservice.start", "selfservice.code", "selfservice.link", "se
 QUERIES = {
     "api_citizens.citizens_by_phone": {"phone": PHONE},
     "api_citizens.citizen_card": {"reveal": "true"},
-    # the transcript search decrypts (and logs) every transcript it reads, hit or not
-    "calls.call_search": {"q": "холодная батарея"},
-    "api_calls.call_search": {"q": "батарея холодная"},
     # a search by phone processes the citizen's phone (blind index): logged as appeal.search naming them
     "api_appeals.appeal_list": {"q": PHONE},
 }
@@ -348,6 +348,11 @@ def _post_recipes(w):
         "api_citizens.citizens_search": ("operator", api("operator", "/api/v1/citizens/search", json={"phone": PHONE}), cid),
         "api_appeals.appeal_search": ("operator", api("operator", "/api/v1/appeals/search", json={"q": PHONE}), cid),
         "appeals.appeal_search": ("supervisor", with_csrf("supervisor", "/appeals", "/appeals", q=PHONE), cid),
+        # the transcript search decrypts (and logs) every transcript it reads, hit or not
+        "calls.call_search_submit": ("supervisor", with_csrf("supervisor", "/calls/search", "/calls/search",
+                                                             q="холодная батарея"), cid),
+        "api_calls.call_search": ("supervisor", api("supervisor", "/api/v1/calls/search",
+                                                    json={"q": "батарея холодная"}), cid),
         "appeals.citizen_create": ("operator", lambda app: html("operator", "/citizens", data={
             "full_name": "Новикова Анна Игоревна", "phone": "+7 903 555-00-11", "email": "", "address": "",
             "apartment": ""}), None),

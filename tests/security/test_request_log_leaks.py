@@ -1,16 +1,22 @@
-"""Canary: no phone number or self-service link token in any request log.
+"""Canary: no phone number, name or self-service link token in any request log.
 
 A real development server (``crm run``, as ``make run`` starts it) and a real gunicorn
 (``gunicorn -c gunicorn.conf.py wsgi:app``, as the README deploys it) run against this test run's
 database, each on a free port with its logs in files. A canary phone goes through the deprecated
-``GET /api/v1/citizens?phone=`` and the ``POST /api/v1/citizens/search``; a real self-service link is
+``GET /api/v1/citizens?phone=`` and the ``POST /api/v1/citizens/search``; a canary phone and a canary
+surname go through the appeal search (the deprecated ``GET /api/v1/appeals?q=`` and ``POST
+/api/v1/appeals/search``) and the transcript search (``POST /api/v1/calls/search``, ``POST /calls/search``
+from a signed-in browser session, and the refused ``GET`` forms of both); a real self-service link is
 opened, and a page is fetched with that link as its referer. Then every log file either process
 wrote (access log, error log, the app's stdout and stderr) is searched for the phone in its usual
-spellings and for the token: none may hold them, while the request lines themselves are there."""
+spellings, the surname (as typed and percent-encoded) and the token: none may hold them, while the
+request lines themselves are there."""
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -18,16 +24,19 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import quote, urlparse
+from urllib.parse import quote, urlencode, urlparse
 
 import pytest
 
 from crm.db import db
-from tests.factories import CitizenFactory
+from tests.factories import AppealFactory, CitizenFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 CANARY_PHONE = "+7 916 480-27-35"
 PHONE_NEEDLES = ["9164802735", "916 480", "480-27-35", "4802735", "%2B7916", "+7916"]
+CANARY_NAME = "Канареечкин"
+NAME_NEEDLES = [CANARY_NAME, CANARY_NAME.lower(), quote(CANARY_NAME), quote(CANARY_NAME).lower(),
+                quote(CANARY_NAME.lower()), "Канареечк"]
 
 
 def _free_port() -> int:
@@ -81,6 +90,44 @@ def _request(base: str, path: str, *, method: str = "GET", headers: dict | None 
         return exc.code, exc.read(), dict(exc.headers)
 
 
+def _browser(base: str, username: str) -> urllib.request.OpenerDirector:
+    """A signed-in staff browser (session cookie) against the real server, CSRF on as in production."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    page = opener.open(base + "/login", timeout=30).read().decode()
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    form = urlencode({"username": username, "password": "correct-horse-1", "csrf_token": token}).encode()
+    with opener.open(base + "/login", data=form, timeout=30) as resp:
+        assert "/login" not in resp.geturl(), "sign-in failed"
+    return opener
+
+
+def _drive_searches(base: str, canaries: dict) -> None:
+    """Appeal and transcript searches carrying the canary phone and surname, in bodies and in URLs."""
+    op, sup = canaries["headers"], canaries["supervisor_headers"]
+    phrase = f"{CANARY_NAME} {CANARY_PHONE}"
+    status, body, headers = _request(base, "/api/v1/appeals?" + urlencode({"q": "8 (916) 480-27-35"}), headers=op)
+    assert status == 200 and json.loads(body)["items"] and headers.get("Deprecation"), body
+    status, body, _ = _request(base, "/api/v1/appeals?" + urlencode({"q": CANARY_NAME}), headers=op)
+    assert status == 200 and json.loads(body)["items"], body
+    status, body, _ = _request(base, "/api/v1/appeals/search", method="POST", headers=op, body={"q": CANARY_PHONE})
+    assert status == 200 and json.loads(body)["items"], body
+    status, body, _ = _request(base, "/api/v1/calls/search", method="POST", headers=sup, body={"q": phrase})
+    assert status == 200 and "calls_scanned" in json.loads(body), body
+    status, body, _ = _request(base, "/api/v1/calls/search?" + urlencode({"q": phrase}), headers=sup)
+    assert status == 400 and json.loads(body)["error"]["code"] == "phrase_in_url", body
+    browser = _browser(base, canaries["supervisor"])
+    page = browser.open(base + "/calls/search", timeout=30).read().decode()
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    with browser.open(base + "/calls/search", data=urlencode({"q": phrase, "csrf_token": token}).encode(),
+                      timeout=30) as resp:
+        assert resp.status == 200 and 'id="search-result"' in resp.read().decode()
+    try:
+        browser.open(base + "/calls/search?" + urlencode({"q": phrase}), timeout=30)
+        pytest.fail("a phrase in the URL was accepted")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 400
+
+
 def _drive(base: str, token_headers: dict, link_path: str) -> None:
     """The requests that carry the canaries."""
     status, body, headers = _request(base, "/api/v1/citizens?phone=" + quote("8 (916) 480-27-35"),
@@ -120,17 +167,20 @@ def _stop(proc: subprocess.Popen) -> None:
 def canaries(ctx, make_user, api_token):
     from crm.consent import selfservice
 
-    CitizenFactory(full_name="Канареечкин Пётр", phone=CANARY_PHONE)
+    canary = CitizenFactory(full_name="Канареечкин Пётр", phone=CANARY_PHONE)
     citizen = CitizenFactory(full_name="Канареечкина Ольга", phone="+7 916 480-27-36")
     op = make_user("operator")
     headers = api_token(op)
+    sup = make_user("supervisor")
+    AppealFactory(citizen=canary, operator=op)
     with ctx.test_request_context():
         url, _ = selfservice.issue_link(citizen, user=op, base_url="http://localhost", send=False)
     db.session.commit()
     path = urlparse(url).path
     token = path.rsplit("/", 1)[1]
     assert len(token) > 20
-    return {"headers": headers, "link_path": path, "token": token}
+    return {"headers": headers, "link_path": path, "token": token, "supervisor": sup.username,
+            "supervisor_headers": api_token(sup)}
 
 
 def _scan(files: list[Path], needles: list[str]) -> str:
@@ -146,7 +196,7 @@ def _scan(files: list[Path], needles: list[str]) -> str:
 
 def test_dev_server_and_gunicorn_logs_hold_no_phone_or_link_token(ctx, app_config, canaries, tmp_path):
     env = _env(app_config)
-    needles = PHONE_NEEDLES + [canaries["token"], canaries["token"][:16]]
+    needles = PHONE_NEEDLES + NAME_NEEDLES + [canaries["token"], canaries["token"][:16]]
 
     # the development server, as scripts/run.sh starts it
     port = _free_port()
@@ -157,6 +207,7 @@ def test_dev_server_and_gunicorn_logs_hold_no_phone_or_link_token(ctx, app_confi
         base = f"http://127.0.0.1:{port}"
         _wait_up(base, dev, dev_logs)
         _drive(base, canaries["headers"], canaries["link_path"])
+        _drive_searches(base, canaries)
     finally:
         _stop(dev)
 
@@ -171,6 +222,7 @@ def test_dev_server_and_gunicorn_logs_hold_no_phone_or_link_token(ctx, app_confi
         base = f"http://127.0.0.1:{port}"
         _wait_up(base, gu, gu_logs + [errors])
         _drive(base, canaries["headers"], canaries["link_path"])
+        _drive_searches(base, canaries)
     finally:
         _stop(gu)
 
@@ -180,6 +232,7 @@ def test_dev_server_and_gunicorn_logs_hold_no_phone_or_link_token(ctx, app_confi
     for text, where in ((dev_text, "the development server"), (access.read_text(), "gunicorn's access log")):
         assert "/api/v1/citizens " in text or '/api/v1/citizens"' in text or "/api/v1/citizens HTTP" in text, where
         assert "/api/v1/citizens/search" in text and "/my/link/***" in text, where
+        assert "/api/v1/appeals/search" in text and "/api/v1/calls/search" in text and "/calls/search" in text, where
     assert "Booting worker" in gu_text or "Listening at" in gu_text
 
 
