@@ -1,10 +1,13 @@
 """Errors, one hierarchy for the whole application, and their handlers, registered once.
 
 A service raises a :class:`CrmError` subclass with a Russian message the user can act on, a stable
-``code`` and, for bad input, the ``field`` at fault. The handlers registered by :func:`register`
-answer it as ``{"error": {"code", "message", "field"?}}`` with the class's HTTP status under
-``/api/`` (and ``/open311/``), and as the Russian error page elsewhere. The transaction of the
-request is rolled back before either answer, so a view never calls ``db.session.rollback()``.
+``code`` and, for bad input, the ``field`` at fault. The message is marked, not yet translated
+(``_l("...", name=value)``, :func:`crm.i18n.lazy_gettext`): it becomes text in the request's
+language when an edge reads ``exc.message`` or ``str(exc)`` (Russian outside a request, e.g. in the
+CLI). The handlers registered by :func:`register` answer it as ``{"error": {"code", "message",
+"field"?}}`` with the class's HTTP status under ``/api/`` (and ``/open311/``), and as the error page
+elsewhere. The transaction of the request is rolled back before either answer, so a view never
+calls ``db.session.rollback()``.
 
 | class | HTTP status | when |
 |---|---|---|
@@ -22,7 +25,7 @@ from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 
 from crm.db import db
-from crm.i18n import N_
+from crm.i18n import N_, LazyText
 
 MESSAGES_RU = {400: N_("Неверный запрос"), 401: N_("Требуется вход"), 403: N_("Доступ запрещён"), 404: N_("Не найдено"),
                405: N_("Метод не разрешён"), 413: N_("Файл слишком большой"), 429: N_("Слишком много попыток, подождите"),
@@ -33,22 +36,27 @@ MESSAGES_RU = {400: N_("Неверный запрос"), 401: N_("Требует
 class CrmError(Exception):
     """Base of every error a service raises for the user to see.
 
-    ``message`` is Russian and actionable; ``code`` is a stable machine-readable word (API clients
-    and tests match on it); ``field`` names the input at fault, if any; ``status`` is the HTTP status
-    (the class's unless given)."""
+    ``message`` is Russian and actionable, usually marked ``_l("...")`` (a :class:`crm.i18n.LazyText`,
+    read back through :attr:`message` as text in the request's language); ``code`` is a stable
+    machine-readable word (API clients and tests match on it); ``field`` names the input at fault, if
+    any; ``status`` is the HTTP status (the class's unless given)."""
 
     status: int = 400
     code: str = "error"
 
-    def __init__(self, message: str, *, code: str | None = None, field: str | None = None,
+    def __init__(self, message: str | LazyText, *, code: str | None = None, field: str | None = None,
                  status: int | None = None):
         super().__init__(message)
-        self.message = message
         if code is not None:
             self.code = code
         if status is not None:
             self.status = status
         self.field = field
+
+    @property
+    def message(self) -> str:
+        """The message as text, in the request's language (Russian outside a request)."""
+        return str(self.args[0])
 
     def to_json(self) -> dict:
         """``{"error": {"code", "message", "field"?}}``."""
@@ -122,7 +130,8 @@ def register(app) -> None:
             code = (exc.name or "error").lower().replace(" ", "_")
             # werkzeug's stock (English) descriptions are replaced; a description given to abort() is kept
             default = exc.description is None or exc.description == type(exc).description
-            return api_error(status, code, MESSAGES_RU.get(status, exc.name) if default else exc.description)
+            return api_error(status, code, gettext(MESSAGES_RU[status]) if default and status in MESSAGES_RU
+                             else exc.name if default else exc.description)
         return render_template("error.html", status=status, message=gettext(MESSAGES_RU[status]) if status in MESSAGES_RU
                                else exc.name), status
 

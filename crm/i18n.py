@@ -18,6 +18,12 @@ Marking text (the Russian stays the message id; the Russian output does not chan
   (a literal ``%`` is written ``%%``); tests/core/test_i18n.py fails on Russian text outside ``_()``;
 - views: ``flash(_("Согласие отозвано."))`` (``from flask_babel import gettext as _``);
 - form classes (built at import): ``StringField(_l("ФИО"))`` (``lazy_gettext as _l``);
+- errors raised by services (shown later, by the error handlers, ``flash()``, the CLI):
+  ``raise AppealError(_l("неизвестная категория «%(code)s»", code=code), "category")`` with
+  ``from crm.i18n import lazy_gettext as _l`` (this module's, not Flask-Babel's: Russian outside a
+  request, as :func:`translate`); the message becomes text — in the request's language — only when
+  the edge calls ``str(exc)``. tests/core/test_i18n.py fails on a ``raise X("...")`` with Russian
+  text outside ``_l()``;
 - ``{code: label}`` catalogues: values marked ``N_("...")``, handed to templates as ``Labels(dict)``
   (translated when read), while the API and the services keep the plain dict;
 - numbers: ``{{ score|number }}`` (``87,5`` / ``87.5``), dates: ``{{ at|localtime }}``.
@@ -41,13 +47,62 @@ def N_(message: str) -> str:
     return message
 
 
-def translate(message: str, **values) -> str:
+def translate(message: str, /, **values) -> str:
     """``message`` (a Russian msgid, usually marked with :func:`N_`) in the request's language, with
     ``%(name)s`` values filled in; outside a request (jobs, the CLI, documents built by workers) the
     Russian text itself, so a label never depends on whichever request ran last."""
     if has_request_context():
         return gettext(message, **values)
     return message % values if values else message
+
+
+class LazyText:
+    """A message id (Russian) with its ``%(name)s`` values, put into words only when turned into text:
+    ``str(text)`` is :func:`translate` (the request's language; Russian outside a request). Made by
+    :func:`lazy_gettext`. Unlike Flask-Babel's ``LazyString`` it has no ``__html__``, so Jinja escapes
+    it (its values may be what a user typed), and it is never cached on ``g``. Not JSON-serialisable:
+    ``str()`` it first."""
+
+    __slots__ = ("message", "values")
+
+    def __init__(self, message: str, values: dict | None = None):
+        self.message = message
+        self.values = values or {}
+
+    def __str__(self) -> str:
+        return translate(self.message, **self.values)
+
+    def russian(self) -> str:
+        """The Russian text whatever the request's language (for what is kept as data)."""
+        values = {k: v.russian() if isinstance(v, LazyText) else v for k, v in self.values.items()}
+        return self.message % values if values else self.message
+
+    def __repr__(self) -> str:
+        return f"lazy_gettext({self.message!r})"
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, (str, LazyText)):
+            return str(self) == str(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    def __contains__(self, item: str) -> bool:
+        return item in str(self)
+
+    def __add__(self, other: str) -> str:
+        return str(self) + other
+
+    def __radd__(self, other: str) -> str:
+        return other + str(self)
+
+
+def lazy_gettext(message: str, /, **values) -> LazyText:
+    """``message`` (a Russian msgid, with ``%(name)s`` placeholders for ``values``; a literal ``%``
+    is ``%%`` when there are values) translated when it is turned into text, not now: for errors a
+    service raises and an edge shows. Import it as ``_l`` (``make translations`` extracts ``_l``)."""
+    return LazyText(message, values)
 
 
 class Labels(Mapping):
