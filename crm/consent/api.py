@@ -8,6 +8,7 @@ from crm.api import ApiError, Blueprint, token_required, translates
 from crm.citizens import services as citizens
 from crm.consent import services as consent
 from crm.consent.schemas import ConsentCreateSchema, ConsentListSchema, ConsentSchema, ConsentWithdrawSchema
+from crm.i18n import lazy_gettext as _l
 
 bp = Blueprint("api_consent", __name__, description="Consents of citizens (152-ФЗ ст. 9)")
 
@@ -22,7 +23,7 @@ def _consent_error(exc: consent.ConsentError) -> ApiError:
 def _citizen(citizen_id: str):
     citizen = citizens.get(citizen_id)
     if citizen is None:
-        raise ApiError(404, "not_found", "заявитель не найден")
+        raise ApiError(404, "not_found", _l("заявитель не найден"))
     return citizen
 
 
@@ -54,7 +55,7 @@ def consent_create(body: dict, citizen_id: str):
     citizen = _citizen(citizen_id)
     evidence = body.get("evidence_call_id")
     if evidence and hooks.ask("call.lookup", call_id=evidence) is None:
-        raise ApiError(404, "call_not_found", "звонок-подтверждение не найден")
+        raise ApiError(404, "call_not_found", _l("звонок-подтверждение не найден"))
     event = consent.record(citizen, body["purpose"], text_version=body.get("text_version"),
                            channel=body.get("channel") or "call", given=body.get("given", True),
                            operator_id=g.api_user.id, evidence_call_id=evidence,
@@ -74,8 +75,8 @@ def consent_withdraw(body: dict, consent_id: str):
     The body is optional: `{"channel": "call"}` when the citizen withdrew on the phone (default `api`)."""
     event = consent.get(consent_id)
     if event is None:
-        raise ApiError(404, "not_found", "согласие не найдено")
+        raise ApiError(404, "not_found", _l("согласие не найдено"))
     channel = body.get("channel", "api")
     if channel not in consent.CHANNELS:
-        raise ApiError(400, "invalid_channel", f"неизвестный канал «{channel[:40]}»")
+        raise ApiError(400, "invalid_channel", _l("неизвестный канал «%(channel)s»", channel=channel[:40]))
     return consent.as_dict(consent.withdraw(event, channel=channel, user_id=g.api_user.id))

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from crm import hooks, text_ru
 from crm.consent.models import DataSubjectRequest, DestructionAct, SmsMessage
 from crm.db import db, utcnow
+from crm.i18n import lazy_gettext as _l
 from crm.security import audit
 from crm.timeutil import add_working_days, day_end, local_date
 from crm.users import services as users
@@ -70,8 +71,9 @@ def _no_personal_values(text: str | None, field: str, citizen_id: str | None) ->
     if citizen_id and "ФИО" not in found and citizens.named_in(citizen_id, text):
         found.append("фамилия заявителя")
     if found:
-        raise RequestError(f"в тексте не должно быть персональных данных (найдено: {', '.join(found)}); "
-                           "заявитель уже указан в запросе — опишите суть без его данных", field, "personal_data")
+        raise RequestError(_l("в тексте не должно быть персональных данных (найдено: %(found)s); заявитель уже "
+                              "указан в запросе — опишите суть без его данных", found=', '.join(found)),
+                           field, "personal_data")
 
 
 def _actor_of(user) -> audit.Actor | None:
@@ -94,7 +96,7 @@ def due_for(type_: str, received_at: datetime) -> datetime:
     if type_ in CALENDAR_DAYS:
         day = local_date(received_at) + timedelta(days=CALENDAR_DAYS[type_])
         return _end_of_day(day).astimezone(received_at.tzinfo)
-    raise RequestError(f"неизвестный вид запроса «{type_}»", "type")
+    raise RequestError(_l("неизвестный вид запроса «%(type)s»", type=type_), "type")
 
 
 def register(citizen_id: str, type_: str, *, channel: str, purpose: str | None = None, consent_id: str | None = None,
@@ -105,22 +107,22 @@ def register(citizen_id: str, type_: str, *, channel: str, purpose: str | None =
     Logs ``dsr.register``. Raises :class:`RequestError`."""
 
     if type_ not in TYPES:
-        raise RequestError(f"неизвестный вид запроса «{type_}»", "type")
+        raise RequestError(_l("неизвестный вид запроса «%(type)s»", type=type_), "type")
     if channel not in CHANNELS:
-        raise RequestError(f"неизвестный канал «{channel}»", "channel")
+        raise RequestError(_l("неизвестный канал «%(channel)s»", channel=channel), "channel")
     if purpose is not None and consent.get_purpose(purpose) is None:
-        raise RequestError(f"неизвестная цель обработки «{purpose}»", "purpose")
+        raise RequestError(_l("неизвестная цель обработки «%(purpose)s»", purpose=purpose), "purpose")
     if citizens.get(citizen_id) is None:
-        raise RequestError("заявитель не найден", "citizen_id", "not_found")
+        raise RequestError(_l("заявитель не найден"), "citizen_id", "not_found")
     _no_personal_values(note, "note", citizen_id)
     now = utcnow()
     received_at = received_at or now
     if received_at.tzinfo is None:
-        raise RequestError("время получения без часового пояса", "received_at")
+        raise RequestError(_l("время получения без часового пояса"), "received_at")
     if received_at > now + timedelta(minutes=5):
-        raise RequestError("дата получения запроса не может быть в будущем", "received_at")
+        raise RequestError(_l("дата получения запроса не может быть в будущем"), "received_at")
     if received_at < now - timedelta(days=366):
-        raise RequestError("дата получения запроса старше года: проверьте дату", "received_at")
+        raise RequestError(_l("дата получения запроса старше года: проверьте дату"), "received_at")
     req = DataSubjectRequest(citizen_id=citizen_id, type=type_, purpose_code=purpose, consent_id=consent_id,
                              channel=channel, note=(note or "").strip()[:5000] or None, received_at=received_at,
                              due_at=due_for(type_, received_at), status="open", created_at=now, created_by=user_id)
@@ -167,15 +169,15 @@ def extend(req: DataSubjectRequest, reason: str, *, user) -> DataSubjectRequest:
     require_role(user, "dpo")
     reason = (reason or "").strip()
     if req.type not in EXTENDABLE:
-        raise RequestError("срок этого запроса не продлевается", "type", "not_extendable")
+        raise RequestError(_l("срок этого запроса не продлевается"), "type", "not_extendable")
     if req.closed:
-        raise RequestError("запрос уже закрыт", "status", "closed")
+        raise RequestError(_l("запрос уже закрыт"), "status", "closed")
     if req.extended_due_at is not None:
-        raise RequestError("срок уже продлён: продлить можно один раз", "status", "already_extended")
+        raise RequestError(_l("срок уже продлён: продлить можно один раз"), "status", "already_extended")
     if req.overdue():
-        raise RequestError("срок уже истёк: продление возможно только до его окончания", "status", "overdue")
+        raise RequestError(_l("срок уже истёк: продление возможно только до его окончания"), "status", "overdue")
     if len(reason) < 10:
-        raise RequestError("укажите причины продления, которые сообщены заявителю (мотивированное уведомление)",
+        raise RequestError(_l("укажите причины продления, которые сообщены заявителю (мотивированное уведомление)"),
                            "reason")
     _no_personal_values(reason, "reason", req.citizen_id)
     req.extended_due_at = add_working_days(req.due_at, EXTENSION_WORKING_DAYS).astimezone(req.due_at.tzinfo)
@@ -218,21 +220,21 @@ def verify_identity(req: DataSubjectRequest, method: str, *, user, document_type
     Logs ``dsr.verify`` (method and kind of document, not the note). Raises :class:`RequestError`."""
     require_role(user, "dpo")
     if req.type != "access":
-        raise RequestError("личность устанавливается для запроса сведений и данных", "type", "not_access")
+        raise RequestError(_l("личность устанавливается для запроса сведений и данных"), "type", "not_access")
     if req.closed:
-        raise RequestError("запрос уже закрыт", "status", "closed")
+        raise RequestError(_l("запрос уже закрыт"), "status", "closed")
     if req.export_approved_by is not None:
-        raise RequestError("ответ уже утверждён: способ установления личности не меняется", "verification_method",
+        raise RequestError(_l("ответ уже утверждён: способ установления личности не меняется"), "verification_method",
                            "already_approved")
     if method not in VERIFICATION_METHODS:
-        raise RequestError("выберите, как установлена личность заявителя", "verification_method")
+        raise RequestError(_l("выберите, как установлена личность заявителя"), "verification_method")
     note = (note or "").strip() or None
     if method == "document":
         if document_type not in DOCUMENT_TYPES:
-            raise RequestError("укажите, какой документ предъявлен", "verification_document")
+            raise RequestError(_l("укажите, какой документ предъявлен"), "verification_document")
         if note and _DOCUMENT_NUMBER.search(note):
-            raise RequestError("не записывайте номер документа: достаточно вида документа и того, что он "
-                               "предъявлен", "verification_note", "document_number")
+            raise RequestError(_l("не записывайте номер документа: достаточно вида документа и того, что он "
+                               "предъявлен"), "verification_note", "document_number")
         _no_personal_values(note, "verification_note", req.citizen_id)
     else:
         document_type = note = None
@@ -255,16 +257,16 @@ def approve_export(req: DataSubjectRequest, *, user) -> DataSubjectRequest:
     Logs ``dsr.export_approve``. Raises :class:`RequestError`."""
     require_role(user, "dpo")
     if req.type != "access":
-        raise RequestError("утверждается только ответ на запрос сведений и данных", "type", "not_access")
+        raise RequestError(_l("утверждается только ответ на запрос сведений и данных"), "type", "not_access")
     if req.closed:
-        raise RequestError("запрос уже закрыт", "status", "closed")
+        raise RequestError(_l("запрос уже закрыт"), "status", "closed")
     if req.verification_method is None:
-        raise RequestError("сначала запишите, как установлена личность заявителя", "verification_method",
+        raise RequestError(_l("сначала запишите, как установлена личность заявителя"), "verification_method",
                            "not_verified")
     if req.export_approved_by is not None:
-        raise RequestError("ответ уже утверждён", "export_approved_by", "already_approved")
+        raise RequestError(_l("ответ уже утверждён"), "export_approved_by", "already_approved")
     if req.verification_by == user.id:
-        raise RequestError("утвердить выгрузку должен другой ответственный за ПДн (принцип четырёх глаз)",
+        raise RequestError(_l("утвердить выгрузку должен другой ответственный за ПДн (принцип четырёх глаз)"),
                            "export_approved_by", "four_eyes")
     req.export_approved_by = user.id
     req.export_approved_at = utcnow()
@@ -280,22 +282,23 @@ def check_deliverable(req: DataSubjectRequest, method: str) -> None:
     DPO's approval, and the request still open (an answered one hands nothing out again: re-audit N4).
     Nothing is read or written."""
     if req.type != "access":
-        raise RequestError("выгрузка — ответ на запрос сведений и данных", "type", "not_access")
+        raise RequestError(_l("выгрузка — ответ на запрос сведений и данных"), "type", "not_access")
     if req.status == "rejected":
-        raise RequestError("в запросе отказано", "status", "closed")
+        raise RequestError(_l("в запросе отказано"), "status", "closed")
     if req.status == "answered":  # the answer was given: the export is not handed out again
-        raise RequestError("запрос закрыт: ответ уже дан, выгрузка по нему больше не выдаётся", "status", "closed")
+        raise RequestError(_l("запрос закрыт: ответ уже дан, выгрузка по нему больше не выдаётся"), "status", "closed")
     if req.verification_method is None:
-        raise RequestError("сначала запишите, как установлена личность заявителя", "verification_method",
+        raise RequestError(_l("сначала запишите, как установлена личность заявителя"), "verification_method",
                            "not_verified")
     if req.export_approved_by is None:
-        raise RequestError("выгрузку должен утвердить второй ответственный за ПДн", "export_approved_by",
+        raise RequestError(_l("выгрузку должен утвердить второй ответственный за ПДн"), "export_approved_by",
                            "not_approved")
     if req.delivery_method != method:
-        raise RequestError("ответ на этот запрос выдаётся другим способом: "
-                           + DELIVERY_METHODS.get(req.delivery_method or "", "—"), "delivery_method", "wrong_delivery")
+        raise RequestError(_l("ответ на этот запрос выдаётся другим способом: %(method)s",
+                              method=DELIVERY_METHODS.get(req.delivery_method or "", "—")),
+                           "delivery_method", "wrong_delivery")
     if method == "print" and req.verified_at is None:
-        raise RequestError("личность заявителя не установлена", "verification_method", "not_verified")
+        raise RequestError(_l("личность заявителя не установлена"), "verification_method", "not_verified")
 
 
 def mark_delivered(req: DataSubjectRequest, method: str, *, actor: audit.Actor, user_id: int | None = None,
@@ -332,15 +335,15 @@ def answer(req: DataSubjectRequest, note: str, *, user, rejected: bool = False) 
     require_role(user, "dpo")
     note = (note or "").strip()
     if req.closed:
-        raise RequestError("запрос уже закрыт", "status", "closed")
+        raise RequestError(_l("запрос уже закрыт"), "status", "closed")
     if req.type == "erasure":
-        raise RequestError("уничтожение утверждается вторым сотрудником", "type", "needs_approval")
+        raise RequestError(_l("уничтожение утверждается вторым сотрудником"), "type", "needs_approval")
     if not note:
-        raise RequestError("опишите ответ заявителю (что сделано или почему отказано)", "note")
+        raise RequestError(_l("опишите ответ заявителю (что сделано или почему отказано)"), "note")
     if req.type == "access" and not rejected and req.export_sha256 is None:
-        raise RequestError("сначала сформируйте выгрузку данных для ответа", "export", "no_export")
+        raise RequestError(_l("сначала сформируйте выгрузку данных для ответа"), "export", "no_export")
     if req.type == "access" and not rejected and req.delivered_at is None:
-        raise RequestError("выгрузка ещё не выдана заявителю", "export", "not_delivered")
+        raise RequestError(_l("выгрузка ещё не выдана заявителю"), "export", "not_delivered")
     _no_personal_values(note, "note", req.citizen_id)
     req.status = "rejected" if rejected else "answered"
     req.answered_at = utcnow()
@@ -385,16 +388,16 @@ def request_erasure(citizen_id: str, reason: str, *, user, channel: str = "paper
     require_role(user, "dpo")
     reason = (reason or "").strip()
     if len(reason) < 5:
-        raise RequestError("укажите основание уничтожения", "reason")
+        raise RequestError(_l("укажите основание уничтожения"), "reason")
     citizen = citizens.get(citizen_id)
     if citizen is None:
-        raise RequestError("заявитель не найден", "citizen_id", "not_found")
+        raise RequestError(_l("заявитель не найден"), "citizen_id", "not_found")
     if citizen.erased_at is not None:
-        raise RequestError("данные заявителя уже уничтожены", "citizen_id", "erased")
+        raise RequestError(_l("данные заявителя уже уничтожены"), "citizen_id", "erased")
     _no_personal_values(reason, "reason", citizen_id)
     pending = [r for r in for_citizen(citizen_id) if r.type == "erasure" and r.status == "awaiting_approval"]
     if pending:
-        raise RequestError("уничтожение уже ждёт утверждения", "citizen_id", "pending")
+        raise RequestError(_l("уничтожение уже ждёт утверждения"), "citizen_id", "pending")
     req = register(citizen_id, "erasure", channel=channel, note=reason, received_at=received_at, user_id=user.id,
                    commit=False)
     req.status = "awaiting_approval"
@@ -413,9 +416,9 @@ def approve_erasure(req: DataSubjectRequest, *, user) -> DestructionAct:
 
     require_role(user, "dpo")
     if req.type != "erasure" or req.status != "awaiting_approval":
-        raise RequestError("этот запрос не ждёт утверждения", "status", "not_pending")
+        raise RequestError(_l("этот запрос не ждёт утверждения"), "status", "not_pending")
     if req.requested_by == user.id:
-        raise RequestError("утвердить уничтожение должен другой сотрудник (принцип четырёх глаз)", "approved_by",
+        raise RequestError(_l("утвердить уничтожение должен другой сотрудник (принцип четырёх глаз)"), "approved_by",
                            "four_eyes")
     req.approved_by = user.id
     req.approved_at = utcnow()
@@ -429,7 +432,7 @@ def approve_erasure(req: DataSubjectRequest, *, user) -> DestructionAct:
         record = erase_citizen(req.citizen_id, req.note or "по решению оператора", actor=user)
     except ErasureError as exc:
         db.session.rollback()
-        raise RequestError(str(exc), "citizen_id", "erasure_failed") from None
+        raise RequestError(exc.args[0], "citizen_id", "erasure_failed") from None
     req = db.session.get(DataSubjectRequest, req.id)
     req.destruction_record_id = record.id
     requester = users.get(req.requested_by)
@@ -442,9 +445,9 @@ def reject_erasure(req: DataSubjectRequest, note: str, *, user) -> DataSubjectRe
     require_role(user, "dpo")
     note = (note or "").strip()
     if req.type != "erasure" or req.status != "awaiting_approval":
-        raise RequestError("этот запрос не ждёт утверждения", "status", "not_pending")
+        raise RequestError(_l("этот запрос не ждёт утверждения"), "status", "not_pending")
     if not note:
-        raise RequestError("укажите причину отказа", "note")
+        raise RequestError(_l("укажите причину отказа"), "note")
     _no_personal_values(note, "note", req.citizen_id)
     req.status = "rejected"
     req.answered_at = utcnow()

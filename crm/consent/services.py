@@ -21,7 +21,7 @@ from crm.consent import sms
 from crm.consent.models import ConsentEvent, DataSubjectRequest, Purpose
 from crm.consent.texts import DEFAULT_VERSION, ITEM_LABELS, PURPOSE_DETAILS, PURPOSES, TEXTS, render, text_hash
 from crm.db import db, utcnow
-from crm.i18n import N_
+from crm.i18n import N_, lazy_gettext as _l
 from crm.security import audit
 from crm.users import services as users
 from crm.security.permissions import require_role
@@ -113,15 +113,15 @@ def update_purpose(purpose: Purpose, values: dict, *, user) -> list[str]:
     changed = []
     for key, value in values.items():
         if key not in EDITABLE:
-            raise ConsentError(f"поле «{key}» реестра не изменяется", key)
+            raise ConsentError(_l("поле «%(key)s» реестра не изменяется", key=key), key)
         if isinstance(value, str):
             value = value.strip()
             if key in ("name_ru", "legal_basis") and not value:
-                raise ConsentError("поле не может быть пустым", key)
+                raise ConsentError(_l("поле не может быть пустым"), key)
         if key == "retention_days" and (not isinstance(value, int) or not 1 <= value <= 36500):
-            raise ConsentError("срок хранения — целое число дней от 1 до 36 500", key)
+            raise ConsentError(_l("срок хранения — целое число дней от 1 до 36 500"), key)
         if key == "retention_action" and value not in ("erase", "deidentify"):
-            raise ConsentError("по истечении срока: уничтожение или обезличивание", key)
+            raise ConsentError(_l("по истечении срока: уничтожение или обезличивание"), key)
         if getattr(purpose, key) != value:
             setattr(purpose, key, value)
             changed.append(key)
@@ -162,23 +162,23 @@ def record(citizen: Citizen, purpose: str, *, text_version: str | None = None, c
     if db.session.get(Purpose, purpose) is None and purpose in {p[0] for p in PURPOSES}:
         ensure_purposes(commit=False)  # a fresh install: the built-in register is created on first use
     if db.session.get(Purpose, purpose) is None:
-        raise ConsentError(f"неизвестная цель обработки «{purpose}»", "purpose")
+        raise ConsentError(_l("неизвестная цель обработки «%(purpose)s»", purpose=purpose), "purpose")
     version = text_version or DEFAULT_VERSION.get(purpose)
     text = TEXTS.get((purpose, version))
     if text is None:
-        raise ConsentError(f"неизвестная версия текста согласия «{version}»", "text_version")
+        raise ConsentError(_l("неизвестная версия текста согласия «%(version)s»", version=version), "text_version")
     if channel not in CHANNELS:
-        raise ConsentError(f"неизвестный канал «{channel}»", "channel")
+        raise ConsentError(_l("неизвестный канал «%(channel)s»", channel=channel), "channel")
     if evidence_offset_s is not None and evidence_offset_s < 0:
-        raise ConsentError("момент в записи не может быть отрицательным", "evidence_offset_s")
+        raise ConsentError(_l("момент в записи не может быть отрицательным"), "evidence_offset_s")
     if citizen.erased_at is not None:
-        raise ConsentError("данные заявителя уничтожены: согласие не может быть получено", "citizen_id", "erased")
+        raise ConsentError(_l("данные заявителя уничтожены: согласие не может быть получено"), "citizen_id", "erased")
     if evidence_call_id is not None:  # a call given as evidence must be this citizen's (re-audit 6C)
         call = hooks.ask("call.lookup", call_id=evidence_call_id)
         if call is None:
-            raise ConsentError("звонок-доказательство не найден", "evidence_call_id", "not_found")
+            raise ConsentError(_l("звонок-доказательство не найден"), "evidence_call_id", "not_found")
         if call.citizen_id != citizen.id and not (call.citizen_id is None and appeal_id and call.appeal_id == appeal_id):
-            raise ConsentError("звонок-доказательство — разговор с другим заявителем", "evidence_call_id",
+            raise ConsentError(_l("звонок-доказательство — разговор с другим заявителем"), "evidence_call_id",
                                "foreign_call")
     if given:  # idempotent: a consent already in force for this text is returned, no second event
         existing = active_consent(citizen.id, purpose, version)
