@@ -10,6 +10,7 @@ from crm.appeals import services as appeals
 from crm.appeals.schemas import (AppealCreatedSchema, AppealCreateSchema, AppealListQuerySchema, AppealListSchema,
                                  AppealSchema, AppealSummarySchema, AssignSchema, PhoneInUseSchema, TransitionSchema)
 from crm.citizens import services as citizens
+from crm.i18n import lazy_gettext as _l
 
 OPERATORS = ("operator", "admin")
 #: who hands appeals over to executors
@@ -37,10 +38,11 @@ class PhoneInUse(ApiError):
     ``citizen_ids`` and masked ``duplicates`` cards, as the operator's form lists them."""
 
     def __init__(self, cards: list[dict]):
-        one = len(cards) == 1
-        super().__init__(409, "phone_in_use", (
-            "этот номер уже есть у заявителя" if one else f"этот номер уже есть у заявителей ({len(cards)})")
-            + ": укажите «citizen_id» одного из них или «confirm_duplicate»: true, чтобы зарегистрировать нового")
+        super().__init__(409, "phone_in_use", _l(
+            "этот номер уже есть у заявителя: укажите «citizen_id» одного из них или «confirm_duplicate»: true, "
+            "чтобы зарегистрировать нового") if len(cards) == 1 else _l(
+            "этот номер уже есть у заявителей (%(count)s): укажите «citizen_id» одного из них или "
+            "«confirm_duplicate»: true, чтобы зарегистрировать нового", count=len(cards)))
         self.cards = cards
 
     def to_json(self) -> dict:
@@ -82,7 +84,7 @@ def appeal_create(body: dict):
     any error registers nothing."""
     key = request.headers.get("Idempotency-Key", "").strip() or None
     if key and len(key) > 64:
-        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key длиннее 64 символов")
+        raise ApiError(400, "invalid_idempotency_key", _l("Idempotency-Key длиннее 64 символов"))
     person = body.get("citizen")
     intake = appeals.register_appeal(
         g.api_user, citizen_id=body.get("citizen_id"),
@@ -111,7 +113,7 @@ def appeal_get(appeal_id: str):
     An executor's account sees only the appeals handed over to its executor (404 for others)."""
     appeal = appeals.get_for(g.api_user, appeal_id)
     if appeal is None:
-        raise ApiError(404, "not_found", "обращение не найдено")
+        raise ApiError(404, "not_found", _l("обращение не найдено"))
     return appeals.view(appeal)
 
 
@@ -124,7 +126,7 @@ def appeal_transition(body: dict, appeal_id: str):
     """Move an appeal along its lifecycle"""
     appeal = appeals.get(appeal_id)
     if appeal is None:
-        raise ApiError(404, "not_found", "обращение не найдено")
+        raise ApiError(404, "not_found", _l("обращение не найдено"))
     appeal = appeals.transition(appeal, body["status"], user_id=g.api_user.id, comment=body.get("comment"))
     return _summary(appeal)
 
@@ -142,7 +144,7 @@ def appeal_assign(body: dict, appeal_id: str):
     already there changes executor. Logged (`appeal.assign`, and the transition in the history)."""
     appeal = appeals.get(appeal_id)
     if appeal is None:
-        raise ApiError(404, "not_found", "обращение не найдено")
+        raise ApiError(404, "not_found", _l("обращение не найдено"))
     return _summary(appeals.assign(appeal, body["executor_id"], user_id=g.api_user.id))
 
 

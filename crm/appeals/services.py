@@ -30,6 +30,7 @@ from crm.consent import services as consent
 from crm.db import UTCDateTime, atomic, db, utcnow
 from crm.executors import services as executors
 from crm.errors import NotFound
+from crm.i18n import lazy_gettext as _l
 from crm.security import audit, blind_index
 
 
@@ -106,24 +107,24 @@ def create(citizen: Citizen, *, category: str, topic: str, description: str, cha
     ``building_id`` (the buildings register) or an empty description. Sets SLA clocks and
     ``repeat_of``; writes history and the access log."""
     if category not in CATEGORIES:
-        raise AppealError(f"неизвестная категория «{category}»", "category")
+        raise AppealError(_l("неизвестная категория «%(category)s»", category=category), "category")
     if topic not in TOPICS:
-        raise AppealError(f"неизвестная тематика «{topic}»", "topic")
+        raise AppealError(_l("неизвестная тематика «%(topic)s»", topic=topic), "topic")
     if channel not in CHANNELS:
-        raise AppealError(f"неизвестный канал «{channel}»", "channel")
+        raise AppealError(_l("неизвестный канал «%(channel)s»", channel=channel), "channel")
     if submission_key:
         existing = db.session.execute(db.select(Appeal).where(Appeal.submission_key == submission_key)).scalar_one_or_none()
         if existing is not None:
             return existing
     description = (description or "").strip()
     if len(description) < 3:
-        raise AppealError("опишите суть обращения", "description")
+        raise AppealError(_l("опишите суть обращения"), "description")
     if len(description) > 10000:
-        raise AppealError("описание длиннее 10 000 символов", "description")
+        raise AppealError(_l("описание длиннее 10 000 символов"), "description")
     if citizen.erased_at is not None:
-        raise AppealError("данные заявителя уничтожены; зарегистрируйте его заново", "citizen_id", "erased")
+        raise AppealError(_l("данные заявителя уничтожены; зарегистрируйте его заново"), "citizen_id", "erased")
     if building_id is not None and buildings.get(building_id) is None:
-        raise AppealError("дом не найден в реестре домов", "building_id")
+        raise AppealError(_l("дом не найден в реестре домов"), "building_id")
     now = utcnow()
     escalate_by, update_by, resolve_by = sla_deadlines(category, now)
     repeat = find_repeat_of(citizen, topic, now, building_id)
@@ -146,9 +147,10 @@ def create(citizen: Citizen, *, category: str, topic: str, description: str, cha
 def transition(appeal: Appeal, to_status: str, *, user_id: int | None, comment: str | None = None) -> Appeal:
     """Move ``appeal`` to ``to_status`` if the lifecycle table allows it. Raises :class:`AppealError`."""
     if to_status not in STATUSES:
-        raise AppealError(f"неизвестный статус «{to_status}»", "status")
+        raise AppealError(_l("неизвестный статус «%(to_status)s»", to_status=to_status), "status")
     if to_status not in TRANSITIONS[appeal.status]:
-        raise AppealError(f"нельзя перевести из «{STATUSES[appeal.status]}» в «{STATUSES[to_status]}»",
+        raise AppealError(_l("нельзя перевести из «%(from_status)s» в «%(to_status)s»",
+                             from_status=_l(STATUSES[appeal.status]), to_status=_l(STATUSES[to_status])),
                           "status", "bad_transition")
     now = utcnow()
     event = AppealEvent(appeal_id=appeal.id, citizen_id=appeal.citizen_id, user_id=user_id, at=now,
@@ -211,11 +213,11 @@ def _intake_citizen(citizen_id: str | None, data: citizens.CitizenData | None,
     Raises :class:`AppealError` (neither or both given), :class:`crm.errors.NotFound` (unknown id),
     :class:`crm.citizens.services.CitizenError` (bad data), :class:`PhoneInUse`."""
     if (citizen_id is None) == (data is None):
-        raise AppealError("укажите либо «citizen», либо «citizen_id»", "citizen")
+        raise AppealError(_l("укажите либо «citizen», либо «citizen_id»"), "citizen")
     if citizen_id is not None:
         person = citizens.get(citizen_id)
         if person is None:
-            raise NotFound("заявитель не найден", code="citizen_not_found", field="citizen_id")
+            raise NotFound(_l("заявитель не найден"), code="citizen_not_found", field="citizen_id")
         return person, False
     result = citizens.register_checked(data, confirmed_phone=data.phone if confirm_duplicate else None,
                                        same_name_is_same_person=True, commit=False)
@@ -379,10 +381,11 @@ def assign(appeal: Appeal, executor_id: int, *, user_id: int | None) -> Appeal:
     rejected, a duplicate (code ``bad_transition``)."""
     executor = executors.get(executor_id)
     if executor is None or not executor.active:
-        raise AppealError("исполнитель не найден в справочнике", "executor_id")
+        raise AppealError(_l("исполнитель не найден в справочнике"), "executor_id")
     can_move = "escalated" in TRANSITIONS[appeal.status]
     if not can_move and appeal.status != "escalated":
-        raise AppealError(f"обращение в статусе «{STATUSES[appeal.status]}» нельзя передать исполнителю",
+        raise AppealError(_l("обращение в статусе «%(status)s» нельзя передать исполнителю",
+                             status=_l(STATUSES[appeal.status])),
                           "executor_id", "bad_transition")
     appeal.executor_id = executor.id
     audit.record("appeal.assign", citizen_id=appeal.citizen_id, appeal_id=appeal.id, purpose="appeal_processing",
@@ -769,7 +772,7 @@ def _q_conditions(q: str) -> tuple[str, list]:
         try:
             ids = citizens.ids_by_phone_select(q)
         except citizens.CitizenError:
-            raise SearchError("введите номер обращения (2026-000042), телефон, фамилию или адрес", "q") from None
+            raise SearchError(_l("введите номер обращения (2026-000042), телефон, фамилию или адрес"), "q") from None
         return "phone", [Appeal.citizen_id.in_(ids)]
     conds = []
     names = citizens.ids_by_surname_select(q)
@@ -793,7 +796,8 @@ def _conditions(f: Filters, now: datetime) -> tuple[str | None, list]:
                                         (f.topics, Appeal.topic, TOPICS, "topic")):
         bad = [v for v in values if v not in known]
         if bad:
-            raise SearchError(f"неизвестное значение фильтра «{name}»: «{str(bad[0])[:40]}»", name)
+            raise SearchError(_l("неизвестное значение фильтра «%(name)s»: «%(value)s»",
+                                 name=name, value=str(bad[0])[:40]), name)
         if values:
             conds.append(column.in_(tuple(values)))
     if f.operator_id is not None:
@@ -802,7 +806,7 @@ def _conditions(f: Filters, now: datetime) -> tuple[str | None, list]:
         conds.append(Appeal.citizen_id == f.citizen_id)
     if f.executor_id is not None:
         if not has_executors():
-            raise SearchError("фильтр «исполнитель» пока не поддерживается: у обращений нет исполнителей",
+            raise SearchError(_l("фильтр «исполнитель» пока не поддерживается: у обращений нет исполнителей"),
                               "executor_id", "unsupported_filter")
         conds.append(Appeal.__table__.c.executor_id == f.executor_id)
     if f.created_from is not None:
@@ -839,7 +843,7 @@ def decode_cursor(cursor: str, sort: str) -> tuple[datetime, str, int]:
         if got_sort != sort or when.tzinfo is None or not isinstance(appeal_id, str) or not isinstance(offset, int):
             raise ValueError
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise SearchError("неверный курсор: начните список сначала", "cursor") from None
+        raise SearchError(_l("неверный курсор: начните список сначала"), "cursor") from None
     return when, appeal_id, max(offset, 0)
 
 
@@ -857,9 +861,9 @@ def search(f: Filters, *, sort: str = "deadline", limit: int = 50, cursor: str |
     (naming the citizen); any other search, or one that found nothing, one entry (outcome
     ``not_found`` when nothing matched). Raises :class:`SearchError`."""
     if sort not in SORTS:
-        raise SearchError(f"неизвестный порядок «{str(sort)[:20]}»", "sort")
+        raise SearchError(_l("неизвестный порядок «%(sort)s»", sort=str(sort)[:20]), "sort")
     if not 1 <= int(limit) <= MAX_LIMIT:
-        raise SearchError(f"limit: от 1 до {MAX_LIMIT}", "limit")
+        raise SearchError(_l("limit: от 1 до %(max)s", max=MAX_LIMIT), "limit")
     now = now or utcnow()
     kind, conds = _conditions(f, now)
     rule = visibility(user)  # an executor: only the appeals handed over to it
