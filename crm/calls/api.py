@@ -15,6 +15,7 @@ from crm.calls import services as calls
 from crm.calls.schemas import (CallDetailSchema, CallSchema, CallSearchQuerySchema, CallSearchResultSchema,
                                CallUploadSchema, TelephonyAckSchema, TelephonyEventSchema)
 from crm.errors import api_error
+from crm.i18n import lazy_gettext as _l
 
 TELEPHONY_MAX_BODY = 64 * 1024  # bytes; a PBX event is a few hundred
 
@@ -45,12 +46,12 @@ def call_upload():
     damaged or too long is refused (400) and nothing is stored."""
     upload = request.files.get("file")
     if upload is None:
-        raise ApiError(400, "file_required", "приложите файл записи в поле «file» (multipart/form-data)")
+        raise ApiError(400, "file_required", _l("приложите файл записи в поле «file» (multipart/form-data)"))
     appeal = None
     if request.form.get("appeal_id"):
         appeal = hooks.ask("appeal.lookup", appeal_id=request.form["appeal_id"])
         if appeal is None:
-            raise ApiError(404, "appeal_not_found", "обращение не найдено")
+            raise ApiError(404, "appeal_not_found", _l("обращение не найдено"))
     # the call belongs to the operator who took it: the uploader, or the appeal's operator
     operator_id = g.api_user.id if g.api_user.role == "operator" else (appeal.operator_id if appeal else None)
     call = calls.store_recording(upload.stream, upload.filename or "", appeal=appeal, operator_id=operator_id)
@@ -69,9 +70,9 @@ def call_get(call_id: str):
     transcript is withheld (``transcript`` = ``{"segments": [], "withheld": "no_consent"}``)."""
     call = calls.get(call_id)
     if call is None:
-        raise ApiError(404, "not_found", "звонок не найден")
+        raise ApiError(404, "not_found", _l("звонок не найден"))
     if g.api_user.role == "operator" and call.operator_id != g.api_user.id:
-        raise ApiError(403, "forbidden", "оператор видит только свои звонки")
+        raise ApiError(403, "forbidden", _l("оператор видит только свои звонки"))
     data = calls.view(call, purpose=calls.read_purpose(g.api_user))
     for extra in hooks.fire("call.api_fields", call=call, segments=data["transcript"]["segments"]):
         data.update(extra or {})  # QA: qa_checks, stored by the transcription job
@@ -93,7 +94,7 @@ def call_retranscribe(call_id: str):
     (``call.retranscribe``)."""
     call = calls.get(call_id)
     if call is None:
-        raise ApiError(404, "not_found", "звонок не найден")
+        raise ApiError(404, "not_found", _l("звонок не найден"))
     call = calls.retranscribe(call)
     return calls.as_dict(call), 202, {"Location": f"{bp.url_prefix}/calls/{call.id}"}
 
@@ -128,7 +129,8 @@ def telephony_event():
         return api_error(401, "invalid_signature", "подпись X-CRM-Signature отсутствует или неверна")
     event = load_body(TelephonyEventSchema)
     if event["type"] not in ("call.started", "call.ended"):
-        raise ApiError(400, "invalid_type", f"неизвестный тип события «{event['type'][:40]}»")
+        raise ApiError(400, "invalid_type", _l("неизвестный тип события «%(event_type)s»",
+                                               event_type=event['type'][:40]))
     key = f"{app.config['CRM_QUEUE_PREFIX']}crm:telephony:event:{event['event_id']}"
     ttl = int(app.config["CRM_TELEPHONY_REPLAY_TTL_S"])
     try:

@@ -36,7 +36,7 @@ from sqlalchemy import select
 
 from crm.calls import services as calls
 from crm.calls.models import Call, Segment
-from crm.i18n import N_
+from crm.i18n import N_, lazy_gettext as _l
 from crm.text_ru import lemma_tokens, phrase_lemmas
 from crm.db import db, utcnow
 from crm.timeutil import local_tz
@@ -147,14 +147,15 @@ def check_phrase(phrase: str | None) -> tuple[frozenset[str], ...]:
     than :data:`MAX_PHRASE_CHARS` characters or :data:`MAX_PHRASE_WORDS` words."""
     phrase = (phrase or "").strip()
     if not phrase:
-        raise SearchError("Введите фразу для поиска.", "q_required")
+        raise SearchError(_l("Введите фразу для поиска."), "q_required")
     if len(phrase) > MAX_PHRASE_CHARS:
-        raise SearchError(f"Фраза длиннее {MAX_PHRASE_CHARS} символов.", "q_too_long")
+        raise SearchError(_l("Фраза длиннее %(max)s символов.", max=MAX_PHRASE_CHARS), "q_too_long")
     words = lemma_tokens(phrase)
     if sum(b - a for a, b, _ in words) < MIN_PHRASE_LETTERS:
-        raise SearchError(f"Фраза слишком короткая: нужно не меньше {MIN_PHRASE_LETTERS} букв.", "q_too_short")
+        raise SearchError(_l("Фраза слишком короткая: нужно не меньше %(min)s букв.", min=MIN_PHRASE_LETTERS),
+                          "q_too_short")
     if len(words) > MAX_PHRASE_WORDS:
-        raise SearchError(f"Во фразе больше {MAX_PHRASE_WORDS} слов: сократите её.", "q_too_long")
+        raise SearchError(_l("Во фразе больше %(max)s слов: сократите её.", max=MAX_PHRASE_WORDS), "q_too_long")
     return phrase_lemmas(phrase)
 
 
@@ -173,7 +174,8 @@ def parse_bound(value: str | None, name: str, *, end: bool = False) -> datetime 
             return local.astimezone(timezone.utc)
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise SearchError(f"Неверная дата «{value[:40]}»: укажите дату в виде ГГГГ-ММ-ДД.", f"invalid_{name}") from None
+        raise SearchError(_l("Неверная дата «%(value)s»: укажите дату в виде ГГГГ-ММ-ДД.", value=value[:40]),
+                          f"invalid_{name}") from None
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
@@ -188,14 +190,14 @@ def parse_args(args: Mapping[str, str]) -> dict:
     end = parse_bound(args.get("end"), "end", end=True)
     speaker = (args.get("speaker") or "").strip() or None
     if speaker is not None and speaker not in SPEAKERS:
-        raise SearchError("Неизвестная роль говорящего: выберите оператора, заявителя или «не определён».",
+        raise SearchError(_l("Неизвестная роль говорящего: выберите оператора, заявителя или «не определён»."),
                           "invalid_speaker")
     operator_id = None
     if (args.get("operator_id") or "").strip():
         try:
             operator_id = int(args["operator_id"])
         except ValueError:
-            raise SearchError("Неверный оператор.", "invalid_operator_id") from None
+            raise SearchError(_l("Неверный оператор."), "invalid_operator_id") from None
     limit = DEFAULT_LIMIT
     if (args.get("limit") or "").strip():
         try:
@@ -203,7 +205,7 @@ def parse_args(args: Mapping[str, str]) -> dict:
         except ValueError:
             limit = 0
         if not 1 <= limit <= MAX_LIMIT:
-            raise SearchError(f"Число результатов — от 1 до {MAX_LIMIT}.", "invalid_limit")
+            raise SearchError(_l("Число результатов — от 1 до %(max)s.", max=MAX_LIMIT), "invalid_limit")
     return {"phrase": phrase, "start": start, "end": end, "speaker": speaker, "operator_id": operator_id,
             "limit": limit}
 
@@ -294,16 +296,16 @@ def search_transcripts(phrase: str, *, user, start: datetime | None = None, end:
     require_role(user, *SEARCH_ROLES)
     pattern = check_phrase(phrase)
     if speaker is not None and speaker not in SPEAKERS:
-        raise SearchError("Неизвестная роль говорящего.", "invalid_speaker")
+        raise SearchError(_l("Неизвестная роль говорящего."), "invalid_speaker")
     if not 1 <= int(limit) <= MAX_LIMIT:
-        raise SearchError(f"Число результатов — от 1 до {MAX_LIMIT}.", "invalid_limit")
+        raise SearchError(_l("Число результатов — от 1 до %(max)s.", max=MAX_LIMIT), "invalid_limit")
     cfg = current_app.config
     ceiling = int(cfg["CRM_CALL_SEARCH_MAX_CALLS"])
     max_calls = min(int(max_calls), ceiling) if max_calls else ceiling
     end = end or utcnow()
     start = start or end - timedelta(days=int(cfg["CRM_CALL_SEARCH_DAYS"]))
     if start >= end:
-        raise SearchError("Начало периода позже его конца.", "invalid_period")
+        raise SearchError(_l("Начало периода позже его конца."), "invalid_period")
 
     result = SearchResult(phrase=phrase.strip(), start=start, end=end, speaker=speaker, operator_id=operator_id,
                           max_calls=max_calls, limit=int(limit))

@@ -23,6 +23,7 @@ from crm.citizens import services as citizens
 from crm.consent import services as consent
 from crm.db import atomic, db, new_id, utcnow
 from crm.errors import Conflict, CrmError, Forbidden, Gone, NotFound
+from crm.i18n import LazyText, lazy_gettext as _l
 from crm.security import audit, crypto, keystore
 from crm.security.models import AccessLogEntry, DestructionRecord
 
@@ -54,8 +55,9 @@ def set_status(call: Call, to_status: str) -> None:
     """Move ``call`` to ``to_status`` if :data:`TRANSITIONS` allows it (no commit). Raises
     :class:`crm.errors.Conflict` (``bad_transition``) otherwise."""
     if to_status not in TRANSITIONS.get(call.status, ()):
-        raise Conflict(f"звонок нельзя перевести из «{STATUS_RU.get(call.status, call.status)}» "
-                       f"в «{STATUS_RU.get(to_status, to_status)}»", code="bad_transition")
+        raise Conflict(_l("звонок нельзя перевести из «%(from_status)s» в «%(to_status)s»",
+                          from_status=_l(STATUS_RU.get(call.status, call.status)),
+                          to_status=_l(STATUS_RU.get(to_status, to_status))), code="bad_transition")
     call.status = to_status
 
 
@@ -82,9 +84,9 @@ def get_for(user, call_id: str) -> Call:
     :class:`crm.errors.Forbidden` for another operator's call."""
     call = get(call_id) if call_id else None
     if call is None:
-        raise NotFound("звонок не найден")
+        raise NotFound(_l("звонок не найден"))
     if getattr(user, "role", None) == "operator" and call.operator_id != user.id:
-        raise Forbidden("оператор видит только свои звонки")
+        raise Forbidden(_l("оператор видит только свои звонки"))
     return call
 
 
@@ -101,9 +103,9 @@ def _require_recording(call: Call) -> None:
     """Raise :class:`crm.errors.Gone` (410 ``erased``) when the call's data were destroyed, or
     (410 ``recording_destroyed``) when its recording was destroyed after a QA-consent withdrawal."""
     if is_erased(call):
-        raise Gone("Данные звонка уничтожены по запросу заявителя: запись удалена.", code="erased")
+        raise Gone(_l("Данные звонка уничтожены по запросу заявителя: запись удалена."), code="erased")
     if call.recording_destroyed_at is not None:
-        raise Gone("Запись звонка уничтожена: заявитель отозвал согласие на запись для контроля качества.",
+        raise Gone(_l("Запись звонка уничтожена: заявитель отозвал согласие на запись для контроля качества."),
                    code="recording_destroyed")
 
 
@@ -180,13 +182,14 @@ def stage_upload(stream: BinaryIO, original_name: str) -> StagedRecording:
         shutil.copyfileobj(stream, tmp, 1024 * 1024)
         size = tmp.tell()
         if size == 0:
-            raise CallError("Файл пуст: загрузите запись звонка.", "empty_recording")
+            raise CallError(_l("Файл пуст: загрузите запись звонка."), "empty_recording")
         try:
             info = probe(tmp)
         except AudioDecodeError as exc:
-            raise CallError(f"Файл не принят: {exc.message_ru}", f"recording_{exc.code}") from None
+            raise CallError(_l("Файл не принят: %(reason)s", reason=LazyText(exc.message_id, exc.values)),
+                            f"recording_{exc.code}") from None
         if info.duration_s and info.duration_s > current_app.config["CRM_MAX_RECORDING_S"]:
-            raise CallError("Запись длиннее допустимого (4 ч).", "recording_too_long")
+            raise CallError(_l("Запись длиннее допустимого (4 ч)."), "recording_too_long")
     except BaseException:
         tmp.close()
         raise
@@ -348,7 +351,7 @@ def _busy(conn, call: Call) -> bool:
     try:
         return _job_status(conn, call) in _LIVE_JOB_STATES
     except redis.RedisError:
-        raise CallError("Очередь заданий недоступна: повторите позже.", "queue_unavailable", 503) from None
+        raise CallError(_l("Очередь заданий недоступна: повторите позже."), "queue_unavailable", 503) from None
 
 
 def reconcile() -> dict[str, int]:
@@ -404,10 +407,10 @@ def retranscribe(call: Call, *, purpose: str = "call_recording_qa") -> Call:
                               .execution_options(populate_existing=True)).scalar_one()
     if _busy(jobs.redis_connection(), call):
         db.session.rollback()
-        raise CallError("Звонок уже в очереди на расшифровку или расшифровывается.", "already_queued", 409)
+        raise CallError(_l("Звонок уже в очереди на расшифровку или расшифровывается."), "already_queued", 409)
     if not recording_path(call).exists():
         db.session.rollback()
-        raise CallError("Файл записи не найден в хранилище: расшифровать заново нельзя.", "recording_missing", 409)
+        raise CallError(_l("Файл записи не найден в хранилище: расшифровать заново нельзя."), "recording_missing", 409)
     previous = call.status
     set_status(call, "queued")
     call.progress = 0.0

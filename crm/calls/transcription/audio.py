@@ -56,14 +56,20 @@ MAX_CHANNELS = 64
 # --------------------------------------------------------------------------------------
 # Errors
 # --------------------------------------------------------------------------------------
+def N_(message: str) -> str:
+    """Marks a Russian message for extraction (as :func:`crm.i18n.N_`, which this package, standing
+    alone, does not import); it is translated where it is shown (``crm.calls.services``)."""
+    return message
+
+
 _MESSAGES_RU = {
-    "empty": "Файл записи пустой (0 байт).",
-    "not_audio": "Файл не является аудиозаписью или его формат не распознан.",
-    "damaged": "Запись повреждена: не удаётся прочитать звук.",
-    "unsupported_codec": "Кодек этой записи не поддерживается.",
-    "truncated": "Запись обрезана: файл короче, чем указано в его заголовке "
-    "(запись могла быть прервана или ещё не дописана).",
-    "too_long": "Запись слишком длинная.",
+    "empty": N_("Файл записи пустой (0 байт)."),
+    "not_audio": N_("Файл не является аудиозаписью или его формат не распознан."),
+    "damaged": N_("Запись повреждена: не удаётся прочитать звук."),
+    "unsupported_codec": N_("Кодек этой записи не поддерживается."),
+    "truncated": N_("Запись обрезана: файл короче, чем указано в его заголовке "
+                    "(запись могла быть прервана или ещё не дописана)."),
+    "too_long": N_("Запись слишком длинная."),
 }
 
 
@@ -74,17 +80,24 @@ class AudioDecodeError(Exception):
       code: stable machine code: ``empty``, ``not_audio``, ``damaged``, ``unsupported_codec``,
         ``truncated``.
       message: English description (also ``str(exc)``).
-      message_ru: Russian text for the UI.
+      message_ru: Russian text for the UI: ``message_id`` (a Russian msgid marked ``N_``, with
+        ``%(name)s`` placeholders) filled with ``values``; an edge that shows it to a person
+        translates ``message_id`` and fills in ``values`` itself.
       retryable: True only for ``truncated`` (the file may still be being written); every
         other code is permanent and must not be retried.
     """
 
-    def __init__(self, code: str, message: str, *, message_ru: str | None = None):
+    def __init__(self, code: str, message: str, *, message_ru: str | None = None, values: dict | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
-        self.message_ru = message_ru or _MESSAGES_RU.get(code, "Не удалось прочитать запись.")
+        self.message_id = message_ru or _MESSAGES_RU.get(code, N_("Не удалось прочитать запись."))
+        self.values = values or {}
         self.retryable = code == "truncated"
+
+    @property
+    def message_ru(self) -> str:
+        return self.message_id % self.values if self.values else self.message_id
 
     def __repr__(self) -> str:
         return f"AudioDecodeError({self.code!r}, {self.message!r})"
@@ -321,7 +334,7 @@ def _parse_wav(f: BinaryIO, size: int) -> _WavHeader:
                 raise AudioDecodeError(
                     "damaged",
                     "WAV header is damaged: the fmt chunk is incomplete",
-                    message_ru="Запись повреждена: заголовок WAV неполный.",
+                    message_ru=N_("Запись повреждена: заголовок WAV неполный."),
                 )
             tag, chans, rate, _bps, balign, bits = struct.unpack(e + "HHIIHH", body[:16])
             if tag == 0xFFFE and len(body) >= 26:
@@ -351,14 +364,14 @@ def _parse_wav(f: BinaryIO, size: int) -> _WavHeader:
         raise AudioDecodeError(
             "damaged",
             "WAV header is damaged: no fmt chunk",
-            message_ru="Запись повреждена: в заголовке WAV нет описания формата.",
+            message_ru=N_("Запись повреждена: в заголовке WAV нет описания формата."),
         )
     tag, chans, rate, balign, bits = fmt
     if data_offset is None:
         raise AudioDecodeError(
             "damaged",
             "damaged recording: WAV header only, no audio data",
-            message_ru="Запись повреждена: в файле только заголовок WAV, звука нет.",
+            message_ru=N_("Запись повреждена: в файле только заголовок WAV, звука нет."),
         )
     if data_size in (0, 0xFFFFFFFF):
         data_size = None  # placeholder written by a recorder that did not finalise the file
@@ -375,7 +388,7 @@ def _check_wav_bytes(hdr: _WavHeader, size: int) -> None:
         raise AudioDecodeError(
             "damaged",
             "damaged recording: WAV header only, no audio data",
-            message_ru="Запись повреждена: в файле только заголовок WAV, звука нет.",
+            message_ru=N_("Запись повреждена: в файле только заголовок WAV, звука нет."),
         )
     if hdr.data_size is not None and available < hdr.data_size:
         missing = hdr.data_size - available
@@ -387,10 +400,9 @@ def _check_wav_bytes(hdr: _WavHeader, size: int) -> None:
                 "truncated",
                 f"truncated recording: the WAV header declares {hdr.data_size} bytes of audio "
                 f"({want_s:.2f} s) but only {available} bytes ({have_s:.2f} s) are present",
-                message_ru=(
-                    f"Запись обрезана: по заголовку {want_s:.1f} с звука, в файле только "
-                    f"{have_s:.1f} с (запись прервана или ещё не дописана)."
-                ),
+                message_ru=N_("Запись обрезана: по заголовку %(expected).1f с звука, в файле только "
+                              "%(present).1f с (запись прервана или ещё не дописана)."),
+                values={"expected": want_s, "present": have_s},
             )
 
 
@@ -411,7 +423,7 @@ def _reading(source: Source) -> Iterator[BinaryIO]:
     except OSError as exc:
         raise AudioDecodeError(
             "not_audio", f"cannot read the recording: {exc.strerror or exc}",
-            message_ru="Не удаётся прочитать файл записи.",
+            message_ru=N_("Не удаётся прочитать файл записи."),
         ) from exc
     with f:
         yield f
@@ -481,8 +493,8 @@ def _stream_params(stream) -> tuple[object, int, int]:
         raise AudioDecodeError(
             "unsupported_codec",
             f"unsupported audio parameters: {rate} Hz, {chans} channels",
-            message_ru="Неподдерживаемые параметры звука "
-            f"({rate} Гц, каналов: {chans}).",
+            message_ru=N_("Неподдерживаемые параметры звука (%(rate)s Гц, каналов: %(channels)s)."),
+            values={"rate": rate, "channels": chans},
         )
     return ctx, rate, chans
 
@@ -681,10 +693,9 @@ def _check_decoded_length(info: AudioInfo, hdr: _WavHeader | None, got: int, rat
                     "truncated",
                     f"truncated recording: the WAV header promises {expected / rate:.2f} s, "
                     f"only {got / rate:.2f} s could be decoded",
-                    message_ru=(
-                        f"Запись обрезана: по заголовку {expected / rate:.1f} с звука, "
-                        f"прочитано только {got / rate:.1f} с."
-                    ),
+                    message_ru=N_("Запись обрезана: по заголовку %(expected).1f с звука, "
+                                  "прочитано только %(decoded).1f с."),
+                    values={"expected": expected / rate, "decoded": got / rate},
                 )
         return
     # Other containers: durations are estimates (e.g. CBR MP3 from size); only flag gross loss.
@@ -694,10 +705,8 @@ def _check_decoded_length(info: AudioInfo, hdr: _WavHeader | None, got: int, rat
             "truncated",
             f"truncated recording: the container announces {want:.2f} s, "
             f"only {got / rate:.2f} s could be decoded",
-            message_ru=(
-                f"Запись обрезана: ожидалось {want:.1f} с звука, прочитано только "
-                f"{got / rate:.1f} с."
-            ),
+            message_ru=N_("Запись обрезана: ожидалось %(expected).1f с звука, прочитано только %(decoded).1f с."),
+            values={"expected": want, "decoded": got / rate},
         )
 
 
