@@ -5,6 +5,7 @@ from flask import g
 
 from crm.api import ApiError, Blueprint, token_required, translates
 from crm.calls import services as calls
+from crm.i18n import lazy_gettext as _l
 from crm.qa import services as qa
 from crm.qa.schemas import EvaluationCreateSchema, EvaluationSchema
 
@@ -39,6 +40,6 @@ def evaluation_create(body: dict, call_id: str):
     invalid."""
     call = calls.get(call_id)
     if call is None:
-        raise ApiError(404, "not_found", "звонок не найден")
+        raise ApiError(404, "not_found", _l("звонок не найден"))
     ev = qa.evaluate(call, evaluator=g.api_user, answers=body["answers"], comment=body.get("comment"))
     return qa.as_dict(ev), 201

@@ -12,7 +12,7 @@ from flask_login import current_user
 
 from crm.calls import services as calls
 from crm.calls.views import render_call
-from crm.i18n import Labels
+from crm.i18n import Labels, lazy_gettext as _l
 from crm.timeutil import local_tz
 from crm.qa import checks, services
 from crm.qa.forms import (CalibrationForm, DisputeForm, EvaluationForm, ResolveForm, SamplingRunForm, ScorecardForm,
@@ -231,7 +231,7 @@ def evaluation_resolve(evaluation_id):
     form = ResolveForm()
     try:
         if not form.validate():
-            raise services.EvaluationError("проверьте форму решения")
+            raise services.EvaluationError(_l("проверьте форму решения"))
         answers = None
         if form.outcome.data == "changed":
             card = services.get_scorecard(ev.scorecard_id)
@@ -402,7 +402,7 @@ def calibration_close(session_id):
     form = CalibrationForm()
     try:
         if not form.validate():
-            raise services.EvaluationError("форма устарела, обновите страницу")
+            raise services.EvaluationError(_l("форма устарела, обновите страницу"))
         services.close_session(session, current_user)
         flash(_("Калибровка завершена."), "success")
     except services.EvaluationError as exc:

@@ -6,6 +6,7 @@ import statistics
 
 from crm.calls import services as calls
 from crm.db import atomic, db, utcnow
+from crm.i18n import lazy_gettext as _l
 from crm.qa.models import CalibrationScore, CalibrationSession, Scorecard
 from crm.qa.services.common import TRANSCRIBED, EvaluationError, require_qa_consent
 from crm.qa.services.scorecards import criteria_of, ensure_default_scorecard
@@ -24,13 +25,13 @@ def create_session(call: calls.Call, *, creator, participant_ids: list[int], ref
     evaluator among them. Raises :class:`EvaluationError`."""
     require_qa_consent(call)
     if call.status not in TRANSCRIBED:
-        raise EvaluationError("звонок ещё не расшифрован", "call_id", "not_transcribed")
+        raise EvaluationError(_l("звонок ещё не расшифрован"), "call_id", "not_transcribed")
     ids = sorted({int(i) for i in participant_ids})
     staff = users.by_ids(ids)
     if len(ids) < 2 or len(staff) != len(ids) or any(u.role not in ("supervisor", "admin") for u in staff):
-        raise EvaluationError("выберите не меньше двух супервизоров", "participants")
+        raise EvaluationError(_l("выберите не меньше двух супервизоров"), "participants")
     if reference_id not in ids:
-        raise EvaluationError("эталонный оценщик должен быть среди участников", "reference_id")
+        raise EvaluationError(_l("эталонный оценщик должен быть среди участников"), "reference_id")
     card = ensure_default_scorecard()
     session = CalibrationSession(call_id=call.id, scorecard_id=card.id, title=(title or "").strip()[:200],
                                  created_by=creator.id, reference_id=reference_id, participant_ids=ids, status="open")
@@ -63,9 +64,9 @@ def submit_calibration(session: CalibrationSession, user, answers: dict) -> Cali
     """``user``'s blind answers in an open session (resubmitting replaces them until the session
     is closed) while the call passes the QA-consent gate. Raises :class:`EvaluationError`."""
     if user.id not in (session.participant_ids or []):
-        raise EvaluationError("вы не участник этой калибровки", None, "forbidden")
+        raise EvaluationError(_l("вы не участник этой калибровки"), None, "forbidden")
     if session.status != "open":
-        raise EvaluationError("калибровка завершена", None, "bad_state")
+        raise EvaluationError(_l("калибровка завершена"), None, "bad_state")
     call = calls.get(session.call_id)
     require_qa_consent(call)  # withdrawn since the session was opened: no more scoring
     card = db.session.get(Scorecard, session.scorecard_id)
@@ -88,7 +89,7 @@ def submit_calibration(session: CalibrationSession, user, answers: dict) -> Cali
 def close_session(session: CalibrationSession, user) -> CalibrationSession:
     """Close the session (its creator or an admin); then the report is shown to the participants."""
     if user.id != session.created_by and user.role != "admin":
-        raise EvaluationError("завершить калибровку может тот, кто её начал, или администратор", None, "forbidden")
+        raise EvaluationError(_l("завершить калибровку может тот, кто её начал, или администратор"), None, "forbidden")
     if session.status == "open":
         session.status, session.closed_at = "closed", utcnow()
         db.session.commit()

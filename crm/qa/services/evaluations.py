@@ -9,6 +9,7 @@ from flask import current_app
 from crm.calls import services as calls
 from crm.db import atomic, db, utcnow
 from crm.errors import Forbidden, NotFound
+from crm.i18n import lazy_gettext as _l
 from crm.qa.models import Evaluation, EvaluationRevision, QueueItem, Scorecard
 from crm.qa.services.common import OPERATOR_STATUS_RU, TRANSCRIBED, EvaluationError, require_qa_consent
 from crm.qa.services.scorecards import criteria_of, ensure_default_scorecard, sections_of
@@ -28,11 +29,11 @@ def evaluate(call: calls.Call, *, evaluator, answers: dict, comment: str | None 
     410), the call does not pass the QA-consent gate (``no_consent``, 403), has no transcript yet or
     an answer is missing or invalid (then nothing is saved)."""
     if calls.is_erased(call):
-        raise EvaluationError("данные звонка уничтожены по запросу заявителя, оценить его нельзя", "call_id",
+        raise EvaluationError(_l("данные звонка уничтожены по запросу заявителя, оценить его нельзя"), "call_id",
                               "erased")
     require_qa_consent(call)
     if call.status not in TRANSCRIBED:
-        raise EvaluationError("звонок ещё не расшифрован", "call_id", "not_transcribed")
+        raise EvaluationError(_l("звонок ещё не расшифрован"), "call_id", "not_transcribed")
     card = scorecard or ensure_default_scorecard()
     criteria = criteria_of(card)
     parsed = _parse_answers(criteria, answers)
@@ -73,9 +74,9 @@ def get_for(user, evaluation_id: str) -> Evaluation:
     Raises :class:`crm.errors.NotFound` for an unknown id, :class:`crm.errors.Forbidden` otherwise."""
     ev = get(evaluation_id) if evaluation_id else None
     if ev is None:
-        raise NotFound("оценка не найдена")
+        raise NotFound(_l("оценка не найдена"))
     if getattr(user, "role", None) == "operator" and ev.operator_id != user.id:
-        raise Forbidden("оператор видит только оценки своих звонков")
+        raise Forbidden(_l("оператор видит только оценки своих звонков"))
     return ev
 
 
@@ -142,12 +143,13 @@ def can_respond(ev: Evaluation, user, now: datetime | None = None) -> bool:
 
 def _check_respond(ev: Evaluation, user) -> None:
     if ev.operator_id is None or ev.operator_id != getattr(user, "id", None):
-        raise EvaluationError("ответить на оценку может только оценённый оператор", None, "forbidden")
+        raise EvaluationError(_l("ответить на оценку может только оценённый оператор"), None, "forbidden")
     if ev.operator_status != "new":
-        raise EvaluationError(f"оценка уже {OPERATOR_STATUS_RU.get(ev.operator_status, ev.operator_status)}",
+        raise EvaluationError(_l("оценка уже %(status)s",
+                                 status=_l(OPERATOR_STATUS_RU.get(ev.operator_status, ev.operator_status))),
                               None, "bad_state")
     if ev.respond_by is None or utcnow() > ev.respond_by:  # None: made before disputes existed
-        raise EvaluationError("срок ответа на оценку истёк", None, "too_late")
+        raise EvaluationError(_l("срок ответа на оценку истёк"), None, "too_late")
 
 
 @atomic
@@ -169,7 +171,7 @@ def dispute(ev: Evaluation, user, reason: str) -> Evaluation:
     _check_respond(ev, user)
     reason = (reason or "").strip()
     if not reason:
-        raise EvaluationError("объясните, с чем вы не согласны", "reason")
+        raise EvaluationError(_l("объясните, с чем вы не согласны"), "reason")
     ev.operator_status, ev.disputed_at = "disputed", utcnow()
     ev.dispute_reason = reason[:2000]
     call = _call_of(ev)
@@ -186,22 +188,22 @@ def resolve(ev: Evaluation, user, *, outcome: str, comment: str | None = None, a
     revision (the replaced one goes to the history, ``revision`` + 1, the resolver becomes the
     evaluator). Raises :class:`EvaluationError`."""
     if getattr(user, "role", None) not in ("supervisor", "admin"):
-        raise EvaluationError("спор разрешает супервизор", None, "forbidden")
+        raise EvaluationError(_l("спор разрешает супервизор"), None, "forbidden")
     if ev.operator_status != "disputed":
-        raise EvaluationError("оценка не оспорена", None, "bad_state")
+        raise EvaluationError(_l("оценка не оспорена"), None, "bad_state")
     comment = (comment or "").strip()
     now = utcnow()
     call = _call_of(ev)
     if outcome == "upheld":
         if not comment:
-            raise EvaluationError("объясните оператору, почему оценка остаётся", "comment")
+            raise EvaluationError(_l("объясните оператору, почему оценка остаётся"), "comment")
         detail = "upheld"
     elif outcome == "changed":
         card = db.session.get(Scorecard, ev.scorecard_id)
         criteria = criteria_of(card)
         parsed = _parse_answers(criteria, answers)
         if parsed == ev.answers:
-            raise EvaluationError("ответы не изменились: выберите «оставить оценку»", "answers")
+            raise EvaluationError(_l("ответы не изменились: выберите «оставить оценку»"), "answers")
         db.session.add(EvaluationRevision(evaluation_id=ev.id, revision=ev.revision, scorecard_id=ev.scorecard_id,
                                           evaluator_id=ev.evaluator_id, answers=ev.answers, score=ev.score,
                                           made_at=ev.revised_at or ev.created_at, replaced_at=now,
@@ -211,7 +213,7 @@ def resolve(ev: Evaluation, user, *, outcome: str, comment: str | None = None, a
         ev.revision, ev.revised_at, ev.evaluator_id = ev.revision + 1, now, user.id
         detail = f"changed {old}->{ev.score} revision={ev.revision}"
     else:
-        raise EvaluationError("решение: оставить оценку или изменить её", "outcome")
+        raise EvaluationError(_l("решение: оставить оценку или изменить её"), "outcome")
     ev.operator_status, ev.resolved_at, ev.resolved_by = outcome, now, user.id
     if comment:
         ev.resolution = comment[:2000]

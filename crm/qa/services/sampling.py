@@ -12,7 +12,7 @@ from flask import current_app
 from crm.appeals import services as appeals
 from crm.calls import services as calls
 from crm.db import atomic, db, utcnow
-from crm.i18n import N_
+from crm.i18n import N_, lazy_gettext as _l
 from crm.qa import checks
 from crm.qa.models import CheckResult, QueueItem, SamplingRule
 from crm.qa.services.common import EvaluationError, permitted_calls, qa_permitted
@@ -52,18 +52,18 @@ def update_rule(rule_id: int, *, active: bool, period: str, n: int | None = None
     (0–100) or check code."""
     rule = db.session.get(SamplingRule, rule_id)
     if rule is None:
-        raise EvaluationError("правило не найдено", "rule_id")
+        raise EvaluationError(_l("правило не найдено"), "rule_id")
     if period not in PERIODS:
-        raise EvaluationError("период: день, неделя или месяц", "period")
+        raise EvaluationError(_l("период: день, неделя или месяц"), "period")
     params = dict(rule.params or {})
     if rule.kind == "random_per_operator":
         if n is None or not 0 <= int(n) <= 100:
-            raise EvaluationError("число звонков на оператора: от 0 до 100", "n")
+            raise EvaluationError(_l("число звонков на оператора: от 0 до 100"), "n")
         params["n"] = int(n)
     if rule.kind == "checks_failed":
         unknown = [c for c in codes or [] if c not in checks.CODES]
         if unknown or not codes:
-            raise EvaluationError("выберите автоматические проверки", "codes")
+            raise EvaluationError(_l("выберите автоматические проверки"), "codes")
         params["codes"] = list(codes)
     rule.active, rule.period, rule.params = bool(active), period, params
     db.session.commit()
@@ -87,7 +87,7 @@ def period_of(kind: str, day: date) -> tuple[str, datetime, datetime]:
         last = (first + timedelta(days=32)).replace(day=1)
         key = f"{day.year}-{day.month:02d}"
     else:
-        raise EvaluationError(f"неизвестный период «{kind}»", "period")
+        raise EvaluationError(_l("неизвестный период «%(kind)s»", kind=kind), "period")
     start = datetime.combine(first, time(0), tz)
     end = datetime.combine(last, time(0), tz)
     return key, start.astimezone(ZoneInfo("UTC")), end.astimezone(ZoneInfo("UTC"))

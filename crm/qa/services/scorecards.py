@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from crm.db import atomic, db
-from crm.i18n import N_
+from crm.i18n import N_, lazy_gettext as _l
 from crm.qa.models import Scorecard
 from crm.qa.services.common import EvaluationError
 
@@ -103,16 +103,16 @@ def validate_scorecard(name: str, sections: list[dict], criteria: list[dict]) ->
     import re
 
     if not (name or "").strip():
-        raise EvaluationError("укажите название формы", "name")
+        raise EvaluationError(_l("укажите название формы"), "name")
     if not criteria:
-        raise EvaluationError("в форме должен быть хотя бы один критерий", "criteria")
+        raise EvaluationError(_l("в форме должен быть хотя бы один критерий"), "criteria")
     codes = set()
     out_sections = []
     for s in sections:
         title = (s.get("title") or "").strip()
         code = s.get("code") or ""
         if not title:
-            raise EvaluationError("у раздела нет названия", "sections")
+            raise EvaluationError(_l("у раздела нет названия"), "sections")
         out_sections.append({"code": code, "title": title[:120]})
     section_codes = {s["code"] for s in out_sections}
     out = []
@@ -120,24 +120,26 @@ def validate_scorecard(name: str, sections: list[dict], criteria: list[dict]) ->
         code = (c.get("code") or "").strip()
         label = (c.get("label") or "").strip()
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", code):
-            raise EvaluationError(f"код критерия «{code}»: латинские строчные буквы, цифры и _, до 40 знаков", "code")
+            raise EvaluationError(_l("код критерия «%(code)s»: латинские строчные буквы, цифры и _, до 40 знаков",
+                                     code=code), "code")
         if code in codes:
-            raise EvaluationError(f"код критерия «{code}» повторяется", "code")
+            raise EvaluationError(_l("код критерия «%(code)s» повторяется", code=code), "code")
         codes.add(code)
         if not label:
-            raise EvaluationError(f"у критерия «{code}» нет формулировки", "label")
+            raise EvaluationError(_l("у критерия «%(code)s» нет формулировки", code=code), "label")
         try:
             weight = float(c.get("weight"))
         except (TypeError, ValueError):
-            raise EvaluationError(f"вес критерия «{label}» должен быть числом", "weight") from None
+            raise EvaluationError(_l("вес критерия «%(label)s» должен быть числом", label=label), "weight") from None
         if not (0 < weight <= 1000):
-            raise EvaluationError(f"вес критерия «{label}» должен быть больше 0 и не больше 1000", "weight")
+            raise EvaluationError(_l("вес критерия «%(label)s» должен быть больше 0 и не больше 1000", label=label),
+                                  "weight")
         kind = c.get("kind") or "binary"
         if kind not in KINDS:
-            raise EvaluationError(f"неизвестный тип критерия «{kind}»", "kind")
+            raise EvaluationError(_l("неизвестный тип критерия «%(kind)s»", kind=kind), "kind")
         section = c.get("section") or (out_sections[0]["code"] if out_sections else "main")
         if out_sections and section not in section_codes:
-            raise EvaluationError(f"критерий «{label}»: неизвестный раздел", "section")
+            raise EvaluationError(_l("критерий «%(label)s»: неизвестный раздел", label=label), "section")
         item = {"code": code, "label": label[:300], "weight": int(weight) if weight.is_integer() else weight,
                 "critical": bool(c.get("critical")), "section": section, "kind": kind}
         if kind == "scale":
@@ -145,11 +147,14 @@ def validate_scorecard(name: str, sections: list[dict], criteria: list[dict]) ->
                 top = int(c.get("scale_max") or 5)
                 pass_min = int(c["pass_min"]) if c.get("pass_min") not in (None, "") else math.ceil(top / 2)
             except (TypeError, ValueError):
-                raise EvaluationError(f"шкала критерия «{label}» должна быть целым числом", "scale_max") from None
+                raise EvaluationError(_l("шкала критерия «%(label)s» должна быть целым числом", label=label),
+                                      "scale_max") from None
             if not (1 <= top <= MAX_SCALE):
-                raise EvaluationError(f"шкала критерия «{label}»: от 0 до 1…{MAX_SCALE}", "scale_max")
+                raise EvaluationError(_l("шкала критерия «%(label)s»: от 0 до 1…%(max)s",
+                                         label=label, max=MAX_SCALE), "scale_max")
             if not (0 <= pass_min <= top):
-                raise EvaluationError(f"проходной балл критерия «{label}» должен быть от 0 до {top}", "pass_min")
+                raise EvaluationError(_l("проходной балл критерия «%(label)s» должен быть от 0 до %(top)s",
+                                         label=label, top=top), "pass_min")
             item["scale_max"], item["pass_min"] = top, pass_min
         out.append(item)
     if out_sections:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from crm.i18n import lazy_gettext as _l
 from crm.qa.services.common import EvaluationError
 
 MAX_NOTES = 50
@@ -17,7 +18,7 @@ def parse_answer(criterion: dict, raw) -> str | int:
     :class:`EvaluationError`."""
     c = criterion
     if raw is None or raw == "":
-        raise EvaluationError(f"нет ответа по критерию «{c['label']}»", c["code"])
+        raise EvaluationError(_l("нет ответа по критерию «%(criterion)s»", criterion=c['label']), c["code"])
     if isinstance(raw, str):
         raw = raw.strip().lower()
     if raw == "na":
@@ -28,10 +29,12 @@ def parse_answer(criterion: dict, raw) -> str | int:
         if isinstance(raw, str) and raw.isdigit():
             value = int(raw)
         if value is None or not 0 <= value <= top:
-            raise EvaluationError(f"по критерию «{c['label']}» ответ — число от 0 до {top} или «н/п»", c["code"])
+            raise EvaluationError(_l("по критерию «%(criterion)s» ответ — число от 0 до %(top)s или «н/п»",
+                                     criterion=c['label'], top=top), c["code"])
         return value
     if raw not in ("yes", "no"):
-        raise EvaluationError(f"по критерию «{c['label']}» ответ — да, нет или н/п", c["code"])
+        raise EvaluationError(_l("по критерию «%(criterion)s» ответ — да, нет или н/п", criterion=c['label']),
+                              c["code"])
     return raw
 
 
@@ -82,7 +85,7 @@ def compute_score(criteria: list[dict], answers: dict) -> float:
 
 def _parse_answers(criteria: list[dict], answers) -> dict:
     if not isinstance(answers, dict):
-        raise EvaluationError("ответы — объект «код критерия → ответ»", "answers")
+        raise EvaluationError(_l("ответы — объект «код критерия → ответ»"), "answers")
     return {c["code"]: parse_answer(c, answers.get(c["code"])) for c in criteria}
 
 
@@ -96,12 +99,12 @@ def _parse_notes(notes, duration_s: float | None) -> list[dict]:
         try:
             at = float(n.get("at_s"))
         except (TypeError, ValueError):
-            raise EvaluationError("время комментария — секунды от начала звонка", "notes") from None
+            raise EvaluationError(_l("время комментария — секунды от начала звонка"), "notes") from None
         if at < 0 or (duration_s and at > duration_s + 1) or math.isnan(at):
-            raise EvaluationError("время комментария за пределами записи", "notes")
+            raise EvaluationError(_l("время комментария за пределами записи"), "notes")
         out.append({"at_s": round(at, 1), "text": text[:1000]})
     if len(out) > MAX_NOTES:
-        raise EvaluationError(f"не больше {MAX_NOTES} комментариев к одной оценке", "notes")
+        raise EvaluationError(_l("не больше %(max)s комментариев к одной оценке", max=MAX_NOTES), "notes")
     return sorted(out, key=lambda n: n["at_s"])
 
 
@@ -114,4 +117,5 @@ def parse_time(value: str) -> float:
             return int(m) * 60 + float(s)
         return float(value)
     except ValueError:
-        raise EvaluationError(f"время «{value[:20]}»: минуты:секунды, например 1:05", "notes") from None
+        raise EvaluationError(_l("время «%(value)s»: минуты:секунды, например 1:05", value=value[:20]),
+                              "notes") from None
