@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from crm.buildings.address import normalize_address
 from crm.buildings.models import Building
 from crm.db import atomic, db, utcnow
+from crm.i18n import lazy_gettext as _l
 from crm.security import audit
 
 #: a ФИАС/ГАР object GUID (8-4-4-4-12 hex digits), case-insensitive.
@@ -80,10 +81,11 @@ def _count(raw: str | None, name: str, minimum: int) -> int | None:
     if not raw:
         return None
     if not re.fullmatch(r"\d+", raw):
-        raise ValueError(f"{name}: не целое число «{raw[:20]}»")
+        raise ValueError(_l("%(name)s: не целое число «%(raw)s»", name=name, raw=raw[:20]))
     value = int(raw)
     if not minimum <= value <= MAX_COUNT:
-        raise ValueError(f"{name}: {value} вне допустимых пределов ({minimum}–{MAX_COUNT})")
+        raise ValueError(_l("%(name)s: %(value)s вне допустимых пределов (%(minimum)s–%(maximum)s)",
+                            name=name, value=value, minimum=minimum, maximum=MAX_COUNT))
     return value
 
 
@@ -91,7 +93,8 @@ def _decode(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise BuildingImportError(f"файл не в кодировке UTF-8 (байт {exc.start + 1}); сохраните его как CSV UTF-8"
+        raise BuildingImportError(_l("файл не в кодировке UTF-8 (байт %(position)s); сохраните его как CSV UTF-8",
+                                     position=exc.start + 1)
                                   ) from None
 
 
@@ -102,10 +105,10 @@ def _reader(text: str) -> csv.DictReader:
     try:
         header = reader.fieldnames or []
     except csv.Error as exc:
-        raise BuildingImportError(f"не CSV: {exc}") from None
+        raise BuildingImportError(_l("не CSV: %(error)s", error=exc)) from None
     reader.fieldnames = [(h or "").strip().lower() for h in header]
     if "address" not in reader.fieldnames:
-        raise BuildingImportError("нет столбца «address» в первой строке (заголовке)")
+        raise BuildingImportError(_l("нет столбца «address» в первой строке (заголовке)"))
     return reader
 
 
@@ -137,7 +140,8 @@ def import_csv(data: bytes) -> ImportResult:
                 result.updated += 1
                 result.unchanged += outcome == "unchanged"
     except csv.Error as exc:
-        raise BuildingImportError(f"строка {reader.line_num + 1}: не читается как CSV: {exc}") from None
+        raise BuildingImportError(_l("строка %(line)s: не читается как CSV: %(error)s",
+                                     line=reader.line_num + 1, error=exc)) from None
     audit.record("buildings.import", detail=f"added {result.added}, updated {result.updated}, "
                                             f"refused {len(result.refused)}")
     db.session.commit()
@@ -149,15 +153,16 @@ def _apply(row: dict, seen: dict[str, Building]) -> str:
     ``unchanged``. Raises ``ValueError`` (the reason the row is refused) before changing anything."""
     address = " ".join((row.get("address") or "").split())
     if not address:
-        raise ValueError("не указан адрес (address)")
+        raise ValueError(_l("не указан адрес (address)"))
     if len(address) > MAX_ADDRESS:
-        raise ValueError(f"адрес длиннее {MAX_ADDRESS} символов")
+        raise ValueError(_l("адрес длиннее %(max)s символов", max=MAX_ADDRESS))
     key = normalize_address(address)
     if not key:
-        raise ValueError(f"в адресе «{address[:60]}» нет ни улицы, ни номера дома")
+        raise ValueError(_l("в адресе «%(address)s» нет ни улицы, ни номера дома", address=address[:60]))
     fias = (row.get("fias_id") or "").strip().lower() or None
     if fias is not None and not FIAS_ID.match(fias):
-        raise ValueError(f"fias_id: «{fias[:40]}» не GUID ФИАС/ГАР (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
+        raise ValueError(_l("fias_id: «%(fias)s» не GUID ФИАС/ГАР (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
+                            fias=fias[:40]))
     entrances = _count(row.get("entrances"), "entrances", 1)
     apartments = _count(row.get("apartments"), "apartments", 0)
     building = seen.get(key) or db.session.execute(
@@ -165,7 +170,8 @@ def _apply(row: dict, seen: dict[str, Building]) -> str:
     if fias is not None:
         other = db.session.execute(sa.select(Building).where(Building.fias_id == fias)).scalar_one_or_none()
         if other is not None and other is not building:
-            raise ValueError(f"fias_id {fias} уже у другого дома: «{other.address}»")
+            raise ValueError(_l("fias_id %(fias)s уже у другого дома: «%(address)s»",
+                                fias=fias, address=other.address))
     if building is None:
         building = Building(address=address, address_key=key, fias_id=fias, entrances=entrances,
                             apartments=apartments)

@@ -8,6 +8,7 @@ from crm.api import ApiError, Blueprint, token_required, translates
 from crm.citizens import services as citizens
 from crm.citizens.schemas import (CitizenCardSchema, CitizenListSchema, CitizenRectifiedSchema, CitizenRectifySchema,
                                   PhoneQuerySchema, PhoneSearchSchema, RevealQuerySchema)
+from crm.i18n import lazy_gettext as _l
 
 PURPOSE = "appeal_processing"
 
@@ -68,7 +69,7 @@ def citizen_card(args: dict, citizen_id: str):
     """A citizen's card; phone and address masked unless reveal=true (logged as a reveal)"""
     citizen = citizens.get(citizen_id)
     if citizen is None:
-        raise ApiError(404, "not_found", "заявитель не найден")
+        raise ApiError(404, "not_found", _l("заявитель не найден"))
     reveal = args.get("reveal", "").lower() in ("1", "true", "yes")
     return citizens.view(citizen, purpose=PURPOSE, reveal=reveal)
 
@@ -85,8 +86,8 @@ def citizen_rectify(body: dict, citizen_id: str):
     access log names the fields changed, never the old or new values. Answers the names of the fields changed."""
     citizen = citizens.get(citizen_id)
     if citizen is None:
-        raise ApiError(404, "not_found", "заявитель не найден")
+        raise ApiError(404, "not_found", _l("заявитель не найден"))
     if citizen.erased_at is not None:
-        raise ApiError(409, "erased", "данные заявителя уничтожены")
+        raise ApiError(409, "erased", _l("данные заявителя уничтожены"))
     purpose = "data_subject_request" if g.api_user.role == "dpo" else PURPOSE
     return {"id": citizen.id, "changed": citizens.rectify(citizen, body, user=g.api_user, purpose=purpose)}

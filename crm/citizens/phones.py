@@ -11,6 +11,8 @@ import re
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 
+from crm.i18n import lazy_gettext as _l
+
 _OK_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 
 
@@ -21,13 +23,14 @@ class InvalidPhone(ValueError):
 def normalise_phone(raw: str) -> str:
     """``raw`` as E.164 (``+7XXXXXXXXXX``). Raises :class:`InvalidPhone`."""
     if raw is None or not str(raw).strip():
-        raise InvalidPhone("укажите номер телефона")
+        raise InvalidPhone(_l("укажите номер телефона"))
     text = str(raw).strip()
     digits = re.sub(r"\D", "", text)
     if not re.fullmatch(r"[\d\s()+\-.]+", text):
-        raise InvalidPhone(f"«{text[:40]}» — не номер телефона")
+        raise InvalidPhone(_l("«%(text)s» — не номер телефона", text=text[:40]))
     if len(digits) < 10:
-        raise InvalidPhone(f"«{text[:40]}» — слишком короткий номер: нужен код и 7 цифр номера (10 цифр после +7)")
+        raise InvalidPhone(_l("«%(text)s» — слишком короткий номер: нужен код и 7 цифр номера (10 цифр после +7)",
+                              text=text[:40]))
     if len(digits) == 10 and not text.startswith("+"):
         text = "+7" + digits
     elif len(digits) == 11 and digits[0] == "8" and not text.startswith("+"):
@@ -35,11 +38,11 @@ def normalise_phone(raw: str) -> str:
     try:
         number = phonenumbers.parse(text, "RU")
     except NumberParseException:
-        raise InvalidPhone(f"«{text[:40]}» — не номер телефона") from None
+        raise InvalidPhone(_l("«%(text)s» — не номер телефона", text=text[:40])) from None
     if number.country_code != 7 or phonenumbers.region_code_for_number(number) != "RU":
-        raise InvalidPhone("принимаются только российские номера (+7)")
+        raise InvalidPhone(_l("принимаются только российские номера (+7)"))
     if not phonenumbers.is_valid_number(number) or phonenumbers.number_type(number) not in _OK_TYPES:
-        raise InvalidPhone(f"номер «{raw}» не существует в российском плане нумерации")
+        raise InvalidPhone(_l("номер «%(raw)s» не существует в российском плане нумерации", raw=raw))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -11,6 +11,7 @@ from crm.citizens.models import Citizen
 from crm.citizens.phones import InvalidPhone, format_phone, mask_phone, normalise_phone
 from crm import text_ru
 from crm.db import db
+from crm.i18n import lazy_gettext as _l
 from crm.security import audit, blind_index, registry
 from crm.security.crypto import reserve_owner_id
 from crm.security.permissions import require_role
@@ -44,22 +45,22 @@ def surname_value(full_name: str) -> str:
 def _clean(data: CitizenData) -> CitizenData:
     name = " ".join((data.full_name or "").split())
     if len(name) < 2:
-        raise CitizenError("укажите ФИО заявителя", "full_name")
+        raise CitizenError(_l("укажите ФИО заявителя"), "full_name")
     if len(name) > 200:
-        raise CitizenError("ФИО длиннее 200 символов", "full_name")
+        raise CitizenError(_l("ФИО длиннее 200 символов"), "full_name")
     try:
         phone = normalise_phone(data.phone)
     except InvalidPhone as exc:
-        raise CitizenError(str(exc), "phone") from None
+        raise CitizenError(exc.args[0], "phone") from None
     email = (data.email or "").strip() or None
     if email and ("@" not in email or len(email) > 200 or " " in email):
-        raise CitizenError("неверный адрес электронной почты", "email")
+        raise CitizenError(_l("неверный адрес электронной почты"), "email")
     address = " ".join((data.address or "").split()) or None
     apartment = (data.apartment or "").strip() or None
     if address and len(address) > 300:
-        raise CitizenError("адрес длиннее 300 символов", "address")
+        raise CitizenError(_l("адрес длиннее 300 символов"), "address")
     if apartment and len(apartment) > 20:
-        raise CitizenError("номер квартиры длиннее 20 символов", "apartment")
+        raise CitizenError(_l("номер квартиры длиннее 20 символов"), "apartment")
     return CitizenData(name, phone, email, address, apartment)
 
 
@@ -165,9 +166,9 @@ def rectify(citizen: Citizen, changes: dict[str, str | None], *, user, purpose: 
     require_role(user, *RECTIFIERS)
     unknown = sorted(set(changes) - set(RECTIFIABLE))
     if unknown:
-        raise CitizenError(f"эти данные не исправляются здесь: {', '.join(unknown)}", unknown[0])
+        raise CitizenError(_l("эти данные не исправляются здесь: %(fields)s", fields=', '.join(unknown)), unknown[0])
     if citizen.erased_at is not None:
-        raise CitizenError("данные заявителя уничтожены: исправлять нечего", "citizen_id")
+        raise CitizenError(_l("данные заявителя уничтожены: исправлять нечего"), "citizen_id")
     current = CitizenData(citizen.full_name, citizen.phone, citizen.email, citizen.address, citizen.apartment)
     wanted = CitizenData(**{f: (changes[f] if f in changes else getattr(current, f)) for f in RECTIFIABLE})
     clean = _clean(wanted)
@@ -204,7 +205,7 @@ def find_by_phone(phone: str, *, purpose: str = "appeal_processing") -> list[Cit
     try:
         e164 = normalise_phone(phone)
     except InvalidPhone as exc:
-        raise CitizenError(str(exc), "phone") from None
+        raise CitizenError(exc.args[0], "phone") from None
     column, value = blind_index.lookup("phone", e164)
     candidates = db.session.execute(
         db.select(Citizen).where(getattr(Citizen, column) == value, Citizen.erased_at.is_(None))).scalars().all()
@@ -339,7 +340,7 @@ def find_by_name_and_building(full_name_or_surname: str, address: str, *,
     surname = surname_value(full_name_or_surname or "")
     nb = name_building_value(surname, address) if surname else None
     if not nb:
-        raise CitizenError("укажите фамилию и адрес", "full_name")
+        raise CitizenError(_l("укажите фамилию и адрес"), "full_name")
     column, value = blind_index.lookup("name_building", nb)
     candidates = db.session.execute(
         db.select(Citizen).where(getattr(Citizen, column) == value, Citizen.erased_at.is_(None))).scalars().all()
@@ -428,7 +429,7 @@ def ids_by_phone_select(phone: str):
     try:
         e164 = normalise_phone(phone)
     except InvalidPhone as exc:
-        raise CitizenError(str(exc), "phone") from None
+        raise CitizenError(exc.args[0], "phone") from None
     column, value = blind_index.lookup("phone", e164)
     return db.select(Citizen.id).where(getattr(Citizen, column) == value, Citizen.erased_at.is_(None))
 

@@ -14,6 +14,7 @@ from crm.clocks.workcalendar import DEFAULT_HOURS, OVERRIDE_KINDS, Calendar, Ove
 from crm.clocks.models import CalendarOverride
 from crm.db import atomic, db, utcnow
 from crm.errors import InvalidInput, NotFound
+from crm.i18n import lazy_gettext as _l
 from crm.security import audit
 from crm.security.permissions import require_role
 
@@ -56,10 +57,10 @@ def set_override(user, day: date, kind: str, *, hours: float | None = None, note
     the day; logged as ``calendar.override``; commits. Raises :class:`crm.errors.InvalidInput`."""
     require_role(user, "admin")
     if kind not in OVERRIDE_KINDS:
-        raise InvalidInput(f"неизвестный вид дня «{kind}»: нерабочий (holiday), рабочий (working) или "
-                           "сокращённый (shortened)", code="invalid_kind", field="kind")
+        raise InvalidInput(_l("неизвестный вид дня «%(kind)s»: нерабочий (holiday), рабочий (working) или "
+                              "сокращённый (shortened)", kind=kind), code="invalid_kind", field="kind")
     if hours is not None and (kind != "shortened" or not 0 < hours <= 24):
-        raise InvalidInput("продолжительность указывается только для сокращённого дня, от 0 до 24 часов",
+        raise InvalidInput(_l("продолжительность указывается только для сокращённого дня, от 0 до 24 часов"),
                            code="invalid_hours", field="hours")
     hours = float(hours) if hours is not None else None
     row = db.session.get(CalendarOverride, day) or CalendarOverride(day=day)
@@ -80,7 +81,7 @@ def remove_override(user, day: date) -> None:
     require_role(user, "admin")
     override = db.session.get(CalendarOverride, day)
     if override is None:
-        raise NotFound(f"для {day.isoformat()} нет особой отметки в календаре", code="not_found")
+        raise NotFound(_l("для %(day)s нет особой отметки в календаре", day=day.isoformat()), code="not_found")
     db.session.delete(override)
     audit.record("calendar.override", detail=f"{day.isoformat()}: removed")
     db.session.commit()

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from crm.db import db
 from crm.executors.models import KINDS, Executor
-from crm.i18n import N_
+from crm.i18n import N_, lazy_gettext as _l
 from crm.security import audit
 
 KIND_NAMES = {"emergency_dispatch": N_("Аварийно-диспетчерская служба (АДС)"),
@@ -51,14 +51,15 @@ def create(name: str, kind: str, *, topics: list[str] | None = None, phone: str 
     taken name, an unknown kind or bad topics."""
     name = (name or "").strip()
     if not name or len(name) > 200:
-        raise ExecutorError("укажите название исполнителя (до 200 символов)", "name")
+        raise ExecutorError(_l("укажите название исполнителя (до 200 символов)"), "name")
     if kind not in KINDS:
-        raise ExecutorError(f"неизвестный вид исполнителя «{kind}»; допустимы: {', '.join(KINDS)}", "kind")
+        raise ExecutorError(_l("неизвестный вид исполнителя «%(kind)s»; допустимы: %(kinds)s",
+                               kind=kind, kinds=', '.join(KINDS)), "kind")
     topics = [str(t).strip() for t in (topics or [])]
     if any(not t or len(t) > 30 for t in topics):
-        raise ExecutorError("тематика — непустой код до 30 символов", "topics")
+        raise ExecutorError(_l("тематика — непустой код до 30 символов"), "topics")
     if db.session.execute(sa.select(Executor.id).where(Executor.name == name)).first() is not None:
-        raise ExecutorError(f"исполнитель «{name}» уже есть в справочнике", "name")
+        raise ExecutorError(_l("исполнитель «%(name)s» уже есть в справочнике", name=name), "name")
     executor = Executor(name=name, kind=kind, topics=sorted(set(topics)), phone=(phone or None),
                         email=(email or None), address=(address or None), active=True)
     db.session.add(executor)

@@ -6,6 +6,7 @@ import sys
 import click
 from flask.cli import with_appcontext
 
+from crm.i18n import lazy_gettext as _l
 from crm.users.services import UserError, create_user, get_by_username, issue_token
 
 
@@ -25,7 +26,8 @@ def users_group():
 def users_create(username, role, password_stdin, full_name, executor_id):
     """Create a staff account (an executor's: with --executor-id)."""
     if role == "executor" and executor_id is None:
-        raise click.ClickException("для роли executor укажите исполнителя: --executor-id ID (crm: GET /api/v1/executors)")
+        raise click.ClickException(_l("для роли executor укажите исполнителя: --executor-id ID "
+                                      "(crm: GET /api/v1/executors)"))
     password = sys.stdin.readline().rstrip("\n") if password_stdin else click.prompt("Password", hide_input=True,
                                                                                       confirmation_prompt=True)
     try:

@@ -9,6 +9,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from crm import hooks
 from crm.db import db, utcnow
+from crm.i18n import lazy_gettext as _l
 from crm.security import audit
 from crm.security.permissions import ROLES
 from crm.users.models import ApiToken, User
@@ -28,16 +29,16 @@ def create_user(username: str, role: str, password: str, full_name: str = "",
     ``executor.lookup`` hook) or given for a role other than ``executor``. An executor-role account
     without an executor sees no appeal (``crm users create`` requires ``--executor-id`` for it)."""
     if role not in ROLES:
-        raise UserError(f"неизвестная роль {role!r}; допустимы: {', '.join(ROLES)}")
+        raise UserError(_l("неизвестная роль %(role)r; допустимы: %(roles)s", role=role, roles=', '.join(ROLES)))
     if executor_id is not None:
         if role != "executor":
-            raise UserError("исполнитель (--executor-id) указывается только для роли executor")
+            raise UserError(_l("исполнитель (--executor-id) указывается только для роли executor"))
         if hooks.ask("executor.lookup", executor_id=executor_id) is None:
-            raise UserError(f"исполнитель {executor_id} не найден в справочнике")
+            raise UserError(_l("исполнитель %(executor_id)s не найден в справочнике", executor_id=executor_id))
     if len(password) < 8:
-        raise UserError("пароль должен быть не короче 8 символов")
+        raise UserError(_l("пароль должен быть не короче 8 символов"))
     if db.session.execute(db.select(User).where(User.username == username)).scalar_one_or_none():
-        raise UserError(f"пользователь {username} уже существует")
+        raise UserError(_l("пользователь %(username)s уже существует", username=username))
     user = User(username=username, role=role, password_hash=_hasher.hash(password), full_name=full_name,
                 executor_id=executor_id)
     db.session.add(user)
