@@ -17,6 +17,7 @@ import holidays
 from flask import current_app, has_app_context
 
 from crm.errors import InvalidInput
+from crm.i18n import lazy_gettext as _l
 
 DEFAULT_TIMEZONE = "Europe/Moscow"
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -56,7 +57,7 @@ def parse_day(value: str, field: str) -> date:
             raise ValueError
         return date.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(f"«{(value or '')[:40]}» — не дата в формате ГГГГ-ММ-ДД", field=field,
+        raise InvalidInput(_l("«%(value)s» — не дата в формате ГГГГ-ММ-ДД", value=(value or '')[:40]), field=field,
                            code=f"invalid_{field}") from None
 
 

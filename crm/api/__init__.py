@@ -27,6 +27,7 @@ from crm.api.schemas import ErrorSchema, SchemaPlugin, schema_name
 from crm.db import db
 from crm.errors import CrmError, InvalidInput, api_error
 from crm.extensions import csrf
+from crm.i18n import lazy_gettext as _l
 from crm.security.permissions import ROLE_NAMES_RU
 from crm.users.services import user_for_token
 
@@ -147,7 +148,7 @@ class _Parser(FlaskParser):
             return {}
         data = req.get_json(silent=True)
         if not isinstance(data, dict):
-            raise InvalidInput("тело запроса должно быть JSON-объектом", code="invalid_json")
+            raise InvalidInput(_l("тело запроса должно быть JSON-объектом"), code="invalid_json")
         return data
 
     def handle_error(self, error, req, schema, *, error_status_code, error_headers):

@@ -38,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from crm import text_ru
 from crm.db import db, utcnow
 from crm.errors import InvalidInput
+from crm.i18n import lazy_gettext as _l
 from crm.jobs import job, job_context
 from crm.timeutil import local_tz
 from crm.dpo.models import AccessAlert
@@ -207,7 +208,8 @@ def acknowledge(alert: AccessAlert, *, user, comment: str | None = None) -> Acce
     is refused with :class:`crm.errors.InvalidInput` (code ``personal_data``) and nothing is saved."""
     found = text_ru.personal_values(comment)
     if found:
-        raise InvalidInput(f"в комментарии не должно быть персональных данных (найдено: {', '.join(found)})",
+        raise InvalidInput(_l("в комментарии не должно быть персональных данных (найдено: %(found)s)",
+                              found=', '.join(found)),
                            code="personal_data", field="comment")
     if alert.ack_at is None:
         alert.ack_at = utcnow()

@@ -8,6 +8,7 @@ from flask import request
 from crm.api import ApiError, Blueprint, token_required
 from crm.db import db
 from crm.dpo.schemas import AuditPageSchema, AuditQuerySchema
+from crm.i18n import lazy_gettext as _l
 from crm.security.audit.chain import entry_dict
 from crm.security.models import AccessLogEntry
 from crm.timeutil import day_start, parse_day
@@ -23,7 +24,8 @@ def _int_arg(name: str, default: int | None, low: int, high: int | None = None) 
         return default
     if not raw.isdigit() or int(raw) < low or (high is not None and int(raw) > high):
         bound = f"от {low} до {high}" if high is not None else f"не меньше {low}"
-        raise ApiError(400, f"invalid_{name}", f"«{name}» должно быть целым числом {bound}")
+        raise ApiError(400, f"invalid_{name}", _l("«%(name)s» должно быть целым числом %(bound)s",
+                                                  name=name, bound=bound))
     return int(raw)
 
 

@@ -17,7 +17,7 @@ from crm.citizens import services as citizens
 from crm.consent import rights, selfservice
 from crm.consent import services as consent
 from crm.db import db, utcnow
-from crm.i18n import N_
+from crm.i18n import N_, lazy_gettext as _l
 from crm.security import audit
 from crm.security.models import AccessLogEntry
 from crm.security.permissions import ROLE_NAMES_RU, require_role
@@ -113,7 +113,7 @@ def export_citizen(citizen_id: str, *, user, request: rights.DataSubjectRequest)
     ``wrong_delivery``) and ``PermissionDenied``."""
     require_role(user, "dpo")
     if request.citizen_id != citizen_id:
-        raise rights.RequestError("запрос другого заявителя", "citizen_id", "not_found")
+        raise rights.RequestError(_l("запрос другого заявителя"), "citizen_id", "not_found")
     rights.check_deliverable(request, "print")
     return _export(citizen_id, actor=actor_of(user), request=request, delivery="print", user_id=user.id)
 
@@ -127,9 +127,9 @@ def export_for_self_service(request: rights.DataSubjectRequest, *, scope: list[s
     :class:`crm.consent.rights.RequestError` (``not_found``, ``needs_code``, and as
     :func:`crm.consent.rights.check_deliverable` with ``self_service``)."""
     if request.citizen_id not in scope:
-        raise rights.RequestError("запрос не найден", "request_id", "not_found")
+        raise rights.RequestError(_l("запрос не найден"), "request_id", "not_found")
     if not selfservice.signed_in_by_code(grant_id):
-        raise rights.RequestError("чтобы скачать свои данные, войдите по коду из SMS", "code", "needs_code")
+        raise rights.RequestError(_l("чтобы скачать свои данные, войдите по коду из SMS"), "code", "needs_code")
     rights.check_deliverable(request, "self_service")
     with audit.acting_as(selfservice.CITIZEN):
         return _export(request.citizen_id, actor=selfservice.CITIZEN, request=request, delivery="self_service",
@@ -155,7 +155,7 @@ def _export(citizen_id: str, *, actor: audit.Actor, request: rights.DataSubjectR
     "requests": [...], "sms": [...], "access_log": [...], "processing": [...], "sha256"}``."""
     citizen = citizens.get(citizen_id)
     if citizen is None:
-        raise rights.RequestError("заявитель не найден", "citizen_id", "not_found")
+        raise rights.RequestError(_l("заявитель не найден"), "citizen_id", "not_found")
     name, address = consent.controller()
     card = citizens.view(citizen, purpose=consent.DSR_PURPOSE, reveal=True)
     sections: dict = {}  # what the features hold on the citizen (crm.appeals.hooks: appeals, calls, evaluations)

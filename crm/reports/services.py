@@ -12,6 +12,7 @@ from crm.appeals import services as appeals
 from crm.calls import services as calls
 from crm.db import utcnow
 from crm.errors import InvalidInput
+from crm.i18n import lazy_gettext as _l
 from crm.timeutil import day_start, local_date, local_tz, parse_day
 from crm.qa import services as qa
 
@@ -41,7 +42,7 @@ def period(first: str | None, last: str | None) -> Period:
     last_day = parse_day(last, "to") if last else local_date(utcnow())
     first_day = parse_day(first, "from") if first else last_day - timedelta(days=DEFAULT_DAYS - 1)
     if first_day > last_day:
-        raise ReportError("начало периода позже его конца", "from")
+        raise ReportError(_l("начало периода позже его конца"), "from")
     return Period(first_day, last_day, day_start(first_day), day_start(last_day + timedelta(days=1)))
 
 

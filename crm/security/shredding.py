@@ -36,6 +36,7 @@ import json
 import sqlalchemy as sa
 
 from crm.db import db, new_id, utcnow
+from crm.i18n import lazy_gettext as _l
 from crm.security import audit, crypto, keystore, registry
 from crm.security.fields import encrypted_columns, models_with_encrypted_fields
 from crm.security.models import DestructionRecord
@@ -78,11 +79,11 @@ def erase_citizen(citizen_id: str, reason: str, actor=None) -> DestructionRecord
     :class:`crm.security.audit.Actor`; default the signed-in user. Raises :class:`ErasureError`."""
     reason = (reason or "").strip()
     if not reason:
-        raise ErasureError("укажите основание уничтожения данных")
+        raise ErasureError(_l("укажите основание уничтожения данных"))
     subject = registry.subject_table()
     citizen = db.session.get(subject.model, citizen_id)
     if citizen is None:
-        raise ErasureError(f"заявитель {citizen_id} не найден")
+        raise ErasureError(_l("заявитель %(citizen_id)s не найден", citizen_id=citizen_id))
     who = _actor(actor)
     existing = db.session.execute(db.select(DestructionRecord).where(
         DestructionRecord.citizen_id == citizen_id, DestructionRecord.scope == "citizen")
