@@ -23,7 +23,7 @@ from crm.clocks import deadlines as clockwork
 from crm.db import atomic, db, utcnow
 from crm.dispatch.models import Breach, Notification
 from crm.errors import Forbidden, NotFound
-from crm.i18n import N_, translate
+from crm.i18n import N_, lazy_gettext as _l, translate
 from crm.security import audit
 
 #: Who works the breach queue.
@@ -102,7 +102,7 @@ def mark_read(user, notification_id: int) -> Notification:
     row = db.session.execute(select(Notification).where(Notification.id == notification_id, rule)).scalar_one_or_none() \
         if rule is not None else None
     if row is None:
-        raise NotFound("уведомление не найдено", code="not_found")
+        raise NotFound(_l("уведомление не найдено"), code="not_found")
     if row.read_at is None:
         row.read_at, row.read_by = utcnow(), user.id
     db.session.commit()
@@ -197,10 +197,10 @@ def acknowledge(user, breach_id: int) -> Breach:
     once (a second acknowledgement keeps the first); logged as ``breach.acknowledge``; commits.
     Raises :class:`crm.errors.Forbidden`, :class:`crm.errors.NotFound`."""
     if getattr(user, "role", None) not in SUPERVISORS:
-        raise Forbidden("очередь нарушений ведут руководители смены", code="forbidden")
+        raise Forbidden(_l("очередь нарушений ведут руководители смены"), code="forbidden")
     breach = db.session.get(Breach, breach_id)
     if breach is None:
-        raise NotFound("нарушение не найдено", code="not_found")
+        raise NotFound(_l("нарушение не найдено"), code="not_found")
     if breach.acknowledged_at is None:
         breach.acknowledged_by, breach.acknowledged_at = user.id, utcnow()
         audit.record("breach.acknowledge", appeal_id=breach.appeal_id, detail=f"clock={breach.clock};cycle={breach.cycle}")
