@@ -2,6 +2,7 @@
 dates in CRM_TIMEZONE through Flask-Babel's formatter."""
 from __future__ import annotations
 
+import ast
 import re
 from datetime import datetime, timedelta, timezone
 from fnmatch import fnmatch
@@ -217,3 +218,89 @@ def test_citizen_sees_a_refused_link_explained_in_english(client):
     assert not CYRILLIC.search(page)
     page = client.get("/my/link/not-a-token?lang=ru").get_data(as_text=True)
     assert "Ссылка не принята" in page and "Ссылка недействительна" in page
+
+
+# --- errors raised by the code: marked, translated where shown ------------------------------------
+
+#: Calls that mark a message: this app's lazy ``_l`` (crm.i18n.lazy_gettext), Flask-Babel's eager
+#: ``_``/``gettext`` (in a request), and ``N_`` where the error carries its values itself.
+MARKERS = {"_l", "lazy_gettext", "_", "gettext", "N_"}
+
+
+def _is_marker(node) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in MARKERS
+
+
+def _unmarked_raises(source: str) -> list[tuple[int, str]]:
+    """(line, text) of each Russian string literal (or f-string) in the arguments of a ``raise X(...)``
+    that is not the message of a marker call, and of each marker given an f-string (an f-string's
+    text is not a message id: its values go in as ``%(name)s`` keywords)."""
+    found = []
+
+    def visit(node) -> None:
+        if _is_marker(node):
+            if node.args and isinstance(node.args[0], ast.JoinedStr):
+                found.append((node.lineno, "f-string in " + node.func.id + "(): " + ast.unparse(node.args[0])[:60]))
+            for value in node.args[1:] + [k.value for k in node.keywords]:
+                visit(value)
+            return
+        if isinstance(node, (ast.Constant, ast.JoinedStr)):
+            text = node.value if isinstance(node, ast.Constant) else ast.unparse(node)
+            if isinstance(text, str) and CYRILLIC.search(text):
+                found.append((node.lineno, text[:60]))
+            return
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+            for arg in node.exc.args + [k.value for k in node.exc.keywords]:
+                visit(arg)
+    return found
+
+
+def test_raised_errors_mark_their_russian_messages():
+    """Every ``raise X("...")`` with Russian text marks it (``_l("...", name=value)``), so the message
+    is extracted into the catalogues and shown in the request's language (issue 12)."""
+    found = {}
+    for path in sorted((ROOT / "crm").rglob("*.py")):
+        bare = _unmarked_raises(path.read_text(encoding="utf-8"))
+        if bare:
+            found[path.relative_to(ROOT).as_posix()] = bare
+    total = sum(map(len, found.values()))
+    assert not found, f"Russian error text outside _l() in {total} places: {({k: v[:3] for k, v in found.items()})}"
+
+
+def test_the_raise_scanner_sees_bare_messages_and_accepts_marked_ones():
+    assert _unmarked_raises('raise E(_l("нет «%(x)s»", x=f"{y}"), "field")') == []
+    assert _unmarked_raises('raise E(409, "code", _("нет"))\nraise E("code", "English", message_ru=N_("нет"))') == []
+    assert _unmarked_raises('raise E("code", "English only")') == []
+    assert _unmarked_raises('raise E("нет такого", "field")') == [(1, "нет такого")]
+    assert _unmarked_raises('if x:\n    raise E(f"нет {x}")') == [(2, "f'нет {x}'")]
+    assert _unmarked_raises('raise E(409, "c",\n  "нет" if one else "нету")') == [(2, "нет"), (2, "нету")]
+    assert _unmarked_raises('raise E("причина: " + str(x))') == [(1, "причина: ")]
+    assert _unmarked_raises('raise E(_l(f"нет {x}"))') == [(1, "f-string in _l(): f'нет {x}'")]
+
+
+def test_lazy_messages_follow_the_language_of_the_request(app_config):
+    """``_l()`` is put into words when turned into text: Russian outside a request (the CLI, jobs) and in
+    a Russian request, English on ``?lang=en``; its values are filled in either way, label values marked
+    ``_l`` are translated too, and Jinja escapes it like any text."""
+    from markupsafe import escape
+
+    from crm.appeals.catalog import STATUSES
+    from crm.appeals.services import AppealError
+
+    exc = AppealError(i18n.lazy_gettext("нельзя перевести из «%(from_status)s» в «%(to_status)s»",
+                                        from_status=i18n.lazy_gettext(STATUSES["closed"]),
+                                        to_status=i18n.lazy_gettext(STATUSES["received"])), "status")
+    russian = "нельзя перевести из «Закрыто» в «Принято»"
+    assert str(exc) == russian and exc.args[0] == russian
+    app = create_app(app_config)
+    with app.test_request_context("/?lang=en"):
+        assert str(exc) == "cannot move from «Closed» to «Received»"
+        assert exc.args[0].russian() == russian
+    with app.test_request_context("/"):
+        assert str(exc) == russian
+        marked = i18n.lazy_gettext("неизвестная категория «%(category)s»", category="<b>")
+        assert str(escape(marked)) == "неизвестная категория «&lt;b&gt;»"

@@ -1,0 +1,47 @@
+"""Errors raised by the services are shown in the request's language (issue 12): Russian by default,
+byte for byte as before, English on ``?lang=en`` (crm.i18n: the app follows ``?lang=``, never the
+browser's ``Accept-Language``), in the API's ``{"error": {"message"}}`` and on the HTML pages alike."""
+from __future__ import annotations
+
+import io
+
+from tests.api.test_api import appeal_body, as_role, assert_error  # noqa: F401  (as_role is a fixture)
+
+
+def test_service_error_in_english_on_request_and_russian_by_default(client, as_role):
+    _, headers = as_role("operator")
+    body = appeal_body(category="urgent")
+    err = assert_error(client.post("/api/v1/appeals", json=body, headers=headers), 400, "invalid_category")
+    assert err["message"] == "неизвестная категория «urgent»"
+    err = assert_error(client.post("/api/v1/appeals?lang=en", json=body, headers=headers), 400, "invalid_category")
+    assert err["message"] == "unknown category «urgent»"
+    err = assert_error(client.post("/api/v1/appeals?lang=ru", json=body, headers=headers), 400, "invalid_category")
+    assert err["message"] == "неизвестная категория «urgent»"
+    # a header asking for English changes nothing: the language is chosen with ?lang=
+    err = assert_error(client.post("/api/v1/appeals", json=body, headers={**headers, "Accept-Language": "en"}), 400)
+    assert err["message"] == "неизвестная категория «urgent»"
+
+
+def test_crm_errors_and_nested_messages_in_english(client, as_role):
+    _, headers = as_role("operator")
+    body = {k: v for k, v in appeal_body().items() if k != "citizen"} | {"citizen_id": "nope"}
+    err = assert_error(client.post("/api/v1/appeals?lang=en", json=body, headers=headers), 404, "citizen_not_found")
+    assert err["message"] == "citizen not found"
+    err = assert_error(client.post("/api/v1/appeals", json=body, headers=headers), 404, "citizen_not_found")
+    assert err["message"] == "заявитель не найден"
+    # a refused recording: the decoder's reason inside the upload's message, both translated
+    for lang, expected in (("en", "File not accepted: The file is not an audio recording or its format is not "
+                                  "recognised."),
+                           ("ru", "Файл не принят: Файл не является аудиозаписью или его формат не распознан.")):
+        resp = client.post(f"/api/v1/calls?lang={lang}", headers=headers, content_type="multipart/form-data",
+                           data={"file": (io.BytesIO(b"This is not audio, just a text file.\n" * 20), "notes.txt")})
+        assert assert_error(resp, 400, "recording_not_audio")["message"] == expected
+
+
+def test_service_error_on_an_html_page_in_english(client, make_user, login):
+    login(make_user("operator"))
+    page = client.get("/appeals?cursor=not-a-cursor&lang=en")
+    assert page.status_code == 400
+    assert "invalid cursor: start the list again" in page.get_data(as_text=True)
+    page = client.get("/appeals?cursor=not-a-cursor&lang=ru")
+    assert "неверный курсор: начните список сначала" in page.get_data(as_text=True)
