@@ -32,6 +32,7 @@ from crm.executors import services as executors
 from crm.errors import NotFound
 from crm.i18n import lazy_gettext as _l
 from crm.security import audit, blind_index
+from crm.timeutil import local_date
 
 
 class AppealError(ValueError):
@@ -65,9 +66,13 @@ def sla_deadlines(category: str, start: datetime) -> tuple[datetime, datetime, d
 
 
 def _next_number(now: datetime) -> str:
-    """The next appeal number of ``now``'s year (``2026-000042``); concurrent callers get distinct
-    numbers (the counter row's UPDATE … RETURNING serialises them)."""
-    year = now.year
+    """The next appeal number of ``now``'s year in the hotline's time zone (``CRM_TIMEZONE``;
+    ``2026-000042``): an appeal received at 2026-12-31 22:00 UTC is received on 1 January 2027 in
+    Moscow and numbered in 2027's sequence. Concurrent callers get distinct numbers: the year's
+    counter row is created once (``INSERT … ON CONFLICT DO NOTHING``) and advanced by ``UPDATE …
+    RETURNING``, which takes the row's lock, so a second transaction waits for the first to commit
+    (or roll back) and reads its value (PostgreSQL; SQLite serialises writers at BEGIN)."""
+    year = local_date(now).year
     dialect = db.session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
         insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(AppealCounter)
