@@ -14,7 +14,7 @@ from crm.admin.views import bp as admin_bp
 from crm.appeals import hooks as appeals_hooks
 from crm.appeals import personal_data as appeals_data
 from crm.appeals.api import bp as appeals_api
-from crm.appeals.views import bp as appeals_bp
+from crm.appeals.views import bp as appeals_bp, self_bp as appeals_self_bp
 from crm.buildings.api import bp as buildings_api
 from crm.buildings.views import bp as buildings_bp
 from crm.executors.api import bp as executors_api
@@ -114,7 +114,7 @@ def register_personal_data(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     for bp in (users_bp, appeals_bp, buildings_bp, calls_bp, qa_bp, dispatch_bp, dpo_bp, consent_bp, selfservice_bp,
-               dpo_selfservice_bp, health_bp, admin_bp):
+               dpo_selfservice_bp, health_bp, admin_bp, appeals_self_bp):
         app.register_blueprint(bp)
     register_api(app)
 

@@ -8,7 +8,8 @@ from flask import g, request
 from crm.api import ApiError, Blueprint, translates, token_required
 from crm.appeals import services as appeals
 from crm.appeals.schemas import (AppealCreatedSchema, AppealCreateSchema, AppealListQuerySchema, AppealListSchema,
-                                 AppealSchema, AppealSummarySchema, AssignSchema, PhoneInUseSchema, TransitionSchema)
+                                 AppealSchema, AppealSummarySchema, AssignSchema, DuplicateSchema, PhoneInUseSchema,
+                                 StaleSchema, TransitionSchema)
 from crm.citizens import services as citizens
 from crm.i18n import lazy_gettext as _l
 
@@ -117,18 +118,76 @@ def appeal_get(appeal_id: str):
     return appeals.view(appeal)
 
 
+class Stale(ApiError):
+    """409 ``stale``: the appeal is no longer in ``expected_status``; carries both statuses."""
+
+    def __init__(self, exc: appeals.StaleTransition):
+        super().__init__(409, "stale", str(exc))
+        self.exc = exc
+
+    def to_json(self) -> dict:
+        return {**super().to_json(), "current_status": self.exc.current, "expected_status": self.exc.expected}
+
+
+@translates(appeals.StaleTransition)
+def _stale(exc: appeals.StaleTransition) -> ApiError:
+    return Stale(exc)
+
+
 @bp.route("/appeals/<appeal_id>/transitions", methods=["POST"])
 @token_required(*OPERATORS)
 @bp.body(TransitionSchema)
 @bp.response(200, AppealSummarySchema)
-@bp.errors({404: "unknown id", 409: "the lifecycle table does not allow this transition (code bad_transition)"})
+@bp.errors({404: "unknown id (also `duplicate_of`)", 409: "the lifecycle table does not allow this transition "
+                                                         "(code bad_transition)"})
+@bp.alt_response(409, schema=StaleSchema, description=(
+    "code stale: the appeal is no longer in `expected_status` (nothing changed; `current_status` says where it "
+    "is now), or code bad_transition"))
 def appeal_transition(body: dict, appeal_id: str):
-    """Move an appeal along its lifecycle"""
+    """Move an appeal along its lifecycle
+
+    One table of allowed transitions (design.md, "Appeal lifecycle"). Send `expected_status` (the status the
+    client showed): a transition from a status the appeal has left is refused with 409 `stale`, never applied
+    nor counted as a re-opening, so a double click or a retried request moves the appeal once. A re-opening
+    (resolved or closed → in_progress, consulted → escalated) counts in `reopen_count` and starts a new
+    resolution cycle with its own deadline. `consulted` from `received` closes the appeal in one step as a
+    first-contact resolution. The history row keeps the user, their role, the time (UTC) and the comment with
+    its `visibility`."""
     appeal = appeals.get(appeal_id)
     if appeal is None:
         raise ApiError(404, "not_found", _l("обращение не найдено"))
-    appeal = appeals.transition(appeal, body["status"], user_id=g.api_user.id, comment=body.get("comment"))
+    if body.get("duplicate_of"):
+        if body["status"] != "duplicate":
+            raise ApiError(400, "invalid_duplicate_of", _l("«duplicate_of» — только для статуса «duplicate»"))
+        appeal = appeals.mark_duplicate(appeal, body["duplicate_of"], user=g.api_user, merge=False,
+                                        comment=body.get("comment"), expected_status=body.get("expected_status"))
+        return _summary(appeal)
+    appeal = appeals.transition(appeal, body["status"], user=g.api_user, comment=body.get("comment"),
+                                visibility=body.get("visibility") or "internal",
+                                expected_status=body.get("expected_status"))
     return _summary(appeal)
+
+
+@bp.route("/appeals/<appeal_id>/duplicate", methods=["POST"])
+@token_required(*OPERATORS)
+@bp.body(DuplicateSchema)
+@bp.response(200, AppealSummarySchema)
+@bp.errors({400: "the original is this appeal, a duplicate or rejected (invalid_original_id)",
+            404: "unknown id or original_id"})
+@bp.alt_response(409, schema=StaleSchema, description="stale (see /transitions) or bad_transition")
+def appeal_duplicate(body: dict, appeal_id: str):
+    """Mark an appeal a duplicate of its original, and merge it
+
+    The appeal moves to `duplicate` (linked through `duplicate_of`). With `merge: true` its calls and comments
+    move to the original in the same transaction, and the citizen is told once: one comment for the citizen on
+    the duplicate (their self-service page shows it) and one status notification (SMS, where the citizen
+    consented) of the step to `duplicate`. A second request for an appeal already merged is refused (409
+    stale with `expected_status`, or bad_transition), so nothing moves twice and nobody is told twice."""
+    appeal = appeals.get(appeal_id)
+    if appeal is None:
+        raise ApiError(404, "not_found", _l("обращение не найдено"))
+    return _summary(appeals.mark_duplicate(appeal, body["original_id"], user=g.api_user, merge=bool(body.get("merge")),
+                                           comment=body.get("comment"), expected_status=body.get("expected_status")))
 
 
 @bp.route("/appeals/<appeal_id>/assign", methods=["POST"])

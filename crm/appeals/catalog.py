@@ -45,18 +45,25 @@ STATUSES = {
     "duplicate": N_("Дубликат"),
 }
 
-# from-status → allowed to-statuses (design.md, "Appeal lifecycle"); closed → in_progress is a re-opening.
+# from-status → allowed to-statuses (design.md, "Appeal lifecycle"): the one table every transition is
+# checked against (crm.appeals.services.transition). «Консультация дана» (consulted) is a closure at the
+# first contact, in one step; consulted → closed stays allowed (a formal closure, e.g. after the survey).
+# A duplicate may be found after the hand-over too (two neighbours report one leak).
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "received": ("consulted", "escalated", "rejected", "duplicate"),
     "consulted": ("closed", "escalated"),
-    "escalated": ("in_progress", "resolved", "rejected"),
-    "in_progress": ("resolved", "escalated"),
+    "escalated": ("in_progress", "resolved", "rejected", "duplicate"),
+    "in_progress": ("resolved", "escalated", "duplicate"),
     "resolved": ("closed", "in_progress"),
     "closed": ("in_progress",),
     "rejected": (),
     "duplicate": (),
 }
-REOPEN = {("resolved", "in_progress"), ("closed", "in_progress")}
+#: Re-openings (counted in ``reopen_count``; each starts a new resolution cycle): work on an appeal
+#: that was resolved, closed or answered on the call starts again.
+REOPEN = {("resolved", "in_progress"), ("closed", "in_progress"), ("consulted", "escalated")}
+#: Statuses in which the appeal is closed for the citizen (``closed_at`` set on entering them).
+CLOSING = ("consulted", "closed", "rejected", "duplicate")
 
 # SLA per category: (calendar, escalate within, status update within, resolve within).
 # Emergencies run 24/7 (ПП РФ № 416 п. 13: emergency localised within 30 min — resolution within
@@ -79,12 +86,13 @@ DEADLINE_KINDS = {
 
 # status → the deadlines still to be met in it (design.md, "Appeal lifecycle"). Escalation is met
 # by leaving «received» (handed over, answered on the call, rejected); resolution by reaching
-# «resolved» or «consulted» (and due again when the appeal is re-opened); the status-update clock
-# restarts at every transition and runs until the appeal is closed (the citizen told), rejected or
-# marked a duplicate. Consultations are answered on the call: they have no escalation deadline.
+# «resolved» or «consulted» (and due again, on the new cycle's deadline, when the appeal is re-opened); the
+# status-update clock restarts at every transition and runs until the appeal is closed (the citizen told:
+# «консультация дана» closes it on the call), rejected or marked a duplicate. Consultations are answered
+# on the call: they have no escalation deadline.
 PENDING_DEADLINES: dict[str, tuple[str, ...]] = {
     "received": ("escalate", "update", "resolve"),
-    "consulted": ("update",),
+    "consulted": (),
     "escalated": ("update", "resolve"),
     "in_progress": ("update", "resolve"),
     "resolved": ("update",),

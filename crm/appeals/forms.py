@@ -90,9 +90,28 @@ class AppealForm(FlaskForm):
                              validators=[Optional(), Length(max=12), _moment])
 
 
+VISIBILITY_CHOICES = [("internal", _l("только для сотрудников")), ("citizen", _l("и для заявителя"))]
+
+
 class TransitionForm(FlaskForm):
+    """A step of the lifecycle. ``expected_status``: the status the page showed; a page that no longer
+    shows the current status (another operator moved the appeal, or a double click) is refused."""
+
+    expected_status = HiddenField()
     to_status = SelectField(_l("Новый статус"), choices=_choices(STATUSES))
     comment = TextAreaField(_l("Комментарий"), validators=[Optional(), Length(max=5000)])
+    visibility = SelectField(_l("Комментарий виден"), choices=VISIBILITY_CHOICES, default="internal")
+
+
+class DuplicateForm(FlaskForm):
+    """Close the appeal as a duplicate of another (by its number), optionally merging it into it."""
+
+    expected_status = HiddenField()
+    original_number = StringField(_l("Номер исходного обращения"),
+                                  validators=[DataRequired(message=_l("Укажите номер исходного обращения")),
+                                              Length(max=20)])
+    merge = BooleanField(_l("Объединить: перенести звонки и комментарии в исходное обращение"))
+    comment = TextAreaField(_l("Комментарий (для сотрудников)"), validators=[Optional(), Length(max=5000)])
 
 
 class RecordingForm(FlaskForm):

@@ -21,8 +21,12 @@ log = logging.getLogger(__name__)
 STATUS_PURPOSE = "sms_notifications"
 
 
-def status_text(number: str, status: str) -> str:
-    """The SMS text for appeal ``number`` now in ``status``."""
+def status_text(number: str, status: str, original_number: str | None = None) -> str:
+    """The SMS text for appeal ``number`` now in ``status``; a duplicate names its original
+    (``original_number``), where the work goes on."""
+    if status == "duplicate" and original_number:
+        return (f"Горячая линия ЖКХ: заявка № {number} объединена с заявкой № {original_number} "
+                "по той же проблеме; работы ведутся по ней.")
     return f"Горячая линия ЖКХ: заявка № {number} — {STATUSES.get(status, status).lower()}."
 
 
@@ -39,8 +43,10 @@ def notify_status(appeal_id: str, event_id: str) -> str:
         return "no_consent"
     event = next((e for e in appeal.events if e.id == event_id), None)
     status = event.to_status if event is not None else appeal.status
+    original = db.session.get(Appeal, appeal.duplicate_of_id) if appeal.duplicate_of_id else None
     msg = consent.send_sms(citizens.get(appeal.citizen_id), purpose=STATUS_PURPOSE, kind="status",
-                           body=status_text(appeal.number, status), appeal_id=appeal.id, appeal_event_id=event_id,
+                           body=status_text(appeal.number, status, original.number if original is not None else None),
+                           appeal_id=appeal.id, appeal_event_id=event_id,
                            actor=audit.system_actor("send_status_sms"))
     return "sent" if msg is not None else "no_phone"
 

@@ -2,7 +2,7 @@
 gets back (validation, serialisation and the OpenAPI document come from these schemas)."""
 from __future__ import annotations
 
-from marshmallow import validate
+from marshmallow import pre_load, validate
 
 from crm.api.schemas import ErrorBodySchema, IsoDateTime, Schema, StrictBoolean, fields, nullable
 from crm.appeals.catalog import CATEGORIES, CHANNELS, DEADLINE_KINDS, STATUSES, TOPICS
@@ -71,7 +71,12 @@ class AppealSummarySchema(Schema):
     sla = fields.Nested(SlaSchema, required=True)
     repeat_of = nullable(fields.String, required=True,
                          metadata={"description": "id of the earlier appeal on the same problem"})
-    reopen_count = fields.Integer()
+    reopen_count = fields.Integer(metadata={"description": "how many times the appeal was re-opened; each "
+                                                           "re-opening starts a new resolution cycle"})
+    first_contact = fields.Boolean(metadata={"description": (
+        "closed at the first contact: answered on the call («консультация дана»), never escalated nor "
+        "re-opened (first-contact resolution)")})
+    duplicate_of = nullable(fields.String, metadata={"description": "status duplicate: the original appeal's id"})
     operator_id = nullable(fields.Integer)
     executor_id = nullable(fields.Integer, required=True, metadata={
         "description": "the executor (GET /executors) the appeal is handed over to; null: none"})
@@ -104,11 +109,23 @@ class AppealCreatedSchema(AppealSummarySchema):
 
 
 class HistoryEntrySchema(Schema):
-    at = IsoDateTime()
+    """One step of the appeal's history: who (user, the role they acted in), when (UTC), from → to, and
+    the comment with its visibility."""
+
+    at = IsoDateTime(metadata={"description": "ISO 8601 in UTC"})
+    kind = fields.String(metadata={"enum": ["transition", "comment"], "description": (
+        "transition: a status change (from → to); comment: a comment alone (from = to: the status it was "
+        "written in)")})
     from_ = nullable(fields.String, attribute="from", data_key="from")
     to = fields.String()
     user_id = nullable(fields.Integer)
+    user = nullable(fields.String, metadata={"description": "the user's login name; null for the system"})
+    role = nullable(fields.String, metadata={"description": "the role the user acted in (operator, supervisor, "
+                                                            "admin, executor …); null for the system and old rows"})
     comment = nullable(fields.String)
+    visibility = fields.String(metadata={"enum": ["internal", "citizen"]})
+    moved_from = nullable(fields.String, metadata={
+        "description": "the number of the merged duplicate this comment was moved from"})
 
 
 class ClockSchema(Schema):
@@ -140,8 +157,46 @@ class AppealSchema(AppealSummarySchema):
 
 
 class TransitionSchema(Schema):
+    """A step of the lifecycle (crm.appeals.catalog.TRANSITIONS). `to` is accepted as another name of
+    `status`."""
+
     status = fields.String(required=True, metadata={"enum": list(STATUSES)})
-    comment = nullable(fields.String, validate=validate.Length(max=5000))
+    comment = nullable(fields.String, validate=validate.Length(max=5000), metadata={
+        "description": "encrypted under the citizen's data key, like the description"})
+    visibility = fields.String(metadata={"enum": ["internal", "citizen"], "default": "internal", "description": (
+        "internal: staff only; citizen: also shown to the citizen on their self-service page")})
+    expected_status = fields.String(metadata={"enum": list(STATUSES), "description": (
+        "the status the client saw; when the appeal is no longer in it the transition is refused with 409 "
+        "`stale` and nothing changes (a double click, or a page another operator has moved on since)")})
+    duplicate_of = fields.String(validate=validate.Length(max=36), metadata={
+        "description": "with status `duplicate`: the original appeal's id (POST /appeals/{id}/duplicate also "
+                       "merges)"})
+
+    @pre_load
+    def _to_alias(self, data, **_):
+        if isinstance(data, dict) and "to" in data and "status" not in data:
+            data = {**data, "status": data["to"]}
+            del data["to"]
+        return data
+
+
+class StaleSchema(Schema):
+    """A 409 of a lifecycle step: code `stale` (the appeal has left `expected_status`; nothing was changed;
+    `current_status` says where it is now) or `bad_transition` (the table does not allow the step)."""
+
+    error = fields.Nested(ErrorBodySchema, required=True)
+    current_status = fields.String(metadata={"enum": list(STATUSES), "description": "code stale: the status now"})
+    expected_status = fields.String(metadata={"enum": list(STATUSES), "description": "code stale: the status sent"})
+
+
+class DuplicateSchema(Schema):
+    original_id = fields.String(required=True, validate=validate.Length(max=36), metadata={
+        "description": "the original appeal (not itself a duplicate, rejected, nor this appeal)"})
+    merge = StrictBoolean(metadata={"default": False, "description": (
+        "true: the duplicate's calls and comments move to the original, and the citizen is told once")})
+    expected_status = fields.String(metadata={"enum": list(STATUSES), "description": "as in /transitions"})
+    comment = nullable(fields.String, validate=validate.Length(max=5000), metadata={
+        "description": "an internal comment on the duplicate's closing step"})
 
 
 class AssignSchema(Schema):

@@ -10,13 +10,14 @@ from flask_login import current_user
 
 from crm.appeals import services
 from crm.appeals.catalog import CATEGORIES, CHANNELS, DEADLINE_KINDS, STATUSES, TOPICS, TRANSITIONS
-from crm.appeals.forms import (AppealForm, CitizenForm, PhoneSearchForm, QuickConsentForm, RecordingForm,
-                               TransitionForm)
+from crm.appeals.forms import (AppealForm, CitizenForm, DuplicateForm, PhoneSearchForm, QuickConsentForm,
+                               RecordingForm, TransitionForm)
 from crm.buildings import services as buildings
 from crm.calls import services as calls
 from crm.citizens import services as citizens
 from crm.citizens.forms import RectifyForm
 from crm.clocks import deadlines as clockwork
+from crm.consent import selfservice
 from crm.consent import services as consent
 from crm.db import utcnow
 from crm.i18n import Labels
@@ -26,6 +27,8 @@ from crm.timeutil import day_start, local_date, local_tz
 from crm.security.permissions import ROLE_NAMES_RU
 
 bp = Blueprint("appeals", __name__)
+#: the citizen's own appeals on the self-service pages (signed in by an SMS code or link, crm.consent)
+self_bp = Blueprint("appeals_selfservice", __name__, url_prefix="/my")
 OPERATORS = ("operator", "admin")
 
 
@@ -281,12 +284,16 @@ def citizen_card(citizen_id):
 
 def _detail(appeal, reveal=False, *, fform=None, status=200):
     data = services.view(appeal, reveal=reveal)
-    allowed = TRANSITIONS.get(appeal.status, ())
-    tform = TransitionForm()
+    allowed = [s for s in TRANSITIONS.get(appeal.status, ()) if s != "duplicate"]  # the duplicate form links one
+    tform = TransitionForm(formdata=None, expected_status=appeal.status)
     tform.to_status.choices = [(s, _(STATUSES[s])) for s in allowed]
+    dform = DuplicateForm(formdata=None, expected_status=appeal.status) \
+        if "duplicate" in TRANSITIONS.get(appeal.status, ()) else None
+    original = services.get(appeal.duplicate_of_id) if appeal.duplicate_of_id else None
     active = {code for code in ("sms_notifications", "call_recording_qa", "csat_survey")
               if consent.active_consent(appeal.citizen_id, code, consent.DEFAULT_VERSION.get(code)) is not None}
-    return render_template("appeals/detail.html", appeal=data, tform=tform, calls=calls.for_appeal(appeal.id),
+    return render_template("appeals/detail.html", appeal=data, tform=tform, dform=dform, original=original,
+                           calls=calls.for_appeal(appeal.id),
                            rform=RecordingForm(), consents=consent.for_citizen(appeal.citizen_id),
                            active_purposes=active, fform=fform or RectifyForm(formdata=None)), status
 
@@ -327,16 +334,58 @@ def citizen_rectify(appeal_id):
 @bp.post("/appeals/<appeal_id>/transition")
 @roles_required(*OPERATORS)
 def appeal_transition(appeal_id):
+    """A step of the lifecycle from the appeal page. The form carries the status the page showed
+    (``expected_status``): when the appeal has left it (another operator, or the second click of a double
+    click) nothing changes and the page comes back (409) saying so in the user's language."""
     appeal = services.get(appeal_id) or abort(404)
     form = TransitionForm()
     form.to_status.choices = [(s, _(STATUSES[s])) for s in STATUSES]
     if form.validate_on_submit():
         try:
-            services.transition(appeal, form.to_status.data, user_id=current_user.id, comment=form.comment.data)
+            services.transition(appeal, form.to_status.data, user=current_user, comment=form.comment.data,
+                                visibility=form.visibility.data or "internal",
+                                expected_status=form.expected_status.data or None)
             flash(_("Статус: %(status)s.", status=_(STATUSES[form.to_status.data])), "success")
+        except services.StaleTransition as exc:
+            flash(_stale_message(exc), "error")
+            return _detail(services.get(appeal_id), status=409)
         except services.AppealError as exc:
             flash(str(exc), "error")
-    return redirect(url_for("appeals.appeal_detail", appeal_id=appeal.id))
+    return redirect(url_for("appeals.appeal_detail", appeal_id=appeal_id))
+
+
+def _stale_message(exc) -> str:
+    return _("Статус обращения уже изменился: на странице было «%(expected)s», сейчас «%(current)s». "
+             "Переход в «%(to)s» не выполнен. Проверьте историю ниже и повторите, если он ещё нужен.",
+             expected=_(STATUSES[exc.expected]), current=_(STATUSES[exc.current]), to=_(STATUSES[exc.to_status]))
+
+
+@bp.post("/appeals/<appeal_id>/duplicate")
+@roles_required(*OPERATORS)
+def appeal_duplicate(appeal_id):
+    """Close the appeal as a duplicate of the appeal numbered ``original_number``, merging it when asked
+    (:func:`crm.appeals.services.mark_duplicate`). Refusals come back on the page in the user's language."""
+    appeal = services.get(appeal_id) or abort(404)
+    form = DuplicateForm()
+    if not form.validate_on_submit():
+        flash(_("Укажите номер исходного обращения."), "error")
+        return redirect(url_for("appeals.appeal_detail", appeal_id=appeal_id))
+    original = services.by_number(form.original_number.data)
+    if original is None:
+        flash(_("Обращение № %(number)s не найдено.", number=form.original_number.data.strip()[:20]), "error")
+        return redirect(url_for("appeals.appeal_detail", appeal_id=appeal_id))
+    try:
+        services.mark_duplicate(appeal, original.id, user=current_user, merge=form.merge.data,
+                                comment=form.comment.data, expected_status=form.expected_status.data or None)
+    except services.StaleTransition as exc:
+        flash(_stale_message(exc), "error")
+        return _detail(services.get(appeal_id), status=409)
+    except services.AppealError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(_("Обращение объединено с № %(number)s.", number=original.number) if form.merge.data
+              else _("Обращение отмечено дубликатом № %(number)s.", number=original.number), "success")
+    return redirect(url_for("appeals.appeal_detail", appeal_id=appeal_id))
 
 
 @bp.post("/appeals/<appeal_id>/calls")
@@ -386,3 +435,15 @@ def quick_consent(appeal_id):
     else:
         flash(_("Не удалось записать согласие: проверьте форму."), "error")
     return redirect(url_for("appeals.appeal_detail", appeal_id=appeal.id))
+
+
+@self_bp.get("/appeals")
+def my_appeals():
+    """The citizen's appeals with their statuses and the comments written for them (never the internal
+    ones); signed in on the self-service page. Each read of comments is logged as the citizen's."""
+    scope = selfservice.session_scope()[0]
+    if not scope:
+        flash(_("Войдите по ссылке или коду из SMS."), "error")
+        return redirect(url_for("selfservice.start"))
+    return render_template("appeals/self_appeals.html",
+                           appeals=services.for_self_service(scope, actor=selfservice.CITIZEN))

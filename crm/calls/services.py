@@ -596,6 +596,16 @@ def ids_in_period_select(start: datetime, end: datetime, *, operator_id: int | N
     return q
 
 
+def move_to_appeal(from_appeal_id: str, to_appeal_id: str) -> int:
+    """Re-attach every call of appeal ``from_appeal_id`` to ``to_appeal_id`` (a duplicate merged into its
+    original, :func:`crm.appeals.services.mark_duplicate`), in the caller's transaction (no commit).
+    Each call keeps its citizen and data keys: nothing is decrypted or re-encrypted. Returns how many moved."""
+    moved = list(db.session.execute(db.select(Call).where(Call.appeal_id == from_appeal_id)).scalars())
+    for call in moved:
+        call.appeal_id = to_appeal_id
+    return len(moved)
+
+
 def for_appeal(appeal_id: str) -> list[Call]:
     return list(db.session.execute(db.select(Call).where(Call.appeal_id == appeal_id)
                                    .order_by(Call.created_at)).scalars())

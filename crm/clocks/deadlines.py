@@ -102,8 +102,9 @@ DEFAULT_CLOCKS: tuple[Clock, ...] = (
     Clock("handover", N_("передать исполнителю"), timedelta(hours=1),
           stops_on=("escalated", "consulted", "rejected", "duplicate", *FINISHED),
           categories=("emergency", "routine", "complaint"), basis="регламент горячей линии (design.md): 1 ч"),
+    # «консультация дана» closes the appeal on the call (nothing to update the citizen on)
     Clock("status_update", N_("обновить статус"), timedelta(hours=24), restarts=True,
-          stops_on=("closed", "rejected", "duplicate"), basis="регламент горячей линии (design.md): 24 ч"),
+          stops_on=("closed", "consulted", "rejected", "duplicate"), basis="регламент горячей линии (design.md): 24 ч"),
     Clock("emergency_localisation", N_("локализовать аварию"), timedelta(minutes=30), categories=("emergency",),
           regime="housing",
           basis="ПП РФ № 416, п. 13: локализация аварийного повреждения — в течение 30 минут с регистрации заявки"),

@@ -14,6 +14,10 @@ class KpiSchema(Schema):
     repeats = fields.Integer()
     repeat_rate = nullable(fields.Float, required=True,
                            metadata={"description": "repeats / appeals_total (0–1); null without appeals"})
+    first_contact_resolution_rate = nullable(fields.Float, metadata={
+        "description": "share (0–1) of the period's appeals, rejected and duplicates left out, closed at the first "
+                       "contact («консультация дана» on the call, never escalated nor re-opened); null without such "
+                       "appeals"})
     sla_compliance = nullable(fields.Float, required=True, metadata={
         "description": "share (0–1) of the period's appeals, rejected and duplicates left out, resolved by their "
                        "resolve_by or still open and not past it; null without such appeals"})

@@ -227,10 +227,17 @@ def test_closed_rejected_and_duplicate_appeals_have_no_deadline(page, api, opera
         assert api_deadline(api, appeal.id) is None
     resp = api.post(f"/api/v1/appeals/{closed.id}/transitions", json={"status": "in_progress"})
     assert resp.status_code == 200
-    # re-opened: the resolution deadline is due again (and long passed)
-    assert resp.get_json()["next_deadline"] | {"due": None} == {
-        "kind": "resolve", "due": None, "overdue": True, "soon": False}
-    assert deadline_cell(page, closed.number)["state"] == "overdue"
+    # re-opened: the resolution deadline is due again — the new cycle's own deadline (issue 14 point 4), not
+    # the old one long passed: a re-opening starts a new resolution cycle judged on its own deadline
+    from crm.appeals import services as appeals
+
+    got = resp.get_json()
+    reopened_at = datetime.fromisoformat(api.get(f"/api/v1/appeals/{closed.id}").get_json()["history"][-1]["at"])
+    assert datetime.fromisoformat(got["sla"]["resolve_by"]) == appeals.sla_deadlines("consultation", reopened_at)[2]
+    assert datetime.fromisoformat(got["sla"]["resolve_by"]) > reopened_at > past
+    assert got["next_deadline"]["kind"] in ("resolve", "update") and got["next_deadline"]["overdue"] is False
+    assert got["sla"]["breached"] is False and got["reopen_count"] == 1
+    assert deadline_cell(page, closed.number)["state"] in ("pending", "soon")
 
 
 def test_operator_home_shows_the_same_deadline(page, operator):

@@ -82,7 +82,10 @@ SELF_SERVICE = {"selfservice.start", "selfservice.code", "selfservice.link", "se
                 "selfservice.withdraw", "selfservice.logout",
                 # the citizen's download of their access export: every read is logged as theirs
                 # (tests/dpo/test_access_request_workflow.py)
-                "dpo_selfservice.selfservice_export"}
+                "dpo_selfservice.selfservice_export",
+                # the citizen's own appeals: each read of their comments is logged as theirs
+                # (tests/appeals/test_lifecycle.py)
+                "appeals_selfservice.my_appeals"}
 #: Query strings a GET route needs before it shows anyone.
 QUERIES = {
     "api_citizens.citizens_by_phone": {"phone": PHONE},
@@ -285,6 +288,11 @@ def _post_recipes(w):
     def new_appeal():
         return AppealFactory(citizen=w.citizen, description="Нет света в подъезде").id
 
+    def appeal_number(appeal_id):
+        from crm.appeals import services as appeals
+
+        return appeals.get(appeal_id).number
+
     def new_consent():
         from crm.consent import services as consent
 
@@ -323,6 +331,10 @@ def _post_recipes(w):
             "citizen_id": cid, "category": "routine", "topic": "lift", "description": "Лифт стоит", "channel": "phone"}), cid),
         "api_appeals.appeal_transition": ("operator", lambda app: api("operator", f"/api/v1/appeals/{aid}/transitions",
                                                               json={"status": next_status(), "comment": "дальше"})(app), cid),
+        "api_appeals.appeal_duplicate": ("operator", lambda app: api("operator", f"/api/v1/appeals/{new_appeal()}/duplicate",
+                                                             json={"original_id": new_appeal(), "merge": True})(app), cid),
+        "appeals.appeal_duplicate": ("operator", lambda app: html("operator", f"/appeals/{new_appeal()}/duplicate", data={
+            "original_number": appeal_number(new_appeal()), "merge": "y"}), cid),
         "api_appeals.appeal_assign": ("operator", lambda app: api("operator", f"/api/v1/appeals/{new_appeal()}/assign",
                                                           json={"executor_id": w.args["executor_id"]})(app), cid),
         "api_calls.call_upload": ("operator", api("operator", "/api/v1/calls", data={
