@@ -13,6 +13,10 @@
   so is the work done: an unknown number gets a decoy grant, see :func:`request_code`). Only an
   HMAC of the code is kept; it expires after ``CRM_SELFSERVICE_CODE_TTL_S``
   (default 10 min), allows 5 attempts and works once. At most 3 codes per number an hour.
+  The SMS is sent by a background job (:func:`deliver_code`), never inside the request, so the
+  request takes the same path and time for a known and an unknown number; until the job sends it
+  the code waits in Redis encrypted under a data key of its own grant, which the job deletes
+  (crypto-shredding) with the Redis key once the SMS is handed to the gateway.
 
 Neither the code nor the link is stored in clear anywhere: the SMS goes to the gateway once, with
 the secret, and the outbox keeps the text with the secret masked (:func:`crm.consent.sms.send`).
@@ -35,9 +39,10 @@ from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import update
 
+from crm import jobs
 from crm.consent.models import SelfServiceGrant
 from crm.db import db, new_id, utcnow
-from crm.security import audit
+from crm.security import audit, crypto, keystore
 from crm.timeutil import local_tz
 from crm.consent import sms
 from crm.consent.services import DSR_PURPOSE
@@ -47,6 +52,10 @@ SALT = "crm.consent.selfservice.link"
 CITIZEN = audit.Actor(None, "citizen:selfservice", "citizen")
 MAX_ATTEMPTS = 5
 MAX_CODES_PER_HOUR = 3
+#: The job that sends a one-time code (:mod:`crm.consent.jobs`; named, not imported: it imports this module).
+DELIVER_JOB = "crm.consent.jobs.deliver_code_job"
+#: Where the pending code's ciphertext is sealed (associated data; no such column exists).
+_PENDING_PLACE = {"table": "selfservice_grants", "column": "pending_code"}
 
 
 class SelfServiceError(ValueError):
@@ -181,17 +190,21 @@ def _code_hash(grant_id: str, code: str) -> str:
 
 
 def request_code(phone: str) -> str:
-    """Send a one-time code to ``phone`` if a citizen has it. Returns the id of a grant for
+    """Have a one-time code sent to ``phone`` if a citizen has it. Returns the id of a grant for
     :func:`verify_code` either way, so the answer does not tell who is registered (issue: no
     enumeration through self-service). Raises :class:`crm.citizens.services.CitizenError` for a
     number that is not a phone number.
 
     A known and an unknown number (or one over :data:`MAX_CODES_PER_HOUR`) take the same steps: the
     hourly count, a random code and its HMAC, a grant row (for nobody, ``citizen_id`` NULL: a *decoy*
-    whose code is never sent, so it can never be used), an access-log entry, one commit. The id is a
-    UUID either way, the code page counts the attempts on the row either way and answers the same
-    messages. Only the SMS itself (outbox row and gateway) is left out for nobody: an SMS provider
-    adapter should queue rather than deliver inside the request (:mod:`crm.consent.sms`)."""
+    whose code is never sent, so it can never be used), an access-log entry, one commit, then the
+    code sealed under a new data key of the grant (AES-GCM, :mod:`crm.security.crypto`), the
+    ciphertext put in Redis for ``CRM_SELFSERVICE_CODE_TTL_S`` and one :func:`deliver_code` job
+    enqueued. The id is a UUID either way, the code page counts the attempts on the row either way and
+    answers the same messages. Nothing is sent inside the request (sending took measurably longer
+    than not sending, so the response time told who is registered): the job sends the SMS of a real
+    grant and nothing for a decoy. Raises redis errors when Redis is down (the grant row is then
+    committed but no code goes out; the citizen asks again)."""
 
     found = citizens.find_by_phone(phone, purpose=DSR_PURPOSE)
     found = [c for c in found if c.erased_at is None]
@@ -216,11 +229,52 @@ def request_code(phone: str) -> str:
                      outcome="denied", detail=f"{'hourly limit' if limited else 'no citizen'}: decoy {grant.id}",
                      actor=CITIZEN)
     db.session.commit()
-    if real:
-        sms.send(first, purpose=DSR_PURPOSE, kind="code",
-                 body=f"Код для управления согласиями: {code}. Действует {code_ttl_s() // 60} мин. "
-                      f"Никому его не сообщайте.", actor=CITIZEN, secret=code)
+    sealed = crypto.encrypt_field(code.encode(), row_id=grant.id, owner_id=grant.id, **_PENDING_PLACE)
+    jobs.redis_connection().set(_pending_key(grant.id), sealed, ex=code_ttl_s())
+    jobs.enqueue(DELIVER_JOB, grant.id)
     return grant.id
+
+
+def _pending_key(grant_id: str) -> str:
+    """The Redis key holding a grant's code, sealed, until :func:`deliver_code` sends it."""
+    return f"{current_app.config['CRM_QUEUE_PREFIX']}selfservice:code:{grant_id}"
+
+
+def deliver_code(grant_id: str) -> str:
+    """Send the code of grant ``grant_id`` (the job enqueued by :func:`request_code`; safe to run
+    twice). Reads the sealed code from Redis and decrypts it; for a real grant still unused and
+    unexpired, sends the SMS (:func:`crm.consent.sms.send`: outbox row with the code masked,
+    gateway, ``sms.send`` in the access log); for a decoy sends nothing. Then deletes the Redis key
+    and the grant's data key, so no copy of the code is left (a Redis snapshot taken meanwhile holds
+    only a ciphertext whose key is gone).
+
+    Returns ``"sent"``, ``"nothing"`` (a decoy, or a grant used, expired or erased meanwhile) or
+    ``"gone"`` (no pending code: sent already or expired). A gateway error is re-raised with the
+    sealed code kept, so RQ's Retry (declared on the job) tries again until the code's TTL ends."""
+    conn = jobs.redis_connection()
+    key = _pending_key(grant_id)
+    sealed = conn.get(key)
+    if sealed is None:
+        _shred_pending(grant_id)
+        return "gone"
+    code = crypto.decrypt_field(sealed, row_id=grant_id, owner_id=grant_id, **_PENDING_PLACE).decode()
+    grant = db.session.get(SelfServiceGrant, grant_id)
+    outcome = "nothing"
+    if (grant is not None and grant.citizen_id is not None and grant.used_at is None
+            and grant.expires_at > utcnow()):
+        citizen = citizens.get(grant.citizen_id)
+        if sms.send(citizen, purpose=DSR_PURPOSE, kind="code",
+                    body=f"Код для управления согласиями: {code}. Действует {code_ttl_s() // 60} мин. "
+                         f"Никому его не сообщайте.", actor=CITIZEN, secret=code) is not None:
+            outcome = "sent"
+    conn.delete(key)
+    _shred_pending(grant_id)
+    return outcome
+
+
+def _shred_pending(grant_id: str) -> None:
+    keystore.delete_owner(grant_id)
+    crypto.forget_cached_key(owner_id=grant_id)
 
 
 def session_scope() -> tuple[list[str], str | None]:

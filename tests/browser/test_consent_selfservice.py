@@ -109,7 +109,7 @@ def test_link_withdraw_on_a_phone_and_refusals(ctx, new_page, live_server, shots
 
 
 @pytest.mark.browser
-def test_code_by_sms_on_a_phone(ctx, new_page, shots_dir, sms_inbox):
+def test_code_by_sms_on_a_phone(ctx, new_page, shots_dir, sms_inbox, run_worker):
     from crm.consent import services as consent
     from crm.consent import sms
     from crm.db import db
@@ -125,6 +125,7 @@ def test_code_by_sms_on_a_phone(ctx, new_page, shots_dir, sms_inbox):
     page.get_by_role("button", name="Получить код").click()
     page.wait_for_url(re.compile(r"/my/code$"))
     fits(page, "the code page")
+    run_worker()  # the code is sent by a background job
     assert [m for m in sms.outbox(citizen_id=cid) if m.kind == "code"]
     body = [m.body for m in sms_inbox if "Код" in m.body][0]  # the outbox keeps the code masked
     db.session.remove()

@@ -130,7 +130,7 @@ def test_forged_and_expired_links_are_refused(ctx, make_user, citizen, sms_inbox
     assert {"forged", "expired"} <= set(refusals)
 
 
-def test_sms_code_flow_limits_attempts_and_never_logs_the_code(ctx, citizen, sms_inbox, caplog):
+def test_sms_code_flow_limits_attempts_and_never_logs_the_code(ctx, citizen, sms_inbox, caplog, run_worker):
     from crm.consent import selfservice
     from crm.consent.models import SelfServiceGrant
     from crm.security.models import AccessLogEntry
@@ -142,6 +142,7 @@ def test_sms_code_flow_limits_attempts_and_never_logs_the_code(ctx, citizen, sms
     assert visitor.post("/my", data={"phone": "12"}).status_code == 422
     resp = visitor.post("/my", data={"phone": "8 (912) 505 60 70"})
     assert resp.status_code == 302 and resp.headers["Location"].endswith("/my/code")
+    run_worker()  # the code is sent by a background job
     assert messages(citizen.id, "code")
     body = delivered(sms_inbox, "code")[0]
     code = re.search(r"\b(\d{6})\b", body).group(1)
@@ -165,7 +166,7 @@ def test_sms_code_flow_limits_attempts_and_never_logs_the_code(ctx, citizen, sms
     assert code not in caplog.text
 
 
-def test_code_attempts_run_out_and_unknown_numbers_look_the_same(ctx, citizen, sms_inbox):
+def test_code_attempts_run_out_and_unknown_numbers_look_the_same(ctx, citizen, sms_inbox, run_worker):
     from crm.consent import selfservice
 
     visitor = Client(ctx)
@@ -174,6 +175,7 @@ def test_code_attempts_run_out_and_unknown_numbers_look_the_same(ctx, citizen, s
     assert visitor.post("/my/code", data={"code": "123456"}).status_code == 400
 
     grant_id = selfservice.request_code(PHONE)
+    run_worker()  # the code is sent by a background job
     for _ in range(selfservice.MAX_ATTEMPTS):
         with pytest.raises(selfservice.SelfServiceError):
             selfservice.verify_code(grant_id, "999999x")
@@ -184,6 +186,7 @@ def test_code_attempts_run_out_and_unknown_numbers_look_the_same(ctx, citizen, s
     # at most three codes an hour for one number
     for _ in range(3):
         selfservice.request_code(PHONE)
+    run_worker()
     assert len(messages(citizen.id, "code")) == selfservice.MAX_CODES_PER_HOUR
 
 

@@ -22,7 +22,7 @@ from tests.factories import CitizenFactory
 PHONE = "+7 912 707-31-46"
 
 
-def _issue(ctx, make_user, sms_inbox) -> dict:
+def _issue(ctx, make_user, sms_inbox, run_worker) -> dict:
     from crm.consent import selfservice
     from crm.consent import services as consent
 
@@ -34,6 +34,7 @@ def _issue(ctx, make_user, sms_inbox) -> dict:
     assert staff.post(f"/citizens/{citizen.id}/selfservice-link").status_code == 302
     visitor = Client(ctx)
     assert visitor.post("/my", data={"phone": "8 912 707 31 46"}).status_code == 302
+    run_worker()  # the code is sent by a background job
     texts = [m.body for m in sms_inbox]
     link = next(re.search(r"https?://\S+/my/link/\S+", t).group(0) for t in texts if "/my/link/" in t)
     code = next(re.search(r"\b(\d{6})\b", t).group(1) for t in texts if "Код" in t)
@@ -57,8 +58,8 @@ def _rows():
                             yield bind, table, col, bytes(value) if not isinstance(value, str) else value
 
 
-def test_codes_and_link_tokens_are_kept_only_as_hmacs(ctx, make_user, sms_inbox):
-    issued = _issue(ctx, make_user, sms_inbox)
+def test_codes_and_link_tokens_are_kept_only_as_hmacs(ctx, make_user, sms_inbox, run_worker):
+    issued = _issue(ctx, make_user, sms_inbox, run_worker)
     code, token = issued["code"], issued["token"]
     # the citizen got working secrets: the link opens, the code signs in
     assert Client(ctx).get(issued["path"]).status_code == 200
@@ -91,10 +92,10 @@ def test_codes_and_link_tokens_are_kept_only_as_hmacs(ctx, make_user, sms_inbox)
     assert "/my/link/***" in bodies["link"] and "Код для управления согласиями: ***." in bodies["code"]
 
 
-def test_a_link_whose_nonce_does_not_match_is_forged(ctx, make_user, sms_inbox):
+def test_a_link_whose_nonce_does_not_match_is_forged(ctx, make_user, sms_inbox, run_worker):
     from crm.consent import selfservice
 
-    issued = _issue(ctx, make_user, sms_inbox)
+    issued = _issue(ctx, make_user, sms_inbox, run_worker)
     data = URLSafeTimedSerializer(ctx.secret_key, salt=selfservice.SALT).loads(issued["token"])
     # someone with the secret key and the database (the grant id) still cannot make the link
     rebuilt = URLSafeTimedSerializer(ctx.secret_key, salt=selfservice.SALT).dumps({"g": data["g"]})
@@ -105,10 +106,10 @@ def test_a_link_whose_nonce_does_not_match_is_forged(ctx, make_user, sms_inbox):
     assert Client(ctx).get(issued["path"]).status_code == 200
 
 
-def test_dpo_outbox_shows_masked_texts_and_the_view_is_logged(ctx, make_user, sms_inbox):
+def test_dpo_outbox_shows_masked_texts_and_the_view_is_logged(ctx, make_user, sms_inbox, run_worker):
     from crm.security.models import AccessLogEntry
 
-    issued = _issue(ctx, make_user, sms_inbox)
+    issued = _issue(ctx, make_user, sms_inbox, run_worker)
     html = issued["staff"].get("/dpo/sms-outbox").get_data(as_text=True)
     assert "/my/link/***" in html and "07-31-46" not in html.replace("***-**-46", "")
     assert issued["token"] not in html and issued["signature"] not in html and issued["code"] not in html

@@ -152,11 +152,12 @@ def test_request_page_shows_categories_and_counts_not_texts(ctx, world):
     assert not [e for e in entries(seq) if e.citizen_id == citizen.id]
 
 
-def _sign_in_with_code(ctx, phone: str, citizen_id: str, inbox: list) -> SharedContextClient:
+def _sign_in_with_code(ctx, phone: str, citizen_id: str, inbox: list, run_worker) -> SharedContextClient:
     from crm.consent import sms
 
     visitor = SharedContextClient(ctx)
     assert visitor.post("/my", data={"phone": phone}).status_code == 302
+    run_worker()  # the code is sent by a background job
     db.session.commit()
     assert [m for m in sms.outbox(citizen_id=citizen_id) if m.kind == "code"]
     body = inbox[-1].body  # the text the gateway delivered: the outbox keeps the code masked
@@ -165,7 +166,7 @@ def _sign_in_with_code(ctx, phone: str, citizen_id: str, inbox: list) -> SharedC
     return visitor
 
 
-def test_self_service_download_after_an_sms_code(ctx, world, sms_inbox):
+def test_self_service_download_after_an_sms_code(ctx, world, sms_inbox, run_worker):
     from crm.consent import rights, selfservice
 
     citizen, other, dpo1, dpo2, req = world
@@ -174,7 +175,7 @@ def test_self_service_download_after_an_sms_code(ctx, world, sms_inbox):
     url = f"/my/requests/{req.id}/export"
 
     # not approved yet: no download offered, none given
-    visitor = _sign_in_with_code(ctx, PHONE, citizen.id, sms_inbox)
+    visitor = _sign_in_with_code(ctx, PHONE, citizen.id, sms_inbox, run_worker)
     assert "data-answers" not in visitor.get("/my/consents").get_data(as_text=True)
     resp = visitor.get(url)
     assert resp.status_code == 302 and not entries(action="dsr.export")
@@ -190,7 +191,7 @@ def test_self_service_download_after_an_sms_code(ctx, world, sms_inbox):
     assert "Скачать мои данные" not in by_link.get("/my/consents").get_data(as_text=True)
     assert by_link.get(url).status_code == 302 and not entries(action="dsr.export")
     # another citizen's session does not see the request
-    stranger = _sign_in_with_code(ctx, OTHER_PHONE, other.id, sms_inbox)
+    stranger = _sign_in_with_code(ctx, OTHER_PHONE, other.id, sms_inbox, run_worker)
     assert stranger.get(url).status_code == 404
     # nobody signed in
     assert SharedContextClient(ctx).get(url).status_code == 302
