@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from typing import BinaryIO, Mapping
 
 from flask import current_app
-from sqlalchemy import and_, case, false, func, literal, or_, select, update as sql_update
+from sqlalchemy import and_, case, false, func, literal, or_, select, true, update as sql_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -640,14 +640,16 @@ def next_deadline(appeal: Appeal, now: datetime | None = None, *,
     return Deadline(kind, due, overdue, soon)
 
 
-def view(appeal: Appeal, *, reveal: bool = False) -> dict:
-    """Decrypted appeal card with its citizen card and history; logs the access (one commit)."""
+def view(appeal: Appeal, *, reveal: bool = False, owner_only: bool = False) -> dict:
+    """Decrypted appeal card with its citizen card and history; logs the access (one commit).
+    ``owner_only``: comments of other citizens (moved here from their merged duplicates) are left out
+    undecrypted — the appeal's citizen's access export must not carry another citizen's data."""
     card = citizens.view(citizens.get(appeal.citizen_id), purpose="appeal_processing",
                          reveal=reveal, appeal_id=appeal.id, commit=False)
     erased = card["erased"]
     data = as_dict(appeal, decrypt=not erased)
     data["citizen"] = card
-    data["history"] = history(appeal, erased=erased)
+    data["history"] = history(appeal, erased=erased, owner=appeal.citizen_id if owner_only else None)
     data["clocks"] = [c.as_dict() for c in clocks(appeal)]
     house = buildings.get(appeal.building_id)
     data["building"] = buildings.view(house) if house is not None else None
@@ -655,26 +657,29 @@ def view(appeal: Appeal, *, reveal: bool = False) -> dict:
         audit.record("appeal.view", citizen_id=appeal.citizen_id, appeal_id=appeal.id,
                      fields=["description", "comment"], purpose="appeal_processing")
     # comments moved here from another citizen's merged duplicate are that citizen's data: their read is theirs
-    for other in sorted({e.citizen_id for e in appeal.events if e.citizen_id != appeal.citizen_id and e.comment_enc}):
+    others = set() if owner_only or erased else {e.citizen_id for e in appeal.events
+                                       if e.citizen_id != appeal.citizen_id and e.comment_enc}
+    for other in sorted(others):
         audit.record("appeal.view", citizen_id=other, appeal_id=appeal.id, fields=["comment"],
                      purpose="appeal_processing", detail="merged comments")
     db.session.commit()
     return data
 
 
-def history(appeal: Appeal, *, erased: bool = False) -> list[dict]:
+def history(appeal: Appeal, *, erased: bool = False, owner: str | None = None) -> list[dict]:
     """The appeal's history, oldest first: ``{at (ISO 8601 UTC), kind (transition|comment), from, to,
     user_id, user (login name or None), role (the role they acted in, or None for the system and rows
     older than the field), comment, visibility (internal|citizen), moved_from (the number of the merged
     duplicate a comment came from, or None)}``. Decrypts the comments (the caller logs the read) unless
-    ``erased``. A comment moved from another citizen's appeal whose data were erased reads None."""
+    ``erased``. A comment moved from another citizen's appeal whose data were erased reads None; with
+    ``owner`` (a citizen id), comments of any other citizen read None and are not decrypted."""
     names = {u.id: u.username for u in users.by_ids({e.user_id for e in appeal.events if e.user_id})}
     moved = {e.moved_from_id for e in appeal.events if e.moved_from_id}
     numbers = dict(db.session.execute(select(Appeal.id, Appeal.number).where(Appeal.id.in_(moved))).all()) if moved else {}
     out = []
     for e in appeal.events:
         try:
-            comment = None if erased or e.comment_enc is None else e.comment
+            comment = None if erased or e.comment_enc is None or (owner and e.citizen_id != owner) else e.comment
         except crypto.DecryptError:  # a moved comment of an erased citizen: its data key is gone
             comment = None
         out.append({"at": e.at.astimezone(timezone.utc).isoformat(), "kind": e.kind or "transition",
@@ -827,20 +832,48 @@ def for_citizen(citizen_id: str) -> list[Appeal]:
 
 def export_for_citizen(citizen_id: str, *, purpose: str, erased: bool) -> list[dict]:
     """The citizen's appeals for an access export (crm.consent.rights.export_citizen), oldest first:
-    each :func:`view` (without the citizen card) with ``calls``: each :func:`crm.calls.services.view`
-    (transcript read under ``purpose``, logged) plus what higher features add through the
-    ``call.export`` hook (QA's ``evaluations``). ``erased``: the citizen's data were destroyed."""
+    each :func:`view` (without the citizen card; ``owner_only``) with ``calls``: each
+    :func:`crm.calls.services.view` (transcript read under ``purpose``, logged) plus what higher features
+    add through the ``call.export`` hook (QA's ``evaluations``). ``erased``: the citizen's data were destroyed.
+
+    Merged duplicates (:func:`mark_duplicate`): another citizen's calls and comments moved onto this
+    citizen's appeal are left out (they are that citizen's data); this citizen's own calls and comments moved
+    onto another citizen's appeal are exported under the duplicate they came from, as ``moved_to_original``
+    (``{"appeal": number, "comments": [{at, comment, visibility}], "calls": [...]}``)."""
     out = []
-    for appeal in sorted(for_citizen(citizen_id), key=lambda a: a.created_at):
-        data = view(appeal, reveal=False)
+    mine = sorted(for_citizen(citizen_id), key=lambda a: a.created_at)
+    own_ids = {a.id for a in mine}
+
+    def call_data(call) -> dict:
+        c = calls.view(call, purpose=purpose)
+        for part in hooks.fire("call.export", call_id=call.id, erased=erased):
+            c.update(part or {})
+        return c
+
+    moved_calls = [c for c in calls.for_citizen(citizen_id) if c.appeal_id and c.appeal_id not in own_ids]
+    moved_comments = list(db.session.execute(select(AppealEvent).where(
+        AppealEvent.citizen_id == citizen_id, AppealEvent.comment_enc.is_not(None),
+        AppealEvent.appeal_id.not_in(own_ids) if own_ids else true())).scalars())
+    for appeal in mine:
+        data = view(appeal, reveal=False, owner_only=True)
         data.pop("citizen", None)
-        data["calls"] = []
-        for call in calls.for_appeal(appeal.id):
-            c = calls.view(call, purpose=purpose)
-            for part in hooks.fire("call.export", call_id=call.id, erased=erased):
-                c.update(part or {})
-            data["calls"].append(c)
+        data["calls"] = [call_data(call) for call in calls.for_appeal(appeal.id)
+                         if call.citizen_id in (None, citizen_id)]
+        if appeal.duplicate_of_id and appeal.duplicate_of_id not in own_ids:
+            comments = [e for e in moved_comments if e.moved_from_id == appeal.id]
+            taken = [c for c in moved_calls if c.appeal_id == appeal.duplicate_of_id]
+            if comments or taken:
+                original = get(appeal.duplicate_of_id)
+                data["moved_to_original"] = {
+                    "appeal": original.number if original is not None else None,
+                    "comments": [{"at": e.at.astimezone(timezone.utc).isoformat(), "visibility": e.visibility,
+                                  "comment": None if erased else e.comment} for e in comments],
+                    "calls": [call_data(c) for c in taken]}
+                if comments and not erased:
+                    audit.record("appeal.view", citizen_id=citizen_id, appeal_id=appeal.duplicate_of_id,
+                                 fields=["comment"], purpose=purpose, detail="merged comments")
         out.append(data)
+    db.session.commit()
     return out
 
 

@@ -351,6 +351,16 @@ def test_merge_moves_calls_and_comments_and_tells_the_citizen_once(ctx, make_use
     assert not sms.outbox(citizen_id=first.id)
     assert sum(1 for h in dup_view["history"] if h["visibility"] == "citizen") == 1
 
+    # access exports (152-ФЗ ст. 14): each citizen gets their own data, wherever the merge put it
+    exported_first = appeals.export_for_citizen(first.id, purpose="data_subject_request", erased=False)
+    assert "течь у лифта" not in str(exported_first)  # the second citizen's comment, now on the first's appeal
+    assert [c["id"] for a in exported_first for c in a["calls"]] == []  # and their call
+    exported_second = appeals.export_for_citizen(second.id, purpose="data_subject_request", erased=False)
+    moved_out = next(a["moved_to_original"] for a in exported_second if a["id"] == dup.id)
+    assert moved_out["appeal"] == original.number
+    assert [c["comment"] for c in moved_out["comments"]] == ["Передано в УК: течь у лифта"]
+    assert len(moved_out["calls"]) == 1
+
 
 def test_link_without_merge_and_refusals(client, make_user, api_token):
     op = make_user("operator")
