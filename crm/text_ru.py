@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from functools import cache, lru_cache
 
+import phonenumbers
 import pymorphy3
 
 #: A word: letters (Cyrillic or Latin) and digits, hyphenated parts kept together.
@@ -60,20 +61,67 @@ def word_count(text: str | None) -> int:
 # --- personal values in free text -------------------------------------------------------------------
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_STREET = re.compile(r"(?<![а-яё])(?:ул|улица|пр-т|просп|проспект|пер|переулок|ш|шоссе|б-р|бул|бульвар|проезд|пл|"
-                     r"площадь|наб|набережная|мкр|микрорайон)\.?\s+[а-яё0-9]", re.IGNORECASE)
-_HOUSE = re.compile(r"(?<![а-яё])(?:д|дом|кв|квартира|корп|корпус|стр|строение)\.?\s*№?\s*\d", re.IGNORECASE)
+# Addresses. A street type is written abbreviated (ул., пр-т, просп., пер., ш., наб., б-р …) or in full
+# in any case form (улица, на улице, по проспекту, в переулке …), before or after the street's name,
+# with or without a space after the dot; a house or an apartment by its word and number (д. 5, дом 5,
+# в доме 5, кв.12, квартире 12, корп. 2, строение 1). The patterns ask for a name or a number beside
+# the word, so ordinary prose («улица не убрана», «к 5 числу», «стр. 2 заявления») is not an address.
+_STREET_ABBR = r"ул|пр-т|пр-кт|просп|пер|ш|наб|б-р|бул|пл|мкр|пр-д|туп"
+_STREET_WORD = (r"улиц(?:а|ы|е|у|ей|ам|ами|ах)|проспект(?:а|у|ом|е)?|переул(?:ок|ка|ку|ком|ке)|шоссе|"
+                r"набережн(?:ая|ой|ую)|бульвар(?:а|у|ом|е)?|площад(?:ь|и|ью)|проезд(?:а|у|ом|е)?|"
+                r"микрорайон(?:а|у|ом|е)?|тупик(?:а|у|ом|е)?")
+_NAME = r"[А-ЯЁ][а-яё]+(?:-[А-ЯЁа-яё][а-яё]+)?"  # a capitalised word: a street's name («Ленина», «Садовая»)
+_ADDRESS = tuple(re.compile(p) for p in (
+    # ул. Ленина, ул.Ленина, ш.Энтузиастов, пер. 1-й Лесной, наб. реки Фонтанки
+    rf"(?<![а-яёА-ЯЁ-])(?i:{_STREET_ABBR})\.\s*[а-яёА-ЯЁ0-9]",
+    # ул Ленина, пр-т Мира 5 (no dot: a capitalised name or a number must follow)
+    rf"(?<![а-яёА-ЯЁ-])(?i:{_STREET_ABBR})\s+[А-ЯЁ0-9]",
+    # пр. Мира, пр.Ленина («пр.» alone is also «прочее»: only before a name or a number)
+    r"(?<![а-яёА-ЯЁ-])пр\.\s*[А-ЯЁ0-9]",
+    # Ленина ул., Ленинский пр-т, Ленинградское ш., 5
+    rf"{_NAME}\s+(?i:{_STREET_ABBR})(?:\.|(?=[\s,;:)]|$))",
+    # улица Ленина, на улице 8 Марта, по проспекту Мира, в переулке им. Гоголя
+    rf"(?<![а-яёА-ЯЁ-])(?i:{_STREET_WORD})\s+(?:им\.\s*)?[А-ЯЁ0-9]",
+    # Тверская улица, на Садовой улице, Кутузовский проспект
+    rf"{_NAME}\s+(?i:{_STREET_WORD})(?![а-яё])",
+    # д. 5, дом 5, в доме 5, д.5, кв. 12, кв.№ 12, в квартире 12, кв-ра 5, корп. 2, корпус 2, строение 1
+    r"(?<![а-яёА-ЯЁ-])(?i:д|дом|дома|доме|кв|кв-ра|квартир(?:а|ы|е|у|ой)|корп|корпус(?:а|е)?|"
+    r"строени(?:е|я|и))\.?\s*№?\s*\d",
+    # 5, стр. 1 / 5а стр 2 («стр.» alone is also a page: only after a house number)
+    r"\d[а-яё]?\s*,?\s*(?i:стр)\.?\s*\d",
+    # по адресу: Садовая, 5; адрес: г. Тверь
+    r"(?<![а-яёА-ЯЁ-])(?i:адрес[уеа]?)\s*:?\s*(?:г\.|[А-ЯЁ0-9])",
+    # Садовая 5-12, Ленина, 5/2 (a street-like name, then house and apartment)
+    rf"(?<![а-яёА-ЯЁ])[А-ЯЁ][а-яё]*(?:ая|яя|ый|ий|ой|ое|ее|ина|ына|ова|ева|ёва|ого)"
+    rf",?\s+\d{{1,4}}[а-яё]?\s*[-/]\s*\d{{1,4}}(?![\d-])",
+))
 _INITIALS = re.compile(r"[А-ЯЁ][а-яё]+(?:-[А-ЯЁ][а-яё]+)?\s+[А-ЯЁ]\.\s?[А-ЯЁ]\.|[А-ЯЁ]\.\s?[А-ЯЁ]\.\s?[А-ЯЁ][а-яё]+")
 _PATRONYMIC = re.compile(r"[А-ЯЁ][а-яё]+\s+[А-ЯЁ][а-яё]+(?:ович|евич|ьич|ич|овна|евна|ична|инична)(?:а|у|ем|е|ой|ы)?\b")
 _DIGITS = re.compile(r"(?<![\d№])(?<!№ )\+?\d[\d\s()\-–]{5,}\d")
-_ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?\b")
+_ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?\b|\b(?:19|20)\d\d\s*[-–]\s*(?:19|20)\d\d\b")
+
+
+def has_phone(text: str) -> bool:
+    """Whether ``text`` holds a telephone number: one ``phonenumbers.PhoneNumberMatcher`` finds as a
+    valid number of Russia (any spelling: «8 (912) 345-67-89», «+7.912.345.67.89», «9123456789»),
+    or any 7+ digits in a row with separators (a short or foreign number; a date, an ISO date, a
+    span of years «2024–2025» or a number after «№» is not one). Errs towards yes: the caller refuses the text."""
+    if any(True for _ in phonenumbers.PhoneNumberMatcher(text, "RU", leniency=phonenumbers.Leniency.VALID)):
+        return True
+    return any(sum(ch.isdigit() for ch in m.group()) >= 7 for m in _DIGITS.finditer(_ISO_DATE.sub(" ", text)))
+
+
+def has_address(text: str) -> bool:
+    """Whether ``text`` holds a street address (see :data:`_ADDRESS`: a street type abbreviated or in
+    full, in any case form, before or after the name; a house, apartment, building number)."""
+    return any(p.search(text) for p in _ADDRESS)
 
 
 def personal_values(text: str | None) -> list[str]:
     """Kinds of personal value ``text`` seems to hold, as Russian names in a fixed order (empty when
-    none): a telephone number (7+ digits in a row, separators allowed; a date such as 01.05.2026,
-    a law's number or a document number after «№» is not one), an e-mail address, a street address (a street word such as «ул.» or
-    a house or apartment number such as «д. 5», «кв. 12») and a person's name (a surname with
+    none): a telephone number (:func:`has_phone`), an e-mail address, a street address
+    (:func:`has_address`: «ул. Ленина, д. 5, кв. 12», «ул.Ленина», «Ленинский пр-т», «на улице
+    Ленина», «в доме 5», «квартира 12», «Садовая 5-12» …) and a person's name (a surname with
     initials, «Иванов И. И.», or a first name with a patronymic, «Иван Петрович»).
 
     Free-text notes on records that outlive the citizen's data (the DPO's request notes, erasure
@@ -83,11 +131,11 @@ def personal_values(text: str | None) -> list[str]:
     if not text:
         return []
     found = []
-    if any(sum(ch.isdigit() for ch in m.group()) >= 7 for m in _DIGITS.finditer(_ISO_DATE.sub(" ", text))):
+    if has_phone(text):
         found.append("номер телефона")
     if _EMAIL.search(text):
         found.append("адрес эл. почты")
-    if _STREET.search(text) or _HOUSE.search(text):
+    if has_address(text):
         found.append("адрес")
     if _INITIALS.search(text) or _PATRONYMIC.search(text):
         found.append("ФИО")

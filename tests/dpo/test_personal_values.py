@@ -22,8 +22,64 @@ def test_personal_values_are_found(text, found):
     assert personal_values(text) == found
 
 
+#: Address spellings the first heuristic let through (re-audit): no space after the dot, the street type
+#: after the name, the words in other case forms, house and apartment without a street word.
+ADDRESS_SPELLINGS = [
+    "ул. Ленина, д. 5, кв. 12",
+    "ул.Ленина,5-12",
+    "УЛ. ЛЕНИНА, Д. 5",
+    "Ленина ул., 5",
+    "Ленинский пр-т, 5",
+    "пр.Мира 10",
+    "просп. Мира, 1",
+    "ш.Энтузиастов, 3",
+    "Ленинградское ш., 5",
+    "наб.реки Фонтанки 20",
+    "б-р Рокоссовского",
+    "пер.Чистый, 3",
+    "проживает на улице Ленина",
+    "на Садовой улице",
+    "по проспекту Мира",
+    "в переулке Гоголя",
+    "в доме 5 по Садовой",
+    "в квартире 12",
+    "квартира 12",
+    "кв.12",
+    "кв-ра 5",
+    "корп.2",
+    "Садовая, 5, стр. 1",
+    "строение 1",
+    "Садовая 5-12",
+    "по адресу: Садовая, 5",
+]
+
+
+@pytest.mark.parametrize("text", ADDRESS_SPELLINGS)
+def test_addresses_in_any_spelling_are_found(text):
+    assert personal_values(text) == ["адрес"]
+
+
+@pytest.mark.parametrize("text", [
+    "8.912.345.67.89",  # dots: phonenumbers' matcher finds it, the digit rule did not
+    "перезвонить по № 89123456789",  # after «№», yet a valid Russian mobile number
+    "тел: 8 (912) 3456789",
+])
+def test_phones_in_any_spelling_are_found(text):
+    assert personal_values(text) == ["номер телефона"]
+
+
 @pytest.mark.parametrize("text", [
     "отзыв согласия, заявление от 01.05.2026",
+    "улица не убрана, жалоба на УК",  # a street word, no name or number beside it
+    "см. стр. 2 заявления",  # «стр.» is a page here
+    "ответ к 5 числу",
+    "ответ направлен по адресу регистрации заказным письмом",
+    "переданы сведения в 3 адреса",
+    "подрядчик ООО «Дом-Сервис», дом культуры",
+    "Домофон не работает, и пр. документы",
+    "архив записей за 2024-2025 годы",
+    "продлено на 5 рабочих дней: запрошены сведения у АДС и РСО",
+    "вх. 12/3 от 3 марта; п. 3 ч. 1 ст. 6 152-ФЗ",
     "заявление от 2026-05-01 по 152-ФЗ ст. 14 ч. 3",
     "Запрос по почте, вх. № 1234567",
     "запрошены архивные записи звонков из резервного хранилища за 2024 год",
