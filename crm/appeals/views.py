@@ -321,9 +321,11 @@ def citizen_rectify(appeal_id):
     if form.validate_on_submit():
         try:
             changed = citizens.rectify(citizens.get(appeal.citizen_id), form.changes(), user=current_user,
-                                       purpose="appeal_processing", appeal_id=appeal.id)
+                                       purpose="appeal_processing", appeal_id=appeal.id,
+                                       confirm_duplicate=form.confirm_duplicate.data)
         except citizens.CitizenError as exc:
             getattr(form, exc.field or "", form.full_name).errors.append(str(exc))
+            form.phone_in_use = isinstance(exc, citizens.PhoneInUse)
         else:
             flash(_("Данные заявителя исправлены.") if changed else _("Изменений нет."),
                   "success" if changed else "info")

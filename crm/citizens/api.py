@@ -7,7 +7,7 @@ from flask import g
 from crm.api import ApiError, Blueprint, token_required, translates
 from crm.citizens import services as citizens
 from crm.citizens.schemas import (CitizenCardSchema, CitizenListSchema, CitizenRectifiedSchema, CitizenRectifySchema,
-                                  PhoneQuerySchema, PhoneSearchSchema, RevealQuerySchema)
+                                  PhoneQuerySchema, PhoneSearchSchema, RectifyConflictSchema, RevealQuerySchema)
 from crm.i18n import lazy_gettext as _l
 
 PURPOSE = "appeal_processing"
@@ -18,6 +18,23 @@ bp = Blueprint("api_citizens", __name__, description="Citizens: look-up by phone
 @translates(citizens.CitizenError)
 def _citizen_error(exc: citizens.CitizenError) -> ApiError:
     return ApiError(400, f"invalid_{exc.field or 'citizen'}", str(exc))
+
+
+class PhoneInUse(ApiError):
+    """409 ``phone_in_use``: the corrected phone belongs to other citizens; nothing was changed.
+    Carries their ``citizen_ids`` (ids only: no other citizen's data is shown)."""
+
+    def __init__(self, exc: citizens.PhoneInUse):
+        super().__init__(409, "phone_in_use", _l("%(reason)s («confirm_duplicate»: true)", reason=exc.args[0]))
+        self.citizen_ids = exc.citizen_ids
+
+    def to_json(self) -> dict:
+        return {**super().to_json(), "citizen_ids": self.citizen_ids}
+
+
+@translates(citizens.PhoneInUse)
+def _phone_in_use(exc: citizens.PhoneInUse) -> ApiError:
+    return PhoneInUse(exc)
 
 
 #: RFC 9745 ``Deprecation`` (the date the GET alias was deprecated, as a structured-field date) and
@@ -78,16 +95,23 @@ def citizen_card(args: dict, citizen_id: str):
 @token_required(*citizens.RECTIFIERS)
 @bp.body(CitizenRectifySchema)
 @bp.response(200, CitizenRectifiedSchema)
-@bp.errors({400: "a bad value (code invalid_<field>)", 404: "unknown id", 409: "the citizen's data were erased"})
+@bp.errors({400: "a bad value (code invalid_<field>)", 404: "unknown id"})
+@bp.alt_response(409, schema=RectifyConflictSchema, description=(
+    "the citizen's data were erased (code erased), or the new phone belongs to other citizens and "
+    "`confirm_duplicate` is not true (code phone_in_use, their ids in `citizen_ids`); nothing changed"))
 def citizen_rectify(body: dict, citizen_id: str):
     """Correct a citizen's name, phone, e-mail or address (152-ФЗ ст. 21 ч. 2); operator or DPO
 
     Blind indexes follow the new values (the citizen is found by the new phone, no longer by the old). The
-    access log names the fields changed, never the old or new values. Answers the names of the fields changed."""
+    access log names the fields changed, never the old or new values. Answers the names of the fields changed.
+    A phone that already belongs to other citizens is refused as at registration (409 `phone_in_use`, their
+    `citizen_ids`, nothing changed) unless `confirm_duplicate` is true (a shared number, e.g. a household's)."""
     citizen = citizens.get(citizen_id)
     if citizen is None:
         raise ApiError(404, "not_found", _l("заявитель не найден"))
     if citizen.erased_at is not None:
         raise ApiError(409, "erased", _l("данные заявителя уничтожены"))
     purpose = "data_subject_request" if g.api_user.role == "dpo" else PURPOSE
-    return {"id": citizen.id, "changed": citizens.rectify(citizen, body, user=g.api_user, purpose=purpose)}
+    changes = {k: v for k, v in body.items() if k != "confirm_duplicate"}
+    return {"id": citizen.id, "changed": citizens.rectify(citizen, changes, user=g.api_user, purpose=purpose,
+                                                          confirm_duplicate=bool(body.get("confirm_duplicate")))}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import StringField
+from wtforms import BooleanField, StringField
 from wtforms.validators import Length, Optional
 
 
@@ -14,6 +14,10 @@ class RectifyForm(FlaskForm):
     email = StringField(_l("Эл. почта"), validators=[Optional(), Length(max=200)])
     address = StringField(_l("Адрес (улица, дом)"), validators=[Optional(), Length(max=300)])
     apartment = StringField(_l("Квартира"), validators=[Optional(), Length(max=20)])
+    #: shown once the new phone was refused as another citizen's (crm.citizens.services.PhoneInUse)
+    confirm_duplicate = BooleanField(_l("Номер общий с другим заявителем (например, домашний): всё равно исправить"))
+    #: set by the view when the phone was refused as another citizen's: the page shows confirm_duplicate
+    phone_in_use = False
 
     def changes(self) -> dict[str, str]:
         """``{field: new value}`` of the fields filled in (blank ones are left as they are)."""

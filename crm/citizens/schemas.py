@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import validate
 
-from crm.api.schemas import Schema, fields, nullable
+from crm.api.schemas import ErrorBodySchema, Schema, StrictBoolean, fields, nullable
 
 PHONE_HELP = "a Russian number in any usual spelling (8 912 345-67-89, +7 (912) …)"
 
@@ -26,6 +26,17 @@ class CitizenRectifySchema(Schema):
     email = nullable(fields.String, validate=validate.Length(max=200))
     address = nullable(fields.String, validate=validate.Length(max=300))
     apartment = nullable(fields.String, validate=validate.Length(max=20))
+    confirm_duplicate = StrictBoolean(metadata={
+        "description": "true: correct the phone even though other citizens have it (a shared number); without it "
+                       "such a correction is answered 409 phone_in_use"})
+
+
+class RectifyConflictSchema(Schema):
+    """A 409 of PATCH /citizens/{id}: ``error`` and, for code phone_in_use, the citizens who have the phone."""
+
+    error = fields.Nested(ErrorBodySchema, required=True)
+    citizen_ids = fields.List(fields.String(), metadata={
+        "description": "the other citizens with this phone (the look-up logged as citizen.search)"})
 
 
 class CitizenRectifiedSchema(Schema):

@@ -26,6 +26,20 @@ class CitizenError(ValueError):
         self.field = field
 
 
+class PhoneInUse(CitizenError):
+    """A rectification refused: the new phone already belongs to other citizens (``citizen_ids``;
+    found through the phone's blind index and confirmed by decryption, so a truncated-HMAC collision
+    is no match). Nothing was changed; the look-up is logged (``citizen.search``)."""
+
+    def __init__(self, citizen_ids: list[str]):
+        n = len(citizen_ids)
+        super().__init__(_l("этот номер уже есть у другого заявителя: проверьте номер; если он у вас общий "
+                            "(например, домашний), подтвердите исправление") if n == 1 else
+                         _l("этот номер уже есть у других заявителей (%(n)s): проверьте номер; если он у вас "
+                            "общий (например, домашний), подтвердите исправление", n=n), "phone")
+        self.citizen_ids = citizen_ids
+
+
 @dataclass
 class CitizenData:
     full_name: str
@@ -151,7 +165,7 @@ RECTIFIERS = ("operator", "dpo")
 
 
 def rectify(citizen: Citizen, changes: dict[str, str | None], *, user, purpose: str = "appeal_processing",
-            appeal_id: str | None = None) -> list[str]:
+            appeal_id: str | None = None, confirm_duplicate: bool = False) -> list[str]:
     """Correct a citizen's personal data at their request (152-ФЗ ст. 14 ч. 1, ст. 21 ч. 2).
 
     ``changes``: ``{field: new value}`` for any of :data:`RECTIFIABLE` (a field not given keeps its
@@ -161,7 +175,12 @@ def rectify(citizen: Citizen, changes: dict[str, str | None], *, user, purpose: 
     citizen by the new phone or name and no longer by the old. Logs ``citizen.rectify`` naming the
     fields changed — never the old or the new values — with ``purpose`` and ``appeal_id``; commits.
     Returns the names of the fields changed (``[]``: nothing changed, nothing logged).
-    Raises :class:`CitizenError` (bad value, unknown field, erased citizen) and
+
+    A new phone that already belongs to other citizens is refused as registration refuses it
+    (README: ``phone_in_use``): :class:`PhoneInUse` naming them, nothing changed, the look-up logged
+    (``citizen.search`` per holder) and committed. ``confirm_duplicate`` (the staff member checked
+    that the number is shared, e.g. a household's landline) corrects it all the same.
+    Raises :class:`CitizenError` (bad value, unknown field, erased citizen), :class:`PhoneInUse` and
     :class:`crm.security.permissions.PermissionDenied`."""
     require_role(user, *RECTIFIERS)
     unknown = sorted(set(changes) - set(RECTIFIABLE))
@@ -175,6 +194,11 @@ def rectify(citizen: Citizen, changes: dict[str, str | None], *, user, purpose: 
     changed = [f for f in RECTIFIABLE if getattr(current, f) != getattr(clean, f)]
     if not changed:
         return []
+    if "phone" in changed and not confirm_duplicate:
+        holders = _phone_holders(clean.phone, purpose=purpose, exclude=citizen.id)
+        if holders:
+            db.session.commit()  # the look-up's access-log entries; the citizen is untouched
+            raise PhoneInUse([c.id for c in holders])
     for f in changed:
         setattr(citizen, f, getattr(clean, f))
     _set_indexes(citizen, clean)
@@ -206,15 +230,24 @@ def find_by_phone(phone: str, *, purpose: str = "appeal_processing") -> list[Cit
         e164 = normalise_phone(phone)
     except InvalidPhone as exc:
         raise CitizenError(exc.args[0], "phone") from None
-    column, value = blind_index.lookup("phone", e164)
-    candidates = db.session.execute(
-        db.select(Citizen).where(getattr(Citizen, column) == value, Citizen.erased_at.is_(None))).scalars().all()
-    found = _filter(candidates, lambda c: c.phone == e164)
-    for c in found:
-        audit.record("citizen.search", citizen_id=c.id, fields=["phone", "full_name"], purpose=purpose)
+    found = _phone_holders(e164, purpose=purpose)
     if not found:
         audit.record("citizen.search", fields=["phone"], purpose=purpose, outcome="not_found")
     db.session.commit()
+    return found
+
+
+def _phone_holders(e164: str, *, purpose: str, exclude: str | None = None) -> list[Citizen]:
+    """The citizens (not erased, other than ``exclude``) whose phone is ``e164``: blind-index
+    candidates decrypted and compared, so an index collision is no match. Each one found is logged
+    (``citizen.search``); no commit."""
+    column, value = blind_index.lookup("phone", e164)
+    q = db.select(Citizen).where(getattr(Citizen, column) == value, Citizen.erased_at.is_(None))
+    if exclude is not None:
+        q = q.where(Citizen.id != exclude)
+    found = _filter(db.session.execute(q).scalars().all(), lambda c: c.phone == e164)
+    for c in found:
+        audit.record("citizen.search", citizen_id=c.id, fields=["phone", "full_name"], purpose=purpose)
     return found
 
 

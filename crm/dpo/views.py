@@ -544,9 +544,11 @@ def citizen_rectify(citizen_id):
     form = RectifyForm()
     if form.validate_on_submit():
         try:
-            changed = citizens.rectify(citizen, form.changes(), user=current_user, purpose=audit.REPORT_PURPOSE)
+            changed = citizens.rectify(citizen, form.changes(), user=current_user, purpose=audit.REPORT_PURPOSE,
+                                       confirm_duplicate=form.confirm_duplicate.data)
         except citizens.CitizenError as exc:
             getattr(form, exc.field or "", form.full_name).errors.append(str(exc))
+            form.phone_in_use = isinstance(exc, citizens.PhoneInUse)
         else:
             flash(_("Данные заявителя исправлены.") if changed else _("Изменений нет."), "success" if changed else "info")
             return redirect(url_for("dpo.history", citizen_id=citizen_id))

@@ -202,3 +202,87 @@ def test_rectified_address_moves_the_appeals_building_key(ctx, make_user, citize
     key = db.session.get(Appeal, appeal.id).building_key
     assert key in citizens.building_search_keys(NEW_ADDRESS)
     assert key not in citizens.building_search_keys(OLD_ADDRESS)
+
+
+# --- a corrected phone that is another citizen's (issue 13, re-audit) --------------------------------
+
+OTHER_NAME = "Соседова Мария Ивановна"
+
+
+def test_a_phone_of_another_citizen_is_refused_and_nothing_is_written(ctx, make_user, citizen):
+    """As registration refuses it (README: phone_in_use): the number is found through its blind index and
+    confirmed by decryption; nothing of the correction is written, the look-up is logged; a confirmed
+    correction (a shared household number) goes through."""
+    from crm.citizens import services as citizens
+
+    op = make_user("operator")
+    other = CitizenFactory(full_name=OTHER_NAME, phone=NEW_PHONE)
+    seq = last_seq()
+    with pytest.raises(citizens.PhoneInUse) as err:
+        citizens.rectify(citizen, {"phone": NEW_PHONE, "full_name": NEW_NAME, "address": NEW_ADDRESS}, user=op)
+    assert err.value.field == "phone" and err.value.citizen_ids == [other.id]
+    assert "уже есть у другого заявителя" in str(err.value)
+    db.session.expire_all()
+    c = citizens.get(citizen.id)
+    assert (c.full_name, c.phone, c.address) == (OLD_NAME, OLD_E164, OLD_ADDRESS)  # no half-written correction
+    assert found_ids(OLD_PHONE) == {citizen.id} and found_ids(NEW_PHONE) == {other.id}
+    rows = log_rows(seq)
+    assert not [r for r in rows if r.action == "citizen.rectify"]
+    assert [(r.action, r.citizen_id) for r in rows if r.citizen_id == other.id][0] == ("citizen.search", other.id)
+    assert_no_values(rows, NEW_PHONE, NEW_E164, OTHER_NAME)
+    # confirmed: the number is shared
+    assert citizens.rectify(citizen, {"phone": NEW_PHONE}, user=op, confirm_duplicate=True) == ["phone"]
+    assert found_ids(NEW_PHONE) == {citizen.id, other.id}
+
+
+def test_an_index_collision_or_an_erased_holder_is_no_conflict(ctx, make_user, citizen):
+    """The phone index is a truncated HMAC: a row whose index value matches but whose decrypted phone
+    differs holds another number; an erased citizen holds nothing."""
+    from crm.citizens import services as citizens
+    from crm.citizens.models import Citizen
+    from crm.citizens.phones import normalise_phone
+    from crm.db import utcnow
+    from crm.security import blind_index
+
+    op = make_user("operator")
+    lookalike = CitizenFactory(full_name=OTHER_NAME, phone="+7 903 000-00-01")
+    column, value = blind_index.lookup("phone", normalise_phone(NEW_PHONE))
+    db.session.execute(sa.update(Citizen).where(Citizen.id == lookalike.id).values({column: value}))
+    erased = CitizenFactory(full_name="Уничтоженова Ольга", phone=NEW_PHONE)
+    erased.erased_at = utcnow()
+    db.session.commit()
+    assert citizens.rectify(citizen, {"phone": NEW_PHONE}, user=op) == ["phone"]
+    assert found_ids(NEW_PHONE) == {citizen.id}
+
+
+def test_the_pages_and_the_api_refuse_another_citizens_phone_until_confirmed(ctx, client, make_user, api_token,
+                                                                               citizen):
+    from crm.citizens import services as citizens
+
+    op = make_user("operator")
+    other = CitizenFactory(full_name=OTHER_NAME, phone=NEW_PHONE)
+    appeal = AppealFactory(citizen=citizen, operator=op)
+    page = SharedContextClient(ctx, op)
+    resp = page.post(f"/appeals/{appeal.id}/citizen", data={"phone": NEW_PHONE})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422 and "уже есть у другого заявителя" in html and 'name="confirm_duplicate"' in html
+    assert OTHER_NAME not in html
+    dpo = SharedContextClient(ctx, make_user("dpo"))
+    resp = dpo.post(f"/dpo/citizens/{citizen.id}/rectify", data={"phone": NEW_PHONE})
+    assert resp.status_code == 422 and 'name="confirm_duplicate"' in resp.get_data(as_text=True)
+    db.session.expire_all()
+    assert citizens.get(citizen.id).phone == OLD_E164
+    headers = api_token(op)
+    resp = client.patch(f"/api/v1/citizens/{citizen.id}", json={"phone": NEW_PHONE, "full_name": NEW_NAME},
+                        headers=headers)
+    assert resp.status_code == 409, resp.get_json()
+    assert resp.get_json()["error"]["code"] == "phone_in_use" and resp.get_json()["citizen_ids"] == [other.id]
+    db.session.expire_all()
+    assert (citizens.get(citizen.id).phone, citizens.get(citizen.id).full_name) == (OLD_E164, OLD_NAME)
+    resp = page.post(f"/appeals/{appeal.id}/citizen", data={"phone": NEW_PHONE, "confirm_duplicate": "y"})
+    assert resp.status_code == 302
+    db.session.expire_all()
+    assert citizens.get(citizen.id).phone == NEW_E164
+    resp = client.patch(f"/api/v1/citizens/{citizen.id}", json={"phone": OLD_PHONE, "confirm_duplicate": True},
+                        headers=headers)
+    assert resp.status_code == 200 and resp.get_json()["changed"] == ["phone"]
