@@ -46,6 +46,7 @@ from crm.qa.api import bp as qa_api
 from crm.qa.views import bp as qa_bp
 from crm.reports.api import bp as reports_api
 from crm.security import startup
+from crm.security.spool import SpoolingRequest
 from crm.users.services import load_user
 from crm.users.views import bp as users_bp
 import crm.models  # noqa: F401
@@ -59,6 +60,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config and test_config.get("INSTANCE_PATH"):
         instance = Path(test_config["INSTANCE_PATH"])
     app = Flask("crm", instance_path=str(instance), instance_relative_config=True)
+    app.request_class = SpoolingRequest  # uploads spooled encrypted, never as plaintext temporary files
     config.load(app, test_config)
     weblog.install(app)  # request lines without query strings or secret path segments
     proxies = int(app.config["CRM_TRUSTED_PROXIES"])

@@ -1,10 +1,10 @@
 """Calls: storing a recording (validated, encrypted), transcription state, transcripts with logging."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
-import tempfile
 import uuid
 from contextlib import contextmanager
 from datetime import datetime
@@ -24,7 +24,7 @@ from crm.consent import services as consent
 from crm.db import atomic, db, new_id, utcnow
 from crm.errors import Conflict, CrmError, Forbidden, Gone, NotFound
 from crm.i18n import LazyText, lazy_gettext as _l
-from crm.security import audit, crypto, keystore
+from crm.security import audit, crypto, keystore, spool
 from crm.security.models import AccessLogEntry, DestructionRecord
 
 
@@ -149,9 +149,10 @@ def job_timeout_s(duration_s: float | None) -> int:
 
 @dataclass
 class StagedRecording:
-    """An upload copied to a private, already unlinked temporary file (``file``, open ``w+b``) and
-    validated, not yet stored. The file has no name, so nothing of it outlives the process, even
-    one killed before :meth:`discard`."""
+    """An upload copied to a private, already unlinked temporary file kept encrypted under a key
+    held only in memory (``file``, a seekable ``w+b`` file object; :func:`_unnamed_tempfile`) and
+    validated, not yet stored. Nothing of it is readable once the process ends, however it ends,
+    even one killed before :meth:`discard`."""
 
     file: BinaryIO
     original_name: str
@@ -163,12 +164,13 @@ class StagedRecording:
 
 
 def _unnamed_tempfile() -> BinaryIO:
-    """A ``w+b`` temporary file in ``recordings/incoming`` that is unlinked from the start (Linux
-    ``O_TMPFILE``, else unlinked right after creation): the plaintext of an upload never has a name
-    on disk and its blocks are freed when the file is closed or the process dies, however it dies."""
+    """A seekable ``w+b`` temporary file in ``recordings/incoming`` (appended to, then read):
+    unlinked from the start (Linux ``O_TMPFILE``) and encrypted on disk under a key that exists only
+    in this process's memory (:class:`crm.security.spool.EncryptedSpool`), so the plaintext of an
+    upload is never on disk, not even in blocks a crash leaves behind."""
     tmp_dir = _dir("CRM_RECORDINGS_DIR") / "incoming"
     tmp_dir.mkdir(exist_ok=True)
-    return tempfile.TemporaryFile(dir=tmp_dir)
+    return io.BufferedRandom(spool.EncryptedSpool(dir=tmp_dir), buffer_size=1024 * 1024)
 
 
 def stage_upload(stream: BinaryIO, original_name: str) -> StagedRecording:
