@@ -145,13 +145,6 @@ def telephony_event():
 
 # --- transcript search (crm/calls/search.py) ---------------------------------------------------------
 
-#: What a ``GET /calls/search`` is answered (400): the phrase, often a name, an address or a phone
-#: spoken on the call, must not travel in a URL (request logs, proxies, gateways, browser history).
-PHRASE_IN_URL = ("фраза поиска не принимается в адресе запроса (он попадает в журналы веб-серверов и прокси): "
-                 "отправьте POST /api/v1/calls/search с JSON-телом {\"q\": \"…\", \"start\"?, \"end\"?, "
-                 "\"speaker\"?, \"operator_id\"?, \"limit\"?}")
-
-
 @bp.route("/calls/search", methods=["POST"])
 @token_required("supervisor", "admin")
 @bp.body(CallSearchQuerySchema)
@@ -181,4 +174,7 @@ def call_search_in_url():
 
     A phrase in the URL (what was said on a call: names, addresses, phone numbers) would end up in
     request logs, proxies and browser history, so this answers 400 ``phrase_in_url`` and reads nothing."""
-    raise ApiError(400, "phrase_in_url", PHRASE_IN_URL)
+    raise ApiError(400, "phrase_in_url", _l(
+        "фраза поиска не принимается в адресе запроса (он попадает в журналы веб-серверов и прокси): отправьте "
+        "POST /api/v1/calls/search с JSON-телом {\"q\": \"…\", \"start\"?, \"end\"?, \"speaker\"?, "
+        "\"operator_id\"?, \"limit\"?}"))

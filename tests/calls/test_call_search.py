@@ -278,6 +278,9 @@ def test_the_api_refuses_the_phrase_in_the_url(ctx, w):
     assert resp.status_code == 400
     error = resp.get_json()["error"]
     assert error["code"] == "phrase_in_url" and "POST /api/v1/calls/search" in error["message"]
+    assert "фраза поиска не принимается" in error["message"]
+    resp = client.get("/api/v1/calls/search", query_string={"q": PHRASE, "lang": "en"}, headers=w["headers"]["supervisor"])
+    assert resp.status_code == 400 and resp.get_json()["error"]["message"].startswith("the search phrase is not")
     assert _entries(before) == []
     doc = client.get("/api/v1/openapi.json").get_json()
     assert doc["paths"]["/calls/search"]["get"]["deprecated"] is True
