@@ -140,5 +140,5 @@ def register(app) -> None:
         db.session.rollback()
         app.logger.exception("unhandled error")
         if wants_json():
-            return api_error(500, "internal", "внутренняя ошибка сервера")
+            return api_error(500, "internal", gettext(N_("внутренняя ошибка сервера")))
         return render_template("error.html", status=500, message=gettext(MESSAGES_RU[500])), 500

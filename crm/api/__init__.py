@@ -27,7 +27,7 @@ from crm.api.schemas import ErrorSchema, SchemaPlugin, schema_name
 from crm.db import db
 from crm.errors import CrmError, InvalidInput, api_error
 from crm.extensions import csrf
-from crm.i18n import lazy_gettext as _l
+from crm.i18n import N_, lazy_gettext as _l, translate
 from crm.security.permissions import ROLE_NAMES_RU
 from crm.users.services import user_for_token
 
@@ -75,7 +75,7 @@ def _value_error(exc: ValueError):
     err = _translated(exc)
     if err is None:
         current_app.logger.exception("unhandled error")
-        return api_error(500, "internal", "внутренняя ошибка сервера")
+        return api_error(500, "internal", translate(N_("внутренняя ошибка сервера")))
     resp = jsonify(err.to_json())
     resp.status_code = err.status
     return resp
@@ -83,9 +83,9 @@ def _value_error(exc: ValueError):
 
 # --- request validation --------------------------------------------------------------------------
 
-_TYPE_RU = {ma.fields.String: "строкой", ma.fields.Boolean: "логическим значением (true/false)",
-            ma.fields.Integer: "целым числом", ma.fields.Number: "числом", ma.fields.Dict: "объектом",
-            ma.fields.Nested: "объектом", ma.fields.List: "списком"}
+_TYPE_RU = {ma.fields.String: N_("строкой"), ma.fields.Boolean: N_("логическим значением (true/false)"),
+            ma.fields.Integer: N_("целым числом"), ma.fields.Number: N_("числом"), ma.fields.Dict: N_("объектом"),
+            ma.fields.Nested: N_("объектом"), ma.fields.List: N_("списком")}
 
 
 def _first_error(messages, schema) -> tuple[str, str, ma.fields.Field | None, str]:
@@ -121,18 +121,19 @@ def validation_error(err: ma.ValidationError, schema: ma.Schema | None = None) -
     messages = messages.get("json", messages.get("query", messages.get("form", messages)))
     path, leaf, field, message = _first_error(messages, schema)
     if message in ("Missing data for required field.", "Field may not be null."):
-        text = f"укажите поле «{path}»"
+        text = _l("укажите поле «%(path)s»", path=path)
     elif message.startswith("Longer than maximum length"):
-        text = f"поле «{path}» длиннее {message.rsplit(' ', 1)[-1].rstrip('.')} символов"
+        text = _l("поле «%(path)s» длиннее %(max)s символов", path=path, max=message.rsplit(' ', 1)[-1].rstrip('.'))
     elif message.startswith("Shorter than minimum length"):
-        text = f"поле «{path}» не может быть пустым"
+        text = _l("поле «%(path)s» не может быть пустым", path=path)
     elif message.startswith("Must be one of"):
-        text = f"недопустимое значение поля «{path}»"
+        text = _l("недопустимое значение поля «%(path)s»", path=path)
     elif message.startswith("Not a valid") or message.startswith("Invalid input type"):
         kind = next((ru for cls, ru in _TYPE_RU.items() if isinstance(field, cls)), None)
-        text = f"поле «{path}» должно быть {kind}" if kind else f"поле «{path}» неверного типа"
+        text = (_l("поле «%(path)s» должно быть %(kind)s", path=path, kind=_l(kind)) if kind
+                else _l("поле «%(path)s» неверного типа", path=path))
     else:
-        text = f"поле «{path}»: {message}" if path and path != "_schema" else message
+        text = _l("поле «%(path)s»: %(error)s", path=path, error=message) if path and path != "_schema" else message
     return InvalidInput(text, code=f"invalid_{leaf}", field=leaf)
 
 
@@ -223,17 +224,20 @@ def token_required(*roles: str, session_ok: bool = False):
                     and current_user.is_authenticated and current_user.get_id() == session["_user_id"]):
                 if roles and current_user.role not in roles:
                     role = ROLE_NAMES_RU.get(current_user.role, current_user.role)
-                    return api_error(403, "forbidden", f"роли «{role}» это действие не разрешено")
+                    return api_error(403, "forbidden", translate(N_("роли «%(role)s» это действие не разрешено"),
+                                                                 role=translate(role)))
                 g.api_user = current_user._get_current_object()
                 return fn(*args, **kwargs)
             if not header.startswith("Bearer "):
-                return api_error(401, "unauthorized", "нужен токен: заголовок «Authorization: Bearer <токен>»")
+                return api_error(401, "unauthorized",
+                                 translate(N_("нужен токен: заголовок «Authorization: Bearer <токен>»")))
             user = user_for_token(header[7:].strip())
             if user is None:
-                return api_error(401, "unauthorized", "токен недействителен или отозван")
+                return api_error(401, "unauthorized", translate(N_("токен недействителен или отозван")))
             if roles and user.role not in roles:
                 role = ROLE_NAMES_RU.get(user.role, user.role)
-                return api_error(403, "forbidden", f"роли «{role}» это действие не разрешено")
+                return api_error(403, "forbidden", translate(N_("роли «%(role)s» это действие не разрешено"),
+                                                             role=translate(role)))
             g.api_user = user
             login_user(user)  # request-scoped: the API sets no session cookie (see _keep_session)
             return fn(*args, **kwargs)

@@ -15,7 +15,7 @@ from crm.calls import services as calls
 from crm.calls.schemas import (CallDetailSchema, CallSchema, CallSearchQuerySchema, CallSearchResultSchema,
                                CallUploadSchema, TelephonyAckSchema, TelephonyEventSchema)
 from crm.errors import api_error
-from crm.i18n import lazy_gettext as _l
+from crm.i18n import N_, lazy_gettext as _l, translate
 
 TELEPHONY_MAX_BODY = 64 * 1024  # bytes; a PBX event is a few hundred
 
@@ -122,11 +122,12 @@ def telephony_event():
     app = current_app
     secret = app.config["CRM_TELEPHONY_SECRET"]
     if not secret:
-        return api_error(503, "telephony_not_configured", "секрет для событий телефонии не настроен (CRM_TELEPHONY_SECRET)")
+        return api_error(503, "telephony_not_configured",
+                         translate(N_("секрет для событий телефонии не настроен (CRM_TELEPHONY_SECRET)")))
     request.max_content_length = TELEPHONY_MAX_BODY
     raw = request.get_data(cache=True)
     if not _signature_ok(secret, raw, request.headers.get("X-CRM-Signature", "")):
-        return api_error(401, "invalid_signature", "подпись X-CRM-Signature отсутствует или неверна")
+        return api_error(401, "invalid_signature", translate(N_("подпись X-CRM-Signature отсутствует или неверна")))
     event = load_body(TelephonyEventSchema)
     if event["type"] not in ("call.started", "call.ended"):
         raise ApiError(400, "invalid_type", _l("неизвестный тип события «%(event_type)s»",
@@ -136,7 +137,7 @@ def telephony_event():
     try:
         first = jobs.redis_connection().set(key, "1", nx=True, ex=ttl)
     except redis.RedisError:
-        return api_error(503, "queue_unavailable", "хранилище событий недоступно, повторите позже")
+        return api_error(503, "queue_unavailable", translate(N_("хранилище событий недоступно, повторите позже")))
     if not first:
         return {"accepted": True, "duplicate": True, "event_id": event["event_id"]}, 200
     app.logger.info("telephony event %s type=%s call_id=%s", event["event_id"], event["type"], event.get("call_id"))
