@@ -45,3 +45,23 @@ def test_service_error_on_an_html_page_in_english(client, make_user, login):
     assert "invalid cursor: start the list again" in page.get_data(as_text=True)
     page = client.get("/appeals?cursor=not-a-cursor&lang=ru")
     assert "неверный курсор: начните список сначала" in page.get_data(as_text=True)
+
+
+def test_api_edge_messages_in_english(client, as_role):
+    """What the API base answers itself (authentication, roles, body validation) follows ?lang= too."""
+    err = assert_error(client.get("/api/v1/appeals?lang=en"), 401, "unauthorized")
+    assert err["message"] == "a token is needed: the «Authorization: Bearer <token>» header"
+    err = assert_error(client.get("/api/v1/appeals"), 401, "unauthorized")
+    assert err["message"] == "нужен токен: заголовок «Authorization: Bearer <токен>»"
+    _, sup = as_role("supervisor")
+    err = assert_error(client.post("/api/v1/appeals?lang=en", json=appeal_body(), headers=sup), 403, "forbidden")
+    assert err["message"] == "the role «supervisor» is not allowed to do this"
+    _, headers = as_role("operator")
+    body = appeal_body(category=["routine"])
+    err = assert_error(client.post("/api/v1/appeals?lang=en", json=body, headers=headers), 400, "invalid_category")
+    assert err["message"] == "the field «category» must be a string"
+    err = assert_error(client.post("/api/v1/appeals", json=body, headers=headers), 400, "invalid_category")
+    assert err["message"] == "поле «category» должно быть строкой"
+    body = {k: v for k, v in appeal_body().items() if k != "description"}
+    err = assert_error(client.post("/api/v1/appeals?lang=en", json=body, headers=headers), 400, "invalid_description")
+    assert err["message"] == "give the field «description»"

@@ -233,8 +233,8 @@ def _is_marker(node) -> bool:
 
 def _unmarked_raises(source: str) -> list[tuple[int, str]]:
     """(line, text) of each Russian string literal (or f-string) in the arguments of a ``raise X(...)``
-    that is not the message of a marker call, and of each marker given an f-string (an f-string's
-    text is not a message id: its values go in as ``%(name)s`` keywords)."""
+    or an ``api_error(...)`` answer that is not the message of a marker call, and of each marker given
+    an f-string (an f-string's text is not a message id: its values go in as ``%(name)s`` keywords)."""
     found = []
 
     def visit(node) -> None:
@@ -253,15 +253,18 @@ def _unmarked_raises(source: str) -> list[tuple[int, str]]:
             visit(child)
 
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
-            for arg in node.exc.args + [k.value for k in node.exc.keywords]:
+        call = node.exc if isinstance(node, ast.Raise) else node
+        if (isinstance(node, ast.Raise) and isinstance(call, ast.Call)
+                or isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "api_error"):
+            for arg in call.args + [k.value for k in call.keywords]:
                 visit(arg)
     return found
 
 
 def test_raised_errors_mark_their_russian_messages():
     """Every ``raise X("...")`` with Russian text marks it (``_l("...", name=value)``), so the message
-    is extracted into the catalogues and shown in the request's language (issue 12)."""
+    is extracted into the catalogues and shown in the request's language (issue 12); so does every
+    message the API answers with ``api_error(...)``."""
     found = {}
     for path in sorted((ROOT / "crm").rglob("*.py")):
         bare = _unmarked_raises(path.read_text(encoding="utf-8"))
@@ -280,6 +283,8 @@ def test_the_raise_scanner_sees_bare_messages_and_accepts_marked_ones():
     assert _unmarked_raises('raise E(409, "c",\n  "нет" if one else "нету")') == [(2, "нет"), (2, "нету")]
     assert _unmarked_raises('raise E("причина: " + str(x))') == [(1, "причина: ")]
     assert _unmarked_raises('raise E(_l(f"нет {x}"))') == [(1, "f-string in _l(): f'нет {x}'")]
+    assert _unmarked_raises('return api_error(401, "c", "нужен токен")') == [(1, "нужен токен")]
+    assert _unmarked_raises('return api_error(401, "c", translate(N_("нужен токен")))') == []
 
 
 def test_lazy_messages_follow_the_language_of_the_request(app_config):
