@@ -50,6 +50,12 @@ def calendar() -> Calendar:
     return cal
 
 
+def _actor(user) -> audit.Actor:
+    """The administrator making the change, named in the log entry also from the command line
+    (``crm calendar``), where no one is signed in."""
+    return audit.Actor(user.id, user.username, user.role)
+
+
 @atomic
 def set_override(user, day: date, kind: str, *, hours: float | None = None, note: str | None = None) -> CalendarOverride:
     """Say what ``day`` is (an administrator): ``kind`` one of ``holiday``, ``working``,
@@ -68,7 +74,8 @@ def set_override(user, day: date, kind: str, *, hours: float | None = None, note
     row.note = (note or "").strip()[:300] or None
     row.updated_by, row.updated_at = user.id, utcnow()
     db.session.add(row)
-    audit.record("calendar.override", detail=f"{day.isoformat()}: {kind}" + (f" {hours:g} h" if hours else ""))
+    audit.record("calendar.override", detail=f"{day.isoformat()}: {kind}" + (f" {hours:g} h" if hours else ""),
+                 actor=_actor(user))
     db.session.commit()
     g.pop("crm_calendar", None)
     return row
@@ -83,6 +90,6 @@ def remove_override(user, day: date) -> None:
     if override is None:
         raise NotFound(_l("для %(day)s нет особой отметки в календаре", day=day.isoformat()), code="not_found")
     db.session.delete(override)
-    audit.record("calendar.override", detail=f"{day.isoformat()}: removed")
+    audit.record("calendar.override", detail=f"{day.isoformat()}: removed", actor=_actor(user))
     db.session.commit()
     g.pop("crm_calendar", None)
