@@ -3,9 +3,11 @@ page), the search by number and by phone, and the citizen card, each beside a pl
 the same rows, on PostgreSQL with many appeals (default 1,000,000).
 
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test .venv/bin/python bench/appeals.py \
-        [--appeals 1000000] [--citizens 100000] [--runs 30]
+        [--appeals 1000000] [--citizens 100000] [--runs 30] [--keep DIR | --reuse DIR]
 
 Runs in a throwaway PostgreSQL database (created and dropped here; the test database is not touched).
+``--keep DIR`` leaves the seeded databases (names and keys in DIR) for later ``--reuse DIR`` runs, which
+skip the seeding and measure only (drop them yourself: ``DROP DATABASE``, names in DIR/bench.json).
 Prints figures; asserts nothing; not part of the test suite.
 
 * Citizens are bulk-inserted with their ``phone`` and ``surname`` blind indexes computed by the
@@ -27,7 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -108,6 +110,7 @@ def measure(runs: int, real: list[str]) -> None:
     from crm.citizens import services as citizens
     from crm.consent import services as consent
     from crm.db import db
+    from crm.security import audit
 
     rnd = random.Random(7)
     conn = db.session
@@ -120,6 +123,8 @@ def measure(runs: int, real: list[str]) -> None:
         cursor = kw.pop("cursor", None)
         return lambda: appeals.search(appeals.Filters(**kw), sort=sort, limit=50, cursor=cursor)
 
+    middle = datetime.now(timezone.utc) - timedelta(days=180)  # half a year into the created_at index
+    mid_cursor = appeals.encode_cursor("created", middle, "", 500_000)
     deep = appeals.search(appeals.Filters(statuses=("closed",)), sort="created", limit=200)
     for _ in range(20):
         deep = appeals.search(appeals.Filters(statuses=("closed",)), sort="created", limit=200, cursor=deep.next_cursor)
@@ -142,6 +147,8 @@ def measure(runs: int, real: list[str]) -> None:
          plain("SELECT * FROM appeals WHERE resolve_by < now() ORDER BY resolve_by LIMIT 50")),
         ("list, sort=created, page 21 (cursor)", search(statuses=("closed",), sort="created", cursor=deep.next_cursor),
          plain("SELECT * FROM appeals WHERE status='closed' ORDER BY created_at OFFSET 4000 LIMIT 50")),
+        ("list, sort=created, mid-year page (cursor)", search(statuses=("closed",), sort="created", cursor=mid_cursor),
+         plain("SELECT * FROM appeals WHERE status='closed' AND created_at > :t ORDER BY created_at LIMIT 50", t=middle)),
         ("search by number", search(q="2020-123456"),
          plain("SELECT * FROM appeals WHERE number='2020-123456'")),
         ("search by phone", search(q=phone),
@@ -150,12 +157,18 @@ def measure(runs: int, real: list[str]) -> None:
         ("citizen card", card,
          plain("SELECT * FROM appeals WHERE citizen_id=:c ORDER BY created_at DESC", c=cid)),
     ]
+    def log_only():  # what every search adds: one access-log entry, chained and committed (durably)
+        audit.record("appeal.search", fields=[], purpose="appeal_processing", detail="bench")
+        db.session.commit()
+
+    cases.append(("  of which: one access-log entry + commit", log_only, plain("SELECT 1")))
     print(f"  {'what':44} {'service ms':>11} {'plain ms':>9}")
     for label, fn, base in cases:
         print(f"  {label:44} {median_ms(fn, runs):11.1f} {median_ms(base, runs):9.1f}", flush=True)
 
 
 def main():
+    import json
     import logging
 
     import sqlalchemy as sa
@@ -165,25 +178,35 @@ def main():
     ap.add_argument("--appeals", type=int, default=1_000_000)
     ap.add_argument("--citizens", type=int, default=100_000)
     ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--keep", metavar="DIR", help="keep the seeded databases; their names and keys go to DIR")
+    ap.add_argument("--reuse", metavar="DIR", help="measure the databases a --keep run left in DIR (no seeding)")
     args = ap.parse_args()
     url = os.environ.get("DATABASE_URL")
     if not url or not url.startswith("postgresql"):
         sys.exit("set DATABASE_URL to a PostgreSQL server (a throwaway database is created there)")
     base = sa.make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    names = [f"crm_bench_appeals_{secrets.token_hex(3)}", f"crm_bench_appeals_keys_{secrets.token_hex(3)}"]
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        for name in names:
-            c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    state_dir = args.reuse or args.keep
+    if args.reuse:
+        state = json.loads((Path(args.reuse) / "bench.json").read_text())
+        names, real = state["names"], state["real"]
+    else:
+        names = [f"crm_bench_appeals_{secrets.token_hex(3)}", f"crm_bench_appeals_keys_{secrets.token_hex(3)}"]
+        with admin.connect() as c:
+            for name in names:
+                c.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:
         with tempfile.TemporaryDirectory() as tmp:
             from flask_migrate import upgrade
 
             from crm.security.keyring import init_keys
 
-            init_keys(Path(tmp) / "keys")
+            instance = state_dir or tmp
+            Path(instance).mkdir(parents=True, exist_ok=True)
+            if not args.reuse:
+                init_keys(Path(instance) / "keys")
             app = _app(base.set(database=names[0]).render_as_string(hide_password=False),
-                       base.set(database=names[1]).render_as_string(hide_password=False), tmp)
+                       base.set(database=names[1]).render_as_string(hide_password=False), instance)
             with app.test_request_context():
                 upgrade()
                 from crm.db import db
@@ -191,16 +214,20 @@ def main():
 
                 keystore.ensure()
                 print(f"== PostgreSQL: {args.appeals:,} appeals ==", flush=True)
-                real = load(args.appeals, args.citizens)
+                if not args.reuse:
+                    real = load(args.appeals, args.citizens)
+                    if args.keep:
+                        (Path(args.keep) / "bench.json").write_text(json.dumps({"names": names, "real": real}))
                 measure(args.runs, real)
                 db.session.remove()
                 for e in db.engines.values():
                     e.dispose()
     finally:
-        with admin.connect() as c:
-            for name in names:
-                c.execute(sa.text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname='{name}'"))
-                c.execute(sa.text(f'DROP DATABASE "{name}"'))
+        if not state_dir:
+            with admin.connect() as c:
+                for name in names:
+                    c.execute(sa.text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname='{name}'"))
+                    c.execute(sa.text(f'DROP DATABASE "{name}"'))
 
 
 if __name__ == "__main__":

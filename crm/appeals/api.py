@@ -216,7 +216,8 @@ def _search_error(exc: appeals.SearchError) -> ApiError:
 def _list(args: dict) -> dict:
     page = appeals.search(appeals.filters_from(args), sort=args.get("sort") or "deadline",
                           limit=args.get("limit") or 50, cursor=args.get("cursor") or None, user=g.api_user)
-    return {"items": [_summary(a) for a in page.items], "next_cursor": page.next_cursor, "total": page.total}
+    return {"items": [_summary(a) for a in page.items], "next_cursor": page.next_cursor, "total": page.total,
+            "total_capped": page.total_capped}
 
 
 #: Answers to ``GET /appeals`` with a ``q``: RFC 9745 ``Deprecation`` (the date, a structured-field
@@ -241,7 +242,7 @@ def appeal_list(args: dict):
 
     Nearest pending deadline first by default (`sort=created`: oldest first). Keyset paging: follow
     `next_cursor` until null to reach every appeal once, even while appeals are being added. `total`
-    counts all matches. An executor's account sees only the appeals handed over to its executor.
+    counts all matches, up to CRM_SEARCH_COUNT_CAP (10 000): `total_capped` true means more than `total`. An executor's account sees only the appeals handed over to its executor.
     `executor_id` filters on the executor an appeal is handed over to. The search is logged (`appeal.search`: the kind of query and the filters' names,
     never their values); nothing is decrypted.
 

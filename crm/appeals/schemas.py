@@ -253,4 +253,7 @@ class AppealListSchema(Schema):
     items = fields.List(fields.Nested(AppealSummarySchema), required=True)
     next_cursor = nullable(fields.String, required=True, metadata={
         "description": "pass as `cursor` for the next page; null on the last page"})
-    total = fields.Integer(required=True, metadata={"description": "how many appeals the filters match"})
+    total = fields.Integer(required=True, metadata={"description": "how many appeals the filters match (at most "
+                                                                   "CRM_SEARCH_COUNT_CAP, 10 000: see total_capped)"})
+    total_capped = fields.Boolean(metadata={"description": "true: more than `total` appeals match (the count "
+                                                           "stopped at CRM_SEARCH_COUNT_CAP)"})
