@@ -3,13 +3,13 @@ answers; :func:`crm.appeals.services.register_appeal`, the operator form's servi
 along its lifecycle. The services own the transactions and write the history and the access log."""
 from __future__ import annotations
 
-from flask import g, request
+from flask import current_app, g, request
 
 from crm.api import ApiError, Blueprint, translates, token_required
-from crm.appeals import services as appeals
+from crm.appeals import repeats, services as appeals
 from crm.appeals.schemas import (AppealCreatedSchema, AppealCreateSchema, AppealListQuerySchema, AppealListSchema,
                                  AppealSchema, AppealSummarySchema, AssignSchema, DuplicateSchema, PhoneInUseSchema,
-                                 StaleSchema, TransitionSchema)
+                                 RepeatCandidatesSchema, RepeatQuerySchema, StaleSchema, TransitionSchema)
 from crm.citizens import services as citizens
 from crm.i18n import lazy_gettext as _l
 
@@ -94,7 +94,7 @@ def appeal_create(body: dict):
         category=body["category"], topic=body["topic"], description=body["description"],
         channel=body.get("channel") or "api", consents=body.get("consents"),
         confirm_duplicate=bool(body.get("confirm_duplicate")), submission_key=key,
-        building_id=body.get("building_id"))
+        building_id=body.get("building_id"), repeat_of_id=body.get("repeat_of_id"), call_id=body.get("call_id"))
     data = _summary(intake.appeal)
     if not intake.replayed:
         data["possible_duplicates"] = []
@@ -264,3 +264,22 @@ def appeal_search(body: dict):
 
     GET /appeals with the parameters in a JSON body, so that a phone, name or address is not in a URL."""
     return _list(body)
+
+
+@bp.route("/appeals/repeat-candidates", methods=["POST"])
+@token_required(*OPERATORS)
+@bp.body(RepeatQuerySchema)
+@bp.response(200, RepeatCandidatesSchema)
+@bp.errors({404: "citizen_id unknown (citizen_not_found)", 400: "unknown topic (invalid_topic)"})
+def repeat_candidates(body: dict):
+    """Open or recent appeals a new one may repeat
+
+    While a new appeal is being typed: the open appeals, and those created within CRM_REPEAT_WINDOW_DAYS
+    (30), on the same topic and the same house (`building_id`, or the typed `address` matched to the
+    buildings register, or the citizen's own address) or of the same citizen; open ones first. Link the new
+    appeal to one with `repeat_of_id` in POST /appeals. A POST, so nothing about the citizen is in a URL;
+    nothing is decrypted; logged as `appeal.search` (`repeat_candidates`)."""
+    found = repeats.candidates(g.api_user, citizen_id=body["citizen_id"], topic=body["topic"],
+                               building_id=body.get("building_id"), address=body.get("address"),
+                               limit=body.get("limit") or 10)
+    return {"items": [c.as_dict() for c in found], "window_days": float(current_app.config["CRM_REPEAT_WINDOW_DAYS"])}

@@ -79,6 +79,10 @@ class AppealForm(FlaskForm):
     # without it the typed address is matched on the server (crm.buildings.services.find)
     building = StringField(_l("Дом (из реестра домов)"), validators=[Optional(), Length(max=300)])
     building_id = HiddenField()
+    # the earlier appeal the operator linked this one to as a repeat (the repeat candidates' button)
+    repeat_of_id = HiddenField()
+    # the caller's recording the telephony already stored: attached instead of hunting for a file
+    call_id = SelectField(_l("Запись из телефонии"), choices=[("", "")], validate_choice=True, default="")
     description = TextAreaField(_l("Суть обращения"), validators=[DataRequired(message=_l("Опишите суть обращения")),
                                                               Length(max=10000)])
     recording = FileField(_l("Запись звонка (WAV, MP3, OGG, FLAC)"))

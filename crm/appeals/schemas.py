@@ -26,6 +26,12 @@ class AppealCreateSchema(Schema):
     building_id = nullable(fields.Integer, metadata={
         "description": "the house in the buildings register (GET /buildings?q=); an unknown id is answered 400 "
                        "invalid_building_id"})
+    repeat_of_id = fields.String(validate=validate.Length(max=36), metadata={
+        "description": "link the new appeal as a repeat of this earlier one (one POST /appeals/repeat-candidates "
+                       "offers: same topic, same citizen or house, open or recent); else `repeat_of` is found "
+                       "automatically. A mismatch is answered 409 repeat_of_mismatch"})
+    call_id = fields.String(validate=validate.Length(max=36), metadata={
+        "description": "the citizen's call already stored (POST /calls with `citizen_id`) to attach to the appeal"})
     confirm_duplicate = StrictBoolean(metadata={
         "default": False,
         "description": "register `citizen` although citizens of other names have this phone (the operator form's "
@@ -257,3 +263,33 @@ class AppealListSchema(Schema):
                                                                    "CRM_SEARCH_COUNT_CAP, 10 000: see total_capped)"})
     total_capped = fields.Boolean(metadata={"description": "true: more than `total` appeals match (the count "
                                                            "stopped at CRM_SEARCH_COUNT_CAP)"})
+
+
+class RepeatQuerySchema(Schema):
+    """What a new appeal is about, while the operator types it (the citizen's id, never a phone or name)."""
+
+    citizen_id = fields.String(required=True, validate=validate.Length(max=36))
+    topic = fields.String(required=True, metadata={"enum": list(TOPICS)})
+    building_id = nullable(fields.Integer, metadata={"description": "the house picked from the buildings register"})
+    address = nullable(fields.String, validate=validate.Length(max=300), metadata={
+        "description": "the house as typed, when none was picked: matched to the register in any usual spelling"})
+    limit = fields.Integer(validate=validate.Range(1, 50), metadata={"default": 10})
+
+
+class RepeatCandidateSchema(Schema):
+    id = fields.String(required=True)
+    number = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    topic = fields.String(required=True)
+    category = fields.String(required=True)
+    created_at = IsoDateTime(required=True)
+    open = fields.Boolean(required=True, metadata={"description": "still being worked on"})
+    same_citizen = fields.Boolean(required=True)
+    same_building = fields.Boolean(required=True)
+    building_id = nullable(fields.Integer, required=True)
+
+
+class RepeatCandidatesSchema(Schema):
+    items = fields.List(fields.Nested(RepeatCandidateSchema), required=True)
+    window_days = fields.Float(required=True, metadata={"description": "CRM_REPEAT_WINDOW_DAYS: how recent a closed "
+                                                                         "appeal still counts"})

@@ -106,12 +106,43 @@ def find_repeat_of(citizen: Citizen, topic: str, now: datetime, building_id: int
         .order_by(Appeal.created_at.desc()).limit(1)).scalar_one_or_none()
 
 
+#: Statuses never offered as the predecessor of a repeat (not a problem anyone works on).
+NOT_A_PREDECESSOR = ("duplicate", "rejected")
+
+
+def window_start(now: datetime) -> datetime:
+    """The earliest creation time of a *recent* appeal: ``now`` − ``CRM_REPEAT_WINDOW_DAYS``."""
+    return now - timedelta(days=float(current_app.config["CRM_REPEAT_WINDOW_DAYS"]))
+
+
+def check_predecessor(appeal_id: str, citizen_id: str, topic: str, building_id: int | None,
+                      now: datetime | None = None) -> Appeal:
+    """The appeal ``appeal_id`` the operator links a new appeal of ``citizen_id`` on ``topic`` to, if
+    it is one :func:`crm.appeals.repeats.candidates` could offer: the same topic, open or recent, not a duplicate or
+    rejected, and the same citizen or house (the register's id or the citizen's building index).
+    Raises :class:`AppealError` (field ``repeat_of_id``) otherwise."""
+    appeal = get(appeal_id) if appeal_id else None
+    citizen = citizens.get(citizen_id)
+    if appeal is None or citizen is None:
+        raise AppealError("обращение для связи «повторное» не найдено", "repeat_of_id", "repeat_of_not_found")
+    now = now or utcnow()
+    keys = blind_index.row_values("building", citizen) if citizen.erased_at is None else []
+    same = (appeal.citizen_id == citizen.id or (building_id is not None and appeal.building_id == building_id)
+            or (appeal.building_key is not None and appeal.building_key in keys))
+    recent = appeal.status in ACTIVE_STATUSES or appeal.created_at >= window_start(now)
+    if appeal.topic != topic or appeal.status in NOT_A_PREDECESSOR or not same or not recent:
+        raise AppealError(f"обращение № {appeal.number} не может быть предыдущим: другая тематика, другой дом "
+                          "и заявитель, или оно старше окна повторных", "repeat_of_id", "repeat_of_mismatch")
+    return appeal
+
+
 def create(citizen: Citizen, *, category: str, topic: str, description: str, channel: str,
            operator_id: int | None, submission_key: str | None = None, commit: bool = True,
-           building_id: int | None = None) -> Appeal:
+           building_id: int | None = None, repeat_of: Appeal | None = None) -> Appeal:
     """Register an appeal for ``citizen``. Raises :class:`AppealError` for unknown codes, an unknown
     ``building_id`` (the buildings register) or an empty description. Sets SLA clocks and
-    ``repeat_of``; writes history and the access log."""
+    ``repeat_of`` (``repeat_of``: the predecessor the operator linked, checked by the caller; else
+    :func:`find_repeat_of`); writes history and the access log."""
     if category not in CATEGORIES:
         raise AppealError(_l("неизвестная категория «%(category)s»", category=category), "category")
     if topic not in TOPICS:
@@ -133,7 +164,7 @@ def create(citizen: Citizen, *, category: str, topic: str, description: str, cha
         raise AppealError(_l("дом не найден в реестре домов"), "building_id")
     now = utcnow()
     escalate_by, update_by, resolve_by = sla_deadlines(category, now)
-    repeat = find_repeat_of(citizen, topic, now, building_id)
+    repeat = repeat_of if repeat_of is not None else find_repeat_of(citizen, topic, now, building_id)
     appeal = Appeal(citizen_id=citizen.id, number=_next_number(now), operator_id=operator_id,
                     category=category, topic=topic, channel=channel, status="received",
                     building_key=blind_index.read_value("building", citizen), created_at=now, escalate_by=escalate_by,
@@ -434,7 +465,8 @@ def register_appeal(user, *, citizen_id: str | None = None, citizen: citizens.Ci
                     category: str, topic: str, description: str, channel: str,
                     consents: Mapping[str, bool] | None = None, consent_offset_s: float | None = None,
                     recording: tuple[BinaryIO, str] | None = None, confirm_duplicate: bool = False,
-                    submission_key: str | None = None, building_id: int | None = None) -> Intake:
+                    submission_key: str | None = None, building_id: int | None = None,
+                    repeat_of_id: str | None = None, call_id: str | None = None) -> Intake:
     """Register an appeal as the operator's form (``/citizens/<id>/appeals/new``) and ``POST
     /api/v1/appeals`` both do: its citizen, the appeal, the call recording and the consent answers,
     all or nothing.
@@ -447,6 +479,10 @@ def register_appeal(user, *, citizen_id: str | None = None, citizen: citizens.Ci
     given, that call and ``consent_offset_s`` (seconds into the recording where the citizen answered,
     or None when not noted) as its evidence. ``recording``: ``(stream, original file name)`` of the
     call's recording. ``building_id``: the house picked from the buildings register (optional).
+    ``repeat_of_id``: the earlier appeal the operator linked this one to as its repeat, one the
+    repeat candidates could offer (:func:`crm.appeals.repeats.check_predecessor`; else found
+    automatically). ``call_id``: the citizen's call already stored (the telephony's recording) to
+    attach instead of ``recording`` (:func:`crm.calls.services.attach_to_appeal`).
     ``submission_key``: the form's key or the API's ``Idempotency-Key``; a key
     that already made an appeal returns that appeal (``replayed``), looking up and writing nothing.
 
@@ -471,20 +507,26 @@ def register_appeal(user, *, citizen_id: str | None = None, citizen: citizens.Ci
     # one order whatever the input's (a form's fields, a JSON object's keys): by purpose code
     answers = {str(purpose): bool(given) for purpose, given in sorted((consents or {}).items())}
     staged = calls.stage_upload(*recording) if recording is not None else None
-    call = None
+    call = attached = None
     try:
         earlier = by_submission_key(key)
         if earlier is not None:  # a re-sent form or a retried request: nothing looked up or written
             return Intake(earlier, citizens.get(earlier.citizen_id), replayed=True)
         person, registered = _intake_citizen(citizen_id, citizen, confirm_duplicate)
+        predecessor = None
+        if repeat_of_id:
+            predecessor = check_predecessor(repeat_of_id, person.id, topic, building_id)
         appeal = create(person, category=category, topic=topic, description=description, channel=channel,
-                        operator_id=user.id, submission_key=key, commit=False, building_id=building_id)
+                        operator_id=user.id, submission_key=key, commit=False, building_id=building_id,
+                        repeat_of=predecessor)
         if sa_inspect(appeal).persistent:
             # a concurrent twin committed the appeal after our look-up: ours (and its new citizen) goes
             db.session.rollback()
             return Intake(appeal, citizens.get(appeal.citizen_id), replayed=True)
         if staged is not None:
             call = calls.add_staged(staged, appeal=appeal, operator_id=user.id)
+        elif call_id:
+            attached = calls.attach_to_appeal(call_id, appeal, citizen_id=person.id, user_id=user.id)
         events, consent_error = _record_consents(person, answers, appeal=appeal, call=call, operator_id=user.id,
                                                  offset_s=consent_offset_s)
         db.session.commit()
@@ -506,7 +548,7 @@ def register_appeal(user, *, citizen_id: str | None = None, citizen: citizens.Ci
             staged.discard()
     if call is not None:
         calls.enqueue_transcription(call)
-    return Intake(appeal, person, call=call, consents=events, consent_error=consent_error,
+    return Intake(appeal, person, call=call or attached, consents=events, consent_error=consent_error,
                   citizen_registered=registered)
 
 

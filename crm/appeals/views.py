@@ -4,11 +4,11 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timedelta
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import format_datetime, gettext as _
 from flask_login import current_user
 
-from crm.appeals import services
+from crm.appeals import repeats, services
 from crm.appeals.catalog import CATEGORIES, CHANNELS, DEADLINE_KINDS, STATUSES, TOPICS, TRANSITIONS
 from crm.appeals.forms import (AppealForm, CitizenForm, DuplicateForm, PhoneSearchForm, QuickConsentForm,
                                RecordingForm, TransitionForm)
@@ -20,6 +20,7 @@ from crm.clocks import deadlines as clockwork
 from crm.consent import selfservice
 from crm.consent import services as consent
 from crm.db import utcnow
+from crm.errors import NotFound
 from crm.i18n import Labels
 from crm.security.permissions import roles_required
 from crm.security.redirects import local_target
@@ -134,8 +135,15 @@ def appeal_new(citizen_id):
     (same ``submission_key``) goes to the appeal its first submission made."""
     citizen = citizens.get(citizen_id) or abort(404)
     form = AppealForm()
+    waiting = calls.unattached_for_citizen(citizen.id)  # the telephony's recordings of this caller
+    form.call_id.choices = [("", _("— без записи из телефонии —"))] + [
+        (c.id, _("звонок %(at)s", at=format_datetime(c.created_at, "dd.MM HH:mm"))) for c in waiting]
     if request.method == "GET":
         form.submission_key.data = uuid.uuid4().hex
+        asked = request.args.get("call_id")
+        # the call asked for (the call page's «Новое обращение»), else the caller's call of the last hour
+        fresh = [c for c in waiting if c.created_at >= utcnow() - timedelta(hours=1)]
+        form.call_id.data = asked if asked in {c.id for c in waiting} else (fresh[0].id if fresh else "")
     status = 200
     if form.validate_on_submit() and _building_picked(form):
         upload = form.recording.data
@@ -147,9 +155,12 @@ def appeal_new(citizen_id):
                 description=form.description.data, channel=form.channel.data, consents=answers,
                 consent_offset_s=getattr(form.consent_at, "seconds", None),
                 recording=(upload.stream, upload.filename) if upload and getattr(upload, "filename", "") else None,
-                submission_key=form.submission_key.data or None, building_id=form.building_id.data or None)
+                submission_key=form.submission_key.data or None, building_id=form.building_id.data or None,
+                repeat_of_id=form.repeat_of_id.data or None,
+                call_id=None if upload and getattr(upload, "filename", "") else (form.call_id.data or None))
         except services.AppealError as exc:
-            getattr(form, exc.field or "description", form.description).errors.append(str(exc))
+            field_name = "topic" if exc.field == "repeat_of_id" else (exc.field or "description")
+            getattr(form, field_name, form.description).errors.append(str(exc))
         except calls.CallError as exc:
             form.recording.errors.append(str(exc))
         except consent.ConsentError as exc:
@@ -167,7 +178,85 @@ def appeal_new(citizen_id):
     elif request.method == "POST":
         status = 422
     card = citizens.view(citizen, purpose="appeal_processing")
-    return render_template("appeals/new.html", form=form, citizen=card), status
+    if request.method == "GET" and not form.building.data and not card.get("erased"):
+        house = _citizen_house(citizen)
+        if house is not None:
+            form.building.data, form.building_id.data = house.address, house.id
+    return render_template("appeals/new.html", form=form, citizen=card, citizen_id=citizen.id,
+                           window_days=current_app.config["CRM_REPEAT_WINDOW_DAYS"]), status
+
+
+@bp.post("/citizens/<citizen_id>/appeals/repeat-candidates")
+@roles_required(*OPERATORS)
+def repeat_candidates(citizen_id):
+    """The intake page's script asks, while the operator types (JSON body ``{topic, building_id?,
+    address?}``, the CSRF token in ``X-CSRFToken``): the open or recent appeals the new one may repeat
+    (:func:`crm.appeals.repeats.candidates`, logged). A POST: the typed address stays out of URLs."""
+    body = request.get_json(silent=True) or {}
+    raw = body.get("building_id")
+    try:
+        building_id = int(raw) if raw not in (None, "") else None
+    except (TypeError, ValueError):
+        building_id = None
+    try:
+        found = repeats.candidates(current_user, citizen_id=citizen_id, topic=str(body.get("topic") or ""),
+                                   building_id=building_id, address=str(body.get("address") or "")[:300] or None)
+    except services.AppealError as exc:
+        return jsonify({"error": {"code": "invalid_topic", "message": str(exc)}}), 400
+    except NotFound:
+        abort(404)
+    items = []
+    for c in found:
+        d = c.as_dict()
+        d.update(status_label=_(STATUSES[c.appeal.status]), topic_label=_(TOPICS[c.appeal.topic]),
+                 created=format_datetime(c.appeal.created_at, "dd.MM.yyyy"),
+                 url=url_for("appeals.appeal_detail", appeal_id=c.appeal.id))
+        items.append(d)
+    return jsonify({"items": items})
+
+
+@bp.post("/citizens/<citizen_id>/appeals/attach")
+@roles_required(*OPERATORS)
+def appeal_attach(citizen_id):
+    """«Добавить звонок к обращению»: the new-appeal form sent to put this call (the telephony's
+    recording picked on the form, or the file uploaded) and the consent answers into the existing
+    appeal ``attach_to`` instead of opening another (:func:`crm.appeals.repeats.attach_call`)."""
+    citizen = citizens.get(citizen_id) or abort(404)
+    form = AppealForm()
+    form.call_id.choices = [("", "")] + [(c.id, c.id) for c in calls.unattached_for_citizen(citizen.id)]
+    target = request.form.get("attach_to") or ""
+    upload = form.recording.data
+    answers = {purpose: getattr(form, name).data == "yes" for name, purpose in CONSENT_FIELDS.items()
+               if getattr(form, name).data in ("yes", "no")}
+    has_file = bool(upload and getattr(upload, "filename", ""))
+    try:
+        done = repeats.attach_call(current_user, target, citizen_id=citizen.id,
+                                   call_id=None if has_file else (form.call_id.data or None),
+                                   recording=(upload.stream, upload.filename) if has_file else None,
+                                   consents=answers)
+    except (services.AppealError, calls.CallError, consent.ConsentError, NotFound) as exc:
+        flash(_("Звонок не добавлен: %(error)s.", error=exc), "error")
+        return redirect(url_for("appeals.appeal_new", citizen_id=citizen.id))
+    if done.call is not None:
+        flash(_("Звонок добавлен к обращению № %(number)s; новое обращение не открыто.", number=done.appeal.number),
+              "success")
+    else:
+        flash(_("Новое обращение не открыто: заявитель обращается по № %(number)s.", number=done.appeal.number), "info")
+    if done.consent_error:
+        flash(_("Ответ о согласии не записан: %(error)s.", error=done.consent_error), "error")
+    return redirect(url_for("appeals.appeal_detail", appeal_id=done.appeal.id))
+
+
+def _citizen_house(citizen):
+    """The citizen's house in the buildings register, to prefill the form: the house of their
+    address (decrypted and logged, :func:`crm.citizens.services.address_for_matching`), else the
+    house of their latest appeal that named one; None when neither is in the register."""
+    address = citizens.address_for_matching(citizen, purpose="appeal_processing")
+    house = buildings.find(address) if address else None
+    if house is None:
+        latest = next((a.building_id for a in services.for_citizen(citizen.id) if a.building_id), None)
+        house = buildings.get(latest)
+    return house
 
 
 def _building_picked(form) -> bool:

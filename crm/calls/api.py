@@ -14,6 +14,7 @@ from crm.calls import search as transcript_search
 from crm.calls import services as calls
 from crm.calls.schemas import (CallDetailSchema, CallSchema, CallSearchQuerySchema, CallSearchResultSchema,
                                CallUploadSchema, TelephonyAckSchema, TelephonyEventSchema)
+from crm.citizens import services as citizens
 from crm.errors import api_error
 from crm.i18n import N_, lazy_gettext as _l, translate
 
@@ -37,12 +38,13 @@ def _search_error(exc: transcript_search.SearchError) -> ApiError:
 @token_required("operator", "supervisor", "admin")
 @bp.document_body(CallUploadSchema, "multipart/form-data")
 @bp.response(202, CallSchema, description="queued")
-@bp.errors({400: "no file, empty, not audio, damaged or too long; nothing stored", 404: "appeal_id unknown",
+@bp.errors({400: "no file, empty, not audio, damaged or too long; nothing stored", 404: "appeal_id or citizen_id unknown",
             413: "larger than MAX_CONTENT_LENGTH (200 MB by default)"})
 def call_upload():
     """Upload a call recording; it is validated, encrypted, stored and queued for transcription
 
-    Multipart ``file`` (+ ``appeal_id``) → 202 with the call, ``queued``. A file that is empty, not audio,
+    Multipart ``file`` (+ ``appeal_id``, or ``citizen_id`` of the known caller: the call then waits for
+    that citizen's next appeal, which attaches it) → 202 with the call, ``queued``. A file that is empty, not audio,
     damaged or too long is refused (400) and nothing is stored."""
     upload = request.files.get("file")
     if upload is None:
@@ -52,9 +54,16 @@ def call_upload():
         appeal = hooks.ask("appeal.lookup", appeal_id=request.form["appeal_id"])
         if appeal is None:
             raise ApiError(404, "appeal_not_found", _l("обращение не найдено"))
+    citizen_id = None
+    if appeal is None and request.form.get("citizen_id"):
+        citizen = citizens.get(request.form["citizen_id"])
+        if citizen is None or citizen.erased_at is not None:
+            raise ApiError(404, "citizen_not_found", _l("заявитель не найден"))
+        citizen_id = citizen.id
     # the call belongs to the operator who took it: the uploader, or the appeal's operator
     operator_id = g.api_user.id if g.api_user.role == "operator" else (appeal.operator_id if appeal else None)
-    call = calls.store_recording(upload.stream, upload.filename or "", appeal=appeal, operator_id=operator_id)
+    call = calls.store_recording(upload.stream, upload.filename or "", appeal=appeal, operator_id=operator_id,
+                                 citizen_id=citizen_id)
     return calls.as_dict(call), 202, {"Location": f"{bp.url_prefix}/calls/{call.id}"}
 
 

@@ -68,6 +68,9 @@ class CallUploadSchema(Schema):
         "type": "string", "contentMediaType": "application/octet-stream",
         "description": "the recording (WAV, MP3, OGG, FLAC, AMR, GSM …; sniffed by content)"})
     appeal_id = fields.String()
+    citizen_id = fields.String(metadata={
+        "description": "without `appeal_id`: the known caller whose call this is (the telephony's recording); the "
+                       "operator's new appeal of that citizen then attaches it (`call_id` of POST /appeals)"})
 
 
 class CallSearchQuerySchema(Schema):

@@ -7,7 +7,7 @@ import os
 import shutil
 import uuid
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -198,16 +198,19 @@ def stage_upload(stream: BinaryIO, original_name: str) -> StagedRecording:
     return StagedRecording(tmp, (original_name or "recording")[:255], size, info)
 
 
-def add_staged(staged: StagedRecording, *, appeal=None, operator_id: int | None = None) -> Call:
+def add_staged(staged: StagedRecording, *, appeal=None, operator_id: int | None = None,
+               citizen_id: str | None = None) -> Call:
     """Encrypt a staged recording into storage and add its call (``queued``) and the ``call.create``
     access-log entry to the session, without committing: the caller's transaction decides.
 
     The encrypted file exists once this returns; when that transaction does not commit, the caller
     removes it with :func:`remove_stored` (a process killed in between leaves a ciphertext file no
     call names, unreadable without a row and harmless). The staged file is left to the caller
-    (``staged.discard()``). Raises ``OSError`` when the file cannot be written (nothing added then)."""
+    (``staged.discard()``). ``citizen_id``: whose call it is when no ``appeal`` is given yet (the
+    telephony's recording of a known caller; an appeal is made from it later, :func:`attach_to_appeal`).
+    Raises ``OSError`` when the file cannot be written (nothing added then)."""
     info = staged.info
-    call = Call(appeal_id=appeal.id if appeal else None, citizen_id=appeal.citizen_id if appeal else None,
+    call = Call(appeal_id=appeal.id if appeal else None, citizen_id=appeal.citizen_id if appeal else citizen_id,
                 operator_id=operator_id, status="queued", storage_key=uuid.uuid4().hex,
                 size_bytes=staged.size_bytes, audio_format=f"{info.container}/{info.codec}"[:40],
                 duration_s=info.duration_s, channels=info.channels, sample_rate=info.sample_rate)
@@ -233,13 +236,14 @@ def remove_stored(call: Call) -> None:
     recording_path(call).unlink(missing_ok=True)
 
 
-def store_staged(staged: StagedRecording, *, appeal=None, operator_id: int | None = None) -> Call:
+def store_staged(staged: StagedRecording, *, appeal=None, operator_id: int | None = None,
+                 citizen_id: str | None = None) -> Call:
     """Encrypt a staged recording into storage, create the call (``queued``), commit, enqueue the
     transcription (:func:`add_staged` in a transaction of its own). The temporary file is removed in
     every case, and the encrypted one too when the commit fails."""
     call = None
     try:
-        call = add_staged(staged, appeal=appeal, operator_id=operator_id)
+        call = add_staged(staged, appeal=appeal, operator_id=operator_id, citizen_id=citizen_id)
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -252,10 +256,39 @@ def store_staged(staged: StagedRecording, *, appeal=None, operator_id: int | Non
     return call
 
 
-def store_recording(stream: BinaryIO, original_name: str, *, appeal=None, operator_id: int | None = None) -> Call:
+def store_recording(stream: BinaryIO, original_name: str, *, appeal=None, operator_id: int | None = None,
+                    citizen_id: str | None = None) -> Call:
     """Validate and store an uploaded recording (:func:`stage_upload` then :func:`store_staged`).
     Raises :class:`CallError`; then nothing is stored."""
-    return store_staged(stage_upload(stream, original_name), appeal=appeal, operator_id=operator_id)
+    return store_staged(stage_upload(stream, original_name), appeal=appeal, operator_id=operator_id,
+                        citizen_id=citizen_id)
+
+
+def unattached_for_citizen(citizen_id: str, limit: int = 5, days: int = 7) -> list[Call]:
+    """The citizen's calls of the last ``days`` not yet in any appeal, newest first (recordings the
+    telephony stored for a known caller): what a new appeal of theirs attaches instead of an upload.
+    Nothing decrypted."""
+    since = utcnow() - timedelta(days=days)
+    return list(db.session.execute(db.select(Call).where(Call.citizen_id == citizen_id, Call.appeal_id.is_(None),
+                                                         Call.recording_destroyed_at.is_(None),
+                                                         Call.created_at >= since)
+                                   .order_by(Call.created_at.desc()).limit(limit)).scalars())
+
+
+def attach_to_appeal(call_id: str, appeal, *, citizen_id: str, user_id: int | None) -> Call:
+    """Put the stored call ``call_id`` of the citizen ``citizen_id`` into ``appeal`` (its
+    ``appeal_id``), in the caller's transaction (not committed); logged as ``call.attach``. The call
+    must be that citizen's and in no other appeal: its ciphertexts stay bound to the citizen's key,
+    so a call is never moved to another person. Raises :class:`CallError` otherwise."""
+    call = db.session.get(Call, call_id)
+    if call is None or call.citizen_id != citizen_id:
+        raise CallError("звонок не найден у этого заявителя", "call_not_found", 404)
+    if call.appeal_id is not None and call.appeal_id != appeal.id:
+        raise CallError("звонок уже добавлен к другому обращению", "call_attached", 409)
+    call.appeal_id = appeal.id
+    audit.record("call.attach", citizen_id=call.citizen_id, call_id=call.id, appeal_id=appeal.id,
+                 purpose="appeal_processing")
+    return call
 
 
 def enqueue_transcription(call: Call) -> None:

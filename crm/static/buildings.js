@@ -27,6 +27,7 @@
       if (!items[i]) return;
       input.value = items[i].address;
       hidden.value = String(items[i].id);
+      hidden.dispatchEvent(new Event('change', {bubbles: true}));  // the intake's repeat check listens
       close();
     }
     function show(found) {

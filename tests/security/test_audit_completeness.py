@@ -33,6 +33,7 @@ NO_PERSONAL_DATA = {
     "api.openapi": "the OpenAPI document",
     "admin.job_monitor": "queues, workers, job ids, function names and error lines; job arguments are ids only "
                          "and are not shown",
+    "admin.calendar_page": "the working calendar's overrides: days, kinds, notes; no citizen",
     "appeals.operator_home": "the search forms and the operator's recent appeals (numbers, categories, deadlines); "
                              "the search by phone is the logged POST appeals.citizen_search",
     "dpo.citizen_lookup": "the lookup forms; ?citizen_id= redirects to the logged access report; the search "
@@ -100,6 +101,8 @@ POST_NO_PERSONAL_DATA = {
     "api_calls.telephony_event": "PBX events carry ids and types only; not linked to citizens yet",
     "admin.job_retry": "requeues a failed job by its id",
     "admin.job_retry_all": "requeues every failed job",
+    "admin.calendar_page": "a calendar override (days, no citizen); logs calendar.override (tests/clocks/test_calendar_admin.py)",
+    "admin.calendar_remove": "removes a calendar override; logs calendar.override",
     "dpo.alert_scan": "scans the log; logs audit.alert_scan",
     "dpo.alert_acknowledge": "marks an alert; logs audit.alert_ack (tests/dpo/test_audit_dpo.py)",
     "dpo.purpose_edit": "the register of processing purposes; logs purpose.update",
@@ -368,6 +371,14 @@ def _post_recipes(w):
         "appeals.citizen_create": ("operator", lambda app: html("operator", "/citizens", data={
             "full_name": "Новикова Анна Игоревна", "phone": "+7 903 555-00-11", "email": "", "address": "",
             "apartment": ""}), None),
+        # repeat candidates while the operator types: the citizen's (and their house's) appeals, logged
+        "appeals.repeat_candidates": ("operator", lambda app: html(
+            "operator", f"/citizens/{cid}/appeals/repeat-candidates", json={"topic": "roof_leak"}), cid),
+        "api_appeals.repeat_candidates": ("operator", api("operator", "/api/v1/appeals/repeat-candidates",
+                                                          json={"citizen_id": cid, "topic": "roof_leak"}), cid),
+        "appeals.appeal_attach": ("operator", lambda app: html("operator", f"/citizens/{cid}/appeals/attach", data={
+            "attach_to": new_appeal(), "recording": (io.BytesIO(tone_wav(0.5)), "c3.wav")},
+            content_type="multipart/form-data"), cid),
         "appeals.appeal_new": ("operator", lambda app: html("operator", f"/citizens/{cid}/appeals/new", data={
             "submission_key": "k-complete-1", "category": "routine", "topic": "roof_leak", "channel": "phone",
             "description": "Течёт крыша", "consent_sms": "no", "consent_recording": "unknown"},

@@ -18,7 +18,7 @@ READ_ACTIONS = ("citizen.view", "citizen.reveal", "citizen.search", "appeal.view
 CHANGE_ACTIONS = ("citizen.create", "citizen.update", "appeal.create", "appeal.transition", "call.create",
                   "call.retranscribe", "transcript.create", "transcript.fail", "consent.grant", "consent.refuse",
                   "consent.withdraw", "evaluation.create", "citizen.erase", "citizen.rectify", "appeal.assign",
-                  "executor.create", "recording.destroy", "breach.acknowledge", "appeal.duplicate")
+                  "executor.create", "recording.destroy", "breach.acknowledge", "appeal.duplicate", "call.attach")
 AUTH_ACTIONS = ("auth.login", "auth.login_failed", "auth.logout", "user.create", "token.issue")
 SECURITY_ACTIONS = ("keys.rewrap", "keys.rotate", "keys.retire", "keys.index_start", "keys.index_backfill",
                     "keys.index_switch", "keys.index_drop", "security.decrypt_failed", "audit.checkpoint", "audit.attest",
@@ -40,7 +40,8 @@ ACTION_LABELS = {
     "appeal.assign": N_("передача обращения исполнителю"),
     "breach.acknowledge": N_("нарушение срока принято в работу руководителем"), "executor.create": N_("добавление исполнителя в справочник"),
     "appeal.duplicate": N_("обращение отмечено дубликатом (объединение)"),
-    "call.create": N_("загрузка записи звонка"), "call.retranscribe": N_("повторная расшифровка звонка"),
+    "call.create": N_("загрузка записи звонка"), "call.attach": N_("добавление звонка к обращению"),
+    "call.retranscribe": N_("повторная расшифровка звонка"),
     "transcript.create": N_("расшифровка звонка (автоматически)"),
     "transcript.fail": N_("ошибка расшифровки звонка"), "consent.grant": N_("получение согласия"),
     "consent.refuse": N_("отказ в согласии"), "consent.withdraw": N_("отзыв согласия"),
