@@ -21,7 +21,7 @@ from flask import current_app
 from sqlalchemy import and_, exists, func, literal, or_, select
 
 from crm.appeals.catalog import TOPICS
-from crm.appeals.models import Appeal, AppealEvent
+from crm.appeals.models import Appeal
 from crm.appeals.services import (ACTIVE_STATUSES, NOT_A_PREDECESSOR, AppealError, _record_consents, check_predecessor,
                                   get, window_start)
 from crm.buildings import services as buildings
@@ -29,6 +29,7 @@ from crm.calls import services as calls
 from crm.citizens import services as citizens
 from crm.db import atomic, db, utcnow
 from crm.errors import NotFound
+from crm.i18n import lazy_gettext as _l
 from crm.security import audit, blind_index
 from crm.security.permissions import require_role
 
@@ -80,10 +81,10 @@ def candidates(user, *, citizen_id: str, topic: str, building_id: int | None = N
     topic, :class:`crm.errors.NotFound` for an unknown citizen. Logged and committed."""
     require_role(user, *INTAKE_ROLES)
     if topic not in TOPICS:
-        raise AppealError(f"неизвестная тематика «{str(topic)[:40]}»", "topic")
+        raise AppealError(_l("неизвестная тематика «%(topic)s»", topic=str(topic)[:40]), "topic")
     citizen = citizens.get(citizen_id)
     if citizen is None:
-        raise NotFound("заявитель не найден", code="citizen_not_found", field="citizen_id")
+        raise NotFound(_l("заявитель не найден"), code="citizen_not_found", field="citizen_id")
     now = now or utcnow()
     house = resolve_building(building_id, address)
     same_citizen = Appeal.citizen_id == citizen.id
@@ -136,11 +137,11 @@ def attach_call(user, appeal_id: str, *, citizen_id: str, call_id: str | None = 
     appeal = get(appeal_id)
     citizen = citizens.get(citizen_id)
     if appeal is None or citizen is None:
-        raise NotFound("обращение не найдено", code="not_found", field="appeal_id")
+        raise NotFound(_l("обращение не найдено"), code="not_found", field="appeal_id")
     if appeal.status in NOT_A_PREDECESSOR or not (appeal.status in ACTIVE_STATUSES
                                                  or appeal.created_at >= window_start(utcnow())):
-        raise AppealError(f"к обращению № {appeal.number} звонок не добавить: оно закрыто давно или отклонено",
-                          "appeal_id", "not_attachable")
+        raise AppealError(_l("к обращению № %(number)s звонок не добавить: оно закрыто давно или отклонено",
+                             number=appeal.number), "appeal_id", "not_attachable")
     answers = {str(p): bool(g) for p, g in sorted((consents or {}).items())}
     staged = calls.stage_upload(*recording) if recording is not None else None
     call, stored = None, None
@@ -179,18 +180,15 @@ def repeat_rate(start: datetime, end: datetime) -> dict:
 
 
 def first_contact_resolution(start: datetime, end: datetime) -> dict:
-    """First-contact resolution of the appeals created in ``[start, end)``: the share answered on the
-    call — their first move out of ``received`` went to «консультация дана» (``consulted``) — and
-    never re-opened nor repeated by a later appeal within the repeat window. ``{"appeals",
-    "resolved_first_contact", "fcr"}``; rejected appeals and duplicates left out; ``fcr`` None without
-    appeals."""
-    first_move = (select(AppealEvent.to_status).where(AppealEvent.appeal_id == Appeal.id,
-                                                     AppealEvent.from_status == "received")
-                  .order_by(AppealEvent.at).limit(1).scalar_subquery())
+    """First-contact resolution of the appeals created in ``[start, end)``, counting repeats: of the
+    appeals worked on (rejected and duplicates left out), those closed at the first contact
+    (``first_contact``, set by the «консультация дана» step, :func:`crm.appeals.services.fcr_rate`)
+    that no later appeal names as its predecessor (``repeat_of``: the citizen had to call again about
+    the same problem). ``{"appeals", "resolved_first_contact", "fcr"}``; ``fcr`` None without appeals."""
     later = Appeal.__table__.alias("later")
     repeated = exists().where(later.c.repeat_of_id == Appeal.id)
     counted = and_(Appeal.created_at >= start, Appeal.created_at < end, Appeal.status.not_in(NOT_A_PREDECESSOR))
-    total = db.session.execute(select(func.count()).select_from(Appeal).where(counted)).scalar_one()
-    fcr = db.session.execute(select(func.count()).select_from(Appeal).where(
-        counted, first_move == "consulted", Appeal.reopen_count == 0, ~repeated)).scalar_one()
+    total, fcr = db.session.execute(select(
+        func.count(), func.count().filter(and_(Appeal.first_contact.is_(True), ~repeated)))
+        .select_from(Appeal).where(counted)).one()
     return {"appeals": total, "resolved_first_contact": fcr, "fcr": round(fcr / total, 4) if total else None}

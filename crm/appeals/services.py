@@ -124,15 +124,16 @@ def check_predecessor(appeal_id: str, citizen_id: str, topic: str, building_id: 
     appeal = get(appeal_id) if appeal_id else None
     citizen = citizens.get(citizen_id)
     if appeal is None or citizen is None:
-        raise AppealError("обращение для связи «повторное» не найдено", "repeat_of_id", "repeat_of_not_found")
+        raise AppealError(_l("обращение для связи «повторное» не найдено"), "repeat_of_id", "repeat_of_not_found")
     now = now or utcnow()
     keys = blind_index.row_values("building", citizen) if citizen.erased_at is None else []
     same = (appeal.citizen_id == citizen.id or (building_id is not None and appeal.building_id == building_id)
             or (appeal.building_key is not None and appeal.building_key in keys))
     recent = appeal.status in ACTIVE_STATUSES or appeal.created_at >= window_start(now)
     if appeal.topic != topic or appeal.status in NOT_A_PREDECESSOR or not same or not recent:
-        raise AppealError(f"обращение № {appeal.number} не может быть предыдущим: другая тематика, другой дом "
-                          "и заявитель, или оно старше окна повторных", "repeat_of_id", "repeat_of_mismatch")
+        raise AppealError(_l("обращение № %(number)s не может быть предыдущим: другая тематика, другой дом "
+                             "и заявитель, или оно старше окна повторных", number=appeal.number),
+                          "repeat_of_id", "repeat_of_mismatch")
     return appeal
 
 

@@ -282,9 +282,9 @@ def attach_to_appeal(call_id: str, appeal, *, citizen_id: str, user_id: int | No
     so a call is never moved to another person. Raises :class:`CallError` otherwise."""
     call = db.session.get(Call, call_id)
     if call is None or call.citizen_id != citizen_id:
-        raise CallError("звонок не найден у этого заявителя", "call_not_found", 404)
+        raise CallError(_l("звонок не найден у этого заявителя"), "call_not_found", 404)
     if call.appeal_id is not None and call.appeal_id != appeal.id:
-        raise CallError("звонок уже добавлен к другому обращению", "call_attached", 409)
+        raise CallError(_l("звонок уже добавлен к другому обращению"), "call_attached", 409)
     call.appeal_id = appeal.id
     audit.record("call.attach", citizen_id=call.citizen_id, call_id=call.id, appeal_id=appeal.id,
                  purpose="appeal_processing")
