@@ -57,6 +57,11 @@ Known hooks (the name, who fires it, the keyword arguments):
 - ``appeal.clock_breached`` — ``crm.appeals.services.warn_clocks`` after it committed the first 100 %
   warning of a clock's cycle (a breach, to escalate to the supervisor); ``appeal_id: str``,
   ``code: str`` (the clock), ``cycle: int``.
+- ``appeal.assigned`` — ``crm.appeals.services.assign`` after a hand-over has been committed;
+  ``appeal_id: str``, ``executor_id: int``, ``user_id: int | None``.
+- ``appeal.page`` — ``crm.appeals.views`` while rendering the appeal page; ``appeal`` (the row),
+  ``user``. A subscriber returns ``{"template": <an included template>, ...}`` (the template reads it
+  as ``panel``) or None.
 - ``appeal.clock_warned`` — ``crm.appeals.services.warn_clocks`` after it committed each new warning
   (50, 80 and 100 % of a clock's cycle; the 100 % one also fires ``appeal.clock_breached``);
   ``appeal_id: str``, ``code: str``, ``cycle: int``, ``level: int`` (per cent).
@@ -82,6 +87,8 @@ HOOKS: frozenset[str] = frozenset({
     "appeal.transitioned",
     "appeal.clock_breached",
     "appeal.clock_warned",
+    "appeal.assigned",
+    "appeal.page",
     "appeal.registered",
     "appeal.latest_call",
     "consent.changed",

@@ -12,5 +12,5 @@ from crm.qa.models import CalibrationScore, CalibrationSession, CheckResult, Eva
 from crm.qa.models import EvaluationRevision, QueueItem, SamplingRule, Scorecard  # noqa: F401
 from crm.consent.models import ConsentEvent, DataSubjectRequest, DestructionAct, Purpose  # noqa: F401
 from crm.consent.models import RetentionRun, SelfServiceGrant, SmsMessage  # noqa: F401
-from crm.dispatch.models import Breach, Notification  # noqa: F401
+from crm.dispatch.models import Breach, ExtensionRequest, Notification  # noqa: F401
 from crm.dpo.models import AccessAlert  # noqa: F401

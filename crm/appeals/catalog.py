@@ -45,6 +45,14 @@ STATUSES = {
     "duplicate": N_("Дубликат"),
 }
 
+# history rows that keep the status (AppealEvent.kind), as the history shows them
+HISTORY_KINDS = {
+    "note": N_("отчёт исполнителя о ходе работ"),
+    "extension_request": N_("исполнитель просит продлить срок"),
+    "extension": N_("срок выполнения продлён"),
+    "extension_rejected": N_("в продлении срока отказано"),
+}
+
 # from-status → allowed to-statuses (design.md, "Appeal lifecycle"): the one table every transition is
 # checked against (crm.appeals.services.transition). «Консультация дана» (consulted) is a closure at the
 # first contact, in one step; consulted → closed stays allowed (a formal closure, e.g. after the survey).

@@ -79,14 +79,17 @@ VISIBILITIES = ("internal", "citizen")
 class AppealEvent(db.Model):
     """One row of an appeal's history: a transition (who in which role, when, from, to) with an
     optional comment, or a comment alone (``kind`` ``comment``: ``from_status`` and ``to_status`` are
-    the status it was written in). ``visibility``: ``internal`` (staff) or ``citizen`` (shown on the
+    the status it was written in; the executor's rows of crm.dispatch likewise: ``note`` a progress
+    report, a status update; ``extension_request``, ``extension`` — the resolution deadline moved —
+    and ``extension_rejected``). ``visibility``: ``internal`` (staff) or ``citizen`` (shown on the
     citizen's self-service page too). ``moved_from_id``: the duplicate a merge moved the comment from.
     The comment is ciphertext under ``citizen_id``'s data key: the citizen of the appeal it was written
     on, kept when a merge moves it to another citizen's appeal (their erasure still shreds it)."""
 
     __tablename__ = "appeal_events"
     __table_args__ = (CheckConstraint("visibility IN ('internal', 'citizen')", name="visibility"),
-                      CheckConstraint("kind IN ('transition', 'comment')", name="kind"))
+                      CheckConstraint("kind IN ('transition', 'comment', 'note', 'extension_request', 'extension', "
+                                      "'extension_rejected')", name="kind"))
     id: Mapped[str] = mapped_column(UUIDStr, primary_key=True, default=new_id)
     appeal_id: Mapped[str] = mapped_column(ForeignKey("appeals.id"), index=True)
     citizen_id: Mapped[str] = mapped_column(UUIDStr)
@@ -96,7 +99,7 @@ class AppealEvent(db.Model):
     to_status: Mapped[str] = mapped_column(String(20))
     user_role: Mapped[str | None] = mapped_column(String(20))
     visibility: Mapped[str] = mapped_column(String(10), default="internal", server_default="internal")
-    kind: Mapped[str] = mapped_column(String(12), default="transition", server_default="transition")
+    kind: Mapped[str] = mapped_column(String(20), default="transition", server_default="transition")
     moved_from_id: Mapped[str | None] = mapped_column(String(36))
     comment_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
 

@@ -119,9 +119,11 @@ class HistoryEntrySchema(Schema):
     the comment with its visibility."""
 
     at = IsoDateTime(metadata={"description": "ISO 8601 in UTC"})
-    kind = fields.String(metadata={"enum": ["transition", "comment"], "description": (
+    kind = fields.String(metadata={"enum": ["transition", "comment", "note", "extension_request", "extension",
+                                            "extension_rejected"], "description": (
         "transition: a status change (from → to); comment: a comment alone (from = to: the status it was "
-        "written in)")})
+        "written in); note: an executor's progress report (a status update); extension_request, extension "
+        "(approved: resolve_by moved), extension_rejected: an executor's request for more time and its decision")})
     from_ = nullable(fields.String, attribute="from", data_key="from")
     to = fields.String()
     user_id = nullable(fields.Integer)

@@ -600,14 +600,15 @@ def assign(appeal: Appeal, executor_id: int, *, user_id: int | None) -> Appeal:
     An appeal whose lifecycle allows «Передано исполнителю» (``escalated``) moves there through
     :func:`transition` (history row, ``appeal.transition`` log entry, the status hook); an appeal
     already ``escalated`` changes executor only. Either way an ``appeal.assign`` entry
-    (``executor=<id>``) goes to the access log. Raises :class:`AppealError`: an unknown or inactive
+    (``executor=<id>``) goes to the access log, and after the commit the ``appeal.assigned`` hook fires
+    (crm.dispatch notifies the executor). Raises :class:`AppealError`: an unknown or inactive
     executor (field ``executor_id``); an appeal that can no longer be handed over — resolved, closed,
     rejected, a duplicate (code ``bad_transition``)."""
     executor = executors.get(executor_id)
     if executor is None or not executor.active:
         raise AppealError(_l("исполнитель не найден в справочнике"), "executor_id")
     can_move = "escalated" in TRANSITIONS[appeal.status]
-    if not can_move and appeal.status != "escalated":
+    if not assignable(appeal):
         raise AppealError(_l("обращение в статусе «%(status)s» нельзя передать исполнителю",
                              status=_l(STATUSES[appeal.status])),
                           "executor_id", "bad_transition")
@@ -615,9 +616,29 @@ def assign(appeal: Appeal, executor_id: int, *, user_id: int | None) -> Appeal:
     audit.record("appeal.assign", citizen_id=appeal.citizen_id, appeal_id=appeal.id, purpose="appeal_processing",
                  detail=f"executor={executor.id}")
     if can_move:
-        return transition(appeal, "escalated", user_id=user_id)  # commits the assignment with the transition
-    db.session.commit()
+        appeal = transition(appeal, "escalated", user_id=user_id)  # commits the assignment with the transition
+    else:
+        db.session.commit()
+    # after the commit: the executor is notified (crm.dispatch)
+    hooks.fire("appeal.assigned", appeal_id=appeal.id, executor_id=executor.id, user_id=user_id)
     return appeal
+
+
+def assignable(appeal: Appeal) -> bool:
+    """Whether ``appeal`` may be handed over (again) to an executor: its lifecycle allows
+    «Передано исполнителю», or it is there already."""
+    return appeal.status == "escalated" or "escalated" in TRANSITIONS[appeal.status]
+
+
+#: The statuses of an appeal in an executor's hands.
+WITH_EXECUTOR = ("escalated", "in_progress")
+
+
+def open_counts_by_executor() -> dict[int, int]:
+    """``{executor_id: appeals in its hands}`` (:data:`WITH_EXECUTOR`); executors with none are absent."""
+    rows = db.session.execute(select(Appeal.executor_id, func.count()).where(
+        Appeal.executor_id.is_not(None), Appeal.status.in_(WITH_EXECUTOR)).group_by(Appeal.executor_id)).all()
+    return {int(eid): int(n) for eid, n in rows}
 
 
 def sla_state(appeal: Appeal, now: datetime | None = None) -> dict:
@@ -763,7 +784,9 @@ def clock_events(appeal: Appeal) -> list[tuple[datetime, str]]:
     """The appeal's history as the events its clocks run on (:func:`crm.clocks.deadlines.cycles`),
     in time order: ``received`` and ``registered`` at its creation (the hotline registers an appeal
     as it receives it), then the status entered at each transition, ``reopened`` just before
-    ``in_progress`` when a resolved or closed appeal is re-opened (:data:`~crm.appeals.catalog.REOPEN`)."""
+    ``in_progress`` when a resolved or closed appeal is re-opened (:data:`~crm.appeals.catalog.REOPEN`);
+    a progress note is its status again (a status update), an approved extension
+    :data:`crm.clocks.deadlines.EXTENDED`; requests and refusals of an extension are no event."""
     events: list[tuple[datetime, str]] = []
     for e in sorted(appeal.events, key=lambda e: e.at):
         if e.kind == "comment":  # a comment alone moves no clock
@@ -771,6 +794,11 @@ def clock_events(appeal: Appeal) -> list[tuple[datetime, str]]:
         if e.from_status is None:
             events += [(e.at, "received"), (e.at, "registered")]
             continue
+        if e.kind == "extension":
+            events.append((e.at, clockwork.EXTENDED))
+            continue
+        if e.kind in ("extension_request", "extension_rejected"):
+            continue  # words about the deadline, not a status update
         if (e.from_status, e.to_status) in REOPEN:
             events.append((e.at, "reopened"))
         events.append((e.at, e.to_status))
@@ -1281,3 +1309,105 @@ def filters_from(args: Mapping) -> Filters:
                 overdue=bool(args.get("overdue")), due_soon=bool(args.get("due_soon")), repeat=args.get("repeat"))
     f.executor_id = args.get("executor_id")
     return f
+
+
+
+# --- the executor's work: notes, extensions, the address -----------------------------------------
+
+#: History rows that keep the status (:attr:`AppealEvent.kind`), and their access-log actions.
+EVENT_KINDS = {"note": "appeal.comment", "extension_request": "appeal.comment", "extension_rejected": "appeal.comment"}
+
+
+def add_event(appeal: Appeal, kind: str, *, user_id: int | None, comment: str, commit: bool = True,
+              user=None) -> AppealEvent:
+    """A history row of ``kind`` (:data:`EVENT_KINDS`) that keeps the status, with ``comment`` (required,
+    encrypted under the citizen's key). A ``note`` (an executor's progress report) is a status update:
+    ``update_by`` restarts as after a transition. Logged as ``appeal.comment`` (``detail`` the kind).
+    Raises :class:`AppealError` (code ``bad_transition`` for an appeal no longer worked on)."""
+    if kind not in EVENT_KINDS:
+        raise ValueError(f"unknown history kind {kind!r}")
+    comment = (comment or "").strip()
+    if len(comment) < 3:
+        raise AppealError(_l("напишите комментарий"), "comment")
+    if appeal.status not in WITH_EXECUTOR and kind != "extension_rejected":
+        raise AppealError(_l("обращение в статусе «%(status)s»: оно не в работе у исполнителя",
+                             status=_l(STATUSES[appeal.status])),
+                          "status", "bad_transition")
+    now = utcnow()
+    event = _event(appeal, user=user, user_id=user_id, to_status=appeal.status, at=now, kind=kind,
+                   comment=comment[:5000])
+    if kind == "note":
+        appeal.update_by = now + SLA[appeal.category][2]
+    audit.record(EVENT_KINDS[kind], citizen_id=appeal.citizen_id, appeal_id=appeal.id, fields=["comment"],
+                 purpose="appeal_processing", detail=kind)
+    if commit:
+        db.session.commit()
+    return event
+
+
+def extend(appeal: Appeal, until: datetime, *, user_id: int | None, comment: str, commit: bool = True,
+           user=None) -> AppealEvent:
+    """An approved extension: ``resolve_by`` moves to ``until`` (aware, later than it was), a history
+    row ``extension`` with ``comment`` (the reason), and the clocks that have a legal extension
+    (59-ФЗ ст. 12 ч. 2: the answer's 30 days) run with it in their current cycle
+    (:data:`crm.clocks.deadlines.EXTENDED`); the hotline's other clocks (ПП РФ № 416 knows no
+    extension) are judged as before. Logged as ``appeal.extend``. Raises :class:`AppealError`."""
+    if until.tzinfo is None:
+        raise AppealError(_l("срок указывается с часовым поясом"), "until")
+    if appeal.status not in WITH_EXECUTOR:
+        raise AppealError(_l("обращение в статусе «%(status)s»: срок продлить нельзя", status=_l(STATUSES[appeal.status])),
+                          "status",
+                          "bad_transition")
+    if appeal.resolve_by is not None and until <= appeal.resolve_by:
+        raise AppealError(_l("новый срок должен быть позже нынешнего"), "until")
+    comment = (comment or "").strip() or "срок продлён"
+    event = _event(appeal, user=user, user_id=user_id, to_status=appeal.status, at=utcnow(), kind="extension",
+                   comment=comment[:5000])
+    appeal.resolve_by = until.astimezone(timezone.utc)
+    audit.record("appeal.extend", citizen_id=appeal.citizen_id, appeal_id=appeal.id, fields=["comment"],
+                 purpose="appeal_processing", detail=f"resolve_by={appeal.resolve_by.isoformat()}")
+    if commit:
+        db.session.commit()
+    return event
+
+
+def address_for_work(appeal: Appeal, user) -> dict:
+    """The address an executor needs to do the work: ``{"address", "apartment", "building"}`` of the
+    appeal's citizen (the building of the register, when one was picked), for an executor's account
+    the appeal is handed over to. Logged as ``citizen.reveal`` of the address and apartment for
+    ``appeal_processing`` with ``detail`` ``executor_work`` (committed). Raises
+    :class:`crm.errors.NotFound` for an appeal it may not see, :class:`AppealError` (code ``erased``)."""
+    if getattr(user, "role", None) != "executor" or not visible_to(user, appeal):
+        raise NotFound(_l("обращение не найдено"), code="not_found")
+    house = buildings.get(appeal.building_id)
+    found = citizens.address_for(citizens.get(appeal.citizen_id), purpose="appeal_processing", appeal_id=appeal.id,
+                                 detail="executor_work")
+    if found is None:
+        raise AppealError(_l("данные заявителя уничтожены"), "citizen", "erased")
+    return {**found, "building": house.address if house is not None else None}
+
+
+
+def executor_figures(now: datetime | None = None, *, days: int = 30) -> dict[int, dict]:
+    """Each executor's load and lateness, from the appeals handed over to it (its current executor),
+    ``{executor_id: {"open_appeals", "overdue", "due_in_window", "late_in_window"}}`` (executors with
+    no appeal are absent): ``open_appeals`` in its hands (:data:`WITH_EXECUTOR`); ``overdue``: of those,
+    past their resolution deadline at ``now``; ``due_in_window``: appeals whose resolution deadline fell
+    in the last ``days`` days (``[now - days, now]``); ``late_in_window``: of those, not resolved by it
+    (resolved later, or not yet). No decryption."""
+    now = now or utcnow()
+    since = now - timedelta(days=days)
+    now_sql, since_sql = literal(now, UTCDateTime()), literal(since, UTCDateTime())
+    in_hand = Appeal.status.in_(WITH_EXECUTOR)
+    due_in_window = and_(Appeal.resolve_by.is_not(None), Appeal.resolve_by >= since_sql, Appeal.resolve_by <= now_sql,
+                         Appeal.status.not_in(NOT_COUNTED_FOR_SLA))
+    late = and_(due_in_window, or_(Appeal.resolved_at.is_(None), Appeal.resolved_at > Appeal.resolve_by))
+    rows = db.session.execute(select(
+        Appeal.executor_id,
+        func.coalesce(func.sum(case((in_hand, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((and_(in_hand, Appeal.resolve_by < now_sql), 1), else_=0)), 0),
+        func.coalesce(func.sum(case((due_in_window, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((late, 1), else_=0)), 0),
+    ).where(Appeal.executor_id.is_not(None)).group_by(Appeal.executor_id)).all()
+    return {int(eid): {"open_appeals": int(o), "overdue": int(od), "due_in_window": int(d), "late_in_window": int(lt)}
+            for eid, o, od, d, lt in rows}

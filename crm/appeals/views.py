@@ -8,8 +8,9 @@ from flask import Blueprint, abort, current_app, flash, jsonify, redirect, rende
 from flask_babel import format_datetime, gettext as _
 from flask_login import current_user
 
+from crm import hooks
 from crm.appeals import repeats, services
-from crm.appeals.catalog import CATEGORIES, CHANNELS, DEADLINE_KINDS, STATUSES, TOPICS, TRANSITIONS
+from crm.appeals.catalog import CATEGORIES, CHANNELS, DEADLINE_KINDS, HISTORY_KINDS, STATUSES, TOPICS, TRANSITIONS
 from crm.appeals.forms import (AppealForm, CitizenForm, DuplicateForm, PhoneSearchForm, QuickConsentForm,
                                RecordingForm, TransitionForm)
 from crm.buildings import services as buildings
@@ -40,7 +41,7 @@ def catalog():
             "CHANNELS": Labels(CHANNELS), "role_ru": lambda r: _(ROLE_NAMES_RU[r]) if r in ROLE_NAMES_RU else r,
             "DEADLINE_KINDS": Labels(DEADLINE_KINDS), "appeal_deadline": services.next_deadline, "deadline_now": utcnow,
             "CLOCK_TITLES": Labels({c.code: c.title for c in clockwork.DEFAULT_CLOCKS}),
-            "CLOCK_STATES": Labels(clockwork.STATE_LABELS)}
+            "CLOCK_STATES": Labels(clockwork.STATE_LABELS), "HISTORY_KINDS": Labels(HISTORY_KINDS)}
 
 
 @bp.app_template_filter("deadline_time")
@@ -381,10 +382,12 @@ def _detail(appeal, reveal=False, *, fform=None, status=200):
     original = services.get(appeal.duplicate_of_id) if appeal.duplicate_of_id else None
     active = {code for code in ("sms_notifications", "call_recording_qa", "csat_survey")
               if consent.active_consent(appeal.citizen_id, code, consent.DEFAULT_VERSION.get(code)) is not None}
+    # the sections higher features add (crm.dispatch: the hand-over, the executor's actions)
+    panels = [p for p in hooks.fire("appeal.page", appeal=appeal, user=current_user) if p]
     return render_template("appeals/detail.html", appeal=data, tform=tform, dform=dform, original=original,
                            calls=calls.for_appeal(appeal.id),
                            rform=RecordingForm(), consents=consent.for_citizen(appeal.citizen_id),
-                           active_purposes=active, fform=fform or RectifyForm(formdata=None)), status
+                           active_purposes=active, fform=fform or RectifyForm(formdata=None), panels=panels), status
 
 
 @bp.get("/appeals/<appeal_id>")

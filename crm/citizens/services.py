@@ -451,6 +451,25 @@ def address_for_matching(citizen: Citizen, *, purpose: str) -> str | None:
     return citizen.address
 
 
+def address_for(citizen: Citizen, *, purpose: str, appeal_id: str | None = None, detail: str | None = None,
+                commit: bool = True) -> dict | None:
+    """The citizen's ``{"address", "apartment"}`` alone (an executor going to the house needs nothing
+    else), logged as ``citizen.reveal`` of those two fields with ``purpose``, ``appeal_id`` and
+    ``detail`` (why). None for an erased citizen (logged ``erased``)."""
+    if citizen.erased_at is not None:
+        audit.record("citizen.reveal", citizen_id=citizen.id, purpose=purpose, appeal_id=appeal_id, outcome="erased",
+                     detail=detail)
+        if commit:
+            db.session.commit()
+        return None
+    found = {"address": citizen.address, "apartment": citizen.apartment}
+    audit.record("citizen.reveal", citizen_id=citizen.id, fields=["address", "apartment"], purpose=purpose,
+                 appeal_id=appeal_id, detail=detail)
+    if commit:
+        db.session.commit()
+    return found
+
+
 def names_for(citizen_ids: list[str], *, purpose: str) -> dict[str, str]:
     """Decrypted full names for a list page, each logged. ``{citizen_id: full_name}``."""
     out = {}

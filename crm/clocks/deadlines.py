@@ -395,16 +395,24 @@ def state(clock: Clock, due_at: datetime | None, now: datetime, stopped_at: date
 
 @dataclass
 class Cycle:
-    """One run of a clock: ``started_at``, ``stopped_at`` (None: still running), ``pauses``."""
+    """One run of a clock: ``started_at``, ``stopped_at`` (None: still running), ``pauses``,
+    ``extended``: an :data:`EXTENDED` event came while it ran (its clock's ``extension`` applies)."""
 
     started_at: datetime
     stopped_at: datetime | None = None
     pauses: list[Pause] = field(default_factory=list)
+    extended: bool = False
 
     @property
     def paused(self) -> bool:
         """Paused now (its last pause is still open)."""
         return bool(self.pauses) and self.pauses[-1][1] is None
+
+
+#: The event of an approved extension (59-ФЗ ст. 12 ч. 2: the answer's 30 days once more, with a
+#: reason): the running cycle of every clock that has an ``extension`` is judged with it; no other
+#: clock notices it (except a ``restarts`` clock, for which every event is an update).
+EXTENDED = "extended"
 
 
 def cycles(clock: Clock, events: Iterable[tuple[datetime, str]]) -> list[Cycle]:
@@ -413,11 +421,15 @@ def cycles(clock: Clock, events: Iterable[tuple[datetime, str]]) -> list[Cycle]:
     A cycle starts at an event of ``starts_on`` when none runs; an event of ``stops_on`` stops it; an
     event of ``pauses_in`` pauses it until an event that is not. A ``restarts`` clock: every event
     after the first meets the running cycle and starts the next (unless it is a stop); events of the
-    cycle's own instant do not (one transition may be two events: ``reopened`` and ``in_progress``)."""
+    cycle's own instant do not (one transition may be two events: ``reopened`` and ``in_progress``).
+    An :data:`EXTENDED` event marks the running cycle ``extended``."""
     out: list[Cycle] = []
     current: Cycle | None = None
     for at, name in sorted(events, key=lambda e: e[0]):
         _aware(at, "event time")
+        if name == EXTENDED and current is not None and clock.extension is not None:
+            current.extended = True
+            continue
         if current is not None:
             if clock.restarts and at == current.started_at and name not in clock.stops_on:
                 continue  # events of one instant (re-opened and in progress) are one transition
@@ -470,11 +482,13 @@ def status(clock: Clock, events: Iterable[tuple[datetime, str]], now: datetime, 
            calendar: Calendar | None = None, extended: bool = False) -> ClockStatus | None:
     """The latest cycle of ``clock`` over ``events`` judged at ``now`` (None: it never started). A
     re-opened object's new cycle is judged on its own deadline; earlier cycles keep theirs
-    (:func:`cycles`, :func:`due`, :func:`state`)."""
+    (:func:`cycles`, :func:`due`, :func:`state`). ``extended`` (or an :data:`EXTENDED` event in the
+    cycle) adds the clock's ``extension``."""
     runs = cycles(clock, events)
     if not runs:
         return None
     last = runs[-1]
+    extended = extended or last.extended
     due_at = due(clock, last.started_at, last.pauses, tz, calendar=calendar, extended=extended)
     fraction = elapsed_fraction(clock, last.started_at, last.pauses, now, tz, calendar=calendar,
                                 stopped_at=last.stopped_at, extended=extended)

@@ -15,7 +15,31 @@ def _warned(appeal_id: str, code: str, cycle: int, level: int, **_: object) -> N
     services.clock_warned(appeal_id, code, cycle, level)
 
 
+def _assigned(appeal_id: str, executor_id: int, **_: object) -> None:
+    """``appeal.assigned``: the executor's accounts are notified."""
+    services.notify_assigned(appeal_id, executor_id)
+
+
+def _page(appeal, user, **_: object) -> dict | None:
+    """``appeal.page``: the hand-over section (dispatchers)."""
+    return services.assign_panel(appeal, user)
+
+
+def _executor_page(appeal, user, **_: object) -> dict | None:
+    """``appeal.page``: the executor's steps (its accounts)."""
+    return services.executor_panel(appeal, user)
+
+
+def _extension_page(appeal, user, **_: object) -> dict | None:
+    """``appeal.page``: a pending extension request to decide (supervisors)."""
+    return services.extension_panel(appeal, user)
+
+
 def register() -> None:
     """Subscribe the dispatch package's handlers (idempotent)."""
     hooks.subscribe("appeal.clock_breached", _breached)
     hooks.subscribe("appeal.clock_warned", _warned)
+    hooks.subscribe("appeal.assigned", _assigned)
+    hooks.subscribe("appeal.page", _page)
+    hooks.subscribe("appeal.page", _executor_page)
+    hooks.subscribe("appeal.page", _extension_page)

@@ -55,3 +55,27 @@ class Notification(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     read_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+
+
+class ExtensionRequest(db.Model):
+    """An executor's request for more time on an appeal (issue 14, point 3): the new resolution
+    deadline asked for (``until``, UTC) and its ``status`` — ``pending`` until a supervisor approves
+    (the deadline moves: :func:`crm.appeals.services.extend`) or rejects it. The reason and the
+    decision's words are history rows of the appeal (``request_event_id``, ``decision_event_id``),
+    encrypted under the citizen's key like every comment; this row holds none."""
+
+    __tablename__ = "extension_requests"
+    __table_args__ = (CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    appeal_id: Mapped[str] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), index=True)
+    executor_id: Mapped[int | None] = mapped_column(ForeignKey("executors.id"), nullable=True)
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    until: Mapped[datetime] = mapped_column(UTCDateTime())
+    previous_due: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    request_event_id: Mapped[str | None] = mapped_column(ForeignKey("appeal_events.id", ondelete="SET NULL"), nullable=True)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decision_event_id: Mapped[str | None] = mapped_column(ForeignKey("appeal_events.id", ondelete="SET NULL"), nullable=True)

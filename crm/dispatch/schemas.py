@@ -1,6 +1,8 @@
 """The dispatch resources of ``/api/v1``: breaches and notifications."""
 from __future__ import annotations
 
+from marshmallow import validate
+
 from crm.api.schemas import IsoDateTime, Schema, fields, nullable
 
 
@@ -50,3 +52,68 @@ class NotificationSchema(Schema):
 class NotificationListSchema(Schema):
     items = fields.List(fields.Nested(NotificationSchema), required=True)
     unread = fields.Integer(required=True, metadata={"description": "how many are unread"})
+
+
+class CommentSchema(Schema):
+    comment = fields.String(validate=validate.Length(max=5000), load_default=None, allow_none=True)
+
+
+class RequiredCommentSchema(Schema):
+    comment = fields.String(required=True, validate=validate.Length(min=3, max=5000))
+
+
+class ExtensionCreateSchema(Schema):
+    until = IsoDateTime(required=True, metadata={"description": "the new resolution deadline asked for (ISO 8601 "
+                                                                 "with offset), later than resolve_by, at most 60 "
+                                                                 "days after it"})
+    reason = fields.String(required=True, validate=validate.Length(min=3, max=5000), metadata={
+        "description": "why (kept in the appeal's history, encrypted like every comment)"})
+
+
+class ExtensionDecisionSchema(Schema):
+    approve = fields.Boolean(required=True)
+    comment = fields.String(validate=validate.Length(max=5000), load_default=None, allow_none=True, metadata={
+        "description": "required (3 characters or more) to reject"})
+
+
+class ExtensionSchema(Schema):
+    id = fields.Integer(required=True)
+    appeal_id = fields.String(required=True)
+    executor_id = nullable(fields.Integer, required=True)
+    requested_by = nullable(fields.Integer, required=True)
+    requested_at = IsoDateTime(required=True)
+    until = IsoDateTime(required=True)
+    previous_due = nullable(IsoDateTime, required=True, metadata={"description": "resolve_by when it was asked"})
+    status = fields.String(required=True, validate=validate.OneOf(("pending", "approved", "rejected")))
+    decided_by = nullable(fields.Integer, required=True)
+    decided_at = nullable(IsoDateTime, required=True)
+
+
+class ExtensionListSchema(Schema):
+    items = fields.List(fields.Nested(ExtensionSchema), required=True)
+
+
+class WorkAddressSchema(Schema):
+    address = nullable(fields.String, required=True)
+    apartment = nullable(fields.String, required=True)
+    building = nullable(fields.String, required=True, metadata={"description": "the house of the buildings register"})
+
+
+class ExecutorStatsSchema(Schema):
+    """One executor's load and lateness (appeals counted on their current executor)."""
+
+    executor_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    kind = fields.String(required=True)
+    active = fields.Boolean(required=True)
+    open_appeals = fields.Integer(required=True, metadata={"description": "in its hands: escalated, in progress"})
+    overdue = fields.Integer(required=True, metadata={"description": "of those, past their resolution deadline"})
+    due_30d = fields.Integer(required=True, metadata={"description": "appeals whose resolution deadline fell in the "
+                                                                     "last 30 days"})
+    late_30d = fields.Integer(required=True, metadata={"description": "of those, not resolved by it"})
+    late_share = nullable(fields.Float, required=True, metadata={"description": "late_30d / due_30d (0–1); null when "
+                                                                                 "nothing was due"})
+
+
+class ExecutorStatsListSchema(Schema):
+    items = fields.List(fields.Nested(ExecutorStatsSchema), required=True)

@@ -21,11 +21,13 @@ def _executor_error(exc: executors.ExecutorError) -> ApiError:
 @token_required(*MANAGERS)
 @bp.body(ExecutorCreateSchema)
 @bp.response(201, ExecutorSchema)
-@bp.errors({400: "empty or taken name, unknown kind (code invalid_name, invalid_kind, invalid_topics)"})
+@bp.errors({400: "empty or taken name, unknown kind, a building not in the register (code invalid_name, "
+                 "invalid_kind, invalid_topics, invalid_building_ids)"})
 def executor_create(body: dict):
     """Add an executor to the directory"""
     executor = executors.create(body["name"], body["kind"], topics=body.get("topics"), phone=body.get("phone"),
-                                email=body.get("email"), address=body.get("address"))
+                                email=body.get("email"), address=body.get("address"),
+                                building_ids=body.get("building_ids"))
     return executors.view(executor), 201, {"Location": f"{bp.url_prefix}/executors/{executor.id}"}
 
 

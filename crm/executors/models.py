@@ -13,7 +13,8 @@ KINDS = ("emergency_dispatch", "management_company", "utility_supplier", "contra
 
 class Executor(db.Model):
     """A service appeals are handed over to. ``kind``: one of :data:`KINDS`; ``topics``: the appeal
-    topic codes (crm.appeals.catalog.TOPICS) it serves, a JSON list (empty: any)."""
+    topic codes (crm.appeals.catalog.TOPICS) it serves, a JSON list (empty: any); ``building_ids``: the
+    houses of the buildings register it serves (empty: any)."""
 
     __tablename__ = "executors"
     __table_args__ = (
@@ -28,5 +29,7 @@ class Executor(db.Model):
     email: Mapped[str | None] = mapped_column(String(200), nullable=True)
     address: Mapped[str | None] = mapped_column(String(300), nullable=True)
     topics: Mapped[list] = mapped_column(JSON, default=list)
+    #: the buildings (crm.buildings ids) it serves, a JSON list (empty: any)
+    building_ids: Mapped[list] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -16,6 +16,8 @@ class ExecutorCreateSchema(Schema):
     phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40))
     email = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     address = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=300))
+    building_ids = fields.List(fields.Integer(), load_default=list, metadata={
+        "description": "ids of the buildings register (GET /buildings) the executor serves (empty: any)"})
 
 
 class ExecutorQuerySchema(Schema):
@@ -28,6 +30,7 @@ class ExecutorSchema(Schema):
     name = fields.String(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
     topics = fields.List(fields.String(), required=True)
+    building_ids = fields.List(fields.Integer(), required=True, metadata={"description": "empty: any building"})
     phone = nullable(fields.String, required=True)
     email = nullable(fields.String, required=True)
     address = nullable(fields.String, required=True)
@@ -36,3 +39,20 @@ class ExecutorSchema(Schema):
 
 class ExecutorListSchema(Schema):
     items = fields.List(fields.Nested(ExecutorSchema), required=True)
+
+
+class SuggestionSchema(Schema):
+    """An executor the appeal may be handed over to (crm.executors.services.suggest)."""
+
+    executor = fields.Nested(ExecutorSchema, required=True)
+    score = fields.Integer(required=True, metadata={"description": "higher first: +2 topic named, +2 building "
+                                                                    "named, +1 АДС for an emergency"})
+    reasons = fields.List(fields.String(validate=validate.OneOf(("topic", "building", "emergency"))), required=True)
+    open_appeals = fields.Integer(required=True, metadata={"description": "appeals it has in hand (escalated, "
+                                                                          "in progress): fewer first on a tie"})
+
+
+class SuggestionListSchema(Schema):
+    items = fields.List(fields.Nested(SuggestionSchema), required=True, metadata={"description": "best first"})
+    suggested_id = fields.Integer(required=True, allow_none=True, metadata={
+        "description": "the first item's executor (preselected on the appeal page); null when none serves it"})

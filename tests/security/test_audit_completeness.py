@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -75,6 +76,12 @@ NO_PERSONAL_DATA = {
     # the transcript search takes its phrase in a POST body (calls.call_search_submit, api_calls.call_search)
     "calls.call_search": "the empty search form; a phrase in the URL is refused (400), nothing read",
     "api_calls.call_search_in_url": "refuses every request (400 phrase_in_url), nothing read",
+    "api_dispatch.executor_suggestions": "executors of the directory ranked by the appeal's topic and building id",
+    "api_dispatch.extension_list": "extension requests: ids, dates, statuses; the reasons are in the logged appeal",
+    "api_dispatch.extension_pending": "extension requests: ids, dates, statuses; the reasons are in the logged appeal",
+    "api_dispatch.executor_stats_list": "counts of appeals per executor",
+    "api_dispatch.executor_stats_one": "counts of appeals per executor",
+    "dispatch.executor_stats": "counts of appeals per executor",
 }
 #: The data subject's own pages (no staff role): the citizen signs in with a one-time link or an
 #: SMS code, which crm.consent.selfservice logs (selfservice.login / selfservice.code) under the
@@ -326,6 +333,28 @@ def _post_recipes(w):
         w.call.status = "done"
         db.session.commit()
 
+    def handed():
+        """A new appeal of the citizen handed over to the executor of the world's executor account."""
+        from crm.appeals import services as appeals
+
+        appeal = appeals.get(new_appeal())
+        appeals.assign(appeal, w.args["executor_id"], user_id=w.users["operator"].id)
+        return appeal.id
+
+    def pending_extension():
+        """A handed-over appeal with an extension request waiting for a decision; the request's id."""
+        from crm.appeals import services as appeals
+        from crm.dispatch import services as dispatch
+
+        appeal = appeals.get(handed())
+        until = appeal.resolve_by + timedelta(days=3)
+        return dispatch.request_extension(w.users["executor"], appeal, until, "ждём арматуру").id
+
+    def later(appeal_id):
+        from crm.appeals import services as appeals
+
+        return (appeals.get(appeal_id).resolve_by + timedelta(days=2)).isoformat()
+
     def with_csrf(role, page, path, **data):
         return lambda app: (lambda token: html(role, path, data={"csrf_token": token, **data}))(_csrf(w.clients[role], page))
 
@@ -417,6 +446,25 @@ def _post_recipes(w):
         "qa.evaluation_resolve": ("supervisor", lambda app: html(
             "supervisor", f"/qa/evaluations/{new_evaluation(disputed=True)}/resolve",
             data={"outcome": "upheld", "comment": "оценка верна"}), cid),
+        # dispatch (crm/dispatch): the hand-over form and the executor's steps
+        "dispatch.appeal_assign": ("operator", lambda app: html("operator", f"/appeals/{new_appeal()}/assign", data={
+            "executor_id": str(w.args["executor_id"])}), cid),
+        "api_dispatch.appeal_accept": ("executor", lambda app: api("executor", f"/api/v1/appeals/{handed()}/accept",
+                                                                   json={})(app), cid),
+        "api_dispatch.appeal_progress": ("executor", lambda app: api("executor", f"/api/v1/appeals/{handed()}/progress",
+                                                                     json={"comment": "бригада на месте"})(app), cid),
+        "api_dispatch.appeal_done": ("executor", lambda app: api("executor", f"/api/v1/appeals/{handed()}/done",
+                                                                 json={"comment": "заменили трубу"})(app), cid),
+        "api_dispatch.extension_create": ("executor", lambda app: (lambda a: api(
+            "executor", f"/api/v1/appeals/{a}/extension-requests",
+            json={"until": later(a), "reason": "ждём арматуру"})(app))(handed()), cid),
+        "api_dispatch.extension_decide": ("supervisor", lambda app: api(
+            "supervisor", f"/api/v1/extension-requests/{pending_extension()}/decision", json={"approve": True})(app), cid),
+        "api_dispatch.appeal_address": ("executor", api("executor", f"/api/v1/appeals/{aid}/address"), cid),
+        "dispatch.executor_step": ("executor", lambda app: html("executor", f"/appeals/{handed()}/work/accept"), cid),
+        "dispatch.executor_address": ("executor", lambda app: html("executor", f"{detail}/work/address"), cid),
+        "dispatch.extension_decide": ("supervisor", lambda app: html(
+            "supervisor", f"/extension-requests/{pending_extension()}/decision", data={"approve": "1"}), cid),
         "qa.calibration_score": ("supervisor", lambda app: html(
             "supervisor", f"/qa/calibration/{w.args['session_id']}/score", data=_answers("c_")), cid),
     }

@@ -18,7 +18,8 @@ READ_ACTIONS = ("citizen.view", "citizen.reveal", "citizen.search", "appeal.view
 CHANGE_ACTIONS = ("citizen.create", "citizen.update", "appeal.create", "appeal.transition", "call.create",
                   "call.retranscribe", "transcript.create", "transcript.fail", "consent.grant", "consent.refuse",
                   "consent.withdraw", "evaluation.create", "citizen.erase", "citizen.rectify", "appeal.assign",
-                  "executor.create", "recording.destroy", "breach.acknowledge", "appeal.duplicate", "call.attach")
+                  "executor.create", "recording.destroy", "breach.acknowledge", "appeal.duplicate", "call.attach",
+                  "appeal.comment", "appeal.extend", "extension.request", "extension.decide")
 AUTH_ACTIONS = ("auth.login", "auth.login_failed", "auth.logout", "user.create", "token.issue")
 SECURITY_ACTIONS = ("keys.rewrap", "keys.rotate", "keys.retire", "keys.index_start", "keys.index_backfill",
                     "keys.index_switch", "keys.index_drop", "security.decrypt_failed", "audit.checkpoint", "audit.attest",
@@ -42,6 +43,9 @@ ACTION_LABELS = {
     "appeal.duplicate": N_("обращение отмечено дубликатом (объединение)"),
     "call.create": N_("загрузка записи звонка"), "call.attach": N_("добавление звонка к обращению"),
     "call.retranscribe": N_("повторная расшифровка звонка"),
+    "appeal.comment": N_("комментарий к обращению"), "appeal.extend": N_("продление срока выполнения обращения"),
+    "extension.request": N_("запрос исполнителя о продлении срока"),
+    "extension.decide": N_("решение по запросу о продлении срока"),
     "transcript.create": N_("расшифровка звонка (автоматически)"),
     "transcript.fail": N_("ошибка расшифровки звонка"), "consent.grant": N_("получение согласия"),
     "consent.refuse": N_("отказ в согласии"), "consent.withdraw": N_("отзыв согласия"),
