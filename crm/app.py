@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
+from flask_babel import gettext
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from crm import api, config, i18n, weblog
@@ -94,7 +95,8 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "users.login"
-    login_manager.login_message = "Войдите, чтобы продолжить."
+    login_manager.login_message = i18n.N_("Войдите, чтобы продолжить.")
+    login_manager.localize_callback = gettext
     login_manager.user_loader(load_user)
 
 

@@ -447,7 +447,7 @@ def _record_consents(citizen: Citizen, answers: Mapping[str, bool], *, appeal: A
     if not answers:
         return [], None
     if not consent.controller_configured():
-        return [], consent.CONTROLLER_NOT_CONFIGURED
+        return [], str(consent.CONTROLLER_NOT_CONFIGURED)
     events = []
     for purpose, given in answers.items():
         try:

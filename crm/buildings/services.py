@@ -125,7 +125,7 @@ def import_csv(data: bytes) -> ImportResult:
         for row in reader:
             line = reader.line_num
             if None in row:  # more cells than the header has
-                result.refused.append((line, "лишние ячейки: больше значений, чем столбцов в заголовке"))
+                result.refused.append((line, str(_l("лишние ячейки: больше значений, чем столбцов в заголовке"))))
                 continue
             if not any((v or "").strip() for v in row.values()):
                 continue  # a blank line

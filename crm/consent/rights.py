@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from crm import hooks, text_ru
 from crm.consent.models import DataSubjectRequest, DestructionAct, SmsMessage
 from crm.db import db, utcnow
-from crm.i18n import lazy_gettext as _l
+from crm.i18n import N_, lazy_gettext as _l
 from crm.security import audit
 from crm.timeutil import add_working_days, day_end, local_date
 from crm.users import services as users
@@ -202,8 +202,8 @@ DOCUMENT_TYPES = {"passport_rf": "паспорт гражданина РФ", "pa
                   "notarized_request": "нотариально заверенный запрос",
                   "representative": "доверенность представителя и его паспорт"}
 #: How the answer reaches the citizen: a self-service download after the SMS code, or handed over printed.
-DELIVERY_METHODS = {"self_service": "скачивание на странице самообслуживания после кода из SMS",
-                    "print": "печатный документ (или файл), выданный лично"}
+DELIVERY_METHODS = {"self_service": N_("скачивание на странице самообслуживания после кода из SMS"),
+                    "print": N_("печатный документ (или файл), выданный лично")}
 #: Four digits in a row (spaces and dashes allowed between them): a document number, refused in notes.
 _DOCUMENT_NUMBER = re.compile(r"(?:\d[\s\-№]*){4,}")
 
@@ -295,7 +295,7 @@ def check_deliverable(req: DataSubjectRequest, method: str) -> None:
                            "not_approved")
     if req.delivery_method != method:
         raise RequestError(_l("ответ на этот запрос выдаётся другим способом: %(method)s",
-                              method=DELIVERY_METHODS.get(req.delivery_method or "", "—")),
+                              method=_l(DELIVERY_METHODS.get(req.delivery_method or "", "—"))),
                            "delivery_method", "wrong_delivery")
     if method == "print" and req.verified_at is None:
         raise RequestError(_l("личность заявителя не установлена"), "verification_method", "not_verified")

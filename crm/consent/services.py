@@ -44,10 +44,10 @@ class ConsentError(ValueError):
         self.code = code
 
 
-CONTROLLER_NOT_CONFIGURED = ("наименование и адрес оператора персональных данных не заданы в настройках "
-                             "(CRM_CONTROLLER_NAME, CRM_CONTROLLER_ADDRESS в instance/config.py): согласие "
-                             "не может быть записано, потому что в его тексте должны быть наименование и адрес "
-                             "оператора (ст. 9 ч. 4 152-ФЗ). Обратитесь к администратору системы")
+CONTROLLER_NOT_CONFIGURED = _l("наименование и адрес оператора персональных данных не заданы в настройках "
+                               "(CRM_CONTROLLER_NAME, CRM_CONTROLLER_ADDRESS в instance/config.py): согласие "
+                               "не может быть записано, потому что в его тексте должны быть наименование и адрес "
+                               "оператора (ст. 9 ч. 4 152-ФЗ). Обратитесь к администратору системы")
 
 
 def controller() -> tuple[str, str]:

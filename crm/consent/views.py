@@ -53,7 +53,7 @@ def selfservice_link(citizen_id):
     base = current_app.config["CRM_PUBLIC_URL"] or request.url_root
     try:
         selfservice.issue_link(citizen, user=current_user, base_url=base)
-        flash("Ссылка на страницу управления согласиями отправлена по SMS.", "success")
+        flash(_("Ссылка на страницу управления согласиями отправлена по SMS."), "success")
     except selfservice.SelfServiceError as exc:
         flash(str(exc), "error")
     default = url_for("dpo.history", citizen_id=citizen_id) if current_user.role == "dpo" \

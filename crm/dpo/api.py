@@ -23,7 +23,8 @@ def _int_arg(name: str, default: int | None, low: int, high: int | None = None) 
     if not raw:
         return default
     if not raw.isdigit() or int(raw) < low or (high is not None and int(raw) > high):
-        bound = f"от {low} до {high}" if high is not None else f"не меньше {low}"
+        bound = (_l("от %(low)s до %(high)s", low=low, high=high) if high is not None
+                 else _l("не меньше %(low)s", low=low))
         raise ApiError(400, f"invalid_{name}", _l("«%(name)s» должно быть целым числом %(bound)s",
                                                   name=name, bound=bound))
     return int(raw)

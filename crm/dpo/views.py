@@ -32,7 +32,7 @@ from crm.consent.forms import (AnswerForm, ErasureForm, ExtendForm, PurposeForm,
 from crm.db import utcnow
 from crm.dpo import alerts, services
 from crm.errors import InvalidInput
-from crm.i18n import N_
+from crm.i18n import N_, Labels
 from crm.security import audit, checkpoints
 from crm.security.permissions import ROLE_NAMES_RU, PermissionDenied, roles_required
 from crm.security.redirects import local_target
@@ -62,8 +62,8 @@ class DpoPhoneSearchForm(FlaskForm):
 def _unknown_citizen(citizen_id: str):
     """The lookup page with a Russian error instead of a report (and its CSV and print links)."""
     return _lookup_page(citizen_id=citizen_id, status=404,
-                        id_error=f"Заявитель с id «{citizen_id[:40]}» не найден. Проверьте id или найдите "
-                                 "заявителя по телефону.")
+                        id_error=_("Заявитель с id «%(citizen_id)s» не найден. Проверьте id или найдите "
+                                   "заявителя по телефону.", citizen_id=citizen_id[:40]))
 
 
 def _parse_period() -> tuple[datetime | None, datetime | None, str, str, str | None]:
@@ -372,7 +372,7 @@ def requests():
     """Requests by state (``?status=open|overdue|closed|all``) with their deadlines; the form
     registers a new access or stop-processing request."""
     form = RequestForm()
-    form.purpose.choices = [("", "все цели")] + [(p.code, p.name_ru) for p in consent.purposes()]
+    form.purpose.choices = [("", _("все цели"))] + [(p.code, p.name_ru) for p in consent.purposes()]
     status_code = 200
     if form.validate_on_submit():
         try:
@@ -411,7 +411,7 @@ def request_detail(request_id):
                            verify_form=VerificationForm(formdata=None),
                            summary=services.export_summary(req.citizen_id) if req.type == "access" else None,
                            methods=rights.VERIFICATION_METHODS, documents=rights.DOCUMENT_TYPES,
-                           deliveries=rights.DELIVERY_METHODS,
+                           deliveries=Labels(rights.DELIVERY_METHODS),
                            record=rights.destruction_record(req.destruction_record_id)
                            if req.destruction_record_id else None)
 

@@ -231,10 +231,22 @@ def _is_marker(node) -> bool:
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in MARKERS
 
 
+#: Calls that show their text to a person as it is: the API's answer, a flash, a row refused by an import.
+SHOWN_BY = {"api_error", "flash"}
+
+
+def _shows_text(func) -> bool:
+    if isinstance(func, ast.Name):
+        return func.id in SHOWN_BY
+    return (isinstance(func, ast.Attribute) and func.attr == "append"
+            and isinstance(func.value, ast.Attribute) and func.value.attr == "refused")
+
+
 def _unmarked_raises(source: str) -> list[tuple[int, str]]:
-    """(line, text) of each Russian string literal (or f-string) in the arguments of a ``raise X(...)``
-    or an ``api_error(...)`` answer that is not the message of a marker call, and of each marker given
-    an f-string (an f-string's text is not a message id: its values go in as ``%(name)s`` keywords)."""
+    """(line, text) of each Russian string literal (or f-string) in the arguments of a ``raise X(...)``,
+    an ``api_error(...)`` answer, a ``flash(...)`` or an import's ``result.refused.append(...)`` that is
+    not the message of a marker call, and of each marker given an f-string (an f-string's text is not a
+    message id: its values go in as ``%(name)s`` keywords)."""
     found = []
 
     def visit(node) -> None:
@@ -255,7 +267,7 @@ def _unmarked_raises(source: str) -> list[tuple[int, str]]:
     for node in ast.walk(ast.parse(source)):
         call = node.exc if isinstance(node, ast.Raise) else node
         if (isinstance(node, ast.Raise) and isinstance(call, ast.Call)
-                or isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "api_error"):
+                or isinstance(node, ast.Call) and _shows_text(node.func)):
             for arg in call.args + [k.value for k in call.keywords]:
                 visit(arg)
     return found
@@ -264,7 +276,8 @@ def _unmarked_raises(source: str) -> list[tuple[int, str]]:
 def test_raised_errors_mark_their_russian_messages():
     """Every ``raise X("...")`` with Russian text marks it (``_l("...", name=value)``), so the message
     is extracted into the catalogues and shown in the request's language (issue 12); so does every
-    message the API answers with ``api_error(...)``."""
+    message the API answers with ``api_error(...)``, every ``flash()`` and every reason an import
+    refuses a row with."""
     found = {}
     for path in sorted((ROOT / "crm").rglob("*.py")):
         bare = _unmarked_raises(path.read_text(encoding="utf-8"))
@@ -285,6 +298,10 @@ def test_the_raise_scanner_sees_bare_messages_and_accepts_marked_ones():
     assert _unmarked_raises('raise E(_l(f"нет {x}"))') == [(1, "f-string in _l(): f'нет {x}'")]
     assert _unmarked_raises('return api_error(401, "c", "нужен токен")') == [(1, "нужен токен")]
     assert _unmarked_raises('return api_error(401, "c", translate(N_("нужен токен")))') == []
+    assert _unmarked_raises('flash("Готово.", "success")') == [(1, "Готово.")]
+    assert _unmarked_raises('flash(_("Готово."), "success")\nflash(str(exc), "error")') == []
+    assert _unmarked_raises('result.refused.append((line, "лишние ячейки"))') == [(1, "лишние ячейки")]
+    assert _unmarked_raises('result.refused.append((line, str(_l("лишние ячейки"))))') == []
 
 
 def test_lazy_messages_follow_the_language_of_the_request(app_config):
@@ -316,3 +333,44 @@ def test_catalogues_are_well_formed():
     once left in ru) makes `pybabel compile` drop or glue entries silently."""
     for locale in ("ru", "en"):
         assert len(_catalogue(locale)) > 0
+
+
+def test_import_refusals_labels_in_messages_and_the_sign_in_prompt_follow_the_language(ctx, runner, tmp_path):
+    """Text shown without being raised follows the language too: the reasons the buildings import
+    refuses rows with (the extra-cells one was a bare literal), a label put inside a message (the way
+    an access request's answer is delivered) and Flask-Login's sign-in prompt; outside a request (the
+    CLI) and on ?lang=ru they stay Russian."""
+    from types import SimpleNamespace
+
+    from flask_babel import refresh
+
+    from crm.buildings.services import import_csv
+    from crm.consent.rights import RequestError, check_deliverable
+
+    data = "address,entrances\nул. Ленина 5,2,лишнее\n,3\n".encode()
+    with ctx.test_request_context("/?lang=en"):
+        reasons = [reason for _line, reason in import_csv(data).refused]
+    assert reasons == ["extra cells: more values than columns in the header", "no address given (address)"]
+    path = tmp_path / "b.csv"
+    path.write_bytes(data)
+    output = runner("buildings", "import", str(path)).output
+    assert "line 2: лишние ячейки: больше значений, чем столбцов в заголовке" in output, output
+
+    req = SimpleNamespace(type="access", status="open", verification_method="document", export_approved_by=1,
+                          delivery_method="print", verified_at=None)
+    for lang, shown in (("en", "a printed document (or file) handed over in person"),
+                        ("ru", "печатный документ (или файл), выданный лично")):
+        with ctx.test_request_context(f"/?lang={lang}"):
+            refresh()  # the test's app context (and Flask-Babel's cached locale on g) is shared
+            try:
+                check_deliverable(req, "self_service")
+            except RequestError as exc:
+                assert str(exc).endswith(": " + shown), str(exc)
+            else:
+                raise AssertionError("a request delivered another way was not refused")
+
+    client = ctx.test_client()
+    page = client.get("/appeals?lang=en", follow_redirects=True).get_data(as_text=True)
+    assert "Sign in to continue." in page and "Войдите, чтобы продолжить." not in page
+    page = client.get("/appeals?lang=ru", follow_redirects=True).get_data(as_text=True)
+    assert "Войдите, чтобы продолжить." in page

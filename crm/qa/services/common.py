@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from crm.consent import services as consent
 from crm.errors import CrmError
-from crm.i18n import N_
+from crm.i18n import N_, lazy_gettext as _l
 
 OPERATOR_STATUS_RU = {"new": N_("ожидает ответа"), "acknowledged": N_("принята"), "disputed": N_("оспорена"),
                       "upheld": N_("оставлена без изменений"), "changed": N_("изменена после спора")}
@@ -43,7 +43,7 @@ STATUS_OF_CODE = {"forbidden": 403, "no_consent": 403, "not_transcribed": 409, "
 #: answer (:func:`crm.consent.services.qa_allowed`), which :func:`qa_permitted` asks per call.
 qa_allowed = consent.qa_allowed
 
-NO_CONSENT_RU = "заявитель не давал согласия на контроль качества по записи (или отозвал его)"
+NO_CONSENT_RU = _l("заявитель не давал согласия на контроль качества по записи (или отозвал его)")
 
 
 def qa_permitted(call, **_: object) -> bool:
