@@ -8,7 +8,7 @@ from flask import current_app, g, request
 from crm.api import ApiError, Blueprint, translates, token_required
 from crm.appeals import repeats, services as appeals
 from crm.appeals.schemas import (AppealCreatedSchema, AppealCreateSchema, AppealListQuerySchema, AppealListSchema,
-                                 AppealSchema, AppealSummarySchema, AssignSchema, DuplicateSchema, PhoneInUseSchema,
+                                 AppealSchema, AppealSummarySchema, AssignSchema, AppealCommentCreatedSchema, AppealCommentSchema, DuplicateSchema, PhoneInUseSchema,
                                  RepeatCandidatesSchema, RepeatQuerySchema, StaleSchema, TransitionSchema)
 from crm.citizens import services as citizens
 from crm.i18n import lazy_gettext as _l
@@ -166,6 +166,25 @@ def appeal_transition(body: dict, appeal_id: str):
                                 visibility=body.get("visibility") or "internal",
                                 expected_status=body.get("expected_status"))
     return _summary(appeal)
+
+
+@bp.route("/appeals/<appeal_id>/comments", methods=["POST"])
+@token_required(*OPERATORS)
+@bp.body(AppealCommentSchema)
+@bp.response(201, AppealCommentCreatedSchema)
+@bp.errors({404: "unknown id"})
+def appeal_comment(body: dict, appeal_id: str):
+    """Comment on an appeal without changing its status
+
+    In any status, a closed appeal included. `visibility` `internal` (the default) keeps the comment among
+    staff; `citizen` also shows it on the citizen's self-service page. The history row keeps the user,
+    their role and the time (UTC); the text is encrypted under the citizen's data key. Logged as
+    `appeal.comment`."""
+    appeal = appeals.get(appeal_id)
+    if appeal is None:
+        raise ApiError(404, "not_found", _l("обращение не найдено"))
+    event = appeals.add_comment(appeal, body["text"], user=g.api_user, visibility=body.get("visibility") or "internal")
+    return {"id": event.id, "appeal_id": appeal.id, "visibility": event.visibility, "at": event.at}, 201
 
 
 @bp.route("/appeals/<appeal_id>/duplicate", methods=["POST"])

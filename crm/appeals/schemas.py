@@ -164,6 +164,23 @@ class AppealSchema(AppealSummarySchema):
         "description": "the SLA clocks that apply to the appeal (category, topic, channel, CRM_CLOCK_REGIME)"})
 
 
+class AppealCommentSchema(Schema):
+    """A comment without a change of status."""
+
+    text = fields.String(required=True, validate=validate.Length(min=3, max=5000), metadata={
+        "description": "encrypted under the citizen's data key, like the description"})
+    visibility = fields.String(validate=validate.OneOf(["internal", "citizen"]), metadata={
+        "enum": ["internal", "citizen"], "default": "internal",
+        "description": "internal: staff only; citizen: also shown to the citizen on their self-service page"})
+
+
+class AppealCommentCreatedSchema(Schema):
+    id = fields.String(required=True, metadata={"description": "the history row's id"})
+    appeal_id = fields.String(required=True)
+    visibility = fields.String(required=True)
+    at = fields.DateTime(required=True, metadata={"description": "UTC"})
+
+
 class TransitionSchema(Schema):
     """A step of the lifecycle (crm.appeals.catalog.TRANSITIONS). `to` is accepted as another name of
     `status`."""

@@ -1318,6 +1318,26 @@ def filters_from(args: Mapping) -> Filters:
 EVENT_KINDS = {"note": "appeal.comment", "extension_request": "appeal.comment", "extension_rejected": "appeal.comment"}
 
 
+@atomic
+def add_comment(appeal: Appeal, text: str, *, user, visibility: str = "internal") -> AppealEvent:
+    """A comment on ``appeal`` without a change of status, in any status (a closed appeal too): a
+    history row of kind ``comment`` keeping the user, their role and the time (UTC), the text (3 to
+    5000 characters) encrypted under the citizen's data key like the description. ``visibility``:
+    ``internal`` (staff only) or ``citizen`` (also on the citizen's self-service page). Logged as
+    ``appeal.comment`` (``detail`` ``comment``). Raises :class:`AppealError` (``comment``,
+    ``visibility``); rolled back."""
+    text = _comment_text(text, visibility)
+    if text is None or len(text) < 3:
+        raise AppealError(_l("напишите комментарий"), "comment")
+    appeal = _locked(appeal)
+    event = _event(appeal, user=user, user_id=None, to_status=appeal.status, at=utcnow(), kind="comment",
+                   comment=text, visibility=visibility)
+    audit.record("appeal.comment", citizen_id=appeal.citizen_id, appeal_id=appeal.id, fields=["comment"],
+                 purpose="appeal_processing", detail="comment")
+    db.session.commit()
+    return event
+
+
 def add_event(appeal: Appeal, kind: str, *, user_id: int | None, comment: str, commit: bool = True,
               user=None) -> AppealEvent:
     """A history row of ``kind`` (:data:`EVENT_KINDS`) that keeps the status, with ``comment`` (required,

@@ -395,3 +395,45 @@ def test_the_page_marks_a_duplicate_by_number(ctx, make_user):
     assert appeals.get(dup.id).duplicate_of_id == original.id
     html = page.get(f"/appeals/{dup.id}").get_data(as_text=True)
     assert f"№ {original.number}" in html and 'id="duplicate-of"' in html
+
+
+# --- a comment without a change of status -----------------------------------------------------------
+
+def test_a_comment_alone_keeps_the_status_is_logged_and_only_a_citizen_one_reaches_the_citizen(ctx, make_user,
+                                                                                                   api_token):
+    from crm.appeals import services as appeals
+    from crm.appeals.models import AppealEvent
+    from crm.security.models import AccessLogEntry
+
+    op = make_user("operator")
+    citizen = CitizenFactory(full_name="Луговая Вера", phone="8 916 700-20-02")
+    appeal = fresh("closed", op, citizen=citizen)
+    client = ctx.test_client()
+    url = f"/api/v1/appeals/{appeal.id}/comments"
+    internal = client.post(url, json={"text": "ВНУТРЕННЕЕ: звонила ещё раз"}, headers=api_token(op))
+    assert internal.status_code == 201 and internal.get_json()["visibility"] == "internal"
+    shown = client.post(url, json={"text": "Перерасчёт придёт в следующей квитанции", "visibility": "citizen"},
+                        headers=api_token(op))
+    assert shown.status_code == 201
+    assert client.post(url, json={"text": "x", "visibility": "citizen"}, headers=api_token(op)).status_code in (400, 422)
+    assert client.post(url, json={"text": "годный текст", "visibility": "everyone"},
+                       headers=api_token(op)).status_code in (400, 422)
+    assert client.post("/api/v1/appeals/no-such/comments", json={"text": "годный текст"},
+                       headers=api_token(op)).status_code == 404
+
+    assert appeals.get(appeal.id).status == "closed"
+    rows = [e for e in events_of(appeal.id) if e.kind == "comment"]
+    assert [(e.from_status, e.to_status, e.visibility, e.user_id, e.user_role) for e in rows] == [
+        ("closed", "closed", "internal", op.id, "operator"), ("closed", "closed", "citizen", op.id, "operator")]
+    raw = db.session.execute(sa.select(AppealEvent.comment_enc).where(AppealEvent.kind == "comment",
+                                                                      AppealEvent.appeal_id == appeal.id)).scalars().all()
+    assert len(raw) == 2 and all("Перерасчёт".encode() not in r and "ВНУТРЕННЕЕ".encode() not in r for r in raw)
+    logged = db.session.execute(sa.select(AccessLogEntry).where(AccessLogEntry.action == "appeal.comment",
+                                                                AccessLogEntry.appeal_id == appeal.id)).scalars().all()
+    assert [(e.citizen_id, e.detail) for e in logged] == [(citizen.id, "comment"), (citizen.id, "comment")]
+
+    page = ctx.test_client()
+    with page.session_transaction() as s:
+        s["ss_scope"], s["ss_until"], s["ss_grant"] = [citizen.id], int(time.time()) + 600, "test-grant"
+    html = page.get("/my/appeals").get_data(as_text=True)
+    assert "Перерасчёт придёт в следующей квитанции" in html and "ВНУТРЕННЕЕ" not in html

@@ -363,6 +363,8 @@ def _post_recipes(w):
             "citizen_id": cid, "category": "routine", "topic": "lift", "description": "Лифт стоит", "channel": "phone"}), cid),
         "api_appeals.appeal_transition": ("operator", lambda app: api("operator", f"/api/v1/appeals/{aid}/transitions",
                                                               json={"status": next_status(), "comment": "дальше"})(app), cid),
+        "api_appeals.appeal_comment": ("operator", api("operator", f"/api/v1/appeals/{aid}/comments",
+                                                       json={"text": "Перезвонить завтра", "visibility": "citizen"}), cid),
         "api_appeals.appeal_duplicate": ("operator", lambda app: api("operator", f"/api/v1/appeals/{new_appeal()}/duplicate",
                                                              json={"original_id": new_appeal(), "merge": True})(app), cid),
         "appeals.appeal_duplicate": ("operator", lambda app: html("operator", f"/appeals/{new_appeal()}/duplicate", data={
