@@ -107,6 +107,14 @@ class TransitionForm(FlaskForm):
     visibility = SelectField(_l("Комментарий виден"), choices=VISIBILITY_CHOICES, default="internal")
 
 
+class CommentForm(FlaskForm):
+    """A comment without a change of status (:func:`crm.appeals.services.add_comment`)."""
+
+    text = TextAreaField(_l("Комментарий"), validators=[DataRequired(message=_l("Напишите комментарий")),
+                                                        Length(min=3, max=5000)])
+    visibility = SelectField(_l("Комментарий виден"), choices=VISIBILITY_CHOICES, default="internal")
+
+
 class DuplicateForm(FlaskForm):
     """Close the appeal as a duplicate of another (by its number), optionally merging it into it."""
 

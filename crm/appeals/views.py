@@ -11,7 +11,7 @@ from flask_login import current_user
 from crm import hooks
 from crm.appeals import repeats, services
 from crm.appeals.catalog import CATEGORIES, CHANNELS, DEADLINE_KINDS, HISTORY_KINDS, STATUSES, TOPICS, TRANSITIONS
-from crm.appeals.forms import (AppealForm, CitizenForm, DuplicateForm, PhoneSearchForm, QuickConsentForm,
+from crm.appeals.forms import (AppealForm, CitizenForm, CommentForm, DuplicateForm, PhoneSearchForm, QuickConsentForm,
                                RecordingForm, TransitionForm)
 from crm.buildings import services as buildings
 from crm.calls import services as calls
@@ -372,7 +372,7 @@ def citizen_card(citizen_id):
                            consents=consent.for_citizen(citizen.id), active_statuses=services.ACTIVE_STATUSES)
 
 
-def _detail(appeal, reveal=False, *, fform=None, status=200):
+def _detail(appeal, reveal=False, *, fform=None, cform=None, status=200):
     data = services.view(appeal, reveal=reveal)
     allowed = [s for s in TRANSITIONS.get(appeal.status, ()) if s != "duplicate"]  # the duplicate form links one
     tform = TransitionForm(formdata=None, expected_status=appeal.status)
@@ -385,6 +385,7 @@ def _detail(appeal, reveal=False, *, fform=None, status=200):
     # the sections higher features add (crm.dispatch: the hand-over, the executor's actions)
     panels = [p for p in hooks.fire("appeal.page", appeal=appeal, user=current_user) if p]
     return render_template("appeals/detail.html", appeal=data, tform=tform, dform=dform, original=original,
+                           cform=cform or CommentForm(formdata=None),
                            calls=calls.for_appeal(appeal.id),
                            rform=RecordingForm(), consents=consent.for_citizen(appeal.citizen_id),
                            active_purposes=active, fform=fform or RectifyForm(formdata=None), panels=panels), status
@@ -446,6 +447,24 @@ def appeal_transition(appeal_id):
         except services.AppealError as exc:
             flash(str(exc), "error")
     return redirect(url_for("appeals.appeal_detail", appeal_id=appeal_id))
+
+
+@bp.post("/appeals/<appeal_id>/comment")
+@roles_required(*OPERATORS)
+def appeal_comment(appeal_id):
+    """A comment without a change of status, internal or also for the citizen. A bad one brings the page
+    back (422) with the error under the field."""
+    appeal = services.get(appeal_id) or abort(404)
+    form = CommentForm()
+    if form.validate_on_submit():
+        try:
+            services.add_comment(appeal, form.text.data, user=current_user, visibility=form.visibility.data)
+        except services.AppealError as exc:
+            form.text.errors.append(str(exc))
+        else:
+            flash(_("Комментарий добавлен."), "success")
+            return redirect(url_for("appeals.appeal_detail", appeal_id=appeal.id))
+    return _detail(appeal, cform=form, status=422)
 
 
 def _stale_message(exc) -> str:

@@ -437,3 +437,20 @@ def test_a_comment_alone_keeps_the_status_is_logged_and_only_a_citizen_one_reach
         s["ss_scope"], s["ss_until"], s["ss_grant"] = [citizen.id], int(time.time()) + 600, "test-grant"
     html = page.get("/my/appeals").get_data(as_text=True)
     assert "Перерасчёт придёт в следующей квитанции" in html and "ВНУТРЕННЕЕ" not in html
+
+
+def test_the_page_adds_a_comment_without_changing_the_status(ctx, make_user):
+    op = make_user("operator")
+    appeal = AppealFactory(operator=op)
+    page = SharedContextClient(ctx, op)
+    html = page.get(f"/appeals/{appeal.id}").get_data(as_text=True)
+    assert "data-comment-form" in html and "Добавить комментарий" in html
+    done = page.post(f"/appeals/{appeal.id}/comment", data={"text": "Сосед сверху не открывает", "visibility": "internal"})
+    assert done.status_code == 302
+    empty = page.post(f"/appeals/{appeal.id}/comment", data={"text": "", "visibility": "internal"})
+    assert empty.status_code == 422 and "Напишите комментарий" in empty.get_data(as_text=True)
+    comments = [e for e in events_of(appeal.id) if e.kind == "comment"]
+    assert [(e.to_status, e.visibility, e.comment) for e in comments] == [
+        ("received", "internal", "Сосед сверху не открывает")]
+    shown = page.get(f"/appeals/{appeal.id}").get_data(as_text=True)
+    assert "Сосед сверху не открывает" in shown and "Принято" in shown

@@ -367,6 +367,8 @@ def _post_recipes(w):
                                                        json={"text": "Перезвонить завтра", "visibility": "citizen"}), cid),
         "api_appeals.appeal_duplicate": ("operator", lambda app: api("operator", f"/api/v1/appeals/{new_appeal()}/duplicate",
                                                              json={"original_id": new_appeal(), "merge": True})(app), cid),
+        "appeals.appeal_comment": ("operator", lambda app: html("operator", f"/appeals/{aid}/comment", data={
+            "text": "Перезвонить после обеда", "visibility": "internal"}), cid),
         "appeals.appeal_duplicate": ("operator", lambda app: html("operator", f"/appeals/{new_appeal()}/duplicate", data={
             "original_number": appeal_number(new_appeal()), "merge": "y"}), cid),
         "api_appeals.appeal_assign": ("operator", lambda app: api("operator", f"/api/v1/appeals/{new_appeal()}/assign",
