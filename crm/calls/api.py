@@ -91,7 +91,11 @@ def call_get(call_id: str):
 @bp.route("/calls/<call_id>/transcription", methods=["POST"])
 @token_required("supervisor", "admin")
 @bp.response(202, CallSchema, description="queued again")
-@bp.errors({404: "unknown id",
+@bp.errors({403: "the citizen has not consented to quality control of the recording, or withdrew it: a re-run "
+                 "is quality control (code no_consent)",
+            404: "unknown id",
+            410: "the recording was destroyed with the citizen's data (code erased) or after a QA-consent "
+                 "withdrawal (code recording_destroyed)",
             409: "a transcription is already queued or running (code already_queued; a repeated POST queues "
                  "nothing), or the stored recording is gone (code recording_missing)",
             503: "Redis is down and the call is queued or processing (code queue_unavailable)"})

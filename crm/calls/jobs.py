@@ -23,10 +23,17 @@ def model_dir(app) -> Path:
 
 @job(queue="transcription", timeout_s=job_timeout_s(None), retries=TRANSCRIBE_RETRIES,
      retry_intervals_s=TRANSCRIBE_RETRY_INTERVALS_S, result_ttl_s=86400)
-def transcribe_call(call_id: str, force: bool = False) -> str:
+def transcribe_call(call_id: str, force: bool = False, purpose: str = "appeal_processing") -> str:
     """Transcribe one call (``call_id``); returns its status afterwards (``done``, ``no_speech``,
-    ``failed``, or ``missing`` for an unknown id). A call already ``done``/``no_speech`` is left
-    alone unless ``force``, so a duplicate job is harmless.
+    ``failed``, ``missing`` for an unknown id, or ``refused``). A call already ``done``/``no_speech``
+    is left alone unless ``force``, so a duplicate job is harmless.
+
+    ``purpose`` (``appeal_processing`` for an upload's transcription, ``call_recording_qa`` for a
+    supervisor's re-run) is checked again here, when the job runs, against the gate reading the
+    transcript passes (:func:`crm.calls.services.transcription_refusal`: the QA consent may have been
+    withdrawn, or the recording destroyed, since the job was queued): a refused call is not
+    decrypted, keeps the transcript it has (``done``) or ends ``failed``, with the refusal's code
+    (``no_consent``, ``erased``, ``recording_destroyed``) in ``error_code``; no retry.
 
     Retry policy: undecodable input (:class:`crm.calls.transcription.AudioDecodeError`) ends ``failed`` at
     once with its code and Russian message, and the job *returns* (RQ records it finished: no
@@ -44,6 +51,10 @@ def transcribe_call(call_id: str, force: bool = False) -> str:
             return "missing"
         if call.status in ("done", "no_speech") and not force:
             return call.status
+        refusal = services.transcription_refusal(call, purpose)
+        if refusal is not None:
+            services.refuse_transcription(call, refusal)
+            return "refused"
         services.start_transcription(call)
         last = [0.0]
 
@@ -53,7 +64,7 @@ def transcribe_call(call_id: str, force: bool = False) -> str:
                 services.set_progress(call_id, percent)
 
         try:
-            with services.decrypted_recording(call) as audio:  # decrypted in memory, never on disk
+            with services.decrypted_recording(call, purpose=purpose) as audio:  # decrypted in memory, never on disk
                 db.session.commit()  # no transaction (or SQLite write lock) held during the long work
                 result = transcription.transcribe(audio, model_dir=model_dir(app), language=app.config["CRM_LANGUAGE"],
                                     channel_roles=tuple(app.config["CRM_CHANNEL_ROLES"]),

@@ -291,13 +291,17 @@ def attach_to_appeal(call_id: str, appeal, *, citizen_id: str, user_id: int | No
     return call
 
 
-def enqueue_transcription(call: Call) -> None:
+def enqueue_transcription(call: Call, *, purpose: str = "appeal_processing") -> None:
     """Queue the transcription job of ``call`` (after its commit) with a timeout scaled to the
     recording (:func:`job_timeout_s`) and two retries 30 s and 120 s later for transient failures
-    (undecodable input fails at once, see :func:`crm.calls.jobs.transcribe_call`). If Redis is down
-    the call stays ``queued`` with a note and no job id, and :func:`reconcile` picks it up later."""
+    (undecodable input fails at once, see :func:`crm.calls.jobs.transcribe_call`). ``purpose``: what
+    the transcript is made for — the appeal the call was uploaded with (``appeal_processing``, the
+    default), or quality control (``call_recording_qa``, a supervisor's re-run), which the job checks
+    against the consent gate again when it runs. If Redis is down the call stays ``queued`` with a
+    note and no job id, and :func:`reconcile` picks it up later."""
     try:
-        job = jobs.enqueue("crm.calls.jobs.transcribe_call", call.id, timeout_s=job_timeout_s(call.duration_s))
+        job = jobs.enqueue("crm.calls.jobs.transcribe_call", call.id, False, purpose,
+                           timeout_s=job_timeout_s(call.duration_s))
         call.job_id = job.id
         call.error = None
     except Exception as exc:  # redis unavailable: keep the call, say why
@@ -434,12 +438,19 @@ def retranscribe(call: Call, *, purpose: str = "call_recording_qa") -> Call:
     a ``call.retranscribe`` access-log entry (citizen and call ids, ``purpose``); committed, then
     the job is enqueued. The transcript in place stays until the new one replaces it.
 
-    Raises :class:`CallError` 409 ``already_queued`` while a transcription is queued or running
-    (:func:`_busy`; a call whose job died may be re-run), 409 ``recording_missing`` when the stored
-    recording file is gone, 503 ``queue_unavailable`` when Redis cannot say whether a queued call's
-    job is alive. Returns the call, ``queued``."""
+    Raises :class:`CallError` 403 ``no_consent`` when the call may not be read for ``purpose`` (for
+    quality control: the QA-consent gate, :func:`may_read`, the same as reading its transcript), 410
+    ``erased`` / ``recording_destroyed`` when its recording is gone for good, 409 ``already_queued``
+    while a transcription is queued or running (:func:`_busy`; a call whose job died may be re-run),
+    409 ``recording_missing`` when the stored recording file is gone, 503 ``queue_unavailable`` when
+    Redis cannot say whether a queued call's job is alive. Nothing is changed when it refuses.
+    Returns the call, ``queued``."""
     call = db.session.execute(db.select(Call).where(Call.id == call.id).with_for_update()
                               .execution_options(populate_existing=True)).scalar_one()
+    refusal = transcription_refusal(call, purpose)
+    if refusal is not None:
+        db.session.rollback()
+        raise refusal
     if _busy(jobs.redis_connection(), call):
         db.session.rollback()
         raise CallError(_l("Звонок уже в очереди на расшифровку или расшифровывается."), "already_queued", 409)
@@ -456,12 +467,45 @@ def retranscribe(call: Call, *, purpose: str = "call_recording_qa") -> Call:
     audit.record("call.retranscribe", citizen_id=call.citizen_id, call_id=call.id, appeal_id=call.appeal_id,
                  fields=["recording"], purpose=purpose, detail=f"was {previous}")
     db.session.commit()
-    enqueue_transcription(call)
+    enqueue_transcription(call, purpose=purpose)
     return call
 
 
+NO_CONSENT_RU = ("Заявитель не давал согласия на запись звонка для контроля качества или отозвал его: "
+                 "расшифровывать звонок для контроля качества нельзя.")
+
+
+def transcription_refusal(call: Call, purpose: str) -> CallError | None:
+    """Why ``call`` may not be transcribed for ``purpose`` now, or None. The gate is the one reading
+    the transcript passes (:func:`may_read`): for quality control, the citizen's QA consent in force
+    (403 ``no_consent``); a recording destroyed with the citizen's data (410 ``erased``) or after a
+    QA-consent withdrawal (410 ``recording_destroyed``) is never transcribed again. Asked by
+    :func:`retranscribe` and again by the job when it runs (the consent may have been withdrawn
+    meanwhile)."""
+    if is_erased(call):
+        return CallError("Данные звонка уничтожены по запросу заявителя: расшифровать его нельзя.", "erased", 410)
+    if call.recording_destroyed_at is not None:
+        return CallError("Запись звонка уничтожена: заявитель отозвал согласие на запись для контроля качества.",
+                         "recording_destroyed", 410)
+    if not may_read(call, purpose):
+        return CallError(NO_CONSENT_RU, "no_consent", 403)
+    return None
+
+
+def refuse_transcription(call: Call, refusal: CallError) -> None:
+    """A transcription job found at run time that ``call`` may no longer be transcribed
+    (:func:`transcription_refusal`): nothing is decrypted; the call goes back to ``done`` when a
+    transcript is in place (it stays until destroyed), else ends ``failed``, with the refusal's
+    code and message in ``error_code`` / ``error``. Commits."""
+    if call.status not in TRANSCRIBED:  # (a forced re-run of a finished call keeps its status)
+        set_status(call, "done" if call.segments else "failed")
+    call.error, call.error_code = str(refusal)[:500], refusal.code
+    call.finished_at = utcnow()
+    db.session.commit()
+
+
 @contextmanager
-def decrypted_recording(call: Call) -> Iterator[BinaryIO]:
+def decrypted_recording(call: Call, *, purpose: str = QA_PURPOSE) -> Iterator[BinaryIO]:
     """The recording's plaintext as a seekable binary file object for the decoder
     (:func:`crm.security.crypto.open_recording`): decrypted chunk by chunk in memory, never
     written to disk, so a worker killed mid-transcription leaves no plaintext behind. The
@@ -469,7 +513,7 @@ def decrypted_recording(call: Call) -> Iterator[BinaryIO]:
     entry, no plaintext. Raises :class:`FileNotFoundError` when the stored file is gone and
     :class:`crm.security.crypto.DecryptError` when it does not decrypt."""
     audit.record("call.decrypt", citizen_id=call.citizen_id, call_id=call.id, appeal_id=call.appeal_id,
-                 fields=["recording"], purpose="call_recording_qa", actor=audit.system_actor("transcribe_call"))
+                 fields=["recording"], purpose=purpose, actor=audit.system_actor("transcribe_call"))
     db.session.commit()
     with open(recording_path(call), "rb") as src, \
             crypto.open_recording(src, file_key=call.storage_key, owner_id=call.recording_owner) as plain:
@@ -707,7 +751,8 @@ def destroy_qa_recordings(citizen_id: str, *, actor: audit.Actor | None = None) 
     (:func:`crm.consent.services.evidence_call_ids`; the controller must demonstrate consent, ст. 9
     ч. 3) — another legal basis than QA; the appeal and everything processed for it.
 
-    In one transaction: the transcripts' rows are deleted, ``recording_destroyed_at`` is set, a
+    In one transaction: the transcripts' rows and the uploads' original file names are deleted,
+    ``recording_destroyed_at`` is set, a
     ``recording.destroy`` access-log entry per call and one :class:`DestructionRecord` (``scope``
     ``recordings``; whose, which categories, why, how, when, by whom; ``detail`` the call ids: no
     personal value) are written; committed. Then each file is deleted and the recording's own data
@@ -731,6 +776,7 @@ def destroy_qa_recordings(citizen_id: str, *, actor: audit.Actor | None = None) 
         now = utcnow()
         for call in doomed:
             call.segments.clear()
+            call.original_name_enc = None  # the upload's file name can name the citizen too
             call.recording_destroyed_at = now
             audit.record("recording.destroy", citizen_id=citizen_id, call_id=call.id, appeal_id=call.appeal_id,
                          fields=["recording", "transcript"], purpose=QA_PURPOSE, actor=actor,

@@ -27,7 +27,8 @@ def _call_export(call_id: str, erased: bool, **_: object) -> dict:
     """``call.export``: the call's evaluations for an access export (comments dropped once the
     citizen's data were erased)."""
     return {"evaluations": [{"at": ev.created_at.isoformat(), "score": ev.score,
-                             "comment": None if erased else ev.comment} for ev in services.for_call(call_id)]}
+                             "comment": None if erased else ev.comment}
+                            for ev in services.for_call(call_id, for_subject=True)]}
 
 
 def _api_fields(call, segments: list[dict], **_: object) -> dict:
@@ -41,8 +42,10 @@ def _api_fields(call, segments: list[dict], **_: object) -> dict:
 
 def _call_erased(call_id: str, **_: object) -> None:
     """``call.erased`` (a recording destroyed after a QA-consent withdrawal): the automatic checks'
-    details, which can quote what was said, go with it; pass/fail and values stay as statistics."""
-    services.forget_check_details(call_id)
+    details and the evaluations' comments, notes, dispute reasons and resolutions, which can quote
+    what was said, go with it; pass/fail, values and scores stay as statistics."""
+    services.forget_check_details(call_id, commit=False)
+    services.forget_texts(call_id)
 
 
 def register() -> None:

@@ -61,8 +61,9 @@ ONE_TURN = [{"start": 0.0, "end": 1.0, "speaker": "citizen", "channel": None, "t
 
 
 def _transcribed(**kwargs) -> Call:
-    """A transcribed call of a new citizen (tests.factories.CallFactory), its upload's job removed."""
-    call = CallFactory(citizen=CitizenFactory(), segments=ONE_TURN, checks=False, **kwargs)
+    """A transcribed call of a new citizen who consents to QA (a supervisor's re-run is quality control,
+    which the consent gate allows only then) (tests.factories.CallFactory), its upload's job removed."""
+    call = CallFactory(citizen=CitizenFactory(qa_consent=True), segments=ONE_TURN, checks=False, **kwargs)
     jobs.queue("transcription").empty()  # the upload's job: done with
     return call
 

@@ -25,7 +25,8 @@ from crm.qa.services.scorecards import (DEFAULT_FAMILY, DEFAULT_SECTIONS, DEFAUL
                                         versions, validate_scorecard, save_scorecard)
 from crm.qa.services.scoring import (MAX_NOTES, parse_answer, answer_value, answer_failed,
                                      compute_score, parse_time)
-from crm.qa.services.evaluations import (evaluate, dispute_days, get, get_for, view, for_call, history,
+from crm.qa.services.evaluations import (evaluate, dispute_days, get, get_for, view, for_call, forget_texts,
+                                         texts_shown, EvaluationLine, history,
                                          can_respond, acknowledge, dispute, resolve, recent,
                                          disputes, by_operator, as_dict)
 from crm.qa.services.checkresults import (store_checks, after_transcript, forget_check_details, check_results,

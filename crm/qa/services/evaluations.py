@@ -2,6 +2,7 @@
 and the supervisor's resolution, lists for pages and the API."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -11,7 +12,8 @@ from crm.db import atomic, db, utcnow
 from crm.errors import Forbidden, NotFound
 from crm.i18n import lazy_gettext as _l
 from crm.qa.models import Evaluation, EvaluationRevision, QueueItem, Scorecard
-from crm.qa.services.common import OPERATOR_STATUS_RU, TRANSCRIBED, EvaluationError, require_qa_consent
+from crm.qa.services.common import (OPERATOR_STATUS_RU, TRANSCRIBED, EvaluationError, qa_permitted,
+                                    require_qa_consent)
 from crm.qa.services.scorecards import criteria_of, ensure_default_scorecard, sections_of
 from crm.qa.services.scoring import _parse_answers, _parse_notes, compute_score
 from crm.security import audit
@@ -94,32 +96,84 @@ def _has_text(ev: Evaluation) -> bool:
     return bool(ev.comment_enc or ev.notes_enc or ev.dispute_reason_enc or ev.resolution_enc)
 
 
+def texts_shown(call) -> bool:
+    """May the free texts of ``call``'s evaluations (comment, pinned notes, dispute, resolution: they
+    quote what was said) be shown? Only for a call that passes the QA-consent gate, the same gate
+    as its transcript (:func:`crm.qa.services.common.qa_permitted`), and whose data were not erased."""
+    return call is not None and not calls.is_erased(call) and qa_permitted(call)
+
+
 def view(ev: Evaluation) -> dict:
     """The evaluation with its decrypted comment, pinned notes, dispute and resolution, its
     scorecard version, answers per section and revision history. The read is logged
-    (``evaluation.view``) and committed when there is any text."""
+    (``evaluation.view``) and committed when there is any text.
+
+    For a call that fails the QA-consent gate (:func:`texts_shown`) the texts are withheld: nothing
+    is decrypted or logged, ``comment``, ``dispute_reason`` and ``resolution`` are None, ``notes``
+    ``[]`` and ``withheld`` True; the score and answers stay (statistics)."""
     card = db.session.get(Scorecard, ev.scorecard_id)
-    if _has_text(ev):
+    shown = texts_shown(_call_of(ev))
+    if shown and _has_text(ev):
         _log_read(ev)
     data = as_dict(ev)
-    data.update({"comment": ev.comment, "notes": ev.notes or [], "dispute_reason": ev.dispute_reason,
-                 "resolution": ev.resolution, "scorecard": card, "sections": sections_of(card),
-                 "history": history(ev)})
+    data.update({"comment": ev.comment if shown else None, "notes": (ev.notes or []) if shown else [],
+                 "dispute_reason": ev.dispute_reason if shown else None,
+                 "resolution": ev.resolution if shown else None, "withheld": not shown and _has_text(ev),
+                 "scorecard": card, "sections": sections_of(card), "history": history(ev)})
     db.session.commit()
     return data
 
 
-def for_call(call_id: str) -> list[Evaluation]:
-    """The call's evaluations, oldest first. Their comments are encrypted personal data (they may
-    quote the call): when there are any, the read is logged (``evaluation.view``) and committed."""
+@dataclass(frozen=True)
+class EvaluationLine:
+    """One evaluation as a call's pages list it (:func:`for_call`): the texts are None / ``[]`` when
+    withheld (``withheld`` True) or when there are none."""
+
+    id: str
+    call_id: str
+    created_at: datetime
+    score: float
+    evaluator_id: int | None
+    operator_status: str
+    comment: str | None = None
+    notes: list = field(default_factory=list)
+    withheld: bool = False
+
+
+def for_call(call_id: str, *, for_subject: bool = False) -> list[EvaluationLine]:
+    """The call's evaluations, oldest first (:class:`EvaluationLine`). Their comments and notes are
+    encrypted personal data (they may quote the call): they are decrypted only for a call that passes
+    the QA-consent gate (:func:`texts_shown`), and then the read is logged (``evaluation.view``) and
+    committed. ``for_subject``: for the citizen's own access export (152-ФЗ ст. 14), which is not
+    quality control: the texts are given unless the citizen's data were erased."""
     evs = list(db.session.execute(db.select(Evaluation).where(Evaluation.call_id == call_id)
                                   .order_by(Evaluation.created_at)).scalars())
-    if any(_has_text(ev) for ev in evs):
-        call = calls.get(call_id)
+    call = calls.get(call_id)
+    shown = (call is not None and not calls.is_erased(call)) if for_subject else texts_shown(call)
+    if shown and any(_has_text(ev) for ev in evs):
         audit.record("evaluation.view", citizen_id=call.citizen_id if call else None, call_id=call_id,
-                     appeal_id=call.appeal_id if call else None, fields=["comment"], purpose="call_recording_qa")
+                     appeal_id=call.appeal_id if call else None, fields=["comment"],
+                     purpose=audit.REPORT_PURPOSE if for_subject else "call_recording_qa")
         db.session.commit()
-    return evs
+    return [EvaluationLine(id=ev.id, call_id=ev.call_id, created_at=ev.created_at, score=ev.score,
+                           evaluator_id=ev.evaluator_id, operator_status=ev.operator_status,
+                           comment=ev.comment if shown else None, notes=(ev.notes or []) if shown else [],
+                           withheld=not shown and _has_text(ev)) for ev in evs]
+
+
+def forget_texts(call_id: str, *, commit: bool = True) -> int:
+    """Clear the free texts of the call's evaluations (comment, pinned notes, dispute reason,
+    resolution: they can quote what was said), after the call's recording and transcript were
+    destroyed; the scores, answers and states stay as statistics. Returns how many evaluations held
+    a text. Commits unless ``commit`` is False."""
+    result = db.session.execute(
+        db.update(Evaluation).where(Evaluation.call_id == call_id, db.or_(
+            Evaluation.comment_enc.isnot(None), Evaluation.notes_enc.isnot(None),
+            Evaluation.dispute_reason_enc.isnot(None), Evaluation.resolution_enc.isnot(None)))
+        .values(comment_enc=None, notes_enc=None, dispute_reason_enc=None, resolution_enc=None))
+    if commit:
+        db.session.commit()
+    return result.rowcount or 0
 
 
 def history(ev: Evaluation) -> list[dict]:
