@@ -35,6 +35,27 @@ class Purpose(db.Model):
     updated_by: Mapped[int | None] = mapped_column(Integer)
 
 
+class PurposeChangeProposal(db.Model):
+    """A change to the register that needs a second person (two-person rule): today switching a
+    purpose's ``requires_consent`` off, which would let processing go on without anybody's consent.
+    One DPO proposes (``proposed_by``), a different DPO approves or either rejects (``decided_by``);
+    ``status`` ``pending`` → ``approved`` | ``rejected``. ``value`` is the proposed new value (JSON)."""
+
+    __tablename__ = "purpose_change_proposals"
+    id: Mapped[str] = mapped_column(UUIDStr, primary_key=True, default=new_id)
+    purpose_code: Mapped[str] = mapped_column(ForeignKey("purposes.code"), index=True)
+    field: Mapped[str] = mapped_column(String(40))
+    value: Mapped[object] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    proposed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def __init__(self, **kwargs):
+        super().__init__(**{"id": kwargs.pop("id", None) or new_id(), **kwargs})
+
+
 class ConsentEvent(db.Model):
     """A consent given or refused. Append-only: withdrawal sets the ``withdrawn_*`` columns once
     (a trigger refuses any other change, see migration 0005), nothing is ever deleted by the app.

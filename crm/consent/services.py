@@ -18,7 +18,7 @@ from crm import hooks
 from crm.citizens import services as citizens
 from crm.citizens.services import Citizen
 from crm.consent import sms
-from crm.consent.models import ConsentEvent, DataSubjectRequest, Purpose
+from crm.consent.models import ConsentEvent, DataSubjectRequest, Purpose, PurposeChangeProposal
 from crm.consent.texts import DEFAULT_VERSION, ITEM_LABELS, PURPOSE_DETAILS, PURPOSES, TEXTS, render, text_hash
 from crm.db import db, utcnow
 from crm.i18n import N_, lazy_gettext as _l
@@ -105,12 +105,24 @@ def get_purpose(code: str) -> Purpose | None:
     return purpose
 
 
+#: Register changes one DPO may only propose and a different DPO must approve (two-person rule):
+#: ``(column, value)``. Switching ``requires_consent`` off lets processing go on without anybody's
+#: consent (152-ФЗ ст. 6, 9), so it is never one person's decision.
+TWO_PERSON_CHANGES = (("requires_consent", False),)
+
+
 def update_purpose(purpose: Purpose, values: dict, *, user) -> list[str]:
     """Change the register row ``purpose`` (DPO). ``values``: any of :data:`EDITABLE`. Logs
-    ``purpose.update`` with the changed column names. Returns them. Raises :class:`ConsentError`."""
+    ``purpose.update`` with the changed column names. Returns them. Raises :class:`ConsentError`.
+
+    A change listed in :data:`TWO_PERSON_CHANGES` (switching ``requires_consent`` off) is not made:
+    it becomes a pending :class:`~crm.consent.models.PurposeChangeProposal` (one per purpose and
+    column; logged ``purpose.propose``) that a different DPO approves (:func:`approve_proposal`);
+    the other columns change at once. See :func:`proposed` for what was proposed."""
 
     require_role(user, "dpo")
     changed = []
+    proposals = []
     for key, value in values.items():
         if key not in EDITABLE:
             raise ConsentError(_l("поле «%(key)s» реестра не изменяется", key=key), key)
@@ -123,14 +135,91 @@ def update_purpose(purpose: Purpose, values: dict, *, user) -> list[str]:
         if key == "retention_action" and value not in ("erase", "deidentify"):
             raise ConsentError(_l("по истечении срока: уничтожение или обезличивание"), key)
         if getattr(purpose, key) != value:
+            if (key, value) in TWO_PERSON_CHANGES:
+                proposals.append((key, value))
+                continue
             setattr(purpose, key, value)
             changed.append(key)
     if changed:
         purpose.updated_at = utcnow()
         purpose.updated_by = user.id
-        audit.record("purpose.update", purpose=purpose.code, detail="changed: " + ",".join(changed))
+        audit.record("purpose.update", purpose=purpose.code, detail="changed: " + ",".join(changed),
+                     actor=_actor(user))
+    for key, value in proposals:
+        if proposed(purpose.code, key) is None:
+            row = PurposeChangeProposal(purpose_code=purpose.code, field=key, value=value, status="pending",
+                                        proposed_by=user.id, proposed_at=utcnow())
+            db.session.add(row)
+            audit.record("purpose.propose", purpose=purpose.code,
+                         detail=f"proposal {row.id}: {key} -> {str(value).lower()}, awaiting a second DPO",
+                         actor=_actor(user))
     db.session.commit()
     return changed
+
+
+def _actor(user) -> audit.Actor:
+    """The access log's actor for a register change made by ``user`` (also outside a request)."""
+    return audit.Actor(user.id, user.username, user.role)
+
+
+def proposed(purpose_code: str, field: str | None = None) -> PurposeChangeProposal | None:
+    """The pending proposal for ``purpose_code`` (and ``field``), or None."""
+    q = db.select(PurposeChangeProposal).where(PurposeChangeProposal.purpose_code == purpose_code,
+                                               PurposeChangeProposal.status == "pending")
+    if field is not None:
+        q = q.where(PurposeChangeProposal.field == field)
+    return db.session.execute(q.order_by(PurposeChangeProposal.proposed_at)).scalars().first()
+
+
+def pending_proposals() -> list[PurposeChangeProposal]:
+    """Register changes awaiting a second DPO, oldest first (the DPO's register page lists them)."""
+    return list(db.session.execute(db.select(PurposeChangeProposal).where(PurposeChangeProposal.status == "pending")
+                                   .order_by(PurposeChangeProposal.proposed_at)).scalars())
+
+
+def _pending_proposal(proposal_id: str) -> PurposeChangeProposal:
+    row = db.session.get(PurposeChangeProposal, proposal_id) if proposal_id else None
+    if row is None:
+        raise ConsentError(_l("предложение изменения реестра не найдено"), None, "not_found")
+    if row.status != "pending":
+        raise ConsentError(_l("предложение уже рассмотрено"), None, "bad_state")
+    return row
+
+
+def approve_proposal(proposal_id: str, *, user) -> Purpose:
+    """A second DPO approves a pending register change (:func:`update_purpose`): the column takes
+    the proposed value; logged ``purpose.approve`` and ``purpose.update``. Returns the purpose.
+    Raises ``PermissionDenied`` unless ``user`` is a DPO, :class:`ConsentError` ``same_person`` when
+    ``user`` proposed it (two-person rule), ``not_found`` or ``bad_state`` (already decided)."""
+    require_role(user, "dpo")
+    row = _pending_proposal(proposal_id)
+    if row.proposed_by == user.id:
+        raise ConsentError(_l("изменение должен подтвердить другой ответственный за обработку ПДн, "
+                              "не тот, кто его предложил"), None, "same_person")
+    purpose = get_purpose(row.purpose_code)
+    now = utcnow()
+    row.status, row.decided_by, row.decided_at = "approved", user.id, now
+    setattr(purpose, row.field, row.value)
+    purpose.updated_at, purpose.updated_by = now, user.id
+    audit.record("purpose.approve", purpose=purpose.code,
+                 detail=f"proposal {row.id}: {row.field} -> {str(row.value).lower()}, proposed by user {row.proposed_by}",
+                 actor=_actor(user))
+    audit.record("purpose.update", purpose=purpose.code, detail=f"changed: {row.field} (proposal {row.id})",
+                 actor=_actor(user))
+    db.session.commit()
+    return purpose
+
+
+def reject_proposal(proposal_id: str, *, user) -> PurposeChangeProposal:
+    """A DPO (any, the proposer too: a withdrawal) rejects a pending register change; nothing
+    changes in the register; logged ``purpose.reject``. Raises like :func:`approve_proposal`."""
+    require_role(user, "dpo")
+    row = _pending_proposal(proposal_id)
+    row.status, row.decided_by, row.decided_at = "rejected", user.id, utcnow()
+    audit.record("purpose.reject", purpose=row.purpose_code, detail=f"proposal {row.id}: {row.field} kept",
+                 actor=_actor(user))
+    db.session.commit()
+    return row
 
 
 # --- consent events -------------------------------------------------------------------------------

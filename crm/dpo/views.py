@@ -333,7 +333,27 @@ def purposes():
     template = "dpo/purposes_print.html" if fmt == "print" else "dpo/purposes.html"
     return render_template(template, purposes=rows, columns=REGISTER_COLUMNS, value=_register_value,
                            controller=(name, address), configured=consent.controller_configured(),
-                           staff=services.staff(), now=utcnow())
+                           staff=services.staff(), now=utcnow(), proposals=consent.pending_proposals(),
+                           decide_form=FlaskForm())
+
+
+@bp.post("/dpo/purposes/proposals/<proposal_id>/<decision>")
+@roles_required("dpo")
+def purpose_proposal(proposal_id, decision):
+    """Approve (a DPO other than the proposer) or reject a pending register change (two-person rule,
+    :func:`crm.consent.services.approve_proposal`)."""
+    if decision not in ("approve", "reject") or not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        if decision == "approve":
+            consent.approve_proposal(proposal_id, user=current_user)
+            flash(_("Изменение реестра подтверждено."), "success")
+        else:
+            consent.reject_proposal(proposal_id, user=current_user)
+            flash(_("Предложение отклонено: реестр не изменён."), "success")
+    except consent.ConsentError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("dpo.purposes"))
 
 
 @bp.route("/dpo/purposes/<code>/edit", methods=["GET", "POST"])
@@ -344,13 +364,19 @@ def purpose_edit(code):
     status = 200
     if form.validate_on_submit():
         values = {k: getattr(form, k).data for k in consent.EDITABLE}
+        pending_before = consent.proposed(purpose.code) is not None
         try:
             changed = consent.update_purpose(purpose, values, user=current_user)
         except consent.ConsentError as exc:
             getattr(form, exc.field, form.name_ru).errors.append(str(exc))
             status = 422
         else:
-            flash(_("Реестр изменён.") if changed else _("Изменений нет."), "success")
+            proposal = consent.proposed(purpose.code)
+            if proposal is not None and not pending_before:
+                flash(_("Отключение согласия предложено: оно вступит в силу, когда его подтвердит другой "
+                        "ответственный за обработку ПДн."), "info")
+            if changed or proposal is None or pending_before:
+                flash(_("Реестр изменён.") if changed else _("Изменений нет."), "success")
             return redirect(url_for("dpo.purposes"))
     elif request.method == "POST":
         status = 422

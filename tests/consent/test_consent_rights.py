@@ -337,7 +337,7 @@ def test_admins_have_no_dpo_pages_and_two_admins_cannot_erase(ctx, make_user, ap
 
     # every page of the DPO's blueprint (generated from the URL map), GET and POST
     args = {"citizen_id": c.id, "request_id": access.id, "consent_id": "x", "alert_id": 1, "act_id": "x",
-            "code": "csat_survey"}
+            "code": "csat_survey", "proposal_id": "x", "decision": "approve"}
     client = login_as(ctx, admin)
     checked = 0
     for rule in ctx.url_map.iter_rules():

@@ -113,6 +113,8 @@ POST_NO_PERSONAL_DATA = {
     "dpo.alert_scan": "scans the log; logs audit.alert_scan",
     "dpo.alert_acknowledge": "marks an alert; logs audit.alert_ack (tests/dpo/test_audit_dpo.py)",
     "dpo.purpose_edit": "the register of processing purposes; logs purpose.update",
+    "dpo.purpose_proposal": "approves or rejects a register change (no personal data); logs purpose.approve / "
+                            "purpose.reject",
     "dpo.retention_page": "starts a retention run; each erasure it makes is logged by crm.consent.retention",
     "qa.queue_sample": "fills the review queue with call ids",
     "qa.sampling_rules": "sampling-rule configuration",
