@@ -18,7 +18,7 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from crm import config, create_app, jobs
 from crm.buildings.cli import buildings_group
-from crm.calls.cli import transcribe_cmd
+from crm.calls.cli import rekey_recordings_cmd, transcribe_cmd
 from crm.clocks.cli import calendar_group
 from crm.config import DEMO_CONTROLLER  # noqa: F401  (re-exported: tests and docs name it here)
 from crm.consent.cli import consent_group
@@ -106,7 +106,7 @@ migrate_cli.db.add_command(grant_app_role_cmd)  # `crm db grant-app-role`, besid
 audit_group.add_command(audit_scan)  # `crm audit scan`: the DPO's alerts (crm.dpo), beside the log's own commands
 
 #: Every command of the app, by feature.
-COMMANDS = (init_cmd, redis_group, demo_data, users_group, buildings_group, calendar_group, consent_group, audit_group, keys_group, transcribe_cmd,
+COMMANDS = (init_cmd, redis_group, demo_data, users_group, buildings_group, calendar_group, consent_group, audit_group, keys_group, transcribe_cmd, rekey_recordings_cmd,
             worker_cmd, status_cmd)
 
 

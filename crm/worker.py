@@ -1,7 +1,8 @@
 """The RQ worker process (top layer: it builds the app and plants the schedule).
 
 ``crm worker`` starts the embedded Redis when ``REDIS_URL`` is unset, mends calls left by a crash,
-writes a checkpoint of the access log, plants the periodic jobs (:mod:`crm.schedule`) and runs
+writes a checkpoint of the access log, plants the periodic jobs (:mod:`crm.schedule`), queues the
+re-keying of recordings stored before migration 0018 when there are any, and runs
 :class:`Worker` on every queue with RQ's scheduler (which runs scheduled, retried and repeated
 jobs). ``rq worker -w crm.worker.Worker`` works too: the worker makes its app on the first job.
 """
@@ -18,7 +19,7 @@ from flask.cli import with_appcontext
 from rq import SimpleWorker
 
 from crm import create_app, jobs, schedule
-from crm.calls.services import reconcile
+from crm.calls.services import reconcile, shared_key_recordings
 from crm.security.checkpoints import write_checkpoint
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,9 @@ def run(burst: bool = False, echo=click.echo) -> None:
             echo(f"checkpoint at start failed: {exc}", err=True)
         planted = schedule.plant()
         echo("periodic jobs: " + ", ".join(f"{name} {state}" for name, state in planted.items()))
+        if shared_key_recordings(1):  # stored before migration 0018, under the citizen's key: one key each
+            jobs.enqueue("crm.calls.jobs.rekey_recordings_job", job_id=f"{app.config['CRM_QUEUE_PREFIX']}rekey-recordings")
+            echo("recordings stored before migration 0018 are being re-keyed in the background")
     make_worker(app, plant_schedule=not burst).work(burst=burst, with_scheduler=True, logging_level="INFO")
 
 

@@ -10,7 +10,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from crm.calls.jobs import model_dir as default_model_dir
+from crm.calls.jobs import model_dir as default_model_dir, rekey_recordings_job
 from crm.calls.transcription import AudioDecodeError, transcribe
 
 
@@ -54,3 +54,12 @@ def transcribe_cmd(file, as_json, words, model_dir, language, threads, channel_r
     else:
         for s in result.segments:
             click.echo(f"[{s['start']:7.2f}–{s['end']:7.2f}] {s['speaker']:>8}: {s['text']}")
+
+
+@click.command("rekey-recordings")
+@with_appcontext
+def rekey_recordings_cmd():
+    """Give each recording stored before migration 0018 a data key of its own (they share their
+    citizen's key, so destroying one could not crypto-shred it); prints how many. Safe to repeat."""
+    out = rekey_recordings_job()
+    click.echo(f"re-keyed {out['rekeyed']} recordings, {out['missing']} without a file")

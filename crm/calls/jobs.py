@@ -117,3 +117,23 @@ def destroy_qa_recordings_job(citizen_id: str) -> dict:
         record = services.destroy_qa_recordings(citizen_id)
         return {"record": record.id if record else None,
                 "recordings": len(json.loads(record.detail)["calls"]) if record else 0}
+
+
+@job(timeout_s=3600, result_ttl_s=86400)
+def rekey_recordings_job(batch: int = 100) -> dict:
+    """Give every recording stored before migration 0018 (encrypted under its citizen's key) a data
+    key of its own (:func:`crm.calls.services.rekey_recording`), ``batch`` calls per query, until
+    none is left. Safe to run twice. Returns how many were re-keyed and how many were skipped
+    (file missing), ``{"rekeyed": n, "missing": n}``."""
+    with job_context():
+        out = {"rekeyed": 0, "missing": 0}
+        seen: set[str] = set()
+        while True:
+            ids = [i for i in services.shared_key_recordings(batch) if i not in seen]
+            if not ids:
+                return out
+            for call_id in ids:
+                seen.add(call_id)
+                result = services.rekey_recording(call_id)
+                if result in out:
+                    out[result] += 1

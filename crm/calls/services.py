@@ -756,8 +756,9 @@ def destroy_qa_recordings(citizen_id: str, *, actor: audit.Actor | None = None) 
     ``recording.destroy`` access-log entry per call and one :class:`DestructionRecord` (``scope``
     ``recordings``; whose, which categories, why, how, when, by whom; ``detail`` the call ids: no
     personal value) are written; committed. Then each file is deleted and the recording's own data
-    key removed from the key store (recordings stored before migration 0018 share the citizen's
-    key, which stays: for them the file alone goes), the record gets ``key_destroyed_at``, the
+    key removed from the key store (a recording stored before migration 0018 shared the citizen's
+    key, which stays: :func:`rekey_recording` first gives each such recording a key of its own;
+    one not yet re-keyed loses its file alone), the record gets ``key_destroyed_at``, the
     withdrawal requests are closed with a destruction act (:func:`crm.consent.services.complete_withdrawal`)
     and ``call.erased`` is fired per call. Safe to run twice (a second run finds nothing and only
     finishes deleting files and keys of an interrupted one). Returns the record, or None when
@@ -821,6 +822,60 @@ def finish_destroyed(citizen_id: str) -> int:
         rec.key_destroyed_at = utcnow()
     db.session.commit()
     return n
+
+
+def shared_key_recordings(limit: int = 100) -> list[str]:
+    """Ids of calls whose recording is still encrypted under the citizen's data key (stored before
+    migration 0018: ``recording_owner_id`` NULL), not destroyed, oldest first, at most ``limit``."""
+    return list(db.session.execute(
+        db.select(Call.id).where(Call.recording_owner_id.is_(None), Call.recording_destroyed_at.is_(None))
+        .order_by(Call.created_at, Call.id).limit(limit)).scalars())
+
+
+def rekey_recording(call_id: str) -> str:
+    """Give the recording of ``call_id`` a data key of its own, as every recording stored since
+    migration 0018 has, so that destroying it (:func:`destroy_qa_recordings`) deletes its key —
+    crypto-shredding that also holds for copies of the file in backups — while the citizen's key,
+    which the other recordings and data still need, stays.
+
+    The file is decrypted in memory (:func:`crm.security.crypto.open_recording`) and encrypted under
+    the call's own data key into a new file with a new storage key (mode 0600, flushed to disk);
+    then ``storage_key`` and ``recording_owner_id`` are committed with a ``recording.rekey``
+    access-log entry, and only then is the old file deleted. A process killed before the commit
+    leaves the new file, which no row names (ciphertext, harmless); one killed between the commit and
+    the deletion leaves the old file, which no row names either but which the citizen's key still
+    opens: the entry's detail names its storage key, to delete it by hand. Safe to run twice. Returns ``"rekeyed"``, or why not: ``"own_key"`` (already), ``"gone"`` (no
+    such call, its recording destroyed or the citizen erased), ``"missing"`` (no file)."""
+    call = db.session.execute(db.select(Call).where(Call.id == call_id).with_for_update()).scalar_one_or_none()
+    if call is None or call.recording_destroyed_at is not None or is_erased(call):
+        db.session.rollback()
+        return "gone"
+    if call.recording_owner_id is not None:
+        db.session.rollback()
+        return "own_key"
+    old = recording_path(call)
+    if not old.exists():
+        db.session.rollback()
+        return "missing"
+    old_key, new_key = call.storage_key, uuid.uuid4().hex
+    new = _dir("CRM_RECORDINGS_DIR") / f"{new_key}.rec"
+    try:
+        with open(old, "rb") as src, crypto.open_recording(src, file_key=old_key, owner_id=call.recording_owner) as plain, \
+                os.fdopen(os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as dst:
+            crypto.encrypt_stream(plain, dst, file_key=new_key, owner_id=call.id)
+            dst.flush()
+            os.fsync(dst.fileno())
+    except BaseException:
+        new.unlink(missing_ok=True)
+        db.session.rollback()
+        raise
+    call.storage_key, call.recording_owner_id = new_key, call.id
+    audit.record("recording.rekey", citizen_id=call.citizen_id, call_id=call.id, appeal_id=call.appeal_id,
+                 actor=audit.system_actor("rekey_recordings"),
+                 detail=f"recording re-encrypted under its own data key; storage {old_key} -> {new_key}")
+    db.session.commit()
+    old.unlink(missing_ok=True)
+    return "rekeyed"
 
 
 def recording_destroyed(call: Call) -> bool:

@@ -21,7 +21,7 @@ CHANGE_ACTIONS = ("citizen.create", "citizen.update", "appeal.create", "appeal.t
                   "executor.create", "recording.destroy", "breach.acknowledge", "appeal.duplicate", "call.attach",
                   "appeal.comment", "appeal.extend", "extension.request", "extension.decide")
 AUTH_ACTIONS = ("auth.login", "auth.login_failed", "auth.logout", "user.create", "token.issue")
-SECURITY_ACTIONS = ("keys.rewrap", "keys.rotate", "keys.retire", "keys.index_start", "keys.index_backfill",
+SECURITY_ACTIONS = ("keys.rewrap", "recording.rekey", "keys.rotate", "keys.retire", "keys.index_start", "keys.index_backfill",
                     "keys.index_switch", "keys.index_drop", "security.decrypt_failed", "audit.checkpoint", "audit.attest",
                     "audit.export", "audit.alert_scan", "audit.alert_ack")
 
@@ -52,6 +52,7 @@ ACTION_LABELS = {
     "evaluation.create": N_("оценка звонка"), "auth.login": N_("вход в систему"), "auth.login_failed": N_("неудачный вход"),
     "auth.logout": N_("выход из системы"), "user.create": N_("создание учётной записи"), "token.issue": N_("выдача API-токена"),
     "keys.rewrap": N_("перешифрование ключей данных"),
+    "recording.rekey": N_("перешифрование записи звонка под собственный ключ"),
     "keys.rotate": N_("смена ключа шифрования ключей (KEK)"), "keys.retire": N_("вывод ключа шифрования из оборота"),
     "keys.index_start": N_("начало смены ключа поискового индекса"),
     "keys.index_backfill": N_("заполнение поискового индекса новым ключом"),
@@ -89,7 +90,8 @@ OUTCOME_LABELS = {"ok": N_("выполнено"), "denied": N_("отказано
                   "erased": N_("данные уничтожены"), "repeat": N_("повторно (уже было сделано)"),
                   "restarted": N_("перезапуск")}
 #: Background jobs and commands that act as ``job:<name>`` (:func:`system_actor`).
-SYSTEM_ACTOR_LABELS = {"transcribe_call": N_("расшифровка звонка"), "retention": N_("соблюдение сроков хранения"),
+SYSTEM_ACTOR_LABELS = {"transcribe_call": N_("расшифровка звонка"),
+                       "rekey_recordings": N_("перешифрование старых записей под собственные ключи"), "retention": N_("соблюдение сроков хранения"),
                        "send_status_sms": N_("отправка SMS о статусе обращения"), "audit_export": N_("выгрузка журнала"),
                        "cli": N_("команда администратора"), "destruction_act": N_("акт об уничтожении данных"),
                        "keys_index": N_("обновление поисковых индексов"), "keys_retire": N_("вывод ключа из оборота"),
