@@ -830,9 +830,11 @@ def warn_clocks(now: datetime | None = None) -> dict[str, int]:
     in :data:`WATCHED_STATUSES` have reached at ``now`` — 50, 80 and 100 per cent of a cycle's time
     (:data:`crm.clocks.deadlines.WARNING_LEVELS`, design.md) — one :class:`AppealClockWarning` per
     appeal, clock, cycle and level, each written once (a level skipped between two scans is written
-    too). Commits, then fires ``appeal.clock_warned`` for each new warning and ``appeal.clock_breached``
-    for each new 100 % (a breach escalates to the supervisor: crm.dispatch puts it on the breach
-    queue). Returns ``{"appeals", "warnings", "breaches"}`` counts. Reads no personal data."""
+    too). Each new warning is committed together with its reactions: ``appeal.clock_breached`` for a
+    100 % (crm.dispatch puts it on the supervisors' breach queue), then ``appeal.clock_warned``; when a
+    reaction raises, that warning is not recorded and the exception propagates (the job fails; the next
+    scan tries again), so no breach is recorded without its escalation. Returns ``{"appeals",
+    "warnings", "breaches"}`` counts. Reads no personal data."""
     now = now or utcnow()
     watched = list(db.session.execute(select(Appeal).where(Appeal.status.in_(WATCHED_STATUSES))).scalars())
     ids = [a.id for a in watched]
@@ -841,25 +843,32 @@ def warn_clocks(now: datetime | None = None) -> dict[str, int]:
         given.update(db.session.execute(select(AppealClockWarning.appeal_id, AppealClockWarning.code,
                                                AppealClockWarning.cycle, AppealClockWarning.level)
                                         .where(AppealClockWarning.appeal_id.in_(ids[i:i + 500]))).all())
-    added, breaches, warned = 0, [], []
+    warned = []
     for appeal in watched:
         for clock in clocks(appeal, now):
             reached = clock.warning
             for level in clockwork.WARNING_LEVELS:
                 if reached is None or level > reached or (appeal.id, clock.code, clock.cycle, level) in given:
                     continue
-                db.session.add(AppealClockWarning(appeal_id=appeal.id, code=clock.code, cycle=clock.cycle,
-                                                  level=level, at=now))
-                added += 1
                 warned.append((appeal.id, clock.code, clock.cycle, level))
-                if level == 100:
-                    breaches.append((appeal.id, clock.code, clock.cycle))
-    db.session.commit()
+    db.session.rollback()  # end the read; each warning below is its own transaction
+    breaches = 0
     for appeal_id, code, cycle, level in warned:
-        hooks.fire("appeal.clock_warned", appeal_id=appeal_id, code=code, cycle=cycle, level=level)
-    for appeal_id, code, cycle in breaches:
-        hooks.fire("appeal.clock_breached", appeal_id=appeal_id, code=code, cycle=cycle)
-    return {"appeals": len(watched), "warnings": added, "breaches": len(breaches)}
+        # The warning is recorded in the transaction of its reactions: the breach hook first (crm.dispatch
+        # queues it and commits, taking this row with it), then the warning hook, then the commit. When a
+        # reaction raises, the row rolls back with it and the scan stops: the job fails visibly and the
+        # next scan finds the warning again, so a breach is never recorded without reaching the queue.
+        try:
+            db.session.add(AppealClockWarning(appeal_id=appeal_id, code=code, cycle=cycle, level=level, at=now))
+            if level == 100:
+                hooks.fire("appeal.clock_breached", appeal_id=appeal_id, code=code, cycle=cycle)
+                breaches += 1
+            hooks.fire("appeal.clock_warned", appeal_id=appeal_id, code=code, cycle=cycle, level=level)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+    return {"appeals": len(watched), "warnings": len(warned), "breaches": breaches}
 
 
 def as_dict(appeal: Appeal, decrypt: bool = False) -> dict:

@@ -126,3 +126,37 @@ def test_the_supervisors_page(ctx, make_user):
     english = page.get("/breaches?status=all&lang=en").get_data(as_text=True)
     assert "Deadline breaches" in english
     assert 'id="menu-breaches"' not in SharedContextClient(ctx, make_user("operator")).get("/operator").get_data(as_text=True)
+
+
+def test_a_breach_whose_escalation_failed_is_escalated_by_the_next_scan(ctx, make_user, monkeypatch):
+    """The warning is recorded with its reactions: when queueing the breach raises (a database hiccup),
+    the scan fails and records nothing for it, and the next scan queues it; before, the warning was
+    committed first and the breach never reached the queue."""
+    import pytest
+
+    from crm.appeals import services as appeals
+    from crm.appeals.models import AppealClockWarning
+    from crm.db import db
+    from crm.dispatch import services as dispatch
+
+    appeal = _breached_appeal(make_user)
+    real = dispatch.escalate_breach
+    calls = []
+
+    def failing_once(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("database hiccup")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dispatch, "escalate_breach", failing_once)
+    with pytest.raises(RuntimeError):
+        appeals.warn_clocks()
+    db.session.expire_all()
+    assert _queue() == []
+    # the failed breach's warning is not recorded, so the next scan sees it again
+    assert db.session.execute(sa.select(AppealClockWarning).where(AppealClockWarning.level == 100)).all() == []
+    appeals.warn_clocks()
+    assert _queue() == [(appeal.id, "emergency_localisation", 1), (appeal.id, "handover", 1)]
+    appeals.warn_clocks()  # and once only
+    assert _queue() == [(appeal.id, "emergency_localisation", 1), (appeal.id, "handover", 1)]
