@@ -68,7 +68,7 @@ class ErasureForm(FlaskForm):
 
 class WithdrawForm(FlaskForm):
     channel = SelectField(_l("Как получен отзыв"), choices=DSR_CHANNELS)
-    ref = StringField(_l("Рег. номер письма / скана"), validators=[Length(max=200)])
+    ref = StringField(_l("Рег. номер письма / скана"), validators=[Length(max=64)])
 
 
 class RetentionForm(FlaskForm):

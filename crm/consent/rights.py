@@ -49,7 +49,8 @@ CATEGORY_RU = {"full_name": "ФИО", "phone": "номер телефона", "e
                "apartment": "номер квартиры", "appeal_text": "тексты обращений", "appeal_comments": "комментарии к обращениям",
                "call_file_names": "имена файлов записей", "transcripts": "расшифровки разговоров",
                "qa_comments": "комментарии к оценкам звонков", "recordings": "записи разговоров (голос)",
-               "sms": "тексты и номера SMS-сообщений", "qa_check_details": "пояснения автоматических проверок звонков"}
+               "sms": "тексты и номера SMS-сообщений", "qa_check_details": "пояснения автоматических проверок звонков",
+               "consent_withdrawal_refs": "рег. номера писем об отзыве согласия"}
 
 
 class RequestError(ValueError):

@@ -8,13 +8,14 @@ self-service page's links and codes in :mod:`crm.consent.selfservice`; retention
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import timedelta
 
 from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from crm import hooks
+from crm import hooks, text_ru
 from crm.citizens import services as citizens
 from crm.citizens.services import Citizen
 from crm.consent import sms
@@ -42,6 +43,31 @@ class ConsentError(ValueError):
         super().__init__(message)
         self.field = field
         self.code = code
+
+
+#: A withdrawal's registration number (the letter's or scan's number in the office's register): it
+#: is kept in clear on the append-only consent record, so only this shape is accepted.
+WITHDRAWAL_REF = re.compile(r"[0-9A-Za-zА-Яа-яЁё№\-/. ]{1,64}")
+
+
+def check_withdrawal_ref(ref: str | None, citizen_id: str | None = None) -> str | None:
+    """The registration number of a withdrawal received on paper or by e-mail, entered by the DPO
+    (``consent_events.withdrawn_ref``), stripped (None when empty). It must look like a registration
+    number (:data:`WITHDRAWAL_REF`: up to 64 letters, digits, «№», «-», «/», «.», spaces) and hold no
+    personal value (:func:`crm.text_ru.personal_values`, or the citizen's surname), as the DPO's
+    notes. Raises :class:`ConsentError` (field ``ref``; code ``personal_data`` or ``invalid``)."""
+    ref = (ref or "").strip()
+    if not ref:
+        return None
+    found = text_ru.personal_values(ref)
+    if citizen_id and "ФИО" not in found and citizens.named_in(citizen_id, ref):
+        found.append("фамилия заявителя")
+    if found:
+        raise ConsentError(_l("в рег. номере не должно быть персональных данных (найдено: %(found)s): укажите "
+                              "только номер письма или скана", found=", ".join(found)), "ref", "personal_data")
+    if not WITHDRAWAL_REF.fullmatch(ref):
+        raise ConsentError(_l("рег. номер — до 64 знаков: буквы, цифры, «№», «-», «/», «.» и пробелы"), "ref")
+    return ref
 
 
 CONTROLLER_NOT_CONFIGURED = _l("наименование и адрес оператора персональных данных не заданы в настройках "

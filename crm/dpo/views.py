@@ -588,8 +588,13 @@ def dpo_withdraw(consent_id):
     event = consent.get(consent_id) or abort(404)
     form = WithdrawForm()
     if form.validate_on_submit():
+        try:  # kept in clear on the append-only record: a registration number, no personal data
+            ref = consent.check_withdrawal_ref(form.ref.data, event.citizen_id)
+        except consent.ConsentError as exc:
+            flash(_("Отзыв не зарегистрирован: %(error)s.", error=str(exc)), "error")
+            return redirect(url_for("dpo.history", citizen_id=event.citizen_id))
         consent.withdraw(event, channel=form.channel.data if form.channel.data in consent.CHANNELS else "paper",
-                          user_id=current_user.id, ref=form.ref.data)
+                          user_id=current_user.id, ref=ref)
         flash(_("Отзыв согласия зарегистрирован."), "success")
     else:
         flash(_("Проверьте форму."), "error")
