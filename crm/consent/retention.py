@@ -14,6 +14,9 @@ retention``):
   and text; so do the purpose's messages of a citizen who withdrew consent, which closes that
   withdrawal request.
 - one-time codes and self-service links in the outbox: cleared after :data:`ACCESS_MESSAGES_DAYS`.
+- self-service grants (codes, links, decoys) deleted :data:`GRANTS_KEPT_AFTER_EXPIRY` after they
+  expired (:func:`purge_grants`), so the table stays small and a code request takes the same time
+  however many were made before.
 - ``call_recording_qa``: a withdrawn consent destroys the citizen's recordings and transcripts kept
   only for QA (the ``retention.destroy_recordings`` hook, :func:`crm.calls.services.destroy_qa_recordings`:
   a destruction record and act each; a job does it at once on the withdrawal, this run is the safety
@@ -35,7 +38,7 @@ import sqlalchemy as sa
 
 from crm import hooks
 from crm.citizens import services as citizens
-from crm.consent.models import ConsentEvent, DataSubjectRequest, RetentionRun, SmsMessage
+from crm.consent.models import ConsentEvent, DataSubjectRequest, RetentionRun, SelfServiceGrant, SmsMessage
 from crm.db import db, utcnow
 from crm.security import audit
 from crm.consent import rights
@@ -44,6 +47,9 @@ from crm.security.models import DestructionRecord
 from crm.security.shredding import ErasureError, erase_citizen
 
 ACCESS_MESSAGES_DAYS = 30
+#: How long a self-service grant is kept after it expired: longer than the hourly limit of code
+#: requests counts back, and than a self-service session lasts.
+GRANTS_KEPT_AFTER_EXPIRY = timedelta(days=1)
 MESSAGE_PURPOSES = ("sms_notifications", "csat_survey")
 BATCH = 500
 
@@ -57,6 +63,22 @@ def _last_activity():
     u = sa.union_all(*parts).subquery()
     cid, at = u.c[0], u.c[1]
     return sa.select(cid.label("cid"), sa.func.max(at).label("last")).group_by(cid).subquery()
+
+
+def purge_grants(now: datetime, *, dry_run: bool = False) -> int:
+    """Delete the self-service grants that expired more than :data:`GRANTS_KEPT_AFTER_EXPIRY` before
+    ``now``: the decoys of codes asked for numbers nobody has (never purged before, they made the
+    hourly count of :func:`crm.consent.selfservice.request_code` slower as they piled up) and real
+    codes and links, used or not. A grant named by an access request as its identity check
+    (``verification_grant_id``) is kept as evidence. Returns how many (would be) deleted; commits."""
+    evidence = sa.select(DataSubjectRequest.verification_grant_id).where(
+        DataSubjectRequest.verification_grant_id.isnot(None))
+    cond = (SelfServiceGrant.expires_at < now - GRANTS_KEPT_AFTER_EXPIRY) & SelfServiceGrant.id.notin_(evidence)
+    if dry_run:
+        return db.session.execute(sa.select(sa.func.count()).select_from(SelfServiceGrant).where(cond)).scalar_one()
+    n = db.session.execute(sa.delete(SelfServiceGrant).where(cond)).rowcount
+    db.session.commit()
+    return n
 
 
 def expired_citizens(days: int, now: datetime, limit: int = BATCH) -> tuple[list[tuple[str, datetime]], int]:
@@ -143,6 +165,9 @@ def run(*, now: datetime | None = None, dry_run: bool = False, actor: audit.Acto
     report["purposes"][consent.DSR_PURPOSE] = {
         "found": len(old), "erased": 0, "deidentified": 0 if dry_run else _clear(old, now), "pending": 0,
         "note": f"коды и ссылки самообслуживания старше {ACCESS_MESSAGES_DAYS} дн."}
+
+    # 2b. self-service grants past their life (decoys and real ones)
+    report["purged_grants"] = purge_grants(now, dry_run=dry_run)
 
     # 3. withdrawals: destroy what the purpose holds, close the request when nothing is left
     withdrawals = db.session.execute(db.select(DataSubjectRequest).where(
