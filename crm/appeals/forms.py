@@ -110,8 +110,8 @@ class TransitionForm(FlaskForm):
 class CommentForm(FlaskForm):
     """A comment without a change of status (:func:`crm.appeals.services.add_comment`)."""
 
-    text = TextAreaField(_l("Комментарий"), validators=[DataRequired(message=_l("Напишите комментарий")),
-                                                        Length(min=3, max=5000)])
+    text = TextAreaField(_l("Текст комментария"),
+                         validators=[DataRequired(message=_l("Напишите комментарий")), Length(min=3, max=5000)])
     visibility = SelectField(_l("Комментарий виден"), choices=VISIBILITY_CHOICES, default="internal")
 
 
