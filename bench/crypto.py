@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import secrets
 import statistics
 import sys
 import tempfile
@@ -39,6 +38,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scratch import postgres_databases  # noqa: E402 (bench/ is the script's own folder on sys.path)
 
 SURNAMES = ["Иванов", "Смирнов", "Кузнецов", "Попов", "Васильев", "Петров", "Соколов", "Михайлов", "Новиков",
             "Фёдоров", "Морозов", "Волков", "Алексеев", "Лебедев", "Семёнов", "Егоров", "Павлов", "Козлов"]
@@ -309,24 +310,10 @@ def main():
         init_keys(Path(tmp) / "keys")
         if args.only != "postgresql":
             run("SQLite", f"sqlite:///{tmp}/bench.sqlite3", f"sqlite:///{tmp}/bench-keys.sqlite3", tmp, args)
-        url = os.environ.get("DATABASE_URL")
-        if url and args.only != "sqlite":
-            import sqlalchemy as sa
-
-            base = sa.make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
-            names = [f"crm_bench_{secrets.token_hex(3)}", f"crm_bench_keys_{secrets.token_hex(3)}"]
-            admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-            with admin.connect() as c:
-                for name in names:
-                    c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-            try:
-                run("PostgreSQL", base.set(database=names[0]).render_as_string(hide_password=False),
-                    base.set(database=names[1]).render_as_string(hide_password=False), tmp, args)
-            finally:
-                with admin.connect() as c:
-                    for name in names:
-                        c.execute(sa.text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname='{name}'"))
-                        c.execute(sa.text(f'DROP DATABASE "{name}"'))
+        if args.only != "sqlite":
+            with postgres_databases("crm_bench", "crm_bench_keys") as urls:
+                if urls:
+                    run("PostgreSQL", urls[0], urls[1], tmp, args)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from scratch import postgres_databases  # noqa: E402 (bench/ is the script's own folder on sys.path)
+
 
 def _app(url: str, instance: str, redis_url: str | None, prefix: str):
     from crm import create_app
@@ -125,23 +127,9 @@ def main():
         try:
             if not args.skip_sqlite:
                 run("SQLite", f"sqlite:///{tmp}/bench.sqlite3", tmp, redis_url, args.requests)
-            url = os.environ.get("DATABASE_URL")
-            if url:
-                import sqlalchemy as sa
-
-                base = sa.make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
-                name = f"crm_bench_{secrets.token_hex(3)}"
-                admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-                with admin.connect() as c:
-                    c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-                try:
-                    run("PostgreSQL", base.set(database=name).render_as_string(hide_password=False), tmp, redis_url,
-                        args.requests)
-                finally:
-                    with admin.connect() as c:
-                        c.execute(sa.text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                          f"WHERE datname='{name}'"))
-                        c.execute(sa.text(f'DROP DATABASE "{name}"'))
+            with postgres_databases("crm_bench") as urls:
+                if urls:
+                    run("PostgreSQL", urls[0], tmp, redis_url, args.requests)
         finally:
             if not redis_url:
                 jobs.stop_embedded(Path(tmp))

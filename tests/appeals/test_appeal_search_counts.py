@@ -8,24 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.appeals.test_appeal_deadlines import move, now
-from tests.appeals.test_appeal_search import follow
-from tests.clients import SharedContextClient
+from tests.appeals.test_appeal_search import api, follow, operator  # noqa: F401 (api and operator are fixtures)
 from tests.factories import AppealFactory, CitizenFactory
-
-
-@pytest.fixture()
-def operator(make_user):
-    return make_user("operator")
-
-
-@pytest.fixture()
-def api(ctx, api_token, operator):
-    client, headers = SharedContextClient(ctx), api_token(operator)
-
-    class Api:
-        def get(self, url, **params):
-            return client.get(url, query_string=params, headers=headers)
-    return Api()
 
 
 @pytest.fixture()
