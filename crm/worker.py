@@ -19,6 +19,7 @@ from flask.cli import with_appcontext
 from rq import SimpleWorker
 
 from crm import create_app, jobs, schedule
+from crm.db import db
 from crm.calls.services import reconcile, shared_key_recordings
 from crm.security.checkpoints import write_checkpoint
 
@@ -94,6 +95,9 @@ def run(burst: bool = False, echo=click.echo) -> None:
         if shared_key_recordings(1):  # stored before migration 0018, under the citizen's key: one key each
             jobs.enqueue("crm.calls.jobs.rekey_recordings_job", job_id=f"{app.config['CRM_QUEUE_PREFIX']}rekey-recordings")
             echo("recordings stored before migration 0018 are being re-keyed in the background")
+    # End the start-up checks' transaction before the loop: on SQLite every transaction begins IMMEDIATE
+    # (crm.db), so one left open here would hold the write lock for the worker's whole life.
+    db.session.remove()
     make_worker(app, plant_schedule=not burst).work(burst=burst, with_scheduler=True, logging_level="INFO")
 
 

@@ -91,3 +91,22 @@ def test_a_periodic_job_runs_in_a_real_worker_and_is_scheduled_again(ctx, monkey
         assert ScheduledJobRegistry(queue=q).get_job_ids() == [entry.job_id()]
     finally:
         schedule.unplant()
+
+
+def test_the_worker_holds_no_transaction_while_it_works(ctx, monkeypatch):
+    """The start-up checks (reconcile, checkpoint, schedule, recordings to re-key) end their
+    transactions before the worker loops: on SQLite every transaction begins IMMEDIATE, so one left
+    open in the worker's main process held the write lock for its whole life (`make run` then answered
+    «database is locked» to every job and to /readyz)."""
+    from crm import worker
+    from crm.db import db
+
+    seen = []
+
+    class Probe:
+        def work(self, **_):
+            seen.append(db.session().in_transaction())
+
+    monkeypatch.setattr(worker, "make_worker", lambda app, **_: Probe())
+    worker.run(burst=False, echo=lambda *a, **k: None)
+    assert seen == [False]
