@@ -108,5 +108,9 @@ def test_the_worker_holds_no_transaction_while_it_works(ctx, monkeypatch):
             seen.append(db.session().in_transaction())
 
     monkeypatch.setattr(worker, "make_worker", lambda app, **_: Probe())
+    # the checkpoint and the schedule are other tests' subjects: here they would leave a checkpoint file
+    # and planted jobs under the run's queue prefix for the tests after this one
+    monkeypatch.setattr(worker, "write_checkpoint", lambda: None)
+    monkeypatch.setattr(worker.schedule, "plant", lambda: {})
     worker.run(burst=False, echo=lambda *a, **k: None)
     assert seen == [False]
