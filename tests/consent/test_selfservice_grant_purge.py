@@ -49,6 +49,7 @@ def test_the_retention_job_purges_expired_grants(ctx, sms_inbox):
 
     dry = retention.run(dry_run=True)
     assert dry.report["purged_grants"] == 5 and len(_ids()) == 9
+    db.session.rollback()  # end this session's read: the job writes through its own (SQLite: one writer)
     result = retention_job()
     db.session.expire_all()
     left = _ids()
