@@ -7,9 +7,11 @@ checks (``crm.qa.checks``), the transcript search and the knowledge base.
 """
 from __future__ import annotations
 
+import json
 import re
 from functools import cache, lru_cache
 
+import iuliia
 import phonenumbers
 import pymorphy3
 
@@ -97,7 +99,10 @@ _ADDRESS = tuple(re.compile(p) for p in (
 ))
 _INITIALS = re.compile(r"[А-ЯЁ][а-яё]+(?:-[А-ЯЁ][а-яё]+)?\s+[А-ЯЁ]\.\s?[А-ЯЁ]\.|[А-ЯЁ]\.\s?[А-ЯЁ]\.\s?[А-ЯЁ][а-яё]+")
 _PATRONYMIC = re.compile(r"[А-ЯЁ][а-яё]+\s+[А-ЯЁ][а-яё]+(?:ович|евич|ьич|ич|овна|евна|ична|инична)(?:а|у|ем|е|ой|ы)?\b")
+_INITIALS_CAPS = re.compile(r"(?<![А-ЯЁа-яё])[А-ЯЁ]{2,}(?:-[А-ЯЁ]{2,})?\s+[А-ЯЁ]\.\s?[А-ЯЁ]\.")
 _DIGITS = re.compile(r"(?<![\d№])(?<!№ )\+?\d[\d\s()\-–]{5,}\d")
+#: An appeal's number («2026-000042»: year, hyphen, six digits; crm.appeals.services._next_number) is no phone.
+_APPEAL_NUMBER = re.compile(r"(?<![\d+])(?:19|20)\d\d-\d{6}(?![\d-])")
 _ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?\b|\b(?:19|20)\d\d\s*[-–]\s*(?:19|20)\d\d\b")
 
 
@@ -105,10 +110,11 @@ def has_phone(text: str) -> bool:
     """Whether ``text`` holds a telephone number: one ``phonenumbers.PhoneNumberMatcher`` finds as a
     valid number of Russia (any spelling: «8 (912) 345-67-89», «+7.912.345.67.89», «9123456789»),
     or any 7+ digits in a row with separators (a short or foreign number; a date, an ISO date, a
-    span of years «2024–2025» or a number after «№» is not one). Errs towards yes: the caller refuses the text."""
+    span of years «2024–2025», an appeal's number «2026-000042» or a number after «№» is not one). Errs towards yes: the caller refuses the text."""
     if any(True for _ in phonenumbers.PhoneNumberMatcher(text, "RU", leniency=phonenumbers.Leniency.VALID)):
         return True
-    return any(sum(ch.isdigit() for ch in m.group()) >= 7 for m in _DIGITS.finditer(_ISO_DATE.sub(" ", text)))
+    plain = _APPEAL_NUMBER.sub(" ", _ISO_DATE.sub(" ", text))
+    return any(sum(ch.isdigit() for ch in m.group()) >= 7 for m in _DIGITS.finditer(plain))
 
 
 def has_address(text: str) -> bool:
@@ -117,17 +123,207 @@ def has_address(text: str) -> bool:
     return any(p.search(text) for p in _ADDRESS)
 
 
+#: Words that say a date is someone's birth date: «дата рождения», «д.р.», «д/р», «г.р.», «года рождения»,
+#: «родился», «родилась», «рождённый», «день рождения» …
+_BIRTH = re.compile(r"(?<![а-яё])(?:рожд[её]н|рождени|родил(?:ся|ась|ись))[а-яё]*|(?<![а-яё])[дг]\.?\s?[р/]\.?(?:р\.)?(?![а-яё])"
+                    r"|(?<![а-яё])[дг]\.\s?р(?![а-яё])", re.IGNORECASE)
+_MONTHS = r"(?:январ|феврал|март|апрел|ма[йяю]|июн|июл|август|сентябр|октябр|ноябр|декабр)[а-яё]*"
+#: A date or one of its parts: «01.02.1980», «1 февраля 1980», «1 февраля», «1980», «80-го года».
+_DATE_PART = re.compile(rf"\b\d{{1,2}}[./-]\d{{1,2}}[./-]\d{{2,4}}\b|\b\d{{1,2}}\s+{_MONTHS}|(?<!\d)(?:19|20)\d\d(?!\d)"
+                        rf"|(?<![а-яё]){_MONTHS}\s+(?:19|20)\d\d", re.IGNORECASE)
+#: Words that name an identity document or its parts: «паспорт», «серия», «номер документа», «СНИЛС», «ИНН» …
+_DOCUMENT = re.compile(r"(?<![а-яё])(?:паспорт|сери[яиюей]|снилс|инн|полис|водительск|загранпаспорт|свидетельств)[а-яё]*",
+                       re.IGNORECASE)
+#: How far (characters) from such a word its date or number may stand, words in between («дата рождения —
+#: по словам заявителя, 1 февраля 1980 года»; «паспорт: серия 45 10, выдан ОВД …, номер 123456»).
+_NEAR = 80
+
+
+def _birth_date(text: str) -> bool:
+    """A birth date: a date or a year near a word that says birth (:data:`_BIRTH`), before or after it."""
+    for m in _BIRTH.finditer(text):
+        window = text[max(0, m.start() - 30):m.end() + _NEAR]
+        if _DATE_PART.search(window):
+            return True
+    return False
+
+
+def _document_number(text: str) -> bool:
+    """An identity document's number: six or more digits in all (dates left out) near a word that names a
+    document (:data:`_DOCUMENT`), in any grouping, with words between the series and the number."""
+    for m in _DOCUMENT.finditer(text):
+        window = _ISO_DATE.sub(" ", text[m.end():m.end() + _NEAR])
+        window = re.sub(r"\b\d{1,2}[./]\d{1,2}[./]\d{2,4}\b", " ", window)  # a date of issue is no number
+        if sum(ch.isdigit() for ch in window) >= 6:
+            return True
+    return False
+
+
+# --- names in any letter case, Cyrillic or Latin --------------------------------------------------------
+
+#: The standard romanisations of Russian names a note may use (iuliia's schemes): the passport's ICAO Doc
+#: 9303 (Приказ МИД № 2113, since 2014), ГОСТ 7.79-2000 system B, BGN/PCGN, the МВД's older passport
+#: schemes (Приказ № 310 of 1997, № 782 of 2010), Wikipedia's, the bank cards' (Яндекс.Деньги) and ГОСТ Р 52535.1.
+LATIN_SCHEMES = ("ICAO_DOC_9303", "GOST_779_ALT", "BGN_PCGN", "MVD_310", "MVD_782", "WIKIPEDIA", "YANDEX_MONEY",
+                 "GOST_52535")
+_LATIN_MARKS = re.compile(r"[’'`\"”·]")  # apostrophes and separators the schemes write for ь, ъ, ы; people drop them
+_LATIN_WORD = re.compile(r"(?<![A-Za-z])[A-Za-z]+(?:[’'`][A-Za-z]+)*")
+_CYR_WORD = re.compile(r"(?<![А-ЯЁа-яё])[А-ЯЁа-яё]+(?:-[А-ЯЁа-яё]+)*")
+_VOWELS = "аеёиоуыэюя"
+#: Readings Russian spelling rules out: «й» after a consonant or first, «ы» first or after a vowel, «э» after
+#: a consonant or «ь», «ь»/«ъ» first or after a vowel, «ъ» not before «е», «ё», «ю», «я», «ь» before «а», «о», «у».
+_IMPOSSIBLE = re.compile(rf"(?:^|[^{_VOWELS}])й|(?:^|[{_VOWELS}ьъ])ы|[^{_VOWELS}\-]э|(?:^|[{_VOWELS}ьъй])[ьъ]"
+                         rf"|ъ(?![еёюя])|ь[аоуыэ]")
+_NAME_TAGS = frozenset({"Name", "Surn", "Patr"})
+#: Consonants a «ь» the scheme leaves unwritten may follow in a name («Ильин», «Мальцев», «Гоголь»).
+_SOFTENED = "бвдзлмнпрстф"
+
+
+def _latin(word: str) -> str:
+    return _LATIN_MARKS.sub("", word.lower())
+
+
+@cache
+def _reverse(scheme: str):
+    """``(schema, {latin chunk: {cyrillic letters}}, longest chunk)`` of one iuliia scheme, from its
+    published tables (letters, letters after or before another, endings)."""
+    schema = getattr(iuliia, scheme)
+    table = json.loads(schema.path.read_text(encoding="utf-8"))
+    rev: dict[str, set[str]] = {}
+    pairs = [(lat, cyr) for cyr, lat in table.get("mapping", {}).items()]
+    pairs += [(lat, key[-1]) for key, lat in (table.get("prev_mapping") or {}).items()]
+    pairs += [(lat, key[0]) for key, lat in (table.get("next_mapping") or {}).items()]
+    pairs += [(lat, key) for key, lat in (table.get("ending_mapping") or {}).items()]
+    for lat, cyr in pairs:
+        if _latin(lat):
+            rev.setdefault(_latin(lat), set()).add(cyr)
+    return schema, rev, max(map(len, rev))
+
+
+@lru_cache(maxsize=20_000)
+def latin_readings(word: str) -> frozenset[str]:
+    """The Cyrillic words (lower-case, ё → е) that one of :data:`LATIN_SCHEMES` writes as the Latin
+    ``word`` (any case; apostrophes ignored): «Shrederova» → {«шредерова» …}, «Iureva» (ICAO, ь dropped) →
+    {«юрьева», «юрева» …}, «Czoj» → {«цой»}. Each candidate is built from the scheme's tables read
+    backwards, with at most one «ь» the scheme leaves unwritten (after a consonant of :data:`_SOFTENED`,
+    not in the first two letters), and kept only when the scheme
+    (iuliia) writes it exactly as ``word`` and Russian spelling allows it; a handful per word."""
+    target = _latin(word)
+    out: set[str] = set()
+    if not target or len(target) > 40:
+        return frozenset()
+    for scheme in LATIN_SCHEMES:
+        schema, rev, longest = _reverse(scheme)
+        stack: list[tuple[int, str, bool]] = [(0, "", False)]
+        budget = 20_000
+        while stack and budget:
+            budget -= 1
+            pos, cyr, soft = stack.pop()
+            if cyr and _IMPOSSIBLE.search(cyr):
+                continue
+            if pos == len(target) and _latin(schema.translate(cyr)) == target:
+                out.add(cyr.replace("ё", "е"))
+            for size in range(1, longest + 1):
+                for letters in rev.get(target[pos:pos + size], ()):
+                    stack.append((pos + size, cyr + letters, soft))
+            if len(cyr) >= 2 and not soft and cyr[-1] in _SOFTENED:
+                stack.append((pos, cyr + "ь", True))  # a «ь» the scheme (or the writer) left out
+    return frozenset(out)
+
+
+@lru_cache(maxsize=100_000)
+def word_forms(word: str, names_only: bool = False) -> frozenset[str]:
+    """``word`` (lower-case, ё → е) with its normal forms and its nominative forms keeping the gender
+    (pymorphy3): «Ивановой» → {«ивановой», «иванов», «иванова»}; for comparing with a surname.
+    ``names_only``: the forms of its parses as a name, surname or patronymic only (for the guessed
+    readings of a Latin word, whose other parses are noise)."""
+    word = word.lower().replace("ё", "е")
+    out = {word}
+    for parse in morph().parse(word):
+        if names_only and not _NAME_TAGS & parse.tag.grammemes:
+            continue
+        out.add(parse.normal_form.replace("ё", "е"))
+        nominative = parse.inflect({"nomn"})  # the nominative keeping the gender: «Ивановой» → «иванова»
+        if nominative is not None:
+            out.add(nominative.word.replace("ё", "е"))
+    return frozenset(out)
+
+
+@lru_cache(maxsize=100_000)
+def name_tags(word: str) -> frozenset[str]:
+    """Which of ``Name`` (a first name), ``Surn`` (a surname), ``Patr`` (a patronymic) pymorphy3's
+    parses of the Cyrillic ``word`` (any case) carry."""
+    return frozenset(_NAME_TAGS & set().union(*(p.tag.grammemes for p in morph().parse(word.lower()))))
+
+
+def _may_be_name(word: str) -> bool:
+    """A lower-case word worth comparing with a surname: a name by pymorphy3's dictionary, or a word
+    the dictionary does not know (most surnames)."""
+    return bool(name_tags(word)) or not morph().word_is_known(word)
+
+
+def name_forms(text: str | None) -> set[str]:
+    """The forms (:func:`word_forms`) of every word of ``text`` that could be a person's name, for comparing
+    a note with a citizen's surname: Cyrillic words of three letters or more written capitalised or in
+    capitals («Иванову», «ИВАНОВУ»), lower-case ones a name or unknown to the dictionary («иванову»,
+    «шредеровой»), and the Cyrillic readings of Latin words (:func:`latin_readings`: «Ivanovu», «SHREDEROVA»)."""
+    out: set[str] = set()
+    text = text or ""
+    for m in _CYR_WORD.finditer(text):
+        word = m.group()
+        if len(word) < 3:
+            continue
+        if word[0].isupper() or _may_be_name(word.lower()):
+            out |= word_forms(word)
+    for m in _LATIN_WORD.finditer(text):
+        if len(_latin(m.group())) >= 3:
+            for reading in latin_readings(m.group()):
+                out |= word_forms(reading, names_only=True)
+    return out
+
+
+def _full_name(text: str) -> bool:
+    """Two names side by side, capitalised or in capitals, Cyrillic or Latin: a first name and a surname
+    or a patronymic in either order («Иван Петров», «ПЕТРОВ ИВАН», «Ivan Petrov»). The first name must
+    be one pymorphy3's dictionary knows as such."""
+    words: list[tuple[int, int, frozenset[str], bool]] = []  # start, end, tags, known first name
+    for m in _CYR_WORD.finditer(text):
+        word = m.group()
+        if len(word) >= 2 and word[0].isupper():
+            tags = name_tags(word)
+            words.append((m.start(), m.end(), tags, "Name" in tags and morph().word_is_known(word.lower())))
+    for m in _LATIN_WORD.finditer(text):
+        word = m.group()
+        if len(word) >= 2 and word[0].isupper():
+            readings = latin_readings(word)
+            tags = frozenset().union(*(name_tags(r) for r in readings)) if readings else frozenset()
+            known = any("Name" in name_tags(r) and morph().word_is_known(r) for r in readings)
+            words.append((m.start(), m.end(), tags, known))
+    words.sort()
+    for (_, end, tags_a, first_a), (start, _, tags_b, first_b) in zip(words, words[1:]):
+        if text[end:start].strip():
+            continue  # not side by side
+        if (first_a and tags_b & {"Surn", "Patr"}) or (first_b and tags_a & {"Surn", "Patr"}):
+            return True
+    return False
+
+
 def personal_values(text: str | None) -> list[str]:
     """Kinds of personal value ``text`` seems to hold, as Russian names in a fixed order (empty when
-    none): a telephone number (:func:`has_phone`), an e-mail address, a street address
-    (:func:`has_address`: «ул. Ленина, д. 5, кв. 12», «ул.Ленина», «Ленинский пр-т», «на улице
-    Ленина», «в доме 5», «квартира 12», «Садовая 5-12» …) and a person's name (a surname with
-    initials, «Иванов И. И.», or a first name with a patronymic, «Иван Петрович»).
+    none): a telephone number (:func:`has_phone`; an appeal's number «2026-000042» is none), an e-mail
+    address, a street address (:func:`has_address`: «ул. Ленина, д. 5, кв. 12», «ул.Ленина», «Ленинский
+    пр-т», «на улице Ленина», «в доме 5», «квартира 12», «Садовая 5-12» …), a person's name (a surname
+    with initials, «Иванов И. И.», «ИВАНОВ И.И.»; a first name with a patronymic or a surname, in either
+    order, capitalised or in capitals, Cyrillic or Latin: «Иван Петрович», «Иван Петров», «ПЕТРОВ ИВАН»,
+    «Ivan Petrov»), a date of birth (a date or a year near «дата рождения», «г.р.», «родился» …, words
+    between them allowed) and an identity document's number (six digits or more near «паспорт»,
+    «серия», «СНИЛС», «ИНН» …, in any grouping and with words between the series and the number).
 
     Free-text notes on records that outlive the citizen's data (the DPO's request notes, erasure
     reasons, alert comments) must hold none (152-ФЗ ст. 21 ч. 5: the data are destroyed, the record
     stays); the services refuse such a note with a message naming what was found. A heuristic: it
-    errs towards refusing, and a refused note is rewritten by its author."""
+    errs towards refusing, and a refused note is rewritten by its author. The citizen's own surname
+    in any case and spelling is checked by :func:`crm.citizens.services.named_in`."""
     if not text:
         return []
     found = []
@@ -137,8 +333,12 @@ def personal_values(text: str | None) -> list[str]:
         found.append("адрес эл. почты")
     if has_address(text):
         found.append("адрес")
-    if _INITIALS.search(text) or _PATRONYMIC.search(text):
+    if _INITIALS.search(text) or _INITIALS_CAPS.search(text) or _PATRONYMIC.search(text) or _full_name(text):
         found.append("ФИО")
+    if _birth_date(text):
+        found.append("дата рождения")
+    if _document_number(text):
+        found.append("номер документа")
     return found
 
 
@@ -147,15 +347,10 @@ _CAPITALISED = re.compile(r"(?<![А-ЯЁа-яё])[А-ЯЁ][а-яё]{2,}(?:-[А-�
 
 def capitalised_forms(text: str | None) -> set[str]:
     """The capitalised Cyrillic words of ``text`` (names are among them) lower-cased with ё → е,
-    each with its normal forms and its nominative forms: for comparing a note with a surname in any
-    grammatical case («заявление Иванова» holds «иванов», «заявление Ивановой» holds «иванова»)."""
+    each with its normal forms and its nominative forms (:func:`word_forms`): «заявление Иванова»
+    holds «иванов», «заявление Ивановой» holds «иванова». :func:`name_forms` also takes words in
+    capitals, lower-case and Latin."""
     out: set[str] = set()
     for m in _CAPITALISED.finditer(text or ""):
-        word = m.group().lower().replace("ё", "е")
-        out.add(word)
-        out |= lemmas(word)
-        for parse in morph().parse(word):  # the nominative keeping the gender: «Ивановой» → «иванова»
-            nominative = parse.inflect({"nomn"})
-            if nominative is not None:
-                out.add(nominative.word.replace("ё", "е"))
+        out |= word_forms(m.group())
     return out

@@ -392,13 +392,15 @@ def registrations_select():
 
 
 def named_in(citizen_id: str, text: str | None) -> bool:
-    """Whether ``text`` names the citizen: one of its capitalised words, in any grammatical case
-    (:func:`crm.text_ru.capitalised_forms`), has the citizen's ``surname`` blind index. Nothing is
-    decrypted (so nothing is logged); the index's truncation makes a rare false positive."""
+    """Whether ``text`` names the citizen: one of its words that could be a name, in any grammatical case
+    and any letter case, or a Latin word read back into Cyrillic by the standard romanisations
+    (:func:`crm.text_ru.name_forms`: «Иванову», «ИВАНОВУ», «иванову», «Ivanovu»), has the citizen's
+    ``surname`` blind index. Nothing is decrypted (so nothing is logged); the index's truncation
+    makes a rare false positive."""
     citizen = get(citizen_id)
     if citizen is None or citizen.erased_at is not None or not text:
         return False
-    for form in text_ru.capitalised_forms(text):
+    for form in text_ru.name_forms(text):
         column, value = blind_index.lookup("surname", surname_value(form))
         if value and getattr(citizen, column) == value:
             return True

@@ -94,3 +94,49 @@ def test_ordinary_notes_pass(text):
 def test_capitalised_forms_give_a_surname_in_its_normal_form():
     assert {"шредеров", "шредерова"} <= capitalised_forms("Заявление Шредеровой по почте")
     assert "почте" not in capitalised_forms("Заявление Шредеровой по почте")
+
+
+# --- re-audit of issue 13: names in other spellings, birth dates, documents; appeal numbers ---------------
+
+@pytest.mark.parametrize("text, found", [
+    ("звонил Иван Петров", ["ФИО"]),  # a first name and a surname, no patronymic
+    ("со слов Петрова Ивана", ["ФИО"]),
+    ("ПЕТРОВ ИВАН, просит выписку", ["ФИО"]),  # in capitals
+    ("ИВАНОВ И.И. просит выписку", ["ФИО"]),
+    ("ИВАН ПЕТРОВИЧ звонил повторно", ["ФИО"]),
+    ("letter from Ivan Petrov", ["ФИО"]),  # Latin
+    ("дата рождения: со слов заявителя 1 февраля 1980 года", ["дата рождения"]),
+    ("родилась, по её словам, 01.02.1980", ["дата рождения"]),
+    ("заявитель 1980 г.р.", ["дата рождения"]),
+    ("паспорт серия 45 10, выдан ОВД района, номер 123456", ["номер документа"]),
+    ("предъявлен паспорт: серия 4510 № 123456", ["номер документа"]),
+    ("СНИЛС: первые цифры 123-456, далее 789-01", ["номер документа"]),
+])
+def test_names_birth_dates_and_documents_are_found(text, found):
+    assert personal_values(text) == found
+
+
+@pytest.mark.parametrize("text", [
+    "по обращению 2026-000042 ответ направлен заказным письмом",  # an appeal's number is no phone
+    "обращения 2026-000042 и 2025-123456 объединены",
+    "паспорт гражданина РФ предъявлен лично",  # the kind of document, no number
+    "личность подтверждена паспортом, заявление от 01.05.2026",
+    "ответ по почте России, жалоба на УК",
+    "заявление по 152-ФЗ ст. 14 ч. 3, вх. № 1234567",
+])
+def test_appeal_numbers_and_document_kinds_pass(text):
+    assert personal_values(text) == []
+
+
+@pytest.mark.parametrize("latin, cyrillic", [
+    ("Shrederova", "шредерова"),  # ICAO, ГОСТ 7.79-B, BGN alike
+    ("Iureva", "юрьева"),  # ICAO drops «ь»
+    ("Yur'eva", "юрьева"),  # МВД 310
+    ("Czoj", "цой"),  # ГОСТ 7.79-B
+    ("Tsoy", "цой"),
+    ("Solovyev", "соловьев"),
+    ("Khokhlova", "хохлова"),
+])
+def test_latin_names_are_read_back(latin, cyrillic):
+    from crm.text_ru import latin_readings
+    assert cyrillic in latin_readings(latin)
