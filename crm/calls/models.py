@@ -21,7 +21,13 @@ class Call(db.Model):
     ``recording_owner_id``: the data-key owner the recording is encrypted under — the call itself
     for recordings stored since migration 0018, so one recording can be crypto-shredded alone
     (:func:`crm.calls.services.destroy_qa_recordings`); NULL for older ones (the citizen's key).
-    ``recording_destroyed_at``: when the recording and transcript were destroyed."""
+    ``recording_destroyed_at``: when the recording and transcript were destroyed.
+
+    **The call's own data key** (owner id: the call's id, :attr:`speech_owner_id`) encrypts
+    everything that reproduces what was said: the recording (since 0018, or once re-keyed), the
+    transcript (:class:`Segment`) and the evaluations' free texts that quote it (since 0027). It is
+    deleted when the recording is destroyed, so every copy of those rows (a backup) becomes
+    unreadable while the citizen's key, which their other data still need, stays."""
 
     __tablename__ = "calls"
     id: Mapped[str] = mapped_column(UUIDStr, primary_key=True, default=new_id)
@@ -60,6 +66,12 @@ class Call(db.Model):
         return self.citizen_id or self.id
 
     @property
+    def speech_owner_id(self) -> str:
+        """The data-key owner of the call's transcript and of the evaluation texts quoting it: the
+        call itself (see the class docstring; shredded with the recording)."""
+        return self.id
+
+    @property
     def recording_owner(self) -> str:
         """The data-key owner of the recording file (see ``recording_owner_id``)."""
         return self.recording_owner_id or self.crypto_owner_id
@@ -67,7 +79,8 @@ class Call(db.Model):
 
 class Segment(db.Model):
     """One transcript segment (реплика): seconds from the start of the call, speaker, channel, and
-    the text and word timestamps as ciphertext."""
+    the text and word timestamps as ciphertext under ``owner_id``'s data key: the call's own key
+    (:attr:`Call.speech_owner_id`) since migration 0027; before it, the citizen's."""
 
     __tablename__ = "segments"
     id: Mapped[str] = mapped_column(UUIDStr, primary_key=True, default=new_id)

@@ -23,6 +23,10 @@ class TranscriptSchema(Schema):
     withheld = fields.String(validate=validate.OneOf(("no_consent",)), metadata={
         "description": "present when the transcript is not shown: no_consent — read for quality control "
                        "without the citizen's consent to call_recording_qa (segments is then empty)"})
+    removed = fields.String(validate=validate.OneOf(("recording_destroyed", "erased")), metadata={
+        "description": "present when the transcript no longer exists (segments is then empty): "
+                       "recording_destroyed — destroyed with the recording after the citizen withdrew the "
+                       "consent to call_recording_qa (its data key deleted); erased — the citizen's data were erased"})
 
 
 class CallSchema(Schema):

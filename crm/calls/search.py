@@ -18,7 +18,14 @@ an active ``call_recording_qa`` consent (152-ФЗ ст. 6 ч. 1 п. 1, ст. 9):
 consent gate, asked through the ``call.qa_allowed`` hook (:func:`crm.calls.services.qa_allowed`,
 answered by :func:`crm.qa.services.common.qa_permitted`, the gate the sample, the review queue,
 evaluations and calibration use); other calls, and calls tied to no citizen, are not decrypted
-and are counted in ``calls_skipped_no_consent``.
+and are counted in ``calls_skipped_no_consent``. A call whose recording was destroyed has no
+transcript left (its rows deleted, their copies in backups under the call's deleted data key) and is
+not read at all.
+
+**No index of the speech.** Nothing derived from the transcript's words (lemmas, tokens, an
+inverted index) is stored: each search decrypts the segments, which are encrypted under the call's
+own data key (:attr:`crm.calls.models.Call.speech_owner_id`), so once the recording is destroyed
+no copy of anything the search could match outlives it.
 
 **Access log.** Each call whose transcript was decrypted gets one ``transcript.search`` entry (the
 citizen, the call and appeal, field ``transcript``, purpose ``call_recording_qa``; the detail is
@@ -310,7 +317,8 @@ def search_transcripts(phrase: str, *, user, start: datetime | None = None, end:
     result = SearchResult(phrase=phrase.strip(), start=start, end=end, speaker=speaker, operator_id=operator_id,
                           max_calls=max_calls, limit=int(limit))
     q = (select(Call.id, Call.citizen_id, Call.appeal_id, Call.operator_id, Call.created_at)
-         .where(Call.status == "done", Call.created_at >= start, Call.created_at < end)
+         .where(Call.status == "done", Call.recording_destroyed_at.is_(None), Call.created_at >= start,
+                Call.created_at < end)
          .order_by(Call.created_at.desc(), Call.id.desc()))
     if operator_id is not None:
         q = q.where(Call.operator_id == operator_id)

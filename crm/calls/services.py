@@ -598,9 +598,11 @@ def set_progress(call_id: str, percent: float) -> None:
     db.session.commit()
 
 
-def as_dict(call: Call, *, transcript: list[dict] | None = None, withheld: str | None = None) -> dict:
+def as_dict(call: Call, *, transcript: list[dict] | None = None, withheld: str | None = None,
+            removed: str | None = None) -> dict:
     """The API shape of a call (``transcript`` given only by :func:`view`, which logs it;
-    ``withheld``: why the transcript is not shown, e.g. ``no_consent``)."""
+    ``withheld``: why the transcript is not shown, e.g. ``no_consent``; ``removed``: why it no longer
+    exists, ``recording_destroyed`` or ``erased``)."""
     data = {"id": call.id, "status": call.status, "error": call.error, "error_code": call.error_code,
             "appeal_id": call.appeal_id, "citizen_id": call.citizen_id, "operator_id": call.operator_id,
             "duration_s": call.duration_s, "channels": call.channels, "sample_rate": call.sample_rate,
@@ -613,6 +615,8 @@ def as_dict(call: Call, *, transcript: list[dict] | None = None, withheld: str |
         data["transcript"] = {"segments": transcript}
         if withheld:
             data["transcript"]["withheld"] = withheld
+        if removed:
+            data["transcript"]["removed"] = removed
     return data
 
 
@@ -621,15 +625,22 @@ def view(call: Call, *, purpose: str = "call_recording_qa", commit: bool = True)
     data were destroyed (:func:`is_erased`): then the transcript is empty (its text is gone) and
     nothing is logged as read. For quality control (``purpose`` ``call_recording_qa``) a call that
     does not pass the QA-consent gate (:func:`may_read`) is given without its transcript:
-    ``transcript`` = ``{"segments": [], "withheld": "no_consent"}``, nothing decrypted or logged."""
+    ``transcript`` = ``{"segments": [], "withheld": "no_consent"}``, nothing decrypted or logged.
+    A call whose recording was destroyed (:func:`destroy_qa_recordings`) has no transcript any more:
+    ``{"segments": [], "removed": "recording_destroyed"}`` (``"erased"`` after the citizen's erasure);
+    nothing is decrypted then, even a leftover row whose data key is already gone."""
     erased = is_erased(call)
-    if not erased and not may_read(call, purpose):
+    if erased or call.recording_destroyed_at is not None:
+        if commit:
+            db.session.commit()
+        return {**as_dict(call, transcript=[], removed="erased" if erased else "recording_destroyed"),
+                "erased": erased}
+    if not may_read(call, purpose):
         if commit:
             db.session.commit()
         return {**as_dict(call, transcript=[], withheld="no_consent"), "erased": erased}
-    segments = [] if erased else [
-        {"start": s.start, "end": s.end, "speaker": s.speaker, "channel": s.channel, "text": s.text}
-        for s in call.segments]
+    segments = [{"start": s.start, "end": s.end, "speaker": s.speaker, "channel": s.channel, "text": s.text}
+                for s in call.segments]
     if segments:
         audit.record("transcript.view", citizen_id=call.citizen_id, call_id=call.id, appeal_id=call.appeal_id,
                      fields=["transcript"], purpose=purpose)
@@ -691,11 +702,14 @@ def for_appeal(appeal_id: str) -> list[Call]:
 
 
 def save_transcript(call: Call, result) -> None:
-    """Replace the call's segments with ``result`` (a ``TranscriptResult``) and finish the call."""
+    """Replace the call's segments with ``result`` (a ``TranscriptResult``) and finish the call.
+    The segments are encrypted under the call's own data key (:attr:`Call.speech_owner_id`), the
+    recording's, which destroying the recording deletes: a copy of these rows in a backup then
+    opens under no key left, while the citizen's key lives on (:func:`destroy_qa_recordings`)."""
     call.segments.clear()
     db.session.flush()
     for i, seg in enumerate(result.segments):
-        s = Segment(call_id=call.id, owner_id=call.crypto_owner_id, idx=i, start=seg["start"], end=seg["end"],
+        s = Segment(call_id=call.id, owner_id=call.speech_owner_id, idx=i, start=seg["start"], end=seg["end"],
                     speaker=seg["speaker"], channel=seg.get("channel"))
         s.text = seg["text"]
         s.words = seg.get("words") or []
@@ -735,10 +749,11 @@ def kpi_figures(start: datetime, end: datetime) -> dict:
 
 # --- destroying the recordings kept for quality control ---------------------------------------------
 
-DESTRUCTION_METHOD = ("crypto-shredding of each recording: the recording's own AES-256-GCM data key deleted from the "
-                      "key store (its backups expire within 30 days), the encrypted file deleted; transcript rows "
-                      "deleted from the main database; the appeal, the call's statistics (duration, status) and "
-                      "QA scores kept")
+DESTRUCTION_METHOD = ("crypto-shredding of each recording: the call's own AES-256-GCM data key, which encrypts the "
+                      "recording, its transcript and the evaluation texts quoting it, deleted from the key store (its "
+                      "backups expire within 30 days), so copies in main-database backups no longer decrypt; the "
+                      "encrypted file deleted; transcript rows deleted from the main database; the appeal, the "
+                      "call's statistics (duration, status) and QA scores kept")
 
 
 def destroy_qa_recordings(citizen_id: str, *, actor: audit.Actor | None = None) -> DestructionRecord | None:
@@ -755,10 +770,12 @@ def destroy_qa_recordings(citizen_id: str, *, actor: audit.Actor | None = None) 
     ``recording_destroyed_at`` is set, a
     ``recording.destroy`` access-log entry per call and one :class:`DestructionRecord` (``scope``
     ``recordings``; whose, which categories, why, how, when, by whom; ``detail`` the call ids: no
-    personal value) are written; committed. Then each file is deleted and the recording's own data
-    key removed from the key store (a recording stored before migration 0018 shared the citizen's
-    key, which stays: :func:`rekey_recording` first gives each such recording a key of its own;
-    one not yet re-keyed loses its file alone), the record gets ``key_destroyed_at``, the
+    personal value) are written; committed. Then each file is deleted and the call's own data key
+    (:attr:`Call.speech_owner_id`: the recording's, the transcript's and the evaluation texts') removed
+    from the key store, so the transcript and evaluation texts in any backup of the main database
+    no longer decrypt although the citizen's key lives on (a recording stored before migration 0018
+    shared the citizen's key, which stays: :func:`rekey_recording` first gives each such recording
+    the call's key; one not yet re-keyed loses its file alone), the record gets ``key_destroyed_at``, the
     withdrawal requests are closed with a destruction act (:func:`crm.consent.services.complete_withdrawal`)
     and ``call.erased`` is fired per call. Safe to run twice (a second run finds nothing and only
     finishes deleting files and keys of an interrupted one). Returns the record, or None when
@@ -803,9 +820,10 @@ def destroy_qa_recordings(citizen_id: str, *, actor: audit.Actor | None = None) 
 
 
 def finish_destroyed(citizen_id: str) -> int:
-    """Delete the files and own data keys of the citizen's destroyed recordings still present
-    (after :func:`destroy_qa_recordings` committed), stamp their destruction records. Returns how
-    many files or keys were removed."""
+    """Delete the files and own data keys (:attr:`Call.speech_owner_id`: recording, transcript,
+    evaluation texts) of the citizen's destroyed recordings still present (after
+    :func:`destroy_qa_recordings` committed), stamp their destruction records. Returns how many
+    files or keys were removed."""
     n = 0
     for call in db.session.execute(db.select(Call).where(Call.citizen_id == citizen_id,
                                                          Call.recording_destroyed_at.isnot(None))).scalars():
@@ -813,9 +831,10 @@ def finish_destroyed(citizen_id: str) -> int:
         if path.exists():
             path.unlink()
             n += 1
-        if call.recording_owner_id and call.recording_owner_id != call.crypto_owner_id:
-            n += keystore.delete_owner(call.recording_owner_id)
-            crypto.forget_cached_key(owner_id=call.recording_owner_id)
+        owners = {call.speech_owner_id, call.recording_owner_id} - {None, call.crypto_owner_id}
+        for owner in sorted(owners):  # never the citizen's own key (their other data need it)
+            n += keystore.delete_owner(owner)
+            crypto.forget_cached_key(owner_id=owner)
     for rec in db.session.execute(db.select(DestructionRecord).where(
             DestructionRecord.citizen_id == citizen_id, DestructionRecord.scope == "recordings",
             DestructionRecord.key_destroyed_at.is_(None))).scalars():

@@ -16,7 +16,7 @@ bp = Blueprint("api_qa", __name__, description="Quality control: evaluations of 
 def _evaluation_error(exc: qa.EvaluationError) -> ApiError:
     if exc.code == "not_transcribed":
         return ApiError(409, exc.code, str(exc))
-    if exc.code == "erased":
+    if exc.code in ("erased", "recording_destroyed"):
         return ApiError(410, exc.code, str(exc))
     if exc.code == "no_consent":
         return ApiError(403, exc.code, str(exc))
@@ -28,7 +28,8 @@ def _evaluation_error(exc: qa.EvaluationError) -> ApiError:
 @bp.body(EvaluationCreateSchema)
 @bp.response(201, EvaluationSchema)
 @bp.errors({404: "unknown id", 409: "the call is not transcribed yet (code not_transcribed)",
-            410: "the citizen's data were erased: the call cannot be scored (code erased)"})
+            410: "the citizen's data were erased (code erased) or the call's recording destroyed after a "
+                 "QA-consent withdrawal (code recording_destroyed): the call cannot be scored"})
 def evaluation_create(body: dict, call_id: str):
     """Score a transcribed call against the active scorecard
 
@@ -36,7 +37,8 @@ def evaluation_create(body: dict, call_id: str):
     the evaluation on the active scorecard version (score 0–100, ``scorecard_version``, ``revision``,
     ``operator_status``, ``respond_by``); 403 ``no_consent`` when the citizen has not consented to quality
     control by recording (or withdrew or refused it since; a call tied to no citizen likewise); 409 while the
-    call is not transcribed; 410 once the citizen's data were erased; 400 when an answer is missing or
+    call is not transcribed; 410 once the citizen's data were erased (``erased``) or the recording and
+    transcript destroyed (``recording_destroyed``); 400 when an answer is missing or
     invalid."""
     call = calls.get(call_id)
     if call is None:

@@ -26,7 +26,7 @@ TRANSCRIBED = ("done", "no_speech")
 class EvaluationError(CrmError, ValueError):
     """A QA action refused: Russian ``message``; ``field`` the form field at fault; ``code`` for
     the API (``invalid``, ``not_transcribed``, ``forbidden``, ``too_late``, ``bad_state``,
-    ``no_consent``, ``erased``); ``status`` follows the code (:data:`STATUS_OF_CODE`, else 400)."""
+    ``no_consent``, ``erased``, ``recording_destroyed``); ``status`` follows the code (:data:`STATUS_OF_CODE`, else 400)."""
 
     def __init__(self, message: str, field: str | None = None, code: str = "invalid"):
         super().__init__(message, code=code, field=field, status=STATUS_OF_CODE.get(code, 400))
@@ -34,7 +34,7 @@ class EvaluationError(CrmError, ValueError):
 
 #: The HTTP status of an :class:`EvaluationError` by its code (crm.errors hierarchy).
 STATUS_OF_CODE = {"forbidden": 403, "no_consent": 403, "not_transcribed": 409, "too_late": 409, "bad_state": 409,
-                  "erased": 410}
+                  "erased": 410, "recording_destroyed": 410}
 
 
 # --- the QA-consent gate ----------------------------------------------------------------------------

@@ -27,12 +27,16 @@ def evaluate(call: calls.Call, *, evaluator, answers: dict, comment: str | None 
     """Save an evaluation of ``call`` by ``evaluator`` (a supervisor) on ``scorecard`` (default: the
     active version). ``notes``: comments pinned to moments, ``[{at_s, text}]``. The operator may
     answer until ``CRM_QA_DISPUTE_DAYS`` days from now. The call's pending review-queue item is
-    marked done. Raises :class:`EvaluationError` when the call's data were erased (``erased``,
-    410), the call does not pass the QA-consent gate (``no_consent``, 403), has no transcript yet or
+    marked done. The free texts are encrypted under the call's own data key
+    (:attr:`crm.calls.models.Call.speech_owner_id`), the recording's, so destroying the recording
+    makes them unreadable in every copy. Raises :class:`EvaluationError` when the call's data were
+    erased (``erased``, 410) or its recording destroyed (``recording_destroyed``, 410), the call does not pass the QA-consent gate (``no_consent``, 403), has no transcript yet or
     an answer is missing or invalid (then nothing is saved)."""
     if calls.is_erased(call):
         raise EvaluationError(_l("данные звонка уничтожены по запросу заявителя, оценить его нельзя"), "call_id",
                               "erased")
+    _refuse_destroyed(call, _l("запись и расшифровка звонка уничтожены (заявитель отозвал согласие на запись "
+                               "для контроля качества), оценить его нельзя"))
     require_qa_consent(call)
     if call.status not in TRANSCRIBED:
         raise EvaluationError(_l("звонок ещё не расшифрован"), "call_id", "not_transcribed")
@@ -43,7 +47,7 @@ def evaluate(call: calls.Call, *, evaluator, answers: dict, comment: str | None 
     score = compute_score(criteria, parsed)
     now = utcnow()
     ev = Evaluation(call_id=call.id, scorecard_id=card.id, evaluator_id=evaluator.id, operator_id=call.operator_id,
-                    owner_id=call.crypto_owner_id, answers=parsed, score=score, created_at=now, revision=1,
+                    owner_id=call.speech_owner_id, answers=parsed, score=score, created_at=now, revision=1,
                     operator_status="new", respond_by=now + timedelta(days=dispute_days()))
     if comment and comment.strip():
         ev.comment = comment.strip()[:5000]
@@ -96,11 +100,26 @@ def _has_text(ev: Evaluation) -> bool:
     return bool(ev.comment_enc or ev.notes_enc or ev.dispute_reason_enc or ev.resolution_enc)
 
 
+def _refuse_destroyed(call, message) -> None:
+    """Raise :class:`EvaluationError` (``recording_destroyed``, 410) with ``message`` when the
+    recording of ``call`` was destroyed: its data key, under which evaluation texts are encrypted,
+    is gone, so no text about the call can be written any more."""
+    if call is not None and calls.recording_destroyed(call):
+        raise EvaluationError(message, "call_id", "recording_destroyed")
+
+
+def texts_removed(call) -> bool:
+    """Are the free texts of ``call``'s evaluations gone for good: the citizen's data erased, or the
+    recording destroyed (with the call's data key, which encrypted them)? Nothing is decrypted then."""
+    return call is None or calls.is_erased(call) or calls.recording_destroyed(call)
+
+
 def texts_shown(call) -> bool:
     """May the free texts of ``call``'s evaluations (comment, pinned notes, dispute, resolution: they
     quote what was said) be shown? Only for a call that passes the QA-consent gate, the same gate
-    as its transcript (:func:`crm.qa.services.common.qa_permitted`), and whose data were not erased."""
-    return call is not None and not calls.is_erased(call) and qa_permitted(call)
+    as its transcript (:func:`crm.qa.services.common.qa_permitted`), and whose texts were not
+    removed with its data or its recording (:func:`texts_removed`)."""
+    return call is not None and not texts_removed(call) and qa_permitted(call)
 
 
 def view(ev: Evaluation) -> dict:
@@ -110,15 +129,20 @@ def view(ev: Evaluation) -> dict:
 
     For a call that fails the QA-consent gate (:func:`texts_shown`) the texts are withheld: nothing
     is decrypted or logged, ``comment``, ``dispute_reason`` and ``resolution`` are None, ``notes``
-    ``[]`` and ``withheld`` True; the score and answers stay (statistics)."""
+    ``[]`` and ``withheld`` True; the score and answers stay (statistics). Once the recording was
+    destroyed (or the citizen erased) the texts are gone (:func:`texts_removed`): the same Nones and
+    ``removed`` True, nothing decrypted."""
     card = db.session.get(Scorecard, ev.scorecard_id)
-    shown = texts_shown(_call_of(ev))
+    call = _call_of(ev)
+    removed = texts_removed(call)
+    shown = not removed and texts_shown(call)
     if shown and _has_text(ev):
         _log_read(ev)
     data = as_dict(ev)
     data.update({"comment": ev.comment if shown else None, "notes": (ev.notes or []) if shown else [],
                  "dispute_reason": ev.dispute_reason if shown else None,
-                 "resolution": ev.resolution if shown else None, "withheld": not shown and _has_text(ev),
+                 "resolution": ev.resolution if shown else None, "removed": removed,
+                 "withheld": not shown and not removed and _has_text(ev),
                  "scorecard": card, "sections": sections_of(card), "history": history(ev)})
     db.session.commit()
     return data
@@ -127,7 +151,8 @@ def view(ev: Evaluation) -> dict:
 @dataclass(frozen=True)
 class EvaluationLine:
     """One evaluation as a call's pages list it (:func:`for_call`): the texts are None / ``[]`` when
-    withheld (``withheld`` True) or when there are none."""
+    withheld (``withheld`` True), removed with the recording or the citizen's data (``removed``
+    True) or when there are none."""
 
     id: str
     call_id: str
@@ -138,6 +163,7 @@ class EvaluationLine:
     comment: str | None = None
     notes: list = field(default_factory=list)
     withheld: bool = False
+    removed: bool = False
 
 
 def for_call(call_id: str, *, for_subject: bool = False) -> list[EvaluationLine]:
@@ -145,11 +171,13 @@ def for_call(call_id: str, *, for_subject: bool = False) -> list[EvaluationLine]
     encrypted personal data (they may quote the call): they are decrypted only for a call that passes
     the QA-consent gate (:func:`texts_shown`), and then the read is logged (``evaluation.view``) and
     committed. ``for_subject``: for the citizen's own access export (152-ФЗ ст. 14), which is not
-    quality control: the texts are given unless the citizen's data were erased."""
+    quality control: the texts are given unless they were removed (the citizen's data erased or the
+    recording destroyed, :func:`texts_removed`; then ``removed`` is True and nothing is decrypted)."""
     evs = list(db.session.execute(db.select(Evaluation).where(Evaluation.call_id == call_id)
                                   .order_by(Evaluation.created_at)).scalars())
     call = calls.get(call_id)
-    shown = (call is not None and not calls.is_erased(call)) if for_subject else texts_shown(call)
+    removed = texts_removed(call)
+    shown = not removed and (True if for_subject else texts_shown(call))
     if shown and any(_has_text(ev) for ev in evs):
         audit.record("evaluation.view", citizen_id=call.citizen_id if call else None, call_id=call_id,
                      appeal_id=call.appeal_id if call else None, fields=["comment"],
@@ -158,7 +186,7 @@ def for_call(call_id: str, *, for_subject: bool = False) -> list[EvaluationLine]
     return [EvaluationLine(id=ev.id, call_id=ev.call_id, created_at=ev.created_at, score=ev.score,
                            evaluator_id=ev.evaluator_id, operator_status=ev.operator_status,
                            comment=ev.comment if shown else None, notes=(ev.notes or []) if shown else [],
-                           withheld=not shown and _has_text(ev)) for ev in evs]
+                           withheld=not shown and not removed and _has_text(ev), removed=removed) for ev in evs]
 
 
 def forget_texts(call_id: str, *, commit: bool = True) -> int:
@@ -221,8 +249,12 @@ def acknowledge(ev: Evaluation, user) -> Evaluation:
 @atomic
 def dispute(ev: Evaluation, user, reason: str) -> Evaluation:
     """The operator disputes the evaluation with ``reason`` (required, up to 2000 characters),
-    within the dispute window. Raises :class:`EvaluationError`."""
+    within the dispute window. Raises :class:`EvaluationError`, ``recording_destroyed`` (410) once
+    the call's recording was destroyed (the reason would be encrypted under its deleted key; the
+    operator may still acknowledge)."""
     _check_respond(ev, user)
+    _refuse_destroyed(_call_of(ev), _l("запись звонка уничтожена (заявитель отозвал согласие на запись для "
+                                       "контроля качества): оспорить оценку с текстом нельзя"))
     reason = (reason or "").strip()
     if not reason:
         raise EvaluationError(_l("объясните, с чем вы не согласны"), "reason")
@@ -240,7 +272,8 @@ def resolve(ev: Evaluation, user, *, outcome: str, comment: str | None = None, a
     """A supervisor resolves a dispute. ``outcome`` ``upheld``: the score stands (``comment``
     required); ``changed``: ``answers`` on the evaluation's own scorecard version make a new
     revision (the replaced one goes to the history, ``revision`` + 1, the resolver becomes the
-    evaluator). Raises :class:`EvaluationError`."""
+    evaluator). Raises :class:`EvaluationError`; ``recording_destroyed`` (410) for a ``comment`` once
+    the call's recording was destroyed (its data key is gone)."""
     if getattr(user, "role", None) not in ("supervisor", "admin"):
         raise EvaluationError(_l("спор разрешает супервизор"), None, "forbidden")
     if ev.operator_status != "disputed":
@@ -248,8 +281,11 @@ def resolve(ev: Evaluation, user, *, outcome: str, comment: str | None = None, a
     comment = (comment or "").strip()
     now = utcnow()
     call = _call_of(ev)
+    if comment:
+        _refuse_destroyed(call, _l("запись звонка уничтожена (заявитель отозвал согласие на запись для контроля "
+                                   "качества): комментарий к решению сохранить нельзя"))
     if outcome == "upheld":
-        if not comment:
+        if not comment and not calls.recording_destroyed(call):  # (after destruction no text can be kept)
             raise EvaluationError(_l("объясните оператору, почему оценка остаётся"), "comment")
         detail = "upheld"
     elif outcome == "changed":

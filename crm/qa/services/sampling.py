@@ -146,7 +146,8 @@ def run_sampling(day: date | None = None, *, seed: int | str | None = None) -> d
         in_period = calls.in_period(start, end, status="done")
         queued = set(db.session.execute(db.select(QueueItem.call_id).where(
             QueueItem.call_id.in_([c.id for c in in_period]))).scalars()) if in_period else set()
-        candidates = permitted_calls(c for c in in_period if c.id not in queued)  # the QA-consent gate
+        # the QA-consent gate; a destroyed recording has nothing left to review
+        candidates = permitted_calls(c for c in in_period if c.id not in queued and not calls.recording_destroyed(c))
         if rule.kind in ("complaint", "breached_appeal"):
             flags = _appeal_flags({c.appeal_id for c in candidates if c.appeal_id})
             idx = 0 if rule.kind == "complaint" else 1
