@@ -391,6 +391,23 @@ def decrypt_field(blob: bytes, *, table: str, column: str, row_id: str, owner_id
         raise
 
 
+def reseal_field(blob: bytes, *, table: str, column: str, row_id: str, from_owner: str, to_owner: str) -> bytes:
+    """``blob``, a field ciphertext of ``from_owner``'s data key at ``table.column`` of ``row_id``,
+    re-encrypted under ``to_owner``'s data key (created if needed) for the same place; the
+    plaintext never leaves this function. For data migrations that move ciphertext to another
+    owner's key (migration 0027: transcripts from the citizen's key to the call's own).
+
+    Raises :class:`KeyErased` when ``from_owner``'s key is gone (the data were crypto-shredded) or
+    ``to_owner`` was erased, :class:`DecryptError` when ``blob`` does not authenticate at its place,
+    :class:`KeyError_` naming a missing KEK. Unlike :func:`decrypt_field` a failure is **not** written
+    to the access log here: the caller (a migration whose transaction holds SQLite's write lock)
+    leaves the row as it is, where the next read reports it."""
+    dek = _dek_by_id(blob_dek_id(blob), from_owner)
+    plain = open_field(dek, blob, field_aad(table, column, row_id, from_owner))
+    new_id, new_dek = dek_for_owner(to_owner)
+    return seal_field(new_dek, new_id, plain, field_aad(table, column, row_id, to_owner))
+
+
 # --- recordings ----------------------------------------------------------------------------------
 
 def encrypt_stream(src: BinaryIO, dst: BinaryIO, *, file_key: str, owner_id: str, chunk_size: int = CHUNK_SIZE,
@@ -559,7 +576,7 @@ def _after_transaction_end(session: Session, transaction) -> None:
 __all__ = ["DecryptError", "KeyErased", "KeyError_", "encrypt_field", "decrypt_field",
            "encrypt_stream", "decrypt_stream", "open_recording", "RecordingReader", "dek_for_owner", "forget_cached_key", "clear_caches", "keyring",
            "wrap_dek", "unwrap_dek", "seal_field", "open_field", "seal_stream", "open_stream",
-           "prefetch_keys", "reset_keyring", "reserve_owner_id"]
+           "prefetch_keys", "reset_keyring", "reserve_owner_id", "reseal_field"]
 
 
 def decrypt_range(src: BinaryIO, *, file_key: str, owner_id: str, size: int, start: int, end: int) -> bytes:
