@@ -25,6 +25,10 @@ the same one), and ``owner_id`` becomes the call's id, in batches, in the migrat
   key store, a database of its own (``CRM_KEYSTORE_URL``; on SQLite ``instance/keystore.sqlite3``),
   whose new keys are committed there before the rows that use them, as everywhere.
 
+Copies of these rows in main-database backups made *before* this migration stay under the
+citizen's key (as copies of recordings made before ``crm rekey-recordings`` do): they become
+unreadable when the citizen is erased, or disappear as those backups age out.
+
 Downgrade: nothing to undo. Every row names the owner of its key in ``owner_id``, which the
 previous version reads as well, so the re-encrypted rows stay readable by it.
 
