@@ -8,6 +8,7 @@ from crm.buildings.models import Building  # noqa: F401
 from crm.executors.models import Executor  # noqa: F401
 from crm.appeals.models import Appeal, AppealClockWarning, AppealCounter, AppealEvent  # noqa: F401
 from crm.calls.models import Call, Segment  # noqa: F401
+from crm.kb.models import Article, ArticleVersion  # noqa: F401
 from crm.qa.models import CalibrationScore, CalibrationSession, CheckResult, Evaluation  # noqa: F401
 from crm.qa.models import EvaluationRevision, QueueItem, SamplingRule, Scorecard  # noqa: F401
 from crm.consent.models import ConsentEvent, DataSubjectRequest, DestructionAct, Purpose  # noqa: F401
