@@ -2,10 +2,11 @@
 
 A row may begin with its stage: «Начало:» or «Приветствие:» (the opening: said within the greeting
 check's window), «Завершение:» or «Прощание:» (the closing: said among the last words of the call);
-any other row belongs to the main part. What the check looks for is written in «ёлочках»: a row
-holding one or more «phrases» is said when the operator says any one of them, in any word form
-(pymorphy3 lemmas, :mod:`crm.text_ru`); a row without «» is guidance for the operator, shown but not
-checked. Example::
+any other row belongs to the main part. What the check looks for is written in «ёлочках»: an opening
+or closing row holding one or more «phrases» is said when the operator says any one of them, in any
+word form (pymorphy3 lemmas, :mod:`crm.text_ru`): the ``greeting`` and ``closing`` checks fail naming
+the row that was not said. Rows of the main part, and rows without «», are guidance for the operator,
+shown but not checked. Example::
 
     Начало: Здравствуйте, «горячая линия ЖКХ», оператор (имя).
     Уточните адрес и подъезд: «какой у вас адрес».
@@ -42,7 +43,8 @@ class ScriptLine:
 
     @property
     def checked(self) -> bool:
-        return bool(self.phrases)
+        """Whether the automatic QA checks look for it: an opening or closing row with «phrases»."""
+        return bool(self.phrases) and self.stage != "body"
 
     def as_dict(self) -> dict:
         return {"number": self.number, "stage": self.stage, "text": self.text, "phrases": list(self.phrases)}

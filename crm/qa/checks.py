@@ -17,6 +17,15 @@ a share) or None, ``at_s`` where in the call the finding is (seconds) or None.
 | ``talk_ratio`` | the operator's share of talk time is within [``min_share``, ``max_share``] | both |
 | ``speech_rate`` | the operator speaks ``min_wpm``–``max_wpm`` words per minute | both, ``min_talk_s`` |
 
+**Call scripts** (:mod:`crm.kb.scripts`, written by supervisors in the knowledge base): a script's
+lines are what the checks look for. :func:`run` takes the checked lines of the scripts that apply to
+the call (``script_lines``: ``[{number, stage, text, phrases, script}]``). An opening line must be said within
+``greeting``'s window, a closing line (the appeal number, the farewell) in the second half of the call
+or ``closing``'s tail, each as one of its «phrases» in any word form (with that check's ``fuzzy``); a
+missed one fails that check and its detail names the line («не сказана строка 1 сценария «…»: …»).
+Main-part lines are guidance for the operator and are not checked (the list of check codes is a stable
+interface). Without a script every check behaves as before.
+
 Every check has ``enabled`` (default True) except ``greeting`` and ``closing``, which always run
 (``GET /api/v1/calls/{id}`` promises them). ``talk_ratio`` and ``overtalk`` need speaker labels
 (both ``operator`` and ``citizen`` segments) and ``speech_rate`` at least ``min_talk_s`` of operator
@@ -350,16 +359,73 @@ def speech_rate(segments: list[dict], cfg: dict | None = None) -> dict | None:
     return _result("speech_rate", True, detail, value=wpm)
 
 
+# --- call scripts (crm.kb.scripts) ----------------------------------------------------------------
+
+def _line_said(tokens: list[tuple[str, frozenset[str]]], line: dict, fuzzy: float = 0.0) -> str | None:
+    """The words by which one of ``line``'s phrases was said in ``tokens``, or None."""
+    return _find(tokens, tuple(line.get("phrases") or ()), fuzzy=fuzzy)
+
+
+def _line_name(line: dict) -> str:
+    """How a detail names a script line: «строка N сценария «title»: text»."""
+    return f"строка {line.get('number')} сценария «{line.get('script') or ''}»: {line.get('text') or ''}"
+
+
+def _missed(lines: list[dict], tokens: list[tuple[str, frozenset[str]]], fuzzy: float = 0.0) -> list[dict]:
+    return [line for line in lines if not _line_said(tokens, line, fuzzy)]
+
+
+def _with_script(result: dict, missed: list[dict]) -> dict:
+    """``result`` (greeting or closing) failed for the script lines in ``missed``, its detail naming them."""
+    if not missed:
+        return result
+    names = "; ".join(_line_name(line) for line in missed)
+    word = "не сказана" if len(missed) == 1 else "не сказаны"
+    return {**result, "passed": False, "detail": f"{result['detail']}; по сценарию {word} {names}"}
+
+
+def _stage(script: list[dict] | None, stage: str) -> list[dict]:
+    return [line for line in script or [] if line.get("stage") == stage and line.get("phrases")]
+
+
+def script_opening(segments: list[dict], result: dict, script: list[dict] | None, cfg: dict | None = None) -> dict:
+    """``greeting`` with the script's opening lines: each must be said within the greeting window."""
+    lines = _stage(script, "opening")
+    if not lines:
+        return result
+    cfg = {**DEFAULTS["greeting"], **(cfg or {})}
+    window = [s for s in _counted(segments) if _start(s) < float(cfg["window_s"])]
+    tokens = text_ru.tokens(" ".join(s["text"] for s in window))
+    return _with_script(result, _missed(lines, tokens, float(cfg.get("fuzzy") or 0)))
+
+
+def script_closing(segments: list[dict], result: dict, script: list[dict] | None, cfg: dict | None = None) -> dict:
+    """``closing`` with the script's closing lines (the appeal number, the farewell): each must be said
+    by the operator in the second half of the call or in ``closing``'s tail, whichever is longer."""
+    lines = _stage(script, "closing")
+    if not lines:
+        return result
+    cfg = {**DEFAULTS["closing"], **(cfg or {})}
+    ordered = sorted(segments, key=_start)
+    call_start, call_end = _start(ordered[0]), max(_end(s) for s in ordered)
+    since = call_end - max(float(cfg["window_s"]), (call_end - call_start) / 2)
+    tail_ids = {id(s) for s in ordered[-int(cfg["last_segments"]):]}
+    tail = [s for s in _counted(ordered) if id(s) in tail_ids or _start(s) >= since]
+    tokens = text_ru.tokens(" ".join(s["text"] for s in tail))
+    return _with_script(result, _missed(lines, tokens, float(cfg.get("fuzzy") or 0)))
+
+
 CHECKS = {"greeting": greeting, "closing": closing, "address": address, "callback_number": callback_number,
           "forbidden_phrases": forbidden_phrases, "silence": silence, "overtalk": overtalk,
           "talk_ratio": talk_ratio, "speech_rate": speech_rate}
 
 
-def run(segments: list[dict], overrides: dict | None = None) -> list[dict]:
+def run(segments: list[dict], overrides: dict | None = None, script_lines: list[dict] | None = None) -> list[dict]:
     """All enabled checks over ``segments`` (``{start, end, speaker, text}``, seconds), in
-    :data:`CODES` order. ``overrides``: ``CRM_QA_CHECKS``. Returns ``[{code, passed, detail,
-    value, at_s}]``; a transcript without speech gives just ``greeting`` and ``closing``, both
-    failed (there is nothing else to judge)."""
+    :data:`CODES` order. ``overrides``: ``CRM_QA_CHECKS``. ``script_lines``: the checked lines of the
+    call's scripts (``[{number, stage, text, phrases, script}]``, :func:`crm.kb.services.script_lines_for`;
+    None or empty: no script). Returns ``[{code, passed, detail, value, at_s}]``; a transcript
+    without speech gives just ``greeting`` and ``closing``, both failed (there is nothing else to judge)."""
     cfg = config(overrides)
     if not any((s.get("text") or "").strip() for s in segments):
         return [_result(code, False, "в записи нет речи") for code in ("greeting", "closing")]
@@ -368,6 +434,10 @@ def run(segments: list[dict], overrides: dict | None = None) -> list[dict]:
         if code not in ALWAYS and not cfg[code].get("enabled", True):
             continue
         res = CHECKS[code](segments, cfg[code])
+        if code == "greeting":
+            res = script_opening(segments, res, script_lines, cfg[code])
+        elif code == "closing":
+            res = script_closing(segments, res, script_lines, cfg[code])
         if res is not None:
             out.append(res)
     return out

@@ -1,12 +1,17 @@
 """Automatic check results (:mod:`crm.qa.checks`) stored per call: computed once the transcript
-is saved (the ``call.transcribed`` hook), read by reviewers, sampling and the API."""
+is saved (the ``call.transcribed`` hook), read by reviewers, sampling and the API. The call scripts
+of the knowledge base that apply to the call (the general ones and those of its appeal's topic,
+:func:`crm.kb.services.script_lines_for`) are what the script checks look for, as they read when the
+checks run."""
 from __future__ import annotations
 
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from crm.appeals import services as appeals
 from crm.calls import services as calls
 from crm.db import db
+from crm.kb import services as kb
 from crm.qa import checks
 from crm.qa.models import CheckResult
 from crm.qa.services.common import TRANSCRIBED
@@ -18,10 +23,19 @@ def _check_overrides() -> dict:
     return current_app.config["CRM_QA_CHECKS"]
 
 
+def script_lines(call_id: str) -> list[dict]:
+    """The checked lines of the call scripts for the call (:func:`crm.kb.services.script_lines_for`
+    with the topic of the call's appeal; a call in no appeal gets the general scripts only)."""
+    call = calls.get(call_id)
+    appeal = appeals.get(call.appeal_id) if call is not None and call.appeal_id else None
+    return kb.script_lines_for(appeal.topic if appeal is not None else None)
+
+
 def store_checks(call_id: str, segments: list[dict]) -> list[dict]:
-    """Run the automatic checks over ``segments`` (``{start, end, speaker, text}``) and replace the
-    call's stored results; returns them (``[{code, passed, detail, value, at_s}]``). Commits."""
-    results = checks.run(segments, _check_overrides())
+    """Run the automatic checks over ``segments`` (``{start, end, speaker, text}``) with the call's
+    script lines (:func:`script_lines`) and replace the call's stored results; returns them
+    (``[{code, passed, detail, value, at_s}]``). Commits."""
+    results = checks.run(segments, _check_overrides(), script_lines(call_id))
     db.session.execute(db.delete(CheckResult).where(CheckResult.call_id == call_id))
     for r in results:
         db.session.add(CheckResult(call_id=call_id, code=r["code"], passed=r["passed"], detail=r["detail"],
