@@ -24,6 +24,8 @@ class ArticleCreateSchema(Schema):
 
 
 class ArticleUpdateSchema(ArticleCreateSchema):
+    kind = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(KINDS),
+                         metadata={"description": "article, script or hint; left out: kept"})
     expected_version = fields.Integer(load_default=None, allow_none=True, metadata={
         "description": "the version the edit started from: another edit saved meanwhile answers 409 stale"})
 

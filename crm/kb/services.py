@@ -35,6 +35,16 @@ MAX_BODY = 20_000
 MAX_QUERY = 200
 SEARCH_LIMIT = 20
 SNIPPET_CONTEXT = 80  # characters either side of the first matched word
+MAX_ID = 2**31 - 1  # ids are 32-bit integers (a larger one would make PostgreSQL raise, not answer "none")
+
+
+def _id(value) -> int | None:
+    """``value`` as a row id, or None when it is not one (not an integer, or outside 1..MAX_ID)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number <= MAX_ID else None
 
 
 class KbError(ValueError):
@@ -49,11 +59,9 @@ class KbError(ValueError):
 # --- reading ---------------------------------------------------------------------------------------
 
 def get(article_id: int | None) -> Article | None:
-    """The article, or None."""
-    try:
-        return db.session.get(Article, int(article_id)) if article_id is not None else None
-    except (TypeError, ValueError):
-        return None
+    """The article, or None (also for something that is not an id)."""
+    number = _id(article_id)
+    return db.session.get(Article, number) if number is not None else None
 
 
 def view(a: Article) -> dict:
@@ -85,6 +93,10 @@ def versions(article_id: int) -> list[ArticleVersion]:
 
 
 def get_version(article_id: int, version: int) -> ArticleVersion | None:
+    """Version ``version`` of the article, or None."""
+    article_id, version = _id(article_id), _id(version)
+    if article_id is None or version is None:
+        return None
     return db.session.execute(sa.select(ArticleVersion).where(ArticleVersion.article_id == article_id,
                                                               ArticleVersion.version == version)).scalar_one_or_none()
 
@@ -130,10 +142,9 @@ def _clean(*, title, body, topic, kind, building_id) -> Fields:
     if building_id in ("", None):
         building_id = None
     else:
-        try:
-            building_id = int(building_id)
-        except (TypeError, ValueError):
-            raise KbError(_l("Дом указан неверно."), "invalid_building_id", "building_id") from None
+        building_id = _id(building_id)
+        if building_id is None:
+            raise KbError(_l("Дом указан неверно."), "invalid_building_id", "building_id")
     if kind == "hint":
         if building_id is None or buildings.get(building_id) is None:
             raise KbError(_l("Подсказка по дому: выберите дом из реестра."), "invalid_building_id", "building_id")
@@ -166,7 +177,10 @@ def create(user, *, title: str, body: str, topic: str | None, kind: str = "artic
 
 
 def _locked(article_id: int) -> Article:
-    a = db.session.execute(sa.select(Article).where(Article.id == article_id).with_for_update()).scalar_one_or_none()
+    a = None
+    if _id(article_id) is not None:
+        a = db.session.execute(sa.select(Article).where(Article.id == _id(article_id)).with_for_update()
+                               ).scalar_one_or_none()
     if a is None:
         raise KbError(_l("Запись базы знаний не найдена."), "not_found", status=404)
     return a
@@ -322,7 +336,7 @@ def intake_panel(topic: str | None, building_id: int | None = None) -> dict:
     articles, and the hints about the building ``building_id`` (for any topic, or this one). Unknown
     topics and buildings show nothing of theirs."""
     topic = topic if topic in TOPICS else None
-    building = buildings.get(building_id) if building_id else None
+    building = buildings.get(_id(building_id)) if _id(building_id) else None
     arts = list_articles(topic=topic, kind="article") if topic else []
     hints = []
     if building is not None:

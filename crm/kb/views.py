@@ -18,7 +18,7 @@ from crm.security.permissions import roles_required
 from crm.users import services as users
 
 bp = Blueprint("kb", __name__)
-READERS = ("operator", "supervisor", "admin", "executor")
+READERS = kb.READ_ROLES
 STAGE_NAMES = {"opening": N_("Начало"), "body": N_("Основная часть"), "closing": N_("Завершение")}
 
 
@@ -49,7 +49,7 @@ def kb_list():
 
 
 def _building_label(building_id) -> str:
-    b = buildings.get(int(building_id)) if str(building_id or "").isdigit() else None
+    b = buildings.get(building_id) if building_id else None
     return b.address if b else ""
 
 
@@ -128,8 +128,8 @@ def kb_versions(article_id: int):
     a = kb.get(article_id) or abort(404)
     rows = kb.versions(article_id)
     shown = None
-    if (request.args.get("v") or "").isdigit():
-        shown = kb.get_version(article_id, int(request.args["v"])) or abort(404)
+    if request.args.get("v"):
+        shown = kb.get_version(article_id, request.args["v"]) or abort(404)
     return render_template("kb/versions.html", a=a, rows=rows, shown=shown, people=users.by_id(),
                            can_edit=_can_edit(), action=ActionForm())
 
@@ -169,6 +169,5 @@ def kb_archive(article_id: int):
 def kb_panel():
     """The panel beside the intake form (an HTML fragment): the scripts and articles of ``?topic=``
     and the hints about the house ``?building_id=``."""
-    building_id = request.args.get("building_id") or ""
-    panel = kb.intake_panel(request.args.get("topic"), int(building_id) if building_id.isdigit() else None)
+    panel = kb.intake_panel(request.args.get("topic"), request.args.get("building_id"))
     return render_template("kb/_panel.html", panel=panel, stages=Labels(STAGE_NAMES))

@@ -218,3 +218,20 @@ def test_building_hints_and_the_intake_panel(client, make_user, login):
     assert "Ключи от подвала" not in html and "Плановые отключения ГВС" in html
     html = client.get("/kb/panel", query_string={"topic": "lift"}).get_data(as_text=True)
     assert "Про лифт" in html and "Сценарий: нет горячей воды" not in html
+
+
+def test_an_edit_without_kind_keeps_it_and_ids_out_of_range_are_not_found(client, as_role, make_user, login):
+    _, sup = as_role("supervisor")
+    script = _create(client, sup, title="Сценарий", body="Завершение: «всего доброго»", kind="script")
+    edited = client.put(f"/api/v1/kb/articles/{script['id']}", json={"title": "Сценарий", "body": "Начало: «добрый день»",
+                                                                    "topic": "hot_water"}, headers=sup).get_json()
+    assert edited["kind"] == "script" and edited["lines"][0]["stage"] == "opening"
+    big = 2**40
+    assert_error(client.get(f"/api/v1/kb/articles/{big}", headers=sup), 404, "not_found")
+    assert_error(client.post(f"/api/v1/kb/articles/{script['id']}/restore", json={"version": big}, headers=sup), 404)
+    assert_error(client.post("/api/v1/kb/articles", json={"title": "t", "body": "b", "topic": None, "kind": "hint",
+                                                          "building_id": big}, headers=sup), 400, "invalid_building_id")
+    login(make_user("supervisor"))
+    assert client.get(f"/kb/{big}").status_code == 404
+    assert client.get(f"/kb/{script['id']}/versions?v={big}").status_code == 404
+    assert client.get("/kb/panel", query_string={"topic": "hot_water", "building_id": str(big)}).status_code == 200
