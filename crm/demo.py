@@ -11,11 +11,33 @@ from crm.appeals import services as appeals
 from crm.calls import services as calls
 from crm.citizens import services as citizens
 from crm.consent import services as consent
+from crm.kb import services as kb
 from crm.qa import services as qa
 from crm.users import services as users
 
 DEMO_USERS = [("operator", "operator", "Анна Смирнова"), ("supervisor", "supervisor", "Ольга Кузнецова"),
               ("dpo", "dpo", "Игорь Лебедев"), ("admin", "admin", "Администратор")]
+#: the demo knowledge base: (kind, topic, title, body)
+DEMO_KB = [
+    ("script", None, "Общий сценарий звонка",
+     "Начало: «Горячая линия ЖКХ», оператор (имя), здравствуйте!\n"
+     "Выслушайте заявителя, не перебивая; уточните адрес и телефон для связи.\n"
+     "Завершение: Назовите «номер обращения» и срок ответа.\n"
+     "Прощание: «Всего доброго»!"),
+    ("script", "hot_water", "Нет горячей воды",
+     "Спросите, есть ли горячая вода у соседей и на других этажах.\n"
+     "Проверьте, нет ли отключения по этому дому (плановые работы, авария).\n"
+     "Если отключение плановое — назовите срок, когда воду дадут."),
+    ("article", "hot_water", "Сколько может не быть горячей воды",
+     "По правилам предоставления коммунальных услуг (ПП РФ № 354, приложение 1, п. 4) перерыв в подаче "
+     "горячей воды допускается не более 8 часов в месяц в сумме и не более 4 часов подряд, при аварии на "
+     "тупиковой магистрали — 24 часа подряд. На время плановых ремонтных работ горячую воду отключают "
+     "по графику (обычно до 14 дней летом). За каждый час сверх допустимого плата снижается."),
+    ("article", "billing", "Перерасчёт за время без коммунальной услуги",
+     "Если услуга не предоставлялась или была ненадлежащего качества сверх допустимых перерывов, "
+     "плата уменьшается (ПП РФ № 354, раздел IX). Заявитель может подать заявление о перерасчёте; "
+     "зарегистрируйте обращение с тематикой «Начисления и перерасчёт»."),
+]
 DEMO_CALL = Path(__file__).resolve().parent.parent / "tests" / "data" / "audio" / "speech-ru" / "calls" / "dev_call_01_hot_water.stereo8k.wav"
 
 
@@ -39,6 +61,11 @@ def load_demo(with_call: bool = True) -> list[str]:
     for username, role, _ in DEMO_USERS:
         out.append(f"  {role:<11} login: {username:<11} password: {known.get(username, '(set earlier)')}")
     op = users.get_by_username("operator")
+    supervisor = users.get_by_username("supervisor")
+    if supervisor is not None and supervisor.role in kb.EDIT_ROLES and not kb.list_articles(limit=1):
+        for kind, topic, title, body in DEMO_KB:
+            kb.create(supervisor, kind=kind, topic=topic, title=title, body=body)
+        out.append(f"  demo knowledge base: {len(DEMO_KB)} articles and call scripts")
     if not appeals.recent(limit=1):
         people = [("Петров Иван Сергеевич", "8 912 345-67-89", "ул. Садовая, д. 5", "17", "hot_water", "routine",
                    "С утра нет горячей воды во всём подъезде."),

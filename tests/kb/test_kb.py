@@ -235,3 +235,16 @@ def test_an_edit_without_kind_keeps_it_and_ids_out_of_range_are_not_found(client
     assert client.get(f"/kb/{big}").status_code == 404
     assert client.get(f"/kb/{script['id']}/versions?v={big}").status_code == 404
     assert client.get("/kb/panel", query_string={"topic": "hot_water", "building_id": str(big)}).status_code == 200
+
+
+def test_demo_data_brings_a_knowledge_base_once(ctx):
+    from crm.demo import DEMO_KB, load_demo
+    from crm.kb import services as kb
+
+    out = load_demo(with_call=False)
+    assert any("knowledge base" in line for line in out)
+    assert len(kb.list_articles()) == len(DEMO_KB)
+    assert [r["title"] for r in kb.search("горячая вода", kind="article")] == ["Сколько может не быть горячей воды"]
+    assert [line["stage"] for line in kb.script_lines_for("hot_water")] == ["opening", "closing", "closing"]
+    load_demo(with_call=False)
+    assert len(kb.list_articles()) == len(DEMO_KB)
