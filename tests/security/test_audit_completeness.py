@@ -82,6 +82,16 @@ NO_PERSONAL_DATA = {
     "api_dispatch.executor_stats_list": "counts of appeals per executor",
     "api_dispatch.executor_stats_one": "counts of appeals per executor",
     "dispatch.executor_stats": "counts of appeals per executor",
+    # the knowledge base (crm/kb): the hotline's own reference texts, call scripts and building hints
+    "kb.kb_list": "knowledge-base titles, topics, versions and search snippets; no citizen",
+    "kb.kb_new": "the empty knowledge-base form",
+    "kb.kb_article": "one knowledge-base article or call script; no citizen",
+    "kb.kb_edit": "the knowledge-base form with an article's text; no citizen",
+    "kb.kb_versions": "an article's versions: texts, editors, times; no citizen",
+    "kb.kb_panel": "the intake panel: the topic's scripts and articles and a house's hints; no citizen",
+    "api_kb.kb_article_get": "one knowledge-base article; no citizen",
+    "api_kb.kb_article_versions": "an article's versions: texts, editor ids, times; no citizen",
+    "api_kb.kb_search": "knowledge-base titles and snippets; no citizen",
 }
 #: The data subject's own pages (no staff role): the citizen signs in with a one-time link or an
 #: SMS code, which crm.consent.selfservice logs (selfservice.login / selfservice.code) under the
@@ -126,6 +136,12 @@ POST_NO_PERSONAL_DATA = {
     "api_dispatch.breach_acknowledge": "marks a breach of the queue taken up; logs breach.acknowledge",
     "dispatch.notification_read": "marks a staff notification read",
     "api_dispatch.notification_read": "marks a staff notification read",
+    "kb.kb_new": "a knowledge-base article (the hotline's reference text); every edit a version with its editor",
+    "kb.kb_edit": "a new version of a knowledge-base article",
+    "kb.kb_restore": "a new version of a knowledge-base article copying an old one",
+    "kb.kb_archive": "archives a knowledge-base article (a new version)",
+    "api_kb.kb_article_create": "a knowledge-base article (the hotline's reference text)",
+    "api_kb.kb_article_restore": "a new version of a knowledge-base article copying an old one",
 }
 #: POST endpoints known to change data without an access-log entry. The test fails when one starts
 #: logging, so the entry is removed here.
