@@ -50,6 +50,9 @@ from crm.qa.views import bp as qa_bp
 from crm.reports.api import bp as reports_api
 from crm.security import startup
 from crm.security.spool import SpoolingRequest
+from crm.telephony import personal_data as telephony_data
+from crm.telephony.api import bp as telephony_api, ivr_bp as ivr_api
+from crm.telephony.views import bp as telephony_bp
 from crm.users.services import load_user
 from crm.users.views import bp as users_bp
 import crm.models  # noqa: F401
@@ -113,14 +116,14 @@ def register_personal_data(app: Flask) -> None:
     """Each feature declares its tables' personal data to crm.security.registry (what erasure,
     rotation and the access-request export work through); raises ``RuntimeError`` when a model has
     an encrypted column no feature declares."""
-    for feature in (citizens_data, appeals_data, calls_data, qa_data, consent_data):
+    for feature in (citizens_data, appeals_data, calls_data, qa_data, consent_data, telephony_data):
         feature.register()
     startup.check_personal_data()
 
 
 def register_blueprints(app: Flask) -> None:
     for bp in (users_bp, appeals_bp, buildings_bp, calls_bp, qa_bp, dispatch_bp, dpo_bp, consent_bp, selfservice_bp,
-               dpo_selfservice_bp, health_bp, admin_bp, appeals_self_bp, kb_bp):
+               dpo_selfservice_bp, health_bp, admin_bp, appeals_self_bp, kb_bp, telephony_bp):
         app.register_blueprint(bp)
     register_api(app)
 
@@ -128,7 +131,7 @@ def register_blueprints(app: Flask) -> None:
 def register_api(app: Flask) -> None:
     """``/api/v1``: each feature's API blueprint, documented by one OpenAPI document (crm.api)."""
     api.init_app(app, [appeals_api, buildings_api, executors_api, dispatch_api, citizens_api, consent_api, calls_api, qa_api,
-                       reports_api, audit_api, kb_api])
+                       reports_api, audit_api, kb_api, telephony_api, ivr_api])
 
 
 def register_hooks(app: Flask) -> None:

@@ -80,9 +80,22 @@ class Defaults:
     CRM_RETENTION_EVERY_S = 86400  # seconds between retention runs
     CRM_RECONCILE_EVERY_S = 300  # seconds between runs of the reconciler of dead transcription jobs
     CRM_TRUSTED_PROXIES = 0  # reverse proxies in front of the app whose X-Forwarded-* headers are trusted
-    # telephony events (crm.calls.api)
+    # telephony events (crm.telephony)
     CRM_TELEPHONY_SECRET: str | None = None  # shared secret of the PBX's event webhook (None: webhook answers 503)
     CRM_TELEPHONY_REPLAY_TTL_S = 7 * 86400  # seconds event ids are remembered (a replay is answered «duplicate»)
+    # crm.telephony: a secret per PBX source, {"asterisk-1": "…"}; the source names itself in X-CRM-Source
+    CRM_TELEPHONY_SECRETS: dict = {}
+    CRM_TELEPHONY_WINDOW_S = 300  # seconds an event's `at` may be away from now (older or later: refused 400)
+    # URL prefixes a "recording" event may name for the CRM to fetch (https://pbx.example/rec/); empty: none
+    CRM_TELEPHONY_RECORDING_URLS = ()
+    CRM_TELEPHONY_FETCH_TIMEOUT_S = 30.0  # seconds a recording fetch may take to connect and to read
+    CRM_TELEPHONY_CALLBACK_S = 3600  # seconds after an abandoned call by which it is to be called back
+    CRM_TELEPHONY_CALLBACK_QUEUE_S: dict = {}  # per queue, e.g. {"emergency": 600}
+    CRM_TELEPHONY_SL_S = 20  # service level: answered within this many seconds …
+    CRM_TELEPHONY_SL_TARGET = 0.8  # … for this share of calls (80/20)
+    CRM_TELEPHONY_SHORT_ABANDON_S = 5  # an abandon sooner than this is a short one, counted apart
+    CRM_TELEPHONY_EMERGENCY_ANSWER_S = 300  # ПП РФ № 416: an emergency call answered within 5 min
+    CRM_TELEPHONY_STALE_WAIT_S = 4 * 3600  # a call "waiting" longer than this lost its hang-up; not shown as waiting
     # key management (crm.security.rotation)
     CRM_KEK_FROM_ENV = False  # the active KEK comes from the environment: `crm keys rotate` refuses to add one
     # files under the instance folder: None here, set by load() unless instance/config.py or the environment does

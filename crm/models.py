@@ -15,3 +15,4 @@ from crm.consent.models import ConsentEvent, DataSubjectRequest, DestructionAct,
 from crm.consent.models import RetentionRun, SelfServiceGrant, SmsMessage  # noqa: F401
 from crm.dispatch.models import Breach, ExtensionRequest, Notification  # noqa: F401
 from crm.dpo.models import AccessAlert  # noqa: F401
+from crm.telephony.models import AgentState, CallbackAttempt, TelephonyCall, TelephonyEvent  # noqa: F401

@@ -1,27 +1,20 @@
-"""``/api/v1/calls`` (upload a recording, read a call with its transcript and automatic QA checks)
-and ``/api/v1/telephony/events`` (the PBX webhook)."""
+"""``/api/v1/calls``: upload a recording, read a call with its transcript and automatic QA checks,
+search transcripts. (The PBX webhook is crm.telephony.api.)"""
 from __future__ import annotations
 
-import hashlib
-import hmac
+from flask import g, request
 
-import redis
-from flask import current_app, g, request
-
-from crm import hooks, jobs
-from crm.api import ApiError, Blueprint, load_body, token_required, translates
+from crm import hooks
+from crm.api import ApiError, Blueprint, token_required, translates
 from crm.calls import search as transcript_search
 from crm.calls import services as calls
 from crm.calls.schemas import (CallDetailSchema, CallSchema, CallSearchQuerySchema, CallSearchResultSchema,
-                               CallUploadSchema, TelephonyAckSchema, TelephonyEventSchema)
+                               CallUploadSchema)
 from crm.citizens import services as citizens
-from crm.errors import api_error
-from crm.i18n import N_, lazy_gettext as _l, translate
-
-TELEPHONY_MAX_BODY = 64 * 1024  # bytes; a PBX event is a few hundred
+from crm.i18n import lazy_gettext as _l
 
 
-bp = Blueprint("api_calls", __name__, description="Calls: recordings, transcripts, search; the PBX webhook")
+bp = Blueprint("api_calls", __name__, description="Calls: recordings, transcripts, search")
 
 
 @translates(calls.CallError)
@@ -110,51 +103,6 @@ def call_retranscribe(call_id: str):
         raise ApiError(404, "not_found", _l("звонок не найден"))
     call = calls.retranscribe(call)
     return calls.as_dict(call), 202, {"Location": f"{bp.url_prefix}/calls/{call.id}"}
-
-
-def _signature_ok(secret: str | bytes, raw: bytes, header: str) -> bool:
-    key = secret.encode() if isinstance(secret, str) else secret
-    expected = b"sha256=" + hmac.new(key, raw, hashlib.sha256).hexdigest().encode()
-    return hmac.compare_digest(expected, header.strip().lower().encode("utf-8", "surrogateescape"))
-
-
-@bp.route("/telephony/events", methods=["POST"])
-@bp.document_body(TelephonyEventSchema)  # loaded after the signature is checked
-@bp.response(202, TelephonyAckSchema, description="accepted")
-@bp.alt_response(200, schema=TelephonyAckSchema, description="a replayed event_id (duplicate: true)")
-@bp.errors({400: "malformed JSON or an invalid field", 401: "missing or wrong signature", 413: "body over 64 KiB",
-            503: "CRM_TELEPHONY_SECRET is not set (telephony_not_configured) or Redis is down"})
-@bp.doc(security=[{"telephonySignature": []}])
-def telephony_event():
-    """PBX webhook: call.started / call.ended
-
-    Authenticated by `X-CRM-Signature: sha256=<hex>`, the HMAC-SHA256 of the raw body under
-    CRM_TELEPHONY_SECRET. Event ids are remembered in Redis for CRM_TELEPHONY_REPLAY_TTL_S (7 days by
-    default); a replay within that window is answered 200 with duplicate: true. The event is validated,
-    de-duplicated and logged (type and ids only, never the caller's number); nothing else is stored yet."""
-    app = current_app
-    secret = app.config["CRM_TELEPHONY_SECRET"]
-    if not secret:
-        return api_error(503, "telephony_not_configured",
-                         translate(N_("секрет для событий телефонии не настроен (CRM_TELEPHONY_SECRET)")))
-    request.max_content_length = TELEPHONY_MAX_BODY
-    raw = request.get_data(cache=True)
-    if not _signature_ok(secret, raw, request.headers.get("X-CRM-Signature", "")):
-        return api_error(401, "invalid_signature", translate(N_("подпись X-CRM-Signature отсутствует или неверна")))
-    event = load_body(TelephonyEventSchema)
-    if event["type"] not in ("call.started", "call.ended"):
-        raise ApiError(400, "invalid_type", _l("неизвестный тип события «%(event_type)s»",
-                                               event_type=event['type'][:40]))
-    key = f"{app.config['CRM_QUEUE_PREFIX']}crm:telephony:event:{event['event_id']}"
-    ttl = int(app.config["CRM_TELEPHONY_REPLAY_TTL_S"])
-    try:
-        first = jobs.redis_connection().set(key, "1", nx=True, ex=ttl)
-    except redis.RedisError:
-        return api_error(503, "queue_unavailable", translate(N_("хранилище событий недоступно, повторите позже")))
-    if not first:
-        return {"accepted": True, "duplicate": True, "event_id": event["event_id"]}, 200
-    app.logger.info("telephony event %s type=%s call_id=%s", event["event_id"], event["type"], event.get("call_id"))
-    return {"accepted": True, "duplicate": False, "event_id": event["event_id"]}, 202
 
 
 # --- transcript search (crm/calls/search.py) ---------------------------------------------------------

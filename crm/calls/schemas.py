@@ -138,16 +138,3 @@ class CallSearchResultSchema(Schema):
     hit_limit_reached = fields.Boolean(required=True, metadata={
         "description": "limit hits found; the scan stopped there"})
     scanned_back_to = nullable(IsoDateTime, required=True, metadata={"description": "time of the oldest call read"})
-
-
-class TelephonyEventSchema(Schema):
-    event_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    type = fields.String(required=True, metadata={"enum": ["call.started", "call.ended"]})
-    call_id = nullable(fields.String, validate=validate.Length(max=128))
-    from_ = nullable(fields.String, data_key="from", validate=validate.Length(max=40))
-
-
-class TelephonyAckSchema(Schema):
-    accepted = fields.Boolean(required=True)
-    duplicate = fields.Boolean(required=True)
-    event_id = fields.String()

@@ -1,4 +1,5 @@
-"""Role checks as decorators. Roles: operator, supervisor, dpo, admin, executor (read-only)."""
+"""Role checks as decorators. Roles: operator, supervisor, dpo, admin, executor (read-only), ivr (a
+machine client: the PBX's voice menu, API token only, the /api/v1/ivr lookups and nothing else)."""
 from __future__ import annotations
 
 from functools import wraps
@@ -9,9 +10,10 @@ from flask_login import current_user
 from crm.i18n import N_
 from crm.extensions import login_manager
 
-ROLES = ("operator", "supervisor", "dpo", "admin", "executor")
+ROLES = ("operator", "supervisor", "dpo", "admin", "executor", "ivr")
 ROLE_NAMES_RU = {"operator": N_("оператор"), "supervisor": N_("супервизор"), "dpo": N_("ответственный за ПДн"),
-                 "admin": N_("администратор"), "executor": N_("исполнитель")}
+                 "admin": N_("администратор"), "executor": N_("исполнитель"),
+                 "ivr": N_("голосовое меню (IVR)")}
 
 
 class PermissionDenied(Exception):

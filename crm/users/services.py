@@ -18,6 +18,10 @@ _hasher = PasswordHasher()  # Argon2id with argon2-cffi's RFC 9106 low-memory pr
 _DUMMY = _hasher.hash("not-a-password")
 
 
+#: Roles of machine clients: API tokens only, never a sign-in to the pages.
+TOKEN_ONLY_ROLES = ("ivr",)
+
+
 class UserError(ValueError):
     """Invalid user data; the message is Russian, for the UI and the CLI."""
 
@@ -55,6 +59,7 @@ def authenticate(username: str, password: str) -> User | None:
     ok = False
     try:
         ok = _hasher.verify(user.password_hash if user else _DUMMY, password) and user is not None and user.active
+        ok = ok and user.role not in TOKEN_ONLY_ROLES  # a machine client (the IVR) never signs in to the pages
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
     if ok and _hasher.check_needs_rehash(user.password_hash):

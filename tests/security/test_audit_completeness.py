@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import re
+import uuid
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -27,6 +28,13 @@ NAME, PHONE = "Громова Ксения Павловна", "+7 912 765-43-21"
 #: GET endpoints that show no personal data, each with the reason. Keep it short.
 NO_PERSONAL_DATA = {
     "static": "CSS and scripts",
+    # telephony (crm/telephony): call records and the worklist carry ids, times and states, never a number
+    "api_telephony.telephony_call": "a call record: ids, times, states, the operator's user name; no number",
+    "api_telephony.callback_list": "the callback worklist: ids, times, deadlines; no number",
+    "api_telephony.queue_board": "counts and durations per queue and operator",
+    "telephony.callback_page": "the callback worklist: call ids, times, deadlines; a number only after a logged POST",
+    "telephony.queue_page": "the queue board: counts and durations per queue and operator",
+    "api_ivr.ivr_outage_in_url": "answers that outage information is unavailable; logged as ivr.lookup naming no citizen",
     "users.index": "redirects to the role's home page",
     "users.login": "the sign-in form",
     "health.healthz": "process status",
@@ -110,12 +118,16 @@ QUERIES = {
     "api_citizens.citizen_card": {"reveal": "true"},
     # a search by phone processes the citizen's phone (blind index): logged as appeal.search naming them
     "api_appeals.appeal_list": {"q": PHONE},
+    # the IVR's look-up by the caller's phone: logged as ivr.lookup naming the citizen of the appeal
+    "api_ivr.ivr_appeal_status_in_url": {"phone": PHONE},
 }
 #: POST endpoints that neither read nor change personal data (their own logging is tested elsewhere).
 POST_NO_PERSONAL_DATA = {
     "users.login": "sign-in: logged as auth.login / auth.login_failed (test below)",
     "users.logout": "sign-out: logged as auth.logout (test below)",
-    "api_calls.telephony_event": "PBX events carry ids and types only; not linked to citizens yet",
+    "api_telephony.telephony_event": "the PBX webhook acts for no user: its citizen look-up is logged as citizen.search "
+                                     "by pbx:<source> (tests/telephony/test_events.py)",
+    "api_ivr.ivr_outage": "answers that outage information is unavailable; logged as ivr.lookup naming no citizen",
     "admin.job_retry": "requeues a failed job by its id",
     "admin.job_retry_all": "requeues every failed job",
     "admin.calendar_page": "a calendar override (days, no citizen); logs calendar.override (tests/clocks/test_calendar_admin.py)",
@@ -149,7 +161,7 @@ KNOWN_GAPS: dict[str, str] = {}
 #: POST endpoints that un-transcribe the seeded call (re-run its transcription): called last, since
 #: other recipes (evaluations) need it transcribed.
 UNTRANSCRIBES = ("calls.call_retranscribe", "api_calls.call_retranscribe")
-ROLE_ORDER = ("operator", "supervisor", "admin", "dpo", "executor")
+ROLE_ORDER = ("operator", "supervisor", "admin", "dpo", "executor", "ivr")
 
 
 @pytest.fixture()
@@ -167,9 +179,12 @@ def world(ctx, make_user, api_token, tmp_path, monkeypatch):
     clients, headers = {}, {}
     for role, user in users.items():
         c = ctx.test_client()
+        headers[role] = api_token(user)
+        if role == "ivr":  # a machine client: API token only, no sign-in
+            continue
         resp = c.post("/login", data={"username": user.username, "password": "correct-horse-1"})
         assert resp.status_code == 302
-        clients[role], headers[role] = c, api_token(user)
+        clients[role] = c
         fresh_user()
     citizen = CitizenFactory(full_name=NAME, phone=PHONE, email="gromova@example.ru", address="ул. Ленина, д. 3",
                              apartment="12")
@@ -313,6 +328,19 @@ def _post_recipes(w):
         db.session.refresh(w.appeal)
         return TRANSITIONS[w.appeal.status][0]
 
+    def abandoned_call():
+        """An inbound call from the world's citizen, abandoned: on the callback worklist; its record's id."""
+        from datetime import timedelta
+
+        from crm.db import utcnow
+        from crm.telephony import services as telephony
+
+        now, call_id = utcnow(), f"audit-{uuid.uuid4().hex[:8]}"
+        for kind, back in (("newCall", 60), ("hangup", 30)):
+            telephony.ingest(telephony.Event(event_id=f"{call_id}-{kind}", type=kind, call_id=call_id,
+                                             at=now - timedelta(seconds=back), from_=PHONE, to="+74951112233"))
+        return telephony.get(call_id).id
+
     def new_appeal():
         return AppealFactory(citizen=w.citizen, description="Нет света в подъезде").id
 
@@ -391,6 +419,13 @@ def _post_recipes(w):
             "original_number": appeal_number(new_appeal()), "merge": "y"}), cid),
         "api_appeals.appeal_assign": ("operator", lambda app: api("operator", f"/api/v1/appeals/{new_appeal()}/assign",
                                                           json={"executor_id": w.args["executor_id"]})(app), cid),
+        "api_telephony.callback_attempt": ("operator", lambda app: api(
+            "operator", f"/api/v1/telephony/callbacks/{abandoned_call()}/attempts", json={"outcome": "reached"})(app), cid),
+        "telephony.callback_reveal": ("operator", lambda app: html(
+            "operator", f"/telephony/callbacks/{abandoned_call()}/reveal"), cid),
+        "telephony.callback_attempt": ("operator", lambda app: html(
+            "operator", f"/telephony/callbacks/{abandoned_call()}/attempt", data={"outcome": "no_answer"}), cid),
+        "api_ivr.ivr_appeal_status": ("ivr", api("ivr", "/api/v1/ivr/appeal-status", json={"phone": PHONE}), cid),
         "api_calls.call_upload": ("operator", api("operator", "/api/v1/calls", data={
             "file": (io.BytesIO(tone_wav(0.5)), "c.wav"), "appeal_id": aid}, content_type="multipart/form-data"), cid),
         "api_qa.evaluation_create": ("supervisor", api("supervisor", f"/api/v1/calls/{call_id}/evaluations",

@@ -13,13 +13,14 @@ from crm.security.permissions import ROLE_NAMES_RU
 #: Reads of decrypted personal data (or of a recording). Alerts count these.
 READ_ACTIONS = ("citizen.view", "citizen.reveal", "citizen.search", "appeal.view", "appeal.search", "transcript.view",
                 "transcript.search",
-                "call.listen", "call.decrypt", "evaluation.view", "audit.report", "consent.history", "dsr.export")
+                "call.listen", "call.decrypt", "evaluation.view", "audit.report", "consent.history", "dsr.export",
+                "telephony.match", "telephony.reveal", "ivr.lookup")
 #: Changes to citizens, appeals, calls, consents and evaluations.
 CHANGE_ACTIONS = ("citizen.create", "citizen.update", "appeal.create", "appeal.transition", "call.create",
                   "call.retranscribe", "transcript.create", "transcript.fail", "consent.grant", "consent.refuse",
                   "consent.withdraw", "evaluation.create", "citizen.erase", "citizen.rectify", "appeal.assign",
                   "executor.create", "recording.destroy", "breach.acknowledge", "appeal.duplicate", "call.attach",
-                  "appeal.comment", "appeal.extend", "extension.request", "extension.decide")
+                  "appeal.comment", "appeal.extend", "extension.request", "extension.decide", "callback.attempt")
 AUTH_ACTIONS = ("auth.login", "auth.login_failed", "auth.logout", "user.create", "token.issue")
 SECURITY_ACTIONS = ("keys.rewrap", "recording.rekey", "keys.rotate", "keys.retire", "keys.index_start", "keys.index_backfill",
                     "keys.index_switch", "keys.index_drop", "security.decrypt_failed", "audit.checkpoint", "audit.attest",
@@ -79,6 +80,11 @@ ACTION_LABELS = {
     "purpose.reject": N_("отклонение предложения изменить реестр целей"), "retention.run": N_("уничтожение по истечении сроков"),
     "evaluation.acknowledge": N_("оператор ознакомлен с оценкой"), "evaluation.dispute": N_("оспаривание оценки"),
     "evaluation.resolve": N_("решение по спору об оценке"),
+    # written by crm.telephony
+    "telephony.match": N_("сверка номера звонящего со списком обратных звонков"),
+    "telephony.reveal": N_("раскрытие номера для обратного звонка"),
+    "callback.attempt": N_("попытка обратного звонка"),
+    "ivr.lookup": N_("справка голосового меню (IVR)"),
 }
 FIELD_LABELS = {"full_name": N_("ФИО"), "phone": N_("телефон"), "email": N_("эл. почта"), "address": N_("адрес"),
                 "apartment": N_("квартира"), "description": N_("суть обращения"), "comment": N_("комментарий"),
@@ -88,7 +94,7 @@ FIELD_LABELS = {"full_name": N_("ФИО"), "phone": N_("телефон"), "email
 #: Outcomes of access-log entries, for documents (the log and exports keep the codes).
 OUTCOME_LABELS = {"ok": N_("выполнено"), "denied": N_("отказано"), "failed": N_("ошибка"), "not_found": N_("не найдено"),
                   "erased": N_("данные уничтожены"), "repeat": N_("повторно (уже было сделано)"),
-                  "restarted": N_("перезапуск")}
+                  "restarted": N_("перезапуск"), "unavailable": N_("сведений нет")}
 #: Background jobs and commands that act as ``job:<name>`` (:func:`system_actor`).
 SYSTEM_ACTOR_LABELS = {"transcribe_call": N_("расшифровка звонка"),
                        "rekey_recordings": N_("перешифрование старых записей под собственные ключи"), "retention": N_("соблюдение сроков хранения"),

@@ -1,0 +1,54 @@
+"""Background jobs of the telephony package. Each takes ids and is safe to run twice."""
+from __future__ import annotations
+
+import urllib.request
+
+from crm.calls import services as calls
+from crm.jobs import job, job_context
+from crm.telephony import services
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect could lead off the allow-list: refused."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise OSError(f"redirect refused ({code})")
+
+
+class _Capped:
+    """A response stream that raises once more than ``limit`` bytes were read."""
+
+    def __init__(self, raw, limit: int):
+        self.raw, self.limit, self.seen = raw, limit, 0
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self.raw.read(n if n and n > 0 else 1024 * 1024)
+        self.seen += len(chunk)
+        if self.seen > self.limit:
+            raise OSError("recording larger than MAX_CONTENT_LENGTH")
+        return chunk
+
+
+@job(queue="default", timeout_s=900, retries=2, retry_intervals_s=(60, 300))
+def fetch_recording(telephony_call_id: str, url: str) -> str:
+    """Fetch the recording of the call record ``telephony_call_id`` from ``url`` (checked against
+    ``CRM_TELEPHONY_RECORDING_URLS`` again; no redirects; at most ``MAX_CONTENT_LENGTH`` bytes), spool
+    it encrypted (:func:`crm.calls.services.stage_upload`), store it as the call's recording and queue
+    its transcription. Returns ``stored``, ``exists`` (the call has one: a second run), ``refused``
+    (not on the allow-list) or ``missing``. A network error raises, so RQ retries; an invalid file
+    (not audio, empty) raises :class:`crm.calls.services.CallError` and is not retried usefully."""
+    with job_context() as app:
+        call = services.by_id(telephony_call_id)
+        if call is None:
+            return "missing"
+        if call.recording_call_id is not None:
+            return "exists"
+        if not services.url_allowed(url):
+            return "refused"
+        opener = urllib.request.build_opener(_NoRedirect)
+        timeout = float(app.config["CRM_TELEPHONY_FETCH_TIMEOUT_S"])
+        with opener.open(urllib.request.Request(url, headers={"User-Agent": "crm-telephony"}), timeout=timeout) as resp:
+            staged = calls.stage_upload(_Capped(resp, int(app.config["MAX_CONTENT_LENGTH"])),
+                                        url.rsplit("/", 1)[-1][:255] or "recording")
+        stored = services.attach_fetched(telephony_call_id, staged)
+        return "stored" if stored else "exists"
