@@ -1,6 +1,73 @@
-"""Telephony pages: the callback worklist (operators, supervisors) and the live queue board (supervisors)."""
+"""Telephony pages: «Обратные звонки» (the callback worklist: operators, supervisors, administrators)
+and «Очередь звонков» (the live queue board: supervisors, administrators)."""
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from crm.errors import CrmError
+from crm.i18n import N_
+from crm.security.permissions import roles_required
+from crm.telephony import services
 
 bp = Blueprint("telephony", __name__)
+
+CALLBACK_ROLES = ("operator", "supervisor", "admin")
+BOARD_ROLES = ("supervisor", "admin")
+OUTCOMES_RU = {"reached": N_("дозвонились"), "no_answer": N_("не ответил"), "busy": N_("занято"),
+               "wrong_number": N_("неверный номер")}
+AGENT_STATES_RU = {"talking": N_("разговаривает"), "available": N_("свободен"), "paused": N_("на перерыве"),
+                   "logged_off": N_("не в сети")}
+
+
+@bp.app_context_processor
+def telephony_labels():
+    """The outcome and agent-state labels in the request's language, for the pages and the board's script."""
+    return {"OUTCOMES_RU": {k: _(v) for k, v in OUTCOMES_RU.items()},
+            "AGENT_STATES_RU": {k: _(v) for k, v in AGENT_STATES_RU.items()}}
+
+
+def _worklist(revealed: dict[str, str] | None = None):
+    items = [services.callback_dict(c) for c in services.open_callbacks()]
+    return render_template("telephony/callbacks.html", items=items, revealed=revealed or {},
+                           outcomes=services.ATTEMPT_OUTCOMES)
+
+
+@bp.get("/telephony/callbacks")
+@roles_required(*CALLBACK_ROLES)
+def callback_page():
+    """The worklist: abandoned calls to call back, earliest deadline first; no number until revealed."""
+    return _worklist()
+
+
+@bp.post("/telephony/callbacks/<call_id>/reveal")
+@roles_required(*CALLBACK_ROLES)
+def callback_reveal(call_id: str):
+    """Show the caller's number of one worklist item, to dial it; logged (``telephony.reveal``)."""
+    call = services.by_id(call_id)
+    if call is None or call.callback_due_at is None:
+        abort(404)
+    return _worklist({call.id: services.reveal_caller(call, current_user)})
+
+
+@bp.post("/telephony/callbacks/<call_id>/attempt")
+@roles_required(*CALLBACK_ROLES)
+def callback_attempt(call_id: str):
+    """Log a callback attempt with its outcome; «дозвонились» clears the item. Logged."""
+    call = services.by_id(call_id)
+    if call is None:
+        abort(404)
+    try:
+        services.log_attempt(call, request.form.get("outcome", ""), user=current_user)
+        flash(_("Попытка обратного звонка записана."), "success")
+    except CrmError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("telephony.callback_page"))
+
+
+@bp.get("/telephony/queue")
+@roles_required(*BOARD_ROLES)
+def queue_page():
+    """The queue board; its script refreshes the figures from GET /api/v1/telephony/queue every 5 s."""
+    return render_template("telephony/queue.html", board=services.queue_board())

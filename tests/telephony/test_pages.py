@@ -1,0 +1,59 @@
+"""The telephony pages: «Обратные звонки» (reveal the number, logged; record an attempt) and the
+supervisors' «Очередь звонков»."""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from tests.clients import SharedContextClient
+
+NUMBER = "+79165550101"
+
+
+def abandoned(call_id: str) -> str:
+    from crm.db import utcnow
+    from crm.telephony import services
+
+    now = utcnow()
+    for kind, back in (("newCall", 90), ("hangup", 50)):
+        services.ingest(services.Event(event_id=f"{call_id}-{kind}-{uuid.uuid4().hex[:4]}", type=kind, call_id=call_id,
+                                       at=now - timedelta(seconds=back), from_=NUMBER, to="+74951112233"))
+    return services.get(call_id).id
+
+
+def test_operator_reveals_and_records_a_callback(ctx, make_user):
+    from crm.db import db
+    from crm.security.models import AccessLogEntry
+    from crm.telephony import services
+
+    user = make_user("operator")
+    record_id = abandoned("page-1")
+    web = SharedContextClient(ctx, user)
+    page = web.get("/telephony/callbacks").get_data(as_text=True)
+    assert "Обратные звонки" in page and "page-1" in page and "9165550101" not in page
+    shown = web.post(f"/telephony/callbacks/{record_id}/reveal").get_data(as_text=True)
+    assert "+79165550101" in shown
+    reveal = db.session.execute(sa.select(AccessLogEntry).where(AccessLogEntry.action == "telephony.reveal")).scalar_one()
+    assert reveal.actor_id == user.id and reveal.fields == "phone"
+    resp = web.post(f"/telephony/callbacks/{record_id}/attempt", data={"outcome": "busy"})
+    assert resp.status_code == 302
+    db.session.expire_all()
+    assert services.by_id(record_id).callback_done_at is None
+    web.post(f"/telephony/callbacks/{record_id}/attempt", data={"outcome": "reached"})
+    db.session.expire_all()
+    assert services.by_id(record_id).callback_done_at is not None
+    assert "Перезванивать некому." in web.get("/telephony/callbacks").get_data(as_text=True)
+
+
+def test_queue_board_page_for_supervisors_only(ctx, make_user):
+    sup = SharedContextClient(ctx, make_user("supervisor"))
+    page = sup.get("/telephony/queue")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Очередь звонков" in html and "queue.js" in html and 'data-figure="service_level"' in html
+    op = SharedContextClient(ctx, make_user("operator"))
+    assert op.get("/telephony/queue").status_code == 403
+    # the board's script polls the API with the browser's session
+    assert sup.get("/api/v1/telephony/queue").status_code == 200
