@@ -29,6 +29,7 @@ from crm.dpo.cli import audit_scan
 from crm.security import keystore
 from crm.security.cli import audit_group, keys_group
 from crm.security.keyring import init_keys
+from crm.telephony.cli import telephony_group
 from crm.users.cli import users_group
 from crm.worker import status_cmd, worker_cmd
 
@@ -106,7 +107,7 @@ migrate_cli.db.add_command(grant_app_role_cmd)  # `crm db grant-app-role`, besid
 audit_group.add_command(audit_scan)  # `crm audit scan`: the DPO's alerts (crm.dpo), beside the log's own commands
 
 #: Every command of the app, by feature.
-COMMANDS = (init_cmd, redis_group, demo_data, users_group, buildings_group, calendar_group, consent_group, audit_group, keys_group, transcribe_cmd, rekey_recordings_cmd,
+COMMANDS = (init_cmd, redis_group, demo_data, users_group, buildings_group, telephony_group, calendar_group, consent_group, audit_group, keys_group, transcribe_cmd, rekey_recordings_cmd,
             worker_cmd, status_cmd)
 
 

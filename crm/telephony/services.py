@@ -38,6 +38,8 @@ LEGACY_TYPES = ("call.started", "call.ended")
 _RANK = {"newCall": 0, "answer": 1, "hangup": 2}
 #: A hang-up with this cause hands the call on (Zammad's ``forwarded``): the call goes on.
 FORWARDED = "forwarded"
+#: A hang-up with this cause ends the call for the queue by a transfer out (queue_log TRANSFER).
+TRANSFER = "transfer"
 #: Outcomes of a callback attempt; ``reached`` clears the callback.
 ATTEMPT_OUTCOMES = ("reached", "no_answer", "busy", "wrong_number")
 
@@ -158,7 +160,7 @@ def fold(events: Iterable) -> Folded:
             operators.append(e.user)
     out.operators = operators
     out.operator = next((e.user for e in reversed(answers) if e.user), None)
-    out.transferred = len(operators) > 1 or any(h.cause == FORWARDED for h in hangups)
+    out.transferred = len(operators) > 1 or any(h.cause in (FORWARDED, TRANSFER) for h in hangups)
     last = evs[-1]
     ended = last.type == "hangup" and last.cause != FORWARDED
     if answers:

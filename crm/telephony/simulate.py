@@ -1,0 +1,89 @@
+"""A simulated hour of a hotline's call centre, as the PBX's events: for demos, tests and load.
+
+Calls arrive at random (Poisson, ``calls`` an hour on average) with a burst three times as dense in
+minutes 20–30 (a pipe bursts: everyone calls); ``agents`` operators answer the longest-waiting call
+first. Each caller waits up to a random patience (exponential, mean 90 s; one in twelve hangs up within
+5 s: a misdial, a short abandon) and talks a random time (exponential, mean 180 s, at least 20 s); one
+answered call in fifteen is transferred to a second operator. Numbers are valid Russian mobiles of a
+reserved-looking range; the same seed gives the same hour.
+"""
+from __future__ import annotations
+
+import heapq
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+@dataclass
+class SimEvent:
+    """One event as the webhook takes it, ``at`` aware UTC."""
+
+    event_id: str
+    type: str
+    call_id: str
+    at: datetime
+    from_: str
+    to: str = "+74950000000"
+    queue: str = "hotline"
+    user: str | None = None
+    cause: str | None = None
+    direction: str = "in"
+
+    def as_json(self, at: datetime | None = None) -> dict:
+        """The webhook's JSON (``at``: another time to stamp it with, e.g. the moment it is sent)."""
+        body = {"event_id": self.event_id, "type": self.type, "callId": self.call_id, "from": self.from_,
+                "to": self.to, "direction": "in", "queue": self.queue, "at": (at or self.at).isoformat()}
+        if self.user:
+            body["user"] = self.user
+        if self.cause:
+            body["cause"] = self.cause
+        return body
+
+
+def hour(start: datetime, *, calls: int = 120, agents: int = 5, seed: int = 1, prefix: str = "sim") -> list[SimEvent]:
+    """The events of one simulated hour from ``start``, in time order (see the module's docstring)."""
+    rnd = random.Random(seed)
+    arrivals, t = [], 0.0
+    base = calls / 3600.0
+    while t < 3600:
+        rate = base * (3 if 1200 <= t < 1800 else 1)
+        t += rnd.expovariate(rate)
+        if t < 3600:
+            arrivals.append(t)
+    names = [f"operator{i + 1}" for i in range(agents)]
+    free_at = {n: 0.0 for n in names}
+    events: list[SimEvent] = []
+    at = lambda s: start + timedelta(seconds=round(s, 3))  # noqa: E731
+    for i, arrive in enumerate(arrivals):
+        call_id = f"{prefix}-{seed}-{i:05d}"
+        number = f"+7916{rnd.randrange(2000000, 9999999):07d}"
+        patience = rnd.uniform(0.5, 4.5) if rnd.random() < 1 / 12 else rnd.expovariate(1 / 90)
+        talk = max(20.0, rnd.expovariate(1 / 180))
+        ev = lambda kind, s, **kw: SimEvent(f"{call_id}-{kind}-{len(events)}", kind, call_id, at(s), number, **kw)  # noqa: E731
+        events.append(ev("newCall", arrive))
+        agent = min(names, key=lambda n: (max(free_at[n], arrive), n))
+        answer = max(free_at[agent], arrive)
+        if answer - arrive > patience:
+            events.append(ev("hangup", arrive + patience, cause="cancel"))
+            continue
+        events.append(ev("answer", answer, user=agent))
+        end = answer + talk
+        if rnd.random() < 1 / 15 and len(names) > 1:
+            second = min((n for n in names if n != agent), key=lambda n: (free_at[n], n))
+            handover = answer + talk / 2
+            events.append(ev("hangup", handover, cause="forwarded"))
+            events.append(ev("answer", handover + 1, user=second))
+            free_at[agent] = handover
+            free_at[second] = max(free_at[second], end + 1)
+            events.append(ev("hangup", end + 1, cause="normalClearing"))
+        else:
+            free_at[agent] = end
+            events.append(ev("hangup", end, cause="normalClearing"))
+    order = {"newCall": 0, "answer": 1, "hangup": 2}
+    return sorted(events, key=lambda e: (e.at, order[e.type], e.event_id))
+
+
+def merge(streams: list[list[SimEvent]]) -> list[SimEvent]:
+    """Several time-ordered streams as one."""
+    return list(heapq.merge(*streams, key=lambda e: e.at))

@@ -1,0 +1,94 @@
+"""``crm telephony import-queue-log`` (Asterisk's queue_log, idempotent) and ``crm telephony simulate``."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+T = int(datetime.now(timezone.utc).timestamp()) - 3000
+
+
+def qlog() -> str:
+    lines = [
+        f"{T}|NONE|NONE|NONE|QUEUESTART|",
+        f"{T + 1}|NONE|hotline|PJSIP/ivanova|ADDMEMBER|",
+        f"{T + 2}|NONE|hotline|PJSIP/petrov|ADDMEMBER|",
+        f"{T + 10}|1700000001.1|hotline||ENTERQUEUE||+79165550001|1",
+        f"{T + 12}|1700000001.1|hotline|PJSIP/ivanova|RINGNOANSWER|2000",
+        f"{T + 22}|1700000001.1|hotline|PJSIP/ivanova|CONNECT|12|1700000001.2|2",
+        f"{T + 142}|1700000001.1|hotline|PJSIP/ivanova|COMPLETECALLER|12|120|1",
+        f"{T + 20}|1700000002.1|hotline||ENTERQUEUE||89165550002|2",
+        f"{T + 65}|1700000002.1|hotline|NONE|ABANDON|1|2|45",
+        f"{T + 30}|1700000003.1|hotline||ENTERQUEUE||+79165550003|3",
+        f"{T + 330}|1700000003.1|hotline|NONE|EXITWITHTIMEOUT|1|3|300",
+        f"{T + 40}|1700000004.1|hotline||ENTERQUEUE||+79165550004|1",
+        f"{T + 45}|1700000004.1|hotline|PJSIP/petrov|CONNECT|5|1700000004.2|1",
+        f"{T + 100}|1700000004.1|hotline|PJSIP/petrov|TRANSFER|200|from-internal|5|55",
+        f"{T + 200}|NONE|hotline|PJSIP/petrov|PAUSE|lunch",
+        "garbage line",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def test_import_queue_log_builds_the_calls_and_is_idempotent(ctx, runner, tmp_path):
+    from crm.telephony import services
+
+    f = tmp_path / "queue_log"
+    f.write_text(qlog(), encoding="utf-8")
+    out = runner("telephony", "import-queue-log", str(f))
+    assert out.exit_code == 0, out.output
+    assert "events 10, duplicates 0, agent states 3, skipped 2, refused 1" in out.output and "line 16" in out.output
+    answered = services.get("queue_log:1700000001.1")
+    assert (answered.state, answered.wait_s, answered.talk_s, answered.operator) == ("ended", 12.0, 120.0, "ivanova")
+    abandoned = services.get("queue_log:1700000002.1")
+    assert abandoned.state == "abandoned" and abandoned.abandoned_after_s == 45.0 and abandoned.caller == "+79165550002"
+    timeout = services.get("queue_log:1700000003.1")
+    assert timeout.state == "abandoned" and timeout.callback_due_at is not None
+    transferred = services.get("queue_log:1700000004.1")
+    assert transferred.state == "ended" and transferred.transferred and transferred.operator == "petrov"
+    board = services.queue_board()
+    agents = {a["user"]: a["state"] for a in board["agents"]}
+    assert agents["petrov"] == "paused" and agents["ivanova"] == "available"
+    again = runner("telephony", "import-queue-log", str(f))
+    assert "events 0, duplicates 10" in again.output
+    assert services.get("queue_log:1700000001.1").talk_s == 120.0
+
+
+def test_import_refuses_a_file_that_is_not_utf8(ctx, runner, tmp_path):
+    f = tmp_path / "queue_log"
+    f.write_bytes(b"\xff\xfe|x")
+    out = runner("telephony", "import-queue-log", str(f))
+    assert out.exit_code == 1 and "not UTF-8" in out.output
+
+
+def test_simulated_hour_is_realistic_and_deterministic():
+    from crm.telephony import simulate
+    from crm.telephony.services import fold
+
+    start = datetime(2026, 12, 7, 9, 0, tzinfo=timezone.utc)
+    a = simulate.hour(start, calls=150, agents=4, seed=7)
+    b = simulate.hour(start, calls=150, agents=4, seed=7)
+    assert [e.as_json() for e in a] == [e.as_json() for e in b]
+    by_call: dict[str, list] = {}
+    for e in a:
+        by_call.setdefault(e.call_id, []).append(e)
+    states = [fold(evs) for evs in by_call.values()]
+    assert 100 <= len(states) <= 220
+    assert any(s.state == "abandoned" and s.abandoned_after_s < 5 for s in states)  # short abandons
+    assert any(s.state == "abandoned" and s.abandoned_after_s >= 5 for s in states)
+    assert any(s.transferred for s in states) and any(s.state == "ended" for s in states)
+    burst = sum(1 for e in a if e.type == "newCall" and 1200 <= (e.at - start).total_seconds() < 1800)
+    calm = sum(1 for e in a if e.type == "newCall" and 0 <= (e.at - start).total_seconds() < 600)
+    assert burst > calm  # the burst of minutes 20-30
+
+
+def test_simulate_command_writes_an_hour(ctx, runner):
+    from crm.telephony import services
+
+    out = runner("telephony", "simulate", "--calls", "40", "--agents", "3", "--seed", "3")
+    assert out.exit_code == 0, out.output
+    board = services.queue_board()
+    assert board["answered"] + board["abandoned"] + board["short_abandons"] + board["waiting"] >= 1
+    again = runner("telephony", "simulate", "--calls", "40", "--agents", "3", "--seed", "3")
+    assert again.exit_code == 0  # the same seed again: the same event ids, duplicates
+    assert services.queue_board()["answered"] == board["answered"]
