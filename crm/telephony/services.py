@@ -311,8 +311,9 @@ def ingest(ev: Event, *, staged=None) -> Ingested:
 def _rebuild(call: TelephonyCall) -> None:
     """Recompute ``call`` from all its events (:func:`fold`), then its callback (no commit)."""
     events = db.session.execute(select(TelephonyEvent).where(TelephonyEvent.pbx_call_id == call.pbx_call_id)).scalars().all()
-    if not any(e.type in _RANK for e in events):
+    if not any(e.type in _RANK for e in events):  # only a recording so far: the call took place
         call.queued_at = min(e.at for e in events)
+        call.state = "ended"
         return
     f = fold(events)
     call.state, call.queued_at, call.answered_at, call.ended_at = f.state, f.queued_at, f.answered_at, f.ended_at

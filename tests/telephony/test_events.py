@@ -245,6 +245,13 @@ def test_recording_uploaded_lands_on_the_call_and_is_queued(ctx, client, pbx, as
                        content_type="multipart/form-data", headers={"X-CRM-Signature": sign(raw.encode())})
     assert_error(resp, 400, "sha256_mismatch")
     assert services.get("c-rec2") is None
+    # a recording whose call's other events have not come yet: a call that took place, not one waiting
+    good = ev("recording", "c-rec3", 5, sha256=hashlib.sha256(wav).hexdigest())
+    raw = json.dumps(good)
+    resp = client.post("/api/v1/telephony/events", data={"event": raw, "file": (io.BytesIO(wav), "rec.wav")},
+                       content_type="multipart/form-data", headers={"X-CRM-Signature": sign(raw.encode())})
+    assert resp.status_code == 202 and services.get("c-rec3").state == "ended"
+    assert services.queue_board()["waiting"] == 0
 
 
 def test_recording_url_must_be_on_the_allow_list(ctx, pbx, monkeypatch, recordings):
