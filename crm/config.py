@@ -95,6 +95,7 @@ class Defaults:
     CRM_TELEPHONY_SL_TARGET = 0.8  # … for this share of calls (80/20)
     CRM_TELEPHONY_SHORT_ABANDON_S = 5  # an abandon sooner than this is a short one, counted apart
     CRM_TELEPHONY_EMERGENCY_ANSWER_S = 300  # ПП РФ № 416: an emergency call answered within 5 min
+    CRM_TELEPHONY_EMERGENCY_QUEUES = ()  # queues of emergency calls the 5-min norm counts in (empty: every queue)
     CRM_TELEPHONY_STALE_WAIT_S = 4 * 3600  # a call "waiting" longer than this lost its hang-up; not shown as waiting
     # key management (crm.security.rotation)
     CRM_KEK_FROM_ENV = False  # the active KEK comes from the environment: `crm keys rotate` refuses to add one

@@ -543,7 +543,8 @@ def queue_board(now: datetime | None = None) -> dict:
       (target ``CRM_TELEPHONY_SL_TARGET``, 80 %), ``asa_s``: the mean wait of the answered calls,
       ``abandon_rate``: abandons (short ones excluded) over ``offered`` — None while nothing was offered;
     * ``answered_over_norm``: calls answered after more than ``CRM_TELEPHONY_EMERGENCY_ANSWER_S`` (300 s,
-      ПП РФ № 416: an emergency call answered within 5 minutes);
+      ПП РФ № 416: an emergency call answered within 5 minutes), in the queues of
+      ``CRM_TELEPHONY_EMERGENCY_QUEUES`` (empty: every queue, as any call may be an emergency);
     * ``agents``: each operator's state (``talking``, ``available``, ``paused``, ``logged_off``), calls
       answered today and talk time."""
     cfg = current_app.config
@@ -563,7 +564,9 @@ def queue_board(now: datetime | None = None) -> dict:
     sl_s = float(cfg["CRM_TELEPHONY_SL_S"])
     norm_s = float(cfg["CRM_TELEPHONY_EMERGENCY_ANSWER_S"])
     within = [c for c in answered if (c.wait_s or 0) <= sl_s]
-    over_norm = [c for c in answered if (c.wait_s or 0) > norm_s]
+    emergency_queues = set(cfg["CRM_TELEPHONY_EMERGENCY_QUEUES"] or ())
+    over_norm = [c for c in answered if (c.wait_s or 0) > norm_s
+                 and (not emergency_queues or c.queue in emergency_queues)]
     talking = {c.operator for c in db.session.execute(select(TelephonyCall).where(
         TelephonyCall.state == "answered", TelephonyCall.answered_at > stale)).scalars() if c.operator}
     pauses = {a.username: a.state for a in db.session.execute(select(AgentState)).scalars()}

@@ -162,6 +162,14 @@ def test_queue_board_figures_on_a_simulated_sequence(ctx, client, as_role, make_
     assert agents["op_a"] == {"user": "op_a", "state": "talking", "answered": 3, "talk_s": pytest.approx(140)}
     assert agents["op_b"] == {"user": "op_b", "state": "available", "answered": 2, "talk_s": pytest.approx(260)}
     assert board["callbacks_open"] == 2
+    # with emergency queues named, the 5-minute norm counts only their calls
+    ctx.config["CRM_TELEPHONY_EMERGENCY_QUEUES"] = ("emergency",)
+    try:
+        assert services.queue_board(now=noon)["answered_over_norm"] == 0
+        call("q10", s(600), wait=301, talk=10, user="op_b", number=NUMBERS[18], queue="emergency")
+        assert services.queue_board(now=noon)["answered_over_norm_calls"] == ["q10"]
+    finally:
+        ctx.config["CRM_TELEPHONY_EMERGENCY_QUEUES"] = ()
     # the API answers the same document for supervisors, refuses operators
     resp = client.get("/api/v1/telephony/queue", headers=sup)
     assert resp.status_code == 200 and set(resp.get_json()) >= {"waiting", "longest_wait_s", "service_level", "asa_s",
