@@ -43,6 +43,8 @@ from crm.extensions import csrf, db, limiter, login_manager, migrate
 from crm.health import bp as health_bp
 from crm.kb.api import bp as kb_api
 from crm.kb.views import bp as kb_bp
+from crm.incidents.api import bp as incidents_api
+from crm.incidents.views import bp as incidents_bp
 from crm.qa import hooks as qa_hooks
 from crm.qa import personal_data as qa_data
 from crm.qa.api import bp as qa_api
@@ -123,14 +125,14 @@ def register_personal_data(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     for bp in (users_bp, appeals_bp, buildings_bp, calls_bp, qa_bp, dispatch_bp, dpo_bp, consent_bp, selfservice_bp,
-               dpo_selfservice_bp, health_bp, admin_bp, appeals_self_bp, kb_bp, telephony_bp):
+               dpo_selfservice_bp, health_bp, admin_bp, appeals_self_bp, kb_bp, telephony_bp, incidents_bp):
         app.register_blueprint(bp)
     register_api(app)
 
 
 def register_api(app: Flask) -> None:
     """``/api/v1``: each feature's API blueprint, documented by one OpenAPI document (crm.api)."""
-    api.init_app(app, [appeals_api, buildings_api, executors_api, dispatch_api, citizens_api, consent_api, calls_api, qa_api,
+    api.init_app(app, [appeals_api, incidents_api, buildings_api, executors_api, dispatch_api, citizens_api, consent_api, calls_api, qa_api,
                        reports_api, audit_api, kb_api, telephony_api, ivr_api])
 
 

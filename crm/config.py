@@ -46,6 +46,12 @@ class Defaults:
     MAX_CONTENT_LENGTH = 200 * 1024 * 1024  # bytes; a larger upload is answered 413
     CRM_MAX_RECORDING_S = 4 * 3600  # seconds
     CRM_REPEAT_WINDOW_DAYS = 30
+    # incidents (crm.incidents): a planned outage shows at intake this many hours before it starts
+    CRM_INCIDENT_UPCOMING_H = 24
+    # surge detection (crm.incidents.surge): this many appeals on one house and topic within this many
+    # minutes propose an incident to the supervisors (once per surge)
+    CRM_SURGE_APPEALS = 3
+    CRM_SURGE_WINDOW_MIN = 60
     CRM_SLA_SOON_FRACTION = 0.8  # share of an SLA clock run after which its deadline shows «скоро» (design.md: 80 %)
     CRM_SEARCH_COUNT_CAP = 10000  # the appeal lists count matches up to this many («более 10 000»): a full count is slow
     CRM_SEARCH_SOON_HOURS = 24  # the appeal lists' «срок скоро» filter: the nearest pending deadline within this many hours

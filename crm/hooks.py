@@ -72,6 +72,14 @@ Known hooks (the name, who fires it, the keyword arguments):
   key chain (the signing key was lost or replaced); ``line: int`` (the checkpoint's line number),
   ``reason: str``. Runs before the checkpoint's log entry is committed (the DPO's alert commits with it).
 
+- ``incident.closing`` — ``crm.incidents.services.close`` inside the closing's transaction, before its
+  commit; ``incident_id: int``, ``appeal_ids: list[str]`` (the appeals linked to it), ``text: str`` (what
+  the citizens are told), ``user_id: int | None``. ``crm.appeals`` resolves the appeals (no commit) and
+  returns a function that ``close`` calls after the commit (the status notifications); an exception
+  rolls the closing back with the resolutions.
+- ``incident.proposed`` — ``crm.incidents.surge`` after it committed a new proposal (a surge of appeals on
+  one building and topic); ``proposal_id: int``, ``building_id: int``, ``topic: str``, ``appeals_count: int``.
+
 Add a name here when you add a hook: :func:`fire` refuses names that are not declared, so a typo
 fails loudly instead of reaching nobody.
 """
@@ -105,6 +113,8 @@ HOOKS: frozenset[str] = frozenset({
     "retention.recordings",
     "audit.checkpoint_restarted",
     "retention.destroy_recordings",
+    "incident.closing",
+    "incident.proposed",
 })
 
 _subscribers: dict[str, list[Callable[..., Any]]] = defaultdict(list)

@@ -16,3 +16,4 @@ from crm.consent.models import RetentionRun, SelfServiceGrant, SmsMessage  # noq
 from crm.dispatch.models import Breach, ExtensionRequest, Notification  # noqa: F401
 from crm.dpo.models import AccessAlert  # noqa: F401
 from crm.telephony.models import AgentState, CallbackAttempt, TelephonyCall, TelephonyEvent  # noqa: F401
+from crm.incidents.models import Incident, IncidentAppeal, IncidentBuilding, IncidentCall, IncidentProposal  # noqa: F401

@@ -12,6 +12,7 @@ from crm.appeals.schemas import (AppealCreatedSchema, AppealCreateSchema, Appeal
                                  RepeatCandidatesSchema, RepeatQuerySchema, StaleSchema, TransitionSchema)
 from crm.citizens import services as citizens
 from crm.i18n import lazy_gettext as _l
+from crm.incidents import services as incidents
 
 OPERATORS = ("operator", "admin")
 #: who hands appeals over to executors
@@ -94,8 +95,10 @@ def appeal_create(body: dict):
         category=body["category"], topic=body["topic"], description=body["description"],
         channel=body.get("channel") or "api", consents=body.get("consents"),
         confirm_duplicate=bool(body.get("confirm_duplicate")), submission_key=key,
-        building_id=body.get("building_id"), repeat_of_id=body.get("repeat_of_id"), call_id=body.get("call_id"))
+        building_id=body.get("building_id"), repeat_of_id=body.get("repeat_of_id"), call_id=body.get("call_id"),
+        incident_id=body.get("incident_id"))
     data = _summary(intake.appeal)
+    data["incident_id"] = incidents.incident_of_appeal(intake.appeal.id)
     if not intake.replayed:
         data["possible_duplicates"] = []
         if "consents" in body:

@@ -30,6 +30,13 @@ def _lookup(appeal_id: str, **_: object):
     return services.get(appeal_id)
 
 
+def _incident_closing(incident_id: int, appeal_ids: list[str], text: str, user_id: int | None = None,
+                      **_: object):
+    """``incident.closing``: resolve the linked appeals in the closing's transaction; returns what runs after
+    its commit (:func:`crm.appeals.services.resolve_for_incident`)."""
+    return services.resolve_for_incident(appeal_ids, text, user_id=user_id)
+
+
 def register() -> None:
     """Subscribe the appeals package's handlers (idempotent)."""
     hooks.subscribe("appeal.transitioned", notifications.after_transition)  # the citizen's status SMS
@@ -38,3 +45,4 @@ def register() -> None:
     hooks.subscribe("retention.activity", _activity)
     hooks.subscribe("retention.active_work", _active_work)
     hooks.subscribe("appeal.lookup", _lookup)
+    hooks.subscribe("incident.closing", _incident_closing)

@@ -30,6 +30,10 @@ class AppealCreateSchema(Schema):
         "description": "link the new appeal as a repeat of this earlier one (one POST /appeals/repeat-candidates "
                        "offers: same topic, same citizen or house, open or recent); else `repeat_of` is found "
                        "automatically. A mismatch is answered 409 repeat_of_mismatch"})
+    incident_id = nullable(fields.Integer, metadata={
+        "description": "the open incident (POST /incidents, GET /incidents/active) the appeal is about: linked to it, "
+                       "resolved when the incident is closed. Unknown: 400 invalid_incident_id; closed: 409 "
+                       "incident_closed"})
     call_id = fields.String(validate=validate.Length(max=36), metadata={
         "description": "the citizen's call already stored (POST /calls with `citizen_id`) to attach to the appeal"})
     confirm_duplicate = StrictBoolean(metadata={
@@ -100,6 +104,7 @@ class AppealCreatedSchema(AppealSummarySchema):
     class Meta(AppealSummarySchema.Meta):
         extends = AppealSummarySchema
 
+    incident_id = nullable(fields.Integer, metadata={"description": "the incident the appeal is linked to"})
     possible_duplicates = fields.List(fields.String(), metadata={
         "description": "Always empty now: a citizen with the same phone and another name is no longer registered "
                        "silently (409 phone_in_use lists them; `confirm_duplicate` registers after the client "
@@ -160,6 +165,8 @@ class AppealSchema(AppealSummarySchema):
     building = nullable(fields.Nested, BuildingSchema, metadata={
         "description": "the house of the buildings register picked at intake; null when none was"})
     history = fields.List(fields.Nested(HistoryEntrySchema))
+    incident_id = nullable(fields.Integer, metadata={
+        "description": "the incident (GET /incidents/{id}) the appeal was opened about; null: none"})
     clocks = fields.List(fields.Nested(ClockSchema), metadata={
         "description": "the SLA clocks that apply to the appeal (category, topic, channel, CRM_CLOCK_REGIME)"})
 

@@ -29,6 +29,8 @@ from crm.clocks import services as clock_calendar
 from crm.consent import services as consent
 from crm.db import UTCDateTime, atomic, db, utcnow
 from crm.executors import services as executors
+from crm.incidents import services as incidents
+from crm.incidents import surge
 from crm.errors import NotFound
 from crm.i18n import lazy_gettext as _l
 from crm.security import audit, blind_index, crypto
@@ -467,7 +469,8 @@ def register_appeal(user, *, citizen_id: str | None = None, citizen: citizens.Ci
                     consents: Mapping[str, bool] | None = None, consent_offset_s: float | None = None,
                     recording: tuple[BinaryIO, str] | None = None, confirm_duplicate: bool = False,
                     submission_key: str | None = None, building_id: int | None = None,
-                    repeat_of_id: str | None = None, call_id: str | None = None) -> Intake:
+                    repeat_of_id: str | None = None, call_id: str | None = None,
+                    incident_id: int | None = None) -> Intake:
     """Register an appeal as the operator's form (``/citizens/<id>/appeals/new``) and ``POST
     /api/v1/appeals`` both do: its citizen, the appeal, the call recording and the consent answers,
     all or nothing.
@@ -484,6 +487,9 @@ def register_appeal(user, *, citizen_id: str | None = None, citizen: citizens.Ci
     repeat candidates could offer (:func:`crm.appeals.repeats.check_predecessor`; else found
     automatically). ``call_id``: the citizen's call already stored (the telephony's recording) to
     attach instead of ``recording`` (:func:`crm.calls.services.attach_to_appeal`).
+    ``incident_id``: the open incident (:mod:`crm.incidents`) the appeal is about; the appeal is
+    linked to it (resolved when it closes); an unknown id raises :class:`AppealError` (``invalid``,
+    field ``incident_id``), a closed one :class:`AppealError` ``incident_closed``.
     ``submission_key``: the form's key or the API's ``Idempotency-Key``; a key
     that already made an appeal returns that appeal (``replayed``), looking up and writing nothing.
 
@@ -524,6 +530,8 @@ def register_appeal(user, *, citizen_id: str | None = None, citizen: citizens.Ci
             # a concurrent twin committed the appeal after our look-up: ours (and its new citizen) goes
             db.session.rollback()
             return Intake(appeal, citizens.get(appeal.citizen_id), replayed=True)
+        if incident_id is not None:
+            _link_incident(incident_id, appeal)
         if staged is not None:
             call = calls.add_staged(staged, appeal=appeal, operator_id=user.id)
         elif call_id:
@@ -549,8 +557,63 @@ def register_appeal(user, *, citizen_id: str | None = None, citizen: citizens.Ci
             staged.discard()
     if call is not None:
         calls.enqueue_transcription(call)
+    if incident_id is None:
+        _consider_surge(appeal)
     return Intake(appeal, person, call=call or attached, consents=events, consent_error=consent_error,
                   citizen_registered=registered)
+
+
+def _link_incident(incident_id, appeal: Appeal) -> None:
+    """Link the appeal being registered to the incident (in the intake's transaction). Raises
+    :class:`AppealError`: ``invalid`` (unknown incident) or ``incident_closed``."""
+    try:
+        incidents.link_appeal(incident_id, appeal.id)
+    except incidents.IncidentError as exc:
+        raise AppealError(str(exc), "incident_id", "invalid" if exc.code == "not_found" else exc.code) from None
+
+
+def _consider_surge(appeal: Appeal) -> None:
+    """After a registration's commit: the house's appeals on the topic within the surge window go to
+    :func:`crm.incidents.surge.consider`, which proposes an incident once per surge."""
+    if appeal.building_id is None:
+        return
+    _, window = surge.settings()
+    times = db.session.execute(select(Appeal.created_at).where(
+        Appeal.building_id == appeal.building_id, Appeal.topic == appeal.topic,
+        Appeal.created_at >= utcnow() - window, Appeal.status.not_in(("duplicate", "rejected")))).scalars().all()
+    surge.consider(appeal.building_id, appeal.topic, list(times))
+
+
+#: the internal comment of the hand-over step of an appeal still «Принято» when its incident closes
+INCIDENT_HANDOVER = "Передано в работу по инциденту (массовому отключению)"
+
+
+def resolve_for_incident(appeal_ids: list[str], text: str, *, user_id: int | None = None):
+    """The closing of an incident (hook ``incident.closing``, in the closing's transaction): each of
+    ``appeal_ids`` still being worked on moves to «Выполнено» with ``text`` as the comment for the
+    citizen (their self-service page shows it); an appeal still «Принято» is first handed over (an
+    internal step). Appeals already resolved, closed, answered, rejected or duplicates are left as they
+    are. Nothing is committed here (the incident's closing and the resolutions are one transaction).
+    Returns the function to run after the commit: it fires ``appeal.transitioned`` once per resolved
+    appeal (the status notification, on each citizen's consent) and returns the resolved ids."""
+    done: list[tuple[str, str, str]] = []
+    for appeal_id in appeal_ids:
+        appeal = get(appeal_id)
+        if appeal is None or appeal.status not in ("received", "escalated", "in_progress"):
+            continue
+        first = appeal.status
+        if appeal.status == "received":
+            appeal, _, _ = _apply(appeal, "escalated", user=None, user_id=user_id, visibility="internal",
+                                  comment=INCIDENT_HANDOVER, expected_status="received")
+        appeal, event, _ = _apply(appeal, "resolved", user=None, user_id=user_id, comment=text,
+                                  visibility="citizen", expected_status=appeal.status)
+        done.append((appeal.id, first, event.id))
+
+    def after_commit() -> list[str]:
+        for appeal_id, first, event_id in done:
+            hooks.fire("appeal.transitioned", appeal_id=appeal_id, old=first, new="resolved", event_id=event_id)
+        return [d[0] for d in done]
+    return after_commit
 
 
 def get(appeal_id: str) -> Appeal | None:
@@ -717,6 +780,7 @@ def view(appeal: Appeal, *, reveal: bool = False, owner_only: bool = False) -> d
     data["clocks"] = [c.as_dict() for c in clocks(appeal)]
     house = buildings.get(appeal.building_id)
     data["building"] = buildings.view(house) if house is not None else None
+    data["incident_id"] = incidents.incident_of_appeal(appeal.id)
     if not erased:
         audit.record("appeal.view", citizen_id=appeal.citizen_id, appeal_id=appeal.id,
                      fields=["description", "comment"], purpose="appeal_processing")
