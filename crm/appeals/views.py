@@ -11,6 +11,7 @@ from flask_login import current_user
 from crm import hooks
 from crm.appeals import repeats, services
 from crm.appeals.catalog import CATEGORIES, CHANNELS, DEADLINE_KINDS, HISTORY_KINDS, STATUSES, TOPICS, TRANSITIONS
+from crm.incidents.catalog import KINDS as INCIDENT_KINDS, TOPICS as INCIDENT_TOPICS
 from crm.appeals.forms import (AppealForm, CitizenForm, CommentForm, DuplicateForm, PhoneSearchForm, QuickConsentForm,
                                RecordingForm, TransitionForm)
 from crm.buildings import services as buildings
@@ -23,6 +24,7 @@ from crm.consent import services as consent
 from crm.db import utcnow
 from crm.errors import NotFound
 from crm.i18n import Labels
+from crm.incidents import services as incidents
 from crm.security.permissions import roles_required
 from crm.security.redirects import local_target
 from crm.timeutil import day_start, local_date, local_tz
@@ -136,7 +138,7 @@ def appeal_new(citizen_id):
     (same ``submission_key``) goes to the appeal its first submission made."""
     citizen = citizens.get(citizen_id) or abort(404)
     form = AppealForm()
-    waiting = calls.unattached_for_citizen(citizen.id)  # the telephony's recordings of this caller
+    waiting = _waiting_calls(citizen.id)  # the telephony's recordings of this caller
     form.call_id.choices = [("", _("— без записи из телефонии —"))] + [
         (c.id, _("звонок %(at)s", at=format_datetime(c.created_at, "dd.MM HH:mm"))) for c in waiting]
     if request.method == "GET":
@@ -158,9 +160,10 @@ def appeal_new(citizen_id):
                 recording=(upload.stream, upload.filename) if upload and getattr(upload, "filename", "") else None,
                 submission_key=form.submission_key.data or None, building_id=form.building_id.data or None,
                 repeat_of_id=form.repeat_of_id.data or None,
-                call_id=None if upload and getattr(upload, "filename", "") else (form.call_id.data or None))
+                call_id=None if upload and getattr(upload, "filename", "") else (form.call_id.data or None),
+                incident_id=_incident_id(form))
         except services.AppealError as exc:
-            field_name = "topic" if exc.field == "repeat_of_id" else (exc.field or "description")
+            field_name = "topic" if exc.field in ("repeat_of_id", "incident_id") else (exc.field or "description")
             getattr(form, field_name, form.description).errors.append(str(exc))
         except calls.CallError as exc:
             form.recording.errors.append(str(exc))
@@ -183,8 +186,68 @@ def appeal_new(citizen_id):
         house = _citizen_house(citizen)
         if house is not None:
             form.building.data, form.building_id.data = house.address, house.id
+    house_id = form.building_id.data if str(form.building_id.data or "").isdigit() else None
+    active = incidents.active_for(building_id=int(house_id)) if house_id else []
     return render_template("appeals/new.html", form=form, citizen=card, citizen_id=citizen.id,
-                           window_days=current_app.config["CRM_REPEAT_WINDOW_DAYS"]), status
+                           window_days=current_app.config["CRM_REPEAT_WINDOW_DAYS"],
+                           incidents=[_incident_item(i) for i in active]), status
+
+
+def _waiting_calls(citizen_id: str) -> list:
+    """The telephony's recordings of the caller not yet attached to an appeal or an incident."""
+    waiting = calls.unattached_for_citizen(citizen_id)
+    taken = incidents.attached_call_ids([c.id for c in waiting])
+    return [c for c in waiting if c.id not in taken]
+
+
+def _incident_id(form) -> int | None:
+    raw = (request.form.get("incident_id") or "").strip()
+    return int(raw) if raw.isdigit() else None
+
+
+def _incident_item(incident) -> dict:
+    """An active incident as the intake's banner shows it (the same keys the banner's script builds)."""
+    data = incidents.brief(incident)
+    data.update(topic_label=_(INCIDENT_TOPICS[incident.topic]), kind_label=_(INCIDENT_KINDS[incident.kind]),
+                starts=format_datetime(incident.starts_at, "dd.MM HH:mm"),
+                ends=format_datetime(incident.ends_at, "dd.MM HH:mm") if incident.ends_at else "")
+    return data
+
+
+@bp.get("/citizens/<citizen_id>/incidents/active")
+@roles_required(*OPERATORS)
+def intake_incidents(citizen_id):
+    """The intake page's script asks, when the operator picks the caller's house (``?building_id=``, the
+    register's id: no address in the URL): the active incidents of that house, as the banner shows them."""
+    citizens.get(citizen_id) or abort(404)
+    raw = request.args.get("building_id") or ""
+    found = incidents.active_for(building_id=int(raw)) if raw.isdigit() else []
+    return jsonify({"items": [_incident_item(i) for i in found]})
+
+
+@bp.post("/citizens/<citizen_id>/incidents/<int:incident_id>/attach")
+@roles_required(*OPERATORS)
+def incident_attach(citizen_id, incident_id):
+    """«Добавить звонок к инциденту»: the new-appeal form sent to count this call (the telephony's
+    recording picked on the form, if any, and the consent answers) on the incident instead of opening
+    an appeal (:func:`crm.incidents.services.attach_call_with_consents`)."""
+    citizen = citizens.get(citizen_id) or abort(404)
+    form = AppealForm()
+    form.call_id.choices = [("", "")] + [(c.id, c.id) for c in _waiting_calls(citizen.id)]
+    answers = {purpose: getattr(form, name).data == "yes" for name, purpose in CONSENT_FIELDS.items()
+               if getattr(form, name).data in ("yes", "no")}
+    call_id = form.call_id.data if form.call_id.data in {c for c, _ in form.call_id.choices if c} else None
+    try:
+        done = incidents.attach_call_with_consents(current_user, incident_id, citizen_id=citizen.id, call_id=call_id,
+                                                   consents=answers)
+    except (incidents.IncidentError, consent.ConsentError) as exc:
+        flash(_("Звонок не добавлен к инциденту: %(error)s.", error=exc), "error")
+        return redirect(url_for("appeals.appeal_new", citizen_id=citizen.id))
+    flash(_("Звонок добавлен к инциденту № %(id)s (звонков по нему: %(n)s); новое обращение не открыто.",
+            id=incident_id, n=incidents.counts(incident_id)["calls_count"]), "success")
+    if done.consent_error:
+        flash(_("Ответ о согласии не записан: %(error)s.", error=done.consent_error), "error")
+    return redirect(url_for("appeals.citizen_card", citizen_id=citizen.id))
 
 
 @bp.post("/citizens/<citizen_id>/appeals/repeat-candidates")
@@ -224,7 +287,7 @@ def appeal_attach(citizen_id):
     appeal ``attach_to`` instead of opening another (:func:`crm.appeals.repeats.attach_call`)."""
     citizen = citizens.get(citizen_id) or abort(404)
     form = AppealForm()
-    form.call_id.choices = [("", "")] + [(c.id, c.id) for c in calls.unattached_for_citizen(citizen.id)]
+    form.call_id.choices = [("", "")] + [(c.id, c.id) for c in _waiting_calls(citizen.id)]
     target = request.form.get("attach_to") or ""
     upload = form.recording.data
     answers = {purpose: getattr(form, name).data == "yes" for name, purpose in CONSENT_FIELDS.items()

@@ -17,6 +17,7 @@ from crm.buildings import services as buildings
 from crm.buildings.address import normalize_address
 from crm.calls import services as calls
 from crm.citizens import services as citizens
+from crm.consent import services as consent
 from crm.db import atomic, db, utcnow
 from crm.i18n import lazy_gettext as _l
 from crm.incidents.catalog import BASIS, KINDS, PERMITTED, REDUCTION_PER_HOUR, TOPICS
@@ -266,14 +267,37 @@ def attached_call_ids(call_ids: list[str]) -> set[str]:
     return set(db.session.execute(sa.select(IncidentCall.call_id).where(IncidentCall.call_id.in_(call_ids))).scalars())
 
 
+@dataclass
+class Attached:
+    """What :func:`attach_call` did: the ``row`` counted, the consent ``events`` recorded, and why the
+    consent answers were not recorded (``consent_error``, the controller not configured) or None."""
+
+    row: IncidentCall
+    events: list
+    consent_error: str | None = None
+
+
 @atomic
-def attach_call(user, incident_id, *, citizen_id: str, call_id: str | None = None) -> IncidentCall:
+def attach_call(user, incident_id, *, citizen_id: str, call_id: str | None = None,
+                consents: dict[str, bool] | None = None) -> IncidentCall:
     """Count a caller's call on the open incident ``incident_id`` instead of opening an appeal, and
     commit. ``citizen_id``: the caller; ``call_id``: the telephony's recording of this call, when there
-    is one (the caller's, not attached to an appeal or another incident). Logged as ``incident.call``
-    naming the citizen. Raises :class:`IncidentError` (``not_found``, ``incident_closed``, ``invalid``)."""
+    is one (the caller's, not attached to an appeal or another incident). ``consents``: the answers to
+    the consent questions asked on the call (``{purpose code: given}``), recorded in the same
+    transaction with the recording as evidence (see :func:`attach_call_with_consents`). Logged as
+    ``incident.call`` naming the citizen. Raises :class:`IncidentError` (``not_found``,
+    ``incident_closed``, ``invalid``), :class:`crm.consent.services.ConsentError`."""
+    return attach_call_with_consents(user, incident_id, citizen_id=citizen_id, call_id=call_id,
+                                     consents=consents).row
+
+
+@atomic
+def attach_call_with_consents(user, incident_id, *, citizen_id: str, call_id: str | None = None,
+                              consents: dict[str, bool] | None = None) -> Attached:
+    """:func:`attach_call`, returning :class:`Attached` (the consent events too)."""
     incident = _open(incident_id)
-    if citizens.get(citizen_id) is None:
+    citizen = citizens.get(citizen_id)
+    if citizen is None:
         raise IncidentError(_l("заявитель не найден"), "citizen_id", "not_found", 404)
     if call_id:
         call = calls.get(call_id)
@@ -285,8 +309,17 @@ def attach_call(user, incident_id, *, citizen_id: str, call_id: str | None = Non
     db.session.add(row)
     audit.record("incident.call", citizen_id=citizen_id, call_id=call_id or None, purpose="appeal_processing",
                  detail=f"incident={incident.id}")
+    events, consent_error = [], None
+    answers = {str(p): bool(g) for p, g in sorted((consents or {}).items())}
+    if answers and not consent.controller_configured():
+        consent_error = str(consent.CONTROLLER_NOT_CONFIGURED)
+    elif answers:
+        for purpose, given in answers.items():
+            events.append(consent.record(citizen, purpose, channel="call", given=given,
+                                         operator_id=getattr(user, "id", None), evidence_call_id=call_id or None,
+                                         commit=False))
     db.session.commit()
-    return row
+    return Attached(row, events, consent_error)
 
 
 @atomic
