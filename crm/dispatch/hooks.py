@@ -20,6 +20,11 @@ def _assigned(appeal_id: str, executor_id: int, **_: object) -> None:
     services.notify_assigned(appeal_id, executor_id)
 
 
+def _incident_proposed(proposal_id: int, building_id: int, topic: str, appeals_count: int, **_: object) -> None:
+    """``incident.proposed``: the supervisors are notified of the surge (once per proposal)."""
+    services.notify_incident_proposed(proposal_id, building_id, topic, appeals_count)
+
+
 def _page(appeal, user, **_: object) -> dict | None:
     """``appeal.page``: the hand-over section (dispatchers)."""
     return services.assign_panel(appeal, user)
@@ -40,6 +45,7 @@ def register() -> None:
     hooks.subscribe("appeal.clock_breached", _breached)
     hooks.subscribe("appeal.clock_warned", _warned)
     hooks.subscribe("appeal.assigned", _assigned)
+    hooks.subscribe("incident.proposed", _incident_proposed)
     hooks.subscribe("appeal.page", _page)
     hooks.subscribe("appeal.page", _executor_page)
     hooks.subscribe("appeal.page", _extension_page)

@@ -19,6 +19,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from crm.appeals import services as appeals
+from crm.appeals.catalog import TOPICS
+from crm.buildings import services as buildings
 from crm.clocks import deadlines as clockwork
 from crm.db import atomic, db, utcnow
 from crm.dispatch.models import Breach, ExtensionRequest, Notification
@@ -41,6 +43,8 @@ NOTIFICATION_TEXTS = {
     "extension_requested": N_("Исполнитель просит продлить срок по обращению № %(number)s."),
     "extension_approved": N_("Срок по обращению № %(number)s продлён."),
     "extension_rejected": N_("В продлении срока по обращению № %(number)s отказано."),
+    "incident_proposed": N_("Всплеск обращений: %(count)s по теме «%(topic)s», дом %(address)s — предлагается "
+                            "открыть инцидент (раздел «Инциденты»)."),
 }
 
 
@@ -121,6 +125,8 @@ def notification_text(n: Notification) -> str:
     params = dict(n.params or {})
     if "clock" in params:
         params["clock"] = translate(CLOCK_TITLES.get(params["clock"], params["clock"]))
+    if n.kind == "incident_proposed" and "topic" in params:
+        params["topic"] = translate(TOPICS.get(params["topic"], params["topic"]))
     return translate(NOTIFICATION_TEXTS.get(n.kind, n.kind), **params)
 
 
@@ -245,6 +251,16 @@ def suggestion_view(s: executors.Suggestion) -> dict:
 
 
 @atomic
+def notify_incident_proposed(proposal_id: int, building_id: int, topic: str, appeals_count: int) -> bool:
+    """The subscriber of ``incident.proposed``: tell the supervisors a surge of appeals on one house and
+    topic proposes an incident (:mod:`crm.incidents.surge`); one notification per proposal; commits."""
+    house = buildings.get(building_id)
+    added = notify("supervisor", "incident_proposed", key=f"incident_proposed:{proposal_id}", count=int(appeals_count),
+                   topic=topic, address=house.address if house is not None else f"#{building_id}")
+    db.session.commit()
+    return added
+
+
 def notify_assigned(appeal_id: str, executor_id: int) -> bool:
     """The subscriber of ``appeal.assigned``: tell the executor's accounts the appeal is theirs. One
     notification per hand-over (handed back later, it is told again); commits."""

@@ -54,8 +54,13 @@ def test_a_surge_proposes_one_incident(ctx, make_user, houses, proposed):
     pending = surge.pending()
     assert [(p.building_id, p.topic, p.appeals_count) for p in pending] == [(five.id, "hot_water", 6)]
     assert [(p["building_id"], p["topic"]) for p in proposed] == [(five.id, "hot_water")]
-    page = SharedContextClient(ctx, make_user("supervisor")).get("/incidents").get_data(as_text=True)
+    supervisor = SharedContextClient(ctx, make_user("supervisor"))
+    page = supervisor.get("/incidents").get_data(as_text=True)
     assert "Предложения: всплеск обращений" in page and "г. Москва, ул. Ленина, д. 5" in page
+    # and one in-app notification of the supervisors (crm.dispatch)
+    page = supervisor.get("/notifications").get_data(as_text=True)
+    assert page.count('data-kind="incident_proposed"') == 1
+    assert "Всплеск обращений: 3 по теме «Горячее водоснабжение (ГВС)», дом г. Москва, ул. Ленина, д. 5" in page
 
 
 def test_a_dismissed_surge_is_proposed_again_only_for_a_new_surge(ctx, make_user, houses, proposed):
