@@ -43,6 +43,7 @@ from crm.extensions import csrf, db, limiter, login_manager, migrate
 from crm.health import bp as health_bp
 from crm.kb.api import bp as kb_api
 from crm.kb.views import bp as kb_bp
+from crm.incidents import hooks as incidents_hooks
 from crm.incidents.api import bp as incidents_api
 from crm.incidents.views import bp as incidents_bp
 from crm.qa import hooks as qa_hooks
@@ -138,7 +139,7 @@ def register_api(app: Flask) -> None:
 
 def register_hooks(app: Flask) -> None:
     """Each feature subscribes its reactions to the others' hooks (crm.hooks, crm/<feature>/hooks.py)."""
-    for feature in (executors_hooks, calls_hooks, appeals_hooks, qa_hooks, dispatch_hooks, dpo_hooks):
+    for feature in (executors_hooks, calls_hooks, incidents_hooks, appeals_hooks, qa_hooks, dispatch_hooks, dpo_hooks):
         feature.register()
 
 

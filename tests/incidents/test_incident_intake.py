@@ -70,6 +70,8 @@ def test_the_call_is_attached_to_the_incident_instead_of_an_appeal(ctx, make_use
     assert resp.status_code == 302, resp.get_data(as_text=True)[:1500]
     appeal = appeals.get(resp.headers["Location"].rstrip("/").rsplit("/", 1)[-1])
     assert incidents.incident_of_appeal(appeal.id) == incident.id
+    page = op.get(f"/appeals/{appeal.id}").get_data(as_text=True)
+    assert 'id="incident-panel"' in page and "Авария на сетях РСО, горячую воду дадут к 20:00" in page
     assert incidents.counts(incident.id) == {"appeals_count": 1, "calls_count": 2}
     # a closed incident takes no more calls: the operator is told, nothing counted
     incidents.close(make_user("supervisor"), incident.id, text="ГВС дали")
