@@ -188,6 +188,8 @@ def _export(citizen_id: str, *, actor: audit.Actor, request: rights.DataSubjectR
               "controller": {"name": name, "address": address}, "citizen": card, "appeals": out_appeals,
               "consents": consents, "requests": requests, "sms": sms, "access_log": access_log,
               "processing": processing,
+              # the other features' sections (crm.incidents: the calls counted on incidents)
+              **{k: v for k, v in sections.items() if k != "appeals"},
               "rights": "152-ФЗ ст. 14: вы вправе требовать уточнения, блокирования или уничтожения данных, "
                         "отозвать согласие, обжаловать действия оператора в Роскомнадзор или в суд."}
     digest = hashlib.sha256(json.dumps(result, sort_keys=True, ensure_ascii=False, default=str)

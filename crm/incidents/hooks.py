@@ -14,6 +14,18 @@ def _appeal_page(appeal, user, **_: object) -> dict | None:
             "closing_text": incident.closing_text, "user_role": getattr(user, "role", None)}
 
 
+def _activity(**_: object) -> list:
+    """``retention.activity``: a call counted on an incident is a contact with the citizen."""
+    return [services.activity_select()]
+
+
+def _export(citizen_id: str, **_: object) -> dict:
+    """``citizen.export``: ``{"incident_calls": [...]}`` (:func:`crm.incidents.services.export_for_citizen`)."""
+    return {"incident_calls": services.export_for_citizen(citizen_id)}
+
+
 def register() -> None:
     """Subscribe the incidents package's handlers (idempotent)."""
     hooks.subscribe("appeal.page", _appeal_page)
+    hooks.subscribe("retention.activity", _activity)
+    hooks.subscribe("citizen.export", _export)

@@ -350,6 +350,20 @@ def close(user, incident_id, *, text: str, now: datetime | None = None) -> Incid
     return incident
 
 
+def activity_select():
+    """``SELECT citizen_id, at`` of the calls attached to incidents (retention's last contact)."""
+    return sa.select(IncidentCall.citizen_id, IncidentCall.at).where(IncidentCall.citizen_id.is_not(None))
+
+
+def export_for_citizen(citizen_id: str) -> list[dict]:
+    """The citizen's calls counted on incidents, for an access export (152-ФЗ ст. 14):
+    ``[{"incident_id", "topic", "at" (ISO 8601 UTC), "call_id"}]``. No personal data of others."""
+    rows = db.session.execute(sa.select(IncidentCall, Incident.topic).join(Incident, Incident.id == IncidentCall.incident_id)
+                              .where(IncidentCall.citizen_id == citizen_id).order_by(IncidentCall.at)).all()
+    return [{"incident_id": r.incident_id, "topic": topic, "at": r.at.isoformat(), "call_id": r.call_id}
+            for r, topic in rows]
+
+
 def listing(*, status: str | None = None, limit: int = 200) -> list[Incident]:
     """Incidents, open ones first then newest; ``status`` ``open`` or ``closed`` filters."""
     stmt = sa.select(Incident)

@@ -64,6 +64,16 @@ def test_the_call_is_attached_to_the_incident_instead_of_an_appeal(ctx, make_use
         assert appeals.for_citizen(caller.id) == []  # no appeal opened
     assert incidents.counts(incident.id) == {"appeals_count": 0, "calls_count": 2}
     assert consent.may_notify(callers[0].id, "sms_notifications")  # the answer given on the call is kept
+    # the citizen's access export names the calls counted on incidents; retention sees the contact
+    from crm import hooks
+
+    exported = {k: v for part in hooks.fire("citizen.export", citizen_id=callers[0].id, purpose="data_subject_request",
+                                             erased=False) for k, v in (part or {}).items()}
+    assert [(c["incident_id"], c["topic"]) for c in exported["incident_calls"]] == [(incident.id, "hot_water")]
+    from crm.db import db
+
+    contacts = [row for stmt in hooks.fire("retention.activity") for s in stmt for row in db.session.execute(s)]
+    assert callers[1].id in {row[0] for row in contacts}
     # or the appeal is opened linked to the incident
     resp = op.post(f"/citizens/{callers[0].id}/appeals/new", data=_form(building_id=str(five.id),
                                                                         incident_id=str(incident.id)))
