@@ -77,6 +77,9 @@ Known hooks (the name, who fires it, the keyword arguments):
   the citizens are told), ``user_id: int | None``. ``crm.appeals`` resolves the appeals (no commit) and
   returns a function that ``close`` calls after the commit (the status notifications); an exception
   rolls the closing back with the resolutions.
+- ``incident.surge_accepted`` — ``crm.incidents.surge.decide`` inside the transaction that registers the
+  incident of an accepted surge proposal; ``incident_id: int``, ``building_id: int``, ``topic: str``,
+  ``since`` (aware UTC: the surge's first appeal). ``crm.appeals`` links the open appeals of the surge.
 - ``incident.proposed`` — ``crm.incidents.surge`` after it committed a new proposal (a surge of appeals on
   one building and topic); ``proposal_id: int``, ``building_id: int``, ``topic: str``, ``appeals_count: int``.
 
@@ -115,6 +118,7 @@ HOOKS: frozenset[str] = frozenset({
     "retention.destroy_recordings",
     "incident.closing",
     "incident.proposed",
+    "incident.surge_accepted",
 })
 
 _subscribers: dict[str, list[Callable[..., Any]]] = defaultdict(list)

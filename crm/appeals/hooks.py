@@ -37,6 +37,11 @@ def _incident_closing(incident_id: int, appeal_ids: list[str], text: str, user_i
     return services.resolve_for_incident(appeal_ids, text, user_id=user_id)
 
 
+def _surge_accepted(incident_id: int, building_id: int, topic: str, since, **_: object) -> list[str]:
+    """``incident.surge_accepted``: the surge's open appeals are linked to the new incident."""
+    return services.link_surge(incident_id, building_id, topic, since)
+
+
 def register() -> None:
     """Subscribe the appeals package's handlers (idempotent)."""
     hooks.subscribe("appeal.transitioned", notifications.after_transition)  # the citizen's status SMS
@@ -46,3 +51,4 @@ def register() -> None:
     hooks.subscribe("retention.active_work", _active_work)
     hooks.subscribe("appeal.lookup", _lookup)
     hooks.subscribe("incident.closing", _incident_closing)
+    hooks.subscribe("incident.surge_accepted", _surge_accepted)

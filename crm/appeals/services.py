@@ -584,6 +584,20 @@ def _consider_surge(appeal: Appeal) -> None:
     surge.consider(appeal.building_id, appeal.topic, list(times))
 
 
+def link_surge(incident_id: int, building_id: int, topic: str, since: datetime) -> list[str]:
+    """The surge proposal of ``building_id`` and ``topic`` became incident ``incident_id`` (hook
+    ``incident.surge_accepted``, in its transaction): link to it the appeals on that house and topic
+    created since the surge's first appeal and still being worked on, not linked to another incident.
+    Returns their ids; no commit."""
+    ids = list(db.session.execute(select(Appeal.id).where(
+        Appeal.building_id == building_id, Appeal.topic == topic, Appeal.created_at >= since,
+        Appeal.status.in_(("received", "escalated", "in_progress"))).order_by(Appeal.created_at)).scalars())
+    ids = incidents.unlinked(ids)
+    for appeal_id in ids:
+        incidents.link_appeal(incident_id, appeal_id)
+    return ids
+
+
 #: the internal comment of the hand-over step of an appeal still «Принято» when its incident closes
 INCIDENT_HANDOVER = "Передано в работу по инциденту (массовому отключению)"
 

@@ -238,6 +238,15 @@ def link_appeal(incident_id, appeal_id: str) -> Incident:
     return incident
 
 
+def unlinked(appeal_ids: list[str]) -> list[str]:
+    """Of ``appeal_ids``, those not linked to any incident."""
+    if not appeal_ids:
+        return []
+    taken = set(db.session.execute(sa.select(IncidentAppeal.appeal_id).where(IncidentAppeal.appeal_id.in_(appeal_ids)))
+                .scalars())
+    return [a for a in appeal_ids if a not in taken]
+
+
 def incident_of_appeal(appeal_id: str) -> int | None:
     """The id of the incident the appeal was opened about, or None."""
     return db.session.execute(sa.select(IncidentAppeal.incident_id).where(IncidentAppeal.appeal_id == appeal_id)

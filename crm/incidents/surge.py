@@ -110,7 +110,9 @@ def decide(user, proposal_id, *, accept: bool, text: str | None = None, kind: st
     """A supervisor's decision on a pending proposal, committed: ``accept`` registers the incident on
     the proposal's house and topic (``text`` for the operators; starting at the surge's first appeal
     unless ``starts_at``) and links it; else the proposal is dismissed. Raises
-    :class:`crm.incidents.services.IncidentError` (unknown, already decided, bad incident input)."""
+    :class:`crm.incidents.services.IncidentError` (unknown, already decided, bad incident input).
+    Accepting links the surge's appeals still being worked on to the incident (hook
+    ``incident.surge_accepted``, same transaction), so closing it resolves them."""
     proposal = get(proposal_id)
     if proposal is None:
         raise services.IncidentError(_l("предложение не найдено"), "proposal_id", "not_found", 404)
@@ -121,6 +123,9 @@ def decide(user, proposal_id, *, accept: bool, text: str | None = None, kind: st
                                              starts_at=starts_at or proposal.first_at, ends_at=ends_at,
                                              building_ids=[proposal.building_id], commit=False)
         proposal.incident_id = incident.id
+        # the appeals of the surge become the incident's (crm.appeals links its open ones)
+        hooks.fire("incident.surge_accepted", incident_id=incident.id, building_id=proposal.building_id,
+                   topic=proposal.topic, since=proposal.first_at)
     proposal.status = "accepted" if accept else "dismissed"
     proposal.decided_at, proposal.decided_by = utcnow(), getattr(user, "id", None)
     db.session.commit()

@@ -95,6 +95,7 @@ def test_an_accepted_proposal_becomes_an_incident_and_stops_proposals(ctx, make_
     incident = incidents.get(surge.get(proposal.id).incident_id)
     assert incidents.covers_building(incident, five.id) and incident.topic == "hot_water"
     assert incident.starts_at == proposal.first_at
+    assert incidents.counts(incident.id)["appeals_count"] == 3  # the surge's appeals are the incident's
     for _ in range(4):
         _appeal(op, five)
     assert surge.pending() == [] and len(proposed) == 1
