@@ -169,7 +169,7 @@ def _covers_key(area_key: str, address_key: str) -> bool:
 
 
 def upcoming_hours() -> float:
-    return float(current_app.config.get("CRM_INCIDENT_UPCOMING_H", 24))
+    return float(current_app.config["CRM_INCIDENT_UPCOMING_H"])
 
 
 def active_for(*, building_id: int | None = None, address: str | None = None, topic: str | None = None,

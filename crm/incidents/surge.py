@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 def settings() -> tuple[int, timedelta]:
     """``(appeals, window)`` from ``CRM_SURGE_APPEALS`` and ``CRM_SURGE_WINDOW_MIN``."""
     cfg = current_app.config
-    return max(2, int(cfg.get("CRM_SURGE_APPEALS", 3))), timedelta(minutes=float(cfg.get("CRM_SURGE_WINDOW_MIN", 60)))
+    return max(2, int(cfg["CRM_SURGE_APPEALS"])), timedelta(minutes=float(cfg["CRM_SURGE_WINDOW_MIN"]))
 
 
 def consider(building_id: int | None, topic: str, appeal_times: list[datetime],
