@@ -5,14 +5,14 @@ operators' ``text``, ``starts_at``/``ends_at``, ``closed_at`` with ``closing_tex
 ``incident_appeals`` (one incident per appeal), ``incident_calls`` (calls attached instead of an appeal),
 ``incident_proposals`` (surges of appeals proposed to the supervisors). No personal data.
 
-Revision ID: 0028_incidents
-Revises: 0027_speech_under_call_key
+Revision ID: 0029_incidents
+Revises: 0028_knowledge_base
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0028_incidents"
-down_revision = "0027_speech_under_call_key"
+revision = "0029_incidents"
+down_revision = "0028_knowledge_base"
 branch_labels = None
 depends_on = None
 
