@@ -100,6 +100,15 @@ NO_PERSONAL_DATA = {
     "api_kb.kb_article_get": "one knowledge-base article; no citizen",
     "api_kb.kb_article_versions": "an article's versions: texts, editor ids, times; no citizen",
     "api_kb.kb_search": "knowledge-base titles and snippets; no citizen",
+    # incidents (crm/incidents): outages of houses, the texts for callers, counts and the ПП 354 flag
+    "incidents.incident_list": "incidents: services, houses, periods, texts, counts; surge proposals; no citizen",
+    "incidents.incident_new": "the empty incident form",
+    "incidents.incident_detail": "one incident: houses, period, texts, counts; no citizen",
+    "api_incidents.incident_list": "incidents: services, houses, periods, texts, counts; no citizen",
+    "api_incidents.incident_active": "the active incidents of a house or address; no citizen",
+    "api_incidents.incident_get": "one incident: houses, period, texts, counts; no citizen",
+    "appeals.intake_incidents": "the intake banner's question: the active incidents of a house of the register; "
+                                "nothing about the citizen is read",
 }
 #: The data subject's own pages (no staff role): the citizen signs in with a one-time link or an
 #: SMS code, which crm.consent.selfservice logs (selfservice.login / selfservice.code) under the
@@ -154,6 +163,11 @@ POST_NO_PERSONAL_DATA = {
     "kb.kb_archive": "archives a knowledge-base article (a new version)",
     "api_kb.kb_article_create": "a knowledge-base article (the hotline's reference text)",
     "api_kb.kb_article_restore": "a new version of a knowledge-base article copying an old one",
+    "incidents.incident_new": "registers an incident (houses, service, period, text for callers); logs incident.create",
+    "api_incidents.incident_create": "registers an incident (houses, service, period, text for callers); logs "
+                                     "incident.create",
+    "incidents.proposal_decide": "decides a surge proposal: an accepted one registers an incident (incident.create) "
+                                 "and links the surge's appeals to it by id; nothing read or decrypted",
 }
 #: POST endpoints known to change data without an access-log entry. The test fails when one starts
 #: logging, so the entry is removed here.
@@ -349,6 +363,23 @@ def _post_recipes(w):
 
         return appeals.get(appeal_id).number
 
+    def incident(linked: bool = False) -> int:
+        """A new open incident on a house of the register; ``linked``: with a new appeal of the citizen."""
+        from datetime import datetime, timezone
+
+        from crm.appeals import services as appeals
+        from crm.buildings.services import import_csv
+        from crm.incidents import services as incidents
+
+        import_csv("address\n\"г. Тестов, ул. Ленина, д. 3\"\n".encode())
+        made = incidents.create(w.users["supervisor"], addresses=["г. Тестов, ул. Ленина, д. 3"], topic="cold_water",
+                                text="Нет холодной воды", starts_at=datetime.now(timezone.utc))
+        if linked:
+            appeals.register_appeal(w.users["operator"], citizen_id=cid, category="routine", topic="cold_water",
+                                    description="Нет воды", channel="phone", incident_id=made.id)
+        db.session.commit()
+        return made.id
+
     def new_consent():
         from crm.consent import services as consent
 
@@ -522,6 +553,16 @@ def _post_recipes(w):
         "dispatch.executor_address": ("executor", lambda app: html("executor", f"{detail}/work/address"), cid),
         "dispatch.extension_decide": ("supervisor", lambda app: html(
             "supervisor", f"/extension-requests/{pending_extension()}/decision", data={"approve": "1"}), cid),
+        # incidents (crm/incidents): a call counted on an incident names its caller; closing an incident
+        # resolves its appeals (appeal.transition, naming each citizen)
+        "appeals.incident_attach": ("operator", lambda app: html(
+            "operator", f"/citizens/{cid}/incidents/{incident()}/attach", data={}), cid),
+        "api_incidents.incident_call": ("operator", lambda app: api(
+            "operator", f"/api/v1/incidents/{incident()}/calls", json={"citizen_id": cid})(app), cid),
+        "incidents.incident_close": ("supervisor", lambda app: html(
+            "supervisor", f"/incidents/{incident(linked=True)}/close", data={"text": "Воду дали"}), cid),
+        "api_incidents.incident_close": ("supervisor", lambda app: api(
+            "supervisor", f"/api/v1/incidents/{incident(linked=True)}/close", json={"text": "Воду дали"})(app), cid),
         "qa.calibration_score": ("supervisor", lambda app: html(
             "supervisor", f"/qa/calibration/{w.args['session_id']}/score", data=_answers("c_")), cid),
     }
