@@ -5,14 +5,14 @@ operators' ``text``, ``starts_at``/``ends_at``, ``closed_at`` with ``closing_tex
 ``incident_appeals`` (one incident per appeal), ``incident_calls`` (calls attached instead of an appeal),
 ``incident_proposals`` (surges of appeals proposed to the supervisors). No personal data.
 
-Revision ID: 0029_incidents
-Revises: 0028_knowledge_base
+Revision ID: 0030_incidents
+Revises: 0029_telephony
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0029_incidents"
-down_revision = "0028_knowledge_base"
+revision = "0030_incidents"
+down_revision = "0029_telephony"
 branch_labels = None
 depends_on = None
 
