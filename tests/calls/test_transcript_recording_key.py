@@ -24,6 +24,7 @@ COMMENT = "Заявительница сказала: нет горячей во
 NOTE = "Назвала адрес Садовая, пять"
 PHRASE = "горячая вода"  # in GOOD_SEGMENTS: «нет горячей воды»
 SAID = "у нас нет горячей воды"
+DISPUTE = "Адрес я уточнила, см. 0:12"
 
 
 @pytest.fixture()
@@ -126,8 +127,9 @@ def _restore_leftovers(call_id: str, backup: dict) -> None:
     db.session.commit()
     conn = db.session.connection()
     for row_id, owner, blobs in backup["evaluations"]:
-        conn.execute(sa.text("UPDATE evaluations SET comment_enc = :c, notes_enc = :n WHERE id = :i"),
-                     {"c": blobs["comment"], "n": blobs["notes"], "i": row_id})
+        if blobs:
+            sets = ", ".join(f"{col}_enc = :{col}" for col in blobs)
+            conn.execute(sa.text(f"UPDATE evaluations SET {sets} WHERE id = :i"), {**blobs, "i": row_id})
     for i, (row_id, owner, blobs) in enumerate(backup["segments"]):
         conn.execute(sa.text("INSERT INTO segments (id, call_id, owner_id, idx, start, \"end\", speaker, channel, "
                              "text_enc, words_enc) VALUES (:i, :c, :o, :x, 0, 1, 'citizen', 1, :t, :w)"),
@@ -147,6 +149,9 @@ def test_after_destruction_every_reader_says_removed(ctx, world, api_token):
     assert COMMENT in before and NOTE in before  # evaluations display while the recording exists
     assert SAID in sup.get(f"/calls/{world.call.id}").get_data(as_text=True)
 
+    # a second evaluation of the call, disputed by the operator before the destruction
+    disputed = qa.evaluate(world.call, evaluator=world.sup, answers=yes_to_all(qa.ensure_default_scorecard()))
+    qa.dispute(disputed, world.op, DISPUTE)
     backup = _backup(world.call.id)
     world.refuse()
     calls.destroy_qa_recordings(world.citizen.id)
@@ -165,7 +170,7 @@ def test_after_destruction_every_reader_says_removed(ctx, world, api_token):
             resp = client.get(url)
             html = resp.get_data(as_text=True)
             assert resp.status_code == 200, (url, resp.status_code)
-            assert COMMENT not in html and NOTE not in html and SAID not in html, url
+            assert COMMENT not in html and NOTE not in html and SAID not in html and DISPUTE not in html, url
     call_page = sup.get(f"/calls/{world.call.id}").get_data(as_text=True)
     assert 'id="transcript-removed"' in call_page and "Расшифровка удалена" in call_page
     assert 'id="evaluation-texts-removed"' in call_page and f"{world.ev.score:g}" in call_page
@@ -186,14 +191,14 @@ def test_after_destruction_every_reader_says_removed(ctx, world, api_token):
     view = qa.view(qa.get(world.ev.id))
     assert view["removed"] is True and view["withheld"] is False
     assert (view["comment"], view["notes"], view["dispute_reason"], view["resolution"]) == (None, [], None, None)
-    assert [(x.comment, x.notes, x.removed) for x in qa.for_call(world.call.id)] == [(None, [], True)]
-    assert [(x.comment, x.removed) for x in qa.for_call(world.call.id, for_subject=True)] == [(None, True)]
+    assert [(x.comment, x.notes, x.removed) for x in qa.for_call(world.call.id)] == [(None, [], True)] * 2
+    assert [(x.comment, x.removed) for x in qa.for_call(world.call.id, for_subject=True)] == [(None, True)] * 2
     assert search.search_transcripts(PHRASE, user=world.sup).calls_unreadable == 0
     # the citizen's access export: the call is there, its transcript and comments are not
     exported = appeals.export_for_citizen(world.citizen.id, purpose=DSR_PURPOSE, erased=False)
     call_data = next(c for a in exported for c in a["calls"] if c["id"] == world.call.id)
     assert call_data["transcript"] == {"segments": [], "removed": "recording_destroyed"}
-    assert [e["comment"] for e in call_data["evaluations"]] == [None]
+    assert [e["comment"] for e in call_data["evaluations"]] == [None, None]
     # nothing new can be written under the deleted key: refused with 410, not a 500
     with pytest.raises(qa.EvaluationError) as refused:
         qa.evaluate(calls.get(world.call.id), evaluator=world.sup, answers=yes_to_all(qa.ensure_default_scorecard()),
@@ -207,5 +212,12 @@ def test_after_destruction_every_reader_says_removed(ctx, world, api_token):
         qa.dispute(qa.get(world.ev.id), world.op, "я не согласен")
     assert refused.value.code == "recording_destroyed"
     db.session.rollback()
+    # the open dispute is resolved without a text (none can be kept under the deleted key)
+    with pytest.raises(qa.EvaluationError) as refused:
+        qa.resolve(qa.get(disputed.id), world.sup, outcome="upheld", comment="Оценка верна")
+    assert refused.value.code == "recording_destroyed"
+    db.session.rollback()
+    resolved = qa.resolve(qa.get(disputed.id), world.sup, outcome="upheld")
+    assert resolved.operator_status == "upheld" and resolved.resolution_enc is None
     # the other citizen's evaluation is as it was
     assert qa.for_call(world.kept.id)[0].comment == COMMENT

@@ -30,8 +30,9 @@ def evaluate(call: calls.Call, *, evaluator, answers: dict, comment: str | None 
     marked done. The free texts are encrypted under the call's own data key
     (:attr:`crm.calls.models.Call.speech_owner_id`), the recording's, so destroying the recording
     makes them unreadable in every copy. Raises :class:`EvaluationError` when the call's data were
-    erased (``erased``, 410) or its recording destroyed (``recording_destroyed``, 410), the call does not pass the QA-consent gate (``no_consent``, 403), has no transcript yet or
-    an answer is missing or invalid (then nothing is saved)."""
+    erased (``erased``, 410) or its recording destroyed (``recording_destroyed``, 410), the call
+    does not pass the QA-consent gate (``no_consent``, 403), has no transcript yet or an answer is
+    missing or invalid (then nothing is saved)."""
     if calls.is_erased(call):
         raise EvaluationError(_l("данные звонка уничтожены по запросу заявителя, оценить его нельзя"), "call_id",
                               "erased")
@@ -270,7 +271,7 @@ def dispute(ev: Evaluation, user, reason: str) -> Evaluation:
 @atomic
 def resolve(ev: Evaluation, user, *, outcome: str, comment: str | None = None, answers: dict | None = None) -> Evaluation:
     """A supervisor resolves a dispute. ``outcome`` ``upheld``: the score stands (``comment``
-    required); ``changed``: ``answers`` on the evaluation's own scorecard version make a new
+    required, except once the call's recording was destroyed: no text can be kept then); ``changed``: ``answers`` on the evaluation's own scorecard version make a new
     revision (the replaced one goes to the history, ``revision`` + 1, the resolver becomes the
     evaluator). Raises :class:`EvaluationError`; ``recording_destroyed`` (410) for a ``comment`` once
     the call's recording was destroyed (its data key is gone)."""
