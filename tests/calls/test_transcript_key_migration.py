@@ -2,8 +2,8 @@
 key) to the call's own key, so that destroying a recording makes them unreadable in later backups too.
 
 The rows are built as the previous version wrote them (``owner_id`` the citizen, ciphertext bound to
-the citizen), then the migration runs through Alembic (down to 0026 and up again, on PostgreSQL or
-SQLite as the suite runs), twice."""
+the citizen), then the migration runs through Alembic (this revision alone, from 0026: later
+revisions are only stamped, never downgraded; on PostgreSQL or SQLite as the suite runs), twice."""
 from __future__ import annotations
 
 import importlib.util
@@ -18,6 +18,7 @@ from crm.db import db, utcnow
 from tests.factories import CallFactory, CitizenFactory, yes_to_all
 
 PREVIOUS = "0026_selfservice_grant_indexes"
+REVISION = "0027_speech_under_call_key"
 MIGRATION = Path(__file__).resolve().parents[2] / "migrations" / "versions" / "0027_speech_under_call_key.py"
 
 
@@ -100,12 +101,15 @@ def _texts(call_id: str) -> tuple[list, list]:
 
 
 def _run_alembic() -> None:
-    from flask_migrate import downgrade, upgrade
+    """Run this revision through Alembic alone: the version table is set back to the one before it
+    (``stamp``: later revisions' tables stay as they are), upgraded to it, and set to the head again."""
+    from flask_migrate import stamp, upgrade
 
     db.session.commit()
     db.session.remove()  # (SQLite: no transaction of ours may hold the write lock)
-    downgrade(revision=PREVIOUS)
-    upgrade()
+    stamp(revision=PREVIOUS)
+    upgrade(revision=REVISION)
+    stamp(revision="heads")
 
 
 def _opened(rows: dict, owner: str, table_of) -> int:
