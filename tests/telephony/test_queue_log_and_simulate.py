@@ -92,3 +92,16 @@ def test_simulate_command_writes_an_hour(ctx, runner):
     again = runner("telephony", "simulate", "--calls", "40", "--agents", "3", "--seed", "3")
     assert again.exit_code == 0  # the same seed again: the same event ids, duplicates
     assert services.queue_board()["answered"] == board["answered"]
+
+
+def test_queue_log_event_ids_do_not_depend_on_the_callers_number():
+    """An ENTERQUEUE line's caller ID is the only field not kept in clear beside the stored event
+    id: a digest over it could be reversed by trying every Russian number, so the id leaves it out
+    (issue 13 re-audit). Two lines differing only in the number get the same id; other fields
+    still tell lines apart."""
+    from crm.telephony.queuelog import line_digest
+
+    a = f"{T + 10}|1700000001.1|hotline||ENTERQUEUE||+79165550001|1"
+    b = f"{T + 10}|1700000001.1|hotline||ENTERQUEUE||+79990000000|1"
+    assert line_digest(a, "ENTERQUEUE") == line_digest(b, "ENTERQUEUE")
+    assert line_digest(a, "ENTERQUEUE") != line_digest(a.replace("1700000001.1", "1700000009.1"), "ENTERQUEUE")
