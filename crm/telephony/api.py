@@ -311,6 +311,7 @@ def ivr_outage_in_url(args: dict):
 def ivr_outage(body: dict):
     """The active outage at the caller's building, as a Russian sentence; logged
 
-    The outages register is not in this version: the answer says that no outage information is
-    available (found: false)."""
+    The caller is found by the phone (blind index), their house through their appeals or address; the
+    answer is the incident's announcement (crm.incidents) and its announced end, or that nothing is
+    registered (found: false), or that the address is not known."""
     return ivr.outage(phone=body["phone"])

@@ -3,7 +3,9 @@
 The PBX's voice menu calls these with the token of an ``ivr`` account (a role that may do nothing
 else). An appeal is found by the number the caller keyed in, or by the caller's own number (their
 open appeals); the answer names the appeal's number and its status, and a resolution date while it
-is open — never a name, an address or what the appeal is about. Every lookup is in the access log
+is open — never a name, an address or what the appeal is about. The outage at the caller's house is
+the incidents register's announcement (crm.incidents), the house found through the caller's appeals
+or address. Every lookup is in the access log
 (``ivr.lookup``), found or not. The sentences are Russian whatever the API's language: the IVR
 speaks Russian.
 """
@@ -16,10 +18,11 @@ from crm.appeals.services import ACTIVE_STATUSES
 from crm.citizens import services as citizens
 from crm.citizens.phones import InvalidPhone, normalise_phone
 from crm.db import db
+from crm.incidents import services as incidents
 from crm.i18n import lazy_gettext as _l
 from crm.security import audit
 from crm.telephony.services import TelephonyError
-from crm.timeutil import local_date
+from crm.timeutil import local_date, local_tz
 
 #: How the IVR says each status (a phrase after «Обращение номер N …»).
 STATUS_PHRASES = {
@@ -101,11 +104,32 @@ def appeal_status(*, number: str | None = None, phone: str | None = None) -> dic
 
 
 def outage(*, phone: str) -> dict:
-    """``{"text", "found"}``: the active outage at the caller's building. The outages register
-    (crm.incidents) is not part of this version, so the answer says honestly that no outage
-    information is available; the lookup is logged (``ivr.lookup``, outcome ``unavailable``)."""
-    _phone(phone)
-    audit.record("ivr.lookup", purpose="appeal_processing", outcome="unavailable", detail="outage")
+    """``{"text", "found"}``: the outage active at the caller's house (:func:`crm.incidents.services.active_for`),
+    the caller found by the phone blind index and their house by their newest appeal's building (else
+    their address, decrypted for the match and logged as crm.citizens does). The sentence is the
+    incident's own announcement (what operators read to callers) and its announced end; nothing about
+    the caller. Logged (``ivr.lookup``); commits. Raises :class:`TelephonyError` (``invalid_phone``)."""
+    e164 = _phone(phone)
+    found = citizens.find_by_phone(e164, purpose="appeal_processing")
+    if len(found) != 1:
+        audit.record("ivr.lookup", purpose="appeal_processing", outcome="not_found", detail="outage")
+        db.session.commit()
+        return {"text": "Ваш адрес по номеру телефона не определён. Оставайтесь на линии, оператор ответит.",
+                "found": False}
+    citizen = found[0]
+    building_id = next((a.building_id for a in appeals.for_citizen(citizen.id) if a.building_id), None)
+    if building_id is not None:
+        active = incidents.active_for(building_id=building_id)
+    else:
+        address = citizens.address_for_matching(citizen, purpose="appeal_processing")
+        active = incidents.active_for(address=address) if address else []
+    audit.record("ivr.lookup", citizen_id=citizen.id, purpose="appeal_processing",
+                 outcome="ok" if active else "not_found", detail="outage")
     db.session.commit()
-    return {"text": "Сведения об отключениях по вашему адресу автоматически пока недоступны. "
-                    "Оставайтесь на линии, оператор ответит.", "found": False}
+    if not active:
+        return {"text": "Плановых и аварийных отключений по вашему адресу сейчас не зарегистрировано.", "found": False}
+    incident = active[0]
+    text = incident.text.strip().rstrip(".") + "."
+    if incident.ends_at is not None:
+        text += f" Ориентировочное время восстановления — {spoken_date(incident.ends_at)}, {incident.ends_at.astimezone(local_tz()):%H:%M}."
+    return {"text": text, "found": True}

@@ -34,7 +34,6 @@ NO_PERSONAL_DATA = {
     "api_telephony.queue_board": "counts and durations per queue and operator",
     "telephony.callback_page": "the callback worklist: call ids, times, deadlines; a number only after a logged POST",
     "telephony.queue_page": "the queue board: counts and durations per queue and operator",
-    "api_ivr.ivr_outage_in_url": "answers that outage information is unavailable; logged as ivr.lookup naming no citizen",
     "users.index": "redirects to the role's home page",
     "users.login": "the sign-in form",
     "health.healthz": "process status",
@@ -129,6 +128,7 @@ QUERIES = {
     "api_appeals.appeal_list": {"q": PHONE},
     # the IVR's look-up by the caller's phone: logged as ivr.lookup naming the citizen of the appeal
     "api_ivr.ivr_appeal_status_in_url": {"phone": PHONE},
+    "api_ivr.ivr_outage_in_url": {"phone": PHONE},
 }
 #: POST endpoints that neither read nor change personal data (their own logging is tested elsewhere).
 POST_NO_PERSONAL_DATA = {
@@ -136,7 +136,6 @@ POST_NO_PERSONAL_DATA = {
     "users.logout": "sign-out: logged as auth.logout (test below)",
     "api_telephony.telephony_event": "the PBX webhook acts for no user: its citizen look-up is logged as citizen.search "
                                      "by pbx:<source> (tests/telephony/test_events.py)",
-    "api_ivr.ivr_outage": "answers that outage information is unavailable; logged as ivr.lookup naming no citizen",
     "admin.job_retry": "requeues a failed job by its id",
     "admin.job_retry_all": "requeues every failed job",
     "admin.calendar_page": "a calendar override (days, no citizen); logs calendar.override (tests/clocks/test_calendar_admin.py)",
@@ -457,6 +456,7 @@ def _post_recipes(w):
         "telephony.callback_attempt": ("operator", lambda app: html(
             "operator", f"/telephony/callbacks/{abandoned_call()}/attempt", data={"outcome": "no_answer"}), cid),
         "api_ivr.ivr_appeal_status": ("ivr", api("ivr", "/api/v1/ivr/appeal-status", json={"phone": PHONE}), cid),
+        "api_ivr.ivr_outage": ("ivr", api("ivr", "/api/v1/ivr/outage", json={"phone": PHONE}), cid),
         "api_calls.call_upload": ("operator", api("operator", "/api/v1/calls", data={
             "file": (io.BytesIO(tone_wav(0.5)), "c.wav"), "appeal_id": aid}, content_type="multipart/form-data"), cid),
         "api_qa.evaluation_create": ("supervisor", api("supervisor", f"/api/v1/calls/{call_id}/evaluations",

@@ -74,11 +74,35 @@ def test_unknown_number_and_unknown_phone(ctx, client, ivr):
                  "number_or_phone")
 
 
-def test_outage_answers_honestly_that_nothing_is_known(ctx, client, ivr):
+def test_outage_at_the_callers_house(ctx, client, ivr, make_user):
+    from datetime import timedelta
+
+    from crm.buildings.services import import_csv
+    from crm.db import utcnow
+    from crm.incidents import services as incidents
+
+    import_csv('address\n"г. Москва, ул. Ленина, д. 5"\n"г. Москва, ул. Ленина, д. 7"\n'.encode())
+    citizen = CitizenFactory(full_name=NAME, phone=PHONE, address="г. Москва, ул. Ленина, д. 5")
+    CitizenFactory(phone="+79161234501", address="г. Москва, ул. Ленина, д. 7")
+    # nothing registered yet
     resp = client.post("/api/v1/ivr/outage", json={"phone": PHONE}, headers=ivr)
     assert resp.status_code == 200 and resp.get_json()["found"] is False
-    assert "недоступны" in resp.get_json()["text"]
-    assert [e.outcome for e in lookups()] == ["unavailable"]
+    assert "не зарегистрировано" in resp.get_json()["text"]
+    incidents.create(make_user("supervisor"), topic="hot_water", starts_at=utcnow() - timedelta(hours=1),
+                     ends_at=utcnow() + timedelta(hours=5), addresses=["г. Москва, ул. Ленина, д. 5"],
+                     text="Отключено горячее водоснабжение: авария на теплотрассе")
+    answer = client.post("/api/v1/ivr/outage", json={"phone": "8 916 123-45-00"}, headers=ivr).get_json()
+    assert answer["found"] is True
+    assert answer["text"].startswith("Отключено горячее водоснабжение: авария на теплотрассе.")
+    assert "Ориентировочное время восстановления" in answer["text"] and "Громова" not in answer["text"]
+    # the neighbour's house is not covered; an unknown caller is told their address is not known
+    other = client.post("/api/v1/ivr/outage", json={"phone": "+79161234501"}, headers=ivr).get_json()
+    assert other["found"] is False
+    unknown = client.post("/api/v1/ivr/outage", json={"phone": "+79169999999"}, headers=ivr).get_json()
+    assert unknown["found"] is False and "не определён" in unknown["text"]
+    logged = [e for e in lookups() if e.detail == "outage"]
+    assert [e.outcome for e in logged] == ["not_found", "ok", "not_found", "not_found"]
+    assert logged[1].citizen_id == citizen.id
 
 
 def test_get_form_is_deprecated_and_the_request_log_drops_the_phone(ctx, client, ivr, caplog):
