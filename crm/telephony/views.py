@@ -44,9 +44,10 @@ def callback_page():
 @bp.post("/telephony/callbacks/<call_id>/reveal")
 @roles_required(*CALLBACK_ROLES)
 def callback_reveal(call_id: str):
-    """Show the caller's number of one worklist item, to dial it; logged (``telephony.reveal``)."""
+    """Show the caller's number of one worklist item, to dial it; logged (``telephony.reveal``).
+    404 for a call that is not on the worklist: never abandoned, or already called back."""
     call = services.by_id(call_id)
-    if call is None or call.callback_due_at is None:
+    if call is None or call.callback_due_at is None or call.callback_done_at is not None:
         abort(404)
     return _worklist({call.id: services.reveal_caller(call, current_user)})
 

@@ -45,6 +45,8 @@ def test_operator_reveals_and_records_a_callback(ctx, make_user):
     db.session.expire_all()
     assert services.by_id(record_id).callback_done_at is not None
     assert "Перезванивать некому." in web.get("/telephony/callbacks").get_data(as_text=True)
+    # called back: off the worklist, so its number is no longer shown to anyone (issue 13 re-audit L4)
+    assert web.post(f"/telephony/callbacks/{record_id}/reveal").status_code == 404
 
 
 def test_queue_board_page_for_supervisors_only(ctx, make_user):
