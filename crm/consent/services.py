@@ -515,12 +515,13 @@ may_use_for_qa = qa_allowed
 
 
 def send_sms(citizen, *, purpose: str, kind: str, body: str, appeal_id: str | None = None,
-             appeal_event_id: str | None = None, actor: audit.Actor | None = None):
+             appeal_event_id: str | None = None, actor: audit.Actor | None = None, secret: str | None = None):
     """Send ``body`` to the citizen's phone through the outbox and the gateway: see
     :func:`crm.consent.sms.send` (returns the outbox row, or None without a readable phone). The
-    caller asks :func:`may_notify` first when the message rests on consent."""
+    caller asks :func:`may_notify` first when the message rests on consent. ``secret`` (a link
+    token in ``body``) reaches the gateway only; the outbox keeps it masked."""
     return sms.send(citizen, purpose=purpose, kind=kind, body=body, appeal_id=appeal_id,
-                    appeal_event_id=appeal_event_id, actor=actor)
+                    appeal_event_id=appeal_event_id, actor=actor, secret=secret)
 
 
 def sms_sent_for_event(appeal_event_id: str) -> bool:
