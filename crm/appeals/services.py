@@ -370,13 +370,19 @@ def mark_duplicate(appeal: Appeal, original_id: str, *, user, merge: bool = Fals
     return appeal
 
 
-def fcr_rate(start: datetime, end: datetime) -> dict:
+def fcr_rate(start: datetime, end: datetime, not_first_contact=None) -> dict:
     """First-contact resolution of the appeals created in ``[start, end)`` (aware UTC): ``{"appeals",
     "first_contact", "rate"}`` — of the appeals worked on (rejected and duplicates left out), those closed at
     the first contact (``first_contact``: «консультация дана» from «Принято», never escalated nor re-opened
-    since); ``rate`` 0–1, None when there is nothing to divide."""
+    since); ``rate`` 0–1, None when there is nothing to divide. ``not_first_contact``: a ``SELECT`` of appeal
+    ids that do not count as resolved at the first contact whatever their flag says (a higher feature's
+    knowledge: the citizen answered the satisfaction survey «не решено» or «обращался не впервые»,
+    :func:`crm.csat.services.not_first_contact`)."""
+    resolved = Appeal.first_contact.is_(True)
+    if not_first_contact is not None:
+        resolved = and_(resolved, Appeal.id.not_in(not_first_contact))
     total, fcr = db.session.execute(select(
-        func.count(), func.coalesce(func.sum(case((Appeal.first_contact.is_(True), 1), else_=0)), 0))
+        func.count(), func.coalesce(func.sum(case((resolved, 1), else_=0)), 0))
         .where(Appeal.created_at >= start, Appeal.created_at < end,
                Appeal.status.not_in(NOT_COUNTED_FOR_SLA))).one()
     return {"appeals": int(total), "first_contact": int(fcr), "rate": round(int(fcr) / total, 4) if total else None}
@@ -1060,12 +1066,13 @@ def numbers_for_citizen(citizen_id: str) -> list[str]:
 NOT_COUNTED_FOR_SLA = ("rejected", "duplicate")
 
 
-def kpi_figures(start: datetime, end: datetime, now: datetime) -> dict:
+def kpi_figures(start: datetime, end: datetime, now: datetime, not_first_contact=None) -> dict:
     """The appeals' KPIs for appeals created in ``[start, end)`` (aware UTC), for crm.reports.
 
     ``sla_compliance``: of those appeals (rejected and duplicates left out), the share resolved (or
     closed) by their ``resolve_by``, or still open and not past it at ``now``. ``repeat_rate``: the share
-    linked to an earlier appeal (design.md). ``first_contact_resolution_rate``: :func:`fcr_rate`. Ratios are 0–1, ``None`` when there is nothing to divide;
+    linked to an earlier appeal (design.md). ``first_contact_resolution_rate``: :func:`fcr_rate` (with
+    ``not_first_contact``). Ratios are 0–1, ``None`` when there is nothing to divide;
     ``avg_time_to_resolve_h`` in hours."""
     in_period = (Appeal.created_at >= start, Appeal.created_at < end)
     counted = Appeal.status.not_in(NOT_COUNTED_FOR_SLA)
@@ -1096,7 +1103,7 @@ def kpi_figures(start: datetime, end: datetime, now: datetime) -> dict:
         "by_topic": counts(Appeal.topic, TOPICS),
         "repeats": int(repeats),
         "repeat_rate": ratio(int(repeats), total),
-        "first_contact_resolution_rate": fcr_rate(start, end)["rate"],
+        "first_contact_resolution_rate": fcr_rate(start, end, not_first_contact)["rate"],
         "sla_compliance": ratio(int(sla_ok), int(sla_total)),
         "avg_time_to_resolve_h": round(sum(hours) / len(hours), 2) if hours else None,
     }
