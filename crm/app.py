@@ -31,6 +31,9 @@ from crm.consent import startup as consent_startup
 from crm.consent.api import bp as consent_api
 from crm.consent.views import bp as consent_bp
 from crm.consent.views import public_bp as selfservice_bp
+from crm.csat import hooks as csat_hooks
+from crm.csat import personal_data as csat_data
+from crm.csat.views import bp as csat_bp
 from crm.db import init_engine_events
 from crm.dispatch import hooks as dispatch_hooks
 from crm.dispatch.api import bp as dispatch_api
@@ -119,14 +122,14 @@ def register_personal_data(app: Flask) -> None:
     """Each feature declares its tables' personal data to crm.security.registry (what erasure,
     rotation and the access-request export work through); raises ``RuntimeError`` when a model has
     an encrypted column no feature declares."""
-    for feature in (citizens_data, appeals_data, calls_data, qa_data, consent_data, telephony_data):
+    for feature in (citizens_data, appeals_data, calls_data, qa_data, consent_data, telephony_data, csat_data):
         feature.register()
     startup.check_personal_data()
 
 
 def register_blueprints(app: Flask) -> None:
     for bp in (users_bp, appeals_bp, buildings_bp, calls_bp, qa_bp, dispatch_bp, dpo_bp, consent_bp, selfservice_bp,
-               dpo_selfservice_bp, health_bp, admin_bp, appeals_self_bp, kb_bp, telephony_bp, incidents_bp):
+               dpo_selfservice_bp, health_bp, admin_bp, appeals_self_bp, kb_bp, telephony_bp, incidents_bp, csat_bp):
         app.register_blueprint(bp)
     register_api(app)
 
@@ -139,7 +142,7 @@ def register_api(app: Flask) -> None:
 
 def register_hooks(app: Flask) -> None:
     """Each feature subscribes its reactions to the others' hooks (crm.hooks, crm/<feature>/hooks.py)."""
-    for feature in (executors_hooks, calls_hooks, incidents_hooks, appeals_hooks, qa_hooks, dispatch_hooks, dpo_hooks):
+    for feature in (executors_hooks, calls_hooks, incidents_hooks, appeals_hooks, qa_hooks, dispatch_hooks, csat_hooks, dpo_hooks):
         feature.register()
 
 

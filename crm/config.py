@@ -83,6 +83,7 @@ class Defaults:
     CRM_SELFSERVICE_LINK_TTL_S = 72 * 3600  # seconds a signed self-service link stays valid
     CRM_SELFSERVICE_CODE_TTL_S = 600  # seconds a one-time SMS code stays valid
     CRM_SELFSERVICE_SESSION_S = 1800  # seconds a citizen's self-service session lasts
+    CRM_CSAT_LINK_TTL_S = 14 * 86400  # seconds a CSAT survey link sent after an appeal's closure stays valid
     CRM_RETENTION_EVERY_S = 86400  # seconds between retention runs
     CRM_RECONCILE_EVERY_S = 300  # seconds between runs of the reconciler of dead transcription jobs
     CRM_TRUSTED_PROXIES = 0  # reverse proxies in front of the app whose X-Forwarded-* headers are trusted

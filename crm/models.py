@@ -17,3 +17,4 @@ from crm.dispatch.models import Breach, ExtensionRequest, Notification  # noqa: 
 from crm.dpo.models import AccessAlert  # noqa: F401
 from crm.telephony.models import AgentState, CallbackAttempt, TelephonyCall, TelephonyEvent  # noqa: F401
 from crm.incidents.models import Incident, IncidentAppeal, IncidentBuilding, IncidentCall, IncidentProposal  # noqa: F401
+from crm.csat.models import CsatSurvey  # noqa: F401

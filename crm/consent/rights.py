@@ -50,7 +50,8 @@ CATEGORY_RU = {"full_name": "ФИО", "phone": "номер телефона", "e
                "call_file_names": "имена файлов записей", "transcripts": "расшифровки разговоров",
                "qa_comments": "комментарии к оценкам звонков", "recordings": "записи разговоров (голос)",
                "sms": "тексты и номера SMS-сообщений", "qa_check_details": "пояснения автоматических проверок звонков",
-               "consent_withdrawal_refs": "рег. номера писем об отзыве согласия"}
+               "consent_withdrawal_refs": "рег. номера писем об отзыве согласия",
+               "csat_comments": "комментарии в опросах удовлетворённости"}
 
 
 class RequestError(ValueError):

@@ -16,13 +16,21 @@ class KpiSchema(Schema):
                            metadata={"description": "repeats / appeals_total (0–1); null without appeals"})
     first_contact_resolution_rate = nullable(fields.Float, metadata={
         "description": "share (0–1) of the period's appeals, rejected and duplicates left out, closed at the first "
-                       "contact («консультация дана» on the call, never escalated nor re-opened); null without such "
-                       "appeals"})
+                       "contact («консультация дана» on the call, never escalated nor re-opened, and not answered «не решено» "
+                       "or «обращался не впервые» in the CSAT survey); null without such appeals"})
     sla_compliance = nullable(fields.Float, required=True, metadata={
         "description": "share (0–1) of the period's appeals, rejected and duplicates left out, resolved by their "
                        "resolve_by or still open and not past it; null without such appeals"})
     avg_time_to_resolve_h = nullable(fields.Float, metadata={"description": "hours from receipt to resolution"})
-    csat_avg = nullable(fields.Float, required=True, metadata={"description": "null: no CSAT data are collected yet"})
+    csat_avg = nullable(fields.Float, required=True, metadata={
+        "description": "mean satisfaction score (1–5) of the CSAT survey answers received in the period; null without "
+                       "answers"})
+    csat_responses = fields.Integer(metadata={"description": "CSAT survey answers received in the period"})
+    csat_solved_rate = nullable(fields.Float, metadata={
+        "description": "share (0–1) of those answers saying the problem was solved; null without answers"})
+    csat_first_time_rate = nullable(fields.Float, metadata={
+        "description": "share (0–1) of the answers to «Вы обращались по этой проблеме впервые?» saying yes"})
+    csat_surveys_sent = fields.Integer(metadata={"description": "CSAT survey links sent in the period"})
     calls_total = fields.Integer()
     avg_call_duration_s = nullable(fields.Float)
     evaluations_total = fields.Integer()

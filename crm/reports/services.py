@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 
 from crm.appeals import services as appeals
 from crm.calls import services as calls
+from crm.csat import services as csat
 from crm.db import utcnow
 from crm.errors import InvalidInput
 from crm.i18n import lazy_gettext as _l
@@ -48,14 +49,16 @@ def period(first: str | None, last: str | None) -> Period:
 
 def kpi(p: Period, now: datetime | None = None) -> dict:
     """KPIs of the appeals received, calls recorded and evaluations made in ``p``: each feature's
-    figures (:func:`crm.appeals.services.kpi_figures`, :func:`crm.calls.services.kpi_figures`,
-    :func:`crm.qa.services.kpi_figures`) under one period. Ratios are 0–1 and ``None`` when there is
-    nothing to divide; ``csat_avg`` is ``None``: no CSAT survey results are collected yet."""
+    figures (:func:`crm.appeals.services.kpi_figures`, :func:`crm.csat.services.kpi_figures`,
+    :func:`crm.calls.services.kpi_figures`, :func:`crm.qa.services.kpi_figures`) under one period. Ratios
+    are 0–1 and ``None`` when there is nothing to divide. The CSAT figures count the survey answers
+    received in the period; first-contact resolution leaves out the appeals whose citizen answered the
+    survey «не решено» or «обращался не впервые» (:func:`crm.csat.services.not_first_contact`)."""
     now = now or utcnow()
     return {
         "from": p.first.isoformat(), "to": p.last.isoformat(), "timezone": str(local_tz()),
-        **appeals.kpi_figures(p.start, p.end, now),
-        "csat_avg": None,
+        **appeals.kpi_figures(p.start, p.end, now, not_first_contact=csat.not_first_contact()),
+        **csat.kpi_figures(p.start, p.end),
         **calls.kpi_figures(p.start, p.end),
         **qa.kpi_figures(p.start, p.end),
     }

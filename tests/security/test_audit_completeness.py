@@ -119,7 +119,10 @@ SELF_SERVICE = {"selfservice.start", "selfservice.code", "selfservice.link", "se
                 "dpo_selfservice.selfservice_export",
                 # the citizen's own appeals: each read of their comments is logged as theirs
                 # (tests/appeals/test_lifecycle.py)
-                "appeals_selfservice.my_appeals"}
+                "appeals_selfservice.my_appeals",
+                # the satisfaction survey reached by its single-use SMS link: the answer is logged as the
+                # citizen's (csat.answer); the thanks page shows nothing (tests/csat/test_csat.py)
+                "csat.survey", "csat.thanks"}
 #: Query strings a GET route needs before it shows anyone.
 QUERIES = {
     "api_citizens.citizens_by_phone": {"phone": PHONE},

@@ -12,6 +12,7 @@ from crm.security.permissions import ROLE_NAMES_RU
 
 #: Reads of decrypted personal data (or of a recording). Alerts count these.
 READ_ACTIONS = ("citizen.view", "citizen.reveal", "citizen.search", "appeal.view", "appeal.search", "transcript.view",
+                "csat.view",
                 "transcript.search",
                 "call.listen", "call.decrypt", "evaluation.view", "audit.report", "consent.history", "dsr.export",
                 "telephony.match", "telephony.reveal", "ivr.lookup")
@@ -85,10 +86,14 @@ ACTION_LABELS = {
     "telephony.reveal": N_("раскрытие номера для обратного звонка"),
     "callback.attempt": N_("попытка обратного звонка"),
     "ivr.lookup": N_("справка голосового меню (IVR)"),
+    # written by crm.csat
+    "csat.answer": N_("ответ заявителя в опросе удовлетворённости"),
+    "csat.view": N_("просмотр комментария заявителя в опросе удовлетворённости"),
 }
 FIELD_LABELS = {"full_name": N_("ФИО"), "phone": N_("телефон"), "email": N_("эл. почта"), "address": N_("адрес"),
                 "apartment": N_("квартира"), "description": N_("суть обращения"), "comment": N_("комментарий"),
-                "recording": N_("запись звонка"), "transcript": N_("расшифровка"), "consents": N_("согласия")}
+                "recording": N_("запись звонка"), "transcript": N_("расшифровка"), "consents": N_("согласия"),
+                "csat_comment": N_("комментарий в опросе удовлетворённости")}
 
 
 #: Outcomes of access-log entries, for documents (the log and exports keep the codes).
@@ -98,7 +103,8 @@ OUTCOME_LABELS = {"ok": N_("выполнено"), "denied": N_("отказано
 #: Background jobs and commands that act as ``job:<name>`` (:func:`system_actor`).
 SYSTEM_ACTOR_LABELS = {"transcribe_call": N_("расшифровка звонка"),
                        "rekey_recordings": N_("перешифрование старых записей под собственные ключи"), "retention": N_("соблюдение сроков хранения"),
-                       "send_status_sms": N_("отправка SMS о статусе обращения"), "audit_export": N_("выгрузка журнала"),
+                       "send_status_sms": N_("отправка SMS о статусе обращения"),
+                       "send_csat_survey": N_("отправка опроса удовлетворённости"), "audit_export": N_("выгрузка журнала"),
                        "cli": N_("команда администратора"), "destruction_act": N_("акт об уничтожении данных"),
                        "keys_index": N_("обновление поисковых индексов"), "keys_retire": N_("вывод ключа из оборота"),
                        "keys_rotate": N_("смена ключей шифрования"), "audit_checkpoint": N_("контрольная точка журнала"),

@@ -1,0 +1,22 @@
+"""The CSAT package's reactions to hooks (:mod:`crm.hooks`), subscribed by the factory."""
+from __future__ import annotations
+
+from crm import hooks
+from crm.csat import services
+
+
+def _page(appeal, user, **_: object) -> dict | None:
+    """``appeal.page``: the citizen's survey answers (staff; reading a comment is logged)."""
+    return services.appeal_panel(appeal, user)
+
+
+def _export(citizen_id: str, erased: bool, **_: object) -> dict:
+    """``citizen.export``: ``{"csat_surveys": [...]}`` (:func:`crm.csat.services.export_for_citizen`)."""
+    return {"csat_surveys": services.export_for_citizen(citizen_id, erased=erased)}
+
+
+def register() -> None:
+    """Subscribe the CSAT package's handlers (idempotent)."""
+    hooks.subscribe("appeal.transitioned", services.after_transition)  # the survey after a closure
+    hooks.subscribe("appeal.page", _page)
+    hooks.subscribe("citizen.export", _export)
