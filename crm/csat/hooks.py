@@ -10,9 +10,9 @@ def _page(appeal, user, **_: object) -> dict | None:
     return services.appeal_panel(appeal, user)
 
 
-def _export(citizen_id: str, erased: bool, **_: object) -> dict:
+def _export(citizen_id: str, purpose: str, erased: bool, **_: object) -> dict:
     """``citizen.export``: ``{"csat_surveys": [...]}`` (:func:`crm.csat.services.export_for_citizen`)."""
-    return {"csat_surveys": services.export_for_citizen(citizen_id, erased=erased)}
+    return {"csat_surveys": services.export_for_citizen(citizen_id, purpose=purpose, erased=erased)}
 
 
 def register() -> None:

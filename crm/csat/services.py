@@ -333,9 +333,11 @@ def appeal_panel(appeal, user) -> dict | None:
     return {"template": "csat/_panel.html", "surveys": rows}
 
 
-def export_for_citizen(citizen_id: str, *, erased: bool) -> list[dict]:
-    """The citizen's survey answers for an access export (152-ФЗ ст. 14); the comment decrypted unless
-    ``erased`` (the caller logs the export)."""
+def export_for_citizen(citizen_id: str, *, purpose: str, erased: bool) -> list[dict]:
+    """The citizen's survey answers for an access export (152-ФЗ ст. 14), oldest first: ``[{"appeal"
+    (number), "sent_at", "answered_at", "solved", "score", "first_time", "comment"}]``; the comments are
+    decrypted unless ``erased``, and their read is logged as ``csat.view`` for ``purpose`` (no commit: the
+    export commits)."""
     out = []
     for s in db.session.execute(select(CsatSurvey).where(CsatSurvey.citizen_id == citizen_id)
                                 .order_by(CsatSurvey.created_at)).scalars():
@@ -344,6 +346,10 @@ def export_for_citizen(citizen_id: str, *, erased: bool) -> list[dict]:
                     "answered_at": s.answered_at.isoformat() if s.answered_at else None, "solved": s.solved,
                     "score": s.score, "first_time": s.first_time,
                     "comment": None if erased or s.comment_enc is None else s.comment})
+    read = sum(1 for row in out if row["comment"] is not None)
+    if read:
+        audit.record("csat.view", citizen_id=citizen_id, fields=["csat_comment"], purpose=purpose,
+                     detail=f"{read} survey comments (export)")
     return out
 
 

@@ -187,6 +187,8 @@ def _export(citizen_id: str, *, actor: audit.Actor, request: rights.DataSubjectR
     result = {"generated_at": now.isoformat(), "request_id": request.id,
               "controller": {"name": name, "address": address}, "citizen": card, "appeals": out_appeals,
               "consents": consents, "requests": requests, "sms": sms, "access_log": access_log,
+              # the satisfaction survey's answers (crm.csat), when any
+              **({"csat_surveys": sections["csat_surveys"]} if sections.get("csat_surveys") else {}),
               "processing": processing,
               # the other features' sections (crm.incidents: the calls counted on incidents)
               **{k: v for k, v in sections.items() if k != "appeals"},

@@ -410,3 +410,20 @@ def test_an_erased_citizens_link_is_refused(client, sent, make_user):
     shredding.erase_citizen(citizen.id, "отзыв согласия", make_user("dpo"))
     resp = client.get(f"/csat/{token}")
     assert resp.status_code == 410 and "опрос закрыт" in resp.get_data(as_text=True)
+
+
+def test_the_access_export_holds_the_answers_and_logs_the_comment_read(ctx, sent):
+    from crm import hooks
+    from crm.csat import services as csat
+    from crm.security.models import AccessLogEntry
+
+    citizen, appeal, token, _ = sent
+    csat.answer(token, csat.checked(solved=False, score=2, first_time=True, comment="Не пришёл мастер"))
+    sections = {}
+    for part in hooks.fire("citizen.export", citizen_id=citizen.id, purpose="data_subject_request", erased=False):
+        sections.update(part or {})
+    db.session.commit()
+    (row,) = sections["csat_surveys"]
+    assert (row["appeal"], row["solved"], row["score"], row["comment"]) == (appeal.number, False, 2, "Не пришёл мастер")
+    read = db.session.execute(sa.select(AccessLogEntry).where(AccessLogEntry.action == "csat.view")).scalar_one()
+    assert (read.citizen_id, read.purpose, read.fields) == (citizen.id, "data_subject_request", "csat_comment")
