@@ -54,6 +54,7 @@ from crm.qa import personal_data as qa_data
 from crm.qa.api import bp as qa_api
 from crm.qa.views import bp as qa_bp
 from crm.reports.api import bp as reports_api
+from crm.reports.views import bp as reports_bp
 from crm.security import startup
 from crm.security.spool import SpoolingRequest
 from crm.telephony import personal_data as telephony_data
@@ -129,7 +130,7 @@ def register_personal_data(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     for bp in (users_bp, appeals_bp, buildings_bp, calls_bp, qa_bp, dispatch_bp, dpo_bp, consent_bp, selfservice_bp,
-               dpo_selfservice_bp, health_bp, admin_bp, appeals_self_bp, kb_bp, telephony_bp, incidents_bp, csat_bp):
+               dpo_selfservice_bp, health_bp, admin_bp, appeals_self_bp, kb_bp, telephony_bp, incidents_bp, csat_bp, reports_bp):
         app.register_blueprint(bp)
     register_api(app)
 

@@ -50,6 +50,7 @@ NO_PERSONAL_DATA = {
     "qa.calls_list": "call times, operators, durations, statuses: nothing decrypted",
     "qa.evaluations": "scores per operator: nothing decrypted",
     "api_reports.kpi": "aggregate counts and ratios",
+    "reports.kpi_page": "aggregate counts and ratios (the same figures as api_reports.kpi)",
     "buildings.building_list": "the buildings register: addresses of houses, ФИАС codes, counts; no citizen",
     "api_buildings.buildings_search": "the buildings register: addresses of houses, ФИАС codes, counts; no citizen",
     "api_executors.executor_list": "the executors directory: organisations, their contacts and topics; no citizen",
