@@ -24,9 +24,11 @@ import re
 from gunicorn.glogging import Logger as _GunicornBaseLogger
 
 #: Routes whose path carries a secret: (compiled pattern, replacement). The self-service link
-#: (``crm.consent.views.link``) holds a signed single-use token.
+#: (``crm.consent.views.link``) holds a signed single-use token, the satisfaction survey's link
+#: (``crm.csat.views.survey``, ``/csat/<token>``; not its ``/csat/thanks`` page) a random one.
 SECRET_PATHS: tuple[tuple[re.Pattern, str], ...] = (
     (re.compile(r"(/my/link/)[\w.~%*-]+"), r"\1***"),
+    (re.compile(r"(/csat/)(?!thanks(?![\w.~%*-]))[\w.~%*-]+"), r"\1***"),
 )
 #: URL variable names that mark a secret segment; tests/security/test_request_log_leaks.py checks every route with
 #: one is covered by :data:`SECRET_PATHS`.

@@ -427,3 +427,11 @@ def test_the_access_export_holds_the_answers_and_logs_the_comment_read(ctx, sent
     assert (row["appeal"], row["solved"], row["score"], row["comment"]) == (appeal.number, False, 2, "Не пришёл мастер")
     read = db.session.execute(sa.select(AccessLogEntry).where(AccessLogEntry.action == "csat.view")).scalar_one()
     assert (read.citizen_id, read.purpose, read.fields) == (citizen.id, "data_subject_request", "csat_comment")
+
+
+def test_the_link_token_stays_out_of_request_logs():
+    from crm import weblog
+
+    assert weblog.redact_target("/csat/5Em1pwHI0uxaiOF_r0DwmZSv?x=1") == "/csat/***"
+    assert weblog.redact_text('"GET /csat/5Em1pwHI0uxaiOF_r0DwmZSv HTTP/1.1"') == '"GET /csat/*** HTTP/1.1"'
+    assert weblog.redact_target("/csat/thanks?reopened=1") == "/csat/thanks"
