@@ -25,6 +25,7 @@ from crm import jobs
 from crm.calls import services as calls
 from crm.consent import rights
 from crm.db import db
+from tests.files import read_from_another_process
 from tests.factories import AppealFactory, CallFactory, CitizenFactory
 from tests.calls.test_reconcile import _fresh, _long_speech_wav, _poll, _worker_env
 from tests.wavs import pcm_wav
@@ -32,7 +33,8 @@ from tests.wavs import pcm_wav
 
 def _files_holding(root: Path, needles: list[bytes]) -> list[str]:
     """Every file under ``root`` (recursively; sockets and other non-regular files skipped) that
-    contains one of ``needles``."""
+    contains one of ``needles``. Each is read by another process: the instance folder holds the test
+    database, and reading it here would drop this process's SQLite locks (tests/files.py)."""
     found = []
     for dirpath, _dirs, names in os.walk(root):
         for name in names:
@@ -40,7 +42,7 @@ def _files_holding(root: Path, needles: list[bytes]) -> list[str]:
             if not path.is_file():
                 continue
             try:
-                data = path.read_bytes()
+                data = read_from_another_process(path)
             except OSError:
                 continue
             if any(n in data for n in needles):

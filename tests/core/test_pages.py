@@ -18,6 +18,8 @@ from urllib.parse import urlparse
 
 import pytest
 import sqlalchemy as sa
+
+from tests.files import read_from_another_process
 from tests.wavs import tone_wav
 
 PLANTED_NAME = "Зюзиков Планетарий Евграфович"
@@ -333,16 +335,17 @@ def test_non_audio_upload_on_appeal_page_is_refused_and_nothing_stored(op_client
 # --- no plaintext at rest -------------------------------------------------------------------------
 
 def database_bytes(app) -> bytes:
-    """Everything the database holds, as bytes: the SQLite file (and its -wal / -journal), or a
+    """Everything the database holds, as bytes: the SQLite file (and its -wal / -journal), read by
+    another process (tests/files.py: reading them here would drop this process's SQLite locks), or a
     ``pg_dump`` of the PostgreSQL test database."""
     url = sa.make_url(app.config["SQLALCHEMY_DATABASE_URI"])
     if url.get_backend_name() == "sqlite":
         base = Path(url.database)
-        parts = [base.read_bytes()]
+        parts = [read_from_another_process(base)]
         for suffix in ("-wal", "-journal"):
             side = Path(str(base) + suffix)
             if side.exists():
-                parts.append(side.read_bytes())
+                parts.append(read_from_another_process(side))
         return b"".join(parts)
     if url.get_backend_name() == "postgresql":
         pg_dump = shutil.which("pg_dump")

@@ -4,6 +4,7 @@ with transactions of one or several entries, and with transactions that roll bac
 from __future__ import annotations
 
 import multiprocessing as mp
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -36,11 +37,19 @@ def test_concurrent_writers_leave_a_valid_chain(ctx, app_config, early_release, 
               "CRM_AUDIT_EARLY_LOCK_RELEASE": early_release}
     spawn = mp.get_context("spawn")
     procs = [spawn.Process(target=_writer, args=(config, 40, per_tx, f"w{i}")) for i in range(4)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-        assert p.exitcode == 0
+    db.session.commit()  # end this session's read: on SQLite it would hold the write lock (BEGIN IMMEDIATE)
+    deadline = time.monotonic() + 300  # a few seconds when idle; a loaded machine starts Python slowly
+    try:
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(max(0.0, deadline - time.monotonic()))
+            assert p.exitcode == 0
+    finally:
+        for p in procs:  # a writer left running would write into the tests after this one
+            if p.is_alive():
+                p.kill()
+                p.join(10)
     db.session.commit()
     count, bad, message = audit.verify()
     assert bad is None, message

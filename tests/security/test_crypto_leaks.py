@@ -20,6 +20,7 @@ from crm.calls import services as calls
 from crm.citizens.models import Citizen
 from crm.db import db
 from crm.security import crypto
+from tests.files import read_from_another_process
 from tests.wavs import pcm_wav
 
 NAME = "Зюзюкина Евлампия Феоктистовна"
@@ -131,9 +132,7 @@ def test_planted_citizen_never_appears_in_files_dumps_recordings_or_logs(ctx, ma
         dbfiles = [p for p in instance.rglob("*.sqlite3*") if p.is_file()]
         assert any(p.name.startswith("keystore") for p in dbfiles) and len(dbfiles) >= 2
         for p in dbfiles:
-            # read in another process: closing a descriptor of a SQLite file in this process would
-            # drop SQLite's own POSIX locks on it (fcntl locks are per process)
-            _scan(subprocess.run(["cat", str(p)], capture_output=True, check=True).stdout, str(p))
+            _scan(read_from_another_process(p), str(p))  # by another process: tests/files.py
     else:
         for engine in (db.engines[None], db.engines["keystore"]):
             url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
