@@ -25,9 +25,10 @@ def test_a_function_object_and_its_dotted_name_are_the_same_job(ctx):
     from crm.security.rotation import index_backfill_job
 
     assert jobs.spec_of(index_backfill_job) is jobs.spec_of("crm.security.rotation.index_backfill_job")
-    job = jobs.enqueue(index_backfill_job, "phone", job_id="test-declared-id")
+    job_id = f"{ctx.config['CRM_QUEUE_PREFIX']}declared-id"  # rq:job:<id> is shared by concurrent runs
+    job = jobs.enqueue(index_backfill_job, "phone", job_id=job_id)
     try:
-        assert job.id == "test-declared-id" and job.timeout == 6 * 3600 and job.retries_left is None
+        assert job.id == job_id and job.timeout == 6 * 3600 and job.retries_left is None
         assert job.func_name == "crm.security.rotation.index_backfill_job"
     finally:
         job.delete()

@@ -17,7 +17,8 @@ def failed_job(ctx, run_worker):
         keys = list(conn.scan_iter(pattern))
         if keys:
             conn.delete(*keys)
-    job = jobs.queue("default").enqueue("crm.no_such_module.job", 1, job_id="test-monitor-broken")
+    # the id under the run's prefix too: the job's key is rq:job:<id>, which concurrent runs on one Redis share
+    job = jobs.queue("default").enqueue("crm.no_such_module.job", 1, job_id=f"{prefix}monitor-broken")
     run_worker()
     assert job.get_status(refresh=True) == "failed"
     yield job
@@ -49,7 +50,7 @@ def test_the_monitor_shows_queues_workers_periodic_and_failed_jobs(ctx, client, 
         assert "Фоновые задания" in html and "расшифровка" in html and "Обработчики заданий" in html
         assert worker.name in html and "нет сигнала" not in html
         assert "audit-checkpoint" in html and "запланировано" in html and "qa-sampling" in html
-        assert "test-monitor-broken" in html and "crm.no_such_module.job" in html and "Повторить все" in html
+        assert failed_job.id in html and "crm.no_such_module.job" in html and "Повторить все" in html
         assert "ValueError: Invalid attribute name: job" in html  # RQ could not import the function
     finally:
         worker.register_death()
@@ -91,7 +92,7 @@ def test_crm_status_lists_and_retries(ctx, failed_job):
     assert out.exit_code == 0, out.output
     assert "queues:" in out.output and "transcription:" in out.output and "workers:" in out.output
     assert "periodic jobs:" in out.output and "reconcile-calls every 300 s" in out.output
-    assert "test-monitor-broken crm.no_such_module.job on default" in out.output
+    assert f"{failed_job.id} crm.no_such_module.job on default" in out.output
     out = runner.invoke(status_cmd, ["--retry", "no-such-job"])
     assert out.exit_code == 1 and "no failed job no-such-job" in out.output
     out = runner.invoke(status_cmd, ["--retry", failed_job.id])
