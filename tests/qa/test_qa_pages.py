@@ -158,8 +158,9 @@ def test_dashboard_shows_how_often_the_automatic_checks_flag_calls(ctx, make_use
     from crm.qa import services as qa
 
     op = make_user("operator")
-    CallFactory(operator=op)
-    CallFactory(operator=op, segments=RUDE_SEGMENTS)
+    CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True))
+    CallFactory(operator=op, segments=RUDE_SEGMENTS, citizen=CitizenFactory(qa_consent=True))
+    CallFactory(operator=op, segments=RUDE_SEGMENTS)  # no QA consent: no automatic checks, not counted
     now = datetime.now(timezone.utc)
     d = qa.dashboard(now - timedelta(days=1), now + timedelta(days=1))
     checks = {r["code"]: r for r in d["checks"]}

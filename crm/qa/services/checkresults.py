@@ -14,7 +14,7 @@ from crm.db import db
 from crm.kb import services as kb
 from crm.qa import checks
 from crm.qa.models import CheckResult
-from crm.qa.services.common import TRANSCRIBED
+from crm.qa.services.common import TRANSCRIBED, qa_permitted
 
 
 # --- automatic checks ------------------------------------------------------------------------------
@@ -57,7 +57,12 @@ def forget_check_details(call_id: str, *, commit: bool = True) -> int:
 def after_transcript(call_id: str, segments: list[dict]) -> None:
     """Hook for the transcription job once the transcript is saved: store the automatic checks.
     ``segments`` are the transcriber's (plaintext in the job's memory; nothing is decrypted again).
-    A failure is logged and leaves the call as it is (the API computes the checks on first read)."""
+    A failure is logged and leaves the call as it is (the API computes the checks on first read).
+    Nothing is run for a call that may not be used for quality control (:func:`qa_permitted`: no
+    citizen yet, or no QA consent): the checks are QA processing of the recording, and their details
+    can quote what was said; they are computed on first read once the call passes the gate."""
+    if not qa_permitted(calls.get(call_id)):
+        return
     try:
         store_checks(call_id, [dict(s) for s in segments])
     except Exception:  # the transcript is saved; the checks are a hint
@@ -79,8 +84,9 @@ def checks_for_call(call: calls.Call, segments: list[dict]) -> list[dict]:
     transcribed (``[]`` before), codes ``greeting`` and ``closing`` among them. Stored results
     are used; a call transcribed before they existed gets them computed from ``segments`` (already
     decrypted and logged by the caller) and stored; never for a call whose data were erased
-    (:func:`crm.calls.services.is_erased`: no transcript to compute them from)."""
-    if call.status not in TRANSCRIBED:
+    (:func:`crm.calls.services.is_erased`: no transcript to compute them from); ``[]`` for a call
+    that does not pass the QA-consent gate (:func:`qa_permitted`), stored results or not."""
+    if call.status not in TRANSCRIBED or not qa_permitted(call):
         return []
     stored = check_results(call.id)
     if not stored and not calls.is_erased(call):
