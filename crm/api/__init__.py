@@ -14,6 +14,8 @@ from __future__ import annotations
 from functools import wraps
 from typing import Callable
 
+import re
+
 import marshmallow as ma
 from flask import current_app, g, jsonify, request, session
 from flask_login import current_user, login_user
@@ -126,6 +128,10 @@ def validation_error(err: ma.ValidationError, schema: ma.Schema | None = None) -
         text = _l("поле «%(path)s» длиннее %(max)s символов", path=path, max=message.rsplit(' ', 1)[-1].rstrip('.'))
     elif message.startswith("Shorter than minimum length"):
         text = _l("поле «%(path)s» не может быть пустым", path=path)
+    elif (m := re.match(r"Length must be between (\d+) and (\d+)\.", message)):
+        text = _l("поле «%(path)s» должно содержать от %(min)s до %(max)s символов", path=path, min=m[1], max=m[2])
+    elif (m := re.match(r"Must be greater than or equal to (\S+) and less than or equal to (\S+)\.", message)):
+        text = _l("поле «%(path)s» должно быть от %(min)s до %(max)s", path=path, min=m[1], max=m[2])
     elif message.startswith("Must be one of"):
         text = _l("недопустимое значение поля «%(path)s»", path=path)
     elif message.startswith("Not a valid") or message.startswith("Invalid input type"):

@@ -65,3 +65,14 @@ def test_api_edge_messages_in_english(client, as_role):
     body = {k: v for k, v in appeal_body().items() if k != "description"}
     err = assert_error(client.post("/api/v1/appeals?lang=en", json=body, headers=headers), 400, "invalid_description")
     assert err["message"] == "give the field «description»"
+
+
+def test_length_and_range_messages_are_translated(client, as_role):
+    """marshmallow's «Length must be between…» reached the Russian API answer in English (new-user
+    trial: an empty knowledge-base title)."""
+    _, headers = as_role("supervisor")
+    body = {"title": "", "body": "Текст статьи", "topic": None}
+    err = assert_error(client.post("/api/v1/kb/articles", json=body, headers=headers), 400, "invalid_title")
+    assert err["message"] == "поле «title» должно содержать от 1 до 200 символов"
+    err = assert_error(client.post("/api/v1/kb/articles?lang=en", json=body, headers=headers), 400, "invalid_title")
+    assert err["message"] == "the field «title» must be 1 to 200 characters long"
