@@ -49,6 +49,8 @@ from crm.kb.views import bp as kb_bp
 from crm.incidents import hooks as incidents_hooks
 from crm.incidents.api import bp as incidents_api
 from crm.incidents.views import bp as incidents_bp
+from crm import notifications
+from crm.notifications.api import bp as notifications_api
 from crm.qa import hooks as qa_hooks
 from crm.qa import personal_data as qa_data
 from crm.qa.api import bp as qa_api
@@ -80,6 +82,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     register_extensions(app)
+    notifications.init_app(app)  # the SMS gateway and the e-mail transport from CRM_SMS_* / CRM_SMTP_*
     register_security(app)
     register_personal_data(app)
     register_blueprints(app)
@@ -138,7 +141,7 @@ def register_blueprints(app: Flask) -> None:
 def register_api(app: Flask) -> None:
     """``/api/v1``: each feature's API blueprint, documented by one OpenAPI document (crm.api)."""
     api.init_app(app, [appeals_api, incidents_api, buildings_api, executors_api, dispatch_api, citizens_api, consent_api, calls_api, qa_api,
-                       reports_api, audit_api, kb_api, telephony_api, ivr_api])
+                       reports_api, audit_api, kb_api, telephony_api, ivr_api, notifications_api])
 
 
 def register_hooks(app: Flask) -> None:

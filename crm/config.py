@@ -104,6 +104,24 @@ class Defaults:
     CRM_TELEPHONY_EMERGENCY_ANSWER_S = 300  # ПП РФ № 416: an emergency call answered within 5 min
     CRM_TELEPHONY_EMERGENCY_QUEUES = ()  # queues of emergency calls the 5-min norm counts in (empty: every queue)
     CRM_TELEPHONY_STALE_WAIT_S = 4 * 3600  # a call "waiting" longer than this lost its hang-up; not shown as waiting
+    # notifications to citizens (crm.notifications): e-mail over SMTP, SMS through a provider's HTTP API
+    CRM_SMTP_HOST: str | None = None  # None: e-mails are only written to the outbox («в журнале (не отправлено)»)
+    CRM_SMTP_PORT = 587
+    CRM_SMTP_USER: str | None = None
+    CRM_SMTP_PASSWORD: str | None = None
+    CRM_SMTP_FROM: str | None = None  # the From address (None: CRM_SMTP_USER, else noreply@<CRM_SMTP_HOST>)
+    CRM_SMTP_SECURITY = "starttls"  # starttls (port 587), ssl (SMTPS, port 465) or none (a local relay)
+    CRM_SMTP_TIMEOUT_S = 20.0  # seconds per SMTP connection
+    CRM_SMS_PROVIDER: str | None = None  # None: SMS are only written to the outbox; "smsc" (SMSC.ru HTTP API)
+    CRM_SMS_API_URL = "https://smsc.ru/sys/send.php"  # the provider's send endpoint
+    CRM_SMS_LOGIN: str | None = None
+    CRM_SMS_PASSWORD: str | None = None  # the provider's password or API key
+    CRM_SMS_SENDER: str | None = None  # a registered sender name (None: the provider's default)
+    CRM_SMS_TIMEOUT_S = 15.0  # seconds per HTTP request to the provider
+    CRM_SMS_CALLBACK_TOKEN: str | None = None  # secret in the delivery-status callback URL (None: callbacks answer 503)
+    CRM_NOTIFY_QUIET_HOURS = "21:00-09:00"  # local (CRM_TIMEZONE): non-urgent messages wait for its end; "" = none
+    CRM_NOTIFY_CHANNELS = ("sms", "email")  # channels a citizen is notified on (each on its own consent)
+    CRM_NOTIFY_TEMPLATES: dict = {}  # overrides of crm.notifications.templates.TEMPLATES, e.g. {"status:sms": "…"}
     # key management (crm.security.rotation)
     CRM_KEK_FROM_ENV = False  # the active KEK comes from the environment: `crm keys rotate` refuses to add one
     # files under the instance folder: None here, set by load() unless instance/config.py or the environment does

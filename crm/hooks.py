@@ -22,7 +22,8 @@ Known hooks (the name, who fires it, the keyword arguments):
 - ``call.erased`` — ``crm.calls`` after a call's recording and transcript are destroyed; ``call_id``.
 - ``appeal.transitioned`` — ``crm.appeals`` after a status change has been committed;
   ``appeal_id: str``, ``old: str``, ``new: str``, ``event_id: str``.
-- ``appeal.registered`` — ``crm.appeals`` after a new appeal is saved; ``appeal_id: int``.
+- ``appeal.registered`` — ``crm.appeals.services.register_appeal`` after a new appeal has been
+  committed (not for a replayed submission); ``appeal_id: str``.
 - ``appeal.latest_call`` — ``crm.consent`` asks for the evidence of a consent given on a call when
   only the appeal is known; ``appeal_id: str``. A subscriber returns the id of the appeal's latest
   call, or None.

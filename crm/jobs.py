@@ -155,6 +155,16 @@ def enqueue(func, *args, job_id: str | None = None, timeout_s: int | None = None
                                      retry=retry_of(spec), job_id=job_id)
 
 
+def enqueue_at(when: datetime, func, *args, job_id: str | None = None):
+    """Schedule the declared job ``func`` for ``when`` (aware UTC) with its queue, retries and TTLs
+    (RQ's ``Queue.enqueue_at``: the job waits in the scheduled registry until RQ's scheduler, which
+    ``crm worker`` runs, moves it to its queue; rq#1624). Returns the RQ job; raises as :func:`enqueue`."""
+    spec = spec_of(func)
+    return queue(spec.queue).enqueue_at(when, spec.name, *args, job_timeout=spec.timeout_s,
+                                        result_ttl=spec.result_ttl_s, failure_ttl=spec.failure_ttl_s,
+                                        retry=retry_of(spec), job_id=job_id)
+
+
 # --- embedded redis --------------------------------------------------------------------------------
 
 def _server_binary() -> str:

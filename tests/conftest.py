@@ -89,6 +89,8 @@ def app_config(instance_dir):
            # around the clock, every day: the alert tests must not depend on when the suite runs
            # (test_after_hours_alert sets its own hours)
            "CRM_AUDIT_WORKING_HOURS": "00:00-00:00", "CRM_AUDIT_WORKING_DAYS": (1, 2, 3, 4, 5, 6, 7),
+           # no quiet hours for citizen notifications (tests/notifications sets its own windows)
+           "CRM_NOTIFY_QUIET_HOURS": "",
            # the operator of personal data named in consent texts: record() refuses without it
            "CRM_CONTROLLER_NAME": "ООО «УК Тестовая»", "CRM_CONTROLLER_ADDRESS": "г. Тестов, ул. Проверочная, д. 1"}
     drop = drop_keystore = None

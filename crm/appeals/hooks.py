@@ -44,7 +44,8 @@ def _surge_accepted(incident_id: int, building_id: int, topic: str, since, **_: 
 
 def register() -> None:
     """Subscribe the appeals package's handlers (idempotent)."""
-    hooks.subscribe("appeal.transitioned", notifications.after_transition)  # the citizen's status SMS
+    hooks.subscribe("appeal.transitioned", notifications.after_transition)  # the citizen's status messages
+    hooks.subscribe("appeal.registered", notifications.after_registration)  # the appeal number, to the citizen
     hooks.subscribe("citizen.export", _export)
     hooks.subscribe("citizen.appeal_numbers", _appeal_numbers)
     hooks.subscribe("retention.activity", _activity)

@@ -565,6 +565,7 @@ def register_appeal(user, *, citizen_id: str | None = None, citizen: citizens.Ci
         calls.enqueue_transcription(call)
     if incident_id is None:
         _consider_surge(appeal)
+    hooks.fire("appeal.registered", appeal_id=appeal.id)  # the citizen gets the number (crm.appeals.notifications)
     return Intake(appeal, person, call=call or attached, consents=events, consent_error=consent_error,
                   citizen_registered=registered)
 

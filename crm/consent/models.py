@@ -1,16 +1,18 @@
 """Tables of the consent package: the register of processing purposes, consent events, data subject
 requests with their legal clocks, the self-service grants (signed links and SMS codes), the SMS
 outbox, destruction acts and retention runs. None of them holds a personal value in clear except
-``sms_outbox.body`` (texts without personal data) and ``sms_outbox.to_masked`` (a masked number),
-both cleared by erasure and retention."""
+``sms_outbox.body`` (texts with secrets and comments masked) and ``sms_outbox.to_masked`` (a masked
+number or e-mail address), both cleared by erasure and retention; ``sms_outbox.body_enc`` is the
+message's whole text sealed under the citizen's data key until it has left."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.db import UTCDateTime, UUIDStr, db, new_id, utcnow
+from crm.security.fields import Encrypted
 
 
 class Purpose(db.Model):
@@ -196,22 +198,54 @@ class SelfServiceGrant(db.Model):
 
 
 class SmsMessage(db.Model):
-    """The SMS outbox: every message handed to the gateway (:mod:`crm.consent.sms`). ``to_masked``
-    is the number as operators see it (``+7 912 ***-**-89``), ``body`` the text; the full number is
-    never stored. ``appeal_event_id`` makes a status notification idempotent."""
+    """The outbox: every message to a citizen, SMS or e-mail (:mod:`crm.consent.sms`), with its
+    delivery. ``to_masked`` is the recipient as operators see it (``+7 912 ***-**-89``,
+    ``iv***@mail.ru``), ``body`` the text with any secret or citizen-facing comment masked; the full
+    number or address is never stored. ``body_enc`` seals the whole text under the citizen's data
+    key only until the message has left (a delivery job, a retry or a deferral past quiet hours needs
+    it), then it is cleared. ``event_key`` (``appeal_event_id`` for the older status SMS) makes a
+    notification idempotent: one message per event and channel.
+
+    ``status``: ``logged`` (written to the outbox only: no transport is configured, nothing was
+    sent), ``queued``, ``scheduled`` (deferred to ``scheduled_for``, the end of quiet hours),
+    ``sending``, ``sent`` (the provider or SMTP server accepted it), ``delivered`` (the provider's
+    callback), ``failed`` (final; ``last_error``), ``cancelled`` (no consent any more when it was due)."""
 
     __tablename__ = "sms_outbox"
     id: Mapped[str] = mapped_column(UUIDStr, primary_key=True, default=new_id)
     citizen_id: Mapped[str | None] = mapped_column(ForeignKey("citizens.id"), index=True)
     purpose: Mapped[str] = mapped_column(String(40), index=True)
-    kind: Mapped[str] = mapped_column(String(20))  # status, code, link, survey
-    appeal_id: Mapped[str | None] = mapped_column(UUIDStr)
+    kind: Mapped[str] = mapped_column(String(20))  # status, registered, incident, code, link, survey
+    appeal_id: Mapped[str | None] = mapped_column(UUIDStr, index=True)
     appeal_event_id: Mapped[str | None] = mapped_column(UUIDStr, unique=True)
-    to_masked: Mapped[str | None] = mapped_column(String(40))
+    to_masked: Mapped[str | None] = mapped_column(String(80))
     body: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default="sent")
+    status: Mapped[str] = mapped_column(String(20), default="queued")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     deidentified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    channel: Mapped[str] = mapped_column(String(10), default="sms", server_default="sms")
+    subject: Mapped[str | None] = mapped_column(String(200))
+    body_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    event_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    provider: Mapped[str | None] = mapped_column(String(20))
+    provider_message_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    sealed_body = Encrypted("body_enc")
+
+    def __init__(self, **kwargs):
+        # the id goes first: the associated data of the sealed text names the row
+        super().__init__(**{"id": kwargs.pop("id", None) or new_id(), **kwargs})
+
+    @property
+    def crypto_owner_id(self) -> str | None:
+        return self.citizen_id
 
 
 class DestructionAct(db.Model):

@@ -50,7 +50,7 @@ ACCESS_MESSAGES_DAYS = 30
 #: How long a self-service grant is kept after it expired: longer than the hourly limit of code
 #: requests counts back, and than a self-service session lasts.
 GRANTS_KEPT_AFTER_EXPIRY = timedelta(days=1)
-MESSAGE_PURPOSES = ("sms_notifications", "csat_survey")
+MESSAGE_PURPOSES = ("sms_notifications", "email_notifications", "csat_survey")
 BATCH = 500
 
 
@@ -99,8 +99,8 @@ def expired_citizens(days: int, now: datetime, limit: int = BATCH) -> tuple[list
 def _clear(messages: list[SmsMessage], now: datetime) -> int:
     n = 0
     for m in messages:
-        if m.to_masked is not None or m.body is not None:
-            m.to_masked = m.body = None
+        if m.to_masked is not None or m.body is not None or m.body_enc is not None:
+            m.to_masked = m.body = m.body_enc = None
             m.deidentified_at = now
             n += 1
     return n

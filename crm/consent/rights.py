@@ -51,7 +51,8 @@ CATEGORY_RU = {"full_name": "ФИО", "phone": "номер телефона", "e
                "qa_comments": "комментарии к оценкам звонков", "recordings": "записи разговоров (голос)",
                "sms": "тексты и номера SMS-сообщений", "qa_check_details": "пояснения автоматических проверок звонков",
                "consent_withdrawal_refs": "рег. номера писем об отзыве согласия",
-               "csat_comments": "комментарии в опросах удовлетворённости"}
+               "csat_comments": "комментарии в опросах удовлетворённости",
+               "notification_texts": "тексты неотправленных уведомлений"}
 
 
 class RequestError(ValueError):
@@ -465,8 +466,8 @@ def _clear_outbox(citizen_id: str) -> int:
     rows = messages_for(citizen_id)
     now = utcnow()
     for m in rows:
-        if m.to_masked is not None or m.body is not None:
-            m.to_masked = m.body = None
+        if m.to_masked is not None or m.body is not None or m.body_enc is not None:
+            m.to_masked = m.body = m.body_enc = None
             m.deidentified_at = now
     return len(rows)
 
