@@ -227,6 +227,21 @@ CONTROLLER_TEMPLATE = """
 # Uncomment and fill in, e.g.:
 # CRM_CONTROLLER_NAME = "ООО «Управляющая компания „Пример“», ИНН 0000000000"
 # CRM_CONTROLLER_ADDRESS = "000000, г. Город, ул. Улица, д. 1"
+
+# Notifications to citizens (crm.notifications). Without these, SMS and e-mails are only written to
+# the outbox and shown as «в журнале (не отправлено)»: nothing is sent. The environment may set them too.
+# CRM_SMTP_HOST = "smtp.example.ru"
+# CRM_SMTP_PORT = 587                 # 465 with CRM_SMTP_SECURITY = "ssl"
+# CRM_SMTP_USER = "hotline@example.ru"
+# CRM_SMTP_PASSWORD = "…"
+# CRM_SMTP_FROM = "Горячая линия ЖКХ <hotline@example.ru>"
+# CRM_SMS_PROVIDER = "smsc"           # SMSC.ru's HTTP API
+# CRM_SMS_LOGIN = "…"
+# CRM_SMS_PASSWORD = "…"
+# CRM_SMS_SENDER = "GKH"              # a sender name registered with the provider
+# CRM_SMS_CALLBACK_TOKEN = "…"        # long and random; the provider's status URL:
+#                                     # https://<host>/api/v1/delivery-reports/smsc?token=<it>
+# CRM_NOTIFY_QUIET_HOURS = "21:00-09:00"
 """
 
 #: ``crm demo-data``: a clearly fictitious controller, appended to instance/config.py only when none is set.

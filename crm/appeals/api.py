@@ -11,6 +11,7 @@ from crm.appeals.schemas import (AppealCreatedSchema, AppealCreateSchema, Appeal
                                  AppealSchema, AppealSummarySchema, AssignSchema, AppealCommentCreatedSchema, AppealCommentSchema, DuplicateSchema, PhoneInUseSchema,
                                  RepeatCandidatesSchema, RepeatQuerySchema, StaleSchema, TransitionSchema)
 from crm.citizens import services as citizens
+from crm.notifications import services as notify
 from crm.i18n import lazy_gettext as _l
 from crm.incidents import services as incidents
 
@@ -118,7 +119,7 @@ def appeal_get(appeal_id: str):
     appeal = appeals.get_for(g.api_user, appeal_id)
     if appeal is None:
         raise ApiError(404, "not_found", _l("обращение не найдено"))
-    return appeals.view(appeal)
+    return {**appeals.view(appeal), "notifications": notify.for_appeal(appeal.id)}
 
 
 class Stale(ApiError):

@@ -9,6 +9,7 @@ from crm.appeals.catalog import CATEGORIES, CHANNELS, DEADLINE_KINDS, STATUSES, 
 from crm.buildings.schemas import BuildingSchema
 from crm.citizens.schemas import CitizenCardSchema, CitizenInputSchema
 from crm.clocks.deadlines import STATES, WARNING_LEVELS
+from crm.notifications.schemas import CitizenNotificationSchema
 
 
 class AppealCreateSchema(Schema):
@@ -169,6 +170,9 @@ class AppealSchema(AppealSummarySchema):
         "description": "the incident (GET /incidents/{id}) the appeal was opened about; null: none"})
     clocks = fields.List(fields.Nested(ClockSchema), metadata={
         "description": "the SLA clocks that apply to the appeal (category, topic, channel, CRM_CLOCK_REGIME)"})
+    notifications = fields.List(fields.Nested(CitizenNotificationSchema), metadata={
+        "description": "the messages to the citizen about this appeal (SMS, e-mail) with their delivery status, "
+                       "oldest first (GET /appeals/{id} only)"})
 
 
 class AppealCommentSchema(Schema):

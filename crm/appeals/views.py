@@ -21,6 +21,7 @@ from crm.citizens.forms import RectifyForm
 from crm.clocks import deadlines as clockwork
 from crm.consent import selfservice
 from crm.consent import services as consent
+from crm.notifications import services as notify
 from crm.db import utcnow
 from crm.errors import NotFound
 from crm.i18n import Labels
@@ -443,7 +444,7 @@ def _detail(appeal, reveal=False, *, fform=None, cform=None, status=200):
     dform = DuplicateForm(formdata=None, expected_status=appeal.status) \
         if "duplicate" in TRANSITIONS.get(appeal.status, ()) else None
     original = services.get(appeal.duplicate_of_id) if appeal.duplicate_of_id else None
-    active = {code for code in ("sms_notifications", "call_recording_qa", "csat_survey")
+    active = {code for code in ("sms_notifications", "email_notifications", "call_recording_qa", "csat_survey")
               if consent.active_consent(appeal.citizen_id, code, consent.DEFAULT_VERSION.get(code)) is not None}
     # the sections higher features add (crm.dispatch: the hand-over, the executor's actions)
     panels = [p for p in hooks.fire("appeal.page", appeal=appeal, user=current_user) if p]
@@ -451,7 +452,8 @@ def _detail(appeal, reveal=False, *, fform=None, cform=None, status=200):
                            cform=cform or CommentForm(formdata=None),
                            calls=calls.for_appeal(appeal.id),
                            rform=RecordingForm(), consents=consent.for_citizen(appeal.citizen_id),
-                           active_purposes=active, fform=fform or RectifyForm(formdata=None), panels=panels), status
+                           active_purposes=active, fform=fform or RectifyForm(formdata=None), panels=panels,
+                           notifications=notify.for_appeal(appeal.id)), status
 
 
 @bp.get("/appeals/<appeal_id>")

@@ -32,7 +32,7 @@ from crm.consent.forms import (AnswerForm, ErasureForm, ExtendForm, PurposeForm,
 from crm.db import utcnow
 from crm.dpo import alerts, services
 from crm.errors import InvalidInput
-from crm.i18n import N_, Labels
+from crm.i18n import N_, Labels, translate
 from crm.security import audit, checkpoints
 from crm.security.permissions import ROLE_NAMES_RU, PermissionDenied, roles_required
 from crm.security.redirects import local_target
@@ -660,7 +660,8 @@ def retention_page():
 def outbox():
     """Every SMS handed to the gateway: masked number, purpose, text (one-time codes and link tokens
     are stored masked, so no usable link is shown). Viewing it is logged (``sms.outbox_view``)."""
-    return render_template("dpo/outbox.html", rows=sms.outbox_view(user=current_user, limit=300))
+    labels = {code: translate(label) for code, label in sms.STATUS_LABELS.items()}
+    return render_template("dpo/outbox.html", rows=sms.outbox_view(user=current_user, limit=300), status_labels=labels)
 
 
 # --- the citizen's self-service download of an access request's answer -------------------------------

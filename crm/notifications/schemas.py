@@ -5,7 +5,7 @@ from __future__ import annotations
 from crm.api.schemas import Schema, fields, nullable
 
 
-class NotificationSchema(Schema):
+class CitizenNotificationSchema(Schema):
     id = fields.String(required=True)
     channel = fields.String(required=True, metadata={"description": "sms or email"})
     kind = fields.String(required=True, metadata={"description": "registered, status, incident (code, link: self-service)"})

@@ -18,7 +18,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 
 import httpx
 
@@ -92,7 +92,7 @@ class SmtpTransport(EmailTransport):
         msg["To"] = mail.to
         msg["Subject"] = mail.subject
         msg["Date"] = formatdate(localtime=False, usegmt=True)
-        domain = self.sender.rpartition("@")[2] or None
+        domain = parseaddr(self.sender)[1].rpartition("@")[2] or None
         msg["Message-ID"] = make_msgid(idstring=mail.message_id.replace("-", ""), domain=domain)
         msg.set_content(mail.body)  # UTF-8, quoted-printable or base64 as the text needs
         try:
