@@ -87,6 +87,7 @@ class AppealForm(FlaskForm):
                                                               Length(max=10000)])
     recording = FileField(_l("Запись звонка (WAV, MP3, OGG, FLAC)"))
     consent_sms = RadioField(_l("Согласие на SMS-уведомления"), choices=CONSENT_CHOICES, default="unknown")
+    consent_email = RadioField(_l("Согласие на уведомления по эл. почте"), choices=CONSENT_CHOICES, default="unknown")
     consent_recording = RadioField(_l("Согласие на запись для контроля качества"), choices=CONSENT_CHOICES,
                                    default="unknown")
     # the evidence of the answers: the moment in the attached recording where the citizen gave them

@@ -127,7 +127,8 @@ def citizen_create():
 
 
 #: The intake form's consent questions: form field → purpose code.
-CONSENT_FIELDS = {"consent_sms": "sms_notifications", "consent_recording": "call_recording_qa"}
+CONSENT_FIELDS = {"consent_sms": "sms_notifications", "consent_email": "email_notifications",
+                  "consent_recording": "call_recording_qa"}
 
 
 @bp.route("/citizens/<citizen_id>/appeals/new", methods=["GET", "POST"])

@@ -201,7 +201,7 @@ def test_openapi_enums_follow_the_catalog(client):
     assert schemas["AppealCreate"]["properties"]["category"]["enum"] == list(CATEGORIES)
     assert set(schemas["AppealCreate"]["properties"]["topic"]["enum"]) == set(TOPICS)
     assert set(schemas["ConsentCreate"]["properties"]["purpose"]["enum"]) == {
-        "appeal_processing", "sms_notifications", "csat_survey", "call_recording_qa"}
+        "appeal_processing", "sms_notifications", "email_notifications", "csat_survey", "call_recording_qa"}
 
 
 # --- appeals --------------------------------------------------------------------------------------
