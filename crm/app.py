@@ -51,6 +51,7 @@ from crm.incidents.api import bp as incidents_api
 from crm.incidents.views import bp as incidents_bp
 from crm import notifications
 from crm.notifications.api import bp as notifications_api
+from crm.notifications.views import bp as notifications_bp
 from crm.qa import hooks as qa_hooks
 from crm.qa import personal_data as qa_data
 from crm.qa.api import bp as qa_api
@@ -133,7 +134,8 @@ def register_personal_data(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     for bp in (users_bp, appeals_bp, buildings_bp, calls_bp, qa_bp, dispatch_bp, dpo_bp, consent_bp, selfservice_bp,
-               dpo_selfservice_bp, health_bp, admin_bp, appeals_self_bp, kb_bp, telephony_bp, incidents_bp, csat_bp, reports_bp):
+               dpo_selfservice_bp, health_bp, admin_bp, appeals_self_bp, kb_bp, telephony_bp, incidents_bp, csat_bp, reports_bp,
+               notifications_bp):
         app.register_blueprint(bp)
     register_api(app)
 

@@ -13,6 +13,7 @@ from crm.qa.models import CalibrationScore, CalibrationSession, CheckResult, Eva
 from crm.qa.models import EvaluationRevision, QueueItem, SamplingRule, Scorecard  # noqa: F401
 from crm.consent.models import ConsentEvent, DataSubjectRequest, DestructionAct, Purpose  # noqa: F401
 from crm.consent.models import RetentionRun, SelfServiceGrant, SmsMessage  # noqa: F401
+from crm.notifications.models import NotificationTemplate  # noqa: F401
 from crm.dispatch.models import Breach, ExtensionRequest, Notification  # noqa: F401
 from crm.dpo.models import AccessAlert  # noqa: F401
 from crm.telephony.models import AgentState, CallbackAttempt, TelephonyCall, TelephonyEvent  # noqa: F401

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, time, timedelta, timezone
+from string import Formatter
 
 from flask import current_app
 from rq import get_current_job
@@ -37,10 +38,13 @@ from crm.consent import services as consent
 from crm.consent import sms as outbox
 from crm.consent.sms import OutgoingSms, TransportError
 from crm.db import utcnow
-from crm.i18n import translate
+from crm.db import db
+from crm.i18n import lazy_gettext as _l, translate
 from crm.notifications import templates
+from crm.notifications.models import NotificationTemplate
 from crm.notifications.transports import EmailTransport, OutboxEmail, OutgoingEmail
 from crm.security import audit
+from crm.security.permissions import require_role
 from crm.timeutil import local_tz
 
 log = logging.getLogger(__name__)
@@ -125,7 +129,7 @@ def notify(citizen_id: str, *, event: str, key: str, appeal_id: str | None = Non
             raise ValueError(f"unknown channel {channel!r}")
         if not consent.may_notify(citizen_id, purpose) or not outbox.has_recipient(citizen, channel):
             continue
-        rendered = templates.render(event, channel, variant=variant, overrides=cfg["CRM_NOTIFY_TEMPLATES"], **values)
+        rendered = templates.render(event, channel, variant=variant, overrides=template_overrides(), **values)
         later = None if urgent else quiet_until(now)
         msg, created = outbox.queue_message(citizen, channel=channel, purpose=purpose, kind=event, text=rendered.text,
                                             shown=rendered.shown, subject=rendered.subject,
@@ -261,6 +265,99 @@ def release_due(now: datetime | None = None) -> int:
 def apply_report(provider: str, provider_message_id: str, status: str, code: str | None = None):
     """A provider's delivery report (the callback): see :func:`crm.consent.sms.apply_delivery_status`."""
     return outbox.apply_delivery_status(provider, provider_message_id, status, code)
+
+
+# --- the templates, edited by supervisors -------------------------------------------------------------
+
+EDITORS = ("supervisor", "admin")
+MAX_SMS = 500  # characters: about seven SMS segments in Cyrillic
+MAX_EMAIL = 5000
+
+
+class TemplateError(ValueError):
+    """A template edit refused (Russian message); ``field``: ``subject`` or ``body``."""
+
+    def __init__(self, message: str, field: str = "body"):
+        super().__init__(message)
+        self.field = field
+
+
+def template_overrides() -> dict:
+    """The texts in force beside the built-in ones: the deployment's ``CRM_NOTIFY_TEMPLATES``, then the
+    supervisors' edits (which win). ``{key: body}`` for SMS, ``{key: (subject, body)}`` for e-mail."""
+    out = dict(current_app.config["CRM_NOTIFY_TEMPLATES"] or {})
+    for row in db.session.execute(db.select(NotificationTemplate)).scalars():
+        out[row.key] = (row.subject or "", row.body) if row.key.endswith(":email") else row.body
+    return out
+
+
+def editable_templates() -> list[dict]:
+    """Every template for the supervisors' page, in :data:`templates.TEMPLATES` order: ``{"key",
+    "channel", "subject", "body" (in force), "default_subject", "default_body", "edited" (a
+    supervisor's text is in force), "updated_at"}``."""
+    rows = {r.key: r for r in db.session.execute(db.select(NotificationTemplate)).scalars()}
+    config = current_app.config["CRM_NOTIFY_TEMPLATES"] or {}
+    out = []
+    for key, builtin in templates.TEMPLATES.items():
+        default = config.get(key, builtin)
+        d_subject, d_body = (default[0], default[1]) if isinstance(default, (tuple, list)) else (None, default)
+        row = rows.get(key)
+        out.append({"key": key, "channel": key.rsplit(":", 1)[1],
+                    "subject": (row.subject if row else d_subject), "body": row.body if row else d_body,
+                    "default_subject": d_subject, "default_body": d_body, "edited": row is not None,
+                    "updated_at": row.updated_at if row else None})
+    return out
+
+
+def _check_text(text: str, field: str, limit: int) -> str:
+    text = (text or "").strip().replace("\r\n", "\n")
+    if not text:
+        raise TemplateError(_l("текст шаблона не может быть пустым"), field)
+    if len(text) > limit:
+        raise TemplateError(_l("текст шаблона длиннее %(limit)s знаков", limit=limit), field)
+    try:
+        names = {name for _, name, _, _ in Formatter().parse(text) if name is not None}
+    except ValueError:
+        raise TemplateError(_l("в шаблоне непарная фигурная скобка: подстановки пишутся как {number}"), field) from None
+    unknown = sorted(n for n in names if n not in templates.PLACEHOLDERS)
+    if unknown:
+        raise TemplateError(_l("неизвестные подстановки: %(names)s; допустимы: %(allowed)s",
+                               names=", ".join("{" + n + "}" for n in unknown),
+                               allowed=", ".join("{" + n + "}" for n in templates.PLACEHOLDERS)), field)
+    return text
+
+
+def update_template(key: str, *, body: str, subject: str | None = None, user) -> NotificationTemplate:
+    """A supervisor's text for template ``key`` (an e-mail template needs ``subject``). Checked: not
+    empty, not too long (:data:`MAX_SMS`, :data:`MAX_EMAIL`), only known placeholders
+    (:data:`templates.PLACEHOLDERS`). Logged as ``notification.template_update``. Commits. Raises
+    :class:`TemplateError`, ``PermissionDenied`` unless ``user`` is a supervisor or admin, KeyError
+    for an unknown key."""
+    require_role(user, *EDITORS)
+    if key not in templates.TEMPLATES:
+        raise KeyError(key)
+    email = key.endswith(":email")
+    body = _check_text(body, "body", MAX_EMAIL if email else MAX_SMS)
+    subject = _check_text(subject or "", "subject", 200) if email else None
+    row = db.session.get(NotificationTemplate, key) or NotificationTemplate(key=key)
+    row.body, row.subject, row.updated_by, row.updated_at = body, subject, user.id, utcnow()
+    db.session.add(row)
+    audit.record("notification.template_update", detail=key)
+    db.session.commit()
+    return row
+
+
+def reset_template(key: str, *, user) -> bool:
+    """Back to the built-in text of ``key`` (logged as ``notification.template_update``, detail
+    ``<key> reset``). Returns False when it was not edited. Commits."""
+    require_role(user, *EDITORS)
+    row = db.session.get(NotificationTemplate, key)
+    if row is None:
+        return False
+    db.session.delete(row)
+    audit.record("notification.template_update", detail=f"{key} reset")
+    db.session.commit()
+    return True
 
 
 # --- reading ----------------------------------------------------------------------------------------

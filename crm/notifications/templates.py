@@ -51,6 +51,8 @@ TEMPLATES: dict[str, str | tuple[str, str]] = {
 }
 
 EVENTS = ("registered", "status", "incident")
+#: The placeholders a template may use.
+PLACEHOLDERS = ("number", "status", "comment", "comment_part", "comment_block", "original_number", "text")
 
 
 @dataclass(frozen=True)

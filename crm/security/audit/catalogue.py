@@ -75,6 +75,7 @@ ACTION_LABELS = {
     "selfservice.login": N_("вход заявителя на личную страницу"), "selfservice.code": N_("код для входа заявителя"),
     "selfservice.refused": N_("отказ во входе на личную страницу"), "sms.send": N_("отправка SMS"),
     "email.send": N_("отправка письма заявителю"),
+    "notification.template_update": N_("изменение шаблона уведомлений заявителям"),
     "sms.outbox_view": N_("просмотр исходящих SMS"),
     "purpose.update": N_("изменение реестра целей обработки"),
     "purpose.propose": N_("предложение изменить реестр целей (ждёт второго ответственного)"),
