@@ -205,22 +205,22 @@ SMS_PROVIDERS = {"smsc": SmscGateway}
 def sms_gateway_from_config(config) -> SmsGateway | None:
     """The gateway ``CRM_SMS_PROVIDER`` names, configured from ``CRM_SMS_*``; None when unset (the
     outbox). Raises ValueError for an unknown provider or missing credentials."""
-    provider = (config.get("CRM_SMS_PROVIDER") or "").strip().lower()
+    provider = (config["CRM_SMS_PROVIDER"] or "").strip().lower()
     if not provider:
         return None
     if provider not in SMS_PROVIDERS:
         raise ValueError(f"CRM_SMS_PROVIDER={provider!r} is unknown; one of {', '.join(SMS_PROVIDERS)}")
-    return SMS_PROVIDERS[provider](config["CRM_SMS_API_URL"], config.get("CRM_SMS_LOGIN"),
-                                   config.get("CRM_SMS_PASSWORD"), sender=config.get("CRM_SMS_SENDER"),
+    return SMS_PROVIDERS[provider](config["CRM_SMS_API_URL"], config["CRM_SMS_LOGIN"],
+                                   config["CRM_SMS_PASSWORD"], sender=config["CRM_SMS_SENDER"],
                                    timeout_s=config["CRM_SMS_TIMEOUT_S"])
 
 
 def email_transport_from_config(config) -> EmailTransport:
     """:class:`SmtpTransport` from ``CRM_SMTP_*`` when ``CRM_SMTP_HOST`` is set, else :class:`OutboxEmail`."""
-    host = (config.get("CRM_SMTP_HOST") or "").strip()
+    host = (config["CRM_SMTP_HOST"] or "").strip()
     if not host:
         return OutboxEmail()
-    return SmtpTransport(host, int(config["CRM_SMTP_PORT"]), user=config.get("CRM_SMTP_USER"),
-                         password=config.get("CRM_SMTP_PASSWORD"), sender=config.get("CRM_SMTP_FROM"),
-                         security=(config.get("CRM_SMTP_SECURITY") or "starttls").lower(),
+    return SmtpTransport(host, int(config["CRM_SMTP_PORT"]), user=config["CRM_SMTP_USER"],
+                         password=config["CRM_SMTP_PASSWORD"], sender=config["CRM_SMTP_FROM"],
+                         security=str(config["CRM_SMTP_SECURITY"]).lower(),
                          timeout_s=config["CRM_SMTP_TIMEOUT_S"])

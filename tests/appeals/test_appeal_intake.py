@@ -124,7 +124,12 @@ def test_service_consent_refused_in_the_last_step_leaves_no_citizen_appeal_call_
         submission_key="intake-fail-1")
     assert not intake.replayed and intake.citizen_registered and intake.call is not None
     assert counts() == {"citizens": 1, "appeals": 1, "calls": 1, "consents": 1}
-    assert len(stored_files(app) - before) == 1 and queued_jobs(app) == jobs_before + 1
+    # queued: the transcription and, the citizen having consented to SMS, the message with the appeal's number
+    assert len(stored_files(app) - before) == 1 and queued_jobs(app) == jobs_before + 2
+    from crm import jobs
+
+    assert jobs.queue("transcription").count == 1
+    assert [j.func_name for j in jobs.queue("default").jobs][-1:] == ["crm.appeals.jobs.send_registration_notice"]
 
 
 def test_service_invalid_recording_registers_and_looks_up_nobody(ctx, operator, app, clean_side_effects):

@@ -535,3 +535,26 @@ def test_the_outbox_never_claims_sent_without_a_transport(ctx, make_user, transp
     table = html[html.index("<tbody>"):]
     assert table.count("<td>в журнале (не отправлено)") == 3
     assert "<td>отправлено</td>" not in table and "<td>sent</td>" not in table
+
+
+def test_transports_come_from_the_configuration():
+    from crm import config as crm_config
+    from crm.notifications.transports import (OutboxEmail, SmscGateway, SmtpTransport, email_transport_from_config,
+                                              sms_gateway_from_config)
+
+    cfg = {k: getattr(crm_config.Defaults, k) for k in crm_config.declared() if k.startswith("CRM_")}
+    cfg.update(crm_config.from_environment({"CRM_SMTP_HOST": "smtp.example.ru", "CRM_SMTP_PORT": "465",
+                                            "CRM_SMTP_SECURITY": "ssl", "CRM_SMTP_USER": "hotline@example.ru",
+                                            "CRM_SMTP_PASSWORD": "pw", "CRM_SMS_PROVIDER": "smsc",
+                                            "CRM_SMS_LOGIN": "l", "CRM_SMS_PASSWORD": "p"}))
+    mail = email_transport_from_config(cfg)
+    assert isinstance(mail, SmtpTransport) and (mail.host, mail.port, mail.security, mail.sender) == (
+        "smtp.example.ru", 465, "ssl", "hotline@example.ru")
+    gw = sms_gateway_from_config(cfg)
+    assert isinstance(gw, SmscGateway) and gw.api_url == "https://smsc.ru/sys/send.php"
+    assert isinstance(email_transport_from_config({**cfg, "CRM_SMTP_HOST": None}), OutboxEmail)
+    assert sms_gateway_from_config({**cfg, "CRM_SMS_PROVIDER": None}) is None
+    with pytest.raises(ValueError):
+        sms_gateway_from_config({**cfg, "CRM_SMS_PROVIDER": "nosuch"})
+    with pytest.raises(ValueError):
+        sms_gateway_from_config({**cfg, "CRM_SMS_PASSWORD": None})
