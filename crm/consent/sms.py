@@ -280,10 +280,9 @@ def release(msg: SmsMessage, error: str, *, final: bool) -> SmsMessage:
 
 
 def defer(msg: SmsMessage, until: datetime) -> SmsMessage:
-    """Put a message taken for sending back as ``scheduled`` for ``until`` (aware UTC; its attempt
-    is not counted). Commits."""
+    """Put a waiting message (queued or scheduled, not taken for sending) back as ``scheduled`` for
+    ``until`` (aware UTC). Commits."""
     msg.status, msg.scheduled_for, msg.status_at = "scheduled", until, utcnow()
-    msg.attempts = max(0, (msg.attempts or 0) - 1)
     db.session.commit()
     return msg
 

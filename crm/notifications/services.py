@@ -223,14 +223,13 @@ def deliver(message_id: str, *, final: bool | None = None, now: datetime | None 
     if not consent.may_notify(msg.citizen_id, msg.purpose):
         outbox.cancel(msg, "нет действующего согласия на момент отправки")
         return "cancelled"
-    citizen = citizens.get(msg.citizen_id)
-    text = msg.sealed_body
-    actor = audit.system_actor(ACTOR)
-    to = outbox.read_recipient(msg, citizen, actor=actor)
-    if to is None or text is None:
-        outbox.cancel(msg, "у заявителя нет адреса для этого канала")
-        return "cancelled"
     try:
+        citizen = citizens.get(msg.citizen_id)
+        text = msg.sealed_body
+        to = outbox.read_recipient(msg, citizen, actor=audit.system_actor(ACTOR))
+        if to is None or text is None:
+            outbox.cancel(msg, "у заявителя нет адреса для этого канала")
+            return "cancelled"
         if msg.channel == "sms":
             gw = outbox.gateway()
             provider_id = gw.deliver(OutgoingSms(to, text, msg.id))
