@@ -42,6 +42,7 @@ NO_PERSONAL_DATA = {
     "admin.job_monitor": "queues, workers, job ids, function names and error lines; job arguments are ids only "
                          "and are not shown",
     "admin.calendar_page": "the working calendar's overrides: days, kinds, notes; no citizen",
+    "notifications.template_list": "the texts of the citizens' notification templates; no citizen",
     "appeals.operator_home": "the search forms and the operator's recent appeals (numbers, categories, deadlines); "
                              "the search by phone is the logged POST appeals.citizen_search",
     "dpo.citizen_lookup": "the lookup forms; ?citizen_id= redirects to the logged access report; the search "
@@ -140,6 +141,10 @@ POST_NO_PERSONAL_DATA = {
     "users.logout": "sign-out: logged as auth.logout (test below)",
     "api_telephony.telephony_event": "the PBX webhook acts for no user: its citizen look-up is logged as citizen.search "
                                      "by pbx:<source> (tests/telephony/test_events.py)",
+    "api_notifications.delivery_report": "an SMS provider's delivery report: a message id and a status; nothing "
+                                         "personal is read or shown (tests/notifications/test_delivery.py)",
+    "notifications.template_save": "a notification template's text (no citizen); logs notification.template_update "
+                                   "(tests/notifications/test_templates.py)",
     "admin.job_retry": "requeues a failed job by its id",
     "admin.job_retry_all": "requeues every failed job",
     "admin.calendar_page": "a calendar override (days, no citizen); logs calendar.override (tests/clocks/test_calendar_admin.py)",
