@@ -10,14 +10,14 @@ has left), ``event_key`` (one message per event and channel), ``urgent``, ``prov
 Rows written before this revision say «sent» although no provider was ever connected: the outbox was
 the whole delivery. They become ``logged`` (written to the outbox, not sent).
 
-Revision ID: 0027_notification_delivery
-Revises: 0026_selfservice_grant_indexes
+Revision ID: 0028_notification_delivery
+Revises: 0027_speech_under_call_key
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0027_notification_delivery"
-down_revision = "0026_selfservice_grant_indexes"
+revision = "0028_notification_delivery"
+down_revision = "0027_speech_under_call_key"
 branch_labels = None
 depends_on = None
 
