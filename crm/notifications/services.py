@@ -350,10 +350,10 @@ def reset_template(key: str, *, user) -> bool:
     """Back to the built-in text of ``key`` (logged as ``notification.template_update``, detail
     ``<key> reset``). Returns False when it was not edited. Commits."""
     require_role(user, *EDITORS)
-    row = db.session.get(NotificationTemplate, key)
-    if row is None:
+    edited = db.session.get(NotificationTemplate, key)
+    if edited is None:
         return False
-    db.session.delete(row)
+    db.session.delete(edited)
     audit.record("notification.template_update", detail=f"{key} reset")
     db.session.commit()
     return True
