@@ -10,14 +10,14 @@ has left), ``event_key`` (one message per event and channel), ``urgent``, ``prov
 Rows written before this revision say «sent» although no provider was ever connected: the outbox was
 the whole delivery. They become ``logged`` (written to the outbox, not sent).
 
-Revision ID: 0031_notification_delivery
-Revises: 0030_incidents
+Revision ID: 0032_notification_delivery
+Revises: 0031_csat_surveys
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0031_notification_delivery"
-down_revision = "0030_incidents"
+revision = "0032_notification_delivery"
+down_revision = "0031_csat_surveys"
 branch_labels = None
 depends_on = None
 

@@ -1,13 +1,13 @@
 """the supervisors' edits of the citizen notification templates (issue 15, point 2)
 
-Revision ID: 0032_notification_templates
-Revises: 0031_notification_delivery
+Revision ID: 0033_notification_templates
+Revises: 0032_notification_delivery
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0032_notification_templates"
-down_revision = "0031_notification_delivery"
+revision = "0033_notification_templates"
+down_revision = "0032_notification_delivery"
 branch_labels = None
 depends_on = None
 
