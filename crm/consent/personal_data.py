@@ -1,8 +1,8 @@
 """Consent's tables about a citizen, declared to :mod:`crm.security.registry` at start-up. They hold
 no ciphertext but the outbox's sealed texts of messages not yet sent (consents, requests and the messages sent are the controller's evidence and are kept, with
 masked phone numbers, for their own retention periods), so erasure leaves them, except the
-withdrawal's registration number the DPO typed (``consent_events.withdrawn_ref``), which it clears;
-the registry knows which rows belong to a citizen."""
+registration numbers typed for a paper consent and its withdrawal (``consent_events.evidence_ref`` and
+``withdrawn_ref``), which it clears; the registry knows which rows belong to a citizen."""
 from __future__ import annotations
 
 from crm.consent.models import ConsentEvent, DataSubjectRequest, SelfServiceGrant, SmsMessage
@@ -16,7 +16,8 @@ def register() -> None:
     # a notification's whole text is sealed under the citizen's key until it has left
     registry.register_table(SmsMessage, lambda cid, owners: SmsMessage.citizen_id == cid, encrypted=("body_enc",),
                             category="notification_texts")
-    # the withdrawal's registration number was typed by the DPO: erasure clears it (the trigger of
-    # migration 0025 lets it go to NULL on the otherwise append-only table)
+    # the registration numbers of a paper consent and of a withdrawal were typed by staff: erasure clears
+    # them (the triggers of migrations 0025 and 0034 let them go to NULL on the otherwise append-only
+    # table, never to another value); ``evidence_kind`` stays and says there was one
     registry.register_table(ConsentEvent, lambda cid, owners: ConsentEvent.citizen_id == cid, encrypted=(),
-                            cleared=("withdrawn_ref",), category="consent_withdrawal_refs")
+                            cleared=("evidence_ref", "withdrawn_ref"), category="consent_refs")

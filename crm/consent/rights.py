@@ -52,7 +52,8 @@ CATEGORY_RU = {"full_name": "ФИО", "phone": "номер телефона", "e
                "sms": "тексты и номера SMS-сообщений", "qa_check_details": "пояснения автоматических проверок звонков",
                "consent_withdrawal_refs": "рег. номера писем об отзыве согласия",
                "csat_comments": "комментарии в опросах удовлетворённости",
-               "notification_texts": "тексты неотправленных уведомлений"}
+               "notification_texts": "тексты неотправленных уведомлений",
+               "consent_refs": "рег. номера документов о согласии и его отзыве"}
 
 
 class RequestError(ValueError):

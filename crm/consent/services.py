@@ -45,17 +45,15 @@ class ConsentError(ValueError):
         self.code = code
 
 
-#: A withdrawal's registration number (the letter's or scan's number in the office's register): it
-#: is kept in clear on the append-only consent record, so only this shape is accepted.
+#: A withdrawal's or a paper consent's registration number (the letter's or scan's number in the office's
+#: register): it is kept in clear on the append-only consent record, so only this shape is accepted.
 WITHDRAWAL_REF = re.compile(r"[0-9A-Za-zА-Яа-яЁё№\-/. ]{1,64}")
+REGISTRATION_REF = WITHDRAWAL_REF
+#: The evidence the self-service page records itself: the grant (session) the citizen signed in with.
+GRANT_REF = re.compile(r"selfservice grant [0-9a-f-]{8,36}")
 
 
-def check_withdrawal_ref(ref: str | None, citizen_id: str | None = None) -> str | None:
-    """The registration number of a withdrawal received on paper or by e-mail, entered by the DPO
-    (``consent_events.withdrawn_ref``), stripped (None when empty). It must look like a registration
-    number (:data:`WITHDRAWAL_REF`: up to 64 letters, digits, «№», «-», «/», «.», spaces) and hold no
-    personal value (:func:`crm.text_ru.personal_values`, or the citizen's surname), as the DPO's
-    notes. Raises :class:`ConsentError` (field ``ref``; code ``personal_data`` or ``invalid``)."""
+def _check_ref(ref: str | None, citizen_id: str | None, field: str) -> str | None:
     ref = (ref or "").strip()
     if not ref:
         return None
@@ -64,10 +62,32 @@ def check_withdrawal_ref(ref: str | None, citizen_id: str | None = None) -> str 
         found.append("фамилия заявителя")
     if found:
         raise ConsentError(_l("в рег. номере не должно быть персональных данных (найдено: %(found)s): укажите "
-                              "только номер письма или скана", found=", ".join(found)), "ref", "personal_data")
-    if not WITHDRAWAL_REF.fullmatch(ref):
-        raise ConsentError(_l("рег. номер — до 64 знаков: буквы, цифры, «№», «-», «/», «.» и пробелы"), "ref")
+                              "только номер письма или скана", found=", ".join(found)), field, "personal_data")
+    if not REGISTRATION_REF.fullmatch(ref):
+        raise ConsentError(_l("рег. номер — до 64 знаков: буквы, цифры, «№», «-», «/», «.» и пробелы"), field)
     return ref
+
+
+def check_withdrawal_ref(ref: str | None, citizen_id: str | None = None) -> str | None:
+    """The registration number of a withdrawal received on paper or by e-mail, entered by the DPO
+    (``consent_events.withdrawn_ref``), stripped (None when empty). It must look like a registration
+    number (:data:`WITHDRAWAL_REF`: up to 64 letters, digits, «№», «-», «/», «.», spaces) and hold no
+    personal value (:func:`crm.text_ru.personal_values`, or the citizen's surname), as the DPO's
+    notes. Raises :class:`ConsentError` (field ``ref``; code ``personal_data`` or ``invalid``)."""
+    return _check_ref(ref, citizen_id, "ref")
+
+
+def check_evidence_ref(ref: str | None, citizen_id: str | None = None) -> str | None:
+    """The evidence reference of a consent (``consent_events.evidence_ref``), stripped (None when
+    empty): a paper consent's registration number, under the same rule as a withdrawal's
+    (:func:`check_withdrawal_ref`), or the self-service grant the citizen answered in
+    (:data:`GRANT_REF`, written by the application). Kept in clear on the append-only record until
+    the citizen's erasure clears it (crm/consent/personal_data.py, migration 0034). Raises
+    :class:`ConsentError` (field ``evidence_ref``; code ``personal_data`` or ``invalid``)."""
+    stripped = (ref or "").strip()
+    if GRANT_REF.fullmatch(stripped):
+        return stripped
+    return _check_ref(ref, citizen_id, "evidence_ref")
 
 
 CONTROLLER_NOT_CONFIGURED = _l("наименование и адрес оператора персональных данных не заданы в настройках "
@@ -259,7 +279,8 @@ def record(citizen: Citizen, purpose: str, *, text_version: str | None = None, c
 
     Evidence: ``evidence_call_id`` and ``evidence_offset_s`` (seconds into the recording); on a
     call with only ``appeal_id``, the appeal's latest call; ``evidence_ref`` (a paper scan's
-    registry number, a self-service grant id). The term (``expires_at``) comes from the text.
+    registry number, a self-service grant id; checked by :func:`check_evidence_ref`: no personal value,
+    a registration number's shape). The term (``expires_at``) comes from the text.
     Idempotent for a consent: when one for the same citizen, purpose and text version is already in
     force (:func:`active_consent`), that event is returned with ``repeated = True`` and no new event
     is made (the attempt is logged as ``consent.grant``, outcome ``repeat``); a new event has
@@ -268,7 +289,8 @@ def record(citizen: Citizen, purpose: str, *, text_version: str | None = None, c
     wins; :func:`withdraw`'s effects, the refusal's evidence as the withdrawal's). ``consent.changed``
     is fired after the commit (with ``commit=False``: when the caller's transaction commits).
     Raises :class:`ConsentError` for an unknown purpose, text version or channel, a negative
-    offset, an erased citizen (code ``erased``), an evidence call that does not exist (``not_found``)
+    offset, an evidence reference holding personal data or not shaped as a registration number
+    (field ``evidence_ref``), an erased citizen (code ``erased``), an evidence call that does not exist (``not_found``)
     or is another citizen's (``foreign_call``: it would keep that citizen's recording as evidence), or while the controller's name or address is not
     configured (code ``controller_not_configured``: a written consent must name them, 152-ФЗ
     ст. 9 ч. 4, so no placeholder is ever stored)."""
@@ -288,6 +310,7 @@ def record(citizen: Citizen, purpose: str, *, text_version: str | None = None, c
         raise ConsentError(_l("момент в записи не может быть отрицательным"), "evidence_offset_s")
     if citizen.erased_at is not None:
         raise ConsentError(_l("данные заявителя уничтожены: согласие не может быть получено"), "citizen_id", "erased")
+    evidence_ref = check_evidence_ref(evidence_ref, citizen.id)
     if evidence_call_id is not None:  # a call given as evidence must be this citizen's (re-audit 6C)
         call = hooks.ask("call.lookup", call_id=evidence_call_id)
         if call is None:
@@ -315,7 +338,7 @@ def record(citizen: Citizen, purpose: str, *, text_version: str | None = None, c
                          text_hash=text_hash(purpose, version, name, address), channel=channel, given=given,
                          operator_id=operator_id, evidence_call_id=evidence_call_id,
                          evidence_offset_s=evidence_offset_s, appeal_id=appeal_id, evidence_kind=kind,
-                         evidence_ref=(evidence_ref or "")[:200] or None, controller_name=name[:300],
+                         evidence_ref=evidence_ref, controller_name=name[:300],
                          controller_address=address[:300], at=now,
                          expires_at=now + timedelta(days=text.term_days) if given and text.term_days else None)
     event.repeated = False
