@@ -21,6 +21,7 @@ from crm.buildings.views import bp as buildings_bp
 from crm.executors.api import bp as executors_api
 from crm.executors import hooks as executors_hooks
 from crm.calls import hooks as calls_hooks
+from crm.consent import hooks as consent_hooks
 from crm.calls import personal_data as calls_data
 from crm.calls.api import bp as calls_api
 from crm.calls.views import bp as calls_bp
@@ -148,7 +149,8 @@ def register_api(app: Flask) -> None:
 
 def register_hooks(app: Flask) -> None:
     """Each feature subscribes its reactions to the others' hooks (crm.hooks, crm/<feature>/hooks.py)."""
-    for feature in (executors_hooks, calls_hooks, incidents_hooks, appeals_hooks, qa_hooks, dispatch_hooks, csat_hooks, dpo_hooks):
+    for feature in (executors_hooks, calls_hooks, consent_hooks, incidents_hooks, appeals_hooks, qa_hooks, dispatch_hooks,
+                    csat_hooks, dpo_hooks):
         feature.register()
 
 

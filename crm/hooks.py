@@ -69,6 +69,10 @@ Known hooks (the name, who fires it, the keyword arguments):
 - ``consent.changed`` — ``crm.consent`` after a consent is given, refused or withdrawn (after the
   commit when the service commits); ``citizen_id: str``, ``purpose: str``, ``status: str``
   (``active``, ``refused``, or ``withdrawn`` — also for a refusal that withdrew a consent in force).
+- ``citizen.rectified`` — ``crm.citizens.services.rectify`` after a correction has been committed;
+  ``citizen_id: str``, ``fields: list[str]`` (the fields changed), ``old_phone: str | None`` (the
+  number before the correction, E.164, plaintext in memory, only when the phone changed), ``actor``
+  (:class:`crm.security.audit.Actor`). ``crm.consent`` tells the old number (README: rectification).
 - ``audit.checkpoint_restarted`` — ``crm.security.checkpoints`` after a checkpoint started a new app
   key chain (the signing key was lost or replaced); ``line: int`` (the checkpoint's line number),
   ``reason: str``. Runs before the checkpoint's log entry is committed (the DPO's alert commits with it).
@@ -120,6 +124,7 @@ HOOKS: frozenset[str] = frozenset({
     "incident.closing",
     "incident.proposed",
     "incident.surge_accepted",
+    "citizen.rectified",
 })
 
 _subscribers: dict[str, list[Callable[..., Any]]] = defaultdict(list)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from crm.citizens.models import Citizen
 from crm.citizens.phones import InvalidPhone, format_phone, mask_phone, normalise_phone
-from crm import text_ru
+from crm import hooks, text_ru
 from crm.db import db
 from crm.i18n import lazy_gettext as _l
 from crm.security import audit, blind_index, registry
@@ -174,7 +174,10 @@ def rectify(citizen: Citizen, changes: dict[str, str | None], *, user, purpose: 
     registration, encrypted, and every blind index is recomputed from them, so lookups find the
     citizen by the new phone or name and no longer by the old. Logs ``citizen.rectify`` naming the
     fields changed — never the old or the new values — with ``purpose`` and ``appeal_id``; commits.
-    Returns the names of the fields changed (``[]``: nothing changed, nothing logged).
+    Returns the names of the fields changed (``[]``: nothing changed, nothing logged). After the
+    commit fires ``citizen.rectified`` (:mod:`crm.hooks`): a changed phone's old number gets an SMS
+    saying the number was replaced (:mod:`crm.consent.hooks`), so a staff member cannot silently move
+    the citizen's self-service sign-in to another phone.
 
     A new phone that already belongs to other citizens is refused as registration refuses it
     (README: ``phone_in_use``): :class:`PhoneInUse` naming them, nothing changed, the look-up logged
@@ -204,10 +207,13 @@ def rectify(citizen: Citizen, changes: dict[str, str | None], *, user, purpose: 
     _set_indexes(citizen, clean)
     if "address" in changed:
         _refresh_index_copies(citizen, "building")
+    actor = audit.Actor(user.id, user.username, user.role)
     audit.record("citizen.rectify", citizen_id=citizen.id, fields=changed, purpose=purpose, appeal_id=appeal_id,
-                 detail="152-ФЗ ст. 21 ч. 2: " + ",".join(changed),
-                 actor=audit.Actor(user.id, user.username, user.role))
+                 detail="152-ФЗ ст. 21 ч. 2: " + ",".join(changed), actor=actor)
     db.session.commit()
+    # the old number is told (crm.consent subscribes): nobody can move /my to another phone unnoticed
+    hooks.fire("citizen.rectified", citizen_id=citizen.id, fields=list(changed),
+               old_phone=current.phone if "phone" in changed else None, actor=actor)
     return changed
 
 

@@ -127,19 +127,20 @@ def mask_email(address: str) -> str:
 
 def send(citizen, *, purpose: str, kind: str, body: str, appeal_id: str | None = None,
          appeal_event_id: str | None = None, actor: audit.Actor | None = None,
-         secret: str | None = None) -> SmsMessage | None:
+         secret: str | None = None, to: str | None = None) -> SmsMessage | None:
     """Send ``body`` to the citizen's phone now: outbox row, gateway, access-log entry ``sms.send``
     (fields ``phone``; never the text). ``secret`` (a one-time code, a link token), which must occur
-    in ``body``, reaches the gateway only: the outbox row holds ``body`` with it masked. Returns the
-    outbox row (status ``sent`` when the provider took it, ``logged`` without a provider), or None
-    when the citizen has no readable phone (erased). Commits; a gateway error marks the row
-    ``failed`` and is re-raised."""
+    in ``body``, reaches the gateway only: the outbox row holds ``body`` with it masked. ``to``: another
+    number of the citizen's (E.164) instead of the current one — the number a rectification replaced,
+    told of the change. Returns the outbox row (status ``sent`` when the provider took it, ``logged``
+    without a provider), or None when the citizen has no readable phone (erased). Commits; a gateway
+    error marks the row ``failed`` and is re-raised."""
 
     if secret is not None and (not secret or secret not in body):
         raise ValueError("the secret must occur in the message text")
     if citizen is None or citizen.erased_at is not None or citizen.phone_enc is None:
         return None
-    phone = citizen.phone
+    phone = to or citizen.phone
     gw = gateway()
     msg = SmsMessage(citizen_id=citizen.id, purpose=purpose, kind=kind, appeal_id=appeal_id, channel="sms",
                      appeal_event_id=appeal_event_id, to_masked=mask_phone(phone), body=masked(body, secret),

@@ -286,3 +286,45 @@ def test_the_pages_and_the_api_refuse_another_citizens_phone_until_confirmed(ctx
     resp = client.patch(f"/api/v1/citizens/{citizen.id}", json={"phone": OLD_PHONE, "confirm_duplicate": True},
                         headers=headers)
     assert resp.status_code == 200 and resp.get_json()["changed"] == ["phone"]
+
+
+def test_a_corrected_phone_tells_the_old_number(ctx, make_user, citizen, sms_inbox):
+    """An operator who puts another number in the card (their own, to receive the citizen's /my codes)
+    cannot do it unnoticed: the old number gets an SMS naming neither number (issue 13 re-audit)."""
+    from crm.consent.models import SmsMessage
+
+    op = make_user("operator")
+    appeal = AppealFactory(citizen=citizen, operator=op)
+    client = SharedContextClient(ctx, op)
+    seq = last_seq()
+    assert client.post(f"/appeals/{appeal.id}/citizen", data={"phone": NEW_PHONE}).status_code == 302
+    assert [m.to for m in sms_inbox] == [OLD_E164]
+    body = sms_inbox[0].body
+    assert "номер телефона" in body and "не просили" in body
+    assert not any(v in body for v in values_of(OLD_PHONE, NEW_PHONE, OLD_E164, NEW_E164))
+    db.session.expire_all()
+    row = db.session.execute(sa.select(SmsMessage).where(SmsMessage.citizen_id == citizen.id)).scalar_one()
+    assert row.kind == "phone_changed" and row.status == "sent" and row.to_masked.endswith("33")
+    sent = [r for r in log_rows(seq) if r.action == "sms.send"]
+    assert len(sent) == 1 and sent[0].citizen_id == citizen.id and sent[0].actor_id == op.id
+    # another field corrected, or the same phone again: nothing sent
+    sms_inbox.clear()
+    assert client.post(f"/appeals/{appeal.id}/citizen", data={"phone": NEW_E164, "apartment": "8"}).status_code == 302
+    assert sms_inbox == []
+
+
+def test_a_failed_notice_does_not_undo_the_correction(ctx, make_user, citizen, monkeypatch):
+    from crm.citizens import services as citizens
+    from crm.consent import sms
+    from crm.consent.models import SmsMessage
+
+    class Down(sms.SmsGateway):
+        def deliver(self, message) -> None:
+            raise ConnectionError("gateway down")
+
+    monkeypatch.setattr(sms, "gateway", lambda app=None: Down())
+    assert citizens.rectify(citizen, {"phone": NEW_PHONE}, user=make_user("dpo")) == ["phone"]
+    db.session.expire_all()
+    assert citizens.get(citizen.id).phone == NEW_E164
+    row = db.session.execute(sa.select(SmsMessage).where(SmsMessage.citizen_id == citizen.id)).scalar_one()
+    assert row.kind == "phone_changed" and row.status == "failed"
