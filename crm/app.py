@@ -44,7 +44,7 @@ from crm.dpo.api import bp as audit_api
 from crm.dpo.views import bp as dpo_bp, selfservice_bp as dpo_selfservice_bp
 from crm.errors import register as register_error_responses
 from crm.extensions import csrf, db, limiter, login_manager, migrate
-from crm.health import bp as health_bp
+from crm.health import bp as health_bp, warn_privileged_role
 from crm.kb.api import bp as kb_api
 from crm.kb.views import bp as kb_bp
 from crm.incidents import hooks as incidents_hooks
@@ -92,6 +92,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_errorhandlers(app)
     register_security_headers(app)
     register_commands(app)
+    warn_privileged_role(app)  # a role that could switch the append-only triggers off (README)
     return app
 
 
