@@ -138,3 +138,23 @@ def test_grant_app_role_on_sqlite_says_why_not(ctx, runner):
         pytest.skip("the SQLite message; PostgreSQL is tested above")
     result = runner("db", "grant-app-role", "crm_app")
     assert result.exit_code != 0 and "PostgreSQL only" in result.output
+
+
+@pytest.mark.parametrize("table", ["access_log", "consent_events", "destruction_acts"])
+def test_the_append_only_tables_refuse_truncate_even_to_their_owner(ctx, table):
+    """The row triggers never fire for TRUNCATE, which empties a table without touching a row: a
+    statement-level trigger refuses it (migration 0035), the owner's connection included."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no TRUNCATE")
+    from crm.consent import services as consent
+    from tests.factories import CitizenFactory
+
+    consent.record(CitizenFactory(), "sms_notifications")
+    audit.record("test.before_truncate", actor=audit.system_actor("t"))
+    db.session.commit()
+    before = db.session.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar()
+    db.session.commit()  # TRUNCATE waits for every lock on the table, the session's read included
+    with pytest.raises(sa.exc.DBAPIError, match="append-only: TRUNCATE refused"):
+        with db.engine.begin() as conn:
+            conn.execute(sa.text(f"TRUNCATE {table} CASCADE"))
+    assert db.session.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() == before
