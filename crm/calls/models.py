@@ -49,6 +49,10 @@ class Call(db.Model):
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     job_id: Mapped[str | None] = mapped_column(String(64))
+    #: What the transcription queued or running is for: ``appeal_processing`` (an upload's) or
+    #: ``call_recording_qa`` (a supervisor's re-run, under the QA-consent gate); the reconciler
+    #: re-queues a dead job with it (migration 0036).
+    transcription_purpose: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

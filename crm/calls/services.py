@@ -297,9 +297,12 @@ def enqueue_transcription(call: Call, *, purpose: str = "appeal_processing") -> 
     (undecodable input fails at once, see :func:`crm.calls.jobs.transcribe_call`). ``purpose``: what
     the transcript is made for — the appeal the call was uploaded with (``appeal_processing``, the
     default), or quality control (``call_recording_qa``, a supervisor's re-run), which the job checks
-    against the consent gate again when it runs. If Redis is down the call stays ``queued`` with a
-    note and no job id, and :func:`reconcile` picks it up later."""
+    against the consent gate again when it runs. ``purpose`` is kept on the call
+    (``transcription_purpose``), so :func:`reconcile` re-queues a dead job for the same purpose. If
+    Redis is down the call stays ``queued`` with a note and no job id, and :func:`reconcile` picks it
+    up later."""
     try:
+        call.transcription_purpose = purpose  # the reconciler re-queues a dead job with it
         job = jobs.enqueue("crm.calls.jobs.transcribe_call", call.id, False, purpose,
                            timeout_s=job_timeout_s(call.duration_s))
         call.job_id = job.id
@@ -397,7 +400,8 @@ def reconcile() -> dict[str, int]:
     """Compare ``queued``/``processing`` calls with RQ's job state and mend what a crash left
     behind: a job missing, failed, stopped or abandoned (its worker killed by SIGKILL or the OOM
     killer, pitfalls.md; detected at once on this host, see :func:`_worker_dead`) is re-queued
-    while attempts remain, else the call is marked ``failed`` with a Russian reason. Calls whose
+    for the purpose it was queued for (``transcription_purpose``: a QA re-run keeps its QA-consent
+    check) while attempts remain, else the call is marked ``failed`` with a Russian reason. Calls whose
     job is alive are left alone. Plaintext an earlier version left on disk is deleted first
     (:func:`sweep_plaintext_leftovers`). Returns ``{"requeued": n, "failed": m}``."""
     from rq.registry import StartedJobRegistry
@@ -421,7 +425,9 @@ def reconcile() -> dict[str, int]:
             set_status(call, "queued")
             call.progress = 0.0
             db.session.commit()
-            enqueue_transcription(call)
+            # for what it was queued: a QA re-run stays under the QA-consent gate when its job runs
+            # (a row queued before migration 0036 has none: an upload's, as then)
+            enqueue_transcription(call, purpose=call.transcription_purpose or "appeal_processing")
             counts["requeued"] += 1
     db.session.commit()  # end the read transaction: on SQLite it holds the write lock (`crm worker` runs this first)
     return counts

@@ -86,3 +86,24 @@ def test_an_uploads_transcription_for_the_appeal_needs_no_qa_consent(ctx, make_u
     assert calls.transcription_refusal(call, "appeal_processing") is None
     assert calls.transcription_refusal(call, "call_recording_qa").code == "no_consent"
     jobs.queue("transcription").empty()
+
+
+def test_a_reconciled_qa_rerun_keeps_its_purpose(ctx, world, run_worker):
+    """The reconciler re-queues a dead QA re-run for quality control, not as an upload's transcription:
+    its job still checks the QA consent when it runs (issue 13 re-audit)."""
+    from crm.calls import services as calls
+
+    calls.retranscribe(world.call)
+    jobs.queue("transcription").empty()  # the job is lost (worker killed, Redis flushed)
+    call = _fresh(world.call.id)
+    call.status, call.attempts = "processing", 1
+    db.session.commit()
+    assert calls.reconcile() == {"requeued": 1, "failed": 0}
+    [job] = jobs.queue("transcription").jobs
+    assert job.args == (world.call.id, False, "call_recording_qa")
+    world.refuse()  # withdrawn before the re-queued job runs
+    jobs.queue("default").empty()
+    run_worker()
+    call = _fresh(world.call.id)
+    assert job.latest_result().return_value == "refused" and call.error_code == "no_consent"
+    assert not _entries("call.decrypt", call.id), "the recording was not decrypted"
