@@ -19,7 +19,11 @@ def retention_job() -> dict:
 def deliver_code_job(grant_id: str) -> str:
     """Send the one-time self-service code of grant ``grant_id``, or nothing for a decoy
     (:func:`crm.consent.selfservice.deliver_code`). A gateway failure raises, and RQ retries the
-    job (5 times, over about 4 minutes: within the code's 10-minute life)."""
+    job (5 times, over about 4 minutes: within the code's 10-minute life); when the last attempt
+    fails, the sealed code and the grant's data key are deleted before the job fails."""
+    from rq import get_current_job
 
+    current = get_current_job()
+    final = not (current is not None and current.retries_left)
     with job_context():
-        return selfservice.deliver_code(grant_id)
+        return selfservice.deliver_code(grant_id, final=final)

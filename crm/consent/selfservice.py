@@ -240,7 +240,7 @@ def _pending_key(grant_id: str) -> str:
     return f"{current_app.config['CRM_QUEUE_PREFIX']}selfservice:code:{grant_id}"
 
 
-def deliver_code(grant_id: str) -> str:
+def deliver_code(grant_id: str, *, final: bool = False) -> str:
     """Send the code of grant ``grant_id`` (the job enqueued by :func:`request_code`; safe to run
     twice). Reads the sealed code from Redis and decrypts it; for a real grant still unused and
     unexpired, sends the SMS (:func:`crm.consent.sms.send`: outbox row with the code masked,
@@ -250,7 +250,9 @@ def deliver_code(grant_id: str) -> str:
 
     Returns ``"sent"``, ``"nothing"`` (a decoy, or a grant used, expired or erased meanwhile) or
     ``"gone"`` (no pending code: sent already or expired). A gateway error is re-raised with the
-    sealed code kept, so RQ's Retry (declared on the job) tries again until the code's TTL ends."""
+    sealed code kept, so RQ's Retry (declared on the job) tries again until the code's TTL ends;
+    on the ``final`` attempt (no retry left) the sealed code and the grant's data key are deleted
+    first, so a code that will never be sent leaves no copy behind either (the citizen asks again)."""
     conn = jobs.redis_connection()
     key = _pending_key(grant_id)
     sealed = conn.get(key)
@@ -263,9 +265,16 @@ def deliver_code(grant_id: str) -> str:
     if (grant is not None and grant.citizen_id is not None and grant.used_at is None
             and grant.expires_at > utcnow()):
         citizen = citizens.get(grant.citizen_id)
-        if sms.send(citizen, purpose=DSR_PURPOSE, kind="code",
-                    body=f"Код для управления согласиями: {code}. Действует {code_ttl_s() // 60} мин. "
-                         f"Никому его не сообщайте.", actor=CITIZEN, secret=code) is not None:
+        try:
+            sent = sms.send(citizen, purpose=DSR_PURPOSE, kind="code",
+                            body=f"Код для управления согласиями: {code}. Действует {code_ttl_s() // 60} мин. "
+                                 f"Никому его не сообщайте.", actor=CITIZEN, secret=code)
+        except Exception:
+            if final:  # never to be sent: no copy of the code may outlive the job
+                conn.delete(key)
+                _shred_pending(grant_id)
+            raise
+        if sent is not None:
             outcome = "sent"
     conn.delete(key)
     _shred_pending(grant_id)

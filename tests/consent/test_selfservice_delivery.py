@@ -153,3 +153,35 @@ def test_a_failed_delivery_is_retried_by_rq(ctx, known, sms_inbox, canary_code, 
     run_worker()
     assert len(calls) == 2 and [m.to for m in sms_inbox] == ["+79128084152"]
     assert _pending(grant_id) is None
+
+
+def test_a_delivery_that_finally_fails_leaves_no_copy_of_the_code(ctx, known, canary_code, run_worker, monkeypatch):
+    """When the last retry fails too, the code will never be sent: the sealed code and the grant's
+    data key go with the failed job, not when the Redis key expires — and the key never (issue 13)."""
+    from crm.consent import selfservice, sms
+    from crm.security import keystore
+
+    calls = []
+
+    class Down(sms.SmsGateway):
+        def deliver(self, message) -> None:
+            calls.append(message)
+            raise ConnectionError("gateway down")
+
+    monkeypatch.setattr(sms, "gateway", lambda app=None: Down())
+    grant_id = selfservice.request_code(KNOWN)
+    q = jobs.queue("default")
+    scheduled = ScheduledJobRegistry(queue=q)
+    for attempt in range(1, 7):  # the first run and RQ's 5 retries
+        run_worker()
+        assert len(calls) == attempt
+        if attempt < 6:
+            assert _pending(grant_id) is not None and keystore.find_by_owner(grant_id) is not None
+            [job_id] = scheduled.get_job_ids()
+            scheduled.remove(job_id)  # its interval has passed: run it again
+            q.enqueue_job(q.fetch_job(job_id))
+            db.session.commit()
+    assert scheduled.get_job_ids() == [] and q.failed_job_registry.get_job_ids() == [job_id]
+    assert _pending(grant_id) is None
+    assert keystore.find_by_owner(grant_id) is None
+    assert CANARY.encode() not in _raw_redis()
