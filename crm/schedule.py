@@ -29,6 +29,7 @@ from crm.appeals.jobs import warn_clocks_job
 from crm.calls.jobs import reconcile_calls
 from crm.consent.jobs import retention_job
 from crm.dpo.alerts import scan_job
+from crm.notifications.jobs import release_due_job
 from crm.qa.jobs import sampling_job
 from crm.security.checkpoints import checkpoint_job
 
@@ -61,6 +62,7 @@ SCHEDULE: tuple[Periodic, ...] = (
     Periodic("consent-retention", retention_job, "CRM_RETENTION_EVERY_S"),
     Periodic("qa-sampling", sampling_job, "CRM_QA_SAMPLING_EVERY_S"),
     Periodic("appeal-clock-warnings", warn_clocks_job, "CRM_CLOCK_WARN_EVERY_S"),
+    Periodic("notifications-release", release_due_job, "CRM_NOTIFY_RELEASE_EVERY_S"),
 )
 
 

@@ -15,3 +15,13 @@ def deliver_job(message_id: str) -> str:
     failure raises, so RQ retries with backoff; the last try marks the message ``failed``."""
     with job_context():
         return services.deliver(message_id)
+
+
+@job(timeout_s=120)
+def release_due_job() -> int:
+    """Periodic (``notifications-release`` in :mod:`crm.schedule`, every ``CRM_NOTIFY_RELEASE_EVERY_S``):
+    queue the deferred messages whose time has come but whose own RQ job is gone (deferred while Redis
+    was down, or its scheduled job lost); :func:`crm.notifications.services.release_due`. A message is
+    taken for sending once, so one also queued by its own job is still sent once. Returns how many."""
+    with job_context():
+        return services.release_due()

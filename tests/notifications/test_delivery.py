@@ -558,3 +558,31 @@ def test_transports_come_from_the_configuration():
         sms_gateway_from_config({**cfg, "CRM_SMS_PROVIDER": "nosuch"})
     with pytest.raises(ValueError):
         sms_gateway_from_config({**cfg, "CRM_SMS_PASSWORD": None})
+
+
+def test_a_deferred_message_whose_job_was_lost_is_sent_by_the_periodic_release(ctx, make_user, smsc, config, work):
+    """A message deferred for quiet hours while Redis was down (or whose scheduled job was lost) has
+    no job of its own: the periodic ``notifications-release`` job queues it once its time has come."""
+    from crm import schedule
+    from crm.notifications import services
+
+    assert "notifications-release" in {e.name for e in schedule.SCHEDULE}
+    op = make_user("operator")
+    c = consenting_citizen(op, "sms_notifications")
+    config(CRM_NOTIFY_QUIET_HOURS="00:00-23:59:59")
+    [msg] = services.notify(c.id, event="incident", key="incident:lost-job", text="Плановое отключение ГВС")
+    assert msg.status == "scheduled"
+    registry, due = scheduled_jobs()
+    for jid in due:  # the deferred job is lost
+        registry.remove(jid, delete_job=True)
+    config(CRM_NOTIFY_QUIET_HOURS="")
+    msg.scheduled_for = datetime.now(timezone.utc) - timedelta(seconds=1)
+    db.session.commit()
+    work()
+    assert messages(c.id)[0].status == "scheduled" and not smsc.requests  # nothing else would send it
+    from crm import jobs
+    from crm.notifications.jobs import release_due_job
+
+    jobs.enqueue(release_due_job)
+    work()
+    assert messages(c.id)[0].status == "sent" and len(smsc.requests) == 1
