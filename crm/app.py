@@ -48,6 +48,7 @@ from crm.health import bp as health_bp, warn_privileged_role
 from crm.kb.api import bp as kb_api
 from crm.kb.views import bp as kb_bp
 from crm.incidents import hooks as incidents_hooks
+from crm.incidents import personal_data as incidents_data
 from crm.incidents.api import bp as incidents_api
 from crm.incidents.views import bp as incidents_bp
 from crm import notifications
@@ -129,7 +130,8 @@ def register_personal_data(app: Flask) -> None:
     """Each feature declares its tables' personal data to crm.security.registry (what erasure,
     rotation and the access-request export work through); raises ``RuntimeError`` when a model has
     an encrypted column no feature declares."""
-    for feature in (citizens_data, appeals_data, calls_data, qa_data, consent_data, telephony_data, csat_data):
+    for feature in (citizens_data, appeals_data, calls_data, qa_data, consent_data, telephony_data, csat_data,
+                    incidents_data):
         feature.register()
     startup.check_personal_data()
 

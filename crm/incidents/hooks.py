@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 from crm import hooks
+from crm.citizens import services as citizens
 from crm.incidents import services
 
 
 def _appeal_page(appeal, user, **_: object) -> dict | None:
-    """``appeal.page``: the incident the appeal was opened about (its text, state, a link for supervisors)."""
+    """``appeal.page``: the incident the appeal was opened about (its text, state, a link for supervisors);
+    nothing for the appeal of an erased citizen (the incident's houses would say where they lived)."""
+    citizen = citizens.get(appeal.citizen_id) if appeal.citizen_id else None
+    if citizen is not None and citizen.erased_at is not None:
+        return None
     incident = services.get(services.incident_of_appeal(appeal.id))
     if incident is None:
         return None

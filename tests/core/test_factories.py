@@ -81,7 +81,7 @@ def test_appeal_factory_registers_with_sla_and_history(ctx):
 
 def test_call_factory_stores_recording_transcript_and_checks(ctx, recordings):
     op = UserFactory()
-    call = CallFactory(operator=op, citizen=CitizenFactory())
+    call = CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True))
     assert call.status == "done" and call.operator_id == op.id and call.appeal_id and call.citizen_id
     assert [s.text for s in call.segments] == [s["text"] for s in GOOD_SEGMENTS]
     raw = db.session.execute(sa.text("SELECT text_enc FROM segments WHERE call_id = :id"), {"id": call.id}).scalars()
@@ -89,6 +89,8 @@ def test_call_factory_stores_recording_transcript_and_checks(ctx, recordings):
     assert calls.recording_path(call).is_file()
     assert {r["code"] for r in qa.check_results(call.id)}
     assert "transcript.create" in _actions(call_id=call.id)
+    # the automatic checks are QA processing: none without the citizen's QA consent
+    assert qa.check_results(CallFactory(operator=op, citizen=CitizenFactory()).id) == []
 
     queued = CallFactory(operator=op, transcribed=False)
     assert queued.status != "done" and queued.appeal_id is None and not queued.segments
