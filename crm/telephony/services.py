@@ -242,6 +242,10 @@ def _find_citizen(e164: str) -> str | None:
     return found[0].id if len(found) == 1 else None
 
 
+#: Events at which a record whose caller was not a known citizen looks the number up again.
+LATE_LOOKUP = ("hangup", "recording")
+
+
 def ingest(ev: Event, *, staged=None) -> Ingested:
     """Store the event ``ev`` and rebuild its call's record; commits.
 
@@ -256,11 +260,18 @@ def ingest(ev: Event, *, staged=None) -> Ingested:
         if db.session.execute(select(TelephonyEvent.id).where(TelephonyEvent.event_id == ev.event_id)).first():
             return Ingested(True)
         number, valid = normalised(_citizen_side(ev))
-        existing = db.session.execute(select(TelephonyCall.citizen_id, TelephonyCall.caller_enc)
+        existing = db.session.execute(select(TelephonyCall.id, TelephonyCall.citizen_id, TelephonyCall.caller_enc,
+                                             TelephonyCall.caller_valid)
                                       .where(TelephonyCall.pbx_call_id == ev.call_id)).first()
         citizen_id = None
         if valid and (existing is None or (existing.caller_enc is None and existing.citizen_id is None)):
             citizen_id = _find_citizen(number)
+        elif existing is not None and existing.citizen_id is None and ev.type in LATE_LOOKUP:
+            # a first-time caller is registered during the call: look again at its end, so the record
+            # and its recording belong to the citizen (erasure, export and retention reach them)
+            known = number if valid else (db.session.get(TelephonyCall, existing.id).caller
+                                          if existing.caller_enc is not None and existing.caller_valid else None)
+            citizen_id = _find_citizen(known) if known else None
         db.session.commit()  # end the read before the write transaction
 
         event_row = TelephonyEvent(event_id=ev.event_id, source=ev.source, pbx_call_id=ev.call_id, type=ev.type,
@@ -279,6 +290,10 @@ def ingest(ev: Event, *, staged=None) -> Ingested:
                 call.citizen_id = citizen_id
             call.caller = number
             call.caller_valid = valid
+        elif call.citizen_id is None and citizen_id is not None:
+            # found late: the number stays under the record's own key, which now goes with the citizen
+            # (a key owner of crm.telephony.personal_data: erasure shreds it)
+            call.citizen_id = citizen_id
         if call.line is None:
             call.line = _line_side(ev)
         _rebuild(call)

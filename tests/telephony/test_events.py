@@ -335,3 +335,25 @@ def test_fold_is_order_independent_unit():
                 E(event_id="y", type="hangup", at=t0 + timedelta(seconds=30), user=None, cause="noAnswer",
                   direction="out", queue=None)])
     assert out.state == "ended" and out.abandoned_after_s is None  # an unanswered outbound call is no abandon
+
+
+def test_a_first_time_caller_registered_during_the_call_owns_the_record_and_erasure_reaches_it(ctx, client, pbx,
+                                                                                                 as_role, make_user):
+    """Issue 13 re-audit H1: the caller was looked up only at ``newCall``, before the operator had
+    registered them, so the record (and the recording landing on it) stayed citizen-less: erasure,
+    export and retention missed the number. The hang-up looks again."""
+    from crm.db import db
+    from crm.security.shredding import erase_citizen
+    from crm.telephony import services
+
+    assert pbx(ev("newCall", "c-new", 200)).status_code == 202
+    assert pbx(ev("answer", "c-new", 188, user="ivanova")).status_code == 202
+    assert services.get("c-new").citizen_id is None  # unknown when the phone rang
+    citizen = CitizenFactory(phone=PHONE)               # the operator registers the caller
+    assert pbx(ev("hangup", "c-new", 88, cause="normalClearing")).status_code == 202
+    db.session.expire_all()
+    call = services.get("c-new")
+    assert call.citizen_id == citizen.id and call.caller == PHONE
+    erase_citizen(citizen.id, "отзыв согласия, 152-ФЗ ст. 9 ч. 2", actor=make_user("dpo"))
+    db.session.expire_all()
+    assert services.get("c-new").caller_enc is None  # the number went with the citizen
