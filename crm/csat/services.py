@@ -67,7 +67,8 @@ REOPEN_COMMENT = "Заявитель ответил в опросе удовле
 
 
 class SurveyError(ValueError):
-    """A survey link refused (nothing recorded); ``code``: ``forged``, ``expired``, ``used``, ``erased``.
+    """A survey link refused (nothing recorded); ``code``: ``forged``, ``expired``, ``used``, ``erased``,
+    ``withdrawn`` (the citizen withdrew the ``csat_survey`` consent after the link was sent).
     The message is Russian, for the citizen."""
 
     def __init__(self, message, code: str):
@@ -229,7 +230,7 @@ def checked(*, solved, score, first_time=None, comment=None) -> Answer:
 
 def check(token: str) -> CsatSurvey:
     """The survey behind a link, still answerable; raises :class:`SurveyError` (``forged``, ``expired``,
-    ``used``, ``erased``). Records nothing."""
+    ``used``, ``erased``, ``withdrawn``: the ``csat_survey`` consent is no longer in force). Records nothing."""
     survey = None
     if isinstance(token, str) and 10 <= len(token) <= 64:
         survey = db.session.execute(select(CsatSurvey).where(
@@ -243,6 +244,8 @@ def check(token: str) -> CsatSurvey:
     citizen = citizens.get(survey.citizen_id)
     if citizen is None or citizen.erased_at is not None:
         raise SurveyError(_l("Данные заявителя уничтожены: опрос закрыт."), "erased")
+    if not consent.may_notify(survey.citizen_id, PURPOSE):  # withdrawn since the link was sent: no answer taken
+        raise SurveyError(_l("Согласие на участие в опросе отозвано: ответ не записывается."), "withdrawn")
     return survey
 
 

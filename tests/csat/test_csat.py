@@ -435,3 +435,15 @@ def test_the_link_token_stays_out_of_request_logs():
     assert weblog.redact_target("/csat/5Em1pwHI0uxaiOF_r0DwmZSv?x=1") == "/csat/***"
     assert weblog.redact_text('"GET /csat/5Em1pwHI0uxaiOF_r0DwmZSv HTTP/1.1"') == '"GET /csat/*** HTTP/1.1"'
     assert weblog.redact_target("/csat/thanks?reopened=1") == "/csat/thanks"
+
+
+def test_a_link_after_the_consent_is_withdrawn_records_nothing(client, sent):
+    from crm.consent import services as consent
+
+    citizen, _, token, _ = sent
+    event = next(e for e in consent.for_citizen(citizen.id) if e.purpose_code == "csat_survey")
+    consent.withdraw(event, channel="web")
+    for resp in (client.get(f"/csat/{token}"), answer(client, token, comment="После отзыва")):
+        assert resp.status_code == 410 and "Согласие на участие в опросе отозвано" in resp.get_data(as_text=True)
+    (s,) = surveys()
+    assert s.answered_at is None and s.comment_enc is None
