@@ -62,6 +62,7 @@ from crm.reports.api import bp as reports_api
 from crm.reports.views import bp as reports_bp
 from crm.security import startup
 from crm.security.spool import SpoolingRequest
+from crm.telephony import hooks as telephony_hooks
 from crm.telephony import personal_data as telephony_data
 from crm.telephony.api import bp as telephony_api, ivr_bp as ivr_api
 from crm.telephony.views import bp as telephony_bp
@@ -153,7 +154,7 @@ def register_api(app: Flask) -> None:
 def register_hooks(app: Flask) -> None:
     """Each feature subscribes its reactions to the others' hooks (crm.hooks, crm/<feature>/hooks.py)."""
     for feature in (executors_hooks, calls_hooks, consent_hooks, incidents_hooks, appeals_hooks, qa_hooks, dispatch_hooks,
-                    csat_hooks, dpo_hooks):
+                    csat_hooks, dpo_hooks, telephony_hooks):
         feature.register()
 
 

@@ -622,3 +622,21 @@ def set_agent_state(username: str, state: str, at: datetime) -> None:
         db.session.add(AgentState(username=username[:80], state=state, since=at))
     elif row.since <= at:
         row.state, row.since = state, at
+
+
+def export_for_citizen(citizen_id: str) -> list[dict]:
+    """The citizen's calls as the PBX reported them, for an access export (152-ФЗ ст. 14), oldest
+    first: ``[{"direction", "queue", "queued_at", "answered_at", "ended_at" (ISO 8601 UTC or None),
+    "state", "wait_s", "talk_s" (seconds), "number" (the citizen's own, as the PBX gave it),
+    "recording_call_id", "callback_due_at", "callback_done_at"}]``. The operator is not named
+    (staff are shown by role elsewhere in the export). Decrypting the numbers is logged by the export's
+    ``dsr.export`` entry."""
+    rows = db.session.execute(select(TelephonyCall).where(TelephonyCall.citizen_id == citizen_id)
+                              .order_by(TelephonyCall.queued_at)).scalars().all()
+    return [{"direction": c.direction, "queue": c.queue, "queued_at": _iso(c.queued_at),
+             "answered_at": _iso(c.answered_at), "ended_at": _iso(c.ended_at), "state": c.state,
+             "wait_s": c.wait_s, "talk_s": c.talk_s,
+             "number": c.caller if c.caller_enc is not None else None,
+             "recording_call_id": c.recording_call_id,
+             "callback_due_at": _iso(c.callback_due_at), "callback_done_at": _iso(c.callback_done_at)}
+            for c in rows]

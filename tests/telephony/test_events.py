@@ -357,3 +357,22 @@ def test_a_first_time_caller_registered_during_the_call_owns_the_record_and_eras
     erase_citizen(citizen.id, "отзыв согласия, 152-ФЗ ст. 9 ч. 2", actor=make_user("dpo"))
     db.session.expire_all()
     assert services.get("c-new").caller_enc is None  # the number went with the citizen
+
+
+def test_the_access_export_carries_the_citizens_call_records(ctx, client, pbx):
+    """Issue 13 re-audit M4: the access export (152-ФЗ ст. 14) left out the PBX's records of the
+    citizen's calls (their number, times, callbacks)."""
+    from crm import hooks
+
+    citizen = CitizenFactory(phone=PHONE)
+    for e in answered_sequence("c-exp", "ivanova"):
+        assert pbx(e).status_code == 202
+    sections = {}
+    for part in hooks.fire("citizen.export", citizen_id=citizen.id, purpose="dsr", erased=False):
+        sections.update(part or {})
+    [row] = sections["telephony_calls"]
+    assert (row["state"], row["number"], row["wait_s"], row["talk_s"]) == ("ended", PHONE, 12.0, 100.0)
+    assert "operator" not in row and "ivanova" not in str(row)
+    other = CitizenFactory(phone="+79160000001")
+    assert not any("telephony_calls" in (p or {}) for p in hooks.fire("citizen.export", citizen_id=other.id,
+                                                                      purpose="dsr", erased=False))
