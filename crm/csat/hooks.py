@@ -20,3 +20,4 @@ def register() -> None:
     hooks.subscribe("appeal.transitioned", services.after_transition)  # the survey after a closure
     hooks.subscribe("appeal.page", _page)
     hooks.subscribe("citizen.export", _export)
+    hooks.subscribe("consent.changed", services.after_consent_change)  # a withdrawal clears the comments

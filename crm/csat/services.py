@@ -385,3 +385,31 @@ def not_first_contact():
     """``SELECT appeal_id`` of the appeals whose citizen answered «не решено» or «обращался не впервые»:
     they are not first-contact resolutions (:func:`crm.appeals.services.fcr_rate`'s ``not_first_contact``)."""
     return select(CsatSurvey.appeal_id).where(or_(CsatSurvey.solved.is_(False), CsatSurvey.first_time.is_(False)))
+
+
+def forget_comments(citizen_id: str) -> int:
+    """Clear the comments of the citizen's answered surveys (the free text is the personal data the
+    ``csat_survey`` consent covered); solved, score and first-time stay as statistics. Commits;
+    returns how many comments were cleared. Logged (``csat.forget``) when there were any."""
+    result = db.session.execute(update(CsatSurvey).where(CsatSurvey.citizen_id == citizen_id,
+                                                         CsatSurvey.comment_enc.isnot(None)).values(comment_enc=None))
+    n = result.rowcount or 0
+    if n:
+        audit.record("csat.forget", citizen_id=citizen_id, fields=["comment"], purpose=PURPOSE,
+                     detail=f"{n} survey comment(s) cleared after the consent was withdrawn",
+                     actor=audit.system_actor("csat_withdrawal"))
+    db.session.commit()
+    return n
+
+
+def after_consent_change(citizen_id: str, purpose: str, status: str, **_: object) -> None:
+    """``consent.changed``: a withdrawn ``csat_survey`` consent clears the comments already given
+    (152-ФЗ ст. 9 ч. 2: processing on consent stops with its withdrawal). Never raises (the
+    withdrawal is committed already); a failure is logged and the retention run is the safety net."""
+    if purpose != PURPOSE or status != "withdrawn":
+        return
+    try:
+        forget_comments(citizen_id)
+    except Exception:
+        db.session.rollback()
+        log.exception("survey comments of citizen %s not cleared after the withdrawal", citizen_id)

@@ -447,3 +447,26 @@ def test_a_link_after_the_consent_is_withdrawn_records_nothing(client, sent):
         assert resp.status_code == 410 and "Согласие на участие в опросе отозвано" in resp.get_data(as_text=True)
     (s,) = surveys()
     assert s.answered_at is None and s.comment_enc is None
+
+
+def test_withdrawing_the_consent_clears_the_comments_already_given(ctx, sent):
+    """The comment is the personal data the ``csat_survey`` consent covered: its withdrawal clears
+    it (the answer's solved, score and first-time stay as statistics); logged ``csat.forget``."""
+    import sqlalchemy as sa
+
+    from crm.consent import services as consent
+    from crm.csat import services as csat
+    from crm.db import db
+    from crm.security.models import AccessLogEntry
+
+    citizen, _, token, _ = sent
+    csat.answer(token, csat.checked(solved=True, score=4, first_time=True, comment="Спасибо мастеру Петрову"))
+    (s,) = surveys()
+    assert s.comment_enc is not None
+    event = next(e for e in consent.for_citizen(citizen.id) if e.purpose_code == "csat_survey")
+    consent.withdraw(event, channel="web")
+    db.session.expire_all()
+    (s,) = surveys()
+    assert s.comment_enc is None and (s.solved, s.score, s.first_time) == (True, 4, True)
+    forgot = db.session.execute(sa.select(AccessLogEntry).where(AccessLogEntry.action == "csat.forget")).scalars().all()
+    assert [e.citizen_id for e in forgot] == [citizen.id]
