@@ -302,8 +302,10 @@ def attach_call(user, incident_id, *, citizen_id: str, call_id: str | None = Non
 
 @atomic
 def attach_call_with_consents(user, incident_id, *, citizen_id: str, call_id: str | None = None,
-                              consents: dict[str, bool] | None = None) -> Attached:
-    """:func:`attach_call`, returning :class:`Attached` (the consent events too)."""
+                              consents: dict[str, bool] | None = None,
+                              consent_offset_s: float | None = None) -> Attached:
+    """:func:`attach_call`, returning :class:`Attached` (the consent events too). ``consent_offset_s``:
+    where in the recording ``call_id`` the answers were given (seconds), kept as their evidence."""
     incident = _open(incident_id)
     citizen = citizens.get(citizen_id)
     if citizen is None:
@@ -326,7 +328,7 @@ def attach_call_with_consents(user, incident_id, *, citizen_id: str, call_id: st
         for purpose, given in answers.items():
             events.append(consent.record(citizen, purpose, channel="call", given=given,
                                          operator_id=getattr(user, "id", None), evidence_call_id=call_id or None,
-                                         commit=False))
+                                         evidence_offset_s=consent_offset_s if call_id else None, commit=False))
     db.session.commit()
     return Attached(row, events, consent_error)
 

@@ -219,3 +219,26 @@ def consulted_citizen(appeal):
     from crm.citizens import services as citizens
 
     return citizens.get(appeal.citizen_id)
+
+
+def test_attaching_a_call_keeps_the_moment_of_the_consent_answers(ctx, operator, houses, clean_side_effects):  # noqa: F811
+    """Issue 13 re-audit M5: the «Добавить звонок к обращению» button dropped the form's «момент ответов
+    о согласии» (consent_at), so the consent given on the call lost where in the recording it was said."""
+    from crm.consent import services as consent
+
+    five, _ = houses
+    caller = CitizenFactory()
+    existing = AppealFactory(citizen=caller, operator=operator, topic="roof_leak", building_id=five.id)  # a repeat call
+    op = SharedContextClient(ctx, operator)
+    resp = op.post(f"/citizens/{caller.id}/appeals/attach", content_type="multipart/form-data", data={
+        "attach_to": existing.id, "topic": "roof_leak", "recording": (io.BytesIO(tone_wav()), "Звонок.wav"),
+        "consent_sms": "yes", "consent_recording": "unknown", "consent_at": "0:01"})
+    assert resp.status_code == 302 and resp.headers["Location"].endswith(f"/appeals/{existing.id}"), \
+        op.get(resp.headers["Location"]).get_data(as_text=True)[:6000]
+    [event] = [e for e in consent.for_citizen(caller.id) if e.purpose_code == "sms_notifications"]
+    assert event.evidence_call_id and event.evidence_offset_s == 1.0
+    # a malformed moment is refused with the form's message, nothing attached
+    resp = op.post(f"/citizens/{caller.id}/appeals/attach", content_type="multipart/form-data", data={
+        "attach_to": existing.id, "recording": (io.BytesIO(tone_wav()), "Звонок.wav"),
+        "consent_sms": "yes", "consent_at": "вчера"})
+    assert resp.status_code == 302 and resp.headers["Location"].endswith(f"/citizens/{caller.id}/appeals/new")
