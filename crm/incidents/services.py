@@ -218,14 +218,17 @@ def building_addresses(incident: Incident) -> list[dict]:
     return sorted(out, key=lambda h: h["address"])
 
 
-def _open(incident_id) -> Incident:
+def _open(incident_id, *, closing: bool = False) -> Incident:
+    """The open incident ``incident_id``; raises :class:`IncidentError` ``not_found`` (404) or
+    ``incident_closed`` (409, worded for a second close when ``closing``)."""
     incident = get(incident_id)
     if incident is None:
         raise IncidentError(_l("инцидент не найден"), "incident_id", "not_found", 404)
     if incident.closed_at is not None:
-        raise IncidentError(_l("инцидент закрыт %(at)s: к нему больше ничего не привязать",
-                               at=incident.closed_at.astimezone(local_tz()).strftime("%d.%m.%Y %H:%M")),
-                            "incident_id", "incident_closed", 409)
+        at = incident.closed_at.astimezone(local_tz()).strftime("%d.%m.%Y %H:%M")
+        message = (_l("инцидент уже закрыт %(at)s; заявителям сообщено при закрытии", at=at) if closing
+                   else _l("инцидент закрыт %(at)s: к нему больше ничего не привязать", at=at))
+        raise IncidentError(message, "incident_id", "incident_closed", 409)
     return incident
 
 
@@ -341,7 +344,7 @@ def close(user, incident_id, *, text: str, now: datetime | None = None) -> Incid
     call what the subscribers returned (the status notifications, on each citizen's consent). ``text``:
     what the citizens are told (3–2000 characters). A second close is refused (``incident_closed``),
     so nobody is told twice. Logged as ``incident.close``."""
-    incident = _open(incident_id)
+    incident = _open(incident_id, closing=True)
     text = _clean_text(text, "text")
     incident = db.session.execute(sa.select(Incident).where(Incident.id == incident.id).with_for_update()
                                   .execution_options(populate_existing=True)).scalar_one()

@@ -76,6 +76,9 @@ def incident_close(incident_id: int):
         try:
             services.close(current_user, incident.id, text=form.text.data)
         except services.IncidentError as exc:
+            if exc.code == "incident_closed":  # closed meanwhile (another tab): no form to show the error in
+                flash(str(exc), "error")
+                return redirect(url_for("incidents.incident_detail", incident_id=incident.id))
             form.text.errors.append(str(exc))
         else:
             flash(_("Инцидент закрыт; связанные обращения выполнены, заявителям, давшим согласие, отправлены "

@@ -28,6 +28,11 @@ def test_a_supervisor_registers_and_closes_an_incident(ctx, make_user):
     resp = sup.post(f"/incidents/{incident.id}/close", data={"text": "Отопление восстановлено"})
     assert resp.status_code == 302
     assert services.get(incident.id).closing_text == "Отопление восстановлено"
+    # closed again from a stale tab: a clear message (it answered 422 with no message, the form being gone)
+    again = sup.post(f"/incidents/{incident.id}/close", data={"text": "Ещё раз"})
+    assert again.status_code == 302
+    assert "инцидент уже закрыт" in sup.get(again.headers["Location"]).get_data(as_text=True)
+    assert services.get(incident.id).closing_text == "Отопление восстановлено"
     resp = sup.post("/incidents/new", data={**form, "scope": "street", "addresses": "", "area": "ул. Ленина"})
     assert resp.status_code == 302
     assert "ул. Ленина" in sup.get("/incidents").get_data(as_text=True)
