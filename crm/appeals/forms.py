@@ -37,12 +37,30 @@ def parse_moment(value: str | None) -> float | None:
     return seconds * 60 + last if len(parts) > 1 else last
 
 
+#: The answer to a malformed moment in a recording (the form's validator and the attach buttons).
+MOMENT_FORMAT_RU = _l("Укажите момент в записи как мм:сс, например 1:05")
+
+
+class MomentError(ValueError):
+    """A moment in a recording that :func:`parse_moment` cannot read; the message is
+    :data:`MOMENT_FORMAT_RU`."""
+
+
+def consent_moment(form) -> float | None:
+    """Seconds of the form's ``consent_at`` for the forms sent without the full form's validation
+    (the attach buttons); None when empty. Raises :class:`MomentError` for a malformed one."""
+    try:
+        return parse_moment(form.consent_at.data)
+    except ValueError:
+        raise MomentError(MOMENT_FORMAT_RU) from None
+
+
 def _moment(form, field) -> None:
     try:
         field.seconds = parse_moment(field.data)
     except ValueError:
         field.seconds = None
-        raise ValidationError(_l("Укажите момент в записи как мм:сс, например 1:05")) from None
+        raise ValidationError(MOMENT_FORMAT_RU) from None
 
 
 class PhoneSearchForm(FlaskForm):

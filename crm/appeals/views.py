@@ -13,7 +13,7 @@ from crm.appeals import repeats, services
 from crm.appeals.catalog import CATEGORIES, CHANNELS, DEADLINE_KINDS, HISTORY_KINDS, STATUSES, TOPICS, TRANSITIONS
 from crm.incidents.catalog import KINDS as INCIDENT_KINDS, TOPICS as INCIDENT_TOPICS
 from crm.appeals.forms import (AppealForm, CitizenForm, CommentForm, DuplicateForm, PhoneSearchForm, QuickConsentForm,
-                               RecordingForm, TransitionForm, parse_moment)
+                               MomentError, RecordingForm, TransitionForm, consent_moment)
 from crm.buildings import services as buildings
 from crm.calls import services as calls
 from crm.citizens import services as citizens
@@ -227,20 +227,6 @@ def intake_incidents(citizen_id):
     return jsonify({"items": [_incident_item(i) for i in found]})
 
 
-class _BadMoment(ValueError):
-    pass
-
-
-def _consent_moment(form) -> float | None:
-    """The moment in the recording where the consent answers were given (``consent_at``, мм:сс), in
-    seconds, for the forms that are sent without the full form's validation (the attach buttons);
-    None when empty. Raises ValueError with the form's Russian message for a malformed one."""
-    try:
-        return parse_moment(form.consent_at.data)
-    except ValueError:
-        raise _BadMoment(_("Укажите момент в записи как мм:сс, например 1:05")) from None
-
-
 @bp.post("/citizens/<citizen_id>/incidents/<int:incident_id>/attach")
 @roles_required(*OPERATORS)
 def incident_attach(citizen_id, incident_id):
@@ -255,8 +241,8 @@ def incident_attach(citizen_id, incident_id):
     call_id = form.call_id.data if form.call_id.data in {c for c, _ in form.call_id.choices if c} else None
     try:
         done = incidents.attach_call_with_consents(current_user, incident_id, citizen_id=citizen.id, call_id=call_id,
-                                                   consents=answers, consent_offset_s=_consent_moment(form))
-    except (incidents.IncidentError, consent.ConsentError, ValueError) as exc:
+                                                   consents=answers, consent_offset_s=consent_moment(form))
+    except (incidents.IncidentError, consent.ConsentError, MomentError) as exc:
         flash(_("Звонок не добавлен к инциденту: %(error)s.", error=exc), "error")
         return redirect(url_for("appeals.appeal_new", citizen_id=citizen.id))
     flash(_("Звонок добавлен к инциденту № %(id)s (звонков по нему: %(n)s); новое обращение не открыто.",
@@ -313,8 +299,8 @@ def appeal_attach(citizen_id):
         done = repeats.attach_call(current_user, target, citizen_id=citizen.id,
                                    call_id=None if has_file else (form.call_id.data or None),
                                    recording=(upload.stream, upload.filename) if has_file else None,
-                                   consents=answers, consent_offset_s=_consent_moment(form))
-    except (services.AppealError, calls.CallError, consent.ConsentError, NotFound, ValueError) as exc:
+                                   consents=answers, consent_offset_s=consent_moment(form))
+    except (services.AppealError, calls.CallError, consent.ConsentError, NotFound, MomentError) as exc:
         flash(_("Звонок не добавлен: %(error)s.", error=exc), "error")
         return redirect(url_for("appeals.appeal_new", citizen_id=citizen.id))
     if done.call is not None:
