@@ -13,6 +13,7 @@ import click
 from flask.cli import with_appcontext
 
 from crm.telephony import queuelog, services, simulate
+from crm.users import services as users
 
 
 @click.group("telephony")
@@ -50,11 +51,16 @@ def import_queue_log(file: Path, source: str):
 def simulate_cmd(calls: int, agents: int, seed: int, url: str | None, secret: str | None, speed: float):
     """Replay a simulated hour of a call centre (bursts, abandons, short abandons, transfers).
 
+    The calls are answered by the active operator accounts (up to --agents of them), or by
+    ``operator1`` … when there are none (answers without an operator: no such accounts).
+
     Without --url: the hour that ends now is written straight through the services (the same code as
     the webhook after its signature and time checks); calls still going on at the end stay so. With --url: each event is signed and posted to a
     running webhook when its time comes, SPEED times faster, stamped with the moment it is sent."""
     start = datetime.now(timezone.utc) - timedelta(hours=1)
-    events = simulate.hour(start, calls=calls, agents=agents, seed=seed)
+    # the operators' own user names (an answer by a name that is no staff account has no operator)
+    names = [u.username for u in users.active_with_roles("operator")][:agents] or None
+    events = simulate.hour(start, calls=calls, agents=len(names) if names else agents, seed=seed, names=names)
     if url is None:
         now = datetime.now(timezone.utc)
         events = [e for e in events if e.at <= now]  # calls still going on are left so

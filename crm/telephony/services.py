@@ -206,12 +206,25 @@ def normalised(raw: str | None) -> tuple[str | None, bool]:
         return raw, False
 
 
+def _staff(username: str | None):
+    """The active staff account named ``username``, or None."""
+    user = users.get_by_username(username[:80]) if username else None
+    return user if user is not None and user.active else None
+
+
 def _operator_name(ev: Event) -> str | None:
     """The answering operator's user name: ``user`` (a list takes its first), else the user whose name
-    is ``answeringNumber`` (Zammad looks a user up by it)."""
+    is ``answeringNumber`` (Zammad looks a user up by it) — only a name of an active staff account.
+
+    A ``user`` that names no such account (a PBX extension, a typo, a disabled account) is dropped
+    with a warning in the application log: the call is answered all the same, by nobody the CRM
+    knows, so no phantom operator appears on the queue board and no screen pop goes anywhere."""
     if ev.user:
-        return ev.user[:80]
-    if ev.answering_number and users.get_by_username(ev.answering_number[:80]) is not None:
+        if _staff(ev.user) is not None:
+            return ev.user[:80]
+        current_app.logger.warning("telephony answer event %s: user %r is not an active staff account; "
+                                   "the call is recorded as answered without an operator", ev.event_id, ev.user[:80])
+    if ev.answering_number and _staff(ev.answering_number) is not None:
         return ev.answering_number[:80]
     return None
 

@@ -41,8 +41,11 @@ class SimEvent:
         return body
 
 
-def hour(start: datetime, *, calls: int = 120, agents: int = 5, seed: int = 1, prefix: str = "sim") -> list[SimEvent]:
-    """The events of one simulated hour from ``start``, in time order (see the module's docstring)."""
+def hour(start: datetime, *, calls: int = 120, agents: int = 5, seed: int = 1, prefix: str = "sim",
+         names: list[str] | None = None) -> list[SimEvent]:
+    """The events of one simulated hour from ``start``, in time order (see the module's docstring).
+    ``names``: the operators' user names (the webhook keeps an answer's ``user`` only when it is a
+    staff account); default ``operator1`` … ``operator<agents>``."""
     rnd = random.Random(seed)
     arrivals, t = [], 0.0
     base = calls / 3600.0
@@ -51,7 +54,7 @@ def hour(start: datetime, *, calls: int = 120, agents: int = 5, seed: int = 1, p
         t += rnd.expovariate(rate)
         if t < 3600:
             arrivals.append(t)
-    names = [f"operator{i + 1}" for i in range(agents)]
+    names = list(names or [f"operator{i + 1}" for i in range(agents)])
     free_at = {n: 0.0 for n in names}
     events: list[SimEvent] = []
     at = lambda s: start + timedelta(seconds=round(s, 3))  # noqa: E731

@@ -89,7 +89,8 @@ def test_a_call_answered_and_ended(ctx, client, pbx, as_role, make_user):
 
 
 @pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
-def test_events_in_any_order_and_twice_give_the_same_record(ctx, client, pbx, as_role, order):
+def test_events_in_any_order_and_twice_give_the_same_record(ctx, client, pbx, as_role, make_user, order):
+    make_user("operator", username="petrov")
     _, sup = as_role("supervisor")
     seq = answered_sequence("c-ord", "petrov")
     for i in order:
@@ -118,7 +119,9 @@ def test_waiting_answered_abandoned_states(ctx, client, pbx, as_role):
     assert got["wait_s"] == pytest.approx(42, abs=0.01) and got["talk_s"] is None
 
 
-def test_transfer_between_operators(ctx, client, pbx, as_role):
+def test_transfer_between_operators(ctx, client, pbx, as_role, make_user):
+    make_user("operator", username="first")
+    make_user("operator", username="second")
     _, sup = as_role("supervisor")
     for e in [ev("newCall", "c-t", 200), ev("answer", "c-t", 190, user="first"),
               ev("hangup", "c-t", 150, cause="forwarded"), ev("answer", "c-t", 149, user="second"),
@@ -211,6 +214,29 @@ def test_zammad_user_list_and_answering_number(ctx, client, pbx, as_role, make_u
     pbx(ev("newCall", "c-n", 50))
     pbx({**ev("answer", "c-n", 40), "answeringNumber": "op7"})
     assert record(client, sup, "c-n")["operator"] == "op7"
+
+
+def test_an_answer_by_an_unknown_user_makes_no_phantom_operator(ctx, client, pbx, as_role, make_user, caplog):
+    """An ``answer`` naming no staff account (an extension, a typo, a disabled account) is kept as an
+    answer without an operator, with a warning: the name used to become the call's operator and a
+    phantom agent on the queue board."""
+    from crm.telephony import services
+
+    gone = make_user("operator", username="retired")
+    gone.active = False
+    _, sup = as_role("supervisor")
+    with caplog.at_level(logging.WARNING):
+        for name, call_id in (("ghost", "c-ghost"), ("retired", "c-retired")):
+            assert pbx(ev("newCall", call_id, 50)).status_code == 202
+            assert pbx(ev("answer", call_id, 40, user=name)).status_code == 202
+            got = record(client, sup, call_id)
+            assert got["state"] == "answered" and got["wait_s"] == pytest.approx(10, abs=0.01)
+            assert got["operator"] is None and services.get(call_id).operator_id is None
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("'ghost' is not an active staff account" in m for m in warned)
+    assert any("'retired' is not an active staff account" in m for m in warned)
+    agents = {a["user"] for a in services.queue_board()["agents"]}
+    assert "ghost" not in agents and "retired" not in agents
 
 
 def test_call_record_roles(ctx, client, pbx, as_role):

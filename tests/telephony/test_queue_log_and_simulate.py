@@ -30,8 +30,11 @@ def qlog() -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_import_queue_log_builds_the_calls_and_is_idempotent(ctx, runner, tmp_path):
+def test_import_queue_log_builds_the_calls_and_is_idempotent(ctx, runner, tmp_path, make_user):
     from crm.telephony import services
+
+    make_user("operator", username="ivanova")  # the agents' names are the operators' user names
+    make_user("operator", username="petrov")
 
     f = tmp_path / "queue_log"
     f.write_text(qlog(), encoding="utf-8")
@@ -82,12 +85,15 @@ def test_simulated_hour_is_realistic_and_deterministic():
     assert burst > calm  # the burst of minutes 20-30
 
 
-def test_simulate_command_writes_an_hour(ctx, runner):
+def test_simulate_command_writes_an_hour(ctx, runner, make_user):
     from crm.telephony import services
 
+    staff = {make_user("operator").username for _ in range(2)}
     out = runner("telephony", "simulate", "--calls", "40", "--agents", "3", "--seed", "3")
     assert out.exit_code == 0, out.output
     board = services.queue_board()
+    busy = {a["user"] for a in board["agents"] if a["answered"]}
+    assert busy and busy <= staff  # the operators' own accounts answer: no phantom operator1 …
     assert board["answered"] + board["abandoned"] + board["short_abandons"] + board["waiting"] >= 1
     again = runner("telephony", "simulate", "--calls", "40", "--agents", "3", "--seed", "3")
     assert again.exit_code == 0  # the same seed again: the same event ids, duplicates
