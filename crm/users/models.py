@@ -26,6 +26,8 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: for the role ``executor``: the service (crm.executors) whose appeals the account sees
     executor_id: Mapped[int | None] = mapped_column(ForeignKey("executors.id"), index=True)
+    #: the last successful sign-in to the pages (UTC); None: never, or before migration 0037
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_nonce}"
@@ -40,7 +42,8 @@ class User(UserMixin, db.Model):
 
 
 class ApiToken(db.Model):
-    """A bearer token; only its SHA-256 is stored."""
+    """A bearer token; only its SHA-256 is stored. ``name`` says what it is for (``"АТС"``, ``"IVR"``);
+    past ``expires_at`` (UTC; None: never) it is refused like a revoked one."""
 
     __tablename__ = "api_tokens"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -49,4 +52,6 @@ class ApiToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    name: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     user: Mapped[User] = relationship()

@@ -1,8 +1,12 @@
-"""Staff accounts: creation, Argon2id passwords, sign-in checks, API tokens."""
+"""Staff accounts: creation, Argon2id passwords, sign-in checks, API tokens, and their administration
+(issue 17 point 4: disable, enable, change role, reset password, end sessions, name, expire and revoke
+tokens). Every change is logged in the access log; the functions that change something take the
+``actor`` (the signed-in administrator, or None for a console command) and commit."""
 from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -27,10 +31,11 @@ class UserError(ValueError):
 
 
 def create_user(username: str, role: str, password: str, full_name: str = "",
-                executor_id: int | None = None) -> User:
+                executor_id: int | None = None, actor: User | None = None) -> User:
     """Create a staff account. Raises :class:`UserError` for a bad role, a short password or a taken
     name, for an ``executor_id`` not of a known executor (crm.executors, asked through the
-    ``executor.lookup`` hook) or given for a role other than ``executor``. An executor-role account
+    ``executor.lookup`` hook) or given for a role other than ``executor``. Logged as ``user.create`` by
+    ``actor`` (None: a console command). An executor-role account
     without an executor sees no appeal (``crm users create`` requires ``--executor-id`` for it)."""
     if role not in ROLES:
         raise UserError(_l("неизвестная роль %(role)r; допустимы: %(roles)s", role=role, roles=', '.join(ROLES)))
@@ -48,7 +53,7 @@ def create_user(username: str, role: str, password: str, full_name: str = "",
     db.session.add(user)
     db.session.flush()
     audit.record("user.create", detail=f"user={user.id} role={role}"
-                 + (f" executor={executor_id}" if executor_id is not None else ""), actor=audit.system_actor("cli"))
+                 + (f" executor={executor_id}" if executor_id is not None else ""), actor=_actor(actor))
     db.session.commit()
     return user
 
@@ -64,6 +69,8 @@ def authenticate(username: str, password: str) -> User | None:
         ok = False
     if ok and _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
+    if ok:
+        user.last_login_at = utcnow()
     actor = audit.Actor(user.id, user.username, user.role) if user else audit.Actor(None, username[:80], "none")
     audit.record("auth.login" if ok else "auth.login_failed", actor=actor, outcome="ok" if ok else "denied")
     db.session.commit()
@@ -89,24 +96,187 @@ def load_user(login_id: str) -> User | None:
     return user
 
 
-def issue_token(user: User) -> str:
-    """Create a new API token for ``user``; returns the token (shown once, stored hashed)."""
+#: An API token's name: at most this many characters (the column's width).
+TOKEN_NAME_MAX = 100
+#: The longest expiry ``issue_token`` accepts, in days (ten years; None means "never").
+TOKEN_MAX_DAYS = 3650
+
+
+def issue_token(user: User, name: str = "", expires_days: int | None = None, actor: User | None = None) -> str:
+    """Create a new API token for ``user`` named ``name`` (what it is for: ``"АТС"``), valid for
+    ``expires_days`` days (None: until revoked); returns the token (shown once, stored as its
+    SHA-256). Logged as ``token.issue`` by ``actor`` (None: a console command). Raises
+    :class:`UserError` for a disabled account, a name over :data:`TOKEN_NAME_MAX` characters or an
+    expiry outside 1…:data:`TOKEN_MAX_DAYS` days."""
+    name = (name or "").strip()
+    if not user.active:
+        raise UserError(_l("учётная запись %(username)s отключена: токен не выдаётся", username=user.username))
+    if len(name) > TOKEN_NAME_MAX:
+        raise UserError(_l("название токена длиннее %(n)s символов", n=TOKEN_NAME_MAX))
+    if expires_days is not None and not 1 <= expires_days <= TOKEN_MAX_DAYS:
+        raise UserError(_l("срок действия токена — от 1 до %(n)s дней", n=TOKEN_MAX_DAYS))
     token = "crm_" + secrets.token_urlsafe(32)
-    db.session.add(ApiToken(user_id=user.id, token_hash=hashlib.sha256(token.encode()).hexdigest()))
-    audit.record("token.issue", actor=audit.system_actor("cli"), detail=f"user={user.id}")
+    expires_at = utcnow() + timedelta(days=expires_days) if expires_days is not None else None
+    row = ApiToken(user_id=user.id, token_hash=hashlib.sha256(token.encode()).hexdigest(), name=name,
+                   expires_at=expires_at)
+    db.session.add(row)
+    db.session.flush()
+    audit.record("token.issue", actor=_actor(actor), detail=f"user={user.id} token={row.id}"
+                 + (f" expires={expires_at.date().isoformat()}" if expires_at else ""))
     db.session.commit()
     return token
 
 
 def user_for_token(token: str) -> User | None:
-    """The active user owning an unrevoked token, or None."""
+    """The active user owning this token, or None when the token is unknown, revoked, past its
+    ``expires_at``, or its user is disabled. Notes the use in ``last_used_at``."""
     row = db.session.execute(db.select(ApiToken).where(
         ApiToken.token_hash == hashlib.sha256(token.encode()).hexdigest(), ApiToken.revoked.is_(False))
     ).scalar_one_or_none()
-    if row is None or not row.user.active:
+    now = utcnow()
+    if row is None or not row.user.active or (row.expires_at is not None and row.expires_at <= now):
         return None
-    row.last_used_at = utcnow()
+    row.last_used_at = now
     return row.user
+
+
+def tokens_of(user: User) -> list[ApiToken]:
+    """The API tokens of ``user``, newest first (revoked and expired included: the page shows them)."""
+    return list(db.session.execute(db.select(ApiToken).where(ApiToken.user_id == user.id)
+                                   .order_by(ApiToken.id.desc())).scalars())
+
+
+def token_expired(token: ApiToken, now: datetime | None = None) -> bool:
+    """Whether ``token`` is past its expiry."""
+    return token.expires_at is not None and token.expires_at <= (now or utcnow())
+
+
+def revoke_tokens(user: User, actor: User | None = None) -> int:
+    """Revoke every unrevoked API token of ``user``; returns how many. Logged as ``token.revoke``
+    (also when there was none, so the log shows the attempt)."""
+    rows = list(db.session.execute(db.select(ApiToken).where(ApiToken.user_id == user.id,
+                                                             ApiToken.revoked.is_(False))).scalars())
+    for row in rows:
+        row.revoked = True
+    audit.record("token.revoke", actor=_actor(actor), detail=f"user={user.id} tokens={len(rows)}")
+    db.session.commit()
+    return len(rows)
+
+
+def revoke_token(token_id: int, actor: User | None = None) -> ApiToken:
+    """Revoke the API token ``token_id``; returns it. Revoking a revoked token changes nothing and
+    logs nothing (a double click). Raises :class:`UserError` when there is no such token."""
+    row = db.session.get(ApiToken, token_id)
+    if row is None:
+        raise UserError(_l("токена %(id)s нет", id=token_id))
+    if not row.revoked:
+        row.revoked = True
+        audit.record("token.revoke", actor=_actor(actor), detail=f"user={row.user_id} token={row.id}")
+        db.session.commit()
+    return row
+
+
+# --- administration: disable, enable, role, password, sessions -------------------------------------
+
+def _actor(actor: User | None) -> audit.Actor:
+    """The access-log actor for ``actor`` (None: an administrator's console command)."""
+    if actor is None:
+        return audit.system_actor("cli")
+    return audit.Actor(actor.id, actor.username, actor.role)
+
+
+def _other_active_admins(user: User) -> int:
+    """How many active administrators there are besides ``user``; locks their rows (PostgreSQL) so
+    two administrators demoting each other at once cannot leave none."""
+    rows = db.session.execute(db.select(User.id).where(User.role == "admin", User.active.is_(True),
+                                                       User.id != user.id).with_for_update()).all()
+    return len(rows)
+
+
+def _rotate_nonce(user: User) -> None:
+    user.session_nonce = secrets.token_hex(8)
+
+
+def end_sessions(user: User, actor: User | None = None, *, commit: bool = True) -> None:
+    """End every session and remember-me cookie of ``user`` (its session nonce changes, so every
+    login id issued before is stale: :func:`load_user`). Logged as ``user.end_sessions``."""
+    _rotate_nonce(user)
+    audit.record("user.end_sessions", actor=_actor(actor), detail=f"user={user.id}")
+    if commit:
+        db.session.commit()
+
+
+def disable_user(user: User, actor: User | None = None) -> bool:
+    """Disable ``user``: no sign-in, its sessions end, its API tokens are refused (not revoked: enabling
+    the account brings them back; :func:`revoke_tokens` ends them for good). Returns False when it
+    was already disabled (nothing changes, nothing logged). Raises :class:`UserError` for the actor's
+    own account and for the last active administrator."""
+    if not user.active:
+        return False
+    if actor is not None and actor.id == user.id:
+        raise UserError(_l("нельзя отключить собственную учётную запись"))
+    if user.role == "admin" and _other_active_admins(user) == 0:
+        raise UserError(_l("%(username)s — последний активный администратор: его нельзя отключить",
+                           username=user.username))
+    user.active = False
+    audit.record("user.disable", actor=_actor(actor), detail=f"user={user.id}")
+    end_sessions(user, actor, commit=False)
+    db.session.commit()
+    return True
+
+
+def enable_user(user: User, actor: User | None = None) -> bool:
+    """Enable a disabled ``user``. Returns False when it was already active (nothing logged)."""
+    if user.active:
+        return False
+    user.active = True
+    audit.record("user.enable", actor=_actor(actor), detail=f"user={user.id}")
+    db.session.commit()
+    return True
+
+
+def change_role(user: User, role: str, actor: User | None = None, executor_id: int | None = None) -> bool:
+    """Give ``user`` the role ``role`` (an executor's account: with ``executor_id``, or the one it
+    already has); its sessions end. Returns False when nothing changes. Raises :class:`UserError`
+    for an unknown role, for ``executor`` without an executor, and for taking the role away from
+    the last active administrator."""
+    if role not in ROLES:
+        raise UserError(_l("неизвестная роль %(role)r; допустимы: %(roles)s", role=role, roles=', '.join(ROLES)))
+    if role == "executor":
+        executor_id = executor_id if executor_id is not None else user.executor_id
+        if executor_id is None:
+            raise UserError(_l("для роли executor укажите исполнителя: --executor-id ID "
+                               "(crm: GET /api/v1/executors)"))
+        if hooks.ask("executor.lookup", executor_id=executor_id) is None:
+            raise UserError(_l("исполнитель %(executor_id)s не найден в справочнике", executor_id=executor_id))
+    elif executor_id is not None:
+        raise UserError(_l("исполнитель (--executor-id) указывается только для роли executor"))
+    if role == user.role and (role != "executor" or executor_id == user.executor_id):
+        return False
+    if user.role == "admin" and role != "admin" and user.active and _other_active_admins(user) == 0:
+        raise UserError(_l("%(username)s — последний активный администратор: роль не меняется",
+                           username=user.username))
+    old = user.role
+    user.role, user.executor_id = role, (executor_id if role == "executor" else None)
+    audit.record("user.role", actor=_actor(actor), detail=f"user={user.id} role={old}->{role}"
+                 + (f" executor={executor_id}" if role == "executor" else ""))
+    end_sessions(user, actor, commit=False)
+    db.session.commit()
+    return True
+
+
+def reset_password(user: User, actor: User | None = None, password: str | None = None) -> str:
+    """Set a new password for ``user`` — ``password``, or a generated temporary one (16 URL-safe
+    characters, shown once to the administrator) — and end its sessions. Returns the password.
+    Raises :class:`UserError` for a password shorter than 8 characters."""
+    password = password if password is not None else secrets.token_urlsafe(12)
+    if len(password) < 8:
+        raise UserError(_l("пароль должен быть не короче 8 символов"))
+    user.password_hash = _hasher.hash(password)
+    audit.record("user.password_reset", actor=_actor(actor), detail=f"user={user.id}")
+    end_sessions(user, actor, commit=False)
+    db.session.commit()
+    return password
 
 
 def get_by_username(username: str) -> User | None:
