@@ -11,6 +11,7 @@ from flask_babel import gettext
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from crm import api, config, i18n, weblog
+from crm.admin.staff import bp as staff_bp
 from crm.admin.views import bp as admin_bp
 from crm.appeals import hooks as appeals_hooks
 from crm.appeals import personal_data as appeals_data
@@ -139,7 +140,7 @@ def register_personal_data(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     for bp in (users_bp, appeals_bp, buildings_bp, calls_bp, qa_bp, dispatch_bp, dpo_bp, consent_bp, selfservice_bp,
-               dpo_selfservice_bp, health_bp, admin_bp, appeals_self_bp, kb_bp, telephony_bp, incidents_bp, csat_bp, reports_bp,
+               dpo_selfservice_bp, health_bp, admin_bp, staff_bp, appeals_self_bp, kb_bp, telephony_bp, incidents_bp, csat_bp, reports_bp,
                notifications_bp):
         app.register_blueprint(bp)
     register_api(app)

@@ -42,6 +42,8 @@ NO_PERSONAL_DATA = {
     "admin.job_monitor": "queues, workers, job ids, function names and error lines; job arguments are ids only "
                          "and are not shown",
     "admin.calendar_page": "the working calendar's overrides: days, kinds, notes; no citizen",
+    "staff.staff_list": "staff accounts: user names, roles, states, dates; no citizen",
+    "staff.staff_user": "one staff account and its API tokens' names and dates; no citizen",
     "notifications.template_list": "the texts of the citizens' notification templates; no citizen",
     "appeals.operator_home": "the search forms and the operator's recent appeals (numbers, categories, deadlines); "
                              "the search by phone is the logged POST appeals.citizen_search",
@@ -149,6 +151,16 @@ POST_NO_PERSONAL_DATA = {
     "admin.job_retry_all": "requeues every failed job",
     "admin.calendar_page": "a calendar override (days, no citizen); logs calendar.override (tests/clocks/test_calendar_admin.py)",
     "admin.calendar_remove": "removes a calendar override; logs calendar.override",
+    # staff administration (crm/admin/staff.py): every change logged by crm.users.services (tests/users)
+    "staff.staff_list": "creates a staff account; logs user.create",
+    "staff.staff_disable": "disables a staff account; logs user.disable",
+    "staff.staff_enable": "enables a staff account; logs user.enable",
+    "staff.staff_end_sessions": "ends a user's sessions; logs user.end_sessions",
+    "staff.staff_revoke_tokens": "revokes a user's API tokens; logs token.revoke",
+    "staff.staff_role": "changes a user's role; logs user.role",
+    "staff.staff_reset_password": "resets a user's password; logs user.password_reset",
+    "staff.staff_issue_token": "issues an API token; logs token.issue",
+    "staff.staff_revoke_token": "revokes an API token; logs token.revoke",
     "dpo.alert_scan": "scans the log; logs audit.alert_scan",
     "dpo.alert_acknowledge": "marks an alert; logs audit.alert_ack (tests/dpo/test_audit_dpo.py)",
     "dpo.purpose_edit": "the register of processing purposes; logs purpose.update",
