@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import signal
 import subprocess
 import time
@@ -236,10 +237,24 @@ def job_error(job: Job) -> str | None:
     return failure["error"] if failure else None
 
 
+_EXC_CLASS = re.compile(r"^([A-Za-z_][\w.]*)(?::|$)")
+
+
+def error_class(error: str | None) -> str | None:
+    """The exception's class of an error line (``"ValueError: bad +7 912 …"`` -> ``"ValueError"``,
+    ``"rq.timeouts.JobTimeoutException: …"`` -> ``"JobTimeoutException"``), without its message, which
+    may quote personal data; ``"?"`` for a line that names none, None for None."""
+    if not error:
+        return None
+    m = _EXC_CLASS.match(error.strip())
+    return m.group(1).rsplit(".", 1)[-1] if m else "?"
+
+
 def _row(job: Job, app=None, **extra) -> dict:
+    error = job_error(job)
     return {"id": job.id, "func": job.func_name, "queue": _short(job.origin, app), "args": list(job.args or ())[:4],
             "enqueued_at": job.enqueued_at, "started_at": job.started_at, "ended_at": job.ended_at,
-            "status": job.get_status(refresh=False), "error": job_error(job), **extra}
+            "status": job.get_status(refresh=False), "error": error, "error_class": error_class(error), **extra}
 
 
 def _jobs(registry, app=None, limit: int = 50) -> list[dict]:
@@ -254,7 +269,7 @@ def overview(app=None, limit: int = 50) -> dict:
     "workers": [{"name", "state", "queues", "last_heartbeat" (aware UTC), "stale", "current_job",
     "successful", "failed", "birth"}], "running": [job row], "failed": [job row], "scheduled":
     [job row with "at"]}``; a job row is ``{"id", "func", "queue", "args", "enqueued_at",
-    "started_at", "ended_at", "status", "error"}``. At most ``limit`` jobs per list. Raises redis
+    "started_at", "ended_at", "status", "error", "error_class"}`` (``error_class``: :func:`error_class`). At most ``limit`` jobs per list. Raises redis
     errors when Redis is down."""
     app = app or current_app
     conn = redis_connection(app)

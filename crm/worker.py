@@ -119,9 +119,11 @@ def _when(dt) -> str:
 @click.option("--retry-all", is_flag=True, help="put every failed job back on its queue first")
 @with_appcontext
 def status_cmd(retry_id, retry_all):
-    """Queues, workers with their last heartbeat, periodic, running and failed jobs (the console
-    twin of /admin/jobs); with --retry/--retry-all, failed jobs are requeued first. Exits 1 when
-    Redis is down or JOB_ID is not a failed job."""
+    """Queues (length, and RQ's started, scheduled, deferred and failed registries), workers (name,
+    state, queues, last heartbeat, current job id), periodic, running and failed jobs (id, function,
+    queue, time and the exception's class only: job arguments and error messages may hold personal
+    data); the console twin of /admin/jobs. With --retry/--retry-all, failed jobs are requeued first.
+    Exits 1 when Redis is down or JOB_ID is not a failed job."""
     try:
         if retry_id:
             try:
@@ -136,7 +138,7 @@ def status_cmd(retry_id, retry_all):
         raise click.ClickException(f"Redis unavailable: {type(exc).__name__}: {exc}")
     click.echo("queues:")
     for q in ov["queues"]:
-        click.echo(f"  {q['name']}: {q['queued']} queued, {q['started']} running, {q['scheduled']} scheduled, "
+        click.echo(f"  {q['name']}: {q['queued']} queued, {q['started']} started, {q['scheduled']} scheduled, "
                    f"{q['deferred']} deferred, {q['failed']} failed")
     click.echo("workers:")
     for w in ov["workers"]:
@@ -148,12 +150,13 @@ def status_cmd(retry_id, retry_all):
     click.echo("periodic jobs:")
     for p in periodic:
         click.echo(f"  {p['name']} every {p['every_s']} s: {p['status']}, next {_when(p['next_at'])}, "
-                   f"last {_when(p['last_ended_at'])}" + (f", last error: {p['error']}" if p["error"] else ""))
+                   f"last {_when(p['last_ended_at'])}"
+                   + (f", last error: {jobs.error_class(p['error'])}" if p["error"] else ""))
     click.echo("running:" + ("" if ov["running"] else " none"))
     for j in ov["running"]:
         click.echo(f"  {j['id']} {j['func']} on {j['queue']} since {_when(j['started_at'])}")
     click.echo("failed:" + ("" if ov["failed"] else " none"))
     for j in ov["failed"]:
-        click.echo(f"  {j['id']} {j['func']} on {j['queue']} at {_when(j['ended_at'])}: {j['error'] or '—'}")
+        click.echo(f"  {j['id']} {j['func']} on {j['queue']} at {_when(j['ended_at'])}: {j['error_class'] or '—'}")
     if ov["failed"]:
         click.echo("retry: crm status --retry JOB_ID | --retry-all")

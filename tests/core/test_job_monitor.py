@@ -107,3 +107,55 @@ def test_crm_status_retry_all(ctx, failed_job):
     out = ctx.test_cli_runner().invoke(status_cmd, ["--retry-all"])
     assert out.exit_code == 0 and "requeued 1 failed jobs" in out.output
     assert failed_job.get_status(refresh=True) == "queued"
+
+
+def test_crm_status_shows_counts_workers_and_exception_classes_but_no_arguments_or_messages(ctx, run_worker):
+    """`crm status` (issue 17): per queue its length and RQ's registries, each worker's name, state
+    and current job id, and failed jobs by id, function and exception class only: a failed job's
+    arguments and its error message may quote a citizen's phone number."""
+    from rq import Worker
+
+    from crm import jobs
+    from crm.worker import status_cmd
+
+    phone = "+7 912 765-43-21"
+    conn = jobs.redis_connection(ctx)
+    prefix = ctx.config["CRM_QUEUE_PREFIX"]
+    for pattern in (f"rq:queue:{prefix}*", f"rq:*:{prefix}*"):
+        keys = list(conn.scan_iter(pattern))
+        if keys:
+            conn.delete(*keys)
+    failed = jobs.queue("default").enqueue("builtins.int", phone, job_id=f"{prefix}status-pd")  # ValueError quoting it
+    run_worker()
+    assert failed.get_status(refresh=True) == "failed" and phone in jobs.job_error(failed)
+    queued = jobs.queue("transcription").enqueue("builtins.len", phone, job_id=f"{prefix}status-queued")
+    worker = Worker([jobs.queue("default")], connection=conn, name=f"{prefix}status-worker")
+    worker.register_birth()
+    worker.set_state("busy")
+    worker.set_current_job_id(queued.id)
+    try:
+        out = ctx.test_cli_runner().invoke(status_cmd, [])
+    finally:
+        worker.register_death()
+        failed.delete()
+        queued.delete()
+    assert out.exit_code == 0, out.output
+    assert "  transcription: 1 queued, 0 started, 0 scheduled, 0 deferred, 0 failed" in out.output
+    assert "  default: 0 queued, 0 started, 0 scheduled, 0 deferred, 1 failed" in out.output
+    assert f"  {prefix}status-worker (busy; default): " in out.output
+    assert f"current job {queued.id}" in out.output
+    assert f"  {failed.id} builtins.int on default at " in out.output and out.output.rstrip().endswith(
+        "retry: crm status --retry JOB_ID | --retry-all")
+    assert ": ValueError\n" in out.output
+    assert "765" not in out.output and "invalid literal" not in out.output  # no argument, no message
+
+
+def test_error_class_keeps_the_class_only():
+    from crm.jobs import error_class
+
+    assert error_class("ValueError: invalid literal for int() with base 10: '+7 912'") == "ValueError"
+    assert error_class("rq.timeouts.JobTimeoutException: Task exceeded maximum timeout value (180 seconds)") \
+        == "JobTimeoutException"
+    assert error_class("KeyboardInterrupt") == "KeyboardInterrupt"
+    assert error_class("+7 912 765-43-21 is not a number") == "?"
+    assert error_class(None) is None
