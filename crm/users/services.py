@@ -186,11 +186,13 @@ def _actor(actor: User | None) -> audit.Actor:
 
 
 def _other_active_admins(user: User) -> int:
-    """How many active administrators there are besides ``user``; locks their rows (PostgreSQL) so
-    two administrators demoting each other at once cannot leave none."""
-    rows = db.session.execute(db.select(User.id).where(User.role == "admin", User.active.is_(True),
-                                                       User.id != user.id).with_for_update()).all()
-    return len(rows)
+    """How many active administrators there are besides ``user``. Locks every active administrator's
+    row (``user``'s included, in id order, so two requests wait for each other instead of
+    deadlocking): two administrators disabling or demoting each other at once cannot leave none —
+    the second one, once the first commits, counts again and is refused."""
+    ids = db.session.execute(db.select(User.id).where(User.role == "admin", User.active.is_(True))
+                             .order_by(User.id).with_for_update()).scalars().all()
+    return sum(1 for i in ids if i != user.id)
 
 
 def _rotate_nonce(user: User) -> None:

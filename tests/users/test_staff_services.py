@@ -163,3 +163,43 @@ def test_creation_names_the_admin_who_created(make_user):
     user = services.create_user("new_operator", "operator", "correct-horse-1", actor=admin)
     entry = [e for e in _actions("user.create") if e.detail.startswith(f"user={user.id} ")][0]
     assert entry.actor_id == admin.id and entry.actor == admin.username
+
+
+def test_two_admins_disabling_each_other_at_once_leave_one(ctx, make_user):
+    """Both requests lock the administrators' rows in the same order: one disables the other, the
+    second then counts again and is refused — never none left, never a deadlock (PostgreSQL)."""
+    import threading
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("row locks: PostgreSQL")
+    for _round in range(3):
+        a1, a2 = make_user("admin"), make_user("admin")
+        ids = (a1.id, a2.id)
+        db.session.commit()
+        barrier, outcomes = threading.Barrier(2), []
+
+        def disable(target_id: int, actor_id: int) -> None:
+            with ctx.app_context():
+                target, actor = services.get(target_id), services.get(actor_id)
+                barrier.wait()
+                try:
+                    services.disable_user(target, actor)
+                    outcomes.append("ok")
+                except UserError:
+                    outcomes.append("refused")
+                except Exception as exc:  # a deadlock would land here
+                    outcomes.append(type(exc).__name__)
+                finally:
+                    db.session.remove()
+
+        threads = [threading.Thread(target=disable, args=(ids[0], ids[1])),
+                   threading.Thread(target=disable, args=(ids[1], ids[0]))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert sorted(outcomes) == ["ok", "refused"], outcomes
+        db.session.expire_all()
+        assert sum(services.get(i).active for i in ids) == 1
+        db.session.execute(sa.update(services.User).where(services.User.id.in_(ids)).values(role="operator"))
+        db.session.commit()
