@@ -105,6 +105,15 @@ class Defaults:
     CRM_TELEPHONY_EMERGENCY_ANSWER_S = 300  # ПП РФ № 416: an emergency call answered within 5 min
     CRM_TELEPHONY_EMERGENCY_QUEUES = ()  # queues of emergency calls the 5-min norm counts in (empty: every queue)
     CRM_TELEPHONY_STALE_WAIT_S = 4 * 3600  # a call "waiting" longer than this lost its hang-up; not shown as waiting
+    # the queue board's surge alert (crm.telephony.surge): a surge is calls waiting >= WAITING, or arrivals in the last
+    # WINDOW_MIN minutes >= max(FLOOR, FACTOR x the usual arrivals of that weekday and hour over the last HISTORY_WEEKS)
+    CRM_QUEUE_SURGE_WAITING = 10  # calls waiting at once
+    CRM_QUEUE_SURGE_WINDOW_MIN = 10  # minutes of arrivals compared with the usual level
+    CRM_QUEUE_SURGE_FACTOR = 3.0  # times the usual arrivals of the same weekday and hour
+    CRM_QUEUE_SURGE_FLOOR = 10  # arrivals in the window below this are never a surge (a quiet night's 3 calls)
+    CRM_QUEUE_SURGE_HISTORY_WEEKS = 4  # weeks of history the usual level is averaged over
+    CRM_QUEUE_SURGE_SAME_BUILDING = 3  # distinct callers of one building in a surge that suggest an incident there
+    CRM_QUEUE_SURGE_CHECK_EVERY_S = 60  # seconds between the worker's surge checks (the board also checks as it polls)
     # notifications to citizens (crm.notifications): e-mail over SMTP, SMS through a provider's HTTP API
     CRM_SMTP_HOST: str | None = None  # None: e-mails are only written to the outbox («в журнале (не отправлено)»)
     CRM_SMTP_PORT = 587

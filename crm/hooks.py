@@ -87,6 +87,11 @@ Known hooks (the name, who fires it, the keyword arguments):
   ``since`` (aware UTC: the surge's first appeal). ``crm.appeals`` links the open appeals of the surge.
 - ``incident.proposed`` — ``crm.incidents.surge`` after it committed a new proposal (a surge of appeals on
   one building and topic); ``proposal_id: int``, ``building_id: int``, ``topic: str``, ``appeals_count: int``.
+- ``queue.surge`` — ``crm.telephony.surge`` once per surge of the inbound queue (calls waiting or arriving
+  well above the usual level); ``surge_id: str``, ``waiting: int``, ``arrivals: int`` (in the last
+  ``window_min`` minutes), ``window_min: float``, ``usual: float | None``, ``address: str | None`` and
+  ``topic: str | None`` (the building whose callers suggest an incident, if any). ``crm.dispatch``
+  notifies the supervisors; the caller commits.
 
 Add a name here when you add a hook: :func:`fire` refuses names that are not declared, so a typo
 fails loudly instead of reaching nobody.
@@ -124,6 +129,7 @@ HOOKS: frozenset[str] = frozenset({
     "incident.closing",
     "incident.proposed",
     "incident.surge_accepted",
+    "queue.surge",
     "citizen.rectified",
 })
 

@@ -995,6 +995,31 @@ def for_citizen(citizen_id: str) -> list[Appeal]:
                                    .order_by(Appeal.created_at.desc())).scalars())
 
 
+def newest_buildings(citizen_ids) -> dict[str, int]:
+    """``{citizen_id: building_id}``: the building of each citizen's newest appeal that names one (as the
+    IVR finds a caller's house; nothing decrypted). Citizens without such an appeal are left out."""
+    ids = sorted({c for c in citizen_ids if c})
+    if not ids:
+        return {}
+    rows = db.session.execute(select(Appeal.citizen_id, Appeal.building_id).where(
+        Appeal.citizen_id.in_(ids), Appeal.building_id.is_not(None))
+        .order_by(Appeal.created_at.desc(), Appeal.id)).all()
+    found: dict[str, int] = {}
+    for citizen_id, building_id in rows:
+        found.setdefault(citizen_id, building_id)
+    return found
+
+
+def topic_counts(building_id: int, since: datetime) -> dict[str, int]:
+    """``{topic: appeals}`` registered on ``building_id`` since ``since`` (aware UTC), duplicates and
+    rejected appeals left out; most frequent first."""
+    rows = db.session.execute(select(Appeal.topic, func.count()).where(
+        Appeal.building_id == building_id, Appeal.created_at >= since,
+        Appeal.status.not_in(("duplicate", "rejected"))).group_by(Appeal.topic)
+        .order_by(func.count().desc(), Appeal.topic)).all()
+    return {topic: int(n) for topic, n in rows}
+
+
 def export_for_citizen(citizen_id: str, *, purpose: str, erased: bool) -> list[dict]:
     """The citizen's appeals for an access export (crm.consent.rights.export_citizen), oldest first:
     each :func:`view` (without the citizen card; ``owner_only``) with ``calls``: each

@@ -25,6 +25,12 @@ def _incident_proposed(proposal_id: int, building_id: int, topic: str, appeals_c
     services.notify_incident_proposed(proposal_id, building_id, topic, appeals_count)
 
 
+def _queue_surge(surge_id: str, waiting: int, arrivals: int, window_min: float, address: str | None = None,
+                 **_: object) -> None:
+    """``queue.surge``: the supervisors are notified of the surge (once per surge)."""
+    services.notify_queue_surge(surge_id, waiting, arrivals, window_min, address)
+
+
 def _page(appeal, user, **_: object) -> dict | None:
     """``appeal.page``: the hand-over section (dispatchers)."""
     return services.assign_panel(appeal, user)
@@ -46,6 +52,7 @@ def register() -> None:
     hooks.subscribe("appeal.clock_warned", _warned)
     hooks.subscribe("appeal.assigned", _assigned)
     hooks.subscribe("incident.proposed", _incident_proposed)
+    hooks.subscribe("queue.surge", _queue_surge)
     hooks.subscribe("appeal.page", _page)
     hooks.subscribe("appeal.page", _executor_page)
     hooks.subscribe("appeal.page", _extension_page)

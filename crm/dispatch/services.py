@@ -45,6 +45,10 @@ NOTIFICATION_TEXTS = {
     "extension_rejected": N_("В продлении срока по обращению № %(number)s отказано."),
     "incident_proposed": N_("Всплеск обращений: %(count)s по теме «%(topic)s», дом %(address)s — предлагается "
                             "открыть инцидент (раздел «Инциденты»)."),
+    "queue_surge": N_("Всплеск звонков: ждут ответа %(waiting)s, за %(window)s мин поступило %(arrivals)s — "
+                      "см. «Очередь звонков»."),
+    "queue_surge_house": N_("Всплеск звонков: ждут ответа %(waiting)s, за %(window)s мин поступило %(arrivals)s; "
+                            "многие звонят из дома %(address)s — возможно, нужен инцидент (см. «Очередь звонков»)."),
 }
 
 
@@ -259,6 +263,18 @@ def notify_incident_proposed(proposal_id: int, building_id: int, topic: str, app
                    topic=topic, address=house.address if house is not None else f"#{building_id}")
     db.session.commit()
     return added
+
+
+def notify_queue_surge(surge_id: str, waiting: int, arrivals: int, window_min: float,
+                       address: str | None = None) -> bool:
+    """The subscriber of ``queue.surge``: tell the supervisors the inbound queue surges
+    (:mod:`crm.telephony.surge`), naming the building whose callers suggest an incident when there is
+    one; one notification per surge (keyed on ``surge_id``). Not committed (the firing side commits)."""
+    window = int(window_min) if float(window_min).is_integer() else window_min
+    params = {"waiting": int(waiting), "arrivals": int(arrivals), "window": window}
+    if address:
+        return notify("supervisor", "queue_surge_house", key=f"queue_surge:{surge_id}", address=address, **params)
+    return notify("supervisor", "queue_surge", key=f"queue_surge:{surge_id}", **params)
 
 
 def notify_assigned(appeal_id: str, executor_id: int) -> bool:

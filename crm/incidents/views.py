@@ -57,6 +57,12 @@ def incident_new():
         status = 422
     elif request.method == "POST":
         status = 422
+    else:  # prefilled from a link (the queue board's surge alert): ?address=…&topic=…
+        address = (request.args.get("address") or "").strip()[:300]
+        if address and not form.addresses.data:
+            form.addresses.data = address
+        if request.args.get("topic") in TOPICS and not form.topic.data:
+            form.topic.data = request.args["topic"]
     return render_template("incidents/new.html", form=form), status
 
 

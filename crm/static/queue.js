@@ -31,6 +31,23 @@
         body.appendChild(tr);
       });
     }
+    var alertBox = document.getElementById("surge");
+    if (alertBox && "surge" in data) {
+      var surge = data.surge;
+      alertBox.hidden = !surge;
+      document.getElementById("surge-text").textContent = surge ? surge.text : "";
+      var list = document.getElementById("surge-incidents");
+      list.textContent = "";
+      (surge && surge.incidents || []).forEach(function (s) {
+        var li = document.createElement("li");
+        li.setAttribute("data-building", String(s.building_id));
+        li.appendChild(document.createTextNode(s.text + " "));
+        if (s.url) {
+          var a = document.createElement("a"); a.href = s.url; a.textContent = s.link_text || s.url; li.appendChild(a);
+        }
+        list.appendChild(li);
+      });
+    }
     var stamp = document.getElementById("board-updated");
     if (stamp) { stamp.textContent = new Date().toLocaleTimeString("ru-RU"); }
   }

@@ -15,7 +15,7 @@ from crm.calls import services as calls
 from crm.errors import api_error
 from crm.i18n import N_, lazy_gettext as _l, translate
 from crm.security import audit
-from crm.telephony import ivr, services
+from crm.telephony import ivr, services, surge
 from crm.telephony.schemas import (CallbackAttemptBodySchema, CallbackAttemptSchema, CallbackListSchema,
                                    IvrAnswerSchema, IvrAppealQuerySchema, IvrPhoneQuerySchema, QueueBoardSchema,
                                    TelephonyAckSchema, TelephonyCallSchema, TelephonyEventSchema)
@@ -245,8 +245,14 @@ def queue_board():
     (answered + abandoned, short abandons under 5 s excluded and counted apart), target 80 %;
     ``asa_s``: mean wait of answered calls; ``abandon_rate``: abandons over offered;
     ``answered_over_norm``: answered after more than 300 s (ПП РФ № 416, an emergency call answered
-    within 5 minutes)."""
-    return services.queue_board()
+    within 5 minutes). ``surge``: null, or the queue surge alert — calls waiting ≥ CRM_QUEUE_SURGE_WAITING,
+    or arrivals in the last CRM_QUEUE_SURGE_WINDOW_MIN minutes ≥ max(CRM_QUEUE_SURGE_FLOOR,
+    CRM_QUEUE_SURGE_FACTOR × the usual level of that weekday and hour) — with a Russian ``text`` and
+    ``incidents``: buildings whose callers (or whose appeals) suggest opening an incident, each with a
+    ``url`` (the incident form prefilled, the pending proposal, or the incident already open)."""
+    board = services.queue_board()
+    surge.with_links(board["surge"])
+    return board
 
 
 # --- the IVR ------------------------------------------------------------------------------------------

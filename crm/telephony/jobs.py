@@ -5,7 +5,7 @@ import urllib.request
 
 from crm.calls import services as calls
 from crm.jobs import job, job_context
-from crm.telephony import services
+from crm.telephony import services, surge
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -52,3 +52,12 @@ def fetch_recording(telephony_call_id: str, url: str) -> str:
                                         url.rsplit("/", 1)[-1][:255] or "recording")
         stored = services.attach_fetched(telephony_call_id, staged)
         return "stored" if stored else "exists"
+
+
+@job(queue="default", timeout_s=120)
+def surge_check_job() -> bool:
+    """Periodic (``queue-surge`` in :mod:`crm.schedule`, every ``CRM_QUEUE_SURGE_CHECK_EVERY_S``): look for
+    a queue surge (:func:`crm.telephony.surge.detect`), so the supervisors are notified even when nobody
+    has the queue board open; a surge already notified is not notified again. Returns True during a surge."""
+    with job_context():
+        return surge.detect() is not None

@@ -102,6 +102,34 @@ class AgentSchema(Schema):
     talk_s = fields.Float()
 
 
+class SurgeIncidentSchema(Schema):
+    building_id = fields.Integer(required=True)
+    address = fields.String(required=True)
+    topic = nullable(fields.String, metadata={"description": "topic code of the building's recent appeals"})
+    callers = fields.Integer(metadata={"description": "different citizens of the building among the surge's callers"})
+    appeals = fields.Integer(metadata={"description": "appeals on the topic at the building within the last hour"})
+    proposal_id = nullable(fields.Integer, metadata={"description": "a pending appeal-surge proposal (crm.incidents)"})
+    incident_id = nullable(fields.Integer, metadata={"description": "an open incident already covering the building"})
+    text = fields.String(metadata={"description": "the suggestion as a Russian sentence"})
+    url = fields.String(metadata={"description": "the incident form prefilled, the proposal, or the open incident"})
+    link_text = fields.String()
+
+
+class SurgeSchema(Schema):
+    since = fields.String(metadata={"description": "start of the arrivals window (ISO 8601)"})
+    waiting = fields.Integer(required=True)
+    waiting_threshold = fields.Integer()
+    arrivals = fields.Integer(required=True, metadata={"description": "inbound calls in the last window_min minutes"})
+    window_min = fields.Float()
+    usual = nullable(fields.Float, metadata={"description": "mean arrivals per window, same weekday and hour, "
+                                                              "previous weeks; null: no history yet"})
+    usual_weeks = fields.Integer()
+    arrivals_threshold = fields.Integer()
+    reasons = fields.List(fields.String(), metadata={"description": "waiting and/or arrivals"})
+    text = fields.String(required=True, metadata={"description": "the Russian alert"})
+    incidents = fields.List(fields.Nested(SurgeIncidentSchema))
+
+
 class QueueBoardSchema(Schema):
     date = fields.String()
     waiting = fields.Integer(required=True)
@@ -121,6 +149,7 @@ class QueueBoardSchema(Schema):
     emergency_norm_s = fields.Integer()
     callbacks_open = fields.Integer()
     agents = fields.List(fields.Nested(AgentSchema), required=True)
+    surge = fields.Nested(SurgeSchema, allow_none=True, metadata={"description": "null: no surge"})
 
 
 class IvrAppealQuerySchema(Schema):

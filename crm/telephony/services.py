@@ -26,6 +26,7 @@ from crm.db import db, utcnow
 from crm.errors import CrmError
 from crm.i18n import lazy_gettext as _l
 from crm.security import audit
+from crm.telephony import surge
 from crm.telephony.models import AgentState, CallbackAttempt, TelephonyCall, TelephonyEvent
 from crm.timeutil import day_end, day_start, local_date
 from crm.users import services as users
@@ -560,7 +561,7 @@ def by_id(telephony_call_id: str) -> TelephonyCall | None:
 
 # --- the queue board ----------------------------------------------------------------------------------
 
-def queue_board(now: datetime | None = None) -> dict:
+def queue_board(now: datetime | None = None, *, notify: bool = True) -> dict:
     """Today's figures of the inbound queue (the day in ``CRM_TIMEZONE``) and the calls waiting now.
 
     * ``waiting``, ``longest_wait_s``: inbound calls offered and not yet answered or hung up (those
@@ -574,7 +575,9 @@ def queue_board(now: datetime | None = None) -> dict:
       ПП РФ № 416: an emergency call answered within 5 minutes), in the queues of
       ``CRM_TELEPHONY_EMERGENCY_QUEUES`` (empty: every queue, as any call may be an emergency);
     * ``agents``: each operator's state (``talking``, ``available``, ``paused``, ``logged_off``), calls
-      answered today and talk time."""
+      answered today and talk time;
+    * ``surge``: the queue surge alert (:func:`crm.telephony.surge.detect`; ``notify`` lets a new surge
+      notify the supervisors), or None."""
     cfg = current_app.config
     now = now or utcnow()
     start, end = day_start(local_date(now)), day_end(local_date(now))
@@ -624,6 +627,7 @@ def queue_board(now: datetime | None = None) -> dict:
         "emergency_norm_s": int(norm_s),
         "callbacks_open": len(open_callbacks()),
         "agents": agents,
+        "surge": surge.detect(now, waiting=len(waiting), notify=notify),
     }
 
 

@@ -9,7 +9,7 @@ from flask_login import current_user
 from crm.errors import CrmError
 from crm.i18n import N_
 from crm.security.permissions import roles_required
-from crm.telephony import services
+from crm.telephony import services, surge
 
 bp = Blueprint("telephony", __name__)
 
@@ -71,4 +71,6 @@ def callback_attempt(call_id: str):
 @roles_required(*BOARD_ROLES)
 def queue_page():
     """The queue board; its script refreshes the figures from GET /api/v1/telephony/queue every 5 s."""
-    return render_template("telephony/queue.html", board=services.queue_board())
+    board = services.queue_board()
+    surge.with_links(board["surge"])
+    return render_template("telephony/queue.html", board=board)
