@@ -141,7 +141,7 @@ def test_forged_stale_and_replayed_events_are_refused(ctx, client, pbx, as_role)
                  "invalid_signature")  # body altered after signing
     assert client.get("/api/v1/telephony/calls/c-f", headers=sup).status_code == 404  # nothing built
     assert_error(pbx(ev("newCall", "c-old", 301)), 400, "stale_event")
-    assert_error(pbx(ev("newCall", "c-future", -301)), 400, "stale_event")
+    assert_error(pbx(ev("newCall", "c-future", -360)), 400, "stale_event")  # margin: a loaded machine is slow
     assert_error(pbx({**ev("newCall", "c-noat", 0), "at": None}), 400, "invalid_at")
     assert_error(pbx({**ev("newCall", "c-naive", 0), "at": "2026-12-07T10:00:00"}), 400, "invalid_at")
     assert_error(pbx({**ev("newCall", "c-x", 0), "callId": None}), 400, "invalid_callId")
