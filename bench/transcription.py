@@ -11,6 +11,10 @@ its own worker process (so peak RSS is per method and a crash cannot mix them up
 
 * WER and CER over the set (jiwer; reference ``transcript_norm``: lower case, ё→е, no
   punctuation; hypotheses normalised the same way);
+* WER# and CER#: the same with the number-aware normalisation of both sides
+  (:func:`crm.calls.transcription.numbers.wer_normalise`: number words → digits the way the
+  stored transcript writes them, digit runs joined, so «двенадцать» and «12», «восемь девятьсот …»
+  and «8 900 …» count alike);
 * RTF: wall-clock processing time / audio duration (model loading excluded), and
   CPU-RTF: process CPU time (user+sys) / audio duration, which is less sensitive to other
   load on the machine;
@@ -112,8 +116,9 @@ def build_longcall(data: Path, minutes: float, workdir: Path) -> dict:
             w.setsampwidth(2)
             w.setframerate(rate)
             w.writeframes((np.clip(y, -1, 1) * 32767).astype("<i2").tobytes())
-    ref = norm(" ".join(t["text"] for t in turns))
-    return {"id": stereo.name, "ours": str(stereo), "plain": str(mono), "ref": ref, "turns": turns}
+    raw = " ".join(t["text"] for t in turns)
+    return {"id": stereo.name, "ours": str(stereo), "plain": str(mono), "ref": norm(raw), "ref_raw": raw,
+            "turns": turns}
 
 
 def items(data: Path, name: str, limit: int | None, long_minutes: float = 10.0) -> list[dict]:
@@ -132,6 +137,7 @@ def items(data: Path, name: str, limit: int | None, long_minutes: float = 10.0) 
                     "ours": str(d / f"{stem}.stereo8k.wav"),
                     "plain": str(d / f"{stem}.mono8k.wav"),
                     "ref": norm(" ".join(t["text"] for t in ref["turns"])),
+                    "ref_raw": " ".join(t["text"] for t in ref["turns"]),
                     "turns": ref["turns"],
                 }
             )
@@ -140,7 +146,8 @@ def items(data: Path, name: str, limit: int | None, long_minutes: float = 10.0) 
             for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
                 p = str(d / row["file"])
                 out.append({"id": row["file"], "ours": p, "plain": p,
-                            "ref": norm(row["transcript_norm"]), "turns": None})
+                            "ref": norm(row["transcript_norm"]), "ref_raw": row["transcript_norm"],
+                            "turns": None})
     return out[:limit] if limit else out
 
 
@@ -188,6 +195,7 @@ def worker(args) -> None:
                            options=opts)
             wall, cpu = time.perf_counter() - w0, _cpu() - c0
             rec = {"id": it["id"], "hyp": norm(r.text), "ref": it["ref"], "dur": r.duration_s,
+                   "hyp_raw": r.text, "ref_raw": it["ref_raw"],
                    "wall": wall, "cpu": cpu, "status": r.status}
             if it["turns"] and args.set in ("calls", "longcall"):
                 rec["spk"] = speaker_accuracy(it["turns"], r.segments)
@@ -203,6 +211,7 @@ def worker(args) -> None:
             text = " ".join(s.text for s in segs)
             wall, cpu = time.perf_counter() - w0, _cpu() - c0
             results.append({"id": it["id"], "hyp": norm(text), "ref": it["ref"],
+                            "hyp_raw": text, "ref_raw": it["ref_raw"],
                             "dur": info.duration, "wall": wall, "cpu": cpu})
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"results": results, "peak_rss_mb": peak_kb / 1024.0}, ensure_ascii=False))
@@ -211,18 +220,33 @@ def worker(args) -> None:
 # --------------------------------------------------------------------------------------
 # Driver
 # --------------------------------------------------------------------------------------
+def number_aware(rs: list[dict]) -> tuple[list[str], list[str]]:
+    """References and hypotheses of ``rs`` under the number-aware normalisation (both sides alike;
+    :func:`crm.calls.transcription.numbers.wer_normalise`). An empty reference is left out by jiwer's
+    caller as for the plain figures."""
+    sys.path.insert(0, str(ROOT))
+    from crm.calls.transcription.numbers import wer_normalise
+
+    refs = [wer_normalise(r.get("ref_raw", r["ref"])) for r in rs]
+    hyps = [wer_normalise(r.get("hyp_raw", r["hyp"]) or "") for r in rs]
+    return refs, hyps
+
+
 def summarise(res: dict) -> dict:
     import jiwer
 
     rs = res["results"]
     refs = [r["ref"] for r in rs]
     hyps = [r["hyp"] or "" for r in rs]
+    nrefs, nhyps = number_aware(rs)
     dur = sum(r["dur"] for r in rs)
     out = {
         "files": len(rs),
         "audio_s": dur,
         "wer": jiwer.wer(refs, hyps),
         "cer": jiwer.cer(refs, hyps),
+        "wer_num": jiwer.wer(nrefs, nhyps),
+        "cer_num": jiwer.cer(nrefs, nhyps),
         "rtf": sum(r["wall"] for r in rs) / dur,
         "cpu_rtf": sum(r["cpu"] for r in rs) / dur,
         "peak_rss_mb": res["peak_rss_mb"],
@@ -303,7 +327,7 @@ def main() -> int:
             print(f"  {name:<11} {method:<5} done in {s['bench_s']:.0f} s", file=sys.stderr,
                   flush=True)
 
-    hdr = (f"{'set':<11} {'method':<6} {'files':>5} {'audio s':>8} {'WER':>6} {'CER':>6} "
+    hdr = (f"{'set':<11} {'method':<6} {'files':>5} {'audio s':>8} {'WER':>6} {'CER':>6} {'WER#':>6} {'CER#':>6} "
            f"{'RTF':>6} {'CPU-RTF':>7} {'peak RSS MB':>11} {'speaker':>8} {'cover':>6}")
     print(hdr)
     print("-" * len(hdr))
@@ -314,12 +338,14 @@ def main() -> int:
             spk = f"{s['speaker_acc']:.3f}" if "speaker_acc" in s else "-"
             cov = f"{s['speaker_cover']:.3f}" if "speaker_cover" in s else "-"
             print(f"{name:<11} {label:<6} {s['files']:>5} {s['audio_s']:>8.1f} {s['wer']:>6.3f} "
-                  f"{s['cer']:>6.3f} {s['rtf']:>6.3f} {s['cpu_rtf']:>7.3f} "
+                  f"{s['cer']:>6.3f} {s['wer_num']:>6.3f} {s['cer_num']:>6.3f} {s['rtf']:>6.3f} {s['cpu_rtf']:>7.3f} "
                   f"{s['peak_rss_mb']:>11.0f} {spk:>8} {cov:>6}")
         if ("ours" in methods and "plain" in methods):
             o, p = table[(name, "ours")], table[(name, "plain")]
-            print(f"{'':<11} ours/plain: WER {o['wer'] - p['wer']:+.3f}, "
+            print(f"{'':<11} ours/plain: WER {o['wer'] - p['wer']:+.3f}, WER# {o['wer_num'] - p['wer_num']:+.3f}, "
                   f"RTF x{o['rtf'] / p['rtf']:.2f}, CPU-RTF x{o['cpu_rtf'] / p['cpu_rtf']:.2f}")
+    print("WER#, CER#: number-aware normalisation of both sides (crm.calls.transcription.numbers.wer_normalise: "
+          "number words as digits, digit runs joined); WER, CER: lower case, ё→е, no punctuation")
     if "calls" in sets or "longcall" in sets:
         print("* plain on calls = the mono mixdown (*.mono8k.wav); ours = the stereo file")
     if args.json:
