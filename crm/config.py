@@ -56,6 +56,7 @@ class Defaults:
     CRM_SLA_SOON_FRACTION = 0.8  # share of an SLA clock run after which its deadline shows «скоро» (design.md: 80 %)
     CRM_SEARCH_COUNT_CAP = 10000  # the appeal lists count matches up to this many («более 10 000»): a full count is slow
     CRM_SEARCH_SOON_HOURS = 24  # the appeal lists' «срок скоро» filter: the nearest pending deadline within this many hours
+    CRM_WORD_UNSURE_P = 0.5  # a transcript word below this probability is shown as doubtful (crm.calls.transcript)
     CRM_CALL_SEARCH_DAYS = 30  # days back a transcript search looks by default (crm.calls.search)
     CRM_CALL_SEARCH_MAX_CALLS = 500  # calls whose transcripts one search may decrypt (no index: text is encrypted)
     CRM_EXPECTED_CITIZENS = 1_000_000  # sizes the blind-index truncation (see crm.security.blind_index)

@@ -354,3 +354,147 @@ def capitalised_forms(text: str | None) -> set[str]:
     for m in _CAPITALISED.finditer(text or ""):
         out |= word_forms(m.group())
     return out
+
+
+# --- spans of the citizen's identifiers in a transcript (masking for quality control) ----------------
+
+#: Labels a masked span is shown with (issue 18: QA roles see «[телефон]», «[адрес]» …).
+MASK_LABELS = {"phone": "[телефон]", "email": "[e-mail]", "address": "[адрес]", "name": "[имя]"}
+_MASK_PRIORITY = ("email", "phone", "address", "name")
+
+_SPOKEN_EMAIL = re.compile(r"(?i)(?<![\w.+-])[\w.+-]+\s+(?:собака|собачка)\s+[\w-]+(?:\s+(?:точка|dot)\s+[\w-]+)+")
+_HOUSE_PART = re.compile(
+    r"(?<![а-яёА-ЯЁ-])(?i:дом|доме|дома|д\.|корпус[а-яё]*|корп\.|строени[а-яё]*|стр\.|квартир[а-яё]*|кв-ра|кв\.?|"
+    r"подъезд[а-яё]*)\s*№?\s*\d+[а-яё]?(?:\s*[/-]\s*\d+[а-яё]?)?(?![\d])")
+#: A house number (and apartment) written right after a street: «Садовой улице, 5-12», «Ленина 5».
+_HOUSE_TAIL = r"(?:,?\s+\d{1,4}[а-яё]?(?:\s*[-/]\s*\d{1,4}[а-яё]?)?(?!\d))?"
+_STREET_SPAN = (
+    # улица Ленина, на улице 8 Марта, по проспекту Мира, ул. Ленина, пр-т Мира, пер. 1-й Лесной
+    re.compile(rf"(?<![а-яёА-ЯЁ-])(?:(?i:{_STREET_WORD})|(?i:{_STREET_ABBR})\.?|пр\.)\s*(?:им\.\s*)?"
+               rf"(?:\d+(?:-[а-яё]+)?\s+)?[А-ЯЁ][а-яё]+(?:[- ][А-ЯЁ][а-яё]+)?{_HOUSE_TAIL}"),
+    # Тверская улица, на Садовой улице, Ленинский пр-т
+    re.compile(rf"{_NAME}\s+(?:(?i:{_STREET_WORD})(?![а-яё])|(?i:{_STREET_ABBR})(?:\.|(?=[\s,;:)]|$))){_HOUSE_TAIL}"),
+    # Садовая 5-12, Ленина, 5/2
+    re.compile(rf"(?<![а-яёА-ЯЁ])[А-ЯЁ][а-яё]*(?:ая|яя|ый|ий|ой|ое|ее|ина|ына|ова|ева|ёва|ого)"
+               rf",?\s+\d{{1,4}}[а-яё]?\s*[-/]\s*\d{{1,4}}(?![\d-])"),
+)
+#: Words after which the citizen says their name: «меня зовут …», «моя фамилия …», «отчество …».
+_NAME_CUE = re.compile(r"(?i)(?<![а-яё])(?:меня\s+зовут|зовут|(?:моя\s+)?фамилия|(?:мо[её]\s+)?(?:имя|отчество)"
+                       r"|на\s+имя)(?:\s*[:—-])?\s+")
+_OPERATOR_WORD = re.compile(r"(?i)(?<![а-яё])оператор[а-яё]*[\s,]*$")
+_CUE_WORD = re.compile(r"[А-ЯЁа-яё]+(?:-[А-ЯЁа-яё]+)?")
+
+
+def _merge_spans(spans: list[tuple[int, int, str]], glue: re.Pattern | None = None,
+                 text: str = "") -> list[tuple[int, int, str]]:
+    """Overlapping spans (and, with ``glue``, spans of the same kind separated only by text it matches
+    whole) merged into one, the kind of the higher :data:`_MASK_PRIORITY` kept."""
+    out: list[list] = []
+    for a, b, kind in sorted(spans):
+        if out and (a < out[-1][1] or (glue is not None and kind == out[-1][2] == "address"
+                                       and glue.fullmatch(text[out[-1][1]:a]))):
+            prev = out[-1]
+            prev[1] = max(prev[1], b)
+            if _MASK_PRIORITY.index(kind) < _MASK_PRIORITY.index(prev[2]):
+                prev[2] = kind
+        else:
+            out.append([a, b, kind])
+    return [(a, b, k) for a, b, k in out]
+
+
+def _blank(text: str, pattern: re.Pattern) -> str:
+    """``text`` with the matches of ``pattern`` turned into spaces (offsets kept)."""
+    return pattern.sub(lambda m: " " * len(m.group()), text)
+
+
+def _phone_spans(text: str) -> list[tuple[int, int, str]]:
+    spans = [(m.start, m.end, "phone") for m in
+             phonenumbers.PhoneNumberMatcher(text, "RU", leniency=phonenumbers.Leniency.VALID)]
+    plain = _blank(_blank(text, _ISO_DATE), _APPEAL_NUMBER)
+    for m in _DIGITS.finditer(plain):
+        if sum(ch.isdigit() for ch in m.group()) >= 7:
+            spans.append((m.start(), m.end(), "phone"))
+    return spans
+
+
+def _name_spans(text: str, speaker: str | None) -> list[tuple[int, int, str]]:
+    spans: list[tuple[int, int, str]] = []
+    # a name the citizen gives after «меня зовут», «моя фамилия» … (any case, up to three words)
+    for m in _NAME_CUE.finditer(text):
+        if speaker == "operator" and "зовут" in m.group().lower():
+            continue  # the operator introducing themselves
+        pos, words = m.end(), []
+        for w in _CUE_WORD.finditer(text, pos):
+            if text[pos:w.start()].strip() or len(words) == 3:
+                break
+            lw = w.group().lower()
+            if words and not (w.group()[0].isupper() or name_tags(lw) or not morph().word_is_known(lw)):
+                break
+            words.append(w)
+            pos = w.end()
+        if words:
+            spans.append((words[0].start(), words[-1].end(), "name"))
+    # capitalised names side by side, or a surname or patronymic alone; a first name alone unless it
+    # follows «оператор» (the operator's own name)
+    groups: list[list[tuple[int, int, frozenset[str]]]] = []
+    for m in _CYR_WORD.finditer(text):
+        word = m.group()
+        if len(word) < 2 or not word[0].isupper() or word.isupper():
+            continue
+        tags = name_tags(word)
+        unknown = not morph().word_is_known(word.lower())
+        if not tags and not unknown:
+            continue
+        entry = (m.start(), m.end(), tags if tags else frozenset({"?"}))
+        if groups and not text[groups[-1][-1][1]:m.start()].strip():
+            groups[-1].append(entry)
+        else:
+            groups.append([entry])
+    for group in groups:
+        tags = frozenset().union(*(t for _, _, t in group))
+        named = tags - {"?"}
+        if not named:
+            continue  # unknown capitalised words alone: a street, a company, a garbled word
+        if len(group) == 1 and named == {"Name"}:
+            if _OPERATOR_WORD.search(text[:group[0][0]]) or speaker == "operator":
+                continue
+        spans.append((group[0][0], group[-1][1], "name"))
+    for pattern in (_INITIALS, _INITIALS_CAPS, _PATRONYMIC):
+        spans += [(m.start(), m.end(), "name") for m in pattern.finditer(text)]
+    return spans
+
+
+def personal_spans(text: str | None, *, speaker: str | None = None) -> list[tuple[int, int, str]]:
+    """``[(start, end, kind)]``: the stretches of a transcript segment's ``text`` (character offsets,
+    in order, not overlapping) that hold a citizen's identifier, ``kind`` one of ``phone`` (any
+    spelling :func:`has_phone` accepts: «8 916 123-45-67», «123-45-67», «+7 (916) …»), ``email``
+    («ivanov@mail.ru», «иванов собака mail точка ru»), ``address`` (a street with its name, a house,
+    building, apartment or entrance number, chained: «улица Ленина дом 5, квартира 12» is one span) and
+    ``name`` (the words after «меня зовут», «моя фамилия», «отчество» …; a first name beside a surname
+    or a patronymic, a surname or a patronymic alone, initials; a first name alone too, except the
+    operator's own: after «оператор», or in a segment ``speaker`` ``operator``).
+
+    For masking a transcript for quality control (issue 18; 152-ФЗ ст. 5 ч. 5, data minimisation):
+    the checks judge the operator, not the citizen. A heuristic that errs towards masking; numbers in
+    words are expected already written in digits (:func:`crm.calls.transcription.numbers.normalise`)."""
+    if not text:
+        return []
+    spans = [(m.start(), m.end(), "email") for m in _EMAIL.finditer(text)]
+    spans += [(m.start(), m.end(), "email") for m in _SPOKEN_EMAIL.finditer(text)]
+    spans += _phone_spans(text)
+    spans += [(m.start(), m.end(), "address") for m in _HOUSE_PART.finditer(text)]
+    for pattern in _STREET_SPAN:
+        spans += [(m.start(), m.end(), "address") for m in pattern.finditer(text)]
+    spans += _name_spans(text, speaker)
+    return _merge_spans(spans, re.compile(r"[\s,]*"), text)
+
+
+def mask_text(text: str | None, spans: list[tuple[int, int, str]]) -> str:
+    """``text`` with each of ``spans`` (:func:`personal_spans`) replaced by its label (:data:`MASK_LABELS`)."""
+    out, pos = [], 0
+    for a, b, kind in spans:
+        out.append((text or "")[pos:a])
+        out.append(MASK_LABELS[kind])
+        pos = b
+    out.append((text or "")[pos:])
+    return "".join(out)

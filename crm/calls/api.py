@@ -8,8 +8,8 @@ from crm import hooks
 from crm.api import ApiError, Blueprint, token_required, translates
 from crm.calls import search as transcript_search
 from crm.calls import services as calls
-from crm.calls.schemas import (CallDetailSchema, CallSchema, CallSearchQuerySchema, CallSearchResultSchema,
-                               CallUploadSchema)
+from crm.calls.schemas import (CallDetailSchema, CallQuerySchema, CallSchema, CallSearchQuerySchema,
+                               CallSearchResultSchema, CallUploadSchema)
 from crm.citizens import services as citizens
 from crm.i18n import lazy_gettext as _l
 
@@ -62,20 +62,25 @@ def call_upload():
 
 @bp.route("/calls/<call_id>", methods=["GET"])
 @token_required("supervisor", "admin", "operator")
+@bp.query(CallQuerySchema)
 @bp.response(200, CallDetailSchema)
 @bp.errors({404: "unknown id"})
-def call_get(call_id: str):
+def call_get(args: dict, call_id: str):
     """A call with its transcript and automatic QA checks; the transcript read is logged
 
-    Operators may read only calls they handled (else 403). Supervisors and admins read for quality
-    control: without the citizen's consent to call_recording_qa (or for a call tied to no citizen) the
-    transcript is withheld (``transcript`` = ``{"segments": [], "withheld": "no_consent"}``)."""
+    Operators may read only calls they handled (else 403) and see the transcript as said. Supervisors
+    and admins read for quality control: without the citizen's consent to call_recording_qa (or for a
+    call tied to no citizen) the transcript is withheld (``transcript`` = ``{"segments": [], "withheld":
+    "no_consent"}``); with it, the citizen's phone numbers, names, addresses and e-mail addresses in the
+    segments' text and words are masked (``[телефон]``, ``[имя]``, ``[адрес]``, ``[e-mail]``) unless
+    ``reveal=true``, which is logged as ``transcript.reveal``."""
     call = calls.get(call_id)
     if call is None:
         raise ApiError(404, "not_found", _l("звонок не найден"))
     if g.api_user.role == "operator" and call.operator_id != g.api_user.id:
         raise ApiError(403, "forbidden", _l("оператор видит только свои звонки"))
-    data = calls.view(call, purpose=calls.read_purpose(g.api_user))
+    reveal = args.get("reveal", "").lower() in ("1", "true", "yes")
+    data = calls.view(call, purpose=calls.read_purpose(g.api_user), reveal=reveal)
     for extra in hooks.fire("call.api_fields", call=call, segments=data["transcript"]["segments"]):
         data.update(extra or {})  # QA: qa_checks, stored by the transcription job
     return data

@@ -10,16 +10,40 @@ from crm.calls.models import CALL_STATUSES
 SPEAKERS = ("operator", "citizen", "unknown")
 
 
+class WordSchema(Schema):
+    """A recognised word with its time and Whisper's probability; a word under a masked stretch is its
+    label («[телефон]» …; the words of one stretch are one entry)."""
+
+    start = fields.Float(required=True, metadata={"description": "seconds"})
+    end = fields.Float(required=True, metadata={"description": "seconds"})
+    word = fields.String(required=True, metadata={"description": "as recognised (numbers in words as said)"})
+    p = nullable(fields.Float, required=True, metadata={
+        "description": "probability 0–1; below CRM_WORD_UNSURE_P (0.5) the page marks the word as doubtful"})
+
+
 class SegmentSchema(Schema):
     start = fields.Float(required=True, metadata={"description": "seconds"})
     end = fields.Float(required=True, metadata={"description": "seconds"})
     speaker = fields.String(required=True, validate=validate.OneOf(SPEAKERS))
     channel = nullable(fields.Integer)
-    text = fields.String(required=True)
+    text = fields.String(required=True, metadata={
+        "description": "numbers in digits («дом 5, квартира 12», «8 916 123-45-67»); for a QA reader (supervisor, "
+                       "admin) the citizen's phone numbers, names, addresses and e-mail addresses are masked: "
+                       "[телефон], [имя], [адрес], [e-mail] (unless reveal=true, logged as transcript.reveal)"})
+    words = fields.List(fields.Nested(WordSchema), metadata={"description": "the segment's words, when recognised"})
+
+
+class CallQuerySchema(Schema):
+    reveal = fields.String(metadata={
+        "description": "QA readers: true to show the citizen's identifiers in the transcript unmasked (logged as "
+                       "transcript.reveal); the operator of the call always sees them"})
 
 
 class TranscriptSchema(Schema):
     segments = fields.List(fields.Nested(SegmentSchema))
+    masked = fields.Boolean(metadata={
+        "description": "true when some of the citizen's identifiers in the segments are shown masked (a QA "
+                       "reader without reveal=true)"})
     withheld = fields.String(validate=validate.OneOf(("no_consent",)), metadata={
         "description": "present when the transcript is not shown: no_consent — read for quality control "
                        "without the citizen's consent to call_recording_qa (segments is then empty)"})

@@ -42,6 +42,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from crm.calls import services as calls
+from crm.calls import transcript
 from crm.calls.models import Call, Segment
 from crm.i18n import N_, lazy_gettext as _l
 from crm.text_ru import lemma_tokens, phrase_lemmas
@@ -232,20 +233,20 @@ def _occurrences(tokens, pattern) -> list[tuple[int, int]]:
     return out
 
 
-def _word_times(words: list[dict] | None, n_tokens: int) -> list[tuple[float, float]] | None:
-    """Start and end (seconds) of each text token, from the segment's word timestamps; None when
-    the words do not tokenise to the same number of tokens as the text (then the segment's bounds
-    are used)."""
-    if not words:
-        return None
-    times = []
-    for w in words:
-        try:
-            a, b = float(w["start"]), float(w["end"])
-        except (KeyError, TypeError, ValueError):
-            return None
-        times.extend([(a, b)] * len(lemma_tokens(str(w.get("word") or ""))))
-    return times if len(times) == n_tokens else None
+def _piece_times(pieces: list[dict], tokens) -> list[tuple[float, float] | None]:
+    """Start and end (seconds) of each text token (``(start, end, lemmas)`` in the shown text), from
+    the word pieces of :func:`crm.calls.transcript.present` (None for a token in no word piece)."""
+    spans, pos = [], 0
+    for p in pieces:
+        end = pos + len(p["text"])
+        if p.get("start") is not None:
+            spans.append((pos, end, float(p["start"]), float(p["end"])))
+        pos = end
+    out = []
+    for a, b, _ in tokens:
+        hit = [(s, e) for pa, pb, s, e in spans if a < pb and pa < b]
+        out.append((min(s for s, _ in hit), max(e for _, e in hit)) if hit else None)
+    return out
 
 
 def _snippet(text: str, a: int, b: int) -> tuple[str, tuple[int, int]]:
@@ -265,18 +266,31 @@ def _snippet(text: str, a: int, b: int) -> tuple[str, tuple[int, int]]:
 
 
 def _segment_hits(seg: Segment, pattern) -> list[tuple[float, float, bool, str, tuple[int, int]]]:
-    """``[(start, end, exact, snippet, highlight)]`` of the phrase in one segment (decrypts it)."""
-    text = seg.text or ""
-    tokens = lemma_tokens(text)
+    """``[(start, end, exact, snippet, highlight)]`` of the phrase in one segment (decrypts it).
+
+    The segment is matched as a QA reader sees it (:func:`crm.calls.transcript.present` with the mask):
+    the citizen's identifiers are masked, and the words of a masked stretch (its label too) match
+    nothing and break a phrase, so no search finds or confirms a phone, name or address
+    (issue 18). Word times come from the segment's words when they align with the text."""
+    shown = transcript.present({"start": seg.start, "end": seg.end, "speaker": seg.speaker, "channel": seg.channel,
+                                "text": seg.text, "words": seg.words}, mask=True)
+    text = shown["text"]
+    masked, pos = [], 0
+    for p in shown["pieces"]:
+        if p["mask"]:
+            masked.append((pos, pos + len(p["text"])))
+        pos += len(p["text"])
+    tokens = [(a, b, frozenset() if any(a < mb and ma < b for ma, mb in masked) else lem)
+              for a, b, lem in lemma_tokens(text)]
     found = _occurrences(tokens, pattern)
     if not found:
         return []
-    times = _word_times(seg.words, len(tokens))
+    times = _piece_times(shown["pieces"], tokens)
     out = []
     for first, last in found:
         a, b = tokens[first][0], tokens[last][1]
         snippet, highlight = _snippet(text, a, b)
-        if times:
+        if times[first] is not None and times[last] is not None:
             out.append((times[first][0], times[last][1], True, snippet, highlight))
         else:
             out.append((seg.start, seg.end, False, snippet, highlight))

@@ -17,8 +17,9 @@ from flask import current_app
 from sqlalchemy import func, select, update as sql_update
 
 from crm import hooks, jobs
+from crm.calls import transcript
 from crm.calls.models import STATUS_RU, Call, Segment  # noqa: F401  (STATUS_RU: public, for pages)
-from crm.calls.transcription import AudioDecodeError, AudioInfo, probe
+from crm.calls.transcription import AudioDecodeError, AudioInfo, numbers, probe
 from crm.citizens import services as citizens
 from crm.consent import services as consent
 from crm.db import atomic, db, new_id, utcnow
@@ -626,8 +627,32 @@ def as_dict(call: Call, *, transcript: list[dict] | None = None, withheld: str |
     return data
 
 
-def view(call: Call, *, purpose: str = "call_recording_qa", commit: bool = True) -> dict:
-    """Call with its decrypted transcript; logs the access. ``erased`` is True once the citizen's
+def masks_for(purpose: str, reveal: bool = False) -> bool:
+    """Are the citizen's identifiers in a transcript masked for a read for ``purpose``? For quality
+    control (QA roles: supervisors, admins) yes, unless revealed; for the appeal (the operator who
+    handled the call) no. 152-ФЗ ст. 5 ч. 5: QA judges the operator and needs no phone or address."""
+    return purpose == QA_PURPOSE and not reveal
+
+
+def presented_segments(call: Call, *, mask: bool) -> list[dict]:
+    """The call's segments as shown (:func:`crm.calls.transcript.present`): text and words masked
+    when ``mask``, ``words`` ``[{start, end, word, p}]``, ``pieces`` for the page. Decrypts; logs
+    nothing (the caller does)."""
+    unsure_p = float(current_app.config["CRM_WORD_UNSURE_P"])
+    return [transcript.present({"start": s.start, "end": s.end, "speaker": s.speaker, "channel": s.channel,
+                                "text": s.text, "words": s.words}, mask=mask, unsure_p=unsure_p)
+            for s in call.segments]
+
+
+def view(call: Call, *, purpose: str = "call_recording_qa", commit: bool = True, reveal: bool = False,
+         pieces: bool = False) -> dict:
+    """Call with its decrypted transcript; logs the access. For quality control the citizen's phone
+    numbers, names, addresses and e-mail addresses in the segments' text and words are masked
+    («[телефон]», «[имя]», «[адрес]», «[e-mail]»; :func:`masks_for`, :mod:`crm.calls.transcript`)
+    unless ``reveal``, which is logged as ``transcript.reveal`` instead of ``transcript.view``; the
+    operator reading for the appeal sees them. Each segment carries ``words`` (``[{start, end, word,
+    p}]``, ``p`` Whisper's probability) and, with ``pieces``, its text cut for the page (doubtful
+    words marked). ``erased`` is True once the citizen's
     data were destroyed (:func:`is_erased`): then the transcript is empty (its text is gone) and
     nothing is logged as read. For quality control (``purpose`` ``call_recording_qa``) a call that
     does not pass the QA-consent gate (:func:`may_read`) is given without its transcript:
@@ -645,14 +670,22 @@ def view(call: Call, *, purpose: str = "call_recording_qa", commit: bool = True)
         if commit:
             db.session.commit()
         return {**as_dict(call, transcript=[], withheld="no_consent"), "erased": erased}
-    segments = [{"start": s.start, "end": s.end, "speaker": s.speaker, "channel": s.channel, "text": s.text}
-                for s in call.segments]
+    mask = masks_for(purpose, reveal)
+    segments = presented_segments(call, mask=mask)
+    masked = any(seg.pop("masked") for seg in segments)
+    if not pieces:
+        for seg in segments:
+            seg.pop("pieces")
     if segments:
-        audit.record("transcript.view", citizen_id=call.citizen_id, call_id=call.id, appeal_id=call.appeal_id,
-                     fields=["transcript"], purpose=purpose)
+        revealed = reveal and purpose == QA_PURPOSE
+        audit.record("transcript.reveal" if revealed else "transcript.view", citizen_id=call.citizen_id,
+                     call_id=call.id, appeal_id=call.appeal_id, fields=["transcript"], purpose=purpose,
+                     detail="identifiers shown unmasked" if revealed else None)
     if commit:
         db.session.commit()
-    return {**as_dict(call, transcript=segments), "erased": erased}
+    data = {**as_dict(call, transcript=segments), "erased": erased}
+    data["transcript"]["masked"] = masked
+    return data
 
 
 def get(call_id: str) -> Call | None:
@@ -709,6 +742,8 @@ def for_appeal(appeal_id: str) -> list[Call]:
 
 def save_transcript(call: Call, result) -> None:
     """Replace the call's segments with ``result`` (a ``TranscriptResult``) and finish the call.
+    Each segment's text is stored with its numbers written in digits
+    (:func:`crm.calls.transcription.numbers.normalise`); its ``words`` keep what Whisper wrote.
     The segments are encrypted under the call's own data key (:attr:`Call.speech_owner_id`), the
     recording's, which destroying the recording deletes: a copy of these rows in a backup then
     opens under no key left, while the citizen's key lives on (:func:`destroy_qa_recordings`)."""
@@ -717,7 +752,7 @@ def save_transcript(call: Call, result) -> None:
     for i, seg in enumerate(result.segments):
         s = Segment(call_id=call.id, owner_id=call.speech_owner_id, idx=i, start=seg["start"], end=seg["end"],
                     speaker=seg["speaker"], channel=seg.get("channel"))
-        s.text = seg["text"]
+        s.text = numbers.normalise(seg["text"])  # «дом 5, квартира 12», «8 916 123-45-67»; words stay raw
         s.words = seg.get("words") or []
         call.segments.append(s)
     set_status(call, result.status)

@@ -28,14 +28,23 @@ def call_detail(call_id):
     return render_call(services.get_for(current_user, call_id))
 
 
-def render_call(call, status: int = 200, **panel_args):
+@bp.post("/calls/<call_id>/reveal")
+@roles_required("supervisor", "admin")
+def call_reveal(call_id):
+    """The call page with the citizen's identifiers in the transcript unmasked, for this page only;
+    logged as ``transcript.reveal`` (a POST with the CSRF token: a link or a reload cannot reveal)."""
+    return render_call(services.get_for(current_user, call_id), reveal=True)
+
+
+def render_call(call, status: int = 200, reveal: bool = False, **panel_args):
     """The call page, with the sections higher features add through the ``call.page`` hook (each
     subscriber returns ``{"template", ...}`` or None); ``panel_args`` go to them (e.g. QA's ``form``:
-    a scorecard form sent back with its answers and errors, with ``status`` 422)."""
-    data = services.view(call, purpose=services.read_purpose(current_user))
+    a scorecard form sent back with its answers and errors, with ``status`` 422). ``reveal``: a QA
+    reader asked to see the citizen's identifiers unmasked (:func:`crm.calls.services.view` logs it)."""
+    data = services.view(call, purpose=services.read_purpose(current_user), reveal=reveal, pieces=True)
     panels = [p for p in hooks.fire("call.page", call=call, user=current_user, status=status, **panel_args) if p]
     return render_template("calls/detail.html", call=data, operator=users.get(call.operator_id),
-                           panels=panels), status
+                           panels=panels, revealed=reveal), status
 
 
 @bp.get("/calls/<call_id>/audio")

@@ -103,7 +103,7 @@ def _render_review(call, session=None, form=None, status: int = 200):
     citizen's call shows that its data were destroyed."""
     if not calls.is_erased(call):
         services.require_qa_consent(call)
-    data = calls.view(call)
+    data = calls.view(call, pieces=True)
     if session is not None:
         card = services.get_scorecard(session.scorecard_id)
         own = services.own_score(session, current_user.id)

@@ -12,7 +12,7 @@ from crm.security.permissions import ROLE_NAMES_RU
 
 #: Reads of decrypted personal data (or of a recording). Alerts count these.
 READ_ACTIONS = ("citizen.view", "citizen.reveal", "citizen.search", "appeal.view", "appeal.search", "transcript.view",
-                "csat.view",
+                "transcript.reveal", "csat.view",
                 "transcript.search",
                 "call.listen", "call.decrypt", "evaluation.view", "audit.report", "consent.history", "dsr.export",
                 "telephony.match", "telephony.reveal", "ivr.lookup")
@@ -33,7 +33,9 @@ ACTION_LABELS = {
     "citizen.view": N_("просмотр карточки заявителя"), "citizen.reveal": N_("раскрытие телефона и адреса"),
     "citizen.search": N_("поиск заявителя по телефону"), "appeal.view": N_("просмотр обращения"),
     "appeal.search": N_("поиск обращений по номеру, телефону, фамилии или адресу"),
-    "transcript.view": N_("просмотр расшифровки звонка"), "transcript.search": N_("поиск фразы в расшифровке звонка"),
+    "transcript.view": N_("просмотр расшифровки звонка"),
+    "transcript.reveal": N_("раскрытие данных заявителя в расшифровке звонка"),
+    "transcript.search": N_("поиск фразы в расшифровке звонка"),
     "call.listen": N_("прослушивание записи звонка"),
     "call.decrypt": N_("расшифрование записи для распознавания речи"), "evaluation.view": N_("просмотр оценки звонка"), "audit.report": N_("отчёт о доступе (ответственный за ПДн)"),
     "citizen.create": N_("регистрация заявителя"), "citizen.update": N_("изменение данных заявителя"),

@@ -1,0 +1,166 @@
+"""How a stored transcript segment is shown: the citizen's identifiers masked for quality control,
+the words with their probabilities, the doubtful words marked (issue 18, points 3 and 4).
+
+A segment is stored (:func:`crm.calls.services.save_transcript`) with its text's numbers written in
+digits (:mod:`crm.calls.transcription.numbers`) and its ``words`` as Whisper gave them
+(``[{start, end, word, probability}]``, seconds): the words align with the audio, the text reads as
+people write. :func:`present` joins the two again — which stretch of the text each word became
+(:func:`crm.calls.transcription.numbers.normalise_map`) — so that
+
+* with ``mask`` (QA roles, :func:`crm.calls.services.view`), the stretches
+  :func:`crm.text_ru.personal_spans` finds (phone, e-mail, address, name) are replaced by their
+  labels («[телефон]», «[адрес]» …) and every word under such a stretch is replaced by the label too
+  (consecutive words of one stretch become one word entry): no raw word of a masked stretch leaves
+  the server;
+* the text is cut into ``pieces`` for the transcript page: plain text, a word (or the words that became
+  one number) with its start time and ``unsure`` when its probability is below the threshold
+  (``CRM_WORD_UNSURE_P``), a masked stretch;
+* the transcript search matches the shown text and finds word times in ``pieces``, and a masked
+  stretch has no words to match (:mod:`crm.calls.search`).
+
+When the words no longer join into the text (a transcript saved by a tool without words, or a text
+edited apart from them), words under a masked stretch are recognised by their tokens instead, and any
+number-like word is masked once a phone or an address is; no piece is marked doubtful then.
+"""
+from __future__ import annotations
+
+from crm import text_ru
+from crm.calls.transcription import numbers
+
+#: Default probability under which a word is shown as doubtful (``CRM_WORD_UNSURE_P``).
+UNSURE_P = 0.5
+
+
+def _prob(w: dict) -> float | None:
+    p = w.get("probability", w.get("p"))
+    try:
+        return None if p is None else float(p)
+    except (TypeError, ValueError):
+        return None
+
+
+def _word_ranges(text: str, words: list[dict]) -> list[tuple[int, int]] | None:
+    """Where in ``text`` each of ``words`` stands (a number said in several words: the whole number for
+    each), or None when the words do not join into the text."""
+    raw, offsets = "", []
+    for w in words:
+        word = str(w.get("word") or "").strip()
+        if raw:
+            raw += " "
+        offsets.append((len(raw), len(raw) + len(word)))
+        raw += word
+    out, pieces = numbers.normalise_map(raw)
+    if out.strip() == text.strip():
+        shift = (len(text) - len(text.lstrip())) - (len(out) - len(out.lstrip()))
+        ranges = []
+        for a, b in offsets:
+            r = numbers.raw_to_out(pieces, a, b) if pieces else (a, b)
+            ranges.append((r[0] + shift, r[1] + shift) if r else (a + shift, a + shift))
+        return ranges
+    if raw.strip() == text.strip():
+        shift = (len(text) - len(text.lstrip())) - (len(raw) - len(raw.lstrip()))
+        return [(a + shift, b + shift) for a, b in offsets]
+    return None
+
+
+def _is_numberish(word: str) -> bool:
+    toks = text_ru.WORD.findall(word.lower().replace("ё", "е"))
+    return any(t.isdigit() or numbers._classify(t) is not None for t in toks)
+
+
+def present(seg: dict, *, mask: bool, unsure_p: float = UNSURE_P) -> dict:
+    """The shown form of one segment ``seg`` (``{start, end, speaker, channel, text, words}``, words
+    as stored: ``[{start, end, word, probability}]``).
+
+    Returns ``{start, end, speaker, channel, text, words, pieces, masked}``: ``text`` masked when
+    ``mask``; ``words`` ``[{start, end, word, p}]`` (seconds; ``p`` the probability, 0–1, or None),
+    masked words replaced by their label; ``pieces`` ``[{text, start, end, unsure, mask}]`` that
+    concatenate to ``text`` (``start``/``end`` seconds for a word piece, else None; ``mask`` the kind
+    of a masked stretch, else None); ``masked`` the kinds masked, in order."""
+    text = seg.get("text") or ""
+    words = [w for w in (seg.get("words") or []) if str(w.get("word") or "").strip()]
+    spans = text_ru.personal_spans(text, speaker=seg.get("speaker")) if mask else []
+    ranges = _word_ranges(text, words) if words else None
+
+    # which words fall under a masked stretch
+    word_kind: list[str | None] = [None] * len(words)
+    word_span: list[object] = [None] * len(words)  # which stretch: consecutive words of one become one entry
+    if spans and words:
+        if ranges is not None:
+            for i, (a, b) in enumerate(ranges):
+                for k, (sa, sb, kind) in enumerate(spans):
+                    if a < sb and sa < b:
+                        word_kind[i], word_span[i] = kind, k
+                        break
+        else:
+            hidden = {t for sa, sb, _ in spans for t in text_ru.WORD.findall(text[sa:sb].lower().replace("ё", "е"))}
+            kinds = {k for _, _, k in spans}
+            numeric_kind = "phone" if "phone" in kinds else "address" if "address" in kinds else None
+            for i, w in enumerate(words):
+                toks = set(text_ru.WORD.findall(str(w["word"]).lower().replace("ё", "е")))
+                if toks & hidden:
+                    word_kind[i] = next(k for sa, sb, k in spans
+                                        if toks & set(text_ru.WORD.findall(text[sa:sb].lower().replace("ё", "е"))))
+                elif numeric_kind and _is_numberish(str(w["word"])):
+                    word_kind[i] = numeric_kind
+                word_span[i] = word_kind[i]
+
+    shown_words: list[dict] = []
+    last_span = None
+    for i, w in enumerate(words):
+        p = _prob(w)
+        kind = word_kind[i]
+        if kind is not None:
+            span_id = word_span[i]
+            if shown_words and last_span == span_id:
+                prev = shown_words[-1]
+                prev["end"] = float(w["end"])
+                if p is not None:
+                    prev["p"] = p if prev["p"] is None else min(prev["p"], p)
+                continue
+            last_span = span_id
+            shown_words.append({"start": float(w["start"]), "end": float(w["end"]), "word": text_ru.MASK_LABELS[kind],
+                                "p": p})
+        else:
+            last_span = None
+            shown_words.append({"start": float(w["start"]), "end": float(w["end"]), "word": str(w["word"]).strip(),
+                                "p": p})
+    for w in shown_words:
+        if w["p"] is not None:
+            w["p"] = round(w["p"], 3)
+
+    pieces = _pieces(text, spans, words, ranges, unsure_p)
+    return {"start": seg.get("start"), "end": seg.get("end"), "speaker": seg.get("speaker"),
+            "channel": seg.get("channel"), "text": "".join(p["text"] for p in pieces) if pieces else "",
+            "words": shown_words, "pieces": pieces, "masked": [k for _, _, k in spans]}
+
+
+def _pieces(text: str, spans, words, ranges, unsure_p: float) -> list[dict]:
+    """The shown text cut into plain stretches, words (grouped when several became one number) and
+    masked stretches, in order (see :func:`present`)."""
+    marks: list[tuple[int, int, dict]] = [(a, b, {"text": text_ru.MASK_LABELS[k], "start": None, "end": None,
+                                                  "unsure": False, "mask": k}) for a, b, k in spans]
+    if ranges is not None:
+        groups: dict[tuple[int, int], list[dict]] = {}
+        for (a, b), w in zip(ranges, words):
+            if b > a:
+                groups.setdefault((a, b), []).append(w)
+        for (a, b), ws in groups.items():
+            if any(a < sb and sa < b for sa, sb, _ in spans):
+                continue
+            probs = [p for p in (_prob(w) for w in ws) if p is not None]
+            marks.append((a, b, {"text": text[a:b], "start": min(float(w["start"]) for w in ws),
+                                 "end": max(float(w["end"]) for w in ws),
+                                 "unsure": bool(probs) and min(probs) < unsure_p, "mask": None}))
+    marks.sort(key=lambda m: (m[0], -m[1]))
+    out, pos = [], 0
+    for a, b, piece in marks:
+        if a < pos:
+            continue  # overlaps what is already placed (a word inside a masked stretch)
+        if a > pos:
+            out.append({"text": text[pos:a], "start": None, "end": None, "unsure": False, "mask": None})
+        out.append(piece)
+        pos = b
+    if pos < len(text):
+        out.append({"text": text[pos:], "start": None, "end": None, "unsure": False, "mask": None})
+    return out

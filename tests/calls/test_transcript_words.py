@@ -1,0 +1,172 @@
+"""Transcripts a supervisor can trust (issue 18): numbers written as people write them in the stored
+transcript (point 2), per-word probabilities kept and shown (point 3), the citizen's identifiers masked
+for QA roles (point 4). Real PostgreSQL and Redis; the Whisper model is not run: transcripts are stored
+with ``calls.services.save_transcript``, the function the transcription job ends with."""
+from __future__ import annotations
+
+import re
+
+from tests.api.test_api import as_role  # noqa: F401  (a fixture)
+from tests.factories import CallFactory, CitizenFactory
+
+
+def _w(start, end, word, p):
+    return {"start": start, "end": end, "word": word, "probability": p}
+
+
+PHONE_WORDS = "восемь девятьсот шестнадцать сто двадцать три сорок пять шестьдесят семь".split()
+
+
+def dictated_segments() -> list[dict]:
+    """A call where the citizen dictates address and phone (words with probabilities, as the pipeline
+    gives them)."""
+    phone_words = [_w(10.0 + i * 0.4, 10.35 + i * 0.4, w, 0.9) for i, w in enumerate(PHONE_WORDS)]
+    return [
+        {"start": 0.3, "end": 4.0, "speaker": "operator", "channel": 0,
+         "text": "Горячая линия ЖКХ, оператор Анна, здравствуйте!",
+         "words": [_w(0.3, 0.8, "Горячая", 0.95), _w(0.8, 1.2, "линия", 0.9), _w(1.2, 1.6, "ЖКХ,", 0.8),
+                   _w(1.6, 2.2, "оператор", 0.9), _w(2.2, 2.6, "Анна,", 0.85), _w(2.6, 4.0, "здравствуйте!", 0.97)]},
+        {"start": 4.5, "end": 9.0, "speaker": "citizen", "channel": 1,
+         "text": "Меня зовут Пётр Сидоров, улица Ленина дом пять квартира двенадцать.",
+         "words": [_w(4.5, 4.8, "Меня", 0.9), _w(4.8, 5.1, "зовут", 0.9), _w(5.1, 5.5, "Пётр", 0.8),
+                   _w(5.5, 6.0, "Сидоров,", 0.7), _w(6.0, 6.4, "улица", 0.9), _w(6.4, 6.9, "Ленина", 0.9),
+                   _w(6.9, 7.2, "дом", 0.9), _w(7.2, 7.5, "пять", 0.9), _w(7.5, 8.1, "квартира", 0.9),
+                   _w(8.1, 9.0, "двенадцать.", 0.9)]},
+        {"start": 10.0, "end": 14.0, "speaker": "citizen", "channel": 1, "text": " ".join(PHONE_WORDS),
+         "words": phone_words},
+        {"start": 58.0, "end": 62.0, "speaker": "operator", "channel": 0, "text": "Спасибо за обращение, всего доброго.",
+         "words": [_w(58.0, 58.6, "Спасибо", 0.9), _w(58.6, 58.8, "за", 0.9), _w(58.8, 59.5, "обращение,", 0.9),
+                   _w(59.5, 60.2, "всего", 0.9), _w(60.2, 62.0, "доброго.", 0.9)]},
+    ]
+
+
+def test_stored_transcript_writes_numbers_in_digits_and_keeps_raw_words(ctx, client, as_role):
+    op_user, op = as_role("operator")
+    call = CallFactory(operator=op_user, citizen=CitizenFactory(qa_consent=True), segments=dictated_segments())
+    body = client.get(f"/api/v1/calls/{call.id}", headers=op).get_json()
+    texts = [s["text"] for s in body["transcript"]["segments"]]
+    assert texts[1] == "Меня зовут Пётр Сидоров, улица Ленина дом 5, квартира 12."
+    assert texts[2] == "8 916 123-45-67"
+    from crm.calls.models import Segment
+    from crm.db import db
+
+    rows = db.session.execute(db.select(Segment).where(Segment.call_id == call.id).order_by(Segment.idx)).scalars()
+    stored = list(rows)
+    assert [w["word"] for w in stored[2].words] == PHONE_WORDS  # the raw words, aligned with the audio
+
+
+RAW_VALUES = ("Пётр", "Петр", "Сидоров", "Ленина", "916", "восемь", "девятьсот", "шестьдесят", "12", "пять")
+
+
+def _masked_call(as_role, **kw):
+    op_user, op = as_role("operator")
+    sup_user, sup = as_role("supervisor")
+    call = CallFactory(operator=op_user, citizen=CitizenFactory(qa_consent=True), segments=dictated_segments(), **kw)
+    return call, op, sup, sup_user
+
+
+def _log(call_id, action):
+    from tests.api.test_api import log_entries
+
+    return log_entries(call_id=call_id, action=action)
+
+
+def test_qa_reader_sees_identifiers_masked_in_text_and_words(ctx, client, as_role):
+    import json
+
+    call, op, sup, _ = _masked_call(as_role)
+    body = client.get(f"/api/v1/calls/{call.id}", headers=sup).get_json()
+    segs = body["transcript"]["segments"]
+    assert body["transcript"]["masked"] is True
+    assert segs[0]["text"] == "Горячая линия ЖКХ, оператор Анна, здравствуйте!"  # the operator's own name stays
+    assert segs[1]["text"] == "Меня зовут [имя], [адрес]."
+    assert segs[2]["text"] == "[телефон]"
+    # the words under a masked stretch are its label, one entry per stretch: no raw word leaves
+    assert [w["word"] for w in segs[1]["words"]] == ["Меня", "зовут", "[имя]", "[адрес]"]
+    assert segs[1]["words"][2] == {"start": 5.1, "end": 6.0, "word": "[имя]", "p": 0.7}
+    assert segs[2]["words"] == [{"start": 10.0, "end": 13.95, "word": "[телефон]", "p": 0.9}]
+    dumped = json.dumps(segs, ensure_ascii=False)
+    assert not [v for v in RAW_VALUES if v in dumped]
+    assert [e.action for e in _log(call.id, "transcript.view")] and not _log(call.id, "transcript.reveal")
+
+
+def test_the_operator_of_the_call_sees_them_and_words_carry_probabilities(ctx, client, as_role):
+    call, op, sup, _ = _masked_call(as_role)
+    body = client.get(f"/api/v1/calls/{call.id}", headers=op).get_json()
+    segs = body["transcript"]["segments"]
+    assert body["transcript"]["masked"] is False
+    assert segs[1]["text"] == "Меня зовут Пётр Сидоров, улица Ленина дом 5, квартира 12."
+    assert segs[1]["words"][3] == {"start": 5.5, "end": 6.0, "word": "Сидоров,", "p": 0.7}
+    assert [w["word"] for w in segs[2]["words"]] == PHONE_WORDS
+
+
+def test_reveal_for_a_qa_reader_is_logged(ctx, client, as_role):
+    call, op, sup, sup_user = _masked_call(as_role)
+    body = client.get(f"/api/v1/calls/{call.id}?reveal=true", headers=sup).get_json()
+    assert body["transcript"]["segments"][2]["text"] == "8 916 123-45-67"
+    assert body["transcript"]["masked"] is False
+    entries = _log(call.id, "transcript.reveal")
+    assert len(entries) == 1 and entries[0].actor_id == sup_user.id and entries[0].purpose == "call_recording_qa"
+    assert entries[0].fields == "transcript" and entries[0].citizen_id == call.citizen_id
+
+
+def test_transcript_page_masks_for_qa_and_reveals_on_request(ctx, client, login, as_role):
+    call, op, sup, sup_user = _masked_call(as_role)
+    login(sup_user)
+    page = client.get(f"/calls/{call.id}").get_data(as_text=True)
+    assert 'class="pd-masked"' in page and "[телефон]" in page and "[адрес]" in page
+    assert "Сидоров" not in page and "8 916" not in page
+    assert 'id="transcript-reveal"' in page
+    assert not _log(call.id, "transcript.reveal")
+    shown = client.post(f"/calls/{call.id}/reveal")
+    assert shown.status_code == 200
+    text = shown.get_data(as_text=True)
+    assert "Пётр Сидоров" in text and "8 916 123-45-67" in text and 'id="transcript-revealed"' in text
+    assert len(_log(call.id, "transcript.reveal")) == 1
+    # the reveal is for that page only
+    assert "Сидоров" not in client.get(f"/calls/{call.id}").get_data(as_text=True)
+
+
+def test_operator_cannot_post_a_reveal_and_sees_the_page_unmasked(ctx, client, login, make_user):
+    op_user = make_user("operator")
+    call = CallFactory(operator=op_user, citizen=CitizenFactory(qa_consent=True), segments=dictated_segments())
+    login(op_user)
+    page = client.get(f"/calls/{call.id}").get_data(as_text=True)
+    assert "Пётр Сидоров" in page and "8 916 123-45-67" in page and 'id="transcript-reveal"' not in page
+    assert client.post(f"/calls/{call.id}/reveal").status_code == 403
+
+
+def test_doubtful_words_are_marked_with_a_seek_on_the_page(ctx, client, login, make_user):
+    op_user, sup_user = make_user("operator"), make_user("supervisor")
+    segs = dictated_segments()
+    segs[3]["words"][3] = _w(59.5, 60.2, "всего", 0.3)  # «всего доброго» heard at 0.3
+    call = CallFactory(operator=op_user, citizen=CitizenFactory(qa_consent=True), segments=segs)
+    login(sup_user)
+    page = client.get(f"/calls/{call.id}").get_data(as_text=True)
+    marked = re.findall(r'<span class="word-unsure" data-seek="([\d.]+)"[^>]*title="([^"]+)">([^<]+)</span>', page)
+    assert marked == [("59.5", "неуверенно распознано, прослушайте", "всего")]
+    assert 'id="transcript-unsure-note"' in page
+    # a number said in several words is one piece: doubtful when one of its words is
+    segs = dictated_segments()
+    segs[1]["words"][7] = _w(7.2, 7.5, "пять", 0.2)
+    call2 = CallFactory(operator=op_user, citizen=CitizenFactory(qa_consent=True), segments=segs)
+    login(op_user)
+    page = client.get(f"/calls/{call2.id}").get_data(as_text=True)
+    assert re.findall(r'<span class="word-unsure" data-seek="([\d.]+)"[^>]*>([^<]+)</span>', page) == [("7.2", "5")]
+
+
+def test_search_never_matches_through_a_masked_stretch(ctx, make_user):
+    from crm.calls import search
+
+    op_user, sup = make_user("operator"), make_user("supervisor")
+    call = CallFactory(operator=op_user, citizen=CitizenFactory(qa_consent=True), segments=dictated_segments())
+
+    def hits(phrase):
+        return [(h.call_id, h.snippet) for h in search.search_transcripts(phrase, user=sup).hits]
+
+    for phrase in ("Сидоров", "Пётр Сидоров", "улица Ленина", "Ленина", "квартира", "916", "телефон", "адрес",
+                   "зовут Пётр"):
+        assert hits(phrase) == [], phrase
+    found = search.search_transcripts("меня зовут", user=sup).hits
+    assert [(h.call_id, h.snippet, h.exact, h.start, h.end) for h in found] == [
+        (call.id, "Меня зовут [имя], [адрес].", True, 4.5, 5.1)]
