@@ -42,8 +42,8 @@ class CallQuerySchema(Schema):
 class TranscriptSchema(Schema):
     segments = fields.List(fields.Nested(SegmentSchema))
     masked = fields.Boolean(metadata={
-        "description": "true when some of the citizen's identifiers in the segments are shown masked (a QA "
-                       "reader without reveal=true)"})
+        "description": "present (true) when some of the citizen's identifiers in the segments are shown masked (a "
+                       "QA reader without reveal=true)"})
     withheld = fields.String(validate=validate.OneOf(("no_consent",)), metadata={
         "description": "present when the transcript is not shown: no_consent — read for quality control "
                        "without the citizen's consent to call_recording_qa (segments is then empty)"})

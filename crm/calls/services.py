@@ -684,7 +684,8 @@ def view(call: Call, *, purpose: str = "call_recording_qa", commit: bool = True,
     if commit:
         db.session.commit()
     data = {**as_dict(call, transcript=segments), "erased": erased}
-    data["transcript"]["masked"] = masked
+    if masked:
+        data["transcript"]["masked"] = True
     return data
 
 
