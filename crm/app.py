@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, request
 from flask_babel import gettext
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -67,6 +67,7 @@ from crm.telephony import hooks as telephony_hooks
 from crm.telephony import personal_data as telephony_data
 from crm.telephony.api import bp as telephony_api, ivr_bp as ivr_api
 from crm.telephony.views import bp as telephony_bp
+from crm.users import sessions
 from crm.users.services import load_user
 from crm.users.views import bp as users_bp
 import crm.models  # noqa: F401
@@ -87,6 +88,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     register_extensions(app)
+    sessions.configure(app)  # server-side staff sessions, HTTPS cookies, HSTS (crm.users.sessions)
     notifications.init_app(app)  # the SMS gateway and the e-mail transport from CRM_SMS_* / CRM_SMTP_*
     register_security(app)
     register_personal_data(app)
@@ -172,6 +174,8 @@ def register_security_headers(app: Flask) -> None:
         resp.headers.setdefault("Content-Security-Policy",
                                 "default-src 'self'; media-src 'self' blob:; img-src 'self' data:; "
                                 "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
-        if resp.mimetype == "text/html":
+        # every page and every JSON answer (personal data: the API's, the pages' scripts') is kept out
+        # of browser and proxy caches; only the static files (no personal data) may be cached
+        if request.endpoint != "static":
             resp.headers.setdefault("Cache-Control", "no-store")
         return resp

@@ -89,6 +89,15 @@ class Defaults:
     CRM_RETENTION_EVERY_S = 86400  # seconds between retention runs
     CRM_RECONCILE_EVERY_S = 300  # seconds between runs of the reconciler of dead transcription jobs
     CRM_TRUSTED_PROXIES = 0  # reverse proxies in front of the app whose X-Forwarded-* headers are trusted
+    # served over HTTPS (directly or behind CRM_TRUSTED_PROXIES TLS proxies): Secure cookies, HSTS, the
+    # CSRF check without a Referer (crm.users.sessions.configure); False: plain HTTP (development)
+    CRM_HTTPS = False
+    CRM_HSTS_MAX_AGE_S = 31536000  # Strict-Transport-Security max-age when CRM_HTTPS (1 year); 0: no header
+    # staff sign-in sessions (crm.users.sessions), kept server-side: ended by sign-out, by an admin, by a
+    # role change or deactivation, after this many minutes without a request, and this many hours after sign-in
+    CRM_SESSION_IDLE_MIN = 15
+    CRM_SESSION_MAX_H = 12
+    CRM_REAUTH_MIN = 5  # minutes a typed password counts as fresh for exports of personal data (else asked again)
     # telephony events (crm.telephony)
     CRM_TELEPHONY_SECRET: str | None = None  # shared secret of the PBX's event webhook (None: webhook answers 503)
     CRM_TELEPHONY_REPLAY_TTL_S = 7 * 86400  # seconds event ids are remembered (a replay is answered «duplicate»)

@@ -23,7 +23,8 @@ the secret, and the outbox keeps the text with the secret masked (:func:`crm.con
 
 Either way the result is a *scope*: the citizen ids the session may see (for a code, every
 registration with that phone). The session itself lives in the signed Flask session cookie for
-``CRM_SELFSERVICE_SESSION_S`` (default 30 min). The code is never logged anywhere.
+``CRM_SELFSERVICE_SESSION_S`` (default 30 min); signing out ends it on the server too
+(:func:`end_session`). The code is never logged anywhere.
 """
 from __future__ import annotations
 
@@ -286,11 +287,28 @@ def _shred_pending(grant_id: str) -> None:
     crypto.forget_cached_key(owner_id=grant_id)
 
 
+def _ended_key(grant_id: str) -> str:
+    """The Redis key marking the self-service session begun with grant ``grant_id`` as signed out."""
+    return f"{current_app.config['CRM_QUEUE_PREFIX']}selfservice:ended:{grant_id}"
+
+
+def end_session(grant_id: str | None) -> None:
+    """Sign-out: the session begun with ``grant_id`` ends on the server too, so a copy of its cookie
+    (which still holds a valid-looking scope until ``ss_until``) is refused afterwards. A grant is
+    used once, so it names one session; the mark lives as long as such a session could
+    (``CRM_SELFSERVICE_SESSION_S``)."""
+    if grant_id:
+        jobs.redis_connection().set(_ended_key(grant_id), b"1", ex=max(1, session_s()))
+
+
 def session_scope() -> tuple[list[str], str | None]:
     """The citizen ids of this request's self-service session and the grant it began with, or
-    ``([], None)`` when there is none or it expired (the keys are then dropped)."""
+    ``([], None)`` when there is none, it expired or was signed out (:func:`end_session`; the keys
+    are then dropped)."""
     scope, until = session.get("ss_scope"), session.get("ss_until", 0)
-    if not scope or until < time.time():
+    grant_id = session.get("ss_grant")
+    if (not scope or until < time.time()
+            or (grant_id and jobs.redis_connection().exists(_ended_key(grant_id)))):
         for k in ("ss_scope", "ss_until", "ss_grant"):
             session.pop(k, None)
         return [], None

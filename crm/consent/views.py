@@ -183,6 +183,7 @@ def withdraw(consent_id):
 
 @public_bp.post("/logout")
 def logout():
+    selfservice.end_session(session.get("ss_grant"))  # a copy of this cookie stops working too
     for k in SESSION_KEYS:
         session.pop(k, None)
     flash(_("Вы вышли. Чтобы вернуться, запросите новый код."), "success")

@@ -37,6 +37,7 @@ from crm.security import audit, checkpoints
 from crm.security.permissions import ROLE_NAMES_RU, PermissionDenied, roles_required
 from crm.security.redirects import local_target
 from crm.timeutil import day_start, local_date, local_tz, parse_day
+from crm.users.sessions import fresh_required, require_fresh
 
 bp = Blueprint("dpo", __name__)
 #: The citizen's side of an access request: the self-service download (no staff account; the session
@@ -217,11 +218,14 @@ def access_report(citizen_id):
     fmt = request.args.get("format", "html")
     if fmt not in ("html", "csv"):
         abort(400)
+    if fmt == "csv" and (again := require_fresh()):  # an export: the password again (issue 17)
+        return again
     return _report(citizen_id, fmt)
 
 
 @bp.get("/dpo/citizens/<citizen_id>/access-report/print")
 @roles_required("dpo")
+@fresh_required
 def access_report_print(citizen_id):
     """The access report as a printable document (print stylesheet; the browser prints or saves PDF)."""
     return _report(citizen_id, "print")
@@ -519,6 +523,7 @@ def request_answer(request_id):
 
 @bp.get("/dpo/requests/<request_id>/export")
 @roles_required(*DPO)
+@fresh_required
 def request_export(request_id):
     """The answer to an access request handed over in person: everything held on the citizen,
     ``?format=json`` (file) or the printable document (default); only after the identity document was

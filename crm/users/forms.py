@@ -7,3 +7,7 @@ from wtforms.validators import DataRequired, Length
 class LoginForm(FlaskForm):
     username = StringField(_l("Логин"), validators=[DataRequired(message=_l("Введите логин")), Length(max=80)])
     password = PasswordField(_l("Пароль"), validators=[DataRequired(message=_l("Введите пароль")), Length(max=200)])
+
+
+class ReauthForm(FlaskForm):
+    password = PasswordField(_l("Пароль"), validators=[DataRequired(message=_l("Введите пароль")), Length(max=200)])

@@ -55,3 +55,22 @@ class ApiToken(db.Model):
     name: Mapped[str] = mapped_column(String(100), default="", server_default="")
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     user: Mapped[User] = relationship()
+
+
+class UserSession(db.Model):
+    """A staff member's sign-in (crm.users.sessions): the browser's session cookie carries a random
+    session id, this row only its SHA-256 (``id``), so a read of the table signs nobody in.
+    ``ended_at`` set means ended (sign-out, an admin, a role change or deactivation, idle or
+    absolute expiry; ``end_reason`` says which); rows are kept for the sessions page and audit."""
+
+    __tablename__ = "user_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: when the user last typed their password in this session (sign-in or re-authentication)
+    fresh_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_reason: Mapped[str | None] = mapped_column(String(20))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(200))

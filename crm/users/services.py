@@ -10,12 +10,14 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from flask import g
 
 from crm import hooks
 from crm.db import db, utcnow
 from crm.i18n import lazy_gettext as _l
 from crm.security import audit
 from crm.security.permissions import ROLES
+from crm.users import sessions
 from crm.users.models import ApiToken, User
 
 _hasher = PasswordHasher()  # Argon2id with argon2-cffi's RFC 9106 low-memory profile
@@ -78,22 +80,42 @@ def authenticate(username: str, password: str) -> User | None:
 
 
 def logout(user: User) -> None:
-    """Revoke every session and remember-me cookie of ``user`` by rotating its session nonce."""
-    user.session_nonce = secrets.token_hex(8)
+    """End this request's session of ``user`` (crm.users.sessions): its cookie, copied or not, signs
+    nobody in afterwards; the user's other sessions go on. The caller then calls ``logout_user``."""
+    sessions.end_current("logout")
     audit.record("auth.logout", actor=audit.Actor(user.id, user.username, user.role))
     db.session.commit()
 
 
+def reauthenticate(user: User, password: str) -> bool:
+    """Check ``user``'s password again in this session before an export of personal data
+    (crm.users.sessions.fresh_required); on success the session counts as fresh. Logged as
+    ``auth.reauth`` (ok or denied); committed. Returns whether the password was right."""
+    try:
+        ok = _hasher.verify(user.password_hash, password) and user.active
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        ok = False
+    if ok:
+        sessions.mark_fresh()
+    audit.record("auth.reauth", actor=audit.Actor(user.id, user.username, user.role),
+                 outcome="ok" if ok else "denied")
+    db.session.commit()
+    return ok
+
+
 def load_user(login_id: str) -> User | None:
-    """Flask-Login loader: ``"<id>:<nonce>"``; a stale nonce means the session was revoked."""
+    """Flask-Login loader: ``"<id>:<nonce>"`` and a live server-side session of that user
+    (:func:`crm.users.sessions.check`); a stale nonce means every session of the user was revoked."""
     try:
         uid, nonce = login_id.split(":", 1)
         user = db.session.get(User, int(uid))
     except (ValueError, TypeError):
         return None
-    if user is None or not user.active or not secrets.compare_digest(user.session_nonce, nonce):
+    if user is None:
+        g.crm_session_ended = "ended"
         return None
-    return user
+    revoked = "disabled" if not user.active else None if secrets.compare_digest(user.session_nonce, nonce) else "ended"
+    return user if sessions.check(user, revoked=revoked) else None
 
 
 #: An API token's name: at most this many characters (the column's width).
@@ -201,8 +223,11 @@ def _rotate_nonce(user: User) -> None:
 
 def end_sessions(user: User, actor: User | None = None, *, commit: bool = True) -> None:
     """End every session and remember-me cookie of ``user`` (its session nonce changes, so every
-    login id issued before is stale: :func:`load_user`). Logged as ``user.end_sessions``."""
+    login id issued before is stale: :func:`load_user`) and every server-side session row ends
+    (crm.users.sessions; reason ``admin`` unless a role change or deactivation in the same flush
+    already ended them). Logged as ``user.end_sessions``."""
     _rotate_nonce(user)
+    sessions.end_all(user, "admin")
     audit.record("user.end_sessions", actor=_actor(actor), detail=f"user={user.id}")
     if commit:
         db.session.commit()

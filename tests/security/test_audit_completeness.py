@@ -36,6 +36,8 @@ NO_PERSONAL_DATA = {
     "telephony.queue_page": "the queue board: counts and durations per queue and operator",
     "users.index": "redirects to the role's home page",
     "users.login": "the sign-in form",
+    "users.reauth": "the password form asked before an export",
+    "users.my_sessions": "the user's own sessions: times, addresses, browsers; no citizen",
     "health.healthz": "process status",
     "health.readyz": "dependency status",
     "api.openapi": "the OpenAPI document",
@@ -141,6 +143,8 @@ QUERIES = {
 POST_NO_PERSONAL_DATA = {
     "users.login": "sign-in: logged as auth.login / auth.login_failed (test below)",
     "users.logout": "sign-out: logged as auth.logout (test below)",
+    "users.reauth": "the password again before an export: logged as auth.reauth (tests/users/test_sessions.py)",
+    "users.end_session": "ends one of the user's own sessions: logged as auth.session_end (tests/users/test_sessions.py)",
     "api_telephony.telephony_event": "the PBX webhook acts for no user: its citizen look-up is logged as citizen.search "
                                      "by pbx:<source> (tests/telephony/test_events.py)",
     "api_notifications.delivery_report": "an SMS provider's delivery report: a message id and a status; nothing "

@@ -22,7 +22,7 @@ CHANGE_ACTIONS = ("citizen.create", "citizen.update", "appeal.create", "appeal.t
                   "consent.withdraw", "evaluation.create", "citizen.erase", "citizen.rectify", "appeal.assign",
                   "executor.create", "recording.destroy", "breach.acknowledge", "appeal.duplicate", "call.attach",
                   "appeal.comment", "appeal.extend", "extension.request", "extension.decide", "callback.attempt")
-AUTH_ACTIONS = ("auth.login", "auth.login_failed", "auth.logout", "user.create", "token.issue",
+AUTH_ACTIONS = ("auth.login", "auth.login_failed", "auth.logout", "auth.reauth", "auth.session_end", "user.create", "token.issue",
                 "user.disable", "user.enable", "user.role", "user.password_reset", "user.end_sessions", "token.revoke")
 SECURITY_ACTIONS = ("keys.rewrap", "recording.rekey", "keys.rotate", "keys.retire", "keys.index_start", "keys.index_backfill",
                     "keys.index_switch", "keys.index_drop", "security.decrypt_failed", "audit.checkpoint", "audit.attest",
@@ -59,6 +59,8 @@ ACTION_LABELS = {
     "user.disable": N_("отключение учётной записи"), "user.enable": N_("включение учётной записи"),
     "user.role": N_("смена роли учётной записи"), "user.password_reset": N_("сброс пароля учётной записи"),
     "user.end_sessions": N_("завершение сеансов пользователя"), "token.revoke": N_("отзыв API-токена"),
+    "auth.reauth": N_("повторный ввод пароля перед выгрузкой"),
+    "auth.session_end": N_("завершение своего сеанса на другом устройстве"),
     "keys.rewrap": N_("перешифрование ключей данных"),
     "recording.rekey": N_("перешифрование записи звонка под собственный ключ"),
     "keys.rotate": N_("смена ключа шифрования ключей (KEK)"), "keys.retire": N_("вывод ключа шифрования из оборота"),
