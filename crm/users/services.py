@@ -103,18 +103,37 @@ def reauthenticate(user: User, password: str) -> bool:
     return ok
 
 
-def load_user(login_id: str) -> User | None:
-    """Flask-Login loader: ``"<id>:<nonce>"`` and a live server-side session of that user
-    (:func:`crm.users.sessions.check`); a stale nonce means every session of the user was revoked."""
+def _login_id_user(login_id: str) -> tuple[User | None, str | None]:
+    """The user a Flask-Login id ``"<id>:<nonce>"`` names and why it no longer signs in (``None``:
+    it does; ``"disabled"``; ``"ended"``: unknown user or a rotated nonce, i.e. every session of the
+    user was revoked)."""
     try:
         uid, nonce = login_id.split(":", 1)
         user = db.session.get(User, int(uid))
     except (ValueError, TypeError):
-        return None
+        return None, "ended"
+    if user is None:
+        return None, "ended"
+    if not user.active:
+        return user, "disabled"
+    return user, None if secrets.compare_digest(user.session_nonce, nonce) else "ended"
+
+
+def valid_login_id(login_id: str) -> User | None:
+    """The active user whose current login id is ``login_id``, else None (the session-independent
+    half of :func:`load_user`)."""
+    user, revoked = _login_id_user(login_id)
+    return user if revoked is None else None
+
+
+def load_user(login_id: str) -> User | None:
+    """Flask-Login loader: ``"<id>:<nonce>"`` (:func:`valid_login_id`) and a live server-side session
+    of that user (:func:`crm.users.sessions.check`); a stale nonce means every session of the user
+    was revoked."""
+    user, revoked = _login_id_user(login_id)
     if user is None:
         g.crm_session_ended = "ended"
         return None
-    revoked = "disabled" if not user.active else None if secrets.compare_digest(user.session_nonce, nonce) else "ended"
     return user if sessions.check(user, revoked=revoked) else None
 
 

@@ -72,10 +72,10 @@ def test_reset_password_and_end_sessions(runner, make_user):
     assert out.exit_code == 0
     temporary = out.output.strip()
     assert services.authenticate("olga", temporary) is not None
-    assert services.load_user(login_id) is None
+    assert services.valid_login_id(login_id) is None
     out = runner("users", "reset-password", "olga", "--password-stdin", input="another-horse-2\n")
     assert out.exit_code == 0 and "another-horse-2" not in out.output
     assert services.authenticate("olga", "another-horse-2") is not None
     login_id = services.get(op.id).get_id()
     assert "sessions of olga ended" in runner("users", "end-sessions", "olga").output
-    assert services.load_user(login_id) is None
+    assert services.valid_login_id(login_id) is None

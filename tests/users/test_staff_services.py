@@ -89,12 +89,12 @@ def test_revoke_one_token_and_all_tokens(client, make_user):
 def test_disable_and_role_change_end_the_sessions(make_user):
     admin, op = make_user("admin"), make_user("operator")
     login_id = op.get_id()
-    assert services.load_user(login_id) is not None
+    assert services.valid_login_id(login_id) is not None
     services.change_role(op, "supervisor", admin)
-    assert op.role == "supervisor" and services.load_user(login_id) is None
+    assert op.role == "supervisor" and services.valid_login_id(login_id) is None
     login_id = op.get_id()
     services.disable_user(op, admin)
-    assert services.load_user(login_id) is None
+    assert services.valid_login_id(login_id) is None
     (entry,) = _actions("user.role")
     assert entry.detail == f"user={op.id} role=operator->supervisor" and entry.actor_id == admin.id
     assert len(_actions("user.end_sessions")) == 2
@@ -104,7 +104,7 @@ def test_end_sessions_alone(make_user):
     admin, op = make_user("admin"), make_user("operator")
     login_id = op.get_id()
     services.end_sessions(op, admin)
-    assert services.load_user(login_id) is None and services.load_user(op.get_id()) is not None
+    assert services.valid_login_id(login_id) is None and services.valid_login_id(op.get_id()) is not None
 
 
 def test_reset_password_gives_a_temporary_password_and_ends_sessions(make_user):
@@ -112,7 +112,7 @@ def test_reset_password_gives_a_temporary_password_and_ends_sessions(make_user):
     login_id = op.get_id()
     temporary = services.reset_password(op, admin)
     assert len(temporary) >= 12
-    assert services.load_user(login_id) is None
+    assert services.valid_login_id(login_id) is None
     assert services.authenticate(op.username, "correct-horse-1") is None
     assert services.authenticate(op.username, temporary) is not None
     assert op.last_login_at is not None
