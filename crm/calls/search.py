@@ -11,6 +11,12 @@ compared through their pymorphy3 lemmas after lower-casing and ё → е, so «�
 «горячей воды» and «ещё» finds «еще»; the phrase's words must follow one another inside one
 segment (a phrase split over two segments is not found). Punctuation between words is ignored.
 
+**Masked as QA sees it** (issue 18): each segment is matched as a QA reader is shown it
+(:func:`crm.calls.transcript.present`): numbers in digits, and the citizen's phone numbers, names,
+addresses and e-mail addresses masked; a masked stretch matches nothing, not even its label's word
+(«телефон» does not find «[телефон]»), and breaks a phrase, so a search never finds, nor confirms, a
+citizen's identifier. Word times come from the words that became the matched text.
+
 **Who and why.** Supervisors and admins search every call; operators, the DPO and executors may
 not (the DPO reads logs and consent records, not transcripts; operators see their own calls on the
 call page). The search is processing for quality control, so it reads only calls whose citizen has

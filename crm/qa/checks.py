@@ -39,6 +39,14 @@ ratio ≥ 0.85 for words of 6+ letters), because the recogniser garbles them: on
 hot-water call Whisper base hears «операто, рано» for «оператор Анна». The phrase lists of the other
 checks are matched exactly, so that a near miss does not accuse an operator of a forbidden phrase.
 
+**Doubtful words** (issue 18): a segment may carry Whisper's ``words`` with their probability
+(``probability``, or ``p`` as the API shows them). A phrase check whose phrase is found only
+through words below ``unsure_p`` (default 0.5, ``CRM_WORD_UNSURE_P``'s default) is neither passed
+nor failed but ``unsure`` (``state``; ``passed`` is False, so sampling still brings the call to a
+reviewer): «здравствуйте» heard at 0.3 is a greeting to listen to, not a missing one, and a
+forbidden phrase heard at 0.3 does not accuse the operator. Every result has ``state``:
+``passed``, ``failed`` or ``unsure``. Without words every word counts as sure.
+
 Which segments count for phrase checks and the speech rate: segments spoken by the ``operator``;
 when the speaker is ``unknown`` (mono recording, no diarisation) any such segment counts too.
 Segments labelled ``citizen`` never count: the checks judge the operator.
@@ -80,12 +88,16 @@ DEFAULTS: dict[str, dict] = {
     "address": {"enabled": True, "phrases": ADDRESS_PHRASES},
     "callback_number": {"enabled": True, "phrases": CALLBACK_PHRASES},
     "forbidden_phrases": {"enabled": True, "phrases": FORBIDDEN_PHRASES},
+    # (every phrase check also takes ``unsure_p``: see UNSURE_P)
     "silence": {"enabled": True, "max_s": 10.0},
     "overtalk": {"enabled": True, "max_total_s": 3.0, "min_overlap_s": 0.3},
     "talk_ratio": {"enabled": True, "min_share": 0.2, "max_share": 0.7},
     "speech_rate": {"enabled": True, "min_wpm": 70.0, "max_wpm": 180.0, "min_talk_s": 10.0},
 }
 CODES = tuple(DEFAULTS)
+#: A phrase found only through words whose probability is below this is ``unsure`` (per check: ``unsure_p``).
+UNSURE_P = 0.5
+STATES = ("passed", "failed", "unsure")
 ALWAYS = ("greeting", "closing")  # other tools read these two from GET /api/v1/calls/{id}: never disabled
 LABELS = {"greeting": N_("Приветствие с названием линии и именем"), "closing": N_("Завершающая фраза"),
           "address": N_("Адрес уточнён"), "callback_number": N_("Телефон для связи уточнён"),
@@ -129,11 +141,14 @@ def _matches(token: tuple[str, frozenset[str]], want: tuple[str, frozenset[str]]
     return bool(fuzzy) and _similar(token[0], want[0], fuzzy)
 
 
-def _find(tokens: list[tuple[str, frozenset[str]]], phrases, need_following_word: bool = False,
-          fuzzy: float = 0.0) -> str | None:
-    """The first phrase of ``phrases`` found in ``tokens`` (as the words spoken), or None.
-    With ``need_following_word`` the phrase must be followed by one more word (a name); with
-    ``fuzzy`` (0–1) a long word also matches a near miss (see :func:`_similar`)."""
+def _find_at(tokens: list[tuple[str, frozenset[str]]], phrases, need_following_word: bool = False,
+             fuzzy: float = 0.0, probs: list[float | None] | None = None) -> tuple[str, float | None] | None:
+    """``(words, p)``: the first phrase of ``phrases`` found in ``tokens`` (as the words spoken) and the
+    lowest probability of its words (None when unknown), or None. When words carry probabilities the
+    surest occurrence of any of the phrases is taken. With ``need_following_word`` the phrase must be followed by
+    one more word (a name); with ``fuzzy`` (0–1) a long word also matches a near miss (see
+    :func:`_similar`). ``probs``: each token's probability (:func:`_token_probs`)."""
+    best = None
     for phrase in phrases:
         pattern = text_ru.pattern(phrase)
         n = len(pattern)
@@ -143,8 +158,58 @@ def _find(tokens: list[tuple[str, frozenset[str]]], phrases, need_following_word
         for i in range(last_start + 1):
             if all(_matches(tokens[i + k], pattern[k], fuzzy) for k in range(n)):
                 end = i + n + (1 if need_following_word else 0)
-                return " ".join(w for w, _ in tokens[i:end])
-    return None
+                known = [p for p in (probs or [])[i:i + n] if p is not None]
+                p = min(known) if known else None
+                if p is None:
+                    return " ".join(w for w, _ in tokens[i:end]), None  # sure: the first found, as always
+                if best is None or p > best[1]:
+                    best = (" ".join(w for w, _ in tokens[i:end]), p)
+    return best
+
+
+def _find(tokens: list[tuple[str, frozenset[str]]], phrases, need_following_word: bool = False,
+          fuzzy: float = 0.0) -> str | None:
+    """The first phrase of ``phrases`` found in ``tokens`` (as the words spoken), or None (see
+    :func:`_find_at`)."""
+    found = _find_at(tokens, phrases, need_following_word, fuzzy)
+    return found[0] if found else None
+
+
+def _token_probs(segments: list[dict]) -> list[float | None]:
+    """The probability of each token of the segments' texts joined with spaces (as
+    :func:`crm.text_ru.tokens` gives them), from the segments' ``words``: the words' tokens are
+    aligned with the text's (difflib), so a text whose numbers were rewritten in digits still finds
+    its other words; a token with no aligned word gets None (sure)."""
+    from difflib import SequenceMatcher
+
+    out: list[float | None] = []
+    for s in segments:
+        text_toks = [w for w, _ in text_ru.tokens(s.get("text"))]
+        probs: list[float | None] = [None] * len(text_toks)
+        word_toks: list[tuple[str, float | None]] = []
+        for w in s.get("words") or []:
+            p = w.get("probability", w.get("p"))
+            try:
+                p = None if p is None else float(p)
+            except (TypeError, ValueError):
+                p = None
+            word_toks += [(t, p) for t, _ in text_ru.tokens(str(w.get("word") or ""))]
+        if word_toks:
+            sm = SequenceMatcher(None, text_toks, [t for t, _ in word_toks], autojunk=False)
+            for a, b, size in sm.get_matching_blocks():
+                for k in range(size):
+                    probs[a + k] = word_toks[b + k][1]
+        out += probs
+    return out
+
+
+def _doubt(p: float | None, cfg: dict) -> bool:
+    """Whether a phrase found with lowest word probability ``p`` is doubtful (below ``unsure_p``)."""
+    return p is not None and p < float(cfg.get("unsure_p", UNSURE_P))
+
+
+def _unsure_note(p: float) -> str:
+    return f"; распознано неуверенно (вероятность {p:.2f}) — прослушайте запись"
 
 
 def _start(s: dict) -> float:
@@ -160,19 +225,26 @@ def _counted(segments: list[dict]) -> list[dict]:
                    and (s.get("text") or "").strip()), key=_start)
 
 
-def _result(code: str, passed: bool, detail: str, value: float | None = None, at_s: float | None = None) -> dict:
-    return {"code": code, "passed": bool(passed), "detail": detail,
+def _result(code: str, passed: bool, detail: str, value: float | None = None, at_s: float | None = None,
+            unsure: bool = False) -> dict:
+    """A check's result; ``unsure``: neither passed nor failed (``state`` ``unsure``, ``passed`` False)."""
+    state = "unsure" if unsure else "passed" if passed else "failed"
+    return {"code": code, "passed": bool(passed) and not unsure, "state": state, "detail": detail,
             "value": None if value is None else round(float(value), 3),
             "at_s": None if at_s is None else round(float(at_s), 2)}
 
 
-def _first_hit(segments: list[dict], phrases) -> tuple[str, float] | None:
-    """``(words, start)`` of the first of ``segments`` (operator's) containing one of ``phrases``."""
+def _first_hit(segments: list[dict], phrases, cfg: dict | None = None) -> tuple[str, float, float | None] | None:
+    """``(words, start, p)`` of the first of ``segments`` (operator's) containing one of ``phrases``
+    surely, else of the first containing one at all (``p``: its words' lowest probability)."""
+    doubtful = None
     for s in _counted(segments):
-        found = _find(text_ru.tokens(s["text"]), tuple(phrases))
+        found = _find_at(text_ru.tokens(s["text"]), tuple(phrases), probs=_token_probs([s]))
         if found:
-            return found, _start(s)
-    return None
+            if not _doubt(found[1], cfg or {}):
+                return found[0], _start(s), found[1]
+            doubtful = doubtful or (found[0], _start(s), found[1])
+    return doubtful
 
 
 # --- phrase checks ---------------------------------------------------------------------------------
@@ -186,16 +258,25 @@ def greeting(segments: list[dict], cfg: dict | None = None) -> dict:
     window_s = float(cfg["window_s"])
     window = [s for s in _counted(segments) if _start(s) < window_s]
     tokens = text_ru.tokens(" ".join(s["text"] for s in window))
+    probs = _token_probs(window)
     fuzzy = float(cfg.get("fuzzy") or 0)
-    hello = _find(tokens, tuple(cfg["greetings"]), fuzzy=fuzzy)
-    line = _find(tokens, tuple(cfg["line_names"]), fuzzy=fuzzy)
-    name = _find(tokens, tuple(cfg["operator_names"]), need_following_word=True, fuzzy=fuzzy)
+    found = {key: _find_at(tokens, tuple(cfg[key]), need_following_word=(key == "operator_names"), fuzzy=fuzzy,
+                           probs=probs) for key in ("greetings", "line_names", "operator_names")}
+    hello, line, name = (found[k][0] if found[k] else None for k in ("greetings", "line_names", "operator_names"))
     named = (line and name) if cfg["need"] == "both" else (line or name)
     at = _start(window[0]) if window else None
     intro = ", ".join(f"«{x}»" for x in (line, name) if x)
     if hello and named:
-        return _result("greeting", True, f"приветствие «{hello}» и представление {intro} в первые {window_s:g} с",
-                       at_s=at)
+        detail = f"приветствие «{hello}» и представление {intro} в первые {window_s:g} с"
+        used = [found["greetings"]] + [found[k] for k in ("line_names", "operator_names") if found[k]]
+        if cfg["need"] != "both" and line and name:
+            # either name is enough: doubtful only when both are
+            used = [found["greetings"], max(found["line_names"], found["operator_names"],
+                                            key=lambda f: 1.0 if f[1] is None else f[1])]
+        doubtful = [f[1] for f in used if _doubt(f[1], cfg)]
+        if doubtful:
+            return _result("greeting", False, detail + _unsure_note(min(doubtful)), at_s=at, unsure=True)
+        return _result("greeting", True, detail, at_s=at)
     if hello:
         missing = " и ".join(x for x, got in (("название линии", line), ("своё имя", name)) if not got)
         return _result("greeting", False, f"приветствие «{hello}» есть, но оператор не назвал {missing}", at_s=at)
@@ -216,19 +297,29 @@ def closing(segments: list[dict], cfg: dict | None = None) -> dict:
     call_end = max(_end(s) for s in ordered)
     tail_ids = {id(s) for s in ordered[-int(cfg["last_segments"]):]}
     tail = [s for s in _counted(ordered) if id(s) in tail_ids or _start(s) >= call_end - float(cfg["window_s"])]
+    doubtful = None
     for s in reversed(tail):
-        found = _find(text_ru.tokens(s["text"]), tuple(cfg["phrases"]), fuzzy=float(cfg.get("fuzzy") or 0))
+        found = _find_at(text_ru.tokens(s["text"]), tuple(cfg["phrases"]), fuzzy=float(cfg.get("fuzzy") or 0),
+                         probs=_token_probs([s]))
         if found:
-            return _result("closing", True, f"прощание «{found}» на {_start(s):.1f} с", at_s=_start(s))
+            if not _doubt(found[1], cfg):
+                return _result("closing", True, f"прощание «{found[0]}» на {_start(s):.1f} с", at_s=_start(s))
+            doubtful = doubtful or (found, _start(s))
+    if doubtful:
+        (words, p), at = doubtful
+        return _result("closing", False, f"прощание «{words}» на {at:.1f} с" + _unsure_note(p), at_s=at, unsure=True)
     return _result("closing", False, "оператор не попрощался в конце звонка")
 
 
 def address(segments: list[dict], cfg: dict | None = None) -> dict:
     """``address``: the operator asks for or repeats the address (адрес, улица, квартира …)."""
     cfg = {**DEFAULTS["address"], **(cfg or {})}
-    hit = _first_hit(segments, cfg["phrases"])
+    hit = _first_hit(segments, cfg["phrases"], cfg)
     if hit:
-        return _result("address", True, f"оператор уточнил адрес («{hit[0]}») на {hit[1]:.1f} с", at_s=hit[1])
+        detail = f"оператор уточнил адрес («{hit[0]}») на {hit[1]:.1f} с"
+        if _doubt(hit[2], cfg):
+            return _result("address", False, detail + _unsure_note(hit[2]), at_s=hit[1], unsure=True)
+        return _result("address", True, detail, at_s=hit[1])
     return _result("address", False, "оператор не уточнил и не повторил адрес")
 
 
@@ -236,10 +327,12 @@ def callback_number(segments: list[dict], cfg: dict | None = None) -> dict:
     """``callback_number``: the operator asks for or confirms a number to call back (телефон,
     номер для связи, связаться, перезвонить …)."""
     cfg = {**DEFAULTS["callback_number"], **(cfg or {})}
-    hit = _first_hit(segments, cfg["phrases"])
+    hit = _first_hit(segments, cfg["phrases"], cfg)
     if hit:
-        return _result("callback_number", True, f"оператор уточнил телефон для связи («{hit[0]}») на {hit[1]:.1f} с",
-                       at_s=hit[1])
+        detail = f"оператор уточнил телефон для связи («{hit[0]}») на {hit[1]:.1f} с"
+        if _doubt(hit[2], cfg):
+            return _result("callback_number", False, detail + _unsure_note(hit[2]), at_s=hit[1], unsure=True)
+        return _result("callback_number", True, detail, at_s=hit[1])
     return _result("callback_number", False, "оператор не уточнил телефон для обратной связи")
 
 
@@ -247,14 +340,19 @@ def forbidden_phrases(segments: list[dict], cfg: dict | None = None) -> dict:
     """``forbidden_phrases``: none of the phrases operators must not use; ``value`` is how many
     segments contain one, ``at_s`` the first."""
     cfg = {**DEFAULTS["forbidden_phrases"], **(cfg or {})}
-    hits = []
+    hits, doubtful = [], []
     for s in _counted(segments):
-        found = _find(text_ru.tokens(s["text"]), tuple(cfg["phrases"]))
+        found = _find_at(text_ru.tokens(s["text"]), tuple(cfg["phrases"]), probs=_token_probs([s]))
         if found:
-            hits.append((found, _start(s)))
+            (doubtful if _doubt(found[1], cfg) else hits).append((found[0], _start(s), found[1]))
+    if not hits and doubtful:
+        # heard only through doubtful words: not an accusation, a place to listen
+        shown = "; ".join(f"«{w}» на {t:.1f} с" for w, t, _ in doubtful[:3]) + (" …" if len(doubtful) > 3 else "")
+        return _result("forbidden_phrases", False, f"возможно, недопустимые фразы: {shown}"
+                       + _unsure_note(min(p for _, _, p in doubtful)), value=0, at_s=doubtful[0][1], unsure=True)
     if not hits:
         return _result("forbidden_phrases", True, "недопустимых фраз нет", value=0)
-    shown = "; ".join(f"«{w}» на {t:.1f} с" for w, t in hits[:3]) + (" …" if len(hits) > 3 else "")
+    shown = "; ".join(f"«{w}» на {t:.1f} с" for w, t, _ in hits[:3]) + (" …" if len(hits) > 3 else "")
     return _result("forbidden_phrases", False, f"недопустимые фразы: {shown}", value=len(hits), at_s=hits[0][1])
 
 
@@ -381,7 +479,7 @@ def _with_script(result: dict, missed: list[dict]) -> dict:
         return result
     names = "; ".join(_line_name(line) for line in missed)
     word = "не сказана" if len(missed) == 1 else "не сказаны"
-    return {**result, "passed": False, "detail": f"{result['detail']}; по сценарию {word} {names}"}
+    return {**result, "passed": False, "state": "failed", "detail": f"{result['detail']}; по сценарию {word} {names}"}
 
 
 def _stage(script: list[dict] | None, stage: str) -> list[dict]:

@@ -119,6 +119,9 @@ class CheckResult(db.Model):
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
     code: Mapped[str] = mapped_column(String(40), index=True)
     passed: Mapped[bool] = mapped_column(Boolean)
+    #: ``passed``, ``failed`` or ``unsure`` (found only through doubtful words; ``passed`` is then
+    #: False); NULL for results stored before migration 0039 (read as passed/failed).
+    state: Mapped[str | None] = mapped_column(String(10))
     detail: Mapped[str] = mapped_column(Text, default="")
     value: Mapped[float | None] = mapped_column(Float)
     at_s: Mapped[float | None] = mapped_column(Float)  # where in the call, seconds (the first hit)

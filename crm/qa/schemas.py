@@ -11,7 +11,10 @@ class QaCheckSchema(Schema):
     """One automatic check of a transcribed call (``crm.qa.checks``)."""
 
     code = fields.String(required=True, validate=validate.OneOf(CODES))
-    passed = fields.Boolean(required=True)
+    passed = fields.Boolean(required=True, metadata={"description": "false also when state is unsure"})
+    state = fields.String(validate=validate.OneOf(("passed", "failed", "unsure")), metadata={
+        "description": "unsure: the check's phrase was found only through words recognised with a probability "
+                       "below 0.5 (CRM_WORD_UNSURE_P) — listen there; neither passed nor failed"})
     detail = fields.String(required=True, metadata={"description": "a Russian sentence for the reviewer"})
 
 

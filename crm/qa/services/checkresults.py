@@ -19,8 +19,16 @@ from crm.qa.services.common import TRANSCRIBED, qa_permitted
 
 # --- automatic checks ------------------------------------------------------------------------------
 
+PHRASE_CHECKS = ("greeting", "closing", "address", "callback_number", "forbidden_phrases")
+
+
 def _check_overrides() -> dict:
-    return current_app.config["CRM_QA_CHECKS"]
+    """``CRM_QA_CHECKS``, with each phrase check's ``unsure_p`` defaulting to ``CRM_WORD_UNSURE_P`` (the
+    probability under which the transcript page marks a word as doubtful)."""
+    overrides = {code: dict(v) for code, v in current_app.config["CRM_QA_CHECKS"].items() if isinstance(v, dict)}
+    for code in PHRASE_CHECKS:
+        overrides.setdefault(code, {}).setdefault("unsure_p", float(current_app.config["CRM_WORD_UNSURE_P"]))
+    return overrides
 
 
 def script_lines(call_id: str) -> list[dict]:
@@ -38,8 +46,8 @@ def store_checks(call_id: str, segments: list[dict]) -> list[dict]:
     results = checks.run(segments, _check_overrides(), script_lines(call_id))
     db.session.execute(db.delete(CheckResult).where(CheckResult.call_id == call_id))
     for r in results:
-        db.session.add(CheckResult(call_id=call_id, code=r["code"], passed=r["passed"], detail=r["detail"],
-                                   value=r["value"], at_s=r["at_s"]))
+        db.session.add(CheckResult(call_id=call_id, code=r["code"], passed=r["passed"], state=r.get("state"),
+                                   detail=r["detail"], value=r["value"], at_s=r["at_s"]))
     db.session.commit()
     return results
 
@@ -74,13 +82,14 @@ def check_results(call_id: str) -> list[dict]:
     """Stored results of the call, in :data:`crm.qa.checks.CODES` order."""
     rows = db.session.execute(db.select(CheckResult).where(CheckResult.call_id == call_id)).scalars().all()
     order = {c: i for i, c in enumerate(checks.CODES)}
-    return [{"code": r.code, "passed": r.passed, "detail": r.detail, "value": r.value, "at_s": r.at_s,
+    return [{"code": r.code, "passed": r.passed, "state": r.state or ("passed" if r.passed else "failed"),
+             "detail": r.detail, "value": r.value, "at_s": r.at_s,
              "label": checks.LABELS.get(r.code, r.code), "criterion": checks.HINT_CRITERIA.get(r.code)}
             for r in sorted(rows, key=lambda r: order.get(r.code, 99))]
 
 
 def checks_for_call(call: calls.Call, segments: list[dict]) -> list[dict]:
-    """``qa_checks`` of ``GET /api/v1/calls/{id}``: ``[{code, passed, detail}]`` once the call is
+    """``qa_checks`` of ``GET /api/v1/calls/{id}``: ``[{code, passed, state, detail}]`` once the call is
     transcribed (``[]`` before), codes ``greeting`` and ``closing`` among them. Stored results
     are used; a call transcribed before they existed gets them computed from ``segments`` (already
     decrypted and logged by the caller) and stored; never for a call whose data were erased
@@ -95,4 +104,5 @@ def checks_for_call(call: calls.Call, segments: list[dict]) -> list[dict]:
         except IntegrityError:  # a concurrent reader stored them first
             db.session.rollback()
             stored = check_results(call.id)
-    return [{"code": r["code"], "passed": r["passed"], "detail": r["detail"]} for r in stored]
+    return [{"code": r["code"], "passed": r["passed"], "state": r.get("state") or ("passed" if r["passed"] else "failed"),
+             "detail": r["detail"]} for r in stored]
