@@ -197,7 +197,8 @@ def test_call_gets_qa_checks_once_transcribed(ctx, as_role, upload, client):
     assert set(data["transcript"]["segments"][0]) >= {"start", "end", "speaker", "channel", "text"}
     checks = {c["code"]: c for c in data["qa_checks"]}
     assert {"greeting", "closing"} <= set(checks)
-    assert all(set(c) == {"code", "passed", "detail"} for c in data["qa_checks"])
+    assert all(set(c) == {"code", "passed", "state", "detail"} for c in data["qa_checks"])
+    assert all(c["state"] == ("passed" if c["passed"] else "failed") for c in data["qa_checks"])  # no words: all sure
     assert checks["greeting"]["passed"] is True and checks["closing"]["passed"] is True
     logged = db.session.execute(sa.select(AccessLogEntry).where(
         AccessLogEntry.action == "transcript.view", AccessLogEntry.call_id == call_id)).scalars().all()

@@ -87,7 +87,7 @@ def test_the_job_stores_the_checks_and_the_api_returns_them(ctx, make_user, api_
     data = client.get(f"/api/v1/calls/{call_id}", headers=sup).get_json()
     assert data["status"] == "done"
     got = {c["code"]: c for c in data["qa_checks"]}
-    assert all(set(c) == {"code", "passed", "detail"} for c in data["qa_checks"])
+    assert all(set(c) == {"code", "passed", "state", "detail"} for c in data["qa_checks"])
     assert {code: c["passed"] for code, c in got.items()} == {code: r.passed for code, r in stored.items()}
     assert got["greeting"]["detail"] == stored["greeting"].detail
 
