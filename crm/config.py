@@ -78,6 +78,7 @@ class Defaults:
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     CRM_LOGIN_LIMIT = "10 per minute"
+    CRM_IVR_LIMIT = "120 per minute"  # IVR lookups per ivr token (crm.telephony.api), all endpoints together
     # consent and data-subject rights (crm.consent)
     CRM_CONTROLLER_NAME: str | None = None  # the operator of personal data named in consent texts (152-ФЗ ст. 9 ч. 4)
     CRM_CONTROLLER_ADDRESS: str | None = None

@@ -13,6 +13,7 @@ from crm import jobs
 from crm.api import ApiError, Blueprint, load_body, token_required, translates, validation_error
 from crm.calls import services as calls
 from crm.errors import api_error
+from crm.extensions import limiter
 from crm.i18n import N_, lazy_gettext as _l, translate
 from crm.security import audit
 from crm.telephony import ivr, services, surge
@@ -263,6 +264,21 @@ def _in_url_headers(path: str) -> dict:
     return {"Deprecation": "@1796601600", "Link": f'</api/v1/ivr/{path}>; rel="successor-version"'}
 
 
+def _token_key() -> str:
+    """The rate-limit key of an IVR request: a SHA-256 of its bearer token (one budget per ``ivr``
+    account's token, whichever address the PBX calls from), else the client address."""
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return "ivr-token:" + hashlib.sha256(header[7:].strip().encode()).hexdigest()
+    return "ivr-addr:" + (request.remote_addr or "-")
+
+
+#: One budget for all the IVR's lookups per token (``CRM_IVR_LIMIT``, e.g. ``120 per minute``): the
+#: answers say whether a number has open appeals or an outage at its address, and appeal numbers are
+#: sequential, so a leaked token must not be able to walk through them (issue 13).
+ivr_limit = limiter.shared_limit(lambda: current_app.config["CRM_IVR_LIMIT"], scope="ivr", key_func=_token_key)
+
+
 _DEPRECATION_DOC = {
     "Deprecation": {"description": "RFC 9745: the number in the URL is deprecated; POST the same fields as JSON",
                     "schema": {"type": "string"}},
@@ -270,10 +286,12 @@ _DEPRECATION_DOC = {
 
 
 @ivr_bp.route("/ivr/appeal-status", methods=["GET"])
+@ivr_limit
 @token_required("ivr")
 @ivr_bp.query(IvrAppealQuerySchema)
 @ivr_bp.response(200, IvrAnswerSchema, headers=_DEPRECATION_DOC)
-@ivr_bp.errors({400: "neither or both of number and phone (number_or_phone), not a Russian phone (invalid_phone)"})
+@ivr_bp.errors({400: "neither or both of number and phone (number_or_phone), not a Russian phone (invalid_phone)",
+                 429: "over the token's budget of lookups (CRM_IVR_LIMIT)"})
 @ivr_bp.doc(deprecated=True)
 def ivr_appeal_status_in_url(args: dict):
     """The status of an appeal, by its number or by the caller's phone, as a Russian sentence (deprecated GET)
@@ -285,10 +303,11 @@ def ivr_appeal_status_in_url(args: dict):
 
 
 @ivr_bp.route("/ivr/appeal-status", methods=["POST"])
+@ivr_limit
 @token_required("ivr")
 @ivr_bp.body(IvrAppealQuerySchema)
 @ivr_bp.response(200, IvrAnswerSchema)
-@ivr_bp.errors({400: "as GET"})
+@ivr_bp.errors({400: "as GET", 429: "as GET"})
 def ivr_appeal_status(body: dict):
     """The status of an appeal, by its number or by the caller's phone, as a Russian sentence
 
@@ -299,10 +318,11 @@ def ivr_appeal_status(body: dict):
 
 
 @ivr_bp.route("/ivr/outage", methods=["GET"])
+@ivr_limit
 @token_required("ivr")
 @ivr_bp.query(IvrPhoneQuerySchema)
 @ivr_bp.response(200, IvrAnswerSchema, headers=_DEPRECATION_DOC)
-@ivr_bp.errors({400: "not a Russian phone (invalid_phone)"})
+@ivr_bp.errors({400: "not a Russian phone (invalid_phone)", 429: "over the token's budget of lookups (CRM_IVR_LIMIT)"})
 @ivr_bp.doc(deprecated=True)
 def ivr_outage_in_url(args: dict):
     """The active outage at the caller's building (deprecated GET: use POST)"""
@@ -310,10 +330,11 @@ def ivr_outage_in_url(args: dict):
 
 
 @ivr_bp.route("/ivr/outage", methods=["POST"])
+@ivr_limit
 @token_required("ivr")
 @ivr_bp.body(IvrPhoneQuerySchema)
 @ivr_bp.response(200, IvrAnswerSchema)
-@ivr_bp.errors({400: "not a Russian phone (invalid_phone)"})
+@ivr_bp.errors({400: "not a Russian phone (invalid_phone)", 429: "over the token's budget of lookups (CRM_IVR_LIMIT)"})
 def ivr_outage(body: dict):
     """The active outage at the caller's building, as a Russian sentence; logged
 

@@ -35,6 +35,14 @@ STATUS_PHRASES = {
     "rejected": "отклонено",
     "duplicate": "объединено с другим обращением по той же проблеме",
 }
+#: The answer to a lookup by phone that found no open appeal: the same for a number nobody has, a
+#: citizen without appeals and one whose appeals are all closed (no enumeration of who is a citizen
+#: or what they appealed; issue 13).
+NO_OPEN_APPEALS = ("Открытых обращений по вашему номеру телефона не найдено. Если вы знаете номер обращения, "
+                   "введите его, или дождитесь ответа оператора.")
+#: The answer of an outage lookup that found none: the same for a number nobody has (or several
+#: citizens share), a citizen whose address is unknown and one at whose house nothing is registered.
+NO_OUTAGE = "По вашему номеру телефона действующих отключений не найдено. Оставайтесь на линии, оператор ответит."
 _MONTHS = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября", "октября",
            "ноября", "декабря")
 
@@ -68,7 +76,9 @@ def _phone(raw: str) -> str:
 
 def appeal_status(*, number: str | None = None, phone: str | None = None) -> dict:
     """``{"text", "found"}``: the status of the appeal numbered ``number``, or of the open appeals of
-    the citizen whose phone is ``phone`` (the newest named; how many are open). Logged
+    the citizen whose phone is ``phone`` (the newest named; how many are open; no open appeal at all is
+    :data:`NO_OPEN_APPEALS`, whether the number is a citizen's or not and whatever closed appeals they
+    have). Logged
     (``ivr.lookup``); commits. Raises :class:`TelephonyError` (``number_or_phone``) for neither or
     both, (``invalid_phone``) for a number that is not a Russian phone."""
     if bool(number) == bool(phone):
@@ -86,18 +96,18 @@ def appeal_status(*, number: str | None = None, phone: str | None = None) -> dic
         return {"text": _sentence(appeal), "found": True}
     e164 = _phone(phone)
     found = citizens.find_by_phone(e164, purpose="appeal_processing")
-    mine = [a for c in found for a in appeals.for_citizen(c.id)]
-    open_ = sorted((a for a in mine if a.status in ACTIVE_STATUSES), key=lambda a: a.created_at, reverse=True)
-    if not mine:
+    open_ = sorted((a for c in found for a in appeals.for_citizen(c.id) if a.status in ACTIVE_STATUSES),
+                   key=lambda a: a.created_at, reverse=True)
+    if not open_:
+        # the same answer for a number nobody has, a citizen without appeals and one whose appeals are
+        # all closed: a lookup by phone tells no more than that there is no open appeal (issue 13)
         audit.record("ivr.lookup", purpose="appeal_processing", outcome="not_found", detail="appeal_status:phone")
         db.session.commit()
-        return {"text": "По вашему номеру телефона обращений не найдено.", "found": False}
-    subject = open_[0] if open_ else max(mine, key=lambda a: a.created_at)
+        return {"text": NO_OPEN_APPEALS, "found": False}
+    subject = open_[0]
     audit.record("ivr.lookup", citizen_id=subject.citizen_id, appeal_id=subject.id, fields=["status"],
                  purpose="appeal_processing", detail="appeal_status:phone")
     db.session.commit()
-    if not open_:
-        return {"text": "Открытых обращений по вашему номеру нет. " + _sentence(subject), "found": True}
     head = "" if len(open_) == 1 else f"Открытых обращений по вашему номеру: {len(open_)}. Последнее: "
     text = _sentence(subject)
     return {"text": head + (text[0].lower() + text[1:] if head else text), "found": True}
@@ -108,14 +118,13 @@ def outage(*, phone: str) -> dict:
     the caller found by the phone blind index and their house by their newest appeal's building (else
     their address, decrypted for the match and logged as crm.citizens does). The sentence is the
     incident's own announcement (what operators read to callers) and its announced end; nothing about
-    the caller. Logged (``ivr.lookup``); commits. Raises :class:`TelephonyError` (``invalid_phone``)."""
+    the caller. No outage is :data:`NO_OUTAGE` whether the number is known or not. Logged (``ivr.lookup``); commits. Raises :class:`TelephonyError` (``invalid_phone``)."""
     e164 = _phone(phone)
     found = citizens.find_by_phone(e164, purpose="appeal_processing")
     if len(found) != 1:
         audit.record("ivr.lookup", purpose="appeal_processing", outcome="not_found", detail="outage")
         db.session.commit()
-        return {"text": "Ваш адрес по номеру телефона не определён. Оставайтесь на линии, оператор ответит.",
-                "found": False}
+        return {"text": NO_OUTAGE, "found": False}
     citizen = found[0]
     building_id = next((a.building_id for a in appeals.for_citizen(citizen.id) if a.building_id), None)
     if building_id is not None:
@@ -127,7 +136,7 @@ def outage(*, phone: str) -> dict:
                  outcome="ok" if active else "not_found", detail="outage")
     db.session.commit()
     if not active:
-        return {"text": "Плановых и аварийных отключений по вашему адресу сейчас не зарегистрировано.", "found": False}
+        return {"text": NO_OUTAGE, "found": False}
     incident = active[0]
     text = incident.text.strip().rstrip(".") + "."
     if incident.ends_at is not None:

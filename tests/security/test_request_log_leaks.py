@@ -128,6 +128,13 @@ def _drive_searches(base: str, canaries: dict) -> None:
         assert exc.code == 400
 
 
+def _drive_ivr(base: str, ivr_headers: dict) -> None:
+    """The IVR's deprecated GET lookups with the canary phone in the query (issue 13 re-audit)."""
+    for path in ("/api/v1/ivr/appeal-status?phone=" + quote(CANARY_PHONE), "/api/v1/ivr/outage?phone=89164802735"):
+        status, body, headers = _request(base, path, headers=ivr_headers)
+        assert status == 200 and "text" in json.loads(body) and headers.get("Deprecation"), body
+
+
 def _drive(base: str, token_headers: dict, link_path: str) -> None:
     """The requests that carry the canaries."""
     status, body, headers = _request(base, "/api/v1/citizens?phone=" + quote("8 (916) 480-27-35"),
@@ -180,7 +187,7 @@ def canaries(ctx, make_user, api_token):
     token = path.rsplit("/", 1)[1]
     assert len(token) > 20
     return {"headers": headers, "link_path": path, "token": token, "supervisor": sup.username,
-            "supervisor_headers": api_token(sup)}
+            "supervisor_headers": api_token(sup), "ivr_headers": api_token(make_user("ivr"))}
 
 
 def _scan(files: list[Path], needles: list[str]) -> str:
@@ -208,6 +215,7 @@ def test_dev_server_and_gunicorn_logs_hold_no_phone_or_link_token(ctx, app_confi
         _wait_up(base, dev, dev_logs)
         _drive(base, canaries["headers"], canaries["link_path"])
         _drive_searches(base, canaries)
+        _drive_ivr(base, canaries["ivr_headers"])
     finally:
         _stop(dev)
 
@@ -223,6 +231,7 @@ def test_dev_server_and_gunicorn_logs_hold_no_phone_or_link_token(ctx, app_confi
         _wait_up(base, gu, gu_logs + [errors])
         _drive(base, canaries["headers"], canaries["link_path"])
         _drive_searches(base, canaries)
+        _drive_ivr(base, canaries["ivr_headers"])
     finally:
         _stop(gu)
 
@@ -233,6 +242,7 @@ def test_dev_server_and_gunicorn_logs_hold_no_phone_or_link_token(ctx, app_confi
         assert "/api/v1/citizens " in text or '/api/v1/citizens"' in text or "/api/v1/citizens HTTP" in text, where
         assert "/api/v1/citizens/search" in text and "/my/link/***" in text, where
         assert "/api/v1/appeals/search" in text and "/api/v1/calls/search" in text and "/calls/search" in text, where
+        assert "/api/v1/ivr/appeal-status" in text and "/api/v1/ivr/outage" in text, where
     assert "Booting worker" in gu_text or "Listening at" in gu_text
 
 

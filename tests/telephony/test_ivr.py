@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.api.test_api import as_role, assert_error  # noqa: F401  (as_role is a fixture)
+from crm.telephony.ivr import NO_OPEN_APPEALS, NO_OUTAGE
 from tests.factories import PASSWORD, AppealFactory, CitizenFactory
 
 PHONE = "+79161234500"
@@ -57,7 +58,8 @@ def test_closed_appeal(ctx, client, ivr, make_user):
     text = client.post("/api/v1/ivr/appeal-status", json={"number": appeal.number}, headers=ivr).get_json()["text"]
     assert "закрыто" in text and "Срок" not in text
     by_phone = client.post("/api/v1/ivr/appeal-status", json={"phone": PHONE}, headers=ivr).get_json()
-    assert by_phone["text"].startswith("Открытых обращений по вашему номеру нет.")
+    # by phone only open appeals are told: a closed one is not even hinted at (issue 13 re-audit)
+    assert by_phone == {"text": NO_OPEN_APPEALS, "found": False}
 
 
 def test_unknown_number_and_unknown_phone(ctx, client, ivr):
@@ -66,7 +68,7 @@ def test_unknown_number_and_unknown_phone(ctx, client, ivr):
         "text": "Обращение с таким номером не найдено. Проверьте номер или дождитесь ответа оператора.",
         "found": False}
     resp = client.post("/api/v1/ivr/appeal-status", json={"phone": "+79169999999"}, headers=ivr)
-    assert resp.get_json()["found"] is False and "не найдено" in resp.get_json()["text"]
+    assert resp.get_json() == {"text": NO_OPEN_APPEALS, "found": False}
     assert [e.outcome for e in lookups()] == ["not_found", "not_found"]
     assert_error(client.post("/api/v1/ivr/appeal-status", json={"phone": "112"}, headers=ivr), 400, "invalid_phone")
     assert_error(client.post("/api/v1/ivr/appeal-status", json={}, headers=ivr), 400, "number_or_phone")
@@ -86,8 +88,7 @@ def test_outage_at_the_callers_house(ctx, client, ivr, make_user):
     CitizenFactory(phone="+79161234501", address="г. Москва, ул. Ленина, д. 7")
     # nothing registered yet
     resp = client.post("/api/v1/ivr/outage", json={"phone": PHONE}, headers=ivr)
-    assert resp.status_code == 200 and resp.get_json()["found"] is False
-    assert "не зарегистрировано" in resp.get_json()["text"]
+    assert resp.status_code == 200 and resp.get_json() == {"text": NO_OUTAGE, "found": False}
     incidents.create(make_user("supervisor"), topic="hot_water", starts_at=utcnow() - timedelta(hours=1),
                      ends_at=utcnow() + timedelta(hours=5), addresses=["г. Москва, ул. Ленина, д. 5"],
                      text="Отключено горячее водоснабжение: авария на теплотрассе")
@@ -95,11 +96,10 @@ def test_outage_at_the_callers_house(ctx, client, ivr, make_user):
     assert answer["found"] is True
     assert answer["text"].startswith("Отключено горячее водоснабжение: авария на теплотрассе.")
     assert "Ориентировочное время восстановления" in answer["text"] and "Громова" not in answer["text"]
-    # the neighbour's house is not covered; an unknown caller is told their address is not known
+    # the neighbour's house is not covered; an unknown caller gets the very same answer
     other = client.post("/api/v1/ivr/outage", json={"phone": "+79161234501"}, headers=ivr).get_json()
-    assert other["found"] is False
     unknown = client.post("/api/v1/ivr/outage", json={"phone": "+79169999999"}, headers=ivr).get_json()
-    assert unknown["found"] is False and "не определён" in unknown["text"]
+    assert other == unknown == {"text": NO_OUTAGE, "found": False}
     logged = [e for e in lookups() if e.detail == "outage"]
     assert [e.outcome for e in logged] == ["not_found", "ok", "not_found", "not_found"]
     assert logged[1].citizen_id == citizen.id
@@ -151,3 +151,55 @@ def test_crm_users_create_and_token_for_an_ivr_account(ctx, runner):
     client = ctx.test_client()
     resp = client.post("/api/v1/ivr/outage", json={"phone": PHONE}, headers={"Authorization": f"Bearer {token}"})
     assert resp.status_code == 200
+
+
+def test_a_lookup_by_phone_does_not_tell_who_is_a_citizen(ctx, client, ivr, make_user):
+    """Issue 13 re-audit: an unknown number, a citizen without appeals, a citizen whose appeals are all
+    closed and a citizen without a known address get answers identical to the byte, for the appeal
+    status and the outage alike (before: «обращений не найдено» vs «Открытых обращений … нет. Обращение
+    номер … закрыто», and «адрес … не определён» vs «отключений … не зарегистрировано»)."""
+    from crm.appeals import services as appeals
+
+    CitizenFactory(phone="+79161234510", address=None)  # registered, no appeal, no address
+    closed = CitizenFactory(phone="+79161234511", address="г. Москва, ул. Садовая, д. 1")
+    appeal = AppealFactory(citizen=closed, category="consultation", description="Где оплатить квитанцию")
+    appeals.transition(appeal, "consulted", user=make_user("operator"))
+    phones = ("+79169999990", "+79161234510", "+79161234511")
+    status = [client.post("/api/v1/ivr/appeal-status", json={"phone": p}, headers=ivr) for p in phones]
+    outage = [client.post("/api/v1/ivr/outage", json={"phone": p}, headers=ivr) for p in phones]
+    assert len({r.get_data() for r in status}) == 1 and status[0].get_json()["text"] == NO_OPEN_APPEALS
+    assert len({r.get_data() for r in outage}) == 1 and outage[0].get_json()["text"] == NO_OUTAGE
+    assert all(r.status_code == 200 for r in status + outage)
+
+
+def test_the_ivr_token_is_rate_limited(app_config, make_user):
+    """Issue 13 re-audit: the ``ivr`` token has one budget of lookups (``CRM_IVR_LIMIT``) over all the IVR's
+    endpoints; beyond it the answer is 429 and nothing is looked up; another token keeps its own budget.
+    Runs on an app of its own with rate limiting on (the suite's app has it off)."""
+    from crm import create_app
+    from crm.extensions import limiter
+    from crm.users.services import issue_token
+
+    limited = create_app({**app_config, "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": True,
+                          "CRM_IVR_LIMIT": "3 per minute"})
+    try:
+        with limited.app_context():
+            from crm.db import db
+
+            first, second = make_user("ivr"), make_user("ivr")
+            one = {"Authorization": f"Bearer {issue_token(first)}"}
+            two = {"Authorization": f"Bearer {issue_token(second)}"}
+            client = limited.test_client()
+            codes = [client.post("/api/v1/ivr/appeal-status", json={"phone": PHONE}, headers=one).status_code,
+                     client.get(f"/api/v1/ivr/outage?phone={PHONE}", headers=one).status_code,
+                     client.post("/api/v1/ivr/outage", json={"phone": PHONE}, headers=one).status_code]
+            assert codes == [200, 200, 200]
+            before = len(lookups())
+            over = client.post("/api/v1/ivr/appeal-status", json={"number": "2026-000001"}, headers=one)
+            assert over.status_code == 429
+            assert len(lookups()) == before  # refused before any lookup
+            assert client.post("/api/v1/ivr/outage", json={"phone": PHONE}, headers=two).status_code == 200
+            db.session.remove()
+    finally:
+        limiter.enabled = False  # the suite's app runs without rate limits
+        limiter.reset()
