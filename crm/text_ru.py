@@ -97,6 +97,45 @@ _ADDRESS = tuple(re.compile(p) for p in (
     rf"(?<![а-яёА-ЯЁ])[А-ЯЁ][а-яё]*(?:ая|яя|ый|ий|ой|ое|ее|ина|ына|ова|ева|ёва|ого)"
     rf",?\s+\d{{1,4}}[а-яё]?\s*[-/]\s*\d{{1,4}}(?![\d-])",
 ))
+# An e-mail address written to get past a filter or as dictated: «ivan (at) mail.ru», «ivan[at]mail.ru»,
+# «ivan собака mail ru», «ivan @ mail . ru», «ivan at mail dot ru»: a Latin local part, an «at» in any
+# spelling, then domain labels separated by dots, «dot»/«точка» or spaces, ending in a common top-level
+# domain (so that ordinary prose with «at» or «собака» is not an address).
+_AT = r"(?:@|[(\[{<]\s*(?:at|собака|собачка|эт)\s*[)\]}>]|(?<=\s)(?:at|собака|собачка)(?=\s))"
+_DOT = r"(?:\s*\.\s*|\s*[(\[{<]\s*(?:dot|точка)\s*[)\]}>]\s*|\s+(?:dot|точка)\s+|\s+)"
+_TLD = r"(?:ru|com|net|org|su|info|biz|io|me|ua|by|kz|uz|рф|online|pro|edu|gov|mail|yandex|gmail)"
+_EMAIL_SPELLED = re.compile(rf"(?i)(?<![\w.@])[a-z0-9][a-z0-9._+-]*\s*{_AT}\s*[a-z0-9а-яё][\w-]*(?:{_DOT}[a-z0-9а-яё][\w-]*)*?"
+                            rf"{_DOT}{_TLD}(?![\w])")
+#: Words that, after a number, make it a count or a time, not a house («Ленина 5» is an address,
+#: «первая 3 недели» is not).
+_NOT_A_HOUSE = (r"раз|лет|год|дн|ден|сут|недел|месяц|мин|час|сек|руб|р\.|тыс|млн|%|процент|числ|штук|шт\b|человек|"
+                r"чел\b|кг\b|км\b|м\b|см\b|мм\b|литр|л\b|градус|°|кВт|куб|заяв|обращ|звон|жалоб|раза|пункт|п\.|ст\.|ч\.")
+# A street's name in the genitive or as an adjective, then a house number, no street word: «Ленина 5»,
+# «Ленина, 5а», «Садовая 12», «Тверской 3 корп 1»; not a count or a time («Петрова 5 раз звонила»).
+_NAME_AND_HOUSE = re.compile(
+    rf"(?<![А-ЯЁа-яё])[А-ЯЁ][а-яё]*(?:ая|яя|ый|ий|ой|ое|ее|ина|ына|ова|ева|ёва|ого|его|ской|цкой)"
+    rf",?\s+(?:д\.?\s*)?\d{{1,4}}(?:\s?[а-яё](?![а-яё]))?(?![\d.,:]\d)(?![\d-])(?!\s*(?i:{_NOT_A_HOUSE}))")
+#: Endings of Russian surnames, for a capitalised word the dictionary does not tag as one.
+_SURNAME_ENDINGS = ("ов", "ова", "ев", "ева", "ёв", "ёва", "ин", "ина", "ын", "ына", "ский", "ская", "цкий", "цкая",
+                    "енко", "ук", "юк", "ых", "их", "ян", "швили", "дзе", "ович", "евич")
+# A surname with a single initial: «Петрова М.», «М. Петрова», «Петрова М.И» is covered by _INITIALS.
+_ONE_INITIAL = re.compile(r"(?<![А-ЯЁа-яё.])([А-ЯЁ][а-яё]{2,}(?:-[А-ЯЁ][а-яё]+)?)\s+[А-ЯЁ]\.(?!\s?[А-ЯЁ]\.)"
+                          r"|(?<![А-ЯЁа-яё.])[А-ЯЁ]\.\s?([А-ЯЁ][а-яё]{2,}(?:-[А-ЯЁ][а-яё]+)?)")
+
+
+def _surname_with_initial(text: str) -> bool:
+    """A surname with one initial before or after it (:data:`_ONE_INITIAL`): the word must be a
+    surname by pymorphy3's dictionary or, unknown to it, end like one (:data:`_SURNAME_ENDINGS`);
+    «Приложение А.», «Вариант Б.» are no names."""
+    for m in _ONE_INITIAL.finditer(text):
+        word = (m.group(1) or m.group(2)).lower()
+        if "Surn" in name_tags(word):
+            return True
+        if not morph().word_is_known(word) and word.endswith(_SURNAME_ENDINGS):
+            return True
+    return False
+
+
 _INITIALS = re.compile(r"[А-ЯЁ][а-яё]+(?:-[А-ЯЁ][а-яё]+)?\s+[А-ЯЁ]\.\s?[А-ЯЁ]\.|[А-ЯЁ]\.\s?[А-ЯЁ]\.\s?[А-ЯЁ][а-яё]+")
 _PATRONYMIC = re.compile(r"[А-ЯЁ][а-яё]+\s+[А-ЯЁ][а-яё]+(?:ович|евич|ьич|ич|овна|евна|ична|инична)(?:а|у|ем|е|ой|ы)?\b")
 _INITIALS_CAPS = re.compile(r"(?<![А-ЯЁа-яё])[А-ЯЁ]{2,}(?:-[А-ЯЁ]{2,})?\s+[А-ЯЁ]\.\s?[А-ЯЁ]\.")
@@ -120,7 +159,7 @@ def has_phone(text: str) -> bool:
 def has_address(text: str) -> bool:
     """Whether ``text`` holds a street address (see :data:`_ADDRESS`: a street type abbreviated or in
     full, in any case form, before or after the name; a house, apartment, building number)."""
-    return any(p.search(text) for p in _ADDRESS)
+    return any(p.search(text) for p in _ADDRESS) or bool(_NAME_AND_HOUSE.search(text))
 
 
 #: Words that say a date is someone's birth date: «дата рождения», «д.р.», «д/р», «г.р.», «года рождения»,
@@ -311,9 +350,10 @@ def _full_name(text: str) -> bool:
 def personal_values(text: str | None) -> list[str]:
     """Kinds of personal value ``text`` seems to hold, as Russian names in a fixed order (empty when
     none): a telephone number (:func:`has_phone`; an appeal's number «2026-000042» is none), an e-mail
-    address, a street address (:func:`has_address`: «ул. Ленина, д. 5, кв. 12», «ул.Ленина», «Ленинский
-    пр-т», «на улице Ленина», «в доме 5», «квартира 12», «Садовая 5-12» …), a person's name (a surname
-    with initials, «Иванов И. И.», «ИВАНОВ И.И.»; a first name with a patronymic or a surname, in either
+    address (also spelled out: «ivan (at) mail.ru», «ivan собака mail ru»), a street address
+    (:func:`has_address`: «ул. Ленина, д. 5, кв. 12», «ул.Ленина», «Ленинский пр-т», «на улице Ленина»,
+    «в доме 5», «квартира 12», «Садовая 5-12», «Ленина 5» …), a person's name (a surname with initials,
+    «Иванов И. И.», «ИВАНОВ И.И.», or one initial, «Петрова М.», «М. Петрова»; a first name with a patronymic or a surname, in either
     order, capitalised or in capitals, Cyrillic or Latin: «Иван Петрович», «Иван Петров», «ПЕТРОВ ИВАН»,
     «Ivan Petrov»), a date of birth (a date or a year near «дата рождения», «г.р.», «родился» …, words
     between them allowed) and an identity document's number (six digits or more near «паспорт»,
@@ -329,11 +369,12 @@ def personal_values(text: str | None) -> list[str]:
     found = []
     if has_phone(text):
         found.append("номер телефона")
-    if _EMAIL.search(text):
+    if _EMAIL.search(text) or _EMAIL_SPELLED.search(text):
         found.append("адрес эл. почты")
     if has_address(text):
         found.append("адрес")
-    if _INITIALS.search(text) or _INITIALS_CAPS.search(text) or _PATRONYMIC.search(text) or _full_name(text):
+    if (_INITIALS.search(text) or _INITIALS_CAPS.search(text) or _PATRONYMIC.search(text) or _full_name(text)
+            or _surname_with_initial(text)):
         found.append("ФИО")
     if _birth_date(text):
         found.append("дата рождения")

@@ -140,3 +140,39 @@ def test_appeal_numbers_and_document_kinds_pass(text):
 def test_latin_names_are_read_back(latin, cyrillic):
     from crm.text_ru import latin_readings
     assert cyrillic in latin_readings(latin)
+
+
+# --- second re-audit of issue 13: one initial, spelled-out e-mails, a street without its word ------------
+
+@pytest.mark.parametrize("text, found", [
+    ("Петрова М.", ["ФИО"]),  # a surname with one initial
+    ("заявитель Петрова М. просила перезвонить", ["ФИО"]),
+    ("со слов М. Петровой", ["ФИО"]),
+    ("ответ на ivan (at) mail.ru", ["адрес эл. почты"]),  # spelled to get past a filter
+    ("почта ivan собака mail ru", ["адрес эл. почты"]),  # as dictated
+    ("ivan[at]mail.ru", ["адрес эл. почты"]),
+    ("ivan at mail dot ru", ["адрес эл. почты"]),
+    ("ivan @ mail . ru", ["адрес эл. почты"]),
+    ("Ленина 5", ["адрес"]),  # a street's name and a house, no street word
+    ("живёт на Ленина, 5а", ["адрес"]),
+    ("ул Ленина д5 кв 3", ["адрес"]),
+    ("на Тверской 12 кв 3", ["адрес"]),
+])
+def test_names_emails_and_addresses_in_other_spellings_are_found(text, found):
+    assert personal_values(text) == found
+
+
+@pytest.mark.parametrize("text", [
+    "Приложение А. к акту",  # one capital letter after an ordinary word is no initial
+    "Вариант Б. согласован с УК",
+    "Петрова 5 раз звонила",  # a number of times, not a house (the surname alone is checked per citizen)
+    "первая 3 недели без воды",
+    "ответ через 10 дней, к 15 числу",
+    "повторное обращение 2 раза за месяц",
+    "Срочная 1 заявка передана в АДС",
+    "ответ направлен по электронной почте, собака у подъезда не мешает",
+    "meeting at noon, see attachment",
+    "обращение закрыто. А. согласовал продление",
+])
+def test_ordinary_sentences_still_pass(text):
+    assert personal_values(text) == []
