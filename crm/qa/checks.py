@@ -1,8 +1,9 @@
 """Automatic QA checks on a call transcript, shown to the reviewer as hints and used by sampling.
 
 Each check takes the transcript segments (``{start, end, speaker, text}``, seconds) and returns
-``{code, passed, detail, value, at_s}``: ``detail`` is a Russian sentence for the reviewer (it may
-quote the operator, never the citizen), ``value`` the measured figure (seconds, words per minute,
+``{code, passed, detail, value, at_s}``: ``detail`` is a Russian sentence for the reviewer that
+quotes only the configured phrases it found (never a word of the transcript: not the citizen's, not
+the operator's name), ``value`` the measured figure (seconds, words per minute,
 a share) or None, ``at_s`` where in the call the finding is (seconds) or None.
 
 | code | passes when | configuration (``CRM_QA_CHECKS[code]``) |
@@ -143,11 +144,14 @@ def _matches(token: tuple[str, frozenset[str]], want: tuple[str, frozenset[str]]
 
 def _find_at(tokens: list[tuple[str, frozenset[str]]], phrases, need_following_word: bool = False,
              fuzzy: float = 0.0, probs: list[float | None] | None = None) -> tuple[str, float | None] | None:
-    """``(words, p)``: the first phrase of ``phrases`` found in ``tokens`` (as the words spoken) and the
-    lowest probability of its words (None when unknown), or None. When words carry probabilities the
-    surest occurrence of any of the phrases is taken. With ``need_following_word`` the phrase must be followed by
-    one more word (a name); with ``fuzzy`` (0–1) a long word also matches a near miss (see
-    :func:`_similar`). ``probs``: each token's probability (:func:`_token_probs`)."""
+    """``(phrase, p)``: the first phrase of ``phrases`` found in ``tokens`` and the lowest probability of
+    its words (None when unknown), or None. The phrase is returned as the configuration writes it,
+    never as the transcript has it: a detail quotes no word of the recording (in a mono call a segment
+    of ``unknown`` speaker can be the citizen's, and the word after «оператор» is a name; issue 13
+    re-audit). When words carry probabilities the surest occurrence of any of the phrases is taken.
+    With ``need_following_word`` the phrase must be followed by one more word (a name), shown as «…»;
+    with ``fuzzy`` (0–1) a long word also matches a near miss (see :func:`_similar`). ``probs``: each
+    token's probability (:func:`_token_probs`)."""
     best = None
     for phrase in phrases:
         pattern = text_ru.pattern(phrase)
@@ -157,20 +161,19 @@ def _find_at(tokens: list[tuple[str, frozenset[str]]], phrases, need_following_w
         last_start = len(tokens) - n - (1 if need_following_word else 0)
         for i in range(last_start + 1):
             if all(_matches(tokens[i + k], pattern[k], fuzzy) for k in range(n)):
-                end = i + n + (1 if need_following_word else 0)
+                label = f"{phrase} …" if need_following_word else phrase  # never the words heard
                 known = [p for p in (probs or [])[i:i + n] if p is not None]
                 p = min(known) if known else None
                 if p is None:
-                    return " ".join(w for w, _ in tokens[i:end]), None  # sure: the first found, as always
+                    return label, None  # sure: the first found, as always
                 if best is None or p > best[1]:
-                    best = (" ".join(w for w, _ in tokens[i:end]), p)
+                    best = (label, p)
     return best
 
 
 def _find(tokens: list[tuple[str, frozenset[str]]], phrases, need_following_word: bool = False,
           fuzzy: float = 0.0) -> str | None:
-    """The first phrase of ``phrases`` found in ``tokens`` (as the words spoken), or None (see
-    :func:`_find_at`)."""
+    """The first phrase of ``phrases`` found in ``tokens`` (as configured), or None (see :func:`_find_at`)."""
     found = _find_at(tokens, phrases, need_following_word, fuzzy)
     return found[0] if found else None
 
@@ -235,7 +238,7 @@ def _result(code: str, passed: bool, detail: str, value: float | None = None, at
 
 
 def _first_hit(segments: list[dict], phrases, cfg: dict | None = None) -> tuple[str, float, float | None] | None:
-    """``(words, start, p)`` of the first of ``segments`` (operator's) containing one of ``phrases``
+    """``(phrase, start, p)`` (the phrase as configured) of the first of ``segments`` (operator's) containing one of ``phrases``
     surely, else of the first containing one at all (``p``: its words' lowest probability)."""
     doubtful = None
     for s in _counted(segments):
