@@ -30,20 +30,28 @@ class _Capped:
 
 
 @job(queue="default", timeout_s=900, retries=2, retry_intervals_s=(60, 300))
-def fetch_recording(telephony_call_id: str, url: str) -> str:
-    """Fetch the recording of the call record ``telephony_call_id`` from ``url`` (checked against
-    ``CRM_TELEPHONY_RECORDING_URLS`` again; no redirects; at most ``MAX_CONTENT_LENGTH`` bytes), spool
-    it encrypted (:func:`crm.calls.services.stage_upload`), store it as the call's recording and queue
-    its transcription. Returns ``stored``, ``exists`` (the call has one: a second run), ``refused``
-    (not on the allow-list) or ``missing``. A network error raises, so RQ retries; an invalid file
-    (not audio, empty) raises :class:`crm.calls.services.CallError` and is not retried usefully."""
+def fetch_recording(telephony_call_id: str, legacy_url: str | None = None) -> str:
+    """Fetch the recording of the call record ``telephony_call_id`` from the address its ``recording``
+    event gave (kept encrypted on the record, :func:`crm.telephony.services.recording_url_of`: the job's
+    arguments, which sit in Redis and show in the job registries, hold only the id; ``legacy_url`` is
+    read only for a job queued before that change), checked against ``CRM_TELEPHONY_RECORDING_URLS``
+    again; no redirects; at most ``MAX_CONTENT_LENGTH`` bytes. Spools it encrypted
+    (:func:`crm.calls.services.stage_upload`), stores it as the call's recording (the address is then
+    emptied) and queues its transcription. Returns ``stored``, ``exists`` (the call has one: a second
+    run), ``refused`` (not on the allow-list; the address is emptied) or ``missing`` (no record, or no
+    address). A network error raises, so RQ retries; an invalid file (not audio, empty) raises
+    :class:`crm.calls.services.CallError` and is not retried usefully."""
     with job_context() as app:
         call = services.by_id(telephony_call_id)
         if call is None:
             return "missing"
         if call.recording_call_id is not None:
             return "exists"
+        url = services.recording_url_of(telephony_call_id) or legacy_url
+        if not url:
+            return "missing"
         if not services.url_allowed(url):
+            services.forget_recording_url(telephony_call_id)
             return "refused"
         opener = urllib.request.build_opener(_NoRedirect)
         timeout = float(app.config["CRM_TELEPHONY_FETCH_TIMEOUT_S"])

@@ -65,12 +65,17 @@ class TelephonyCall(db.Model):
     transferred: Mapped[bool] = mapped_column(Boolean, default=False)
     cause: Mapped[str | None] = mapped_column(String(40))
     recording_call_id: Mapped[str | None] = mapped_column(ForeignKey("calls.id"), index=True)
+    #: where the worker fetches the recording from (the ``recording`` event's ``url``), encrypted like
+    #: ``caller`` (a PBX often names the file after the caller's number) and emptied once fetched or
+    #: refused; the fetch job gets only the record's id, so the URL never sits in Redis (issue 13)
+    recording_url_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     callback_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     callback_done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     callback_via: Mapped[str | None] = mapped_column(String(40))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     caller = Encrypted("caller_enc")
+    recording_url = Encrypted("recording_url_enc")
 
     def __init__(self, **kwargs):
         super().__init__(**{"id": kwargs.pop("id", None) or new_id(), **kwargs})

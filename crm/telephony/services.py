@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from crm import jobs
@@ -105,7 +105,7 @@ class Ingested:
 
     duplicate: bool
     call: TelephonyCall | None = None
-    fetch_url: str | None = None
+    fetch_url: str | None = None  # the recording's address to fetch (kept encrypted on the record, not in the job)
 
 
 # --- the fold -----------------------------------------------------------------------------------------
@@ -319,6 +319,7 @@ def ingest(ev: Event, *, staged=None) -> Ingested:
                 call.recording_call_id = stored.id
             elif ev.url:
                 fetch_url = ev.url
+                call.recording_url = ev.url  # encrypted; the job reads it from here (never a job argument)
         try:
             db.session.commit()
         except Exception:
@@ -332,7 +333,7 @@ def ingest(ev: Event, *, staged=None) -> Ingested:
     if stored is not None:
         calls.enqueue_transcription(stored)
     if fetch_url:
-        jobs.enqueue("crm.telephony.jobs.fetch_recording", call.id, fetch_url,
+        jobs.enqueue("crm.telephony.jobs.fetch_recording", call.id,
                      timeout_s=int(current_app.config["CRM_TELEPHONY_FETCH_TIMEOUT_S"]) * 4 + 600)
     return Ingested(False, call, fetch_url)
 
@@ -486,6 +487,7 @@ def attach_fetched(telephony_call_id: str, staged) -> str | None:
             return None
         stored = calls.add_staged(staged, citizen_id=call.citizen_id, operator_id=call.operator_id)
         call.recording_call_id = stored.id
+        call.recording_url_enc = None  # fetched: the address is no longer needed
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -496,6 +498,19 @@ def attach_fetched(telephony_call_id: str, staged) -> str | None:
         staged.discard()
     calls.enqueue_transcription(stored)
     return stored.id
+
+
+def recording_url_of(telephony_call_id: str) -> str | None:
+    """Where the recording of call record ``telephony_call_id`` waits to be fetched (decrypted), or None."""
+    call = db.session.get(TelephonyCall, telephony_call_id)
+    return call.recording_url if call is not None and call.recording_url_enc is not None else None
+
+
+def forget_recording_url(telephony_call_id: str) -> None:
+    """Empty the record's recording address (a fetch refused, or the record has its recording). Commits."""
+    db.session.execute(update(TelephonyCall).where(TelephonyCall.id == telephony_call_id)
+                       .values(recording_url_enc=None))
+    db.session.commit()
 
 
 # --- callbacks ----------------------------------------------------------------------------------------

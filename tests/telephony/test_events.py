@@ -322,13 +322,25 @@ def test_recording_fetched_from_an_allowed_url(ctx, pbx, monkeypatch, recordings
         base = f"http://127.0.0.1:{server.server_port}/rec/"
         monkeypatch.setitem(ctx.config, "CRM_TELEPHONY_RECORDING_URLS", (base,))
         pbx(ev("newCall", "c-fetch", 60))
-        assert pbx(ev("recording", "c-fetch", 5, url=base + "c-fetch.wav")).status_code == 202
+        url = base + "c-fetch-79161234567.wav"  # a PBX names the file after the number
+        assert pbx(ev("recording", "c-fetch", 5, url=url)).status_code == 202
         from crm import jobs
+        # the fetch job holds the record's id only: the URL is not in Redis (issue 13 re-audit), it is
+        # on the record, encrypted
+        fetches = [j for j in jobs.queue("default").get_jobs() if j.func_name.endswith("fetch_recording")]
+        record = services.get("c-fetch")
+        assert [j.args for j in fetches] == [(record.id,)]
+        conn = jobs.redis_connection()
+        for key in conn.scan_iter(f"*{fetches[0].id}*"):
+            dump = conn.dump(key) or b""
+            assert b"79161234567" not in dump and b"c-fetch-" not in dump, key
+        assert record.recording_url == url and b"79161234567" not in record.recording_url_enc
         jobs.queue("transcription").empty()
         run_worker()
         db.session.expire_all()
         call = services.get("c-fetch")
         assert call.recording_call_id is not None
+        assert call.recording_url_enc is None  # fetched: the address is gone
         stored = calls.get(call.recording_call_id)
         assert stored.job_id and stored.attempts >= 1  # its transcription was queued and the worker took it
     finally:
