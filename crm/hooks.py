@@ -43,6 +43,11 @@ Known hooks (the name, who fires it, the keyword arguments):
   kept only for QA (``crm.calls``) and returns its destruction record or None.
 - ``retention.recordings`` — ``crm.consent.retention``; ``before`` (aware UTC). A subscriber returns
   the number of recordings of citizens not erased made before it.
+- ``retention.purpose_expired`` — ``crm.consent.retention`` for each purpose whose data a feature may
+  keep past its period (``sms_notifications``, ``email_notifications``, ``csat_survey``); ``purpose: str``,
+  ``before`` (aware UTC: the period's start), ``dry_run: bool``, ``actor``. A subscriber clears (or,
+  dry, counts) what it holds for that purpose from before ``before`` and returns how many items
+  (the CSAT survey comments), logging each citizen's.
 - ``call.api_fields`` — ``crm.calls.api`` while answering ``GET /api/v1/calls/{id}``; ``call`` (the row),
   ``segments`` (the transcript already read for the answer). A subscriber returns a dict of keys
   added to the answer (QA: ``qa_checks``).
@@ -124,6 +129,7 @@ HOOKS: frozenset[str] = frozenset({
     "retention.activity",
     "retention.active_work",
     "retention.recordings",
+    "retention.purpose_expired",
     "audit.checkpoint_restarted",
     "retention.destroy_recordings",
     "incident.closing",

@@ -12,7 +12,8 @@ retention``):
   De-identified statistics stay (appeal categories, dates, SLA).
 - ``sms_notifications`` / ``csat_survey``: outbox messages older than the period lose their number
   and text; so do the purpose's messages of a citizen who withdrew consent, which closes that
-  withdrawal request.
+  withdrawal request. What the features keep for these purposes past the period is cleared through
+  the ``retention.purpose_expired`` hook (the CSAT survey comments, :func:`crm.csat.services.expire_comments`).
 - one-time codes and self-service links in the outbox: cleared after :data:`ACCESS_MESSAGES_DAYS`.
 - self-service grants (codes, links, decoys) deleted :data:`GRANTS_KEPT_AFTER_EXPIRY` after they
   expired (:func:`purge_grants`), so the table stays small and a code request takes the same time
@@ -157,10 +158,15 @@ def run(*, now: datetime | None = None, dry_run: bool = False, actor: audit.Acto
         p = regs.get(code)
         if p is None:
             continue
-        old = _old_messages((code,), now - timedelta(days=p.retention_days))
+        cutoff = now - timedelta(days=p.retention_days)
+        old = _old_messages((code,), cutoff)
         n = 0 if dry_run else _clear(old, now)
-        report["purposes"][code] = {"found": len(old), "erased": 0, "deidentified": n, "pending": 0,
-                                    "note": f"SMS старше {p.retention_days} дн.: номер и текст удаляются"}
+        # what the features keep for the purpose (the CSAT survey comments), cleared past the same period
+        held = sum(hooks.fire("retention.purpose_expired", purpose=code, before=cutoff, dry_run=dry_run, actor=actor))
+        report["purposes"][code] = {"found": len(old) + held, "erased": 0, "deidentified": n + (0 if dry_run else held),
+                                    "pending": 0,
+                                    "note": f"SMS старше {p.retention_days} дн.: номер и текст удаляются"
+                                            + (f"; прочие данные цели ({held}) очищены" if held else "")}
     old = _old_messages((consent.DSR_PURPOSE,), now - timedelta(days=ACCESS_MESSAGES_DAYS))
     report["purposes"][consent.DSR_PURPOSE] = {
         "found": len(old), "erased": 0, "deidentified": 0 if dry_run else _clear(old, now), "pending": 0,

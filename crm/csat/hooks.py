@@ -21,3 +21,4 @@ def register() -> None:
     hooks.subscribe("appeal.page", _page)
     hooks.subscribe("citizen.export", _export)
     hooks.subscribe("consent.changed", services.after_consent_change)  # a withdrawal clears the comments
+    hooks.subscribe("retention.purpose_expired", services.expire_comments)  # so does the end of the period

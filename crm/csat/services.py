@@ -402,6 +402,30 @@ def forget_comments(citizen_id: str) -> int:
     return n
 
 
+def expire_comments(purpose: str, before, dry_run: bool = False, actor: audit.Actor | None = None, **_: object) -> int:
+    """``retention.purpose_expired``: the comments of surveys answered before ``before`` (aware UTC, the
+    start of the ``csat_survey`` purpose's retention period, 365 days by the register) are cleared,
+    solved, score and first-time staying as statistics (152-ФЗ ст. 5 ч. 7: kept no longer than the
+    purpose needs; before, only a withdrawal or erasure cleared them). Returns how many comments were
+    (``dry_run``: would be) cleared; each citizen's clearing logged (``csat.forget``); commits. Other
+    purposes: 0."""
+    if purpose != PURPOSE:
+        return 0
+    cond = (CsatSurvey.comment_enc.isnot(None), CsatSurvey.answered_at < before)
+    rows = db.session.execute(select(CsatSurvey.citizen_id, func.count()).where(*cond)
+                              .group_by(CsatSurvey.citizen_id)).all()
+    total = sum(n for _, n in rows)
+    if dry_run or not total:
+        return total
+    db.session.execute(update(CsatSurvey).where(*cond).values(comment_enc=None))
+    for citizen_id, n in rows:
+        audit.record("csat.forget", citizen_id=citizen_id, fields=["comment"], purpose=PURPOSE,
+                     detail=f"{n} survey comment(s) cleared: the retention period ended",
+                     actor=actor or audit.system_actor("retention"))
+    db.session.commit()
+    return total
+
+
 def after_consent_change(citizen_id: str, purpose: str, status: str, **_: object) -> None:
     """``consent.changed``: a withdrawn ``csat_survey`` consent clears the comments already given
     (152-ФЗ ст. 9 ч. 2: processing on consent stops with its withdrawal). Never raises (the

@@ -470,3 +470,35 @@ def test_withdrawing_the_consent_clears_the_comments_already_given(ctx, sent):
     assert s.comment_enc is None and (s.solved, s.score, s.first_time) == (True, 4, True)
     forgot = db.session.execute(sa.select(AccessLogEntry).where(AccessLogEntry.action == "csat.forget")).scalars().all()
     assert [e.citizen_id for e in forgot] == [citizen.id]
+
+
+def test_the_retention_run_clears_comments_past_the_purposes_period(ctx, sent):
+    """Issue 13 re-audit: a survey comment is kept no longer than the ``csat_survey`` purpose's retention
+    period (365 days by the register; 152-ФЗ ст. 5 ч. 7) even without a withdrawal: the retention run
+    clears the comments of answers older than the period (solved, score and first time stay), leaves a
+    younger one, counts them in its report (a dry run changes nothing) and logs ``csat.forget``."""
+    from crm.consent import retention
+    from crm.consent import services as consent
+    from crm.csat import services as csat
+    from crm.security.models import AccessLogEntry
+
+    citizen, _, token, _ = sent
+    csat.answer(token, csat.checked(solved=True, score=5, first_time=True, comment="Спасибо мастеру Петрову"))
+    (s,) = surveys()
+    days = next(p.retention_days for p in consent.purposes() if p.code == "csat_survey")
+    # a day inside the period: nothing cleared
+    run = retention.run(now=s.answered_at + timedelta(days=days - 1))
+    db.session.expire_all()
+    assert surveys()[0].comment == "Спасибо мастеру Петрову" and run.report["purposes"]["csat_survey"]["found"] == 0
+    later = s.answered_at + timedelta(days=days + 1)
+    dry = retention.run(now=later, dry_run=True)
+    db.session.expire_all()
+    # the survey's SMS and its comment
+    assert dry.report["purposes"]["csat_survey"]["found"] == 2 and surveys()[0].comment_enc is not None
+    run = retention.run(now=later)
+    db.session.expire_all()
+    (s,) = surveys()
+    assert s.comment_enc is None and (s.solved, s.score, s.first_time) == (True, 5, True)
+    assert run.report["purposes"]["csat_survey"]["deidentified"] == 2
+    forgot = db.session.execute(sa.select(AccessLogEntry).where(AccessLogEntry.action == "csat.forget")).scalars().all()
+    assert [(e.citizen_id, e.actor) for e in forgot] == [(citizen.id, "job:retention")]
