@@ -229,21 +229,24 @@ def _refresh_index_copies(citizen: Citizen, index: str) -> None:
                                .values({copy.column: value}))
 
 
-def find_by_phone(phone: str, *, purpose: str = "appeal_processing") -> list[Citizen]:
+def find_by_phone(phone: str, *, purpose: str = "appeal_processing", even: bool = False) -> list[Citizen]:
     """Citizens whose phone equals ``phone`` (any spelling). Candidates from the blind index are
-    decrypted and filtered; the lookup is logged. Raises :class:`CitizenError` for a bad number."""
+    decrypted and filtered; the lookup is logged. ``even``: the look-up does the same work whether the
+    number is anyone's or not (the self-service sign-in, issue 13 point 4): the candidates' keys are
+    read from the key store, never a process cache, and a number without candidates decrypts a decoy
+    (:func:`crm.security.crypto.prefetch_keys_evenly`). Raises :class:`CitizenError` for a bad number."""
     try:
         e164 = normalise_phone(phone)
     except InvalidPhone as exc:
         raise CitizenError(exc.args[0], "phone") from None
-    found = _phone_holders(e164, purpose=purpose)
+    found = _phone_holders(e164, purpose=purpose, even=even)
     if not found:
         audit.record("citizen.search", fields=["phone"], purpose=purpose, outcome="not_found")
     db.session.commit()
     return found
 
 
-def _phone_holders(e164: str, *, purpose: str, exclude: str | None = None) -> list[Citizen]:
+def _phone_holders(e164: str, *, purpose: str, exclude: str | None = None, even: bool = False) -> list[Citizen]:
     """The citizens (not erased, other than ``exclude``) whose phone is ``e164``: blind-index
     candidates decrypted and compared, so an index collision is no match. Each one found is logged
     (``citizen.search``); no commit."""
@@ -251,7 +254,7 @@ def _phone_holders(e164: str, *, purpose: str, exclude: str | None = None) -> li
     q = db.select(Citizen).where(getattr(Citizen, column) == value, Citizen.erased_at.is_(None))
     if exclude is not None:
         q = q.where(Citizen.id != exclude)
-    found = _filter(db.session.execute(q).scalars().all(), lambda c: c.phone == e164)
+    found = _filter(db.session.execute(q).scalars().all(), lambda c: c.phone == e164, even=even)
     for c in found:
         audit.record("citizen.search", citizen_id=c.id, fields=["phone", "full_name"], purpose=purpose)
     return found
@@ -356,12 +359,17 @@ def register_checked(data: CitizenData, *, confirmed_phone: str | None = None, s
     return Registration(citizen, [])
 
 
-def _filter(candidates: list[Citizen], match) -> list[Citizen]:
+def _filter(candidates: list[Citizen], match, even: bool = False) -> list[Citizen]:
     """Decrypt blind-index candidates (their data keys fetched in one key-store query) and keep the
     true matches. A candidate whose data key was erased (a row restored from a backup taken before
-    its erasure) is no match; the failed read is in the access log as ``security.decrypt_failed``."""
+    its erasure) is no match; the failed read is in the access log as ``security.decrypt_failed``.
+    ``even``: at least one decryption whatever the candidates, keys from the key store
+    (:func:`crm.security.crypto.prefetch_keys_evenly`)."""
 
-    crypto.prefetch_keys([c.id for c in candidates])
+    if even:
+        crypto.open_decoys(crypto.prefetch_keys_evenly([c.id for c in candidates], at_least=1))
+    else:
+        crypto.prefetch_keys([c.id for c in candidates])
     found = []
     for c in candidates:
         try:

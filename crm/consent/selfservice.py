@@ -38,7 +38,7 @@ import time
 from flask import current_app, session
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import update
+from sqlalchemy import inspect as sa_inspect, update
 
 from crm import jobs
 from crm.consent.models import SelfServiceGrant
@@ -197,7 +197,8 @@ def request_code(phone: str) -> str:
     number that is not a phone number.
 
     A known and an unknown number (or one over :data:`MAX_CODES_PER_HOUR`) take the same steps: the
-    hourly count, a random code and its HMAC, a grant row (for nobody, ``citizen_id`` NULL: a *decoy*
+    phone look-up with the same key-store read and decryptions (``even``: a decoy decrypted when the
+    number is nobody's), the hourly count (the same statement), a random code and its HMAC, a grant row (for nobody, ``citizen_id`` NULL: a *decoy*
     whose code is never sent, so it can never be used), an access-log entry, one commit, then the
     code sealed under a new data key of the grant (AES-GCM, :mod:`crm.security.crypto`), the
     ciphertext put in Redis for ``CRM_SELFSERVICE_CODE_TTL_S`` and one :func:`deliver_code` job
@@ -207,26 +208,30 @@ def request_code(phone: str) -> str:
     grant and nothing for a decoy. Raises redis errors when Redis is down (the grant row is then
     committed but no code goes out; the citizen asks again)."""
 
-    found = citizens.find_by_phone(phone, purpose=DSR_PURPOSE)
-    found = [c for c in found if c.erased_at is None]
+    # the same key-store and crypto work either way (``even``); erased citizens are not found. Their ids
+    # are read from the identity map: touching the rows the look-up's commit expired would reload them,
+    # a round trip an unknown number does not make
+    found = [sa_inspect(c).identity[0] for c in citizens.find_by_phone(phone, purpose=DSR_PURPOSE, even=True)]
     first = found[0] if found else None
     now = utcnow()
+    # the same statement either way: an unknown number counts a random id's codes (none), not
+    # ``citizen_id IS NULL`` (every decoy of the hour: another statement, and slower as they pile up)
     recent = db.session.execute(db.select(db.func.count()).select_from(SelfServiceGrant).where(
-        SelfServiceGrant.kind == "code", SelfServiceGrant.citizen_id == (first.id if first else None),
+        SelfServiceGrant.kind == "code", SelfServiceGrant.citizen_id == (first or new_id()),
         SelfServiceGrant.created_at >= now - timedelta(hours=1))).scalar_one()
     limited = first is not None and recent >= MAX_CODES_PER_HOUR
     real = first is not None and not limited
     code = f"{secrets.randbelow(10 ** 6):06d}"
-    grant = SelfServiceGrant(id=new_id(), kind="code", citizen_id=first.id if real else None,
-                             scope=[c.id for c in found] if real else [],
+    grant = SelfServiceGrant(id=new_id(), kind="code", citizen_id=first if real else None,
+                             scope=list(found) if real else [],
                              created_at=now, expires_at=now + timedelta(seconds=code_ttl_s()))
     grant.code_hash = _code_hash(grant.id, code)
     db.session.add(grant)
     if real:
-        audit.record("selfservice.code", citizen_id=first.id, purpose=DSR_PURPOSE, detail=f"grant {grant.id}",
+        audit.record("selfservice.code", citizen_id=first, purpose=DSR_PURPOSE, detail=f"grant {grant.id}",
                      actor=CITIZEN)
     else:
-        audit.record("selfservice.code", citizen_id=first.id if first else None, purpose=DSR_PURPOSE,
+        audit.record("selfservice.code", citizen_id=first, purpose=DSR_PURPOSE,
                      outcome="denied", detail=f"{'hourly limit' if limited else 'no citizen'}: decoy {grant.id}",
                      actor=CITIZEN)
     db.session.commit()

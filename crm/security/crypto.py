@@ -360,6 +360,60 @@ def prefetch_keys(owner_ids: Iterable[str]) -> None:
             pass  # the read of that candidate raises and logs it
 
 
+#: A stand-in for a candidate that is not there (:func:`prefetch_keys_evenly`): a data key wrapped under
+#: the active KEK and a field sealed under it, per process and KEK, never stored.
+_DECOY: dict[str, tuple] = {}
+_DECOY_PLACE = {"table": "citizens", "column": "phone"}
+
+
+def _decoy(ring: Keyring) -> tuple[str, str, bytes, bytes, str]:
+    """``(owner_id, dek_id, wrapped, blob, row_id)`` of this process's decoy under ``ring``'s active KEK."""
+    kid = ring.active_id
+    found = _DECOY.get(kid)
+    if found is None:
+        owner_id, dek_id, row_id = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+        dek = AESGCM.generate_key(256)
+        _, wrapped = wrap_dek(ring, dek, dek_id, owner_id)
+        blob = seal_field(dek, dek_id, b"+70000000000", field_aad(row_id=row_id, owner_id=owner_id, **_DECOY_PLACE))
+        found = _DECOY[kid] = (owner_id, dek_id, wrapped, blob, row_id)
+    return found
+
+
+def prefetch_keys_evenly(owner_ids: Iterable[str], at_least: int = 1) -> list[dict]:
+    """Load the DEKs of ``owner_ids`` for a look-up whose cost must not tell whether anything was
+    found (the self-service sign-in: a known and an unknown phone, issue 13 point 4). Unlike
+    :func:`prefetch_keys` the keys are always read from the key store, never taken from this process's
+    cache (a key cached by an earlier read would make a known number's look-up faster), and the work
+    is padded with decoys up to ``at_least`` owners: one key-store query naming ``max(n, at_least)``
+    owners (a decoy's random id matches no row) and one unwrap per owner or decoy. Returns one
+    ``decrypt_field`` place per decoy (``{"blob", "table", "column", "row_id", "owner_id"}``, the
+    decoy's key cached like the others), for :func:`open_decoys` to decrypt as the caller decrypts
+    its real candidates."""
+    ids = list(dict.fromkeys(owner_ids))
+    ring = keyring()
+    pad = max(0, at_least - len(ids))
+    rows = keystore.find_many_by_owner(ids + [str(uuid.uuid4()) for _ in range(pad)])
+    for row in rows:
+        try:
+            _cache_put(row.id, _unwrap_row(row.id, row.owner_id, row.wrapped), row.owner_id)
+        except (DecryptError, KeyError_):
+            pass  # the read of that candidate raises and logs it
+    places = []
+    for _ in range(pad):
+        owner_id, dek_id, wrapped, blob, row_id = _decoy(ring)
+        _cache_put(dek_id, unwrap_dek(ring, wrapped, dek_id, owner_id), owner_id)
+        places.append({"blob": blob, "row_id": row_id, "owner_id": owner_id, **_DECOY_PLACE})
+    return places
+
+
+def open_decoys(places: list[dict]) -> None:
+    """Decrypt the decoys :func:`prefetch_keys_evenly` returned, through :func:`decrypt_field` like a
+    real candidate's field; the plaintext is thrown away."""
+    for place in places:
+        decrypt_field(place["blob"], table=place["table"], column=place["column"], row_id=place["row_id"],
+                      owner_id=place["owner_id"])
+
+
 # --- fields --------------------------------------------------------------------------------------
 
 def encrypt_field(plaintext: bytes, *, table: str, column: str, row_id: str, owner_id: str,
@@ -574,7 +628,7 @@ def _after_transaction_end(session: Session, transaction) -> None:
 
 
 __all__ = ["DecryptError", "KeyErased", "KeyError_", "encrypt_field", "decrypt_field",
-           "encrypt_stream", "decrypt_stream", "open_recording", "RecordingReader", "dek_for_owner", "forget_cached_key", "clear_caches", "keyring",
+           "encrypt_stream", "decrypt_stream", "open_recording", "prefetch_keys_evenly", "open_decoys", "RecordingReader", "dek_for_owner", "forget_cached_key", "clear_caches", "keyring",
            "wrap_dek", "unwrap_dek", "seal_field", "open_field", "seal_stream", "open_stream",
            "prefetch_keys", "reset_keyring", "reserve_owner_id", "reseal_field"]
 

@@ -131,3 +131,49 @@ def test_a_number_over_its_hourly_limit_looks_like_any_other(ctx, known, sms_inb
     with pytest.raises(selfservice.SelfServiceError) as err:
         selfservice.verify_code(ids[-1], "999999")
     assert err.value.code == "wrong_code" and "Осталось попыток: 4" in str(err.value)
+
+
+def test_known_and_unknown_numbers_make_the_same_database_key_store_and_crypto_calls(ctx, known, monkeypatch):
+    """Issue 13 re-audit (point 4): a known number took ~1.5 ms longer to ask a code for, the read of the
+    citizen's data key from the key store, its unwrapping and the phone's decryption, which an unknown
+    number skipped; and the hourly count was another statement for an unknown number (``citizen_id IS
+    NULL``, slower as decoys pile up). Without asserting on time: every SQL statement sent to the
+    database and the key store (in order, with its number of parameters) and every call of the crypto
+    primitives is the same for both. Each path runs once first, so that what a process builds once
+    (the decoy, the keyring) is not counted."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from crm.consent import selfservice
+    from crm.security import crypto
+
+    trace: list = []
+
+    def on_sql(conn, cursor, statement, parameters, context, executemany):
+        n = len(parameters) if isinstance(parameters, (list, tuple, dict)) else 0
+        trace.append(("sql", " ".join(statement.split()), n))
+
+    for name in ("unwrap_dek", "wrap_dek", "open_field", "seal_field"):
+        real = getattr(crypto, name)
+        monkeypatch.setattr(crypto, name, (lambda real, name: lambda *a, **kw: trace.append((name,)) or real(*a, **kw))(real, name))
+    enqueued = []
+    monkeypatch.setattr(selfservice.jobs, "enqueue", lambda *a, **kw: enqueued.append(a[0]))
+
+    def run(phone) -> list:
+        db.session.remove()
+        trace.clear()
+        event.listen(Engine, "before_cursor_execute", on_sql)
+        try:
+            selfservice.request_code(phone)
+        finally:
+            event.remove(Engine, "before_cursor_execute", on_sql)
+        return list(trace)
+
+    run(KNOWN), run(UNKNOWN)  # warm: the decoy and the keyring are built once per process
+    crypto.clear_caches()
+    run(UNKNOWN)  # the unknown number's path fills no cache the known one could use
+    known_calls, unknown_calls = run(KNOWN), run(UNKNOWN)
+    assert ("unwrap_dek",) in known_calls and ("open_field",) in known_calls  # the citizen's phone was read
+    assert any(s[0] == "sql" and "keys" in s[1].lower() for s in known_calls)  # from the key store
+    assert known_calls == unknown_calls
+    assert enqueued == [selfservice.DELIVER_JOB] * 5
