@@ -215,3 +215,47 @@ def test_self_service_download_after_an_sms_code(ctx, world, sms_inbox, run_work
     assert {e.actor for e in new} == {"citizen:selfservice"}
     deliver = [e for e in new if e.action == "dsr.deliver"][0]
     assert "self_service" in deliver.detail and code_grant in deliver.detail
+
+
+@pytest.mark.parametrize("method", ["document", "self_service_code"])
+def test_no_print_reprint_or_download_before_the_second_dpos_approval(ctx, world, method, monkeypatch):
+    """Issue 13 re-audit (point 5): with the identity step recorded but no second DPO's approval, neither
+    format of the DPO's export (the printable page, the JSON file) nor the citizen's self-service download
+    hands anything out, however often asked (a reprint), and nothing is logged as exported or delivered;
+    after the approval only the way of delivery recorded works."""
+    from crm.consent import rights, selfservice
+    from crm.dpo import services as dpo_services
+
+    citizen, _, dpo1, dpo2, req = world
+    rights.verify_identity(req, method, **({"document_type": "passport_rf"} if method == "document" else {}),
+                           user=dpo1)
+    dpo = SharedContextClient(ctx, dpo1)
+    visitor = SharedContextClient(ctx)
+    with visitor.client.session_transaction() as s:  # a session begun with a used SMS code of the citizen
+        s["ss_scope"], s["ss_until"], s["ss_grant"] = [citizen.id], 4_102_444_800, "g"
+    monkeypatch.setattr(selfservice, "signed_in_by_code", lambda grant_id: True)
+    seq = last_seq()
+    for _ in range(2):
+        for fmt in ("html", "json"):
+            resp = dpo.get(f"/dpo/requests/{req.id}/export", query_string={"format": fmt})
+            assert resp.status_code == 409 and NAME not in resp.get_data(as_text=True)
+        resp = visitor.get(f"/my/requests/{req.id}/export")
+        assert resp.status_code == 302 and NAME not in resp.get_data(as_text=True)
+    for call in (lambda: dpo_services.export_citizen(citizen.id, user=dpo2, request=rights.get(req.id)),
+                 lambda: dpo_services.export_for_self_service(rights.get(req.id), scope=[citizen.id], grant_id="g")):
+        with pytest.raises(rights.RequestError) as err:
+            call()
+        assert err.value.code == "not_approved"
+    assert not entries(seq, action="dsr.export") and not entries(seq, action="dsr.deliver")
+    db.session.expire_all()
+    assert rights.get(req.id).delivered_at is None and rights.get(req.id).export_sha256 is None
+
+    rights.approve_export(rights.get(req.id), user=dpo2)
+    printed = dpo.get(f"/dpo/requests/{req.id}/export", query_string={"format": "json"})
+    downloaded = visitor.get(f"/my/requests/{req.id}/export")
+    if method == "document":
+        assert printed.status_code == 200 and NAME in printed.get_data(as_text=True)
+        assert downloaded.status_code == 302
+    else:
+        assert printed.status_code == 409
+        assert downloaded.status_code == 200 and NAME in downloaded.get_data(as_text=True)
