@@ -5,14 +5,14 @@ hash, the registries, ``crm status``); a PBX often names the file after the call
 now kept on the call record, encrypted under the record's data-key owner like ``caller``, and emptied
 once the recording is fetched or refused; the job gets the record's id only.
 
-Revision ID: 0037_telephony_recording_url
-Revises: 0036_call_transcription_purpose
+Revision ID: 0038_telephony_recording_url
+Revises: 0037_staff_tokens
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0037_telephony_recording_url"
-down_revision = "0036_call_transcription_purpose"
+revision = "0038_telephony_recording_url"
+down_revision = "0037_staff_tokens"
 branch_labels = None
 depends_on = None
 
