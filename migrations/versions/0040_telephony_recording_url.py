@@ -5,14 +5,14 @@ hash, the registries, ``crm status``); a PBX often names the file after the call
 now kept on the call record, encrypted under the record's data-key owner like ``caller``, and emptied
 once the recording is fetched or refused; the job gets the record's id only.
 
-Revision ID: 0038_telephony_recording_url
-Revises: 0037_staff_tokens
+Revision ID: 0040_telephony_recording_url
+Revises: 0039_qa_check_state
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0038_telephony_recording_url"
-down_revision = "0037_staff_tokens"
+revision = "0040_telephony_recording_url"
+down_revision = "0039_qa_check_state"
 branch_labels = None
 depends_on = None
 
