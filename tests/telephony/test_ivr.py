@@ -180,6 +180,7 @@ def test_the_ivr_token_is_rate_limited(app_config, make_user):
     from crm.extensions import limiter
     from crm.users.services import issue_token
 
+    was_enabled = limiter.enabled
     limited = create_app({**app_config, "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": True,
                           "CRM_IVR_LIMIT": "3 per minute"})
     try:
@@ -201,5 +202,5 @@ def test_the_ivr_token_is_rate_limited(app_config, make_user):
             assert client.post("/api/v1/ivr/outage", json={"phone": PHONE}, headers=two).status_code == 200
             db.session.remove()
     finally:
-        limiter.enabled = False  # the suite's app runs without rate limits
+        limiter.enabled = was_enabled  # the limiter is one object: the suite's app runs without limits
         limiter.reset()
