@@ -8,7 +8,9 @@ Double clicks: the buttons are disabled once pressed (``data-submit-once``, crm/
 changes are idempotent in the services (disabling a disabled account changes nothing), and the three
 that make something new — create, reset password, issue token — carry a one-time form key that a
 second submission finds already used in Redis (:func:`_first_submission`). Administrators still
-cannot read keys (console only, ``crm keys``), edit the access log or open the DPO's pages."""
+cannot read keys (console only, ``crm keys``), edit the access log or open the DPO's pages; the DPO's
+accounts are shown but changed on the console only (``crm users …``), and nobody changes their own
+role or disables their own account here."""
 from __future__ import annotations
 
 import secrets
@@ -34,7 +36,9 @@ FORM_KEY_TTL_S = 3600
 
 
 def _role_choices():
-    return [(r, _l(ROLE_NAMES_RU[r])) for r in ROLES]
+    """The roles an administrator may give on the page: not the DPO's (console only,
+    :data:`crm.users.services.CONSOLE_ONLY_ROLES`)."""
+    return [(r, _l(ROLE_NAMES_RU[r])) for r in ROLES if r not in users.CONSOLE_ONLY_ROLES]
 
 
 def _new_key() -> str:
@@ -143,6 +147,7 @@ def _user_page(user, secret: dict | None = None, role_form: RoleForm | None = No
     role_form = role_form or RoleForm(formdata=None, role=user.role, executor_id=user.executor_id)
     token_form = token_form or TokenForm(formdata=None)
     return render_template("admin/staff_user.html", user=user, tokens=users.tokens_of(user), secret=secret,
+                           console_only=user.role in users.CONSOLE_ONLY_ROLES,
                            role_form=role_form, token_form=token_form, button=ButtonForm(formdata=None),
                            keyed=KeyedForm(formdata=None), roles=Labels(ROLE_NAMES_RU),
                            expired=users.token_expired), status
@@ -204,7 +209,7 @@ def staff_role(user_id: int):
             changed = users.change_role(user, form.role.data, current_user._get_current_object(),
                                         executor_id=form.executor_id.data)
         except UserError as exc:
-            form.role.errors.append(str(exc))
+            flash(str(exc), "error")  # a flash: the role form is not shown for one's own or the DPO's account
         else:
             flash(_("Роль изменена, сеансы пользователя завершены.") if changed else _("Роль не изменилась."),
                   "success" if changed else "info")
@@ -222,7 +227,11 @@ def staff_reset_password(user_id: int):
     if not _first_submission(form.form_key.data):
         _repeat_flash()
         return redirect(url_for("staff.staff_user", user_id=user.id))
-    password = users.reset_password(user, current_user._get_current_object())
+    try:
+        password = users.reset_password(user, current_user._get_current_object())
+    except UserError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("staff.staff_user", user_id=user.id))
     flash(_("Пароль сброшен, сеансы пользователя завершены."), "success")
     return _user_page(user, secret={"kind": "password", "value": password})
 

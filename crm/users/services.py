@@ -1,7 +1,9 @@
 """Staff accounts: creation, Argon2id passwords, sign-in checks, API tokens, and their administration
 (issue 17 point 4: disable, enable, change role, reset password, end sessions, name, expire and revoke
 tokens). Every change is logged in the access log; the functions that change something take the
-``actor`` (the signed-in administrator, or None for a console command) and commit."""
+``actor`` (the signed-in administrator, or None for a console command) and commit. A signed-in actor
+may not change their own role, nor touch an account of a :data:`CONSOLE_ONLY_ROLES` role (the DPO's),
+nor give that role: that stays with the console."""
 from __future__ import annotations
 
 import hashlib
@@ -41,6 +43,7 @@ def create_user(username: str, role: str, password: str, full_name: str = "",
     without an executor sees no appeal (``crm users create`` requires ``--executor-id`` for it)."""
     if role not in ROLES:
         raise UserError(_l("неизвестная роль %(role)r; допустимы: %(roles)s", role=role, roles=', '.join(ROLES)))
+    _check_separation(None, actor, role)
     if executor_id is not None:
         if role != "executor":
             raise UserError(_l("исполнитель (--executor-id) указывается только для роли executor"))
@@ -150,6 +153,7 @@ def issue_token(user: User, name: str = "", expires_days: int | None = None, act
     :class:`UserError` for a disabled account, a name over :data:`TOKEN_NAME_MAX` characters or an
     expiry outside 1…:data:`TOKEN_MAX_DAYS` days."""
     name = (name or "").strip()
+    _check_separation(user, actor)
     if not user.active:
         raise UserError(_l("учётная запись %(username)s отключена: токен не выдаётся", username=user.username))
     if len(name) > TOKEN_NAME_MAX:
@@ -226,6 +230,22 @@ def _actor(actor: User | None) -> audit.Actor:
     return audit.Actor(actor.id, actor.username, actor.role)
 
 
+#: Roles whose accounts only the console (``crm users …``, run on the server) may create, change,
+#: disable, enable, give a password or a token: the DPO audits the administrators, so an
+#: administrator on the page must not be able to become one, sign in as one, or silence one.
+CONSOLE_ONLY_ROLES = ("dpo",)
+
+
+def _check_separation(user: User | None, actor: User | None, role: str | None = None) -> None:
+    """Raise :class:`UserError` when ``actor`` (a signed-in user; None, the console, may) would change
+    an account of a :data:`CONSOLE_ONLY_ROLES` role or give one (``role``)."""
+    if actor is None:
+        return
+    if (user is not None and user.role in CONSOLE_ONLY_ROLES) or role in CONSOLE_ONLY_ROLES:
+        raise UserError(_l("учётные записи ответственного за ПДн (dpo) меняются только в консоли сервера: "
+                           "crm users …"))
+
+
 def _other_active_admins(user: User) -> int:
     """How many active administrators there are besides ``user``. Locks every active administrator's
     row (``user``'s included, in id order, so two requests wait for each other instead of
@@ -259,6 +279,7 @@ def disable_user(user: User, actor: User | None = None) -> bool:
     own account and for the last active administrator."""
     if not user.active:
         return False
+    _check_separation(user, actor)
     if actor is not None and actor.id == user.id:
         raise UserError(_l("нельзя отключить собственную учётную запись"))
     if user.role == "admin" and _other_active_admins(user) == 0:
@@ -275,6 +296,7 @@ def enable_user(user: User, actor: User | None = None) -> bool:
     """Enable a disabled ``user``. Returns False when it was already active (nothing logged)."""
     if user.active:
         return False
+    _check_separation(user, actor)
     user.active = True
     audit.record("user.enable", actor=_actor(actor), detail=f"user={user.id}")
     db.session.commit()
@@ -299,6 +321,9 @@ def change_role(user: User, role: str, actor: User | None = None, executor_id: i
         raise UserError(_l("исполнитель (--executor-id) указывается только для роли executor"))
     if role == user.role and (role != "executor" or executor_id == user.executor_id):
         return False
+    _check_separation(user, actor, role)
+    if actor is not None and actor.id == user.id:
+        raise UserError(_l("нельзя менять роль собственной учётной записи"))
     if user.role == "admin" and role != "admin" and user.active and _other_active_admins(user) == 0:
         raise UserError(_l("%(username)s — последний активный администратор: роль не меняется",
                            username=user.username))
@@ -315,6 +340,7 @@ def reset_password(user: User, actor: User | None = None, password: str | None =
     """Set a new password for ``user`` — ``password``, or a generated temporary one (16 URL-safe
     characters, shown once to the administrator) — and end its sessions. Returns the password.
     Raises :class:`UserError` for a password shorter than 8 characters."""
+    _check_separation(user, actor)
     password = password if password is not None else secrets.token_urlsafe(12)
     if len(password) < 8:
         raise UserError(_l("пароль должен быть не короче 8 символов"))

@@ -117,11 +117,11 @@ def test_disable_enable_and_end_sessions(client, admin, make_user, app):
     assert db.session.get(User, op.id).active
 
 
-def test_an_admin_cannot_disable_themselves_nor_demote_the_last_admin(client, admin):
+def test_an_admin_cannot_disable_themselves_nor_change_their_own_role(client, admin):
     resp = client.post(f"/admin/staff/{admin.id}/disable", follow_redirects=True)
     assert "нельзя отключить собственную" in resp.get_data(as_text=True)
     resp = client.post(f"/admin/staff/{admin.id}/role", data={"role": "operator"})
-    assert resp.status_code == 422 and "последний активный администратор" in resp.get_data(as_text=True)
+    assert resp.status_code == 422 and "нельзя менять роль собственной" in resp.get_data(as_text=True)
     db.session.expire_all()
     boss = db.session.get(User, admin.id)
     assert boss.active and boss.role == "admin"
@@ -200,3 +200,27 @@ def test_admins_cannot_open_the_dpo_pages_nor_the_access_log_api(client, admin):
             assert resp.status_code in (401, 403), (rule.endpoint, method, resp.status_code)
             opened += 1
     assert opened >= len(rules)
+
+
+def test_the_dpos_accounts_are_changed_on_the_console_only(client, admin, make_user):
+    """An administrator could otherwise sign in as the DPO (reset the password, issue a token), become
+    one, or silence one: the page shows the account and refuses every such change."""
+    dpo = make_user("dpo")
+    html = client.get(f"/admin/staff/{dpo.id}").get_data(as_text=True)
+    assert 'id="console-only"' in html and 'id="reset-password"' not in html and 'id="disable"' not in html
+    resp = client.post(f"/admin/staff/{dpo.id}/reset-password", data={"form_key": "k1"}, follow_redirects=True)
+    assert "только в консоли" in resp.get_data(as_text=True) and 'id="secret-value"' not in resp.get_data(as_text=True)
+    resp = client.post(f"/admin/staff/{dpo.id}/tokens", data={"name": "x", "form_key": "k2"})
+    assert resp.status_code == 422 and "только в консоли" in resp.get_data(as_text=True)
+    client.post(f"/admin/staff/{dpo.id}/disable")
+    assert client.post(f"/admin/staff/{dpo.id}/role", data={"role": "operator"}).status_code == 422
+    op = make_user("operator")
+    assert client.post(f"/admin/staff/{op.id}/role", data={"role": "dpo"}).status_code == 422
+    assert client.post("/admin/staff", data={"username": "new_dpo", "role": "dpo", "password": "long-enough-1",
+                                              "form_key": "k3"}).status_code == 422
+    db.session.expire_all()
+    assert db.session.get(User, dpo.id).active and db.session.get(User, dpo.id).role == "dpo"
+    assert db.session.get(User, op.id).role == "operator" and services.get_by_username("new_dpo") is None
+    assert not services.tokens_of(dpo) and services.authenticate(dpo.username, "correct-horse-1") is not None
+    # ending a (possibly stolen) DPO session stays possible
+    client.post(f"/admin/staff/{dpo.id}/end-sessions")

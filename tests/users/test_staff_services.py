@@ -203,3 +203,24 @@ def test_two_admins_disabling_each_other_at_once_leave_one(ctx, make_user):
         assert sum(services.get(i).active for i in ids) == 1
         db.session.execute(sa.update(services.User).where(services.User.id.in_(ids)).values(role="operator"))
         db.session.commit()
+
+
+def test_a_signed_in_admin_cannot_touch_the_dpos_account_nor_give_the_role(make_user):
+    admin, dpo, op = make_user("admin"), make_user("dpo"), make_user("operator")
+    calls = [lambda: services.reset_password(dpo, admin), lambda: services.issue_token(dpo, actor=admin),
+             lambda: services.disable_user(dpo, admin), lambda: services.change_role(dpo, "operator", admin),
+             lambda: services.change_role(op, "dpo", admin),
+             lambda: services.create_user("dpo2", "dpo", "correct-horse-1", actor=admin)]
+    for call in calls:
+        with pytest.raises(UserError, match="только в консоли"):
+            call()
+    with pytest.raises(UserError, match="собственной"):
+        services.change_role(admin, "supervisor", admin)
+    assert dpo.active and dpo.role == "dpo" and op.role == "operator" and not services.tokens_of(dpo)
+    services.end_sessions(dpo, admin)  # allowed: a stolen session can be ended
+    # the console (actor None) may
+    services.issue_token(dpo, name="аудит")
+    services.change_role(op, "dpo")
+    services.disable_user(dpo)
+    services.enable_user(dpo)
+    assert op.role == "dpo" and dpo.active
