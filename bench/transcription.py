@@ -50,6 +50,20 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "speech-ru"
 SETS = ("calls", "festvox", "asterisk8k", "codecs")  # plus "longcall" on request
 ROLES = {0: "operator", 1: "citizen"}
 
+# The ``vocab`` method: ours with the vocabulary prompt an instance would build (crm.calls.vocabulary).
+# Nothing in it is taken from the sets' references except what the instance itself knows of a call:
+# - the answering operator's first name, which the PBX's ``answer`` event gives the instance (the
+#   staff account); only for the simulated calls, the other sets are not hotline calls;
+# - as the buildings register: the most frequent street names of Russian towns as commonly published
+#   (Центральная, Молодёжная, Школьная, Лесная, Садовая, ...), in the instance's order (most buildings
+#   first); two of them (Садовая, Мира) occur in the calls;
+# - the line's name: the default ``CRM_HOTLINE_NAME``; the terms: ``TOPIC_TERMS``.
+BENCH_OPERATORS = {"dev_call_01_hot_water": "Анна", "dev_call_02_roof_leak": "Мария",
+                   "dev_call_03_billing_consent": "Анна"}
+BENCH_STREETS = ("улица Центральная", "улица Молодёжная", "улица Школьная", "улица Лесная", "улица Садовая",
+                 "улица Советская", "улица Новая", "улица Набережная", "улица Заречная", "улица Зелёная",
+                 "проспект Мира", "улица Ленина", "улица Полевая", "улица Луговая", "улица Октябрьская")
+
 
 def norm(text: str) -> str:
     text = text.lower().replace("ё", "е")
@@ -182,17 +196,26 @@ def worker(args) -> None:
     results = []
     warm = Path(args.data) / "festvox" / "ru_0002.wav"
     warm = str(warm) if warm.is_file() else its[0]["plain"]
-    if args.method == "ours":
+    if args.method in ("ours", "vocab"):
         from crm.calls.transcription import PipelineOptions, transcribe
+        from crm.calls.vocabulary import TOPIC_TERMS, compose
 
         opts = PipelineOptions(**json.loads(args.options)) if args.options else None
+
+        def prompt(it):
+            if args.method != "vocab":
+                return None
+            names = [BENCH_OPERATORS[it["id"]]] if it["id"] in BENCH_OPERATORS else (
+                sorted(set(BENCH_OPERATORS.values())) if args.set == "longcall" else [])
+            return compose("Горячая линия жилищно-коммунального хозяйства", names, TOPIC_TERMS,
+                           BENCH_STREETS[:args.streets])
 
         # warm-up (first call pays one-off initialisation), not timed
         transcribe(warm, model_dir=args.model_dir, cpu_threads=args.threads, options=opts)
         for it in its:
             w0, c0 = time.perf_counter(), _cpu()
             r = transcribe(it["ours"], model_dir=args.model_dir, cpu_threads=args.threads,
-                           options=opts)
+                           options=opts, prompt=prompt(it))
             wall, cpu = time.perf_counter() - w0, _cpu() - c0
             rec = {"id": it["id"], "hyp": norm(r.text), "ref": it["ref"], "dur": r.duration_s,
                    "hyp_raw": r.text, "ref_raw": it["ref_raw"],
@@ -284,7 +307,10 @@ def main() -> int:
     ap.add_argument("--model-dir", default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None, help="also write the figures to this file")
-    ap.add_argument("--methods", default="ours,plain")
+    ap.add_argument("--methods", default="ours,plain",
+                    help="comma separated: ours, vocab (ours with the vocabulary prompt), plain")
+    ap.add_argument("--streets", type=int, default=3,
+                    help="vocab: streets of the register in the prompt (CRM_VOCABULARY_STREETS)")
     ap.add_argument("--options", default=None,
                     help="ours: PipelineOptions overrides as JSON, e.g. '{\"beam_size\": 1}'")
     ap.add_argument("--long-minutes", type=float, default=10.0,
@@ -311,7 +337,8 @@ def main() -> int:
         for method in methods:
             cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--set", name,
                    "--method", method, "--data", str(data), "--model-dir", model_dir,
-                   "--threads", str(args.threads), "--long-minutes", str(args.long_minutes)]
+                   "--threads", str(args.threads), "--long-minutes", str(args.long_minutes),
+                   "--streets", str(args.streets)]
             if args.limit:
                 cmd += ["--limit", str(args.limit)]
             if args.options:
@@ -340,10 +367,11 @@ def main() -> int:
             print(f"{name:<11} {label:<6} {s['files']:>5} {s['audio_s']:>8.1f} {s['wer']:>6.3f} "
                   f"{s['cer']:>6.3f} {s['wer_num']:>6.3f} {s['cer_num']:>6.3f} {s['rtf']:>6.3f} {s['cpu_rtf']:>7.3f} "
                   f"{s['peak_rss_mb']:>11.0f} {spk:>8} {cov:>6}")
-        if ("ours" in methods and "plain" in methods):
-            o, p = table[(name, "ours")], table[(name, "plain")]
-            print(f"{'':<11} ours/plain: WER {o['wer'] - p['wer']:+.3f}, WER# {o['wer_num'] - p['wer_num']:+.3f}, "
-                  f"RTF x{o['rtf'] / p['rtf']:.2f}, CPU-RTF x{o['cpu_rtf'] / p['cpu_rtf']:.2f}")
+        for mine in ("ours", "vocab"):
+            if mine in methods and "plain" in methods:
+                o, p = table[(name, mine)], table[(name, "plain")]
+                print(f"{'':<11} {mine}/plain: WER {o['wer'] - p['wer']:+.3f}, WER# {o['wer_num'] - p['wer_num']:+.3f}, "
+                      f"RTF x{o['rtf'] / p['rtf']:.2f}, CPU-RTF x{o['cpu_rtf'] / p['cpu_rtf']:.2f}")
     print("WER#, CER#: number-aware normalisation of both sides (crm.calls.transcription.numbers.wer_normalise: "
           "number words as digits, digit runs joined); WER, CER: lower case, ё→е, no punctuation")
     if "calls" in sets or "longcall" in sets:

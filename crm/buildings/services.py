@@ -199,3 +199,30 @@ def buildings(limit: int = 500, offset: int = 0) -> list[Building]:
 
 def count() -> int:
     return db.session.execute(sa.select(sa.func.count()).select_from(Building)).scalar_one()
+
+
+#: the key's street-type tokens (crm.buildings.address) as people say them
+STREET_TYPE_WORDS = {"ул": "улица", "пр-т": "проспект", "пер": "переулок", "проезд": "проезд", "пл": "площадь",
+                     "б-р": "бульвар", "ш": "шоссе", "наб": "набережная", "туп": "тупик"}
+
+
+def street_names(limit: int = 30) -> list[str]:
+    """The register's streets as people say them («улица Садовая», «проспект Мира»), those with the
+    most buildings first (ties by name), at most ``limit``. Read from the normalised address keys:
+    the words after a street type up to the house number; addresses without a street type are
+    skipped. Used for the transcription's vocabulary prompt (crm.calls.vocabulary)."""
+    counts: dict[str, int] = {}
+    for (key,) in db.session.execute(sa.select(Building.address_key)):
+        words = key.split()
+        for i, w in enumerate(words):
+            if w in STREET_TYPE_WORDS:
+                name = []
+                for v in words[i + 1:]:
+                    if any(c.isdigit() for c in v) or v in STREET_TYPE_WORDS or v in ("корп", "стр", "лит"):
+                        break
+                    name.append(v)
+                if name:
+                    street = STREET_TYPE_WORDS[w] + " " + " ".join(x[:1].upper() + x[1:] for x in name)
+                    counts[street] = counts.get(street, 0) + 1
+                break
+    return [s for s, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]

@@ -10,6 +10,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from crm.calls import vocabulary
 from crm.calls.jobs import model_dir as default_model_dir, rekey_recordings_job
 from crm.calls.transcription import AudioDecodeError, transcribe
 
@@ -25,8 +26,10 @@ from crm.calls.transcription import AudioDecodeError, transcribe
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: CRM_WHISPER_THREADS)")
 @click.option("--channel-roles", help="speaker role of each channel, comma separated "
                                       "(default: CRM_CHANNEL_ROLES, operator,citizen)")
+@click.option("--prompt/--no-prompt", "use_prompt", default=True,
+              help="condition decoding on the hotline's vocabulary (crm.calls.vocabulary; default on)")
 @with_appcontext
-def transcribe_cmd(file, as_json, words, model_dir, language, threads, channel_roles):
+def transcribe_cmd(file, as_json, words, model_dir, language, threads, channel_roles, use_prompt):
     """Transcribe FILE synchronously with the same pipeline as the worker.
 
     Undecodable input exits with status 2; with --json (or --words) its error is printed on stderr as
@@ -39,7 +42,8 @@ def transcribe_cmd(file, as_json, words, model_dir, language, threads, channel_r
     try:
         result = transcribe(Path(file), model_dir=Path(model_dir) if model_dir else default_model_dir(current_app),
                             language=language or cfg["CRM_LANGUAGE"], channel_roles=roles,
-                            cpu_threads=threads or cfg["CRM_WHISPER_THREADS"])
+                            cpu_threads=threads or cfg["CRM_WHISPER_THREADS"],
+                            prompt=vocabulary.prompt_for(None) if use_prompt else None)
     except AudioDecodeError as exc:
         if as_json:
             click.echo(json.dumps({"error": exc.to_dict()}, ensure_ascii=False), err=True)

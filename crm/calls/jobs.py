@@ -11,7 +11,7 @@ from crm.calls.transcription import AudioDecodeError, ensure_model
 from crm.calls.services import TRANSCRIBE_RETRIES, TRANSCRIBE_RETRY_INTERVALS_S, job_timeout_s
 from crm.db import db
 from crm.jobs import job, job_context
-from crm.calls import services
+from crm.calls import services, vocabulary
 from crm.calls.models import Call
 
 
@@ -63,12 +63,14 @@ def transcribe_call(call_id: str, force: bool = False, purpose: str = "appeal_pr
                 last[0] = time.monotonic()
                 services.set_progress(call_id, percent)
 
+        prompt = vocabulary.prompt_for(call.operator_id)  # before the long work: no session held during it
         try:
             with services.decrypted_recording(call, purpose=purpose) as audio:  # decrypted in memory, never on disk
                 db.session.commit()  # no transaction (or SQLite write lock) held during the long work
                 result = transcription.transcribe(audio, model_dir=model_dir(app), language=app.config["CRM_LANGUAGE"],
                                     channel_roles=tuple(app.config["CRM_CHANNEL_ROLES"]),
-                                    cpu_threads=app.config["CRM_WHISPER_THREADS"], progress=progress)
+                                    cpu_threads=app.config["CRM_WHISPER_THREADS"], progress=progress,
+                                    prompt=prompt)
         except AudioDecodeError as exc:
             # Final even when exc.retryable (``truncated``: "the file may still be being written").
             # That holds for a file straight from the PBX, not for what this job reads: a decrypted

@@ -107,6 +107,15 @@ def _decode_batch(
                 cov_new >= cov_old - opts.fallback_uncovered_s and better(r, results[i], opts)
             ):
                 results[i] = r
+    copied = [i for i, r in enumerate(results) if dec.copies_prompt(r)]
+    if copied:
+        # the vocabulary prompt was copied into the output: that window is decoded without it
+        enc_np = np.array(enc) if enc_np is None else enc_np
+        sub = ctranslate2.StorageView.from_array(np.ascontiguousarray(enc_np[copied]))
+        again = dec.generate(sub, len(copied), opts.fallback_beam or opts.beam_size,
+                             max(len(batch[i].audio) for i in copied) / SR, use_prompt=False)
+        for i, r in zip(copied, again):
+            results[i] = r
     if enc_np is None:
         enc_np = np.array(enc)
 

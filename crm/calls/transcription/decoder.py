@@ -1,12 +1,17 @@
 """Whisper decoding of one encoded batch: generation, the fallback rule, timestamp segmentation.
 
 The CTranslate2 model is driven directly (not ``WhisperModel.transcribe``): beam search with the
-language fixed, no conditioning on previous text, output bounded by the window's length.
+language fixed, no conditioning on previous text, output bounded by the window's length. An optional
+vocabulary prompt (the hotline's own words, :mod:`crm.calls.vocabulary`) is given to every window the
+way Whisper's ``initial_prompt`` is: ``<|startofprev|>`` + its tokens before the start-of-transcript
+sequence (Radford et al. 2022, §4.2; faster-whisper's ``initial_prompt``/``hotwords``).
 """
 
 from __future__ import annotations
 
 import math
+import re
+from difflib import SequenceMatcher
 from dataclasses import dataclass
 
 import ctranslate2
@@ -14,6 +19,40 @@ import numpy as np
 
 from crm.calls.transcription.filters import compression_ratio
 from crm.calls.transcription.options import TIME_PRECISION, WHISPER_WINDOW_S, MIN_RESUME_S, PipelineOptions
+
+
+#: Whisper's decoder has 448 positions: the prompt and the output share them.
+MAX_TARGET_POSITIONS = 448
+#: a window's output repeating this many words in a row of the prompt copies it (see copies_prompt)
+PROMPT_COPY_WORDS = 3
+PROMPT_COPY_SIMILARITY = 0.6
+
+
+def _words(text: str) -> list[str]:
+    return re.sub(r"[^\w\s]", " ", text.lower().replace("ё", "е")).split()
+
+
+def prompt_ngrams(prompt: str) -> list[list[str]]:
+    """The runs of :data:`PROMPT_COPY_WORDS` words of the prompt after its first sentence (the
+    line's name and the operator, which a call does start with, may be repeated)."""
+    rest = _words(prompt.split(". ", 1)[1]) if ". " in prompt else []
+    return [rest[i:i + PROMPT_COPY_WORDS] for i in range(len(rest) - PROMPT_COPY_WORDS + 1)]
+
+
+def copies_prompt(text: str, ngrams: list[list[str]]) -> bool:
+    """True when ``text`` has :data:`PROMPT_COPY_WORDS` words in a row like a run of ``ngrams``,
+    each spelled at least :data:`PROMPT_COPY_SIMILARITY` alike (difflib ratio). Whisper copies its
+    prompt where the audio is unclear (measured: «Звонят про КВС и стояк» in a greeting whose
+    operator's name the prompt got wrong); such a window is decoded again without the prompt."""
+    words = _words(text)
+    n = PROMPT_COPY_WORDS
+    for i in range(len(words) - n + 1):
+        run = words[i:i + n]
+        for gram in ngrams:
+            if all(a == b or SequenceMatcher(None, a, b).ratio() >= PROMPT_COPY_SIMILARITY
+                   for a, b in zip(run, gram)):
+                return True
+    return False
 
 
 @dataclass
@@ -31,7 +70,7 @@ class Decoder:
     """Drives the CTranslate2 Whisper model of ``model`` (a :class:`faster_whisper.WhisperModel`) for one
     language: features, encoder, beam-search generation, fallback rule, timestamp segments, alignment."""
 
-    def __init__(self, model, language: str, opts: PipelineOptions):
+    def __init__(self, model, language: str, opts: PipelineOptions, prompt: str | None = None):
         # deferred: importing faster_whisper starts onnxruntime threads, and the web app and the RQ
         # parent, which fork, import this package (for probe()) without ever transcribing
         from faster_whisper.tokenizer import Tokenizer
@@ -42,7 +81,17 @@ class Decoder:
         self.tok = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
                              language=language)
         self.suppress = list(get_suppressed_tokens(self.tok, [-1]))
-        self.prompt = list(self.tok.sot_sequence)
+        self.plain_prompt = list(self.tok.sot_sequence)
+        self.prompt = self.plain_prompt
+        self.prompt_tokens: list[int] = []
+        self.prompt_ngrams: list[list[str]] = []
+        if prompt and prompt.strip():
+            # the prompt's words after its first sentence (the line's name and the operator, which the
+            # call does start with): an output repeating three of them in a row copies the prompt
+            self.prompt_ngrams = prompt_ngrams(prompt)
+            # the last tokens are kept if it is too long (as Whisper keeps the most recent context)
+            self.prompt_tokens = self.tok.encode(" " + prompt.strip())[-opts.prompt_max_tokens:]
+            self.prompt = [self.tok.sot_prev, *self.prompt_tokens, *self.tok.sot_sequence]
         self.ts_begin = self.tok.timestamp_begin
         self.eot = self.tok.eot
 
@@ -66,20 +115,26 @@ class Decoder:
             ctranslate2.StorageView.from_array(np.ascontiguousarray(feats)), to_cpu=False
         )
 
+    def copies_prompt(self, d: Decoded) -> bool:
+        """Does this result repeat the vocabulary prompt instead of transcribing the audio
+        (:func:`copies_prompt`)?"""
+        return copies_prompt(d.text, self.prompt_ngrams)
+
     def generate(
         self, enc, n: int, beam: int, content_s: float = WHISPER_WINDOW_S,
-        repetition_penalty: float = 1.0,
+        repetition_penalty: float = 1.0, use_prompt: bool = True,
     ) -> list[Decoded]:
         # Bound the output by the audio length: speech rarely exceeds ~8 tokens/s, so a decoder
         # stuck in a repetition loop stops early instead of running to 448 tokens.
         max_new = int(min(440, self.opts.max_tokens_per_s * content_s + 16))
+        prompt = self.prompt if use_prompt else self.plain_prompt
         results = self.model.model.generate(
             enc,
-            [self.prompt] * n,
+            [prompt] * n,
             beam_size=beam,
             patience=1.0,
             length_penalty=1.0,
-            max_length=len(self.prompt) + max_new,
+            max_length=min(MAX_TARGET_POSITIONS, len(prompt) + max_new),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,

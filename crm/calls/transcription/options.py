@@ -36,6 +36,9 @@ class PipelineOptions:
     # First pass: beam 2 (greedy costs ~4 WER points on clean read speech, festvox 0.184 vs
     # 0.144; beam 2 +0.004). Windows that fail the checks are redone with fallback_beam.
     beam_size: int = 2
+    # Tokens of a vocabulary prompt kept (the last ones): Whisper allows 223 (half its context);
+    # a shorter prompt leaves the output more room (448 positions in all).
+    prompt_max_tokens: int = 120
     fallback_beam: int = 5
     # a first-pass window whose average token log-probability is below this is decoded again
     # with fallback_beam (the better result is kept); Whisper's own threshold is -1.0

@@ -39,6 +39,7 @@ def transcribe(
     cpu_threads: int = 2,
     progress: Callable[[float], None] | None = None,
     options: PipelineOptions | None = None,
+    prompt: str | None = None,
 ) -> TranscriptResult:
     """Transcribe a call recording: a path, or a readable and seekable binary file object (the
     worker passes :func:`crm.security.crypto.open_recording`'s reader, so the plaintext stays in
@@ -46,7 +47,9 @@ def transcribe(
 
     Raises :class:`~crm.calls.transcription.audio.AudioDecodeError` for unreadable input (before the
     model is loaded) and :class:`~crm.calls.transcription.model.ModelError` when the model cannot be loaded.
-    ``progress(percent)`` is called with values from 0 to 100.
+    ``progress(percent)`` is called with values from 0 to 100. ``prompt`` is the vocabulary prompt
+    (:func:`crm.calls.vocabulary.prompt_for`): text the decoder is conditioned on in every window,
+    never part of the output.
     """
     opts = options or PipelineOptions()
     if not language:
@@ -74,7 +77,7 @@ def transcribe(
     report(0.0)
     workers = max(1, min(opts.parallel, cpu_threads))
     model = load_model(Path(model_dir), cpu_threads, workers=workers)
-    dec = Decoder(model, language, opts)
+    dec = Decoder(model, language, opts, prompt=prompt)
 
     segments: list[dict] = []
     dual_mono_votes: list[bool] = []
