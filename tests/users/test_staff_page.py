@@ -200,6 +200,12 @@ def test_admins_cannot_open_the_dpo_pages_nor_the_access_log_api(client, admin):
             assert resp.status_code in (401, 403), (rule.endpoint, method, resp.status_code)
             opened += 1
     assert opened >= len(rules)
+    # nor does any other route read the access log or the keys for them
+    app = client.application
+    sensitive = [r for r in app.url_map.iter_rules() if re.search(r"audit|access-log|/keys?\b|kek|keystore", r.rule)]
+    assert sensitive
+    for rule in sensitive:
+        assert "admin" not in getattr(app.view_functions[rule.endpoint], "crm_roles", ("?",)), rule.rule
 
 
 def test_the_dpos_accounts_are_changed_on_the_console_only(client, admin, make_user):
