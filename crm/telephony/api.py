@@ -145,7 +145,7 @@ def telephony_event():
         pass  # the database keeps the id for good; Redis only answers replays sooner
     app.logger.info("telephony event %s type=%s duplicate=%s", ev.event_id, kind, result.duplicate)
     body = {"accepted": True, "duplicate": result.duplicate, "event_id": ev.event_id, "callId": ev.call_id,
-            "state": result.call.state if result.call is not None else None}
+            "state": result.state}
     return body, 200 if result.duplicate else 202
 
 

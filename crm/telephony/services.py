@@ -16,6 +16,8 @@ from typing import Iterable
 
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from crm import jobs
@@ -106,6 +108,7 @@ class Ingested:
     duplicate: bool
     call: TelephonyCall | None = None
     fetch_url: str | None = None  # the recording's address to fetch (kept encrypted on the record, not in the job)
+    state: str | None = None  # the record's state as committed (reading ``call.state`` would reload it)
 
 
 # --- the fold -----------------------------------------------------------------------------------------
@@ -230,22 +233,30 @@ def _operator_name(ev: Event) -> str | None:
     return None
 
 
-def _lock_or_create(ev: Event) -> TelephonyCall:
-    """The record of ``ev.call_id``, locked for this transaction (``SELECT … FOR UPDATE``; created when
-    absent, a concurrent creation recognised by the unique key)."""
+def _lock(ev: Event) -> TelephonyCall | None:
+    """The record of ``ev.call_id``, locked for this transaction (``SELECT … FOR UPDATE``), or None."""
     q = select(TelephonyCall).where(TelephonyCall.pbx_call_id == ev.call_id).with_for_update()
-    call = db.session.execute(q).scalar_one_or_none()
-    if call is not None:
-        return call
+    return db.session.execute(q).scalar_one_or_none()
+
+
+def _new_call(ev: Event) -> TelephonyCall:
+    """A new record of ``ev.call_id`` (added; inserted at the flush: a concurrent creation of the same
+    call then fails on the unique key and :func:`ingest` starts over)."""
     call = TelephonyCall(pbx_call_id=ev.call_id, source=ev.source, direction=ev.direction or "in",
                          queued_at=ev.at, state="waiting")
     call.owner_id = call.id
-    try:
-        with db.session.begin_nested():
-            db.session.add(call)
-    except IntegrityError:
-        call = db.session.execute(q).scalar_one()
+    db.session.add(call)
     return call
+
+
+def _insert_event(row: dict) -> bool:
+    """INSERT the event ``row`` unless its ``event_id`` is known (``ON CONFLICT DO NOTHING``: one
+    statement, no savepoint); True when inserted."""
+    dialect = db.session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    result = db.session.execute(insert(TelephonyEvent).values(**row).on_conflict_do_nothing(
+        index_elements=[TelephonyEvent.event_id]))
+    return bool(result.rowcount)
 
 
 def _find_citizen(e164: str) -> str | None:
@@ -270,13 +281,33 @@ def ingest(ev: Event, *, staged=None) -> Ingested:
     recording and queued for transcription (discarded in every case). An abandoned inbound call gets a
     callback deadline; an outbound call, or an inbound one answered, clears the open callbacks of its
     number. Raises :class:`TelephonyError` for a call id of another direction's numbers (never here)."""
+    for attempt in (1, 2):
+        try:
+            return _ingest(ev, staged=staged, last=attempt == 2)
+        except _CreatedConcurrently:
+            continue  # another event of the same call created its record first: once more, now it exists
+    raise AssertionError("unreachable")
+
+
+class _CreatedConcurrently(Exception):
+    """The call's record was created by a concurrent transaction between the read and the write."""
+
+
+def _ingest(ev: Event, *, staged, last: bool) -> Ingested:
+    """:func:`ingest`'s one attempt. Statements: one read (is the event known, the record's caller
+    state), the caller's look-up when needed, then one write transaction: the event inserted ``ON
+    CONFLICT DO NOTHING``, the record locked (or created: its events are then just this one, so they
+    are not read back), updated, committed."""
+    discard = True
     try:
-        if db.session.execute(select(TelephonyEvent.id).where(TelephonyEvent.event_id == ev.event_id)).first():
-            return Ingested(True)
         number, valid = normalised(_citizen_side(ev))
+        seen = select(TelephonyEvent.id).where(TelephonyEvent.event_id == ev.event_id).exists()
         existing = db.session.execute(select(TelephonyCall.id, TelephonyCall.citizen_id, TelephonyCall.caller_enc,
-                                             TelephonyCall.caller_valid)
+                                             TelephonyCall.caller_valid, seen.label("seen"))
                                       .where(TelephonyCall.pbx_call_id == ev.call_id)).first()
+        if existing is not None and existing.seen:  # an event is stored with its record, never without
+            db.session.commit()
+            return Ingested(True)
         citizen_id = None
         if valid and (existing is None or (existing.caller_enc is None and existing.citizen_id is None)):
             citizen_id = _find_citizen(number)
@@ -288,29 +319,43 @@ def ingest(ev: Event, *, staged=None) -> Ingested:
             citizen_id = _find_citizen(known) if known else None
         db.session.commit()  # end the read before the write transaction
 
-        event_row = TelephonyEvent(event_id=ev.event_id, source=ev.source, pbx_call_id=ev.call_id, type=ev.type,
-                                   direction=ev.direction, queue=(ev.queue or None) and ev.queue[:80],
-                                   user=_operator_name(ev) if ev.type == "answer" else (ev.user or None) and ev.user[:80],
-                                   cause=(ev.cause or None) and ev.cause[:40], at=ev.at)
-        try:
-            with db.session.begin_nested():
-                db.session.add(event_row)
-        except IntegrityError:
+        row = dict(event_id=ev.event_id, source=ev.source, pbx_call_id=ev.call_id, type=ev.type,
+                   direction=ev.direction, queue=(ev.queue or None) and ev.queue[:80],
+                   user=_operator_name(ev) if ev.type == "answer" else (ev.user or None) and ev.user[:80],
+                   cause=(ev.cause or None) and ev.cause[:40], at=ev.at)
+        if not _insert_event(row):
             db.session.rollback()
             return Ingested(True)
-        call = _lock_or_create(ev)
+        call = _lock(ev) if existing is not None else None
+        created = call is None
+        if created:
+            call = _new_call(ev)
+        learned = False
         if call.caller_enc is None and number:
             if call.citizen_id is None and citizen_id is not None and call.owner_id == call.id:
                 call.citizen_id = citizen_id
             call.caller = number
             call.caller_valid = valid
+            learned = True
         elif call.citizen_id is None and citizen_id is not None:
             # found late: the number stays under the record's own key, which now goes with the citizen
             # (a key owner of crm.telephony.personal_data: erasure shreds it)
             call.citizen_id = citizen_id
         if call.line is None:
             call.line = _line_side(ev)
-        _rebuild(call)
+        if created:
+            try:
+                with db.session.no_autoflush:
+                    _rebuild(call, [TelephonyEvent(**row)], fresh=True)
+                db.session.flush()
+            except IntegrityError:
+                db.session.rollback()
+                if last:
+                    raise
+                discard = False  # the next attempt stores the staged recording
+                raise _CreatedConcurrently() from None
+        else:
+            _rebuild(call, fresh=learned)
         fetch_url = None
         stored = None
         if ev.type == "recording" and call.recording_call_id is None:
@@ -320,6 +365,7 @@ def ingest(ev: Event, *, staged=None) -> Ingested:
             elif ev.url:
                 fetch_url = ev.url
                 call.recording_url = ev.url  # encrypted; the job reads it from here (never a job argument)
+        state = call.state
         try:
             db.session.commit()
         except Exception:
@@ -328,19 +374,25 @@ def ingest(ev: Event, *, staged=None) -> Ingested:
                 calls.remove_stored(stored)
             raise
     finally:
-        if staged is not None:
+        if staged is not None and discard:
             staged.discard()
     if stored is not None:
         calls.enqueue_transcription(stored)
     if fetch_url:
         jobs.enqueue("crm.telephony.jobs.fetch_recording", call.id,
                      timeout_s=int(current_app.config["CRM_TELEPHONY_FETCH_TIMEOUT_S"]) * 4 + 600)
-    return Ingested(False, call, fetch_url)
+    return Ingested(False, call, fetch_url, state)
 
 
-def _rebuild(call: TelephonyCall) -> None:
-    """Recompute ``call`` from all its events (:func:`fold`), then its callback (no commit)."""
-    events = db.session.execute(select(TelephonyEvent).where(TelephonyEvent.pbx_call_id == call.pbx_call_id)).scalars().all()
+def _rebuild(call: TelephonyCall, events: list | None = None, *, fresh: bool = True) -> None:
+    """Recompute ``call`` from all its events (:func:`fold`; ``events``: them, when the caller knows
+    them all — a record just created has only its first), then its callback (no commit). ``fresh``:
+    the record is new or just learned its caller's number (the earlier callbacks of the number are
+    then looked for; otherwise only when this event made the call answered)."""
+    was_answered = call.answered_at is not None
+    if events is None:
+        events = db.session.execute(select(TelephonyEvent).where(TelephonyEvent.pbx_call_id == call.pbx_call_id)
+                                    ).scalars().all()
     if not any(e.type in _RANK for e in events):  # only a recording so far: the call took place
         call.queued_at = min(e.at for e in events)
         call.state = "ended"
@@ -351,9 +403,10 @@ def _rebuild(call: TelephonyCall) -> None:
     call.transferred, call.cause, call.direction, call.queue = f.transferred, f.cause, f.direction, f.queue
     if call.operator != f.operator:
         call.operator = f.operator
-        user = users.get_by_username(f.operator) if f.operator else None
+        with db.session.no_autoflush:  # one UPDATE of the record at the commit, not two
+            user = users.get_by_username(f.operator) if f.operator else None
         call.operator_id = user.id if user is not None else None
-    _update_callbacks(call)
+    _update_callbacks(call, clearing=fresh or (not was_answered and call.answered_at is not None))
 
 
 def callback_deadline_s(queue: str | None) -> int:
@@ -378,13 +431,15 @@ def _open_callbacks_of(number: str, before: datetime, exclude: str) -> list[Tele
     return found
 
 
-def _update_callbacks(call: TelephonyCall) -> None:
+def _update_callbacks(call: TelephonyCall, *, clearing: bool = True) -> None:
     """Keep the callback worklist in step with ``call`` (no commit).
 
     An inbound call abandoned gets ``callback_due_at`` (its end plus :func:`callback_deadline_s`)
     unless a later call to or from the number already cleared it; one answered after all (a late
     ``answer`` event) leaves the list. An outbound call to the number (the PBX's callback), or an
-    inbound call from it that an operator answered, clears the number's earlier open callbacks."""
+    inbound call from it that an operator answered, clears the number's earlier open callbacks —
+    looked for when ``clearing`` (the record is new, learned its number, or was just answered: later
+    events of the same call would find nothing more to clear)."""
     if call.direction == "in" and call.state == "abandoned":
         if call.callback_done_at is None and call.callback_due_at is None:
             call.callback_due_at = call.ended_at + timedelta(seconds=callback_deadline_s(call.queue))
@@ -392,7 +447,7 @@ def _update_callbacks(call: TelephonyCall) -> None:
                 call.callback_done_at = call.ended_at
     elif call.direction == "in" and call.callback_done_at is None:
         call.callback_due_at = None
-    if not call.caller_valid or call.caller_enc is None:
+    if not clearing or not call.caller_valid or call.caller_enc is None:
         return
     clears = call.direction == "out" or call.answered_at is not None
     if not clears:

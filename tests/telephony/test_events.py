@@ -414,3 +414,60 @@ def test_the_access_export_carries_the_citizens_call_records(ctx, client, pbx):
     other = CitizenFactory(phone="+79160000001")
     assert not any("telephony_calls" in (p or {}) for p in hooks.fire("citizen.export", citizen_id=other.id,
                                                                       purpose="dsr", erased=False))
+
+
+def test_two_first_events_of_a_call_at_once_make_one_record(ctx, as_role, client, make_user):
+    """The record is created by the first event's write; when another event of the same call creates it
+    between this event's read and its write (two PBX events at the same instant on two workers), the
+    insert meets the unique key and the event is applied again to the existing record: one record,
+    both events folded in (bench/telephony.py's burst measures the same at scale)."""
+    import threading
+
+    from crm.telephony import services
+
+    make_user("operator", username="op_race")
+    real = services._find_citizen
+    raced = []
+
+    def interleave(e164):
+        found = real(e164)
+        if not raced:  # the other event's whole ingest, on its own connection, before this one writes
+            raced.append(True)
+
+            def other():
+                with ctx.app_context():
+                    services.ingest(services.Event(event_id="race-answer", type="answer", call_id="race-1",
+                                                   at=NOW[0] - timedelta(seconds=10), from_="+79990000042",
+                                                   to="+74951112233", user="op_race"))
+            t = threading.Thread(target=other)
+            t.start()
+            t.join()
+        return found
+
+    attempts = []
+    real_attempt = services._ingest
+
+    def counted(ev, **kw):
+        attempts.append(ev.event_id)
+        return real_attempt(ev, **kw)
+
+    services._find_citizen, services._ingest = interleave, counted
+    try:
+        done = services.ingest(services.Event(event_id="race-new", type="newCall", call_id="race-1",
+                                              at=NOW[0] - timedelta(seconds=40), from_="+79990000042",
+                                              to="+74951112233"))
+    finally:
+        services._find_citizen, services._ingest = real, real_attempt
+    assert raced and done.duplicate is False and done.state == "answered"
+    assert attempts == ["race-new", "race-answer", "race-new"]  # the insert met the key: applied once more
+    from crm.db import db
+    from crm.telephony.models import TelephonyCall, TelephonyEvent
+    import sqlalchemy as sa
+
+    assert db.session.execute(sa.select(sa.func.count()).select_from(TelephonyCall)
+                              .where(TelephonyCall.pbx_call_id == "race-1")).scalar_one() == 1
+    assert db.session.execute(sa.select(sa.func.count()).select_from(TelephonyEvent)
+                              .where(TelephonyEvent.pbx_call_id == "race-1")).scalar_one() == 2
+    _, sup = as_role("supervisor")
+    got = record(client, sup, "race-1")
+    assert got["state"] == "answered" and got["wait_s"] == pytest.approx(30) and got["operator"] == "op_race"
