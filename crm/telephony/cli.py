@@ -5,15 +5,22 @@ import hashlib
 import hmac
 import json
 import time
+import urllib.error
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 
 from crm.telephony import queuelog, services, simulate
 from crm.users import services as users
+
+
+#: Hosts ``simulate --url`` posts to without --allow-remote.
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 @click.group("telephony")
@@ -45,18 +52,30 @@ def import_queue_log(file: Path, source: str):
 @click.option("--agents", default=5, show_default=True)
 @click.option("--seed", default=1, show_default=True)
 @click.option("--url", default=None, help="post to this webhook (…/api/v1/telephony/events) instead of the database")
-@click.option("--secret", envvar="CRM_TELEPHONY_SECRET", default=None, help="the webhook's secret (with --url)")
+@click.option("--secret", default=None,
+              help="the webhook's secret (with --url; default: this instance's CRM_TELEPHONY_SECRET, as the app reads it)")
+@click.option("--source", default=None, help="with --url: sign as this source of CRM_TELEPHONY_SECRETS (X-CRM-Source)")
 @click.option("--speed", default=60.0, show_default=True, help="with --url: how many times faster than real time")
+@click.option("--allow-remote", is_flag=True, help="with --url: allow a webhook that is not on this machine")
 @with_appcontext
-def simulate_cmd(calls: int, agents: int, seed: int, url: str | None, secret: str | None, speed: float):
+def simulate_cmd(calls: int, agents: int, seed: int, url: str | None, secret: str | None, source: str | None,
+                 speed: float, allow_remote: bool):
     """Replay a simulated hour of a call centre (bursts, abandons, short abandons, transfers).
 
     The calls are answered by the active operator accounts (up to --agents of them), or by
     ``operator1`` … when there are none (answers without an operator: no such accounts).
 
     Without --url: the hour that ends now is written straight through the services (the same code as
-    the webhook after its signature and time checks); calls still going on at the end stay so. With --url: each event is signed and posted to a
-    running webhook when its time comes, SPEED times faster, stamped with the moment it is sent."""
+    the webhook after its signature and time checks); calls still going on at the end stay so. With --url: each
+    event is signed and posted to a running webhook when its time comes, SPEED times faster, stamped with
+    the moment it is sent; a webhook off this machine needs --allow-remote (the simulated calls would land
+    in someone's real queue). The callers are fictional numbers (+7 999 000-xx-xx). Exit status 1 when
+    the webhook refused any event (a wrong secret stops at the first refusal)."""
+    if url is not None:
+        host = (urlsplit(url).hostname or "").lower()
+        if host not in LOCAL_HOSTS and not allow_remote:
+            raise click.ClickException(f"{url}: not a webhook on this machine; the simulated calls would reach a "
+                                       "real queue — add --allow-remote if that is what you mean")
     start = datetime.now(timezone.utc) - timedelta(hours=1)
     # the operators' own user names (an answer by a name that is no staff account has no operator)
     names = [u.username for u in users.active_with_roles("operator")][:agents] or None
@@ -70,10 +89,14 @@ def simulate_cmd(calls: int, agents: int, seed: int, url: str | None, secret: st
                                            source="simulator"))
         click.echo(f"{len(events)} events of {len({e.call_id for e in events})} calls written")
         return
+    cfg = current_app.config
     if not secret:
-        raise click.ClickException("--secret (or CRM_TELEPHONY_SECRET) is needed with --url")
+        secret = (cfg["CRM_TELEPHONY_SECRETS"] or {}).get(source) if source else cfg["CRM_TELEPHONY_SECRET"]
+    if not secret:
+        raise click.ClickException("no secret: give --secret, or set CRM_TELEPHONY_SECRET (or the source's entry of "
+                                   "CRM_TELEPHONY_SECRETS) in the instance config or the environment")
     t0 = time.monotonic()
-    refused = 0
+    refused = posted = 0
     for e in events:
         due = (e.at - start).total_seconds() / max(speed, 0.001)
         pause = due - (time.monotonic() - t0)
@@ -81,12 +104,23 @@ def simulate_cmd(calls: int, agents: int, seed: int, url: str | None, secret: st
             time.sleep(pause)
         raw = json.dumps(e.as_json(datetime.now(timezone.utc))).encode()
         sig = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-        req = urllib.request.Request(url, data=raw, method="POST",
-                                     headers={"Content-Type": "application/json", "X-CRM-Signature": sig})
+        headers = {"Content-Type": "application/json", "X-CRM-Signature": sig, **({"X-CRM-Source": source}
+                                                                                   if source else {})}
+        req = urllib.request.Request(url, data=raw, method="POST", headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 resp.read()
-        except Exception as exc:  # report and go on: a demo should not stop at one refused event
+            posted += 1
+        except urllib.error.HTTPError as exc:
+            refused += 1
+            detail = exc.read().decode("utf-8", "replace")[:300]
+            click.echo(f"  {e.event_id}: HTTP {exc.code} {detail}", err=True)
+            if exc.code in (401, 503):  # a wrong or missing secret: every event would be refused
+                raise click.ClickException(f"the webhook refused the events (HTTP {exc.code}): check the secret "
+                                           f"(--secret, CRM_TELEPHONY_SECRET); {posted} posted before")
+        except OSError as exc:  # not reachable, timed out: go on, the demo may recover
             refused += 1
             click.echo(f"  {e.event_id}: {exc}", err=True)
-    click.echo(f"{len(events)} events posted, {refused} refused")
+    click.echo(f"{posted} events posted, {refused} refused")
+    if refused:
+        raise SystemExit(1)

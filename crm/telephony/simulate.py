@@ -5,7 +5,9 @@ minutes 20–30 (a pipe bursts: everyone calls); ``agents`` operators answer the
 first. Each caller waits up to a random patience (exponential, mean 90 s; one in twelve hangs up within
 5 s: a misdial, a short abandon) and talks a random time (exponential, mean 180 s, at least 20 s); one
 answered call in fifteen is transferred to a second operator. Numbers are valid Russian mobiles of a
-reserved-looking range; the same seed gives the same hour.
+the fictional range +7 999 000-00-00 … +7 999 000-99-99 (:func:`fictional_number`: valid for
+``phonenumbers``, so the whole path — matching, callbacks — runs, but nobody's real number, so a demo
+never stores or shows a stranger's); the same seed gives the same hour.
 """
 from __future__ import annotations
 
@@ -41,6 +43,15 @@ class SimEvent:
         return body
 
 
+#: The simulator's callers: +7 999 000-xx-xx, a range kept for fictional callers in demos and tests.
+FICTIONAL_PREFIX = "+7999000"
+
+
+def fictional_number(n: int) -> str:
+    """The ``n``-th fictional caller (0 … 9999): ``+7999000NNNN``."""
+    return f"{FICTIONAL_PREFIX}{n % 10000:04d}"
+
+
 def hour(start: datetime, *, calls: int = 120, agents: int = 5, seed: int = 1, prefix: str = "sim",
          names: list[str] | None = None) -> list[SimEvent]:
     """The events of one simulated hour from ``start``, in time order (see the module's docstring).
@@ -60,7 +71,7 @@ def hour(start: datetime, *, calls: int = 120, agents: int = 5, seed: int = 1, p
     at = lambda s: start + timedelta(seconds=round(s, 3))  # noqa: E731
     for i, arrive in enumerate(arrivals):
         call_id = f"{prefix}-{seed}-{i:05d}"
-        number = f"+7916{rnd.randrange(2000000, 9999999):07d}"
+        number = fictional_number(rnd.randrange(10000))
         patience = rnd.uniform(0.5, 4.5) if rnd.random() < 1 / 12 else rnd.expovariate(1 / 90)
         talk = max(20.0, rnd.expovariate(1 / 180))
         ev = lambda kind, s, **kw: SimEvent(f"{call_id}-{kind}-{len(events)}", kind, call_id, at(s), number, **kw)  # noqa: E731

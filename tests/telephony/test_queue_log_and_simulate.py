@@ -111,3 +111,66 @@ def test_queue_log_event_ids_do_not_depend_on_the_callers_number():
     b = f"{T + 10}|1700000001.1|hotline||ENTERQUEUE||+79990000000|1"
     assert line_digest(a, "ENTERQUEUE") == line_digest(b, "ENTERQUEUE")
     assert line_digest(a, "ENTERQUEUE") != line_digest(a.replace("1700000001.1", "1700000009.1"), "ENTERQUEUE")
+
+
+@pytest.fixture()
+def live_webhook(ctx):
+    """The app served on 127.0.0.1 (a thread), for ``simulate --url``: its events URL."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, ctx, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/api/v1/telephony/events"
+    server.shutdown()
+
+
+def test_simulate_url_uses_the_instances_secret_and_fictional_numbers(ctx, runner, live_webhook, monkeypatch):
+    """No --secret: the secret is read from the app's configuration (instance config or environment,
+    as the webhook reads it). The callers are the fictional +7 999 000-xx-xx."""
+    from crm.db import db
+    from crm.telephony import services
+    from crm.telephony.models import TelephonyCall
+    import sqlalchemy as sa
+
+    monkeypatch.setitem(ctx.config, "CRM_TELEPHONY_SECRET", "instance-secret")
+    monkeypatch.delenv("CRM_TELEPHONY_SECRET", raising=False)
+    out = runner("telephony", "simulate", "--calls", "6", "--agents", "2", "--seed", "5", "--url", live_webhook,
+                 "--speed", "1000000")
+    assert out.exit_code == 0, out.output
+    assert " 0 refused" in out.output
+    db.session.expire_all()
+    rows = db.session.execute(sa.select(TelephonyCall)).scalars().all()
+    assert rows and all(c.caller.startswith("+7999000") for c in rows)
+    assert services.get(rows[0].pbx_call_id) is not None
+
+
+def test_simulate_url_exits_non_zero_when_the_webhook_refuses(ctx, runner, live_webhook, monkeypatch):
+    monkeypatch.setitem(ctx.config, "CRM_TELEPHONY_SECRET", "instance-secret")
+    out = runner("telephony", "simulate", "--calls", "6", "--seed", "5", "--url", live_webhook, "--secret", "wrong",
+                 "--speed", "1000000")
+    assert out.exit_code == 1
+    assert "HTTP 401" in out.output and "check the secret" in out.output and "0 posted before" in out.output
+
+
+def test_simulate_refuses_a_remote_webhook_without_the_flag(ctx, runner, monkeypatch):
+    import urllib.request
+
+    def no_network(*a, **kw):
+        raise AssertionError("nothing may be posted")
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    monkeypatch.setitem(ctx.config, "CRM_TELEPHONY_SECRET", "s")
+    out = runner("telephony", "simulate", "--calls", "3", "--url", "https://crm.example.ru/api/v1/telephony/events")
+    assert out.exit_code != 0 and "--allow-remote" in out.output
+
+
+def test_simulated_callers_are_fictional():
+    from crm.citizens.phones import normalise_phone
+    from crm.telephony import simulate
+
+    events = simulate.hour(datetime(2026, 12, 7, 9, 0, tzinfo=timezone.utc), calls=60, seed=2)
+    numbers = {e.from_ for e in events}
+    assert numbers and all(n.startswith("+7999000") and len(n) == 12 for n in numbers)
+    assert all(normalise_phone(n) == n for n in numbers)  # valid: the whole path (matching, callbacks) runs
