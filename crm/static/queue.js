@@ -25,7 +25,7 @@
       data.agents.forEach(function (a) {
         var tr = document.createElement("tr");
         tr.setAttribute("data-agent", a.user);
-        [a.user, states[a.state] || a.state, String(a.answered), String(Math.round(a.talk_s / 6) / 10)].forEach(function (t) {
+        [a.full_name || a.user, states[a.state] || a.state, String(a.answered), String(Math.round(a.talk_s / 6) / 10)].forEach(function (t) {
           var td = document.createElement("td"); td.textContent = t; tr.appendChild(td);
         });
         body.appendChild(tr);

@@ -97,6 +97,7 @@ class CallbackAttemptSchema(Schema):
 
 class AgentSchema(Schema):
     user = fields.String(required=True)
+    full_name = fields.String(metadata={"description": "the operator's full name (the user name when none)"})
     state = fields.String(required=True, validate=validate.OneOf(("talking", "available", "paused", "logged_off")))
     answered = fields.Integer()
     talk_s = fields.Float()

@@ -644,8 +644,9 @@ def queue_board(now: datetime | None = None, *, notify: bool = True) -> dict:
     * ``answered_over_norm``: calls answered after more than ``CRM_TELEPHONY_EMERGENCY_ANSWER_S`` (300 s,
       ПП РФ № 416: an emergency call answered within 5 minutes), in the queues of
       ``CRM_TELEPHONY_EMERGENCY_QUEUES`` (empty: every queue, as any call may be an emergency);
-    * ``agents``: each operator's state (``talking``, ``available``, ``paused``, ``logged_off``), calls
-      answered today and talk time;
+    * ``agents``: each operator's user name, full name (``full_name``; the user name when the account
+      has none), state (``talking``, ``available``, ``paused``, ``logged_off``), calls answered today
+      and talk time;
     * ``surge``: the queue surge alert (:func:`crm.telephony.surge.detect`; ``notify`` lets a new surge
       notify the supervisors), or None."""
     cfg = current_app.config
@@ -671,13 +672,16 @@ def queue_board(now: datetime | None = None, *, notify: bool = True) -> dict:
     talking = {c.operator for c in db.session.execute(select(TelephonyCall).where(
         TelephonyCall.state == "answered", TelephonyCall.answered_at > stale)).scalars() if c.operator}
     pauses = {a.username: a.state for a in db.session.execute(select(AgentState)).scalars()}
-    names = sorted({u.username for u in users.active_with_roles("operator")}
-                   | {c.operator for c in answered if c.operator} | set(pauses) | talking)
+    full_names = {u.username: u.full_name for u in users.active_with_roles("operator")}
+    names = sorted(set(full_names) | {c.operator for c in answered if c.operator} | set(pauses) | talking)
     agents = []
     for name in names:
         mine = [c for c in answered if c.operator == name]
         state = "talking" if name in talking else pauses.get(name, "available")
-        agents.append({"user": name, "state": state, "answered": len(mine),
+        if name not in full_names:  # not an active operator now (another role, disabled): as the account says
+            account = users.get_by_username(name)
+            full_names[name] = account.full_name if account is not None else ""
+        agents.append({"user": name, "full_name": full_names[name] or name, "state": state, "answered": len(mine),
                        "talk_s": round(sum(c.talk_s or 0 for c in mine), 3)})
     return {
         "date": local_date(now).isoformat(),

@@ -2,6 +2,8 @@
 and «Очередь звонков» (the live queue board: supervisors, administrators)."""
 from __future__ import annotations
 
+from datetime import date
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -73,4 +75,5 @@ def queue_page():
     """The queue board; its script refreshes the figures from GET /api/v1/telephony/queue every 5 s."""
     board = services.queue_board()
     surge.with_links(board["surge"])
+    board["date_ru"] = date.fromisoformat(board["date"]).strftime("%d.%m.%Y")  # dd.mm.yyyy, as Russian pages write dates
     return render_template("telephony/queue.html", board=board)

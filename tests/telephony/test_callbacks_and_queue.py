@@ -159,8 +159,10 @@ def test_queue_board_figures_on_a_simulated_sequence(ctx, client, as_role, make_
     assert board["abandon_rate"] == pytest.approx(1 / 6, abs=1e-4)
     assert board["answered_over_norm"] == 1 and board["answered_over_norm_calls"] == ["q5"]
     agents = {a["user"]: a for a in board["agents"]}
-    assert agents["op_a"] == {"user": "op_a", "state": "talking", "answered": 3, "talk_s": pytest.approx(140)}
-    assert agents["op_b"] == {"user": "op_b", "state": "available", "answered": 2, "talk_s": pytest.approx(260)}
+    assert agents["op_a"] == {"user": "op_a", "full_name": "Тест operator", "state": "talking", "answered": 3,
+                              "talk_s": pytest.approx(140)}
+    assert agents["op_b"] == {"user": "op_b", "full_name": "Тест operator", "state": "available", "answered": 2,
+                              "talk_s": pytest.approx(260)}
     assert board["callbacks_open"] == 2
     # with emergency queues named, the 5-minute norm counts only their calls
     ctx.config["CRM_TELEPHONY_EMERGENCY_QUEUES"] = ("emergency",)

@@ -50,11 +50,21 @@ def test_operator_reveals_and_records_a_callback(ctx, make_user):
 
 
 def test_queue_board_page_for_supervisors_only(ctx, make_user):
+    from crm.db import utcnow
+    from crm.timeutil import local_date
+
+    operator = make_user("operator", username="ivanova")
+    operator.full_name = "Иванова Мария Петровна"
+    from crm.db import db
+    db.session.commit()
     sup = SharedContextClient(ctx, make_user("supervisor"))
     page = sup.get("/telephony/queue")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "Очередь звонков" in html and "queue.js" in html and 'data-figure="service_level"' in html
+    # the date as Russian pages write it, the operators by their full names (new-user trial)
+    assert f"Сегодня, {local_date(utcnow()):%d.%m.%Y}." in html and local_date(utcnow()).isoformat() not in html
+    assert '<td title="ivanova">Иванова Мария Петровна</td>' in html
     op = SharedContextClient(ctx, make_user("operator"))
     assert op.get("/telephony/queue").status_code == 403
     # the board's script polls the API with the browser's session
