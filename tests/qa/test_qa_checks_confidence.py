@@ -122,3 +122,21 @@ def test_review_page_masks_the_citizen_and_offers_the_logged_reveal(ctx, client,
     login(sup_user)
     page = client.get(f"/qa/review/{call.id}").get_data(as_text=True)
     assert "[телефон]" in page and "Сидоров" not in page and 'id="transcript-reveal"' in page
+
+
+def test_dashboard_counts_unsure_apart_from_failed(ctx, make_user, login):
+    from datetime import datetime, timedelta, timezone
+
+    from crm.qa import services as qa
+    from tests.factories import CallFactory, CitizenFactory
+
+    op = make_user("operator")
+    CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True),
+                segments=[greeting_seg(p_hello=0.3), closing_seg()])
+    CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True), segments=[greeting_seg(), closing_seg()])
+    now = datetime.now(timezone.utc)
+    d = qa.dashboard(now - timedelta(days=1), now + timedelta(days=1), operator_id=op.id)
+    g = {r["code"]: r for r in d["checks"]}["greeting"]
+    assert (g["total"], g["failed"], g["unsure"]) == (2, 0, 1)
+    html = login(make_user("supervisor")).get("/qa/dashboard").get_data(as_text=True)
+    assert "Не уверено" in html

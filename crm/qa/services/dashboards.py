@@ -34,7 +34,8 @@ def dashboard(start: datetime, end: datetime, operator_id: int | None = None) ->
     - ``trend``: ``[{week, count, avg}]`` per ISO week in ``CRM_TIMEZONE``;
     - ``distribution``: ``[{lo, hi, count}]``, ten buckets of ten points (100 in the last);
     - ``most_failed``: the five criteria with the highest fail rate (answered at least once);
-    - ``checks``: ``[{code, label, total, failed, fail_rate}]`` of automatic checks on the calls
+    - ``checks``: ``[{code, label, total, failed, unsure, fail_rate}]`` (``unsure``: matched only through
+      doubtful words, not counted as failed) of automatic checks on the calls
       made in the period."""
     tz = local_tz()
     q = db.select(Evaluation).where(Evaluation.created_at >= start, Evaluation.created_at < end)
@@ -80,15 +81,18 @@ def dashboard(start: datetime, end: datetime, operator_id: int | None = None) ->
                              "avg_pct": round(100 * row["sum"] / n, 1) if n else None, "failed": row["failed"],
                              "fail_rate": round(row["failed"] / n, 3) if n else None})
     most_failed = sorted((r for r in by_criterion if r["answered"]), key=lambda r: (-r["fail_rate"], r["code"]))[:5]
+    unsure = db.func.coalesce(CheckResult.state, "") == "unsure"  # doubtful words: not a failure (issue 18)
     check_q = (db.select(CheckResult.code, db.func.count(),
-                         db.func.sum(db.case((CheckResult.passed.is_(False), 1), else_=0)))
+                         db.func.sum(db.case((db.and_(CheckResult.passed.is_(False), db.not_(unsure)), 1), else_=0)),
+                         db.func.sum(db.case((unsure, 1), else_=0)))
                .where(CheckResult.call_id.in_(calls.ids_in_period_select(start, end, operator_id=operator_id)))
                .group_by(CheckResult.code))
     check_rows = db.session.execute(check_q).all()
     order = {c: i for i, c in enumerate(checks.CODES)}
     check_stats = sorted(({"code": code, "label": checks.LABELS.get(code, code), "total": total,
-                           "failed": int(failed or 0), "fail_rate": round(int(failed or 0) / total, 3) if total else None}
-                          for code, total, failed in check_rows), key=lambda r: order.get(r["code"], 99))
+                           "failed": int(failed or 0), "unsure": int(doubtful or 0),
+                           "fail_rate": round(int(failed or 0) / total, 3) if total else None}
+                          for code, total, failed, doubtful in check_rows), key=lambda r: order.get(r["code"], 99))
     scores = [e.score for e in evs]
     return {"total": len(evs), "avg": round(sum(scores) / len(scores), 1) if scores else None,
             "by_operator": by_operator, "by_criterion": by_criterion,
