@@ -21,6 +21,7 @@ from crm.calls import transcript
 from crm.calls.models import STATUS_RU, Call, Segment  # noqa: F401  (STATUS_RU: public, for pages)
 from crm.calls.transcription import AudioDecodeError, AudioInfo, numbers, probe
 from crm.citizens import services as citizens
+from crm.users import services as users
 from crm.consent import services as consent
 from crm.db import atomic, db, new_id, utcnow
 from crm.errors import Conflict, CrmError, Forbidden, Gone, NotFound
@@ -639,8 +640,10 @@ def presented_segments(call: Call, *, mask: bool) -> list[dict]:
     when ``mask``, ``words`` ``[{start, end, word, p}]``, ``pieces`` for the page. Decrypts; logs
     nothing (the caller does)."""
     unsure_p = float(current_app.config["CRM_WORD_UNSURE_P"])
+    operator = users.get(call.operator_id) if mask and call.operator_id is not None else None
+    keep = transcript.operator_name_forms(operator.full_name) if operator is not None else frozenset()
     return [transcript.present({"start": s.start, "end": s.end, "speaker": s.speaker, "channel": s.channel,
-                                "text": s.text, "words": s.words}, mask=mask, unsure_p=unsure_p)
+                                "text": s.text, "words": s.words}, mask=mask, unsure_p=unsure_p, keep_names=keep)
             for s in call.segments]
 
 

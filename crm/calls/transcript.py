@@ -68,18 +68,19 @@ def _is_numberish(word: str) -> bool:
     return any(t.isdigit() or numbers._classify(t) is not None for t in toks)
 
 
-def present(seg: dict, *, mask: bool, unsure_p: float = UNSURE_P) -> dict:
+def present(seg: dict, *, mask: bool, unsure_p: float = UNSURE_P, keep_names: frozenset[str] = frozenset()) -> dict:
     """The shown form of one segment ``seg`` (``{start, end, speaker, channel, text, words}``, words
     as stored: ``[{start, end, word, probability}]``).
 
     Returns ``{start, end, speaker, channel, text, words, pieces, masked}``: ``text`` masked when
     ``mask``; ``words`` ``[{start, end, word, p}]`` (seconds; ``p`` the probability, 0–1, or None),
-    masked words replaced by their label; ``pieces`` ``[{text, start, end, unsure, mask}]`` that
+    masked words replaced by their label (``keep_names``: name forms never masked, the operator's own,
+    :func:`operator_name_forms`); ``pieces`` ``[{text, start, end, unsure, mask}]`` that
     concatenate to ``text`` (``start``/``end`` seconds for a word piece, else None; ``mask`` the kind
     of a masked stretch, else None); ``masked`` the kinds masked, in order."""
     text = seg.get("text") or ""
     words = [w for w in (seg.get("words") or []) if str(w.get("word") or "").strip()]
-    spans = text_ru.personal_spans(text, speaker=seg.get("speaker")) if mask else []
+    spans = text_ru.personal_spans(text, speaker=seg.get("speaker"), keep_names=keep_names) if mask else []
     ranges = _word_ranges(text, words) if words else None
 
     # which words fall under a masked stretch
@@ -133,6 +134,16 @@ def present(seg: dict, *, mask: bool, unsure_p: float = UNSURE_P) -> dict:
     return {"start": seg.get("start"), "end": seg.get("end"), "speaker": seg.get("speaker"),
             "channel": seg.get("channel"), "text": "".join(p["text"] for p in pieces) if pieces else "",
             "words": shown_words, "pieces": pieces, "masked": [k for _, _, k in spans]}
+
+
+def operator_name_forms(full_name: str | None) -> frozenset[str]:
+    """The forms of each part of the operator's name (:func:`crm.text_ru.word_forms`: «Анна» → «анна»,
+    «анну» …) that masking leaves alone: the operator naming themselves is not the citizen's data."""
+    out: set[str] = set()
+    for part in text_ru.WORD.findall((full_name or "").lower().replace("ё", "е")):
+        if len(part) >= 2 and not part.isdigit():
+            out |= text_ru.word_forms(part)
+    return frozenset(out)
 
 
 def _pieces(text: str, spans, words, ranges, unsure_p: float) -> list[dict]:

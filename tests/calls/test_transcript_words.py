@@ -170,3 +170,17 @@ def test_search_never_matches_through_a_masked_stretch(ctx, make_user):
     found = search.search_transcripts("меня зовут", user=sup).hits
     assert [(h.call_id, h.snippet, h.exact, h.start, h.end) for h in found] == [
         (call.id, "Меня зовут [имя], [адрес].", True, 4.5, 5.1)]
+
+
+def test_the_operators_own_name_stays_a_citizens_first_name_said_by_the_operator_is_masked(ctx, client, as_role):
+    from crm.db import db
+
+    op_user, _ = as_role("operator")
+    op_user.full_name = "Анна Смирнова"
+    db.session.commit()
+    _, sup = as_role("supervisor")
+    segs = [{"start": 0.3, "end": 4.0, "speaker": "operator", "channel": 0,
+             "text": "Иван, подскажите адрес. Вас консультировала Анна."}]
+    call = CallFactory(operator=op_user, citizen=CitizenFactory(qa_consent=True), segments=segs)
+    body = client.get(f"/api/v1/calls/{call.id}", headers=sup).get_json()
+    assert body["transcript"]["segments"][0]["text"] == "[имя], подскажите адрес. Вас консультировала Анна."
