@@ -504,6 +504,10 @@ def _name_spans(text: str, speaker: str | None, keep: frozenset[str] = frozenset
         spans.append((group[0][0], group[-1][1], "name"))
     for pattern in (_INITIALS, _INITIALS_CAPS, _PATRONYMIC):
         spans += [(m.start(), m.end(), "name") for m in pattern.finditer(text)]
+    for m in _ONE_INITIAL.finditer(text):  # «Петрова М.», «М. Петрова»: a surname by tag or by ending
+        word = (m.group(1) or m.group(2)).lower()
+        if "Surn" in name_tags(word) or (not morph().word_is_known(word) and word.endswith(_SURNAME_ENDINGS)):
+            spans.append((m.start(), m.end(), "name"))
     return spans
 
 
@@ -526,9 +530,10 @@ def personal_spans(text: str | None, *, speaker: str | None = None,
         return []
     spans = [(m.start(), m.end(), "email") for m in _EMAIL.finditer(text)]
     spans += [(m.start(), m.end(), "email") for m in _SPOKEN_EMAIL.finditer(text)]
+    spans += [(m.start(), m.end(), "email") for m in _EMAIL_SPELLED.finditer(text)]
     spans += _phone_spans(text)
     spans += [(m.start(), m.end(), "address") for m in _HOUSE_PART.finditer(text)]
-    for pattern in _STREET_SPAN:
+    for pattern in (*_STREET_SPAN, _NAME_AND_HOUSE):  # … «Ленина 5», «Садовая, 12а»
         spans += [(m.start(), m.end(), "address") for m in pattern.finditer(text)]
     spans += _name_spans(text, speaker, keep_names)
     return _merge_spans(spans, re.compile(r"[\s,]*"), text)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.api.test_api import as_role  # noqa: F401  (a fixture)
 from tests.factories import CallFactory, CitizenFactory
 
@@ -184,3 +186,31 @@ def test_the_operators_own_name_stays_a_citizens_first_name_said_by_the_operator
     call = CallFactory(operator=op_user, citizen=CitizenFactory(qa_consent=True), segments=segs)
     body = client.get(f"/api/v1/calls/{call.id}", headers=sup).get_json()
     assert body["transcript"]["segments"][0]["text"] == "[имя], подскажите адрес. Вас консультировала Анна."
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("Меня зовут Пётр Сидоров, улица Ленина дом 5, квартира 12.", "Меня зовут [имя], [адрес]."),
+    ("Моя фамилия Шредерова, Анна Петровна.", "Моя фамилия [имя], [имя]."),
+    ("меня зовут иван петров", "меня зовут [имя]"),
+    ("Сидорову передайте, пожалуйста", "[имя] передайте, пожалуйста"),
+    ("Пишите на ivanov@mail.ru или ivan собака mail точка ru", "Пишите на [e-mail] или [e-mail]"),
+    ("Телефон 8 916 123-45-67, домашний 123-45-67.", "Телефон [телефон], домашний [телефон]."),
+    ("Нет воды на Садовой улице, 5-12.", "Нет воды на [адрес]."),
+    ("Живу Ленина 5, квартира 3", "Живу [адрес]"),
+    ("В доме 5 третий день нет отопления, звоню с 12 марта.", "В [адрес] третий день нет отопления, звоню с 12 марта."),
+    ("Заявка 2026-000042 передана в АДС, ответ в течение 10 рабочих дней.",
+     "Заявка 2026-000042 передана в АДС, ответ в течение 10 рабочих дней."),
+    ("Улица не убрана, на улице грязь", "Улица не убрана, на улице грязь"),
+])
+def test_identifiers_found_in_a_citizens_words(text, shown):
+    from crm import text_ru
+
+    assert text_ru.mask_text(text, text_ru.personal_spans(text, speaker="citizen")) == shown
+
+
+def test_a_mono_call_keeps_the_operators_self_introduction():
+    from crm import text_ru
+
+    text = "Горячая линия ЖКХ, оператор Анна, здравствуйте! Меня зовут Пётр Сидоров."
+    assert text_ru.mask_text(text, text_ru.personal_spans(text, speaker="unknown")) == \
+        "Горячая линия ЖКХ, оператор Анна, здравствуйте! Меня зовут [имя]."
