@@ -121,8 +121,8 @@ ACTION_GROUPS = ((N_("Чтение персональных данных"), audi
                  (N_("Вход и учётные записи"), audit.AUTH_ACTIONS),
                  (N_("Безопасность, ключи, журнал"), audit.SECURITY_ACTIONS))
 #: Actors that are neither staff nor jobs: the citizens' self-service pages (crm.consent.selfservice)
-#: and requests from no one signed in (audit.current_actor).
-OTHER_ACTORS = ("citizen:selfservice", "anonymous")
+#: requests from no one signed in (audit.current_actor) and the PBX's webhook without a named source.
+OTHER_ACTORS = ("citizen:selfservice", "anonymous", "pbx:default")
 #: Jobs logged as ``job:<name>:<detail>`` (``crm audit attest``): no exact login to filter by.
 _SUFFIXED_JOBS = frozenset({"attest"})
 

@@ -69,3 +69,21 @@ def test_queue_board_page_for_supervisors_only(ctx, make_user):
     assert op.get("/telephony/queue").status_code == 403
     # the board's script polls the API with the browser's session
     assert sup.get("/api/v1/telephony/queue").status_code == 200
+
+
+def test_the_pbx_is_named_in_russian_in_the_access_log(ctx, make_user):
+    """The webhook logs as ``pbx:<source>`` (crm.telephony.api): the DPO's access log and report name it
+    «АТС (события телефонии)», not the raw code (new-user trial)."""
+    from crm.db import db
+    from crm.security import audit
+
+    assert audit.actor_label("pbx:default") == "АТС (события телефонии)"
+    assert audit.actor_label("pbx:asterisk-1") == "АТС «asterisk-1» (события телефонии)"
+    with audit.acting_as(audit.Actor(None, "pbx:default", "system")):
+        audit.record("telephony.match", fields=["phone"], purpose="appeal_processing", detail="callbacks compared=1")
+    db.session.commit()
+    dpo = SharedContextClient(ctx, make_user("dpo"))
+    page = dpo.get("/dpo/access-log").get_data(as_text=True)
+    assert "АТС (события телефонии)" in page
+    filtered = dpo.get("/dpo/access-log?actor=pbx:default").get_data(as_text=True)
+    assert "АТС (события телефонии)" in filtered

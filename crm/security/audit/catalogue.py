@@ -136,7 +136,8 @@ def role_label(role: str | None) -> str:
 
 def actor_label(actor: str | None, person=None) -> str:
     """Who acted, for people: a staff member's name, «система: расшифровка звонка» for a job,
-    «заявитель (страница самообслуживания)», «неизвестный пользователь (не вошёл в систему)»."""
+    «заявитель (страница самообслуживания)», «неизвестный пользователь (не вошёл в систему)», «АТС
+    (события телефонии)» for the PBX's webhook (``pbx:default``; «АТС «asterisk-1» …» for a named source)."""
     if person is not None:
         return person.display_name
     actor = actor or ""
@@ -148,6 +149,11 @@ def actor_label(actor: str | None, person=None) -> str:
         return translate(N_("неизвестный пользователь (не вошёл в систему)"))
     if actor.startswith("citizen:"):
         return translate(N_("заявитель (страница самообслуживания)"))
+    if actor.startswith("pbx:"):  # the telephony webhook (crm.telephony.api): pbx:<X-CRM-Source or default>
+        source = actor[4:]
+        if source in ("", "default"):
+            return translate(N_("АТС (события телефонии)"))
+        return translate(N_("АТС «%(source)s» (события телефонии)"), source=source)
     return actor
 
 
