@@ -182,3 +182,46 @@ def test_scorecard_editor_adds_a_scale_criterion_as_a_new_version(ctx, make_user
     assert card.version == 2 and "empathy" in codes and "problem_identified" not in codes
     assert next(c for c in qa.criteria_of(card) if c["code"] == "empathy")["scale_max"] == 5
     db.session.remove()
+
+
+@pytest.mark.browser
+def test_doubtful_word_seeks_and_the_citizens_data_are_masked(ctx, make_user, new_page, sign_in):
+    """Issue 18: a word Whisper heard at 0.3 is underlined on the review page and a click plays the
+    recording from it; the citizen's address and phone are masked for the supervisor."""
+    from crm.db import db
+
+    wav, ref = call_files()
+    op = make_user("operator")
+    username = f"sv_{secrets.token_hex(3)}"
+    make_user("supervisor", username=username)
+    citizen = CitizenFactory(phone="+7 912 345-67-70", qa_consent=True)
+    appeal = AppealFactory(citizen=citizen, operator=op, category="emergency", topic="hot_water",
+                           description="Нет горячей воды")
+    segments = []
+    doubtful_at = None
+    for k, t in enumerate(ref["turns"]):
+        said = t["text"].split()
+        step = (t["end"] - t["start"]) / len(said)
+        words = [{"start": round(t["start"] + i * step, 3), "end": round(t["start"] + (i + 1) * step, 3), "word": w,
+                  "probability": 0.9} for i, w in enumerate(said)]
+        if k == 2:  # «Назовите, пожалуйста, ваш адрес.»: «пожалуйста,» heard at 0.3
+            words[1]["probability"] = 0.3
+            doubtful_at = words[1]["start"]
+        segments.append({"start": t["start"], "end": t["end"], "speaker": ref["channels"][str(t["channel"])],
+                         "channel": t["channel"], "text": t["text"], "words": words})
+    call_id = CallFactory(appeal=appeal, operator=op, audio=wav, original_name=f"{NAME}.wav", segments=segments,
+                          duration_s=ref["duration_s"]).id
+    db.session.remove()
+
+    page = new_page()
+    sign_in(page, username)
+    page.goto(f"/qa/review/{call_id}")
+    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    text = page.locator("#transcript").inner_text()
+    assert "[адрес]" in text and "[телефон]" in text and "Садовая" not in text
+    unsure = page.locator("#transcript .word-unsure")
+    assert unsure.count() == 1 and unsure.inner_text() == "пожалуйста,"
+    assert unsure.get_attribute("title") == "неуверенно распознано, прослушайте"
+    unsure.click()
+    page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {doubtful_at}) < 0.6")
+    assert abs(player_time(page) - doubtful_at) < 0.6
