@@ -666,7 +666,10 @@ def outbox():
     """Every SMS handed to the gateway: masked number, purpose, text (one-time codes and link tokens
     are stored masked, so no usable link is shown). Viewing it is logged (``sms.outbox_view``)."""
     labels = {code: translate(label) for code, label in sms.STATUS_LABELS.items()}
-    return render_template("dpo/outbox.html", rows=sms.outbox_view(user=current_user, limit=300), status_labels=labels)
+    rows = sms.outbox_view(user=current_user, limit=300)
+    # the purposes by their names in the register, as the access log shows them (not the codes)
+    purposes = {code: consent.purpose_label(code) for code in {m.purpose for m in rows}}
+    return render_template("dpo/outbox.html", rows=rows, status_labels=labels, purpose_labels=purposes)
 
 
 # --- the citizen's self-service download of an access request's answer -------------------------------

@@ -87,3 +87,20 @@ def test_the_pbx_is_named_in_russian_in_the_access_log(ctx, make_user):
     assert "АТС (события телефонии)" in page
     filtered = dpo.get("/dpo/access-log?actor=pbx:default").get_data(as_text=True)
     assert "АТС (события телефонии)" in filtered
+
+
+def test_the_outbox_names_purposes_and_statuses_in_russian(ctx, make_user):
+    """«Исходящие SMS» shows each message's purpose by its name in the register and its status by its
+    label, not the codes ``sms_notifications`` / ``logged`` (new-user trial)."""
+    import re
+
+    from crm.consent import services as consent
+    from crm.consent import sms
+    from tests.factories import CitizenFactory
+
+    citizen = CitizenFactory(phone="+79990000077")
+    sms.send(citizen, purpose="sms_notifications", kind="status", body="Ваше обращение принято")
+    html = SharedContextClient(ctx, make_user("dpo")).get("/dpo/sms-outbox").get_data(as_text=True)
+    row = re.search(r"<tr><td>[^<]*</td>.*?Ваше обращение принято.*?</tr>", html, flags=re.S).group(0)
+    assert consent.purpose_label("sms_notifications") in row and ">sms_notifications<" not in row
+    assert "в журнале (не отправлено)" in row and ">logged<" not in row
