@@ -585,6 +585,7 @@ def callback_dict(call: TelephonyCall, now: datetime | None = None, *, masked: s
     return {"callId": call.pbx_call_id, "id": call.id, "queue": call.queue, "abandoned_at": _iso(call.ended_at),
             "waited_s": call.abandoned_after_s, "due_at": _iso(call.callback_due_at),
             "overdue": call.callback_due_at is not None and call.callback_due_at < now,
+            "queued_at": _iso(call.queued_at), "source": call.source,
             "callable": bool(call.caller_valid), "citizen_id": call.citizen_id, "attempts": len(attempts),
             "last_outcome": attempts[-1].outcome if attempts else None, **({"caller": masked} if masked else {})}
 

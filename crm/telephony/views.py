@@ -23,10 +23,24 @@ AGENT_STATES_RU = {"talking": N_("разговаривает"), "available": N_(
                    "logged_off": N_("не в сети")}
 
 
+def call_origin(call_id: str, source: str | None) -> tuple[str, str]:
+    """``(where it came from, the PBX's own call id)`` for people: the webhook without a source
+    («АТС»), a named PBX, the simulator, or Asterisk's queue_log imported by ``crm telephony
+    import-queue-log`` (its calls are keyed ``<source>:<uniqueid>``: the prefix is shown as the origin,
+    not as part of the id)."""
+    if source and call_id.startswith(f"{source}:"):
+        return _("журнал очереди АТС (%(source)s)", source=source), call_id[len(source) + 1:]
+    if source == "simulator":
+        return _("симулятор"), call_id
+    if source:
+        return _("АТС «%(source)s»", source=source), call_id
+    return _("АТС"), call_id
+
+
 @bp.app_context_processor
 def telephony_labels():
     """The outcome and agent-state labels in the request's language, for the pages and the board's script."""
-    return {"OUTCOMES_RU": {k: _(v) for k, v in OUTCOMES_RU.items()},
+    return {"call_origin": call_origin, "OUTCOMES_RU": {k: _(v) for k, v in OUTCOMES_RU.items()},
             "AGENT_STATES_RU": {k: _(v) for k, v in AGENT_STATES_RU.items()}}
 
 

@@ -174,3 +174,19 @@ def test_simulated_callers_are_fictional():
     numbers = {e.from_ for e in events}
     assert numbers and all(n.startswith("+7999000") and len(n) == 12 for n in numbers)
     assert all(normalise_phone(n) == n for n in numbers)  # valid: the whole path (matching, callbacks) runs
+
+
+def test_imported_calls_are_shown_by_time_and_origin_not_by_their_key(ctx, runner, tmp_path, make_user):
+    """A queue_log call is keyed ``queue_log:<uniqueid>``; the callback worklist shows when it came and
+    «журнал очереди АТС (queue_log), № <uniqueid>», not the key (new-user trial)."""
+    from crm.telephony import services
+    from crm.i18n import format_local
+    from tests.clients import SharedContextClient
+
+    f = tmp_path / "queue_log"
+    f.write_text(qlog(), encoding="utf-8")
+    assert runner("telephony", "import-queue-log", str(f)).exit_code == 0
+    page = SharedContextClient(ctx, make_user("operator")).get("/telephony/callbacks").get_data(as_text=True)
+    assert "queue_log:1700000002.1" not in page
+    assert "журнал очереди АТС (queue_log), № 1700000002.1" in page
+    assert format_local(services.get("queue_log:1700000002.1").queued_at) in page
