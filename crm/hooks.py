@@ -98,6 +98,11 @@ Known hooks (the name, who fires it, the keyword arguments):
   ``topic: str | None`` (the building whose callers suggest an incident, if any). ``crm.dispatch``
   notifies the supervisors; the caller commits.
 
+- ``telephony.caller`` — ``crm.appeals.views`` when the intake is opened from a screen pop
+  (``/operator?call=<call record id>``); ``call_id: str``, ``user`` (the signed-in operator). The
+  subscriber (``crm.telephony``) returns the caller's number (E.164) only to the operator who answered
+  that call, logging the reveal, else None (:func:`ask`).
+
 Add a name here when you add a hook: :func:`fire` refuses names that are not declared, so a typo
 fails loudly instead of reaching nobody.
 """
@@ -137,6 +142,7 @@ HOOKS: frozenset[str] = frozenset({
     "incident.surge_accepted",
     "queue.surge",
     "citizen.rectified",
+    "telephony.caller",
 })
 
 _subscribers: dict[str, list[Callable[..., Any]]] = defaultdict(list)

@@ -76,8 +76,18 @@ def _operator_page(form, *, found=(), error=None, searched=False, new_form=None,
 @roles_required(*OPERATORS)
 def operator_home():
     """The search form, the new-citizen form and the operator's recent appeals. The search itself is
-    a POST (:func:`citizen_search`): a phone number in a URL ends up in request logs and history."""
-    return _operator_page(PhoneSearchForm(formdata=None))
+    a POST (:func:`citizen_search`): a phone number in a URL ends up in request logs and history.
+
+    ``?call=<call record id>`` (the screen pop's intake, crm.telephony): the caller's number, which
+    the ``telephony.caller`` hook gives only to the operator who answered that call (logged), is
+    searched at once and prefilled in both forms; the URL carries the record's id, never the number."""
+    call_id = request.args.get("call")
+    phone = hooks.ask("telephony.caller", call_id=call_id, user=current_user) if call_id else None
+    if not phone:
+        return _operator_page(PhoneSearchForm(formdata=None))
+    found = [citizens.view(c, purpose="appeal_processing") for c in citizens.find_by_phone(phone)]
+    return _operator_page(PhoneSearchForm(formdata=None, phone=phone), found=found, searched=True,
+                          new_form=CitizenForm(formdata=None, phone=phone))
 
 
 @bp.post("/operator")

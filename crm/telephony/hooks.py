@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from crm import hooks
-from crm.telephony import services
+from crm.telephony import pop, services
 
 
 def _export(citizen_id: str, **_: object) -> dict:
@@ -15,3 +15,5 @@ def _export(citizen_id: str, **_: object) -> dict:
 def register() -> None:
     """Subscribe the telephony package's handlers (idempotent)."""
     hooks.subscribe("citizen.export", _export)
+    hooks.subscribe("appeal.registered", pop.link_registered_appeal)  # appeals taken during a call
+    hooks.subscribe("telephony.caller", pop.caller_for_intake)  # the intake opened from the screen pop

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.db import UTCDateTime, UUIDStr, db, new_id, utcnow
@@ -107,3 +107,16 @@ class AgentState(db.Model):
     username: Mapped[str] = mapped_column(String(80), primary_key=True)
     state: Mapped[str] = mapped_column(String(20))
     since: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TelephonyCallAppeal(db.Model):
+    """An appeal registered during a call (issue 16, point 2): the operator who answered the call
+    registered it while the call was still ``answered`` (the screen pop's intake, or any other intake
+    of theirs). ``linked_at``: when the link was made (the appeal's registration)."""
+
+    __tablename__ = "telephony_call_appeals"
+    __table_args__ = (UniqueConstraint("telephony_call_id", "appeal_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    telephony_call_id: Mapped[str] = mapped_column(ForeignKey("telephony_calls.id", ondelete="CASCADE"), index=True)
+    appeal_id: Mapped[str] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), index=True)
+    linked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -65,6 +65,8 @@ class TelephonyCallSchema(Schema):
     callback_due_at = nullable(IsoDateTime)
     callback_done_at = nullable(IsoDateTime)
     callback_via = nullable(fields.String)
+    appeal_ids = fields.List(fields.String(), metadata={"description": "appeals registered by the answering operator "
+                                                                         "during the call (GET /appeals/{id})"})
 
 
 class CallbackSchema(Schema):

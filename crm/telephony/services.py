@@ -28,7 +28,7 @@ from crm.db import db, utcnow
 from crm.errors import CrmError
 from crm.i18n import lazy_gettext as _l
 from crm.security import audit
-from crm.telephony import surge
+from crm.telephony import pop, surge
 from crm.telephony.models import AgentState, CallbackAttempt, TelephonyCall, TelephonyEvent
 from crm.timeutil import day_end, day_start, local_date
 from crm.users import services as users
@@ -366,6 +366,7 @@ def _ingest(ev: Event, *, staged, last: bool) -> Ingested:
                 fetch_url = ev.url
                 call.recording_url = ev.url  # encrypted; the job reads it from here (never a job argument)
         state = call.state
+        popped = pop.Popped(call.id, call.pbx_call_id, call.state, call.operator_id, call.answered_at)
         try:
             db.session.commit()
         except Exception:
@@ -378,6 +379,7 @@ def _ingest(ev: Event, *, staged, last: bool) -> Ingested:
             staged.discard()
     if stored is not None:
         calls.enqueue_transcription(stored)
+    pop.sync(popped)  # the answering operator's screen pop (issue 16, point 2); cleared at the hang-up
     if fetch_url:
         jobs.enqueue("crm.telephony.jobs.fetch_recording", call.id,
                      timeout_s=int(current_app.config["CRM_TELEPHONY_FETCH_TIMEOUT_S"]) * 4 + 600)
@@ -505,7 +507,7 @@ def as_dict(call: TelephonyCall, now: datetime | None = None) -> dict:
             "abandoned_after_s": call.abandoned_after_s, "transferred": bool(call.transferred), "cause": call.cause,
             "citizen_id": call.citizen_id, "recording_call_id": call.recording_call_id,
             "callback_due_at": _iso(call.callback_due_at), "callback_done_at": _iso(call.callback_done_at),
-            "callback_via": call.callback_via}
+            "callback_via": call.callback_via, "appeal_ids": [a.id for a in pop.linked_appeals(call.id)]}
 
 
 # --- recordings fetched from the PBX ------------------------------------------------------------------

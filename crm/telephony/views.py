@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from crm.errors import CrmError
 from crm.i18n import N_
 from crm.security.permissions import roles_required
-from crm.telephony import services, surge
+from crm.telephony import pop, services, surge
 
 bp = Blueprint("telephony", __name__)
 
 CALLBACK_ROLES = ("operator", "supervisor", "admin")
+POP_ROLES = ("operator", "admin")
 BOARD_ROLES = ("supervisor", "admin")
 OUTCOMES_RU = {"reached": N_("дозвонились"), "no_answer": N_("не ответил"), "busy": N_("занято"),
                "wrong_number": N_("неверный номер")}
@@ -91,3 +92,32 @@ def queue_page():
     surge.with_links(board["surge"])
     board["date_ru"] = date.fromisoformat(board["date"]).strftime("%d.%m.%Y")  # dd.mm.yyyy, as Russian pages write dates
     return render_template("telephony/queue.html", board=board)
+
+
+@bp.get("/telephony/pop")
+@roles_required(*POP_ROLES)
+def pop_poll():
+    """The signed-in operator's pending screen pop, polled by ``pop.js`` every few seconds:
+    ``{"call": <call record id> | null, "card": <the card's URL> | null, "poll_s"}``. Only ids: nothing
+    is decrypted or logged; a pop is only ever the requesting user's own (:func:`crm.telephony.pop.pending`)."""
+    call = pop.pending(current_user)
+    resp = jsonify({"call": call.id if call else None, "card": url_for("telephony.pop_card") if call else None,
+                    "poll_s": current_app.config["CRM_TELEPHONY_POP_POLL_S"]})
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.get("/telephony/pop/card")
+@roles_required(*POP_ROLES)
+def pop_card():
+    """The requesting operator's screen pop card (an HTML fragment the page inserts; its ``data-call``
+    names the call record): the caller, their open appeals, the incidents at their house, their
+    consents, and «Новое обращение» (Enter). 404 when no pop waits for this user: there is no way to
+    ask for another's. Each display is logged (``telephony.pop``)."""
+    call = pop.pending(current_user)
+    if call is None:
+        abort(404)
+    card = pop.card(call, current_user)
+    intake = url_for("appeals.appeal_new", citizen_id=card.citizen_id) if card.citizen_id \
+        else url_for("appeals.operator_home", call=call.id)
+    return render_template("telephony/_pop.html", card=card, intake=intake)

@@ -34,6 +34,8 @@ NO_PERSONAL_DATA = {
     "api_telephony.queue_board": "counts and durations per queue and operator",
     "telephony.callback_page": "the callback worklist: call ids, times, deadlines; a number only after a logged POST",
     "telephony.queue_page": "the queue board: counts and durations per queue and operator",
+    "telephony.pop_poll": "the operator's pending screen pop: a call record id and the card's URL; nothing decrypted "
+                          "(the card, telephony.pop_card, logs)",
     "users.index": "redirects to the role's home page",
     "users.login": "the sign-in form",
     "users.reauth": "the password form asked before an export",
@@ -129,6 +131,24 @@ SELF_SERVICE = {"selfservice.start", "selfservice.code", "selfservice.link", "se
                 # the satisfaction survey reached by its single-use SMS link: the answer is logged as the
                 # citizen's (csat.answer); the thanks page shows nothing (tests/csat/test_csat.py)
                 "csat.survey", "csat.thanks"}
+#: GET routes that show someone only after something happened: endpoint → ``prepare(world, role)``.
+GET_PREPARE = {
+    # the screen pop's card shows the caller to the operator who answered: the PBX reports that the
+    # role's user answered a call from the world's citizen
+    "telephony.pop_card": lambda w, role: _answered_by(w.users[role].username),
+}
+
+
+def _answered_by(username: str) -> None:
+    from crm.db import utcnow
+    from crm.telephony import services as telephony
+
+    now, call_id = utcnow(), f"audit-pop-{uuid.uuid4().hex[:8]}"
+    for kind, back, user in (("newCall", 20, None), ("answer", 10, username)):
+        telephony.ingest(telephony.Event(event_id=f"{call_id}-{kind}", type=kind, call_id=call_id, user=user,
+                                         at=now - timedelta(seconds=back), from_=PHONE, to="+74951112233"))
+
+
 #: Query strings a GET route needs before it shows anyone.
 QUERIES = {
     "api_citizens.citizens_by_phone": {"phone": PHONE},
@@ -317,6 +337,8 @@ def test_every_get_route_showing_personal_data_logs_the_access(ctx, world):
             continue
         url = _url(ctx, rule, world.args, problems)
         for role in roles if url else ():
+            if ep in GET_PREPARE:
+                GET_PREPARE[ep](world, role)
             before = last_seq()
             if rule.rule.startswith("/api/"):
                 resp = ctx.test_client().get(url, query_string=QUERIES.get(ep), headers=world.headers[role])

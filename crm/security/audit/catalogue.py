@@ -15,7 +15,7 @@ READ_ACTIONS = ("citizen.view", "citizen.reveal", "citizen.search", "appeal.view
                 "transcript.reveal", "csat.view",
                 "transcript.search",
                 "call.listen", "call.decrypt", "evaluation.view", "audit.report", "consent.history", "dsr.export",
-                "telephony.match", "telephony.reveal", "ivr.lookup")
+                "telephony.match", "telephony.reveal", "telephony.pop", "ivr.lookup")
 #: Changes to citizens, appeals, calls, consents and evaluations.
 CHANGE_ACTIONS = ("citizen.create", "citizen.update", "appeal.create", "appeal.transition", "call.create",
                   "call.retranscribe", "transcript.create", "transcript.fail", "consent.grant", "consent.refuse",
@@ -94,6 +94,7 @@ ACTION_LABELS = {
     # written by crm.telephony
     "telephony.match": N_("сверка номера звонящего со списком обратных звонков"),
     "telephony.reveal": N_("раскрытие номера для обратного звонка"),
+    "telephony.pop": N_("карточка звонящего на экране оператора"),
     "callback.attempt": N_("попытка обратного звонка"),
     "ivr.lookup": N_("справка голосового меню (IVR)"),
     # written by crm.csat
