@@ -135,7 +135,10 @@ def build_longcall(data: Path, minutes: float, workdir: Path) -> dict:
             "turns": turns}
 
 
-def items(data: Path, name: str, limit: int | None, long_minutes: float = 10.0) -> list[dict]:
+def items(data: Path, name: str, limit: int | None, long_minutes: float = 10.0,
+          part: str = "all") -> list[dict]:
+    """The files of set ``name``; ``part`` "tune" keeps the even-numbered ones (settings are chosen on
+    these), "judge" the odd-numbered ones (figures reported on recordings the settings never saw)."""
     d = data / name
     out = []
     if name == "longcall":
@@ -162,6 +165,10 @@ def items(data: Path, name: str, limit: int | None, long_minutes: float = 10.0) 
                 out.append({"id": row["file"], "ours": p, "plain": p,
                             "ref": norm(row["transcript_norm"]), "ref_raw": row["transcript_norm"],
                             "turns": None})
+    if part == "tune":
+        out = out[0::2]
+    elif part == "judge":
+        out = out[1::2]
     return out[:limit] if limit else out
 
 
@@ -192,7 +199,7 @@ def worker(args) -> None:
     sys.path.insert(0, str(ROOT))
     from crm.calls.transcription import load_model
 
-    its = items(Path(args.data), args.set, args.limit, args.long_minutes)
+    its = items(Path(args.data), args.set, args.limit, args.long_minutes, args.part)
     results = []
     warm = Path(args.data) / "festvox" / "ru_0002.wav"
     warm = str(warm) if warm.is_file() else its[0]["plain"]
@@ -309,6 +316,8 @@ def main() -> int:
     ap.add_argument("--json", default=None, help="also write the figures to this file")
     ap.add_argument("--methods", default="ours,plain",
                     help="comma separated: ours, vocab (ours with the vocabulary prompt), plain")
+    ap.add_argument("--part", choices=("all", "tune", "judge"), default="all",
+                    help="tune: the even-numbered files of each set, judge: the odd-numbered ones")
     ap.add_argument("--streets", type=int, default=3,
                     help="vocab: streets of the register in the prompt (CRM_VOCABULARY_STREETS)")
     ap.add_argument("--options", default=None,
@@ -338,7 +347,7 @@ def main() -> int:
             cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--set", name,
                    "--method", method, "--data", str(data), "--model-dir", model_dir,
                    "--threads", str(args.threads), "--long-minutes", str(args.long_minutes),
-                   "--streets", str(args.streets)]
+                   "--streets", str(args.streets), "--part", args.part]
             if args.limit:
                 cmd += ["--limit", str(args.limit)]
             if args.options:
