@@ -51,7 +51,8 @@ def test_the_monitor_shows_queues_workers_periodic_and_failed_jobs(ctx, client, 
         assert worker.name in html and "нет сигнала" not in html
         assert "audit-checkpoint" in html and "запланировано" in html and "qa-sampling" in html
         assert failed_job.id in html and "crm.no_such_module.job" in html and "Повторить все" in html
-        assert "ValueError: Invalid attribute name: job" in html  # RQ could not import the function
+        # the exception's class only: a failed job's message may quote personal data (a phone, a name)
+        assert "ValueError" in html and "Invalid attribute name" not in html
     finally:
         worker.register_death()
         schedule.unplant()
