@@ -36,7 +36,7 @@ from crm.consent.views import public_bp as selfservice_bp
 from crm.csat import hooks as csat_hooks
 from crm.csat import personal_data as csat_data
 from crm.csat.views import bp as csat_bp
-from crm.db import init_engine_events
+from crm.db import IdConverter, init_engine_events
 from crm.dispatch import hooks as dispatch_hooks
 from crm.dispatch.api import bp as dispatch_api
 from crm.dispatch.views import bp as dispatch_bp
@@ -61,12 +61,13 @@ from crm.qa.api import bp as qa_api
 from crm.qa.views import bp as qa_bp
 from crm.reports.api import bp as reports_api
 from crm.reports.views import bp as reports_bp
-from crm.security import startup
+from crm.security import inputs, startup
 from crm.security.spool import SpoolingRequest
 from crm.telephony import hooks as telephony_hooks
 from crm.telephony import personal_data as telephony_data
 from crm.telephony.api import bp as telephony_api, ivr_bp as ivr_api
 from crm.telephony.views import bp as telephony_bp
+from crm.users import access
 from crm.users import sessions
 from crm.users.services import load_user
 from crm.users.views import bp as users_bp
@@ -81,6 +82,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config and test_config.get("INSTANCE_PATH"):
         instance = Path(test_config["INSTANCE_PATH"])
     app = Flask("crm", instance_path=str(instance), instance_relative_config=True)
+    app.url_map.converters["int"] = IdConverter  # ids beyond SQL INTEGER are a 404, not a database error
     app.request_class = SpoolingRequest  # uploads spooled encrypted, never as plaintext temporary files
     config.load(app, test_config)
     weblog.install(app)  # request lines without query strings or secret path segments
@@ -93,6 +95,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_security(app)
     register_personal_data(app)
     register_blueprints(app)
+    access.init_app(app)  # the role check of crm.security.policy, before every view
     register_hooks(app)
     register_errorhandlers(app)
     register_security_headers(app)
@@ -128,6 +131,7 @@ def register_security(app: Flask) -> None:
     controller's name and address (crm.consent.startup)."""
     startup.init_app(app)
     consent_startup.check_controller(app)
+    inputs.init_app(app)  # NUL characters and over-deep JSON refused 400 before any view (crm.security.inputs)
 
 
 def register_personal_data(app: Flask) -> None:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, MetaData, String, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase
+from werkzeug.routing import IntegerConverter
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -71,6 +72,21 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
+
+
+#: The range of an SQL ``INTEGER`` (PostgreSQL refuses anything beyond with "integer out of range",
+#: which reached users as a 500). Ids in URLs (:class:`IdConverter`) and integer fields of the API's
+#: schemas (crm.api.schemas.Schema) are held to it before any query runs.
+INT_MIN, INT_MAX = -2**31, 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """The ``<int:...>`` URL converter, bounded to 0…:data:`INT_MAX`: a larger number does not match
+    the route (404) instead of reaching the database. Registered as ``int`` by the app factory."""
+
+    def __init__(self, map, fixed_digits: int = 0, min: int | None = None, max: int | None = INT_MAX,
+                 signed: bool = False):
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
 UUID_LEN = 36

@@ -50,15 +50,39 @@ def day_end(day: date) -> datetime:
     return datetime.combine(day, time(23, 59, 59), local_tz())
 
 
-def parse_day(value: str, field: str) -> date:
-    """``YYYY-MM-DD`` → date. Raises :class:`crm.errors.InvalidInput` naming ``field``."""
+#: The years a date typed into the CRM may have. Outside them the arithmetic of the layers below breaks
+#: (year 1 in Moscow is before ``datetime.min`` in UTC: ``OverflowError``, a 500); no appeal, report
+#: or incident of a hotline is dated there.
+MIN_YEAR, MAX_YEAR = 1900, 2999
+
+
+def out_of_range(value: date | datetime) -> InvalidInput | None:
+    """The error for a date or date-time outside :data:`MIN_YEAR` … :data:`MAX_YEAR` (an aware
+    date-time is judged in UTC), or None when it is inside."""
     try:
-        if not _DAY.fullmatch(value or ""):
+        year = value.astimezone(timezone.utc).year if isinstance(value, datetime) and value.tzinfo else value.year
+    except OverflowError:
+        year = 0
+    if MIN_YEAR <= year <= MAX_YEAR:
+        return None
+    return InvalidInput(_l("дата вне допустимого диапазона: годы %(min)s–%(max)s", min=MIN_YEAR, max=MAX_YEAR),
+                        code="date_out_of_range")
+
+
+def parse_day(value: str, field: str) -> date:
+    """``YYYY-MM-DD`` → date, years :data:`MIN_YEAR` … :data:`MAX_YEAR`. Raises
+    :class:`crm.errors.InvalidInput` naming ``field``."""
+    try:
+        if not _DAY.fullmatch(value or "") or not value.isascii():
             raise ValueError
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise InvalidInput(_l("«%(value)s» — не дата в формате ГГГГ-ММ-ДД", value=(value or '')[:40]), field=field,
                            code=f"invalid_{field}") from None
+    if (err := out_of_range(day)) is not None:
+        err.field, err.code = field, f"invalid_{field}"
+        raise err
+    return day
 
 
 # --- the Russian working-day calendar --------------------------------------------------------------

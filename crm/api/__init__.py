@@ -31,7 +31,7 @@ from crm.errors import CrmError, InvalidInput, api_error
 from crm.extensions import csrf
 from crm.i18n import N_, lazy_gettext as _l, translate
 from crm.security.permissions import ROLE_NAMES_RU
-from crm.users.services import user_for_token
+from crm.users.access import bearer_user
 
 PREFIX = "/api/v1"
 OPENAPI_VERSION = "3.1.0"
@@ -237,7 +237,7 @@ def token_required(*roles: str, session_ok: bool = False):
             if not header.startswith("Bearer "):
                 return api_error(401, "unauthorized",
                                  translate(N_("нужен токен: заголовок «Authorization: Bearer <токен>»")))
-            user = user_for_token(header[7:].strip())
+            user = bearer_user()[1]  # looked up once per request (crm.users.access shares it)
             if user is None:
                 return api_error(401, "unauthorized", translate(N_("токен недействителен или отозван")))
             if roles and user.role not in roles:

@@ -12,6 +12,9 @@ import marshmallow as ma
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 
+from crm.db import INT_MAX, INT_MIN
+from crm.timeutil import local_tz, out_of_range
+
 fields = ma.fields
 
 
@@ -23,6 +26,24 @@ class Schema(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            _bound_integers(field)
+
+
+def _bound_integers(field: ma.fields.Field) -> None:
+    """Hold an integer field (or a list's integer items) without a range of its own to SQL
+    ``INTEGER`` (crm.db.INT_MIN … INT_MAX): a larger number is a 400 ``invalid_<field>`` instead of
+    PostgreSQL's "integer out of range" (a 500). Documented as the field's minimum and maximum.
+    A field whose values may exceed it (a ``BIGINT`` column) sets ``metadata={"bigint": True}``."""
+    if isinstance(field, ma.fields.List):
+        _bound_integers(field.inner)
+        return
+    if (isinstance(field, ma.fields.Integer) and not field.metadata.get("bigint")
+            and not any(isinstance(v, ma.validate.Range) for v in field.validators)):
+        field.validators = [*field.validators, ma.validate.Range(min=INT_MIN, max=INT_MAX)]
+
 
 class IsoDateTime(fields.DateTime):
     """An ISO 8601 date-time with offset; dumps ``datetime`` objects and the ISO strings the
@@ -33,6 +54,16 @@ class IsoDateTime(fields.DateTime):
             return value
         return super()._serialize(value, attr, obj, **kwargs)
 
+    def _deserialize(self, value, attr, data, **kwargs):
+        """Loads as marshmallow does; a date-time without an offset is in ``CRM_TIMEZONE`` (it reached
+        the UTC columns naive: a 500); years outside crm.timeutil.MIN_YEAR … MAX_YEAR are refused."""
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=local_tz())
+        if (err := out_of_range(moment)) is not None:
+            raise ma.ValidationError(err.message)
+        return moment
+
 
 class IsoDate(fields.Date):
     """A ``YYYY-MM-DD`` day; dumps ``date`` objects and strings alike."""
@@ -41,6 +72,13 @@ class IsoDate(fields.Date):
         if isinstance(value, str) or (isinstance(value, date) and not isinstance(value, datetime)):
             return value if isinstance(value, str) else value.isoformat()
         return super()._serialize(value, attr, obj, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        """Loads as marshmallow does; years outside crm.timeutil.MIN_YEAR … MAX_YEAR are refused."""
+        day = super()._deserialize(value, attr, data, **kwargs)
+        if (err := out_of_range(day)) is not None:
+            raise ma.ValidationError(err.message)
+        return day
 
 
 class StrictBoolean(fields.Boolean):

@@ -22,7 +22,7 @@ def _int_arg(name: str, default: int | None, low: int, high: int | None = None) 
     raw = request.args.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) < low or (high is not None and int(raw) > high):
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < low or (high is not None and int(raw) > high):
         bound = (_l("от %(low)s до %(high)s", low=low, high=high) if high is not None
                  else _l("не меньше %(low)s", low=low))
         raise ApiError(400, f"invalid_{name}", _l("«%(name)s» должно быть целым числом %(bound)s",
@@ -50,7 +50,7 @@ def audit_log(args: dict):
     (inclusive Europe/Moscow days); paging ``limit`` (1–500, default 100) and ``before_seq``.
     Entries hold ids and field names, never personal values, so reading them decrypts nothing."""
     limit = _int_arg("limit", 100, 1, MAX_LIMIT)
-    before = _int_arg("before_seq", None, 1)
+    before = _int_arg("before_seq", None, 1, 2**63 - 1)  # access_log.seq is a BIGINT
     q = db.select(AccessLogEntry).order_by(AccessLogEntry.seq.desc()).limit(limit + 1)
     for name in ("citizen_id", "actor", "action"):
         value = request.args.get(name, "").strip()

@@ -18,7 +18,7 @@ class AuditQuerySchema(Schema):
 
 
 class AuditEntrySchema(Schema):
-    seq = fields.Integer()
+    seq = fields.Integer(metadata={"bigint": True})  # access_log.seq is a BIGINT
     at = IsoDateTime()
     actor_id = nullable(fields.Integer)
     actor = fields.String()
@@ -41,4 +41,4 @@ class AuditEntrySchema(Schema):
 class AuditPageSchema(Schema):
     items = fields.List(fields.Nested(AuditEntrySchema), required=True)
     next_before_seq = nullable(fields.Integer, required=True,
-                               metadata={"description": "pass as before_seq for the next page"})
+                               metadata={"bigint": True, "description": "pass as before_seq for the next page"})
