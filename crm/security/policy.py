@@ -42,6 +42,9 @@ SCOPES = {
                  "their own evaluation (crm.qa.services.evaluations.can_respond and _check_respond)",
     "audit": "the DPO: access log, consent records, data subject requests, destruction acts and alerts (crm.dpo, crm.consent.rights) — "
              "never appeal contents or transcripts (no appeal, call or QA endpoint lists the dpo role)",
+    "staff_admin": "an administrator: staff accounts, roles, passwords, API tokens and sessions "
+                   "(crm.users.services: disable_user, change_role … keep at least one active administrator); "
+                   "never the keys, the access log or the DPO's pages (no dpo.* endpoint lists admin)",
     "ivr": "the PBX's voice menu (an API token of role ivr): the /api/v1/ivr look-ups only (crm.telephony.ivr), each answering one "
            "Russian sentence about the caller's own appeal or house",
 }
@@ -127,6 +130,16 @@ POLICY: dict[str, Rule] = {
     "admin.job_monitor": staff(ADM),
     "admin.job_retry": staff(ADM),
     "admin.job_retry_all": staff(ADM),
+    "staff.staff_list": staff(admin="staff_admin"),
+    "staff.staff_user": staff(admin="staff_admin"),
+    "staff.staff_disable": staff(admin="staff_admin"),
+    "staff.staff_enable": staff(admin="staff_admin"),
+    "staff.staff_end_sessions": staff(admin="staff_admin"),
+    "staff.staff_issue_token": staff(admin="staff_admin"),
+    "staff.staff_reset_password": staff(admin="staff_admin"),
+    "staff.staff_revoke_token": staff(admin="staff_admin"),
+    "staff.staff_revoke_tokens": staff(admin="staff_admin"),
+    "staff.staff_role": staff(admin="staff_admin"),
     # --- appeals -----------------------------------------------------------------------------------------
     "appeals.operator_home": staff(OP, ADM),
     "appeals.citizen_search": staff(OP, ADM),
