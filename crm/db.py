@@ -89,6 +89,18 @@ class IdConverter(IntegerConverter):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
+def bounded_int(raw, *, low: int = INT_MIN, high: int = INT_MAX) -> int | None:
+    """``raw`` (a form or query value) as an int when it is an optional minus and ASCII digits within
+    ``low`` … ``high`` (default SQL ``INTEGER``), else None. ``str.isdigit`` alone lets «²» and
+    «١٢» through to ``int()`` and numbers past the column's range through to the database (a 500)."""
+    text = str(raw or "").strip()
+    digits = text[1:] if text.startswith("-") else text
+    if not digits or len(digits) > 19 or not (digits.isascii() and digits.isdigit()):
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
+
+
 UUID_LEN = 36
 UUIDStr = String(UUID_LEN)
 

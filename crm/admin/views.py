@@ -18,6 +18,7 @@ from crm.clocks import services as clock_calendar
 from crm.errors import InvalidInput, NotFound
 from crm.i18n import N_, Labels
 from crm.security.permissions import roles_required
+from crm.security.inputs import year_in_range
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -69,7 +70,7 @@ DAY_KINDS = {"holiday": N_("нерабочий (праздничный) день
 class OverrideForm(FlaskForm):
     """One day of the calendar: what it is, a shortened day's length, and why."""
 
-    day = DateField(_l("Дата"), validators=[DataRequired(message=_l("Укажите дату"))])
+    day = DateField(_l("Дата"), validators=[DataRequired(message=_l("Укажите дату")), year_in_range])
     kind = SelectField(_l("Что это за день"), choices=[(k, _l(v)) for k, v in DAY_KINDS.items()])
     hours = FloatField(_l("Часов (для сокращённого дня; пусто — на час меньше)"),
                        validators=[Optional(), NumberRange(min=0.25, max=24)])

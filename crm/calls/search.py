@@ -53,7 +53,7 @@ from crm.calls.models import Call, Segment
 from crm.i18n import N_, lazy_gettext as _l
 from crm.text_ru import lemma_tokens, phrase_lemmas
 from crm.db import db, utcnow
-from crm.timeutil import local_tz
+from crm.timeutil import local_tz, out_of_range
 from crm.security import audit, crypto
 from crm.security.permissions import require_role
 from crm.users import services as users
@@ -184,13 +184,16 @@ def parse_bound(value: str | None, name: str, *, end: bool = False) -> datetime 
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
-            local = datetime.combine(day + timedelta(days=1) if end else day, time(0), local_tz())
-            return local.astimezone(timezone.utc)
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+            moment = datetime.combine(day + timedelta(days=1) if end else day, time(0), local_tz())
+        else:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (ValueError, OverflowError):  # OverflowError: year 1 in Moscow is before datetime.min in UTC
         raise SearchError(_l("Неверная дата «%(value)s»: укажите дату в виде ГГГГ-ММ-ДД.", value=value[:40]),
                           f"invalid_{name}") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    if (err := out_of_range(moment)) is not None:
+        raise SearchError(err.message, f"invalid_{name}")
+    return moment.astimezone(timezone.utc)
 
 
 def parse_args(args: Mapping[str, str]) -> dict:

@@ -8,6 +8,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from crm.consent.rights import DOCUMENT_TYPES, TYPES, VERIFICATION_METHODS
 from crm.consent.services import CHANNELS_RU
+from crm.security.inputs import year_in_range
 
 RETENTION_ACTIONS = [("erase", _l("уничтожение")), ("deidentify", _l("обезличивание"))]
 DSR_CHANNELS = [(c, CHANNELS_RU[c]) for c in ("paper", "email", "call", "web", "api")]
@@ -37,7 +38,7 @@ class RequestForm(FlaskForm):
     purpose = SelectField(_l("Цель обработки (для требования прекратить обработку)"), choices=[],
                           validate_choice=False)
     channel = SelectField(_l("Как получен"), choices=DSR_CHANNELS)
-    received_on = DateField(_l("Дата получения"), validators=[Optional()])
+    received_on = DateField(_l("Дата получения"), validators=[Optional(), year_in_range])
     note = TextAreaField(_l("Что просит заявитель (без персональных данных)"), validators=[Length(max=5000)])
 
 

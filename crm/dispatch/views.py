@@ -9,10 +9,11 @@ from flask_login import current_user
 
 from crm.appeals import services as appeals
 from crm.dispatch import services
+from crm.db import bounded_int
 from crm.errors import CrmError, InvalidInput
 from crm.security.permissions import roles_required
 from crm.security.redirects import local_target
-from crm.timeutil import day_end
+from crm.timeutil import day_end, out_of_range
 
 bp = Blueprint("dispatch", __name__)
 
@@ -69,11 +70,11 @@ def notification_read(notification_id: int):
 def appeal_assign(appeal_id: str):
     """The appeal page's «Передать исполнителю» form (:func:`crm.appeals.services.assign`)."""
     appeal = appeals.get(appeal_id) or abort(404)
-    raw = (request.form.get("executor_id") or "").strip()
+    executor_id = bounded_int(request.form.get("executor_id"), low=1)  # a number past INTEGER: 500 before
     try:
-        if not raw.isdigit():
+        if executor_id is None:
             raise appeals.AppealError(_("Выберите исполнителя."), "executor_id")
-        appeals.assign(appeal, int(raw), user_id=current_user.id)
+        appeals.assign(appeal, executor_id, user_id=current_user.id)
         flash(_("Обращение передано исполнителю."), "success")
     except appeals.AppealError as exc:
         flash(str(exc), "error")
@@ -105,9 +106,12 @@ def executor_step(appeal_id: str, step: str):
         elif step == "extension":
             raw = (request.form.get("until") or "").strip()
             try:
-                until = day_end(date.fromisoformat(raw))
+                day = date.fromisoformat(raw)
             except ValueError:
                 raise InvalidInput(_("Укажите новый срок (дату)."), field="until") from None
+            if (err := out_of_range(day)) is not None:  # year 1 overflowed the UTC conversion: 500
+                raise err
+            until = day_end(day)
             services.request_extension(current_user, appeal, until, request.form.get("reason") or "")
             flash(_("Запрос о продлении срока отправлен руководителю."), "success")
         else:

@@ -7,6 +7,7 @@ from wtforms import DateTimeLocalField, HiddenField, SelectField, StringField, T
 from wtforms.validators import DataRequired, Length, Optional
 
 from crm.incidents.catalog import KINDS, SCOPES, TOPICS
+from crm.security.inputs import year_in_range
 
 
 def _choices(labels: dict[str, str]) -> list[tuple[str, str]]:
@@ -21,8 +22,9 @@ class IncidentForm(FlaskForm):
     addresses = TextAreaField(_l("Дома (по одному адресу в строке)"), validators=[Optional(), Length(max=30000)])
     area = StringField(_l("Улица или район"), validators=[Optional(), Length(max=300)])
     starts_at = DateTimeLocalField(_l("Начало"), format="%Y-%m-%dT%H:%M",
-                                   validators=[DataRequired(message=_l("Укажите начало"))])
-    ends_at = DateTimeLocalField(_l("Плановое окончание"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
+                                   validators=[DataRequired(message=_l("Укажите начало")), year_in_range])
+    ends_at = DateTimeLocalField(_l("Плановое окончание"), format="%Y-%m-%dT%H:%M",
+                                 validators=[Optional(), year_in_range])
     text = TextAreaField(_l("Текст для операторов (что говорить заявителям)"),
                          validators=[DataRequired(message=_l("Напишите текст для операторов")), Length(max=2000)])
 

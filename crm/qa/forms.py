@@ -8,6 +8,7 @@ from wtforms import DateField, RadioField, SelectField, StringField, TextAreaFie
 from wtforms.validators import DataRequired, Length, Optional
 
 from crm.qa.services import ANSWERS_RU, criteria_of
+from crm.security.inputs import year_in_range
 
 
 def answer_choices(criterion: dict) -> list[tuple[str, str]]:
@@ -88,7 +89,7 @@ class ScorecardForm(FlaskForm):
 
 
 class SamplingRunForm(FlaskForm):
-    day = DateField(_l("День периода"), validators=[Optional()])
+    day = DateField(_l("День периода"), validators=[Optional(), year_in_range])
 
 
 class CalibrationForm(FlaskForm):

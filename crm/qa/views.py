@@ -12,8 +12,9 @@ from flask_login import current_user
 
 from crm.calls import services as calls
 from crm.calls.views import render_call
+from crm.db import bounded_int
 from crm.i18n import Labels, lazy_gettext as _l
-from crm.timeutil import local_tz
+from crm.timeutil import local_tz, out_of_range
 from crm.qa import checks, services
 from crm.qa.forms import (CalibrationForm, DisputeForm, EvaluationForm, ResolveForm, SamplingRunForm, ScorecardForm,
                           answer_label)
@@ -414,9 +415,10 @@ def calibration_close(session_id):
 
 def _day_arg(name: str, default: date) -> date:
     try:
-        return date.fromisoformat(request.args.get(name) or default.isoformat())
+        day = date.fromisoformat(request.args.get(name) or default.isoformat())
     except ValueError:
         return default
+    return default if out_of_range(day) else day  # year 1 overflowed the UTC conversion: 500
 
 
 @bp.get("/qa/dashboard")
@@ -429,7 +431,7 @@ def dashboard():
     first, last = _day_arg("from", today - timedelta(days=29)), _day_arg("to", today)
     if first > last:
         first, last = last, first
-    operator_id = request.args.get("operator_id", type=int)
+    operator_id = bounded_int(request.args.get("operator_id"), low=1)  # unknown or out of range: no filter
     start = datetime.combine(first, time(0), tz)
     end = datetime.combine(last + timedelta(days=1), time(0), tz)
     data = services.dashboard(start, end, operator_id=operator_id)

@@ -10,7 +10,9 @@ page"), because the layers below cannot take it and used to answer 500:
   (not ``ValueError``) on a body nested ~1,000 deep, which escaped every handler. :class:`JsonProvider`
   turns both into ``ValueError``, which ``request.get_json`` answers 400 like any malformed JSON.
 
-:func:`init_app` installs both.
+Dates typed into forms are held to crm.timeutil.MIN_YEAR … MAX_YEAR by :func:`year_in_range`.
+
+:func:`init_app` installs the first two.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from flask.json.provider import DefaultJSONProvider
 
 from crm.errors import InvalidInput
 from crm.i18n import lazy_gettext as _l
+from crm.timeutil import out_of_range
 
 #: Deepest nesting of arrays and objects a JSON body may have (the API's deepest schema has 3).
 MAX_JSON_DEPTH = 32
@@ -69,6 +72,15 @@ def refuse_nul() -> None:
     if found:
         raise InvalidInput(_l("запрос содержит недопустимый символ (NUL, код 0): уберите его и повторите"),
                            code="invalid_characters")
+
+
+def year_in_range(form, field) -> None:
+    """WTForms validator for a ``DateField`` / ``DateTimeLocalField``: years crm.timeutil.MIN_YEAR …
+    MAX_YEAR (year 1 overflowed the conversion to UTC: a 500)."""
+    from wtforms.validators import ValidationError
+
+    if field.data is not None and (err := out_of_range(field.data)) is not None:
+        raise ValidationError(err.message)
 
 
 def init_app(app: Flask) -> None:

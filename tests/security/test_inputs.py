@@ -63,3 +63,23 @@ def test_parse_day_bounds():
     for bad in ("0001-01-01", "9999-12-31", "٢٠٢٦-٠٣-٠٢"):
         with pytest.raises(InvalidInput):
             parse_day(bad, "from")
+
+
+def test_forms_with_huge_numbers_and_year_one_answer_without_a_server_error(client, make_user, login):
+    """Found by tests/fuzz/test_form_fuzz.py: each answered 500."""
+    from crm.calls.search import SearchError, parse_bound
+    from tests.factories import AppealFactory
+
+    login(make_user("supervisor"))
+    assert client.get("/qa/dashboard", query_string={"operator_id": str(10**30)}).status_code == 200
+    assert client.get("/qa/dashboard", query_string={"from": "0001-01-01"}).status_code == 200
+    resp = client.post("/qa/queue/sample", data={"day": "0001-01-01"})
+    assert resp.status_code == 302  # back to the queue with «Проверьте дату.»
+    appeal = AppealFactory()
+    resp = client.post(f"/appeals/{appeal.id}/assign", data={"executor_id": str(10**30)})
+    assert resp.status_code == 302
+    resp = client.post("/calls/search", data={"q": "батареи", "start": "0001-01-01"})
+    assert resp.status_code == 400
+    for bad in ("0001-01-01", "9999-12-31", "0001-01-01T00:00:00"):
+        with pytest.raises(SearchError):
+            parse_bound(bad, "start", end=True)
