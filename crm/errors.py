@@ -22,7 +22,10 @@ from __future__ import annotations
 
 from flask import jsonify, render_template, request
 from flask_babel import gettext
-from werkzeug.exceptions import HTTPException
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from crm import resubmit
 
 from crm.db import db
 from crm.i18n import N_, LazyText
@@ -122,6 +125,27 @@ def register(app) -> None:
             resp.status_code = exc.status
             return resp
         return render_template("error.html", status=exc.status, message=exc.message), exc.status
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        """An expired or missing CSRF token on a form: the typed data shown back in a form with a fresh
+        token (crm.resubmit), not a bare 400."""
+        if wants_json() or request.method != "POST":
+            return http_error(exc)
+        return resubmit.render(gettext(N_("Срок действия формы истёк (защита от подделки запросов). "
+                                          "Проверьте данные и отправьте форму ещё раз.")), 400)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(exc: RequestEntityTooLarge):
+        """An upload over ``MAX_CONTENT_LENGTH``: the text typed before the file is kept
+        (crm.resubmit.leading_fields) and the limit named."""
+        if wants_json() or request.method != "POST":
+            return http_error(exc)
+        limit_mb = max(1, int(app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024))
+        fields, files = resubmit.leading_fields(request.environ)
+        return resubmit.render(gettext(N_("Файл больше допустимых %(mb)s МБ: выберите файл меньше. "
+                                          "Введённое в форму сохранено."), mb=limit_mb), 413,
+                               fields=fields, file_names=files)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -7,7 +7,8 @@ looks up the rule in :data:`crm.security.policy.POLICY`:
   added to the table (tests/security/test_policy_matrix.py fails until it is);
 - ``public``, ``citizen``, ``signed``: passed on; the view checks the link, the citizen's self-service
   session or the signature itself;
-- ``staff``: HTML pages need a signed-in user (else the sign-in redirect) of an allowed role (else 403);
+- ``staff``: HTML pages need a signed-in user (else the sign-in redirect; a form posted after the session
+  ended gets its typed data back, :mod:`crm.resubmit`) of an allowed role (else 403);
   ``/api/v1`` operations need a bearer token (or, for the reads that accept it, the staff browser's
   session) of an allowed role (else 401 / 403 as ``{"error": {"code", "message"}}``).
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 from flask import Flask, abort, current_app, request
 from flask_login import current_user
 
+from crm import resubmit
 from crm.errors import api_error
 from crm.extensions import login_manager
 from crm.i18n import N_, translate
@@ -81,6 +83,11 @@ def check():
                              translate(N_("нужен токен: заголовок «Authorization: Bearer <токен>»")))
     else:
         if not current_user.is_authenticated:
+            if request.method == "POST" and resubmit.typed_fields():
+                # the session ended while the form was open: keep what was typed (crm.resubmit)
+                return resubmit.render(translate(N_("Сеанс работы истёк, форма не отправлена. Войдите снова "
+                                                    "в новой вкладке, затем вернитесь сюда и отправьте форму ещё раз.")),
+                                       401, sign_in=True)
             return login_manager.unauthorized()
         user = current_user
     if not rule.allows(user.role):
