@@ -27,11 +27,25 @@
   // <input type=file>: a file over the server's limit (MAX_CONTENT_LENGTH, <body data-upload-max-bytes>) is
   // refused before anything is sent: the input is marked invalid (the form will not submit) and the
   // message naming the limit in MB is shown next to it; the rest of the form stays as typed
+  function tooBig(el) {
+    var max = parseInt(document.body.getAttribute('data-upload-max-bytes') || '0', 10);
+    return max > 0 && Array.prototype.some.call(el.files || [], function (f) { return f.size > max; });
+  }
+  // capture phase, before data-submit-once: also for forms with novalidate (the browser's own check is off)
+  document.addEventListener('submit', function (e) {
+    var form = e.target;
+    if (!form.querySelectorAll) return;
+    var bad = Array.prototype.filter.call(form.querySelectorAll('input[type=file]'), tooBig)[0];
+    if (!bad) return;
+    e.preventDefault();
+    e.stopImmediatePropagation();
+    bad.dispatchEvent(new Event('change', { bubbles: true }));
+    bad.focus();
+  }, true);
   document.addEventListener('change', function (e) {
     var el = e.target;
     if (!el.matches || !el.matches('input[type=file]')) return;
-    var max = parseInt(document.body.getAttribute('data-upload-max-bytes') || '0', 10);
-    var big = max > 0 && Array.prototype.some.call(el.files || [], function (f) { return f.size > max; });
+    var big = tooBig(el);
     var text = big ? document.body.getAttribute('data-upload-too-large') : '';
     el.setCustomValidity(text);
     var note = el.parentNode.querySelector('.upload-too-large');
