@@ -45,6 +45,8 @@ SCOPES = {
     "staff_admin": "an administrator: staff accounts, roles, passwords, API tokens and sessions "
                    "(crm.users.services: disable_user, change_role … keep at least one active administrator); "
                    "never the keys, the access log or the DPO's pages (no dpo.* endpoint lists admin)",
+    "self": "the signed-in user's own account only: their sessions, their password typed again before an export "
+            "(crm.users.sessions: live, end_one, fresh_required)",
     "ivr": "the PBX's voice menu (an API token of role ivr): the /api/v1/ivr look-ups only (crm.telephony.ivr), each answering one "
            "Russian sentence about the caller's own appeal or house",
 }
@@ -83,6 +85,16 @@ def staff(*roles: str, **scoped: str) -> Rule:
     return Rule("staff", scopes)
 
 
+#: Every role that signs in to the pages (ivr is a machine client with a token only).
+SIGNED_IN = ("operator", "supervisor", "dpo", "admin", "executor")
+
+
+def signed_in(scope: str = "self") -> Rule:
+    """A page for any signed-in staff member (the view is ``login_required``, no role list), on their
+    own account (``scope``)."""
+    return staff(**{role: scope for role in SIGNED_IN})
+
+
 def public(reason: str) -> Rule:
     return Rule("public", reason=reason)
 
@@ -105,6 +117,9 @@ POLICY: dict[str, Rule] = {
     "users.index": public("redirects to the role's home page, or to the sign-in form"),
     "users.login": public("the sign-in form"),
     "users.logout": public("sign-out; ends whatever session the request carries"),
+    "users.reauth": signed_in(),
+    "users.my_sessions": signed_in(),
+    "users.end_session": signed_in(),
     "health.healthz": public("process status, no data"),
     "health.readyz": public("dependency status, no data"),
     "api.openapi": public("the OpenAPI document"),
@@ -187,6 +202,7 @@ POLICY: dict[str, Rule] = {
     # --- calls ---------------------------------------------------------------------------------------------------
     "calls.call_detail": staff(SUP, ADM, operator="own_calls"),
     "calls.call_audio": staff(SUP, ADM, operator="own_calls"),
+    "calls.call_reveal": staff(SUP, ADM),
     "calls.call_retranscribe": staff(SUP, ADM),
     "calls.call_search": staff(SUP, ADM),
     "calls.call_search_submit": staff(SUP, ADM),
