@@ -2,7 +2,7 @@
 page"), because the layers below cannot take it and used to answer 500:
 
 - a NUL character (``\\x00``, ``%00``, ``\\u0000`` in JSON) anywhere in the path, the query string, a form
-  field or a JSON body: PostgreSQL's text types cannot hold it ("A string literal cannot contain NUL
+  field or a JSON body (a body over :data:`EARLY_JSON_BYTES` when parsed: ``invalid_json``): PostgreSQL's text types cannot hold it ("A string literal cannot contain NUL
   (0x00) characters"). No Russian address, name or comment contains one, so the request is refused 400
   with a message, rather than the character silently dropped. Uploaded files are not inspected (audio is
   binary);
@@ -29,30 +29,41 @@ from crm.timeutil import out_of_range
 MAX_JSON_DEPTH = 32
 
 
-def _depth_ok(value, limit: int) -> bool:
-    """True when ``value`` nests arrays/objects no deeper than ``limit`` (iterative: no recursion)."""
+#: JSON bodies up to this size are checked for NUL before the view (the smallest body limit a view sets
+#: itself is 16 KB: a larger body is not read early, so the view's own limit still answers 413); larger
+#: ones are checked when parsed (:class:`JsonProvider`).
+EARLY_JSON_BYTES = 16 * 1024
+
+
+def _problem(value, limit: int) -> str | None:
+    """Why ``value`` (parsed JSON) is refused: nested deeper than ``limit``, or a NUL in a string or a
+    key; None when fine. Iterative: no recursion."""
     stack = [(value, 1)]
     while stack:
         node, depth = stack.pop()
-        if isinstance(node, (dict, list)):
+        if isinstance(node, str):
+            if "\x00" in node:
+                return "NUL character in a string"
+        elif isinstance(node, (dict, list)):
             if depth > limit:
-                return False
-            children = node.values() if isinstance(node, dict) else node
-            stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return True
+                return f"JSON nested deeper than {limit} levels"
+            if isinstance(node, dict):
+                stack.extend((k, depth) for k in node)
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return None
 
 
 class JsonProvider(DefaultJSONProvider):
     """Flask's JSON provider whose ``loads`` raises ``ValueError`` (a 400 in ``request.get_json``) for a
-    body nested deeper than :data:`MAX_JSON_DEPTH` or too deep for the parser itself."""
+    body nested deeper than :data:`MAX_JSON_DEPTH` or too deep for the parser itself, or carrying a NUL."""
 
     def loads(self, s, **kwargs):
         try:
             value = json.loads(s, **kwargs)
         except RecursionError:
             raise ValueError("JSON nested too deeply") from None
-        if not _depth_ok(value, MAX_JSON_DEPTH):
-            raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        if (problem := _problem(value, MAX_JSON_DEPTH)) is not None:
+            raise ValueError(problem)
         return value
 
 
@@ -66,7 +77,7 @@ def refuse_nul() -> None:
     found = "\x00" in request.path or _has_nul(request.args.keys()) or _has_nul(request.args.values())
     if not found and request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         found = _has_nul(request.form.keys()) or _has_nul(request.form.values())
-    if not found and request.is_json:
+    if not found and request.is_json and (request.content_length or 0) <= EARLY_JSON_BYTES:
         raw = request.get_data(cache=True)
         found = b"\\u0000" in raw or b"\x00" in raw
     if found:

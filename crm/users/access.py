@@ -17,7 +17,7 @@ services named in :data:`crm.security.policy.SCOPES`.
 """
 from __future__ import annotations
 
-from flask import Flask, abort, current_app, request
+from flask import Flask, abort, current_app, request, session
 from flask_login import current_user
 
 from crm import resubmit
@@ -76,7 +76,8 @@ def check():
             user = bearer[1]
             if user is None:
                 return api_error(401, "unauthorized", translate(N_("токен недействителен или отозван")))
-        elif current_user.is_authenticated:
+        elif (session.get("_user_id") and current_user.is_authenticated
+              and current_user.get_id() == session["_user_id"]):
             user = current_user  # a staff browser; token_required decides whether this read takes a session
         else:
             return api_error(401, "unauthorized",
