@@ -47,6 +47,7 @@ SCOPES = {
                    "never the keys, the access log or the DPO's pages (no dpo.* endpoint lists admin)",
     "self": "the signed-in user's own account only: their sessions, their password typed again before an export "
             "(crm.users.sessions: live, end_one, fresh_required)",
+    "own_pop": "only the screen pop waiting for the requesting user (crm.telephony.pop.pending; 404 otherwise)",
     "ivr": "the PBX's voice menu (an API token of role ivr): the /api/v1/ivr look-ups only (crm.telephony.ivr), each answering one "
            "Russian sentence about the caller's own appeal or house",
 }
@@ -323,6 +324,8 @@ POLICY: dict[str, Rule] = {
     "telephony.callback_attempt": staff(OP, SUP, ADM),
     "telephony.callback_reveal": staff(OP, SUP, ADM),
     "telephony.queue_page": staff(SUP, ADM),
+    "telephony.pop_poll": staff(operator="own_pop", admin="own_pop"),
+    "telephony.pop_card": staff(operator="own_pop", admin="own_pop"),
     "api_telephony.callback_attempt": staff(OP, SUP, ADM),
     "api_telephony.callback_list": staff(OP, SUP, ADM),
     "api_telephony.queue_board": staff(SUP, ADM),
