@@ -69,6 +69,8 @@ from crm.telephony.api import bp as telephony_api, ivr_bp as ivr_api
 from crm.telephony.views import bp as telephony_bp
 from crm.users import access
 from crm.users import sessions
+from crm.users import personal_data as users_data
+from crm.users import throttle as login_throttle
 from crm.users.services import load_user
 from crm.users.views import bp as users_bp
 import crm.models  # noqa: F401
@@ -118,6 +120,10 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, render_as_batch=True, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     csrf.init_app(app)
     i18n.init_app(app)
+    # Flask-Limiter's counters on the app's Redis, shared by every worker and host (not per process)
+    if not app.config.get("RATELIMIT_STORAGE_URI"):
+        app.config["RATELIMIT_STORAGE_URI"] = login_throttle.storage_uri(app)
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", app.config["CRM_QUEUE_PREFIX"])
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "users.login"
@@ -139,7 +145,7 @@ def register_personal_data(app: Flask) -> None:
     rotation and the access-request export work through); raises ``RuntimeError`` when a model has
     an encrypted column no feature declares."""
     for feature in (citizens_data, appeals_data, calls_data, qa_data, consent_data, telephony_data, csat_data,
-                    incidents_data):
+                    incidents_data, users_data):
         feature.register()
     startup.check_personal_data()
 

@@ -81,10 +81,22 @@ class Defaults:
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None
-    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_STORAGE_URI: str | None = None  # None: the app's Redis (REDIS_URL or the embedded server), shared by all workers
     RATELIMIT_HEADERS_ENABLED = True
-    CRM_LOGIN_LIMIT = "10 per minute"
+    # sign-in throttling (crm.users.throttle): failed attempts (password or code) per client address, in
+    # Flask-Limiter's syntax (successful sign-ins are not counted: a whole office behind one NAT passes)
+    CRM_LOGIN_LIMIT = "60 per 10 minutes"
     CRM_IVR_LIMIT = "120 per minute"  # IVR lookups per ivr token (crm.telephony.api), all endpoints together
+    CRM_LOGIN_THROTTLE = True  # False switches all sign-in throttling off (the test suite's default app only)
+    CRM_LOGIN_FREE_FAILURES = 3  # failures per account before each further attempt waits 2, 4, 8 … s
+    CRM_LOGIN_MAX_DELAY_S = 300  # the longest wait between two attempts on one account (a delay, never a lock-out)
+    CRM_LOGIN_FAILURE_MEMORY_S = 3600  # an account's failures are forgotten this long after the last one
+    CRM_LOGIN_ALERT_ACCOUNT = 10  # every this many failures against one account: an alert for the DPO
+    CRM_LOGIN_ALERT_ADDRESS = 30  # every this many failures from one address (within CRM_LOGIN_LIMIT's window): same
+    # staff second factor (crm.users.mfa): the issuer name authenticator apps show, and the seconds a
+    # sign-in may wait between the password and the code
+    CRM_MFA_ISSUER = "Горячая линия ЖКХ"
+    CRM_MFA_PENDING_S = 300
     # consent and data-subject rights (crm.consent)
     CRM_CONTROLLER_NAME: str | None = None  # the operator of personal data named in consent texts (152-ФЗ ст. 9 ч. 4)
     CRM_CONTROLLER_ADDRESS: str | None = None

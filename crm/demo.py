@@ -49,17 +49,23 @@ def load_demo(with_call: bool = True) -> list[str]:
     qa.ensure_default_scorecard()
     out = []
     logins_file = Path(current_app.instance_path) / "demo-logins.txt"
-    known = dict(line.split(" ", 1) for line in logins_file.read_text().splitlines() if " " in line) \
-        if logins_file.exists() else {}
+    # "user password [totp-secret]" per line
+    known = {parts[0]: parts[1:] for parts in (line.split(" ") for line in logins_file.read_text().splitlines())
+             if len(parts) >= 2} if logins_file.exists() else {}
     for username, role, name in DEMO_USERS:
         if users.get_by_username(username) is None:
             password = secrets.token_urlsafe(9)
-            users.create_user(username, role, password, full_name=name)
-            known[username] = password
-    logins_file.write_text("".join(f"{u} {p}\n" for u, p in known.items()))
+            user = users.create_user(username, role, password, full_name=name)
+            # the second factor (issue 17), pre-enrolled for the demo: the secret is printed below
+            known[username] = [password, users.enrol_demo_second_factor(user)]
+    logins_file.write_text("".join(f"{u} {' '.join(v)}\n" for u, v in known.items()))
     logins_file.chmod(0o600)
     for username, role, _ in DEMO_USERS:
-        out.append(f"  {role:<11} login: {username:<11} password: {known.get(username, '(set earlier)')}")
+        password, *secret = known.get(username, ["(set earlier)"])
+        out.append(f"  {role:<11} login: {username:<11} password: {password:<13} "
+                   f"TOTP secret: {secret[0] if secret else '(set up at first sign-in)'}")
+    out.append("  second factor: add the TOTP secret to an authenticator app, or print the current code with")
+    out.append("    .venv/bin/python -c 'import pyotp, sys; print(pyotp.TOTP(sys.argv[1]).now())' SECRET")
     op = users.get_by_username("operator")
     supervisor = users.get_by_username("supervisor")
     if supervisor is not None and supervisor.role in kb.EDIT_ROLES and not kb.list_articles(limit=1):

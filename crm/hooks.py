@@ -97,6 +97,10 @@ Known hooks (the name, who fires it, the keyword arguments):
   ``window_min`` minutes), ``window_min: float``, ``usual: float | None``, ``address: str | None`` and
   ``topic: str | None`` (the building whose callers suggest an incident, if any). ``crm.dispatch``
   notifies the supervisors; the caller commits.
+- ``auth.repeated_failures`` — ``crm.users.throttle`` at every ``CRM_LOGIN_ALERT_ACCOUNT``-th failed
+  sign-in attempt (password or code) against one account, or every ``CRM_LOGIN_ALERT_ADDRESS``-th from one
+  address; ``scope: str`` (``account`` or ``address``), ``subject: str`` (the user name typed, or the
+  address), ``failures: int``. ``crm.dpo`` raises an alert for the DPO (the throttle commits it).
 
 - ``telephony.caller`` — ``crm.appeals.views`` when the intake is opened from a screen pop
   (``/operator?call=<call record id>``); ``call_id: str``, ``user`` (the signed-in operator). The
@@ -143,6 +147,7 @@ HOOKS: frozenset[str] = frozenset({
     "queue.surge",
     "citizen.rectified",
     "telephony.caller",
+    "auth.repeated_failures",
 })
 
 _subscribers: dict[str, list[Callable[..., Any]]] = defaultdict(list)

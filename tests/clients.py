@@ -8,14 +8,15 @@ from flask.testing import FlaskClient
 class SharedContextClient:
     """A Flask test client whose requests share the test's app context. Flask-Login caches the
     user on ``g``, which that context keeps, so it is dropped around each request (else one
-    request's user would act in the next). With ``user``, signs in first (password of the
-    ``make_user`` fixture)."""
+    request's user would act in the next). With ``user``, signs in first through both steps
+    (password of the ``make_user`` fixture, then the second factor: tests.mfa)."""
 
     def __init__(self, ctx, user=None, password: str = "correct-horse-1"):
         self.client = ctx.test_client()
         if user is not None:
-            resp = self.post("/login", data={"username": user.username, "password": password})
-            assert resp.status_code == 302, resp.data[:300]
+            from tests.mfa import sign_in
+
+            sign_in(self, user, password)  # both steps: password, then enrolment or a TOTP code
 
     def _call(self, method, *args, **kwargs):
         from flask import g

@@ -86,6 +86,8 @@ def app_config(instance_dir):
     cfg = {"INSTANCE_PATH": str(instance_dir), "SECRET_KEY": secrets.token_hex(16), "TESTING": True,
            "CRM_QUEUE_PREFIX": f"test-{secrets.token_hex(4)}-", "CRM_EXPECTED_CITIZENS": 100_000,
            "RATELIMIT_ENABLED": False,
+           # sign-in throttling off for the suite's apps (every test signs in from 127.0.0.1); tests/users turn it on
+           "CRM_LOGIN_THROTTLE": False,
            # around the clock, every day: the alert tests must not depend on when the suite runs
            # (test_after_hours_alert sets its own hours)
            "CRM_AUDIT_WORKING_HOURS": "00:00-00:00", "CRM_AUDIT_WORKING_DAYS": (1, 2, 3, 4, 5, 6, 7),
@@ -244,9 +246,12 @@ def recordings(ctx, monkeypatch, tmp_path):
 
 @pytest.fixture()
 def login(client):
+    """``login(user)``: sign ``user`` in on ``client`` through the real two-step flow (password, then
+    enrolment or a TOTP code computed with pyotp: tests.mfa.sign_in); returns the client."""
+    from tests.mfa import sign_in
+
     def do(user, password: str = "correct-horse-1"):
-        resp = client.post("/login", data={"username": user.username, "password": password})
-        assert resp.status_code == 302, resp.data[:500]
+        sign_in(client, user, password)
         return client
     return do
 

@@ -1,7 +1,7 @@
 """``/admin/staff``: staff administration for administrators (issue 17 point 4) — the accounts with
 their role, state, creation and last sign-in; create an account, disable or enable it, change its
-role, reset its password (the temporary password is shown once, in the answer to the POST), end its
-sessions; its API tokens with name, expiry and last use, issue one (shown once) or revoke them.
+role, reset its password (the temporary password is shown once, in the answer to the POST) or its second
+factor, end its sessions; its API tokens with name, expiry and last use, issue one (shown once) or revoke them.
 
 Every change is a POST with the form's CSRF token and is done and logged by :mod:`crm.users.services`.
 Double clicks: the buttons are disabled once pressed (``data-submit-once``, crm/static/forms.js); the
@@ -191,6 +191,14 @@ def staff_enable(user_id: int):
 @roles_required("admin")
 def staff_end_sessions(user_id: int):
     return _button(user_id, users.end_sessions, _("Все сеансы пользователя завершены."))
+
+
+@bp.post("/<int:user_id>/reset-2fa")
+@roles_required("admin")
+def staff_reset_second_factor(user_id: int):
+    """Reset the account's second factor (a lost phone): it is set up again at the next sign-in."""
+    return _button(user_id, users.reset_second_factor,
+                   _("Второй фактор сброшен, сеансы завершены: при следующем входе сотрудник настроит его заново."))
 
 
 @bp.post("/<int:user_id>/revoke-tokens")

@@ -17,6 +17,10 @@ citizen count; system jobs do not.
 * ``after_hours`` — any access to a citizen's data outside ``CRM_AUDIT_WORKING_HOURS``
   ["08:00-20:00"] on ``CRM_AUDIT_WORKING_DAYS`` [every day] in ``CRM_TIMEZONE`` (Europe/Moscow);
   one alert per staff member and local day.
+* ``login_failures`` — repeated failed sign-in attempts (password or second-factor code) against one
+  account or from one address (:mod:`crm.users.throttle` fires ``auth.repeated_failures``;
+  :mod:`crm.dpo.hooks` raises the alert): one alert per account or address and clock hour, its count
+  growing with the failures.
 * ``checkpoint`` — the app had to start a new checkpoint key chain (:mod:`crm.security.checkpoints`
   fires the ``audit.checkpoint_restarted`` hook; :mod:`crm.dpo.hooks` raises the alert).
 
@@ -50,6 +54,7 @@ RULES = {
     "untied_access": "доступ без обращения или звонка",
     "after_hours": "доступ в нерабочее время",
     "checkpoint": "разрыв цепочки контрольных точек",
+    "login_failures": "повторные неудачные попытки входа",
 }
 EXEMPT_PURPOSES = ("data_subject_request",)
 JOB_NAME = "audit_alert_scan"
@@ -183,6 +188,32 @@ def raise_checkpoint_alert(line: int, reason: str) -> None:
     _upsert("checkpoint", f"checkpoint:{line}", actor_id=None, actor=None, citizen_id=None, window_start=now,
             window_end=now, seqs=[], detail=f"строка {line} файла контрольных точек начинает новую цепочку "
                                             f"ключей приложения: {reason}. Проверьте и заверьте (crm audit attest).")
+
+
+def raise_login_alert(scope: str, subject: str, failures: int) -> None:
+    """Alert the DPO to ``failures`` failed sign-in attempts against account ``subject`` (``scope``
+    ``account``) or from address ``subject`` (``address``); one alert per subject and clock hour, updated
+    while it grows (caller commits)."""
+    now = utcnow()
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    key = f"login_failures:{scope}:{subject[:80]}:{hour:%Y-%m-%dT%H}"
+    if scope == "account":
+        detail = f"{failures} неудачных попыток входа в учётную запись «{subject[:80]}» (пароль или код второго фактора)"
+    else:
+        detail = f"{failures} неудачных попыток входа с адреса {subject[:80]}"
+    alert = db.session.execute(select(AccessAlert).where(AccessAlert.key == key)).scalar_one_or_none()
+    if alert is None:
+        alert = AccessAlert(rule="login_failures", key=key, actor=subject[:80] if scope == "account" else None,
+                            window_start=hour, window_end=now, count=failures, detail=detail, created_at=now,
+                            updated_at=now)
+        try:
+            with db.session.begin_nested():
+                db.session.add(alert)
+        except IntegrityError:  # another worker made it first: the next failure updates it
+            pass
+        return
+    if alert.ack_at is None and failures > alert.count:
+        alert.count, alert.detail, alert.window_end, alert.updated_at = failures, detail, now, now
 
 
 def get(alert_id: int) -> AccessAlert | None:

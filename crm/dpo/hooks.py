@@ -10,5 +10,11 @@ def _checkpoint_restarted(line: int, reason: str) -> None:
     alerts.raise_checkpoint_alert(line, reason)
 
 
+def _repeated_failures(scope: str, subject: str, failures: int, **_: object) -> None:
+    """Repeated failed sign-ins against one account or from one address: alert the DPO."""
+    alerts.raise_login_alert(scope, subject, failures)
+
+
 def register() -> None:
     hooks.subscribe("audit.checkpoint_restarted", _checkpoint_restarted)
+    hooks.subscribe("auth.repeated_failures", _repeated_failures)

@@ -174,3 +174,13 @@ def users_revoke_tokens(username):
     """Revoke every API token of USERNAME."""
     user = _user(username)
     click.echo(f"revoked {services.revoke_tokens(user)} tokens of {user.username}")
+
+
+@users_group.command("reset-2fa")
+@click.argument("username")
+@with_appcontext
+def users_reset_2fa(username):
+    """Remove USERNAME's second factor and end their sessions: they set it up again at the next sign-in."""
+    user = _user(username)
+    services.reset_second_factor(user, None)
+    click.echo(f"second factor of {user.username} reset: they enrol again at the next sign-in")

@@ -11,3 +11,9 @@ class LoginForm(FlaskForm):
 
 class ReauthForm(FlaskForm):
     password = PasswordField(_l("Пароль"), validators=[DataRequired(message=_l("Введите пароль")), Length(max=200)])
+
+
+class SecondFactorForm(FlaskForm):
+    """The second sign-in step: a 6-digit code from the authenticator app, or a recovery code."""
+
+    code = StringField(_l("Код"), validators=[DataRequired(message=_l("Введите код")), Length(max=64)])

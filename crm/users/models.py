@@ -4,10 +4,11 @@ import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.db import UTCDateTime, db, utcnow
+from crm.security.fields import Encrypted
 
 
 class User(UserMixin, db.Model):
@@ -21,7 +22,16 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(20), index=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    #: the TOTP secret (base32), encrypted under the account's own data key (``mfa_key_owner``); set
+    #: when enrolment starts, confirmed by ``totp_enrolled_at`` (crm.users.mfa)
+    totp_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_secret = Encrypted("totp_secret_enc")
+    #: the key-store owner id of the data key that encrypts ``totp_secret`` (declared to
+    #: crm.security.registry as a key owner, so ``crm keys gc`` keeps the key)
+    mfa_key_owner: Mapped[str | None] = mapped_column(String(36), unique=True)
+    totp_enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the last TOTP time step (Unix time // 30) accepted: a code of this step or an earlier one is a replay
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     session_nonce: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_hex(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: for the role ``executor``: the service (crm.executors) whose appeals the account sees
@@ -31,6 +41,15 @@ class User(UserMixin, db.Model):
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_nonce}"
+
+    @property
+    def crypto_owner_id(self) -> str | None:
+        return self.mfa_key_owner
+
+    @property
+    def mfa_enrolled(self) -> bool:
+        """Whether the second factor is set up (an enrolment confirmed with a code)."""
+        return self.totp_enrolled_at is not None
 
     @property
     def is_active(self) -> bool:
@@ -74,3 +93,15 @@ class UserSession(db.Model):
     end_reason: Mapped[str | None] = mapped_column(String(20))
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(200))
+
+
+class RecoveryCode(db.Model):
+    """A one-time recovery code of the second factor: only its HMAC-SHA256 is stored (crm.users.mfa);
+    ``used_at`` is set when it is spent."""
+
+    __tablename__ = "user_recovery_codes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,9 +1,10 @@
-"""Staff accounts: creation, Argon2id passwords, sign-in checks, API tokens, and their administration
-(issue 17 point 4: disable, enable, change role, reset password, end sessions, name, expire and revoke
-tokens). Every change is logged in the access log; the functions that change something take the
-``actor`` (the signed-in administrator, or None for a console command) and commit. A signed-in actor
-may not change their own role, nor touch an account of a :data:`CONSOLE_ONLY_ROLES` role (the DPO's),
-nor give that role: that stays with the console."""
+"""Staff accounts: creation, Argon2id passwords, sign-in checks (password, then the second factor of
+:mod:`crm.users.mfa`), API tokens, and their administration (issue 17 point 4: disable, enable, change
+role, reset password and second factor, end sessions, name, expire and revoke tokens). Every change is
+logged in the access log; the functions that change something take the ``actor`` (the signed-in
+administrator, or None for a console command) and commit. A signed-in actor may not change their own
+role, nor touch an account of a :data:`CONSOLE_ONLY_ROLES` role (the DPO's), nor give that role: that
+stays with the console."""
 from __future__ import annotations
 
 import hashlib
@@ -19,7 +20,7 @@ from crm.db import db, utcnow
 from crm.i18n import lazy_gettext as _l
 from crm.security import audit
 from crm.security.permissions import ROLES
-from crm.users import sessions
+from crm.users import mfa, sessions
 from crm.users.models import ApiToken, User
 
 _hasher = PasswordHasher()  # Argon2id with argon2-cffi's RFC 9106 low-memory profile
@@ -64,7 +65,10 @@ def create_user(username: str, role: str, password: str, full_name: str = "",
 
 
 def authenticate(username: str, password: str) -> User | None:
-    """The active user with this password, or None. Logs success and failure. Constant work either way."""
+    """The active user with this password, or None. Constant work either way. This is the first
+    factor only: a success is logged ``auth.password_ok`` and the sign-in is complete only after
+    the second factor (:func:`complete_sign_in`, logged ``auth.login``); a failure is logged
+    ``auth.login_failed``."""
     user = db.session.execute(db.select(User).where(User.username == username)).scalar_one_or_none()
     ok = False
     try:
@@ -74,12 +78,46 @@ def authenticate(username: str, password: str) -> User | None:
         ok = False
     if ok and _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
-    if ok:
-        user.last_login_at = utcnow()
     actor = audit.Actor(user.id, user.username, user.role) if user else audit.Actor(None, username[:80], "none")
-    audit.record("auth.login" if ok else "auth.login_failed", actor=actor, outcome="ok" if ok else "denied")
+    audit.record("auth.password_ok" if ok else "auth.login_failed", actor=actor, outcome="ok" if ok else "denied")
     db.session.commit()
     return user if ok else None
+
+
+def complete_sign_in(user: User, method: str) -> None:
+    """Log the completed sign-in of ``user`` (``auth.login``); ``method`` is how the second factor
+    was given: ``enrol`` (first code at enrolment), ``totp`` or ``recovery``."""
+    user.last_login_at = utcnow()
+    audit.record("auth.login", actor=audit.Actor(user.id, user.username, user.role), detail=f"mfa={method}")
+    db.session.commit()
+
+
+def pending_sign_in(user_id: int, nonce: str) -> User | None:
+    """The user of a sign-in waiting for its second factor (the id and session nonce stored in the
+    session after the password step), or None when the account is gone, disabled, a machine
+    client's, or its sessions were revoked since (the nonce changed)."""
+    user = db.session.get(User, user_id)
+    if user is None or not user.active or user.role in TOKEN_ONLY_ROLES:
+        return None
+    return user if secrets.compare_digest(user.session_nonce, nonce) else None
+
+
+def enrol_demo_second_factor(user: User) -> str:
+    """Enrol a demo account's second factor at once and return its TOTP secret (``crm demo-data``
+    prints it with the demo logins); see :func:`crm.users.mfa.enrol_for_demo`."""
+    return mfa.enrol_for_demo(user)
+
+
+def reset_second_factor(user: User, actor: User | audit.Actor | None = None) -> None:
+    """Remove ``user``'s second factor and end their sessions; they enrol again at the next sign-in.
+    ``actor``: the administrator, or None for ``crm users reset-2fa`` (the console). Raises
+    :class:`UserError` for a signed-in actor and an account of a :data:`CONSOLE_ONLY_ROLES` role.
+    Logged ``auth.mfa_reset``."""
+    if not isinstance(actor, audit.Actor):
+        _check_separation(user, actor)  # the DPO's second factor is reset on the console only
+    _rotate_nonce(user)
+    sessions.end_all(user, "admin")
+    mfa.reset(user, actor if isinstance(actor, audit.Actor) else _actor(actor))
 
 
 def logout(user: User) -> None:

@@ -12,6 +12,7 @@ from flask import g
 from crm.db import db
 from crm.security import audit
 from tests.factories import AppealFactory, CallFactory, CitizenFactory
+from tests.mfa import sign_in
 
 NAME, PHONE = "Документова Инна Петровна", "+7 916 333-44-55"
 RAW = ("sms_notifications", "call_recording_qa", ">active<", ">withdrawn<", ">call<", "anonymous", ">none<",
@@ -44,8 +45,7 @@ def case(ctx, make_user, client):
     audit.record("citizen.view", citizen_id=citizen.id, fields=["full_name"], purpose="appeal_processing",
                  outcome="denied", actor=audit.Actor(None, "anonymous", "none"))
     db.session.commit()
-    resp = client.post("/login", data={"username": dpo.username, "password": "correct-horse-1"})
-    assert resp.status_code == 302
+    sign_in(client, dpo)
     g.pop("_login_user", None)
     return citizen, call
 

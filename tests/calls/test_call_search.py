@@ -15,6 +15,7 @@ from crm.db import db, utcnow
 from crm.security.models import AccessLogEntry
 from tests.qa.test_qa_world import qa_env  # noqa: F401
 from tests.factories import GOOD_SEGMENTS, CallFactory, CitizenFactory
+from tests.mfa import sign_in
 
 
 def _words(start: float, spec: list[tuple[str, float]]) -> list[dict]:
@@ -155,7 +156,7 @@ def test_roles_operator_dpo_and_executor_are_refused(ctx, w, make_user, login):
     before = _last_seq()
     for user in (w["users"]["operator"], w["users"]["dpo"], make_user("executor")):
         client = ctx.test_client()
-        client.post("/login", data={"username": user.username, "password": "correct-horse-1"})
+        sign_in(client, user)
         assert client.get("/calls/search").status_code == 403
         assert client.post("/calls/search", data={"q": PHRASE}).status_code == 403
     for role in ("operator", "dpo"):

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from crm.db import db
 from tests.clients import SharedContextClient
 from tests.factories import CitizenFactory
+from tests.mfa import sign_in
 
 NAME, PHONE = "Самоделкина Анна Львовна", "+7 912 505-60-70"
 
@@ -46,7 +47,7 @@ def send_link(ctx, make_user, citizen, inbox) -> str:
     """Staff send the link; returns its path (from the SMS text the gateway delivered)."""
     dpo = make_user("dpo")
     staff = Client(ctx)
-    assert staff.post("/login", data={"username": dpo.username, "password": "correct-horse-1"}).status_code == 302
+    sign_in(staff, dpo)
     assert staff.post(f"/citizens/{citizen.id}/selfservice-link").status_code == 302
     assert messages(citizen.id, "link")
     body = delivered(inbox, "link")[-1]

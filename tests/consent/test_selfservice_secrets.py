@@ -18,6 +18,7 @@ from itsdangerous import URLSafeTimedSerializer
 from crm.db import db
 from tests.clients import SharedContextClient as Client
 from tests.factories import CitizenFactory
+from tests.mfa import sign_in
 
 PHONE = "+7 912 707-31-46"
 
@@ -30,7 +31,7 @@ def _issue(ctx, make_user, sms_inbox, run_worker) -> dict:
     consent.record(citizen, "sms_notifications", channel="call")
     dpo = make_user("dpo")
     staff = Client(ctx)
-    assert staff.post("/login", data={"username": dpo.username, "password": "correct-horse-1"}).status_code == 302
+    sign_in(staff, dpo)
     assert staff.post(f"/citizens/{citizen.id}/selfservice-link").status_code == 302
     visitor = Client(ctx)
     assert visitor.post("/my", data={"phone": "8 912 707 31 46"}).status_code == 302

@@ -18,6 +18,7 @@ from crm.users import services as users
 from crm.users.models import User
 from tests.factories import (GOOD_SEGMENTS, AppealFactory, CallFactory, CitizenFactory, ConsentFactory,
                              EvaluationFactory, UserFactory, factory_phone)
+from tests.mfa import sign_in
 
 
 def _actions(**where) -> list[str]:
@@ -67,7 +68,7 @@ def test_user_factory_makes_an_account_that_signs_in(ctx, client):
     sup = UserFactory(role="supervisor")
     assert sup.role == "supervisor" and sup.full_name == "Тест supervisor"
     assert users.authenticate(sup.username, "correct-horse-1").id == sup.id
-    assert client.post("/login", data={"username": sup.username, "password": "correct-horse-1"}).status_code == 302
+    sign_in(client, sup)
 
 
 def test_appeal_factory_registers_with_sla_and_history(ctx):

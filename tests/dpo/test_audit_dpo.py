@@ -18,6 +18,7 @@ from crm.dpo.models import AccessAlert
 from crm.security import audit
 from crm.security.models import AccessLogEntry
 from tests.factories import AppealFactory, CitizenFactory
+from tests.mfa import sign_in
 
 NAME, PHONE = "Лебедева Ольга Николаевна", "+7 916 222-33-44"
 DESCRIPTION = "Протекает потолок в ванной у соседей снизу"
@@ -30,8 +31,7 @@ def dpo(make_user):
 
 @pytest.fixture()
 def as_dpo(client, dpo):
-    resp = client.post("/login", data={"username": dpo.username, "password": "correct-horse-1"})
-    assert resp.status_code == 302
+    sign_in(client, dpo)
     g.pop("_login_user", None)
     return client
 
@@ -77,7 +77,7 @@ def post(client, url, **kw):
 def test_dpo_pages_are_for_the_dpo_only(client, make_user, role, case):
     citizen, _, _ = case
     user = make_user(role)
-    client.post("/login", data={"username": user.username, "password": "correct-horse-1"})
+    sign_in(client, user)
     for url in ("/dpo/access-log", "/dpo/alerts", "/dpo/citizens", f"/dpo/citizens/{citizen.id}/access-report",
                 f"/dpo/citizens/{citizen.id}/access-report/print"):
         assert get(client, url).status_code == 403, url

@@ -8,6 +8,7 @@ import pytest
 
 from tests.qa.test_qa_world import qa_env  # noqa: F401
 from tests.factories import CallFactory, CitizenFactory
+from tests.mfa import sign_in
 
 CRITERIA = [
     {"code": "greeting", "label": "Приветствие", "weight": 20, "section": "s"},
@@ -72,7 +73,7 @@ def test_answers_stay_hidden_until_the_session_is_closed(ctx, session, login):
     assert client.post(f"/qa/calibration/{s.id}/close").status_code == 302
     assert s.status == "open"  # only its creator (or an admin) closes it
     ref_client = ctx.test_client()
-    ref_client.post("/login", data={"username": ref.username, "password": "correct-horse-1"})
+    sign_in(ref_client, ref)
     ref_client.post(f"/qa/calibration/{s.id}/close")
     page = client.get(f"/qa/calibration/{s.id}").get_data(as_text=True)
     assert 'id="calibration-report"' in page and "Не оценили" in page  # c did not score

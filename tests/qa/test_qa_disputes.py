@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from tests.qa.test_qa_world import qa_env  # noqa: F401
 from tests.factories import CallFactory, CitizenFactory
+from tests.mfa import sign_in
 
 
 @pytest.fixture()
@@ -50,7 +51,7 @@ def test_operator_sees_own_evaluations_with_comments_but_not_others(ctx, scored,
     assert "Оспорить оценку" in page and "Согласен(на) с оценкой" in page
     other = ctx.test_client()
     login_other = make_user("operator")
-    other.post("/login", data={"username": login_other.username, "password": "correct-horse-1"})
+    sign_in(other, login_other)
     assert other.get(f"/qa/evaluations/{ev.id}").status_code == 403
     assert ev.id not in other.get("/qa/my").get_data(as_text=True)
 
@@ -143,7 +144,7 @@ def test_dispute_and_resolution_through_the_pages_are_logged(ctx, scored, login,
     db.session.expire_all()
     assert ev.operator_status == "disputed"
     sup_client = ctx.test_client()
-    sup_client.post("/login", data={"username": sup.username, "password": "correct-horse-1"})
+    sign_in(sup_client, sup)
     page = sup_client.get(f"/qa/evaluations/{ev.id}").get_data(as_text=True)
     assert "Прощание было" in page and 'id="resolve-form"' in page
     assert f"/qa/evaluations/{ev.id}" in sup_client.get("/qa/disputes").get_data(as_text=True)

@@ -9,6 +9,7 @@ import pytest
 
 from tests.qa.test_qa_world import qa_env  # noqa: F401
 from tests.factories import RUDE_SEGMENTS, CallFactory, CitizenFactory
+from tests.mfa import sign_in
 
 INLINE_HANDLER = re.compile(r"<[^>]+\son[a-z]+\s*=", re.I)
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\ssrc=)[^>]*>", re.I)
@@ -46,8 +47,7 @@ def test_pages_open_for_their_roles_only_and_follow_the_csp(ctx, world, login):
     problems = []
     for role in ("operator", "supervisor", "admin"):
         client = ctx.test_client()
-        client.post("/login", data={"username": world[{"operator": "op", "supervisor": "sup", "admin": "admin"}[role]]
-                                    .username, "password": "correct-horse-1"})
+        sign_in(client, world[{"operator": "op", "supervisor": "sup", "admin": "admin"}[role]])
         for url, roles in pages(world).items():
             resp = client.get(url)
             html = resp.get_data(as_text=True)

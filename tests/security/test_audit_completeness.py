@@ -22,6 +22,7 @@ from crm.db import db
 from crm.security.models import AccessLogEntry
 from tests.factories import AppealFactory, CitizenFactory
 from tests.wavs import tone_wav
+from tests.mfa import sign_in
 
 NAME, PHONE = "Громова Ксения Павловна", "+7 912 765-43-21"
 
@@ -38,8 +39,13 @@ NO_PERSONAL_DATA = {
                           "(the card, telephony.pop_card, logs)",
     "users.index": "redirects to the role's home page",
     "users.login": "the sign-in form",
+<<<<<<< HEAD
     "users.reauth": "the password form asked before an export",
     "users.my_sessions": "the user's own sessions: times, addresses, browsers; no citizen",
+=======
+    "users.enrol": "the second factor's enrolment: the staff member's own TOTP secret and QR code, no citizen",
+    "users.second_factor": "the second sign-in step's form",
+>>>>>>> 9823e7f (Staff second factor and sign-in throttling (issue 17 points 1 and 3))
     "health.healthz": "process status",
     "health.readyz": "dependency status",
     "api.openapi": "the OpenAPI document",
@@ -163,8 +169,15 @@ QUERIES = {
 POST_NO_PERSONAL_DATA = {
     "users.login": "sign-in: logged as auth.login / auth.login_failed (test below)",
     "users.logout": "sign-out: logged as auth.logout (test below)",
+<<<<<<< HEAD
     "users.reauth": "the password again before an export: logged as auth.reauth (tests/users/test_sessions.py)",
     "users.end_session": "ends one of the user's own sessions: logged as auth.session_end (tests/users/test_sessions.py)",
+=======
+    "users.enrol": "the second factor's enrolment: logged auth.mfa_enrol / auth.mfa_failed (tests/users/test_mfa_signin.py)",
+    "users.second_factor": "the second step: logged auth.login / auth.mfa_failed (tests/users/test_mfa_signin.py)",
+    "staff.staff_reset_second_factor": "an admin resets a staff member's second factor: logged auth.mfa_reset "
+                                       "(tests/users/test_mfa_signin.py)",
+>>>>>>> 9823e7f (Staff second factor and sign-in throttling (issue 17 points 1 and 3))
     "api_telephony.telephony_event": "the PBX webhook acts for no user: its citizen look-up is logged as citizen.search "
                                      "by pbx:<source> (tests/telephony/test_events.py)",
     "api_notifications.delivery_report": "an SMS provider's delivery report: a message id and a status; nothing "
@@ -240,8 +253,7 @@ def world(ctx, make_user, api_token, tmp_path, monkeypatch):
         headers[role] = api_token(user)
         if role == "ivr":  # a machine client: API token only, no sign-in
             continue
-        resp = c.post("/login", data={"username": user.username, "password": "correct-horse-1"})
-        assert resp.status_code == 302
+        sign_in(c, user)
         clients[role] = c
         fresh_user()
     citizen = CitizenFactory(full_name=NAME, phone=PHONE, email="gromova@example.ru", address="ул. Ленина, д. 3",
@@ -653,10 +665,11 @@ def test_sign_in_failed_sign_in_and_sign_out_are_logged(client, make_user):
     before = last_seq()
     assert client.post("/login", data={"username": user.username, "password": "wrong-password"}).status_code == 200
     assert client.post("/login", data={"username": "nobody-such", "password": "whatever1"}).status_code == 200
-    assert client.post("/login", data={"username": user.username, "password": "correct-horse-1"}).status_code == 302
+    sign_in(client, user)  # the password, then the first code from the app (enrolment)
     assert client.post("/logout").status_code == 302
     got = [(e.action, e.actor, e.outcome) for e in entries_since(before)]
     assert got == [("auth.login_failed", user.username, "denied"), ("auth.login_failed", "nobody-such", "denied"),
+                   ("auth.password_ok", user.username, "ok"), ("auth.mfa_enrol", user.username, "ok"),
                    ("auth.login", user.username, "ok"), ("auth.logout", user.username, "ok")]
     assert all(e.ip for e in entries_since(before))
 

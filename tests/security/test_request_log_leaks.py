@@ -93,11 +93,9 @@ def _request(base: str, path: str, *, method: str = "GET", headers: dict | None 
 def _browser(base: str, username: str) -> urllib.request.OpenerDirector:
     """A signed-in staff browser (session cookie) against the real server, CSRF on as in production."""
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-    page = opener.open(base + "/login", timeout=30).read().decode()
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
-    form = urlencode({"username": username, "password": "correct-horse-1", "csrf_token": token}).encode()
-    with opener.open(base + "/login", data=form, timeout=30) as resp:
-        assert "/login" not in resp.geturl(), "sign-in failed"
+    from tests.mfa import sign_in_http
+
+    assert "/login" not in sign_in_http(opener, base, username), "sign-in failed"  # password, then the second factor
     return opener
 
 

@@ -23,7 +23,9 @@ CHANGE_ACTIONS = ("citizen.create", "citizen.update", "appeal.create", "appeal.t
                   "executor.create", "recording.destroy", "breach.acknowledge", "appeal.duplicate", "call.attach",
                   "appeal.comment", "appeal.extend", "extension.request", "extension.decide", "callback.attempt")
 AUTH_ACTIONS = ("auth.login", "auth.login_failed", "auth.logout", "auth.reauth", "auth.session_end", "user.create", "token.issue",
-                "user.disable", "user.enable", "user.role", "user.password_reset", "user.end_sessions", "token.revoke")
+                "user.disable", "user.enable", "user.role", "user.password_reset", "user.end_sessions", "token.revoke",
+                "auth.password_ok", "auth.mfa_enrol", "auth.mfa_failed", "auth.mfa_reset", "auth.recovery_code_used",
+                "auth.login_throttled")
 SECURITY_ACTIONS = ("keys.rewrap", "recording.rekey", "keys.rotate", "keys.retire", "keys.index_start", "keys.index_backfill",
                     "keys.index_switch", "keys.index_drop", "security.decrypt_failed", "audit.checkpoint", "audit.attest",
                     "audit.export", "audit.alert_scan", "audit.alert_ack")
@@ -55,6 +57,11 @@ ACTION_LABELS = {
     "transcript.fail": N_("ошибка расшифровки звонка"), "consent.grant": N_("получение согласия"),
     "consent.refuse": N_("отказ в согласии"), "consent.withdraw": N_("отзыв согласия"),
     "evaluation.create": N_("оценка звонка"), "auth.login": N_("вход в систему"), "auth.login_failed": N_("неудачный вход"),
+    "auth.password_ok": N_("пароль верен, ожидается второй фактор"),
+    "auth.mfa_enrol": N_("настройка второго фактора (TOTP)"), "auth.mfa_failed": N_("неверный код второго фактора"),
+    "auth.mfa_reset": N_("сброс второго фактора администратором"),
+    "auth.recovery_code_used": N_("вход по коду восстановления"),
+    "auth.login_throttled": N_("попытка входа отклонена ограничением частоты"),
     "auth.logout": N_("выход из системы"), "user.create": N_("создание учётной записи"), "token.issue": N_("выдача API-токена"),
     "user.disable": N_("отключение учётной записи"), "user.enable": N_("включение учётной записи"),
     "user.role": N_("смена роли учётной записи"), "user.password_reset": N_("сброс пароля учётной записи"),
