@@ -22,6 +22,9 @@ again, and logged ``auth.login_throttled``. Repeated failures against one accoun
 (``CRM_LOGIN_ALERT_ACCOUNT``) or from one address (``CRM_LOGIN_ALERT_ADDRESS``) fire the hook
 ``auth.repeated_failures``; the DPO package raises an alert for it (crm.dpo.alerts).
 ``CRM_LOGIN_THROTTLE`` switches all of it off (the test suite's default app; never in production).
+When Redis cannot be reached the attempt goes ahead unthrottled and a warning is logged: an outage
+of the counters must not stop a shift from signing in (the password and the second factor still
+have to be right).
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ import time
 from dataclasses import dataclass
 
 from flask import current_app, request
+from redis.exceptions import RedisError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from limits import parse as parse_limit
 from limits.storage import storage_from_string
@@ -108,11 +112,27 @@ def account_for(stage: str, name: str) -> str:
     return f"password:{name}:known" if name in known_accounts() else f"password:{name}"
 
 
+#: what a Redis outage raises here (redis-py's errors; sockets of the embedded server)
+_DOWN = (RedisError, OSError)
+
+
+def _unavailable(exc: Exception) -> None:
+    current_app.logger.warning("sign-in throttling skipped: Redis unavailable (%s)", type(exc).__name__)
+
+
 def check(account: str, address: str) -> Refusal | None:
     """Before a password or code is checked: None when the attempt may go ahead (it is then counted
     against the account until :func:`succeeded` says it was right), else the :class:`Refusal`."""
     if not enabled():
         return None
+    try:
+        return _check(account, address)
+    except _DOWN as exc:
+        _unavailable(exc)
+        return None
+
+
+def _check(account: str, address: str) -> Refusal | None:
     cfg = current_app.config
     item = parse_limit(cfg["CRM_LOGIN_LIMIT"])
     window = _window()
@@ -135,10 +155,14 @@ def failed(account: str, address: str, label: str) -> None:
         return
     cfg = current_app.config
     item = parse_limit(cfg["CRM_LOGIN_LIMIT"])
-    window = _window()
-    window.hit(item, "address", address)
-    n_account = int(redis_connection().hget(_account_key(account), "n") or 0)
-    n_address = item.amount - window.get_window_stats(item, "address", address).remaining
+    try:
+        window = _window()
+        window.hit(item, "address", address)
+        n_account = int(redis_connection().hget(_account_key(account), "n") or 0)
+        n_address = item.amount - window.get_window_stats(item, "address", address).remaining
+    except _DOWN as exc:
+        _unavailable(exc)
+        return
     fired = False
     for scope, subject, n, every in (("account", label, n_account, int(cfg["CRM_LOGIN_ALERT_ACCOUNT"])),
                                      ("address", address, n_address, int(cfg["CRM_LOGIN_ALERT_ADDRESS"]))):
@@ -153,7 +177,10 @@ def succeeded(*accounts: str) -> None:
     """The password or code was right: the attempt is not counted and the accounts' failures are
     forgotten (only the right secret does this, so an attacker cannot)."""
     if enabled() and accounts:
-        redis_connection().delete(*[_account_key(a) for a in accounts])
+        try:
+            redis_connection().delete(*[_account_key(a) for a in accounts])
+        except _DOWN as exc:
+            _unavailable(exc)
 
 
 def refused(refusal: Refusal, *, username: str, user_id: int | None, stage: str) -> None:

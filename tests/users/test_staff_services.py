@@ -115,6 +115,8 @@ def test_reset_password_gives_a_temporary_password_and_ends_sessions(make_user):
     assert services.valid_login_id(login_id) is None
     assert services.authenticate(op.username, "correct-horse-1") is None
     assert services.authenticate(op.username, temporary) is not None
+    assert op.last_login_at is None  # the password alone is not a sign-in: the second factor completes it
+    services.complete_sign_in(op, "totp")
     assert op.last_login_at is not None
     with pytest.raises(UserError):
         services.reset_password(op, admin, password="short")
