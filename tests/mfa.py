@@ -69,29 +69,64 @@ def note_used_step(username: str, step: int) -> None:
     _LAST_STEP[username] = max(step, _LAST_STEP.get(username, -1))
 
 
-def sign_in(client, user, password: str = PASSWORD, query_string=None) -> str:
-    """Sign ``user`` (a user or a user name) in on the test ``client`` (any object with ``get`` and
-    ``post`` like the Flask test client) through both steps; returns where the app sends them next.
-    Asserts every step succeeds."""
+def enrol(user, now: float | None = None) -> str:
+    """Set ``user``'s second factor up through the service (crm.users.mfa), as the enrolment page
+    does, without a sign-in (no session is made); returns the secret and keeps it and the recovery
+    codes for later sign-ins."""
+    from crm.users import mfa as service
+
+    secret = service.enrolment_secret(user)
+    _LAST_STEP.pop(user.username, None)
+    codes = service.confirm_enrolment(user, code_for(user.username, secret, now=now))
+    assert codes, "enrolment refused its own code"
+    remember(user.username, secret, codes)
+    return secret
+
+
+def _post(client, path: str, data: dict, csrf: bool, kw: dict, page: str | None = None):
+    if csrf:
+        if page is None:
+            page = client.get(path, **kw).get_data(as_text=True)
+        data = {**data, "csrf_token": _CSRF_RE.search(page).group(1)}
+    return client.post(path, data=data, **kw)
+
+
+def sign_in_response(client, user, password: str = PASSWORD, *, csrf: bool = False, query_string=None, **kw):
+    """Sign ``user`` in through both steps and return the last answer: the code step's redirect
+    (302), or after a first sign-in the recovery-codes page (200). ``csrf``: read each form's token
+    from its page first (an app with CSRF on); ``kw`` (``headers``, ``base_url`` …) go with every
+    request. Asserts every step succeeds."""
+    from urllib.parse import urlparse
+
     username = getattr(user, "username", user)
-    resp = client.post("/login", data={"username": username, "password": password},
-                       **({"query_string": query_string} if query_string is not None else {}))
+    first = dict(kw, **({"query_string": query_string} if query_string is not None else {}))
+    resp = _post(client, "/login", {"username": username, "password": password}, csrf, first)
     assert resp.status_code == 302, resp.data[:500]
-    where = resp.headers["Location"]
-    if where.endswith("/login/enrol"):
-        page = client.get("/login/enrol").get_data(as_text=True)
+    where = urlparse(resp.headers["Location"]).path
+    if where == "/login/enrol":
+        page = client.get("/login/enrol", **kw).get_data(as_text=True)
         secret = secret_from_page(page)
         remember(username, secret)
         _LAST_STEP.pop(username, None)
-        resp = client.post("/login/enrol", data={"code": code_for(username, secret)})
+        resp = _post(client, "/login/enrol", {"code": code_for(username, secret)}, csrf, kw, page=page)
         page = resp.get_data(as_text=True)
         assert resp.status_code == 200 and 'id="mfa-recovery-codes"' in page, page[:800]
         remember(username, secret, recovery_codes_from_page(page))
-        return html.unescape(_CONTINUE_RE.search(page).group(1))
-    assert where.endswith("/login/code"), where
-    resp = client.post("/login/code", data={"code": code_for(username)})
-    assert resp.status_code == 302 and not resp.headers["Location"].endswith(("/login", "/login/code")), \
+        return resp
+    assert where == "/login/code", where
+    resp = _post(client, "/login/code", {"code": code_for(username)}, csrf, kw)
+    assert resp.status_code == 302 and not urlparse(resp.headers["Location"]).path.startswith("/login"), \
         resp.data[:500]
+    return resp
+
+
+def sign_in(client, user, password: str = PASSWORD, query_string=None, **kw) -> str:
+    """Sign ``user`` (a user or a user name) in on the test ``client`` (any object with ``get`` and
+    ``post`` like the Flask test client) through both steps; returns where the app sends them next.
+    Asserts every step succeeds."""
+    resp = sign_in_response(client, user, password, query_string=query_string, **kw)
+    if resp.status_code == 200:  # the recovery codes after enrolment: their «continue» link
+        return html.unescape(_CONTINUE_RE.search(resp.get_data(as_text=True)).group(1))
     return resp.headers["Location"]
 
 

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from crm.db import db, utcnow
 from crm.security.models import AccessLogEntry
 from crm.users.models import UserSession
+from tests import mfa
 from tests.factories import PASSWORD, CitizenFactory
 
 
@@ -25,8 +26,8 @@ def path_of(resp) -> str:
 
 
 def sign_in(client, user, password: str = PASSWORD, **kw):
-    resp = client.post("/login", data={"username": user.username, "password": password}, **kw)
-    assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
+    """Both sign-in steps: the password, then the second factor (tests.mfa)."""
+    mfa.sign_in_response(client, user, password, **kw)
     return client
 
 
@@ -52,7 +53,11 @@ def actions(action: str) -> list[AccessLogEntry]:
 
 @pytest.fixture()
 def operator(make_user):
-    return make_user("operator")
+    """An operator whose second factor is set up already (through the service: no session is made),
+    so each sign-in here is the password and a code."""
+    user = make_user("operator")
+    mfa.enrol(user)
+    return user
 
 
 # --- sign-out and the copied cookie ------------------------------------------------------------------
@@ -303,8 +308,7 @@ def test_behind_a_tls_proxy_cookies_are_secure_hsts_is_sent_and_the_address_is_t
     client.environ_base["wsgi.url_scheme"] = "http"  # the proxy speaks plain HTTP to the app
     page = client.get("/login", headers=proxy, base_url="http://crm.internal")  # no Referer anywhere below
     assert page.headers["Strict-Transport-Security"].startswith("max-age=31536000")
-    resp = client.post("/login", headers=proxy, base_url="http://crm.internal", data={"username": operator.username, "password": PASSWORD,
-                                                      "csrf_token": _token(page)})
+    resp = mfa.sign_in_response(client, operator, csrf=True, headers=proxy, base_url="http://crm.internal")
     assert resp.status_code == 302, resp.get_data(as_text=True)[:300]
     cookie = resp.headers["Set-Cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
@@ -322,8 +326,7 @@ def test_without_trusted_proxies_forwarded_headers_are_ignored(ctx, operator, ht
     forged = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
     page = client.get("/login", headers=forged, base_url="http://crm.internal")
     assert "Strict-Transport-Security" not in page.headers  # the request was plain HTTP whatever it claims
-    client.post("/login", headers=forged, base_url="http://crm.internal", data={"username": operator.username, "password": PASSWORD,
-                                                "csrf_token": _token(page)})
+    mfa.sign_in_response(client, operator, csrf=True, headers=forged, base_url="http://crm.internal")
     (row,) = rows(operator)
     assert row.ip == "127.0.0.1"
 
@@ -331,9 +334,7 @@ def test_without_trusted_proxies_forwarded_headers_are_ignored(ctx, operator, ht
 def test_sign_in_over_https_without_a_referer(ctx, operator, https_app):
     app = https_app(CRM_HTTPS=True)
     client = app.test_client()
-    page = client.get("/login", base_url="https://crm.example")
-    resp = client.post("/login", base_url="https://crm.example",
-                       data={"username": operator.username, "password": PASSWORD, "csrf_token": _token(page)})
+    resp = mfa.sign_in_response(client, operator, csrf=True, base_url="https://crm.example")  # both steps
     assert resp.status_code == 302 and path_of(resp) == "/"
     assert "Secure" in resp.headers["Set-Cookie"]
     assert client.get("/operator", base_url="https://crm.example").status_code == 200
@@ -360,7 +361,11 @@ def test_the_csrf_token_changes_at_sign_in(ctx, operator, monkeypatch):
     client = ctx.test_client()
     before = _token(client.get("/login"))
     resp = client.post("/login", data={"username": operator.username, "password": PASSWORD, "csrf_token": before})
-    assert resp.status_code == 302
+    assert resp.status_code == 302 and path_of(resp) == "/login/code"  # the password: not signed in yet
+    code_page = client.get("/login/code")
+    assert _token(code_page) == before  # the pending sign-in keeps the token; signing in replaces it
+    resp = client.post("/login/code", data={"code": mfa.code_for(operator.username), "csrf_token": before})
+    assert resp.status_code == 302 and path_of(resp) == "/"
     after = _token(client.get("/operator"))
     assert after != before
     # a token planted before sign-in (session fixation) is worth nothing afterwards

@@ -14,6 +14,7 @@ from crm.db import db
 from crm.security.models import AccessLogEntry
 from crm.users import services
 from crm.users.models import ApiToken, User
+from tests.mfa import sign_in
 
 
 @pytest.fixture()
@@ -97,7 +98,7 @@ def test_create_refusals_keep_the_form(client, admin):
 def test_disable_enable_and_end_sessions(client, admin, make_user, app):
     op = make_user("operator")
     other = app.test_client()  # the operator's browser (the app context is shared: see _api_status)
-    other.post("/login", data={"username": op.username, "password": "correct-horse-1"})
+    sign_in(other, op)  # the password, then the second factor (tests.mfa)
     assert not other.get("/").headers["Location"].startswith("/login")  # signed in: their home page
     g.pop("_login_user", None)
     resp = client.post(f"/admin/staff/{op.id}/end-sessions", follow_redirects=True)
