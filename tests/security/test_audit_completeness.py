@@ -39,13 +39,10 @@ NO_PERSONAL_DATA = {
                           "(the card, telephony.pop_card, logs)",
     "users.index": "redirects to the role's home page",
     "users.login": "the sign-in form",
-<<<<<<< HEAD
     "users.reauth": "the password form asked before an export",
     "users.my_sessions": "the user's own sessions: times, addresses, browsers; no citizen",
-=======
     "users.enrol": "the second factor's enrolment: the staff member's own TOTP secret and QR code, no citizen",
     "users.second_factor": "the second sign-in step's form",
->>>>>>> 9823e7f (Staff second factor and sign-in throttling (issue 17 points 1 and 3))
     "health.healthz": "process status",
     "health.readyz": "dependency status",
     "api.openapi": "the OpenAPI document",
@@ -169,15 +166,12 @@ QUERIES = {
 POST_NO_PERSONAL_DATA = {
     "users.login": "sign-in: logged as auth.login / auth.login_failed (test below)",
     "users.logout": "sign-out: logged as auth.logout (test below)",
-<<<<<<< HEAD
     "users.reauth": "the password again before an export: logged as auth.reauth (tests/users/test_sessions.py)",
     "users.end_session": "ends one of the user's own sessions: logged as auth.session_end (tests/users/test_sessions.py)",
-=======
     "users.enrol": "the second factor's enrolment: logged auth.mfa_enrol / auth.mfa_failed (tests/users/test_mfa_signin.py)",
     "users.second_factor": "the second step: logged auth.login / auth.mfa_failed (tests/users/test_mfa_signin.py)",
     "staff.staff_reset_second_factor": "an admin resets a staff member's second factor: logged auth.mfa_reset "
                                        "(tests/users/test_mfa_signin.py)",
->>>>>>> 9823e7f (Staff second factor and sign-in throttling (issue 17 points 1 and 3))
     "api_telephony.telephony_event": "the PBX webhook acts for no user: its citizen look-up is logged as citizen.search "
                                      "by pbx:<source> (tests/telephony/test_events.py)",
     "api_notifications.delivery_report": "an SMS provider's delivery report: a message id and a status; nothing "
