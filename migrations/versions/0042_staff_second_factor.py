@@ -4,14 +4,14 @@ the enrolment moment, the last accepted time step (no replay), and hashed one-ti
 The plaintext ``users.totp_secret`` column was never written by any version; it is dropped so a
 secret can never land there in clear.
 
-Revision ID: 0041_staff_second_factor
-Revises: 0040_telephony_recording_url
+Revision ID: 0042_staff_second_factor
+Revises: 0041_telephony_call_appeals
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0041_staff_second_factor"
-down_revision = "0040_telephony_recording_url"
+revision = "0042_staff_second_factor"
+down_revision = "0041_telephony_call_appeals"
 branch_labels = None
 depends_on = None
 
