@@ -117,6 +117,10 @@ POLICY: dict[str, Rule] = {
     "static": public("CSS, scripts and images"),
     "users.index": public("redirects to the role's home page, or to the sign-in form"),
     "users.login": public("the sign-in form"),
+    "users.enrol": public("the second sign-in step, first time: only with the pending sign-in a right password "
+                          "left in the session (crm.users.views), else back to the sign-in form"),
+    "users.second_factor": public("the second sign-in step: only with the pending sign-in a right password left "
+                                  "in the session (crm.users.views), else back to the sign-in form"),
     "users.logout": public("sign-out; ends whatever session the request carries"),
     "users.reauth": signed_in(),
     "users.my_sessions": signed_in(),
@@ -153,6 +157,7 @@ POLICY: dict[str, Rule] = {
     "staff.staff_end_sessions": staff(admin="staff_admin"),
     "staff.staff_issue_token": staff(admin="staff_admin"),
     "staff.staff_reset_password": staff(admin="staff_admin"),
+    "staff.staff_reset_second_factor": staff(admin="staff_admin"),
     "staff.staff_revoke_token": staff(admin="staff_admin"),
     "staff.staff_revoke_tokens": staff(admin="staff_admin"),
     "staff.staff_role": staff(admin="staff_admin"),
