@@ -11,6 +11,8 @@ class LoginForm(FlaskForm):
 
 class ReauthForm(FlaskForm):
     password = PasswordField(_l("Пароль"), validators=[DataRequired(message=_l("Введите пароль")), Length(max=200)])
+    #: the second factor's code (required by the service when the account has one)
+    code = StringField(_l("Код"), validators=[Length(max=64)])
 
 
 class SecondFactorForm(FlaskForm):

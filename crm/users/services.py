@@ -128,14 +128,18 @@ def logout(user: User) -> None:
     db.session.commit()
 
 
-def reauthenticate(user: User, password: str) -> bool:
+def reauthenticate(user: User, password: str, code: str | None = None) -> bool:
     """Check ``user``'s password again in this session before an export of personal data
-    (crm.users.sessions.fresh_required); on success the session counts as fresh. Logged as
-    ``auth.reauth`` (ok or denied); committed. Returns whether the password was right."""
+    (crm.users.sessions.fresh_required) and, when the user has a second factor, a code of it (a TOTP
+    code not used before or a recovery code, :func:`crm.users.mfa.verify`; checked only after the
+    right password, so the code step cannot be probed without it). On success the session counts as
+    fresh. Logged as ``auth.reauth`` (ok or denied); committed. Returns whether both were right."""
     try:
         ok = _hasher.verify(user.password_hash, password) and user.active
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
+    if ok and user.mfa_enrolled:
+        ok = mfa.verify(user, code or "") is not None
     if ok:
         sessions.mark_fresh()
     audit.record("auth.reauth", actor=audit.Actor(user.id, user.username, user.role),

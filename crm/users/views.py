@@ -180,9 +180,13 @@ def reauth():
     form = ReauthForm()
     target = local_target(request.args.get("next"), url_for("users.index"))
     if form.validate_on_submit():
-        if services.reauthenticate(current_user._get_current_object(), form.password.data):
+        user = current_user._get_current_object()
+        if services.reauthenticate(user, form.password.data, form.code.data):
             return redirect(target)
-        form.password.errors.append(_("Неверный пароль."))
+        if user.mfa_enrolled:
+            form.password.errors.append(_("Неверный пароль или код."))
+        else:
+            form.password.errors.append(_("Неверный пароль."))
     status = 422 if request.method == "POST" else 200
     return render_template("users/reauth.html", form=form, minutes=current_app.config["CRM_REAUTH_MIN"]), status
 

@@ -248,14 +248,19 @@ def test_export_asks_for_the_password_again_then_continues(ctx, make_user):
     back = parse_qs(urlparse(resp.headers["Location"]).query)["next"][0]
     assert back == url
     assert client.get(f"/dpo/citizens/{citizen.id}/access-report").status_code == 200  # the page itself: no export
-    wrong = client.post(resp.headers["Location"], data={"password": "not-the-password"})
+    wrong = client.post(resp.headers["Location"], data={"password": "not-the-password",
+                                                        "code": mfa.code_for(dpo.username)})
     assert wrong.status_code == 422 and "Неверный пароль" in wrong.get_data(as_text=True)
     assert client.get(url).status_code == 302
-    ok = client.post(resp.headers["Location"], data={"password": PASSWORD})
+    # the right password without the second factor's code is not enough
+    no_code = client.post(resp.headers["Location"], data={"password": PASSWORD})
+    assert no_code.status_code == 422 and "Неверный пароль или код" in no_code.get_data(as_text=True)
+    assert client.get(url).status_code == 302
+    ok = client.post(resp.headers["Location"], data={"password": PASSWORD, "code": mfa.code_for(dpo.username)})
     assert ok.status_code == 302 and ok.headers["Location"].endswith(url)
     csv = client.get(url)
     assert csv.status_code == 200 and csv.mimetype == "text/csv"
-    assert [e.outcome for e in actions("auth.reauth")] == ["denied", "ok"]
+    assert [e.outcome for e in actions("auth.reauth")] == ["denied", "denied", "ok"]
 
 
 @pytest.mark.parametrize("path", ["/dpo/requests/{rid}/export", "/dpo/requests/{rid}/export?format=json",
@@ -272,7 +277,8 @@ def test_every_export_of_personal_data_is_gated(ctx, make_user, path):
 def test_reauth_refuses_an_open_redirect(ctx, make_user):
     dpo = make_user("dpo")
     client = sign_in(ctx.test_client(), dpo)
-    resp = client.post("/reauth?next=https://evil.example/", data={"password": PASSWORD})
+    resp = client.post("/reauth?next=https://evil.example/", data={"password": PASSWORD,
+                                                                   "code": mfa.code_for(dpo.username)})
     assert resp.status_code == 302 and urlparse(resp.headers["Location"]).netloc in ("", "localhost")
 
 
