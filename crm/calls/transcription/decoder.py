@@ -10,14 +10,13 @@ sequence (Radford et al. 2022, §4.2; faster-whisper's ``initial_prompt``/``hotw
 from __future__ import annotations
 
 import math
-import re
 from difflib import SequenceMatcher
 from dataclasses import dataclass
 
 import ctranslate2
 import numpy as np
 
-from crm.calls.transcription.filters import compression_ratio
+from crm.calls.transcription.filters import compression_ratio, normalize_text
 from crm.calls.transcription.options import TIME_PRECISION, WHISPER_WINDOW_S, MIN_RESUME_S, PipelineOptions
 
 
@@ -28,14 +27,10 @@ PROMPT_COPY_WORDS = 3
 PROMPT_COPY_SIMILARITY = 0.6
 
 
-def _words(text: str) -> list[str]:
-    return re.sub(r"[^\w\s]", " ", text.lower().replace("ё", "е")).split()
-
-
 def prompt_ngrams(prompt: str) -> list[list[str]]:
     """The runs of :data:`PROMPT_COPY_WORDS` words of the prompt after its first sentence (the
     line's name and the operator, which a call does start with, may be repeated)."""
-    rest = _words(prompt.split(". ", 1)[1]) if ". " in prompt else []
+    rest = normalize_text(prompt.split(". ", 1)[1]).split() if ". " in prompt else []
     return [rest[i:i + PROMPT_COPY_WORDS] for i in range(len(rest) - PROMPT_COPY_WORDS + 1)]
 
 
@@ -44,7 +39,7 @@ def copies_prompt(text: str, ngrams: list[list[str]]) -> bool:
     each spelled at least :data:`PROMPT_COPY_SIMILARITY` alike (difflib ratio). Whisper copies its
     prompt where the audio is unclear (measured: «Звонят про КВС и стояк» in a greeting whose
     operator's name the prompt got wrong); such a window is decoded again without the prompt."""
-    words = _words(text)
+    words = normalize_text(text).split()
     n = PROMPT_COPY_WORDS
     for i in range(len(words) - n + 1):
         run = words[i:i + n]
