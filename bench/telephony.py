@@ -78,9 +78,9 @@ def sign(raw: bytes) -> str:
 
 
 def event(kind: str, call_id: str, n: int, **extra) -> bytes:
-    """One signed-to-be event body: fictional numbers (+7 999 000-xx-xx), ``at`` = now."""
+    """One signed-to-be event body: fictional numbers (+7 997 000-xx-xx, see crm.telephony.simulate), ``at`` = now."""
     body = {"event_id": f"{call_id}-{kind}-{uuid.uuid4().hex[:8]}", "type": kind, "callId": call_id,
-            "from": f"+7999000{n % 10000:04d}", "to": "+74950000000", "direction": "in", "queue": "hotline",
+            "from": f"+7997000{n % 10000:04d}", "to": "+74950000000", "direction": "in", "queue": "hotline",
             "at": datetime.now(timezone.utc).isoformat(), **extra}
     return json.dumps(body).encode()
 

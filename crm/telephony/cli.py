@@ -69,7 +69,7 @@ def simulate_cmd(calls: int, agents: int, seed: int, url: str | None, secret: st
     the webhook after its signature and time checks); calls still going on at the end stay so. With --url: each
     event is signed and posted to a running webhook when its time comes, SPEED times faster, stamped with
     the moment it is sent; a webhook off this machine needs --allow-remote (the simulated calls would land
-    in someone's real queue). The callers are fictional numbers (+7 999 000-xx-xx). Exit status 1 when
+    in someone's real queue). The callers are numbers no operator holds (+7 997 000-xx-xx, crm.telephony.simulate). Exit status 1 when
     the webhook refused any event (a wrong secret stops at the first refusal)."""
     if url is not None:
         host = (urlsplit(url).hostname or "").lower()

@@ -4,10 +4,11 @@ Calls arrive at random (Poisson, ``calls`` an hour on average) with a burst thre
 minutes 20–30 (a pipe bursts: everyone calls); ``agents`` operators answer the longest-waiting call
 first. Each caller waits up to a random patience (exponential, mean 90 s; one in twelve hangs up within
 5 s: a misdial, a short abandon) and talks a random time (exponential, mean 180 s, at least 20 s); one
-answered call in fifteen is transferred to a second operator. Numbers are valid Russian mobiles of a
-the fictional range +7 999 000-00-00 … +7 999 000-99-99 (:func:`fictional_number`: valid for
-``phonenumbers``, so the whole path — matching, callbacks — runs, but nobody's real number, so a demo
-never stores or shows a stranger's); the same seed gives the same hour.
+answered call in fifteen is transferred to a second operator. The callers' numbers are
++7 997 000-00-00 … +7 997 000-99-99 (:func:`fictional_number`), valid Russian mobile numbers for
+``phonenumbers`` (so the whole path — matching, callbacks — runs) in a block that no operator holds:
+see :data:`FICTIONAL_PREFIX` for why this block and what that claim rests on. The same seed gives the
+same hour.
 """
 from __future__ import annotations
 
@@ -43,12 +44,23 @@ class SimEvent:
         return body
 
 
-#: The simulator's callers: +7 999 000-xx-xx, a range kept for fictional callers in demos and tests.
-FICTIONAL_PREFIX = "+7999000"
+#: The simulator's callers: +7 997 000-00-00 … +7 997 000-99-99.
+#:
+#: Russia's numbering plan (Приказ Мининформсвязи № 142 of 17.11.2006, «Российская система и план
+#: нумерации») reserves no range for fiction, films or tests — there is no counterpart of Ofcom's
+#: 07700 900xxx or the NANP's 555-01xx. The block used before, +7 999 000-xx-xx, is *assigned*: the
+#: Rossvyaz register of DEF codes (DEF-9xx) lists 999 0000000–0044999 for ООО «Скартел» (Yota), Moscow, in
+#: its copies of February 2023 and April 2026, so those are real subscribers' numbers. The block here is
+#: the best the register offers: DEF 997 0000000–0999999 is allocated to no operator in either copy
+#: (997 holds only two blocks of 100 numbers, 7777700–7777799 and 9999900–9999999), and
+#: ``phonenumbers``' carrier data names no operator for it (tests/telephony: test_simulated_callers_are_
+#: fictional checks that). "Unallocated" is not "reserved": Rossvyaz may allocate it later, so check the
+#: current DEF-9xx register before relying on it, and never dial or text these numbers.
+FICTIONAL_PREFIX = "+7997000"
 
 
 def fictional_number(n: int) -> str:
-    """The ``n``-th fictional caller (0 … 9999): ``+7999000NNNN``."""
+    """The ``n``-th fictional caller (0 … 9999): ``+7997000NNNN``."""
     return f"{FICTIONAL_PREFIX}{n % 10000:04d}"
 
 
