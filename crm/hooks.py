@@ -97,6 +97,11 @@ Known hooks (the name, who fires it, the keyword arguments):
   ``window_min`` minutes), ``window_min: float``, ``usual: float | None``, ``address: str | None`` and
   ``topic: str | None`` (the building whose callers suggest an incident, if any). ``crm.dispatch``
   notifies the supervisors; the caller commits.
+- ``queue.surge_building`` — ``crm.telephony.surge`` during a surge already told, once per surge and building,
+  when a building comes to call for an incident (enough of the surge's callers live there, no open incident
+  covers it); ``surge_id: str``, ``building_id: int``, ``address: str``, ``topic: str | None``, ``callers: int``,
+  ``waiting: int``, ``arrivals: int``, ``window_min: float``. ``crm.dispatch`` notifies the supervisors; the
+  caller commits.
 - ``auth.repeated_failures`` — ``crm.users.throttle`` at every ``CRM_LOGIN_ALERT_ACCOUNT``-th failed
   sign-in attempt (password or code) against one account, or every ``CRM_LOGIN_ALERT_ADDRESS``-th from one
   address; ``scope: str`` (``account`` or ``address``), ``subject: str`` (the user name typed, or the
@@ -145,6 +150,7 @@ HOOKS: frozenset[str] = frozenset({
     "incident.proposed",
     "incident.surge_accepted",
     "queue.surge",
+    "queue.surge_building",
     "citizen.rectified",
     "telephony.caller",
     "auth.repeated_failures",

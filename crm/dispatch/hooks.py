@@ -31,6 +31,12 @@ def _queue_surge(surge_id: str, waiting: int, arrivals: int, window_min: float, 
     services.notify_queue_surge(surge_id, waiting, arrivals, window_min, address)
 
 
+def _queue_surge_building(surge_id: str, building_id: int, address: str, callers: int, **_: object) -> None:
+    """``queue.surge_building``: the supervisors are told of a building calling for an incident (once per
+    surge and building)."""
+    services.notify_queue_surge_building(surge_id, building_id, address, callers)
+
+
 def _page(appeal, user, **_: object) -> dict | None:
     """``appeal.page``: the hand-over section (dispatchers)."""
     return services.assign_panel(appeal, user)
@@ -53,6 +59,7 @@ def register() -> None:
     hooks.subscribe("appeal.assigned", _assigned)
     hooks.subscribe("incident.proposed", _incident_proposed)
     hooks.subscribe("queue.surge", _queue_surge)
+    hooks.subscribe("queue.surge_building", _queue_surge_building)
     hooks.subscribe("appeal.page", _page)
     hooks.subscribe("appeal.page", _executor_page)
     hooks.subscribe("appeal.page", _extension_page)

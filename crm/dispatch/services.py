@@ -49,6 +49,8 @@ NOTIFICATION_TEXTS = {
                       "см. «Очередь звонков»."),
     "queue_surge_house": N_("Всплеск звонков: ждут ответа %(waiting)s, за %(window)s мин поступило %(arrivals)s; "
                             "многие звонят из дома %(address)s — возможно, нужен инцидент (см. «Очередь звонков»)."),
+    "queue_surge_building": N_("Всплеск звонков продолжается: теперь многие звонят из дома %(address)s (жителей: "
+                               "%(callers)s) — возможно, нужен инцидент (см. «Очередь звонков»)."),
 }
 
 
@@ -275,6 +277,14 @@ def notify_queue_surge(surge_id: str, waiting: int, arrivals: int, window_min: f
     if address:
         return notify("supervisor", "queue_surge_house", key=f"queue_surge:{surge_id}", address=address, **params)
     return notify("supervisor", "queue_surge", key=f"queue_surge:{surge_id}", **params)
+
+
+def notify_queue_surge_building(surge_id: str, building_id: int, address: str, callers: int) -> bool:
+    """The subscriber of ``queue.surge_building``: tell the supervisors that, during a surge they were told
+    of, a building has come to call for an incident (:mod:`crm.telephony.surge`); one notification per surge
+    and building (keyed on both). Not committed (the firing side commits)."""
+    return notify("supervisor", "queue_surge_building", key=f"queue_surge:{surge_id}:building:{int(building_id)}",
+                  address=address, callers=int(callers))
 
 
 def notify_assigned(appeal_id: str, executor_id: int) -> bool:

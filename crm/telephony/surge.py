@@ -18,9 +18,22 @@ topic of the building's appeals of the last hour prefilled. The surges of appeal
 topic are :mod:`crm.incidents.surge`'s proposals: a pending one is shown with a link to it, not
 proposed a second time; a building an open incident already covers links to that incident.
 
-The supervisors are notified once per surge (hook ``queue.surge``, :mod:`crm.dispatch`). A surge lasts
-while it is seen again within a window's length (a Redis key, refreshed at each sighting); the board
-checks at each poll and the worker every ``CRM_QUEUE_SURGE_CHECK_EVERY_S`` seconds (crm.schedule).
+The supervisors are notified once per surge (hook ``queue.surge``, :mod:`crm.dispatch`), naming the
+busiest building that calls for an incident, if any. A surge lasts while it is seen again within a
+window's length (a Redis key holding the surge's id, refreshed at each sighting); the board checks at
+each poll and the worker every ``CRM_QUEUE_SURGE_CHECK_EVERY_S`` seconds (crm.schedule).
+
+A building that comes to call for an incident later in the same surge (its callers reach the threshold
+after the surge was announced, or a second building does) is told once more, once per surge and
+building (hook ``queue.surge_building``): that is news a supervisor acts on, unlike the surge's figures
+changing, which are not notified again. A building "calls for an incident" when at least
+``CRM_QUEUE_SURGE_SAME_BUILDING`` of the surge's callers live there and no open incident covers it (a
+building with an incident has nothing left to decide; a pending appeal-surge proposal alone was told by
+``incident.proposed``). The buildings told are a Redis set per surge id, expiring with the surge's mark;
+a set member is claimed (``SADD``) before the hook fires, so concurrent checks (web workers, the worker)
+tell a building once, and released when the hook fails, so the next check tries again. The notification's
+key (``queue_surge:<surge id>:building:<id>``) keeps it single in the database as well. Only the
+suggestions the board shows (the :data:`MAX_SUGGESTIONS` busiest) are considered.
 """
 from __future__ import annotations
 
@@ -125,7 +138,8 @@ def detect(now: datetime | None = None, *, waiting: int | None = None, notify: b
     "arrivals_threshold", "reasons" (``waiting`` and/or ``arrivals``), "text" (Russian), "incidents"
     (:func:`_suggestions`)}``. With ``notify``, a new surge (none seen within the last window) fires
     ``queue.surge`` once (a Redis key marks it; without Redis nobody is notified, the board still shows
-    it) and commits what the subscribers wrote."""
+    it) and commits what the subscribers wrote; later in the same surge, each building that has come to call
+    for an incident is told once (:func:`_notify_once`)."""
     now = now or utcnow()
     window_min = float(_cfg("CRM_QUEUE_SURGE_WINDOW_MIN"))
     since = now - timedelta(minutes=window_min)
@@ -216,37 +230,101 @@ def _key() -> str:
     return f"{_cfg('CRM_QUEUE_PREFIX')}crm:telephony:surge"
 
 
+def _buildings_key(surge_id: str) -> str:
+    """The set of building ids already told for the surge ``surge_id``."""
+    return f"{_key()}:{surge_id}:buildings"
+
+
+#: KEYS[1]: the surge mark; ARGV: a new surge id, the TTL (s), the building the new surge's own notification
+#: names ('' for none), the buildings-set key prefix. A new surge: the mark set to the new id and that
+#: building claimed in its set, atomically (a concurrent check cannot tell it a second time). A surge
+#: already marked: the mark and its set refreshed. Returns ``{1 (new) | 0, surge id}``.
+_SIGHT = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  if ARGV[3] ~= '' then
+    local told = ARGV[4] .. ARGV[1] .. ':buildings'
+    redis.call('sadd', told, ARGV[3])
+    redis.call('expire', told, ARGV[2])
+  end
+  return {1, ARGV[1]}
+end
+redis.call('expire', KEYS[1], ARGV[2])
+local id = redis.call('get', KEYS[1])
+if id then redis.call('expire', ARGV[4] .. id .. ':buildings', ARGV[2]) end
+return {0, id or ''}
+"""
+
+
+def calls_for_incident(s: dict) -> bool:
+    """True when the suggestion ``s`` is a building the supervisors should be told about: enough of the
+    surge's callers live there (``CRM_QUEUE_SURGE_SAME_BUILDING``) and no open incident covers it."""
+    return s["callers"] >= max(1, int(_cfg("CRM_QUEUE_SURGE_SAME_BUILDING"))) and s["incident_id"] is None
+
+
 def _notify_once(surge: dict) -> bool:
-    """Fire ``queue.surge`` when no surge was seen within the last window (Redis ``SET NX``, expiring a
-    window after the latest sighting); True when fired. A Redis or subscriber failure is logged, never
-    raised: the board must still answer."""
+    """Tell the supervisors what is new in ``surge``: a new surge (none seen within the last window)
+    fires ``queue.surge`` naming the busiest building that calls for an incident; every other building
+    that calls for one — at once, or when it comes to later in the surge — fires ``queue.surge_building``,
+    once per surge and building (see the module). Commits what the subscribers wrote after each hook.
+    True when anything was fired. A Redis or subscriber failure is logged, never raised: the board must
+    still answer."""
     ttl = max(60, int(float(_cfg("CRM_QUEUE_SURGE_WINDOW_MIN")) * 60))
+    houses = [s for s in surge["incidents"] if calls_for_incident(s)]
+    top = houses[0] if houses else None
     try:
         conn = jobs.redis_connection()
-        surge_id = utcnow().strftime("%Y%m%dT%H%M%S%f")
-        if not conn.set(_key(), surge_id, nx=True, ex=ttl):
-            conn.expire(_key(), ttl)
-            return False
+        new, raw_id = conn.eval(_SIGHT, 1, _key(), utcnow().strftime("%Y%m%dT%H%M%S%f"), ttl,
+                                str(top["building_id"]) if top else "", f"{_key()}:")
     except redis.RedisError:
         log.warning("queue surge: Redis unavailable, supervisors not notified")
         return False
-    top = surge["incidents"][0] if surge["incidents"] else None
-    try:
-        hooks.fire("queue.surge", surge_id=surge_id, waiting=surge["waiting"], arrivals=surge["arrivals"],
-                   window_min=surge["window_min"], usual=surge["usual"],
-                   address=top["address"] if top else None, topic=top["topic"] if top else None)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        log.exception("queue surge %s: notifying the supervisors failed", surge_id)
-        forget()  # the next sighting tries again
-        return False
-    return True
+    surge_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id or "")
+    if not surge_id:
+        return False  # the mark expired between two commands: the next sighting starts a new surge
+    if new:
+        try:
+            hooks.fire("queue.surge", surge_id=surge_id, waiting=surge["waiting"], arrivals=surge["arrivals"],
+                       window_min=surge["window_min"], usual=surge["usual"],
+                       address=top["address"] if top else None, topic=top["topic"] if top else None)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("queue surge %s: notifying the supervisors failed", surge_id)
+            forget()  # the next sighting tries again
+            return False
+    fired = bool(new)
+    for s in houses:  # the new surge's own building was claimed with its mark: skipped here
+        try:
+            if not conn.sadd(_buildings_key(surge_id), str(s["building_id"])):
+                continue  # told already in this surge
+            conn.expire(_buildings_key(surge_id), ttl)
+        except redis.RedisError:
+            log.warning("queue surge %s: Redis unavailable, building %s not notified", surge_id, s["building_id"])
+            return fired
+        try:
+            hooks.fire("queue.surge_building", surge_id=surge_id, building_id=s["building_id"],
+                       address=s["address"], topic=s["topic"], callers=s["callers"], waiting=surge["waiting"],
+                       arrivals=surge["arrivals"], window_min=surge["window_min"])
+            db.session.commit()
+            fired = True
+        except Exception:
+            db.session.rollback()
+            log.exception("queue surge %s: notifying the supervisors of building %s failed", surge_id,
+                          s["building_id"])
+            try:
+                conn.srem(_buildings_key(surge_id), str(s["building_id"]))  # the next check tries again
+            except redis.RedisError:
+                pass
+    return fired
 
 
 def forget() -> None:
     """End the current surge's mark (tests; the next sighting is a new surge)."""
     try:
-        jobs.redis_connection().delete(_key())
+        conn = jobs.redis_connection()
+        current = conn.get(_key())
+        if current:
+            conn.delete(_buildings_key(current.decode() if isinstance(current, bytes) else str(current)))
+        conn.delete(_key())
     except redis.RedisError:
         pass

@@ -219,3 +219,106 @@ def test_the_periodic_check_notifies_without_the_board(ctx):
     assert surge_check_job() is True
     [note] = notifications()
     assert note.kind == "queue_surge"
+
+
+def test_a_building_that_comes_to_call_for_an_incident_later_in_the_surge_is_told_once(ctx, make_user):
+    """Waiting threshold 4, same-building threshold 3; houses 5, 7 and 9. The surge starts with two callers
+    of house 5 and three unknown numbers: the supervisors get the surge's notification, naming no house.
+    A third resident of house 5 calls: one more notification, for house 5 — not repeated by later checks
+    (board, worker). Then house 7 reaches three callers: one for house 7. House 9 reaches three callers
+    too, but an open incident covers it: nothing to decide, no notification. A new surge (the mark
+    expired) with houses 5 and 7 calling: the surge's own notification names house 5 (the busiest), and
+    house 7 gets its own at once; house 5 is not told twice."""
+    from crm.db import utcnow
+    from crm.dispatch import services as dispatch
+    from crm.incidents import services as incidents
+    from crm.buildings.services import find, import_csv
+    from crm.telephony import surge
+
+    import_csv("address\n\"г. Москва, ул. Ленина, д. 5\"\n\"г. Москва, ул. Ленина, д. 7\"\n"
+               "\"г. Москва, ул. Ленина, д. 9\"\n".encode())
+    five, seven, nine = (find(f"г. Москва, ул. Ленина, д. {n}") for n in (5, 7, 9))
+    op, sup = make_user("operator"), make_user("supervisor")
+    incidents.create(sup, topic="heating", starts_at=utcnow() - timedelta(hours=1),
+                     ends_at=utcnow() + timedelta(hours=5), addresses=[nine.address], text="Авария на теплотрассе")
+    ctx.config["CRM_QUEUE_SURGE_WAITING"] = 4
+    try:
+        now = utcnow()
+        n = iter(range(20, 80))
+
+        def call_from(house, i):
+            person = _resident(op, house, "heating", f"+7999000{next(n):04d}")
+            arrive(f"late-{house.id}-{i}", now - timedelta(seconds=100 - next(n)), number=person.phone)
+
+        call_from(five, 0), call_from(five, 1)
+        for i in range(3):
+            arrive(f"late-anon-{i}", now - timedelta(seconds=90 - i), number=f"+799900001{i:02d}")
+        found = surge.detect()
+        assert found["waiting"] == 5 and [s["callers"] for s in found["incidents"]] == []
+        [first] = notifications()
+        assert first.kind == "queue_surge"
+
+        call_from(five, 2)  # house 5 reaches 3 callers during the surge
+        assert [(s["building_id"], s["callers"]) for s in surge.detect()["incidents"]] == [(five.id, 3)]
+        surge.detect(), surge.detect()  # more checks: nothing more
+        kinds = [(x.kind, x.params.get("address")) for x in notifications()]
+        assert kinds == [("queue_surge", None), ("queue_surge_building", five.address)]
+        note = notifications()[-1]
+        assert dispatch.notification_text(note) == (
+            "Всплеск звонков продолжается: теперь многие звонят из дома г. Москва, ул. Ленина, д. 5 (жителей: 3) — "
+            "возможно, нужен инцидент (см. «Очередь звонков»).")
+        assert note.id in [x.id for x in dispatch.notifications_for(sup)]
+
+        for i in range(3):
+            call_from(seven, i)  # a second building during the same surge
+        for i in range(3):
+            call_from(nine, i)  # covered by an open incident: shown on the board, not notified
+        shown = {s["building_id"]: s for s in surge.detect()["incidents"]}
+        assert shown[nine.id]["incident_id"] is not None and shown[seven.id]["callers"] == 3
+        surge.detect()
+        assert [(x.kind, x.params.get("address")) for x in notifications()] == [
+            ("queue_surge", None), ("queue_surge_building", five.address), ("queue_surge_building", seven.address)]
+
+        surge.forget()  # the surge ended; a new one with houses 5 and 7 calling from the start
+        surge.detect()
+        surge.detect()
+        later = [(x.kind, x.params.get("address")) for x in notifications()][3:]
+        assert later == [("queue_surge_house", five.address), ("queue_surge_building", seven.address)]
+    finally:
+        ctx.config["CRM_QUEUE_SURGE_WAITING"] = 10
+
+
+def test_a_building_notification_that_failed_is_tried_again(ctx, make_user, houses):
+    """A subscriber of ``queue.surge_building`` that fails rolls its notification back and releases the
+    building: the next check tells it (once)."""
+    from crm import hooks
+    from crm.db import utcnow
+    from crm.telephony import surge
+
+    five, _ = houses
+    op = make_user("operator")
+    ctx.config["CRM_QUEUE_SURGE_WAITING"] = 4
+    calls = []
+
+    def flaky(**kw):
+        calls.append(kw["building_id"])
+        if len(calls) == 1:
+            raise RuntimeError("the notification store is down")
+    try:
+        now = utcnow()
+        for i in range(4):
+            arrive(f"f-anon-{i}", now - timedelta(seconds=90 - i), number=f"+799900002{i:02d}")
+        surge.detect()  # the surge, no building
+        hooks.subscribe("queue.surge_building", flaky)
+        for i in range(3):
+            person = _resident(op, five, "heating", f"+799900000{30 + i}")
+            arrive(f"f-{i}", now - timedelta(seconds=60 - i), number=person.phone)
+        surge.detect()  # dispatch's subscriber adds the note, ours then fails: both rolled back
+        assert [x.kind for x in notifications()] == ["queue_surge"]
+        surge.detect()
+        surge.detect()
+        assert [x.kind for x in notifications()] == ["queue_surge", "queue_surge_building"]
+        assert calls == [five.id, five.id]
+    finally:
+        hooks.unsubscribe("queue.surge_building", flaky)
+        ctx.config["CRM_QUEUE_SURGE_WAITING"] = 10
