@@ -145,6 +145,9 @@ class Defaults:
     CRM_QUEUE_SURGE_CHECK_EVERY_S = 60  # seconds between the worker's surge checks (the board also checks as it polls)
     CRM_TELEPHONY_POP_TTL_S = 4 * 3600  # seconds a screen pop waits for its hang-up (a lost hang-up: the pop expires)
     CRM_TELEPHONY_POP_POLL_S = 2  # seconds between the operator page's polls of its screen pop
+    # seconds after a call's hang-up during which an appeal from an intake opened from its screen pop is still
+    # linked to it (the wrap-up: crm.telephony.pop.referenced_call)
+    CRM_TELEPHONY_WRAPUP_S = 30 * 60
     # notifications to citizens (crm.notifications): e-mail over SMTP, SMS through a provider's HTTP API
     CRM_SMTP_HOST: str | None = None  # None: e-mails are only written to the outbox («в журнале (не отправлено)»)
     CRM_SMTP_PORT = 587

@@ -23,7 +23,9 @@ Known hooks (the name, who fires it, the keyword arguments):
 - ``appeal.transitioned`` — ``crm.appeals`` after a status change has been committed;
   ``appeal_id: str``, ``old: str``, ``new: str``, ``event_id: str``.
 - ``appeal.registered`` — ``crm.appeals.services.register_appeal`` after a new appeal has been
-  committed (not for a replayed submission); ``appeal_id: str``.
+  committed (not for a replayed submission); ``appeal_id: str``, ``call_ref: str | None`` (the reference of
+  the telephony call the intake form was opened from, opaque to crm.appeals: ``crm.telephony.pop`` checks it
+  and links the appeal to that call).
 - ``appeal.latest_call`` — ``crm.consent`` asks for the evidence of a consent given on a call when
   only the appeal is known; ``appeal_id: str``. A subscriber returns the id of the appeal's latest
   call, or None.

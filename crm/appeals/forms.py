@@ -68,6 +68,8 @@ class PhoneSearchForm(FlaskForm):
     URL (request logs, browser history, proxies)."""
 
     phone = StringField(_l("Телефон заявителя"), validators=[DataRequired(message=_l("Введите номер")), Length(max=40)])
+    # the reference of the telephony call the intake was opened from (a screen pop), kept through the search
+    call_ref = HiddenField()
 
 
 class CitizenForm(FlaskForm):
@@ -77,6 +79,7 @@ class CitizenForm(FlaskForm):
 
     submission_key = HiddenField()
     confirmed_phone = HiddenField()
+    call_ref = HiddenField()  # the screen pop's call reference, handed on to the appeal form
     confirm_duplicate = BooleanField(_l("Всё равно зарегистрировать нового заявителя"))
     full_name = StringField(_l("ФИО"), validators=[DataRequired(message=_l("Укажите ФИО")), Length(max=200)])
     phone = StringField(_l("Телефон"), validators=[DataRequired(message=_l("Укажите телефон")), Length(max=40)])
@@ -87,6 +90,9 @@ class CitizenForm(FlaskForm):
 
 class AppealForm(FlaskForm):
     submission_key = HiddenField()
+    # the reference of the telephony call this intake was opened from (the screen pop): the appeal is linked to
+    # that call even when sent after the hang-up; opaque here, checked by crm.telephony (appeal.registered)
+    call_ref = HiddenField()
     # no preselected value: a forgotten category would otherwise default to «Аварийная» and its deadlines
     category = SelectField(_l("Категория"), choices=[("", _l("— выберите категорию —")), *_choices(CATEGORIES)],
                            validators=[DataRequired(message=_l("Выберите категорию обращения"))])

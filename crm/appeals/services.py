@@ -476,7 +476,7 @@ def register_appeal(user, *, citizen_id: str | None = None, citizen: citizens.Ci
                     recording: tuple[BinaryIO, str] | None = None, confirm_duplicate: bool = False,
                     submission_key: str | None = None, building_id: int | None = None,
                     repeat_of_id: str | None = None, call_id: str | None = None,
-                    incident_id: int | None = None) -> Intake:
+                    incident_id: int | None = None, call_ref: str | None = None) -> Intake:
     """Register an appeal as the operator's form (``/citizens/<id>/appeals/new``) and ``POST
     /api/v1/appeals`` both do: its citizen, the appeal, the call recording and the consent answers,
     all or nothing.
@@ -496,6 +496,8 @@ def register_appeal(user, *, citizen_id: str | None = None, citizen: citizens.Ci
     ``incident_id``: the open incident (:mod:`crm.incidents`) the appeal is about; the appeal is
     linked to it (resolved when it closes); an unknown id raises :class:`AppealError` (``invalid``,
     field ``incident_id``), a closed one :class:`AppealError` ``incident_closed``.
+    ``call_ref``: the reference of the telephony call the intake was opened from (a screen pop's), handed
+    to the ``appeal.registered`` hook as it came: crm.telephony checks it and links the appeal to that call.
     ``submission_key``: the form's key or the API's ``Idempotency-Key``; a key
     that already made an appeal returns that appeal (``replayed``), looking up and writing nothing.
 
@@ -565,7 +567,8 @@ def register_appeal(user, *, citizen_id: str | None = None, citizen: citizens.Ci
         calls.enqueue_transcription(call)
     if incident_id is None:
         _consider_surge(appeal)
-    hooks.fire("appeal.registered", appeal_id=appeal.id)  # the citizen gets the number (crm.appeals.notifications)
+    # the citizen gets the number (crm.appeals.notifications); the call is linked (crm.telephony)
+    hooks.fire("appeal.registered", appeal_id=appeal.id, call_ref=call_ref or None)
     return Intake(appeal, person, call=call or attached, consents=events, consent_error=consent_error,
                   citizen_registered=registered)
 

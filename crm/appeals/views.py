@@ -63,12 +63,25 @@ def deadline_time(due: datetime, now: datetime) -> str:
     return format_datetime(due, "dd.MM.yyyy HH:mm")
 
 
-def _operator_page(form, *, found=(), error=None, searched=False, new_form=None, duplicates=(), status=200):
+#: Characters of a call reference kept (an itsdangerous token of about 100; anything longer is not one).
+CALL_REF_MAX = 400
+
+
+def _call_ref(value) -> str:
+    """A call reference as received (a query argument or a hidden field), cut to :data:`CALL_REF_MAX`;
+    "" for none. Opaque here: crm.telephony checks it when the appeal is registered."""
+    return str(value or "").strip()[:CALL_REF_MAX]
+
+
+def _operator_page(form, *, found=(), error=None, searched=False, new_form=None, duplicates=(), status=200,
+                   call_ref: str = ""):
     new_form = new_form or CitizenForm(formdata=None)
     if not new_form.submission_key.data:
         new_form.submission_key.data = uuid.uuid4().hex
+    call_ref = _call_ref(call_ref or form.call_ref.data or new_form.call_ref.data)
+    form.call_ref.data = new_form.call_ref.data = call_ref
     return render_template("appeals/operator.html", form=form, found=list(found), error=error, searched=searched,
-                           new_form=new_form, duplicates=list(duplicates),
+                           new_form=new_form, duplicates=list(duplicates), call_ref=call_ref or None,
                            recent=services.recent(limit=15, operator_id=current_user.id)), status
 
 
@@ -80,14 +93,17 @@ def operator_home():
 
     ``?call=<call record id>`` (the screen pop's intake, crm.telephony): the caller's number, which
     the ``telephony.caller`` hook gives only to the operator who answered that call (logged), is
-    searched at once and prefilled in both forms; the URL carries the record's id, never the number."""
+    searched at once and prefilled in both forms; the URL carries the record's id, never the number.
+    ``?call_ref=``: the pop's call reference, handed on to the appeal form (the links to it and the
+    new-citizen form carry it), so the appeal is linked to that call (crm.telephony.pop)."""
     call_id = request.args.get("call")
+    call_ref = _call_ref(request.args.get("call_ref"))
     phone = hooks.ask("telephony.caller", call_id=call_id, user=current_user) if call_id else None
     if not phone:
-        return _operator_page(PhoneSearchForm(formdata=None))
+        return _operator_page(PhoneSearchForm(formdata=None), call_ref=call_ref)
     found = [citizens.view(c, purpose="appeal_processing") for c in citizens.find_by_phone(phone)]
     return _operator_page(PhoneSearchForm(formdata=None, phone=phone), found=found, searched=True,
-                          new_form=CitizenForm(formdata=None, phone=phone))
+                          new_form=CitizenForm(formdata=None, phone=phone), call_ref=call_ref)
 
 
 @bp.post("/operator")
@@ -103,7 +119,8 @@ def citizen_search():
         found = [citizens.view(c, purpose="appeal_processing") for c in citizens.find_by_phone(phone)]
     except citizens.CitizenError as exc:
         return _operator_page(form, error=str(exc), searched=True, status=422)
-    return _operator_page(form, found=found, searched=True, new_form=CitizenForm(formdata=None, phone=phone))
+    return _operator_page(form, found=found, searched=True, new_form=CitizenForm(formdata=None, phone=phone),
+                          call_ref=form.call_ref.data)
 
 
 @bp.post("/citizens")
@@ -128,7 +145,8 @@ def citizen_create():
             if result.citizen is not None:
                 if not result.replayed:
                     flash(_("Заявитель зарегистрирован."), "success")
-                return redirect(url_for("appeals.appeal_new", citizen_id=result.citizen.id))
+                return redirect(url_for("appeals.appeal_new", citizen_id=result.citizen.id,
+                                        call_ref=_call_ref(form.call_ref.data) or None))
             form.confirmed_phone.data = form.phone.data  # the number the warning is about
             form.confirm_duplicate.data = False
             return _operator_page(PhoneSearchForm(formdata=None), new_form=form, duplicates=result.duplicates,
@@ -155,6 +173,7 @@ def appeal_new(citizen_id):
         (c.id, _("звонок %(at)s", at=format_datetime(c.created_at, "dd.MM HH:mm"))) for c in waiting]
     if request.method == "GET":
         form.submission_key.data = uuid.uuid4().hex
+        form.call_ref.data = _call_ref(request.args.get("call_ref"))  # opened from a screen pop
         asked = request.args.get("call_id")
         # the call asked for (the call page's «Новое обращение»), else the caller's call of the last hour
         fresh = [c for c in waiting if c.created_at >= utcnow() - timedelta(hours=1)]
@@ -173,7 +192,7 @@ def appeal_new(citizen_id):
                 submission_key=form.submission_key.data or None, building_id=form.building_id.data or None,
                 repeat_of_id=form.repeat_of_id.data or None,
                 call_id=None if upload and getattr(upload, "filename", "") else (form.call_id.data or None),
-                incident_id=_incident_id(form))
+                incident_id=_incident_id(form), call_ref=_call_ref(form.call_ref.data) or None)
         except services.AppealError as exc:
             field_name = "topic" if exc.field in ("repeat_of_id", "incident_id") else (exc.field or "description")
             getattr(form, field_name, form.description).errors.append(str(exc))

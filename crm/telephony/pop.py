@@ -22,6 +22,23 @@ Showing it is a read of personal data: each display is logged (``citizen.view`` 
 
 Appeals registered by the operator while the call is ``answered`` are linked to the call record
 (:func:`link_registered_appeal`, subscribed to ``appeal.registered``).
+
+An intake opened from the pop carries a **call reference** (:func:`intake_reference`): the card's «Новое
+обращение» link adds it, the operator page keeps it through the phone search and the new-citizen form, and
+the appeal form sends it back as a hidden field (``call_ref``). It is the call record's id and the
+operator's user id, signed with the application's ``SECRET_KEY`` (itsdangerous, with the moment it was
+made). So an appeal submitted after the hang-up — the operator finishing the form during the wrap-up, or
+already on the next call — is linked to the call the form was opened from, if :func:`referenced_call`
+accepts the reference: its signature holds (nothing forged or altered), it is this operator's (a
+reference copied from a colleague's form links nothing), the call exists, this operator answered it
+(its operator, or one who had it before a transfer), the reference was made while the call was being
+answered, and the call is still answered or ended no more than ``CRM_TELEPHONY_WRAPUP_S`` (30 min) before
+the appeal was registered. Why 30 minutes: after-call work on a hotline takes seconds to a few minutes;
+half an hour leaves room for a long write-up interrupted by the next calls, yet a tab left open for
+hours and then used for another caller's appeal no longer claims the old call. A form that carries a
+reference is linked by it alone: a refused one links nothing (the operator's *current* call is not
+taken instead — the form was about another one). Linking twice is impossible (a unique key; a re-sent
+form is a replay of its first submission and registers nothing).
 """
 from __future__ import annotations
 
@@ -30,6 +47,7 @@ from datetime import timedelta
 
 import redis
 from flask import current_app
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -241,14 +259,64 @@ def current_call(operator_id: int, at) -> TelephonyCall | None:
         .order_by(TelephonyCall.answered_at.desc(), TelephonyCall.id).limit(1)).scalar_one_or_none()
 
 
-def link_registered_appeal(appeal_id: str, **_: object) -> None:
-    """``appeal.registered``: link an appeal taken by phone to the call its operator is on (see
-    :func:`current_call`); an appeal registered after the hang-up, by someone not on a call, or
-    through another channel is left alone. Idempotent; commits."""
+def _references() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="crm.telephony.pop intake call")
+
+
+def intake_reference(call: TelephonyCall, user) -> str:
+    """The call reference an intake opened from ``call``'s pop carries (see the module): the record's id
+    and ``user``'s id, signed and time-stamped; opaque, URL-safe, about 100 characters."""
+    return _references().dumps({"c": call.id, "u": int(user.id)})
+
+
+def referenced_call(ref: str | None, operator_id: int | None, at) -> TelephonyCall | None:
+    """The call record ``ref`` (:func:`intake_reference`) names when an appeal of ``operator_id``
+    registered at ``at`` (aware UTC) may be linked to it, else None — the checks are the module's: the
+    signature, the operator, the call answered by them, the reference made while it was being answered,
+    and the call still answered or ended at most ``CRM_TELEPHONY_WRAPUP_S`` before ``at``."""
+    if not ref or operator_id is None:
+        return None
+    cfg = current_app.config
+    wrapup = timedelta(seconds=float(cfg["CRM_TELEPHONY_WRAPUP_S"]))
+    skew = timedelta(seconds=float(cfg["CRM_TELEPHONY_WINDOW_S"]))
+    try:
+        data, made = _references().loads(str(ref)[:400], max_age=_ttl_s() + int(wrapup.total_seconds()),
+                                         return_timestamp=True)
+        call_id, user_id = str(data["c"]), int(data["u"])
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return None
+    if user_id != operator_id:
+        return None
+    call = db.session.get(TelephonyCall, call_id[:36])
+    if call is None or call.answered_at is None:
+        return None
+    if operator_id != call.operator_id and operator_id not in _answerers(call):
+        return None
+    if made < call.answered_at - skew or (call.ended_at is not None and made > call.ended_at + skew):
+        return None  # not made while the call was being answered
+    if call.state == "answered":
+        return call if _live(call, at) else None
+    if call.state == "ended" and call.ended_at is not None:
+        return call if call.ended_at >= at - wrapup else None
+    return None
+
+
+def link_registered_appeal(appeal_id: str, call_ref: str | None = None, **_: object) -> None:
+    """``appeal.registered``: link an appeal taken by phone to its call. ``call_ref``: the reference of
+    the intake opened from a screen pop (:func:`intake_reference`); with one, the call it names, if
+    :func:`referenced_call` accepts it, else nothing. Without one, the call the operator is on (see
+    :func:`current_call`); an appeal registered after the hang-up, by someone not on a call, or through
+    another channel is left alone. Idempotent; commits."""
     appeal = appeals.get(appeal_id)
     if appeal is None or appeal.operator_id is None or appeal.channel not in LINKED_CHANNELS:
         return
-    call = current_call(appeal.operator_id, appeal.created_at)
+    if call_ref:
+        call = referenced_call(call_ref, appeal.operator_id, appeal.created_at)
+        if call is None:
+            current_app.logger.warning("appeal %s: its call reference was refused (forged, another operator's, "
+                                       "or the call is over for more than the wrap-up); not linked", appeal.id)
+    else:
+        call = current_call(appeal.operator_id, appeal.created_at)
     if call is None:
         return
     try:

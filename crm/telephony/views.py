@@ -118,6 +118,7 @@ def pop_card():
     if call is None:
         abort(404)
     card = pop.card(call, current_user)
-    intake = url_for("appeals.appeal_new", citizen_id=card.citizen_id) if card.citizen_id \
-        else url_for("appeals.operator_home", call=call.id)
+    ref = pop.intake_reference(call, current_user)  # the appeal is linked to this call even after the hang-up
+    intake = url_for("appeals.appeal_new", citizen_id=card.citizen_id, call_ref=ref) if card.citizen_id \
+        else url_for("appeals.operator_home", call=call.id, call_ref=ref)
     return render_template("telephony/_pop.html", card=card, intake=intake)

@@ -4,6 +4,9 @@ the incident at their house, their consents, or «Новый абонент»; e
 operator registers during the call are linked to it; the hang-up clears the pop."""
 from __future__ import annotations
 
+import html as htmllib
+import re
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -60,7 +63,8 @@ def test_the_pop_reaches_only_the_answering_operator(ctx, pbx, operators):
     # the unknown number: «Новый абонент» with the number (masked), and the display is logged
     html = web_a.get("/telephony/pop/card").get_data(as_text=True)
     assert f'data-call="{record_id}"' in html and "Новый абонент" in html and "+7 916 ***-**-67" in html and "1234567" not in html
-    assert f'href="/operator?call={record_id}"' in html  # the intake: the number is never in a URL
+    # the intake: the number is never in a URL, only the record's id and the signed call reference
+    assert re.search(rf'href="/operator\?call={record_id}&amp;call_ref=[\w.-]+"', html)
     [logged] = entries("telephony.pop")
     assert logged.actor_id == a.id and logged.citizen_id is None and logged.outcome == "not_found"
     assert logged.detail == f"call {record_id}"
@@ -90,7 +94,7 @@ def test_known_caller_with_open_appeal_incident_and_consents(ctx, pbx, operators
     assert "Принято" in html and "Горячее водоснабжение (ГВС)" in html
     assert "Отключено горячее водоснабжение: авария на теплотрассе" in html
     assert 'data-purpose="call_recording_qa">Запись звонка для контроля качества — действует' in html
-    assert f'href="/citizens/{citizen.id}/appeals/new"' in html  # Enter: this citizen's intake
+    assert f'href="/citizens/{citizen.id}/appeals/new?call_ref=' in html  # Enter: this citizen's intake
     [shown] = entries("telephony.pop")
     assert shown.citizen_id == citizen.id and shown.actor_id == a.id and shown.fields == "full_name,phone"
     assert any(e.citizen_id == citizen.id and e.actor_id == a.id for e in entries("citizen.view"))
@@ -186,3 +190,146 @@ def test_operator_pages_carry_the_pop_script_and_others_do_not(ctx, make_user):
     sup = SharedContextClient(ctx, make_user("supervisor"))
     assert "pop.js" not in sup.get("/telephony/queue").get_data(as_text=True)
     assert sup.get("/telephony/pop").status_code == 403
+
+
+# --- the intake opened from the pop carries the call (issue 16, gap 2) -------------------------------------
+
+def _intake_link(web) -> str:
+    """The pop card's «Новое обращение» link (as the browser follows it)."""
+    card = web.get("/telephony/pop/card").get_data(as_text=True)
+    return htmllib.unescape(re.search(r'id="pop-intake" href="([^"]+)"', card).group(1))
+
+
+def _hidden(page: str, name: str) -> str:
+    return htmllib.unescape(re.search(rf'<input[^>]*name="{name}"[^>]*value="([^"]*)"', page).group(1))
+
+
+def _send_appeal(web, citizen_id: str, call_ref: str | None, *, key: str | None = None, channel: str = "phone"):
+    data = {"submission_key": key or uuid.uuid4().hex, "category": "routine", "topic": "heating",
+            "channel": channel, "description": "Холодные батареи в квартире"}
+    if call_ref is not None:
+        data["call_ref"] = call_ref
+    resp = web.post(f"/citizens/{citizen_id}/appeals/new", data=data, content_type="multipart/form-data")
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:2000]
+    return resp.headers["Location"].rsplit("/", 1)[-1]
+
+
+def _links_of(appeal_id: str) -> list[str]:
+    from crm.db import db
+    from crm.telephony.models import TelephonyCallAppeal
+
+    db.session.expire_all()
+    return list(db.session.execute(sa.select(TelephonyCallAppeal.telephony_call_id).where(
+        TelephonyCallAppeal.appeal_id == appeal_id)).scalars())
+
+
+def test_an_appeal_from_the_pops_intake_sent_after_the_hangup_is_linked_to_that_call(ctx, client, pbx, operators,
+                                                                                     as_role):
+    """The known caller's intake is opened from the pop during the call; the call ends and the operator
+    already answers the next one when the form is sent: the appeal is linked to the call the form came
+    from (not to the current one). Sent twice (a double click: the same submission key): one appeal, one
+    link. Without the reference, the same late appeal is linked to the operator's current call, as before."""
+    from crm.telephony import services
+
+    (a, web_a), _ = operators
+    _, sup = as_role("supervisor")
+    citizen = CitizenFactory(phone=PHONE)
+    for e in (ev("newCall", "ref-1", 200), ev("answer", "ref-1", 190, user="pop_a")):
+        assert pbx(e).status_code == 202
+    link = _intake_link(web_a)
+    assert link.startswith(f"/citizens/{citizen.id}/appeals/new?call_ref=")
+    page = web_a.get(link).get_data(as_text=True)
+    ref = _hidden(page, "call_ref")
+    assert ref and ref in link
+    pbx(ev("hangup", "ref-1", 120, cause="normalClearing"))  # the call is over, the form still open
+    for e in (ev("newCall", "ref-2", 100), ev("answer", "ref-2", 95, user="pop_a")):
+        pbx(e)  # ... and the operator is on the next call
+    key = uuid.uuid4().hex
+    appeal_id = _send_appeal(web_a, citizen.id, ref, key=key)
+    assert record(client, sup, "ref-1")["appeal_ids"] == [appeal_id]
+    assert record(client, sup, "ref-2")["appeal_ids"] == []
+    assert _send_appeal(web_a, citizen.id, ref, key=key) == appeal_id  # the double click: a replay
+    assert _links_of(appeal_id) == [services.get("ref-1").id]
+    # the hook fired again for the same appeal (a retried job, say) links nothing more
+    from crm import hooks
+    hooks.fire("appeal.registered", appeal_id=appeal_id, call_ref=ref)
+    assert _links_of(appeal_id) == [services.get("ref-1").id]
+    # a form opened elsewhere (no reference) during the next call: linked to the current call, as before
+    other = _send_appeal(web_a, citizen.id, None)
+    assert record(client, sup, "ref-2")["appeal_ids"] == [other]
+    assert record(client, sup, "ref-1")["appeal_ids"] == [appeal_id]
+
+
+def test_a_new_callers_intake_keeps_the_reference_through_registration(ctx, client, pbx, operators, as_role):
+    """A new caller: the pop's intake is the operator page (search prefilled); the reference rides in the
+    new-citizen form, then on to the appeal form; the appeal sent after the hang-up is linked."""
+    from crm.telephony import services
+
+    (a, web_a), _ = operators
+    _, sup = as_role("supervisor")
+    for e in (ev("newCall", "ref-new", 100), ev("answer", "ref-new", 90, user="pop_a")):
+        pbx(e)
+    link = _intake_link(web_a)
+    assert link.startswith(f"/operator?call={services.get('ref-new').id}&call_ref=")
+    page = web_a.get(link).get_data(as_text=True)
+    ref = _hidden(page, "call_ref")
+    assert ref and page.count(f'value="{ref}"') >= 2  # the search form and the new-citizen form
+    created = web_a.post("/citizens", data={"submission_key": uuid.uuid4().hex, "full_name": "Новикова Ольга",
+                                            "phone": PHONE, "call_ref": ref})
+    assert created.status_code == 302 and "call_ref=" in created.headers["Location"]
+    form_page = web_a.get(created.headers["Location"]).get_data(as_text=True)
+    assert _hidden(form_page, "call_ref") == ref
+    citizen_id = created.headers["Location"].split("/")[2]
+    pbx(ev("hangup", "ref-new", 30, cause="normalClearing"))
+    appeal_id = _send_appeal(web_a, citizen_id, _hidden(form_page, "call_ref"))
+    assert record(client, sup, "ref-new")["appeal_ids"] == [appeal_id]
+
+
+def test_a_forged_foreign_or_stale_reference_links_nothing(ctx, client, pbx, operators, as_role, monkeypatch):
+    """References that must not link: altered, signed with another key, a colleague's reference sent by
+    another operator, a validly signed one for an operator who never answered the call, an appeal through
+    another channel, and a call that ended longer ago than the wrap-up (here 60 s; then 30 min: linked)."""
+    from itsdangerous import URLSafeTimedSerializer
+
+    from crm.telephony import pop, services
+
+    (a, web_a), (b, web_b) = operators
+    _, sup = as_role("supervisor")
+    citizen = CitizenFactory(phone=PHONE)
+    for e in (ev("newCall", "ref-x", 250), ev("answer", "ref-x", 240, user="pop_a")):
+        pbx(e)
+    ref = _hidden(web_a.get(_intake_link(web_a)).get_data(as_text=True), "call_ref")
+    call = services.get("ref-x")
+    pbx(ev("hangup", "ref-x", 120, cause="normalClearing"))
+    altered = ref[:-3] + ("AAA" if not ref.endswith("AAA") else "BBB")
+    other_key = URLSafeTimedSerializer("not-the-secret-key", salt="crm.telephony.pop intake call").dumps(
+        {"c": call.id, "u": a.id})
+    refused = [_send_appeal(web_a, citizen.id, altered), _send_appeal(web_a, citizen.id, other_key),
+               _send_appeal(web_a, citizen.id, "garbage"),
+               _send_appeal(web_b, citizen.id, ref),  # a's reference in b's form
+               _send_appeal(web_b, citizen.id, pop.intake_reference(call, b)),  # b never answered it
+               _send_appeal(web_a, citizen.id, ref, channel="letter")]
+    assert record(client, sup, "ref-x")["appeal_ids"] == []
+    assert all(_links_of(x) == [] for x in refused)
+    monkeypatch.setitem(ctx.config, "CRM_TELEPHONY_WRAPUP_S", 60)  # the call ended 120 s ago
+    _send_appeal(web_a, citizen.id, ref)
+    assert record(client, sup, "ref-x")["appeal_ids"] == []
+    monkeypatch.setitem(ctx.config, "CRM_TELEPHONY_WRAPUP_S", 1800)
+    linked = _send_appeal(web_a, citizen.id, ref)
+    assert record(client, sup, "ref-x")["appeal_ids"] == [linked]
+
+
+def test_the_operator_who_had_the_call_before_a_transfer_may_link_it(ctx, client, pbx, operators, as_role):
+    """a answers and opens the intake, transfers the call to b, and sends the form after the hang-up: a
+    answered the call, so the appeal is linked."""
+    (a, web_a), (b, _) = operators
+    _, sup = as_role("supervisor")
+    citizen = CitizenFactory(phone=PHONE)
+    for e in (ev("newCall", "ref-t", 200), ev("answer", "ref-t", 190, user="pop_a")):
+        pbx(e)
+    ref = _hidden(web_a.get(_intake_link(web_a)).get_data(as_text=True), "call_ref")
+    for e in (ev("hangup", "ref-t", 150, cause="forwarded"), ev("answer", "ref-t", 148, user="pop_b"),
+              ev("hangup", "ref-t", 60, cause="normalClearing")):
+        pbx(e)
+    linked = _send_appeal(web_a, citizen.id, ref)
+    assert record(client, sup, "ref-t")["appeal_ids"] == [linked]
