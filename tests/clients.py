@@ -1,5 +1,6 @@
-"""Test clients: one for tests that keep one app context open across requests, and the client
-class of the test apps, which checks every ``/api/v1`` JSON answer against the OpenAPI document."""
+"""Test clients: one for tests that keep one app context open across requests, the client class of
+the test apps, which checks every ``/api/v1`` JSON answer against the OpenAPI document, and the
+client class of a second app on the test's database."""
 from __future__ import annotations
 
 from flask.testing import FlaskClient
@@ -111,3 +112,24 @@ class OpenApiCheckingClient(FlaskClient):
         req = resp.request
         check_response(self.application, req.method, req.path, resp)
         return resp
+
+
+class SecondAppClient(OpenApiCheckingClient):
+    """The client of a second app built on the test's database (another ``create_app`` of the same
+    ``app_config``). Its requests run in an app context, session and connection of their own, not in
+    the test's: before each request the test's session (the app context the test holds, if any)
+    commits, so the second app sees the test's rows and is not kept waiting. On SQLite every
+    transaction begins IMMEDIATE (crm.db), so a transaction the test's session opened — by a query,
+    or by reading an attribute of an object expired at the last commit, such as ``user.username`` —
+    holds the database's write lock until the 30 s busy timeout fails the second app's request with
+    «database is locked». (A request of the test's own app shares the test's context and session,
+    which is why its client needs none of this.)"""
+
+    def open(self, *args, **kwargs):
+        from flask import has_app_context
+
+        if has_app_context():
+            from crm.db import db
+
+            db.session.commit()
+        return super().open(*args, **kwargs)

@@ -77,8 +77,10 @@ def simulate_cmd(calls: int, agents: int, seed: int, url: str | None, secret: st
             raise click.ClickException(f"{url}: not a webhook on this machine; the simulated calls would reach a "
                                        "real queue — add --allow-remote if that is what you mean")
     start = datetime.now(timezone.utc) - timedelta(hours=1)
-    # the operators' own user names (an answer by a name that is no staff account has no operator)
-    names = [u.username for u in users.active_with_roles("operator")][:agents] or None
+    # the operators' own user names (an answer by a name that is no staff account has no operator); the
+    # read's transaction ends there: with --url this process posts for minutes to an app that, on
+    # SQLite, could not write while it held one (every transaction takes the write lock, crm.db)
+    names = users.active_usernames("operator")[:agents] or None
     events = simulate.hour(start, calls=calls, agents=len(names) if names else agents, seed=seed, names=names)
     if url is None:
         now = datetime.now(timezone.utc)

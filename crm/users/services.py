@@ -419,6 +419,17 @@ def active_with_roles(*roles: str) -> list[User]:
                                    .order_by(User.id)).scalars())
 
 
+def active_usernames(*roles: str) -> list[str]:
+    """User names of the active users having one of ``roles``, by id, read in a transaction that has
+    ended when they are returned: for a caller that goes on to slow work without the database (a
+    command posting events to a webhook for minutes). On SQLite an open transaction, reads included,
+    holds the write lock (``BEGIN IMMEDIATE``, crm.db), and the web app it talks to would wait for it.
+    The caller must have no unsaved changes: the session is committed."""
+    names = [u.username for u in active_with_roles(*roles)]
+    db.session.commit()
+    return names
+
+
 def list_users(role: str | None = None) -> list[User]:
     q = db.select(User).order_by(User.username)
     if role:

@@ -125,6 +125,8 @@ def live_webhook(ctx):
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}/api/v1/telephony/events"
     server.shutdown()
+    thread.join(timeout=10)
+    server.server_close()
 
 
 def test_simulate_url_uses_the_instances_secret_and_fictional_numbers(ctx, runner, live_webhook, monkeypatch):

@@ -18,6 +18,7 @@ from crm.db import db, utcnow
 from crm.security.models import AccessLogEntry
 from crm.users.models import UserSession
 from tests import mfa
+from tests.clients import SecondAppClient
 from tests.factories import PASSWORD, CitizenFactory
 
 
@@ -294,6 +295,7 @@ def https_app(ctx, app_config):
     def make(**cfg):
         db.session.commit()
         app = create_app({**app_config, "WTF_CSRF_ENABLED": True, **cfg})
+        app.test_client_class = SecondAppClient  # ends the test's transaction before each request
         made.append(app)
         return app
     yield make
