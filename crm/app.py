@@ -64,6 +64,7 @@ from crm.reports.views import bp as reports_bp
 from crm.security import inputs, startup
 from crm.security.spool import SpoolingRequest
 from crm.telephony import hooks as telephony_hooks
+from crm.telephony import inbox as telephony_inbox
 from crm.telephony import personal_data as telephony_data
 from crm.telephony.api import bp as telephony_api, ivr_bp as ivr_api
 from crm.telephony.views import bp as telephony_bp
@@ -88,6 +89,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.request_class = SpoolingRequest  # uploads spooled encrypted, never as plaintext temporary files
     config.load(app, test_config)
     weblog.install(app)  # request lines without query strings or secret path segments
+    telephony_inbox.install(app)  # the PBX's events queued without the request cycle (issue 16 throughput)
     proxies = int(app.config["CRM_TRUSTED_PROXIES"])
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)

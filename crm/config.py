@@ -142,6 +142,7 @@ class Defaults:
     CRM_QUEUE_SURGE_FLOOR = 10  # arrivals in the window below this are never a surge (a quiet night's 3 calls)
     CRM_QUEUE_SURGE_HISTORY_WEEKS = 4  # weeks of history the usual level is averaged over
     CRM_QUEUE_SURGE_SAME_BUILDING = 3  # distinct callers of one building in a surge that suggest an incident there
+    CRM_TELEPHONY_INBOX_KICK_EVERY_S = 60  # seconds between checks for PBX events nobody drains (a killed worker)
     CRM_QUEUE_SURGE_CHECK_EVERY_S = 60  # seconds between the worker's surge checks (the board also checks as it polls)
     CRM_TELEPHONY_POP_TTL_S = 4 * 3600  # seconds a screen pop waits for its hang-up (a lost hang-up: the pop expires)
     CRM_TELEPHONY_POP_POLL_S = 2  # seconds between the operator page's polls of its screen pop

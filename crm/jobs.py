@@ -33,7 +33,9 @@ from rq.results import Result
 
 from crm.db import db
 
-QUEUES = ("transcription", "default")
+#: The queues, in the order a worker serves them: the PBX's events first (a screen pop waits on them),
+#: then the recordings to transcribe, then the rest.
+QUEUES = ("telephony", "transcription", "default")
 
 
 @contextmanager

@@ -32,7 +32,7 @@ from crm.dpo.alerts import scan_job
 from crm.notifications.jobs import release_due_job
 from crm.qa.jobs import sampling_job
 from crm.security.checkpoints import checkpoint_job
-from crm.telephony.jobs import surge_check_job
+from crm.telephony.jobs import inbox_kick_job, surge_check_job
 
 #: Runs (and retries) one planting allows; at one per 5 min, about nine years.
 REPEATS = 1_000_000
@@ -65,6 +65,7 @@ SCHEDULE: tuple[Periodic, ...] = (
     Periodic("appeal-clock-warnings", warn_clocks_job, "CRM_CLOCK_WARN_EVERY_S"),
     Periodic("notifications-release", release_due_job, "CRM_NOTIFY_RELEASE_EVERY_S"),
     Periodic("queue-surge", surge_check_job, "CRM_QUEUE_SURGE_CHECK_EVERY_S"),
+    Periodic("telephony-inbox", inbox_kick_job, "CRM_TELEPHONY_INBOX_KICK_EVERY_S"),
 )
 
 

@@ -22,6 +22,7 @@ from crm import create_app, jobs, schedule
 from crm.db import db
 from crm.calls.services import reconcile, shared_key_recordings
 from crm.security.checkpoints import write_checkpoint
+from crm.telephony import inbox as telephony_inbox
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,20 @@ class Worker(SimpleWorker):
             self.app = current_app._get_current_object() if has_app_context() else create_app()
         return self.app
 
+    def work(self, burst: bool = False, *args, **kwargs):
+        self._burst = burst
+        return super().work(burst, *args, **kwargs)
+
+    def subscribe(self):
+        """RQ's command channel (``rq.command``: shutdown, kill the running job) — not for a burst
+        worker, which ends by itself: RQ's listener thread waits up to 60 s for its subscription
+        (``run_in_thread(sleep_time=60)``), so a burst worker that found its job at once could take a
+        minute to stop."""
+        if getattr(self, "_burst", False):
+            self.pubsub_thread = None
+            return
+        super().subscribe()
+
     def execute_job(self, job, queue):
         with self._app().app_context():
             return super().execute_job(job, queue)
@@ -70,18 +85,31 @@ class Worker(SimpleWorker):
                     log.exception("planting the periodic jobs failed")
 
 
-def make_worker(app: Flask, *, plant_schedule: bool = False) -> Worker:
-    """A :class:`Worker` over every queue of ``app`` (:data:`crm.jobs.QUEUES`)."""
-    return Worker([jobs.queue(q, app) for q in jobs.QUEUES], connection=jobs.redis_connection(app), app=app,
+def make_worker(app: Flask, *, plant_schedule: bool = False, queues: tuple[str, ...] | None = None) -> Worker:
+    """A :class:`Worker` over ``queues`` of ``app`` (default: every one, :data:`crm.jobs.QUEUES`, in
+    that order of priority). Raises ValueError for an unknown queue name."""
+    names = tuple(queues or jobs.QUEUES)
+    unknown = [q for q in names if q not in jobs.QUEUES]
+    if unknown:
+        raise ValueError(f"unknown queue(s) {', '.join(unknown)}; the queues are {', '.join(jobs.QUEUES)}")
+    return Worker([jobs.queue(q, app) for q in names], connection=jobs.redis_connection(app), app=app,
                   plant_schedule=plant_schedule)
 
 
-def run(burst: bool = False, echo=click.echo) -> None:
+def run(burst: bool = False, echo=click.echo, queues: tuple[str, ...] | None = None) -> None:
     """Start a worker for the current app (see the module docstring). ``burst``: exit when the
-    queues are empty, without writing a checkpoint or planting the schedule."""
+    queues are empty, without writing a checkpoint or planting the schedule. ``queues``: serve only
+    these (e.g. ``("telephony",)``: a worker that keeps the PBX's events flowing while the others
+    transcribe); such a worker does none of the start-up work (reconciling crashed calls — another
+    worker's running transcription would look crashed —, the checkpoint, the schedule)."""
     app = current_app._get_current_object()
     if not app.config.get("REDIS_URL"):
         jobs.start_embedded(Path(app.instance_path))
+    if queues:
+        worker = make_worker(app, queues=queues)
+        db.session.remove()
+        worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+        return
     counts = reconcile()
     if any(counts.values()):
         echo(f"reconciled calls left by a crash: {counts}")
@@ -103,11 +131,19 @@ def run(burst: bool = False, echo=click.echo) -> None:
 
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="exit when the queues are empty")
+@click.option("--queues", default="", metavar="NAMES",
+              help="comma-separated queues to serve only (telephony, transcription, default); "
+                   "e.g. --queues telephony for a worker that builds the PBX's events while others transcribe")
 @with_appcontext
-def worker_cmd(burst):
-    """Run an RQ worker for the transcription and default queues, with RQ's scheduler (retries,
-    the periodic jobs of crm.schedule, which it plants at start)."""
-    run(burst=burst)
+def worker_cmd(burst, queues):
+    """Run an RQ worker for the telephony, transcription and default queues (in that order), with RQ's
+    scheduler (retries, the periodic jobs of crm.schedule, which it plants at start)."""
+    names = tuple(q.strip() for q in queues.split(",") if q.strip())
+    unknown = [q for q in names if q not in jobs.QUEUES]
+    if unknown:
+        raise click.BadParameter(f"unknown queue(s) {', '.join(unknown)}; one of {', '.join(jobs.QUEUES)}",
+                                 param_hint="--queues")
+    run(burst=burst, queues=names or None)
 
 
 def _when(dt) -> str:
@@ -134,12 +170,15 @@ def status_cmd(retry_id, retry_all):
         if retry_all:
             click.echo(f"requeued {jobs.retry_all()} failed jobs")
         ov, periodic = jobs.overview(), schedule.status()
+        backlog = telephony_inbox.backlog()
     except redis.RedisError as exc:
         raise click.ClickException(f"Redis unavailable: {type(exc).__name__}: {exc}")
     click.echo("queues:")
     for q in ov["queues"]:
         click.echo(f"  {q['name']}: {q['queued']} queued, {q['started']} started, {q['scheduled']} scheduled, "
                    f"{q['deferred']} deferred, {q['failed']} failed")
+    click.echo(f"telephony inbox: {backlog['waiting']} waiting, {backlog['processing']} being built, "
+               f"{backlog['failed']} failed" + (" (crm telephony inbox --requeue-failed)" if backlog["failed"] else ""))
     click.echo("workers:")
     for w in ov["workers"]:
         click.echo(f"  {w['name']} ({w['state']}; {', '.join(w['queues'])}): last heartbeat "

@@ -11,9 +11,12 @@ fi
 if [ -z "${REDIS_URL:-}" ]; then $BIN/crm redis start >/dev/null; fi
 $BIN/crm worker &
 WORKER=$!
+# a second worker for the PBX's events only, so a screen pop never waits behind a transcription
+$BIN/crm worker --queues telephony &
+TELEPHONY_WORKER=$!
 cleanup() {
-  kill "$WORKER" 2>/dev/null || true
-  wait "$WORKER" 2>/dev/null || true
+  kill "$WORKER" "$TELEPHONY_WORKER" 2>/dev/null || true
+  wait "$WORKER" "$TELEPHONY_WORKER" 2>/dev/null || true
   if [ -z "${REDIS_URL:-}" ]; then $BIN/crm redis stop >/dev/null || true; fi
 }
 trap cleanup EXIT INT TERM

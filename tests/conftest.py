@@ -265,8 +265,9 @@ def api_token(ctx):
 
 @pytest.fixture()
 def run_worker(ctx):
-    """Run a real RQ worker in burst mode over this run's queues (same process, like `crm worker`)."""
-    def run() -> None:
+    """Run a real RQ worker in burst mode over this run's queues (same process, like `crm worker`);
+    ``run(("telephony",))`` serves only those queues (`crm worker --queues telephony`)."""
+    def run(queues: tuple[str, ...] | None = None) -> None:
         from flask import current_app
 
         from crm.db import db
@@ -276,7 +277,7 @@ def run_worker(ctx):
         # and the job, in an app context and session of its own, would wait for it and fail
         db.session.commit()
 
-        make_worker(current_app._get_current_object()).work(burst=True)  # the app of the test's context
+        make_worker(current_app._get_current_object(), queues=queues).work(burst=True)  # the test's app
     return run
 
 

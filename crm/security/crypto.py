@@ -13,6 +13,11 @@ Recording files (:func:`encrypt_stream`): a header ``b"CRMR" 0x01 | dek_id (16) 
 then chunks of ``nonce | ct+tag``; each chunk's associated data is ``b"crmr1|" + file_key|index|last``
 (last = 1 on the final chunk), so a truncated, extended or reordered file fails to decrypt.
 
+Transient ciphertext (:func:`seal_transient`, data that lives minutes in Redis, e.g. the PBX's events
+waiting to be processed): ``b"CRMT" 0x01 | len(kek_id) | kek_id | nonce (12) | ct+tag`` under
+``HMAC-SHA256(kek, b"crm-transient-v1|" + purpose)``, associated data ``b"crmt1|" + purpose``: no key
+store round trip, readable by every process holding the keyring, unreadable once that KEK is retired.
+
 Known-answer vectors for every format version: ``tests/data/crypto/kat_v1.json``. The pure
 functions (:func:`seal_field`, :func:`open_field`, :func:`wrap_dek`, :func:`unwrap_dek`,
 :func:`seal_stream`, :func:`open_stream`) accept an injected nonce for those tests only; in the
@@ -25,6 +30,8 @@ fails (:func:`_security_event`).
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import logging
 import os
@@ -161,6 +168,44 @@ def open_field(dek: bytes, blob: bytes, aad: bytes) -> bytes:
     blob = bytes(blob)
     try:
         return AESGCM(dek).decrypt(blob[17:29], blob[29:], aad)
+    except InvalidTag:
+        raise DecryptError("authentication failed") from None
+
+
+_TRANSIENT = b"CRMT\x01"
+
+
+def _transient_key(kek: bytes, purpose: str) -> bytes:
+    return hmac.new(kek, b"crm-transient-v1|" + purpose.encode(), hashlib.sha256).digest()
+
+
+def seal_transient(plaintext: bytes, purpose: str) -> bytes:
+    """``plaintext`` sealed for a short stay outside the database (Redis) under a key derived from the
+    active KEK for ``purpose`` (format in the module docstring). Raises :class:`KeyError_` without a
+    keyring. Costs one HMAC and one AES-GCM (microseconds): no key-store access."""
+    ring = keyring()
+    kid = ring.active_id.encode()
+    nonce = os.urandom(12)
+    key = _transient_key(ring.kek(ring.active_id), purpose)
+    return (_TRANSIENT + bytes([len(kid)]) + kid + nonce
+            + AESGCM(key).encrypt(nonce, plaintext, b"crmt1|" + purpose.encode()))
+
+
+def open_transient(blob: bytes, purpose: str) -> bytes:
+    """The plaintext of :func:`seal_transient`'s ``blob`` for ``purpose``; raises :class:`DecryptError`
+    for another purpose, a damaged blob or a KEK no longer in the keyring."""
+    blob = bytes(blob)
+    if not blob.startswith(_TRANSIENT) or len(blob) < len(_TRANSIENT) + 1 + 12 + 16:
+        raise DecryptError("not a transient ciphertext")
+    n = blob[len(_TRANSIENT)]
+    at = len(_TRANSIENT) + 1
+    kid, nonce, body = blob[at:at + n].decode("ascii", "replace"), blob[at + n:at + n + 12], blob[at + n + 12:]
+    try:
+        kek = keyring().kek(kid)
+    except KeyError_:
+        raise DecryptError(f"key-encryption key {kid!r} is not in the keyring") from None
+    try:
+        return AESGCM(_transient_key(kek, purpose)).decrypt(nonce, body, b"crmt1|" + purpose.encode())
     except InvalidTag:
         raise DecryptError("authentication failed") from None
 

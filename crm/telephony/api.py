@@ -16,7 +16,7 @@ from crm.errors import api_error
 from crm.extensions import limiter
 from crm.i18n import N_, lazy_gettext as _l, translate
 from crm.security import audit
-from crm.telephony import ivr, services, surge
+from crm.telephony import inbox, ivr, services, surge
 from crm.telephony.schemas import (CallbackAttemptBodySchema, CallbackAttemptSchema, CallbackListSchema,
                                    IvrAnswerSchema, IvrAppealQuerySchema, IvrPhoneQuerySchema, QueueBoardSchema,
                                    TelephonyAckSchema, TelephonyCallSchema, TelephonyEventSchema)
@@ -70,7 +70,9 @@ class _Hashing:
 
 @bp.route("/telephony/events", methods=["POST"])
 @bp.document_body(TelephonyEventSchema)  # loaded after the signature is checked
-@bp.response(202, TelephonyAckSchema, description="accepted: the call record is rebuilt")
+@bp.response(202, TelephonyAckSchema, description="accepted: newCall/answer/hangup queued, the call record is "
+                                                   "built by a worker within moments (state: null); a recording "
+                                                   "is stored at once (state: the record's)")
 @bp.alt_response(200, schema=TelephonyAckSchema, description="a replayed event_id (duplicate: true)")
 @bp.errors({400: "malformed JSON or an invalid field; `at` missing, malformed or more than CRM_TELEPHONY_WINDOW_S "
                  "from now (stale_event); a recording URL off the allow-list (url_not_allowed), a file that is not "
@@ -88,7 +90,8 @@ def telephony_event():
     `file`; or as JSON with a `url` on CRM_TELEPHONY_RECORDING_URLS, which the worker fetches. Either
     way the transcription is queued. Event ids are unique for good (database), and remembered in Redis
     for CRM_TELEPHONY_REPLAY_TTL_S; a replay is answered 200 with duplicate: true and changes nothing.
-    Events build the call record in any order (GET /telephony/calls/{callId}). Numbers are stored
+    newCall, answer and hangup are queued (sealed, in Redis) and built into the call record by a worker
+    within moments, in any order (GET /telephony/calls/{callId}); the answer's `state` is then null. Numbers are stored
     encrypted and never logged; the caller is matched to a citizen through the phone blind index."""
     app = current_app
     source, secret, configured = _secret()
@@ -120,7 +123,7 @@ def telephony_event():
     kind = event["type"]
     if kind not in services.EVENT_TYPES + services.LEGACY_TYPES:
         raise ApiError(400, "invalid_type", _l("неизвестный тип события «%(event_type)s»", event_type=kind[:40]))
-    key = f"{app.config['CRM_QUEUE_PREFIX']}crm:telephony:event:{event['event_id']}"
+    key = inbox.event_key(event["event_id"])
     ttl = int(app.config["CRM_TELEPHONY_REPLAY_TTL_S"])
     try:
         conn = jobs.redis_connection()
@@ -133,10 +136,17 @@ def telephony_event():
             return {"accepted": True, "duplicate": True, "event_id": event["event_id"]}, 200
         app.logger.info("telephony event %s type=%s (legacy)", event["event_id"], kind)
         return {"accepted": True, "duplicate": False, "event_id": event["event_id"]}, 202
-    ev = _event(event, source)
-    staged = None
-    if kind == "recording":
-        staged = _recording(event, multipart)
+    ev = services.event_from_json(event, source)
+    services.check_window(ev.at)
+    if kind in inbox.QUEUED_TYPES:  # built by the worker (crm.telephony.inbox); usually the fast path's
+        try:
+            queued = inbox.push({k: v for k, v in event.items() if v is not None}, source)
+        except redis.RedisError:
+            return api_error(503, "queue_unavailable", translate(N_("хранилище событий недоступно, повторите позже")))
+        app.logger.info("telephony event %s type=%s queued=%s", ev.event_id, kind, queued)
+        return ({"accepted": True, "duplicate": not queued, "event_id": ev.event_id, "callId": ev.call_id,
+                 "state": None}, 202 if queued else 200)
+    staged = _recording(event, multipart)
     with audit.acting_as(audit.Actor(None, f"pbx:{source or 'default'}", "system")):
         result = services.ingest(ev, staged=staged)
     try:
@@ -147,26 +157,6 @@ def telephony_event():
     body = {"accepted": True, "duplicate": result.duplicate, "event_id": ev.event_id, "callId": ev.call_id,
             "state": result.state}
     return body, 200 if result.duplicate else 202
-
-
-def _event(event: dict, source: str | None) -> services.Event:
-    call_id = event.get("callId") or event.get("call_id")
-    if not call_id:
-        raise ApiError(400, "invalid_callId", _l("укажите идентификатор звонка «callId»"))
-    if not event.get("at"):
-        raise ApiError(400, "invalid_at", _l("укажите время события «at» (ISO 8601 со смещением)"))
-    at = services.parse_at(event["at"])
-    services.check_window(at)
-    user = event.get("user")
-    if isinstance(user, list):
-        user = next((str(u) for u in user if u), None)
-    elif user is not None and not isinstance(user, str):
-        raise ApiError(400, "invalid_user", _l("«user» — имя пользователя оператора (строка или список строк)"))
-    return services.Event(event_id=event["event_id"], type=event["type"], call_id=call_id, at=at,
-                          direction=event.get("direction") or "in", from_=event.get("from_"), to=event.get("to"),
-                          queue=event.get("queue"), user=(user or None) and user[:80],
-                          answering_number=event.get("answeringNumber"), cause=event.get("cause"), source=source,
-                          url=event.get("url"))
 
 
 def _recording(event: dict, multipart: bool):

@@ -47,6 +47,20 @@ def import_queue_log(file: Path, source: str):
         click.echo(f"  line {line}: {reason}")
 
 
+@telephony_group.command("inbox")
+@click.option("--requeue-failed", is_flag=True, help="move the events that could not be built back to the inbox")
+@with_appcontext
+def inbox_cmd(requeue_failed: bool):
+    """The PBX events waiting to be built (crm.telephony.inbox): waiting, being built, failed. With
+    --requeue-failed (after mending the cause, e.g. a retired KEK put back) they are queued again."""
+    from crm.telephony import inbox
+
+    if requeue_failed:
+        click.echo(f"requeued {inbox.requeue_failed()} event(s)")
+    b = inbox.backlog()
+    click.echo(f"telephony inbox: {b['waiting']} waiting, {b['processing']} being built, {b['failed']} failed")
+
+
 @telephony_group.command("simulate")
 @click.option("--calls", default=120, show_default=True, help="calls in the hour, on average")
 @click.option("--agents", default=5, show_default=True)

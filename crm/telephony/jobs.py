@@ -5,7 +5,7 @@ import urllib.request
 
 from crm.calls import services as calls
 from crm.jobs import job, job_context
-from crm.telephony import services, surge
+from crm.telephony import inbox, services, surge
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -69,3 +69,21 @@ def surge_check_job() -> bool:
     has the queue board open; a surge already notified is not notified again. Returns True during a surge."""
     with job_context():
         return surge.detect() is not None
+
+
+@job(queue="telephony", timeout_s=900, retries=3, retry_intervals_s=(5, 30, 120))
+def drain_inbox() -> dict:
+    """Build the PBX events waiting in the inbox into call records (:func:`crm.telephony.inbox.drain`,
+    scheduled by the webhook when no drain holds the lease). Returns the counts. A database or Redis
+    error puts the event back and raises, so RQ retries."""
+    with job_context():
+        return inbox.drain()
+
+
+@job(queue="default", timeout_s=60)
+def inbox_kick_job() -> bool:
+    """Periodic (``telephony-inbox``, every ``CRM_TELEPHONY_INBOX_KICK_EVERY_S``): schedule a drain for
+    events nobody is draining — left by a worker killed mid-drain, whose lease then expired
+    (:func:`crm.telephony.inbox.kick`). True when one was scheduled."""
+    with job_context():
+        return inbox.kick()

@@ -101,6 +101,30 @@ class Event:
     url: str | None = None
 
 
+def event_from_json(event: dict, source: str | None) -> Event:
+    """The :class:`Event` of the webhook's JSON object ``event`` (validated: ``TelephonyEventSchema`` or
+    :func:`crm.telephony.inbox.clean_event`; ``from`` may come as ``from`` or ``from_``). ``user`` as a
+    list takes its first name (Zammad's ``user[]``). Raises :class:`TelephonyError` for a missing
+    ``callId`` (``invalid_callId``) or ``at`` (``invalid_at``), a malformed ``at`` or ``user``. The time
+    window is not checked here (:func:`check_window`: at the door, not when a queued event is built)."""
+    call_id = event.get("callId") or event.get("call_id")
+    if not call_id:
+        raise TelephonyError(_l("укажите идентификатор звонка «callId»"), "invalid_callId")
+    if not event.get("at"):
+        raise TelephonyError(_l("укажите время события «at» (ISO 8601 со смещением)"), "invalid_at")
+    at = parse_at(event["at"])
+    user = event.get("user")
+    if isinstance(user, list):
+        user = next((str(u) for u in user if u), None)
+    elif user is not None and not isinstance(user, str):
+        raise TelephonyError(_l("«user» — имя пользователя оператора (строка или список строк)"), "invalid_user")
+    return Event(event_id=event["event_id"], type=event["type"], call_id=call_id, at=at,
+                 direction=event.get("direction") or "in", from_=event.get("from_", event.get("from")),
+                 to=event.get("to"), queue=event.get("queue"), user=(user or None) and user[:80],
+                 answering_number=event.get("answeringNumber"), cause=event.get("cause"), source=source,
+                 url=event.get("url"))
+
+
 @dataclass
 class Ingested:
     """What :func:`ingest` did: ``duplicate`` (the event id was known), the call record."""

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from flask import g, has_request_context, request
+from flask import g, has_app_context, has_request_context, request
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
@@ -28,9 +28,9 @@ def system_actor(job: str) -> Actor:
 
 @contextmanager
 def acting_as(actor: Actor) -> Iterator[None]:
-    """Within this block of a request, entries that name no actor name ``actor`` (a citizen on the
-    self-service pages downloading their data: the reads the export makes are theirs, not
-    "anonymous")."""
+    """Within this block of a request or a job, entries that name no actor name ``actor`` (a citizen
+    on the self-service pages downloading their data: the reads the export makes are theirs, not
+    "anonymous"; the telephony drain building a PBX's event: ``pbx:<source>``, not the job)."""
     previous = g.get("_crm_audit_actor")
     g._crm_audit_actor = actor
     try:
@@ -45,6 +45,8 @@ def current_actor() -> Actor:
     (``job:cli``: ``crm demo-data`` and the like) — never "anonymous", which on the DPO's pages
     reads as someone who did not sign in."""
     if not has_request_context():
+        if has_app_context() and g.get("_crm_audit_actor") is not None:  # a job acting for someone (acting_as)
+            return g._crm_audit_actor
         try:
             from rq import get_current_job
 
