@@ -3,7 +3,8 @@
 Usage::
 
     .venv/bin/python bench/transcription.py [--sets calls,festvox,asterisk8k,codecs] [--limit N]
-        [--model-dir DIR] [--threads 2] [--data DIR] [--json out.json]
+        [--model-dir DIR] [--threads 2] [--data DIR] [--json out.json] [--files-json files.json]
+        [--part all|tune|judge] [--methods ours,vocab,plain] [--options JSON]
 
 For every set it runs (a) ``crm.calls.transcription.transcribe`` and (b) plain
 ``WhisperModel.transcribe(path, beam_size=5, language="ru")`` on the same files, each method in
@@ -314,6 +315,8 @@ def main() -> int:
     ap.add_argument("--model-dir", default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None, help="also write the figures to this file")
+    ap.add_argument("--files-json", default=None,
+                    help="also write every file's hypothesis, reference and timings to this file")
     ap.add_argument("--methods", default="ours,plain",
                     help="comma separated: ours, vocab (ours with the vocabulary prompt), plain")
     ap.add_argument("--part", choices=("all", "tune", "judge"), default="all",
@@ -342,6 +345,7 @@ def main() -> int:
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     table = {}
+    files: dict[str, list[dict]] = {}
     for name in sets:
         for method in methods:
             cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--set", name,
@@ -359,6 +363,7 @@ def main() -> int:
                 raise SystemExit(f"worker failed: {name}/{method}")
             res = json.loads(proc.stdout.strip().splitlines()[-1])
             table[(name, method)] = s = summarise(res)
+            files[f"{name}/{method}"] = res["results"]
             s["bench_s"] = time.perf_counter() - t0
             print(f"  {name:<11} {method:<5} done in {s['bench_s']:.0f} s", file=sys.stderr,
                   flush=True)
@@ -388,6 +393,9 @@ def main() -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(
             {f"{k[0]}/{k[1]}": v for k, v in table.items()}, indent=1))
+    if args.files_json:
+        # per-file hypotheses and timings (for per-file WER diffs between methods)
+        Path(args.files_json).write_text(json.dumps(files, ensure_ascii=False, indent=1))
     return 0
 
 
