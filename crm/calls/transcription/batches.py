@@ -89,7 +89,7 @@ def _decode_batch(
     results = dec.generate(enc, len(batch), opts.beam_size, longest)
     enc_np = None
     redo = [i for i, r in enumerate(results)
-            if dec.needs_fallback(r, len(batch[i].audio) / SR)]
+            if dec.needs_fallback(r, len(batch[i].audio) / SR, opts)]
     if redo and opts.fallback_beam:
         # Deterministic fallback (no temperature sampling, so a call gives the same
         # transcript on every run): beam search with a repetition penalty.

@@ -150,10 +150,12 @@ class Decoder:
         segs, resume = self.split_segments(d.tokens, content_s)
         return content_s if resume is None else resume
 
-    def needs_fallback(self, d: Decoded, content_s: float = WHISPER_WINDOW_S) -> bool:
+    def needs_fallback(self, d: Decoded, content_s: float = WHISPER_WINDOW_S,
+                       opts: PipelineOptions | None = None) -> bool:
         """Should this window be decoded again (repetition loop, low confidence, or a
-        first pass cheaper than the fallback that stopped long before the end)?"""
-        o = self.opts
+        first pass cheaper than the fallback that stopped long before the end)? ``opts``: the
+        buffer's options (:meth:`PipelineOptions.for_buffer`) when they differ from the decoder's."""
+        o = opts or self.opts
         if d.no_speech_prob > o.no_speech_threshold and d.avg_logprob < o.log_prob_threshold:
             return False  # silence: nothing to redo
         text = d.text.strip()

@@ -6,7 +6,7 @@ Sample positions are at :data:`SR` (16 kHz); speech activity and energy are meas
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from crm.calls.transcription.audio import TARGET_RATE
 
@@ -99,3 +99,35 @@ class PipelineOptions:
     min_word_prob_short: float = 0.45
     # long recordings
     decode_window_s: float = 300.0  # audio decoded and analysed at a time (memory bound)
+    # Short telephone-band mono clips (issue 18 point 5): a mono or dual-mono buffer of at most
+    # short_clip_s seconds whose audio has nothing above ~4 kHz (channels.high_band_db <
+    # NARROWBAND_DB: IVR prompts, voice messages, 8 kHz codecs) is decoded with short_beam in the
+    # first pass and its turns are padded by short_pad_s (None: pad_s); 0 = no such rule. Decided
+    # per decode buffer after the dual-mono detection (pipeline.buffer_channels), so a dual-mono
+    # file and its mono twin decide alike. Stereo calls keep beam 2.
+    # Chosen on the tune half (bench/transcription.py --part tune, even-numbered files, one
+    # method per run beside plain beam 5 of an earlier run of the same day, 2026-12-07;
+    # WER ours / plain, CPU-RTF ours / plain):
+    #   before (beam 2, pad 0.2): asterisk8k 0.231 / 0.213, codecs 0.304 / 0.275,
+    #     festvox 0.128 / 0.139
+    #   beam 5 alone: asterisk8k 0.216, codecs 0.290 (not enough: vm-review.wav lost its first
+    #     word «нажмите» to the 0.2 s VAD padding; with 0.4 s it is kept)
+    #   beam 5 + pad 0.4: 0.205, 0.290, festvox 0.120; + pad 0.6: 0.205, 0.261, 0.132;
+    #     + pad 1.0: 0.205, 0.261, 0.139; whole clip (no VAD cut): 0.205, 0.261, 0.139
+    #   chosen, beam 5 + pad 0.6 on telephone-band clips only (festvox, 16 kHz read speech, keeps
+    #     beam 2: 0.128 with it vs 0.132 with the rule): asterisk8k 0.205 / 0.213 (CPU-RTF
+    #     0.147 / 0.450), codecs 0.261 / 0.275 (0.077 / 0.192), festvox 0.128 / 0.139
+    #     (0.070 / 0.199). Per file the sets differ from plain by single words either way
+    #     («прять волнистых» / «прятеволнистых»): codecs has 5 files per half, one word = 0.016.
+    short_clip_s: float = 30.0
+    short_beam: int = 5
+    short_pad_s: float | None = 0.6
+
+    def for_buffer(self, mono: bool, seconds: float, narrowband: bool) -> "PipelineOptions":
+        """The options for one decode buffer: these, or for a short mono telephone-band clip
+        (``mono`` after the dual-mono detection, ``seconds`` the buffer's length, ``narrowband``:
+        :func:`.channels.high_band_db` below :data:`.channels.NARROWBAND_DB`) the short-clip ones."""
+        if not (mono and narrowband and seconds <= self.short_clip_s):
+            return self
+        return replace(self, beam_size=self.short_beam,
+                       pad_s=self.pad_s if self.short_pad_s is None else self.short_pad_s)

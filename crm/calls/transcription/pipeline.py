@@ -19,7 +19,7 @@ import numpy as np
 
 from crm.calls.transcription.audio import iter_decode, probe
 from crm.calls.transcription.batches import transcribe_windows
-from crm.calls.transcription.channels import is_dual_mono
+from crm.calls.transcription.channels import NARROWBAND_DB, high_band_db, is_dual_mono
 from crm.calls.transcription.decoder import Decoder
 from crm.calls.transcription.filters import filter_segments
 from crm.calls.transcription.frames import frame_db, true_runs
@@ -169,6 +169,24 @@ def _cut_point(data: np.ndarray, lo: int) -> int:
     return lo + best * FRAME
 
 
+def buffer_channels(
+    buf: np.ndarray, opts: PipelineOptions
+) -> tuple[list[np.ndarray], bool, bool, PipelineOptions]:
+    """A decode buffer's channels and the options it is decoded with: ``(channels, dual_mono,
+    mono, options)``. A dual-mono buffer keeps one channel. The options are chosen from the
+    buffer's content after that (:meth:`PipelineOptions.for_buffer`: a short mono telephone-band
+    clip gets the short-clip settings), so a dual-mono recording and its mono twin are decoded alike and a
+    long recording's buffers each decide for themselves."""
+    chans = [np.ascontiguousarray(buf[c]) for c in range(buf.shape[0])]
+    dual = is_dual_mono(chans, opts.dual_mono_corr)
+    mono = len(chans) == 1 or dual
+    if dual:
+        chans = [chans[0]]
+    seconds = len(chans[0]) / SR
+    narrow = mono and seconds <= opts.short_clip_s and high_band_db(chans[0]) < NARROWBAND_DB
+    return chans, dual, mono, opts.for_buffer(mono, seconds, narrow)
+
+
 def _process_buffer(
     buf: np.ndarray,
     offset_s: float,
@@ -177,11 +195,7 @@ def _process_buffer(
     opts: PipelineOptions,
     tick: Callable[[float], None],
 ) -> tuple[list[dict], bool, float]:
-    chans = [np.ascontiguousarray(buf[c]) for c in range(buf.shape[0])]
-    dual = is_dual_mono(chans, opts.dual_mono_corr)
-    mono = len(chans) == 1 or dual
-    if dual:
-        chans = [chans[0]]
+    chans, dual, mono, opts = buffer_channels(buf, opts)
     mix = chans[0] if len(chans) == 1 else np.mean(np.stack(chans), axis=0).astype(np.float32)
     turns, vad_probs = find_turns(chans, roles, mono, opts)
     if not turns:

@@ -15,7 +15,9 @@ import wave
 import numpy as np
 import pytest
 
-from crm.calls.transcription import AudioDecodeError, decode, transcribe
+from crm.calls.transcription import AudioDecodeError, PipelineOptions, decode, transcribe
+from crm.calls.transcription.channels import NARROWBAND_DB, high_band_db
+from crm.calls.transcription.pipeline import buffer_channels
 from tests.speech import (
     BAD,
     CALLS,
@@ -203,6 +205,59 @@ def test_t09_dual_mono_is_one_channel(run, tmp_path):
     assert len(res.segments) == len(mono.segments)
     for a, b in zip(res.segments, mono.segments):
         assert a["start"] == pytest.approx(b["start"], abs=0.3)
+
+
+def _buffer(path) -> np.ndarray:
+    return np.stack(decode(path).channels)
+
+
+def test_short_mono_clip_settings_decided_per_buffer_after_dual_mono():
+    """The short-clip rule (beam 5 first pass, wider padding) is chosen from a buffer's content after
+    the dual-mono detection: a dual-mono clip and its mono twin decide alike, a real stereo call of
+    the same length does not take it, nor does a mono buffer longer than ``short_clip_s`` or a
+    wideband (16 kHz) clip; the same sentence through an 8 kHz codec does."""
+    opts = PipelineOptions()
+    assert opts.short_clip_s == 30.0 and opts.short_beam != opts.beam_size  # the rule is on
+    dual_buf = _buffer(BAD / "t09_dual_mono.wav")
+    assert dual_buf.shape[0] == 2
+    chans, dual, mono, d_opts = buffer_channels(dual_buf, opts)
+    assert dual and mono and len(chans) == 1
+    chans_m, dual_m, mono_m, m_opts = buffer_channels(dual_buf[:1], opts)  # its mono twin
+    assert not dual_m and mono_m
+    assert d_opts == m_opts
+    assert (d_opts.beam_size, d_opts.pad_s) == (opts.short_beam, opts.short_pad_s)
+    assert np.array_equal(chans[0], chans_m[0])
+
+    stereo = _buffer(BAD / "t07_stereo_ulaw_op_left.wav")  # 7.4 s, two real channels
+    _c, dual_s, mono_s, s_opts = buffer_channels(stereo, opts)
+    assert not dual_s and not mono_s
+    assert s_opts is opts and s_opts.beam_size == 2
+
+    long_mono = _buffer(BAD / "t04_pad_31_5s.wav")  # 31.5 s mono
+    assert buffer_channels(long_mono, opts)[3] is opts
+    # its last 20 s as a buffer of their own (as the last buffer of a long recording can be):
+    # the decision follows the buffer, not the file
+    assert buffer_channels(long_mono[:, -20 * 16000:], opts)[3].beam_size == opts.short_beam
+    codecs = ROOT / "tests" / "data" / "audio" / "speech-ru" / "codecs"
+    wide = _buffer(codecs / "ru_0002__opus_16k_12kbps.ogg")
+    narrow = _buffer(codecs / "ru_0002__pstn_ulaw8k.wav")
+    assert high_band_db(wide[0]) > NARROWBAND_DB > high_band_db(narrow[0])
+    assert buffer_channels(wide, opts)[3] is opts
+    assert buffer_channels(narrow, opts)[3].beam_size == opts.short_beam
+    # and the rule can be switched off
+    off = PipelineOptions(short_clip_s=0.0)
+    assert buffer_channels(dual_buf, off)[3] is off
+
+
+@pytest.mark.model
+def test_short_mono_clip_decoded_with_the_short_clip_settings(run):
+    """End to end: a short mono clip is transcribed as with the short-clip beam and padding set by
+    hand for every buffer (decoding is deterministic)."""
+    opts = PipelineOptions()
+    by_rule = run(BAD / "t06_ulaw8k.wav")
+    by_hand = run(BAD / "t06_ulaw8k.wav", options=PipelineOptions(
+        short_clip_s=0.0, beam_size=opts.short_beam, pad_s=opts.short_pad_s))
+    assert by_rule.segments and by_rule.to_json()["segments"] == by_hand.to_json()["segments"]
 
 
 @pytest.mark.model
