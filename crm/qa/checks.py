@@ -178,6 +178,15 @@ def _find(tokens: list[tuple[str, frozenset[str]]], phrases, need_following_word
     return found[0] if found else None
 
 
+def phrase_label(words: str, phrases, need_following_word: bool = False, fuzzy: float = 0.0) -> str | None:
+    """How a detail names what ``words`` (text, e.g. the words a detail stored before 49c845b quoted
+    from a transcript) say: the first of ``phrases`` found in them as the configuration writes it
+    (with `` …`` for the following word when ``need_following_word``: a name is never shown), or None. The same
+    matching as the checks (:func:`_find_at`: lemmas, ``fuzzy`` near misses of long words);
+    migration 0043 renames the old quotes with it."""
+    return _find(text_ru.tokens(words), tuple(phrases), need_following_word, fuzzy)
+
+
 def _token_probs(segments: list[dict]) -> list[float | None]:
     """The probability of each token of the segments' texts joined with spaces (as
     :func:`crm.text_ru.tokens` gives them), from the segments' ``words``: the words' tokens are
