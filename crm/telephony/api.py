@@ -190,7 +190,9 @@ def telephony_call(call_id: str):
     """A call as the PBX's events describe it: state, waiting and talk time, who answered
 
     ``state``: ``waiting`` (offered, not answered; ``wait_s`` runs until now), ``answered`` (talking),
-    ``abandoned`` (hung up before an answer; ``abandoned_after_s``), ``ended``. No phone number."""
+    ``abandoned`` (hung up before an answer; ``abandoned_after_s``), ``ended``. No phone number.
+    Reads its writes: events answered 202 before this request are built first (waits at most 2 s)."""
+    inbox.settle()
     call = services.get(call_id)
     if call is None:
         raise ApiError(404, "not_found", _l("звонок не найден"))
@@ -207,6 +209,7 @@ def callback_list():
     CRM_TELEPHONY_CALLBACK_QUEUE_S) and ``overdue``. A call leaves the list when an operator logs a
     reached callback (POST …/attempts), the PBX reports an outbound call to the number, or the caller
     calls again and is answered. No phone number: the page reveals it, logged."""
+    inbox.settle(1.0)
     return {"items": [services.callback_dict(c) for c in services.open_callbacks()]}
 
 
@@ -240,7 +243,9 @@ def queue_board():
     or arrivals in the last CRM_QUEUE_SURGE_WINDOW_MIN minutes ≥ max(CRM_QUEUE_SURGE_FLOOR,
     CRM_QUEUE_SURGE_FACTOR × the usual level of that weekday and hour) — with a Russian ``text`` and
     ``incidents``: buildings whose callers (or whose appeals) suggest opening an incident, each with a
-    ``url`` (the incident form prefilled, the pending proposal, or the incident already open)."""
+    ``url`` (the incident form prefilled, the pending proposal, or the incident already open).
+    Events answered 202 before this request are counted (waits at most 1 s for the worker)."""
+    inbox.settle(1.0)
     board = services.queue_board()
     surge.with_links(board["surge"])
     return board

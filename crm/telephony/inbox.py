@@ -39,11 +39,13 @@ import hmac
 import io
 import json
 import logging
+import time
 
 import redis
 from flask import Flask, current_app
 
 from crm import jobs
+from crm.db import db
 from crm.security import audit, crypto
 from crm.telephony import services
 
@@ -59,12 +61,21 @@ LEASE_S = 60
 #: The event types built in the background; ``recording`` (a file or a fetch) stays with the view.
 QUEUED_TYPES = ("newCall", "answer", "hangup")
 
-# KEYS: dedupe key, inbox, drain lease; ARGV: dedupe TTL (s), sealed event, lease (s).
+# KEYS: dedupe key, inbox, drain lease, pushed counter; ARGV: dedupe TTL (s), sealed event, lease (s).
+# The entry is "<seq>|<sealed event>", seq from the pushed counter (the read-your-writes watermark).
 # Returns 0: a known event id (nothing queued); 1: queued, a drain is scheduled; 2: queued, schedule one.
 _PUSH = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[2])
+local seq = redis.call('INCR', KEYS[4])
+redis.call('RPUSH', KEYS[2], seq .. '|' .. ARGV[2])
 if redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[3]) then return 2 end
+return 1
+"""
+
+# KEYS: built watermark; ARGV: seq. The watermark only moves forward.
+_BUILT = """
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1]) end
 return 1
 """
 
@@ -96,6 +107,16 @@ def lease_key(app=None) -> str:
     return f"{_prefix(app)}crm:telephony:drain"
 
 
+def pushed_key(app=None) -> str:
+    """The count of events ever queued: each entry's sequence number."""
+    return f"{_prefix(app)}crm:telephony:inbox:pushed"
+
+
+def built_key(app=None) -> str:
+    """The highest sequence number built (or set aside as failed): the read-your-writes watermark."""
+    return f"{_prefix(app)}crm:telephony:inbox:built"
+
+
 # --- accepting ----------------------------------------------------------------------------------------
 
 def push(event: dict, source: str | None) -> bool:
@@ -108,7 +129,7 @@ def push(event: dict, source: str | None) -> bool:
     script = app.extensions.get("crm_telephony_push")
     if script is None:
         script = app.extensions["crm_telephony_push"] = conn.register_script(_PUSH)
-    outcome = int(script(keys=[event_key(event["event_id"]), inbox_key(), lease_key()],
+    outcome = int(script(keys=[event_key(event["event_id"]), inbox_key(), lease_key(), pushed_key()],
                          args=[int(app.config["CRM_TELEPHONY_REPLAY_TTL_S"]), sealed, LEASE_S], client=conn))
     if outcome == 2:
         _schedule()
@@ -163,10 +184,12 @@ def drain(max_events: int | None = None) -> dict:
                 continue
             break
         taken += 1
+        seq, _, sealed = bytes(blob).partition(b"|")
         try:
-            outcome = _build(blob)
+            outcome = _build(sealed)
         except (crypto.DecryptError, services.TelephonyError, ValueError, KeyError, TypeError) as exc:
             conn.lmove(processing, failed_key(), "RIGHT", "RIGHT")  # kept sealed, for `crm status` and a retry
+            _mark_built(conn, seq)  # nobody waits for it any longer
             counts["failed"] += 1
             log.warning("telephony inbox: an event could not be built (%s); moved to the failed list",
                         type(exc).__name__)
@@ -176,14 +199,49 @@ def drain(max_events: int | None = None) -> dict:
             conn.delete(lease)
             raise
         conn.lrem(processing, -1, blob)
+        _mark_built(conn, seq)
         conn.expire(lease, LEASE_S)
         counts["built" if outcome else "duplicates"] += 1
     return counts
 
 
-def _build(blob: bytes) -> bool:
+def _mark_built(conn, seq: bytes) -> None:
+    if seq.isdigit():
+        script = current_app.extensions.get("crm_telephony_built")
+        if script is None:
+            script = current_app.extensions["crm_telephony_built"] = conn.register_script(_BUILT)
+        script(keys=[built_key()], args=[int(seq)], client=conn)
+
+
+def settle(timeout_s: float = 2.0) -> bool:
+    """Wait until every event queued before this call is built (read-your-writes: a PBX, or a test,
+    that reads a call record right after its event was answered 202 sees the event in it), at most
+    ``timeout_s`` seconds (then a warning is logged: is a worker serving the ``telephony`` queue?).
+    Returns True when settled; True at once when nothing waits or Redis is down (the reader then
+    sees what the database has)."""
+    try:
+        conn = jobs.redis_connection()
+        target = int(conn.get(pushed_key()) or 0)
+        if int(conn.get(built_key()) or 0) >= target:
+            return True
+        # end this request's transaction first: on SQLite it holds the write lock (every transaction
+        # begins IMMEDIATE, crm.db), which the worker needs to build what we wait for
+        db.session.commit()
+        deadline = time.monotonic() + timeout_s
+        while int(conn.get(built_key()) or 0) < target:
+            if time.monotonic() >= deadline:
+                log.warning("telephony inbox: events accepted %.1f s ago are not built yet; is a worker serving "
+                            "the telephony queue (crm worker)?", timeout_s)
+                return False
+            time.sleep(0.005)
+    except redis.RedisError:
+        return True
+    return True
+
+
+def _build(sealed: bytes) -> bool:
     """Build one sealed event; True when it changed a record (False: a known event id)."""
-    data = json.loads(crypto.open_transient(blob, PURPOSE))
+    data = json.loads(crypto.open_transient(sealed, PURPOSE))
     ev = services.event_from_json(data["e"], data.get("s"))
     with audit.acting_as(audit.Actor(None, f"pbx:{data.get('s') or 'default'}", "system")):
         return not services.ingest(ev).duplicate
@@ -348,4 +406,4 @@ def install(app: Flask) -> None:
     app.wsgi_app = FastWebhook(app.wsgi_app, app)
 
 
-__all__ = ["FastWebhook", "backlog", "clean_event", "drain", "install", "kick", "push", "requeue_failed"]
+__all__ = ["FastWebhook", "backlog", "clean_event", "drain", "install", "kick", "push", "requeue_failed", "settle"]

@@ -11,7 +11,7 @@ from flask_login import current_user
 from crm.errors import CrmError
 from crm.i18n import N_
 from crm.security.permissions import roles_required
-from crm.telephony import pop, services, surge
+from crm.telephony import inbox, pop, services, surge
 
 bp = Blueprint("telephony", __name__)
 
@@ -46,6 +46,7 @@ def telephony_labels():
 
 
 def _worklist(revealed: dict[str, str] | None = None):
+    inbox.settle(1.0)  # abandons the PBX reported a moment ago are on the list
     items = [services.callback_dict(c) for c in services.open_callbacks()]
     return render_template("telephony/callbacks.html", items=items, revealed=revealed or {},
                            outcomes=services.ATTEMPT_OUTCOMES)
@@ -88,6 +89,7 @@ def callback_attempt(call_id: str):
 @roles_required(*BOARD_ROLES)
 def queue_page():
     """The queue board; its script refreshes the figures from GET /api/v1/telephony/queue every 5 s."""
+    inbox.settle(1.0)
     board = services.queue_board()
     surge.with_links(board["surge"])
     board["date_ru"] = date.fromisoformat(board["date"]).strftime("%d.%m.%Y")  # dd.mm.yyyy, as Russian pages write dates

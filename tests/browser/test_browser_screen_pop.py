@@ -56,7 +56,7 @@ def test_the_card_pops_and_enter_opens_the_citizens_intake(ctx, make_user, new_p
     bystander.wait_for_timeout(2500)  # more than one poll of the other operator's page
     assert bystander.locator("#pop-card").count() == 0 and bystander.locator("#screen-pop").is_hidden()
     page.keyboard.press("Enter")
-    page.wait_for_url(f"**/citizens/{citizen_id}/appeals/new")
+    page.wait_for_url(f"**/citizens/{citizen_id}/appeals/new*")  # ?call_ref=… (the pop's call)
     expect(page.locator("#pop-bar")).to_be_visible()  # the card stays one click away during the call
     assert pbx(ev("hangup", "br-pop-1", 0, cause="normalClearing")).status_code == 202
     db.session.remove()

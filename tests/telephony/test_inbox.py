@@ -172,3 +172,39 @@ def test_a_burst_of_simultaneous_new_calls_loses_none(ctx, client, monkeypatch, 
 def test_the_worker_serves_named_queues_only(ctx, runner):
     out = runner("worker", "--burst", "--queues", "telephony,nonsense")
     assert out.exit_code != 0 and "nonsense" in out.output
+
+
+def test_a_record_read_right_after_its_event_reads_the_event(ctx, client, pbx, as_role, run_worker):
+    """Read-your-writes: a GET sent before the worker ran waits (bounded) until a real RQ worker,
+    started 0.3 s later, has built every event answered before it."""
+    import time
+
+    _, sup = as_role("supervisor")
+    for e in [ev("newCall", "c-ryw", 30), ev("hangup", "c-ryw", 1)]:
+        assert pbx(e, drain=False).status_code == 202
+    from crm.db import db
+    db.session.commit()  # the test's own transaction ends (SQLite: its write lock)
+    got = {}
+
+    def read():
+        resp = client.get("/api/v1/telephony/calls/c-ryw", headers=sup)
+        got["status"], got["body"], got["at"] = resp.status_code, resp.get_json(), time.monotonic()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    run_worker(("telephony",))
+    reader.join(10)
+    assert got["status"] == 200 and got["at"] >= started  # answered after the worker began, not before
+    assert got["body"]["state"] == "abandoned" and got["body"]["abandoned_after_s"] == pytest.approx(29, abs=0.01)
+
+
+def test_without_a_worker_the_read_waits_two_seconds_at_most_and_says_why(ctx, client, pbx, as_role, caplog):
+    import logging
+
+    _, sup = as_role("supervisor")
+    assert pbx(ev("newCall", "c-nowork", 5), drain=False).status_code == 202
+    caplog.set_level(logging.WARNING, logger="crm.telephony.inbox")
+    assert client.get("/api/v1/telephony/calls/c-nowork", headers=sup).status_code == 404
+    assert "is a worker serving the telephony queue" in caplog.text
