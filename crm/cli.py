@@ -80,6 +80,10 @@ def demo_data(no_call):
         written = config.add_demo_controller(current_app)
         if written is not None:
             click.echo(f"  demo controller (fictitious) written to {written}: {DEMO_CONTROLLER[0]}")
+    if not current_app.config["CRM_TELEPHONY_SECRET"] and not current_app.config["CRM_TELEPHONY_SECRETS"]:
+        written = config.add_telephony_secret(current_app)
+        if written is not None:
+            click.echo(f"  telephony webhook secret (CRM_TELEPHONY_SECRET) generated in {written}")
     for line in load_demo(with_call=not no_call):
         click.echo(line)
 

@@ -309,8 +309,29 @@ def create_instance(instance: Path) -> Path | None:
     fd = os.open(cfg, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write("# Per-deployment settings; environment variables override them.\n"
-                 f"SECRET_KEY = {secrets.token_hex(32)!r}\n" + CONTROLLER_TEMPLATE)
+                 f"SECRET_KEY = {secrets.token_hex(32)!r}\n" + TELEPHONY_TEMPLATE.format(secret=secrets.token_hex(24))
+                 + CONTROLLER_TEMPLATE)
     return cfg
+
+
+#: The generated webhook secret in a new ``instance/config.py`` (docs/telephony.md).
+TELEPHONY_TEMPLATE = ("# The PBX signs its call events with this (X-CRM-Signature, docs/telephony.md); "
+                      "`crm telephony simulate --url` uses it too.\n"
+                      "CRM_TELEPHONY_SECRET = {secret!r}\n")
+
+
+def add_telephony_secret(app) -> Path | None:
+    """Append a generated ``CRM_TELEPHONY_SECRET`` to ``instance/config.py`` (an instance made before
+    :func:`create_instance` wrote one) and use it in ``app``. Returns the file written, or None."""
+    cfg = Path(app.instance_path) / "config.py"
+    secret = secrets.token_hex(24)
+    written = None
+    if cfg.exists():
+        with open(cfg, "a", encoding="utf-8") as fh:
+            fh.write("\n# Added by `crm demo-data`.\n" + TELEPHONY_TEMPLATE.format(secret=secret))
+        written = cfg
+    app.config["CRM_TELEPHONY_SECRET"] = secret
+    return written
 
 
 def add_demo_controller(app) -> Path | None:

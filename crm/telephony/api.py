@@ -78,6 +78,7 @@ class _Hashing:
                  "from now (stale_event); a recording URL off the allow-list (url_not_allowed), a file that is not "
                  "audio or does not match sha256",
             401: "missing or wrong signature, or an unknown X-CRM-Source", 413: "body over 64 KiB (JSON)",
+            415: "neither application/json nor multipart/form-data (unsupported_media_type)",
             503: "no secret configured (telephony_not_configured) or Redis is down"})
 @bp.doc(security=[{"telephonySignature": []}])
 def telephony_event():
@@ -99,11 +100,18 @@ def telephony_event():
         return api_error(503, "telephony_not_configured",
                          translate(N_("секрет для событий телефонии не настроен (CRM_TELEPHONY_SECRET)")))
     multipart = request.mimetype == "multipart/form-data"
+    if not multipart and request.mimetype != "application/json":  # e.g. curl --data's form encoding
+        return api_error(415, "unsupported_media_type",
+                         translate(N_("событие отправляется как JSON (Content-Type: application/json) или, с "
+                                      "файлом записи, как multipart/form-data")))
     if not multipart:
         request.max_content_length = TELEPHONY_MAX_BODY
         raw = request.get_data(cache=True)
     else:
         raw = (request.form.get("event") or "").encode("utf-8")
+    if source is not None and not secret:
+        return api_error(401, "invalid_signature", translate(N_("источник X-CRM-Source не настроен "
+                                                                "(CRM_TELEPHONY_SECRETS) или подпись неверна")))
     if not secret or not _signature_ok(secret, raw, request.headers.get("X-CRM-Signature", "")):
         return api_error(401, "invalid_signature", translate(N_("подпись X-CRM-Signature отсутствует или неверна")))
     if multipart:

@@ -208,3 +208,41 @@ def test_without_a_worker_the_read_waits_two_seconds_at_most_and_says_why(ctx, c
     caplog.set_level(logging.WARNING, logger="crm.telephony.inbox")
     assert client.get("/api/v1/telephony/calls/c-nowork", headers=sup).status_code == 404
     assert "is a worker serving the telephony queue" in caplog.text
+
+
+def test_a_form_encoded_event_is_told_to_be_json_and_an_unknown_source_is_named(ctx, client, pbx):
+    """curl --data sends application/x-www-form-urlencoded: the answer names the Content-Type, not
+    the signature; a source that is not configured is named in the 401."""
+    e = ev("newCall", "c-ct", 5)
+    raw = json.dumps(e).encode()
+    resp = client.post("/api/v1/telephony/events", data=raw, content_type="application/x-www-form-urlencoded",
+                       headers={"X-CRM-Signature": sign(raw)})
+    assert_error(resp, 415, "unsupported_media_type")
+    assert "application/json" in resp.get_json()["error"]["message"]
+    resp = pbx(e, source="asterisk-9")
+    assert_error(resp, 401, "invalid_signature")
+    assert "X-CRM-Source" in resp.get_json()["error"]["message"]
+    assert _count_calls() == 0
+
+
+def test_a_new_instance_and_an_old_one_get_a_webhook_secret(tmp_path):
+    """`make run` answers the PBX (and `crm telephony simulate --url`) out of the box: `crm init` writes
+    a generated secret into a new config; `crm demo-data` appends one to an older config without it."""
+    from types import SimpleNamespace
+
+    from crm import config
+
+    def load(path):
+        ns: dict = {}
+        exec(path.read_text(), ns)  # the config file is Python, as Flask's from_pyfile reads it
+        return ns
+
+    first, second = config.create_instance(tmp_path / "a"), config.create_instance(tmp_path / "b")
+    secrets_ = [load(first)["CRM_TELEPHONY_SECRET"], load(second)["CRM_TELEPHONY_SECRET"]]
+    assert all(len(x) == 48 for x in secrets_) and secrets_[0] != secrets_[1]
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "config.py").write_text("SECRET_KEY = 'x'\n")
+    app = SimpleNamespace(instance_path=str(old), config={"CRM_TELEPHONY_SECRET": None})
+    assert config.add_telephony_secret(app) == old / "config.py"
+    assert load(old / "config.py")["CRM_TELEPHONY_SECRET"] == app.config["CRM_TELEPHONY_SECRET"]
