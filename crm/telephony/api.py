@@ -77,8 +77,8 @@ class _Hashing:
 @bp.errors({400: "malformed JSON or an invalid field; `at` missing, malformed or more than CRM_TELEPHONY_WINDOW_S "
                  "from now (stale_event); a recording URL off the allow-list (url_not_allowed), a file that is not "
                  "audio or does not match sha256",
-            401: "missing or wrong signature, or an unknown X-CRM-Source", 413: "body over 64 KiB (JSON)",
-            415: "neither application/json nor multipart/form-data (unsupported_media_type)",
+            401: "missing or wrong signature, an unknown X-CRM-Source, or a body neither JSON nor multipart "
+                 "(its signature cannot be checked)", 413: "body over 64 KiB (JSON)",
             503: "no secret configured (telephony_not_configured) or Redis is down"})
 @bp.doc(security=[{"telephonySignature": []}])
 def telephony_event():
@@ -101,9 +101,10 @@ def telephony_event():
                          translate(N_("секрет для событий телефонии не настроен (CRM_TELEPHONY_SECRET)")))
     multipart = request.mimetype == "multipart/form-data"
     if not multipart and request.mimetype != "application/json":  # e.g. curl --data's form encoding
-        return api_error(415, "unsupported_media_type",
-                         translate(N_("событие отправляется как JSON (Content-Type: application/json) или, с "
-                                      "файлом записи, как multipart/form-data")))
+        # its raw body is not what was signed once parsed as a form: unsigned (401), saying why
+        return api_error(401, "invalid_signature",
+                         translate(N_("подпись не проверить: событие отправляется как JSON (Content-Type: "
+                                      "application/json) или, с файлом записи, как multipart/form-data")))
     if not multipart:
         request.max_content_length = TELEPHONY_MAX_BODY
         raw = request.get_data(cache=True)

@@ -211,13 +211,13 @@ def test_without_a_worker_the_read_waits_two_seconds_at_most_and_says_why(ctx, c
 
 
 def test_a_form_encoded_event_is_told_to_be_json_and_an_unknown_source_is_named(ctx, client, pbx):
-    """curl --data sends application/x-www-form-urlencoded: the answer names the Content-Type, not
-    the signature; a source that is not configured is named in the 401."""
+    """curl --data sends application/x-www-form-urlencoded: the 401 (unsigned, as the policy wants
+    of anything unchecked) names the Content-Type; a source that is not configured is named too."""
     e = ev("newCall", "c-ct", 5)
     raw = json.dumps(e).encode()
     resp = client.post("/api/v1/telephony/events", data=raw, content_type="application/x-www-form-urlencoded",
                        headers={"X-CRM-Signature": sign(raw)})
-    assert_error(resp, 415, "unsupported_media_type")
+    assert_error(resp, 401, "invalid_signature")
     assert "application/json" in resp.get_json()["error"]["message"]
     resp = pbx(e, source="asterisk-9")
     assert_error(resp, 401, "invalid_signature")
