@@ -15,7 +15,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from crm.telephony import queuelog, services, simulate
+from crm.telephony import inbox, queuelog, services, simulate
 from crm.users import services as users
 
 
@@ -53,8 +53,6 @@ def import_queue_log(file: Path, source: str):
 def inbox_cmd(requeue_failed: bool):
     """The PBX events waiting to be built (crm.telephony.inbox): waiting, being built, failed. With
     --requeue-failed (after mending the cause, e.g. a retired KEK put back) they are queued again."""
-    from crm.telephony import inbox
-
     if requeue_failed:
         click.echo(f"requeued {inbox.requeue_failed()} event(s)")
     b = inbox.backlog()
