@@ -17,7 +17,7 @@ from crm.extensions import limiter
 from crm.i18n import N_, lazy_gettext as _l, translate
 from crm.security import audit
 from crm.telephony import inbox, ivr, services, surge
-from crm.telephony.schemas import (CallbackAttemptBodySchema, CallbackAttemptSchema, CallbackListSchema,
+from crm.telephony.schemas import (CallbackAttemptBodySchema, CallLogQuerySchema, CallLogSchema, CallbackAttemptSchema, CallbackListSchema,
                                    IvrAnswerSchema, IvrAppealQuerySchema, IvrPhoneQuerySchema, QueueBoardSchema,
                                    TelephonyAckSchema, TelephonyCallSchema, TelephonyEventSchema)
 
@@ -189,6 +189,24 @@ def _recording(event: dict, multipart: bool):
         staged.discard()
         raise ApiError(400, "sha256_mismatch", _l("SHA-256 файла не совпадает с указанным в событии"))
     return staged
+
+
+@bp.route("/telephony/calls", methods=["GET"])
+@token_required(*SUPERVISORS, session_ok=True)
+@bp.query(CallLogQuerySchema)
+@bp.response(200, CallLogSchema)
+@bp.errors({400: "a malformed date (invalid_date_from, invalid_date_to), an unknown state or direction, a bad "
+                 "cursor (invalid_cursor)"})
+def telephony_call_list(args: dict):
+    """The caller log: the PBX's calls, newest first, with filters
+
+    Each item is the call record of GET /telephony/calls/{callId} (no phone number). `date_from`,
+    `date_to`: days in CRM_TIMEZONE, both included; `operator`: the user name of who answered last.
+    Keyset paging as GET /appeals: follow `next_cursor` until null. Reads its writes: events answered
+    202 before this request are built first (waits at most 1 s for the worker)."""
+    inbox.settle(1.0)
+    page = services.call_log(**services.log_filters(args), limit=args.get("limit") or 50, cursor=args.get("cursor") or None)
+    return {"items": [services.as_dict(c) for c in page.items], "next_cursor": page.next_cursor, "total": page.total}
 
 
 @bp.route("/telephony/calls/<path:call_id>", methods=["GET"])

@@ -69,6 +69,33 @@ class TelephonyCallSchema(Schema):
                                                                          "during the call (GET /appeals/{id})"})
 
 
+class CallLogQuerySchema(Schema):
+    """Filters of the caller log (GET /telephony/calls)."""
+
+    date_from = fields.String(validate=validate.Length(max=10), metadata={
+        "format": "date", "description": "offered on or after this day (YYYY-MM-DD, a day in CRM_TIMEZONE)"})
+    date_to = fields.String(validate=validate.Length(max=10), metadata={
+        "format": "date", "description": "offered on or before this day (YYYY-MM-DD, a day in CRM_TIMEZONE)"})
+    state = fields.String(validate=validate.OneOf(STATES))
+    queue = fields.String(validate=validate.Length(min=1, max=80))
+    operator = fields.String(validate=validate.Length(min=1, max=80),
+                             metadata={"description": "user name of who answered last"})
+    direction = fields.String(validate=validate.OneOf(("in", "out")))
+    limit = fields.Integer(validate=validate.Range(1, 200), metadata={"default": 50})
+    cursor = fields.String(validate=validate.Length(max=400), metadata={
+        "description": "next_cursor of the previous page (opaque); keep the other parameters unchanged"})
+
+
+class CallLogSchema(Schema):
+    """A page of the caller log: call records as GET /telephony/calls/{callId}, newest first; no number."""
+
+    items = fields.List(fields.Nested(TelephonyCallSchema), required=True,
+                        metadata={"description": "newest first (the offer's time)"})
+    next_cursor = nullable(fields.String, required=True, metadata={
+        "description": "pass as `cursor` for the next page; null on the last page"})
+    total = fields.Integer(required=True, metadata={"description": "how many call records the filters match"})
+
+
 class CallbackSchema(Schema):
     callId = fields.String(required=True)
     id = fields.String(required=True)

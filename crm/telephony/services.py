@@ -9,13 +9,16 @@ order or twice give the same record.
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import statistics
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Iterable
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -29,8 +32,8 @@ from crm.errors import CrmError
 from crm.i18n import lazy_gettext as _l
 from crm.security import audit
 from crm.telephony import pop, surge
-from crm.telephony.models import AgentState, CallbackAttempt, TelephonyCall, TelephonyEvent
-from crm.timeutil import day_end, day_start, local_date
+from crm.telephony.models import STATES, AgentState, CallbackAttempt, TelephonyCall, TelephonyEvent
+from crm.timeutil import day_end, day_start, local_date, parse_day
 from crm.users import services as users
 
 #: Event types of the webhook (Zammad's three, and the recording being ready).
@@ -532,6 +535,87 @@ def as_dict(call: TelephonyCall, now: datetime | None = None) -> dict:
             "citizen_id": call.citizen_id, "recording_call_id": call.recording_call_id,
             "callback_due_at": _iso(call.callback_due_at), "callback_done_at": _iso(call.callback_done_at),
             "callback_via": call.callback_via, "appeal_ids": [a.id for a in pop.linked_appeals(call.id)]}
+
+
+# --- the caller log -------------------------------------------------------------------------------------
+
+#: Filters of :func:`call_log` (the API's query, the page's form).
+LOG_FILTERS = ("date_from", "date_to", "state", "queue", "operator", "direction")
+
+
+@dataclass
+class LogPage:
+    """One page of :func:`call_log`: ``items`` (call records, newest first), ``next_cursor`` (None on the
+    last page), ``total`` (every record the filters match), ``offset`` (records before this page)."""
+
+    items: list
+    next_cursor: str | None
+    total: int
+    offset: int
+
+
+def _encode_log_cursor(queued_at: datetime, call_id: str, offset: int) -> str:
+    raw = json.dumps([queued_at.astimezone(timezone.utc).isoformat(), call_id, offset], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_log_cursor(cursor: str) -> tuple[datetime, str, int]:
+    try:
+        parts = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(parts, list) or len(parts) != 3:
+            raise ValueError
+        value, call_id, offset = parts
+        when = datetime.fromisoformat(value)
+        if when.tzinfo is None or not isinstance(call_id, str) or not isinstance(offset, int):
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise TelephonyError(_l("неверный курсор: начните список сначала"), "invalid_cursor") from None
+    return when, call_id, max(offset, 0)
+
+
+def log_filters(args) -> dict:
+    """The caller log's filters of ``args`` (the API's query or the page's form): days parsed
+    (:func:`crm.timeutil.parse_day`, raising :class:`crm.errors.InvalidInput`), empty values dropped."""
+    out = {}
+    for name in LOG_FILTERS:
+        value = (args.get(name) or "").strip()
+        if value:
+            out[name] = parse_day(value, name) if name in ("date_from", "date_to") else value
+    return out
+
+
+def call_log(*, date_from: date | None = None, date_to: date | None = None, state: str | None = None,
+             queue: str | None = None, operator: str | None = None, direction: str | None = None,
+             limit: int = 50, cursor: str | None = None) -> LogPage:
+    """The caller log: call records newest first (offered time, then id), keyset-paged as the appeal
+    list is (follow ``next_cursor``). ``date_from``/``date_to``: days in ``CRM_TIMEZONE``, both
+    included; ``operator``: the user name of who answered last. Nothing is decrypted. Raises
+    :class:`TelephonyError` for an unknown state or direction, a bad cursor."""
+    if state is not None and state not in STATES:
+        raise TelephonyError(_l("неизвестное состояние звонка «%(value)s»", value=str(state)[:40]), "invalid_state")
+    if direction is not None and direction not in ("in", "out"):
+        raise TelephonyError(_l("направление звонка — in или out"), "invalid_direction")
+    conds = []
+    if date_from is not None:
+        conds.append(TelephonyCall.queued_at >= day_start(date_from))
+    if date_to is not None:
+        conds.append(TelephonyCall.queued_at < day_start(date_to + timedelta(days=1)))
+    for column, value in ((TelephonyCall.state, state), (TelephonyCall.queue, queue),
+                          (TelephonyCall.operator, operator), (TelephonyCall.direction, direction)):
+        if value is not None:
+            conds.append(column == value)
+    total = db.session.execute(select(func.count()).select_from(TelephonyCall).where(*conds)).scalar_one()
+    offset = 0
+    q = select(TelephonyCall).where(*conds)
+    if cursor:
+        when, last_id, offset = _decode_log_cursor(cursor)
+        q = q.where(or_(TelephonyCall.queued_at < when,
+                        and_(TelephonyCall.queued_at == when, TelephonyCall.id < last_id)))
+    rows = list(db.session.execute(q.order_by(TelephonyCall.queued_at.desc(), TelephonyCall.id.desc())
+                                   .limit(limit + 1)).scalars())
+    items, more = rows[:limit], len(rows) > limit
+    next_cursor = _encode_log_cursor(items[-1].queued_at, items[-1].id, offset + len(items)) if more else None
+    return LogPage(items, next_cursor, total, offset)
 
 
 # --- recordings fetched from the PBX ------------------------------------------------------------------

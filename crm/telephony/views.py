@@ -1,5 +1,6 @@
 """Telephony pages: «Обратные звонки» (the callback worklist: operators, supervisors, administrators)
-and «Очередь звонков» (the live queue board: supervisors, administrators)."""
+«Очередь звонков» (the live queue board: supervisors, administrators) and «Журнал звонков» (the
+caller log: supervisors, administrators)."""
 from __future__ import annotations
 
 from datetime import date
@@ -12,6 +13,7 @@ from crm.errors import CrmError
 from crm.i18n import N_
 from crm.security.permissions import roles_required
 from crm.telephony import inbox, pop, services, surge
+from crm.users import services as users
 
 bp = Blueprint("telephony", __name__)
 
@@ -42,7 +44,9 @@ def call_origin(call_id: str, source: str | None) -> tuple[str, str]:
 def telephony_labels():
     """The outcome and agent-state labels in the request's language, for the pages and the board's script."""
     return {"call_origin": call_origin, "OUTCOMES_RU": {k: _(v) for k, v in OUTCOMES_RU.items()},
-            "AGENT_STATES_RU": {k: _(v) for k, v in AGENT_STATES_RU.items()}}
+            "AGENT_STATES_RU": {k: _(v) for k, v in AGENT_STATES_RU.items()},
+            "CALL_STATES_RU": {k: _(v) for k, v in CALL_STATES_RU.items()},
+            "DIRECTIONS_RU": {k: _(v) for k, v in DIRECTIONS_RU.items()}}
 
 
 def _worklist(revealed: dict[str, str] | None = None):
@@ -94,6 +98,37 @@ def queue_page():
     surge.with_links(board["surge"])
     board["date_ru"] = date.fromisoformat(board["date"]).strftime("%d.%m.%Y")  # dd.mm.yyyy, as Russian pages write dates
     return render_template("telephony/queue.html", board=board)
+
+
+CALL_STATES_RU = {"waiting": N_("ждёт ответа"), "answered": N_("идёт разговор"), "abandoned": N_("потерян"),
+                  "ended": N_("завершён")}
+DIRECTIONS_RU = {"in": N_("входящий"), "out": N_("исходящий")}
+LOG_PAGE_SIZE = 50
+
+
+def _log_row(call) -> dict:
+    """A caller-log row: the record as the API gives it, the operator's full name, the linked appeals."""
+    row = services.as_dict(call)
+    account = users.get_by_username(call.operator) if call.operator else None
+    row["operator_name"] = (account.full_name or account.username) if account is not None else call.operator
+    row["appeals"] = pop.linked_appeals(call.id)
+    return row
+
+
+@bp.get("/telephony/calls")
+@roles_required(*BOARD_ROLES)
+def call_log_page():
+    """«Журнал звонков»: the PBX's calls newest first, filtered by the GET form, keyset-paged (``cursor``).
+    No number is shown; like the queue board, viewing is not logged (nothing personal is decrypted)."""
+    inbox.settle(1.0)
+    params = {k: (request.args.get(k) or "").strip() for k in services.LOG_FILTERS if (request.args.get(k) or "").strip()}
+    try:
+        page = services.call_log(**services.log_filters(params), limit=LOG_PAGE_SIZE, cursor=request.args.get("cursor") or None)
+    except CrmError as exc:
+        return render_template("telephony/calls.html", rows=[], page=None, params=params, filter_error=str(exc),
+                               states=CALL_STATES_RU, directions=DIRECTIONS_RU), 400
+    return render_template("telephony/calls.html", rows=[_log_row(c) for c in page.items], page=page, params=params,
+                           filter_error=None, states=CALL_STATES_RU, directions=DIRECTIONS_RU)
 
 
 @bp.get("/telephony/pop")
