@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from crm import jobs
 from crm.calls import services as calls
 from crm.citizens import services as citizens
-from crm.citizens.phones import InvalidPhone, mask_phone, normalise_phone
+from crm.citizens.phones import InvalidPhone, format_phone, mask_phone, normalise_phone
 from crm.db import db, utcnow
 from crm.errors import CrmError
 from crm.i18n import lazy_gettext as _l
@@ -706,8 +706,11 @@ def masked_caller(call: TelephonyCall) -> str:
 
 
 def reveal_caller(call: TelephonyCall, user) -> str:
-    """The caller's number in full, to call them back; logged (``telephony.reveal``). Commits."""
+    """The caller's number in full, to call them back, as the product shows phones (``+7 916 555-01-01``;
+    a number that is not a valid Russian one as the PBX gave it); logged (``telephony.reveal``). Commits."""
     number = call.caller if call.caller_enc is not None else ""
+    if number and call.caller_valid:
+        number = format_phone(number)
     audit.record("telephony.reveal", citizen_id=call.citizen_id, fields=["phone"], purpose="appeal_processing",
                  detail=f"callback {call.id}")
     db.session.commit()

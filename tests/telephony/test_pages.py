@@ -34,7 +34,7 @@ def test_operator_reveals_and_records_a_callback(ctx, make_user):
     page = web.get("/telephony/callbacks").get_data(as_text=True)
     assert "Обратные звонки" in page and "page-1" in page and "9165550101" not in page
     shown = web.post(f"/telephony/callbacks/{record_id}/reveal").get_data(as_text=True)
-    assert "+79165550101" in shown
+    assert "+7 916 555-01-01" in shown and "+79165550101" not in shown  # formatted as the product shows phones
     reveal = db.session.execute(sa.select(AccessLogEntry).where(AccessLogEntry.action == "telephony.reveal")).scalar_one()
     assert reveal.actor_id == user.id and reveal.fields == "phone"
     resp = web.post(f"/telephony/callbacks/{record_id}/attempt", data={"outcome": "busy"})
