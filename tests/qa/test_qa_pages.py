@@ -168,3 +168,17 @@ def test_dashboard_shows_how_often_the_automatic_checks_flag_calls(ctx, make_use
     assert checks["forbidden_phrases"]["fail_rate"] == 0.5
     html = login(make_user("supervisor")).get("/qa/dashboard").get_data(as_text=True)
     assert 'id="checks"' in html and "Недопустимые фразы" in html
+
+
+def test_the_review_queue_is_named_apart_from_the_call_queue_in_the_menu(ctx, make_user):
+    """A supervisor's menu had «Очередь звонков» (telephony) beside a bare «Очередь» (QA review): the
+    QA one reads «Очередь проверки», as its page title does (English: Review queue)."""
+    from tests.clients import SharedContextClient
+
+    web = SharedContextClient(ctx, make_user("supervisor"))
+    html = web.get("/telephony/queue").get_data(as_text=True)
+    menu = re.search(r'<a href="/qa/[^"]*" id="menu-qa-queue">([^<]*)</a>', html)
+    assert menu is not None and menu.group(1) == "Очередь проверки", html[:3000]
+    assert ">Очередь</a>" not in html and ">Очередь звонков</a>" in html
+    english = web.get("/telephony/queue?lang=en").get_data(as_text=True)
+    assert 'id="menu-qa-queue">Review queue</a>' in english
