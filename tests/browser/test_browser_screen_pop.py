@@ -85,3 +85,50 @@ def test_a_new_caller_and_enter_opens_the_prefilled_registration(ctx, make_user,
     expect(page.locator("input[name=phone]").first).to_have_value(PHONE)  # the search, already run for the number
     expect(page.locator("input[name=phone]").last).to_have_value(PHONE)  # the new-citizen form
     assert not page.crm_problems, page.crm_problems
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and \
+        a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
+
+
+def test_the_card_leaves_the_operators_table_visible_at_1366x768(ctx, make_user, new_page, sign_in, pbx):
+    """A newcomer's finding: at 1366×768 the card covered the «Статус» and «Срок» columns of the
+    operator's recent appeals. While the card is shown the page reflows beside it: no cell of the
+    table lies under the card."""
+    from playwright.sync_api import expect
+
+    from crm.db import db
+    from crm.users import services as users
+
+    mine, _other = operators(make_user)
+    operator = users.get_by_username(mine)
+    for n in range(3):
+        AppealFactory(citizen=CitizenFactory(), operator=operator, description=f"Обращение {n}")
+    CitizenFactory(full_name="Звонарёва Мария Ивановна", phone=PHONE)
+    db.session.commit()
+    db.session.remove()
+    page = sign_in(new_page(viewport={"width": 1366, "height": 768}), mine)
+    page.goto("/operator")
+    table = page.locator("main table").filter(has=page.locator("th", has_text="Срок")).first
+    expect(table).to_be_visible()
+    assert pbx(ev("newCall", "br-pop-3", 20)).status_code == 202
+    assert pbx(ev("answer", "br-pop-3", 10, user=mine)).status_code == 202
+    db.session.remove()
+    card = page.locator("#pop-card")
+    expect(card).to_be_visible(timeout=15_000)
+    page.wait_for_timeout(300)  # the reflow after the card is inserted
+    box = card.bounding_box()
+    cells = table.locator("th, td")
+    assert cells.count() >= 6 * 4
+    covered = []
+    for i in range(cells.count()):
+        cell = cells.nth(i)
+        cell.scroll_into_view_if_needed()
+        box = card.bounding_box()  # fixed: its box is in viewport coordinates, as the cell's
+        cell_box = cell.bounding_box()
+        if cell_box and _overlap(box, cell_box):
+            covered.append(cell.inner_text()[:30])
+    assert not covered, f"cells under the screen pop: {covered}"
+    page.screenshot(path=str(Path("/tmp/calllog-pop-1366.png")))
+    assert not page.crm_problems, page.crm_problems
