@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from tests.api.test_api import as_role, assert_error  # noqa: F401  (as_role is a fixture)
 from tests.clients import SharedContextClient
-from tests.factories import AppealFactory, CitizenFactory
+from tests.factories import AppealFactory, CallFactory, CitizenFactory
 from tests.telephony.test_events import answered_sequence, ev, fixed_now, pbx, record  # noqa: F401  (fixtures)
 
 NUMBER = "+79165550177"
@@ -155,6 +155,8 @@ def test_page_in_russian_for_supervisors_only(ctx, make_user):
     ingest("pg-lost", start=start + timedelta(minutes=5), hangup_after=42, queue="emergency")
     appeal = AppealFactory(citizen=CitizenFactory(), operator=operator)
     db.session.add(TelephonyCallAppeal(telephony_call_id=services.get("pg-talked").id, appeal_id=appeal.id))
+    recording = CallFactory(transcribed=False, operator=operator)
+    services.get("pg-talked").recording_call_id = recording.id
     db.session.commit()
     sup = SharedContextClient(ctx, make_user("supervisor"))
     resp = sup.get("/telephony/calls")
@@ -162,9 +164,10 @@ def test_page_in_russian_for_supervisors_only(ctx, make_user):
     html = resp.get_data(as_text=True)
     for text in ("Журнал звонков", "Состояние", "Ожидание", "Разговор", "Обратный звонок", "завершён", "потерян",
                  "входящий", "Сидорова Анна Ильинична", "14 с", "95 с", "42 с", "ждёт, до ",
-                 f'/appeals/{appeal.id}"', appeal.number):
+                 f'/appeals/{appeal.id}"', appeal.number, f'/calls/{recording.id}"'):
         assert text in html, text
     assert html.index('data-call="pg-lost"') < html.index('data-call="pg-talked"')
+    assert sup.get(f"/calls/{recording.id}").status_code == 200  # the recording link opens for the log's readers
     assert "9165550177" not in html and "550177" not in html
     local = services.get("pg-talked").queued_at
     from crm.timeutil import local_tz
