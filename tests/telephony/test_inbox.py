@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from tests.api.test_api import as_role, assert_error  # noqa: F401  (as_role is a fixture)
 from tests.factories import CitizenFactory
-from tests.telephony.test_events import PHONE, SECRET, at, ev, pbx, record, sign  # noqa: F401  (pbx: fixture)
+from tests.telephony.test_events import PHONE, SECRET, at, ev, fixed_now, pbx, record, sign  # noqa: F401  (fixtures)
 
 
 def _keys(ctx) -> dict:
