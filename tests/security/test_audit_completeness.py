@@ -32,9 +32,13 @@ NO_PERSONAL_DATA = {
     # telephony (crm/telephony): call records and the worklist carry ids, times and states, never a number
     "api_telephony.telephony_call": "a call record: ids, times, states, the operator's user name; no number",
     "api_telephony.callback_list": "the callback worklist: ids, times, deadlines; no number",
+    "api_telephony.telephony_call_list": "the caller log: call records as api_telephony.telephony_call (ids, times, "
+                                         "states, the operator's user name); no number, nothing decrypted",
     "api_telephony.queue_board": "counts and durations per queue and operator",
     "telephony.callback_page": "the callback worklist: call ids, times, deadlines; a number only after a logged POST",
     "telephony.queue_page": "the queue board: counts and durations per queue and operator",
+    "telephony.call_log_page": "the caller log: times, states, durations, staff names, appeal numbers as links; no "
+                               "number, no citizen's name, nothing decrypted (the appeal and recording pages log)",
     "telephony.pop_poll": "the operator's pending screen pop: a call record id and the card's URL; nothing decrypted "
                           "(the card, telephony.pop_card, logs)",
     "users.index": "redirects to the role's home page",
