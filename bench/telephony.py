@@ -52,7 +52,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,11 +85,12 @@ def sign(raw: bytes) -> str:
     return "sha256=" + hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
 
 
-def event(kind: str, call_id: str, n: int, **extra) -> bytes:
-    """One signed-to-be event body: fictional numbers (+7 997 000-xx-xx, see crm.telephony.simulate), ``at`` = now."""
+def event(kind: str, call_id: str, n: int, at: datetime | None = None, **extra) -> bytes:
+    """One signed-to-be event body: fictional numbers (+7 997 000-xx-xx, see crm.telephony.simulate),
+    ``at`` = now unless given."""
     body = {"event_id": f"{call_id}-{kind}-{uuid.uuid4().hex[:8]}", "type": kind, "callId": call_id,
             "from": f"+7997000{n % 10000:04d}", "to": "+74950000000", "direction": "in", "queue": "hotline",
-            "at": datetime.now(timezone.utc).isoformat(), **extra}
+            "at": (at or datetime.now(timezone.utc)).isoformat(), **extra}
     return json.dumps(body).encode()
 
 
@@ -158,6 +159,14 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))] if ordered else float("nan")
 
 
+def figures(results: list[tuple[int, float]], wall: float) -> dict:
+    """A phase's figures from its ``(status, ms)`` results and wall time (seconds)."""
+    ms = [m for _, m in results]
+    ok = sum(1 for status, _ in results if 200 <= status < 300)
+    return {"requests": len(results), "ok": ok, "errors": len(results) - ok, "per_s": len(results) / wall,
+            "p50": statistics.median(ms), "p99": pct(ms, 99), "max": max(ms), "wall_s": wall}
+
+
 def run_phase(concurrency: int, jobs: list, do) -> dict:
     """Run ``do(job) -> [(status, ms), …]`` for every job on ``concurrency`` threads; the figures."""
     results: list[tuple[int, float]] = []
@@ -171,11 +180,7 @@ def run_phase(concurrency: int, jobs: list, do) -> dict:
     t0 = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(work, jobs))
-    wall = time.perf_counter() - t0
-    ms = [m for _, m in results]
-    ok = sum(1 for s, _ in results if 200 <= s < 300)
-    return {"requests": len(results), "ok": ok, "errors": len(results) - ok, "per_s": len(results) / wall,
-            "p50": statistics.median(ms), "p99": pct(ms, 99), "max": max(ms), "wall_s": wall}
+    return figures(results, time.perf_counter() - t0)
 
 
 def healthz(client: Client, n: int, concurrency: int) -> dict:
@@ -205,11 +210,13 @@ def paced(client: Client, run: str, rate: float, seconds: float, threads: int = 
         call_id, kind = f"{run}-p{i // 3:06d}", ("newCall", "answer", "hangup")[i % 3]
         extra = {"user": f"bench_op{i % 5 + 1}"} if kind == "answer" else (
             {"cause": "normalClearing"} if kind == "hangup" else {})
-        status, _ = client.request("POST", PATH, event(kind, call_id, i // 3, **extra))
+        # stamped with when it was due: a call's three events keep their order, whichever thread sends first
+        at = start + timedelta(seconds=i / rate)
+        status, _ = client.request("POST", PATH, event(kind, call_id, i // 3, at=at, **extra))
         with lock:
             results.append((status, (time.perf_counter() - due) * 1000))
 
-    t0 = time.perf_counter()
+    t0, start = time.perf_counter(), datetime.now(timezone.utc)
     with ThreadPoolExecutor(threads) as pool:
         for i in range(n):
             due = t0 + i / rate
@@ -217,11 +224,7 @@ def paced(client: Client, run: str, rate: float, seconds: float, threads: int = 
             if delay > 0:
                 time.sleep(delay)
             pool.submit(send, i, due)
-    wall = time.perf_counter() - t0
-    ms = [m for _, m in results]
-    ok = sum(1 for st, _ in results if 200 <= st < 300)
-    return {"requests": len(results), "ok": ok, "errors": len(results) - ok, "per_s": len(results) / wall,
-            "p50": statistics.median(ms), "p99": pct(ms, 99), "max": max(ms), "wall_s": wall}
+    return figures(results, time.perf_counter() - t0)
 
 
 def burst(client: Client, run: str, n: int) -> dict:
