@@ -62,6 +62,7 @@ from crm.qa.views import bp as qa_bp
 from crm.reports.api import bp as reports_api
 from crm.reports.views import bp as reports_bp
 from crm.security import inputs, startup
+from crm.security.headers import SECURITY_HEADERS
 from crm.security.spool import SpoolingRequest
 from crm.telephony import hooks as telephony_hooks
 from crm.telephony import inbox as telephony_inbox
@@ -180,12 +181,8 @@ def register_errorhandlers(app: Flask) -> None:
 def register_security_headers(app: Flask) -> None:
     @app.after_request
     def headers(resp):
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("X-Frame-Options", "DENY")
-        resp.headers.setdefault("Referrer-Policy", "same-origin")
-        resp.headers.setdefault("Content-Security-Policy",
-                                "default-src 'self'; media-src 'self' blob:; img-src 'self' data:; "
-                                "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+        for name, value in SECURITY_HEADERS:
+            resp.headers.setdefault(name, value)
         # every page and every JSON answer (personal data: the API's, the pages' scripts') is kept out
         # of browser and proxy caches; only the static files (no personal data) may be cached
         if request.endpoint != "static":

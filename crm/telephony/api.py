@@ -38,22 +38,13 @@ def _call_error(exc: calls.CallError) -> ApiError:
     return ApiError(exc.status, exc.code, str(exc))
 
 
-def _signature_ok(secret: str | bytes, raw: bytes, header: str) -> bool:
-    key = secret.encode() if isinstance(secret, str) else secret
-    expected = b"sha256=" + hmac.new(key, raw, hashlib.sha256).hexdigest().encode()
-    return hmac.compare_digest(expected, header.strip().lower().encode("utf-8", "surrogateescape"))
-
-
 def _secret() -> tuple[str | None, str | None, bool]:
     """``(source, secret, configured)``: the source named by ``X-CRM-Source`` and its secret from
-    ``CRM_TELEPHONY_SECRETS``, or no source and ``CRM_TELEPHONY_SECRET``."""
-    cfg = current_app.config
-    per_source = cfg["CRM_TELEPHONY_SECRETS"] or {}
-    configured = bool(cfg["CRM_TELEPHONY_SECRET"]) or bool(per_source)
+    ``CRM_TELEPHONY_SECRETS``, or no source and ``CRM_TELEPHONY_SECRET`` (:func:`inbox.secret_for`,
+    as the fast path reads them)."""
     source = request.headers.get("X-CRM-Source", "").strip()[:40] or None
-    if source is not None:
-        return source, per_source.get(source), configured
-    return None, cfg["CRM_TELEPHONY_SECRET"], configured
+    secret, configured = inbox.secret_for(current_app, source)
+    return source, secret, configured
 
 
 class _Hashing:
@@ -113,7 +104,7 @@ def telephony_event():
     if source is not None and not secret:
         return api_error(401, "invalid_signature", translate(N_("источник X-CRM-Source не настроен "
                                                                 "(CRM_TELEPHONY_SECRETS) или подпись неверна")))
-    if not secret or not _signature_ok(secret, raw, request.headers.get("X-CRM-Signature", "")):
+    if not secret or not inbox.signature_ok(secret, raw, request.headers.get("X-CRM-Signature", "")):
         return api_error(401, "invalid_signature", translate(N_("подпись X-CRM-Signature отсутствует или неверна")))
     if multipart:
         schema = TelephonyEventSchema()

@@ -47,6 +47,7 @@ from flask import Flask, current_app
 from crm import jobs
 from crm.db import db
 from crm.security import audit, crypto
+from crm.security.headers import SECURITY_HEADERS
 from crm.telephony import services
 
 log = logging.getLogger(__name__)
@@ -318,7 +319,8 @@ def _has_nul(value, depth: int = 0) -> bool:
     return False
 
 
-def _signature_ok(secret: str, raw: bytes, header: str) -> bool:
+def signature_ok(secret: str, raw: bytes, header: str) -> bool:
+    """``header`` is ``sha256=<hex>``, the HMAC-SHA256 of ``raw`` under ``secret`` (constant time)."""
     expected = b"sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest().encode()
     return hmac.compare_digest(expected, header.strip().lower().encode("utf-8", "surrogateescape"))
 
@@ -364,7 +366,7 @@ class FastWebhook:
         app = self.app
         source = environ.get("HTTP_X_CRM_SOURCE", "").strip()[:40] or None
         secret, _ = secret_for(app, source)
-        if not secret or not _signature_ok(secret, raw, environ.get("HTTP_X_CRM_SIGNATURE", "")):
+        if not secret or not signature_ok(secret, raw, environ.get("HTTP_X_CRM_SIGNATURE", "")):
             return None
         try:
             event = clean_event(json.loads(raw))
@@ -391,10 +393,7 @@ class FastWebhook:
         """The headers every answer of the app carries (crm.app's security headers, crm.users.sessions' HSTS)."""
         cfg = self.app.config
         headers = [("Content-Type", "application/json"), ("Content-Length", str(length)),
-                   ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"),
-                   ("X-Frame-Options", "DENY"), ("Referrer-Policy", "same-origin"),
-                   ("Content-Security-Policy", "default-src 'self'; media-src 'self' blob:; img-src 'self' data:; "
-                                               "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")]
+                   ("Cache-Control", "no-store"), *SECURITY_HEADERS]
         if secure and cfg["CRM_HTTPS"] and cfg["CRM_HSTS_MAX_AGE_S"]:
             headers.append(("Strict-Transport-Security", f"max-age={int(cfg['CRM_HSTS_MAX_AGE_S'])}; includeSubDomains"))
         return headers
@@ -406,4 +405,5 @@ def install(app: Flask) -> None:
     app.wsgi_app = FastWebhook(app.wsgi_app, app)
 
 
-__all__ = ["FastWebhook", "backlog", "clean_event", "drain", "install", "kick", "push", "requeue_failed", "settle"]
+__all__ = ["FastWebhook", "backlog", "clean_event", "drain", "install", "kick", "push", "requeue_failed", "secret_for", "settle",
+           "signature_ok"]
