@@ -107,3 +107,46 @@ def test_a_copied_prompt_is_recognised_and_the_greeting_is_not():
                    "Перерасчёт делается по заявлению в управляющую компанию.",
                    "У нас стояк течёт, отопление не работает", "Улица Садовая, дом 5, квартира 17"):
         assert not copies_prompt(speech, grams), speech
+
+
+def test_vocabulary_words_and_what_mentions_them():
+    """A short mono clip is decoded with the prompt only where an unprompted decoding has one of the
+    prompt's own words (names, terms, streets, the line's name), in any case form; the prompt's frame
+    words («оператор», «улица», «звонят про») and the words of ordinary IVR prompts and prose do not count."""
+    from crm.calls.transcription.decoder import mentions_vocabulary, vocabulary_words
+
+    vocab = vocabulary_words(vocabulary.compose("Горячая линия жилищно-коммунального хозяйства", ["Анна"],
+                                                vocabulary.TOPIC_TERMS, ("улица Садовая", "проспект Мира")))
+    assert {"горячая", "анна", "гвс", "стояк", "садовая", "мира", "управляющую"} <= vocab
+    assert not vocab & {"оператор", "улица", "проспект", "звонят", "про", "адреса"}
+    for heard in ("Горячие линии жилищинокому", "У нас нет ГВС", "Стояк течёт", "на Садовой пятнадцать",
+                  "аварийная служба не приехала", "это управляющая компания", "оператор Ана"):
+        assert mentions_vocabulary(heard, vocab), heard
+    for ivr_or_prose in ("Введите номер оператора и нажмите решетку", "Она пошла через улицу",
+                         "Ваш звонок является первым в очереди", "Конференция не может быть расширена",
+                         "в междузвездном пространстве носятся осколки планет погибших миров", ""):
+        assert not mentions_vocabulary(ivr_or_prose, vocab), ivr_or_prose
+    assert not mentions_vocabulary("Горячая линия", frozenset())  # no prompt, nothing to mention
+
+
+@pytest.mark.model
+def test_a_short_clip_takes_the_prompt_only_where_it_has_the_hotlines_words(run, tmp_path):
+    """The greeting of dev_call_01 cut out as a short mono clip (the operator's channel, 0-9 s) is
+    decoded without the prompt first («Горячие линии жилищ…»), heard to have the line's words and
+    decoded again with the prompt: spelled as the hotline spells it. A short clip without such words
+    (a codec sentence of read prose) comes out exactly as without any prompt."""
+    from crm.calls.transcription.audio import decode
+    from tests.speech import CALLS, DATA, norm, write_wav
+
+    prompt = vocabulary.compose("Горячая линия жилищно-коммунального хозяйства", ["Анна"],
+                                vocabulary.TOPIC_TERMS, ("улица Центральная", "улица Молодёжная", "улица Школьная"))
+    operator = decode(CALLS / "dev_call_01_hot_water.stereo8k.wav").channels[0]  # 16 kHz
+    clip = write_wav(tmp_path / "greeting.wav", operator[: 9 * 16000], 16000)
+    plain = norm(run(clip).text)
+    assert "жилищно коммунального хозяйства" not in plain  # what the prompt is there to mend
+    prompted = norm(run(clip, prompt=prompt).text)
+    assert "жилищно коммунального хозяйства" in prompted and "оператор анна" in prompted
+    assert "гвс" not in prompted and "центральная" not in prompted
+
+    prose = DATA / "speech-ru" / "codecs" / "ru_0002__pstn_alaw8k.wav"
+    assert run(prose, prompt=prompt).to_json()["segments"] == run(prose).to_json()["segments"]

@@ -13,7 +13,7 @@ import ctranslate2
 import numpy as np
 
 from crm.calls.transcription.alignment import words_to_segments
-from crm.calls.transcription.decoder import Decoder, better
+from crm.calls.transcription.decoder import Decoder, better, looping
 from crm.calls.transcription.options import FRAME_S, MAX_RESUMES, MIN_RESUME_S, SR, PipelineOptions
 from crm.calls.transcription.packing import PackedWindow, remainder
 
@@ -86,7 +86,9 @@ def _decode_batch(
     feats = np.stack([dec.features(w.audio, nfr) for w in batch])
     enc = dec.encode(feats)
     longest = max(len(w.audio) for w in batch) / SR
-    results = dec.generate(enc, len(batch), opts.beam_size, longest)
+    # a short mono clip is decoded without the vocabulary prompt first (PipelineOptions.prompt_first)
+    prompted = opts.prompt_first
+    results = dec.generate(enc, len(batch), opts.beam_size, longest, use_prompt=prompted)
     enc_np = None
     redo = [i for i, r in enumerate(results)
             if dec.needs_fallback(r, len(batch[i].audio) / SR, opts)]
@@ -98,7 +100,7 @@ def _decode_batch(
         again = dec.generate(
             sub, len(redo), opts.fallback_beam,
             max(len(batch[i].audio) for i in redo) / SR,
-            repetition_penalty=opts.fallback_repetition_penalty,
+            repetition_penalty=opts.fallback_repetition_penalty, use_prompt=prompted,
         )
         for i, r in zip(redo, again):
             cs = len(batch[i].audio) / SR
@@ -107,7 +109,19 @@ def _decode_batch(
                 cov_new >= cov_old - opts.fallback_uncovered_s and better(r, results[i], opts)
             ):
                 results[i] = r
-    copied = [i for i, r in enumerate(results) if dec.copies_prompt(r)]
+    heard = ([i for i, r in enumerate(results) if dec.mentions_vocabulary(r)]
+             if dec.has_prompt and not prompted else [])
+    if heard:
+        # the clip has one of the hotline's words: decoded again with the prompt, which spells them
+        # as the hotline does; kept unless it copies the prompt or loops
+        enc_np = np.array(enc) if enc_np is None else enc_np
+        sub = ctranslate2.StorageView.from_array(np.ascontiguousarray(enc_np[heard]))
+        again = dec.generate(sub, len(heard), opts.beam_size,
+                             max(len(batch[i].audio) for i in heard) / SR)
+        for i, r in zip(heard, again):
+            if not dec.copies_prompt(r) and not looping(r, opts):
+                results[i] = r
+    copied = [i for i, r in enumerate(results) if prompted and dec.copies_prompt(r)]
     if copied:
         # the vocabulary prompt was copied into the output: that window is decoded without it
         enc_np = np.array(enc) if enc_np is None else enc_np

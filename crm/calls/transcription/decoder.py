@@ -25,6 +25,13 @@ MAX_TARGET_POSITIONS = 448
 #: a window's output repeating this many words in a row of the prompt copies it (see copies_prompt)
 PROMPT_COPY_WORDS = 3
 PROMPT_COPY_SIMILARITY = 0.6
+#: Words of the prompt's frame (crm.calls.vocabulary.compose) and street types: not vocabulary of
+#: their own, an IVR prompt or a voice message saying «оператор» or «улица» does not use the
+#: hotline's words (see mentions_vocabulary).
+PROMPT_FRAME_WORDS = frozenset({
+    "оператор", "звонят", "про", "адреса", "улица", "проспект", "переулок", "площадь", "шоссе",
+    "бульвар", "проезд", "тупик",
+})
 
 
 def prompt_ngrams(prompt: str) -> list[list[str]]:
@@ -47,6 +54,51 @@ def copies_prompt(text: str, ngrams: list[list[str]]) -> bool:
             if all(a == b or SequenceMatcher(None, a, b).ratio() >= PROMPT_COPY_SIMILARITY
                    for a, b in zip(run, gram)):
                 return True
+    return False
+
+
+def vocabulary_words(prompt: str) -> frozenset[str]:
+    """The prompt's own words (names, terms, streets, the line's name), normalised: every word of
+    three letters or more that is not in :data:`PROMPT_FRAME_WORDS`."""
+    return frozenset(w for w in normalize_text(prompt).split()
+                     if len(w) >= 3 and w not in PROMPT_FRAME_WORDS)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """``a`` and ``b`` differ by at most one letter substituted, added or removed."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b)) <= 1
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
+def _like(word: str, vocab: str) -> bool:
+    """``word`` is ``vocab`` or a form of it: for words of up to five letters (ГВС, Анна, стояк)
+    one letter off with the same first letter («анны», «ана», «стояки» is not), for longer ones the
+    same letters up to the last two (Russian endings: «садовой» for «садовая», «аварийная» for
+    «аварийную»)."""
+    if word == vocab:
+        return True
+    if len(vocab) <= 5:
+        return word[:1] == vocab[:1] and _one_edit(word, vocab)
+    return word.startswith(vocab[:-2]) and len(word) <= len(vocab) + 2
+
+
+def mentions_vocabulary(text: str, vocab: frozenset[str]) -> bool:
+    """True when ``text`` has a word like one of ``vocab`` (:func:`vocabulary_words`, :func:`_like`).
+
+    Used for short mono clips (:attr:`PipelineOptions.prompt_first` False): they are decoded without
+    the prompt, and again with it only where the first decoding heard one of the hotline's words.
+    A prompt that does not apply to a clip only adds risk: on the shared sets' IVR prompts and read
+    prose (no hotline words in them) it changed single words either way, and on average for the
+    worse (bench/transcription.py, tune half, see options.PipelineOptions.prompt_first)."""
+    if not vocab:
+        return False
+    for w in normalize_text(text).split():
+        if len(w) >= 3 and any(_like(w, v) for v in vocab):
+            return True
     return False
 
 
@@ -80,7 +132,9 @@ class Decoder:
         self.prompt = self.plain_prompt
         self.prompt_tokens: list[int] = []
         self.prompt_ngrams: list[list[str]] = []
+        self.vocabulary: frozenset[str] = frozenset()
         if prompt and prompt.strip():
+            self.vocabulary = vocabulary_words(prompt)
             # the prompt's words after its first sentence (the line's name and the operator, which the
             # call does start with): an output repeating three of them in a row copies the prompt
             self.prompt_ngrams = prompt_ngrams(prompt)
@@ -114,6 +168,14 @@ class Decoder:
         """Does this result repeat the vocabulary prompt instead of transcribing the audio
         (:func:`copies_prompt`)?"""
         return copies_prompt(d.text, self.prompt_ngrams)
+
+    @property
+    def has_prompt(self) -> bool:
+        return self.prompt is not self.plain_prompt
+
+    def mentions_vocabulary(self, d: Decoded) -> bool:
+        """Does this (unprompted) result have one of the prompt's words (:func:`mentions_vocabulary`)?"""
+        return mentions_vocabulary(d.text, self.vocabulary)
 
     def generate(
         self, enc, n: int, beam: int, content_s: float = WHISPER_WINDOW_S,
@@ -216,13 +278,15 @@ class Decoder:
         return self.model.find_alignment(self.tok, token_lists, sub, num_frames)
 
 
+def looping(d: Decoded, opts: PipelineOptions) -> bool:
+    """A repetition loop: the text compresses better than ``compression_ratio_threshold`` (Whisper's rule)."""
+    text = d.text.strip()
+    return bool(text) and compression_ratio(text) > opts.compression_ratio_threshold
+
+
 def better(new: Decoded, old: Decoded, opts: PipelineOptions) -> bool:
     """True when ``new`` (a fallback decoding) should replace ``old``: it is not a repetition loop
     where ``old`` is, else it has the higher average log-probability."""
-    def bad(d):
-        cr = compression_ratio(d.text.strip()) if d.text.strip() else 0.0
-        return cr > opts.compression_ratio_threshold
-
-    if bad(old) != bad(new):
-        return bad(old)
+    if looping(old, opts) != looping(new, opts):
+        return looping(old, opts)
     return new.avg_logprob > old.avg_logprob

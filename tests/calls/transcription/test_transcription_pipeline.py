@@ -212,7 +212,7 @@ def _buffer(path) -> np.ndarray:
 
 
 def test_short_mono_clip_settings_decided_per_buffer_after_dual_mono():
-    """The short-clip rule (beam 5 first pass, wider padding) is chosen from a buffer's content after
+    """The short-clip rule (beam 5 first pass, wider padding; no vocabulary prompt first) is chosen from a buffer's content after
     the dual-mono detection: a dual-mono clip and its mono twin decide alike, a real stereo call of
     the same length does not take it, nor does a mono buffer longer than ``short_clip_s`` or a
     wideband (16 kHz) clip; the same sentence through an 8 kHz codec does."""
@@ -242,8 +242,13 @@ def test_short_mono_clip_settings_decided_per_buffer_after_dual_mono():
     wide = _buffer(codecs / "ru_0002__opus_16k_12kbps.ogg")
     narrow = _buffer(codecs / "ru_0002__pstn_ulaw8k.wav")
     assert high_band_db(wide[0]) > NARROWBAND_DB > high_band_db(narrow[0])
-    assert buffer_channels(wide, opts)[3] is opts
+    # a wideband short clip keeps the beam and padding; like every short mono clip it is decoded
+    # without the vocabulary prompt first (short_prompt_first)
+    w_opts = buffer_channels(wide, opts)[3]
+    assert (w_opts.beam_size, w_opts.pad_s, w_opts.prompt_first) == (opts.beam_size, opts.pad_s, False)
     assert buffer_channels(narrow, opts)[3].beam_size == opts.short_beam
+    assert buffer_channels(narrow, opts)[3].prompt_first is False and opts.prompt_first is True
+    assert s_opts.prompt_first is True  # a call keeps the prompt from the first pass
     # and the rule can be switched off
     off = PipelineOptions(short_clip_s=0.0)
     assert buffer_channels(dual_buf, off)[3] is off
