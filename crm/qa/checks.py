@@ -8,7 +8,7 @@ a share) or None, ``at_s`` where in the call the finding is (seconds) or None.
 
 | code | passes when | configuration (``CRM_QA_CHECKS[code]``) |
 |---|---|---|
-| ``greeting`` | in the first ``window_s`` the operator greets and names the line and themselves | ``window_s``, ``need`` (``both``: line and name, ``either``), phrase lists, ``fuzzy`` |
+| ``greeting`` | in the first ``window_s`` the operator greets and names the line and themselves | ``window_s``, ``need`` (``both``: line and name, ``either``), phrase lists, ``fuzzy``, ``hotline_name`` |
 | ``closing`` | one of the operator's last segments says goodbye | ``window_s``, ``last_segments``, ``phrases``, ``fuzzy`` |
 | ``address`` | the operator asks for or repeats the address | ``phrases`` |
 | ``callback_number`` | the operator asks for or confirms a callback number | ``phrases`` |
@@ -26,6 +26,14 @@ or ``closing``'s tail, each as one of its «phrases» in any word form (with tha
 missed one fails that check and its detail names the line («не сказана строка 1 сценария «…»: …»).
 Main-part lines are guidance for the operator and are not checked (the list of check codes is a stable
 interface). Without a script every check behaves as before.
+
+**The line's name**: ``greeting``'s ``hotline_name`` (``CRM_HOTLINE_NAME``, set by
+:mod:`crm.qa.services.checkresults`) is the line's configured name, which the vocabulary prompt makes
+the recogniser write in full («Горячая линия жилищно-коммунального хозяйства»): it names the line
+(after ``line_names``) and says a script line whose phrase names the line («Горячая линия ЖКХ»). Every
+phrase, configured or a script's, is also matched with the field's abbreviations written out or
+abbreviated (:data:`crm.kb.scripts.ABBREVIATIONS`: ЖКХ, ГВС, ХВС, УК), so «линия ЖКХ» is said by
+«линии жилищно-коммунального хозяйства» and the other way round.
 
 Every check has ``enabled`` (default True) except ``greeting`` and ``closing``, which always run
 (``GET /api/v1/calls/{id}`` promises them). ``talk_ratio`` and ``overtalk`` need speaker labels
@@ -64,6 +72,7 @@ from functools import lru_cache
 
 from crm import text_ru
 from crm.i18n import N_
+from crm.kb import scripts
 
 GREETING_WINDOW_S = 20.0  # the greeting is expected in the first ~20 s of the call (seconds)
 CLOSING_WINDOW_S = 30.0  # the closing is expected in the last ~30 s ...
@@ -83,7 +92,7 @@ FORBIDDEN_PHRASES = ("не знаю", "не моя проблема", "это н
 #: Default configuration of every check; ``CRM_QA_CHECKS`` overrides keys per check.
 DEFAULTS: dict[str, dict] = {
     "greeting": {"enabled": True, "window_s": GREETING_WINDOW_S, "need": "both", "greetings": GREETINGS,
-                 "line_names": LINE_NAMES, "operator_names": OPERATOR_NAMES, "fuzzy": 0.85},
+                 "line_names": LINE_NAMES, "operator_names": OPERATOR_NAMES, "fuzzy": 0.85, "hotline_name": ""},
     "closing": {"enabled": True, "window_s": CLOSING_WINDOW_S, "last_segments": CLOSING_LAST_SEGMENTS,
                 "phrases": CLOSINGS, "fuzzy": 0.85},
     "address": {"enabled": True, "phrases": ADDRESS_PHRASES},
@@ -143,7 +152,8 @@ def _matches(token: tuple[str, frozenset[str]], want: tuple[str, frozenset[str]]
 
 
 def _find_at(tokens: list[tuple[str, frozenset[str]]], phrases, need_following_word: bool = False,
-             fuzzy: float = 0.0, probs: list[float | None] | None = None) -> tuple[str, float | None] | None:
+             fuzzy: float = 0.0, probs: list[float | None] | None = None,
+             sure_p: float | None = None) -> tuple[str, float | None] | None:
     """``(phrase, p)``: the first phrase of ``phrases`` found in ``tokens`` and the lowest probability of
     its words (None when unknown), or None. The phrase is returned as the configuration writes it,
     never as the transcript has it: a detail quotes no word of the recording (in a mono call a segment
@@ -151,23 +161,25 @@ def _find_at(tokens: list[tuple[str, frozenset[str]]], phrases, need_following_w
     re-audit). When words carry probabilities the surest occurrence of any of the phrases is taken.
     With ``need_following_word`` the phrase must be followed by one more word (a name), shown as «…»;
     with ``fuzzy`` (0–1) a long word also matches a near miss (see :func:`_similar`). ``probs``: each
-    token's probability (:func:`_token_probs`)."""
+    token's probability (:func:`_token_probs`); an occurrence whose words all reach ``sure_p`` is
+    sure, so the first phrase (in configuration order) found surely is taken."""
     best = None
     for phrase in phrases:
-        pattern = text_ru.pattern(phrase)
-        n = len(pattern)
-        if not n:
-            continue
-        last_start = len(tokens) - n - (1 if need_following_word else 0)
-        for i in range(last_start + 1):
-            if all(_matches(tokens[i + k], pattern[k], fuzzy) for k in range(n)):
-                label = f"{phrase} …" if need_following_word else phrase  # never the words heard
-                known = [p for p in (probs or [])[i:i + n] if p is not None]
-                p = min(known) if known else None
-                if p is None:
-                    return label, None  # sure: the first found, as always
-                if best is None or p > best[1]:
-                    best = (label, p)
+        label = f"{phrase} …" if need_following_word else phrase  # never the words heard
+        for variant in scripts.variants(phrase):  # ЖКХ = жилищно-коммунальное хозяйство … (both ways)
+            pattern = text_ru.pattern(variant)
+            n = len(pattern)
+            if not n:
+                continue
+            last_start = len(tokens) - n - (1 if need_following_word else 0)
+            for i in range(last_start + 1):
+                if all(_matches(tokens[i + k], pattern[k], fuzzy) for k in range(n)):
+                    known = [p for p in (probs or [])[i:i + n] if p is not None]
+                    p = min(known) if known else None
+                    if p is None or (sure_p is not None and p >= sure_p):
+                        return label, p  # sure: the first found, as always
+                    if best is None or p > best[1]:
+                        best = (label, p)
     return best
 
 
@@ -220,6 +232,10 @@ def _doubt(p: float | None, cfg: dict) -> bool:
     return p is not None and p < float(cfg.get("unsure_p", UNSURE_P))
 
 
+def _sure_p(cfg: dict) -> float:
+    return float(cfg.get("unsure_p", UNSURE_P))
+
+
 def _unsure_note(p: float) -> str:
     return f"; распознано неуверенно (вероятность {p:.2f}) — прослушайте запись"
 
@@ -251,7 +267,7 @@ def _first_hit(segments: list[dict], phrases, cfg: dict | None = None) -> tuple[
     surely, else of the first containing one at all (``p``: its words' lowest probability)."""
     doubtful = None
     for s in _counted(segments):
-        found = _find_at(text_ru.tokens(s["text"]), tuple(phrases), probs=_token_probs([s]))
+        found = _find_at(text_ru.tokens(s["text"]), tuple(phrases), probs=_token_probs([s]), sure_p=_sure_p(cfg or {}))
         if found:
             if not _doubt(found[1], cfg or {}):
                 return found[0], _start(s), found[1]
@@ -260,6 +276,15 @@ def _first_hit(segments: list[dict], phrases, cfg: dict | None = None) -> tuple[
 
 
 # --- phrase checks ---------------------------------------------------------------------------------
+
+def _line_names(cfg: dict) -> tuple[str, ...]:
+    """What names the line for ``greeting`` (its configuration ``cfg``): ``line_names``, then the line's
+    configured name (``hotline_name``, ``CRM_HOTLINE_NAME``: what the vocabulary prompt makes the
+    recogniser write). Last, so that a detail keeps naming the usual phrase («горячая линия») when one
+    is said, as details stored before did (migration 0043 reads them with ``line_names``)."""
+    own = (cfg.get("hotline_name") or "").strip()
+    return tuple(dict.fromkeys(tuple(cfg["line_names"]) + ((own,) if own else ())))
+
 
 def greeting(segments: list[dict], cfg: dict | None = None) -> dict:
     """``greeting``: in the first ``window_s`` seconds the operator says a greeting (здравствуйте /
@@ -272,8 +297,10 @@ def greeting(segments: list[dict], cfg: dict | None = None) -> dict:
     tokens = text_ru.tokens(" ".join(s["text"] for s in window))
     probs = _token_probs(window)
     fuzzy = float(cfg.get("fuzzy") or 0)
-    found = {key: _find_at(tokens, tuple(cfg[key]), need_following_word=(key == "operator_names"), fuzzy=fuzzy,
-                           probs=probs) for key in ("greetings", "line_names", "operator_names")}
+    phrases = {"greetings": tuple(cfg["greetings"]), "line_names": _line_names(cfg),
+               "operator_names": tuple(cfg["operator_names"])}
+    found = {key: _find_at(tokens, phrases[key], need_following_word=(key == "operator_names"), fuzzy=fuzzy,
+                           probs=probs, sure_p=_sure_p(cfg)) for key in ("greetings", "line_names", "operator_names")}
     hello, line, name = (found[k][0] if found[k] else None for k in ("greetings", "line_names", "operator_names"))
     named = (line and name) if cfg["need"] == "both" else (line or name)
     at = _start(window[0]) if window else None
@@ -312,7 +339,7 @@ def closing(segments: list[dict], cfg: dict | None = None) -> dict:
     doubtful = None
     for s in reversed(tail):
         found = _find_at(text_ru.tokens(s["text"]), tuple(cfg["phrases"]), fuzzy=float(cfg.get("fuzzy") or 0),
-                         probs=_token_probs([s]))
+                         probs=_token_probs([s]), sure_p=_sure_p(cfg))
         if found:
             if not _doubt(found[1], cfg):
                 return _result("closing", True, f"прощание «{found[0]}» на {_start(s):.1f} с", at_s=_start(s))
@@ -354,7 +381,7 @@ def forbidden_phrases(segments: list[dict], cfg: dict | None = None) -> dict:
     cfg = {**DEFAULTS["forbidden_phrases"], **(cfg or {})}
     hits, doubtful = [], []
     for s in _counted(segments):
-        found = _find_at(text_ru.tokens(s["text"]), tuple(cfg["phrases"]), probs=_token_probs([s]))
+        found = _find_at(text_ru.tokens(s["text"]), tuple(cfg["phrases"]), probs=_token_probs([s]), sure_p=_sure_p(cfg))
         if found:
             (doubtful if _doubt(found[1], cfg) else hits).append((found[0], _start(s), found[1]))
     if not hits and doubtful:
@@ -471,9 +498,26 @@ def speech_rate(segments: list[dict], cfg: dict | None = None) -> dict | None:
 
 # --- call scripts (crm.kb.scripts) ----------------------------------------------------------------
 
-def _line_said(tokens: list[tuple[str, frozenset[str]]], line: dict, fuzzy: float = 0.0) -> str | None:
-    """The words by which one of ``line``'s phrases was said in ``tokens``, or None."""
-    return _find(tokens, tuple(line.get("phrases") or ()), fuzzy=fuzzy)
+def _names_the_line(phrase: str, line_names: tuple[str, ...]) -> bool:
+    """Whether a script phrase names the line: it holds one of ``line_names`` (abbreviations either
+    way, :func:`crm.kb.scripts.variants`), as «горячая линия ЖКХ» holds «горячая линия»."""
+    return _find(text_ru.tokens(phrase), line_names) is not None
+
+
+def _line_said(tokens: list[tuple[str, frozenset[str]]], line: dict, fuzzy: float = 0.0,
+               line_names: tuple[str, ...] = (), hotline_name: str = "") -> str | None:
+    """The phrase (as configured) of ``line`` said in ``tokens``, or None. A phrase that names the line
+    is also said by the line's configured name (``hotline_name``, ``CRM_HOTLINE_NAME``):
+    a script written as «Горячая линия ЖКХ» accepts «Горячая линия жилищно-коммунального хозяйства»
+    (the abbreviation table does that too) and whatever name the instance gives its line."""
+    phrases = tuple(line.get("phrases") or ())
+    said = _find(tokens, phrases, fuzzy=fuzzy)
+    if said or not hotline_name:
+        return said
+    for phrase in phrases:
+        if _names_the_line(phrase, line_names) and _find(tokens, (hotline_name,), fuzzy=fuzzy):
+            return phrase
+    return None
 
 
 def _line_name(line: dict) -> str:
@@ -481,8 +525,9 @@ def _line_name(line: dict) -> str:
     return f"строка {line.get('number')} сценария «{line.get('script') or ''}»: {line.get('text') or ''}"
 
 
-def _missed(lines: list[dict], tokens: list[tuple[str, frozenset[str]]], fuzzy: float = 0.0) -> list[dict]:
-    return [line for line in lines if not _line_said(tokens, line, fuzzy)]
+def _missed(lines: list[dict], tokens: list[tuple[str, frozenset[str]]], fuzzy: float = 0.0,
+            line_names: tuple[str, ...] = (), hotline_name: str = "") -> list[dict]:
+    return [line for line in lines if not _line_said(tokens, line, fuzzy, line_names, hotline_name)]
 
 
 def _with_script(result: dict, missed: list[dict]) -> dict:
@@ -506,7 +551,9 @@ def script_opening(segments: list[dict], result: dict, script: list[dict] | None
     cfg = {**DEFAULTS["greeting"], **(cfg or {})}
     window = [s for s in _counted(segments) if _start(s) < float(cfg["window_s"])]
     tokens = text_ru.tokens(" ".join(s["text"] for s in window))
-    return _with_script(result, _missed(lines, tokens, float(cfg.get("fuzzy") or 0)))
+    # the line's own name said counts for a script line that names the line (when one is configured)
+    return _with_script(result, _missed(lines, tokens, float(cfg.get("fuzzy") or 0), _line_names(cfg),
+                                        (cfg.get("hotline_name") or "").strip()))
 
 
 def script_closing(segments: list[dict], result: dict, script: list[dict] | None, cfg: dict | None = None) -> dict:

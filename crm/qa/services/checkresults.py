@@ -24,10 +24,13 @@ PHRASE_CHECKS = ("greeting", "closing", "address", "callback_number", "forbidden
 
 def _check_overrides() -> dict:
     """``CRM_QA_CHECKS``, with each phrase check's ``unsure_p`` defaulting to ``CRM_WORD_UNSURE_P`` (the
-    probability under which the transcript page marks a word as doubtful)."""
+    probability under which the transcript page marks a word as doubtful) and the greeting's
+    ``hotline_name`` to ``CRM_HOTLINE_NAME`` (the name the vocabulary prompt makes the recogniser write:
+    it names the line, and says a script line that names it)."""
     overrides = {code: dict(v) for code, v in current_app.config["CRM_QA_CHECKS"].items() if isinstance(v, dict)}
     for code in PHRASE_CHECKS:
         overrides.setdefault(code, {}).setdefault("unsure_p", float(current_app.config["CRM_WORD_UNSURE_P"]))
+    overrides["greeting"].setdefault("hotline_name", current_app.config["CRM_HOTLINE_NAME"] or "")
     return overrides
 
 
