@@ -10,7 +10,7 @@ a share) or None, ``at_s`` where in the call the finding is (seconds) or None.
 |---|---|---|
 | ``greeting`` | in the first ``window_s`` the operator greets and names the line and themselves | ``window_s``, ``need`` (``both``: line and name, ``either``), phrase lists, ``fuzzy``, ``hotline_name`` |
 | ``closing`` | one of the operator's last segments says goodbye | ``window_s``, ``last_segments``, ``phrases``, ``fuzzy`` |
-| ``address`` | the operator asks for or repeats the address | ``phrases`` |
+| ``address`` | the operator asks for or repeats the address | ``phrases``, ``ask_words``, ``detail_words`` |
 | ``callback_number`` | the operator asks for or confirms a callback number | ``phrases`` |
 | ``forbidden_phrases`` | the operator uses none of the phrases | ``phrases`` |
 | ``silence`` | no pause inside the call longer than ``max_s`` | ``max_s`` |
@@ -60,6 +60,27 @@ Which segments count for phrase checks and the speech rate: segments spoken by t
 when the speaker is ``unknown`` (mono recording, no diarisation) any such segment counts too.
 Segments labelled ``citizen`` never count: the checks judge the operator.
 
+**Speakers not separated** (:func:`separated`): when no segment is labelled ``operator`` or ``citizen``
+(a mono recording, a single-voice clip such as an IVR prompt), the words may be anybody's and the clip
+may hold no operator at all. There a check of :data:`OPERATOR_CHECKS` that would fail is ``unsure``
+instead, its detail ending with :data:`NOT_SEPARATED_NOTE`; what passes still passes (a greeting in
+an ``unknown`` segment at the start is a greeting), and ``silence`` (a pause is anybody's) is judged
+as usual.
+
+**The three states** (``state``; the API's ``passed`` stays a boolean, True only for ``passed``):
+
+- ``passed`` (✓ выполнено): what the check looks for was heard, surely;
+- ``failed`` (✗ не выполнено): it was not, and the detail says first what is missing;
+- ``unsure`` (? не уверено): neither can be said: the words were recognised with low confidence, or
+  the speakers are not separated. A reviewer listens there; nothing counts it against the operator
+  (the dashboard counts it apart from failures, an evaluation's answers are the reviewer's own), and
+  the sampling rule ``checks_failed`` (``passed`` False) still brings the call to a reviewer.
+
+**Address** (``address``): an address word counts only where it looks like a clarification: in a
+question or request (a sentence ending with «?», or with one of ``ask_words``: какой, назовите,
+уточните …) or beside a house, flat or number (another of ``detail_words``, or a numeral): «Улица
+Садовая, дом пять», «Какой у вас адрес?», but not «…и пошла через улицу».
+
 Thresholds: pauses over 10 s and an operator share of talk time over 70 % are the usual contact-
 centre warning levels; the speech-rate band 70–180 words per minute is wide on purpose (Russian
 conversational speech runs ~120–160 wpm, and segment times include short pauses, so measured
@@ -68,6 +89,7 @@ rates are lower than articulation rates).
 from __future__ import annotations
 
 import copy
+import re
 from functools import lru_cache
 
 from crm import text_ru
@@ -85,6 +107,13 @@ OPERATOR_NAMES = ("оператор", "меня зовут")  # must be followed
 CLOSINGS = ("до свидания", "всего доброго", "всего хорошего", "хорошего дня", "спасибо за обращение",
             "спасибо за ваше обращение")
 ADDRESS_PHRASES = ("адрес", "улица", "проспект", "переулок", "шоссе", "бульвар", "квартира", "номер дома")
+# An address word counts as a clarification only in a question or request («Какой у вас адрес?»,
+# «Назовите адрес») or beside a house, flat or number («улица Садовая, дом пять»): «пошла через улицу»
+# in narration is no clarification.
+ADDRESS_ASK = ("какой", "где", "назвать", "уточнить", "сказать", "подсказать", "продиктовать", "повторить",
+               "верно", "правильно")
+ADDRESS_DETAILS = ("адрес", "улица", "проспект", "переулок", "шоссе", "бульвар", "дом", "корпус", "строение",
+                   "квартира", "подъезд")
 CALLBACK_PHRASES = ("телефон", "номер для связи", "контактный номер", "связаться", "перезвонить", "обратный звонок")
 FORBIDDEN_PHRASES = ("не знаю", "не моя проблема", "это не ко мне", "не по адресу", "ничем не могу помочь",
                      "я же вам сказал", "успокойтесь", "не кричите", "ваши проблемы", "короче")
@@ -95,7 +124,7 @@ DEFAULTS: dict[str, dict] = {
                  "line_names": LINE_NAMES, "operator_names": OPERATOR_NAMES, "fuzzy": 0.85, "hotline_name": ""},
     "closing": {"enabled": True, "window_s": CLOSING_WINDOW_S, "last_segments": CLOSING_LAST_SEGMENTS,
                 "phrases": CLOSINGS, "fuzzy": 0.85},
-    "address": {"enabled": True, "phrases": ADDRESS_PHRASES},
+    "address": {"enabled": True, "phrases": ADDRESS_PHRASES, "ask_words": ADDRESS_ASK, "detail_words": ADDRESS_DETAILS},
     "callback_number": {"enabled": True, "phrases": CALLBACK_PHRASES},
     "forbidden_phrases": {"enabled": True, "phrases": FORBIDDEN_PHRASES},
     # (every phrase check also takes ``unsure_p``: see UNSURE_P)
@@ -118,6 +147,27 @@ HINT_CRITERIA = {"greeting": "greeting", "closing": "closing", "address": "probl
                  "callback_number": "problem_identified", "forbidden_phrases": "politeness"}
 
 _SPEAKERS = ("operator", "unknown")
+#: The checks that judge what the operator said or did (all but ``silence``, which any pause fails).
+OPERATOR_CHECKS = ("greeting", "closing", "address", "callback_number", "forbidden_phrases", "overtalk",
+                   "talk_ratio", "speech_rate")
+NOT_SEPARATED_NOTE = "; говорящие в записи не разделены: неизвестно, кто это сказал или не сказал, — прослушайте запись"
+
+
+def separated(segments: list[dict]) -> bool:
+    """Whether the transcript tells the speakers apart: some segment with text is labelled ``operator``
+    or ``citizen`` (a stereo call's channel map). A mono recording or a single-voice clip (an IVR
+    prompt) has every segment ``unknown``."""
+    return any((s.get("speaker") or "unknown") in ("operator", "citizen") and (s.get("text") or "").strip()
+               for s in segments)
+
+
+def _not_separated(result: dict) -> dict:
+    """``result`` of an operator check on a transcript without speakers: a failure becomes ``unsure``
+    (neither the operator's fault nor proven: the words heard may be the citizen's, or the clip may not
+    be a conversation with an operator at all), its detail saying why; a pass or an unsure result stays."""
+    if result["state"] != "failed":
+        return result
+    return {**result, "passed": False, "state": "unsure", "detail": result["detail"] + NOT_SEPARATED_NOTE}
 
 
 def config(overrides: dict | None = None) -> dict[str, dict]:
@@ -350,16 +400,82 @@ def closing(segments: list[dict], cfg: dict | None = None) -> dict:
     return _result("closing", False, "оператор не попрощался в конце звонка")
 
 
+_SENTENCE = re.compile(r"[^.!?…]+[.!?…]*")
+
+
+def _is_number(word: str) -> bool:
+    """Digits, or a numeral in words («пять», «семнадцатый»)."""
+    if word.isdigit():
+        return True
+    tag = text_ru.morph().parse(word)[0].tag
+    return "NUMR" in tag or "Anum" in tag
+
+
+def _clarifies(sentence: str, tokens: list[tuple[str, frozenset[str]]], at: int, n: int, cfg: dict) -> bool:
+    """Whether the address phrase at ``tokens[at:at+n]`` of ``sentence`` looks like a clarification: the
+    sentence is a question (ends with «?») or a request (an ``ask_words`` word: «назовите», «какой»),
+    or it has one more address word (``detail_words``: «улица … дом») or a number."""
+    if sentence.rstrip().endswith("?"):
+        return True
+    ask = frozenset(cfg.get("ask_words") or ())
+    details = frozenset(cfg.get("detail_words") or ())
+    for k, (word, lemmas) in enumerate(tokens):
+        if lemmas & ask:
+            return True
+        if at <= k < at + n:
+            continue
+        if lemmas & details or _is_number(word):
+            return True
+    return False
+
+
+def _address_hit(segments: list[dict], cfg: dict) -> tuple[tuple[str, float, float | None] | None, tuple | None]:
+    """``(hit, loose)``: ``hit`` is ``(phrase, start, p)`` of the first clarification of the address in
+    the counted segments (surely said, else the first doubtful one), ``loose`` ``(phrase, start)`` of
+    the first address word said otherwise (narration), for the detail."""
+    phrases = tuple(cfg["phrases"])
+    sure_p = _sure_p(cfg)
+    doubtful = loose = None
+    for s in _counted(segments):
+        probs = _token_probs([s])
+        offset = 0
+        for m in _SENTENCE.finditer(s["text"]):
+            sentence = m.group()
+            tokens = text_ru.tokens(sentence)
+            sprobs = probs[offset:offset + len(tokens)]
+            offset += len(tokens)
+            for phrase in phrases:
+                for variant in scripts.variants(phrase):
+                    want = text_ru.pattern(variant)
+                    n = len(want)
+                    for i in range(len(tokens) - n + 1) if n else ():
+                        if not all(_matches(tokens[i + k], want[k], 0.0) for k in range(n)):
+                            continue
+                        if not _clarifies(sentence, tokens, i, n, cfg):
+                            loose = loose or (phrase, _start(s))
+                            continue
+                        known = [p for p in sprobs[i:i + n] if p is not None]
+                        p = min(known) if known else None
+                        if p is None or p >= sure_p:
+                            return (phrase, _start(s), p), loose
+                        doubtful = doubtful or (phrase, _start(s), p)
+    return doubtful, loose
+
+
 def address(segments: list[dict], cfg: dict | None = None) -> dict:
-    """``address``: the operator asks for or repeats the address (адрес, улица, квартира …)."""
+    """``address``: the operator asks for or repeats the address: an address word (адрес, улица,
+    квартира …) in a question or request, or with a house, flat or number (:func:`_clarifies`)."""
     cfg = {**DEFAULTS["address"], **(cfg or {})}
-    hit = _first_hit(segments, cfg["phrases"], cfg)
+    hit, loose = _address_hit(segments, cfg)
     if hit:
         detail = f"оператор уточнил адрес («{hit[0]}») на {hit[1]:.1f} с"
         if _doubt(hit[2], cfg):
             return _result("address", False, detail + _unsure_note(hit[2]), at_s=hit[1], unsure=True)
         return _result("address", True, detail, at_s=hit[1])
-    return _result("address", False, "оператор не уточнил и не повторил адрес")
+    detail = "адрес не уточнён: оператор не спросил и не повторил адрес"
+    if loose:
+        detail += f" (слово «{loose[0]}» на {loose[1]:.1f} с — не вопрос и без дома или номера)"
+    return _result("address", False, detail, at_s=loose[1] if loose else None)
 
 
 def callback_number(segments: list[dict], cfg: dict | None = None) -> dict:
@@ -587,6 +703,7 @@ def run(segments: list[dict], overrides: dict | None = None, script_lines: list[
     if not any((s.get("text") or "").strip() for s in segments):
         return [_result(code, False, "в записи нет речи") for code in ("greeting", "closing")]
     out = []
+    apart = separated(segments)
     for code in CODES:
         if code not in ALWAYS and not cfg[code].get("enabled", True):
             continue
@@ -595,6 +712,8 @@ def run(segments: list[dict], overrides: dict | None = None, script_lines: list[
             res = script_opening(segments, res, script_lines, cfg[code])
         elif code == "closing":
             res = script_closing(segments, res, script_lines, cfg[code])
+        if res is not None and not apart and code in OPERATOR_CHECKS:
+            res = _not_separated(res)
         if res is not None:
             out.append(res)
     return out

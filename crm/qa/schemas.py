@@ -14,7 +14,9 @@ class QaCheckSchema(Schema):
     passed = fields.Boolean(required=True, metadata={"description": "false also when state is unsure"})
     state = fields.String(validate=validate.OneOf(("passed", "failed", "unsure")), metadata={
         "description": "unsure: the check's phrase was found only through words recognised with a probability "
-                       "below 0.5 (CRM_WORD_UNSURE_P) — listen there; neither passed nor failed"})
+                       "below 0.5 (CRM_WORD_UNSURE_P), or the check would fail but the transcript does not tell the "
+                       "speakers apart (a mono recording, every segment's speaker unknown) — listen there; "
+                       "neither passed nor failed"})
     detail = fields.String(required=True, metadata={"description": "a Russian sentence for the reviewer"})
 
 
