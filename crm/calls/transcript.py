@@ -24,6 +24,8 @@ number-like word is masked once a phone or an address is; no piece is marked dou
 """
 from __future__ import annotations
 
+import re
+
 from crm import text_ru
 from crm.calls.transcription import numbers
 
@@ -39,6 +41,10 @@ def _prob(w: dict) -> float | None:
         return None
 
 
+#: A word's letters and digits, a sign or hyphen before a digit kept («-345», «+7»).
+_CORE = re.compile(r"(?:[-+]?\d|\w)(?:.*\w)?", re.S)
+
+
 def _word_ranges(text: str, words: list[dict]) -> list[tuple[int, int]] | None:
     """Where in ``text`` each of ``words`` stands (a number said in several words: the whole number for
     each), or None when the words do not join into the text."""
@@ -47,7 +53,12 @@ def _word_ranges(text: str, words: list[dict]) -> list[tuple[int, int]] | None:
         word = str(w.get("word") or "").strip()
         if raw:
             raw += " "
-        offsets.append((len(raw), len(raw) + len(word)))
+        # the word itself, without the punctuation Whisper attaches («-6789.» → «-6789», «Сидоров,» →
+        # «Сидоров»): a number's last word would otherwise stretch past the rewritten number and fall
+        # into a group of its own, hiding its neighbours' probabilities
+        core = _CORE.search(word)
+        a, b = (core.start(), core.end()) if core else (0, len(word))
+        offsets.append((len(raw) + a, len(raw) + b))
         raw += word
     out, pieces = numbers.normalise_map(raw)
     if out.strip() == text.strip():
@@ -152,11 +163,16 @@ def _pieces(text: str, spans, words, ranges, unsure_p: float) -> list[dict]:
     marks: list[tuple[int, int, dict]] = [(a, b, {"text": text_ru.MASK_LABELS[k], "start": None, "end": None,
                                                   "unsure": False, "mask": k}) for a, b, k in spans]
     if ranges is not None:
-        groups: dict[tuple[int, int], list[dict]] = {}
-        for (a, b), w in zip(ranges, words):
-            if b > a:
-                groups.setdefault((a, b), []).append(w)
-        for (a, b), ws in groups.items():
+        # words whose stretches overlap became one token (a number said or written in parts): one
+        # group, doubtful when any of its words is (the lowest probability of them)
+        groups: list[tuple[int, int, list[dict]]] = []
+        for (a, b), w in sorted(((r, w) for r, w in zip(ranges, words) if r[1] > r[0]), key=lambda rw: rw[0]):
+            if groups and a < groups[-1][1]:
+                ga, gb, ws = groups[-1]
+                groups[-1] = (ga, max(gb, b), ws + [w])
+            else:
+                groups.append((a, b, [w]))
+        for a, b, ws in groups:
             if any(a < sb and sa < b for sa, sb, _ in spans):
                 continue
             probs = [p for p in (_prob(w) for w in ws) if p is not None]

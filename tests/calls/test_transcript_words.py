@@ -214,3 +214,37 @@ def test_a_mono_call_keeps_the_operators_self_introduction():
     text = "Горячая линия ЖКХ, оператор Анна, здравствуйте! Меня зовут Пётр Сидоров."
     assert text_ru.mask_text(text, text_ru.personal_spans(text, speaker="unknown")) == \
         "Горячая линия ЖКХ, оператор Анна, здравствуйте! Меня зовут [имя]."
+
+
+#: The phone line of dev_call_01 as Whisper base gave it (``crm transcribe --words``): Whisper wrote the
+#: number in its own grouping, cut into three words, the first heard at 0.381.
+DEV01_PHONE_SEGMENT = {
+    "start": 28.664, "end": 37.085, "speaker": "citizen", "channel": 1,
+    "text": "Петров Иван Сергеевич, телефон 812-345-6789.",
+    "words": [_w(28.9, 29.4, "Петров", 0.587), _w(29.4, 29.8, "Иван", 0.886), _w(29.8, 30.5, "Сергеевич,", 0.96),
+              _w(30.6, 31.1, "телефон", 0.942), _w(31.224, 31.9, "812", 0.381), _w(31.9, 32.8, "-345", 0.641),
+              _w(32.8, 34.0, "-6789.", 0.687)]}
+
+
+def test_a_number_rewritten_from_several_words_carries_their_lowest_probability():
+    from crm.calls import transcript
+    from crm.calls.transcription import numbers
+
+    seg = {**DEV01_PHONE_SEGMENT, "text": numbers.normalise(DEV01_PHONE_SEGMENT["text"])}
+    assert seg["text"] == "Петров Иван Сергеевич, телефон 812 345-67-89."
+    shown = transcript.present(seg, mask=False)
+    assert "".join(p["text"] for p in shown["pieces"]) == seg["text"]
+    number = [p for p in shown["pieces"] if p["start"] is not None and "345" in p["text"]]
+    # one piece for the three words, the period left out of it, doubtful by its first word (0.381)
+    assert number == [{"text": "812 345-67-89", "start": 31.224, "end": 34.0, "unsure": True, "mask": None}]
+    assert [p["text"] for p in shown["pieces"] if p["unsure"]] == ["812 345-67-89"]
+
+
+def test_the_page_underlines_a_doubtful_number_whisper_wrote_in_parts(ctx, client, login, make_user):
+    op_user = make_user("operator")
+    call = CallFactory(operator=op_user, citizen=CitizenFactory(qa_consent=True), segments=[dict(DEV01_PHONE_SEGMENT)])
+    login(op_user)
+    page = client.get(f"/calls/{call.id}").get_data(as_text=True)
+    assert "телефон 812 345-67-89." in re.sub(r"<[^>]+>", "", page)
+    assert re.findall(r'<span class="word-unsure" data-seek="([\d.]+)"[^>]*>([^<]+)</span>', page) == [
+        ("31.224", "812 345-67-89")]
