@@ -12,13 +12,29 @@ from flask.cli import with_appcontext
 
 from crm.calls import vocabulary
 from crm.calls.jobs import model_dir as default_model_dir, rekey_recordings_job
-from crm.calls.transcription import AudioDecodeError, transcribe
+from crm.calls.transcription import AudioDecodeError, numbers, transcribe
+
+
+def shown_segment(seg: dict, *, words: bool) -> dict:
+    """One segment as ``crm transcribe`` prints it: its text with the numbers written as the stored
+    transcript has them (:func:`crm.calls.services.save_transcript` stores
+    :func:`~crm.calls.transcription.numbers.normalise` of it: «телефон 812 345-67-89», not Whisper's
+    «812-345-6789»), and with ``words`` the raw words as the API gives them, ``{start, end, word, p}``."""
+    out = {"start": seg["start"], "end": seg["end"], "speaker": seg["speaker"], "channel": seg.get("channel"),
+           "text": numbers.normalise(seg["text"])}
+    if words:
+        out["words"] = [{"start": w["start"], "end": w["end"], "word": w["word"],
+                         "p": None if w.get("probability", w.get("p")) is None
+                         else round(float(w.get("probability", w.get("p"))), 3)}
+                        for w in seg.get("words") or []]
+    return out
 
 
 @click.command("transcribe")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="print the JSON object of design.md")
-@click.option("--words", is_flag=True, help="include word timestamps in the JSON segments (implies --json)")
+@click.option("--words", is_flag=True, help="include the raw words in the JSON segments as {start, end, word, p} "
+                                            "(p: Whisper's probability; implies --json)")
 @click.option("--model-dir", type=click.Path(exists=True, file_okay=False),
               help="CTranslate2 Whisper model directory (default: CRM_WHISPER_MODEL, else Whisper base "
                    "assembled from its PyPI packages in the instance's models/)")
@@ -32,7 +48,8 @@ from crm.calls.transcription import AudioDecodeError, transcribe
 def transcribe_cmd(file, as_json, words, model_dir, language, threads, channel_roles, use_prompt):
     """Transcribe FILE synchronously with the same pipeline as the worker.
 
-    Undecodable input exits with status 2; with --json (or --words) its error is printed on stderr as
+    Segment texts are printed with their numbers as the stored transcript writes them
+    (crm.calls.transcription.numbers). Undecodable input exits with status 2; with --json (or --words) its error is printed on stderr as
     ``{"error": {"code", "message", "message_ru"}}``.
     """
     cfg = current_app.config
@@ -50,13 +67,13 @@ def transcribe_cmd(file, as_json, words, model_dir, language, threads, channel_r
         else:
             click.echo(f"Error: {exc.code}: {exc}", err=True)
         sys.exit(2)
+    segments = [shown_segment(s, words=words) for s in result.segments]
     if as_json:
         out = result.to_json()
-        if words:
-            out["segments"] = result.segments
+        out["segments"] = segments
         click.echo(json.dumps(out, ensure_ascii=False))
     else:
-        for s in result.segments:
+        for s in segments:
             click.echo(f"[{s['start']:7.2f}–{s['end']:7.2f}] {s['speaker']:>8}: {s['text']}")
 
 

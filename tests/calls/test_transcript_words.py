@@ -248,3 +248,38 @@ def test_the_page_underlines_a_doubtful_number_whisper_wrote_in_parts(ctx, clien
     assert "телефон 812 345-67-89." in re.sub(r"<[^>]+>", "", page)
     assert re.findall(r'<span class="word-unsure" data-seek="([\d.]+)"[^>]*>([^<]+)</span>', page) == [
         ("31.224", "812 345-67-89")]
+
+
+def test_cli_prints_the_stored_transcripts_numbers_and_the_words_as_the_api(ctx, app, client, as_role, tmp_path,
+                                                                            monkeypatch):
+    """`crm transcribe FILE --json` printed Whisper's «812-345-6789» while the page and the API show the
+    stored «812 345-67-89»; `--words` gives the words as the API does, ``{start, end, word, p}``."""
+    import json
+
+    from crm.calls import cli
+    from crm.calls.transcription import TranscriptResult
+    from crm.cli import main
+    from tests.speech import CALLS
+
+    seg = {**DEV01_PHONE_SEGMENT, "words": [dict(w) for w in DEV01_PHONE_SEGMENT["words"]]}
+    result = TranscriptResult(status="done", duration_s=55.525, language="ru", rtf=0.13, segments=[seg])
+    monkeypatch.setattr(cli, "transcribe", lambda *a, **kw: result)
+    runner = app.test_cli_runner()
+    wav = str(CALLS / "dev_call_01_hot_water.stereo8k.wav")
+    out = runner.invoke(main, ["transcribe", wav, "--json", "--no-prompt", "--model-dir", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    printed = json.loads(out.stdout)["segments"]
+    assert [s["text"] for s in printed] == ["Петров Иван Сергеевич, телефон 812 345-67-89."]
+    assert "words" not in printed[0]
+    plain = runner.invoke(main, ["transcribe", wav, "--no-prompt", "--model-dir", str(tmp_path)])
+    assert plain.exit_code == 0 and "телефон 812 345-67-89." in plain.stdout and "812-345-6789" not in plain.stdout
+
+    words = json.loads(runner.invoke(main, ["transcribe", wav, "--words", "--no-prompt", "--model-dir",
+                                            str(tmp_path)]).stdout)["segments"]
+
+    op_user, op = as_role("operator")
+    call = CallFactory(operator=op_user, citizen=CitizenFactory(qa_consent=True), segments=[dict(DEV01_PHONE_SEGMENT)])
+    api = client.get(f"/api/v1/calls/{call.id}", headers=op).get_json()["transcript"]["segments"]
+    assert words[0]["text"] == api[0]["text"] == printed[0]["text"]
+    assert words[0]["words"] == api[0]["words"]
+    assert words[0]["words"][4] == {"start": 31.224, "end": 31.9, "word": "812", "p": 0.381}

@@ -54,4 +54,4 @@ def test_cli_options_roles_language_threads_words(app, model_dir):
     assert js["language"] == "ru" and js["segments"]
     assert {s["speaker"] for s in js["segments"]} <= {"citizen", "operator"}
     assert all(s["speaker"] == ("citizen" if s["channel"] == 0 else "operator") for s in js["segments"])
-    assert all(s["words"] and {"start", "end", "word", "probability"} == set(s["words"][0]) for s in js["segments"])
+    assert all(s["words"] and {"start", "end", "word", "p"} == set(s["words"][0]) for s in js["segments"])
