@@ -1,8 +1,8 @@
 // The call player in step with its transcript (call page and QA review page). No inline scripts:
 // the Content-Security-Policy allows scripts from 'self' only.
 //
-// - click a transcript line (or press Enter on it), a pinned comment or a check hint with
-//   data-seek: the audio jumps there and plays;
+// - click a transcript line (or press Enter on it), a doubtful word in it, a pinned comment or a check
+//   hint with data-seek: the audio jumps there (a word: to the word itself) and plays;
 // - the line being played is highlighted (class "current") and kept in view inside the list;
 // - #t=12.5 (or ?t=12.5) in the address seeks to 12.5 s once the audio is loaded (links from an
 //   evaluation, hits of the transcript search);
@@ -58,14 +58,27 @@
   }
   window.crmCallPlayer = {player: player, fmt: fmt, seekTo: seekTo};
 
+  // the innermost element of a click or a key press that says where to seek: a word (data-seek) before
+  // its line (data-start)
+  function seekTarget(target) {
+    return target && target.closest ? target.closest('[data-seek], #transcript li[data-start]') : null;
+  }
+  function seekOf(el) { return parseFloat(el.dataset.seek !== undefined ? el.dataset.seek : el.dataset.start); }
+
   document.addEventListener('click', function (e) {
-    var el = e.target.closest ? e.target.closest('[data-seek], #transcript li[data-start]') : null;
+    var el = seekTarget(e.target);
     if (!el || (e.target.closest('a[href]') && !e.target.closest('a[data-seek]'))) return;
     if (el.tagName === 'A') e.preventDefault();
-    seekTo(parseFloat(el.dataset.seek !== undefined ? el.dataset.seek : el.dataset.start), true);
+    seekTo(seekOf(el), true);
   });
-  items.forEach(function (li) {
-    li.addEventListener('keydown', function (e) { if (e.key === 'Enter') seekTo(starts[items.indexOf(li)], true); });
+  // Enter on a focused line, or on a focused doubtful word inside it, seeks as a click does: to the
+  // word's own time, not to its line's start (a link or a button gets its own click from Enter)
+  document.addEventListener('keydown', function (e) {
+    if (e.key !== 'Enter' || e.ctrlKey || e.metaKey || e.altKey || e.defaultPrevented || typing(e.target)) return;
+    var el = seekTarget(e.target);
+    if (!el || el.tagName === 'A' || el.tagName === 'BUTTON') return;
+    e.preventDefault();
+    seekTo(seekOf(el), true);
   });
   ['timeupdate', 'seeked', 'play'].forEach(function (ev) { player.addEventListener(ev, highlight); });
 
