@@ -406,7 +406,7 @@ _MASK_PRIORITY = ("email", "phone", "address", "name")
 _SPOKEN_EMAIL = re.compile(r"(?i)(?<![\w.+-])[\w.+-]+\s+(?:собака|собачка)\s+[\w-]+(?:\s+(?:точка|dot)\s+[\w-]+)+")
 _HOUSE_PART = re.compile(
     r"(?<![а-яёА-ЯЁ-])(?i:дом|доме|дома|д\.|корпус[а-яё]*|корп\.|строени[а-яё]*|стр\.|квартир[а-яё]*|кв-ра|кв\.?|"
-    r"подъезд[а-яё]*)\s*№?\s*\d+[а-яё]?(?:\s*[/-]\s*\d+[а-яё]?)?(?![\d])")
+    r"подъезд[а-яё]*)\s*(?i:номер\s+)?№?\s*\d+[а-яё]?(?:\s*[/-]\s*\d+[а-яё]?)?(?![\d])")
 #: A house number (and apartment) written right after a street: «Садовой улице, 5-12», «Ленина 5».
 _HOUSE_TAIL = r"(?:,?\s+\d{1,4}[а-яё]?(?:\s*[-/]\s*\d{1,4}[а-яё]?)?(?!\d))?"
 _STREET_SPAN = (
@@ -419,6 +419,167 @@ _STREET_SPAN = (
     re.compile(rf"(?<![а-яёА-ЯЁ])[А-ЯЁ][а-яё]*(?:ая|яя|ый|ий|ой|ое|ее|ина|ына|ова|ева|ёва|ого)"
                rf",?\s+\d{{1,4}}[а-яё]?\s*[-/]\s*\d{{1,4}}(?![\d-])"),
 )
+#: A street type said in full in any case form, abbreviated without a dot, or as Whisper mishears it
+#: («распект», «праспект», «пиреулок»); matched against a whole lower-cased word (ё → е).
+_STREET_TYPE = re.compile(
+    r"ул[иі]ц(?:а|ы|е|у|ей|ам|ами|ах)|п?р[оаеиы]сп[еэи]к?т(?:а|у|ом|е|ы|ов|ами|ах)?|"
+    r"п[еи]р[еи]ул(?:ок|ка|ку|ком|ке|ки|ков|кам|ках)|ш[оа]сс[еэ]|набережн(?:ая|ой|ую)|"
+    r"б[уо]львар(?:а|у|ом|е|ы|ов)?|площад(?:ь|и|ью)|пр[оа]езд(?:а|у|ом|е)?|микрорайон(?:а|у|ом|е)?|"
+    r"тупик(?:а|у|ом|е)?|алле(?:я|и|ю|ей)|ул|пр-т|пр-кт|просп|б-р")
+#: An apartment's word after which any word is taken for its number (a misheard «семнадцать» comes out
+#: «семинации»); the abbreviation «кв.» only before a number («кв. м» is square metres).
+_FLAT_WORD = re.compile(r"квартир(?:а|ы|е|у|ой)|кв-ра")
+#: Parts of speech that are no apartment's number after «квартира» («квартира затоплена», «в квартире
+#: холодно», «квартира моя», «квартиры в доме»).
+_NOT_A_FLAT_NUMBER = frozenset({"VERB", "INFN", "PRTF", "PRTS", "GRND", "ADVB", "PRED", "PREP", "CONJ", "PRCL",
+                                "NPRO", "INTJ", "ADJS", "COMP", "Apro"})
+_ADDR_TOKEN = re.compile(r"[А-ЯЁа-яёA-Za-z0-9]+(?:-[А-ЯЁа-яёA-Za-z0-9]+)*")
+_SIDE_BY_SIDE = re.compile(r"\s+|\.\s*")  # words next to each other (an abbreviation's dot allowed)
+#: A house number after a street's name: «, 5», « 5-12», «, дом 5», « д. 5а» (not a count: «3 дня»).
+_HOUSE_AFTER = re.compile(
+    rf"[\s,]*(?:(?i:д\.?|дом[а-яё]*)\s*(?i:номер\s+)?№?\s*)?\d{{1,4}}[а-яё]?(?![а-яё])(?:\s*[-/]\s*\d{{1,4}}[а-яё]?)?"
+    rf"(?!\d)(?!\s*(?i:{_NOT_A_HOUSE}))")
+
+
+class StreetNames:
+    """The street names of the buildings register (lower-case, without the street type: «садовая»,
+    «мира», «малый каретный»), prepared for :func:`personal_spans`: each word as the set of its lemmas,
+    so «на садовой», «проспекта Мира» match."""
+
+    def __init__(self, names):
+        self.by_first: dict[str, list[tuple[frozenset[str], ...]]] = {}
+        for name in names:
+            words = tuple(_word_key(w) for w in WORD.findall(str(name).lower().replace("ё", "е")))
+            if words:
+                for lem in words[0]:
+                    self.by_first.setdefault(lem, []).append(words)
+        for lst in self.by_first.values():
+            lst.sort(key=len, reverse=True)
+
+    def __bool__(self) -> bool:
+        return bool(self.by_first)
+
+    def match(self, keys: list[frozenset[str]], j: int, joined) -> int | None:
+        """The end (exclusive) of the longest register name starting at word ``j`` of ``keys`` (each
+        word's :func:`_word_key`), words side by side (``joined(k)``: word ``k`` follows ``k - 1``
+        with only spaces between), or None."""
+        best = None
+        for lem in keys[j]:
+            for name in self.by_first.get(lem, ()):
+                k = j + len(name)
+                if k <= len(keys) and (best is None or k > best) and all(
+                        keys[j + x] & name[x] and (x == 0 or joined(j + x)) for x in range(len(name))):
+                    best = k
+        return best
+
+
+def _word_key(word: str) -> frozenset[str]:
+    """A lower-case word as compared with a register's street name: its lemmas, a number as itself."""
+    return frozenset({word}) if word[:1].isdigit() else lemmas(word) | {word}
+
+
+@lru_cache(maxsize=8)
+def street_names(names: tuple[str, ...]) -> StreetNames:
+    """:class:`StreetNames` of ``names`` (cached: the register's names change seldom)."""
+    return StreetNames(names)
+
+
+def _name_like(word: str) -> bool:
+    """A word after a street type that may be the street's name: capitalised, a number, an adjective
+    («садовая», «лесной»), a name or surname, or a word the dictionary does not know."""
+    if word[:1].isupper() or word[:1].isdigit():
+        return True
+    low = word.lower().replace("ё", "е")
+    if len(low) < 3:
+        return False
+    parse = morph().parse(low)[0]
+    if "ADJF" in parse.tag and "Apro" not in parse.tag:
+        return True
+    return bool(name_tags(low)) or not morph().word_is_known(low)
+
+
+def _flat_number_like(word: str) -> bool:
+    """A word after «квартира» that may be its number, misheard or not (see :data:`_NOT_A_FLAT_NUMBER`)."""
+    if word[:1].isdigit():
+        return True
+    tag = morph().parse(word.lower().replace("ё", "е"))[0].tag
+    return not any(g in tag for g in _NOT_A_FLAT_NUMBER)
+
+
+def _street_spans(text: str, streets: StreetNames | None) -> list[tuple[int, int, str]]:
+    """Addresses said the way a transcript writes them, lower case and misheard words included:
+
+    * a street type (:data:`_STREET_TYPE`: «улица», «распект», «пр-т» …) with the street's name after
+      it — a name of the register (``streets``), a capitalised or unknown word, an adjective, a
+      number and a word («8 марта») — or any one to three words when a house number follows
+      («распект мира, дом 12»), the house number kept with it;
+    * a register name before a street type («на садовой улице») or before a house number
+      («садовая 5», «садовой, дом 5»);
+    * «квартира» followed by any word that may be its number (:func:`_flat_number_like`:
+      «квартира семинации», «квартира номер 17»).
+    """
+    toks = list(_ADDR_TOKEN.finditer(text))
+    if not toks:
+        return []
+    low = [t.group().lower().replace("ё", "е") for t in toks]
+    keys = [_word_key(w) for w in low] if streets else []
+    n = len(toks)
+
+    def joined(k: int) -> bool:
+        return 0 < k < n and bool(_SIDE_BY_SIDE.fullmatch(text[toks[k - 1].end():toks[k].start()]))
+
+    def house_end(k: int) -> int:
+        """Where the name ending at word ``k - 1`` ends, with the house number that follows it."""
+        m = _HOUSE_AFTER.match(text, toks[k - 1].end())
+        return m.end() if m else toks[k - 1].end()
+
+    spans: list[tuple[int, int, str]] = []
+    for i in range(n):
+        w = low[i]
+        if _STREET_TYPE.fullmatch(w):
+            # the name after the street type
+            j = i + 1
+            if j < n and joined(j) and low[j] == "им":
+                j += 1
+            end = None
+            if j < n and joined(j):
+                end = streets.match(keys, j, joined) if streets else None
+                if end is None:
+                    k = j
+                    if low[k][:1].isdigit() and k + 1 < n and joined(k + 1) and not low[k + 1][:1].isdigit():
+                        k += 1  # «8 марта», «1-й лесной»
+                    if _name_like(toks[k].group()):
+                        end = k + 1
+                        while end < n and end - j < 3 and joined(end) and toks[end].group()[:1].isupper():
+                            end += 1  # «Малый Каретный»
+                if end is None:  # any words, then a house number: «распект мира, дом 12»
+                    for k in range(j, min(j + 3, n)):
+                        if k > j and not joined(k):
+                            break
+                        if _HOUSE_AFTER.match(text, toks[k].end()):
+                            end = k + 1
+                            break
+            if end is not None:
+                spans.append((toks[i].start(), house_end(end), "address"))
+            # a register name before it: «на садовой улице», «Мира проспект»
+            if streets and i > 0 and joined(i):
+                for j in range(max(0, i - 3), i):
+                    if streets.match(keys, j, joined) == i:
+                        spans.append((toks[j].start(), toks[i].end(), "address"))
+                        break
+        elif streets:
+            end = streets.match(keys, i, joined)
+            if end is not None and _HOUSE_AFTER.match(text, toks[end - 1].end()):
+                spans.append((toks[i].start(), house_end(end), "address"))  # «садовая 5», «садовой, дом 5»
+        if _FLAT_WORD.fullmatch(w) and i + 1 < n and joined(i + 1):
+            j = i + 1
+            if low[j] == "номер" and j + 1 < n and joined(j + 1):
+                j += 1
+            if _flat_number_like(toks[j].group()):
+                spans.append((toks[i].start(), toks[j].end(), "address"))
+    return spans
+
+
 #: Words after which the citizen says their name: «меня зовут …», «моя фамилия …», «отчество …».
 _NAME_CUE = re.compile(r"(?i)(?<![а-яё])(?:меня\s+зовут|зовут|(?:моя\s+)?фамилия|(?:мо[её]\s+)?(?:имя|отчество)"
                        r"|на\s+имя)(?:\s*[:—-])?\s+")
@@ -512,7 +673,8 @@ def _name_spans(text: str, speaker: str | None, keep: frozenset[str] = frozenset
 
 
 def personal_spans(text: str | None, *, speaker: str | None = None,
-                   keep_names: frozenset[str] = frozenset()) -> list[tuple[int, int, str]]:
+                   keep_names: frozenset[str] = frozenset(),
+                   streets: StreetNames | None = None) -> list[tuple[int, int, str]]:
     """``[(start, end, kind)]``: the stretches of a transcript segment's ``text`` (character offsets,
     in order, not overlapping) that hold a citizen's identifier, ``kind`` one of ``phone`` (any
     spelling :func:`has_phone` accepts: «8 916 123-45-67», «123-45-67», «+7 (916) …»), ``email``
@@ -522,6 +684,9 @@ def personal_spans(text: str | None, *, speaker: str | None = None,
     or a patronymic, a surname or a patronymic alone, initials; a first name alone too, except the
     operator introducing themselves: after «оператор» or «меня зовут» in a segment not the citizen's).
     ``keep_names``: forms (:func:`word_forms`) of names not to mask, the call's operator's own.
+    ``streets``: the buildings register's street names (:func:`street_names`), masked beside a street
+    type or a house number even in lower case («улица садовая, дом 5», «распект мира»; see
+    :func:`_street_spans`, which also takes «квартира» with any word after it as an apartment).
 
     For masking a transcript for quality control (issue 18; 152-ФЗ ст. 5 ч. 5, data minimisation):
     the checks judge the operator, not the citizen. A heuristic that errs towards masking; numbers in
@@ -535,6 +700,7 @@ def personal_spans(text: str | None, *, speaker: str | None = None,
     spans += [(m.start(), m.end(), "address") for m in _HOUSE_PART.finditer(text)]
     for pattern in (*_STREET_SPAN, _NAME_AND_HOUSE):  # … «Ленина 5», «Садовая, 12а»
         spans += [(m.start(), m.end(), "address") for m in pattern.finditer(text)]
+    spans += _street_spans(text, streets)
     spans += _name_spans(text, speaker, keep_names)
     return _merge_spans(spans, re.compile(r"[\s,]*"), text)
 

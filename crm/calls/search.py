@@ -48,7 +48,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from crm.calls import services as calls
-from crm.calls import transcript
+from crm.calls import transcript, vocabulary
 from crm.calls.models import Call, Segment
 from crm.i18n import N_, lazy_gettext as _l
 from crm.text_ru import lemma_tokens, phrase_lemmas
@@ -274,15 +274,17 @@ def _snippet(text: str, a: int, b: int) -> tuple[str, tuple[int, int]]:
     return snippet, (start, start + (b - a))
 
 
-def _segment_hits(seg: Segment, pattern) -> list[tuple[float, float, bool, str, tuple[int, int]]]:
+def _segment_hits(seg: Segment, pattern, streets=None) -> list[tuple[float, float, bool, str, tuple[int, int]]]:
     """``[(start, end, exact, snippet, highlight)]`` of the phrase in one segment (decrypts it).
 
     The segment is matched as a QA reader sees it (:func:`crm.calls.transcript.present` with the mask):
     the citizen's identifiers are masked, and the words of a masked stretch (its label too) match
     nothing and break a phrase, so no search finds or confirms a phone, name or address
-    (issue 18). Word times come from the segment's words when they align with the text."""
+    (issue 18); ``streets``: the register's street names, masked as on the page
+    (:func:`crm.calls.vocabulary.register_streets`). Word times come from the segment's words when
+    they align with the text."""
     shown = transcript.present({"start": seg.start, "end": seg.end, "speaker": seg.speaker, "channel": seg.channel,
-                                "text": seg.text, "words": seg.words}, mask=True)
+                                "text": seg.text, "words": seg.words}, mask=True, streets=streets)
     text = shown["text"]
     masked, pos = [], 0
     for p in shown["pieces"]:
@@ -348,6 +350,7 @@ def search_transcripts(phrase: str, *, user, start: datetime | None = None, end:
     actor = audit.Actor(user.id, user.username, user.role)
     consent: dict[str, bool] = {}
     names: dict[int, str] = {}
+    streets = vocabulary.register_streets()  # once per search: masked as the call page masks them
     offset = 0
     try:
         while not (result.scan_limit_reached or result.hit_limit_reached):
@@ -366,7 +369,7 @@ def search_transcripts(phrase: str, *, user, start: datetime | None = None, end:
                 else:
                     result.scan_limit_reached = True
                     break
-            _scan(todo, pattern, speaker, result, names, actor)
+            _scan(todo, pattern, speaker, result, names, actor, streets)
         result.hits.sort(key=lambda h: (h.call_at, -h.start), reverse=True)
         db.session.commit()
     except Exception:
@@ -375,7 +378,8 @@ def search_transcripts(phrase: str, *, user, start: datetime | None = None, end:
     return result
 
 
-def _scan(rows, pattern, speaker, result: SearchResult, names: dict[int, str], actor: audit.Actor) -> None:
+def _scan(rows, pattern, speaker, result: SearchResult, names: dict[int, str], actor: audit.Actor,
+          streets=None) -> None:
     """Decrypt and match the segments of the calls ``rows`` (newest first), logging each call."""
     if not rows:
         return
@@ -400,7 +404,7 @@ def _scan(rows, pattern, speaker, result: SearchResult, names: dict[int, str], a
         found, outcome = 0, "ok"
         try:
             for seg in segments:
-                for start, end, exact, snippet, highlight in _segment_hits(seg, pattern):
+                for start, end, exact, snippet, highlight in _segment_hits(seg, pattern, streets):
                     result.hits.append(Hit(
                         call_id=row.id, call_at=row.created_at, appeal_id=row.appeal_id, operator_id=row.operator_id,
                         operator_name=names.get(row.operator_id), speaker=seg.speaker, start=round(start, 3),

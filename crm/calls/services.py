@@ -17,7 +17,7 @@ from flask import current_app
 from sqlalchemy import func, select, update as sql_update
 
 from crm import hooks, jobs
-from crm.calls import transcript
+from crm.calls import transcript, vocabulary
 from crm.calls.models import STATUS_RU, Call, Segment  # noqa: F401  (STATUS_RU: public, for pages)
 from crm.calls.transcription import AudioDecodeError, AudioInfo, numbers, probe
 from crm.citizens import services as citizens
@@ -642,8 +642,10 @@ def presented_segments(call: Call, *, mask: bool) -> list[dict]:
     unsure_p = float(current_app.config["CRM_WORD_UNSURE_P"])
     operator = users.get(call.operator_id) if mask and call.operator_id is not None else None
     keep = transcript.operator_name_forms(operator.full_name) if operator is not None else frozenset()
+    streets = vocabulary.register_streets() if mask else None
     return [transcript.present({"start": s.start, "end": s.end, "speaker": s.speaker, "channel": s.channel,
-                                "text": s.text, "words": s.words}, mask=mask, unsure_p=unsure_p, keep_names=keep)
+                                "text": s.text, "words": s.words}, mask=mask, unsure_p=unsure_p, keep_names=keep,
+                               streets=streets)
             for s in call.segments]
 
 

@@ -79,19 +79,22 @@ def _is_numberish(word: str) -> bool:
     return any(t.isdigit() or numbers._classify(t) is not None for t in toks)
 
 
-def present(seg: dict, *, mask: bool, unsure_p: float = UNSURE_P, keep_names: frozenset[str] = frozenset()) -> dict:
+def present(seg: dict, *, mask: bool, unsure_p: float = UNSURE_P, keep_names: frozenset[str] = frozenset(),
+            streets: text_ru.StreetNames | None = None) -> dict:
     """The shown form of one segment ``seg`` (``{start, end, speaker, channel, text, words}``, words
     as stored: ``[{start, end, word, probability}]``).
 
     Returns ``{start, end, speaker, channel, text, words, pieces, masked}``: ``text`` masked when
     ``mask``; ``words`` ``[{start, end, word, p}]`` (seconds; ``p`` the probability, 0–1, or None),
     masked words replaced by their label (``keep_names``: name forms never masked, the operator's own,
-    :func:`operator_name_forms`); ``pieces`` ``[{text, start, end, unsure, mask}]`` that
+    :func:`operator_name_forms`; ``streets``: the register's street names, masked in any case,
+    :func:`crm.calls.vocabulary.register_streets`); ``pieces`` ``[{text, start, end, unsure, mask}]`` that
     concatenate to ``text`` (``start``/``end`` seconds for a word piece, else None; ``mask`` the kind
     of a masked stretch, else None); ``masked`` the kinds masked, in order."""
     text = seg.get("text") or ""
     words = [w for w in (seg.get("words") or []) if str(w.get("word") or "").strip()]
-    spans = text_ru.personal_spans(text, speaker=seg.get("speaker"), keep_names=keep_names) if mask else []
+    spans = (text_ru.personal_spans(text, speaker=seg.get("speaker"), keep_names=keep_names, streets=streets)
+             if mask else [])
     ranges = _word_ranges(text, words) if words else None
 
     # which words fall under a masked stretch

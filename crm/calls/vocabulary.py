@@ -27,7 +27,7 @@ import logging
 
 from flask import current_app
 
-from crm import jobs
+from crm import jobs, text_ru
 from crm.buildings import services as buildings
 from crm.users import services as users
 
@@ -78,6 +78,38 @@ def _cached_streets() -> list[str]:
         except Exception:
             log.warning("vocabulary cache not written", exc_info=True)
     return streets
+
+
+#: At most this many of the register's streets are masked by name in transcripts (all of a city's).
+MASK_STREETS_MAX = 20_000
+
+
+def register_streets() -> text_ru.StreetNames:
+    """Every street name of the buildings register without its type («садовая», «мира», «малый
+    каретный»), prepared for masking transcripts (:func:`crm.text_ru.personal_spans`): a misheard or
+    lower-case street the citizen names is masked beside a street type or a house number. The names
+    are cached in Redis for ``CRM_VOCABULARY_TTL_S`` like the prompt's streets (a reader of the
+    transcript page or the search does not read the register each time)."""
+    cfg = current_app.config
+    key = cfg["CRM_QUEUE_PREFIX"] + "crm:street_register"
+    names = None
+    conn = None
+    try:
+        conn = jobs.redis_connection()
+        raw = conn.get(key)
+        if raw is not None:
+            names = json.loads(raw)
+    except Exception:  # Redis down: read the register, masking must not depend on the cache
+        conn = None
+    if names is None:
+        names = sorted({street.split(" ", 1)[1].lower() for street in buildings.street_names(MASK_STREETS_MAX)
+                        if " " in street})
+        if conn is not None:
+            try:
+                conn.set(key, json.dumps(names, ensure_ascii=False), ex=int(cfg["CRM_VOCABULARY_TTL_S"]))
+            except Exception:
+                log.warning("street register cache not written", exc_info=True)
+    return text_ru.street_names(tuple(names))
 
 
 def prompt_for(operator_id: int | None) -> str | None:
