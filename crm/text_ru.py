@@ -580,9 +580,13 @@ def _street_spans(text: str, streets: StreetNames | None) -> list[tuple[int, int
     return spans
 
 
-#: Words after which the citizen says their name: «меня зовут …», «моя фамилия …», «отчество …».
-_NAME_CUE = re.compile(r"(?i)(?<![а-яё])(?:меня\s+зовут|зовут|(?:моя\s+)?фамилия|(?:мо[её]\s+)?(?:имя|отчество)"
-                       r"|на\s+имя)(?:\s*[:—-])?\s+")
+#: Words after which the citizen says their name: «меня зовут …», «моя фамилия …», «отчество …»; or
+#: the operator says it back: «вас зовут …», «ваша фамилия …», «как к вам обращаться, …».
+_NAME_CUE = re.compile(r"(?i)(?<![а-яё])(?:меня\s+зовут|зовут|(?:моя\s+|ваша\s+)?фамилия"
+                       r"|(?:мо[её]\s+|ваше\s+)?(?:имя|отчество)|на\s+имя|как\s+(?:к\s+)?вам\s+обращаться)"
+                       r"(?:\s*[:—,-])?\s+")
+#: Before «зовут»: a name that follows is not the speaker's own («как вас зовут», «вас зовут …»).
+_ASKED = re.compile(r"(?i)(?<![а-яё])(?:вас|тебя|его|ее|её)\s+$")
 _OPERATOR_WORD = re.compile(r"(?i)(?<![а-яё])(?:оператор[а-яё]*|меня\s+зовут|зовут)[\s,:—-]*$")
 _CUE_WORD = re.compile(r"[А-ЯЁа-яё]+(?:-[А-ЯЁа-яё]+)?")
 
@@ -622,20 +626,24 @@ def _phone_spans(text: str) -> list[tuple[int, int, str]]:
 def _name_spans(text: str, speaker: str | None, keep: frozenset[str] = frozenset()) -> list[tuple[int, int, str]]:
     spans: list[tuple[int, int, str]] = []
     # a name the citizen gives after «меня зовут», «моя фамилия» … (any case, up to three words)
+    cued: list[tuple[int, int]] = []  # where the words after a cue stand
     for m in _NAME_CUE.finditer(text):
-        if speaker == "operator" and "зовут" in m.group().lower():
-            continue  # the operator introducing themselves
+        asked = bool(_ASKED.search(text[max(0, m.start() - 8):m.start()]))
+        if speaker == "operator" and "зовут" in m.group().lower() and not asked:
+            continue  # the operator introducing themselves («меня зовут Анна»)
         pos, words = m.end(), []
         for w in _CUE_WORD.finditer(text, pos):
             if text[pos:w.start()].strip() or len(words) == 3:
                 break
             lw = w.group().lower()
-            if words and not (w.group()[0].isupper() or name_tags(lw) or not morph().word_is_known(lw)):
-                break
+            name_like = w.group()[0].isupper() or name_tags(lw) or not morph().word_is_known(lw)
+            if (words or "обращаться" in m.group().lower()) and not name_like:
+                break  # «как к вам обращаться и по какому телефону …»: no name follows
             words.append(w)
             pos = w.end()
         if words:
             spans.append((words[0].start(), words[-1].end(), "name"))
+            cued.append((words[0].start(), words[-1].end()))
     # capitalised names side by side, or a surname or patronymic alone; a first name alone unless it
     # follows «оператор» (the operator's own name)
     groups: list[list[tuple[int, int, frozenset[str]]]] = []
@@ -647,7 +655,8 @@ def _name_spans(text: str, speaker: str | None, keep: frozenset[str] = frozenset
         unknown = not morph().word_is_known(word.lower())
         if not tags and not unknown:
             continue
-        entry = (m.start(), m.end(), tags if tags else frozenset({"?"}))
+        # «?»: a word the dictionary does not know (its name tags, if any, are pymorphy3's guess)
+        entry = (m.start(), m.end(), (tags | {"?"}) if unknown else tags if tags else frozenset({"?"}))
         if groups and not text[groups[-1][-1][1]:m.start()].strip():
             groups[-1].append(entry)
         else:
@@ -659,6 +668,12 @@ def _name_spans(text: str, speaker: str | None, keep: frozenset[str] = frozenset
             continue  # unknown capitalised words alone: a street, a company, a garbled word
         if all(word_forms(text[a:b]) & keep for a, b, _ in group):
             continue  # the operator's own name («Анна», «Анну»)
+        if speaker == "operator" and all("?" in t for _, _, t in group) and not any(
+                a < cb and ca < b for a, b, _ in group for ca, cb in cued):
+            # in the operator's own words a capitalised word the dictionary does not know is a misheard
+            # word («Маттер» for «мастер»), not the citizen's name, unless said after «вас зовут»,
+            # «ваша фамилия», «как к вам обращаться» …; a name the dictionary knows is still masked
+            continue
         if len(group) == 1 and named == {"Name"}:
             if _OPERATOR_WORD.search(text[:group[0][0]]) and speaker != "citizen":
                 continue  # «оператор Анна», «меня зовут Анна»: the operator introducing themselves
@@ -682,7 +697,10 @@ def personal_spans(text: str | None, *, speaker: str | None = None,
     building, apartment or entrance number, chained: «улица Ленина дом 5, квартира 12» is one span) and
     ``name`` (the words after «меня зовут», «моя фамилия», «отчество» …; a first name beside a surname
     or a patronymic, a surname or a patronymic alone, initials; a first name alone too, except the
-    operator introducing themselves: after «оператор» or «меня зовут» in a segment not the citizen's).
+    operator introducing themselves: after «оператор» or «меня зовут» in a segment not the citizen's;
+    in the operator's own segment a capitalised word the dictionary does not know, a misheard word as
+    often as a name — «Маттер» for «мастер» —, only after «вас зовут», «ваша фамилия», «как к вам
+    обращаться» …, while names the dictionary knows are masked there as anywhere).
     ``keep_names``: forms (:func:`word_forms`) of names not to mask, the call's operator's own.
     ``streets``: the buildings register's street names (:func:`street_names`), masked beside a street
     type or a house number even in lower case («улица садовая, дом 5», «распект мира»; see

@@ -394,3 +394,41 @@ def json_loads(raw):
 
     return json.loads(raw)
 
+
+# --- names in the operator's own words (a new user's report: «Маттер», Whisper's «мастер», became [имя]) ---
+
+@pytest.mark.parametrize("text, speaker, shown", [
+    # a capitalised word the dictionary does not know, in the operator's words: a misheard word
+    ("Спасибо. Я зарегистрировала заявку и передала ее в аварийную службу. Маттер", "operator",
+     "Спасибо. Я зарегистрировала заявку и передала ее в аварийную службу. Маттер"),
+    ("Маттер свяжется с вами в течение часа.", "operator", "Маттер свяжется с вами в течение часа."),
+    ("Как к вам обращаться и по какому телефону с вами связаться?", "operator",
+     "Как к вам обращаться и по какому телефону с вами связаться?"),
+    # the operator saying the citizen's name back, after a cue, or a name the dictionary knows
+    ("Вас зовут Маттер?", "operator", "Вас зовут [имя]?"),
+    ("Ваша фамилия Шредерова?", "operator", "Ваша фамилия [имя]?"),
+    ("Как к вам обращаться, Шредерова?", "operator", "Как к вам обращаться, [имя]?"),
+    ("Иван Маттер, подскажите адрес.", "operator", "[имя], подскажите адрес."),
+    ("Петров, подскажите адрес", "operator", "[имя], подскажите адрес"),
+    ("Меня зовут Анна", "operator", "Меня зовут Анна"),
+    # the citizen's own lines, and a mono call's, as before: an unknown capitalised word is masked
+    ("Маттер свяжется с вами в течение часа.", "citizen", "[имя] свяжется с вами в течение часа."),
+    ("Маттер свяжется с вами в течение часа.", "unknown", "[имя] свяжется с вами в течение часа."),
+    ("Шредерова моя фамилия", "citizen", "[имя] моя фамилия"),
+])
+def test_the_operators_words_are_masked_as_a_name_only_when_they_look_like_the_citizens(text, speaker, shown):
+    from crm import text_ru
+
+    assert text_ru.mask_text(text, text_ru.personal_spans(text, speaker=speaker)) == shown
+
+
+def test_a_misheard_word_in_the_operators_line_is_shown_to_qa(ctx, client, as_role):
+    op_user, _ = as_role("operator")
+    _, sup = as_role("supervisor")
+    words = "Спасибо. Я зарегистрировала заявку и передала ее в аварийную службу. Маттер".split()
+    segs = [{"start": 37.9, "end": 47.2, "speaker": "operator", "channel": 0, "text": " ".join(words),
+             "words": [_w(38.0 + i * 0.5, 38.4 + i * 0.5, w, 0.9) for i, w in enumerate(words)]}]
+    call = CallFactory(operator=op_user, citizen=CitizenFactory(qa_consent=True), segments=segs)
+    shown = client.get(f"/api/v1/calls/{call.id}", headers=sup).get_json()["transcript"]["segments"][0]
+    assert shown["text"].endswith("аварийную службу. Маттер")
+    assert shown["words"][-1]["word"] == "Маттер"
