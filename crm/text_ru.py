@@ -109,7 +109,7 @@ _EMAIL_SPELLED = re.compile(rf"(?i)(?<![\w.@])[a-z0-9][a-z0-9._+-]*\s*{_AT}\s*[a
 #: Words that, after a number, make it a count or a time, not a house («Ленина 5» is an address,
 #: «первая 3 недели» is not).
 _NOT_A_HOUSE = (r"раз|лет|год|дн|ден|сут|недел|месяц|мин|час|сек|руб|р\.|тыс|млн|%|процент|числ|штук|шт\b|человек|"
-                r"чел\b|кг\b|км\b|м\b|см\b|мм\b|литр|л\b|градус|°|кВт|куб|заяв|обращ|звон|жалоб|раза|пункт|п\.|ст\.|ч\.")
+                r"чел\b|кг\b|км\b|м\b|см\b|мм\b|метр|квадрат|литр|л\b|градус|°|кВт|куб|заяв|обращ|звон|жалоб|раза|пункт|п\.|ст\.|ч\.")
 # A street's name in the genitive or as an adjective, then a house number, no street word: «Ленина 5»,
 # «Ленина, 5а», «Садовая 12», «Тверской 3 корп 1»; not a count or a time («Петрова 5 раз звонила»).
 _NAME_AND_HOUSE = re.compile(
@@ -484,9 +484,27 @@ def street_names(names: tuple[str, ...]) -> StreetNames:
     return StreetNames(names)
 
 
-def _name_like(word: str) -> bool:
-    """A word after a street type that may be the street's name: capitalised, a number, an adjective
-    («садовая», «лесной»), a name or surname, or a word the dictionary does not know."""
+def _agrees(adjective: str, street_type: str) -> bool:
+    """Whether the adjective can be the street type's name: the same case, and the same gender in the
+    singular («улица садовая», «на улице садовой», «на проспекте лесном»; not «на улице холодная погода»).
+    A street type the dictionary does not know (misheard: «распект») agrees with any adjective."""
+    if not morph().word_is_known(street_type):
+        return True
+    nouns = [p.tag for p in morph().parse(street_type) if "NOUN" in p.tag]
+    for a in morph().parse(adjective):
+        if "ADJF" not in a.tag or "Apro" in a.tag:
+            continue
+        for n in nouns:
+            same_case = a.tag.case == n.case or "Fixd" in n
+            if same_case and (a.tag.number == "plur" or a.tag.gender == n.gender or n.gender is None):
+                return True
+    return False
+
+
+def _name_like(word: str, street_type: str) -> bool:
+    """A word after the street type ``street_type`` (lower case) that may be the street's name:
+    capitalised, a number, an adjective agreeing with it (:func:`_agrees`: «садовая», «лесном»), a name
+    or surname, or a word the dictionary does not know."""
     if word[:1].isupper() or word[:1].isdigit():
         return True
     low = word.lower().replace("ё", "е")
@@ -494,7 +512,7 @@ def _name_like(word: str) -> bool:
         return False
     parse = morph().parse(low)[0]
     if "ADJF" in parse.tag and "Apro" not in parse.tag:
-        return True
+        return _agrees(low, street_type)
     return bool(name_tags(low)) or not morph().word_is_known(low)
 
 
@@ -548,7 +566,7 @@ def _street_spans(text: str, streets: StreetNames | None) -> list[tuple[int, int
                     k = j
                     if low[k][:1].isdigit() and k + 1 < n and joined(k + 1) and not low[k + 1][:1].isdigit():
                         k += 1  # «8 марта», «1-й лесной»
-                    if _name_like(toks[k].group()):
+                    if _name_like(toks[k].group(), w):
                         end = k + 1
                         while end < n and end - j < 3 and joined(end) and toks[end].group()[:1].isupper():
                             end += 1  # «Малый Каретный»

@@ -326,6 +326,9 @@ def test_streets_of_the_register_and_misheard_addresses_are_masked(text, shown):
     ("Улица садовая, дом 5, квартира семинации.", "[адрес]."),
     ("Распект мира, дом 12", "[адрес]"),
     ("на проспекте лесном", "на [адрес]"),
+    ("улицу садовую перекопали", "[адрес] перекопали"),
+    # an adjective that does not agree with the street type is no street's name
+    ("на улице холодная погода, на проспекте холодная вода", "на улице холодная погода, на проспекте холодная вода"),
 ])
 def test_misheard_addresses_are_masked_without_the_register(text, shown):
     from crm import text_ru
