@@ -378,6 +378,8 @@ def test_a_lower_case_street_is_masked_in_text_words_page_and_search(ctx, client
 
 
 def test_the_register_streets_are_cached(ctx):
+    import json
+
     from crm.buildings.services import import_csv
     from crm.calls import vocabulary
     from crm.db import db
@@ -388,14 +390,14 @@ def test_the_register_streets_are_cached(ctx):
     streets = vocabulary.register_streets()
     assert streets.match([frozenset({"садовый"})], 0, lambda k: True) == 1
     key = ctx.config["CRM_QUEUE_PREFIX"] + "crm:street_register"
-    assert json_loads(redis_connection(ctx).get(key)) == ["малый каретный", "мира", "садовая"]
+    assert json.loads(redis_connection(ctx).get(key)) == ["малый каретный", "мира", "садовая"]
     assert redis_connection(ctx).ttl(key) > 0
-
-
-def json_loads(raw):
-    import json
-
-    return json.loads(raw)
+    import_csv("address\n\"ул. Лесная, д. 1\"\n".encode())
+    db.session.commit()
+    lesnaya = [frozenset({"лесной"})]
+    assert vocabulary.register_streets().match(lesnaya, 0, lambda k: True) is None  # read from the cache
+    redis_connection(ctx).delete(key)
+    assert vocabulary.register_streets().match(lesnaya, 0, lambda k: True) == 1
 
 
 # --- names in the operator's own words (a new user's report: «Маттер», Whisper's «мастер», became [имя]) ---
