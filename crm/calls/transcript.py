@@ -45,13 +45,15 @@ def _prob(w: dict) -> float | None:
 _CORE = re.compile(r"(?:[-+]?\d|\w)(?:.*\w)?", re.S)
 
 
-def _word_ranges(text: str, words: list[dict]) -> list[tuple[int, int]] | None:
-    """Where in ``text`` each of ``words`` stands (a number said in several words: the whole number for
-    each), or None when the words do not join into the text."""
-    raw, offsets = "", []
+def _joined(words: list[dict], tight: bool) -> tuple[str, list[tuple[int, int]]]:
+    """The words joined into one text and where each word's core (:data:`_CORE`) stands in it. Words are
+    stored stripped, so how Whisper joined them is lost: with ``tight`` a word that starts with a hyphen
+    or closing punctuation, or follows one that ends with a hyphen or an opening bracket, is joined
+    without a space («жилищно-» «коммунального», «812» «-345»), as Whisper's segment text has them."""
+    raw, offsets, prev = "", [], ""
     for w in words:
         word = str(w.get("word") or "").strip()
-        if raw:
+        if raw and not (tight and (word[:1] in "-–,.;:!?)»" or prev[-1:] in "-–(«")):
             raw += " "
         # the word itself, without the punctuation Whisper attaches («-6789.» → «-6789», «Сидоров,» →
         # «Сидоров»): a number's last word would otherwise stretch past the rewritten number and fall
@@ -60,17 +62,27 @@ def _word_ranges(text: str, words: list[dict]) -> list[tuple[int, int]] | None:
         a, b = (core.start(), core.end()) if core else (0, len(word))
         offsets.append((len(raw) + a, len(raw) + b))
         raw += word
-    out, pieces = numbers.normalise_map(raw)
-    if out.strip() == text.strip():
-        shift = (len(text) - len(text.lstrip())) - (len(out) - len(out.lstrip()))
-        ranges = []
-        for a, b in offsets:
-            r = numbers.raw_to_out(pieces, a, b) if pieces else (a, b)
-            ranges.append((r[0] + shift, r[1] + shift) if r else (a + shift, a + shift))
-        return ranges
-    if raw.strip() == text.strip():
-        shift = (len(text) - len(text.lstrip())) - (len(raw) - len(raw.lstrip()))
-        return [(a + shift, b + shift) for a, b in offsets]
+        prev = word
+    return raw, offsets
+
+
+def _word_ranges(text: str, words: list[dict]) -> list[tuple[int, int]] | None:
+    """Where in ``text`` each of ``words`` stands (a number said in several words: the whole number for
+    each), or None when the words do not join into the text (joined with spaces, else as Whisper joins
+    a hyphenated word or a number written in parts, :func:`_joined`)."""
+    for tight in (False, True):
+        raw, offsets = _joined(words, tight)
+        out, pieces = numbers.normalise_map(raw)
+        if out.strip() == text.strip():
+            shift = (len(text) - len(text.lstrip())) - (len(out) - len(out.lstrip()))
+            ranges = []
+            for a, b in offsets:
+                r = numbers.raw_to_out(pieces, a, b) if pieces else (a, b)
+                ranges.append((r[0] + shift, r[1] + shift) if r else (a + shift, a + shift))
+            return ranges
+        if raw.strip() == text.strip():
+            shift = (len(text) - len(text.lstrip())) - (len(raw) - len(raw.lstrip()))
+            return [(a + shift, b + shift) for a, b in offsets]
     return None
 
 

@@ -437,3 +437,20 @@ def test_a_misheard_word_in_the_operators_line_is_shown_to_qa(ctx, client, as_ro
     shown = client.get(f"/api/v1/calls/{call.id}", headers=sup).get_json()["transcript"]["segments"][0]
     assert shown["text"].endswith("аварийную службу. Маттер")
     assert shown["words"][-1]["word"] == "Маттер"
+
+
+def test_a_hyphenated_word_whisper_cut_in_two_keeps_the_segments_underlines():
+    """Whisper's words are stored stripped: «жилищно-» and «коммунального» joined with a space no longer
+    gave the segment's text, and the whole segment lost its word times and underlines."""
+    from crm.calls import transcript
+
+    seg = {"start": 0.6, "end": 8.6, "speaker": "operator", "channel": 0,
+           "text": "Горячая линия жилищно-коммунального хозяйства, оператор Анна.",
+           "words": [_w(0.6, 1.0, "Горячая", 0.9), _w(1.0, 1.4, "линия", 0.9), _w(1.4, 2.0, "жилищно-", 0.3),
+                     _w(2.0, 2.9, "коммунального", 0.8), _w(2.9, 3.5, "хозяйства,", 0.4), _w(3.5, 4.2, "оператор", 0.9),
+                     _w(4.2, 4.6, "Анна.", 0.9)]}
+    shown = transcript.present(seg, mask=False)
+    assert "".join(p["text"] for p in shown["pieces"]) == seg["text"]
+    # each part is a word of its own, with its own time and probability
+    assert [(p["text"], p["start"]) for p in shown["pieces"] if p["unsure"]] == [("жилищно", 1.4), ("хозяйства", 2.9)]
+    assert [p["start"] for p in shown["pieces"] if p["start"] is not None] == [0.6, 1.0, 1.4, 2.0, 2.9, 3.5, 4.2]
