@@ -23,7 +23,8 @@ lines are what the checks look for. :func:`run` takes the checked lines of the s
 the call (``script_lines``: ``[{number, stage, text, phrases, script}]``). An opening line must be said within
 ``greeting``'s window, a closing line (the appeal number, the farewell) in the second half of the call
 or ``closing``'s tail, each as one of its «phrases» in any word form (with that check's ``fuzzy``); a
-missed one fails that check and its detail names the line («не сказана строка 1 сценария «…»: …»).
+missed one fails that check and its detail names the line first («по сценарию не сказана строка 1
+сценария «…»: …; …»).
 Main-part lines are guidance for the operator and are not checked (the list of check codes is a stable
 interface). Without a script every check behaves as before.
 
@@ -139,7 +140,7 @@ UNSURE_P = 0.5
 STATES = ("passed", "failed", "unsure")
 ALWAYS = ("greeting", "closing")  # other tools read these two from GET /api/v1/calls/{id}: never disabled
 LABELS = {"greeting": N_("Приветствие с названием линии и именем"), "closing": N_("Завершающая фраза"),
-          "address": N_("Адрес уточнён"), "callback_number": N_("Телефон для связи уточнён"),
+          "address": N_("Адрес"), "callback_number": N_("Телефон для связи"),
           "forbidden_phrases": N_("Недопустимые фразы"), "silence": N_("Долгие паузы"), "overtalk": N_("Перебивание"),
           "talk_ratio": N_("Доля речи оператора"), "speech_rate": N_("Темп речи")}
 #: The scorecard criterion each check is a hint for (default scorecard codes).
@@ -368,9 +369,9 @@ def greeting(segments: list[dict], cfg: dict | None = None) -> dict:
         return _result("greeting", True, detail, at_s=at)
     if hello:
         missing = " и ".join(x for x, got in (("название линии", line), ("своё имя", name)) if not got)
-        return _result("greeting", False, f"приветствие «{hello}» есть, но оператор не назвал {missing}", at_s=at)
+        return _result("greeting", False, f"оператор не назвал {missing}; приветствие «{hello}» есть", at_s=at)
     if line or name:
-        return _result("greeting", False, f"представление {intro} есть, но нет приветствия в первые {window_s:g} с",
+        return _result("greeting", False, f"нет приветствия в первые {window_s:g} с; представление {intro} есть",
                        at_s=at)
     return _result("greeting", False, f"нет приветствия оператора в первые {window_s:g} с")
 
@@ -488,7 +489,7 @@ def callback_number(segments: list[dict], cfg: dict | None = None) -> dict:
         if _doubt(hit[2], cfg):
             return _result("callback_number", False, detail + _unsure_note(hit[2]), at_s=hit[1], unsure=True)
         return _result("callback_number", True, detail, at_s=hit[1])
-    return _result("callback_number", False, "оператор не уточнил телефон для обратной связи")
+    return _result("callback_number", False, "телефон для связи не уточнён: оператор не спросил номер для обратной связи")
 
 
 def forbidden_phrases(segments: list[dict], cfg: dict | None = None) -> dict:
@@ -587,9 +588,11 @@ def talk_ratio(segments: list[dict], cfg: dict | None = None) -> dict | None:
     lo, hi = float(cfg["min_share"]), float(cfg["max_share"])
     detail = f"оператор говорил {share:.0%} времени ({op:.1f} с из {op + cit:.1f} с)"
     if share > hi:
-        return _result("talk_ratio", False, f"{detail}: больше {hi:.0%}, заявителя мало слушали", value=share)
+        return _result("talk_ratio", False, f"оператор говорил больше {hi:.0%} времени, заявителя мало слушали: "
+                       f"{share:.0%} ({op:.1f} с из {op + cit:.1f} с)", value=share)
     if share < lo:
-        return _result("talk_ratio", False, f"{detail}: меньше {lo:.0%}", value=share)
+        return _result("talk_ratio", False, f"оператор говорил меньше {lo:.0%} времени: {share:.0%} "
+                       f"({op:.1f} с из {op + cit:.1f} с)", value=share)
     return _result("talk_ratio", True, detail, value=share)
 
 
@@ -606,9 +609,9 @@ def speech_rate(segments: list[dict], cfg: dict | None = None) -> dict | None:
     lo, hi = float(cfg["min_wpm"]), float(cfg["max_wpm"])
     detail = f"{wpm:.0f} сл./мин (слов: {words} за {talk:.1f} с речи)"
     if wpm > hi:
-        return _result("speech_rate", False, f"{detail}: быстрее {hi:g}", value=wpm)
+        return _result("speech_rate", False, f"речь быстрее {hi:g} сл./мин: {detail}", value=wpm)
     if wpm < lo:
-        return _result("speech_rate", False, f"{detail}: медленнее {lo:g}", value=wpm)
+        return _result("speech_rate", False, f"речь медленнее {lo:g} сл./мин: {detail}", value=wpm)
     return _result("speech_rate", True, detail, value=wpm)
 
 
@@ -637,8 +640,10 @@ def _line_said(tokens: list[tuple[str, frozenset[str]]], line: dict, fuzzy: floa
 
 
 def _line_name(line: dict) -> str:
-    """How a detail names a script line: «строка N сценария «title»: text»."""
-    return f"строка {line.get('number')} сценария «{line.get('script') or ''}»: {line.get('text') or ''}"
+    """How a detail names a script line: «строка N сценария «title»: text» (the text without its final
+    full stop or exclamation mark, since the detail goes on after it)."""
+    text = (line.get("text") or "").rstrip(" .!;")
+    return f"строка {line.get('number')} сценария «{line.get('script') or ''}»: {text}"
 
 
 def _missed(lines: list[dict], tokens: list[tuple[str, frozenset[str]]], fuzzy: float = 0.0,
@@ -647,12 +652,13 @@ def _missed(lines: list[dict], tokens: list[tuple[str, frozenset[str]]], fuzzy: 
 
 
 def _with_script(result: dict, missed: list[dict]) -> dict:
-    """``result`` (greeting or closing) failed for the script lines in ``missed``, its detail naming them."""
+    """``result`` (greeting or closing) failed for the script lines in ``missed``, its detail naming them
+    first (what is missing), then what the check itself found."""
     if not missed:
         return result
     names = "; ".join(_line_name(line) for line in missed)
     word = "не сказана" if len(missed) == 1 else "не сказаны"
-    return {**result, "passed": False, "state": "failed", "detail": f"{result['detail']}; по сценарию {word} {names}"}
+    return {**result, "passed": False, "state": "failed", "detail": f"по сценарию {word} {names}; {result['detail']}"}
 
 
 def _stage(script: list[dict] | None, stage: str) -> list[dict]:

@@ -14,7 +14,7 @@ SCRIPT = ("Начало: Здравствуйте, «горячая линия �
           "Уточните, есть ли горячая вода у соседей: «у соседей».\n"
           "Завершение: Назовите «номер вашего обращения».\n"
           "Прощание: «Всего доброго»!")
-LINE_3 = "строка 3 сценария «Нет горячей воды»: Назовите «номер вашего обращения»."
+LINE_3 = "строка 3 сценария «Нет горячей воды»: Назовите «номер вашего обращения»"
 
 
 def _lines(body=SCRIPT, title="Нет горячей воды"):
@@ -44,7 +44,9 @@ def test_a_missed_closing_line_fails_closing_and_is_named():
     got = _by_code(checks.run(segs, script_lines=_lines()))
     assert got["greeting"]["passed"] is True
     assert got["closing"]["passed"] is False
-    assert got["closing"]["detail"].endswith("; по сценарию не сказана " + LINE_3), got["closing"]["detail"]
+    # what is missing first, then what the check found
+    assert got["closing"]["detail"] == (f"по сценарию не сказана {LINE_3}; "
+                                        f"{before['closing']['detail']}"), got["closing"]["detail"]
     # the other checks are as without the script
     assert {c: r for c, r in got.items() if c != "closing"} == {c: r for c, r in before.items() if c != "closing"}
     # said in another word form, a little before the last words: passes
