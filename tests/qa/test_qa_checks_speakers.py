@@ -149,3 +149,28 @@ def test_demo_recordings_through_whisper(heard):
         assert not [c for c in checks.OPERATOR_CHECKS if c in got and got[c]["state"] == "failed"], (name, got)
         assert got["greeting"]["state"] == "unsure" and "не разделены" in got["greeting"]["detail"]
     assert heard["prose"][1]["address"]["passed"] is False  # «…пошла через улицу»
+
+
+def test_unsure_checks_score_nothing_down(ctx, client, make_user, login):
+    """How the checks feed QA: they are hints beside the scorecard, never answers. A mono call's unsure
+    checks preselect no answer on the review page and count as unsure, not failed, on the dashboard."""
+    import re
+    from datetime import datetime, timedelta, timezone
+
+    from crm.qa import services as qa
+    from tests.factories import CallFactory, CitizenFactory
+
+    op, sup = make_user("operator"), make_user("supervisor")
+    segs = [{"start": 0.0, "end": 3.5, "speaker": "unknown", "channel": 0, "text": "Алло, слушаю."},
+            {"start": 4.0, "end": 9.0, "speaker": "unknown", "channel": 0, "text": PROSE}]
+    call = CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True), segments=segs)
+    states = {r["code"]: r["state"] for r in qa.check_results(call.id)}
+    assert states["greeting"] == states["closing"] == states["address"] == "unsure"
+    now = datetime.now(timezone.utc)
+    d = {r["code"]: r for r in qa.dashboard(now - timedelta(days=1), now + timedelta(days=1), operator_id=op.id)["checks"]}
+    assert (d["greeting"]["failed"], d["greeting"]["unsure"]) == (0, 1) and d["greeting"]["fail_rate"] == 0
+    login(sup)
+    page = client.get(f"/qa/review/{call.id}").get_data(as_text=True)
+    form = page[page.index('id="score-form"'):]
+    radios = [tag for tag in re.findall(r"<input[^>]*>", form) if 'type="radio"' in tag]
+    assert radios and not [tag for tag in radios if "checked" in tag]
