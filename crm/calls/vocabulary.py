@@ -26,9 +26,11 @@ import json
 import logging
 
 from flask import current_app
+from sqlalchemy.exc import SQLAlchemyError
 
 from crm import jobs, text_ru
 from crm.buildings import services as buildings
+from crm.db import db
 from crm.users import services as users
 
 log = logging.getLogger(__name__)
@@ -118,9 +120,17 @@ def prompt_for(operator_id: int | None) -> str | None:
     cfg = current_app.config
     if not cfg["CRM_VOCABULARY_PROMPT"]:
         return None
-    user = users.get(operator_id)
-    if user is not None:
-        names = [_first_name(user.full_name)]
-    else:
-        names = sorted({_first_name(u.full_name) for u in users.active_with_roles("operator")} - {""})[:8]
-    return compose(cfg["CRM_HOTLINE_NAME"], names, TOPIC_TERMS, _cached_streets())
+    try:
+        user = users.get(operator_id)
+        if user is not None:
+            names = [_first_name(user.full_name)]
+        else:
+            names = sorted({_first_name(u.full_name) for u in users.active_with_roles("operator")} - {""})[:8]
+        streets = _cached_streets()
+    except SQLAlchemyError:
+        # no database (``crm transcribe`` on a machine without one, an instance not yet set up): the
+        # line's name and the terms still help; staff and streets are left out
+        db.session.rollback()
+        log.warning("vocabulary prompt without staff names and streets: the database cannot be read")
+        names, streets = [], []
+    return compose(cfg["CRM_HOTLINE_NAME"], names, TOPIC_TERMS, streets)

@@ -150,3 +150,18 @@ def test_a_short_clip_takes_the_prompt_only_where_it_has_the_hotlines_words(run,
 
     prose = DATA / "speech-ru" / "codecs" / "ru_0002__pstn_alaw8k.wav"
     assert run(prose, prompt=prompt).to_json()["segments"] == run(prose).to_json()["segments"]
+
+
+def test_prompt_without_a_database_keeps_the_line_and_the_terms(app_config, tmp_path):
+    """``crm transcribe`` needs no database (README): where it cannot be read (here an empty SQLite
+    file, no tables), the prompt has the line's name and the terms, no staff and no streets."""
+    from crm import create_app
+
+    bare = create_app({**app_config, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+                       "CRM_HOTLINE_NAME": "Горячая линия ЖКХ Тестограда"})
+    with bare.app_context():
+        assert vocabulary.prompt_for(None) == vocabulary.compose("Горячая линия ЖКХ Тестограда", [],
+                                                                 vocabulary.TOPIC_TERMS, ())
+        assert vocabulary.prompt_for(7) == vocabulary.prompt_for(None)
+        from crm.db import db
+        db.engine.dispose()
