@@ -190,7 +190,7 @@ def stage_upload(stream: BinaryIO, original_name: str) -> StagedRecording:
         try:
             info = probe(tmp)
         except AudioDecodeError as exc:
-            raise CallError(_l("Файл не принят: %(reason)s", reason=LazyText(exc.message_id, exc.values)),
+            raise CallError(_l("Запись не принята: %(reason)s", reason=LazyText(exc.message_id, exc.values)),
                             f"recording_{exc.code}") from None
         if info.duration_s and info.duration_s > current_app.config["CRM_MAX_RECORDING_S"]:
             raise CallError(_l("Запись длиннее допустимого (4 ч)."), "recording_too_long")

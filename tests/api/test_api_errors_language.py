@@ -30,9 +30,9 @@ def test_crm_errors_and_nested_messages_in_english(client, as_role):
     err = assert_error(client.post("/api/v1/appeals", json=body, headers=headers), 404, "citizen_not_found")
     assert err["message"] == "заявитель не найден"
     # a refused recording: the decoder's reason inside the upload's message, both translated
-    for lang, expected in (("en", "File not accepted: The file is not an audio recording or its format is not "
+    for lang, expected in (("en", "Recording not accepted: The file is not an audio recording or its format is not "
                                   "recognised."),
-                           ("ru", "Файл не принят: Файл не является аудиозаписью или его формат не распознан.")):
+                           ("ru", "Запись не принята: Файл не является аудиозаписью или его формат не распознан.")):
         resp = client.post(f"/api/v1/calls?lang={lang}", headers=headers, content_type="multipart/form-data",
                            data={"file": (io.BytesIO(b"This is not audio, just a text file.\n" * 20), "notes.txt")})
         assert assert_error(resp, 400, "recording_not_audio")["message"] == expected
