@@ -64,7 +64,7 @@ def call_upload():
 @token_required("supervisor", "admin", "operator")
 @bp.query(CallQuerySchema)
 @bp.response(200, CallDetailSchema)
-@bp.errors({404: "unknown id"})
+@bp.errors({400: "reveal=true with a purpose not offered for the call (code invalid_purpose)", 404: "unknown id"})
 def call_get(args: dict, call_id: str):
     """A call with its transcript and automatic QA checks; the transcript read is logged
 
@@ -73,14 +73,19 @@ def call_get(args: dict, call_id: str):
     call tied to no citizen) the transcript is withheld (``transcript`` = ``{"segments": [], "withheld":
     "no_consent"}``); with it, the citizen's phone numbers, names, addresses and e-mail addresses in the
     segments' text and words are masked (``[телефон]``, ``[имя]``, ``[адрес]``, ``[e-mail]``) unless
-    ``reveal=true``, which is logged as ``transcript.reveal``."""
+    ``reveal=true``, which is logged as ``transcript.reveal`` with the kinds of identifiers shown and
+    ``purpose``: ``call_recording_qa`` (checking what the operator took down) or ``appeal_processing``
+    (work on the call's appeal; only for a call tied to one), any other value refused (400
+    ``invalid_purpose``). Without ``purpose`` the reveal is logged as ``call_recording_qa`` with a note
+    that no purpose was given (clients written before the parameter keep working); send one."""
     call = calls.get(call_id)
     if call is None:
         raise ApiError(404, "not_found", _l("звонок не найден"))
     if g.api_user.role == "operator" and call.operator_id != g.api_user.id:
         raise ApiError(403, "forbidden", _l("оператор видит только свои звонки"))
     reveal = args.get("reveal", "").lower() in ("1", "true", "yes")
-    data = calls.view(call, purpose=calls.read_purpose(g.api_user), reveal=reveal)
+    data = calls.view(call, purpose=calls.read_purpose(g.api_user), reveal=reveal,
+                      reveal_purpose=(args.get("purpose") or "").strip() or None)
     for extra in hooks.fire("call.api_fields", call=call, segments=data["transcript"]["segments"]):
         data.update(extra or {})  # QA: qa_checks, stored by the transcription job
     return data

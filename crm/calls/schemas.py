@@ -37,6 +37,11 @@ class CallQuerySchema(Schema):
     reveal = fields.String(metadata={
         "description": "QA readers: true to show the citizen's identifiers in the transcript unmasked (logged as "
                        "transcript.reveal); the operator of the call always sees them"})
+    purpose = fields.String(metadata={
+        "description": "with reveal=true: why the identifiers are needed, logged with the reveal: call_recording_qa "
+                       "(quality control: checking what the operator took down) or appeal_processing (work on the "
+                       "call's appeal; only for a call tied to one); another value is refused (400 invalid_purpose). "
+                       "Omitted: logged as call_recording_qa, noting that no purpose was given"})
 
 
 class TranscriptSchema(Schema):

@@ -25,7 +25,7 @@ from crm.users import services as users
 from crm.consent import services as consent
 from crm.db import atomic, db, new_id, utcnow
 from crm.errors import Conflict, CrmError, Forbidden, Gone, NotFound
-from crm.i18n import LazyText, lazy_gettext as _l
+from crm.i18n import N_, LazyText, lazy_gettext as _l
 from crm.security import audit, crypto, keystore, spool
 from crm.security.models import AccessLogEntry, DestructionRecord
 
@@ -635,22 +635,56 @@ def masks_for(purpose: str, reveal: bool = False) -> bool:
     return purpose == QA_PURPOSE and not reveal
 
 
-def presented_segments(call: Call, *, mask: bool) -> list[dict]:
+def presented_segments(call: Call, *, mask: bool, detect: bool = False) -> list[dict]:
     """The call's segments as shown (:func:`crm.calls.transcript.present`): text and words masked
-    when ``mask``, ``words`` ``[{start, end, word, p}]``, ``pieces`` for the page. Decrypts; logs
-    nothing (the caller does)."""
+    when ``mask``, ``words`` ``[{start, end, word, p}]``, ``pieces`` for the page; with ``detect`` each
+    also carries ``found``, the kinds of the citizen's identifiers in it (a reveal logs them).
+    Decrypts; logs nothing (the caller does)."""
     unsure_p = float(current_app.config["CRM_WORD_UNSURE_P"])
-    operator = users.get(call.operator_id) if mask and call.operator_id is not None else None
+    operator = users.get(call.operator_id) if (mask or detect) and call.operator_id is not None else None
     keep = transcript.operator_name_forms(operator.full_name) if operator is not None else frozenset()
-    streets = vocabulary.register_streets() if mask else None
+    streets = vocabulary.register_streets() if mask or detect else None
     return [transcript.present({"start": s.start, "end": s.end, "speaker": s.speaker, "channel": s.channel,
                                 "text": s.text, "words": s.words}, mask=mask, unsure_p=unsure_p, keep_names=keep,
-                               streets=streets)
+                               streets=streets, detect=detect)
             for s in call.segments]
 
 
+#: Why a QA reader may reveal the citizen's identifiers in a transcript: the processing purpose the
+#: reveal is logged under (``transcript.reveal``'s ``purpose``) → what the reveal form says of it.
+#: ``appeal_processing`` only for a call tied to an appeal (:func:`reveal_purposes`).
+REVEAL_PURPOSES: dict[str, str] = {
+    QA_PURPOSE: N_("Контроль качества: проверить, верно ли оператор записал данные заявителя"),
+    "appeal_processing": N_("Рассмотрение обращения: данные нужны для работы по обращению (жалоба, уточнение)"),
+}
+#: The kinds :func:`crm.text_ru.personal_spans` finds → the access log's field categories.
+KIND_FIELDS = {"phone": "phone", "name": "full_name", "address": "address", "email": "email"}
+#: How long a reveal form's key makes a repeated POST (a double click) log nothing more, seconds.
+REVEAL_KEY_TTL_S = 600
+
+
+def reveal_purposes(call) -> list[str]:
+    """The purposes a QA reader may give for revealing ``call``'s transcript (:data:`REVEAL_PURPOSES`)."""
+    return [p for p in REVEAL_PURPOSES if p != "appeal_processing" or call.appeal_id]
+
+
+def _first_use_of_reveal_key(user_id, call_id: str, key: str | None) -> bool:
+    """True unless ``key`` (the reveal form's one-time key) already revealed ``call_id`` to ``user_id``
+    within :data:`REVEAL_KEY_TTL_S`: a double click sends the form twice, and the second POST shows
+    the same data to the same person again without a second log entry. No key, or Redis down: True
+    (an access is logged once too often rather than not at all)."""
+    key = (key or "").strip()[:64]
+    if not key:
+        return True
+    try:
+        return bool(jobs.redis_connection().set(f"crm:transcript-reveal:{user_id}:{call_id}:{key}", 1,
+                                                nx=True, ex=REVEAL_KEY_TTL_S))
+    except redis.RedisError:
+        return True
+
+
 def view(call: Call, *, purpose: str = "call_recording_qa", commit: bool = True, reveal: bool = False,
-         pieces: bool = False) -> dict:
+         pieces: bool = False, reveal_purpose: str | None = None, reveal_key: str | None = None) -> dict:
     """Call with its decrypted transcript; logs the access. For quality control the citizen's phone
     numbers, names, addresses and e-mail addresses in the segments' text and words are masked
     («[телефон]», «[имя]», «[адрес]», «[e-mail]»; :func:`masks_for`, :mod:`crm.calls.transcript`)
@@ -664,7 +698,18 @@ def view(call: Call, *, purpose: str = "call_recording_qa", commit: bool = True,
     ``transcript`` = ``{"segments": [], "withheld": "no_consent"}``, nothing decrypted or logged.
     A call whose recording was destroyed (:func:`destroy_qa_recordings`) has no transcript any more:
     ``{"segments": [], "removed": "recording_destroyed"}`` (``"erased"`` after the citizen's erasure);
-    nothing is decrypted then, even a leftover row whose data key is already gone."""
+    nothing is decrypted then, even a leftover row whose data key is already gone.
+
+    A QA reader's reveal is logged with ``reveal_purpose`` (one of :func:`reveal_purposes`; None: the
+    API without a ``purpose``, logged as quality control and saying so in ``detail``), ``fields``
+    ``transcript`` and the kinds of identifiers the mask would have hidden (``phone``, ``full_name``,
+    ``address``, ``email``; never the values). ``reveal_key``: the reveal form's one-time key — the
+    same key again (a double click) logs nothing more (:func:`_first_use_of_reveal_key`). Raises
+    :class:`CallError` 400 ``invalid_purpose`` for a purpose not offered for this call."""
+    revealing = reveal and purpose == QA_PURPOSE
+    if revealing and reveal_purpose is not None and reveal_purpose not in reveal_purposes(call):
+        raise CallError(_l("цель раскрытия: одна из %(codes)s", codes=", ".join(reveal_purposes(call))),
+                        code="invalid_purpose")
     erased = is_erased(call)
     if erased or call.recording_destroyed_at is not None:
         if commit:
@@ -676,16 +721,22 @@ def view(call: Call, *, purpose: str = "call_recording_qa", commit: bool = True,
             db.session.commit()
         return {**as_dict(call, transcript=[], withheld="no_consent"), "erased": erased}
     mask = masks_for(purpose, reveal)
-    segments = presented_segments(call, mask=mask)
+    segments = presented_segments(call, mask=mask, detect=revealing)
     masked = any(seg.pop("masked") for seg in segments)
+    found = {k for seg in segments for k in seg.pop("found", ())}
     if not pieces:
         for seg in segments:
             seg.pop("pieces")
-    if segments:
-        revealed = reveal and purpose == QA_PURPOSE
-        audit.record("transcript.reveal" if revealed else "transcript.view", citizen_id=call.citizen_id,
-                     call_id=call.id, appeal_id=call.appeal_id, fields=["transcript"], purpose=purpose,
-                     detail="identifiers shown unmasked" if revealed else None)
+    if segments and not revealing:
+        audit.record("transcript.view", citizen_id=call.citizen_id, call_id=call.id, appeal_id=call.appeal_id,
+                     fields=["transcript"], purpose=purpose)
+    elif segments and _first_use_of_reveal_key(audit.current_actor().id, call.id, reveal_key):
+        kinds = sorted(KIND_FIELDS[k] for k in found)
+        shown = ", ".join(kinds) if kinds else "none found"
+        audit.record("transcript.reveal", citizen_id=call.citizen_id, call_id=call.id, appeal_id=call.appeal_id,
+                     fields=["transcript", *kinds], purpose=reveal_purpose or QA_PURPOSE,
+                     detail=f"identifiers shown unmasked: {shown}"
+                            + ("" if reveal_purpose else "; no purpose given (API default)"))
     if commit:
         db.session.commit()
     data = {**as_dict(call, transcript=segments), "erased": erased}

@@ -92,7 +92,7 @@ def _is_numberish(word: str) -> bool:
 
 
 def present(seg: dict, *, mask: bool, unsure_p: float = UNSURE_P, keep_names: frozenset[str] = frozenset(),
-            streets: text_ru.StreetNames | None = None) -> dict:
+            streets: text_ru.StreetNames | None = None, detect: bool = False) -> dict:
     """The shown form of one segment ``seg`` (``{start, end, speaker, channel, text, words}``, words
     as stored: ``[{start, end, word, probability}]``).
 
@@ -102,11 +102,14 @@ def present(seg: dict, *, mask: bool, unsure_p: float = UNSURE_P, keep_names: fr
     :func:`operator_name_forms`; ``streets``: the register's street names, masked in any case,
     :func:`crm.calls.vocabulary.register_streets`); ``pieces`` ``[{text, start, end, unsure, mask}]`` that
     concatenate to ``text`` (``start``/``end`` seconds for a word piece, else None; ``mask`` the kind
-    of a masked stretch, else None); ``masked`` the kinds masked, in order."""
+    of a masked stretch, else None); ``masked`` the kinds masked, in order. With ``detect`` (and no
+    ``mask``: a QA reader's reveal) also ``found``: the kinds the mask would have hidden, in order —
+    what the reveal shows, for its access-log entry (kinds only, never the values)."""
     text = seg.get("text") or ""
     words = [w for w in (seg.get("words") or []) if str(w.get("word") or "").strip()]
-    spans = (text_ru.personal_spans(text, speaker=seg.get("speaker"), keep_names=keep_names, streets=streets)
-             if mask else [])
+    found = (text_ru.personal_spans(text, speaker=seg.get("speaker"), keep_names=keep_names, streets=streets)
+             if mask or detect else [])
+    spans = found if mask else []
     ranges = _word_ranges(text, words) if words else None
 
     # which words fall under a masked stretch
@@ -159,7 +162,8 @@ def present(seg: dict, *, mask: bool, unsure_p: float = UNSURE_P, keep_names: fr
     pieces = _pieces(text, spans, words, ranges, unsure_p)
     return {"start": seg.get("start"), "end": seg.get("end"), "speaker": seg.get("speaker"),
             "channel": seg.get("channel"), "text": "".join(p["text"] for p in pieces) if pieces else "",
-            "words": shown_words, "pieces": pieces, "masked": [k for _, _, k in spans]}
+            "words": shown_words, "pieces": pieces, "masked": [k for _, _, k in spans],
+            **({"found": [k for _, _, k in found]} if detect else {})}
 
 
 def operator_name_forms(full_name: str | None) -> frozenset[str]:

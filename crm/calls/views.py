@@ -9,6 +9,7 @@ from flask_login import current_user
 
 from crm import hooks
 from crm.calls import search, services
+from crm.calls.forms import RevealForm
 from crm.i18n import Labels
 from crm.security.permissions import roles_required
 from crm.timeutil import local_tz
@@ -32,19 +33,29 @@ def call_detail(call_id):
 @roles_required("supervisor", "admin")
 def call_reveal(call_id):
     """The call page with the citizen's identifiers in the transcript unmasked, for this page only;
-    logged as ``transcript.reveal`` (a POST with the CSRF token: a link or a reload cannot reveal)."""
-    return render_call(services.get_for(current_user, call_id), reveal=True)
+    logged as ``transcript.reveal`` with the purpose chosen in the form (:class:`RevealForm`; a POST
+    with the CSRF token: a link or a reload cannot reveal). No purpose chosen: the masked page again
+    (422) with the form's error. The form's one-time key makes a double click log one reveal."""
+    call = services.get_for(current_user, call_id)
+    form = RevealForm.for_call(call)
+    if not form.validate_on_submit():
+        return render_call(call, status=422, reveal_form=form)
+    return render_call(call, reveal=True, reveal_purpose=form.purpose.data, reveal_key=form.key.data)
 
 
-def render_call(call, status: int = 200, reveal: bool = False, **panel_args):
+def render_call(call, status: int = 200, reveal: bool = False, *, reveal_purpose: str | None = None,
+                reveal_key: str | None = None, reveal_form: RevealForm | None = None, **panel_args):
     """The call page, with the sections higher features add through the ``call.page`` hook (each
     subscriber returns ``{"template", ...}`` or None); ``panel_args`` go to them (e.g. QA's ``form``:
     a scorecard form sent back with its answers and errors, with ``status`` 422). ``reveal``: a QA
-    reader asked to see the citizen's identifiers unmasked (:func:`crm.calls.services.view` logs it)."""
-    data = services.view(call, purpose=services.read_purpose(current_user), reveal=reveal, pieces=True)
+    reader asked to see the citizen's identifiers unmasked for ``reveal_purpose``
+    (:func:`crm.calls.services.view` logs it); ``reveal_form``: the reveal form sent back with its error."""
+    data = services.view(call, purpose=services.read_purpose(current_user), reveal=reveal, pieces=True,
+                         reveal_purpose=reveal_purpose, reveal_key=reveal_key)
     panels = [p for p in hooks.fire("call.page", call=call, user=current_user, status=status, **panel_args) if p]
     return render_template("calls/detail.html", call=data, operator=users.get(call.operator_id),
-                           panels=panels, revealed=reveal), status
+                           panels=panels, revealed=reveal,
+                           reveal_form=reveal_form or RevealForm.for_call(call, formdata=None)), status
 
 
 @bp.get("/calls/<call_id>/audio")

@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from crm.calls import services as calls
+from crm.calls.forms import RevealForm
 from crm.calls.views import render_call
 from crm.db import bounded_int
 from crm.i18n import Labels, lazy_gettext as _l
@@ -122,7 +123,7 @@ def _render_review(call, session=None, form=None, status: int = 200):
         evaluations=evaluations, operator=operator, hints=services.check_results(call.id), users=_users(),
         next_call=services.next_after(ids, call.id), position=(ids.index(call.id) + 1) if call.id in ids else None,
         queue_size=len(ids), queue_item=services.queue_item_for_call(call.id), rule_kinds=Labels(services.RULE_KINDS),
-        session=session,
+        session=session, reveal_form=RevealForm.for_call(call, formdata=None),
         notes=[n for ev in evaluations for n in (ev.notes or [])]), status
 
 

@@ -109,7 +109,40 @@ def test_reveal_for_a_qa_reader_is_logged(ctx, client, as_role):
     assert "masked" not in body["transcript"]
     entries = _log(call.id, "transcript.reveal")
     assert len(entries) == 1 and entries[0].actor_id == sup_user.id and entries[0].purpose == "call_recording_qa"
-    assert entries[0].fields == "transcript" and entries[0].citizen_id == call.citizen_id
+    # the kinds the reveal showed (never the values); no purpose given: said so
+    assert entries[0].fields == "address,full_name,phone,transcript" and entries[0].citizen_id == call.citizen_id
+    assert "no purpose given" in entries[0].detail
+    assert not [v for v in RAW_VALUES if v in (entries[0].detail or "")]
+
+
+def _without_appeal(call):
+    """``call`` as a recording uploaded for a known caller and not yet attached to an appeal."""
+    from crm.db import db
+
+    call.appeal_id = None
+    db.session.commit()
+    return call
+
+
+def test_api_reveal_logs_the_purpose_given_and_refuses_one_not_offered(ctx, client, as_role):
+    call, op, sup, sup_user = _masked_call(as_role)
+    assert call.appeal_id
+    assert client.get(f"/api/v1/calls/{call.id}?reveal=true&purpose=marketing", headers=sup).status_code == 400
+    ok = client.get(f"/api/v1/calls/{call.id}?reveal=true&purpose=appeal_processing", headers=sup)
+    assert ok.status_code == 200 and ok.get_json()["transcript"]["segments"][2]["text"] == "8 916 123-45-67"
+    [entry] = _log(call.id, "transcript.reveal")
+    assert entry.purpose == "appeal_processing" and entry.appeal_id == call.appeal_id
+    assert entry.fields == "address,full_name,phone,transcript" and "no purpose given" not in entry.detail
+    # a call tied to no appeal: only quality control is offered
+    _without_appeal(call)
+    bad = client.get(f"/api/v1/calls/{call.id}?reveal=true&purpose=appeal_processing", headers=sup)
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_purpose"
+    assert len(_log(call.id, "transcript.reveal")) == 1
+    assert client.get(f"/api/v1/calls/{call.id}?reveal=true&purpose=call_recording_qa", headers=sup).status_code == 200
+    assert [e.purpose for e in _log(call.id, "transcript.reveal")] == ["appeal_processing", "call_recording_qa"]
+    # purpose without reveal changes nothing: a masked read, logged as a view
+    body = client.get(f"/api/v1/calls/{call.id}?purpose=call_recording_qa", headers=sup).get_json()
+    assert body["transcript"]["masked"] is True and len(_log(call.id, "transcript.reveal")) == 2
 
 
 def test_transcript_page_masks_for_qa_and_reveals_on_request(ctx, client, login, as_role):
@@ -120,10 +153,25 @@ def test_transcript_page_masks_for_qa_and_reveals_on_request(ctx, client, login,
     assert "Сидоров" not in page and "8 916" not in page
     assert 'id="transcript-reveal"' in page
     assert not _log(call.id, "transcript.reveal")
-    shown = client.post(f"/calls/{call.id}/reveal")
+    # no purpose chosen: nothing revealed or logged, the form says why
+    refused = client.post(f"/calls/{call.id}/reveal", data={"purpose": ""})
+    assert refused.status_code == 422
+    text = refused.get_data(as_text=True)
+    assert "Сидоров" not in text and 'id="transcript-reveal-error"' in text and not _log(call.id, "transcript.reveal")
+    key = re.search(r'name="key" type="hidden" value="([^"]+)"', page).group(1)
+    shown = client.post(f"/calls/{call.id}/reveal", data={"purpose": "call_recording_qa", "key": key})
     assert shown.status_code == 200
     text = shown.get_data(as_text=True)
     assert "Пётр Сидоров" in text and "8 916 123-45-67" in text and 'id="transcript-revealed"' in text
+    [entry] = _log(call.id, "transcript.reveal")
+    assert entry.purpose == "call_recording_qa" and entry.fields == "address,full_name,phone,transcript"
+    assert "no purpose given" not in entry.detail
+    # the same form sent again (a double click): the page again, no second entry
+    again = client.post(f"/calls/{call.id}/reveal", data={"purpose": "call_recording_qa", "key": key})
+    assert again.status_code == 200 and len(_log(call.id, "transcript.reveal")) == 1
+    # a purpose not offered for this call (no appeal any more) is refused
+    _without_appeal(call)
+    assert client.post(f"/calls/{call.id}/reveal", data={"purpose": "appeal_processing"}).status_code == 422
     assert len(_log(call.id, "transcript.reveal")) == 1
     # the reveal is for that page only
     assert "Сидоров" not in client.get(f"/calls/{call.id}").get_data(as_text=True)

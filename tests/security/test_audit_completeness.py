@@ -564,7 +564,8 @@ def _post_recipes(w):
         "calls.call_retranscribe": ("supervisor", with_csrf("supervisor", f"/calls/{call_id}",
                                                             f"/calls/{call_id}/retranscribe"), cid),
         # the citizen's identifiers unmasked in the transcript for a QA reader (transcript.reveal)
-        "calls.call_reveal": ("supervisor", with_csrf("supervisor", f"/calls/{call_id}", f"/calls/{call_id}/reveal"), cid),
+        "calls.call_reveal": ("supervisor", with_csrf("supervisor", f"/calls/{call_id}", f"/calls/{call_id}/reveal",
+                                                      purpose="call_recording_qa"), cid),
         # the HTML re-run above left the call queued: mark it transcribed again, or this one is a 409
         "api_calls.call_retranscribe": ("supervisor", lambda app: (transcribed_again(), api(
             "supervisor", f"/api/v1/calls/{call_id}/transcription")(app))[1], cid),
