@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -66,7 +66,11 @@ def calls_list():
 def queue():
     """The signed-in supervisor's review queue (an admin sees every pending item)."""
     items = services.queue_for(current_user)
-    return render_template("qa/queue.html", items=items, users=_users(), form=SamplingRunForm(),
+    # an empty queue says how many transcribed calls the sampling has not queued (its periodic run may
+    # not have come yet) beside the button that runs it now
+    unqueued = None if items else services.unqueued_count()
+    return render_template("qa/queue.html", items=items, users=_users(), form=SamplingRunForm(), unqueued=unqueued,
+                           sampling_every_min=max(1, int(current_app.config["CRM_QA_SAMPLING_EVERY_S"]) // 60),
                            calls={it.call_id: calls.get(it.call_id) for it in items}, rule_kinds=Labels(services.RULE_KINDS))
 
 

@@ -241,3 +241,31 @@ def test_the_sampling_job_is_safe_to_run_twice(ctx, people):
     assert qa_jobs.run_sampling(WEEK_DAY.isoformat(), seed=3) == {"random_per_operator": 2}
     assert qa_jobs.run_sampling(WEEK_DAY.isoformat(), seed=3) == {}
     assert len(queued()) == 2
+
+
+def test_an_empty_queue_counts_the_transcribed_calls_not_queued_beside_the_button(ctx, people, login):
+    """Issue: the queue stayed empty after new calls until «Сформировать выборку» was pressed — the
+    periodic run (CRM_QA_SAMPLING_EVERY_S) had not come yet. The empty queue now says how many
+    transcribed calls of the period are not in it, with the button; calls without the QA consent,
+    not yet transcribed or already queued are not counted."""
+    import re
+
+    from crm.qa import services as qa
+
+    (a, _), (sup, _) = people
+    only_rules("random_per_operator", n=2)
+    web = login(sup)
+    page = web.get("/qa/queue").get_data(as_text=True)
+    assert "В очереди нет звонков." in page and 'id="unqueued"' not in page  # nothing to sample: no line
+    for _i in range(4):
+        CallFactory(operator=a, citizen=CitizenFactory(qa_consent=True))
+    CallFactory(operator=a, citizen=CitizenFactory(qa_consent=False))  # never sampled: not counted
+    CallFactory(operator=a, citizen=CitizenFactory(qa_consent=True), transcribed=False)  # still queued for Whisper
+    assert qa.unqueued_count() == 4
+    page = web.get("/qa/queue").get_data(as_text=True)
+    line = re.search(r'<form[^>]*id="unqueued".*?</form>', page, re.S).group(0)
+    assert "которых нет в очереди: 4." in line and 'id="sample-now"' in line and "раз в 60 мин" in line
+    web.post("/qa/queue/sample", data={})
+    assert qa.unqueued_count() == 2  # the random rule took 2 of the operator's 4; the others stay out
+    page = web.get("/qa/queue").get_data(as_text=True)
+    assert 'id="start-review"' in page and 'id="unqueued"' not in page

@@ -33,7 +33,7 @@ from crm.qa.services.checkresults import (store_checks, after_transcript, forget
                                           checks_for_call)
 from crm.qa.services.sampling import (RULE_KINDS, PERIODS, DEFAULT_RULES, ensure_rules, update_rule,
                                       period_of, run_sampling, queue_for, next_in_queue, next_after,
-                                      queue_item_for_call)
+                                      queue_item_for_call, unqueued_count)
 from crm.qa.services.calibration import (create_session, get_session, sessions, session_scores,
                                          own_score, submit_calibration, close_session,
                                          calibration_report)
@@ -96,6 +96,7 @@ __all__ = [
     "update_rule",
     "period_of",
     "run_sampling",
+    "unqueued_count",
     "queue_for",
     "next_in_queue",
     "next_after",

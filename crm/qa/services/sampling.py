@@ -184,6 +184,23 @@ def run_sampling(day: date | None = None, *, seed: int | str | None = None) -> d
     return dict(added)
 
 
+def unqueued_count(day: date | None = None) -> int:
+    """How many calls the sampling could still consider for the periods of the active rules containing
+    ``day`` (default today in ``CRM_TIMEZONE``): transcribed (``done``), passing the QA-consent gate,
+    recording not destroyed, and not in the review queue — the candidates of :func:`run_sampling`.
+    Shown on an empty queue beside «Сформировать выборку»: the periodic run (``CRM_QA_SAMPLING_EVERY_S``)
+    may not have come yet. Not every one of them will be queued: the rules decide (the random rule
+    takes ``n`` per operator)."""
+    day = day or datetime.now(local_tz()).date()
+    periods = [period_of(r.period, day) for r in ensure_rules() if r.active]
+    if not periods:
+        return 0
+    in_period = calls.in_period(min(p[1] for p in periods), max(p[2] for p in periods), status="done")
+    queued = set(db.session.execute(db.select(QueueItem.call_id).where(
+        QueueItem.call_id.in_([c.id for c in in_period]))).scalars()) if in_period else set()
+    return len(permitted_calls(c for c in in_period if c.id not in queued and not calls.recording_destroyed(c)))
+
+
 def queue_for(user, include_all: bool = False) -> list[QueueItem]:
     """Pending items of ``user``'s review queue and unassigned ones (an admin, or ``include_all``:
     every pending item), oldest first. Items whose citizen has withdrawn the QA consent since they were queued are
