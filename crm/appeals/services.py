@@ -1091,6 +1091,14 @@ def numbers_for_citizen(citizen_id: str) -> list[str]:
     return [a.number for a in for_citizen(citizen_id)]
 
 
+def numbers_by_id(appeal_ids) -> dict[str, str]:
+    """``{appeal id: number}`` of ``appeal_ids`` in one query (lists showing many calls' appeals)."""
+    ids = sorted({a for a in appeal_ids if a})
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(Appeal.id, Appeal.number).where(Appeal.id.in_(ids))).all())
+
+
 #: Statuses left out of SLA compliance (the appeal was not worked on: refused or a duplicate).
 NOT_COUNTED_FOR_SLA = ("rejected", "duplicate")
 

@@ -58,7 +58,35 @@ def _notes_from_form() -> list[dict]:
 @bp.get("/qa/calls")
 @roles_required("supervisor", "admin")
 def calls_list():
-    return render_template("qa/calls.html", calls=calls.transcribed(limit=200), users=_users())
+    """Calls newest first for triage: appeal number, automatic checks (✓/✗/? and the failed ones' names),
+    evaluated or not (and the score); filters ``operator_id``, ``from``/``to`` (days, Moscow time),
+    ``evaluated`` (``yes``/``no``), ``failed``/``unsure`` (``1``: some check failed / unsure); ``page``.
+    No personal data: nothing is decrypted, so nothing is logged."""
+    f = {k: request.args.get(k, "").strip() for k in ("operator_id", "from", "to", "evaluated", "failed", "unsure")}
+    errors = []
+
+    def day(name):
+        if not f[name]:
+            return None
+        try:
+            value = date.fromisoformat(f[name])
+        except ValueError:
+            value = None
+        if value is None or out_of_range(value):
+            errors.append(_("Дата «%(value)s» не распознана: укажите день в формате ГГГГ-ММ-ДД.", value=f[name]))
+            f[name] = ""
+            return None
+        return value
+
+    start, end = day("from"), day("to")
+    operator_id = bounded_int(f["operator_id"], low=1)
+    result = services.call_page(operator_id=operator_id, start=start, end=end,
+                                evaluated={"yes": True, "no": False}.get(f["evaluated"]),
+                                has_failed=f["failed"] == "1", has_unsure=f["unsure"] == "1",
+                                page=bounded_int(request.args.get("page"), low=1, high=100_000) or 1)
+    args = {k: v for k, v in f.items() if v}
+    return render_template("qa/calls.html", result=result, users=_users(), f=f, args=args, errors=errors,
+                           operators=users.list_users("operator"), check_labels=Labels(checks.LABELS))
 
 
 @bp.get("/qa/queue")

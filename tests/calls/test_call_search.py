@@ -270,6 +270,14 @@ def test_the_page_posts_the_phrase_with_csrf_and_refuses_it_in_the_url(ctx, w, l
     resp = client.post("/calls/search", data={"q": PHRASE, "csrf_token": token.group(1)})
     assert resp.status_code == 200 and 'id="search-hits"' in resp.get_data(as_text=True)
     assert len(_entries(before)) == 2
+    # each hit's call (its date), moment and fragment link to the call page, the latter two at the moment
+    html = resp.get_data(as_text=True)
+    rows = re.findall(r'<tr data-call="([^"]+)">(.*?)</tr>', html, re.S)
+    assert rows
+    for call_id, cells in rows:
+        assert f'class="search-call" href="/calls/{call_id}"' in cells
+        assert re.search(rf'class="search-hit" href="/calls/{call_id}#t=[0-9.]+"', cells)
+        assert re.search(rf'class="search-fragment" href="/calls/{call_id}#t=[0-9.]+"', cells)
 
 
 def test_the_api_refuses_the_phrase_in_the_url(ctx, w):

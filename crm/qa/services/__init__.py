@@ -38,6 +38,7 @@ from crm.qa.services.calibration import (create_session, get_session, sessions, 
                                          own_score, submit_calibration, close_session,
                                          calibration_report)
 from crm.qa.services.dashboards import dashboard, kpi_figures
+from crm.qa.services.calllist import PAGE_SIZE, call_page
 
 __all__ = [
     "OPERATOR_STATUS_RU",
@@ -96,6 +97,8 @@ __all__ = [
     "update_rule",
     "period_of",
     "run_sampling",
+    "call_page",
+    "PAGE_SIZE",
     "unqueued_count",
     "queue_for",
     "next_in_queue",
