@@ -57,7 +57,7 @@ def test_list_shows_appeal_checks_and_evaluation_and_filters(ctx, client, login,
     assert "не оценён" in row and f'href="/calls/{flagged.id}"' in row
     assert "оценён: 100" in _row(html, scored)
     assert "не уверено:" in _row(html, doubtful.id)
-    assert "Сидоров" not in html and "916" not in html  # no personal data in the list
+    assert "Сидоров" not in html and "123-45-67" not in html and "+7 916" not in html  # no personal data
 
     def ids(**q):
         return set(_row_ids(client.get("/qa/calls", query_string=q).get_data(as_text=True)))
