@@ -44,8 +44,11 @@ def shown_segment(seg: dict, *, words: bool) -> dict:
                                       "(default: CRM_CHANNEL_ROLES, operator,citizen)")
 @click.option("--prompt/--no-prompt", "use_prompt", default=True,
               help="condition decoding on the hotline's vocabulary (crm.calls.vocabulary; default on)")
+@click.option("--operator", "operator_name", metavar="NAME",
+              help="the answering operator's first name as said in the greeting («Анна»), for the vocabulary "
+                   "prompt; default: the active operators' first names from the database, if there is one")
 @with_appcontext
-def transcribe_cmd(file, as_json, words, model_dir, language, threads, channel_roles, use_prompt):
+def transcribe_cmd(file, as_json, words, model_dir, language, threads, channel_roles, use_prompt, operator_name):
     """Transcribe FILE synchronously with the same pipeline as the worker.
 
     Segment texts are printed with their numbers as the stored transcript writes them
@@ -60,7 +63,7 @@ def transcribe_cmd(file, as_json, words, model_dir, language, threads, channel_r
         result = transcribe(Path(file), model_dir=Path(model_dir) if model_dir else default_model_dir(current_app),
                             language=language or cfg["CRM_LANGUAGE"], channel_roles=roles,
                             cpu_threads=threads or cfg["CRM_WHISPER_THREADS"],
-                            prompt=vocabulary.prompt_for(None) if use_prompt else None)
+                            prompt=vocabulary.prompt_for(None, operator_name) if use_prompt else None)
     except AudioDecodeError as exc:
         if as_json:
             click.echo(json.dumps({"error": exc.to_dict()}, ensure_ascii=False), err=True)

@@ -114,23 +114,26 @@ def register_streets() -> text_ru.StreetNames:
     return text_ru.street_names(tuple(names))
 
 
-def prompt_for(operator_id: int | None) -> str | None:
+def prompt_for(operator_id: int | None, operator_name: str | None = None) -> str | None:
     """The prompt for a call answered by the staff account ``operator_id`` (None: not known), or
-    None when ``CRM_VOCABULARY_PROMPT`` is off."""
+    None when ``CRM_VOCABULARY_PROMPT`` is off. ``operator_name``: the answering operator's first name
+    as said in the greeting, given instead of an account (``crm transcribe --operator``)."""
     cfg = current_app.config
     if not cfg["CRM_VOCABULARY_PROMPT"]:
         return None
+    names = [operator_name.strip()] if operator_name and operator_name.strip() else None
     try:
-        user = users.get(operator_id)
-        if user is not None:
-            names = [_first_name(user.full_name)]
-        else:
-            names = sorted({_first_name(u.full_name) for u in users.active_with_roles("operator")} - {""})[:8]
+        if names is None:
+            user = users.get(operator_id)
+            if user is not None:
+                names = [_first_name(user.full_name)]
+            else:
+                names = sorted({_first_name(u.full_name) for u in users.active_with_roles("operator")} - {""})[:8]
         streets = _cached_streets()
     except SQLAlchemyError:
         # no database (``crm transcribe`` on a machine without one, an instance not yet set up): the
-        # line's name and the terms still help; staff and streets are left out
+        # line's name, the terms and a name given by hand still help; staff and streets are left out
         db.session.rollback()
         log.warning("vocabulary prompt without staff names and streets: the database cannot be read")
-        names, streets = [], []
+        names, streets = names or [], []
     return compose(cfg["CRM_HOTLINE_NAME"], names, TOPIC_TERMS, streets)

@@ -165,3 +165,19 @@ def test_prompt_without_a_database_keeps_the_line_and_the_terms(app_config, tmp_
         assert vocabulary.prompt_for(7) == vocabulary.prompt_for(None)
         from crm.db import db
         db.engine.dispose()
+
+
+def test_an_operator_named_by_hand_goes_into_the_prompt_with_or_without_a_database(ctx, no_cache, app_config, tmp_path):
+    """``crm transcribe --operator Анна``: the name said in the greeting, instead of the accounts."""
+    from crm import create_app
+
+    UserFactory(role="operator", full_name="Ольга Иванова")
+    db.session.commit()
+    assert "оператор Анна." in vocabulary.prompt_for(None, "Анна")
+    assert "Ольга" not in vocabulary.prompt_for(None, "Анна") and "Ольга" in vocabulary.prompt_for(None)
+    bare = create_app({**app_config, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'empty.sqlite3'}"})
+    with bare.app_context():
+        assert vocabulary.prompt_for(None, "Анна") == vocabulary.compose(
+            bare.config["CRM_HOTLINE_NAME"], ["Анна"], vocabulary.TOPIC_TERMS, ())
+        from crm.db import db as bare_db
+        bare_db.engine.dispose()

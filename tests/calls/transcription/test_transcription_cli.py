@@ -55,3 +55,24 @@ def test_cli_options_roles_language_threads_words(app, model_dir):
     assert {s["speaker"] for s in js["segments"]} <= {"citizen", "operator"}
     assert all(s["speaker"] == ("citizen" if s["channel"] == 0 else "operator") for s in js["segments"])
     assert all(s["words"] and {"start", "end", "word", "p"} == set(s["words"][0]) for s in js["segments"])
+
+
+@pytest.mark.model
+def test_cli_without_a_database_names_the_operator_given(app_config, model_dir, tmp_path):
+    """`crm transcribe --operator Анна` on a machine without the instance's database: the prompt has
+    the line's name, the terms and the name given, so the greeting comes out as the page shows it
+    (without the name Whisper wrote «операто, рано»)."""
+    from crm import create_app
+    from crm.cli import main
+    from tests.speech import CALLS, norm
+
+    bare = create_app({**app_config, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'empty.sqlite3'}"})
+    out = bare.test_cli_runner().invoke(main, [
+        "transcribe", str(CALLS / "dev_call_01_hot_water.stereo8k.wav"), "--json", "--operator", "Анна",
+        "--model-dir", str(model_dir)])
+    assert out.exit_code == 0, out.output
+    greeting = norm(json.loads(out.stdout)["segments"][0]["text"])
+    assert "жилищно коммунального хозяйства" in greeting and "оператор анна" in greeting
+    with bare.app_context():
+        from crm.db import db
+        db.engine.dispose()
