@@ -426,6 +426,24 @@ _STREET_TYPE = re.compile(
     r"п[еи]р[еи]ул(?:ок|ка|ку|ком|ке|ки|ков|кам|ках)|ш[оа]сс[еэ]|набережн(?:ая|ой|ую)|"
     r"б[уо]львар(?:а|у|ом|е|ы|ов)?|площад(?:ь|и|ью)|пр[оа]езд(?:а|у|ом|е)?|микрорайон(?:а|у|ом|е)?|"
     r"тупик(?:а|у|ом|е)?|алле(?:я|и|ю|ей)|ул|пр-т|пр-кт|просп|б-р")
+#: The tails of street types as Whisper mishears their heads («вспект», «спект», «праспект» for
+#: «проспект»; «реулок» for «переулок»; «бульва», «плошадь», «шосе», «микрайон» …): up to three letters
+#: of anything, then the tail, in any case ending. Only for a word the dictionary does not know
+#: (:func:`_street_type`), so «аспект», «респект», «конспект», «перспектива» stay words.
+_MISHEARD_TYPE = re.compile(
+    r"[а-я]{0,3}сп[еэиа]к?т(?:а|у|ом|е|ы|ов|ами|ах)?|[а-я]{0,3}р[еи]ул[оа]?[кг](?:а|у|ом|е|и|ов|ам|ах)?|"
+    r"[а-я]{0,2}ш[оа]с[еэ]|[а-я]{0,3}[лл]?ьв[ао]р?(?:а|у|ом|е|ы|ов)?|[а-я]{0,2}л[оа][шщ]ад(?:ь|и|ью)|"
+    r"[а-я]{0,3}бережн(?:ая|ой|ую|я)|[а-я]{0,4}р?айон(?:а|у|ом|е)?|[а-я]{0,2}л[иі]ц(?:а|ы|е|у|ей)")
+
+
+def _street_type(word: str) -> bool:
+    """Whether the lower-cased word (ё → е) is a street type (:data:`_STREET_TYPE`), or a word the
+    dictionary does not know that ends like one misheard (:data:`_MISHEARD_TYPE`)."""
+    if _STREET_TYPE.fullmatch(word):
+        return True
+    return len(word) >= 4 and bool(_MISHEARD_TYPE.fullmatch(word)) and not morph().word_is_known(word)
+
+
 #: An apartment's word after which any word is taken for its number (a misheard «семнадцать» comes out
 #: «семинации»); the abbreviation «кв.» only before a number («кв. м» is square metres).
 _FLAT_WORD = re.compile(r"квартир(?:а|ы|е|у|ой)|кв-ра")
@@ -527,7 +545,7 @@ def _flat_number_like(word: str) -> bool:
 def _street_spans(text: str, streets: StreetNames | None) -> list[tuple[int, int, str]]:
     """Addresses said the way a transcript writes them, lower case and misheard words included:
 
-    * a street type (:data:`_STREET_TYPE`: «улица», «распект», «пр-т» …) with the street's name after
+    * a street type (:func:`_street_type`: «улица», «распект», «вспект», «пр-т» …) with the street's name after
       it — a name of the register (``streets``), a capitalised or unknown word, an adjective, a
       number and a word («8 марта») — or any one to three words when a house number follows
       («распект мира, дом 12»), the house number kept with it;
@@ -554,7 +572,7 @@ def _street_spans(text: str, streets: StreetNames | None) -> list[tuple[int, int
     spans: list[tuple[int, int, str]] = []
     for i in range(n):
         w = low[i]
-        if _STREET_TYPE.fullmatch(w):
+        if _street_type(w):
             # the name after the street type
             j = i + 1
             if j < n and joined(j) and low[j] == "им":
