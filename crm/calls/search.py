@@ -8,8 +8,10 @@ first and the result says when the bound cut the scan short and how far back it 
 
 **Matching** is the one the automatic QA checks use (:func:`crm.text_ru.lemma_tokens`): words are
 compared through their pymorphy3 lemmas after lower-casing and ё → е, so «горячая вода» finds
-«горячей воды» and «ещё» finds «еще»; the phrase's words must follow one another inside one
-segment (a phrase split over two segments is not found). Punctuation between words is ignored.
+«горячей воды» and «ещё» finds «еще»; the phrase's numbers are written in digits as the stored
+text's are (:func:`crm.calls.transcription.numbers.normalise`), so «десять рабочих дней» finds «10
+рабочих дней»; the phrase's words must follow one another inside one segment (a phrase split over
+two segments is not found). Punctuation between words is ignored.
 
 **Masked as QA sees it** (issue 18): each segment is matched as a QA reader is shown it
 (:func:`crm.calls.transcript.present`): numbers in digits, and the citizen's phone numbers, names,
@@ -50,6 +52,7 @@ from sqlalchemy import select
 from crm.calls import services as calls
 from crm.calls import transcript, vocabulary
 from crm.calls.models import Call, Segment
+from crm.calls.transcription import numbers
 from crm.i18n import N_, lazy_gettext as _l
 from crm.text_ru import lemma_tokens, phrase_lemmas
 from crm.db import db, utcnow
@@ -170,7 +173,10 @@ def check_phrase(phrase: str | None) -> tuple[frozenset[str], ...]:
                           "q_too_short")
     if len(words) > MAX_PHRASE_WORDS:
         raise SearchError(_l("Во фразе больше %(max)s слов: сократите её.", max=MAX_PHRASE_WORDS), "q_too_long")
-    return phrase_lemmas(phrase)
+    # the stored text writes numbers in digits (crm.calls.transcription.numbers.normalise, as
+    # save_transcript does): the phrase is written the same way, so «десять рабочих дней» and «в
+    # течение десяти» find «10 рабочих дней», as «10 рабочих дней» does
+    return phrase_lemmas(numbers.normalise(phrase))
 
 
 def parse_bound(value: str | None, name: str, *, end: bool = False) -> datetime | None:

@@ -26,3 +26,28 @@ def test_misheard_street_types_are_masked_and_ordinary_words_stay(text, shown):
     from crm import text_ru
 
     assert text_ru.mask_text(text, text_ru.personal_spans(text, speaker="unknown")) == shown
+
+
+# --- numbers typed as words in the transcript search --------------------------------------------------
+
+DEADLINE_SEGMENT = {"start": 30.0, "end": 34.0, "speaker": "operator", "channel": 0,
+                    "text": "Ответ придёт в течение десяти рабочих дней.",
+                    "words": [{"start": 30.0 + i * 0.5, "end": 30.4 + i * 0.5, "word": w, "probability": 0.9}
+                              for i, w in enumerate("Ответ придёт в течение десяти рабочих дней.".split())]}
+
+
+@pytest.mark.parametrize("phrase", ["10 рабочих дней", "десять рабочих дней", "в течение десяти",
+                                    "в течение 10 рабочих дней", "десяти рабочих"])
+def test_search_finds_a_number_typed_in_digits_or_in_words(ctx, make_user, phrase):
+    from crm.calls import search
+    from tests.factories import CallFactory, CitizenFactory
+
+    sup = make_user("supervisor")
+    call = CallFactory(operator=make_user("operator"), citizen=CitizenFactory(qa_consent=True),
+                       segments=[dict(DEADLINE_SEGMENT)])
+    hits = search.search_transcripts(phrase, user=sup).hits
+    assert [h.call_id for h in hits] == [call.id]
+    assert "10 рабочих дней" in hits[0].snippet
+    assert hits[0].exact  # the word times of «десяти» carry over to «10»
+    # a different number does not find it
+    assert search.search_transcripts("одиннадцать рабочих дней", user=sup).hits == []
