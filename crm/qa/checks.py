@@ -4,7 +4,11 @@ Each check takes the transcript segments (``{start, end, speaker, text}``, secon
 ``{code, passed, detail, value, at_s}``: ``detail`` is a Russian sentence for the reviewer that
 quotes only the configured phrases it found (never a word of the transcript: not the citizen's, not
 the operator's name), ``value`` the measured figure (seconds, words per minute,
-a share) or None, ``at_s`` where in the call the finding is (seconds) or None.
+a share) or None, ``at_s`` where in the call the finding is (seconds) or None: for a phrase, the
+matched word's own ``start`` from the segment's ``words`` (the segment's start without words), so that
+a long merged segment of a mono call does not put the finding seconds early; the details' times and the
+call page's seek links use it. A failed detail says first what is missing, then, after «. Найдено: »,
+what was found.
 
 | code | passes when | configuration (``CRM_QA_CHECKS[code]``) |
 |---|---|---|
@@ -151,7 +155,8 @@ _SPEAKERS = ("operator", "unknown")
 #: The checks that judge what the operator said or did (all but ``silence``, which any pause fails).
 OPERATOR_CHECKS = ("greeting", "closing", "address", "callback_number", "forbidden_phrases", "overtalk",
                    "talk_ratio", "speech_rate")
-NOT_SEPARATED_NOTE = "; говорящие в записи не разделены: неизвестно, кто это сказал или не сказал, — прослушайте запись"
+# a sentence of its own, so that it does not read as part of what a detail found («… Найдено: …»)
+NOT_SEPARATED_NOTE = ". Говорящие в записи не разделены: неизвестно, кто это сказал или не сказал, — прослушайте запись"
 
 
 def separated(segments: list[dict]) -> bool:
@@ -204,9 +209,10 @@ def _matches(token: tuple[str, frozenset[str]], want: tuple[str, frozenset[str]]
 
 def _find_at(tokens: list[tuple[str, frozenset[str]]], phrases, need_following_word: bool = False,
              fuzzy: float = 0.0, probs: list[float | None] | None = None,
-             sure_p: float | None = None) -> tuple[str, float | None] | None:
-    """``(phrase, p)``: the first phrase of ``phrases`` found in ``tokens`` and the lowest probability of
-    its words (None when unknown), or None. The phrase is returned as the configuration writes it,
+             sure_p: float | None = None) -> tuple[str, float | None, int] | None:
+    """``(phrase, p, i)``: the first phrase of ``phrases`` found in ``tokens``, the lowest probability of
+    its words (None when unknown) and the index of its first token in ``tokens`` (for its time,
+    :func:`_token_times`), or None. The phrase is returned as the configuration writes it,
     never as the transcript has it: a detail quotes no word of the recording (in a mono call a segment
     of ``unknown`` speaker can be the citizen's, and the word after «оператор» is a name; issue 13
     re-audit). When words carry probabilities the surest occurrence of any of the phrases is taken.
@@ -228,9 +234,9 @@ def _find_at(tokens: list[tuple[str, frozenset[str]]], phrases, need_following_w
                     known = [p for p in (probs or [])[i:i + n] if p is not None]
                     p = min(known) if known else None
                     if p is None or (sure_p is not None and p >= sure_p):
-                        return label, p  # sure: the first found, as always
+                        return label, p, i  # sure: the first found, as always
                     if best is None or p > best[1]:
-                        best = (label, p)
+                        best = (label, p, i)
     return best
 
 
@@ -250,32 +256,55 @@ def phrase_label(words: str, phrases, need_following_word: bool = False, fuzzy: 
     return _find(text_ru.tokens(words), tuple(phrases), need_following_word, fuzzy)
 
 
-def _token_probs(segments: list[dict]) -> list[float | None]:
-    """The probability of each token of the segments' texts joined with spaces (as
-    :func:`crm.text_ru.tokens` gives them), from the segments' ``words``: the words' tokens are
-    aligned with the text's (difflib), so a text whose numbers were rewritten in digits still finds
-    its other words; a token with no aligned word gets None (sure)."""
+def _aligned(s: dict) -> list[tuple[float | None, float | None]]:
+    """``(p, start)`` of each token of the segment's text (as :func:`crm.text_ru.tokens` gives them), from
+    the segment's ``words``: the words' tokens are aligned with the text's (difflib), so a text whose
+    numbers were rewritten in digits still finds its other words; a token with no aligned word gets
+    ``(None, None)`` (sure, time unknown)."""
     from difflib import SequenceMatcher
 
-    out: list[float | None] = []
-    for s in segments:
-        text_toks = [w for w, _ in text_ru.tokens(s.get("text"))]
-        probs: list[float | None] = [None] * len(text_toks)
-        word_toks: list[tuple[str, float | None]] = []
-        for w in s.get("words") or []:
-            p = w.get("probability", w.get("p"))
-            try:
-                p = None if p is None else float(p)
-            except (TypeError, ValueError):
-                p = None
-            word_toks += [(t, p) for t, _ in text_ru.tokens(str(w.get("word") or ""))]
-        if word_toks:
-            sm = SequenceMatcher(None, text_toks, [t for t, _ in word_toks], autojunk=False)
-            for a, b, size in sm.get_matching_blocks():
-                for k in range(size):
-                    probs[a + k] = word_toks[b + k][1]
-        out += probs
+    text_toks = [w for w, _ in text_ru.tokens(s.get("text"))]
+    out: list[tuple[float | None, float | None]] = [(None, None)] * len(text_toks)
+    word_toks: list[tuple[str, float | None, float | None]] = []
+    for w in s.get("words") or []:
+        p = _number(w.get("probability", w.get("p")))
+        start = _number(w.get("start"))
+        word_toks += [(t, p, start) for t, _ in text_ru.tokens(str(w.get("word") or ""))]
+    if word_toks:
+        sm = SequenceMatcher(None, text_toks, [t for t, _, _ in word_toks], autojunk=False)
+        for a, b, size in sm.get_matching_blocks():
+            for k in range(size):
+                out[a + k] = word_toks[b + k][1:]
     return out
+
+
+def _number(value) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _token_probs(segments: list[dict]) -> list[float | None]:
+    """The probability of each token of the segments' texts joined with spaces (:func:`_aligned`);
+    None (sure) for a token with no aligned word."""
+    return [p for s in segments for p, _ in _aligned(s)]
+
+
+def _token_times(segments: list[dict]) -> list[float]:
+    """Where each token of the segments' texts joined with spaces is said (seconds): its word's own
+    ``start`` from the segment's ``words`` (:func:`_aligned`), else the segment's start. A detail
+    and the player's seek point at the word, not at the start of a long (merged) segment."""
+    return [_start(s) if t is None else t for s in segments for _, t in _aligned(s)]
+
+
+def _time_at(segments: list[dict], index: int) -> float:
+    """The time of token ``index`` of the segments' joined texts (:func:`_token_times`); the first
+    segment's start if the index is out of range."""
+    times = _token_times(segments)
+    if 0 <= index < len(times):
+        return times[index]
+    return _start(segments[0]) if segments else 0.0
 
 
 def _doubt(p: float | None, cfg: dict) -> bool:
@@ -289,6 +318,16 @@ def _sure_p(cfg: dict) -> float:
 
 def _unsure_note(p: float) -> str:
     return f"; распознано неуверенно (вероятность {p:.2f}) — прослушайте запись"
+
+
+#: How a failed detail sets what was found apart from what is missing (said first).
+FOUND = ". Найдено: "
+
+
+def _missing_found(missing: str, found: str) -> str:
+    """A failed detail: what is missing first, then, labelled, what was found
+    («не сказано: …. Найдено: прощание «всего доброго» на 50.9 с»)."""
+    return f"{missing}{FOUND}{found}"
 
 
 def _start(s: dict) -> float:
@@ -314,15 +353,16 @@ def _result(code: str, passed: bool, detail: str, value: float | None = None, at
 
 
 def _first_hit(segments: list[dict], phrases, cfg: dict | None = None) -> tuple[str, float, float | None] | None:
-    """``(phrase, start, p)`` (the phrase as configured) of the first of ``segments`` (operator's) containing one of ``phrases``
-    surely, else of the first containing one at all (``p``: its words' lowest probability)."""
+    """``(phrase, at, p)`` (the phrase as configured) of the first of ``segments`` (operator's) containing one of ``phrases``
+    surely, else of the first containing one at all (``at``: when the phrase's first word is said,
+    :func:`_time_at`; ``p``: its words' lowest probability)."""
     doubtful = None
     for s in _counted(segments):
         found = _find_at(text_ru.tokens(s["text"]), tuple(phrases), probs=_token_probs([s]), sure_p=_sure_p(cfg or {}))
         if found:
             if not _doubt(found[1], cfg or {}):
-                return found[0], _start(s), found[1]
-            doubtful = doubtful or (found[0], _start(s), found[1])
+                return found[0], _time_at([s], found[2]), found[1]
+            doubtful = doubtful or (found[0], _time_at([s], found[2]), found[1])
     return doubtful
 
 
@@ -354,7 +394,10 @@ def greeting(segments: list[dict], cfg: dict | None = None) -> dict:
                            probs=probs, sure_p=_sure_p(cfg)) for key in ("greetings", "line_names", "operator_names")}
     hello, line, name = (found[k][0] if found[k] else None for k in ("greetings", "line_names", "operator_names"))
     named = (line and name) if cfg["need"] == "both" else (line or name)
-    at = _start(window[0]) if window else None
+    # where the greeting (else the first introduction found) is said: its word's own time
+    first = found["greetings"] or min((found[k] for k in ("line_names", "operator_names") if found[k]),
+                                      key=lambda f: f[2], default=None)
+    at = (_time_at(window, first[2]) if first else _start(window[0])) if window else None
     intro = ", ".join(f"«{x}»" for x in (line, name) if x)
     if hello and named:
         detail = f"приветствие «{hello}» и представление {intro} в первые {window_s:g} с"
@@ -369,10 +412,11 @@ def greeting(segments: list[dict], cfg: dict | None = None) -> dict:
         return _result("greeting", True, detail, at_s=at)
     if hello:
         missing = " и ".join(x for x, got in (("название линии", line), ("своё имя", name)) if not got)
-        return _result("greeting", False, f"оператор не назвал {missing}; приветствие «{hello}» есть", at_s=at)
-    if line or name:
-        return _result("greeting", False, f"нет приветствия в первые {window_s:g} с; представление {intro} есть",
+        return _result("greeting", False, _missing_found(f"оператор не назвал {missing}", f"приветствие «{hello}»"),
                        at_s=at)
+    if line or name:
+        return _result("greeting", False, _missing_found(f"нет приветствия в первые {window_s:g} с",
+                                                         f"представление {intro}"), at_s=at)
     return _result("greeting", False, f"нет приветствия оператора в первые {window_s:g} с")
 
 
@@ -392,11 +436,12 @@ def closing(segments: list[dict], cfg: dict | None = None) -> dict:
         found = _find_at(text_ru.tokens(s["text"]), tuple(cfg["phrases"]), fuzzy=float(cfg.get("fuzzy") or 0),
                          probs=_token_probs([s]), sure_p=_sure_p(cfg))
         if found:
+            at = _time_at([s], found[2])
             if not _doubt(found[1], cfg):
-                return _result("closing", True, f"прощание «{found[0]}» на {_start(s):.1f} с", at_s=_start(s))
-            doubtful = doubtful or (found, _start(s))
+                return _result("closing", True, f"прощание «{found[0]}» на {at:.1f} с", at_s=at)
+            doubtful = doubtful or (found, at)
     if doubtful:
-        (words, p), at = doubtful
+        (words, p, _), at = doubtful
         return _result("closing", False, f"прощание «{words}» на {at:.1f} с" + _unsure_note(p), at_s=at, unsure=True)
     return _result("closing", False, "оператор не попрощался в конце звонка")
 
@@ -431,19 +476,22 @@ def _clarifies(sentence: str, tokens: list[tuple[str, frozenset[str]]], at: int,
 
 
 def _address_hit(segments: list[dict], cfg: dict) -> tuple[tuple[str, float, float | None] | None, tuple | None]:
-    """``(hit, loose)``: ``hit`` is ``(phrase, start, p)`` of the first clarification of the address in
-    the counted segments (surely said, else the first doubtful one), ``loose`` ``(phrase, start)`` of
-    the first address word said otherwise (narration), for the detail."""
+    """``(hit, loose)``: ``hit`` is ``(phrase, at, p)`` of the first clarification of the address in
+    the counted segments (surely said, else the first doubtful one), ``loose`` ``(phrase, at)`` of
+    the first address word said otherwise (narration), for the detail; ``at`` is when the word is
+    said (its own time from the segment's ``words``, else the segment's start)."""
     phrases = tuple(cfg["phrases"])
     sure_p = _sure_p(cfg)
     doubtful = loose = None
     for s in _counted(segments):
         probs = _token_probs([s])
+        times = _token_times([s])
         offset = 0
         for m in _SENTENCE.finditer(s["text"]):
             sentence = m.group()
             tokens = text_ru.tokens(sentence)
             sprobs = probs[offset:offset + len(tokens)]
+            stimes = times[offset:offset + len(tokens)]
             offset += len(tokens)
             for phrase in phrases:
                 for variant in scripts.variants(phrase):
@@ -452,14 +500,15 @@ def _address_hit(segments: list[dict], cfg: dict) -> tuple[tuple[str, float, flo
                     for i in range(len(tokens) - n + 1) if n else ():
                         if not all(_matches(tokens[i + k], want[k], 0.0) for k in range(n)):
                             continue
+                        at = stimes[i] if i < len(stimes) else _start(s)  # the word's own time
                         if not _clarifies(sentence, tokens, i, n, cfg):
-                            loose = loose or (phrase, _start(s))
+                            loose = loose or (phrase, at)
                             continue
                         known = [p for p in sprobs[i:i + n] if p is not None]
                         p = min(known) if known else None
                         if p is None or p >= sure_p:
-                            return (phrase, _start(s), p), loose
-                        doubtful = doubtful or (phrase, _start(s), p)
+                            return (phrase, at, p), loose
+                        doubtful = doubtful or (phrase, at, p)
     return doubtful, loose
 
 
@@ -475,7 +524,7 @@ def address(segments: list[dict], cfg: dict | None = None) -> dict:
         return _result("address", True, detail, at_s=hit[1])
     detail = "адрес не уточнён: оператор не спросил и не повторил адрес"
     if loose:
-        detail += f" (слово «{loose[0]}» на {loose[1]:.1f} с — не вопрос и без дома или номера)"
+        detail = _missing_found(detail, f"слово «{loose[0]}» на {loose[1]:.1f} с, но не в вопросе и без дома или номера")
     return _result("address", False, detail, at_s=loose[1] if loose else None)
 
 
@@ -500,7 +549,7 @@ def forbidden_phrases(segments: list[dict], cfg: dict | None = None) -> dict:
     for s in _counted(segments):
         found = _find_at(text_ru.tokens(s["text"]), tuple(cfg["phrases"]), probs=_token_probs([s]), sure_p=_sure_p(cfg))
         if found:
-            (doubtful if _doubt(found[1], cfg) else hits).append((found[0], _start(s), found[1]))
+            (doubtful if _doubt(found[1], cfg) else hits).append((found[0], _time_at([s], found[2]), found[1]))
     if not hits and doubtful:
         # heard only through doubtful words: not an accusation, a place to listen
         shown = "; ".join(f"«{w}» на {t:.1f} с" for w, t, _ in doubtful[:3]) + (" …" if len(doubtful) > 3 else "")
@@ -658,7 +707,12 @@ def _with_script(result: dict, missed: list[dict]) -> dict:
         return result
     names = "; ".join(_line_name(line) for line in missed)
     word = "не сказана" if len(missed) == 1 else "не сказаны"
-    return {**result, "passed": False, "state": "failed", "detail": f"по сценарию {word} {names}; {result['detail']}"}
+    missing = f"по сценарию {word} {names}"
+    if result["state"] == "failed":  # the check's own detail says first what else is missing
+        detail = f"{missing}; {result['detail']}"
+    else:  # what the check found (a farewell, a greeting), said apart from what is missing
+        detail = _missing_found(missing, result["detail"])
+    return {**result, "passed": False, "state": "failed", "detail": detail}
 
 
 def _stage(script: list[dict] | None, stage: str) -> list[dict]:

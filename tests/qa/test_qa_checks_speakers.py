@@ -41,7 +41,7 @@ def test_the_demo_call_in_mono_greets_and_fails_nothing_on_the_operator():
     assert got["address"]["passed"] and got["callback_number"]["passed"]
     # the demo script's «номер обращения» is not said in the demo call: not provable on one channel
     assert (got["closing"]["state"], got["closing"]["passed"]) == ("unsure", False)
-    assert "говорящие в записи не разделены" in got["closing"]["detail"]
+    assert "Говорящие в записи не разделены" in got["closing"]["detail"]
     assert not [r for r in got.values() if r["state"] == "failed"]
     # the same call in stereo: the operator did not name the appeal number, a plain failure
     stereo = by_code(checks.run(segments(reference("dev_call_01_hot_water")), HOTLINE, demo_script()))

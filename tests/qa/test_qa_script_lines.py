@@ -44,8 +44,8 @@ def test_a_missed_closing_line_fails_closing_and_is_named():
     got = _by_code(checks.run(segs, script_lines=_lines()))
     assert got["greeting"]["passed"] is True
     assert got["closing"]["passed"] is False
-    # what is missing first, then what the check found
-    assert got["closing"]["detail"] == (f"по сценарию не сказана {LINE_3}; "
+    # what is missing first, then, labelled apart, what the check found (not read as part of the failure)
+    assert got["closing"]["detail"] == (f"по сценарию не сказана {LINE_3}. Найдено: "
                                         f"{before['closing']['detail']}"), got["closing"]["detail"]
     # the other checks are as without the script
     assert {c: r for c, r in got.items() if c != "closing"} == {c: r for c, r in before.items() if c != "closing"}
