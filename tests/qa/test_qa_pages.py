@@ -166,8 +166,30 @@ def test_dashboard_shows_how_often_the_automatic_checks_flag_calls(ctx, make_use
     checks = {r["code"]: r for r in d["checks"]}
     assert (checks["greeting"]["total"], checks["greeting"]["failed"]) == (2, 1)
     assert checks["forbidden_phrases"]["fail_rate"] == 0.5
+    assert checks["greeting"]["passed"] == 1
     html = login(make_user("supervisor")).get("/qa/dashboard").get_data(as_text=True)
     assert 'id="checks"' in html and "Недопустимые фразы" in html
+
+
+def test_dashboard_check_columns_use_the_legend_words(ctx, make_user, login):
+    """A new user's report: the checks' table headed a column «Отмечено» while the legend of the states
+    says «✗ не выполнено». The columns are the legend's three states, the legend shown above them."""
+    import re
+
+    op = make_user("operator")
+    CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True))
+    CallFactory(operator=op, segments=RUDE_SEGMENTS, citizen=CitizenFactory(qa_consent=True))
+    html = login(make_user("supervisor")).get("/qa/dashboard").get_data(as_text=True)
+    table = html[html.index('<table id="checks">'):]
+    table = table[:table.index("</table>")]
+    heads = [re.sub(r"<[^>]+>", "", h).strip() for h in re.findall(r"<th[^>]*>(.*?)</th>", table)]
+    assert heads == ["Проверка", "Звонков", "✓ выполнено", "✗ не выполнено", "? не уверено"]
+    assert "Отмечено" not in html and 'id="qa-legend"' in html
+    legend = html[html.index('id="qa-legend"'):]
+    assert all(w in legend[:legend.index("</p>")] for w in heads[2:])
+    row = re.search(r'<tr data-code="greeting">(.*?)</tr>', table).group(1)
+    cells = dict(re.findall(r'<td data-state="(\w+)">([^<]*)</td>', row))
+    assert (cells["passed"], cells["failed"].split()[0], cells["unsure"]) == ("1", "1", "0")
 
 
 def test_the_review_queue_is_named_apart_from_the_call_queue_in_the_menu(ctx, make_user):

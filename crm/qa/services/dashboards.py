@@ -34,7 +34,7 @@ def dashboard(start: datetime, end: datetime, operator_id: int | None = None) ->
     - ``trend``: ``[{week, count, avg}]`` per ISO week in ``CRM_TIMEZONE``;
     - ``distribution``: ``[{lo, hi, count}]``, ten buckets of ten points (100 in the last);
     - ``most_failed``: the five criteria with the highest fail rate (answered at least once);
-    - ``checks``: ``[{code, label, total, failed, unsure, fail_rate}]`` (``unsure``: matched only through
+    - ``checks``: ``[{code, label, total, passed, failed, unsure, fail_rate}]`` (``unsure``: matched only through
       doubtful words, not counted as failed) of automatic checks on the calls
       made in the period."""
     tz = local_tz()
@@ -90,6 +90,7 @@ def dashboard(start: datetime, end: datetime, operator_id: int | None = None) ->
     check_rows = db.session.execute(check_q).all()
     order = {c: i for i, c in enumerate(checks.CODES)}
     check_stats = sorted(({"code": code, "label": checks.LABELS.get(code, code), "total": total,
+                           "passed": total - int(failed or 0) - int(doubtful or 0),
                            "failed": int(failed or 0), "unsure": int(doubtful or 0),
                            "fail_rate": round(int(failed or 0) / total, 3) if total else None}
                           for code, total, failed, doubtful in check_rows), key=lambda r: order.get(r["code"], 99))
