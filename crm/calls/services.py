@@ -481,6 +481,8 @@ def retranscribe(call: Call, *, purpose: str = "call_recording_qa") -> Call:
 
 NO_CONSENT_RU = ("Заявитель не давал согласия на запись звонка для контроля качества или отозвал его: "
                  "расшифровывать звонок для контроля качества нельзя.")
+NO_CITIZEN_RU = ("Звонок не привязан к заявителю: согласие на запись для контроля качества проверить не у кого, "
+                 "поэтому расшифровывать звонок для контроля качества нельзя.")
 
 
 def transcription_refusal(call: Call, purpose: str) -> CallError | None:
@@ -496,7 +498,8 @@ def transcription_refusal(call: Call, purpose: str) -> CallError | None:
         return CallError("Запись звонка уничтожена: заявитель отозвал согласие на запись для контроля качества.",
                          "recording_destroyed", 410)
     if not may_read(call, purpose):
-        return CallError(NO_CONSENT_RU, "no_consent", 403)
+        # the same refusal (``no_consent``); a call linked to no citizen says so rather than blame a citizen
+        return CallError(NO_CONSENT_RU if call.citizen_id else NO_CITIZEN_RU, "no_consent", 403)
     return None
 
 

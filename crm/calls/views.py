@@ -53,8 +53,12 @@ def render_call(call, status: int = 200, reveal: bool = False, *, reveal_purpose
     data = services.view(call, purpose=services.read_purpose(current_user), reveal=reveal, pieces=True,
                          reveal_purpose=reveal_purpose, reveal_key=reveal_key)
     panels = [p for p in hooks.fire("call.page", call=call, user=current_user, status=status, **panel_args) if p]
+    # «Расшифровать заново» is offered only where the re-run would not be refused (call_retranscribe runs
+    # it for quality control: the QA-consent gate, a destroyed recording)
+    can_retranscribe = (getattr(current_user, "role", None) in ("supervisor", "admin")
+                        and services.transcription_refusal(call, services.QA_PURPOSE) is None)
     return render_template("calls/detail.html", call=data, operator=users.get(call.operator_id),
-                           panels=panels, revealed=reveal,
+                           panels=panels, revealed=reveal, can_retranscribe=can_retranscribe,
                            reveal_form=reveal_form or RevealForm.for_call(call, formdata=None)), status
 
 
