@@ -723,9 +723,169 @@ def _name_spans(text: str, speaker: str | None, keep: frozenset[str] = frozenset
     return spans
 
 
+# --- what the system already holds of the call's citizen ---------------------------------------------
+
+#: Words of a stored address that are no part of a street's name: street types, house parts, a city.
+_ADDRESS_NOISE = re.compile(r"(?:ул|улица|пр|пр-т|пр-кт|просп|проспект|пер|переулок|ш|шоссе|наб|набережная|б-р|бул|"
+                            r"бульвар|пл|площадь|мкр|микрорайон|пр-д|проезд|туп|тупик|аллея|им|имени|д|дом|кв|"
+                            r"квартира|корп|корпус|к|стр|строение|лит|литера|г|город|пос|поселок|обл|область|р-н|"
+                            r"район|россия|рф)")
+_CITY_PART = re.compile(r"(?i)^\s*(?:г|город|пос|поселок|с|село|д|деревня)\.?\s+[А-ЯЁа-яё-]+\s*$|обл|р-н|район|россия")
+_HOUSE_WORDS = re.compile(r"(?:дом[а-я]*|д|квартир[а-я]*|кв|кв-ра|корпус[а-я]*|корп|строени[а-я]*|стр|подъезд[а-я]*|"
+                          r"номер)")
+_NUMBER_RUN = re.compile(r"(?<![\d])\+?\d[\d\s()\-–]*\d(?![\d])|(?<![\d])\d(?![\d])")
+_ANY_NAME_TAGS = _NAME_TAGS | {"Geox"}
+#: Which kind a word of several stored values is masked as: «Соколова» is a name, though also read out
+#: of the e-mail «sokolova.m@…».
+_KNOWN_PRIORITY = ("name", "address", "email")
+
+
+def _common(word: str) -> bool:
+    """Whether ``word`` (lower-case) is an ordinary word on its own: the dictionary knows it with a
+    parse that is no name, surname, patronymic or place («вера», «садовая», «мира»; not «иванов»)."""
+    return morph().word_is_known(word) and any(not _ANY_NAME_TAGS & p.tag.grammemes for p in morph().parse(word))
+
+
+def _value_keys(word: str) -> frozenset[str]:
+    """A stored value's word as compared with a transcript's: itself and its normal forms, only those of
+    its parses as a name when it has any («кузнецова» → «кузнецов», not «кузнец»)."""
+    parses = morph().parse(word)
+    named = [p for p in parses if _NAME_TAGS & p.tag.grammemes]
+    return frozenset({word} | {p.normal_form.replace("ё", "е") for p in (named or parses)})
+
+
+class KnownIdentifiers:
+    """The identifiers the system holds of one citizen (decrypted by the caller, kept in memory only),
+    prepared for :func:`personal_spans`: the words of their name, the words of their streets' names, their
+    house and flat numbers, their phone's digits, their e-mail address and its local part's words (in
+    Latin and read back into Cyrillic, :func:`latin_readings`). Built by :func:`known_identifiers`."""
+
+    def __init__(self, words: dict[str, tuple[str, bool]], numbers: frozenset[str], phones: tuple[str, ...],
+                 emails: tuple[str, ...]):
+        #: ``{lemma or form: (kind, common)}``: ``common`` a word that is ordinary on its own
+        self.words = words
+        self.numbers = numbers
+        self.phones = phones
+        self.emails = emails
+
+    def __bool__(self) -> bool:
+        return bool(self.words or self.numbers or self.phones or self.emails)
+
+    def _word(self, token: str) -> tuple[str, bool] | None:
+        keys = {token} if token[:1].isdigit() else (lemmas(token) | {token})
+        found = [self.words[k] for k in keys if k in self.words]
+        if not found:
+            return None
+        kind = min((k for k, _ in found), key=_KNOWN_PRIORITY.index)
+        return kind, all(c for _, c in found)
+
+    def spans(self, text: str, speaker: str | None, keep: frozenset[str] = frozenset()) -> list[tuple[int, int, str]]:
+        """Where ``text`` holds one of these identifiers (see :func:`personal_spans`, ``known``)."""
+        out: list[tuple[int, int, str]] = []
+        low_text = text.lower().replace("ё", "е")
+        for email in self.emails:
+            for m in re.finditer(re.escape(email), low_text):
+                out.append((m.start(), m.end(), "email"))
+        for m in _NUMBER_RUN.finditer(text):
+            digits = re.sub(r"\D", "", m.group())
+            if len(digits) >= 4 and any(digits in p for p in self.phones) and not re.match(
+                    r"\s*(?:год|г\.)", text[m.end():]):
+                out.append((m.start(), m.end(), "phone"))
+        toks = list(_ADDR_TOKEN.finditer(text))
+        low = [t.group().lower().replace("ё", "е") for t in toks]
+        citizens_line = speaker != "operator"
+        context = [_street_type(w) or bool(_HOUSE_WORDS.fullmatch(w)) or w[:1].isdigit() for w in low]
+        hits: dict[int, str] = {}
+        for i, w in enumerate(low):
+            if w[:1].isdigit():
+                continue
+            found = self._word(w)
+            if found is None:
+                continue
+            kind, common = found
+            if kind == "name" and not citizens_line and (word_forms(w) & keep):
+                continue  # the operator's own name, which the citizen's may share
+            near = any(context[k] for k in range(max(0, i - 3), min(len(low), i + 4)) if k != i)
+            capital = toks[i].group()[:1].isupper() and i > 0 and not re.search(r"[.!?]\s*$", text[:toks[i].start()])
+            if not common or citizens_line or near or capital:
+                hits[i] = kind
+        for i, kind in sorted(hits.items()):  # words side by side of one kind are one stretch («Вера Ильинична»)
+            if out and i - 1 in hits and hits[i - 1] == kind and not text[toks[i - 1].end():toks[i].start()].strip():
+                out[-1] = (out[-1][0], toks[i].end(), kind)
+            else:
+                out.append((toks[i].start(), toks[i].end(), kind))
+        # a house or flat number on file beside an address word, a street on file or another such number
+        for i, w in enumerate(low):
+            if w in self.numbers or w.split("-")[0] in self.numbers:
+                lo = max(0, i - 2)
+                if any(context[k] and not low[k][:1].isdigit() or k in hits or low[k] in self.numbers
+                       for k in range(lo, i)) or (i + 1 < len(low) and _HOUSE_WORDS.fullmatch(low[i + 1])):
+                    out.append((toks[i].start(), toks[i].end(), "address"))
+        return out
+
+
+def _street_words(address: str) -> tuple[list[str], list[str]]:
+    """The words of a stored address's street names («ул. Садовая, д. 5» → [«садовая»]) and its house
+    numbers ([«5»]); a city («г. Москва») is no street."""
+    words, nums = [], []
+    for part in address.split(","):
+        if _CITY_PART.search(part):
+            continue
+        for t in _ADDR_TOKEN.findall(part):
+            lw = t.lower().replace("ё", "е")
+            if lw[:1].isdigit():
+                nums += [n for n in re.split(r"[-/]", lw) if n]
+                nums.append(lw)
+            elif len(lw) >= 3 and not _ADDRESS_NOISE.fullmatch(lw) and not re.search(r"\d", lw):
+                words.append(lw)
+    return words, nums
+
+
+def known_identifiers(*, full_name: str | None = None, phone: str | None = None, email: str | None = None,
+                      addresses=()) -> KnownIdentifiers:
+    """:class:`KnownIdentifiers` of a citizen from their stored values: ``full_name``, ``phone`` (any
+    spelling; its last ten digits are the national number), ``email``, ``addresses`` ``[(address,
+    apartment)]`` (the address as stored, «ул. Садовая, д. 5»; the apartment «17»)."""
+    words: dict[str, tuple[str, bool]] = {}
+
+    def add(word: str, kind: str) -> None:
+        common = _common(word)
+        for key in _value_keys(word):
+            prev = words.get(key)
+            # a key shared by two values: the higher priority kind, common only if both are
+            words[key] = (kind, common) if prev is None else (
+                min(prev[0], kind, key=_KNOWN_PRIORITY.index), prev[1] and common)
+
+    for w in WORD.findall((full_name or "").lower().replace("ё", "е")):
+        if len(w) >= 2 and not w[:1].isdigit():
+            add(w, "name")
+    numbers_: set[str] = set()
+    for address, apartment in addresses:
+        street, nums = _street_words(address or "")
+        for w in street:
+            add(w, "address")
+        numbers_ |= set(nums)
+        if apartment:
+            numbers_ |= {n for n in re.split(r"[-/\s]", str(apartment).lower()) if n and n[:1].isdigit()}
+    digits = re.sub(r"\D", "", phone or "")
+    phones = tuple({digits, digits[-10:]}) if len(digits) >= 7 else ()
+    emails: tuple[str, ...] = ()
+    if email and "@" in email:
+        email = email.strip().lower()
+        emails = (email,)
+        local = email.split("@", 1)[0]
+        for chunk in re.findall(r"[a-z]{3,}", local):
+            words.setdefault(chunk, ("email", False))
+            for reading in latin_readings(chunk):
+                if len(reading) >= 3:
+                    add(reading, "email")
+    return KnownIdentifiers(words, frozenset(numbers_), phones, emails)
+
+
 def personal_spans(text: str | None, *, speaker: str | None = None,
                    keep_names: frozenset[str] = frozenset(),
-                   streets: StreetNames | None = None) -> list[tuple[int, int, str]]:
+                   streets: StreetNames | None = None,
+                   known: KnownIdentifiers | None = None) -> list[tuple[int, int, str]]:
     """``[(start, end, kind)]``: the stretches of a transcript segment's ``text`` (character offsets,
     in order, not overlapping) that hold a citizen's identifier, ``kind`` one of ``phone`` (any
     spelling :func:`has_phone` accepts: «8 916 123-45-67», «123-45-67», «+7 (916) …»), ``email``
@@ -741,6 +901,14 @@ def personal_spans(text: str | None, *, speaker: str | None = None,
     ``streets``: the buildings register's street names (:func:`street_names`), masked beside a street
     type or a house number even in lower case («улица садовая, дом 5», «распект мира»; see
     :func:`_street_spans`, which also takes «квартира» with any word after it as an apartment).
+    ``known``: what the system holds of the call's citizen (:func:`known_identifiers`), masked
+    wherever it occurs in any word form (lemmas): a word of their name or their street that is no
+    ordinary word on its own («Иванова», «Каретный») everywhere; one that is («Вера», «садовая»,
+    «мира») in a line not the operator's (the citizen's, or any line of a call whose speakers are not
+    separated), capitalised inside a sentence, or within three words of an address word (a street
+    type, «дом», «квартира», a number); their house or flat number beside an address word, their
+    street or another such number; four or more digits of their phone; their e-mail address and the
+    words of its local part (in Latin, or read back into Cyrillic).
 
     For masking a transcript for quality control (issue 18; 152-ФЗ ст. 5 ч. 5, data minimisation):
     the checks judge the operator, not the citizen. A heuristic that errs towards masking; numbers in
@@ -756,6 +924,8 @@ def personal_spans(text: str | None, *, speaker: str | None = None,
         spans += [(m.start(), m.end(), "address") for m in pattern.finditer(text)]
     spans += _street_spans(text, streets)
     spans += _name_spans(text, speaker, keep_names)
+    if known:
+        spans += known.spans(text, speaker, keep_names)
     return _merge_spans(spans, re.compile(r"[\s,]*"), text)
 
 

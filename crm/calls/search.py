@@ -280,17 +280,19 @@ def _snippet(text: str, a: int, b: int) -> tuple[str, tuple[int, int]]:
     return snippet, (start, start + (b - a))
 
 
-def _segment_hits(seg: Segment, pattern, streets=None) -> list[tuple[float, float, bool, str, tuple[int, int]]]:
+def _segment_hits(seg: Segment, pattern, streets=None, known=None) -> list[tuple[float, float, bool, str, tuple[int, int]]]:
     """``[(start, end, exact, snippet, highlight)]`` of the phrase in one segment (decrypts it).
 
     The segment is matched as a QA reader sees it (:func:`crm.calls.transcript.present` with the mask):
     the citizen's identifiers are masked, and the words of a masked stretch (its label too) match
     nothing and break a phrase, so no search finds or confirms a phone, name or address
     (issue 18); ``streets``: the register's street names, masked as on the page
-    (:func:`crm.calls.vocabulary.register_streets`). Word times come from the segment's words when
+    (:func:`crm.calls.vocabulary.register_streets`); ``known``: what the system holds of the call's
+    citizen (:func:`crm.calls.services.known_identifiers`), masked as on the page. Word times come from the segment's words when
     they align with the text."""
     shown = transcript.present({"start": seg.start, "end": seg.end, "speaker": seg.speaker, "channel": seg.channel,
-                                "text": seg.text, "words": seg.words}, mask=True, streets=streets)
+                                "text": seg.text, "words": seg.words}, mask=True, streets=streets,
+                               known=known)
     text = shown["text"]
     masked, pos = [], 0
     for p in shown["pieces"]:
@@ -409,8 +411,11 @@ def _scan(rows, pattern, speaker, result: SearchResult, names: dict[int, str], a
             continue
         found, outcome = 0, "ok"
         try:
+            # the citizen's own identifiers, decrypted to mask them (logged as this call's
+            # transcript.search below; kept for this call only, never cached)
+            known = calls.known_identifiers(row.citizen_id)
             for seg in segments:
-                for start, end, exact, snippet, highlight in _segment_hits(seg, pattern, streets):
+                for start, end, exact, snippet, highlight in _segment_hits(seg, pattern, streets, known):
                     result.hits.append(Hit(
                         call_id=row.id, call_at=row.created_at, appeal_id=row.appeal_id, operator_id=row.operator_id,
                         operator_name=names.get(row.operator_id), speaker=seg.speaker, start=round(start, 3),

@@ -16,7 +16,7 @@ import redis
 from flask import current_app
 from sqlalchemy import func, select, update as sql_update
 
-from crm import hooks, jobs
+from crm import hooks, jobs, text_ru
 from crm.calls import transcript, vocabulary
 from crm.calls.models import STATUS_RU, Call, Segment  # noqa: F401  (STATUS_RU: public, for pages)
 from crm.calls.transcription import AudioDecodeError, AudioInfo, numbers, probe
@@ -647,10 +647,29 @@ def presented_segments(call: Call, *, mask: bool, detect: bool = False) -> list[
     operator = users.get(call.operator_id) if (mask or detect) and call.operator_id is not None else None
     keep = transcript.operator_name_forms(operator.full_name) if operator is not None else frozenset()
     streets = vocabulary.register_streets() if mask or detect else None
+    known = known_identifiers(call.citizen_id) if mask or detect else None
     return [transcript.present({"start": s.start, "end": s.end, "speaker": s.speaker, "channel": s.channel,
                                 "text": s.text, "words": s.words}, mask=mask, unsure_p=unsure_p, keep_names=keep,
-                               streets=streets, detect=detect)
+                               streets=streets, detect=detect, known=known)
             for s in call.segments]
+
+
+def known_identifiers(citizen_id: str | None) -> text_ru.KnownIdentifiers | None:
+    """What the system holds of the call's citizen (``call.citizen_id``, set for an uploaded call from
+    its appeal and for a telephony call from the caller), for masking their transcript wherever it
+    says it (:func:`crm.text_ru.known_identifiers`: their name's words, their streets, house and flat
+    numbers, phone digits, e-mail), or None for a call tied to no citizen or an erased one.
+
+    Decrypted through :func:`crm.citizens.services.identifiers_for_masking`, which logs nothing: the
+    values are only matched and replaced by labels, never shown, and the read is the caller's own
+    entry (``transcript.view``/``transcript.reveal`` of the call page and the API,
+    ``transcript.search`` of the search), which names the citizen and the call. Kept in memory for
+    this request only, never cached."""
+    values = citizens.identifiers_for_masking(citizen_id)
+    if values is None:
+        return None
+    return text_ru.known_identifiers(full_name=values["full_name"], phone=values["phone"], email=values["email"],
+                                     addresses=values["addresses"])
 
 
 #: Why a QA reader may reveal the citizen's identifiers in a transcript: the processing purpose the

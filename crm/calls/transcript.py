@@ -92,7 +92,8 @@ def _is_numberish(word: str) -> bool:
 
 
 def present(seg: dict, *, mask: bool, unsure_p: float = UNSURE_P, keep_names: frozenset[str] = frozenset(),
-            streets: text_ru.StreetNames | None = None, detect: bool = False) -> dict:
+            streets: text_ru.StreetNames | None = None, detect: bool = False,
+            known: text_ru.KnownIdentifiers | None = None) -> dict:
     """The shown form of one segment ``seg`` (``{start, end, speaker, channel, text, words}``, words
     as stored: ``[{start, end, word, probability}]``).
 
@@ -100,14 +101,16 @@ def present(seg: dict, *, mask: bool, unsure_p: float = UNSURE_P, keep_names: fr
     ``mask``; ``words`` ``[{start, end, word, p}]`` (seconds; ``p`` the probability, 0–1, or None),
     masked words replaced by their label (``keep_names``: name forms never masked, the operator's own,
     :func:`operator_name_forms`; ``streets``: the register's street names, masked in any case,
-    :func:`crm.calls.vocabulary.register_streets`); ``pieces`` ``[{text, start, end, unsure, mask}]`` that
+    :func:`crm.calls.vocabulary.register_streets`; ``known``: what the system holds of the call's
+    citizen, masked wherever it occurs, :func:`crm.calls.services.known_identifiers`); ``pieces`` ``[{text, start, end, unsure, mask}]`` that
     concatenate to ``text`` (``start``/``end`` seconds for a word piece, else None; ``mask`` the kind
     of a masked stretch, else None); ``masked`` the kinds masked, in order. With ``detect`` (and no
     ``mask``: a QA reader's reveal) also ``found``: the kinds the mask would have hidden, in order —
     what the reveal shows, for its access-log entry (kinds only, never the values)."""
     text = seg.get("text") or ""
     words = [w for w in (seg.get("words") or []) if str(w.get("word") or "").strip()]
-    found = (text_ru.personal_spans(text, speaker=seg.get("speaker"), keep_names=keep_names, streets=streets)
+    found = (text_ru.personal_spans(text, speaker=seg.get("speaker"), keep_names=keep_names, streets=streets,
+                                    known=known)
              if mask or detect else [])
     spans = found if mask else []
     ranges = _word_ranges(text, words) if words else None

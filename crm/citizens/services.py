@@ -486,6 +486,23 @@ def address_for(citizen: Citizen, *, purpose: str, appeal_id: str | None = None,
     return found
 
 
+def identifiers_for_masking(citizen_id: str | None) -> dict | None:
+    """The citizen's stored identifiers, decrypted only to hide them: ``{"full_name", "phone", "email",
+    "addresses": [(address, apartment)]}``, or None for no citizen, an erased one or a missing one.
+
+    **Logs nothing, on purpose.** The only use is masking a transcript a QA reader is shown
+    (:func:`crm.calls.services.known_identifiers`): the values are matched against the transcript and
+    replaced by labels; none of them is shown, returned to a client, written or cached (not in Redis
+    either). The read they serve is the caller's, logged there (``transcript.view``,
+    ``transcript.reveal`` or ``transcript.search`` naming the citizen and the call); an entry here would
+    tell the DPO that the supervisor saw the citizen's name, phone and address, which they did not."""
+    citizen = get(citizen_id) if citizen_id else None
+    if citizen is None or citizen.erased_at is not None:
+        return None
+    return {"full_name": citizen.full_name, "phone": citizen.phone, "email": citizen.email,
+            "addresses": [(citizen.address, citizen.apartment)] if citizen.address_enc or citizen.apartment_enc else []}
+
+
 def names_for(citizen_ids: list[str], *, purpose: str) -> dict[str, str]:
     """Decrypted full names for a list page, each logged. ``{citizen_id: full_name}``."""
     out = {}

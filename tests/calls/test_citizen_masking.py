@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.api.test_api import as_role  # noqa: F401  (a fixture)
+
 
 @pytest.mark.parametrize("text, shown", [
     ("Вспект мира, дом 12, квартира 42, последний ятаж", "[адрес], последний ятаж"),
@@ -51,3 +53,128 @@ def test_search_finds_a_number_typed_in_digits_or_in_words(ctx, make_user, phras
     assert hits[0].exact  # the word times of «десяти» carry over to «10»
     # a different number does not find it
     assert search.search_transcripts("одиннадцать рабочих дней", user=sup).hits == []
+
+
+# --- the identifiers the system holds of the call's citizen ---------------------------------------------
+
+FULL_NAME, PHONE, EMAIL = "Лаврентьева Вера Ильинична", "+7 916 555-12-34", "lavrenteva.v@mail.ru"
+ADDRESS, APARTMENT = "г. Москва, пр. Мира, д. 12", "42"
+
+
+def _known():
+    from crm import text_ru
+
+    return text_ru.known_identifiers(full_name=FULL_NAME, phone=PHONE, email=EMAIL,
+                                     addresses=[(ADDRESS, APARTMENT), ("ул. Шаболовка, д. 7", None)])
+
+
+@pytest.mark.parametrize("speaker, text, shown", [
+    # any word form of the name, in any line
+    ("operator", "Вера Ильинична, заявка оформлена.", "[имя], заявка оформлена."),
+    ("unknown", "фамилия лаврентьевой, с буквой е", "фамилия [имя], с буквой е"),
+    ("operator", "Записала: Лаврентьевой, правильно?", "Записала: [имя], правильно?"),
+    # the street on file: lower case, without a street type, in a line that may be the citizen's
+    ("unknown", "у нас на мира вечно так", "у нас на [адрес] вечно так"),
+    ("unknown", "Вспект мира, дом 12, квартира 42, последний ятаж", "[адрес], последний ятаж"),
+    ("operator", "по мира 12 бригада выехала", "по [адрес] бригада выехала"),
+    ("operator", "на шаболовке опять прорыв", "на [адрес] опять прорыв"),
+    # their flat number beside an address word, their phone's last digits, their e-mail's words
+    ("unknown", "двенадцатый дом, 42 квартира", "двенадцатый дом, [адрес] квартира"),
+    ("unknown", "последние цифры 12-34", "последние цифры [телефон]"),
+    ("unknown", "почта lavrenteva точка v", "почта [e-mail] точка v"),
+    ("unknown", "пишите на lavrenteva.v@mail.ru", "пишите на [e-mail]"),
+    # an ordinary word that is also their name or street stays in the operator's lines away from an
+    # address, and at a sentence's start; other numbers stay
+    ("operator", "Мира и добра вам, вера в лучшее.", "Мира и добра вам, вера в лучшее."),
+    ("operator", "Ответ в течение 10 рабочих дней, 42 минуты на линии.", "Ответ в течение 10 рабочих дней, 42 минуты на линии."),
+    ("operator", "В 2026 году сроки те же.", "В 2026 году сроки те же."),
+])
+def test_the_citizens_stored_identifiers_are_masked(speaker, text, shown):
+    from crm import text_ru
+
+    assert text_ru.mask_text(text, text_ru.personal_spans(text, speaker=speaker, known=_known())) == shown
+
+
+def _w(start, end, word, p=0.9):
+    return {"start": start, "end": end, "word": word, "probability": p}
+
+
+def _seg(start, text, speaker="unknown"):
+    words = [_w(start + i * 0.5, start + i * 0.5 + 0.4, w) for i, w in enumerate(text.split())]
+    return {"start": start, "end": words[-1]["end"], "speaker": speaker, "channel": 0, "text": text, "words": words}
+
+
+#: A mono call (the speakers not separated): the citizen's lines as Whisper wrote them.
+MONO_SEGMENTS = [
+    _seg(0.0, "Горячая линия ЖКХ, оператор Анна, здравствуйте."),
+    _seg(4.0, "Вспект мира, дом двенадцать, квартира сорок два, последний ятаж."),
+    _seg(12.0, "Моя фамилия лаврентьева, вера ильинична."),
+    _seg(18.0, "У нас на мира вечно так, крыша течёт."),
+    _seg(24.0, "Перезвоните, последние цифры двенадцать тридцать четыре."),
+]
+RAW = ("вспект", "мира", "лаврентьев", "вера", "ильинич", "42", "сорок", "12-34", "двенадцать")
+
+
+def test_a_mono_call_of_an_appeal_masks_the_citizens_data_on_the_page_the_api_and_the_search(
+        ctx, client, login, as_role):
+    import json
+
+    from crm.calls import search
+    from crm.db import db
+    from crm.security.models import AccessLogEntry
+    from tests.factories import CallFactory, CitizenFactory
+
+    op_user, op = as_role("operator")
+    sup_user, sup = as_role("supervisor")
+    citizen = CitizenFactory(full_name=FULL_NAME, phone=PHONE, email=EMAIL, address=ADDRESS, apartment=APARTMENT,
+                             qa_consent=True)
+    call = CallFactory(operator=op_user, citizen=citizen, segments=[dict(s) for s in MONO_SEGMENTS])
+    assert call.appeal_id is not None
+    db.session.commit()
+    before = db.session.execute(db.select(db.func.max(AccessLogEntry.seq))).scalar()
+
+    body = client.get(f"/api/v1/calls/{call.id}", headers=sup).get_json()["transcript"]
+    segs = body["segments"]
+    assert [s["text"] for s in segs[1:]] == [
+        "[адрес], последний ятаж.", "Моя фамилия [имя], [имя].", "У нас на [адрес] вечно так, крыша течёт.",
+        "Перезвоните, последние цифры [телефон]."]
+    dumped = json.dumps(segs, ensure_ascii=False).lower()
+    assert not [v for v in RAW if v in dumped]
+    assert "крыша" in dumped and "ятаж" in dumped  # the rest is shown
+    login(sup_user)
+    page = client.get(f"/calls/{call.id}").get_data(as_text=True).lower()
+    assert not [v for v in ("вспект", "лаврентьев", "ильинич", "на мира") if v in page]
+    assert "крыша течёт" in page
+
+    for phrase in ("мира", "вспект", "проспект мира", "лаврентьева", "вера ильинична", "на мира", "сорок два"):
+        assert search.search_transcripts(phrase, user=sup_user).hits == [], phrase
+    assert [h.call_id for h in search.search_transcripts("крыша течёт", user=sup_user).hits] == [call.id]
+
+    # the supervisor's reads are the transcript's: no entry says they saw the citizen's name or address
+    db.session.commit()
+    entries = db.session.execute(db.select(AccessLogEntry).where(AccessLogEntry.seq > before,
+                                                                 AccessLogEntry.actor_id == sup_user.id,
+                                                                 ~AccessLogEntry.action.startswith("auth."))).scalars().all()
+    assert {e.action for e in entries} == {"transcript.view", "transcript.search"}
+    assert all(e.citizen_id == citizen.id and e.fields == "transcript" for e in entries)
+
+    # the operator of the appeal reads it as said
+    mine = client.get(f"/api/v1/calls/{call.id}", headers=op).get_json()["transcript"]["segments"]
+    assert mine[2]["text"] == "Моя фамилия лаврентьева, вера ильинична."
+
+
+def test_nothing_of_the_citizen_is_cached_in_redis(ctx, client, as_role):
+    from crm.jobs import redis_connection
+    from tests.factories import CallFactory, CitizenFactory
+
+    op_user, _ = as_role("operator")
+    _, sup = as_role("supervisor")
+    citizen = CitizenFactory(full_name=FULL_NAME, phone=PHONE, email=EMAIL, address=ADDRESS, apartment=APARTMENT,
+                             qa_consent=True)
+    call = CallFactory(operator=op_user, citizen=citizen, segments=[dict(s) for s in MONO_SEGMENTS])
+    assert client.get(f"/api/v1/calls/{call.id}", headers=sup).status_code == 200
+    conn = redis_connection(ctx)
+    for key in conn.scan_iter("*"):
+        kind = conn.type(key).decode()
+        value = (conn.get(key) or b"") if kind == "string" else repr(conn.dump(key) or b"").encode()
+        assert not [v for v in ("лаврентьев", "lavrenteva", "ильинич", "555") if v.encode() in value.lower()], key
