@@ -850,6 +850,8 @@ def known_identifiers(*, full_name: str | None = None, phone: str | None = None,
 
     def add(word: str, kind: str) -> None:
         common = _common(word)
+        if common and len(word) < 3:
+            return  # «Ли», «Ян»: as a word («ли», «ян») too common to mask, the name rules still see them
         for key in _value_keys(word):
             prev = words.get(key)
             # a key shared by two values: the higher priority kind, common only if both are
