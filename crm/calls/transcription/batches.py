@@ -82,7 +82,7 @@ def _decode_batch(
     """Encode, decode (with fallback) and align one batch: (segments, windows to resume)."""
     segments: list[dict] = []
     rests: list[PackedWindow] = []
-    nfr = dec.encoder_frames(max(len(w.audio) for w in batch))
+    nfr = dec.encoder_frames(max(len(w.audio) for w in batch), opts)
     feats = np.stack([dec.features(w.audio, nfr) for w in batch])
     enc = dec.encode(feats)
     longest = max(len(w.audio) for w in batch) / SR

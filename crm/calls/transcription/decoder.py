@@ -151,12 +151,14 @@ class Decoder:
         feats = self.model.feature_extractor(audio)[..., :-1]
         return pad_or_trim(feats, frames).astype(np.float32)
 
-    def encoder_frames(self, samples: int) -> int:
-        """Mel frames given to the encoder for a window of ``samples`` samples."""
-        pad = self.opts.encoder_pad_s
+    def encoder_frames(self, samples: int, opts: PipelineOptions | None = None) -> int:
+        """Mel frames given to the encoder for a window of ``samples`` samples; ``opts``: the buffer's
+        options (:meth:`PipelineOptions.for_buffer`) when they differ from the decoder's."""
+        o = opts or self.opts
+        pad = o.encoder_pad_s
         if pad is None:
             return 3000
-        need = max(samples / 160 + pad * 100, self.opts.encoder_min_s * 100)
+        need = max(samples / 160 + pad * 100, o.encoder_min_s * 100)
         return int(min(3000, max(100, math.ceil(need / 100) * 100)))
 
     def encode(self, feats: np.ndarray):

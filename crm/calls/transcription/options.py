@@ -154,6 +154,15 @@ class PipelineOptions:
     # the rule was written, from the same full run): 0.155 / 0.162, 0.262 / 0.295, 0.158 / 0.174.
     prompt_first: bool = True
     short_prompt_first: bool = False
+    # Encoder input of a short mono clip's windows at least this long (None: encoder_min_s). Tried
+    # for speed on this session's machine (2026-12-07, AMD EPYC, quiet; plain's wall RTF there is
+    # only 0.6 of its CPU-RTF, so ours was x0.61-0.82 of plain's wall time on the short-clip sets):
+    # tune half, WER / wall RTF (plain asterisk8k 0.209 / 0.272, codecs 0.261 / 0.141, festvox
+    # 0.135 / 0.158): 15 s (now) 0.209 / 0.185, 0.290 / 0.116, 0.128 / 0.093; 10 s 0.209 / 0.152,
+    # 0.290 / 0.093, 0.113 / 0.082; 8 s 0.205 / 0.137, 0.290 / 0.091, 0.117 / 0.076; 6 s 0.231 /
+    # 0.129. Judged, 8 s lost on the other half: asterisk8k 0.183 (15 s: 0.155, plain 0.162),
+    # codecs 0.279 (0.262, 0.246), festvox 0.168 (0.158, 0.151). Not taken.
+    short_encoder_min_s: float | None = None
 
     def for_buffer(self, mono: bool, seconds: float, narrowband: bool) -> "PipelineOptions":
         """The options for one decode buffer (``mono`` after the dual-mono detection, ``seconds`` the
@@ -162,7 +171,9 @@ class PipelineOptions:
         short mono telephone-band clip also the short-clip beam and padding."""
         if not (mono and seconds <= self.short_clip_s):
             return self
-        opts = replace(self, prompt_first=self.short_prompt_first)
+        opts = replace(self, prompt_first=self.short_prompt_first,
+                       encoder_min_s=self.encoder_min_s if self.short_encoder_min_s is None
+                       else self.short_encoder_min_s)
         if not narrowband:
             return opts
         return replace(opts, beam_size=self.short_beam,

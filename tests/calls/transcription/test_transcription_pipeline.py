@@ -249,6 +249,12 @@ def test_short_mono_clip_settings_decided_per_buffer_after_dual_mono():
     assert buffer_channels(narrow, opts)[3].beam_size == opts.short_beam
     assert buffer_channels(narrow, opts)[3].prompt_first is False and opts.prompt_first is True
     assert s_opts.prompt_first is True  # a call keeps the prompt from the first pass
+    # a shorter encoder input can be set for short mono clips alone (not taken: see options.py)
+    short_enc = PipelineOptions(short_encoder_min_s=8.0)
+    assert buffer_channels(narrow, short_enc)[3].encoder_min_s == 8.0
+    assert buffer_channels(wide, short_enc)[3].encoder_min_s == 8.0
+    assert buffer_channels(stereo, short_enc)[3].encoder_min_s == short_enc.encoder_min_s == 15.0
+    assert buffer_channels(narrow, opts)[3].encoder_min_s == opts.encoder_min_s
     # and the rule can be switched off
     off = PipelineOptions(short_clip_s=0.0)
     assert buffer_channels(dual_buf, off)[3] is off
