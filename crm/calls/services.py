@@ -699,8 +699,9 @@ def _first_use_of_reveal_key(user_id, call_id: str, key: str | None) -> bool:
     if not key:
         return True
     try:
-        return bool(jobs.redis_connection().set(f"crm:transcript-reveal:{user_id}:{call_id}:{key}", 1,
-                                                nx=True, ex=REVEAL_KEY_TTL_S))
+        return bool(jobs.redis_connection().set(
+            current_app.config["CRM_QUEUE_PREFIX"] + f"crm:transcript-reveal:{user_id}:{call_id}:{key}", 1,
+            nx=True, ex=REVEAL_KEY_TTL_S))
     except redis.RedisError:
         return True
 

@@ -169,6 +169,12 @@ def test_transcript_page_masks_for_qa_and_reveals_on_request(ctx, client, login,
     # the same form sent again (a double click): the page again, no second entry
     again = client.post(f"/calls/{call.id}/reveal", data={"purpose": "call_recording_qa", "key": key})
     assert again.status_code == 200 and len(_log(call.id, "transcript.reveal")) == 1
+    # the one-time key lives under this instance's prefix (two instances on one Redis, or two test
+    # runs, do not see each other's keys; the run's clean-up removes it)
+    from crm.jobs import redis_connection
+    conn = redis_connection(ctx)
+    assert list(conn.scan_iter(ctx.config["CRM_QUEUE_PREFIX"] + f"crm:transcript-reveal:*:{call.id}:{key}"))
+    assert not list(conn.scan_iter(f"crm:transcript-reveal:*:{call.id}:*"))
     # a purpose not offered for this call (no appeal any more) is refused
     _without_appeal(call)
     assert client.post(f"/calls/{call.id}/reveal", data={"purpose": "appeal_processing"}).status_code == 422
