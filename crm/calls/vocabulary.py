@@ -63,23 +63,31 @@ def _first_name(full_name: str) -> str:
     return full_name.split()[0] if full_name and full_name.split() else ""
 
 
-def _cached_streets() -> list[str]:
+def _cached(name: str, build) -> list[str]:
+    """The list ``build()`` returns, cached in Redis under the instance's prefix + ``name`` for
+    ``CRM_VOCABULARY_TTL_S``. Redis down: built each time (neither transcription nor masking may
+    depend on the cache)."""
     cfg = current_app.config
-    key = cfg["CRM_QUEUE_PREFIX"] + "vocabulary:streets"
+    key = cfg["CRM_QUEUE_PREFIX"] + name
     try:
         conn = jobs.redis_connection()
         raw = conn.get(key)
         if raw is not None:
             return json.loads(raw)
-    except Exception:  # Redis down: build it, transcription must not depend on the cache
+    except Exception:  # Redis down: build it
         conn = None
-    streets = buildings.street_names(int(cfg["CRM_VOCABULARY_STREETS"]))
+    value = build()
     if conn is not None:
         try:
-            conn.set(key, json.dumps(streets, ensure_ascii=False), ex=int(cfg["CRM_VOCABULARY_TTL_S"]))
+            conn.set(key, json.dumps(value, ensure_ascii=False), ex=int(cfg["CRM_VOCABULARY_TTL_S"]))
         except Exception:
-            log.warning("vocabulary cache not written", exc_info=True)
-    return streets
+            log.warning("vocabulary cache %s not written", name, exc_info=True)
+    return value
+
+
+def _cached_streets() -> list[str]:
+    return _cached("vocabulary:streets",
+                   lambda: buildings.street_names(int(current_app.config["CRM_VOCABULARY_STREETS"])))
 
 
 #: At most this many of the register's streets are masked by name in transcripts (all of a city's).
@@ -92,25 +100,8 @@ def register_streets() -> text_ru.StreetNames:
     lower-case street the citizen names is masked beside a street type or a house number. The names
     are cached in Redis for ``CRM_VOCABULARY_TTL_S`` like the prompt's streets (a reader of the
     transcript page or the search does not read the register each time)."""
-    cfg = current_app.config
-    key = cfg["CRM_QUEUE_PREFIX"] + "crm:street_register"
-    names = None
-    conn = None
-    try:
-        conn = jobs.redis_connection()
-        raw = conn.get(key)
-        if raw is not None:
-            names = json.loads(raw)
-    except Exception:  # Redis down: read the register, masking must not depend on the cache
-        conn = None
-    if names is None:
-        names = sorted({street.split(" ", 1)[1].lower() for street in buildings.street_names(MASK_STREETS_MAX)
-                        if " " in street})
-        if conn is not None:
-            try:
-                conn.set(key, json.dumps(names, ensure_ascii=False), ex=int(cfg["CRM_VOCABULARY_TTL_S"]))
-            except Exception:
-                log.warning("street register cache not written", exc_info=True)
+    names = _cached("crm:street_register", lambda: sorted(
+        {street.split(" ", 1)[1].lower() for street in buildings.street_names(MASK_STREETS_MAX) if " " in street}))
     return text_ru.street_names(tuple(names))
 
 
