@@ -222,8 +222,7 @@ class Decoder:
         o = opts or self.opts
         if d.no_speech_prob > o.no_speech_threshold and d.avg_logprob < o.log_prob_threshold:
             return False  # silence: nothing to redo
-        text = d.text.strip()
-        if text and compression_ratio(text) > o.compression_ratio_threshold:
+        if looping(d, o):
             return True
         if o.fallback_beam == o.beam_size:
             return False
