@@ -86,6 +86,13 @@ question or request (a sentence ending with «?», or with one of ``ask_words``:
 уточните …) or beside a house, flat or number (another of ``detail_words``, or a numeral): «Улица
 Садовая, дом пять», «Какой у вас адрес?», but not «…и пошла через улицу».
 
+**Timing from words** (issue 18): ``silence`` and ``overtalk`` take speech to be where the segments'
+``words`` are (their ``start``–``end``; words of one segment closer than :data:`WORD_GAP_S` are one
+stretch), not the segments' spans: a pause between two words of one long segment (a mono call, merged
+turns) is a pause, and a segment that runs on through silence does not talk over the other side. A
+segment without words counts from its ``start`` to its ``end``, as before. ``talk_ratio`` and
+``speech_rate`` still measure segment spans.
+
 Thresholds: pauses over 10 s and an operator share of talk time over 70 % are the usual contact-
 centre warning levels; the speech-rate band 70–180 words per minute is wide on purpose (Russian
 conversational speech runs ~120–160 wpm, and segment times include short pauses, so measured
@@ -575,6 +582,53 @@ def _intervals(segments: list[dict]) -> list[tuple[float, float]]:
     return [(a, b) for a, b in merged]
 
 
+#: Within one segment, words closer than this (seconds) are one stretch of speech: Whisper's word times
+#: leave small gaps between most words of fluent speech, which are no pause and must not split an overlap
+#: into pieces each shorter than ``overtalk``'s ``min_overlap_s``.
+WORD_GAP_S = 0.3
+
+
+def _word_spans(s: dict) -> list[tuple[float, float]] | None:
+    """Where the segment ``s`` is speech, from its ``words`` (``[{start, end, word, ...}]``, seconds):
+    its words' spans, those closer than :data:`WORD_GAP_S` joined; None when it has no timed word (the
+    segment's own boundaries are all there is)."""
+    spans = []
+    for w in s.get("words") or []:
+        a, b = _number(w.get("start")), _number(w.get("end"))
+        if a is None or not str(w.get("word") or "").strip():
+            continue
+        spans.append((a, max(a, b if b is not None else a)))
+    if not spans:
+        return None
+    joined: list[list[float]] = []
+    for a, b in sorted(spans):
+        if joined and a - joined[-1][1] < WORD_GAP_S:
+            joined[-1][1] = max(joined[-1][1], b)
+        else:
+            joined.append([a, b])
+    return [(a, b) for a, b in joined]
+
+
+def _speech(segments: list[dict]) -> list[tuple[float, float]]:
+    """Merged ``[(start, end)]`` where ``segments`` (with text) hold speech, in order: a segment's words
+    where it has timed ones (:func:`_word_spans`), so that a pause inside one long segment (a mono call,
+    or merged turns) is seen and the silence a segment's span includes is not counted as speech;
+    else its own ``start``–``end``, as :func:`_intervals`. For the timing checks ``silence`` and
+    ``overtalk``."""
+    spans = []
+    for s in segments:
+        if not (s.get("text") or "").strip():
+            continue
+        spans += _word_spans(s) or [(_start(s), max(_start(s), _end(s)))]
+    merged: list[list[float]] = []
+    for a, b in sorted(spans):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return [(a, b) for a, b in merged]
+
+
 def _total(intervals: list[tuple[float, float]]) -> float:
     return sum(b - a for a, b in intervals)
 
@@ -586,9 +640,10 @@ def _by_speaker(segments: list[dict], speaker: str) -> list[dict]:
 def silence(segments: list[dict], cfg: dict | None = None) -> dict:
     """``silence``: the longest pause between speech inside the call (any speaker; before the first
     and after the last words is not counted) is at most ``max_s`` seconds. ``value``: the longest
-    pause, ``at_s`` where it starts."""
+    pause, ``at_s`` where it starts. Speech is where the segments' words are (:func:`_speech`), so a
+    pause between two words of one segment counts; a segment without words counts whole."""
     cfg = {**DEFAULTS["silence"], **(cfg or {})}
-    spans = _intervals(segments)
+    spans = _speech(segments)
     longest, at = 0.0, None
     for (_, prev_end), (start, _) in zip(spans, spans[1:]):
         if start - prev_end > longest:
@@ -603,9 +658,12 @@ def silence(segments: list[dict], cfg: dict | None = None) -> dict:
 
 def overtalk(segments: list[dict], cfg: dict | None = None) -> dict | None:
     """``overtalk``: the time both sides speak at once, summed over overlaps of at least
-    ``min_overlap_s``, is at most ``max_total_s`` seconds. None without both speaker labels."""
+    ``min_overlap_s``, is at most ``max_total_s`` seconds. None without both speaker labels. Each
+    side speaks where its segments' words are (:func:`_speech`): two segments whose spans overlap
+    while their words do not (one side's segment runs on through silence) are no overtalk; a
+    segment without words counts whole."""
     cfg = {**DEFAULTS["overtalk"], **(cfg or {})}
-    ops, cits = _intervals(_by_speaker(segments, "operator")), _intervals(_by_speaker(segments, "citizen"))
+    ops, cits = _speech(_by_speaker(segments, "operator")), _speech(_by_speaker(segments, "citizen"))
     if not ops or not cits:
         return None
     overlaps = []
