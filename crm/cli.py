@@ -1,7 +1,7 @@
 """The ``crm`` console script: a Flask CLI group for the app (design.md, "Stable interfaces").
 
 Each feature declares its commands in its own ``cli.py`` (``crm users``, ``crm consent``, ``crm audit``,
-``crm keys``, ``crm transcribe``); the worker's are in :mod:`crm.worker` (``crm worker``, ``crm status``); this
+``crm keys``, ``crm transcribe``, ``crm qa``); the worker's are in :mod:`crm.worker` (``crm worker``, ``crm status``); this
 module keeps the instance's own (``crm init``, ``crm redis``, ``crm demo-data``) and
 :func:`register_commands`, which the factory calls, so ``flask --app crm`` and
 ``app.test_cli_runner()`` see the same commands as ``crm``. Commands parse options, call services
@@ -26,6 +26,7 @@ from crm.consent.services import controller_configured
 from crm.db import grant_app_role_as_owner
 from crm.demo import load_demo
 from crm.dpo.cli import audit_scan
+from crm.qa.cli import qa_group
 from crm.security import keystore
 from crm.security.cli import audit_group, keys_group
 from crm.security.keyring import init_keys
@@ -111,7 +112,7 @@ migrate_cli.db.add_command(grant_app_role_cmd)  # `crm db grant-app-role`, besid
 audit_group.add_command(audit_scan)  # `crm audit scan`: the DPO's alerts (crm.dpo), beside the log's own commands
 
 #: Every command of the app, by feature.
-COMMANDS = (init_cmd, redis_group, demo_data, users_group, buildings_group, telephony_group, calendar_group, consent_group, audit_group, keys_group, transcribe_cmd, rekey_recordings_cmd,
+COMMANDS = (init_cmd, redis_group, demo_data, users_group, buildings_group, telephony_group, calendar_group, consent_group, qa_group, audit_group, keys_group, transcribe_cmd, rekey_recordings_cmd,
             worker_cmd, status_cmd)
 
 

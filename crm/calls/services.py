@@ -768,6 +768,36 @@ def view(call: Call, *, purpose: str = "call_recording_qa", commit: bool = True,
     return data
 
 
+def stored_segments(call: Call, *, actor: audit.Actor, detail: str | None = None) -> list[dict] | None:
+    """The call's stored transcript as a system task reads it to recompute from it (QA's ``crm qa
+    recheck``): ``[{start, end, speaker, channel, text, words}]`` in order (seconds; ``text`` as stored,
+    numbers in digits; ``words`` as Whisper gave them, ``[{start, end, word, probability}]``), unmasked,
+    never shown to anyone. The read is logged as ``transcript.view`` for quality control by ``actor``
+    (``detail`` says what for) and committed before this returns, whatever the caller does next.
+
+    None, with nothing decrypted or logged, when the transcript may not be read for quality control:
+    the citizen's data were erased (:func:`is_erased`), the recording and transcript destroyed
+    (:func:`recording_destroyed`), or the call does not pass the QA-consent gate (:func:`may_read`).
+    ``[]`` for a call with no segments (not transcribed, or no speech)."""
+    if is_erased(call) or recording_destroyed(call) or not may_read(call, QA_PURPOSE):
+        return None
+    segments = [{"start": s.start, "end": s.end, "speaker": s.speaker, "channel": s.channel, "text": s.text,
+                 "words": s.words or []} for s in call.segments]
+    if segments:
+        audit.record("transcript.view", citizen_id=call.citizen_id, call_id=call.id, appeal_id=call.appeal_id,
+                     fields=["transcript"], purpose=QA_PURPOSE, actor=actor, detail=detail)
+        db.session.commit()
+    return segments
+
+
+def ids_made_since(start: datetime | None = None) -> list[str]:
+    """Ids of the calls made at or after ``start`` (aware UTC; None: every call), oldest first."""
+    q = db.select(Call.id)
+    if start is not None:
+        q = q.where(Call.created_at >= start)
+    return list(db.session.execute(q.order_by(Call.created_at, Call.id)).scalars())
+
+
 def get(call_id: str) -> Call | None:
     return db.session.get(Call, call_id)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-GROUPS = {"init", "redis", "demo-data", "users", "consent", "audit", "keys", "transcribe", "worker", "status"}
+GROUPS = {"init", "redis", "demo-data", "users", "consent", "audit", "keys", "transcribe", "worker", "status", "qa"}
 
 
 def test_the_factory_registers_every_feature_group(ctx):

@@ -30,7 +30,7 @@ from crm.qa.services.evaluations import (evaluate, dispute_days, get, get_for, v
                                          can_respond, acknowledge, dispute, resolve, recent,
                                          disputes, by_operator, as_dict)
 from crm.qa.services.checkresults import (store_checks, after_transcript, forget_check_details, check_results,
-                                          checks_for_call)
+                                          checks_for_call, RECHECK_OUTCOMES, recheck, recheck_calls)
 from crm.qa.services.sampling import (RULE_KINDS, PERIODS, DEFAULT_RULES, ensure_rules, update_rule,
                                       period_of, run_sampling, queue_for, next_in_queue, next_after,
                                       queue_item_for_call, unqueued_count)
@@ -89,6 +89,9 @@ __all__ = [
     "after_transcript",
     "check_results",
     "checks_for_call",
+    "RECHECK_OUTCOMES",
+    "recheck",
+    "recheck_calls",
     "kpi_figures",
     "RULE_KINDS",
     "PERIODS",

@@ -5,16 +5,22 @@ of the knowledge base that apply to the call (the general ones and those of its 
 checks run."""
 from __future__ import annotations
 
+from datetime import date
+
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from crm.appeals import services as appeals
 from crm.calls import services as calls
 from crm.db import db
+from crm.errors import NotFound
+from crm.i18n import lazy_gettext as _l
 from crm.kb import services as kb
 from crm.qa import checks
 from crm.qa.models import CheckResult
 from crm.qa.services.common import TRANSCRIBED, qa_permitted
+from crm.security import audit
+from crm.timeutil import day_start
 
 
 # --- automatic checks ------------------------------------------------------------------------------
@@ -65,20 +71,84 @@ def forget_check_details(call_id: str, *, commit: bool = True) -> int:
     return result.rowcount or 0
 
 
-def after_transcript(call_id: str, segments: list[dict]) -> None:
+def after_transcript(call_id: str, segments: list[dict]) -> list[dict] | None:
     """Hook for the transcription job once the transcript is saved: store the automatic checks.
     ``segments`` are the transcriber's (plaintext in the job's memory; nothing is decrypted again).
     A failure is logged and leaves the call as it is (the API computes the checks on first read).
     Nothing is run for a call that may not be used for quality control (:func:`qa_permitted`: no
     citizen yet, or no QA consent): the checks are QA processing of the recording, and their details
-    can quote what was said; they are computed on first read once the call passes the gate."""
+    can quote what was said; they are computed on first read once the call passes the gate.
+    Returns the stored results (:func:`store_checks`), or None when nothing was stored (refused by
+    the gate, or failed). :func:`recheck` stores through here too."""
     if not qa_permitted(calls.get(call_id)):
-        return
+        return None
     try:
-        store_checks(call_id, [dict(s) for s in segments])
+        return store_checks(call_id, [dict(s) for s in segments])
     except Exception:  # the transcript is saved; the checks are a hint
         db.session.rollback()
         current_app.logger.exception("automatic QA checks failed for call %s", call_id)
+        return None
+
+
+#: What :func:`recheck` did with a call: stored results that differ from the old ones, stored the same
+#: ones again, skipped it (no transcript: not transcribed, erased with its citizen, or destroyed after a
+#: QA-consent withdrawal; no QA consent: the gate, :func:`qa_permitted`), or failed (logged).
+RECHECK_OUTCOMES = ("changed", "unchanged", "no_transcript", "no_consent", "failed")
+#: The access log's actor of a recheck's transcript reads (``job:qa_recheck``).
+RECHECK_ACTOR = "qa_recheck"
+
+
+def _as_stored(results: list[dict]) -> list[tuple]:
+    """What a recheck compares of a call's stored results: each check's code, state, detail, value, place."""
+    return sorted((r["code"], bool(r["passed"]), r.get("state"), r["detail"], r["value"], r["at_s"]) for r in results)
+
+
+def recheck(call_id: str) -> str:
+    """Recompute the automatic checks of the call ``call_id`` from its stored transcript (no audio, no
+    re-transcription) with today's configuration and call scripts, and store them as the transcription
+    job does (:func:`after_transcript`). Returns one of :data:`RECHECK_OUTCOMES`. A call is skipped as
+    the QA pipeline skips it, nothing decrypted: without a transcript (not ``done``/``no_speech``, its
+    citizen's data erased, :func:`crm.calls.services.is_erased`, or its recording and transcript
+    destroyed after a QA-consent withdrawal), and without the QA consent (:func:`qa_permitted`, which
+    :func:`after_transcript` and :func:`checks_for_call` ask too). The transcript's read is logged
+    (``transcript.view``, actor ``job:qa_recheck``). Safe to run again: the same transcript, configuration and
+    scripts give the same results (``unchanged``). Raises :class:`crm.errors.NotFound` for an unknown id."""
+    call = calls.get(call_id)
+    if call is None:
+        raise NotFound(_l("звонок не найден"))
+    if call.status not in TRANSCRIBED or calls.is_erased(call) or calls.recording_destroyed(call):
+        return "no_transcript"
+    if not qa_permitted(call):
+        return "no_consent"
+    before = _as_stored(check_results(call_id))
+    segments = calls.stored_segments(call, actor=audit.system_actor(RECHECK_ACTOR),
+                                     detail="automatic QA checks recomputed (crm qa recheck)")
+    if segments is None:
+        return "no_transcript"
+    if after_transcript(call_id, segments) is None:
+        return "failed"
+    return "unchanged" if _as_stored(check_results(call_id)) == before else "changed"
+
+
+def recheck_calls(*, call_id: str | None = None, since: date | None = None) -> dict[str, int]:
+    """:func:`recheck` the call ``call_id``, or the calls made on or after the day ``since`` (in
+    ``CRM_TIMEZONE``), or, with neither, every call; one transaction per call, oldest first. Returns how
+    many calls had each outcome (``{outcome: n}`` for every one of :data:`RECHECK_OUTCOMES`); a call
+    whose recheck raises is rolled back, logged and counted ``failed``, and the others go on. Raises
+    :class:`crm.errors.NotFound` for an unknown ``call_id``."""
+    if call_id is not None and calls.get(call_id) is None:
+        raise NotFound(_l("звонок не найден"))
+    ids = [call_id] if call_id is not None else calls.ids_made_since(day_start(since) if since else None)
+    counts = dict.fromkeys(RECHECK_OUTCOMES, 0)
+    for cid in ids:
+        try:
+            outcome = recheck(cid)
+        except Exception:  # e.g. a transcript that no longer decrypts: the other calls go on
+            db.session.rollback()
+            current_app.logger.exception("recheck of the automatic QA checks failed for call %s", cid)
+            outcome = "failed"
+        counts[outcome] += 1
+    return counts
 
 
 def check_results(call_id: str) -> list[dict]:

@@ -128,7 +128,8 @@ SYSTEM_ACTOR_LABELS = {"transcribe_call": N_("расшифровка звонк�
                        "cli": N_("команда администратора"), "destruction_act": N_("акт об уничтожении данных"),
                        "keys_index": N_("обновление поисковых индексов"), "keys_retire": N_("вывод ключа из оборота"),
                        "keys_rotate": N_("смена ключей шифрования"), "audit_checkpoint": N_("контрольная точка журнала"),
-                       "audit_alert_scan": N_("проверка необычного доступа"), "attest": N_("заверение контрольной точки")}
+                       "audit_alert_scan": N_("проверка необычного доступа"), "attest": N_("заверение контрольной точки"),
+                       "qa_recheck": N_("пересчёт автоматических проверок звонков")}
 #: Roles that are not staff roles (crm.security.permissions.ROLE_NAMES_RU has those).
 EXTRA_ROLE_LABELS = {"system": N_("система"), "none": N_("без входа в систему"), "citizen": N_("заявитель")}
 
