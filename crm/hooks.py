@@ -60,6 +60,10 @@ Known hooks (the name, who fires it, the keyword arguments):
   returns the call row or None (:func:`ask`).
 - ``appeal.lookup`` — ``crm.calls.api`` attaches an upload to an appeal; ``appeal_id: str``. A
   subscriber returns the appeal row or None (:func:`ask`).
+- ``appeal.masking_address`` — ``crm.calls.services.known_identifiers`` masks a call's transcript for a QA
+  reader; ``appeal_id: str | None`` (the call's). A subscriber returns ``(address, apartment)`` of the house
+  the appeal is about (the buildings register's) or None (:func:`ask`). Logs nothing: the read is the
+  caller's ``transcript.view``/``transcript.search`` entry.
 - ``executor.lookup`` — ``crm.users`` checks the service of an executor-role account;
   ``executor_id: int``. A subscriber returns the executor row or None (:func:`ask`).
 - ``appeal.clock_breached`` — ``crm.appeals.services.warn_clocks`` after it committed the first 100 %
@@ -138,6 +142,7 @@ HOOKS: frozenset[str] = frozenset({
     "call.lookup",
     "call.qa_allowed",
     "appeal.lookup",
+    "appeal.masking_address",
     "executor.lookup",
     "citizen.export",
     "call.export",

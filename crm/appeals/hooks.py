@@ -30,6 +30,11 @@ def _lookup(appeal_id: str, **_: object):
     return services.get(appeal_id)
 
 
+def _masking_address(appeal_id: str | None, **_: object):
+    """``appeal.masking_address``: the appeal's house for masking (:func:`crm.appeals.services.address_for_masking`)."""
+    return services.address_for_masking(appeal_id)
+
+
 def _incident_closing(incident_id: int, appeal_ids: list[str], text: str, user_id: int | None = None,
                       **_: object):
     """``incident.closing``: resolve the linked appeals in the closing's transaction; returns what runs after
@@ -51,5 +56,6 @@ def register() -> None:
     hooks.subscribe("retention.activity", _activity)
     hooks.subscribe("retention.active_work", _active_work)
     hooks.subscribe("appeal.lookup", _lookup)
+    hooks.subscribe("appeal.masking_address", _masking_address)
     hooks.subscribe("incident.closing", _incident_closing)
     hooks.subscribe("incident.surge_accepted", _surge_accepted)

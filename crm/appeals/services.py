@@ -644,6 +644,22 @@ def get(appeal_id: str) -> Appeal | None:
     return db.session.get(Appeal, appeal_id)
 
 
+def address_for_masking(appeal_id: str | None) -> tuple[str, str | None] | None:
+    """The address the appeal is about, for masking its calls' transcripts (``appeal.masking_address``,
+    :func:`crm.calls.services.known_identifiers`): ``(address, apartment)`` of the house picked from the
+    buildings register at intake (``appeal.building_id``; the register's address, «г. Москва, ул. Лесная,
+    д. 7»), or None for no appeal or no house. ``apartment`` is always None: an appeal holds no flat of
+    its own, the one given at intake is the citizen's (masked from the citizen's card).
+
+    Decrypts nothing and logs nothing: the register's address is no ciphertext, and the read it serves
+    is the caller's own entry (``transcript.view``/``transcript.search``), as for the citizen's values
+    (:func:`crm.citizens.services.identifiers_for_masking`)."""
+    building_id = db.session.execute(select(Appeal.building_id).where(Appeal.id == appeal_id)).scalar() \
+        if appeal_id else None
+    house = buildings.get(building_id)
+    return (house.address, None) if house is not None and house.address else None
+
+
 def by_number(number: str) -> Appeal | None:
     """The appeal numbered ``number`` (``2026-000042`` or ``2026-42``), or None."""
     m = _NUMBER_RE.match(number or "")

@@ -359,7 +359,7 @@ def search_transcripts(phrase: str, *, user, start: datetime | None = None, end:
     consent: dict[str, bool] = {}
     names: dict[int, str] = {}
     streets = vocabulary.register_streets()  # once per search: masked as the call page masks them
-    known_by_citizen: dict = {}  # each citizen's identifiers on file, decrypted once per search (memory only)
+    known_memo: dict = {}  # each citizen's identifiers and appeal's house, read once per search (memory only)
     offset = 0
     try:
         while not (result.scan_limit_reached or result.hit_limit_reached):
@@ -378,7 +378,7 @@ def search_transcripts(phrase: str, *, user, start: datetime | None = None, end:
                 else:
                     result.scan_limit_reached = True
                     break
-            _scan(todo, pattern, speaker, result, names, actor, streets, known_by_citizen)
+            _scan(todo, pattern, speaker, result, names, actor, streets, known_memo)
         result.hits.sort(key=lambda h: (h.call_at, -h.start), reverse=True)
         db.session.commit()
     except Exception:
@@ -388,11 +388,11 @@ def search_transcripts(phrase: str, *, user, start: datetime | None = None, end:
 
 
 def _scan(rows, pattern, speaker, result: SearchResult, names: dict[int, str], actor: audit.Actor,
-          streets=None, known_by_citizen: dict | None = None) -> None:
+          streets=None, known_memo: dict | None = None) -> None:
     """Decrypt and match the segments of the calls ``rows`` (newest first), logging each call."""
     if not rows:
         return
-    known_by_citizen = {} if known_by_citizen is None else known_by_citizen
+    known_memo = {} if known_memo is None else known_memo
     sq = select(Segment).where(Segment.call_id.in_([r.id for r in rows])).order_by(Segment.call_id, Segment.idx)
     if speaker is not None:
         sq = sq.where(Segment.speaker == speaker)
@@ -413,11 +413,9 @@ def _scan(rows, pattern, speaker, result: SearchResult, names: dict[int, str], a
             continue
         found, outcome = 0, "ok"
         try:
-            # the citizen's own identifiers, decrypted to mask them (logged as this call's
-            # transcript.search below; kept in memory for this search only, never cached)
-            if row.citizen_id not in known_by_citizen:
-                known_by_citizen[row.citizen_id] = calls.known_identifiers(row.citizen_id)
-            known = known_by_citizen[row.citizen_id]
+            # the citizen's own identifiers and their appeal's house, decrypted to mask them (logged as
+            # this call's transcript.search below; kept in memory for this search only, never cached)
+            known = calls.known_identifiers(row.citizen_id, row.appeal_id, memo=known_memo)
             for seg in segments:
                 for start, end, exact, snippet, highlight in _segment_hits(seg, pattern, streets, known):
                     result.hits.append(Hit(

@@ -647,29 +647,46 @@ def presented_segments(call: Call, *, mask: bool, detect: bool = False) -> list[
     operator = users.get(call.operator_id) if (mask or detect) and call.operator_id is not None else None
     keep = transcript.operator_name_forms(operator.full_name) if operator is not None else frozenset()
     streets = vocabulary.register_streets() if mask or detect else None
-    known = known_identifiers(call.citizen_id) if mask or detect else None
+    known = known_identifiers(call.citizen_id, call.appeal_id) if mask or detect else None
     return [transcript.present({"start": s.start, "end": s.end, "speaker": s.speaker, "channel": s.channel,
                                 "text": s.text, "words": s.words}, mask=mask, unsure_p=unsure_p, keep_names=keep,
                                streets=streets, detect=detect, known=known)
             for s in call.segments]
 
 
-def known_identifiers(citizen_id: str | None) -> text_ru.KnownIdentifiers | None:
+def known_identifiers(citizen_id: str | None, appeal_id: str | None = None, *,
+                      memo: dict | None = None) -> text_ru.KnownIdentifiers | None:
     """What the system holds of the call's citizen (``call.citizen_id``, set for an uploaded call from
-    its appeal and for a telephony call from the caller), for masking their transcript wherever it
-    says it (:func:`crm.text_ru.known_identifiers`: their name's words, their streets, house and flat
-    numbers, phone digits, e-mail), or None for a call tied to no citizen or an erased one.
+    its appeal and for a telephony call from the caller) and of the house its appeal is about
+    (``call.appeal_id``), for masking their transcript wherever it says it
+    (:func:`crm.text_ru.known_identifiers`: their name's words, their streets, house and flat numbers,
+    phone digits, e-mail), or None when there is nothing (no citizen or an erased one, and no house).
 
-    Decrypted through :func:`crm.citizens.services.identifiers_for_masking`, which logs nothing: the
+    The citizen's values are decrypted through :func:`crm.citizens.services.identifiers_for_masking`;
+    the appeal's house (the buildings register's address, picked at intake, which the citizen's card
+    may not hold) is asked of ``crm.appeals`` (hook ``appeal.masking_address``). Neither logs: the
     values are only matched and replaced by labels, never shown, and the read is the caller's own
     entry (``transcript.view``/``transcript.reveal`` of the call page and the API,
     ``transcript.search`` of the search), which names the citizen and the call. Kept in memory for
-    this request only, never cached."""
-    values = citizens.identifiers_for_masking(citizen_id)
-    if values is None:
+    this request only, never cached; ``memo``: a dict the caller keeps for one request (the search),
+    so each citizen is decrypted and each appeal asked once."""
+    memo = {} if memo is None else memo
+    key = ("known", citizen_id, appeal_id)
+    if key in memo:
+        return memo[key]
+    if ("citizen", citizen_id) not in memo:
+        memo[("citizen", citizen_id)] = citizens.identifiers_for_masking(citizen_id)
+    if ("appeal", appeal_id) not in memo:
+        memo[("appeal", appeal_id)] = hooks.ask("appeal.masking_address", appeal_id=appeal_id) if appeal_id else None
+    values, house = memo[("citizen", citizen_id)], memo[("appeal", appeal_id)]
+    if values is None and house is None:
+        memo[key] = None
         return None
-    return text_ru.known_identifiers(full_name=values["full_name"], phone=values["phone"], email=values["email"],
-                                     addresses=values["addresses"])
+    values = values or {"full_name": None, "phone": None, "email": None, "addresses": []}
+    memo[key] = text_ru.known_identifiers(full_name=values["full_name"], phone=values["phone"],
+                                          email=values["email"],
+                                          addresses=[*values["addresses"], *([house] if house else [])])
+    return memo[key]
 
 
 #: Why a QA reader may reveal the citizen's identifiers in a transcript: the processing purpose the

@@ -185,3 +185,71 @@ def test_nothing_of_the_citizen_is_cached_in_redis(ctx, client, as_role):
         kind = conn.type(key).decode()
         value = (conn.get(key) or b"") if kind == "string" else repr(conn.dump(key) or b"").encode()
         assert not [v for v in ("лаврентьев", "lavrenteva", "ильинич", "9165551234", "555-12-34") if v.encode() in value.lower()], key
+
+
+# --- the house of the call's appeal (issue 18: the citizen's card may hold no address) ---------------
+
+#: A mono call on an appeal for «улица Лесная, дом 7, кв. 12»: the citizen's card holds the flat (given
+#: at intake) but no address; the house is the one the operator picked from the register.
+LESNAYA_SEGMENTS = [
+    _seg(0.0, "Горячая линия ЖКХ, оператор Анна, здравствуйте."),
+    _seg(4.0, "Улица Лесная, дом 7, кв. 12, течёт крыша."),
+    _seg(10.0, "У нас в 7 доме нет воды, вся лесная без воды."),
+    _seg(16.0, "Я с лесной 7 12, запишите."),
+]
+
+
+def test_the_house_of_the_calls_appeal_is_masked_on_the_page_the_api_and_the_search(ctx, client, login, as_role):
+    import re
+
+    from crm.buildings.services import find, import_csv
+    from crm.calls import search
+    from crm.db import db
+    from crm.security.models import AccessLogEntry
+    from tests.factories import AppealFactory, CallFactory, CitizenFactory
+
+    import_csv("address,entrances,apartments\n\"г. Москва, ул. Лесная, д. 7\",2,40\n".encode())
+    house = find("Москва, улица Лесная, дом 7")
+    op_user, op = as_role("operator")
+    sup_user, sup = as_role("supervisor")
+    citizen = CitizenFactory(full_name="Орлов Олег Олегович", apartment="12", qa_consent=True)
+    appeal = AppealFactory(citizen=citizen, operator=op_user, building_id=house.id)
+    call = CallFactory(operator=op_user, citizen=citizen, appeal=appeal, segments=[dict(s) for s in LESNAYA_SEGMENTS])
+    db.session.commit()
+    before = db.session.execute(db.select(db.func.max(AccessLogEntry.seq))).scalar()
+
+    def leaks(text: str) -> list[str]:
+        """«Лесная» in any form, and 7 or 12 as a number, in ``text`` (the greeting holds neither)."""
+        text = text.lower()
+        return re.findall(r"лесн\w*", text) + re.findall(r"(?<!\d)(?:7|12)(?!\d)", text)
+
+    body = client.get(f"/api/v1/calls/{call.id}", headers=sup).get_json()["transcript"]
+    segs = body["segments"]
+    assert [s["text"] for s in segs[1:]] == [
+        "[адрес], течёт крыша.", "У нас в [адрес] доме нет воды, вся [адрес] без воды.", "Я с [адрес], запишите."]
+    shown = " ".join([s["text"] for s in segs] + [w["word"] for s in segs for w in s["words"]])
+    assert not leaks(shown)  # text and words
+    assert "нет воды" in shown
+    login(sup_user)
+    page = client.get(f"/calls/{call.id}").get_data(as_text=True)
+    assert "нет воды" in page
+    assert "лесн" not in page.lower()
+    shown = re.sub(r"<[^>]*>", " ", page[page.index('id="transcript"'):page.index("</ol>", page.index('id="transcript"'))])
+    assert "нет воды" in shown and not leaks(shown), shown
+    for phrase in ("лесная", "лесной", "на лесной", "7 доме", "в 7 доме", "лесной 7 12"):
+        assert [h.call_id for h in search.search_transcripts(phrase, user=sup_user).hits] == [], phrase
+    hits = search.search_transcripts("нет воды", user=sup_user).hits
+    assert [h.call_id for h in hits] == [call.id]
+    assert not leaks(hits[0].snippet)
+
+    # the reads are the transcript's: nothing is logged for the house or the citizen's flat
+    db.session.commit()
+    entries = db.session.execute(db.select(AccessLogEntry).where(AccessLogEntry.seq > before,
+                                                                 AccessLogEntry.actor_id == sup_user.id,
+                                                                 ~AccessLogEntry.action.startswith("auth."))).scalars().all()
+    assert {e.action for e in entries} == {"transcript.view", "transcript.search"}
+    assert all(e.citizen_id == citizen.id and e.fields == "transcript" for e in entries)
+
+    # the operator working the appeal reads it as said
+    mine = client.get(f"/api/v1/calls/{call.id}", headers=op).get_json()["transcript"]["segments"]
+    assert [s["text"] for s in mine] == [s["text"] for s in LESNAYA_SEGMENTS]
