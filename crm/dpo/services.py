@@ -69,7 +69,7 @@ def access_report(citizen_id: str, *, start: datetime | None = None, end: dateti
 
     ``start``/``end``: UTC bounds (None = open). Returns ``{"citizen": masked card or None,
     "entries": [{seq, at, actor, actor_name, actor_role, action, action_label, fields, fields_label,
-    purpose, purpose_label, appeal_id, appeal_number, call_id, ip, outcome, hash}], "consents":
+    purpose, purpose_label, appeal_id, appeal_number, call_id, ip, outcome, detail, hash}], "consents":
     [consent dicts], "head": (seq, hash)}``. Decrypts only the citizen's name (masked card) and logs
     it, plus an ``audit.report`` entry, purpose ``data_subject_request``; commits."""
     citizen = citizens.get(citizen_id)
@@ -93,7 +93,7 @@ def access_report(citizen_id: str, *, start: datetime | None = None, end: dateti
             **labels, "seq": r.seq, "at": r.at, "actor": r.actor, "actor_role": r.actor_role,
             "actor_name": labels["actor_label"], "action": r.action, "fields": audit.entry_fields(r),
             "purpose": r.purpose, "appeal_id": r.appeal_id, "appeal_number": numbers.get(r.appeal_id),
-            "call_id": r.call_id, "ip": r.ip, "outcome": r.outcome, "hash": r.hash})
+            "call_id": r.call_id, "ip": r.ip, "outcome": r.outcome, "detail": r.detail, "hash": r.hash})
     consents = [consent.as_dict(e) | consent.labels(e) for e in consent.for_citizen(citizen_id)]
     audit.record("audit.report", citizen_id=citizen_id, fields=["consents"], purpose=audit.REPORT_PURPOSE,
                  detail=f"format={fmt} entries={len(entries)}", actor=actor)

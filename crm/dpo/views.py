@@ -152,14 +152,16 @@ def _actor_choices(staff: dict) -> Choices:
 def _log_rows(rows, staff: dict, purposes: dict[str, str]) -> list[dict]:
     """Access-log entries for the viewer: each code (actor, role, action, fields, purpose, outcome)
     beside its Russian label, worded as in :func:`crm.dpo.services.access_report`; a code with no
-    label is its own label."""
+    label is its own label; ``detail`` as recorded («identifiers shown unmasked: phone; no purpose
+    given (API default)»), escaped by the template."""
     shown = []
     for r in rows:
         shown.append({
             **audit.entry_labels(r, staff.get(r.actor_id), purposes),
             "seq": r.seq, "at": r.at, "citizen_id": r.citizen_id, "appeal_id": r.appeal_id, "call_id": r.call_id,
             "ip": r.ip, "actor": r.actor, "role": r.actor_role, "action": r.action,
-            "fields": ",".join(audit.entry_fields(r)), "purpose": r.purpose or "", "outcome": r.outcome})
+            "fields": ",".join(audit.entry_fields(r)), "purpose": r.purpose or "", "outcome": r.outcome,
+            "detail": r.detail or ""})
     return shown
 
 
@@ -207,7 +209,7 @@ CSV_COLUMNS = [("seq", "№ записи"), ("at", "Время (МСК)"), ("act
                ("actor_role", "Роль"), ("action", "Действие (код)"), ("action_label", "Действие"),
                ("fields_label", "Категории данных"), ("purpose", "Цель (код)"), ("purpose_label", "Цель"),
                ("appeal_number", "Обращение"), ("call_id", "Звонок"), ("ip", "IP"), ("outcome", "Итог"),
-               ("hash", "Хеш записи")]
+               ("detail", "Подробности"), ("hash", "Хеш записи")]
 
 
 @bp.get("/dpo/citizens/<citizen_id>/access-report")

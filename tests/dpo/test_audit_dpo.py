@@ -192,7 +192,7 @@ class _LogPage(HTMLParser):
             self._option["text"] += data
 
 
-COLUMNS = {"who": 2, "role": 3, "action": 4, "fields": 6, "purpose": 7, "outcome": 10}
+COLUMNS = {"who": 2, "role": 3, "action": 4, "fields": 6, "purpose": 7, "outcome": 10, "detail": 11}
 
 
 def log_page(client, **query) -> _LogPage:
@@ -203,7 +203,7 @@ def log_page(client, **query) -> _LogPage:
 
 def cell(page: _LogPage, seq: int, column: str) -> dict:
     row = page.rows[seq]
-    assert len(row) == 11, row
+    assert len(row) == 12, row
     c = row[COLUMNS[column]]
     return {**c, "text": " ".join(c["text"].split())}
 
@@ -277,6 +277,43 @@ def test_access_log_shows_russian_labels_beside_codes(as_dpo, case, mixed_log):
     assert cell(page, own, "who")["text"].startswith("Тест dpo ")
     assert cell(page, own, "action")["text"] == "вход в систему auth.login"
     assert cell(page, own, "role")["text"] == "ответственный за ПДн"
+
+
+def test_access_log_page_and_exports_show_an_entrys_detail(ctx, as_dpo, dpo, case, make_user, api_token):
+    """An entry's ``detail`` (why a reveal was logged as it was: «no purpose given» for an API reveal)
+    is on the DPO's page under «Подробности», escaped, and in the access report's CSV and the API."""
+    from tests.factories import CallFactory
+
+    citizen, appeal, op = case
+    consent.record(citizen, "call_recording_qa", channel="call", given=True)
+    call = CallFactory(operator=op, citizen=citizen, appeal=appeal)
+    sup = make_user("supervisor")
+    api = ctx.test_client()
+    assert api.get(f"/api/v1/calls/{call.id}", query_string={"reveal": "true"},
+                   headers=api_token(sup)).status_code == 200
+    [reveal] = entries(action="transcript.reveal", actor_id=sup.id)
+    assert "no purpose given" in reveal.detail
+    audit.record("test.detail", citizen_id=citizen.id, detail='<b>bold</b> & "quoted"',
+                 actor=audit.system_actor("t"))
+    db.session.commit()
+    tagged = audit.head()[0]
+
+    html = get(as_dpo, "/dpo/access-log").get_data(as_text=True)
+    page = _LogPage(html)
+    assert "Подробности" in html
+    assert "no purpose given (API default)" in cell(page, reveal.seq, "detail")["text"]
+    assert cell(page, tagged, "detail")["text"] == '<b>bold</b> & "quoted"'  # shown as text,
+    assert "<b>bold</b>" not in html and "&lt;b&gt;bold&lt;/b&gt; &amp; " in html  # not markup
+
+    resp = get(as_dpo, f"/dpo/citizens/{citizen.id}/access-report", query_string={"format": "csv"})
+    rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True).lstrip("\ufeff"))))
+    column = rows[0].index("Подробности")
+    by_seq = {int(r[0]): r for r in rows[1:]}
+    assert "no purpose given (API default)" in by_seq[reveal.seq][column]
+    assert by_seq[tagged][column] == '<b>bold</b> & "quoted"'
+
+    body = api.get("/api/v1/audit", query_string={"citizen_id": citizen.id}, headers=api_token(dpo)).get_json()
+    assert {e["seq"]: e["detail"] for e in body["items"]}[reveal.seq] == reveal.detail
 
 
 def test_access_log_filters_offer_labels_and_take_codes(as_dpo, case, mixed_log):
