@@ -137,9 +137,9 @@ def register_extensions(app: Flask) -> None:
 
 def register_security(app: Flask) -> None:
     """Start-up checks: blind-index budget, keyring, key store (crm.security.startup); the
-    controller's name and address (crm.consent.startup)."""
+    controller's name and address (crm.consent.startup, at the first request)."""
     startup.init_app(app)
-    consent_startup.check_controller(app)
+    consent_startup.init_app(app)
     inputs.init_app(app)  # NUL characters and over-deep JSON refused 400 before any view (crm.security.inputs)
 
 

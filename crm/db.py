@@ -6,6 +6,7 @@ the zone on read, so every datetime the application sees is aware (pitfalls.md).
 from __future__ import annotations
 
 import functools
+import os
 import re
 import uuid
 from datetime import datetime, timezone
@@ -112,6 +113,21 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 
+def _sqlite_file(url) -> str | None:
+    """The file of a SQLite database URL, or None (another database, in memory, or a ``file:`` URI)."""
+    path = url.database if url.get_backend_name() == "sqlite" else None
+    return path if path and path != ":memory:" and not path.startswith("file:") else None
+
+
+def database_missing() -> bool:
+    """True when the app's database is a SQLite file that does not exist (a fresh instance before ``crm
+    db upgrade``, or ``crm transcribe`` on a machine without the instance's database): there is nothing
+    to read, and connecting would only create an empty file. False for any other database (a server
+    that cannot be reached fails when used). Needs an application context."""
+    path = _sqlite_file(db.engine.url)
+    return path is not None and not os.path.exists(path)
+
+
 def _sqlite_setup(engine) -> None:
     """SQLite: WAL, a 30 s busy timeout, foreign keys, and ``BEGIN IMMEDIATE`` for every transaction.
 
@@ -124,19 +140,23 @@ def _sqlite_setup(engine) -> None:
 
     from sqlalchemy import event
 
-    path = engine.url.database
-    if path and path != ":memory:" and not path.startswith("file:"):
-        # The database file (SQLite gives its -wal and -shm files the same mode) is created 0600,
-        # and an older one readable by others is tightened: it holds ciphertext, but also the
-        # access log and everything that is not personal data.
-        try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            st = os.stat(path)
-            if st.st_mode & 0o077 and st.st_uid == os.getuid():
-                os.chmod(path, stat.S_IMODE(st.st_mode) & 0o700)
-        except FileNotFoundError:
-            pass  # its folder is missing: SQLite's own error on connect says so
+    path = _sqlite_file(engine.url)
+    if path:
+        @event.listens_for(engine, "do_connect")
+        def before_connect(_dialect, _conn_rec, _cargs, _cparams):
+            # The database file (SQLite gives its -wal and -shm files the same mode) is created 0600,
+            # and an older one readable by others is tightened: it holds ciphertext, but also the
+            # access log and everything that is not personal data. Done at the first connection, not
+            # when the engine is made: a command that reads no database (``crm transcribe``, ``crm
+            # --help``) leaves no empty file behind in a fresh instance.
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                st = os.stat(path)
+                if st.st_mode & 0o077 and st.st_uid == os.getuid():
+                    os.chmod(path, stat.S_IMODE(st.st_mode) & 0o700)
+            except FileNotFoundError:
+                pass  # its folder is missing: SQLite's own error on connect says so
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_conn, _record):

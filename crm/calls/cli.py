@@ -12,6 +12,7 @@ from flask.cli import with_appcontext
 
 from crm.calls import vocabulary
 from crm.calls.jobs import model_dir as default_model_dir, rekey_recordings_job
+from crm.calls.services import recording_refusal_code
 from crm.calls.transcription import AudioDecodeError, numbers, transcribe
 
 
@@ -53,7 +54,9 @@ def transcribe_cmd(file, as_json, words, model_dir, language, threads, channel_r
 
     Segment texts are printed with their numbers as the stored transcript writes them
     (crm.calls.transcription.numbers). Undecodable input exits with status 2; with --json (or --words) its error is printed on stderr as
-    ``{"error": {"code", "message", "message_ru"}}``.
+    ``{"error": {"code", "message", "message_ru"}}``, ``code`` as POST /api/v1/calls gives it
+    (``recording_not_audio``, ``empty_recording`` …; crm.calls.services.recording_refusal_code).
+    Reads no database when the instance has none (the vocabulary prompt then names no staff or streets).
     """
     cfg = current_app.config
     roles = (tuple(r.strip() for r in channel_roles.split(",")) if channel_roles
@@ -65,10 +68,11 @@ def transcribe_cmd(file, as_json, words, model_dir, language, threads, channel_r
                             cpu_threads=threads or cfg["CRM_WHISPER_THREADS"],
                             prompt=vocabulary.prompt_for(None, operator_name) if use_prompt else None)
     except AudioDecodeError as exc:
+        code = recording_refusal_code(exc.code)  # the API's code for the same refusal
         if as_json:
-            click.echo(json.dumps({"error": exc.to_dict()}, ensure_ascii=False), err=True)
+            click.echo(json.dumps({"error": {**exc.to_dict(), "code": code}}, ensure_ascii=False), err=True)
         else:
-            click.echo(f"Error: {exc.code}: {exc}", err=True)
+            click.echo(f"Error: {code}: {exc}", err=True)
         sys.exit(2)
     segments = [shown_segment(s, words=words) for s in result.segments]
     if as_json:

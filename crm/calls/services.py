@@ -38,6 +38,15 @@ class CallError(CrmError, ValueError):
         super().__init__(message, code=code, status=status)
 
 
+def recording_refusal_code(code: str) -> str:
+    """The API's error code for a recording refused as undecodable, from the decoder's
+    (:class:`crm.calls.transcription.AudioDecodeError` ``code``): ``empty`` → ``empty_recording``, any
+    other ``<code>`` → ``recording_<code>`` (``recording_not_audio``, ``recording_damaged``,
+    ``recording_unsupported_codec``, ``recording_truncated``, ``recording_too_long``). The one mapping
+    for ``POST /api/v1/calls`` (:func:`stage_upload`) and ``crm transcribe`` (:mod:`crm.calls.cli`)."""
+    return "empty_recording" if code == "empty" else f"recording_{code}"
+
+
 #: The transcription lifecycle: status → the statuses a call may move to from it (self-moves are a
 #: re-queue by the reconciler or a retried job). ``queued`` → ``processing`` when a job starts;
 #: ``processing`` (or straight from ``queued``, a transcript saved by a tool) → ``done``/``no_speech``
@@ -186,14 +195,14 @@ def stage_upload(stream: BinaryIO, original_name: str) -> StagedRecording:
         shutil.copyfileobj(stream, tmp, 1024 * 1024)
         size = tmp.tell()
         if size == 0:
-            raise CallError(_l("Файл пуст: загрузите запись звонка."), "empty_recording")
+            raise CallError(_l("Файл пуст: загрузите запись звонка."), recording_refusal_code("empty"))
         try:
             info = probe(tmp)
         except AudioDecodeError as exc:
             raise CallError(_l("Запись не принята: %(reason)s", reason=LazyText(exc.message_id, exc.values)),
-                            f"recording_{exc.code}") from None
+                            recording_refusal_code(exc.code)) from None
         if info.duration_s and info.duration_s > current_app.config["CRM_MAX_RECORDING_S"]:
-            raise CallError(_l("Запись длиннее допустимого (4 ч)."), "recording_too_long")
+            raise CallError(_l("Запись длиннее допустимого (4 ч)."), recording_refusal_code("too_long"))
     except BaseException:
         tmp.close()
         raise

@@ -30,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from crm import jobs, text_ru
 from crm.buildings import services as buildings
-from crm.db import db
+from crm.db import database_missing, db
 from crm.users import services as users
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,11 @@ def prompt_for(operator_id: int | None, operator_name: str | None = None) -> str
     if not cfg["CRM_VOCABULARY_PROMPT"]:
         return None
     names = [operator_name.strip()] if operator_name and operator_name.strip() else None
+    if database_missing():
+        # no database here (``crm transcribe`` on a machine without the instance's, an instance not yet
+        # set up): nothing to read staff or streets from, and reading would create an empty SQLite file
+        log.info("vocabulary prompt without staff names and streets: no database")
+        return compose(cfg["CRM_HOTLINE_NAME"], names or [], TOPIC_TERMS, ())
     try:
         if names is None:
             user = users.get(operator_id)

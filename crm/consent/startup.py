@@ -1,8 +1,12 @@
-"""Start-up check of consent's configuration, run by :func:`crm.create_app`: the controller's name
+"""Check of consent's configuration, installed by :func:`crm.create_app`: the controller's name
 and address (``CRM_CONTROLLER_NAME``, ``CRM_CONTROLLER_ADDRESS``). Without them no consent can be
 recorded (:func:`crm.consent.services.record` refuses), so a warning is logged rather than the app
-refusing to start (appeals are still taken)."""
+refusing to start (appeals are still taken). Logged when the app serves its first request (the web
+app and ``crm run``), not when it is made: a command line that records no consent (``crm
+transcribe``, ``crm users …``) has no use for it on its stderr."""
 from __future__ import annotations
+
+from flask import current_app
 
 from crm.consent.services import controller_configured
 
@@ -15,3 +19,15 @@ def check_controller(app) -> bool:
                        "consents cannot be recorded until the operator of personal data (152-FZ art. 9 "
                        "part 4) is configured")
     return False
+
+
+def init_app(app) -> None:
+    """Run :func:`check_controller` once, before the first request the app serves (a few threads
+    starting together may each log it; no harm)."""
+    checked = []
+
+    @app.before_request
+    def check_controller_once():
+        if not checked:
+            checked.append(True)
+            check_controller(current_app)

@@ -100,6 +100,21 @@ def test_startup_check_logs_warning(unconfigured, caplog):
     assert "CRM_CONTROLLER_NAME" in caplog.text
 
 
+def test_the_web_app_warns_at_its_first_request_not_when_made(app_config, caplog):
+    """An app without the controller logs the warning once, when it serves its first request (the
+    web app, `crm run`), not when it is made: `crm transcribe` and the other commands that record no
+    consent print no warning (tests/calls/transcription/test_transcription_cli.py)."""
+    from crm import create_app
+
+    with caplog.at_level(logging.WARNING):
+        bare = create_app({**app_config, "CRM_CONTROLLER_NAME": None, "CRM_CONTROLLER_ADDRESS": ""})
+        assert "CRM_CONTROLLER_NAME" not in caplog.text
+        web = bare.test_client()
+        for _ in range(3):
+            assert web.get("/healthz").status_code == 200
+    assert caplog.text.count("CRM_CONTROLLER_NAME") == 1
+
+
 def test_init_writes_commented_controller_settings(ctx, tmp_path, monkeypatch, runner):
     monkeypatch.setattr(ctx, "instance_path", str(tmp_path / "instance"))
     monkeypatch.setitem(ctx.config, "SECRET_KEY", ctx.config["SECRET_KEY"])  # init loads the new file

@@ -3,11 +3,18 @@ runner."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from tests.speech import BAD
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_cli_undecodable_input_exits_2_with_the_error(app, tmp_path):
@@ -18,10 +25,57 @@ def test_cli_undecodable_input_exits_2_with_the_error(app, tmp_path):
     bad = runner.invoke(main, ["transcribe", str(BAD / "t13_zero_bytes.wav"), "--json", "--model-dir", str(tmp_path)])
     assert bad.exit_code == 2, bad.output
     assert bad.stdout == ""
-    assert json.loads(bad.stderr)["error"] == {"code": "empty", "message": "the recording is empty (0 bytes)",
+    assert json.loads(bad.stderr)["error"] == {"code": "empty_recording", "message": "the recording is empty (0 bytes)",
                                                "message_ru": "Файл записи пустой (0 байт)."}
     text = runner.invoke(main, ["transcribe", str(BAD / "t13_random_bytes.wav"), "--model-dir", str(tmp_path)])
-    assert text.exit_code == 2 and "not_audio" in text.stderr
+    assert text.exit_code == 2 and text.stderr.startswith("Error: recording_not_audio: ")
+
+
+def test_cli_error_codes_are_the_apis(ctx, client, tmp_path, make_user, api_token):
+    """`crm transcribe` names a refused recording by the code ``POST /api/v1/calls`` answers for the
+    same file (``recording_not_audio``, not the decoder's ``not_audio``), as JSON and as text."""
+    from crm.cli import main
+
+    headers = api_token(make_user("operator"))
+    runner = ctx.test_cli_runner()
+    for name in ("t13_zero_bytes.wav", "t13_random_bytes.wav", "t11_header_only.wav", "t11_truncated.wav"):
+        data = (BAD / name).read_bytes()
+        resp = client.post("/api/v1/calls", data={"file": (io.BytesIO(data), name)}, headers=headers,
+                           content_type="multipart/form-data")
+        assert resp.status_code == 400, (name, resp.get_json())
+        api_code = resp.get_json()["error"]["code"]
+        out = runner.invoke(main, ["transcribe", str(BAD / name), "--json", "--model-dir", str(tmp_path)])
+        assert out.exit_code == 2 and json.loads(out.stderr)["error"]["code"] == api_code, (name, out.stderr)
+        text = runner.invoke(main, ["transcribe", str(BAD / name), "--model-dir", str(tmp_path)])
+        assert text.exit_code == 2 and text.stderr.startswith(f"Error: {api_code}: "), (name, text.stderr)
+    assert api_code == "recording_truncated"
+
+
+def _crm(instance: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """``crm ARGS`` in a new process, as a user runs it: the instance ``instance``, no DATABASE_URL or
+    REDIS_URL (the instance's own SQLite file and embedded Redis would be used), stderr as printed."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CRM_WHISPER_MODEL")}
+    clean.update(CRM_INSTANCE_PATH=str(instance), PYTHONPATH=str(ROOT), **env)
+    return subprocess.run([sys.executable, "-c", "from crm.cli import main; main()", *args], env=clean,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_in_a_fresh_instance_makes_no_database_and_prints_only_the_error(tmp_path):
+    """`crm transcribe` where no instance was set up: no empty SQLite file is left in the instance
+    folder (nor created by `crm --help`), and stderr holds the refusal alone, no warning about
+    CRM_CONTROLLER_NAME (no consent is recorded here) nor about the database."""
+    instance = tmp_path / "fresh"
+    instance.mkdir()
+    for args in (["transcribe", str(BAD / "t13_random_bytes.wav"), "--json", "--model-dir", str(tmp_path)],
+                 ["transcribe", str(BAD / "t13_random_bytes.wav"), "--operator", "Анна", "--model-dir", str(tmp_path)]):
+        out = _crm(instance, *args)
+        assert out.returncode == 2, out.stderr
+        assert out.stdout == ""
+        assert len(out.stderr.strip().splitlines()) == 1 and "recording_not_audio" in out.stderr, out.stderr
+        assert "CRM_CONTROLLER_NAME" not in out.stderr and "WARNING" not in out.stderr
+        assert list(instance.iterdir()) == []
+    assert _crm(instance, "--help").returncode == 0
+    assert list(instance.iterdir()) == []
 
 
 @pytest.mark.model
@@ -37,7 +91,7 @@ def test_cli_prints_json(app, model_dir):
 
     bad = runner.invoke(main, ["transcribe", str(BAD / "t13_zero_bytes.wav"), "--json", "--model-dir", str(model_dir)])
     assert bad.exit_code == 2
-    assert json.loads(bad.stderr)["error"]["code"] == "empty"
+    assert json.loads(bad.stderr)["error"]["code"] == "empty_recording"
 
 
 @pytest.mark.model
@@ -76,3 +130,15 @@ def test_cli_without_a_database_names_the_operator_given(app_config, model_dir, 
     with bare.app_context():
         from crm.db import db
         db.engine.dispose()
+
+
+@pytest.mark.model
+def test_cli_transcribes_in_a_fresh_instance_without_a_database_or_a_warning(tmp_path, model_dir):
+    """A whole transcription where no instance was set up: the JSON on stdout, nothing on stderr, and
+    the instance folder as it was (the vocabulary prompt reads no database when there is none)."""
+    instance = tmp_path / "fresh"
+    instance.mkdir()
+    out = _crm(instance, "transcribe", str(BAD / "t06_ulaw8k.wav"), "--json", "--model-dir", str(model_dir))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["segments"] and out.stderr == ""
+    assert list(instance.iterdir()) == []
