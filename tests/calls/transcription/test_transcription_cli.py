@@ -28,7 +28,7 @@ def test_cli_undecodable_input_exits_2_with_the_error(app, tmp_path):
     assert json.loads(bad.stderr)["error"] == {"code": "empty_recording", "message": "the recording is empty (0 bytes)",
                                                "message_ru": "Файл записи пустой (0 байт)."}
     text = runner.invoke(main, ["transcribe", str(BAD / "t13_random_bytes.wav"), "--model-dir", str(tmp_path)])
-    assert text.exit_code == 2 and text.stderr.startswith("Error: recording_not_audio: ")
+    assert text.exit_code == 2 and text.stderr.startswith("Ошибка (recording_not_audio): ")
 
 
 def test_cli_error_codes_are_the_apis(ctx, client, tmp_path, make_user, api_token):
@@ -47,8 +47,42 @@ def test_cli_error_codes_are_the_apis(ctx, client, tmp_path, make_user, api_toke
         out = runner.invoke(main, ["transcribe", str(BAD / name), "--json", "--model-dir", str(tmp_path)])
         assert out.exit_code == 2 and json.loads(out.stderr)["error"]["code"] == api_code, (name, out.stderr)
         text = runner.invoke(main, ["transcribe", str(BAD / name), "--model-dir", str(tmp_path)])
-        assert text.exit_code == 2 and text.stderr.startswith(f"Error: {api_code}: "), (name, text.stderr)
+        assert text.exit_code == 2 and text.stdout == "", (name, text.stderr)
+        assert text.stderr == f"Ошибка ({api_code}): {json.loads(out.stderr)['error']['message_ru']}\n", (name, text.stderr)
     assert api_code == "recording_truncated"
+
+
+def test_cli_plain_refusal_is_the_russian_message_with_the_apis_code(app, tmp_path):
+    """Issue 18: in plain mode a refused recording is one Russian line on stderr (the hotline's admins
+    read Russian), not the decoder's English «Error: damaged: damaged recording: WAV header only…»;
+    the exit status stays 2 and stdout empty."""
+    from crm.cli import main
+
+    out = app.test_cli_runner().invoke(main, ["transcribe", str(BAD / "t11_header_only.wav"), "--model-dir", str(tmp_path)])
+    assert out.exit_code == 2 and out.stdout == ""
+    assert out.stderr == "Ошибка (recording_damaged): Запись повреждена: в файле только заголовок WAV, звука нет.\n"
+
+
+def test_cli_without_a_model_prints_one_line_naming_how_to_get_it(app, tmp_path):
+    """Issue 18: no Whisper model (an empty --model-dir here; CRM_WHISPER_MODEL below) is one line on
+    stderr naming `make install` and CRM_WHISPER_MODEL, exit status 1, no ModelError traceback; with
+    --json the error object, code ``model_unavailable``."""
+    from crm.cli import main
+
+    empty = tmp_path / "no-model"
+    empty.mkdir()
+    runner = app.test_cli_runner()
+    out = runner.invoke(main, ["transcribe", str(BAD / "t06_ulaw8k.wav"), "--model-dir", str(empty)])
+    assert out.exit_code == 1 and isinstance(out.exception, SystemExit), repr(out.exception)  # not ModelError
+    assert out.stdout == ""
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Ошибка (model_unavailable): Модель Whisper недоступна"), out.stderr
+    assert "make install" in lines[0] and "CRM_WHISPER_MODEL" in lines[0] and str(empty) in lines[0]
+    js = runner.invoke(main, ["transcribe", str(BAD / "t06_ulaw8k.wav"), "--json", "--model-dir", str(empty)])
+    assert js.exit_code == 1 and js.stdout == ""
+    error = json.loads(js.stderr)["error"]
+    assert error["code"] == "model_unavailable" and "model.bin missing" in error["message"]
+    assert "make install" in error["message_ru"]
 
 
 def _crm(instance: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
@@ -76,6 +110,34 @@ def test_cli_in_a_fresh_instance_makes_no_database_and_prints_only_the_error(tmp
         assert list(instance.iterdir()) == []
     assert _crm(instance, "--help").returncode == 0
     assert list(instance.iterdir()) == []
+
+
+def test_cli_without_a_model_in_a_new_process_prints_no_traceback(tmp_path):
+    """`crm transcribe` as a user runs it, CRM_WHISPER_MODEL naming a directory without a model: exit
+    status 1 and one line on stderr, not the ModelError traceback."""
+    instance, empty = tmp_path / "fresh", tmp_path / "no-model"
+    instance.mkdir()
+    empty.mkdir()
+    out = _crm(instance, "transcribe", str(BAD / "t06_ulaw8k.wav"), CRM_WHISPER_MODEL=str(empty))
+    assert out.returncode == 1 and out.stdout == ""
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert out.stderr.startswith("Ошибка (model_unavailable): ") and "CRM_WHISPER_MODEL" in out.stderr
+
+
+@pytest.mark.model
+def test_cli_no_speech_says_so_on_stderr_and_keeps_stdout_empty(app, model_dir):
+    """Issue 18: a recording without speech printed nothing at all (exit 0), so a user could not tell
+    it from a hang-up of the tool: plain mode says «Речи в записи нет.» on stderr, stdout stays empty
+    for scripts, exit 0; --json still says ``status: no_speech`` on stdout."""
+    from crm.cli import main
+
+    runner = app.test_cli_runner()
+    out = runner.invoke(main, ["transcribe", str(BAD / "t01_silence30_ulaw.wav"), "--model-dir", str(model_dir)])
+    assert out.exit_code == 0, out.output
+    assert out.stdout == "" and out.stderr == "Речи в записи нет.\n"
+    js = runner.invoke(main, ["transcribe", str(BAD / "t01_silence30_ulaw.wav"), "--json", "--model-dir", str(model_dir)])
+    assert js.exit_code == 0 and js.stderr == ""
+    assert json.loads(js.stdout)["status"] == "no_speech" and json.loads(js.stdout)["segments"] == []
 
 
 @pytest.mark.model
