@@ -459,6 +459,54 @@ _HOUSE_AFTER = re.compile(
     rf"(?!\d)(?!\s*(?i:{_NOT_A_HOUSE}))")
 
 
+#: A number said before the word for a flat (issue 18: «12 квартира» when no flat is on file): «12 квартира»,
+#: «в 12 квартире», «12-я квартира», «12 кв»; not square metres («54 кв. м», «54 кв.м») nor a count of
+#: flats («12 квартир», «3 квартиры», «в 12 квартирах»; «квартиры» after 2–4 is a count, :func:`_flat_before_word`).
+_FLAT_BEFORE_WORD = re.compile(
+    r"(?<![\w.,:/-])(\d{1,4})[а-яё]?(?:-?(?:я|й|ая|ой|ую|ей))?\s+(?i:(квартир(?:а|у|е|ой|ы)|кв-р[аеуы]|кв\.?))"
+    r"(?![а-яё-])(?!\s*\.?\s*(?i:м(?![а-яё])|метр))")
+#: A bare number right after an address that ends in a house number: the flat («Садовая 5 12», «лесной 7
+#: 12», «дом 5, 12»), unless a count, a time or a date follows or it goes on as another number
+#: («… 5 3 раза», «… 5 12 часов», «… 5 12:30», «… 5 2026-000012»); see :func:`_flat_after_house`.
+_BARE_FLAT = re.compile(rf"[\s,]+\d{{1,4}}[а-яё]?(?![а-яё\d])(?![.,:/-]\d)(?!-)(?!\s*(?i:{_NOT_A_HOUSE}))")
+_ENDS_IN_HOUSE = re.compile(r"[А-ЯЁа-яё].*(?<![-/\d])(?<![-/]\s)\d{1,4}[а-яё]?$", re.S)
+_HAS_FLAT = re.compile(r"(?i)квартир|кв(?![а-яё])")
+#: Parts of speech of the word after a number that make the number a count, not a flat: «5 12 января»,
+#: «5 2 трубы», «5 10 рабочих дней».
+_COUNTED = ("NOUN", "ADJF", "PRTF", "NUMR")
+
+
+def _flat_before_word(text: str) -> list[tuple[int, int, str]]:
+    """Spans of a flat's number said before «квартира» (:data:`_FLAT_BEFORE_WORD`)."""
+    out = []
+    for m in _FLAT_BEFORE_WORD.finditer(text):
+        n = int(m.group(1))
+        if m.group(2).lower() == "квартиры" and n % 10 in (2, 3, 4) and n % 100 not in (12, 13, 14):
+            continue  # «3 квартиры»: a count
+        out.append((m.start(), m.end(), "address"))
+    return out
+
+
+def _flat_after_house(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Each address span of ``spans`` (merged, in order) that ends in a house number and names no flat,
+    extended over a bare number after it (:data:`_BARE_FLAT`, issue 18: «Садовая 5 12»): when the number
+    touches no other span and the next word, if any, is no noun, adjective or numeral it would count
+    (:data:`_COUNTED`; a capitalised word is a name or a new sentence, not counted)."""
+    out = []
+    for idx, (a, b, kind) in enumerate(spans):
+        said = text[a:b]
+        if kind != "address" or not _ENDS_IN_HOUSE.search(said) or _HAS_FLAT.search(said):
+            continue
+        m = _BARE_FLAT.match(text, b)
+        if m is None or (idx + 1 < len(spans) and spans[idx + 1][0] < m.end()):
+            continue
+        nxt = re.match(r" +([а-яё]+)(?![\w-])", text[m.end():])
+        if nxt and any(g in morph().parse(nxt.group(1).replace("ё", "е"))[0].tag for g in _COUNTED):
+            continue
+        out.append((a, m.end(), "address"))
+    return out
+
+
 class StreetNames:
     """The street names of the buildings register (lower-case, without the street type: «садовая»,
     «мира», «малый каретный»), prepared for :func:`personal_spans`: each word as the set of its lemmas,
@@ -892,7 +940,10 @@ def personal_spans(text: str | None, *, speaker: str | None = None,
     in order, not overlapping) that hold a citizen's identifier, ``kind`` one of ``phone`` (any
     spelling :func:`has_phone` accepts: «8 916 123-45-67», «123-45-67», «+7 (916) …»), ``email``
     («ivanov@mail.ru», «иванов собака mail точка ru»), ``address`` (a street with its name, a house,
-    building, apartment or entrance number, chained: «улица Ленина дом 5, квартира 12» is one span) and
+    building, apartment or entrance number, chained: «улица Ленина дом 5, квартира 12» is one span; a
+    flat's number said before its word, «12 квартира», «в 12 квартире», and a bare number right after a
+    house number, «Садовая 5 12», are in it too — not a count, a time or a date after one:
+    :func:`_flat_before_word`, :func:`_flat_after_house`) and
     ``name`` (the words after «меня зовут», «моя фамилия», «отчество» …; a first name beside a surname
     or a patronymic, a surname or a patronymic alone, initials; a first name alone too, except the
     operator introducing themselves: after «оператор» or «меня зовут» in a segment not the citizen's;
@@ -922,13 +973,16 @@ def personal_spans(text: str | None, *, speaker: str | None = None,
     spans += [(m.start(), m.end(), "email") for m in _EMAIL_SPELLED.finditer(text)]
     spans += _phone_spans(text)
     spans += [(m.start(), m.end(), "address") for m in _HOUSE_PART.finditer(text)]
+    spans += _flat_before_word(text)
     for pattern in (*_STREET_SPAN, _NAME_AND_HOUSE):  # … «Ленина 5», «Садовая, 12а»
         spans += [(m.start(), m.end(), "address") for m in pattern.finditer(text)]
     spans += _street_spans(text, streets)
     spans += _name_spans(text, speaker, keep_names)
     if known:
         spans += known.spans(text, speaker, keep_names)
-    return _merge_spans(spans, re.compile(r"[\s,]*"), text)
+    glue = re.compile(r"[\s,]*")
+    merged = _merge_spans(spans, glue, text)
+    return _merge_spans(merged + _flat_after_house(text, merged), glue, text)
 
 
 def mask_text(text: str | None, spans: list[tuple[int, int, str]]) -> str:

@@ -79,7 +79,7 @@ def _known():
     ("operator", "по мира 12 бригада выехала", "по [адрес] бригада выехала"),
     ("operator", "на шаболовке опять прорыв", "на [адрес] опять прорыв"),
     # their flat number beside an address word, their phone's last digits, their e-mail's words
-    ("unknown", "двенадцатый дом, 42 квартира", "двенадцатый дом, [адрес] квартира"),
+    ("unknown", "двенадцатый дом, 42 квартира", "двенадцатый дом, [адрес]"),
     ("unknown", "последние цифры 12-34", "последние цифры [телефон]"),
     ("unknown", "почта lavrenteva точка v", "почта [e-mail] точка v"),
     ("unknown", "пишите на lavrenteva.v@mail.ru", "пишите на [e-mail]"),
@@ -253,3 +253,86 @@ def test_the_house_of_the_calls_appeal_is_masked_on_the_page_the_api_and_the_sea
     # the operator working the appeal reads it as said
     mine = client.get(f"/api/v1/calls/{call.id}", headers=op).get_json()["transcript"]["segments"]
     assert [s["text"] for s in mine] == [s["text"] for s in LESNAYA_SEGMENTS]
+
+
+# --- a flat's number the system does not hold (issue 18: «12 квартира», «Садовая 5 12») ----------------
+
+@pytest.mark.parametrize("text, shown", [
+    # a number before the word for a flat, chained with the address before it
+    ("у меня 12 квартира затоплена", "у меня [адрес] затоплена"),
+    ("в 12 квартире нет воды", "в [адрес] нет воды"),
+    ("улица Лесная 7, 12 квартира", "[адрес]"),
+    ("дом 5, 12 кв, течёт", "[адрес], течёт"),
+    ("Садовая 5 12 квартира", "[адрес]"),
+    ("у жильцов 12 квартиры", "у жильцов [адрес]"),
+    # a bare number right after a house number
+    ("Садовая 5 12", "[адрес]"),
+    ("я с Садовой 5 12, запишите", "я с [адрес], запишите"),
+    ("улица Садовая дом 5 12", "[адрес]"),
+    ("проспект Мира 3 45 я живу", "[адрес] я живу"),
+    # counts, areas, times, dates, appeal numbers and phones stay what they are
+    ("всего 54 кв.м, 12 квартир в доме, 3 квартиры затопило", "всего 54 кв.м, 12 квартир в доме, 3 квартиры затопило"),
+    ("Ответ в течение 10 рабочих дней, заявка 2026-000012.", "Ответ в течение 10 рабочих дней, заявка 2026-000012."),
+    ("мастер придёт в 12 часов", "мастер придёт в 12 часов"),
+    ("Садовая 5 12 часов не было воды", "[адрес] 12 часов не было воды"),
+    ("Садовая 5 12 января отключили", "[адрес] 12 января отключили"),
+    ("Садовая 5 10 рабочих дней", "[адрес] 10 рабочих дней"),
+    ("Ленина 5 2 раза звонила", "[адрес] 2 раза звонила"),
+    ("Садовая 5 12:30", "[адрес] 12:30"),
+    ("Садовая 5 8 916 123-45-67", "[телефон]"),
+    ("мой телефон 8 916 123-45-67, 12 квартира", "мой телефон [телефон], [адрес]"),
+])
+def test_a_flat_number_not_on_file_is_masked_with_the_address(text, shown):
+    from crm import text_ru
+
+    assert text_ru.mask_text(text, text_ru.personal_spans(text, speaker="unknown")) == shown
+
+
+def test_a_flat_number_after_a_register_street_in_lower_case_is_masked():
+    """«лесной 7 12»: the register's street in lower case, its house number, then the flat."""
+    from crm import text_ru
+
+    streets = text_ru.street_names(("Лесная", "Садовая"))
+    for text, shown in (("я с лесной 7 12, запишите", "я с [адрес], запишите"), ("на садовой 5 12", "на [адрес]"),
+                        ("на лесной 7 3 дня нет воды", "на [адрес] 3 дня нет воды")):
+        assert text_ru.mask_text(text, text_ru.personal_spans(text, speaker="unknown", streets=streets)) == shown
+
+
+#: A mono call on an appeal for «ул. Садовая, д. 5»: the citizen's card holds no flat, nor any address.
+SADOVAYA_SEGMENTS = [
+    _seg(0.0, "Горячая линия ЖКХ, оператор Анна, здравствуйте."),
+    _seg(4.0, "Я с Садовой 5 12, запишите."),
+    _seg(8.0, "У меня 12 квартира затоплена, в 12 квартире нет воды."),
+    _seg(14.0, "Раньше жила на лесной 7 12."),
+    _seg(18.0, "Мой телефон 8 916 123-45-67."),
+    _seg(22.0, "Ответ в течение 10 рабочих дней, заявка 2026-000012, мастер придёт в 12 часов.", "operator"),
+]
+
+
+def test_a_flat_number_not_on_file_is_masked_in_the_api_for_a_supervisor(ctx, client, as_role):
+    import re
+
+    from crm.buildings.services import find, import_csv
+    from crm.db import db
+    from tests.factories import AppealFactory, CallFactory, CitizenFactory
+
+    import_csv("address,entrances,apartments\n\"г. Москва, ул. Садовая, д. 5\",2,40\n"
+               "\"г. Москва, ул. Лесная, д. 7\",2,40\n".encode())
+    house = find("Москва, улица Садовая, дом 5")
+    op_user, op = as_role("operator")
+    _, sup = as_role("supervisor")
+    citizen = CitizenFactory(full_name="Орлов Олег Олегович", phone="+7 903 111-22-33", qa_consent=True)
+    appeal = AppealFactory(citizen=citizen, operator=op_user, building_id=house.id)
+    call = CallFactory(operator=op_user, citizen=citizen, appeal=appeal, segments=[dict(s) for s in SADOVAYA_SEGMENTS])
+    db.session.commit()
+
+    segs = client.get(f"/api/v1/calls/{call.id}", headers=sup).get_json()["transcript"]["segments"]
+    assert [s["text"] for s in segs[1:]] == [
+        "Я с [адрес], запишите.", "У меня [адрес] затоплена, в [адрес] нет воды.", "Раньше жила на [адрес].",
+        "Мой телефон [телефон].",
+        "Ответ в течение 10 рабочих дней, заявка 2026-000012, мастер придёт в 12 часов."]
+    citizens = " ".join([s["text"] for s in segs[1:5]] + [w["word"] for s in segs[1:5] for w in s["words"]])
+    assert not re.findall(r"(?<!\d)12(?!\d)|садов|лесн", citizens.lower()), citizens  # text and words
+    # the operator of the appeal reads it as said
+    mine = client.get(f"/api/v1/calls/{call.id}", headers=op).get_json()["transcript"]["segments"]
+    assert [s["text"] for s in mine] == [s["text"] for s in SADOVAYA_SEGMENTS]
