@@ -77,7 +77,8 @@ as usual.
 - ``passed`` (✓ выполнено): what the check looks for was heard, surely;
 - ``failed`` (✗ не выполнено): it was not, and the detail says first what is missing;
 - ``unsure`` (? не уверено): neither can be said: the words were recognised with low confidence, or
-  the speakers are not separated. A reviewer listens there; nothing counts it against the operator
+  the speakers are not separated, or the recording holds no speech at all (:data:`NO_SPEECH`: silence,
+  hold music; every check that looks for something the operator says is ``unsure`` then, not failed). A reviewer listens there; nothing counts it against the operator
   (the dashboard counts it apart from failures, an evaluation's answers are the reviewer's own), and
   the sampling rule ``checks_failed`` (``passed`` False) still brings the call to a reviewer.
 
@@ -164,6 +165,18 @@ OPERATOR_CHECKS = ("greeting", "closing", "address", "callback_number", "forbidd
                    "talk_ratio", "speech_rate")
 # a sentence of its own, so that it does not read as part of what a detail found («… Найдено: …»)
 NOT_SEPARATED_NOTE = ". Говорящие в записи не разделены: неизвестно, кто это сказал или не сказал, — прослушайте запись"
+#: The detail of a check that cannot be judged because the recording holds no speech (silence, hold music):
+#: ``unsure``, like a check on unseparated speakers — nothing was heard, so nothing is pinned on the operator.
+NO_SPEECH = "в записи нет речи — проверить нельзя"
+
+
+def _no_speech(code: str) -> dict:
+    """``code``'s result on a transcript without speech: ``unsure`` with :data:`NO_SPEECH`."""
+    return _result(code, False, NO_SPEECH, unsure=True)
+
+
+def _has_speech(segments: list[dict]) -> bool:
+    return any((s.get("text") or "").strip() for s in segments)
 
 
 def separated(segments: list[dict]) -> bool:
@@ -390,6 +403,8 @@ def greeting(segments: list[dict], cfg: dict | None = None) -> dict:
     («оператор …», «меня зовут …»); with ``need="either"`` one of the two names is enough. The
     segments of the window are read as one text, since a transcriber may split them."""
     cfg = {**DEFAULTS["greeting"], **(cfg or {})}
+    if not _has_speech(segments):
+        return _no_speech("greeting")
     window_s = float(cfg["window_s"])
     window = [s for s in _counted(segments) if _start(s) < window_s]
     tokens = text_ru.tokens(" ".join(s["text"] for s in window))
@@ -433,8 +448,8 @@ def closing(segments: list[dict], cfg: dict | None = None) -> dict:
     дня / спасибо за обращение."""
     cfg = {**DEFAULTS["closing"], **(cfg or {})}
     ordered = sorted(segments, key=_start)
-    if not ordered:
-        return _result("closing", False, "в записи нет речи")
+    if not _has_speech(ordered):
+        return _no_speech("closing")
     call_end = max(_end(s) for s in ordered)
     tail_ids = {id(s) for s in ordered[-int(cfg["last_segments"]):]}
     tail = [s for s in _counted(ordered) if id(s) in tail_ids or _start(s) >= call_end - float(cfg["window_s"])]
@@ -523,6 +538,8 @@ def address(segments: list[dict], cfg: dict | None = None) -> dict:
     """``address``: the operator asks for or repeats the address: an address word (адрес, улица,
     квартира …) in a question or request, or with a house, flat or number (:func:`_clarifies`)."""
     cfg = {**DEFAULTS["address"], **(cfg or {})}
+    if not _has_speech(segments):
+        return _no_speech("address")
     hit, loose = _address_hit(segments, cfg)
     if hit:
         detail = f"оператор уточнил адрес («{hit[0]}») на {hit[1]:.1f} с"
@@ -539,6 +556,8 @@ def callback_number(segments: list[dict], cfg: dict | None = None) -> dict:
     """``callback_number``: the operator asks for or confirms a number to call back (телефон,
     номер для связи, связаться, перезвонить …)."""
     cfg = {**DEFAULTS["callback_number"], **(cfg or {})}
+    if not _has_speech(segments):
+        return _no_speech("callback_number")
     hit = _first_hit(segments, cfg["phrases"], cfg)
     if hit:
         detail = f"оператор уточнил телефон для связи («{hit[0]}») на {hit[1]:.1f} с"
@@ -816,10 +835,12 @@ def run(segments: list[dict], overrides: dict | None = None, script_lines: list[
     :data:`CODES` order. ``overrides``: ``CRM_QA_CHECKS``. ``script_lines``: the checked lines of the
     call's scripts (``[{number, stage, text, phrases, script}]``, :func:`crm.kb.services.script_lines_for`;
     None or empty: no script). Returns ``[{code, passed, detail, value, at_s}]``; a transcript
-    without speech gives just ``greeting`` and ``closing``, both failed (there is nothing else to judge)."""
+    without speech (silence, hold music: status ``no_speech``) gives just ``greeting`` and ``closing``,
+    both ``unsure`` with :data:`NO_SPEECH` (there is nothing to judge, and nothing the operator can be
+    blamed for: the recording may have failed, or the call may have been answered by no one)."""
     cfg = config(overrides)
-    if not any((s.get("text") or "").strip() for s in segments):
-        return [_result(code, False, "в записи нет речи") for code in ("greeting", "closing")]
+    if not _has_speech(segments):
+        return [_no_speech(code) for code in ALWAYS]
     out = []
     apart = separated(segments)
     for code in CODES:

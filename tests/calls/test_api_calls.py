@@ -217,7 +217,7 @@ def test_qa_checks_fail_on_a_rude_call(ctx, as_role, upload, client):
     assert checks["greeting"]["passed"] is False and checks["closing"]["passed"] is False
 
 
-def test_no_speech_call_has_failed_checks(ctx, as_role, upload, client):
+def test_no_speech_call_has_unsure_checks(ctx, as_role, upload, client):
     op_user, op = as_role("operator")
     # the checks are QA processing: the citizen consents to call_recording_qa
     appeal = AppealFactory(citizen=CitizenFactory(qa_consent=True), operator_id=op_user.id)
@@ -225,7 +225,10 @@ def test_no_speech_call_has_failed_checks(ctx, as_role, upload, client):
     transcribe(call_id, [], status="no_speech")
     data = client.get(f"/api/v1/calls/{call_id}", headers=op).get_json()
     assert data["status"] == "no_speech" and data["transcript"]["segments"] == []
-    assert {c["code"]: c["passed"] for c in data["qa_checks"]} == {"greeting": False, "closing": False}
+    # passed stays a boolean (False: not passed); nothing is pinned on the operator: «не уверено»
+    assert {c["code"]: (c["passed"], c["state"]) for c in data["qa_checks"]} == {
+        "greeting": (False, "unsure"), "closing": (False, "unsure")}
+    assert all("нет речи" in c["detail"] for c in data["qa_checks"])
 
 
 def test_operator_sees_only_own_calls(ctx, as_role, upload, client):

@@ -110,3 +110,23 @@ def test_paging_is_stable_and_queries_do_not_grow_with_the_rows(ctx, client, log
         return len(statements)
 
     assert selects(1) == selects(5)  # the page, checks, evaluations, appeal numbers: no query per row
+
+
+def test_a_call_without_speech_is_unsure_not_failed_in_the_list(ctx, client, login, make_user):
+    """A recording with no speech (silence, hold music: ``no_speech``) has its greeting and closing
+    «не уверено»: the list does not put it under «есть непройденные проверки», and the unsure filter
+    finds it (a newcomer's report: it counted against the operator)."""
+    sup = make_user("supervisor")
+    op = make_user("operator")
+    silent = CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True), segments=[], created_at=T0)
+    assert silent.status == "no_speech"
+    login(sup)
+
+    def ids(**q):
+        return set(_row_ids(client.get("/qa/calls", query_string=q).get_data(as_text=True)))
+
+    assert silent.id not in ids(failed="1")
+    assert silent.id in ids(unsure="1")
+    row = _row(client.get("/qa/calls").get_data(as_text=True), silent.id)
+    assert "✓ 0" in row and "✗ 0" in row and "? 2" in row
+    assert "Приветствие с названием линии и именем" in row  # named under «не уверено:»
