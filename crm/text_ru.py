@@ -673,6 +673,10 @@ _NAME_CUE = re.compile(r"(?i)(?<![а-яё])(?:меня\s+зовут|зовут|(
 _ASKED = re.compile(r"(?i)(?<![а-яё])(?:вас|тебя|его|ее|её)\s+$")
 _OPERATOR_WORD = re.compile(r"(?i)(?<![а-яё])(?:оператор[а-яё]*|меня\s+зовут|зовут)[\s,:—-]*$")
 _CUE_WORD = re.compile(r"[А-ЯЁа-яё]+(?:-[А-ЯЁа-яё]+)?")
+#: Right before the operator's own name: «оператор Мария», «оператор — Мария» (any line not the citizen's).
+_AFTER_OPERATOR = re.compile(r"(?i)(?<![а-яё])оператор[а-яё]*[\s,:—-]*$")
+#: Right before a speaker's own name: «меня зовут Мария» (the operator's line only: in a mono call it may be the citizen).
+_AFTER_MY_NAME = re.compile(r"(?i)(?<![а-яё])меня\s+зовут[\s,:—-]*$")
 
 
 def _merge_spans(spans: list[tuple[int, int, str]], glue: re.Pattern | None = None,
@@ -853,6 +857,13 @@ class KnownIdentifiers:
             kind, common = found
             if kind == "name" and not citizens_line and (word_forms(w) & keep):
                 continue  # the operator's own name, which the citizen's may share
+            if kind == "name" and speaker != "citizen" and (
+                    _AFTER_OPERATOR.search(text[:toks[i].start()])
+                    or (speaker == "operator" and _AFTER_MY_NAME.search(text[:toks[i].start()]))):
+                # the operator introducing themselves («оператор Мария, здравствуйте») with a name the
+                # citizen happens to share: the operator's name, not the citizen's data (the citizen's
+                # name said elsewhere, «Мария Андреевна, …», is still masked)
+                continue
             near = any(context[k] for k in range(max(0, i - 3), min(len(low), i + 4)) if k != i)
             capital = toks[i].group()[:1].isupper() and i > 0 and not re.search(r"[.!?]\s*$", text[:toks[i].start()])
             if not common or citizens_line or near or capital:
@@ -956,7 +967,9 @@ def personal_spans(text: str | None, *, speaker: str | None = None,
     :func:`_street_spans`, which also takes «квартира» with any word after it as an apartment).
     ``known``: what the system holds of the call's citizen (:func:`known_identifiers`), masked
     wherever it occurs in any word form (lemmas): a word of their name or their street that is no
-    ordinary word on its own («Иванова», «Каретный») everywhere; one that is («Вера», «садовая»,
+    ordinary word on its own («Иванова», «Каретный») everywhere — except a first name right after
+    «оператор» in a line not the citizen's, or after «меня зовут» in the operator's line: the operator
+    introducing themselves with a name the citizen shares («оператор Мария»); one that is («Вера», «садовая»,
     «мира») in a line not the operator's (the citizen's, or any line of a call whose speakers are not
     separated), capitalised inside a sentence, or within three words of an address word (a street
     type, «дом», «квартира», a number); their house or flat number beside an address word, their

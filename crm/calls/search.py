@@ -280,7 +280,8 @@ def _snippet(text: str, a: int, b: int) -> tuple[str, tuple[int, int]]:
     return snippet, (start, start + (b - a))
 
 
-def _segment_hits(seg: Segment, pattern, streets=None, known=None) -> list[tuple[float, float, bool, str, tuple[int, int]]]:
+def _segment_hits(seg: Segment, pattern, streets=None, known=None,
+                  keep_names: frozenset[str] = frozenset()) -> list[tuple[float, float, bool, str, tuple[int, int]]]:
     """``[(start, end, exact, snippet, highlight)]`` of the phrase in one segment (decrypts it).
 
     The segment is matched as a QA reader sees it (:func:`crm.calls.transcript.present` with the mask):
@@ -288,11 +289,13 @@ def _segment_hits(seg: Segment, pattern, streets=None, known=None) -> list[tuple
     nothing and break a phrase, so no search finds or confirms a phone, name or address
     (issue 18); ``streets``: the register's street names, masked as on the page
     (:func:`crm.calls.vocabulary.register_streets`); ``known``: what the system holds of the call's
-    citizen (:func:`crm.calls.services.known_identifiers`), masked as on the page. Word times come from the segment's words when
-    they align with the text."""
+    citizen (:func:`crm.calls.services.known_identifiers`), masked as on the page; ``keep_names``: the
+    forms of the call's operator's own name (:func:`crm.calls.transcript.operator_name_forms`), left
+    unmasked as on the page, so a search finds the operator's name the page shows. Word times come from
+    the segment's words when they align with the text."""
     shown = transcript.present({"start": seg.start, "end": seg.end, "speaker": seg.speaker, "channel": seg.channel,
                                 "text": seg.text, "words": seg.words}, mask=True, streets=streets,
-                               known=known)
+                               known=known, keep_names=keep_names)
     text = shown["text"]
     masked, pos = [], 0
     for p in shown["pieces"]:
@@ -358,6 +361,7 @@ def search_transcripts(phrase: str, *, user, start: datetime | None = None, end:
     actor = audit.Actor(user.id, user.username, user.role)
     consent: dict[str, bool] = {}
     names: dict[int, str] = {}
+    keeps: dict[int, frozenset[str]] = {}  # each operator's own name forms, not masked (as on the call page)
     streets = vocabulary.register_streets()  # once per search: masked as the call page masks them
     known_memo: dict = {}  # each citizen's identifiers and appeal's house, read once per search (memory only)
     offset = 0
@@ -378,7 +382,7 @@ def search_transcripts(phrase: str, *, user, start: datetime | None = None, end:
                 else:
                     result.scan_limit_reached = True
                     break
-            _scan(todo, pattern, speaker, result, names, actor, streets, known_memo)
+            _scan(todo, pattern, speaker, result, names, actor, streets, known_memo, keeps)
         result.hits.sort(key=lambda h: (h.call_at, -h.start), reverse=True)
         db.session.commit()
     except Exception:
@@ -388,10 +392,13 @@ def search_transcripts(phrase: str, *, user, start: datetime | None = None, end:
 
 
 def _scan(rows, pattern, speaker, result: SearchResult, names: dict[int, str], actor: audit.Actor,
-          streets=None, known_memo: dict | None = None) -> None:
-    """Decrypt and match the segments of the calls ``rows`` (newest first), logging each call."""
+          streets=None, known_memo: dict | None = None, keeps: dict[int, frozenset[str]] | None = None) -> None:
+    """Decrypt and match the segments of the calls ``rows`` (newest first), logging each call. ``names``
+    and ``keeps`` (each operator's display name and name forms left unmasked) are filled as operators
+    are met, once per search."""
     if not rows:
         return
+    keeps = {} if keeps is None else keeps
     known_memo = {} if known_memo is None else known_memo
     sq = select(Segment).where(Segment.call_id.in_([r.id for r in rows])).order_by(Segment.call_id, Segment.idx)
     if speaker is not None:
@@ -399,10 +406,12 @@ def _scan(rows, pattern, speaker, result: SearchResult, names: dict[int, str], a
     by_call: dict[str, list[Segment]] = {}
     for seg in db.session.execute(sq).scalars():
         by_call.setdefault(seg.call_id, []).append(seg)
-    missing = {r.operator_id for r in rows if r.operator_id is not None} - names.keys()
+    missing = {r.operator_id for r in rows if r.operator_id is not None} - (names.keys() & keeps.keys())
     if missing:
         for u in users.by_ids(missing):
             names[u.id] = u.display_name
+            # the operator's own name is not masked on the call page: nor here (calls.presented_segments)
+            keeps[u.id] = transcript.operator_name_forms(u.full_name)
     for row in rows:
         if result.hit_limit_reached:
             break
@@ -416,8 +425,9 @@ def _scan(rows, pattern, speaker, result: SearchResult, names: dict[int, str], a
             # the citizen's own identifiers and their appeal's house, decrypted to mask them (logged as
             # this call's transcript.search below; kept in memory for this search only, never cached)
             known = calls.known_identifiers(row.citizen_id, row.appeal_id, memo=known_memo)
+            keep = keeps.get(row.operator_id, frozenset())  # the operator's own name: shown, as on the page
             for seg in segments:
-                for start, end, exact, snippet, highlight in _segment_hits(seg, pattern, streets, known):
+                for start, end, exact, snippet, highlight in _segment_hits(seg, pattern, streets, known, keep):
                     result.hits.append(Hit(
                         call_id=row.id, call_at=row.created_at, appeal_id=row.appeal_id, operator_id=row.operator_id,
                         operator_name=names.get(row.operator_id), speaker=seg.speaker, start=round(start, 3),
