@@ -14,7 +14,8 @@ people write. :func:`present` joins the two again — which stretch of the text 
   the server;
 * the text is cut into ``pieces`` for the transcript page: plain text, a word (or the words that became
   one number) with its start time and ``unsure`` when its probability is below the threshold
-  (``CRM_WORD_UNSURE_P``), a masked stretch;
+  (``CRM_WORD_UNSURE_P``), a masked stretch (with its words' start time and ``unsure`` by the lowest
+  probability of its words, by the same rule: «[телефон]» heard at 0.397 is marked, its digits not shown);
 * the transcript search matches the shown text and finds word times in ``pieces``, and a masked
   stretch has no words to match (:mod:`crm.calls.search`).
 
@@ -182,8 +183,16 @@ def operator_name_forms(full_name: str | None) -> frozenset[str]:
 def _pieces(text: str, spans, words, ranges, unsure_p: float) -> list[dict]:
     """The shown text cut into plain stretches, words (grouped when several became one number) and
     masked stretches, in order (see :func:`present`)."""
-    marks: list[tuple[int, int, dict]] = [(a, b, {"text": text_ru.MASK_LABELS[k], "start": None, "end": None,
-                                                  "unsure": False, "mask": k}) for a, b, k in spans]
+    marks: list[tuple[int, int, dict]] = []
+    for sa, sb, k in spans:
+        # a masked stretch keeps its words' doubt and time (the same rule as a word or a number): the
+        # reader does not see the words, but may see that «[телефон]» was misheard and listen there
+        under = [w for r, w in zip(ranges or [], words) if r[1] > r[0] and r[0] < sb and sa < r[1]]
+        probs = [p for p in (_prob(w) for w in under) if p is not None]
+        marks.append((sa, sb, {"text": text_ru.MASK_LABELS[k],
+                               "start": min(float(w["start"]) for w in under) if under else None,
+                               "end": max(float(w["end"]) for w in under) if under else None,
+                               "unsure": bool(probs) and min(probs) < unsure_p, "mask": k}))
     if ranges is not None:
         # words whose stretches overlap became one token (a number said or written in parts): one
         # group, doubtful when any of its words is (the lowest probability of them)

@@ -304,6 +304,39 @@ def test_the_page_underlines_a_doubtful_number_whisper_wrote_in_parts(ctx, clien
         ("31.224", "812 345-67-89")]
 
 
+def test_a_masked_stretch_keeps_the_doubt_of_its_words():
+    """A newcomer's report: the API gave «[телефон]» with a low ``p`` but the page showed it without the
+    underline, so the supervisor could not see the phone was misheard. A masked stretch is doubtful by
+    its words' lowest probability, the same rule as an unmasked number, and seeks to its first word."""
+    from crm.calls import transcript
+    from crm.calls.transcription import numbers
+
+    seg = {**DEV01_PHONE_SEGMENT, "text": numbers.normalise(DEV01_PHONE_SEGMENT["text"])}
+    shown = transcript.present(seg, mask=True)
+    assert shown["text"] == "[имя], телефон [телефон]."
+    masked = [p for p in shown["pieces"] if p["mask"]]
+    assert masked == [{"text": "[имя]", "start": 28.9, "end": 30.5, "unsure": False, "mask": "name"},  # lowest 0.587
+                      {"text": "[телефон]", "start": 31.224, "end": 34.0, "unsure": True, "mask": "phone"}]
+    assert [w["p"] for w in shown["words"] if w["word"] == "[телефон]"] == [0.381]  # as the API gives it
+    # the threshold is the words' own (CRM_WORD_UNSURE_P)
+    assert [p["unsure"] for p in transcript.present(seg, mask=True, unsure_p=0.6)["pieces"] if p["mask"]] == [True, True]
+
+
+def test_the_page_underlines_a_doubtful_masked_phone_for_the_supervisor(ctx, client, login, make_user):
+    sup = make_user("supervisor")
+    call = CallFactory(operator=make_user("operator"), citizen=CitizenFactory(qa_consent=True),
+                       segments=[dict(DEV01_PHONE_SEGMENT)])
+    login(sup)
+    page = client.get(f"/calls/{call.id}").get_data(as_text=True)
+    assert "812" not in page and "6789" not in page
+    doubtful = re.findall(r'<span class="([^"]*word-unsure[^"]*)" data-seek="([\d.]+)"[^>]*title="([^"]+)"[^>]*>([^<]+)</span>',
+                          page)
+    assert doubtful == [("pd-masked word-unsure", "31.224",
+                         "скрыто: данные заявителя; неуверенно распознано, прослушайте", "[телефон]")]
+    assert 'id="transcript-unsure-note"' in page
+    assert '<span class="pd-masked" title="скрыто: данные заявителя">[имя]</span>' in page  # sure: no underline
+
+
 def test_cli_prints_the_stored_transcripts_numbers_and_the_words_as_the_api(ctx, app, client, as_role, tmp_path,
                                                                             monkeypatch):
     """`crm transcribe FILE --json` printed Whisper's «812-345-6789» while the page and the API show the
