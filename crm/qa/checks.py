@@ -106,8 +106,15 @@ import re
 from functools import lru_cache
 
 from crm import text_ru
-from crm.i18n import N_
+from crm.i18n import N_, format_number
 from crm.kb import scripts
+
+def _num(value: float, digits: int | None = 1) -> str:
+    """A figure of a detail as Russian text writes it, with the decimal comma, as the call page writes
+    durations (:func:`crm.i18n.format_number`, the ``number`` filter): «17,8», «0,38»; ``digits=None``:
+    no trailing zeros («10», «2,5»), for a configured limit."""
+    return format_number(value, digits, locale="ru")
+
 
 GREETING_WINDOW_S = 20.0  # the greeting is expected in the first ~20 s of the call (seconds)
 CLOSING_WINDOW_S = 30.0  # the closing is expected in the last ~30 s ...
@@ -337,7 +344,7 @@ def _sure_p(cfg: dict) -> float:
 
 
 def _unsure_note(p: float) -> str:
-    return f"; распознано неуверенно (вероятность {p:.2f}) — прослушайте запись"
+    return f"; распознано неуверенно (вероятность {_num(p, 2)}) — прослушайте запись"
 
 
 #: How a failed detail sets what was found apart from what is missing (said first).
@@ -346,7 +353,7 @@ FOUND = ". Найдено: "
 
 def _missing_found(missing: str, found: str) -> str:
     """A failed detail: what is missing first, then, labelled, what was found
-    («не сказано: …. Найдено: прощание «всего доброго» на 50.9 с»)."""
+    («не сказано: …. Найдено: прощание «всего доброго» на 50,9 с»)."""
     return f"{missing}{FOUND}{found}"
 
 
@@ -422,7 +429,7 @@ def greeting(segments: list[dict], cfg: dict | None = None) -> dict:
     at = (_time_at(window, first[2]) if first else _start(window[0])) if window else None
     intro = ", ".join(f"«{x}»" for x in (line, name) if x)
     if hello and named:
-        detail = f"приветствие «{hello}» и представление {intro} в первые {window_s:g} с"
+        detail = f"приветствие «{hello}» и представление {intro} в первые {_num(window_s, None)} с"
         used = [found["greetings"]] + [found[k] for k in ("line_names", "operator_names") if found[k]]
         if cfg["need"] != "both" and line and name:
             # either name is enough: doubtful only when both are
@@ -437,9 +444,9 @@ def greeting(segments: list[dict], cfg: dict | None = None) -> dict:
         return _result("greeting", False, _missing_found(f"оператор не назвал {missing}", f"приветствие «{hello}»"),
                        at_s=at)
     if line or name:
-        return _result("greeting", False, _missing_found(f"нет приветствия в первые {window_s:g} с",
+        return _result("greeting", False, _missing_found(f"нет приветствия в первые {_num(window_s, None)} с",
                                                          f"представление {intro}"), at_s=at)
-    return _result("greeting", False, f"нет приветствия оператора в первые {window_s:g} с")
+    return _result("greeting", False, f"нет приветствия оператора в первые {_num(window_s, None)} с")
 
 
 def closing(segments: list[dict], cfg: dict | None = None) -> dict:
@@ -460,11 +467,11 @@ def closing(segments: list[dict], cfg: dict | None = None) -> dict:
         if found:
             at = _time_at([s], found[2])
             if not _doubt(found[1], cfg):
-                return _result("closing", True, f"прощание «{found[0]}» на {at:.1f} с", at_s=at)
+                return _result("closing", True, f"прощание «{found[0]}» на {_num(at)} с", at_s=at)
             doubtful = doubtful or (found, at)
     if doubtful:
         (words, p, _), at = doubtful
-        return _result("closing", False, f"прощание «{words}» на {at:.1f} с" + _unsure_note(p), at_s=at, unsure=True)
+        return _result("closing", False, f"прощание «{words}» на {_num(at)} с" + _unsure_note(p), at_s=at, unsure=True)
     return _result("closing", False, "оператор не попрощался в конце звонка")
 
 
@@ -542,13 +549,13 @@ def address(segments: list[dict], cfg: dict | None = None) -> dict:
         return _no_speech("address")
     hit, loose = _address_hit(segments, cfg)
     if hit:
-        detail = f"оператор уточнил адрес («{hit[0]}») на {hit[1]:.1f} с"
+        detail = f"оператор уточнил адрес («{hit[0]}») на {_num(hit[1])} с"
         if _doubt(hit[2], cfg):
             return _result("address", False, detail + _unsure_note(hit[2]), at_s=hit[1], unsure=True)
         return _result("address", True, detail, at_s=hit[1])
     detail = "адрес не уточнён: оператор не спросил и не повторил адрес"
     if loose:
-        detail = _missing_found(detail, f"слово «{loose[0]}» на {loose[1]:.1f} с, но не в вопросе и без дома или номера")
+        detail = _missing_found(detail, f"слово «{loose[0]}» на {_num(loose[1])} с, но не в вопросе и без дома или номера")
     return _result("address", False, detail, at_s=loose[1] if loose else None)
 
 
@@ -560,7 +567,7 @@ def callback_number(segments: list[dict], cfg: dict | None = None) -> dict:
         return _no_speech("callback_number")
     hit = _first_hit(segments, cfg["phrases"], cfg)
     if hit:
-        detail = f"оператор уточнил телефон для связи («{hit[0]}») на {hit[1]:.1f} с"
+        detail = f"оператор уточнил телефон для связи («{hit[0]}») на {_num(hit[1])} с"
         if _doubt(hit[2], cfg):
             return _result("callback_number", False, detail + _unsure_note(hit[2]), at_s=hit[1], unsure=True)
         return _result("callback_number", True, detail, at_s=hit[1])
@@ -578,12 +585,12 @@ def forbidden_phrases(segments: list[dict], cfg: dict | None = None) -> dict:
             (doubtful if _doubt(found[1], cfg) else hits).append((found[0], _time_at([s], found[2]), found[1]))
     if not hits and doubtful:
         # heard only through doubtful words: not an accusation, a place to listen
-        shown = "; ".join(f"«{w}» на {t:.1f} с" for w, t, _ in doubtful[:3]) + (" …" if len(doubtful) > 3 else "")
+        shown = "; ".join(f"«{w}» на {_num(t)} с" for w, t, _ in doubtful[:3]) + (" …" if len(doubtful) > 3 else "")
         return _result("forbidden_phrases", False, f"возможно, недопустимые фразы: {shown}"
                        + _unsure_note(min(p for _, _, p in doubtful)), value=0, at_s=doubtful[0][1], unsure=True)
     if not hits:
         return _result("forbidden_phrases", True, "недопустимых фраз нет", value=0)
-    shown = "; ".join(f"«{w}» на {t:.1f} с" for w, t, _ in hits[:3]) + (" …" if len(hits) > 3 else "")
+    shown = "; ".join(f"«{w}» на {_num(t)} с" for w, t, _ in hits[:3]) + (" …" if len(hits) > 3 else "")
     return _result("forbidden_phrases", False, f"недопустимые фразы: {shown}", value=len(hits), at_s=hits[0][1])
 
 
@@ -669,9 +676,9 @@ def silence(segments: list[dict], cfg: dict | None = None) -> dict:
             longest, at = start - prev_end, prev_end
     limit = float(cfg["max_s"])
     if longest > limit:
-        return _result("silence", False, f"пауза {longest:.1f} с на {at:.1f} с (допустимо до {limit:g} с)",
+        return _result("silence", False, f"пауза {_num(longest)} с на {_num(at)} с (допустимо до {_num(limit, None)} с)",
                        value=longest, at_s=at)
-    return _result("silence", True, f"пауз длиннее {limit:g} с нет (самая долгая {longest:.1f} с)", value=longest,
+    return _result("silence", True, f"пауз длиннее {_num(limit, None)} с нет (самая долгая {_num(longest)} с)", value=longest,
                    at_s=at)
 
 
@@ -695,9 +702,9 @@ def overtalk(segments: list[dict], cfg: dict | None = None) -> dict | None:
     limit = float(cfg["max_total_s"])
     first = min(overlaps)[0] if overlaps else None
     if total > limit:
-        return _result("overtalk", False, f"стороны говорили одновременно {total:.1f} с ({len(overlaps)} раз), "
-                       f"первый раз на {first:.1f} с", value=total, at_s=first)
-    detail = (f"одновременная речь {total:.1f} с — в пределах {limit:g} с" if overlaps
+        return _result("overtalk", False, f"стороны говорили одновременно {_num(total)} с ({len(overlaps)} раз), "
+                       f"первый раз на {_num(first)} с", value=total, at_s=first)
+    detail = (f"одновременная речь {_num(total)} с — в пределах {_num(limit, None)} с" if overlaps
               else "стороны не перебивали друг друга")
     return _result("overtalk", True, detail, value=total, at_s=first)
 
@@ -712,13 +719,13 @@ def talk_ratio(segments: list[dict], cfg: dict | None = None) -> dict | None:
         return None
     share = op / (op + cit)
     lo, hi = float(cfg["min_share"]), float(cfg["max_share"])
-    detail = f"оператор говорил {share:.0%} времени ({op:.1f} с из {op + cit:.1f} с)"
+    detail = f"оператор говорил {share:.0%} времени ({_num(op)} с из {_num(op + cit)} с)"
     if share > hi:
         return _result("talk_ratio", False, f"оператор говорил больше {hi:.0%} времени, заявителя мало слушали: "
-                       f"{share:.0%} ({op:.1f} с из {op + cit:.1f} с)", value=share)
+                       f"{share:.0%} ({_num(op)} с из {_num(op + cit)} с)", value=share)
     if share < lo:
         return _result("talk_ratio", False, f"оператор говорил меньше {lo:.0%} времени: {share:.0%} "
-                       f"({op:.1f} с из {op + cit:.1f} с)", value=share)
+                       f"({_num(op)} с из {_num(op + cit)} с)", value=share)
     return _result("talk_ratio", True, detail, value=share)
 
 
@@ -733,11 +740,11 @@ def speech_rate(segments: list[dict], cfg: dict | None = None) -> dict | None:
     words = sum(text_ru.word_count(s["text"]) for s in mine)
     wpm = 60.0 * words / talk
     lo, hi = float(cfg["min_wpm"]), float(cfg["max_wpm"])
-    detail = f"{wpm:.0f} сл./мин (слов: {words} за {talk:.1f} с речи)"
+    detail = f"{wpm:.0f} сл./мин (слов: {words} за {_num(talk)} с речи)"
     if wpm > hi:
-        return _result("speech_rate", False, f"речь быстрее {hi:g} сл./мин: {detail}", value=wpm)
+        return _result("speech_rate", False, f"речь быстрее {_num(hi, None)} сл./мин: {detail}", value=wpm)
     if wpm < lo:
-        return _result("speech_rate", False, f"речь медленнее {lo:g} сл./мин: {detail}", value=wpm)
+        return _result("speech_rate", False, f"речь медленнее {_num(lo, None)} сл./мин: {detail}", value=wpm)
     return _result("speech_rate", True, detail, value=wpm)
 
 

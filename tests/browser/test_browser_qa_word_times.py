@@ -47,7 +47,7 @@ def test_check_hint_seeks_to_the_word_and_the_dashboard_uses_the_legend_words(ct
     page.wait_for_function("document.getElementById('player').readyState >= 1")
     hint = page.locator(".qa-hint[data-code=address]")
     assert hint.is_visible() and hint.get_attribute("data-seek") == "18.0"
-    assert "на 18.0 с" in hint.inner_text() and "8.0 с" not in hint.inner_text().replace("18.0 с", "")
+    assert "на 18,0 с" in hint.inner_text() and "8,0 с" not in hint.inner_text().replace("18,0 с", "")
     hint.click()
     assert _player_time(page) == pytest.approx(18.0, abs=0.3)
     closing = page.locator(".qa-hint[data-code=closing]")

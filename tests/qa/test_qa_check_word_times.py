@@ -48,14 +48,14 @@ def test_a_check_reports_the_matched_word_own_time_not_the_segment_start():
     long = segs[1]
     assert word_start(long, "адрес") == pytest.approx(18.0)
     got = by_code(checks.run(segs))
-    assert got["address"]["detail"] == "оператор уточнил адрес («адрес») на 18.0 с"
+    assert got["address"]["detail"] == "оператор уточнил адрес («адрес») на 18,0 с"
     assert got["address"]["at_s"] == pytest.approx(18.0)
     assert got["callback_number"]["at_s"] == pytest.approx(word_start(long, "телефона"))
-    assert f"на {word_start(long, 'телефона'):.1f} с" in got["callback_number"]["detail"]
+    assert f"на {word_start(long, 'телефона'):.1f} с".replace(".", ",") in got["callback_number"]["detail"]
     assert got["forbidden_phrases"]["at_s"] == pytest.approx(word_start(long, "короче"))
-    assert f"«короче» на {word_start(long, 'короче'):.1f} с" in got["forbidden_phrases"]["detail"]
+    assert f"«короче» на {word_start(long, 'короче'):.1f} с".replace(".", ",") in got["forbidden_phrases"]["detail"]
     # the farewell: «всего» is the second word of the last segment
-    assert got["closing"]["at_s"] == pytest.approx(48.5) and "на 48.5 с" in got["closing"]["detail"]
+    assert got["closing"]["at_s"] == pytest.approx(48.5) and "на 48,5 с" in got["closing"]["detail"]
     # the greeting points at «здравствуйте» (the 6th word), where the greeting is said
     assert got["greeting"]["at_s"] == pytest.approx(2.5)
 
@@ -63,7 +63,7 @@ def test_a_check_reports_the_matched_word_own_time_not_the_segment_start():
 def test_without_words_the_segment_start_is_kept():
     segs = [{k: v for k, v in s.items() if k != "words"} for s in mono_call()]
     got = by_code(checks.run(segs))
-    assert got["address"]["at_s"] == 8.0 and "на 8.0 с" in got["address"]["detail"]
+    assert got["address"]["at_s"] == 8.0 and "на 8,0 с" in got["address"]["detail"]
     assert got["closing"]["at_s"] == 48.0 and got["greeting"]["at_s"] == 0.0
 
 
@@ -72,7 +72,7 @@ def test_narration_address_word_reports_its_own_time_labelled_as_found():
     got = checks.address([seg])
     assert got["state"] == "failed" and got["at_s"] == pytest.approx(5.5)
     assert got["detail"] == ("адрес не уточнён: оператор не спросил и не повторил адрес. "
-                             "Найдено: слово «улица» на 5.5 с, но не в вопросе и без дома или номера")
+                             "Найдено: слово «улица» на 5,5 с, но не в вопросе и без дома или номера")
 
 
 def test_failed_details_say_what_is_missing_first_then_what_was_found():
@@ -83,7 +83,7 @@ def test_failed_details_say_what_is_missing_first_then_what_was_found():
     closing = by_code(checks.run(segs, script_lines=script))["closing"]
     assert closing["state"] == "failed"
     assert closing["detail"] == ("по сценарию не сказана строка 3 сценария «Общий»: Назовите номер обращения. "
-                                 "Найдено: прощание «всего доброго» на 50.5 с")
+                                 "Найдено: прощание «всего доброго» на 50,5 с")
     greet = checks.greeting([timed(0.0, "Здравствуйте, горячая линия.", speaker="operator")])
     assert greet["detail"] == "оператор не назвал своё имя. Найдено: приветствие «здравствуйте»"
     greet = checks.greeting([timed(0.0, "Горячая линия, оператор Анна.", speaker="operator")])
@@ -108,4 +108,4 @@ def test_the_call_page_hint_seeks_the_player_to_the_word(ctx, client, make_user,
     # the API keeps its fields and gives the word's time in the detail
     body = client.get(f"/api/v1/calls/{call.id}", headers=api_token(sup)).get_json()
     address = next(c for c in body["qa_checks"] if c["code"] == "address")
-    assert {"code", "passed", "detail"} <= set(address) and address["detail"].endswith("на 18.0 с")
+    assert {"code", "passed", "detail"} <= set(address) and address["detail"].endswith("на 18,0 с")

@@ -288,3 +288,25 @@ def test_details_quote_no_word_of_the_transcript():
     assert res["greeting"]["passed"] and "«меня зовут …»" in res["greeting"]["detail"]
     for name in ("ковальчук", "зинаида", "перекопская", "петровна"):
         assert all(name not in r["detail"].lower() for r in res.values())
+
+
+def test_details_write_figures_with_the_russian_decimal_comma():
+    """A newcomer's report: details said «на 17.8 с», «7.4 с» while the page writes «55,5 с». The
+    details are Russian text: seconds, limits and probabilities take the decimal comma, as the page's
+    ``number`` filter writes durations (:func:`crm.i18n.format_number`)."""
+    import re
+
+    pause = [seg(0.0, "Здравствуйте, горячая линия, оператор Анна.", end=2.6),
+             seg(20.4, "Всего доброго.", end=22.0)]
+    res = checks.silence(pause, {"max_s": 7.5})
+    assert res["detail"] == "пауза 17,8 с на 2,6 с (допустимо до 7,5 с)"
+    assert checks.silence(pause)["detail"] == "пауза 17,8 с на 2,6 с (допустимо до 10 с)"
+    doubtful = [seg(0.0, "Спасибо, до свидания.", end=7.4)]
+    doubtful[0]["words"] = [{"start": 0.0, "end": 1.0, "word": "Спасибо,", "probability": 0.9},
+                            {"start": 5.4, "end": 6.0, "word": "до", "probability": 0.3},
+                            {"start": 6.0, "end": 7.4, "word": "свидания.", "probability": 0.9}]
+    closing = checks.closing(doubtful)
+    assert closing["detail"] == ("прощание «до свидания» на 5,4 с; распознано неуверенно (вероятность 0,30) — "
+                                 "прослушайте запись")
+    for r in checks.run(GOOD_CALL) + [res, closing]:
+        assert not re.search(r"\d\.\d", r["detail"]), r

@@ -40,7 +40,7 @@ def test_greeting_heard_at_0_3_is_unsure_not_failed():
     res = by_code(checks.run([greeting_seg(p_hello=0.3), closing_seg()]))
     g = res["greeting"]
     assert (g["state"], g["passed"]) == ("unsure", False)
-    assert "неуверенно" in g["detail"] and "0.30" in g["detail"]
+    assert "неуверенно" in g["detail"] and "вероятность 0,30" in g["detail"]
     assert (res["closing"]["state"], res["closing"]["passed"]) == ("passed", True)
 
 

@@ -116,7 +116,7 @@ def test_recheck_recomputes_from_the_stored_words_without_audio(ctx, make_user, 
     assert "rechecked 1 (changed 1)" in out.output
     silence = _stored(call.id)["silence"]
     assert silence["state"] == "failed" and silence["at_s"] == pytest.approx(3.0)
-    assert silence["detail"] == "пауза 12.0 с на 3.0 с (допустимо до 10 с)"
+    assert silence["detail"] == "пауза 12,0 с на 3,0 с (допустимо до 10 с)"
     assert _stored(call.id)["greeting"]["state"] == "passed"
 
 

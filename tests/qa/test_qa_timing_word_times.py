@@ -32,7 +32,7 @@ def test_a_long_pause_between_two_words_of_one_segment_is_a_pause_where_it_start
     res = checks.silence([seg])
     assert res["passed"] is False and res["state"] == "failed"
     assert res["value"] == pytest.approx(12.0) and res["at_s"] == pytest.approx(2.6)
-    assert res["detail"] == "пауза 12.0 с на 2.6 с (допустимо до 10 с)"
+    assert res["detail"] == "пауза 12,0 с на 2,6 с (допустимо до 10 с)"
     # the same in the whole run of a mono call: a pause is anybody's, judged as usual (not «не уверено»)
     got = by_code(checks.run([seg]))["silence"]
     assert got["state"] == "failed" and got["at_s"] == pytest.approx(2.6)
@@ -48,7 +48,7 @@ def test_talking_at_once_is_one_overlap_across_the_small_gaps_between_words():
     cit = worded(0.2, 8.0, [(0.2 + 0.5 * i, 0.2 + 0.5 * i + 0.4, f"з{i}") for i in range(7)], "citizen")
     res = checks.overtalk([op, cit])
     assert res["value"] == pytest.approx(3.2) and res["at_s"] == pytest.approx(0.2)
-    assert res["passed"] is False and res["detail"] == "стороны говорили одновременно 3.2 с (1 раз), первый раз на 0.2 с"
+    assert res["passed"] is False and res["detail"] == "стороны говорили одновременно 3,2 с (1 раз), первый раз на 0,2 с"
     # and the gaps between words are no pause either
     assert checks.silence([op, cit])["value"] == 0.0
 
