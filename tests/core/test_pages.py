@@ -63,7 +63,7 @@ def stored_files(app) -> set[Path]:
 def register_citizen(client, full_name: str = "Петров Иван Сергеевич", phone: str = "8 912 345-67-89",
                      **extra) -> str:
     """POST /citizens; returns the new citizen's id (from the redirect to its new-appeal form)."""
-    resp = client.post("/citizens", data={"full_name": full_name, "phone": phone, "email": "",
+    resp = client.post("/citizens", data={"full_name": full_name, "phone": phone, "email": extra.get("email", ""),
                                           "address": extra.get("address", "ул. Садовая, д. 5"),
                                           "apartment": extra.get("apartment", "17")})
     assert resp.status_code == 302, resp.get_data(as_text=True)[:1000]
@@ -186,14 +186,17 @@ def test_appeal_page_masks_phone_until_reveal_and_logs_it(op_client):
     from crm.db import db
     from crm.security.models import AccessLogEntry
 
-    cid = register_citizen(op_client, phone="+7 (912) 345 67 89", address="ул. Садовая, д. 5", apartment="17")
+    cid = register_citizen(op_client, phone="+7 (912) 345 67 89", address="ул. Садовая, д. 5", apartment="17",
+                           email="petrov.i@example.ru")
     resp = post_appeal(op_client, cid, appeal_form())
     appeal_path = path_of(resp)
 
     html = op_client.get(appeal_path).get_data(as_text=True)
     assert "+7 912 ***-**-89" in html
-    assert "345-67-89" not in html and "79123456789" not in html and "Садовая" not in html
-    assert "Показать телефон и адрес" in html
+    assert "345-67-89" not in html and "79123456789" not in html and "Садовая" not in html and "petrov.i" not in html
+    # the button says what it shows and logs: the citizen's data (phone, address and e-mail), not only
+    # «телефон и адрес» (a newcomer's report)
+    assert "Показать данные заявителя (доступ записывается в журнал)" in html and "Показать телефон и адрес" not in html
     reveals = sa.select(sa.func.count()).select_from(AccessLogEntry).where(
         AccessLogEntry.action == "citizen.reveal", AccessLogEntry.citizen_id == cid)
     assert db.session.execute(reveals).scalar_one() == 0
@@ -202,12 +205,14 @@ def test_appeal_page_masks_phone_until_reveal_and_logs_it(op_client):
     assert revealed.status_code == 200
     shown = revealed.get_data(as_text=True)
     assert "+7 912 345-67-89" in shown and "ул. Садовая, д. 5" in shown and "кв. 17" in shown
+    assert "Эл. почта: petrov.i@example.ru" in shown  # logged as shown: shown
     db.session.expire_all()
     rows = db.session.execute(sa.select(AccessLogEntry).where(
         AccessLogEntry.action == "citizen.reveal", AccessLogEntry.citizen_id == cid)).scalars().all()
     assert len(rows) == 1
     assert rows[0].purpose == "appeal_processing" and rows[0].appeal_id == appeal_path.rsplit("/", 1)[1]
     assert "phone" in str(rows[0].fields) and "345" not in str(rows[0].fields)
+    assert "email" in str(rows[0].fields) and "petrov" not in str(rows[0].fields)
 
 
 def test_consent_withdrawn_on_revealed_page_returns_to_the_appeal(op_client):
