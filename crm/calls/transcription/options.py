@@ -56,6 +56,11 @@ class PipelineOptions:
     # Batches decoded at the same time, each on its own CTranslate2 worker (the workers share
     # the weights) with cpu_threads // parallel threads; 1 = one batch at a time on all
     # threads. Small decoder steps scale poorly over 2 threads, two 1-thread workers don't.
+    # Also for a one-window clip, where one worker then idles: measured 2026-12-07 on a quiet 2-core
+    # Intel Xeon VM, one 2-thread worker encodes 15 s in 0.095 s (1 thread: 0.147 s) but generates
+    # beam 5 in 0.73 s (1 thread: 0.23 s); end to end on the tune half (bench --options
+    # '{"short_parallel": 1}', a knob tried and not kept) wall RTF asterisk8k 0.179 vs 0.108, codecs
+    # 0.115 vs 0.059, same words. The AMD EPYC machine of the same day: no faster either.
     parallel: int = 2
     # Spread a buffer's turns evenly over the fewest windows (e.g. 2 x 22 s rather than
     # 28 s + 16 s): with a trimmed encoder input the windows are then all short.
