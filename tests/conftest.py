@@ -4,7 +4,8 @@ Each test run gets its own database and its own Redis namespace, and removes the
 - ``DATABASE_URL`` set (CI: PostgreSQL): a fresh database ``crm_test_<random>`` is created on that
   server, migrated with Alembic, and dropped afterwards; otherwise a SQLite file in a temp instance.
 - ``REDIS_URL`` set (CI: the machine's Redis): queue names get a per-run prefix and every key of
-  that prefix is deleted afterwards; otherwise the embedded redis-server runs in the temp instance.
+  that prefix, and every RQ job of its queues, is deleted afterwards; otherwise the embedded
+  redis-server runs in the temp instance.
 Rows are deleted after every test, so tests cannot see each other's data.
 """
 from __future__ import annotations
@@ -138,14 +139,42 @@ def app(app_config):
 
     conn = redis_connection(app)
     prefix = app.config["CRM_QUEUE_PREFIX"]
-    for pattern in (f"rq:queue:{prefix}*", f"rq:*:{prefix}*", f"*{prefix}*"):
-        keys = list(conn.scan_iter(pattern))
-        if keys:
-            conn.delete(*keys)
+    _drop_run_keys(conn, prefix)
     with app.app_context():
         from crm.db import db
 
         db.engine.dispose()
+
+
+def _drop_run_keys(conn, prefix: str) -> None:
+    """Delete what this run left in a shared Redis: every key with the run's prefix (queues, registries,
+    prefixed job ids), the RQ jobs whose queue (``origin``) has the prefix with their results and
+    executions (RQ names those by the job's uuid only, so a prefix pattern misses them), results whose
+    job is gone, the run's workers, and the run's queues in RQ's ``rq:queues`` set (else
+    ``Queue.all()`` of another run lists them)."""
+    doomed: set[bytes] = set(conn.scan_iter(f"*{prefix}*"))
+    ids = set()
+    for key in conn.scan_iter("rq:job:*"):
+        origin = conn.hget(key, "origin")
+        if origin and origin.decode().startswith(prefix):
+            doomed.add(key)
+            ids.add(key.decode().split(":", 2)[2])
+    for key in conn.scan_iter("rq:*"):
+        parts = key.decode().split(":")
+        if len(parts) < 3:
+            continue
+        if parts[2] in ids:
+            doomed.add(key)  # rq:results:<id>, rq:executions:<id>, rq:execution:<id>:<n>, rq:job:<id>:dependents
+        elif parts[1] in ("results", "executions", "execution") and not conn.exists(f"rq:job:{parts[2]}"):
+            doomed.add(key)  # a result outliving its job (a test emptied the queue): nobody's any more
+        elif parts[1] == "worker" and (conn.hget(key, "queues") or b"").decode().startswith(prefix):
+            doomed.add(key)  # this run's burst workers (RQ keeps a dead worker's hash for a minute)
+    doomed = list(doomed)
+    for i in range(0, len(doomed), 500):
+        conn.delete(*doomed[i:i + 500])
+    members = [m for m in conn.smembers("rq:queues") if m.decode().startswith(f"rq:queue:{prefix}")]
+    if members:
+        conn.srem("rq:queues", *members)
 
 
 def _wipe(app) -> None:

@@ -144,6 +144,24 @@ def test_rotation_while_another_process_creates_and_reads(iso, run_worker, tmp_p
         assert db.session.get(Citizen, cid).full_name
 
 
+def test_the_rewrap_job_id_carries_the_instance_prefix(iso):
+    """Rotation ids start at 1 in every database: without the instance's CRM_QUEUE_PREFIX two instances
+    (or test runs) on one Redis would replace each other's re-wrap job."""
+    from rq.job import Job
+
+    from crm import jobs
+
+    prefix = iso.config["CRM_QUEUE_PREFIX"]
+    assert prefix
+    queue = jobs.queue(jobs.spec_of("crm.security.rotation.rewrap_job").queue)
+    info = rotation.start_rotation()
+    try:
+        assert info["job_id"] == f"{prefix}keys-rotate-{info['rotation_id']}-{info['kek_id']}"
+        assert Job.fetch(info["job_id"], connection=jobs.redis_connection()).origin == queue.name
+    finally:
+        queue.empty()
+
+
 def test_rotation_is_resumable_shows_progress_and_retires(iso, runner):
     ids = _seed(50)
     old = crypto.keyring().active_id

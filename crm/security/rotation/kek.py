@@ -66,10 +66,17 @@ def start_rotation(*, enqueue: bool = True, new_key: bool = True) -> dict:
     db.session.commit()
     job_id = None
     if enqueue:
-        job_id = jobs.enqueue(REWRAP_JOB, rid, timeout_s=600 + total // 2000, job_id=f"keys-rotate-{rid}-{kid}").id
+        job_id = jobs.enqueue(REWRAP_JOB, rid, timeout_s=600 + total // 2000, job_id=_job_id(rid, kid)).id
         with keystore.writer() as conn:
             conn.execute(_rot.update().where(_rot.c.id == rid).values(job_id=job_id))
     return {"rotation_id": rid, "kek_id": kid, "total": total, "job_id": job_id}
+
+
+def _job_id(rotation_id: int, kek_id: str) -> str:
+    """The re-wrap job's RQ id: one per rotation (enqueuing it again replaces, never doubles), with the
+    instance's ``CRM_QUEUE_PREFIX`` like every other key, since rotation ids start at 1 in every database:
+    two instances (or test runs) sharing one Redis would otherwise replace each other's job."""
+    return f"{current_app.config['CRM_QUEUE_PREFIX']}keys-rotate-{rotation_id}-{kek_id}"
 
 
 def _env_active() -> bool:
