@@ -590,6 +590,28 @@ def _flat_number_like(word: str) -> bool:
     return not any(g in tag for g in _NOT_A_FLAT_NUMBER)
 
 
+#: What Whisper writes between «квартира» and its number when the speaker pauses: «квартира, семинации».
+_PAUSE = re.compile(r"\s*(?:[,;:]|\.\.\.|…|\s[—–-])\s*")
+
+
+def _flat_number_after_pause(text: str, toks: list[re.Match], j: int) -> bool:
+    """Whether word ``j`` of ``toks``, after «квартира» and a comma or a dash (:data:`_PAUSE`), is the
+    flat's number rather than a new clause: a number not counting what follows it («квартира, 17»;
+    not «квартира, 12 квартир в доме»: :data:`_COUNTED`, :data:`_NOT_A_HOUSE`), a numeral, or a word the
+    dictionary does not know (a misheard number: «квартира, семинации»); a word it knows starts a clause
+    («квартира, вода течёт»)."""
+    word = toks[j].group().lower().replace("ё", "е")
+    if word[:1].isdigit():
+        rest = text[toks[j].end():]
+        if re.match(rf"\s*(?:{_NOT_A_HOUSE})", rest, re.I) or re.match(r"[.,:/-]\d", rest):
+            return False
+        nxt = re.match(r" +([а-яё]+)(?![\w-])", rest.lower())
+        return not (nxt and any(g in morph().parse(nxt.group(1).replace("ё", "е"))[0].tag for g in _COUNTED))
+    if not word.isalpha():
+        return False
+    return not morph().word_is_known(word) or "NUMR" in morph().parse(word)[0].tag
+
+
 def _street_spans(text: str, streets: StreetNames | None) -> list[tuple[int, int, str]]:
     """Addresses said the way a transcript writes them, lower case and misheard words included:
 
@@ -600,7 +622,9 @@ def _street_spans(text: str, streets: StreetNames | None) -> list[tuple[int, int
     * a register name before a street type («на садовой улице») or before a house number
       («садовая 5», «садовой, дом 5»);
     * «квартира» followed by any word that may be its number (:func:`_flat_number_like`:
-      «квартира семинации», «квартира номер 17»).
+      «квартира семинации», «квартира номер 17»), or, after a comma or a dash Whisper put there, by a
+      number, a numeral or a word the dictionary does not know (:func:`_flat_number_after_pause`:
+      «квартира, семинации», «квартира, 17»; not «квартира, 12 квартир в доме», «квартира, вода течёт»).
     """
     toks = list(_ADDR_TOKEN.finditer(text))
     if not toks:
@@ -611,6 +635,10 @@ def _street_spans(text: str, streets: StreetNames | None) -> list[tuple[int, int
 
     def joined(k: int) -> bool:
         return 0 < k < n and bool(_SIDE_BY_SIDE.fullmatch(text[toks[k - 1].end():toks[k].start()]))
+
+    def punctuated(k: int) -> bool:
+        """Word ``k`` follows ``k - 1`` after a comma, semicolon, colon or dash Whisper put between them."""
+        return 0 < k < n and bool(_PAUSE.fullmatch(text[toks[k - 1].end():toks[k].start()]))
 
     def house_end(k: int) -> int:
         """Where the name ending at word ``k - 1`` ends, with the house number that follows it."""
@@ -655,11 +683,12 @@ def _street_spans(text: str, streets: StreetNames | None) -> list[tuple[int, int
             end = streets.match(keys, i, joined)
             if end is not None and _HOUSE_AFTER.match(text, toks[end - 1].end()):
                 spans.append((toks[i].start(), house_end(end), "address"))  # «садовая 5», «садовой, дом 5»
-        if _FLAT_WORD.fullmatch(w) and i + 1 < n and joined(i + 1):
+        if _FLAT_WORD.fullmatch(w) and i + 1 < n and (joined(i + 1) or punctuated(i + 1)):
             j = i + 1
-            if low[j] == "номер" and j + 1 < n and joined(j + 1):
+            if low[j] == "номер" and j + 1 < n and (joined(j + 1) or punctuated(j + 1)):
                 j += 1
-            if _flat_number_like(toks[j].group()):
+            if (_flat_number_like(toks[j].group()) if joined(i + 1) and joined(j)
+                    else _flat_number_after_pause(text, toks, j)):
                 spans.append((toks[i].start(), toks[j].end(), "address"))
     return spans
 
@@ -709,6 +738,49 @@ def _phone_spans(text: str) -> list[tuple[int, int, str]]:
         if sum(ch.isdigit() for ch in m.group()) >= 7:
             spans.append((m.start(), m.end(), "phone"))
     return spans
+
+
+_RU_LETTERS = "абвгдежзийклмнопрстуфхцчшщъыьэюя"
+#: Who the operator says will come or call back, the nouns that start a sentence of the operator's
+#: («Мастер свяжется с вами», «Диспетчер перезвонит») and that Whisper mishears into words the dictionary
+#: does not know («Маттер», «Диспечер»); a mono call's line so capitalised is no citizen's name.
+_STAFF_NOUNS = ("мастер", "диспетчер", "сантехник", "электрик", "слесарь", "бригада", "инженер", "техник",
+                "дворник", "специалист", "сотрудник", "оператор", "аварийка", "монтёр", "электромонтёр")
+
+
+@cache
+def _staff_forms() -> frozenset[str]:
+    """Every form of :data:`_STAFF_NOUNS` (lower-case, ё → е): «мастер», «мастера», «мастеру» …"""
+    out = set()
+    for noun in _STAFF_NOUNS:
+        parse = next(p for p in morph().parse(noun) if "NOUN" in p.tag)
+        out |= {f.word.replace("ё", "е") for f in parse.lexeme}
+    return frozenset(out)
+
+
+def _one_edit(word: str) -> set[str]:
+    """The words one letter substituted, dropped, added or two neighbours swapped away from ``word``."""
+    out = set()
+    for i in range(len(word) + 1):
+        head, tail = word[:i], word[i:]
+        if tail:
+            out.add(head + tail[1:])
+            out.update(head + c + tail[1:] for c in _RU_LETTERS if c != tail[0])
+            if len(tail) > 1:
+                out.add(head + tail[1] + tail[0] + tail[2:])
+        out.update(head + c + tail for c in _RU_LETTERS)
+    return out
+
+
+@lru_cache(maxsize=20_000)
+def _misheard_staff_noun(word: str) -> bool:
+    """Whether the lower-case ``word`` (ё → е), which pymorphy3's dictionary does not know, is one of
+    :data:`_STAFF_NOUNS` misheard: five letters or more, no surname's ending (:data:`_SURNAME_ENDINGS`),
+    and one letter substituted, dropped, added or two swapped away from a form of one of them
+    («маттер» → «мастер», «диспечер» → «диспетчер»; not «шредерова», nor a name the dictionary knows)."""
+    if len(word) < 5 or morph().word_is_known(word) or word.endswith(_SURNAME_ENDINGS):
+        return False
+    return bool(_one_edit(word) & _staff_forms())
 
 
 def _name_spans(text: str, speaker: str | None, keep: frozenset[str] = frozenset()) -> list[tuple[int, int, str]]:
@@ -761,6 +833,14 @@ def _name_spans(text: str, speaker: str | None, keep: frozenset[str] = frozenset
             # in the operator's own words a capitalised word the dictionary does not know is a misheard
             # word («Маттер» for «мастер»), not the citizen's name, unless said after «вас зовут»,
             # «ваша фамилия», «как к вам обращаться» …; a name the dictionary knows is still masked
+            continue
+        if speaker not in ("operator", "citizen") and len(group) == 1 and "?" in group[0][2] and not any(
+                group[0][0] < cb and ca < group[0][1] for ca, cb in cued) and _misheard_staff_noun(
+                text[group[0][0]:group[0][1]].lower().replace("ё", "е")):
+            # in a line whose speaker is not known (a mono call) a lone capitalised word the dictionary does
+            # not know, one letter away from «мастер», «диспетчер» … (:func:`_misheard_staff_noun`), is
+            # that word misheard («Маттер свяжется» for «Мастер свяжется»), not a name; the citizen's name
+            # on file is still masked (``known``), and so is any such word after a cue («моя фамилия …»)
             continue
         if len(group) == 1 and named == {"Name"}:
             if _OPERATOR_WORD.search(text[:group[0][0]]) and speaker != "citizen":
@@ -960,11 +1040,14 @@ def personal_spans(text: str | None, *, speaker: str | None = None,
     operator introducing themselves: after «оператор» or «меня зовут» in a segment not the citizen's;
     in the operator's own segment a capitalised word the dictionary does not know, a misheard word as
     often as a name — «Маттер» for «мастер» —, only after «вас зовут», «ваша фамилия», «как к вам
-    обращаться» …, while names the dictionary knows are masked there as anywhere).
+    обращаться» …, while names the dictionary knows are masked there as anywhere; in a line whose
+    speaker is not known, a lone such word one letter away from «мастер», «диспетчер» …
+    (:func:`_misheard_staff_noun`) is not masked either — the citizen's name on file still is, ``known``).
     ``keep_names``: forms (:func:`word_forms`) of names not to mask, the call's operator's own.
     ``streets``: the buildings register's street names (:func:`street_names`), masked beside a street
     type or a house number even in lower case («улица садовая, дом 5», «распект мира»; see
-    :func:`_street_spans`, which also takes «квартира» with any word after it as an apartment).
+    :func:`_street_spans`, which also takes «квартира» with any word after it as an apartment, and after
+    a comma or a dash a number or a word the dictionary does not know: «квартира, семинации»).
     ``known``: what the system holds of the call's citizen (:func:`known_identifiers`), masked
     wherever it occurs in any word form (lemmas): a word of their name or their street that is no
     ordinary word on its own («Иванова», «Каретный») everywhere — except a first name right after

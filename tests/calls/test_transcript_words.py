@@ -503,10 +503,13 @@ def test_the_register_streets_are_cached(ctx):
     ("Иван Маттер, подскажите адрес.", "operator", "[имя], подскажите адрес."),
     ("Петров, подскажите адрес", "operator", "[имя], подскажите адрес"),
     ("Меня зовут Анна", "operator", "Меня зовут Анна"),
-    # the citizen's own lines, and a mono call's, as before: an unknown capitalised word is masked
+    # the citizen's own lines, as before: an unknown capitalised word is masked
     ("Маттер свяжется с вами в течение часа.", "citizen", "[имя] свяжется с вами в течение часа."),
-    ("Маттер свяжется с вами в течение часа.", "unknown", "[имя] свяжется с вами в течение часа."),
     ("Шредерова моя фамилия", "citizen", "[имя] моя фамилия"),
+    # a mono call's: only one letter away from «мастер», «диспетчер» … is it a misheard word (the
+    # supervisor's report on the mono demo call); an unknown surname is masked
+    ("Маттер свяжется с вами в течение часа.", "unknown", "Маттер свяжется с вами в течение часа."),
+    ("Шредерова моя фамилия", "unknown", "[имя] моя фамилия"),
 ])
 def test_the_operators_words_are_masked_as_a_name_only_when_they_look_like_the_citizens(text, speaker, shown):
     from crm import text_ru
