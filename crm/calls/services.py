@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 import redis
-from flask import current_app
+from flask import current_app, has_request_context
 from sqlalchemy import func, select, update as sql_update
 
 from crm import hooks, jobs, text_ru
@@ -25,7 +25,7 @@ from crm.users import services as users
 from crm.consent import services as consent
 from crm.db import atomic, db, new_id, utcnow
 from crm.errors import Conflict, CrmError, Forbidden, Gone, NotFound
-from crm.i18n import N_, LazyText, lazy_gettext as _l
+from crm.i18n import N_, LazyText, format_number, lazy_gettext as _l
 from crm.security import audit, crypto, keystore, spool
 from crm.security.models import AccessLogEntry, DestructionRecord
 
@@ -199,7 +199,8 @@ def stage_upload(stream: BinaryIO, original_name: str) -> StagedRecording:
         try:
             info = probe(tmp)
         except AudioDecodeError as exc:
-            raise CallError(_l("Запись не принята: %(reason)s", reason=LazyText(exc.message_id, exc.values)),
+            raise CallError(_l("Запись не принята: %(reason)s", reason=LazyText(exc.message_id, exc.shown_values(
+                (lambda v: format_number(v, 1)) if has_request_context() else None))),
                             recording_refusal_code(exc.code)) from None
         if info.duration_s and info.duration_s > current_app.config["CRM_MAX_RECORDING_S"]:
             raise CallError(_l("Запись длиннее допустимого (4 ч)."), recording_refusal_code("too_long"))

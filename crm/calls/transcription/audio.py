@@ -27,7 +27,7 @@ import os
 import struct
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterator, Union
+from typing import BinaryIO, Callable, Iterator, Union
 
 import av
 import numpy as np
@@ -81,8 +81,10 @@ class AudioDecodeError(Exception):
         ``truncated``.
       message: English description (also ``str(exc)``).
       message_ru: Russian text for the UI: ``message_id`` (a Russian msgid marked ``N_``, with
-        ``%(name)s`` placeholders) filled with ``values``; an edge that shows it to a person
-        translates ``message_id`` and fills in ``values`` itself.
+        ``%(name)s`` placeholders) filled with ``values`` as :meth:`shown_values` writes them
+        (seconds with one decimal and the Russian decimal comma: «7,4 с»); an edge that shows it
+        to a person translates ``message_id`` and fills in ``shown_values(number)`` itself.
+      values: the placeholders' raw values (seconds as floats).
       retryable: True only for ``truncated`` (the file may still be being written); every
         other code is permanent and must not be retried.
     """
@@ -95,9 +97,22 @@ class AudioDecodeError(Exception):
         self.values = values or {}
         self.retryable = code == "truncated"
 
+    def shown_values(self, number: Callable[[float], str] | None = None) -> dict:
+        """``values`` as a person reads them: each float (seconds) written by ``number``; by default
+        with one decimal and the Russian decimal comma («7,4»), the pattern of
+        ``crm.i18n.format_number(v, 1, locale="ru")`` (this package may not import the app's i18n:
+        the transcription-standalone contract), so an edge in a request passes
+        ``lambda v: format_number(v, 1)`` for the request's language. Other values as they are."""
+        if number is None:
+            from babel.numbers import format_decimal
+
+            def number(v: float) -> str:
+                return format_decimal(v, format="#,##0.0", locale="ru")
+        return {k: number(v) if isinstance(v, float) else v for k, v in self.values.items()}
+
     @property
     def message_ru(self) -> str:
-        return self.message_id % self.values if self.values else self.message_id
+        return self.message_id % self.shown_values() if self.values else self.message_id
 
     def __repr__(self) -> str:
         return f"AudioDecodeError({self.code!r}, {self.message!r})"
@@ -400,8 +415,8 @@ def _check_wav_bytes(hdr: _WavHeader, size: int) -> None:
                 "truncated",
                 f"truncated recording: the WAV header declares {hdr.data_size} bytes of audio "
                 f"({want_s:.2f} s) but only {available} bytes ({have_s:.2f} s) are present",
-                message_ru=N_("Запись обрезана: по заголовку %(expected).1f с звука, в файле только "
-                              "%(present).1f с (запись прервана или ещё не дописана)."),
+                message_ru=N_("Запись обрезана: по заголовку %(expected)s с звука, в файле только "
+                              "%(present)s с (запись прервана или ещё не дописана)."),
                 values={"expected": want_s, "present": have_s},
             )
 
@@ -693,8 +708,8 @@ def _check_decoded_length(info: AudioInfo, hdr: _WavHeader | None, got: int, rat
                     "truncated",
                     f"truncated recording: the WAV header promises {expected / rate:.2f} s, "
                     f"only {got / rate:.2f} s could be decoded",
-                    message_ru=N_("Запись обрезана: по заголовку %(expected).1f с звука, "
-                                  "прочитано только %(decoded).1f с."),
+                    message_ru=N_("Запись обрезана: по заголовку %(expected)s с звука, "
+                                  "прочитано только %(decoded)s с."),
                     values={"expected": expected / rate, "decoded": got / rate},
                 )
         return
@@ -705,7 +720,7 @@ def _check_decoded_length(info: AudioInfo, hdr: _WavHeader | None, got: int, rat
             "truncated",
             f"truncated recording: the container announces {want:.2f} s, "
             f"only {got / rate:.2f} s could be decoded",
-            message_ru=N_("Запись обрезана: ожидалось %(expected).1f с звука, прочитано только %(decoded).1f с."),
+            message_ru=N_("Запись обрезана: ожидалось %(expected)s с звука, прочитано только %(decoded)s с."),
             values={"expected": want, "decoded": got / rate},
         )
 
