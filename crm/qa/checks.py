@@ -82,6 +82,14 @@ as usual.
   (the dashboard counts it apart from failures, an evaluation's answers are the reviewer's own), and
   the sampling rule ``checks_failed`` (``passed`` False) still brings the call to a reviewer.
 
+**A doubtful transcript** (:func:`doubtful_words`): a fail is only as trustworthy as the transcript.
+When more than half (:data:`DOUBTFUL_SHARE`) of the operator's words — of every word when the speakers
+are not separated — have a probability below the word-doubt threshold (``greeting``'s ``unsure_p``,
+``CRM_WORD_UNSURE_P``), a check of :data:`OPERATOR_CHECKS` that would fail is ``unsure``, its detail
+ending «Речь распознана неуверенно (5 из 5 слов оператора с вероятностью ниже 0,5) — прослушайте
+запись» (a bad line whose operator channel came out «с дранцузей, пистет, пистет…»); what passes still
+passes, ``silence`` is judged as usual, and words without a probability do not count.
+
 **Address** (``address``): an address word counts only where it looks like a clarification: in a
 question or request (a sentence ending with «?», or with one of ``ask_words``: какой, назовите,
 уточните …) or beside a house, flat or number (another of ``detail_words``, or a numeral): «Улица
@@ -192,6 +200,47 @@ def separated(segments: list[dict]) -> bool:
     prompt) has every segment ``unknown``."""
     return any((s.get("speaker") or "unknown") in ("operator", "citizen") and (s.get("text") or "").strip()
                for s in segments)
+
+
+#: A transcript is doubtful when more than this share of the judged words (the operator's, or every word
+#: when the speakers are not separated) have a probability below the word-doubt threshold (:func:`doubtful_words`).
+DOUBTFUL_SHARE = 0.5
+
+
+def doubtful_words(segments: list[dict], unsure_p: float = UNSURE_P) -> tuple[int, int]:
+    """``(doubtful, total)``: how many of the judged words of ``segments`` Whisper gave a probability
+    below ``unsure_p``, and how many judged words carry a probability at all. The judged words are the
+    ``words`` of the ``operator``'s segments, or of every segment when the speakers are not separated
+    (:func:`separated`); a word without a probability, or without a letter or digit, is not counted."""
+    apart = separated(segments)
+    doubtful = total = 0
+    for s in segments:
+        if apart and s.get("speaker") != "operator":
+            continue
+        for w in s.get("words") or []:
+            p = _number(w.get("probability", w.get("p")))
+            if p is None or not text_ru.WORD.search(str(w.get("word") or "").lower()):
+                continue
+            total += 1
+            doubtful += p < unsure_p
+    return doubtful, total
+
+
+def _doubtful_note(doubtful: int, total: int, unsure_p: float, apart: bool) -> str:
+    """The sentence a failed check's detail ends with on a doubtful transcript; on unseparated speakers
+    :data:`NOT_SEPARATED_NOTE` follows it, and says to listen."""
+    whose = "слов оператора" if apart else "слов записи"
+    note = f". Речь распознана неуверенно ({doubtful} из {total} {whose} с вероятностью ниже {_num(unsure_p, None)})"
+    return note + " — прослушайте запись" if apart else note
+
+
+def _doubtful_transcript(result: dict, note: str) -> dict:
+    """``result`` of an operator check on a doubtful transcript (:data:`DOUBTFUL_SHARE`): a failure
+    becomes ``unsure`` (what was not heard may have been said and misheard), its detail ending with
+    ``note``; a pass or an unsure result stays."""
+    if result["state"] != "failed":
+        return result
+    return {**result, "passed": False, "state": "unsure", "detail": result["detail"] + note}
 
 
 def _not_separated(result: dict) -> dict:
@@ -844,12 +893,19 @@ def run(segments: list[dict], overrides: dict | None = None, script_lines: list[
     None or empty: no script). Returns ``[{code, passed, detail, value, at_s}]``; a transcript
     without speech (silence, hold music: status ``no_speech``) gives just ``greeting`` and ``closing``,
     both ``unsure`` with :data:`NO_SPEECH` (there is nothing to judge, and nothing the operator can be
-    blamed for: the recording may have failed, or the call may have been answered by no one)."""
+    blamed for: the recording may have failed, or the call may have been answered by no one). On a
+    doubtful transcript (more than :data:`DOUBTFUL_SHARE` of the operator's words, or of all words when
+    the speakers are not separated, below ``greeting``'s ``unsure_p``: :func:`doubtful_words`) a check of
+    :data:`OPERATOR_CHECKS` that would fail is ``unsure``, its detail ending «Речь распознана неуверенно
+    (… из … слов …) — прослушайте запись»."""
     cfg = config(overrides)
     if not _has_speech(segments):
         return [_no_speech(code) for code in ALWAYS]
     out = []
     apart = separated(segments)
+    unsure_p = float(cfg["greeting"].get("unsure_p", UNSURE_P))
+    doubtful, total = doubtful_words(segments, unsure_p)
+    doubt_note = _doubtful_note(doubtful, total, unsure_p, apart) if doubtful > DOUBTFUL_SHARE * total else None
     for code in CODES:
         if code not in ALWAYS and not cfg[code].get("enabled", True):
             continue
@@ -858,8 +914,11 @@ def run(segments: list[dict], overrides: dict | None = None, script_lines: list[
             res = script_opening(segments, res, script_lines, cfg[code])
         elif code == "closing":
             res = script_closing(segments, res, script_lines, cfg[code])
-        if res is not None and not apart and code in OPERATOR_CHECKS:
-            res = _not_separated(res)
+        if res is not None and code in OPERATOR_CHECKS and res["state"] == "failed":
+            if doubt_note:
+                res = _doubtful_transcript(res, doubt_note)
+            if not apart:
+                res = _not_separated({**res, "state": "failed"})
         if res is not None:
             out.append(res)
     return out
