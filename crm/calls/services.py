@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update as sql_update
 from crm import hooks, jobs, text_ru
 from crm.calls import transcript, vocabulary
 from crm.calls.models import STATUS_RU, Call, Segment  # noqa: F401  (STATUS_RU: public, for pages)
-from crm.calls.transcription import AudioDecodeError, AudioInfo, numbers, probe
+from crm.calls.transcription import EMPTY_RU, AudioDecodeError, AudioInfo, numbers, probe
 from crm.citizens import services as citizens
 from crm.users import services as users
 from crm.consent import services as consent
@@ -195,7 +195,7 @@ def stage_upload(stream: BinaryIO, original_name: str) -> StagedRecording:
         shutil.copyfileobj(stream, tmp, 1024 * 1024)
         size = tmp.tell()
         if size == 0:
-            raise CallError(_l("Файл пуст: загрузите запись звонка."), recording_refusal_code("empty"))
+            raise CallError(_l(EMPTY_RU), recording_refusal_code("empty"))  # as crm transcribe says it
         try:
             info = probe(tmp)
         except AudioDecodeError as exc:

@@ -43,3 +43,24 @@ def test_web_form_refusal_writes_seconds_with_a_decimal_comma(ctx, make_user, lo
                                              content_type="multipart/form-data")
     html = resp.get_data(as_text=True)
     assert RU in html and "7.4" not in html, resp.status_code
+
+
+def test_an_empty_file_is_refused_in_the_same_words_on_the_web_in_the_api_and_by_the_cli(ctx, client, make_user,
+                                                                                          api_token, login, tmp_path):
+    from crm.calls.transcription import EMPTY_RU
+    from crm.cli import main
+
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    assert EMPTY_RU == "Файл записи пуст (0 байт): нужен файл с записью звонка."
+    cli = ctx.test_cli_runner().invoke(main, ["transcribe", str(empty), "--model-dir", str(tmp_path)])
+    assert cli.stderr == f"Ошибка (empty_recording): {EMPTY_RU}\n"
+    resp = client.post("/api/v1/calls", data={"file": (io.BytesIO(b""), "call.wav")},
+                       headers=api_token(make_user("operator")), content_type="multipart/form-data")
+    assert resp.get_json()["error"] == {"code": "empty_recording", "message": EMPTY_RU}
+    data = {"submission_key": uuid.uuid4().hex, "category": "routine", "topic": "heating", "channel": "phone",
+            "description": "Холодные батареи в квартире", "consent_sms": "yes", "consent_recording": "no",
+            "recording": (io.BytesIO(b""), "Звонок.wav")}
+    html = login(make_user("operator")).post(f"/citizens/{CitizenFactory().id}/appeals/new", data=data,
+                                             content_type="multipart/form-data").get_data(as_text=True)
+    assert EMPTY_RU in html

@@ -49,6 +49,7 @@ benchmarks call :func:`transcribe` directly.
 """
 
 from crm.calls.transcription.audio import (
+    EMPTY_RU,
     TARGET_RATE,
     AudioDecodeError,
     AudioInfo,
@@ -72,6 +73,7 @@ from crm.calls.transcription.pipeline import transcribe
 from crm.calls.transcription.result import TranscriptResult
 
 __all__ = [
+    "EMPTY_RU",
     "TARGET_RATE",
     "AudioDecodeError",
     "AudioInfo",

@@ -62,8 +62,12 @@ def N_(message: str) -> str:
     return message
 
 
+#: The one wording of an empty recording: ``crm transcribe`` (this module's ``empty``) and the upload's
+#: refusal (:func:`crm.calls.services.stage_upload`, web form and ``POST /api/v1/calls``) say the same.
+EMPTY_RU = N_("Файл записи пуст (0 байт): нужен файл с записью звонка.")
+
 _MESSAGES_RU = {
-    "empty": N_("Файл записи пустой (0 байт)."),
+    "empty": EMPTY_RU,
     "not_audio": N_("Файл не является аудиозаписью или его формат не распознан."),
     "damaged": N_("Запись повреждена: не удаётся прочитать звук."),
     "unsupported_codec": N_("Кодек этой записи не поддерживается."),

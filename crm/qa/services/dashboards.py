@@ -33,7 +33,8 @@ def dashboard(start: datetime, end: datetime, operator_id: int | None = None) ->
       by code across scorecard versions; ``failed``: no, or a scale answer below its pass mark);
     - ``trend``: ``[{week, count, avg}]`` per ISO week in ``CRM_TIMEZONE``;
     - ``distribution``: ``[{lo, hi, count}]``, ten buckets of ten points (100 in the last);
-    - ``most_failed``: the five criteria with the highest fail rate (answered at least once);
+    - ``most_failed``: the five criteria with the highest fail rate among those failed at least once
+      (a criterion never failed is not among «Чаще всего не выполняются»);
     - ``checks``: ``[{code, label, total, passed, failed, unsure, fail_rate}]`` (``unsure``: matched only through
       doubtful words, not counted as failed) of automatic checks on the calls
       made in the period."""
@@ -80,7 +81,7 @@ def dashboard(start: datetime, end: datetime, operator_id: int | None = None) ->
         by_criterion.append({"code": row["code"], "label": row["label"], "answered": n,
                              "avg_pct": round(100 * row["sum"] / n, 1) if n else None, "failed": row["failed"],
                              "fail_rate": round(row["failed"] / n, 3) if n else None})
-    most_failed = sorted((r for r in by_criterion if r["answered"]), key=lambda r: (-r["fail_rate"], r["code"]))[:5]
+    most_failed = sorted((r for r in by_criterion if r["failed"]), key=lambda r: (-r["fail_rate"], r["code"]))[:5]
     unsure = db.func.coalesce(CheckResult.state, "") == "unsure"  # doubtful words: not a failure (issue 18)
     check_q = (db.select(CheckResult.code, db.func.count(),
                          db.func.sum(db.case((db.and_(CheckResult.passed.is_(False), db.not_(unsure)), 1), else_=0)),

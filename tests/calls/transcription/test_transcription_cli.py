@@ -26,7 +26,7 @@ def test_cli_undecodable_input_exits_2_with_the_error(app, tmp_path):
     assert bad.exit_code == 2, bad.output
     assert bad.stdout == ""
     assert json.loads(bad.stderr)["error"] == {"code": "empty_recording", "message": "the recording is empty (0 bytes)",
-                                               "message_ru": "Файл записи пустой (0 байт)."}
+                                               "message_ru": "Файл записи пуст (0 байт): нужен файл с записью звонка."}
     text = runner.invoke(main, ["transcribe", str(BAD / "t13_random_bytes.wav"), "--model-dir", str(tmp_path)])
     assert text.exit_code == 2 and text.stderr.startswith("Ошибка (recording_not_audio): ")
 
