@@ -153,7 +153,9 @@ def _log_rows(rows, staff: dict, purposes: dict[str, str]) -> list[dict]:
     """Access-log entries for the viewer: each code (actor, role, action, fields, purpose, outcome)
     beside its Russian label, worded as in :func:`crm.dpo.services.access_report`; a code with no
     label is its own label; ``detail`` as recorded («identifiers shown unmasked: phone; no purpose
-    given (API default)»), escaped by the template."""
+    given (API default)»), shown as ``detail_label`` («показаны без маски: телефон; цель не указана (по
+    умолчанию API)», :func:`crm.security.audit.detail_label`) with the stored text as its title,
+    escaped by the template."""
     shown = []
     for r in rows:
         shown.append({
@@ -209,7 +211,9 @@ CSV_COLUMNS = [("seq", "№ записи"), ("at", "Время (МСК)"), ("act
                ("actor_role", "Роль"), ("action", "Действие (код)"), ("action_label", "Действие"),
                ("fields_label", "Категории данных"), ("purpose", "Цель (код)"), ("purpose_label", "Цель"),
                ("appeal_number", "Обращение"), ("call_id", "Звонок"), ("ip", "IP"), ("outcome", "Итог"),
-               ("detail", "Подробности"), ("hash", "Хеш записи")]
+               ("detail_label", "Подробности"), ("detail", "Подробности (как записано)"), ("hash", "Хеш записи")]
+# «Подробности»: the detail's known phrases in Russian (crm.security.audit.detail_label); «как записано»: the
+# stored text, which the entry's hash covers
 
 
 @bp.get("/dpo/citizens/<citizen_id>/access-report")

@@ -301,15 +301,19 @@ def test_access_log_page_and_exports_show_an_entrys_detail(ctx, as_dpo, dpo, cas
     html = get(as_dpo, "/dpo/access-log").get_data(as_text=True)
     page = _LogPage(html)
     assert "Подробности" in html
-    assert "no purpose given (API default)" in cell(page, reveal.seq, "detail")["text"]
-    assert cell(page, tagged, "detail")["text"] == '<b>bold</b> & "quoted"'  # shown as text,
+    # known phrases in Russian, the stored (hash-chained) text as the cell's title
+    assert "цель не указана (по умолчанию API)" in cell(page, reveal.seq, "detail")["text"]
+    assert "no purpose given" not in cell(page, reveal.seq, "detail")["text"]
+    assert f'title="{reveal.detail}"' in html
+    assert cell(page, tagged, "detail")["text"] == '<b>bold</b> & "quoted"'  # unknown: as stored, shown as text,
     assert "<b>bold</b>" not in html and "&lt;b&gt;bold&lt;/b&gt; &amp; " in html  # not markup
 
     resp = get(as_dpo, f"/dpo/citizens/{citizen.id}/access-report", query_string={"format": "csv"})
     rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True).lstrip("\ufeff"))))
     column = rows[0].index("Подробности")
     by_seq = {int(r[0]): r for r in rows[1:]}
-    assert "no purpose given (API default)" in by_seq[reveal.seq][column]
+    assert "цель не указана (по умолчанию API)" in by_seq[reveal.seq][column]
+    assert by_seq[reveal.seq][rows[0].index("Подробности (как записано)")] == reveal.detail
     assert by_seq[tagged][column] == '<b>bold</b> & "quoted"'
 
     body = api.get("/api/v1/audit", query_string={"citizen_id": citizen.id}, headers=api_token(dpo)).get_json()

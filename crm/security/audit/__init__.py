@@ -66,8 +66,8 @@ from __future__ import annotations
 from crm.db import utcnow  # noqa: F401  (re-exported: tests build entries with audit.utcnow())
 from crm.security.audit.catalogue import (  # noqa: F401
     ACTION_LABELS, AUTH_ACTIONS, CHANGE_ACTIONS, EXTRA_ROLE_LABELS, FIELD_LABELS, OUTCOME_LABELS, READ_ACTIONS,
-    REPORT_PURPOSE, SECURITY_ACTIONS, SYSTEM_ACTOR_LABELS, action_label, actor_label, entry_fields, entry_labels,
-    outcome_label, role_label)
+    REPORT_PURPOSE, SECURITY_ACTIONS, SYSTEM_ACTOR_LABELS, DETAIL_PHRASES, action_label, actor_label, detail_label,
+    entry_fields, entry_labels, outcome_label, role_label)
 from crm.security.audit.chain import (  # noqa: F401
     ENTRY_FIELDS, GENESIS, SORTED_FIELDS, _PENDING, canonical, durability_barrier, entry_dict, entry_hash, head,
     pg_entry, pg_parts, queue_barrier)
@@ -78,7 +78,7 @@ from crm.security.audit.verification import (  # noqa: F401
 
 __all__ = [
     "ACTION_LABELS", "AUTH_ACTIONS", "CHANGE_ACTIONS", "EXTRA_ROLE_LABELS", "FIELD_LABELS", "OUTCOME_LABELS",
-    "READ_ACTIONS", "REPORT_PURPOSE", "SECURITY_ACTIONS", "SYSTEM_ACTOR_LABELS", "action_label", "actor_label",
+    "READ_ACTIONS", "REPORT_PURPOSE", "SECURITY_ACTIONS", "SYSTEM_ACTOR_LABELS", "DETAIL_PHRASES", "action_label", "actor_label", "detail_label",
     "entry_fields", "entry_labels", "outcome_label", "role_label",
     "ENTRY_FIELDS", "GENESIS", "SORTED_FIELDS", "canonical", "durability_barrier", "entry_dict", "entry_hash", "head",
     "pg_entry", "pg_parts", "queue_barrier",

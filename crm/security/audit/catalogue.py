@@ -5,6 +5,8 @@ this version does not know is shown as written. Nothing here touches the databas
 """
 from __future__ import annotations
 
+import re
+
 from crm.i18n import N_, translate
 from crm.security.permissions import ROLE_NAMES_RU
 
@@ -167,6 +169,77 @@ def actor_label(actor: str | None, person=None) -> str:
 
 
 
+# --- the wording of ``detail`` ----------------------------------------------------------------------
+
+#: The English phrases the code writes into an entry's ``detail`` (``grep -rn "detail=" crm``), with
+#: their Russian wording for the DPO's log page and the access report (page and CSV). A stored entry
+#: is hash-chained and never changes: the wording is applied only when it is shown. A detail is read
+#: part by part (parts separated by «; »); a part that matches one pattern whole is shown in Russian,
+#: any other part as stored — ids and ``key=value`` counters, texts already written in Russian, and
+#: phrases a newer version writes that are not listed here yet. ``fields`` groups are field codes
+#: (:data:`FIELD_LABELS`), «none found» meaning none; other groups are put in as written.
+DETAIL_PHRASES: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(pattern), label) for pattern, label in (
+    # crm.calls.services (transcript.reveal)
+    (r"identifiers shown unmasked: (?P<fields>.+)", N_("показаны без маски: %(fields)s")),
+    (r"no purpose given \(API default\)", N_("цель не указана (по умолчанию API)")),
+    # crm.calls.services (retention, retranscription), crm.calls.search
+    (r"consent to call_recording_qa withdrawn", N_("отозвано согласие на запись звонков для контроля качества")),
+    (r"was (?P<status>[a-z_]+)", N_("прежний статус: %(status)s")),
+    (r"hits=(?P<count>\d+)", N_("найдено: %(count)s")),
+    (r"recording re-encrypted under its own data key", N_("запись перешифрована под собственный ключ данных")),
+    # crm.qa (crm qa recheck reads the transcript)
+    (r"automatic QA checks recomputed \(crm qa recheck\)", N_("пересчёт автоматических проверок (crm qa recheck)")),
+    # crm.appeals, crm.citizens
+    (r"merged comments", N_("комментарии из объединённого обращения")),
+    (r"house", N_("поиск дома по адресу")),
+    (r"selfservice", N_("страница самообслуживания")),
+    (r"repeat_candidates", N_("поиск повторных обращений")),
+    (r"repeat_candidates;building", N_("поиск повторных обращений, в том числе по дому")),
+    (r"executor_work", N_("работа исполнителя")),
+    # crm.telephony
+    (r"callbacks compared=(?P<compared>\d+) matched=(?P<matched>\d+)",
+     N_("сверено с обратными звонками: %(compared)s, совпало: %(matched)s")),
+    (r"later calls compared=(?P<compared>\d+) matched=(?P<matched>\d+)",
+     N_("сверено с последующими звонками: %(compared)s, совпало: %(matched)s")),
+    (r"appeal_status:number", N_("статус обращения по номеру")),
+    (r"appeal_status:phone", N_("статус обращения по телефону")),
+    (r"outage", N_("сведения об отключениях")),
+    # crm.csat
+    (r"(?P<count>\d+) survey comments", N_("комментарии в опросах: %(count)s")),
+    (r"(?P<count>\d+) survey comments \(export\)", N_("комментарии в опросах (выгрузка): %(count)s")),
+    (r"(?P<count>\d+) survey comment\(s\) cleared after the consent was withdrawn",
+     N_("удалено комментариев в опросах после отзыва согласия: %(count)s")),
+    (r"(?P<count>\d+) survey comment\(s\) cleared: the retention period ended",
+     N_("удалено комментариев в опросах по истечении срока хранения: %(count)s")),
+    # crm.dpo (the DPO's own reports), crm.consent
+    (r"format=(?P<format>[a-z]+) entries=(?P<count>\d+)", N_("формат: %(format)s, записей: %(count)s")),
+    (r"already active: (?P<id>\S+)", N_("уже действует: %(id)s")),
+))
+
+
+def _detail_fields(codes: str) -> str:
+    if codes == "none found":
+        return translate(N_("ничего не найдено"))
+    return ", ".join(translate(FIELD_LABELS.get(c, c)) for c in codes.split(", "))
+
+
+def detail_label(detail: str | None) -> str:
+    """An entry's ``detail`` in words (:data:`DETAIL_PHRASES`): «identifiers shown unmasked: address,
+    full_name, phone; no purpose given (API default)» -> «показаны без маски: адрес, ФИО, телефон; цель
+    не указана (по умолчанию API)»; a part no pattern matches whole is kept as stored; ``""`` for None."""
+    parts = []
+    for part in (detail or "").split("; ") if detail else []:
+        for pattern, label in DETAIL_PHRASES:
+            m = pattern.fullmatch(part)
+            if m:
+                values = {k: _detail_fields(v) if k == "fields" else v for k, v in m.groupdict().items()}
+                parts.append(translate(label, **values))
+                break
+        else:
+            parts.append(part)
+    return "; ".join(parts)
+
+
 # --- the purpose of the DPO's own reads ------------------------------------------------------------
 
 #: the purpose logged by the DPO's reports and data-subject requests (crm.dpo, crm.consent.rights)
@@ -186,11 +259,12 @@ def entry_fields(row) -> list[str]:
 
 def entry_labels(row, person, purposes: dict[str, str]) -> dict[str, str]:
     """The Russian labels of an access-log row's codes (``actor_label``, ``role_label``,
-    ``action_label``, ``fields_label``, ``purpose_label``, ``outcome_label``), a code with no label
+    ``action_label``, ``fields_label``, ``purpose_label``, ``outcome_label``, ``detail_label``: the
+    detail's known phrases in words, :func:`detail_label`), a code with no label
     standing for itself; ``person``: the staff member of ``actor_id`` (or None), ``purposes``:
     :func:`crm.consent.services.purpose_names`. Shared by the per-citizen report and the DPO's log viewer."""
     return {"actor_label": actor_label(row.actor, person), "role_label": role_label(row.actor_role),
             "action_label": action_label(row.action),
             "fields_label": ", ".join(translate(FIELD_LABELS.get(f, f)) for f in entry_fields(row)),
             "purpose_label": purposes.get(row.purpose or "", row.purpose or ""),
-            "outcome_label": outcome_label(row.outcome)}
+            "outcome_label": outcome_label(row.outcome), "detail_label": detail_label(row.detail)}
