@@ -14,7 +14,8 @@ delay the caller enqueues a job instead, through ``crm.jobs``.
 Known hooks (the name, who fires it, the keyword arguments):
 
 - ``call.transcribed`` — ``crm.calls`` after a transcript is stored; ``call_id: str``,
-  ``segments: list[dict]`` (the transcriber's, plaintext in memory: nothing is decrypted again).
+  ``segments: list[dict]`` (as stored, :func:`crm.calls.services.save_transcript`: text with numbers in
+  digits, plaintext in memory: nothing is decrypted again).
 - ``call.page`` — ``crm.calls.views`` while rendering the call page; ``call`` (the row), ``user``,
   ``status: int`` (422 when a form is sent back) and the view's extra arguments (e.g. QA's ``form``).
   A subscriber returns ``{"template": <an included template>, ...}`` (the template reads it as

@@ -196,11 +196,11 @@ class CallFactory(factory.Factory):
         if not transcribed:
             return call
         duration = duration_s if duration_s is not None else max((s["end"] for s in segments), default=1.0)
-        calls.save_transcript(call, SimpleNamespace(status=status if segments else "no_speech", language="ru",
-                                                    rtf=0.1, duration_s=duration,
-                                                    segments=[dict(s) for s in segments]))
-        if checks:  # as the transcription job ends: QA stores its automatic checks
-            hooks.fire("call.transcribed", call_id=call.id, segments=segments)
+        stored = calls.save_transcript(call, SimpleNamespace(status=status if segments else "no_speech",
+                                                             language="ru", rtf=0.1, duration_s=duration,
+                                                             segments=[dict(s) for s in segments]))
+        if checks:  # as the transcription job ends: QA stores its automatic checks from the segments as stored
+            hooks.fire("call.transcribed", call_id=call.id, segments=stored)
         return call
 
 

@@ -93,8 +93,9 @@ def transcribe_call(call_id: str, force: bool = False, purpose: str = "appeal_pr
                 services.fail(call, "internal", f"ошибка расшифровки: {type(exc).__name__}: {exc}"[:500])
             raise
         call = db.session.get(Call, call_id)
-        services.save_transcript(call, result)
-        hooks.fire("call.transcribed", call_id=call_id, segments=result.segments)  # e.g. QA's automatic checks
+        stored = services.save_transcript(call, result)
+        # e.g. QA's automatic checks: from the segments as stored (numbers in digits), as ``crm qa recheck`` reads them
+        hooks.fire("call.transcribed", call_id=call_id, segments=stored)
         return call.status
 
 

@@ -795,6 +795,14 @@ def view(call: Call, *, purpose: str = "call_recording_qa", commit: bool = True,
     return data
 
 
+def _segment_dicts(segments) -> list[dict]:
+    """``[{start, end, speaker, channel, text, words}]`` of stored :class:`Segment` rows, in order: what a
+    recompute reads (:func:`stored_segments`) and what :func:`save_transcript` hands the ``call.transcribed``
+    hook, so the checks computed after a transcription are those a recheck computes."""
+    return [{"start": s.start, "end": s.end, "speaker": s.speaker, "channel": s.channel, "text": s.text,
+             "words": s.words or []} for s in segments]
+
+
 def stored_segments(call: Call, *, actor: audit.Actor, detail: str | None = None) -> list[dict] | None:
     """The call's stored transcript as a system task reads it to recompute from it (QA's ``crm qa
     recheck``): ``[{start, end, speaker, channel, text, words}]`` in order (seconds; ``text`` as stored,
@@ -808,8 +816,7 @@ def stored_segments(call: Call, *, actor: audit.Actor, detail: str | None = None
     ``[]`` for a call with no segments (not transcribed, or no speech)."""
     if is_erased(call) or recording_destroyed(call) or not may_read(call, QA_PURPOSE):
         return None
-    segments = [{"start": s.start, "end": s.end, "speaker": s.speaker, "channel": s.channel, "text": s.text,
-                 "words": s.words or []} for s in call.segments]
+    segments = _segment_dicts(call.segments)
     if segments:
         audit.record("transcript.view", citizen_id=call.citizen_id, call_id=call.id, appeal_id=call.appeal_id,
                      fields=["transcript"], purpose=QA_PURPOSE, actor=actor, detail=detail)
@@ -877,10 +884,15 @@ def for_appeal(appeal_id: str) -> list[Call]:
                                    .order_by(Call.created_at)).scalars())
 
 
-def save_transcript(call: Call, result) -> None:
+def save_transcript(call: Call, result) -> list[dict]:
     """Replace the call's segments with ``result`` (a ``TranscriptResult``) and finish the call.
     Each segment's text is stored with its numbers written in digits
     (:func:`crm.calls.transcription.numbers.normalise`); its ``words`` keep what Whisper wrote.
+    Returns the segments as stored (``[{start, end, speaker, channel, text, words}]``, the shape and
+    values :func:`stored_segments` reads back, built in memory: nothing is decrypted again), for the
+    ``call.transcribed`` hook: the automatic checks computed then must be those ``crm qa recheck``
+    computes from the stored transcript (Whisper's raw text counts «семьдесят два» as two words, the
+    stored «72» as one).
     The segments are encrypted under the call's own data key (:attr:`Call.speech_owner_id`), the
     recording's, which destroying the recording deletes: a copy of these rows in a backup then
     opens under no key left, while the citizen's key lives on (:func:`destroy_qa_recordings`)."""
@@ -892,6 +904,7 @@ def save_transcript(call: Call, result) -> None:
         s.text = numbers.normalise(seg["text"])  # «дом 5, квартира 12», «8 916 123-45-67»; words stay raw
         s.words = seg.get("words") or []
         call.segments.append(s)
+    stored = _segment_dicts(call.segments)
     set_status(call, result.status)
     call.language = result.language
     call.rtf = result.rtf
@@ -903,6 +916,7 @@ def save_transcript(call: Call, result) -> None:
                  fields=["recording", "transcript"], purpose="call_recording_qa",
                  actor=audit.system_actor("transcribe_call"))
     db.session.commit()
+    return stored
 
 
 def fail(call: Call, code: str, message: str) -> None:

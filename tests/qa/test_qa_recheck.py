@@ -89,6 +89,51 @@ def test_a_transcribed_call_rechecked_gives_what_the_job_stored(ctx, make_user):
     assert _stored(call.id) == before
 
 
+#: A mono call as Whisper writes it, numbers in words: stored as «дом 5, квартира 17», «ответ в течение 10
+#: рабочих дней», so the speech rate counts fewer words in the stored text than in Whisper's.
+SAID_IN_WORDS = [
+    {"start": 0.3, "end": 4.0, "speaker": "unknown", "channel": None,
+     "text": "Горячая линия ЖКХ, оператор Анна, здравствуйте!"},
+    {"start": 4.5, "end": 9.0, "speaker": "unknown", "channel": None,
+     "text": "Улица Садовая, дом пять, квартира семнадцать, нет горячей воды."},
+    {"start": 9.5, "end": 20.0, "speaker": "unknown", "channel": None,
+     "text": "Записала, ответ в течение десяти рабочих дней, телефон восемь девятьсот двенадцать триста сорок пять "
+             "шестьдесят семь восемьдесят девять."},
+    {"start": 20.5, "end": 23.0, "speaker": "unknown", "channel": None, "text": "Спасибо за обращение, всего доброго."},
+]
+
+
+def test_the_job_hands_the_checks_the_segments_as_stored(ctx, make_user):
+    """The transcription job's save path (:func:`crm.calls.services.save_transcript`) returns the segments
+    as stored, numbers in digits, equal to what ``crm qa recheck`` reads back; checks stored from them (the
+    job's ``call.transcribed`` hook) are what a recheck computes: ``unchanged``. From Whisper's raw text
+    they were not (the speech rate counted the numbers' words)."""
+    from types import SimpleNamespace
+
+    from crm import hooks
+    from crm.calls import services as calls
+    from crm.qa import checks
+    from crm.qa import services as qa
+    from crm.security import audit
+
+    op = make_user("operator")
+    call = CallFactory(operator=op, citizen=CitizenFactory(qa_consent=True), transcribed=False)
+    raw = [dict(s) for s in SAID_IN_WORDS]
+    stored = calls.save_transcript(call, SimpleNamespace(status="done", language="ru", rtf=0.1, duration_s=23.0,
+                                                         segments=[dict(s) for s in raw]))
+    assert stored[1]["text"] == "Улица Садовая, дом 5, квартира 17, нет горячей воды."
+    db.session.expire_all()
+    assert stored == calls.stored_segments(calls.get(call.id), actor=audit.system_actor("test"))
+    rate = {r["code"]: r for r in checks.run(stored)}["speech_rate"]
+    assert rate["value"] != {r["code"]: r for r in checks.run(raw)}["speech_rate"]["value"]  # the difference is real
+
+    hooks.fire("call.transcribed", call_id=call.id, segments=stored)  # as the job does
+    before = _stored(call.id)
+    assert before["speech_rate"]["value"] == pytest.approx(rate["value"], abs=1e-3)
+    assert qa.recheck(call.id) == "unchanged"
+    assert _stored(call.id) == before
+
+
 def _mono_with_a_pause() -> list[dict]:
     """A mono call in one merged segment with Whisper's words: the operator puts the citizen on hold at
     3.0 s and comes back 12 s later, inside the segment."""

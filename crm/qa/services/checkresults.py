@@ -73,7 +73,8 @@ def forget_check_details(call_id: str, *, commit: bool = True) -> int:
 
 def after_transcript(call_id: str, segments: list[dict]) -> list[dict] | None:
     """Hook for the transcription job once the transcript is saved: store the automatic checks.
-    ``segments`` are the transcriber's (plaintext in the job's memory; nothing is decrypted again).
+    ``segments`` are as stored (:func:`crm.calls.services.save_transcript`: numbers in digits, the same
+    segments :func:`recheck` reads; plaintext in the job's memory, nothing is decrypted again).
     A failure is logged and leaves the call as it is (the API computes the checks on first read).
     Nothing is run for a call that may not be used for quality control (:func:`qa_permitted`: no
     citizen yet, or no QA consent): the checks are QA processing of the recording, and their details
