@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from babel.numbers import format_decimal as babel_format_decimal
 from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import format_datetime, format_decimal, get_locale, gettext, refresh
 
@@ -158,8 +159,6 @@ def format_number(value, digits: int | None = None, signed: bool = False, locale
     if signed:
         pattern = f"+{pattern};-{pattern}"
     if locale is not None:
-        from babel.numbers import format_decimal as babel_format_decimal
-
         return babel_format_decimal(value, format=pattern, locale=locale)
     return format_decimal(value, format=pattern)
 

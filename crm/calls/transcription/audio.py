@@ -31,6 +31,7 @@ from typing import BinaryIO, Callable, Iterator, Union
 
 import av
 import numpy as np
+from babel.numbers import format_decimal
 
 __all__ = [
     "TARGET_RATE",
@@ -108,8 +109,6 @@ class AudioDecodeError(Exception):
         the transcription-standalone contract), so an edge in a request passes
         ``lambda v: format_number(v, 1)`` for the request's language. Other values as they are."""
         if number is None:
-            from babel.numbers import format_decimal
-
             def number(v: float) -> str:
                 return format_decimal(v, format="#,##0.0", locale="ru")
         return {k: number(v) if isinstance(v, float) else v for k, v in self.values.items()}
